@@ -1,0 +1,47 @@
+"""ipoa: call intake, triage and routing for Integrated Points of Access."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from . import config as config_module
+from .config import REPO_ROOT
+
+__version__ = "0.1.0"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True,
+                template_folder=str(REPO_ROOT / "templates"), static_folder="static")
+    app.config.from_mapping(config_module.from_environment(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("transitions", "alembic"):  # per-transition and per-plugin chatter
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    from .bootstrap import Services
+
+    services = app.config.get("SERVICES") or Services(
+        database_url=app.config["DATABASE_URL"], redis_url=app.config["REDIS_URL"],
+        workflows_dir=app.config["WORKFLOWS_DIR"])
+    app.extensions["ipoa"] = services
+
+    from .web import access, auth, health, views
+    from .api import v1
+
+    access.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(v1.bp)
+    if app.config.get("BENCH_ENDPOINTS"):
+        from .api import bench
+        app.register_blueprint(bench.bp)
+
+    from . import cli
+    cli.register(app)
+    return app

@@ -1,0 +1,194 @@
+"""Tables and the imperative mapping of the domain classes onto them (the domain never imports this)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import registry, relationship
+from sqlalchemy.types import TypeDecorator
+
+from ..domain.model import AuditEvent, Call, OutboxMessage, Referral
+from ..users import ApiToken, User
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+mapper_registry = registry(metadata=metadata)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC instants; always hands back aware UTC datetimes (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store aware UTC instants only")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+calls = Table(
+    "calls", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ref", String(16), nullable=False, unique=True),
+    Column("centre", String(8), nullable=False),
+    Column("origin_centre", String(8), nullable=False),
+    Column("caller_type", String(16), nullable=False),
+    Column("caller_name", String(200)),
+    Column("caller_phone", String(20)),
+    Column("nhs_number", String(10), index=True),
+    Column("given_name", String(100), nullable=False),
+    Column("family_name", String(100), nullable=False),
+    Column("date_of_birth", Date),
+    Column("postcode", String(8)),
+    Column("locality", String(64)),
+    Column("out_of_area", Boolean, nullable=False, default=False),
+    Column("need", String(40), nullable=False),
+    Column("urgency", String(16), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("workflow", String(40), nullable=False),
+    Column("workflow_version", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("recommended", JSON),
+    Column("route", JSON),
+    Column("callback_due", UTCDateTime),
+    Column("logged_at", UTCDateTime, nullable=False),
+    Column("logged_by", String(64), nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    Index("ix_calls_centre_state", "centre", "state"),
+    Index("ix_calls_state", "state"),
+)
+
+referrals = Table(
+    "referrals", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("call_id", Integer, ForeignKey("calls.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("service", String(8), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("workflow", String(40), nullable=False),
+    Column("workflow_version", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("sent_by", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    Column("outcome_reason", Text),
+    Index("ix_referrals_service_state", "service", "state"),
+)
+
+audit_events = Table(
+    "audit_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("call_ref", String(16), nullable=False, index=True),
+    Column("entity", String(16), nullable=False),
+    Column("entity_id", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("from_state", String(32)),
+    Column("to_state", String(32), nullable=False),
+    Column("trigger", String(40), nullable=False),
+    Column("reason", Text),
+    Column("data", JSON, nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("topic", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime),
+    Column("processed_at", UTCDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Index("ix_outbox_unprocessed", "processed_at", "created_at"),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(120), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("centre", String(8)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+workflow_definitions = Table(
+    "workflow_definitions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("checksum", String(64), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("deployed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("name", "version", name="uq_workflow_definitions_name_version"),
+)
+
+# The benchmark's baseline: one plain insert through the same app, auth and transaction handling.
+bench_pings = Table(
+    "bench_pings", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("note", String(64)),
+)
+
+_mapped = False
+
+
+def start_mappers() -> None:
+    global _mapped
+    if _mapped:
+        return
+    referral_mapper = mapper_registry.map_imperatively(
+        Referral, referrals,
+        version_id_col=referrals.c.version, version_id_generator=False,
+    )
+    mapper_registry.map_imperatively(
+        Call, calls,
+        version_id_col=calls.c.version, version_id_generator=False,
+        properties={
+            "referrals": relationship(referral_mapper, order_by=referrals.c.sent_at,
+                                      cascade="all, delete-orphan", lazy="selectin"),
+        },
+    )
+    mapper_registry.map_imperatively(AuditEvent, audit_events)
+    mapper_registry.map_imperatively(OutboxMessage, outbox)
+    mapper_registry.map_imperatively(User, users)
+    mapper_registry.map_imperatively(ApiToken, api_tokens)
+
+    _mapped = True

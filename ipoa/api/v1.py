@@ -1,0 +1,154 @@
+"""JSON API, /api/v1. Bearer tokens from `flask --app ipoa users token`."""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+from sqlalchemy import select
+
+from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
+from ..service import calls as call_service
+from ..service import queues as queue_service
+from ..service.commands import InvalidInput
+from ..users import ApiToken, User, hash_token
+from ..web.access import actor, csrf, requires, services
+from . import openapi
+from .errors import error
+from .serialise import call_dict
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # token-authenticated: no ambient cookie credentials to forge
+
+
+@bp.before_request
+def _authenticate():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return error(401, "unauthorised", "Send 'Authorization: Bearer <token>'.")
+    with services().uow() as uow:
+        row = uow.session.execute(
+            select(User).join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == hash_token(token.strip()), ApiToken.revoked_at.is_(None))
+        ).scalar_one_or_none()
+        if row is None or not row.active:
+            return error(401, "unauthorised", "Unknown or revoked token.")
+        uow.session.expunge(row)
+    g.api_user = row
+    return None
+
+
+def _body():
+    body = request.get_json(silent=True)
+    if body is None:
+        return None, error(400, "bad_request", "The body must be a JSON object (Content-Type: application/json).")
+    return body, None
+
+
+def _domain_error(exc: Exception):
+    if isinstance(exc, InvalidInput):
+        return error(422, "invalid", "Some fields are not valid.", fields=exc.errors)
+    if isinstance(exc, VersionConflict):
+        return error(409, "version_conflict",
+                     "The call changed since you loaded it; reload and try again.",
+                     expected_version=exc.expected, current_version=exc.actual)
+    if isinstance(exc, TriggerNotAllowed):
+        return error(422, "trigger_not_allowed", str(exc), state=exc.state, allowed=exc.allowed,
+                     fields={"trigger": f"Not allowed in state '{exc.state}'."})
+    if isinstance(exc, GuardFailed):
+        return error(422, "guard_failed", str(exc), fields=exc.errors)
+    if isinstance(exc, call_service.NotFound):
+        return error(404, "not_found", str(exc))
+    if isinstance(exc, call_service.Forbidden):
+        return error(403, "forbidden", str(exc))
+    raise exc
+
+
+@bp.post("/calls")
+@requires("calls.write")
+def create_call():
+    body, bad = _body()
+    if bad:
+        return bad
+    allow_duplicate = request.args.get("allow_duplicate") == "true"
+    try:
+        call = call_service.log_call(services(), actor(), body, allow_duplicate=allow_duplicate)
+    except call_service.DuplicateSuspected as dup:
+        return error(409, "possible_duplicate",
+                     "Open calls exist for this NHS number; see them, or repeat with ?allow_duplicate=true.",
+                     open_calls=[{"ref": c.ref, "centre": c.centre, "state": c.state,
+                                  "logged_at": c.logged_at.isoformat()} for c in dup.open_calls])
+    except Exception as exc:  # noqa: BLE001 - mapped to 4xx or re-raised
+        return _domain_error(exc)
+    resp = jsonify(ref=call.ref, state=call.state, version=call.version,
+                   recommended_route=call.recommended)
+    resp.status_code = 201
+    resp.headers["Location"] = f"/api/v1/calls/{call.ref}"
+    return resp
+
+
+@bp.get("/calls/<ref>")
+@requires("calls.read")
+def read_call(ref: str):
+    try:
+        call, history = call_service.get_call(services(), ref)
+    except call_service.NotFound as exc:
+        return error(404, "not_found", str(exc))
+    allowed = [t.trigger for t in call_service.allowed_actions(services(), call)]
+    return jsonify(call_dict(call, history, allowed))
+
+
+@bp.post("/calls/<ref>/events")
+@requires("calls.write")
+def call_event(ref: str):
+    body, bad = _body()
+    if bad:
+        return bad
+    try:
+        call = call_service.fire_call_trigger(services(), actor(), ref, body)
+    except Exception as exc:  # noqa: BLE001
+        return _domain_error(exc)
+    return jsonify(ref=call.ref, state=call.state, version=call.version,
+                   referrals=[{"id": r.id, "service": r.service, "state": r.state, "version": r.version}
+                              for r in call.referrals])
+
+
+@bp.post("/calls/<ref>/referrals/<referral_id>/events")
+@requires("calls.write")
+def referral_event(ref: str, referral_id: str):
+    body, bad = _body()
+    if bad:
+        return bad
+    try:
+        call = call_service.fire_referral_trigger(services(), actor(), ref, referral_id, body)
+    except Exception as exc:  # noqa: BLE001
+        return _domain_error(exc)
+    referral = call.referral(referral_id)
+    return jsonify(ref=call.ref, state=call.state, version=call.version,
+                   referral={"id": referral.id, "state": referral.state, "version": referral.version})
+
+
+@bp.get("/queues")
+@requires("queues.read")
+def queues():
+    return jsonify(queue_service.queue_stats(services()))
+
+
+@bp.post("/routing/decide")
+@requires("routing.decide")
+def routing_decide():
+    body, bad = _body()
+    if bad:
+        return bad
+    try:
+        decision = call_service.decide_route(services(), body)
+    except Exception as exc:  # noqa: BLE001
+        return _domain_error(exc)
+    d = decision.to_dict()
+    return jsonify({k: d[k] for k in ("tier", "service", "outcome", "locality", "rule")} |
+                   {"reason": d.get("reason"), "out_of_area": d.get("out_of_area"),
+                    "alert_supervisor": d.get("alert_supervisor"), "next_open": d.get("next_open")})
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return jsonify(openapi.document())
+

@@ -1,0 +1,90 @@
+"""Demo data for `make run`: a user for every role and a handful of calls at different stages.
+The people are invented; NHS numbers are in the 999 range, which is never issued to patients."""
+from __future__ import annotations
+
+import nhs_number
+from sqlalchemy import func, select
+
+from .domain.model import Call
+from .service import calls as call_service
+from .users import User
+
+DEMO_PASSWORD = "ipoa-demo-2026"
+DEMO_USERS = [
+    ("handler", "Hana Handler", "handler", "CNH"),
+    ("handler.asc", "Asha Handler (ASC)", "handler", "ASC"),
+    ("supervisor", "Sam Supervisor", "supervisor", "CNH"),
+    ("professional", "Priya Nurse", "professional", None),
+    ("admin", "Ada Admin", "admin", None),
+]
+
+
+def test_nhs_numbers(count: int) -> list[str]:
+    """Valid (Modulus 11) numbers from the 999 test range."""
+    out, n = [], 9990000000
+    while len(out) < count:
+        n += 1
+        if nhs_number.is_valid(str(n)):
+            out.append(str(n))
+    return out
+
+
+def _calls() -> list[tuple[dict, list[tuple[str, dict]]]]:
+    nhs = test_nhs_numbers(5)
+    return [
+        ({"centre": "CNH", "caller": {"type": "carer", "name": "Jo Carer", "phone": "07911 123456"},
+          "subject": {"nhs_number": nhs[0], "given_name": "Edith", "family_name": "Demo",
+                      "date_of_birth": "1938-04-02", "postcode": "LE11 3AB"},
+          "need": "urgent_community_health", "urgency": "urgent",
+          "summary": "Demo: found on the floor after a fall, no injury, cannot get up unaided."}, []),
+        ({"centre": "CNH", "caller": {"type": "professional", "name": "Dr Demo", "phone": "0116 496 0000"},
+          "subject": {"nhs_number": nhs[1], "given_name": "Arthur", "family_name": "Sample",
+                      "date_of_birth": "1945-11-20", "postcode": "LE4 6AB"},
+          "need": "long_term_condition", "urgency": "routine",
+          "summary": "Demo: GP asks for case management, frailty and several conditions."},
+         [("start_triage", {})]),
+        ({"centre": "CNH", "caller": {"type": "patient", "name": None, "phone": "07911 123457"},
+          "subject": {"nhs_number": nhs[2], "given_name": "Mary", "family_name": "Example",
+                      "date_of_birth": "1950-01-15", "postcode": "LE15 6AA"},
+          "need": "community_nursing", "urgency": "same_day",
+          "summary": "Demo: catheter blocked, needs a nurse today."},
+         [("start_triage", {}), ("refer", {"data": {"service": "DN"}})]),
+        ({"centre": "ASC", "caller": {"type": "public", "name": "Neighbour", "phone": "07911 111222"},
+          "subject": {"nhs_number": nhs[3], "given_name": "Harold", "family_name": "Fictional",
+                      "date_of_birth": "1940-07-07", "postcode": "LE2 1AA"},
+          "need": "social_care_assessment", "urgency": "routine",
+          "summary": "Demo: struggling with personal care since spouse went into hospital."}, []),
+        ({"centre": "CNH", "caller": {"type": "care_home", "name": "Demo Care Home", "phone": "0116 496 0001"},
+          "subject": {"nhs_number": nhs[4], "given_name": "Iris", "family_name": "Placeholder",
+                      "date_of_birth": "1932-03-03", "postcode": "LE9 1AA"},
+          "need": "information_advice", "urgency": "routine",
+          "summary": "Demo: asks how to arrange a falls prevention class."}, []),
+    ]
+
+
+def seed(svc) -> list[str]:
+    lines: list[str] = []
+    with svc.uow() as uow:
+        existing = set(uow.session.scalars(select(User.username)))
+        for username, name, role, centre in DEMO_USERS:
+            if username in existing:
+                continue
+            uow.session.add(User(username=username, display_name=name, role=role, centre=centre,
+                                 password=DEMO_PASSWORD, created_at=svc.clock.now()))
+            lines.append(f"demo user {username} ({role}{', ' + centre if centre else ''})")
+        uow.commit()
+        have_calls = uow.session.scalar(select(func.count()).select_from(Call).where(
+            Call.summary.like("Demo:%")))
+    if have_calls:
+        lines.append(f"demo calls already present ({have_calls})")
+        return lines
+    for payload, steps in _calls():
+        centre = payload["centre"]
+        actor = call_service.Actor(username="handler" if centre == "CNH" else "handler.asc",
+                                   role="handler", centre=centre)
+        call = call_service.log_call(svc, actor, payload, allow_duplicate=True)
+        for trigger, extra in steps:
+            call = call_service.fire_call_trigger(
+                svc, actor, call.ref, {"trigger": trigger, "expected_version": call.version, **extra})
+        lines.append(f"demo call {call.ref} ({centre}, {payload['need']}, {call.state})")
+    return lines

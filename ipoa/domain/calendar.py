@@ -1,0 +1,342 @@
+"""Opening-hours calendars in Europe/London wall-clock time.
+
+Services publish hours as local times ("08:30-17:00"), so a window is turned into UTC instants per
+local date: that keeps 08:00 meaning 08:00 on the wall on both sides of a GMT/BST change.
+Callers may pass instants in any zone; results come back in UTC because that is what is stored.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+import holidays
+
+LONDON = ZoneInfo("Europe/London")
+UTC = timezone.utc
+
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+# Longest closure we search across before deciding a calendar never opens: a year covers any
+# combination of weekends and bank holidays a real service could have.
+_SEARCH_DAYS = 370
+
+
+class CalendarSpecError(ValueError):
+    """A calendar description in configuration data is malformed."""
+
+
+def _require_aware(at: datetime) -> None:
+    # A naive time is ambiguous (server local? UTC? London?) and would silently misroute calls.
+    if not isinstance(at, datetime):
+        raise TypeError(f"expected a datetime, got {type(at).__name__}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at.isoformat()}: pass a timezone-aware instant")
+
+
+def _local_instant(day: date, at: time) -> datetime:
+    # fold=0 picks the first occurrence of a repeated autumn hour; a time inside the spring gap maps
+    # to the instant the wall clock would have shown it at GMT (i.e. an hour later in BST). Neither
+    # edge falls inside any shipped window; this only has to be deterministic.
+    return datetime.combine(day, at, tzinfo=LONDON).astimezone(UTC)
+
+
+class BankHolidays:
+    """England's bank holidays, plus any extra closure dates (tests, local one-offs)."""
+
+    def __init__(self, extra_dates: Iterable[date] = (), *, england: bool = True):
+        self._extra = frozenset(extra_dates)
+        self._england = england
+
+    def is_holiday(self, day: date) -> bool:
+        # A datetime here is nearly always a UTC instant whose London date may differ: refuse it.
+        if isinstance(day, datetime):
+            raise TypeError("is_holiday takes a local date, not a datetime")
+        if day in self._extra:
+            return True
+        return self._england and day in _england_holidays(day.year)
+
+    def __repr__(self) -> str:
+        return f"BankHolidays(extra_dates={sorted(self._extra)!r}, england={self._england})"
+
+
+@lru_cache(maxsize=64)
+def _england_holidays(year: int) -> frozenset[date]:
+    # Built per year and frozen: the holidays object expands itself lazily on lookup, which is not
+    # something to share between request threads.
+    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
+
+
+@runtime_checkable
+class Calendar(Protocol):
+    def is_open(self, at: datetime) -> bool: ...
+
+    def next_open(self, at: datetime) -> datetime: ...
+
+    def next_close(self, at: datetime) -> datetime | None: ...
+
+    def describe(self) -> str: ...
+
+
+class AlwaysOpen:
+    def is_open(self, at: datetime) -> bool:
+        _require_aware(at)
+        return True
+
+    def next_open(self, at: datetime) -> datetime:
+        _require_aware(at)
+        return at.astimezone(UTC)
+
+    def next_close(self, at: datetime) -> datetime | None:
+        """None: it never closes."""
+        _require_aware(at)
+        return None
+
+    def describe(self) -> str:
+        return "24/7"
+
+    def __repr__(self) -> str:
+        return "AlwaysOpen()"
+
+
+@dataclass(frozen=True)
+class Window:
+    """Open on `days` (0=Mon) from `start` to `end` local time. An end at or before the start runs past
+    midnight and still belongs to its start day; start == end is a full 24 hours."""
+
+    days: frozenset[int]
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        if not self.days or not all(0 <= d <= 6 for d in self.days):
+            raise ValueError(f"window days must be a non-empty set of 0..6, got {sorted(self.days)}")
+        object.__setattr__(self, "days", frozenset(self.days))
+
+    def interval(self, day: date) -> tuple[datetime, datetime]:
+        end_day = day if self.end > self.start else day + timedelta(days=1)
+        return _local_instant(day, self.start), _local_instant(end_day, self.end)
+
+    def describe(self) -> str:
+        # Midnight as a closing time reads as the end of the day, the way hours are published.
+        end = "24:00" if self.end == time(0, 0) else f"{self.end:%H:%M}"
+        return f"{format_days(self.days)} {self.start:%H:%M}-{end}"
+
+
+class WeeklyCalendar:
+    def __init__(
+        self,
+        windows: Iterable[Window],
+        closed_on_bank_holidays: bool = False,
+        bank_holidays: BankHolidays | None = None,
+    ):
+        self.windows = tuple(windows)
+        if not self.windows:
+            raise ValueError("a weekly calendar needs at least one opening window")
+        self.closed_on_bank_holidays = closed_on_bank_holidays
+        self.bank_holidays = bank_holidays if bank_holidays is not None else BankHolidays()
+
+    def _intervals(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The local date's opening intervals as UTC instants, sorted by start."""
+        if self.closed_on_bank_holidays and self.bank_holidays.is_holiday(day):
+            return []
+        intervals = (w.interval(day) for w in self.windows if day.weekday() in w.days)
+        # A window lying wholly inside the spring-forward gap has no real duration.
+        return sorted((start, end) for start, end in intervals if start < end)
+
+    def _open_until(self, at: datetime) -> datetime | None:
+        """The end of the latest interval containing `at`, or None when closed at `at`."""
+        today = at.astimezone(LONDON).date()
+        # A window that started yesterday may still be running past midnight.
+        ends = [
+            end
+            for day in (today - timedelta(days=1), today)
+            for start, end in self._intervals(day)
+            if start <= at < end
+        ]
+        return max(ends) if ends else None
+
+    def is_open(self, at: datetime) -> bool:
+        _require_aware(at)
+        return self._open_until(at) is not None
+
+    def next_open(self, at: datetime) -> datetime:
+        _require_aware(at)
+        first_day = at.astimezone(LONDON).date() - timedelta(days=1)
+        # Starts increase with the local date, so the first day offering an interval that ends after
+        # `at` holds the earliest answer.
+        for offset in range(_SEARCH_DAYS):
+            intervals = self._intervals(first_day + timedelta(days=offset))
+            candidates = [max(start, at) for start, end in intervals if end > at]
+            if candidates:
+                return min(candidates).astimezone(UTC)
+        raise ValueError(f"calendar never opens within {_SEARCH_DAYS} days of {at.isoformat()}")
+
+    def next_close(self, at: datetime) -> datetime | None:
+        """The first instant >= at when closed (`at` if closed now); None if it never closes."""
+        _require_aware(at)
+        cursor = at.astimezone(UTC)
+        # Adjacent windows (e.g. every day 00:00-24:00) chain without a closure between them.
+        for _ in range(2 * _SEARCH_DAYS):
+            until = self._open_until(cursor)
+            if until is None:
+                return cursor
+            cursor = until
+        return None
+
+    def describe(self) -> str:
+        text = ", ".join(w.describe() for w in self.windows)
+        return f"{text}, closed on bank holidays" if self.closed_on_bank_holidays else text
+
+    def __repr__(self) -> str:
+        return f"WeeklyCalendar({self.describe()!r})"
+
+
+class ComplementCalendar:
+    """Open exactly when `other` is closed ("whenever ASC is closed")."""
+
+    def __init__(self, other: Calendar, label: str | None = None):
+        if isinstance(other, AlwaysOpen):
+            raise ValueError("the complement of an always-open calendar never opens")
+        self.other = other
+        self.label = label
+
+    def is_open(self, at: datetime) -> bool:
+        return not self.other.is_open(at)
+
+    def next_open(self, at: datetime) -> datetime:
+        closes = self.other.next_close(at)
+        if closes is None:
+            raise ValueError(f"calendar never opens: {self.describe()}")
+        return closes.astimezone(UTC)
+
+    def next_close(self, at: datetime) -> datetime | None:
+        try:
+            return self.other.next_open(at)
+        except ValueError:
+            _require_aware(at)
+            return None
+
+    def describe(self) -> str:
+        if self.label:
+            return f"whenever {self.label} is closed"
+        return f"whenever closed: {self.other.describe()}"
+
+    def __repr__(self) -> str:
+        return f"ComplementCalendar({self.describe()!r})"
+
+
+# --- building calendars from configuration data ---------------------------------------------------
+
+_DAY_INDEX = {name.lower(): i for i, name in enumerate(DAY_NAMES)}
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_EVERY_DAY = {"every day", "everyday", "daily", "all week", "mon-sun"}
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+def _day(token: str) -> int:
+    key = token.strip().lower()
+    if key in _DAY_INDEX:
+        return _DAY_INDEX[key]
+    if key in _FULL_DAY_NAMES:
+        return _FULL_DAY_NAMES.index(key)
+    raise CalendarSpecError(f"unknown day {token.strip()!r} (use Mon, Tue, ... Sun)")
+
+
+def parse_days(spec: str | Iterable[str]) -> frozenset[int]:
+    """"Mon-Fri", "every day", "Sat,Sun", "Fri-Mon" (wraps), or a list of such parts."""
+    parts = spec.split(",") if isinstance(spec, str) else list(spec)
+    days: set[int] = set()
+    for part in parts:
+        if not isinstance(part, str) or not part.strip():
+            raise CalendarSpecError(f"bad days entry {part!r}")
+        if part.strip().lower() in _EVERY_DAY:
+            days.update(range(7))
+        elif "-" in part:
+            first, last = (_day(p) for p in part.split("-", 1))
+            span = (last - first) % 7
+            days.update((first + i) % 7 for i in range(span + 1))
+        else:
+            days.add(_day(part))
+    if not days:
+        raise CalendarSpecError("no days given")
+    return frozenset(days)
+
+
+def format_days(days: Iterable[int]) -> str:
+    ordered = sorted(set(days))
+    if len(ordered) == 7:
+        return "every day"
+    runs: list[list[int]] = []
+    for d in ordered:
+        if runs and d == runs[-1][-1] + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return ",".join(
+        f"{DAY_NAMES[r[0]]}-{DAY_NAMES[r[-1]]}" if len(r) > 2 else ",".join(DAY_NAMES[d] for d in r)
+        for r in runs
+    )
+
+
+def parse_time(text: Any, *, closing: bool = False) -> time:
+    """"HH:MM"; a closing time may be "24:00" (midnight at the end of the day)."""
+    match = _TIME.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not match:
+        # Unquoted 20:00 reaches us as the number 1200 (YAML 1.1 base 60), hence the hint.
+        raise CalendarSpecError(f'bad time {text!r} (use "HH:MM" in quotes, e.g. "08:30")')
+    hours, minutes = int(match[1]), int(match[2])
+    if closing and (hours, minutes) == (24, 0):
+        return time(0, 0)
+    if hours > 23 or minutes > 59:
+        raise CalendarSpecError(f"bad time {text!r}")
+    return time(hours, minutes)
+
+
+def calendar_from_spec(
+    spec: Any,
+    calendars_by_name: Mapping[str, Calendar],
+    bank_holidays: BankHolidays | None = None,
+) -> Calendar:
+    """Build a calendar from data: "always", {"complement_of": NAME}, or
+    {"hours": [{"days": "Mon-Fri", "open": "08:30", "close": "17:00"}], "closed_on_bank_holidays": true}."""
+    if isinstance(spec, str) and spec.strip().lower() in {"always", "24/7"}:
+        return AlwaysOpen()
+    if not isinstance(spec, Mapping):
+        raise CalendarSpecError(
+            f"calendar must be 'always', {{complement_of: CODE}} or {{hours: [...]}}, got {spec!r}"
+        )
+    if "complement_of" in spec:
+        if set(spec) != {"complement_of"}:
+            raise CalendarSpecError("complement_of takes no other keys")
+        name = spec["complement_of"]
+        if name not in calendars_by_name:
+            raise CalendarSpecError(f"unknown calendar reference {name!r} in complement_of")
+        try:
+            return ComplementCalendar(calendars_by_name[name], label=str(name))
+        except ValueError as exc:
+            raise CalendarSpecError(f"complement_of {name!r}: {exc}") from None
+    unknown = set(spec) - {"hours", "closed_on_bank_holidays"}
+    if unknown:
+        raise CalendarSpecError(f"unknown calendar keys: {', '.join(sorted(map(str, unknown)))}")
+    hours = spec.get("hours")
+    if not isinstance(hours, list) or not hours:
+        raise CalendarSpecError("hours must be a non-empty list of {days, open, close}")
+    closed_on_bh = spec.get("closed_on_bank_holidays", False)
+    if not isinstance(closed_on_bh, bool):
+        raise CalendarSpecError("closed_on_bank_holidays must be true or false")
+    windows = []
+    for entry in hours:
+        if not isinstance(entry, Mapping) or set(entry) != {"days", "open", "close"}:
+            raise CalendarSpecError(f"each hours entry needs exactly days, open, close; got {entry!r}")
+        windows.append(
+            Window(
+                parse_days(entry["days"]),
+                parse_time(entry["open"]),
+                parse_time(entry["close"], closing=True),
+            )
+        )
+    return WeeklyCalendar(windows, closed_on_bh, bank_holidays)

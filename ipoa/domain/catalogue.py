@@ -1,0 +1,59 @@
+"""Reads the definitions an administrator edits in workflows/: workflows (*.workflow.yaml), the directory
+and the routing table. Parsing and validation live in the modules that own each kind of data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import WorkflowError
+from .guards import EFFECTS, GUARDS
+from .workflow import WorkflowDefinition, check_family, parse_definition
+
+WORKFLOW_SUFFIX = ".workflow.yaml"
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise WorkflowError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def parse_workflow(data: Any, source: str) -> WorkflowDefinition:
+    return parse_definition(data, source, GUARDS, EFFECTS)
+
+
+def load_workflow_files(folder: Path) -> list[WorkflowDefinition]:
+    definitions: list[WorkflowDefinition] = []
+    seen: dict[tuple[str, int], str] = {}
+    for path in sorted(Path(folder).glob(f"*{WORKFLOW_SUFFIX}")):
+        d = parse_workflow(read_yaml(path), str(path))
+        if d.key in seen:
+            raise WorkflowError(f"{path}: workflow '{d.name}' version {d.version} is also defined in {seen[d.key]}")
+        seen[d.key] = str(path)
+        definitions.append(d)
+    check_family(definitions)
+    return definitions
+
+
+@dataclass
+class Catalogue:
+    """Everything loaded from workflows/, validated together."""
+
+    workflows: list[WorkflowDefinition]
+    directory: Any
+    routing: Any
+
+
+def load_catalogue(folder: Path | str) -> Catalogue:
+    from .directory import load_directory
+    from .routing import load_routing
+
+    folder = Path(folder)
+    workflows = load_workflow_files(folder)
+    directory = load_directory(read_yaml(folder / "directory.yaml"), source=str(folder / "directory.yaml"))
+    routing = load_routing(read_yaml(folder / "routing.yaml"), directory, source=str(folder / "routing.yaml"))
+    return Catalogue(workflows=workflows, directory=directory, routing=routing)

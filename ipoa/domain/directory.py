@@ -1,0 +1,252 @@
+"""The directory of points of access (centres), onward services and localities.
+
+It is configuration an administrator edits (workflows/directory.yaml), so loading checks everything a
+typo could break and names the file and the entry: a wrong entry here once sent a patient on a
+25-mile round trip.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
+
+from .calendar import BankHolidays, Calendar, calendar_from_spec
+from .postcodes import outward_code
+
+
+class DirectoryError(ValueError):
+    """The directory data is invalid; the message names the source and the problem."""
+
+
+@dataclass(frozen=True)
+class Centre:
+    code: str
+    name: str
+    run_by: str
+    calendar: Calendar
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    name: str
+    calendar: Calendar
+    response_target: str
+    needs_locality: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Locality:
+    name: str
+    districts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LocalityMatch:
+    locality: str | None
+    out_of_area: bool
+
+
+@dataclass(frozen=True)
+class Directory:
+    centres: dict[str, Centre]
+    services: dict[str, Service]
+    localities: tuple[Locality, ...]
+    _by_district: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_district = {d: loc.name for loc in self.localities for d in loc.districts}
+        object.__setattr__(self, "_by_district", by_district)
+
+    def locality_for(self, postcode: str | None) -> LocalityMatch:
+        """The person's locality by postcode district. No postcode is "unknown", not out of area;
+        an invalid postcode raises ValueError so the handler can correct it."""
+        # Forms submit an empty field as "": that is no postcode, not a malformed one.
+        if postcode is None or not postcode.strip():
+            return LocalityMatch(None, False)
+        name = self._by_district.get(outward_code(postcode))
+        return LocalityMatch(name, name is None)
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+_Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+_DISTRICT = re.compile(r"[A-Z]{1,2}[0-9][0-9A-Z]?")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _CentreIn(_Strict):
+    code: _Code
+    name: _Text
+    run_by: _Text
+    description: str = ""
+    calendar: Any
+
+
+class _ServiceIn(_Strict):
+    code: _Code
+    name: _Text
+    description: str = ""
+    calendar: Any
+    response_target: _Text
+    needs_locality: StrictBool = False
+
+
+class _LocalityIn(_Strict):
+    name: _Text
+    districts: list[str] = Field(min_length=1)
+
+
+class _DirectoryIn(_Strict):
+    centres: list[_CentreIn] = Field(min_length=1)
+    services: list[_ServiceIn] = Field(min_length=1)
+    localities: list[_LocalityIn] = []
+
+
+def _where(data: Any, loc: tuple[Any, ...]) -> str:
+    """Render a pydantic error location, naming the entry by its code when the data has one."""
+    text, node = "", data
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            label = node.get("code") or node.get("name") if isinstance(node, dict) else None
+            if label:
+                text += f" ({label})"
+        else:
+            text += f".{part}" if text else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return text or "top level"
+
+
+def _validation_message(source: str, data: Any, exc: ValidationError) -> str:
+    problems = [f"{_where(data, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+    return f"{source}: " + "; ".join(problems)
+
+
+class _CalendarResolver:
+    """Builds calendars, resolving complement_of references to centre or service codes."""
+
+    def __init__(self, raw: _DirectoryIn, bank_holidays: BankHolidays, source: str):
+        self._source = source
+        self._bank_holidays = bank_holidays
+        self._specs: dict[str, list[tuple[str, Any]]] = {}
+        for kind, items in (("centre", raw.centres), ("service", raw.services)):
+            for item in items:
+                self._specs.setdefault(item.code, []).append((f"{kind} {item.code}", item.calendar))
+        self._resolved: dict[str, Calendar] = {}
+
+    def build(self, what: str, code: str, spec: Any, stack: tuple[str, ...] = ()) -> Calendar:
+        stack = (*stack, code)
+        refs: dict[str, Calendar] = {}
+        if isinstance(spec, dict) and isinstance(spec.get("complement_of"), str):
+            name = spec["complement_of"]
+            refs[name] = self._reference(what, name, stack)
+        try:
+            return calendar_from_spec(spec, refs, self._bank_holidays)
+        except ValueError as exc:
+            raise DirectoryError(f"{self._source}: {what}: calendar: {exc}") from None
+
+    def _reference(self, what: str, name: str, stack: tuple[str, ...]) -> Calendar:
+        if name in self._resolved:
+            return self._resolved[name]
+        if name not in self._specs:
+            raise DirectoryError(
+                f"{self._source}: {what}: unknown calendar reference {name!r} "
+                "(complement_of must name a centre or service code)"
+            )
+        if name in stack:
+            cycle = " -> ".join((*stack, name))
+            raise DirectoryError(f"{self._source}: {what}: calendar reference cycle {cycle}")
+        owners = self._specs[name]
+        if any(spec != owners[0][1] for _, spec in owners):
+            raise DirectoryError(
+                f"{self._source}: {what}: calendar reference {name!r} is ambiguous: "
+                f"{' and '.join(o for o, _ in owners)} have different hours"
+            )
+        calendar = self.build(owners[0][0], name, owners[0][1], stack)
+        self._resolved[name] = calendar
+        return calendar
+
+
+def _check_unique(source: str, kind: str, codes: list[str]) -> None:
+    seen: set[str] = set()
+    for code in codes:
+        if code in seen:
+            raise DirectoryError(f"{source}: duplicate {kind} {code!r}")
+        seen.add(code)
+
+
+def _localities(raw: _DirectoryIn, source: str) -> tuple[Locality, ...]:
+    _check_unique(source, "locality", [loc.name for loc in raw.localities])
+    owner: dict[str, str] = {}
+    result = []
+    for loc in raw.localities:
+        districts = []
+        for district in loc.districts:
+            norm = district.strip().upper()
+            if not _DISTRICT.fullmatch(norm):
+                raise DirectoryError(
+                    f"{source}: locality {loc.name!r}: {district!r} is not a postcode district (e.g. LE11)"
+                )
+            if norm in owner:
+                where = "twice" if owner[norm] == loc.name else f"in {owner[norm]!r} and {loc.name!r}"
+                raise DirectoryError(f"{source}: postcode district {norm} is listed {where}")
+            owner[norm] = loc.name
+            districts.append(norm)
+        result.append(Locality(loc.name, tuple(districts)))
+    return tuple(result)
+
+
+def load_directory(
+    data: Any, bank_holidays: BankHolidays | None = None, source: str = "<directory data>"
+) -> Directory:
+    if not isinstance(data, dict):
+        raise DirectoryError(f"{source}: expected a mapping with centres, services and localities")
+    try:
+        raw = _DirectoryIn.model_validate(data)
+    except ValidationError as exc:
+        raise DirectoryError(_validation_message(source, data, exc)) from None
+    _check_unique(source, "centre code", [c.code for c in raw.centres])
+    _check_unique(source, "service code", [s.code for s in raw.services])
+
+    resolver = _CalendarResolver(raw, bank_holidays or BankHolidays(), source)
+    centres = {
+        c.code: Centre(
+            c.code, c.name, c.run_by, resolver.build(f"centre {c.code}", c.code, c.calendar), c.description
+        )
+        for c in raw.centres
+    }
+    services = {
+        s.code: Service(
+            s.code,
+            s.name,
+            resolver.build(f"service {s.code}", s.code, s.calendar),
+            s.response_target,
+            s.needs_locality,
+            s.description,
+        )
+        for s in raw.services
+    }
+    return Directory(centres, services, _localities(raw, source))
+
+
+def load_directory_file(path: str | Path, bank_holidays: BankHolidays | None = None) -> Directory:
+    source = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DirectoryError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise DirectoryError(f"{source}: not valid YAML: {exc}") from exc
+    return load_directory(data, bank_holidays, source=source)

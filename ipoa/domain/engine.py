@@ -1,0 +1,202 @@
+"""The engine applies a trigger to a call (or one of its referrals): checks the guard, changes the state,
+bumps the version and returns the audit events and outbox messages the change causes. Pure: persisting
+them in one transaction is the service layer's job."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable
+
+from .errors import GuardFailed, TriggerNotAllowed, VersionConflict, WorkflowError
+from .guards import EFFECTS, GUARDS, FireContext, describe_choice, recommended_choice
+from .model import AuditEvent, Call, OutboxMessage, Referral
+from .workflow import CompiledWorkflow, TransitionDef, WorkflowDefinition, check_family
+
+CALL_WORKFLOW = "call"
+REFERRAL_WORKFLOW = "referral"
+
+
+@dataclass
+class Result:
+    audit: list[AuditEvent] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    new_referrals: list[Referral] = field(default_factory=list)
+
+    def extend(self, other: "Result") -> None:
+        self.audit += other.audit
+        self.outbox += other.outbox
+        self.new_referrals += other.new_referrals
+
+
+def _check(event: Any, t: TransitionDef) -> bool:
+    ctx: FireContext = event.kwargs["ctx"]
+    for name in t.conditions:
+        for fieldname, message in GUARDS[name](event.model, ctx, t.route).items():
+            ctx.errors.setdefault(fieldname, message)
+    return not ctx.errors
+
+
+class Engine:
+    def __init__(self, definitions: Iterable[WorkflowDefinition], directory: Any = None):
+        defs = list(definitions)
+        check_family(defs)
+        self.directory = directory
+        self._compiled: dict[tuple[str, int], CompiledWorkflow] = {
+            d.key: CompiledWorkflow(d, _check) for d in defs}
+        self._latest: dict[str, WorkflowDefinition] = {}
+        for d in defs:
+            if d.name not in self._latest or d.version > self._latest[d.name].version:
+                self._latest[d.name] = d
+        for needed in (CALL_WORKFLOW, REFERRAL_WORKFLOW):
+            if needed not in self._latest:
+                raise WorkflowError(f"no '{needed}' workflow is defined")
+
+    def has(self, name: str, version: int) -> bool:
+        return (name, version) in self._compiled
+
+    def latest(self, name: str) -> WorkflowDefinition:
+        return self._latest[name]
+
+    def definition(self, name: str, version: int) -> WorkflowDefinition:
+        return self._compiled[(name, version)].definition
+
+    def definitions(self) -> list[WorkflowDefinition]:
+        return [c.definition for c in self._compiled.values()]
+
+    def allowed(self, entity: Call | Referral) -> list[TransitionDef]:
+        """What a user may do now: the machine's triggers for the state, less internal ones."""
+        compiled = self._compiled[(entity.workflow, entity.workflow_version)]
+        names = set(compiled.allowed_triggers(entity.state))
+        return [t for t in compiled.definition.triggers_from(entity.state) if t.trigger in names]
+
+    def start_call(self, call: Call, *, actor: str, now: datetime) -> Result:
+        wf = self.definition(call.workflow, call.workflow_version)
+        call.state, call.version = wf.initial, 1
+        result = Result()
+        result.audit.append(AuditEvent(
+            call_ref=call.ref, entity="call", entity_id=call.ref, actor=actor, at=now,
+            from_state=None, to_state=wf.initial, trigger="log",
+            data={"centre": call.centre, "need": call.need, "urgency": call.urgency,
+                  "recommended": call.recommended}))
+        result.outbox.append(self._message("call.logged", call, None, now, to=wf.initial))
+        return result
+
+    def fire(self, call: Call, trigger: str, *, actor: str, now: datetime,
+             data: dict[str, Any] | None = None, reason: str | None = None,
+             expected_version: int | None = None, recommendation: Any = None,
+             allow_internal: bool = False) -> Result:
+        if expected_version is not None and expected_version != call.version:
+            raise VersionConflict(expected_version, call.version)
+        ctx = FireContext(actor=actor, now=now, data=dict(data or {}), reason=reason, call=call,
+                          directory=self.directory, recommendation=recommendation)
+        t = self._apply(call, trigger, ctx, allow_internal)
+        result = Result()
+        audit_data: dict[str, Any] = {k: v for k, v in ctx.data.items() if k in ("service", "centre", "callback_at")}
+        if t.route:
+            audit_data.update(self._record_route(call, t, ctx))
+        for name in t.effects:
+            if name == "create_referral":
+                result.extend(self._create_referral(call, ctx))
+            else:
+                EFFECTS[name](call, ctx)
+        result.audit.insert(0, AuditEvent(
+            call_ref=call.ref, entity="call", entity_id=call.ref, actor=actor, at=now,
+            from_state=t.from_state, to_state=call.state, trigger=trigger, reason=reason, data=audit_data))
+        result.outbox.insert(0, self._message("call.state_changed", call, None, now,
+                                              from_=t.from_state, to=call.state, trigger=trigger))
+        if call.route and call.route.get("alert_supervisor") and t.route:
+            result.outbox.append(self._message("alert.supervisor", call, None, now,
+                                               why=call.route.get("rule_reason", "routing rule")))
+        return result
+
+    def fire_referral(self, call: Call, referral_id: str, trigger: str, *, actor: str, now: datetime,
+                      data: dict[str, Any] | None = None, reason: str | None = None,
+                      expected_version: int | None = None) -> Result:
+        referral = call.referral(referral_id)
+        if referral is None:
+            raise KeyError(referral_id)
+        if expected_version is not None and expected_version != referral.version:
+            raise VersionConflict(expected_version, referral.version)
+        ctx = FireContext(actor=actor, now=now, data=dict(data or {}), reason=reason, call=call,
+                          directory=self.directory)
+        t = self._apply(referral, trigger, ctx, allow_internal=False)
+        for name in t.effects:
+            EFFECTS[name](referral, ctx)
+        result = Result()
+        result.audit.append(AuditEvent(
+            call_ref=call.ref, entity="referral", entity_id=referral.id, actor=actor, at=now,
+            from_state=t.from_state, to_state=referral.state, trigger=trigger, reason=reason,
+            data={"service": referral.service}))
+        result.outbox.append(self._message("referral.state_changed", call, referral, now,
+                                           from_=t.from_state, to=referral.state, trigger=trigger))
+        if t.parent_trigger:
+            # The call follows its referral, in the same transaction.
+            result.extend(self.fire(call, t.parent_trigger, actor=actor, now=now, reason=reason,
+                                    data={"referral_id": referral.id}, allow_internal=True))
+        return result
+
+    # -- internals -------------------------------------------------------------------------------
+
+    @dataclass
+    class _Applied:
+        from_state: str
+        route: str | None
+        effects: tuple[str, ...]
+        parent_trigger: str | None
+
+    def _apply(self, entity: Call | Referral, trigger: str, ctx: FireContext,
+               allow_internal: bool) -> "Engine._Applied":
+        compiled = self._compiled[(entity.workflow, entity.workflow_version)]
+        t = compiled.definition.transition(trigger, entity.state)
+        if t is None or (t.internal and not allow_internal):
+            raise TriggerNotAllowed(trigger, entity.state, [x.trigger for x in self.allowed(entity)])
+        from_state = entity.state
+        if not compiled.machine.events[trigger].trigger(entity, ctx=ctx):
+            raise GuardFailed(trigger, ctx.errors)
+        entity.version += 1
+        entity.updated_at = ctx.now
+        if entity.state in compiled.definition.final_states:
+            entity.closed_at = ctx.now
+        return Engine._Applied(from_state, t.route, t.effects, t.parent_trigger)
+
+    def _record_route(self, call: Call, t: "Engine._Applied", ctx: FireContext) -> dict[str, Any]:
+        service = ctx.data.get("service") if t.route == "refer" else None
+        rec = ctx.recommendation
+        overridden = False
+        route: dict[str, Any] = {"kind": t.route, "service": service, "decided_at": ctx.now.isoformat(),
+                                 "decided_by": ctx.actor}
+        if rec is not None:
+            rec_kind, rec_service = recommended_choice(rec)
+            overridden = (t.route, service) != (rec_kind, rec_service) and t.from_state != "in_tier3_review"
+            route.update(recommended=describe_choice(rec_kind, rec_service), rule=rec.rule,
+                         rule_reason=rec.reason, alert_supervisor=bool(rec.alert_supervisor))
+        route.update(overridden=overridden, override_reason=ctx.reason if overridden else None)
+        call.route = route
+        return {"route": t.route, "override": overridden, "recommended": route.get("recommended"),
+                "rule": route.get("rule")}
+
+    def _create_referral(self, call: Call, ctx: FireContext) -> Result:
+        wf = self.latest(REFERRAL_WORKFLOW)
+        referral = Referral(service=ctx.data["service"], workflow=wf.name, workflow_version=wf.version,
+                            sent_at=ctx.now, sent_by=ctx.actor)
+        referral.state, referral.version = wf.initial, 1
+        call.referrals.append(referral)
+        result = Result(new_referrals=[referral])
+        result.audit.append(AuditEvent(
+            call_ref=call.ref, entity="referral", entity_id=referral.id, actor=ctx.actor, at=ctx.now,
+            from_state=None, to_state=referral.state, trigger="refer", reason=ctx.reason,
+            data={"service": referral.service}))
+        result.outbox.append(self._message("referral.sent", call, referral, ctx.now, to=referral.state))
+        return result
+
+    @staticmethod
+    def _message(topic: str, call: Call, referral: Referral | None, now: datetime, **extra: Any) -> OutboxMessage:
+        # References and codes only: outbox payloads feed SMS and logs, where identifiers must never go.
+        payload: dict[str, Any] = {"ref": call.ref, "centre": call.centre, "urgency": call.urgency,
+                                   "need": call.need, "version": call.version}
+        if referral is not None:
+            payload.update(referral_id=referral.id, service=referral.service,
+                           referral_version=referral.version)
+        for key, value in extra.items():
+            payload[key.rstrip("_")] = value
+        return OutboxMessage(topic=topic, payload=payload, created_at=now)

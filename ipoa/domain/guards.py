@@ -1,0 +1,145 @@
+"""Named guards and effects that workflow definitions may use. A definition naming anything not
+registered here is refused when loaded. Guards return field -> message; empty means allowed."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from .model import Call, Referral
+
+
+@dataclass
+class FireContext:
+    actor: str
+    now: datetime
+    data: dict[str, Any]
+    reason: str | None
+    call: Call
+    directory: Any = None  # domain.directory.Directory; optional in engine-only unit tests
+    recommendation: Any = None  # domain.routing.Decision computed at `now`
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """An aware instant from an ISO 8601 string or datetime; None if missing, naive or malformed."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if dt.tzinfo is None:
+        return None
+    return dt.astimezone(timezone.utc)
+
+
+def recommended_choice(rec: Any) -> tuple[str, str | None]:
+    """The route kind (and service) a routing Decision recommends, in the terms transitions use."""
+    if rec.outcome:
+        return rec.outcome, None
+    if rec.service:
+        return "refer", rec.service
+    return "tier3_review", None
+
+
+def describe_choice(kind: str, service: str | None) -> str:
+    return {
+        "divert_999": "divert to 999",
+        "resolved_at_first_contact": "resolve at first contact",
+        "tier3_review": "tier 3 review",
+    }.get(kind, f"refer to {service}")
+
+
+def _reason_given(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
+    if not (ctx.reason or "").strip():
+        return {"reason": "A reason is required."}
+    return {}
+
+
+def _service_given(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
+    service = ctx.data.get("service")
+    if not service:
+        return {"data.service": "Choose the service to refer to."}
+    if ctx.directory is not None and service not in ctx.directory.services:
+        return {"data.service": f"Unknown service '{service}'."}
+    return {}
+
+
+def _route_agreed(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
+    # In tier 3 review a clinician or social worker makes the routing decision: no override needed.
+    if ctx.call.state == "in_tier3_review" or ctx.recommendation is None or route is None:
+        return {}
+    rec_kind, rec_service = recommended_choice(ctx.recommendation)
+    chosen_service = ctx.data.get("service") if route == "refer" else None
+    if (route, chosen_service) == (rec_kind, rec_service):
+        return {}
+    if not (ctx.reason or "").strip():
+        return {"reason": f"The recommended route is to {describe_choice(rec_kind, rec_service)}; "
+                          "give a reason to override it."}
+    return {}
+
+
+def _other_centre(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
+    centre = ctx.data.get("centre")
+    if not centre:
+        return {"data.centre": "Choose the centre to transfer to."}
+    if centre == ctx.call.centre:
+        return {"data.centre": "The call is already in that centre."}
+    if ctx.directory is not None:
+        target = ctx.directory.centres.get(centre)
+        if target is None:
+            return {"data.centre": f"Unknown centre '{centre}'."}
+        if not target.calendar.is_open(ctx.now):
+            opens = target.calendar.next_open(ctx.now)
+            return {"data.centre": f"{target.name} is closed now (opens {opens:%a %d %b %H:%M} UTC); "
+                                   "nobody would pick the call up."}
+    return {}
+
+
+def _callback_time_given(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
+    at = parse_instant(ctx.data.get("callback_at"))
+    if at is None:
+        return {"data.callback_at": "Give the callback time as an ISO 8601 instant with its offset."}
+    if at <= ctx.now:
+        return {"data.callback_at": "The callback time must be in the future."}
+    return {}
+
+
+GUARDS: dict[str, Callable[[Any, FireContext, str | None], dict[str, str]]] = {
+    "reason_given": _reason_given,
+    "service_given": _service_given,
+    "route_agreed": _route_agreed,
+    "other_centre": _other_centre,
+    "callback_time_given": _callback_time_given,
+}
+
+
+def _move_centre(entity: Call, ctx: FireContext) -> None:
+    entity.centre = ctx.data["centre"]
+    entity.queued_at = ctx.now
+
+
+def _set_callback(entity: Call, ctx: FireContext) -> None:
+    entity.callback_due = parse_instant(ctx.data["callback_at"])
+
+
+def _clear_callback(entity: Call, ctx: FireContext) -> None:
+    entity.callback_due = None
+
+
+def _record_outcome_reason(entity: Referral, ctx: FireContext) -> None:
+    entity.outcome_reason = ctx.reason
+
+
+# create_referral is applied by the engine itself: it needs the referral workflow.
+EFFECTS: dict[str, Callable[[Any, FireContext], None] | None] = {
+    "create_referral": None,
+    "move_centre": _move_centre,
+    "set_callback": _set_callback,
+    "clear_callback": _clear_callback,
+    "record_outcome_reason": _record_outcome_reason,
+}

@@ -1,0 +1,143 @@
+"""The entities a workflow moves. Plain classes: the ORM maps them imperatively (adapters/orm.py),
+so this module stays free of persistence concerns."""
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+# No 0/O, 1/I/L, U: references are read out over the phone and typed from SMS.
+_REF_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+URGENCY_RANK = {"emergency": 0, "urgent": 1, "same_day": 2, "routine": 3}
+
+
+def new_ref() -> str:
+    body = "".join(secrets.choice(_REF_ALPHABET) for _ in range(8))
+    return f"{body[:4]}-{body[4:]}"
+
+
+class Call:
+    def __init__(
+        self,
+        *,
+        ref: str,
+        centre: str,
+        caller_type: str,
+        caller_name: str | None,
+        caller_phone: str | None,
+        nhs_number: str | None,
+        given_name: str,
+        family_name: str,
+        date_of_birth: date | None,
+        postcode: str | None,
+        locality: str | None,
+        out_of_area: bool,
+        need: str,
+        urgency: str,
+        summary: str,
+        workflow: str,
+        workflow_version: int,
+        logged_at: datetime,
+        logged_by: str,
+        recommended: dict[str, Any] | None = None,
+    ):
+        self.ref = ref
+        self.centre = centre
+        self.origin_centre = centre
+        self.caller_type = caller_type
+        self.caller_name = caller_name
+        self.caller_phone = caller_phone
+        self.nhs_number = nhs_number
+        self.given_name = given_name
+        self.family_name = family_name
+        self.date_of_birth = date_of_birth
+        self.postcode = postcode
+        self.locality = locality
+        self.out_of_area = out_of_area
+        self.need = need
+        self.urgency = urgency
+        self.summary = summary
+        self.workflow = workflow
+        self.workflow_version = workflow_version
+        self.state: str | None = None
+        self.version = 0
+        self.recommended = recommended
+        self.route: dict[str, Any] | None = None
+        self.callback_due: datetime | None = None
+        self.logged_at = logged_at
+        self.logged_by = logged_by
+        self.queued_at = logged_at
+        self.updated_at = logged_at
+        self.closed_at: datetime | None = None
+        self.referrals: list[Referral] = []
+
+    @property
+    def urgency_rank(self) -> int:
+        return URGENCY_RANK.get(self.urgency, 9)
+
+    def referral(self, referral_id: str) -> Referral | None:
+        return next((r for r in self.referrals if r.id == referral_id), None)
+
+    def __repr__(self) -> str:
+        return f"<Call {self.ref} {self.state} v{self.version}>"
+
+
+class Referral:
+    def __init__(
+        self,
+        *,
+        service: str,
+        workflow: str,
+        workflow_version: int,
+        sent_at: datetime,
+        sent_by: str,
+        id: str | None = None,
+    ):
+        self.id = id or uuid.uuid4().hex
+        self.service = service
+        self.workflow = workflow
+        self.workflow_version = workflow_version
+        self.state: str | None = None
+        self.version = 0
+        self.sent_at = sent_at
+        self.sent_by = sent_by
+        self.updated_at = sent_at
+        self.closed_at: datetime | None = None
+        self.outcome_reason: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Referral {self.id[:8]} {self.service} {self.state} v{self.version}>"
+
+
+@dataclass
+class AuditEvent:
+    """Who, when, from, to, trigger, why: one row per state change, never updated."""
+
+    call_ref: str
+    entity: str
+    entity_id: str
+    actor: str
+    at: datetime
+    from_state: str | None
+    to_state: str
+    trigger: str
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass
+class OutboxMessage:
+    """An event the change causes, committed with it and relayed to workers afterwards.
+    The payload carries references and codes only, never a patient identifier."""
+
+    topic: str
+    payload: dict[str, Any]
+    created_at: datetime
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    published_at: datetime | None = None
+    processed_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None

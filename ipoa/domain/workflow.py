@@ -1,0 +1,291 @@
+"""Workflow definitions: loaded from YAML data, validated, compiled once into a shared `transitions`
+machine per (name, version). Records never get a machine of their own (see STACK-NOTES: a machine per
+object costs ~0.1 ms and tens of KiB); the shared machine is fired with the record as its model."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from transitions import Machine
+
+from .errors import WorkflowError
+
+_TOP_KEYS = {"name", "version", "description", "initial", "final", "states", "transitions", "parent"}
+_TRANSITION_KEYS = {
+    "trigger", "label", "source", "dest", "conditions", "effects", "route",
+    "internal", "parent_trigger", "description", "needs",
+}
+ROUTE_KINDS = {"refer", "resolved_at_first_contact", "divert_999", "tier3_review"}
+
+
+@dataclass(frozen=True)
+class StateDef:
+    name: str
+    label: str
+    final: bool
+    waiting: bool  # counts as waiting in a queue (oldest-wait figures)
+
+
+@dataclass(frozen=True)
+class TransitionDef:
+    trigger: str
+    label: str
+    sources: tuple[str, ...]
+    dest: str
+    conditions: tuple[str, ...] = ()
+    effects: tuple[str, ...] = ()
+    route: str | None = None
+    internal: bool = False
+    parent_trigger: str | None = None
+    needs: tuple[str, ...] = ()  # input fields a form must offer for this trigger
+
+
+@dataclass
+class WorkflowDefinition:
+    name: str
+    version: int
+    initial: str
+    states: dict[str, StateDef]
+    transitions: tuple[TransitionDef, ...]
+    parent: str | None = None
+    description: str = ""
+    source: str = "<data>"
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.name, self.version)
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def final_states(self) -> set[str]:
+        return {s.name for s in self.states.values() if s.final}
+
+    def transition(self, trigger: str, source: str) -> TransitionDef | None:
+        return next((t for t in self.transitions if t.trigger == trigger and source in t.sources), None)
+
+    def triggers_from(self, state: str, include_internal: bool = False) -> list[TransitionDef]:
+        return [t for t in self.transitions
+                if state in t.sources and (include_internal or not t.internal)]
+
+    def mermaid(self, counts: dict[str, int] | None = None) -> str:
+        """stateDiagram-v2 text; with counts, each state is labelled with its live number of records."""
+        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
+        for s in self.states.values():
+            label = s.label + (f" ({counts.get(s.name, 0)})" if counts is not None else "")
+            lines.append(f"    {s.name} : {label}")
+        for t in self.transitions:
+            for src in t.sources:
+                lines.append(f"    {src} --> {t.dest} : {t.trigger}")
+        for s in sorted(self.final_states):
+            lines.append(f"    {s} --> [*]")
+        return "\n".join(lines) + "\n"
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def parse_definition(
+    data: Any,
+    source: str,
+    known_guards: Iterable[str],
+    known_effects: Iterable[str],
+) -> WorkflowDefinition:
+    """Validate one definition; every problem raises WorkflowError naming the source and the problem."""
+
+    def fail(problem: str) -> WorkflowError:
+        return WorkflowError(f"{source}: {problem}")
+
+    if not isinstance(data, dict):
+        raise fail("a workflow definition must be a mapping")
+    raw = copy.deepcopy(data)
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise fail(f"unknown keys {sorted(unknown)}")
+    name, version = data.get("name"), data.get("version")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise fail("'name' must be an identifier")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise fail("'version' must be a whole number from 1")
+
+    final = set(_as_list(data.get("final")))
+    states: dict[str, StateDef] = {}
+    for entry in _as_list(data.get("states")):
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise fail(f"bad state entry {entry!r}")
+        sname = entry["name"]
+        if not sname.isidentifier():
+            raise fail(f"state name {sname!r} must be an identifier")
+        if sname in states:
+            raise fail(f"state '{sname}' is defined twice")
+        states[sname] = StateDef(
+            name=sname,
+            label=str(entry.get("label", sname.replace("_", " ").capitalize())),
+            final=sname in final,
+            waiting=bool(entry.get("waiting", False)),
+        )
+    if not states:
+        raise fail("no states")
+    for f in final:
+        if f not in states:
+            raise fail(f"final state '{f}' is not a defined state")
+    initial = data.get("initial")
+    if initial not in states:
+        raise fail(f"initial state '{initial}' is not a defined state")
+
+    guards, effects = set(known_guards), set(known_effects)
+    transitions: list[TransitionDef] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, t in enumerate(_as_list(data.get("transitions")), start=1):
+        where = f"transition {i}"
+        if not isinstance(t, dict):
+            raise fail(f"{where} must be a mapping")
+        bad = set(t) - _TRANSITION_KEYS
+        if bad:
+            raise fail(f"{where} has unknown keys {sorted(bad)}")
+        trig = t.get("trigger")
+        if not isinstance(trig, str) or not trig.isidentifier():
+            raise fail(f"{where}: 'trigger' must be an identifier")
+        where = f"transition {i} ('{trig}')"
+        sources = [s for s in _as_list(t.get("source"))]
+        if sources == ["*"]:
+            sources = [s for s in states if s not in final]
+        if not sources:
+            raise fail(f"{where} has no source")
+        for s in sources:
+            if s not in states:
+                raise fail(f"{where}: unknown source state '{s}'")
+            if s in final:
+                raise fail(f"{where}: final state '{s}' cannot have outgoing transitions")
+            if (trig, s) in seen:
+                raise fail(f"{where}: duplicate trigger '{trig}' from state '{s}' "
+                           f"(also transition {seen[(trig, s)]})")
+            seen[(trig, s)] = i
+        dest = t.get("dest")
+        if dest not in states:
+            raise fail(f"{where}: unknown destination state '{dest}'")
+        conds = _as_list(t.get("conditions"))
+        for c in conds:
+            if not isinstance(c, str) or c not in guards:
+                raise fail(f"{where}: unknown guard {c!r} (known: {', '.join(sorted(guards))})")
+        effs = _as_list(t.get("effects"))
+        for e in effs:
+            if not isinstance(e, str) or e not in effects:
+                raise fail(f"{where}: unknown effect {e!r} (known: {', '.join(sorted(effects))})")
+        route = t.get("route")
+        if route is not None and route not in ROUTE_KINDS:
+            raise fail(f"{where}: unknown route kind {route!r}")
+        transitions.append(TransitionDef(
+            trigger=trig,
+            label=str(t.get("label", trig.replace("_", " ").capitalize())),
+            sources=tuple(sources),
+            dest=dest,
+            conditions=tuple(conds),
+            effects=tuple(effs),
+            route=route,
+            internal=bool(t.get("internal", False)),
+            parent_trigger=t.get("parent_trigger"),
+            needs=tuple(_as_list(t.get("needs"))),
+        ))
+    if not transitions:
+        raise fail("no transitions")
+
+    outgoing: dict[str, set[str]] = {s: set() for s in states}
+    for t in transitions:
+        for s in t.sources:
+            outgoing[s].add(t.dest)
+    reachable, todo = {initial}, deque([initial])
+    while todo:
+        for nxt in outgoing[todo.popleft()]:
+            if nxt not in reachable:
+                reachable.add(nxt)
+                todo.append(nxt)
+    unreachable = [s for s in states if s not in reachable]
+    if unreachable:
+        raise fail(f"unreachable states from '{initial}': {', '.join(unreachable)}")
+    if not final:
+        raise fail("no final state declared")
+    dead = [s for s in states if s not in final and not outgoing[s]]
+    if dead:
+        raise fail(f"dead-end states (not final, no way out): {', '.join(dead)}")
+    # A cycle with no exit is a dead end too: every state must be able to finish.
+    incoming: dict[str, set[str]] = {s: set() for s in states}
+    for src, dests in outgoing.items():
+        for d in dests:
+            incoming[d].add(src)
+    can_finish, todo = set(final), deque(final)
+    while todo:
+        for prev in incoming[todo.popleft()]:
+            if prev not in can_finish:
+                can_finish.add(prev)
+                todo.append(prev)
+    trapped = [s for s in states if s not in can_finish]
+    if trapped:
+        raise fail(f"dead-end states (no path to a final state): {', '.join(trapped)}")
+
+    return WorkflowDefinition(
+        name=name, version=version, initial=initial, states=states,
+        transitions=tuple(transitions), parent=data.get("parent"),
+        description=str(data.get("description", "")), source=source, raw=raw,
+    )
+
+
+class CompiledWorkflow:
+    """A definition plus its one shared transitions machine."""
+
+    def __init__(self, definition: WorkflowDefinition, check: Callable[[Any, TransitionDef], bool]):
+        self.definition = definition
+        spec = []
+        for t in definition.transitions:
+            spec.append({
+                "trigger": t.trigger,
+                "source": list(t.sources),
+                "dest": t.dest,
+                # One combined condition per transition so every guard runs and all field errors are
+                # collected, not just the first.
+                "conditions": [lambda event, _t=t: check(event, _t)],
+            })
+        self.machine = Machine(
+            model=None,
+            states=list(definition.states),
+            transitions=spec,
+            initial=definition.initial,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+
+    def allowed_triggers(self, state: str) -> list[str]:
+        return self.machine.get_triggers(state)
+
+
+def check_family(definitions: Iterable[WorkflowDefinition]) -> None:
+    """Cross-definition checks: a child's parent_trigger must exist in the latest parent version."""
+    latest: dict[str, WorkflowDefinition] = {}
+    for d in definitions:
+        if d.name not in latest or d.version > latest[d.name].version:
+            latest[d.name] = d
+    for d in latest.values():
+        if d.parent is None:
+            continue
+        parent = latest.get(d.parent)
+        if parent is None:
+            raise WorkflowError(f"{d.source}: parent workflow '{d.parent}' is not defined")
+        parent_triggers = {t.trigger for t in parent.transitions}
+        for t in d.transitions:
+            if t.parent_trigger and t.parent_trigger not in parent_triggers:
+                raise WorkflowError(
+                    f"{d.source}: transition '{t.trigger}' names parent trigger '{t.parent_trigger}' "
+                    f"which '{parent.name}' v{parent.version} does not define")

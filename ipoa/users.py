@@ -1,0 +1,74 @@
+"""People who sign in, and their API tokens. Roles decide what each page and API route allows."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+ROLES = ("handler", "supervisor", "professional", "admin")
+# Who may do what; every route names one of these capabilities.
+CAPABILITIES = {
+    "calls.read": {"handler", "supervisor", "admin"},
+    "calls.write": {"handler", "supervisor", "admin"},
+    "calls.any_centre": {"supervisor", "admin"},
+    "queues.read": {"handler", "supervisor", "admin"},
+    "supervisor.view": {"supervisor", "admin"},
+    "routing.decide": {"handler", "supervisor", "admin"},
+}
+
+
+class User:
+    def __init__(self, *, username: str, display_name: str, role: str, centre: str | None,
+                 password: str, created_at: datetime):
+        self.username = username
+        self.display_name = display_name
+        self.role = role
+        self.centre = centre
+        self.active = True
+        self.created_at = created_at
+        self.set_password(password)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def can(self, capability: str) -> bool:
+        return self.role in CAPABILITIES.get(capability, set())
+
+    # Flask-Login's user protocol.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.active)
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+@dataclass
+class ApiToken:
+    user_id: int
+    token_hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    id: int | None = None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "ipoa_" + secrets.token_urlsafe(32)

@@ -1,0 +1,103 @@
+"""Sign-in and role checks shared by every blueprint. Everything requires a signed-in user or an API
+token, except the few endpoints listed in PUBLIC_ENDPOINTS."""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Callable
+
+from flask import Flask, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFProtect
+
+from ..service.calls import Actor
+from ..users import User
+
+PUBLIC_ENDPOINTS = {"auth.login", "health.healthz", "health.readyz", "static"}
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+
+def services():
+    return current_app.extensions["ipoa"]
+
+
+def actor() -> Actor:
+    user = g.get("api_user") or current_user
+    return Actor(username=user.username, role=user.role, centre=user.centre)
+
+
+def current() -> User:
+    return g.get("api_user") or current_user
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in."
+    csrf.init_app(app)
+
+    @login_manager.user_loader
+    def _load(user_id: str):
+        with services().uow() as uow:
+            user = uow.session.get(User, int(user_id))
+            if user is not None and user.active:
+                uow.session.expunge(user)
+                return user
+        return None
+
+    pages = {403: ("Not allowed", "Your role does not allow this page."),
+             404: ("Not found", "There is nothing at this address."),
+             405: ("Not allowed", "That method is not allowed here.")}
+
+    def _error_page(exc):
+        code = getattr(exc, "code", 500)
+        if request.blueprint == "api" or request.path.startswith("/api/"):
+            return jsonify(error={"code": exc.name.lower().replace(" ", "_"), "message": exc.description}), code
+        title, message = pages.get(code, (exc.name, exc.description))
+        return render_template("error.html", code=code, title=title, message=message), code
+
+    for code in pages:
+        app.register_error_handler(code, _error_page)
+
+    @app.before_request
+    def _require_sign_in():
+        if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+            return None
+        if request.blueprint == "api" or (request.endpoint or "").startswith("bench."):
+            return None  # the API authenticates with Bearer tokens in its own before_request
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        return None
+
+
+def requires(capability: str) -> Callable:
+    """Route decorator: the signed-in user's role must grant the capability (403 otherwise)."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            user = current()
+            if not getattr(user, "is_authenticated", False):
+                if request.blueprint == "api":
+                    return jsonify(error={"code": "unauthorised", "message": "Sign in first."}), 401
+                return login_manager.unauthorized()
+            if not user.can(capability):
+                if request.blueprint == "api":
+                    return jsonify(error={"code": "forbidden",
+                                          "message": f"Your role ({user.role}) may not do this."}), 403
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def home_for(user: User) -> str:
+    if user.can("calls.read"):
+        return url_for("web.queue")
+    return url_for("web.no_access")
+
+
+__all__ = ["login_manager", "csrf", "services", "actor", "current", "requires", "init_app", "home_for",
+           "redirect"]

@@ -1,0 +1,226 @@
+"""The call handler's and supervisor's pages: server-rendered, usable from the keyboard alone."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..domain.calendar import LONDON
+from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
+from ..domain.guards import describe_choice, recommended_choice
+from ..service import calls as call_service
+from ..service import queues as queue_service
+from ..service.commands import CALLER_TYPES, URGENCIES, InvalidInput
+from .access import actor, home_for, requires, services
+
+bp = Blueprint("web", __name__)
+
+LOG_FIELDS = ("centre", "caller_type", "caller_name", "caller_phone", "nhs_number", "given_name",
+              "family_name", "date_of_birth", "postcode", "need", "urgency", "summary")
+# API field paths -> form field names, so errors land beside the right input.
+FIELD_MAP = {"caller.type": "caller_type", "caller.name": "caller_name", "caller.phone": "caller_phone",
+             "subject.nhs_number": "nhs_number", "subject.given_name": "given_name",
+             "subject.family_name": "family_name", "subject.date_of_birth": "date_of_birth",
+             "subject.postcode": "postcode", "data.service": "route_choice", "data.centre": "centre",
+             "data.callback_at": "callback_at"}
+
+
+@bp.app_template_filter("local")
+def local_time(value: datetime | str | None, fmt: str = "%a %d %b %Y %H:%M") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(LONDON).strftime(fmt)
+
+
+@bp.app_template_filter("age")
+def age(value: datetime | int | None) -> str:
+    if value is None:
+        return "–"
+    seconds = value if isinstance(value, int) else int((services().clock.now() - value).total_seconds())
+    seconds = max(0, seconds)
+    hours, rem = divmod(seconds, 3600)
+    minutes = rem // 60
+    if hours >= 24:
+        return f"{hours // 24}d {hours % 24}h"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+
+
+@bp.app_context_processor
+def _globals() -> dict[str, Any]:
+    svc = services()
+    return {
+        "directory": svc.directory, "needs": svc.routing.needs, "describe_choice": describe_choice,
+        "centre_options": [(c.code, f"{c.code} – {c.name}") for c in svc.directory.centres.values()],
+        "need_options": list(svc.routing.needs.items()),
+        "urgency_options": [(u, u.replace("_", " ").capitalize()) for u in URGENCIES],
+        "caller_type_options": [(t, t.replace("_", " ").capitalize()) for t in CALLER_TYPES],
+    }
+
+
+@bp.get("/")
+def index():
+    return redirect(home_for(current_user))
+
+
+@bp.get("/no-access")
+def no_access():
+    return render_template("no_access.html"), 403
+
+
+@bp.get("/queue")
+@requires("calls.read")
+def queue():
+    centre = request.args.get("centre") or current_user.centre or next(iter(services().directory.centres))
+    if centre not in services().directory.centres:
+        abort(404)
+    calls = queue_service.centre_queue(services(), centre)
+    return render_template("queue.html", centre=services().directory.centres[centre], calls=calls)
+
+
+def _log_payload(form) -> dict[str, Any]:
+    def val(name: str) -> str | None:
+        v = (form.get(name) or "").strip()
+        return v or None
+
+    return {
+        "centre": val("centre"),
+        "caller": {"type": val("caller_type"), "name": val("caller_name"), "phone": val("caller_phone")},
+        "subject": {"nhs_number": val("nhs_number"), "given_name": val("given_name") or "",
+                    "family_name": val("family_name") or "", "date_of_birth": val("date_of_birth"),
+                    "postcode": val("postcode")},
+        "need": val("need"), "urgency": val("urgency"), "summary": val("summary") or "",
+    }
+
+
+def _form_errors(errors: dict[str, str]) -> dict[str, str]:
+    return {FIELD_MAP.get(k, k): v for k, v in errors.items()}
+
+
+@bp.route("/calls/new", methods=["GET", "POST"])
+@requires("calls.write")
+def new_call():
+    values = {"centre": current_user.centre}
+    if request.method == "GET":
+        return render_template("call_new.html", values=values, errors={}, duplicates=None)
+    values = {k: request.form.get(k, "") for k in LOG_FIELDS}
+    if current_user.role == "handler":
+        values["centre"] = current_user.centre  # handlers log calls for their own centre only
+    try:
+        call = call_service.log_call(services(), actor(), _log_payload(values),
+                                     allow_duplicate=request.form.get("confirm_duplicate") == "1")
+    except InvalidInput as exc:
+        flash("Please correct the fields marked below.", "error")
+        return render_template("call_new.html", values=values, errors=_form_errors(exc.errors),
+                               duplicates=None), 422
+    except call_service.DuplicateSuspected as dup:
+        return render_template("call_new.html", values=values, errors={}, duplicates=dup.open_calls), 409
+    except call_service.Forbidden as exc:
+        flash(str(exc), "error")
+        return render_template("call_new.html", values=values, errors={"centre": str(exc)},
+                               duplicates=None), 403
+    flash(f"Call {call.ref} logged.", "success")
+    return redirect(url_for("web.call_page", ref=call.ref))
+
+
+def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 200, form: dict | None = None):
+    svc = services()
+    try:
+        call, history = call_service.get_call(svc, ref)
+    except call_service.NotFound:
+        abort(404)
+    actions = call_service.allowed_actions(svc, call)
+    recommendation = None
+    if any(t.route for t in actions):
+        recommendation = call_service.recommend(svc, call)
+    referral_actions = {r.id: call_service.allowed_actions(svc, r) for r in call.referrals}
+    rec_choice = recommended_choice(recommendation) if recommendation else None
+    return render_template(
+        "call.html", call=call, history=history, actions=actions, recommendation=recommendation,
+        rec_choice=rec_choice, referral_actions=referral_actions, errors=errors or {}, form=form or {},
+        now=svc.clock.now()), status
+
+
+@bp.get("/calls/<ref>")
+@requires("calls.read")
+def call_page(ref: str):
+    return _render_call(ref)
+
+
+def _local_instant(value: str | None) -> str | None:
+    """A datetime-local input (Europe/London wall time) as an aware ISO instant."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=LONDON).astimezone(timezone.utc).isoformat()
+    except ValueError:
+        return value  # let the guard report it against the field
+
+
+def _trigger_payload(form) -> dict[str, Any]:
+    trigger = form.get("trigger", "")
+    data: dict[str, Any] = {}
+    choice = form.get("route_choice")
+    if choice:
+        trigger, _, service = choice.partition(":")
+        if service:
+            data["service"] = service
+    if form.get("service"):
+        data["service"] = form["service"]
+    if form.get("centre"):
+        data["centre"] = form["centre"]
+    if form.get("callback_at"):
+        data["callback_at"] = _local_instant(form["callback_at"])
+    try:
+        expected = int(form.get("expected_version", ""))
+    except ValueError:
+        expected = 0
+    return {"trigger": trigger, "data": data, "reason": (form.get("reason") or "").strip() or None,
+            "expected_version": expected}
+
+
+def _apply(ref: str, fire):
+    form = request.form.to_dict()
+    try:
+        fire(_trigger_payload(form))
+    except VersionConflict:
+        flash("Someone else changed this call while you were looking at it. Here it is as it is now; "
+              "nothing you submitted was saved.", "error")
+        return _render_call(ref, status=409)
+    except TriggerNotAllowed as exc:
+        flash(f"That action is no longer possible: {exc}", "error")
+        return _render_call(ref, status=422)
+    except (GuardFailed, InvalidInput) as exc:
+        flash("Not done: " + "; ".join(exc.errors.values()), "error")
+        return _render_call(ref, errors=_form_errors(exc.errors), status=422, form=form)
+    except call_service.NotFound:
+        abort(404)
+    flash("Done.", "success")
+    return redirect(url_for("web.call_page", ref=ref))
+
+
+@bp.post("/calls/<ref>/events")
+@requires("calls.write")
+def call_event(ref: str):
+    return _apply(ref, lambda payload: call_service.fire_call_trigger(services(), actor(), ref, payload))
+
+
+@bp.post("/calls/<ref>/referrals/<referral_id>/events")
+@requires("calls.write")
+def referral_event(ref: str, referral_id: str):
+    return _apply(ref, lambda payload: call_service.fire_referral_trigger(
+        services(), actor(), ref, referral_id, payload))
+
+
+@bp.get("/supervisor")
+@requires("supervisor.view")
+def supervisor():
+    stats = queue_service.queue_stats(services())
+    engine = services().engine()
+    call_states = list(engine.latest("call").states.values())
+    referral_states = list(engine.latest("referral").states.values())
+    return render_template("supervisor.html", stats=stats, call_states=call_states,
+                           referral_states=referral_states)

@@ -1,0 +1,24 @@
+"""The RQ worker: `python -m workers.worker`. SimpleWorker runs jobs in this process (no fork per job:
+several times the throughput of the forking Worker, and the SQLAlchemy pool stays valid); the app
+context gives jobs the same configuration as the web app."""
+from __future__ import annotations
+
+import logging
+
+from rq import SimpleWorker
+
+from ipoa import create_app
+from ipoa.adapters.queue import QUEUE_NAME
+
+
+def main() -> None:
+    app = create_app()
+    with app.app_context():
+        svc = app.extensions["ipoa"]
+        worker = SimpleWorker([QUEUE_NAME], connection=svc.redis())
+        logging.getLogger(__name__).info("worker listening on %s", QUEUE_NAME)
+        worker.work(with_scheduler=True)
+
+
+if __name__ == "__main__":
+    main()
