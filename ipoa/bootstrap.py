@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
+import time
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from .adapters import workflow_store
 from .adapters.clock import SystemClock
@@ -18,7 +22,8 @@ from .domain.errors import WorkflowError
 
 class Services:
     def __init__(self, *, database_url: str, redis_url: str, workflows_dir: str | Path,
-                 clock: Any = None, publisher: Any = None, catalogue: Catalogue | None = None):
+                 clock: Any = None, publisher: Any = None, catalogue: Catalogue | None = None,
+                 workflow_refresh_seconds: float = 30.0):
         self.database_url = database_url
         self.redis_url = redis_url
         self.workflows_dir = Path(workflows_dir)
@@ -29,6 +34,9 @@ class Services:
         self.publisher = publisher if publisher is not None else RQPublisher(self.redis)
         self._redis = None
         self._engine: Engine | None = None
+        self._marker: tuple | None = None
+        self._checked_at = 0.0
+        self.workflow_refresh_seconds = workflow_refresh_seconds
         self._lock = threading.Lock()
 
     @property
@@ -47,15 +55,23 @@ class Services:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.publisher)
 
-    def engine(self, needs: tuple[str, int] | None = None) -> Engine:
-        """The engine over every deployed version; rebuilt if a record names a version deployed since."""
+    def engine(self, needs: tuple[str, int] | None = None, session: Session | None = None) -> Engine:
+        """The engine over every deployed version. Another process may deploy a new version at any time:
+        the deployed set is re-checked (one cheap query) at most every workflow_refresh_seconds, and at
+        once when a record names a version this engine does not hold. Inside a unit of work, pass its
+        session: a second connection would wait on the first's lock under SQLite."""
         with self._lock:
-            if self._engine is None or (needs is not None and not self._engine.has(*needs)):
-                with self.session_factory() as session:
-                    defs = workflow_store.load_all(session)
-                if not defs:
-                    raise WorkflowError("no workflows are deployed: run `flask --app ipoa init`")
-                self._engine = Engine(defs, self.directory)
+            missing = needs is not None and self._engine is not None and not self._engine.has(*needs)
+            due = time.monotonic() - self._checked_at >= self.workflow_refresh_seconds
+            if self._engine is None or missing or due:
+                with nullcontext(session) if session is not None else self.session_factory() as s:
+                    marker = workflow_store.marker(s)
+                    if self._engine is None or marker != self._marker:
+                        defs = workflow_store.load_all(s)
+                        if not defs:
+                            raise WorkflowError("no workflows are deployed: run `flask --app ipoa init`")
+                        self._engine, self._marker = Engine(defs, self.directory), marker
+                self._checked_at = time.monotonic()
             return self._engine
 
     def close(self) -> None:

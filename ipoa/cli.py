@@ -6,6 +6,7 @@ import sys
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from .adapters import workflow_store
@@ -28,6 +29,7 @@ def register(app: Flask) -> None:
 
 
 @click.command("init")
+@with_appcontext
 def init_command() -> None:
     """Create or migrate the database and load the workflows and directory from the repository."""
     svc = _svc()
@@ -47,7 +49,7 @@ def init_command() -> None:
                f"{len(catalogue.routing.rules)} routing rules")
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def users() -> None:
     """Manage users and API tokens."""
 
@@ -93,6 +95,7 @@ def users_token(username: str) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Add the demo users (one for every role) and a handful of calls."""
     from .demo import seed
@@ -101,7 +104,7 @@ def seed_demo_command() -> None:
         click.echo(line)
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def workflows() -> None:
     """Check and draw workflow definitions."""
 
@@ -146,7 +149,7 @@ def workflows_diagram(name: str) -> None:
     click.echo(matches[-1].mermaid(), nl=False)
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def outbox() -> None:
     """The transactional outbox."""
 

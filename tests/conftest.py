@@ -47,7 +47,7 @@ def clock():
 def services(tmp_path_factory, catalogue, clock):
     root = tmp_path_factory.mktemp("ipoa")
     svc = Services(database_url=_database_url(root), redis_url=_redis_url(root), workflows_dir=WORKFLOWS,
-                   clock=clock, catalogue=catalogue)
+                   clock=clock, catalogue=catalogue, workflow_refresh_seconds=0)
     if svc.db.dialect.name == "postgresql":
         with svc.db.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -64,7 +64,6 @@ def reset_database(svc, catalogue) -> None:
     with svc.uow() as uow:
         workflow_store.deploy(uow.session, catalogue.workflows, svc.clock.now())
         uow.commit()
-    svc._engine = None
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..domain.catalogue import parse_workflow
@@ -30,6 +30,11 @@ def deploy(session: Session, definitions: list[WorkflowDefinition], now: datetim
                 f"{d.source}: {d.name} v{d.version} differs from the deployed v{d.version}; "
                 f"calls may be pinned to it, so give the changed definition a new version number")
     return done
+
+
+def marker(session: Session) -> tuple:
+    """Changes whenever a version is deployed: tells a process its engine is out of date."""
+    return tuple(session.execute(select(func.count(), func.max(table.c.id))).one())
 
 
 def load_all(session: Session) -> list[WorkflowDefinition]:

@@ -130,7 +130,11 @@ def _where(data: Any, loc: tuple[Any, ...]) -> str:
 
 
 def _validation_message(source: str, data: Any, exc: ValidationError) -> str:
-    problems = [f"{_where(data, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+    # Pydantic's wording for a misspelt key does not say which way round the mistake is.
+    problems = [
+        f"{_where(data, tuple(e['loc']))}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
+        for e in exc.errors()
+    ]
     return f"{source}: " + "; ".join(problems)
 
 

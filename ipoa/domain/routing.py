@@ -282,9 +282,13 @@ class _RuleIn(_Strict):
 
 
 def _errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors()
-    )
+    problems = []
+    for error in exc.errors():
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
+        # Pydantic's wording for a misspelt key does not say which way round the mistake is.
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 class _RuleBuilder:

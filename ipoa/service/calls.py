@@ -58,10 +58,10 @@ def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: boo
     if not actor.may_use_centre(cmd.centre):
         raise Forbidden(f"{actor.username} logs calls for {actor.centre} only")
     now = svc.clock.now()
-    engine = svc.engine()
-    wf = engine.latest(CALL_WORKFLOW)
     decision = svc.routing.decide(cmd.need, cmd.urgency, now, postcode=cmd.subject.postcode)
     with svc.uow() as uow:
+        engine = svc.engine(session=uow.session)
+        wf = engine.latest(CALL_WORKFLOW)
         if cmd.subject.nhs_number and not allow_duplicate:
             existing = uow.calls.open_for_nhs_number(cmd.subject.nhs_number, wf.final_states)
             if existing:
@@ -96,7 +96,7 @@ def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> C
         call = uow.calls.get(ref)
         if call is None:
             raise NotFound(f"no call {ref}")
-        engine = svc.engine(needs=(call.workflow, call.workflow_version))
+        engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
         decision = recommend(svc, call, now)
         result = engine.fire(call, cmd.trigger, actor=actor.username, now=now, data=cmd.data,
                              reason=cmd.reason, expected_version=cmd.expected_version,
@@ -114,7 +114,7 @@ def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload
         if call is None or call.referral(referral_id) is None:
             raise NotFound(f"no referral {referral_id} on call {ref}")
         referral = call.referral(referral_id)
-        engine = svc.engine(needs=(referral.workflow, referral.workflow_version))
+        engine = svc.engine(needs=(referral.workflow, referral.workflow_version), session=uow.session)
         result = engine.fire_referral(call, referral_id, cmd.trigger, actor=actor.username, now=now,
                                       data=cmd.data, reason=cmd.reason,
                                       expected_version=cmd.expected_version)

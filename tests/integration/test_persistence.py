@@ -1,0 +1,160 @@
+"""The service layer on the real database: one transaction per use case, optimistic concurrency,
+workflow versions pinned per call."""
+from __future__ import annotations
+
+import copy
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from ipoa.adapters import orm, workflow_store
+from ipoa.domain.catalogue import parse_workflow
+from ipoa.domain.errors import VersionConflict, WorkflowError
+from ipoa.domain.model import Call
+from ipoa.service import calls as call_service
+from tests.conftest import call_payload
+
+
+def count(svc, table) -> int:
+    with svc.uow() as uow:
+        return uow.session.scalar(select(func.count()).select_from(table))
+
+
+def test_a_logged_call_its_audit_and_outbox_commit_together(svc, handler_actor):
+    call = call_service.log_call(svc, handler_actor, call_payload())
+    loaded, history = call_service.get_call(svc, call.ref)
+    assert loaded.state == "logged" and loaded.version == 1
+    assert [(e.from_state, e.to_state, e.trigger, e.actor) for e in history] == [
+        (None, "logged", "log", "handler")]
+    assert count(svc, orm.outbox) == 1
+    assert loaded.date_of_birth.isoformat() == "1938-04-02"
+    assert loaded.logged_at.tzinfo is not None
+
+
+def test_a_failure_before_commit_leaves_nothing_half_written(svc, handler_actor, monkeypatch):
+    from ipoa.adapters.unit_of_work import UnitOfWork
+
+    def failing_commit(self):
+        self.session.flush()  # the rows reached the database inside the transaction...
+        raise RuntimeError("crash between flush and commit")
+
+    monkeypatch.setattr(UnitOfWork, "commit", failing_commit)
+    with pytest.raises(RuntimeError):
+        call_service.log_call(svc, handler_actor, call_payload())
+    for table in (orm.calls, orm.audit_events, orm.outbox, orm.referrals):
+        assert count(svc, table) == 0, table.name
+
+
+def test_a_failed_trigger_changes_nothing(svc, handler_actor):
+    call = call_service.log_call(svc, handler_actor, call_payload())
+    call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "start_triage", "expected_version": 1})
+    before = (count(svc, orm.audit_events), count(svc, orm.outbox), count(svc, orm.referrals))
+    with pytest.raises(Exception):
+        call_service.fire_call_trigger(svc, handler_actor, call.ref,
+                                       {"trigger": "refer", "expected_version": 2, "data": {"service": "LB"}})
+    assert (count(svc, orm.audit_events), count(svc, orm.outbox), count(svc, orm.referrals)) == before
+    assert call_service.get_call(svc, call.ref)[0].state == "in_triage"
+
+
+def _race(svc, actor, ref: str, payloads: list[dict]) -> list[object]:
+    barrier = threading.Barrier(len(payloads))
+    outcomes: list[object] = [None] * len(payloads)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[i] = call_service.fire_call_trigger(svc, actor, ref, payloads[i]).state
+        except Exception as exc:  # noqa: BLE001 - the outcome is what we assert on
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(payloads))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return outcomes
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_of_two_concurrent_updates_from_one_version_exactly_one_wins(svc, handler_actor, attempt):
+    call = call_service.log_call(svc, handler_actor, call_payload(), allow_duplicate=True)
+    outcomes = _race(svc, handler_actor, call.ref, [
+        {"trigger": "start_triage", "expected_version": 1},
+        {"trigger": "cancel", "reason": "caller rang off", "expected_version": 1},
+    ])
+    winners = [o for o in outcomes if isinstance(o, str)]
+    losers = [o for o in outcomes if isinstance(o, VersionConflict)]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    final, history = call_service.get_call(svc, call.ref)
+    assert final.version == 2 and final.state == winners[0]
+    assert len(history) == 2  # the loser left no audit event
+
+
+@pytest.mark.postgres_only
+def test_the_database_refuses_a_write_from_a_stale_version(svc, handler_actor):
+    """Both sessions read version 1 before either writes: the domain check passes for both, so only
+    the database's version check (UPDATE ... WHERE version = 1) can stop the second."""
+    if svc.db.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises whole transactions (BEGIN IMMEDIATE); the interleaving cannot happen")
+    call = call_service.log_call(svc, handler_actor, call_payload())
+    engine = svc.engine()
+    with svc.uow() as first, svc.uow() as second:
+        a, b = first.calls.get(call.ref), second.calls.get(call.ref)
+        now = svc.clock.now()
+        first.record(engine.fire(a, "start_triage", actor="a", now=now, expected_version=1))
+        second.record(engine.fire(b, "cancel", actor="b", now=now, reason="dup", expected_version=1))
+        first.commit()
+        with pytest.raises(VersionConflict):
+            second.commit()
+    final, history = call_service.get_call(svc, call.ref)
+    assert (final.state, final.version, len(history)) == ("in_triage", 2, 2)
+
+
+def _call_v2(catalogue):
+    raw = copy.deepcopy(next(d for d in catalogue.workflows if d.name == "call").raw)
+    raw["version"] = 2
+    raw["states"].append({"name": "on_hold", "label": "On hold", "waiting": True})
+    raw["transitions"].append({"trigger": "hold", "source": ["in_triage"], "dest": "on_hold"})
+    raw["transitions"].append({"trigger": "resume", "source": ["on_hold"], "dest": "in_triage"})
+    return parse_workflow(raw, "test call v2")
+
+
+def test_a_call_stays_on_the_workflow_version_it_started_on(svc, catalogue, handler_actor):
+    old = call_service.log_call(svc, handler_actor, call_payload())
+    with svc.uow() as uow:
+        assert workflow_store.deploy(uow.session, [_call_v2(catalogue)], svc.clock.now()) == ["deployed call v2"]
+        uow.commit()
+    new = call_service.log_call(svc, handler_actor, call_payload(), allow_duplicate=True)
+    assert (old.workflow_version, new.workflow_version) == (1, 2)
+    for ref in (old.ref, new.ref):
+        call_service.fire_call_trigger(svc, handler_actor, ref, {"trigger": "start_triage", "expected_version": 1})
+    moved = call_service.fire_call_trigger(svc, handler_actor, new.ref, {"trigger": "hold", "expected_version": 2})
+    assert moved.state == "on_hold"
+    with pytest.raises(call_service.TriggerNotAllowed):
+        call_service.fire_call_trigger(svc, handler_actor, old.ref, {"trigger": "hold", "expected_version": 2})
+
+
+def test_a_changed_definition_under_a_deployed_version_is_refused(svc, catalogue):
+    raw = copy.deepcopy(next(d for d in catalogue.workflows if d.name == "call").raw)
+    raw["transitions"][0]["label"] = "Begin triage"
+    changed = parse_workflow(raw, "edited call.workflow.yaml")
+    with svc.uow() as uow, pytest.raises(WorkflowError, match="new version number"):
+        workflow_store.deploy(uow.session, [changed], svc.clock.now())
+
+
+def test_referral_and_call_move_together_in_one_transaction(svc, handler_actor):
+    call = call_service.log_call(svc, handler_actor, call_payload(need="community_nursing", urgency="routine"))
+    call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "start_triage", "expected_version": 1})
+    call = call_service.fire_call_trigger(svc, handler_actor, call.ref,
+                                          {"trigger": "refer", "expected_version": 2, "data": {"service": "DN"}})
+    referral = call.referrals[0]
+    call = call_service.fire_referral_trigger(svc, handler_actor, call.ref, referral.id,
+                                              {"trigger": "decline", "reason": "no capacity", "expected_version": 1})
+    with svc.uow() as uow:
+        stored = uow.calls.get(call.ref)
+        assert stored.state == "in_triage" and stored.referrals[0].state == "declined"
+        assert stored.referrals[0].outcome_reason == "no capacity"
+    assert count(svc, orm.referrals) == 1
+    with svc.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Call)) == 1
