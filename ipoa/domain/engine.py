@@ -91,7 +91,8 @@ class Engine:
                           directory=self.directory, recommendation=recommendation)
         t = self._apply(call, trigger, ctx, allow_internal)
         result = Result()
-        audit_data: dict[str, Any] = {k: v for k, v in ctx.data.items() if k in ("service", "centre", "callback_at")}
+        # Only the inputs this transition takes: what a client sends besides is not part of the record.
+        audit_data: dict[str, Any] = {k: v for k, v in ctx.data.items() if k in t.needs}
         if t.route:
             audit_data.update(self._record_route(call, t, ctx))
         for name in t.effects:
@@ -143,6 +144,7 @@ class Engine:
         route: str | None
         effects: tuple[str, ...]
         parent_trigger: str | None
+        needs: tuple[str, ...]
 
     def _apply(self, entity: Call | Referral, trigger: str, ctx: FireContext,
                allow_internal: bool) -> "Engine._Applied":
@@ -157,7 +159,7 @@ class Engine:
         entity.updated_at = ctx.now
         if entity.state in compiled.definition.final_states:
             entity.closed_at = ctx.now
-        return Engine._Applied(from_state, t.route, t.effects, t.parent_trigger)
+        return Engine._Applied(from_state, t.route, t.effects, t.parent_trigger, t.needs)
 
     def _record_route(self, call: Call, t: "Engine._Applied", ctx: FireContext) -> dict[str, Any]:
         service = ctx.data.get("service") if t.route == "refer" else None

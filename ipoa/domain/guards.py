@@ -32,9 +32,12 @@ def parse_instant(value: Any) -> datetime | None:
             return None
     else:
         return None
-    if dt.tzinfo is None:
+    if dt.tzinfo is None or dt.utcoffset() is None:
         return None
-    return dt.astimezone(timezone.utc)
+    try:
+        return dt.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
+        return None
 
 
 def recommended_choice(rec: Any) -> tuple[str, str | None]:
@@ -64,6 +67,8 @@ def _service_given(entity: Any, ctx: FireContext, route: str | None) -> dict[str
     service = ctx.data.get("service")
     if not service:
         return {"data.service": "Choose the service to refer to."}
+    if not isinstance(service, str):  # data comes from API clients: a list would crash the lookup
+        return {"data.service": "Give the service as its code."}
     if ctx.directory is not None and service not in ctx.directory.services:
         return {"data.service": f"Unknown service '{service}'."}
     return {}
@@ -87,6 +92,8 @@ def _other_centre(entity: Any, ctx: FireContext, route: str | None) -> dict[str,
     centre = ctx.data.get("centre")
     if not centre:
         return {"data.centre": "Choose the centre to transfer to."}
+    if not isinstance(centre, str):  # data comes from API clients: a list would crash the lookup
+        return {"data.centre": "Give the centre as its code."}
     if centre == ctx.call.centre:
         return {"data.centre": "The call is already in that centre."}
     if ctx.directory is not None:

@@ -12,7 +12,7 @@ __all__ = ["normalise_nhs_number", "normalise_uk_phone", "normalise_postcode"]
 def normalise_nhs_number(raw: str) -> str | None:
     """Ten digits passing the Modulus 11 check (spaces and dashes allowed), or None."""
     digits = "".join(ch for ch in raw if not ch.isspace() and ch != "-")
-    if len(digits) != 10 or not digits.isdigit():
+    if len(digits) != 10 or not (digits.isascii() and digits.isdigit()):
         return None
     return digits if nhs_number.is_valid(digits) else None
 

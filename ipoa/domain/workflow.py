@@ -15,6 +15,7 @@ from transitions import Machine
 from .errors import WorkflowError
 
 _TOP_KEYS = {"name", "version", "description", "initial", "final", "states", "transitions", "parent"}
+_STATE_KEYS = {"name", "label", "waiting", "description"}
 _TRANSITION_KEYS = {
     "trigger", "label", "source", "dest", "conditions", "effects", "route",
     "internal", "parent_trigger", "description", "needs",
@@ -118,7 +119,14 @@ def parse_definition(
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise fail("'version' must be a whole number from 1")
 
-    final = set(_as_list(data.get("final")))
+    parent = data.get("parent")
+    if parent is not None and (not isinstance(parent, str) or not parent.isidentifier()):
+        raise fail("'parent' must be the name of a workflow")
+    final_list = _as_list(data.get("final"))
+    for f in final_list:
+        if not isinstance(f, str):
+            raise fail(f"final state {f!r} is not a defined state")
+    final = set(final_list)
     states: dict[str, StateDef] = {}
     for entry in _as_list(data.get("states")):
         if isinstance(entry, str):
@@ -126,6 +134,9 @@ def parse_definition(
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise fail(f"bad state entry {entry!r}")
         sname = entry["name"]
+        bad = set(entry) - _STATE_KEYS
+        if bad:
+            raise fail(f"state '{sname}' has unknown keys {sorted(bad)}")
         if not sname.isidentifier():
             raise fail(f"state name {sname!r} must be an identifier")
         if sname in states:
@@ -142,7 +153,7 @@ def parse_definition(
         if f not in states:
             raise fail(f"final state '{f}' is not a defined state")
     initial = data.get("initial")
-    if initial not in states:
+    if not isinstance(initial, str) or initial not in states:
         raise fail(f"initial state '{initial}' is not a defined state")
 
     guards, effects = set(known_guards), set(known_effects)
@@ -159,13 +170,13 @@ def parse_definition(
         if not isinstance(trig, str) or not trig.isidentifier():
             raise fail(f"{where}: 'trigger' must be an identifier")
         where = f"transition {i} ('{trig}')"
-        sources = [s for s in _as_list(t.get("source"))]
+        sources = _as_list(t.get("source"))
         if sources == ["*"]:
             sources = [s for s in states if s not in final]
         if not sources:
             raise fail(f"{where} has no source")
         for s in sources:
-            if s not in states:
+            if not isinstance(s, str) or s not in states:
                 raise fail(f"{where}: unknown source state '{s}'")
             if s in final:
                 raise fail(f"{where}: final state '{s}' cannot have outgoing transitions")
@@ -174,7 +185,7 @@ def parse_definition(
                            f"(also transition {seen[(trig, s)]})")
             seen[(trig, s)] = i
         dest = t.get("dest")
-        if dest not in states:
+        if not isinstance(dest, str) or dest not in states:
             raise fail(f"{where}: unknown destination state '{dest}'")
         conds = _as_list(t.get("conditions"))
         for c in conds:
@@ -185,8 +196,16 @@ def parse_definition(
             if not isinstance(e, str) or e not in effects:
                 raise fail(f"{where}: unknown effect {e!r} (known: {', '.join(sorted(effects))})")
         route = t.get("route")
-        if route is not None and route not in ROUTE_KINDS:
+        if route is not None and (not isinstance(route, str) or route not in ROUTE_KINDS):
             raise fail(f"{where}: unknown route kind {route!r}")
+        parent_trigger = t.get("parent_trigger")
+        if parent_trigger is not None and (not isinstance(parent_trigger, str)
+                                           or not parent_trigger.isidentifier()):
+            raise fail(f"{where}: 'parent_trigger' must be a trigger name")
+        needs = _as_list(t.get("needs"))
+        for n in needs:
+            if not isinstance(n, str):
+                raise fail(f"{where}: 'needs' must list field names, not {n!r}")
         transitions.append(TransitionDef(
             trigger=trig,
             label=str(t.get("label", trig.replace("_", " ").capitalize())),
@@ -196,8 +215,8 @@ def parse_definition(
             effects=tuple(effs),
             route=route,
             internal=bool(t.get("internal", False)),
-            parent_trigger=t.get("parent_trigger"),
-            needs=tuple(_as_list(t.get("needs"))),
+            parent_trigger=parent_trigger,
+            needs=tuple(needs),
         ))
     if not transitions:
         raise fail("no transitions")
@@ -237,7 +256,7 @@ def parse_definition(
 
     return WorkflowDefinition(
         name=name, version=version, initial=initial, states=states,
-        transitions=tuple(transitions), parent=data.get("parent"),
+        transitions=tuple(transitions), parent=parent,
         description=str(data.get("description", "")), source=source, raw=raw,
     )
 

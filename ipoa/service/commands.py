@@ -64,6 +64,11 @@ class Caller(_Strict):
     name: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, description="A UK number; stored in E.164")
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return v or None
+
     @field_validator("phone")
     @classmethod
     def _phone(cls, v: str | None) -> str | None:
@@ -121,7 +126,7 @@ class FireTrigger(_Strict):
     trigger: str = Field(min_length=1, max_length=40)
     data: dict[str, Any] = Field(default_factory=dict)
     reason: str | None = Field(default=None, max_length=2000)
-    expected_version: int = Field(ge=1)
+    expected_version: int = Field(ge=1, strict=True)
 
 
 class DecideRoute(_Strict):

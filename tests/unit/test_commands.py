@@ -1,0 +1,334 @@
+"""Input validation of the use cases (pydantic commands): normalisation of identifiers and contact details,
+every problem reported under its dotted field path in one InvalidInput, and the NHS number check as a
+property against an independent Modulus 11 implementation. Pure: no database, no app."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from ipoa.domain.catalogue import load_catalogue
+from ipoa.domain.validation import normalise_nhs_number
+from ipoa.service.commands import DecideRoute, FireTrigger, InvalidInput, LogCall, parse
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGUE = load_catalogue(ROOT / "workflows")
+TODAY = date(2026, 11, 23)
+CONTEXT = {"centres": set(CATALOGUE.directory.centres), "needs": set(CATALOGUE.routing.needs), "today": TODAY}
+
+# Invented person; the NHS number is from the never-issued 999 range.
+VALID_NHS = "9990000026"
+
+
+def body(**overrides) -> dict:
+    data = {
+        "centre": "CNH",
+        "caller": {"type": "carer", "name": "Jo Carer", "phone": "07911 123456"},
+        "subject": {"nhs_number": "999 000 0026", "given_name": "Edith", "family_name": "Testperson",
+                    "date_of_birth": "1938-04-02", "postcode": "le11  3ab"},
+        "need": "urgent_community_health",
+        "urgency": "urgent",
+        "summary": "Fell, no injury, cannot get up unaided.",
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return data
+
+
+def errors_of(model, data, **context) -> dict[str, str]:
+    with pytest.raises(InvalidInput) as exc:
+        parse(model, data, **{**CONTEXT, **context})
+    assert str(exc.value)  # a readable summary too
+    return exc.value.errors
+
+
+# -- LogCall ------------------------------------------------------------------------------------------
+
+
+def test_log_call_normalises_identifiers_and_contact_details():
+    cmd = parse(LogCall, body(), **CONTEXT)
+    assert cmd.subject.nhs_number == VALID_NHS
+    assert cmd.caller.phone == "+447911123456"
+    assert cmd.subject.postcode == "LE11 3AB"
+    assert cmd.subject.date_of_birth == date(1938, 4, 2)
+    assert (cmd.centre, cmd.need, cmd.urgency, cmd.caller.type) == (
+        "CNH", "urgent_community_health", "urgent", "carer")
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("9990000026", VALID_NHS),
+    ("999 000 0026", VALID_NHS),
+    ("999-000-0026", VALID_NHS),
+    ("  999 000 0026  ", VALID_NHS),
+    ("943 476 5919", "9434765919"),
+])
+def test_nhs_number_forms(raw, expected):
+    assert parse(LogCall, body(subject={"nhs_number": raw}), **CONTEXT).subject.nhs_number == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("07911 123456", "+447911123456"),
+    ("07911123456", "+447911123456"),
+    ("+44 7911 123456", "+447911123456"),
+    ("0044 7911 123456", "+447911123456"),
+    ("(0116) 496 0000", "+441164960000"),
+    ("0116 496 0000", "+441164960000"),
+])
+def test_phone_forms(raw, expected):
+    assert parse(LogCall, body(caller={"phone": raw}), **CONTEXT).caller.phone == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("LE11 3AB", "LE11 3AB"),
+    ("le113ab", "LE11 3AB"),
+    (" le1  1aa ", "LE1 1AA"),
+    ("de74 2sa", "DE74 2SA"),
+])
+def test_postcode_forms(raw, expected):
+    assert parse(LogCall, body(subject={"postcode": raw}), **CONTEXT).subject.postcode == expected
+
+
+def test_optional_fields_may_be_empty_or_missing():
+    data = body(caller={"type": "public", "name": None, "phone": ""},
+                subject={"nhs_number": "", "date_of_birth": None, "postcode": "  "})
+    cmd = parse(LogCall, data, **CONTEXT)
+    assert cmd.caller.phone is None and cmd.subject.nhs_number is None and cmd.subject.postcode is None
+    assert cmd.subject.date_of_birth is None
+    minimal = body()
+    minimal["caller"] = {"type": "patient"}
+    minimal["subject"] = {"given_name": "Edith", "family_name": "Testperson"}
+    cmd = parse(LogCall, minimal, **CONTEXT)
+    assert cmd.caller.name is None and cmd.subject.nhs_number is None
+
+
+def test_text_is_stripped():
+    cmd = parse(LogCall, body(subject={"given_name": "  Edith "}, summary="  Fell.  "), **CONTEXT)
+    assert cmd.subject.given_name == "Edith" and cmd.summary == "Fell."
+
+
+def test_every_invalid_field_is_reported_under_its_dotted_path():
+    data = {
+        "centre": "ZZZ",
+        "caller": {"type": "alien", "name": "x" * 201, "phone": "12345", "email": "a@b.c"},
+        "subject": {"nhs_number": "999 000 0027", "given_name": "", "family_name": "   ",
+                    "date_of_birth": "2030-01-01", "postcode": "not a postcode"},
+        "need": "astrology",
+        "urgency": "whenever",
+        "summary": "",
+        "colour": "blue",
+    }
+    errors = errors_of(LogCall, data)
+    assert set(errors) == {
+        "centre", "caller.type", "caller.name", "caller.phone", "caller.email",
+        "subject.nhs_number", "subject.given_name", "subject.family_name", "subject.date_of_birth",
+        "subject.postcode", "need", "urgency", "summary", "colour",
+    }
+    assert "Modulus 11" in errors["subject.nhs_number"]
+    assert errors["caller.phone"] == "Not a valid UK phone number."
+    assert errors["subject.postcode"] == "Not a valid UK postcode."
+    assert errors["subject.date_of_birth"] == "Date of birth is in the future."
+    assert errors["centre"].startswith("Unknown centre; one of ")
+    assert "CNH" in errors["centre"]
+    assert errors["need"].startswith("Unknown need; one of ") and "housing" in errors["need"]
+    assert not any(message.startswith("Value error") for message in errors.values())
+
+
+def test_missing_fields_are_reported():
+    errors = errors_of(LogCall, {"caller": {}, "subject": {"given_name": "Edith"}})
+    assert set(errors) == {"centre", "caller.type", "subject.family_name", "need", "urgency", "summary"}
+
+
+def test_nested_objects_of_the_wrong_type():
+    errors = errors_of(LogCall, body(caller="Jo", subject=[1, 2]))
+    assert set(errors) == {"caller", "subject"}
+
+
+@pytest.mark.parametrize("dob, ok", [
+    ("1938-04-02", True),
+    (TODAY.isoformat(), True),
+    ((TODAY + timedelta(days=1)).isoformat(), False),
+    ("1890-01-01", True),
+    ("1889-12-31", False),
+    ("02/04/1938", False),
+    ("1938-02-30", False),
+])
+def test_date_of_birth(dob, ok):
+    data = body(subject={"date_of_birth": dob})
+    if ok:
+        assert parse(LogCall, data, **CONTEXT).subject.date_of_birth == date.fromisoformat(dob)
+    else:
+        assert set(errors_of(LogCall, data)) == {"subject.date_of_birth"}
+
+
+def test_known_codes_only_checked_when_the_context_has_them():
+    cmd = parse(LogCall, body(centre="ANY", need="anything"))
+    assert (cmd.centre, cmd.need) == ("ANY", "anything")
+
+
+@pytest.mark.parametrize("raw", ["12345", "0791112345", "999", "+1 202 555 0100", "hello", "07911 123456 789"])
+def test_bad_phones(raw):
+    assert set(errors_of(LogCall, body(caller={"phone": raw}))) == {"caller.phone"}
+
+
+@pytest.mark.parametrize("raw", ["999000002", "99900000266", "9990000027", "999 000 002X", "0000000001",
+                                 "999 000 0026 1"])
+def test_bad_nhs_numbers(raw):
+    assert set(errors_of(LogCall, body(subject={"nhs_number": raw}))) == {"subject.nhs_number"}
+
+
+def test_non_ascii_digits_never_become_a_stored_nhs_number():
+    try:
+        cmd = parse(LogCall, body(subject={"nhs_number": "٩٩٩٠٠٠٠٠٢٦"}), **CONTEXT)
+    except InvalidInput as exc:
+        assert set(exc.errors) == {"subject.nhs_number"}
+    else:
+        assert cmd.subject.nhs_number in (None, VALID_NHS)
+
+
+@pytest.mark.parametrize("data", [None, [], ["centre", "CNH"], "centre=CNH", 42, True])
+def test_a_body_that_is_not_an_object(data):
+    for model in (LogCall, FireTrigger, DecideRoute):
+        with pytest.raises(InvalidInput) as exc:
+            parse(model, data, **CONTEXT)
+        assert exc.value.errors == {"body": "Expected a JSON object."}
+
+
+# -- FireTrigger ----------------------------------------------------------------------------------------
+
+
+def test_fire_trigger_valid():
+    cmd = parse(FireTrigger, {"trigger": " refer ", "data": {"service": "DN"}, "reason": " Known to DN ",
+                              "expected_version": 3}, **CONTEXT)
+    assert (cmd.trigger, cmd.data, cmd.reason, cmd.expected_version) == ("refer", {"service": "DN"},
+                                                                         "Known to DN", 3)
+    cmd = parse(FireTrigger, {"trigger": "start_triage", "expected_version": 1})
+    assert cmd.data == {} and cmd.reason is None and cmd.expected_version == 1
+
+
+@pytest.mark.parametrize("version", ["1", True, 1.0])
+def test_expected_version_must_be_a_whole_number_not_a_lookalike(version):
+    assert set(errors_of(FireTrigger, {"trigger": "start_triage", "expected_version": version})) == {
+        "expected_version"}
+
+
+def test_fire_trigger_every_invalid_field():
+    errors = errors_of(FireTrigger, {"trigger": "", "data": ["service", "DN"], "reason": "x" * 2001,
+                                     "expected_version": 0, "actor": "someone"})
+    assert set(errors) == {"trigger", "data", "reason", "expected_version", "actor"}
+
+
+def test_fire_trigger_needs_expected_version_and_trigger():
+    assert set(errors_of(FireTrigger, {})) == {"trigger", "expected_version"}
+    assert set(errors_of(FireTrigger, {"trigger": "x" * 41, "expected_version": 2.5})) == {
+        "trigger", "expected_version"}
+
+
+# -- DecideRoute ----------------------------------------------------------------------------------------
+
+
+def test_decide_route_valid():
+    cmd = parse(DecideRoute, {"need": "housing", "urgency": "routine", "at": "2026-11-23T10:00:00+00:00",
+                              "postcode": "le11 3ab", "centre": "ASC"}, **CONTEXT)
+    assert cmd.at == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    assert cmd.postcode == "LE11 3AB" and cmd.centre == "ASC"
+    cmd = parse(DecideRoute, {"need": "housing", "urgency": "routine", "at": "2026-06-01T09:00:00+01:00"},
+                **CONTEXT)
+    assert cmd.at.utcoffset() == timedelta(hours=1) and cmd.postcode is None and cmd.centre is None
+
+
+def test_decide_route_every_invalid_field():
+    errors = errors_of(DecideRoute, {"need": "astrology", "urgency": "soon", "at": "2026-11-23T10:00:00",
+                                     "postcode": "LE11", "centre": "ZZZ", "extra": 1})
+    assert set(errors) == {"need", "urgency", "at", "postcode", "centre", "extra"}
+    assert "UTC offset" in errors["at"]
+
+
+def test_decide_route_missing_and_malformed_instant():
+    assert set(errors_of(DecideRoute, {"need": "housing", "urgency": "urgent"})) == {"at"}
+    assert set(errors_of(DecideRoute, {"need": "housing", "urgency": "urgent", "at": "teatime"})) == {"at"}
+
+
+# -- NHS number: Modulus 11, implemented independently ------------------------------------------------
+
+
+def modulus_11_ok(digits: str) -> bool:
+    """NHS Data Dictionary: weights 10..2 on the first nine digits; 11 - (sum mod 11) is the check
+    digit, 11 reads as 0 and 10 means the number is invalid."""
+    assert len(digits) == 10 and all(c in "0123456789" for c in digits)
+    total = sum(int(c) * w for c, w in zip(digits[:9], range(10, 1, -1)))
+    check = 11 - total % 11
+    if check == 11:
+        check = 0
+    return check != 10 and check == int(digits[9])
+
+
+def impossible_chi(digits: str) -> bool:
+    """The nhs-number library also refuses numbers in Scotland's CHI block (0101000000-3112999999), which
+    begin with a DDMMYY date of birth, when those six digits are no calendar date: such a number can never
+    have been issued. English numbers (400-499, 600-799 million blocks) are unaffected."""
+    if not 100_000_000 <= int(digits) <= 3_112_999_999:
+        return False
+    try:
+        datetime.strptime(digits[:6], "%d%m%y")
+    except ValueError:
+        return True
+    return False
+
+
+def with_check_digit(nine: str) -> str:
+    total = sum(int(c) * w for c, w in zip(nine, range(10, 1, -1)))
+    return nine + str((11 - total % 11) % 11)[-1]
+
+
+ten_digits = st.text(alphabet="0123456789", min_size=10, max_size=10)
+# Random strings pass about one time in eleven: also build numbers from nine digits and their check digit.
+nine_plus_check = st.text(alphabet="0123456789", min_size=9, max_size=9).map(with_check_digit)
+
+
+@settings(max_examples=1000)
+@given(st.one_of(ten_digits, nine_plus_check))
+@example(VALID_NHS)
+@example("9434765919")
+@example("4010232137")  # English block
+@example("0000000000")  # all zeros: checksum 0 passes Modulus 11
+@example("0101000000")  # bottom of the CHI block
+@example("3112999999")
+def test_ten_digit_strings_accepted_iff_modulus_11(digits):
+    expected = modulus_11_ok(digits) and not impossible_chi(digits)
+    result = normalise_nhs_number(digits)
+    assert (result is not None) == expected
+    if result is not None:
+        assert result == digits
+        # Spacing as people write it changes nothing.
+        assert normalise_nhs_number(f"{digits[:3]} {digits[3:6]} {digits[6:]}") == digits
+        assert normalise_nhs_number(f"{digits[:3]}-{digits[3:6]}-{digits[6:]}") == digits
+
+
+@settings(max_examples=300)
+@given(nine_plus_check.filter(lambda d: not impossible_chi(d)))
+def test_numbers_built_with_their_check_digit(digits):
+    # Accepted, except when the check digit would be 10 (no such number: with_check_digit then writes 0).
+    assert (normalise_nhs_number(digits) is not None) == modulus_11_ok(digits)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="0123456789 -", max_size=14).filter(
+    lambda s: len(s.replace(" ", "").replace("-", "")) != 10))
+def test_anything_but_ten_digits_is_refused(raw):
+    assert normalise_nhs_number(raw) is None
+
+
+def test_chi_block_behaviour_is_explicit():
+    # 0100000002 passes Modulus 11 but "010000" is no date: refused by the library.
+    assert modulus_11_ok("0100000002") and impossible_chi("0100000002")
+    assert normalise_nhs_number("0100000002") is None
+    # A real-looking CHI number (born 1 Jan 1970) with a valid check digit is accepted.
+    chi = with_check_digit("010170123")
+    if modulus_11_ok(chi):
+        assert normalise_nhs_number(chi) == chi
