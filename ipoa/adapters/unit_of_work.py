@@ -41,13 +41,6 @@ class UnitOfWork:
         self.session.add_all(result.outbox)
         self._pending += [m.id for m in result.outbox]
 
-    def flush(self) -> None:
-        try:
-            self.session.flush()
-        except StaleDataError as exc:
-            self.session.rollback()
-            raise VersionConflict(None, None) from exc
-
     def commit(self) -> None:
         try:
             self.session.commit()

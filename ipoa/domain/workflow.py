@@ -96,6 +96,17 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _closure(start: set[str], edges: dict[str, set[str]]) -> set[str]:
+    """Every state reachable from `start` along `edges`."""
+    seen, todo = set(start), deque(start)
+    while todo:
+        for nxt in edges[todo.popleft()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
 def parse_definition(
     data: Any,
     source: str,
@@ -225,12 +236,7 @@ def parse_definition(
     for t in transitions:
         for s in t.sources:
             outgoing[s].add(t.dest)
-    reachable, todo = {initial}, deque([initial])
-    while todo:
-        for nxt in outgoing[todo.popleft()]:
-            if nxt not in reachable:
-                reachable.add(nxt)
-                todo.append(nxt)
+    reachable = _closure({initial}, outgoing)
     unreachable = [s for s in states if s not in reachable]
     if unreachable:
         raise fail(f"unreachable states from '{initial}': {', '.join(unreachable)}")
@@ -244,12 +250,7 @@ def parse_definition(
     for src, dests in outgoing.items():
         for d in dests:
             incoming[d].add(src)
-    can_finish, todo = set(final), deque(final)
-    while todo:
-        for prev in incoming[todo.popleft()]:
-            if prev not in can_finish:
-                can_finish.add(prev)
-                todo.append(prev)
+    can_finish = _closure(final, incoming)
     trapped = [s for s in states if s not in can_finish]
     if trapped:
         raise fail(f"dead-end states (no path to a final state): {', '.join(trapped)}")

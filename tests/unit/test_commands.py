@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ipoa.domain.catalogue import load_catalogue
 from ipoa.domain.validation import normalise_nhs_number
 from ipoa.service.commands import DecideRoute, FireTrigger, InvalidInput, LogCall, parse
+from tests.conftest import call_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue(ROOT / "workflows")
@@ -24,15 +25,8 @@ VALID_NHS = "9990000026"
 
 
 def body(**overrides) -> dict:
-    data = {
-        "centre": "CNH",
-        "caller": {"type": "carer", "name": "Jo Carer", "phone": "07911 123456"},
-        "subject": {"nhs_number": "999 000 0026", "given_name": "Edith", "family_name": "Testperson",
-                    "date_of_birth": "1938-04-02", "postcode": "le11  3ab"},
-        "need": "urgent_community_health",
-        "urgency": "urgent",
-        "summary": "Fell, no injury, cannot get up unaided.",
-    }
+    """A valid intake body written as people type it: spaced NHS number, lower-case postcode."""
+    data = call_payload(subject={"nhs_number": "999 000 0026", "postcode": "le11  3ab"})
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
