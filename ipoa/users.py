@@ -22,14 +22,17 @@ CAPABILITIES = {
 
 class User:
     def __init__(self, *, username: str, display_name: str, role: str, centre: str | None,
-                 password: str, created_at: datetime):
+                 created_at: datetime, password: str | None = None, password_hash: str | None = None):
         self.username = username
         self.display_name = display_name
         self.role = role
         self.centre = centre
         self.active = True
         self.created_at = created_at
-        self.set_password(password)
+        if password_hash is not None:
+            self.password_hash = password_hash  # e.g. one hash shared by many test users (scrypt is slow by design)
+        else:
+            self.set_password(password)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import text
+from werkzeug.security import generate_password_hash
 
 from ipoa import create_app
 from ipoa.adapters import orm, workflow_store
@@ -22,6 +23,7 @@ from ipoa.users import ApiToken, User, hash_token, new_token
 # A Monday in GMT, inside every weekday service's hours.
 DEFAULT_NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery"
+PASSWORD_HASH = generate_password_hash(PASSWORD)  # once: each scrypt hash costs ~0.25 s
 WORKFLOWS = REPO_ROOT / "workflows"
 
 
@@ -77,7 +79,7 @@ def svc(services, catalogue, clock):
 def make_user(svc, username: str, role: str, centre: str | None) -> User:
     with svc.uow() as uow:
         user = User(username=username, display_name=username.title(), role=role, centre=centre,
-                    password=PASSWORD, created_at=svc.clock.now())
+                    password_hash=PASSWORD_HASH, created_at=svc.clock.now())
         uow.session.add(user)
         uow.commit()
     return user

@@ -68,7 +68,7 @@ def create_call():
     body, bad = _body()
     if bad:
         return bad
-    allow_duplicate = request.args.get("allow_duplicate") == "true"
+    allow_duplicate = request.args.get("allow_duplicate", "").lower() in ("true", "1", "yes")
     try:
         call = call_service.log_call(services(), actor(), body, allow_duplicate=allow_duplicate)
     except call_service.DuplicateSuspected as dup:

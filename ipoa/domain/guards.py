@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from .calendar import LONDON
 from .model import Call, Referral
 
 
@@ -101,8 +102,8 @@ def _other_centre(entity: Any, ctx: FireContext, route: str | None) -> dict[str,
         if target is None:
             return {"data.centre": f"Unknown centre '{centre}'."}
         if not target.calendar.is_open(ctx.now):
-            opens = target.calendar.next_open(ctx.now)
-            return {"data.centre": f"{target.name} is closed now (opens {opens:%a %d %b %H:%M} UTC); "
+            opens = target.calendar.next_open(ctx.now).astimezone(LONDON)
+            return {"data.centre": f"{target.name} is closed now (opens {opens:%a %d %b %H:%M} UK time); "
                                    "nobody would pick the call up."}
     return {}
 

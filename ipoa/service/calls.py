@@ -81,6 +81,12 @@ def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: boo
     return call
 
 
+def _check_centre(actor: Actor, call: Call) -> None:
+    # Handlers act on the calls in their own centre; a transfer hands the call to the other centre.
+    if not actor.may_use_centre(call.centre):
+        raise Forbidden(f"call {call.ref} is with {call.centre}; {actor.username} works for {actor.centre}")
+
+
 def get_call(svc, ref: str) -> tuple[Call, list]:
     with svc.uow() as uow:
         call = uow.calls.get(ref)
@@ -96,6 +102,7 @@ def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> C
         call = uow.calls.get(ref)
         if call is None:
             raise NotFound(f"no call {ref}")
+        _check_centre(actor, call)
         engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
         decision = recommend(svc, call, now)
         result = engine.fire(call, cmd.trigger, actor=actor.username, now=now, data=cmd.data,
@@ -113,6 +120,7 @@ def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload
         call = uow.calls.get(ref)
         if call is None or call.referral(referral_id) is None:
             raise NotFound(f"no referral {referral_id} on call {ref}")
+        _check_centre(actor, call)
         referral = call.referral(referral_id)
         engine = svc.engine(needs=(referral.workflow, referral.workflow_version), session=uow.session)
         result = engine.fire_referral(call, referral_id, cmd.trigger, actor=actor.username, now=now,

@@ -140,6 +140,13 @@ class DecideRoute(_Strict):
     _need = field_validator("need")(lambda v, info: _check_known(v, info, "needs", "need"))
     _postcode = field_validator("postcode")(_check_postcode)
 
+    @field_validator("at", mode="before")
+    @classmethod
+    def _iso_text(cls, v: Any) -> Any:
+        if not isinstance(v, (str, datetime)):
+            raise ValueError("Give the instant as ISO 8601 text with its UTC offset.")
+        return v
+
     @field_validator("at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:

@@ -59,6 +59,15 @@ def init_app(app: Flask) -> None:
     for code in pages:
         app.register_error_handler(code, _error_page)
 
+    @app.errorhandler(500)
+    def _server_error(exc):
+        # API clients get the JSON error shape even when something unexpected broke.
+        if request.path.startswith("/api/"):
+            return jsonify(error={"code": "server_error",
+                                  "message": "Something went wrong on our side; nothing was saved."}), 500
+        return render_template("error.html", code=500, title="Something went wrong",
+                               message="Nothing was saved. Please try again; if it persists, tell your supervisor."), 500
+
     @app.before_request
     def _require_sign_in():
         if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:

@@ -7,6 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -14,6 +15,7 @@ from ..users import User
 from .access import home_for, services
 
 bp = Blueprint("auth", __name__)
+_DUMMY_HASH = generate_password_hash("not a password anyone has")
 
 
 class SignInForm(FlaskForm):
@@ -39,6 +41,9 @@ def login():
     if form.validate_on_submit():
         with services().uow() as uow:
             user = uow.session.scalars(select(User).where(User.username == form.username.data)).one_or_none()
+            if user is None:
+                # Spend the same time as a real check, so response times don't reveal which usernames exist.
+                check_password_hash(_DUMMY_HASH, form.password.data)
             ok = user is not None and user.is_active and user.check_password(form.password.data)
             if ok:
                 uow.session.expunge(user)
