@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from .adapters import workflow_store
 from .adapters.clock import SystemClock
 from .adapters.db import make_engine, make_session_factory
-from .adapters.queue import RQPublisher
+from .adapters.queue import OutboxNotifier
 from .adapters.redis_conn import connect as redis_connect
 from .adapters.unit_of_work import UnitOfWork
 from .domain.catalogue import Catalogue, load_catalogue
@@ -31,7 +31,7 @@ class Services:
         self.db = make_engine(database_url)
         self.session_factory = make_session_factory(self.db)
         self.clock = clock or SystemClock()
-        self.publisher = publisher if publisher is not None else RQPublisher(self.redis)
+        self.publisher = publisher if publisher is not None else OutboxNotifier(self.redis)
         self._redis = None
         self._engine: Engine | None = None
         self._marker: tuple | None = None

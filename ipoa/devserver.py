@@ -1,5 +1,5 @@
 """`make run`: the product on its embedded defaults in one command. Migrates, seeds the example
-directory's demo users and calls, starts one embedded Redis, the web app (gunicorn) and an RQ worker,
+directory's demo users and calls, starts one embedded Redis, the web app (gunicorn), an RQ worker and the outbox relay,
 prints the URL and the logins, and stops them all on Ctrl-C."""
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def main() -> int:
         subprocess.Popen([str(bin_dir / "gunicorn"), "--workers", "2", "--threads", "4", "--bind",
                           f"127.0.0.1:{port}", "ipoa:create_app()"], env=env, cwd=REPO_ROOT),
         subprocess.Popen([sys.executable, "-m", "workers.worker"], env=env, cwd=REPO_ROOT),
+        subprocess.Popen([sys.executable, "-m", "workers.relay"], env=env, cwd=REPO_ROOT),
     ]
     time.sleep(1.5)
     print("\n" + "=" * 64)

@@ -1,11 +1,17 @@
-"""Hands committed outbox messages to RQ. Job ids derive from message ids, so a re-published message
-whose job is still waiting is not queued twice."""
+"""Handing committed outbox messages to the workers, in two steps so the web request pays one Redis
+round trip: the unit of work appends the message ids to a Redis list (OutboxNotifier), and the relay
+process turns them into RQ jobs (RQEnqueuer). Job ids derive from message ids, so a message handed
+over twice (the sweep after a crash) is not queued twice while its job waits."""
 from __future__ import annotations
 
+from typing import Callable
+
+import redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError
 
 QUEUE_NAME = "ipoa"
+OUTBOX_LIST = "ipoa:outbox:committed"
 JOB_PATH = "workers.jobs.process_outbox_message"
 
 
@@ -13,8 +19,21 @@ def job_id(message_id: str) -> str:
     return f"outbox-{message_id}"
 
 
-class RQPublisher:
-    def __init__(self, connection_factory):
+class OutboxNotifier:
+    """What the web app and the CLI use after a commit."""
+
+    def __init__(self, connection_factory: Callable[[], redis.Redis]):
+        self._connection_factory = connection_factory
+
+    def publish(self, message_ids: list[str]) -> None:
+        if message_ids:
+            self._connection_factory().rpush(OUTBOX_LIST, *message_ids)
+
+
+class RQEnqueuer:
+    """What the relay uses: one RQ job per outbox message."""
+
+    def __init__(self, connection_factory: Callable[[], redis.Redis]):
         self._connection_factory = connection_factory
         self._queue: Queue | None = None
 
@@ -31,10 +50,3 @@ class RQPublisher:
                                    result_ttl=3600, failure_ttl=7 * 24 * 3600)
             except DuplicateJobError:
                 pass
-
-
-class NullPublisher:
-    """For tools that commit without a queue (CLI seeding in tests); the sweep publishes later."""
-
-    def publish(self, message_ids: list[str]) -> None:
-        return None

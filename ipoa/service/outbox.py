@@ -1,25 +1,56 @@
-"""Outbox relay support: re-publishing what was left behind, and marking messages processed."""
+"""The outbox relay: committed messages become worker jobs; what was left behind (Redis down at commit,
+a crash between commit and hand-over, a relay killed mid-batch) is swept up from the table."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from ..adapters.orm import outbox
+from ..adapters.queue import OUTBOX_LIST
 
 log = logging.getLogger(__name__)
 
 
-def sweep(svc, older_than_seconds: int = 30, limit: int = 1000) -> int:
+def sweep(svc, enqueuer, older_than_seconds: int = 30, limit: int = 1000) -> int:
     cutoff = svc.clock.now() - timedelta(seconds=older_than_seconds)
     with svc.uow() as uow:
         ids = list(uow.session.scalars(
             select(outbox.c.id).where(outbox.c.processed_at.is_(None), outbox.c.created_at <= cutoff)
             .order_by(outbox.c.created_at).limit(limit)))
     if ids:
-        svc.publisher.publish(ids)
+        enqueuer.publish(ids)
     return len(ids)
+
+
+def relay_once(svc, enqueuer, block_seconds: float = 1.0, batch: int = 500) -> int:
+    """Move the ids committed since the last call into jobs; wait up to block_seconds for the first."""
+    conn = svc.redis()
+    first = conn.blpop([OUTBOX_LIST], timeout=block_seconds) if block_seconds else conn.lpop(OUTBOX_LIST)
+    if not first:
+        return 0
+    ids = [first[1] if isinstance(first, (list, tuple)) else first]
+    more = conn.lpop(OUTBOX_LIST, batch - 1) or []
+    ids = [i.decode() if isinstance(i, bytes) else i for i in ids + list(more)]
+    enqueuer.publish(ids)
+    return len(ids)
+
+
+def run_relay(svc, enqueuer, sweep_every: float = 10.0, stop=lambda: False) -> None:
+    last_sweep = 0.0
+    while not stop():
+        try:
+            if time.monotonic() - last_sweep >= sweep_every:
+                n = sweep(svc, enqueuer)
+                if n:
+                    log.info("relay swept %d message(s) left behind", n)
+                last_sweep = time.monotonic()
+            relay_once(svc, enqueuer)
+        except Exception:  # noqa: BLE001 - Redis or the database down: keep trying, the table keeps the truth
+            log.warning("relay cycle failed; retrying", exc_info=True)
+            time.sleep(1.0)
 
 
 def process(svc, message_id: str) -> bool:

@@ -1,12 +1,12 @@
-"""Committed outbox messages reach the RQ worker; messages left behind (Redis down) are swept later;
-processing is idempotent."""
+"""Committed outbox messages reach the RQ worker through the relay; messages left behind (Redis down,
+a crash before hand-over) are swept later; processing is idempotent."""
 from __future__ import annotations
 
 from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from ipoa.adapters import orm
-from ipoa.adapters.queue import QUEUE_NAME, RQPublisher
+from ipoa.adapters.queue import OUTBOX_LIST, QUEUE_NAME, OutboxNotifier, RQEnqueuer
 from ipoa.adapters.redis_conn import connect
 from ipoa.service import calls as call_service
 from ipoa.service import outbox
@@ -27,6 +27,9 @@ def run_worker(app, svc) -> None:
 def test_committed_messages_are_processed_by_a_real_worker(app, svc, handler_actor):
     call = call_service.log_call(svc, handler_actor, call_payload())
     call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "start_triage", "expected_version": 1})
+    assert svc.redis().llen(OUTBOX_LIST) == 2  # the request paid one RPUSH each
+    assert outbox.relay_once(svc, RQEnqueuer(svc.redis), block_seconds=0) == 2
+    assert svc.redis().llen(OUTBOX_LIST) == 0
     assert Queue(QUEUE_NAME, connection=svc.redis()).count == 2
     run_worker(app, svc)
     rows = outbox_rows(svc)
@@ -37,19 +40,21 @@ def test_committed_messages_are_processed_by_a_real_worker(app, svc, handler_act
 def test_messages_committed_while_redis_is_down_go_out_after_the_sweep(app, svc, handler_actor, tmp_path):
     svc_publisher = svc.publisher
     # A publisher whose Redis is unreachable: the commit must still succeed.
-    svc.publisher = RQPublisher(lambda: connect(f"unix://{tmp_path / 'no-such-redis.sock'}"))
+    svc.publisher = OutboxNotifier(lambda: connect(f"unix://{tmp_path / 'no-such-redis.sock'}"))
     try:
         call = call_service.log_call(svc, handler_actor, call_payload())
     finally:
         svc.publisher = svc_publisher
     assert call_service.get_call(svc, call.ref)[0].state == "logged"
-    assert Queue(QUEUE_NAME, connection=svc.redis()).count == 0
+    assert svc.redis().llen(OUTBOX_LIST) == 0
     assert [r.processed_at for r in outbox_rows(svc)] == [None]
+    enqueuer = RQEnqueuer(svc.redis)
+    assert outbox.sweep(svc, enqueuer, older_than_seconds=30) == 0  # too fresh: may still be on its way
     svc.clock.advance(seconds=60)
-    assert outbox.sweep(svc, older_than_seconds=30) == 1
+    assert outbox.sweep(svc, enqueuer, older_than_seconds=30) == 1
     run_worker(app, svc)
     assert all(r.processed_at is not None for r in outbox_rows(svc))
-    assert outbox.sweep(svc, older_than_seconds=30) == 0
+    assert outbox.sweep(svc, enqueuer, older_than_seconds=30) == 0
 
 
 def test_a_message_delivered_twice_is_processed_once(svc, handler_actor):
@@ -63,9 +68,22 @@ def test_a_message_delivered_twice_is_processed_once(svc, handler_actor):
 def test_republishing_a_waiting_message_does_not_queue_it_twice(svc, handler_actor):
     call_service.log_call(svc, handler_actor, call_payload())
     (row,) = outbox_rows(svc)
-    svc.publisher.publish([row.id])
-    svc.publisher.publish([row.id])
+    enqueuer = RQEnqueuer(svc.redis)
+    assert outbox.relay_once(svc, enqueuer, block_seconds=0) == 1
+    enqueuer.publish([row.id])  # the sweep finds it unprocessed while its job still waits
     assert Queue(QUEUE_NAME, connection=svc.redis()).count == 1
+
+
+def test_the_relay_loop_hands_over_and_sweeps_until_stopped(app, svc, handler_actor):
+    call_service.log_call(svc, handler_actor, call_payload())
+    svc.redis().delete(OUTBOX_LIST)  # as if the relay crashed after popping, before enqueueing
+    svc.clock.advance(seconds=60)
+    cycles = []
+    outbox.run_relay(svc, RQEnqueuer(svc.redis), sweep_every=0,
+                     stop=lambda: cycles.append(1) or len(cycles) > 1)
+    assert Queue(QUEUE_NAME, connection=svc.redis()).count == 1
+    run_worker(app, svc)
+    assert all(r.processed_at is not None for r in outbox_rows(svc))
 
 
 def test_outbox_payloads_carry_no_patient_identifier(svc, handler_actor):

@@ -1,0 +1,25 @@
+"""The outbox relay: `python -m workers.relay`. Turns committed outbox messages into RQ jobs and sweeps
+up any left behind. A separate process so the web request only appends ids to a Redis list."""
+from __future__ import annotations
+
+import logging
+import signal
+
+from ipoa import create_app
+from ipoa.adapters.queue import RQEnqueuer
+from ipoa.service.outbox import run_relay
+
+
+def main() -> None:
+    app = create_app()
+    svc = app.extensions["ipoa"]
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    logging.getLogger(__name__).info("outbox relay started")
+    with app.app_context():
+        run_relay(svc, RQEnqueuer(svc.redis), stop=lambda: bool(stopping))
+
+
+if __name__ == "__main__":
+    main()
