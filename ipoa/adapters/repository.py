@@ -5,6 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain.model import AuditEvent, Call
+from .orm import calls
 
 
 class CallRepository:
@@ -17,10 +18,15 @@ class CallRepository:
     def get(self, ref: str) -> Call | None:
         return self.session.scalars(select(Call).where(Call.ref == ref)).one_or_none()
 
-    def open_for_nhs_number(self, nhs_number: str, final_states: set[str]) -> list[Call]:
-        stmt = (select(Call).where(Call.nhs_number == nhs_number, Call.state.not_in(final_states))
-                .order_by(Call.logged_at))
-        return list(self.session.scalars(stmt))
+    def open_for_nhs_number(self, nhs_number: str, final_states: set[str], limit: int = 10) -> list:
+        """The most recent open calls for a person (ref, centre, state, logged_at, need, urgency): enough
+        for the handler to recognise a duplicate. Bounded, and plain rows rather than entities, because
+        every intake asks."""
+        stmt = (select(calls.c.ref, calls.c.centre, calls.c.state, calls.c.logged_at, calls.c.need,
+                       calls.c.urgency)
+                .where(calls.c.nhs_number == nhs_number, calls.c.state.not_in(sorted(final_states)))
+                .order_by(calls.c.logged_at.desc()).limit(limit))
+        return list(self.session.execute(stmt))
 
     def history(self, ref: str) -> list[AuditEvent]:
         stmt = select(AuditEvent).where(AuditEvent.call_ref == ref).order_by(AuditEvent.at, AuditEvent.id)
