@@ -16,18 +16,35 @@ from .adapters.queue import OutboxNotifier
 from .adapters.redis_conn import connect as redis_connect
 from .adapters.unit_of_work import UnitOfWork
 from .domain.catalogue import Catalogue, load_catalogue
+from .adapters.sms_gateway import ConsoleGateway
+from .config import REPO_ROOT
 from .domain.engine import Engine
+from .domain.sms import TEMPLATE_NAMES, SmsTemplates
 from .domain.errors import WorkflowError
+
+
+SMS_TEMPLATES = REPO_ROOT / "templates" / "sms"
+
+
+def make_gateway(backend: str):
+    if backend == "console":
+        return ConsoleGateway()
+    raise ValueError(f"SMS_BACKEND={backend!r} is not available yet; use 'console'")
 
 
 class Services:
     def __init__(self, *, database_url: str, redis_url: str, workflows_dir: str | Path,
                  clock: Any = None, publisher: Any = None, catalogue: Catalogue | None = None,
-                 workflow_refresh_seconds: float = 30.0):
+                 workflow_refresh_seconds: float = 30.0, public_base_url: str = "http://127.0.0.1:5000",
+                 sms_backend: str = "console", sms_gateway: Any = None):
         self.database_url = database_url
         self.redis_url = redis_url
         self.workflows_dir = Path(workflows_dir)
         self.catalogue = catalogue or load_catalogue(self.workflows_dir)
+        self.public_base_url = public_base_url
+        # Checked at start: a template naming anything but the allowed fields, or too long, stops here.
+        self.sms_templates = SmsTemplates.load(SMS_TEMPLATES, public_base_url, required=TEMPLATE_NAMES)
+        self.sms_gateway = sms_gateway or make_gateway(sms_backend)
         self.db = make_engine(database_url)
         self.session_factory = make_session_factory(self.db)
         self.clock = clock or SystemClock()

@@ -26,6 +26,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(workflows)
     app.cli.add_command(outbox)
+    app.cli.add_command(professionals)
 
 
 @click.command("init")
@@ -165,3 +166,24 @@ def outbox_sweep(older_than: int) -> None:
     svc = _svc()
     n = sweep(svc, RQEnqueuer(svc.redis), older_than_seconds=older_than)
     click.echo(f"re-published {n} message(s)")
+
+
+@click.group(cls=AppGroup)
+def professionals() -> None:
+    """Professionals who receive referral texts."""
+
+
+@professionals.command("add")
+@click.argument("name")
+@click.option("--service", required=True, help="Service code from the directory")
+@click.option("--mobile", required=True, help="UK mobile number")
+@click.option("--on-duty/--off-duty", default=True, show_default=True)
+def professionals_add(name: str, service: str, mobile: str, on_duty: bool) -> None:
+    """Register a professional of a service."""
+    from .service.professionals import InvalidProfessional, add_professional
+
+    try:
+        add_professional(_svc(), name=name, service=service, mobile=mobile, on_duty=on_duty)
+    except InvalidProfessional as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added {name} ({service}, {'on' if on_duty else 'off'} duty)")

@@ -7,9 +7,18 @@ from sqlalchemy import func, select
 
 from .domain.model import Call
 from .service import calls as call_service
+from .adapters.orm import professionals
+from .domain.validation import normalise_uk_mobile
+from .service.professionals import add_professional
 from .users import User
 
 DEMO_PASSWORD = "ipoa-demo-2026"
+# On duty in the demo, on Ofcom's never-connected drama numbers: referrals to these services text them.
+DEMO_PROFESSIONALS = [
+    ("Nia Nurse (DN)", "DN", "07700 900201"), ("Carl Paramedic (CRT)", "CRT", "07700 900202"),
+    ("Oona Visitor (OOHV)", "OOHV", "07700 900203"), ("Maya Crisis (MHCR)", "MHCR", "07700 900204"),
+    ("Ravi Reablement (REA)", "REA", "07700 900205"), ("Sue Social Worker (SCA)", "SCA", "07700 900206"),
+]
 DEMO_USERS = [
     ("handler", "Hana Handler", "handler", "CNH"),
     ("handler.asc", "Asha Handler (ASC)", "handler", "ASC"),
@@ -73,6 +82,12 @@ def seed(svc) -> list[str]:
                                  password=DEMO_PASSWORD, created_at=svc.clock.now()))
             lines.append(f"demo user {username} ({role}{', ' + centre if centre else ''})")
         uow.commit()
+        known = set(uow.session.scalars(select(professionals.c.mobile)))
+    for name, service, mobile in DEMO_PROFESSIONALS:
+        if normalise_uk_mobile(mobile) not in known:
+            add_professional(svc, name=name, service=service, mobile=mobile, on_duty=True)
+            lines.append(f"demo professional {name} on duty")
+    with svc.uow() as uow:
         have_calls = uow.session.scalar(select(func.count()).select_from(Call).where(
             Call.summary.like("Demo:%")))
     if have_calls:

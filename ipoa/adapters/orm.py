@@ -10,6 +10,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry, relationship
 from sqlalchemy.types import TypeDecorator
 
+from ..domain.messaging import SmsMessage
 from ..domain.model import AuditEvent, Call, OutboxMessage, Referral
 from ..users import ApiToken, User
 
@@ -65,6 +66,7 @@ calls = Table(
     Column("need", String(40), nullable=False),
     Column("urgency", String(16), nullable=False),
     Column("summary", Text, nullable=False),
+    Column("updates_to", String(20)),
     Column("state", String(32), nullable=False),
     Column("workflow", String(40), nullable=False),
     Column("workflow_version", Integer, nullable=False),
@@ -159,6 +161,45 @@ workflow_definitions = Table(
     UniqueConstraint("name", "version", name="uq_workflow_definitions_name_version"),
 )
 
+professionals = Table(
+    "professionals", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("mobile", String(20), nullable=False, unique=True),
+    Column("service", String(8), nullable=False),
+    Column("on_duty", Boolean, nullable=False, default=False),
+    Column("opted_out_at", UTCDateTime),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_professionals_service_on_duty", "service", "on_duty"),
+)
+
+sms_messages = Table(
+    "sms_messages", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("call_ref", String(16), nullable=False, index=True),
+    Column("referral_id", String(32)),
+    Column("recipient_kind", String(16), nullable=False),
+    Column("professional_id", Integer, ForeignKey("professionals.id", ondelete="SET NULL")),
+    Column("to", String(20), nullable=False),
+    Column("template", String(40), nullable=False),
+    Column("body", String(320), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("provider_sid", String(64), unique=True),
+    Column("error_code", Integer),
+    Column("error_message", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("outbox_id", String(32)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("submitted_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("delivered_at", UTCDateTime),
+    # One message per recipient per outbox event: a re-delivered event cannot text anyone twice.
+    UniqueConstraint("outbox_id", "to", "template", name="uq_sms_messages_outbox_to_template"),
+    Index("ix_sms_messages_status_created", "status", "created_at"),
+)
+
 # The benchmark's baseline: one plain insert through the same app, auth and transaction handling.
 bench_pings = Table(
     "bench_pings", metadata,
@@ -188,6 +229,7 @@ def start_mappers() -> None:
     )
     mapper_registry.map_imperatively(AuditEvent, audit_events)
     mapper_registry.map_imperatively(OutboxMessage, outbox)
+    mapper_registry.map_imperatively(SmsMessage, sms_messages)
     mapper_registry.map_imperatively(User, users)
     mapper_registry.map_imperatively(ApiToken, api_tokens)
 

@@ -50,3 +50,20 @@ class RQEnqueuer:
                                    result_ttl=3600, failure_ttl=7 * 24 * 3600)
             except DuplicateJobError:
                 pass
+
+
+SEND_SMS_PATH = "workers.jobs.send_sms"
+# Back-off for transient gateway errors (20429, 5xx, time-outs): about 2 minutes in all.
+SMS_RETRY_INTERVALS = [2, 5, 10, 20, 40, 60]
+
+
+def enqueue_sms(queue: Queue, sms_ids: list[str]) -> None:
+    from rq import Retry
+
+    for sid in sms_ids:
+        try:
+            queue.enqueue(SEND_SMS_PATH, sid, job_id=f"sms-{sid}", unique=True, result_ttl=3600,
+                          failure_ttl=7 * 24 * 3600,
+                          retry=Retry(max=len(SMS_RETRY_INTERVALS), interval=SMS_RETRY_INTERVALS))
+        except DuplicateJobError:
+            pass

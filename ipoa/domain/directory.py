@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError, field_validator
 
 from .calendar import BankHolidays, Calendar, calendar_from_spec
 from .postcodes import outward_code
+from .validation import normalise_uk_mobile
 
 
 class DirectoryError(ValueError):
@@ -39,6 +40,7 @@ class Service:
     response_target: str
     needs_locality: bool = False
     description: str = ""
+    duty_lead: str | None = None  # E.164 mobile: the fallback when no professional is on duty
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,17 @@ class _ServiceIn(_Strict):
     calendar: Any
     response_target: _Text
     needs_locality: StrictBool = False
+    duty_lead: str | None = None
+
+    @field_validator("duty_lead")
+    @classmethod
+    def _mobile(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        norm = normalise_uk_mobile(v)
+        if norm is None:
+            raise ValueError("duty_lead must be a UK mobile number")
+        return norm
 
 
 class _LocalityIn(_Strict):
@@ -239,6 +252,7 @@ def load_directory(
             s.response_target,
             s.needs_locality,
             s.description,
+            s.duty_lead,
         )
         for s in raw.services
     }

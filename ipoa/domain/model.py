@@ -42,6 +42,7 @@ class Call:
         logged_at: datetime,
         logged_by: str,
         recommended: dict[str, Any] | None = None,
+        updates_to: str | None = None,
     ):
         self.ref = ref
         self.centre = centre
@@ -59,6 +60,8 @@ class Call:
         self.need = need
         self.urgency = urgency
         self.summary = summary
+        # The referring professional's mobile, when they asked to hear of accept/decline/complete.
+        self.updates_to = updates_to
         self.workflow = workflow
         self.workflow_version = workflow_version
         self.state: str | None = None

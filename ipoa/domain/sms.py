@@ -324,10 +324,14 @@ class SmsTemplates:
     @staticmethod
     def _check_link_base(link_base: str) -> str:
         base = link_base.rstrip("/")
-        if not re.fullmatch(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._-]+)*", base):
+        # Plain http only on this machine's own loopback (the embedded demo); anywhere else the secure
+        # page must be reached over https.
+        if not re.fullmatch(r"(?:https://[A-Za-z0-9.-]+|http://(?:127\.0\.0\.1|localhost))(?::[0-9]+)?"
+                            r"(?:/[A-Za-z0-9._-]+)*", base):
             raise SmsTemplateError(
                 f"SMS link base {link_base!r} must be an https:// address with no query or fragment "
-                "(links go to the secure page and must carry nothing but its token)"
+                "(links go to the secure page and must carry nothing but its token); plain http only "
+                "for 127.0.0.1 or localhost"
             )
         return base
 

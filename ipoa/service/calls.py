@@ -73,7 +73,8 @@ def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: boo
             date_of_birth=cmd.subject.date_of_birth, postcode=cmd.subject.postcode,
             locality=decision.locality, out_of_area=decision.out_of_area, need=cmd.need,
             urgency=cmd.urgency, summary=cmd.summary, workflow=wf.name, workflow_version=wf.version,
-            logged_at=now, logged_by=actor.username, recommended=decision.to_dict())
+            logged_at=now, logged_by=actor.username, recommended=decision.to_dict(),
+            updates_to=cmd.caller.phone if cmd.caller.wants_updates else None)
         result = engine.start_call(call, actor=actor.username, now=now)
         uow.calls.add(call)
         uow.record(result)

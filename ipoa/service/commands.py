@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from ..domain.validation import normalise_nhs_number, normalise_postcode, normalise_uk_phone
+from ..domain.validation import normalise_nhs_number, normalise_postcode, normalise_uk_mobile, normalise_uk_phone
 
 CALLER_TYPES = ("patient", "carer", "professional", "care_home", "public")
 URGENCIES = ("emergency", "urgent", "same_day", "routine")
@@ -63,6 +63,8 @@ class Caller(_Strict):
     type: Literal["patient", "carer", "professional", "care_home", "public"]
     name: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, description="A UK number; stored in E.164")
+    wants_updates: bool = Field(default=False, description="A referring professional asks for SMS updates "
+                                                           "(accepted, declined, completed) on their mobile")
 
     @field_validator("name")
     @classmethod
@@ -78,6 +80,17 @@ class Caller(_Strict):
         if norm is None:
             raise ValueError("Not a valid UK phone number.")
         return norm
+
+    @field_validator("wants_updates")
+    @classmethod
+    def _updates_need_a_professional_mobile(cls, v: bool, info: ValidationInfo) -> bool:
+        if v:
+            if info.data.get("type") != "professional":
+                raise ValueError("Only a referring professional can ask for SMS updates.")
+            phone = info.data.get("phone")
+            if not phone or normalise_uk_mobile(phone) is None:
+                raise ValueError("SMS updates need the professional's UK mobile number.")
+        return v
 
 
 class Subject(_Strict):

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from ..adapters.orm import outbox
 from ..adapters.queue import OUTBOX_LIST
+from . import sms
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,9 @@ def run_relay(svc, enqueuer, sweep_every: float = 10.0, stop=lambda: False) -> N
             time.sleep(1.0)
 
 
-def process(svc, message_id: str) -> bool:
-    """Mark one message processed, once: a re-delivered job finds it done and does nothing.
-    Handlers for each topic (SMS, timers) hang off this as they are built."""
+def process(svc, message_id: str, send_queue=None) -> bool:
+    """Handle one committed event, once. Claiming it (processed_at) and recording the SMS it causes are
+    one transaction, so a re-delivered job finds it done and does nothing, and a crash leaves neither."""
     now = svc.clock.now()
     with svc.uow() as uow:
         row = uow.session.execute(select(outbox.c.topic, outbox.c.payload).where(outbox.c.id == message_id)).first()
@@ -65,8 +66,13 @@ def process(svc, message_id: str) -> bool:
         claimed = uow.session.execute(
             update(outbox).where(outbox.c.id == message_id, outbox.c.processed_at.is_(None))
             .values(processed_at=now, attempts=outbox.c.attempts + 1)).rowcount
+        if not claimed:
+            return False
+        texts = sms.messages_for_event(svc, uow.session, message_id, row.topic, row.payload)
+        uow.session.add_all(texts)
         uow.commit()
-    if claimed:
-        # Codes and references only: the payload never holds a patient identifier.
-        log.info("outbox %s topic=%s ref=%s", message_id, row.topic, row.payload.get("ref"))
-    return bool(claimed)
+    # Codes and references only: the payload never holds a patient identifier.
+    log.info("outbox %s topic=%s ref=%s sms=%d", message_id, row.topic, row.payload.get("ref"), len(texts))
+    if texts and send_queue is not None:
+        send_queue([t.id for t in texts])
+    return True

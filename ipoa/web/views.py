@@ -7,11 +7,13 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..adapters.sms_gateway import masked
 from ..domain.calendar import LONDON
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..domain.guards import describe_choice, recommended_choice
 from ..service import calls as call_service
 from ..service import queues as queue_service
+from ..service import sms as sms_service
 from ..service.commands import CALLER_TYPES, URGENCIES, InvalidInput
 from .access import actor, home_for, requires, services
 
@@ -34,6 +36,11 @@ def local_time(value: datetime | str | None, fmt: str = "%a %d %b %Y %H:%M") -> 
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.astimezone(LONDON).strftime(fmt)
+
+
+@bp.app_template_filter("masked")
+def masked_number(value: str | None) -> str:
+    return masked(value) if value else ""
 
 
 @bp.app_template_filter("age")
@@ -140,6 +147,7 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
     rec_choice = recommended_choice(recommendation) if recommendation else None
     return render_template(
         "call.html", call=call, history=history, actions=actions, recommendation=recommendation,
+        messages=sms_service.messages_for_call(svc, ref),
         rec_choice=rec_choice, referral_actions=referral_actions, errors=errors or {}, form=form or {},
         now=svc.clock.now()), status
 

@@ -1,0 +1,122 @@
+"""Text messages caused by committed events: who is told, rendering, recording and sending.
+
+Creating the messages and marking their outbox event processed happen in one transaction, and each
+message has a unique (event, recipient, template) key, so a re-delivered event texts nobody twice. A
+message is sent by its own job, which records `submitting` before the gateway call: a job that finds a
+message still `submitting` (its worker died mid-send) asks the gateway before sending again."""
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from ..adapters.orm import professionals as professionals_table
+from ..adapters.sms_gateway import PermanentSmsError
+from ..domain.calendar import LONDON
+from ..domain.messaging import Professional, SmsMessage, referral_sent_recipients, referrer_update
+from ..domain.model import Call
+
+log = logging.getLogger(__name__)
+
+
+def link_token(referral_id: str) -> str:
+    """22 URL-safe characters for the secure page's link (the referral id, base64url)."""
+    return base64.urlsafe_b64encode(uuid.UUID(hex=referral_id).bytes).decode().rstrip("=")
+
+
+def referral_id_from_token(token: str) -> str | None:
+    try:
+        return uuid.UUID(bytes=base64.urlsafe_b64decode(token + "==")).hex
+    except (ValueError, TypeError):
+        return None
+
+
+def _on_duty(session, service: str) -> list[Professional]:
+    rows = session.execute(select(professionals_table).where(professionals_table.c.service == service))
+    return [Professional(id=r.id, name=r.name, mobile=r.mobile, service=r.service, on_duty=r.on_duty,
+                         opted_out=r.opted_out_at is not None) for r in rows]
+
+
+def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[str, Any]) -> list[SmsMessage]:
+    """The SMS an outbox event causes (none for most events)."""
+    now = svc.clock.now()
+    referral_id = payload.get("referral_id")
+    if referral_id is None:
+        return []
+    fields = {"ref": payload["ref"], "service": payload.get("service", ""),
+              "urgency": payload.get("urgency", "").replace("_", " "),
+              "sent_at": now.astimezone(LONDON).strftime("%H:%M"),
+              "link": svc.sms_templates.link_for(link_token(referral_id))}
+    out: list[SmsMessage] = []
+    if topic == "referral.sent":
+        service = svc.directory.services.get(payload["service"])
+        recipients = referral_sent_recipients(payload["service"], _on_duty(session, payload["service"]),
+                                              service.duty_lead if service else None)
+        if not recipients:
+            log.warning("referral %s: nobody to text for service %s", payload["ref"], payload["service"])
+        for r in recipients:
+            out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=r,
+                                  template="referral_sent",
+                                  body=svc.sms_templates.render("referral_sent", **fields),
+                                  created_at=now, outbox_id=message_id))
+    elif topic == "referral.state_changed":
+        updates_to = session.scalar(select(Call.updates_to).where(Call.ref == payload["ref"]))
+        update = referrer_update(payload.get("to", ""), updates_to)
+        if update is not None:
+            recipient, template = update
+            out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=recipient,
+                                  template=template, body=svc.sms_templates.render(template, **fields),
+                                  created_at=now, outbox_id=message_id))
+    return out
+
+
+def status_callback_url(svc) -> str:
+    return f"{svc.public_base_url.rstrip('/')}/webhooks/twilio/sms/status"
+
+
+def send(svc, sms_id: str) -> str:
+    """Send one message once. Returns its status afterwards. Transient gateway errors propagate so the
+    job is retried with back-off; permanent ones mark the message failed at once."""
+    with svc.uow() as uow:
+        msg = uow.session.get(SmsMessage, sms_id, with_for_update=True)
+        if msg is None:
+            log.warning("sms %s not found", sms_id)
+            return "missing"
+        if msg.status not in ("pending", "submitting"):
+            return msg.status  # already with the gateway: a retried job never sends twice
+        if msg.status == "submitting":
+            found = svc.sms_gateway.find_submitted(msg.to, msg.body, msg.submitted_at)
+            if found is not None:
+                msg.provider_sid = found.provider_sid
+                msg.apply_status(found.status, svc.clock.now())
+                uow.commit()
+                return msg.status
+        msg.status = "submitting"
+        msg.attempts += 1
+        msg.submitted_at = msg.updated_at = svc.clock.now()
+        to, body = msg.to, msg.body
+        uow.commit()
+    try:
+        result = svc.sms_gateway.send(to, body, status_callback_url(svc))
+    except PermanentSmsError as exc:
+        with svc.uow() as uow:
+            msg = uow.session.get(SmsMessage, sms_id)
+            msg.apply_status("failed", svc.clock.now(), exc.code, exc.message)
+            uow.commit()
+        log.warning("sms %s failed permanently: %s", sms_id, exc.code)
+        return "failed"
+    with svc.uow() as uow:
+        msg = uow.session.get(SmsMessage, sms_id)
+        msg.provider_sid = result.provider_sid
+        msg.apply_status(result.status, svc.clock.now())
+        uow.commit()
+        return msg.status
+
+
+def messages_for_call(svc, ref: str) -> list[SmsMessage]:
+    with svc.uow() as uow:
+        return list(uow.session.scalars(select(SmsMessage).where(SmsMessage.call_ref == ref)
+                                        .order_by(SmsMessage.created_at)))

@@ -1,0 +1,178 @@
+"""From a committed referral to recorded, sent text messages, through the relay and a real RQ worker,
+on the console gateway (the Twilio gateway and its webhooks build on this)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import func, select
+
+from ipoa.adapters.orm import outbox as outbox_table
+from ipoa.adapters.orm import sms_messages
+from ipoa.adapters.queue import QUEUE_NAME, RQEnqueuer
+from ipoa.adapters.sms_gateway import PermanentSmsError, Submitted, TransientSmsError
+from ipoa.service import calls as call_service
+from ipoa.service import outbox, sms
+from ipoa.service.professionals import add_professional
+from tests.conftest import call_payload
+
+IDENTIFIERS = ("Zebedee", "Quixotically", "9990000026", "1931", "LE15", "Wilhelmina", "7911123456",
+               "Distinctive")
+
+
+def referred_call(svc, actor, service="DN", **caller):
+    body = call_payload(need="community_nursing", urgency="urgent",
+                        subject={"given_name": "Zebedee", "family_name": "Quixotically",
+                                 "nhs_number": "9990000026", "date_of_birth": "1931-07-19",
+                                 "postcode": "LE15 6XY"},
+                        caller={"name": "Wilhelmina Caller", "phone": "07911 123456", **caller},
+                        summary="Distinctive-summary text")
+    call = call_service.log_call(svc, actor, body)
+    call_service.fire_call_trigger(svc, actor, call.ref, {"trigger": "start_triage", "expected_version": 1})
+    return call_service.fire_call_trigger(svc, actor, call.ref, {
+        "trigger": "refer", "expected_version": 2, "data": {"service": service},
+        "reason": None if service == "DN" else "Known to this service"})
+
+
+def drain(app, svc) -> None:
+    """Relay committed events and run the worker until every job is done."""
+    outbox.relay_once(svc, RQEnqueuer(svc.redis), block_seconds=0)
+    with app.app_context():
+        SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
+
+
+def texts(svc):
+    with svc.uow() as uow:
+        return uow.session.execute(select(sms_messages).order_by(sms_messages.c.created_at)).all()
+
+
+def test_a_referral_texts_the_services_on_duty_professionals(app, svc, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile="07700 900201", on_duty=True)
+    add_professional(svc, name="Ned", service="DN", mobile="07700 900202", on_duty=True)
+    add_professional(svc, name="Off", service="DN", mobile="07700 900203", on_duty=False)
+    add_professional(svc, name="Other", service="CRT", mobile="07700 900204", on_duty=True)
+    call = referred_call(svc, handler_actor)
+    drain(app, svc)
+    sent = texts(svc)
+    assert sorted(t.to for t in sent) == ["+447700900201", "+447700900202"]
+    assert {t.status for t in sent} == {"sent"} and all(t.provider_sid for t in sent)
+    assert {t.template for t in sent} == {"referral_sent"}
+    for t in sent:
+        assert call.ref in t.body and "DN" in t.body and "/r/" in t.body
+        assert len(t.body) <= 160
+    dumped = json.dumps([dict(t._mapping) for t in sent], default=str)
+    for secret in IDENTIFIERS:
+        assert secret not in dumped
+
+
+def test_with_nobody_on_duty_the_duty_lead_is_texted(app, svc, handler_actor):
+    referred_call(svc, handler_actor, service="CRT")
+    drain(app, svc)
+    (only,) = texts(svc)
+    assert (only.to, only.recipient_kind) == (svc.directory.services["CRT"].duty_lead, "duty_lead")
+
+
+def test_a_redelivered_event_texts_nobody_twice(app, svc, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    referred_call(svc, handler_actor)
+    with svc.uow() as uow:
+        ids = list(uow.session.scalars(select(outbox_table.c.id)))
+    for _ in range(2):
+        for mid in ids:
+            outbox.process(svc, mid)
+    with svc.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(sms_messages)) == 1
+
+
+def test_the_referrer_hears_of_acceptance_when_they_asked(app, svc, handler_actor):
+    call = referred_call(svc, handler_actor, type="professional", phone="07700 900299", wants_updates=True)
+    referral = call.referrals[0]
+    call_service.fire_referral_trigger(svc, handler_actor, call.ref, referral.id,
+                                       {"trigger": "accept", "expected_version": 1})
+    drain(app, svc)
+    updates = [t for t in texts(svc) if t.recipient_kind == "referrer"]
+    assert [(t.to, t.template) for t in updates] == [("+447700900299", "referral_accepted")]
+    assert call.ref in updates[0].body
+
+
+def test_no_update_for_a_referrer_who_did_not_ask(app, svc, handler_actor):
+    call = referred_call(svc, handler_actor, type="professional", phone="07700 900299")
+    call_service.fire_referral_trigger(svc, handler_actor, call.ref, call.referrals[0].id,
+                                       {"trigger": "accept", "expected_version": 1})
+    drain(app, svc)
+    assert [t for t in texts(svc) if t.recipient_kind == "referrer"] == []
+
+
+class ScriptedGateway:
+    def __init__(self, outcomes, already=None):
+        self.outcomes, self.already, self.sent = list(outcomes), already, []
+
+    def send(self, to, body, status_callback=None):
+        self.sent.append((to, body))
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def find_submitted(self, to, body, since):
+        return self.already
+
+
+@pytest.fixture
+def one_text(svc, handler_actor):
+    referred_call(svc, handler_actor, service="CRT")
+    with svc.uow() as uow:
+        ids = list(uow.session.scalars(select(outbox_table.c.id)))
+    for mid in ids:
+        outbox.process(svc, mid)
+    (row,) = texts(svc)
+    return row.id
+
+
+def use_gateway(svc, monkeypatch, gateway):
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    return gateway
+
+
+def test_a_permanent_error_fails_the_message_at_once_with_the_code(svc, monkeypatch, one_text):
+    use_gateway(svc, monkeypatch, ScriptedGateway([PermanentSmsError(21610, "Attempt to send to unsubscribed recipient")]))
+    assert sms.send(svc, one_text) == "failed"
+    (row,) = texts(svc)
+    assert (row.status, row.error_code, row.attempts) == ("failed", 21610, 1)
+    assert "unsubscribed" in row.error_message
+    assert sms.send(svc, one_text) == "failed"  # a retried job does nothing more
+
+
+def test_a_transient_error_is_retried_and_sends_once(svc, monkeypatch, one_text):
+    gw = use_gateway(svc, monkeypatch, ScriptedGateway([TransientSmsError("20429"), Submitted("SM1", "queued")]))
+    with pytest.raises(TransientSmsError):
+        sms.send(svc, one_text)
+    assert texts(svc)[0].status == "submitting"
+    assert sms.send(svc, one_text) == "queued"
+    assert sms.send(svc, one_text) == "queued"
+    assert len(gw.sent) == 2
+    assert texts(svc)[0].provider_sid == "SM1"
+
+
+def test_a_send_interrupted_after_the_gateway_accepted_is_not_repeated(svc, monkeypatch, one_text):
+    # The worker died after the gateway took the message: the retry finds it there and sends nothing.
+    gw = use_gateway(svc, monkeypatch, ScriptedGateway([TransientSmsError("time-out")],
+                                                       already=Submitted("SM-already", "queued")))
+    with pytest.raises(TransientSmsError):
+        sms.send(svc, one_text)
+    assert sms.send(svc, one_text) == "queued"
+    assert len(gw.sent) == 1 and texts(svc)[0].provider_sid == "SM-already"
+
+
+def test_the_call_page_lists_its_text_messages(app, svc, handler_actor, users):
+    from tests.conftest import sign_in
+
+    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    call = referred_call(svc, handler_actor)
+    drain(app, svc)
+    client = app.test_client()
+    sign_in(client, "handler")
+    html = client.get(f"/calls/{call.ref}").get_data(as_text=True)
+    assert "Text messages" in html and "referral" in html.lower()
+    assert "+447700******" in html and "+447700900201" not in html
