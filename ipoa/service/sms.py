@@ -116,6 +116,14 @@ def send(svc, sms_id: str) -> str:
         return msg.status
 
 
+def call_ref_for_referral(svc, referral_id: str) -> str | None:
+    from ..adapters.orm import calls, referrals
+
+    with svc.uow() as uow:
+        return uow.session.scalar(select(calls.c.ref).join(referrals, referrals.c.call_id == calls.c.id)
+                                  .where(referrals.c.id == referral_id))
+
+
 def messages_for_call(svc, ref: str) -> list[SmsMessage]:
     with svc.uow() as uow:
         return list(uow.session.scalars(select(SmsMessage).where(SmsMessage.call_ref == ref)

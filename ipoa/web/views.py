@@ -223,6 +223,18 @@ def referral_event(ref: str, referral_id: str):
         services(), actor(), ref, referral_id, payload))
 
 
+@bp.get("/r/<token>")
+def secure_link(token: str):
+    """Where an SMS link lands. Sign-in comes first (the link itself holds nothing but a token)."""
+    referral_id = sms_service.referral_id_from_token(token)
+    ref = sms_service.call_ref_for_referral(services(), referral_id) if referral_id else None
+    if ref is None:
+        abort(404)
+    if not current_user.can("calls.read"):
+        abort(403)  # professionals' own referral pages arrive with the SMS issue
+    return redirect(url_for("web.call_page", ref=ref))
+
+
 @bp.get("/supervisor")
 @requires("supervisor.view")
 def supervisor():

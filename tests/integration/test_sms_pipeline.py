@@ -176,3 +176,21 @@ def test_the_call_page_lists_its_text_messages(app, svc, handler_actor, users):
     html = client.get(f"/calls/{call.ref}").get_data(as_text=True)
     assert "Text messages" in html and "referral" in html.lower()
     assert "+447700******" in html and "+447700900201" not in html
+
+
+def test_the_link_in_a_text_leads_a_signed_in_handler_to_the_call(app, svc, handler_actor, users):
+    from tests.conftest import sign_in
+
+    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    call = referred_call(svc, handler_actor)
+    drain(app, svc)
+    (text,) = texts(svc)
+    path = "/r/" + text.body.rsplit("/r/", 1)[1]
+    client = app.test_client()
+    assert client.get(path).status_code == 302 and "/login" in client.get(path).headers["Location"]
+    sign_in(client, "handler")
+    assert client.get(path).headers["Location"].endswith(f"/calls/{call.ref}")
+    assert client.get("/r/not-a-token").status_code == 404
+    prof = app.test_client()
+    sign_in(prof, "professional")
+    assert prof.get(path).status_code == 403
