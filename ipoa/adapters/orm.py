@@ -200,6 +200,19 @@ sms_messages = Table(
     Index("ix_sms_messages_status_created", "status", "created_at"),
 )
 
+# Replies from professionals' phones, kept by Twilio's MessageSid so a re-delivered webhook acts once.
+sms_inbound = Table(
+    "sms_inbound", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider_sid", String(64), nullable=False, unique=True),
+    Column("professional_id", Integer, ForeignKey("professionals.id", ondelete="SET NULL")),
+    Column("command", String(16), nullable=False),
+    Column("call_ref", String(16)),
+    Column("outcome", String(32), nullable=False),
+    Column("reply", String(320), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
 # The benchmark's baseline: one plain insert through the same app, auth and transaction handling.
 bench_pings = Table(
     "bench_pings", metadata,

@@ -1,10 +1,12 @@
 """SMS gateways. `console` (the embedded default) records and logs each message so the demo shows every
-alert without a Twilio account; the Twilio gateway comes with the webhooks (issue: SMS alerts)."""
+alert without a Twilio account; `twilio` uses the real client, aimed elsewhere by TWILIO_API_BASE_URL."""
 from __future__ import annotations
 
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +42,83 @@ class ConsoleGateway:
 
     def find_submitted(self, to: str, body: str, since) -> Submitted | None:
         return None
+
+
+# Twilio's permanent refusals: retrying cannot help (invalid number, opted out, not a mobile, ...).
+PERMANENT_CODES = {21211, 21408, 21610, 21612, 21614, 21617, 21635, 30005, 30006}
+
+
+class RetargetedHttpClient:
+    """Builds the twilio HTTP client that sends every *.twilio.com request to another base URL (the
+    tests' emulator, a staging proxy), keeping path and query; always with a time-out."""
+
+    @staticmethod
+    def make(base_url: str | None, timeout: float):
+        from twilio.http.http_client import TwilioHttpClient
+
+        class _Client(TwilioHttpClient):
+            def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
+                        allow_redirects=False):
+                if base_url:
+                    parts = urlsplit(url)
+                    if parts.hostname and parts.hostname.endswith("twilio.com"):
+                        url = base_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+                return super().request(method, url, params=params, data=data, headers=headers, auth=auth,
+                                       timeout=timeout, allow_redirects=allow_redirects)
+
+        return _Client(timeout=timeout)
+
+
+class TwilioGateway:
+    name = "twilio"
+
+    def __init__(self, *, account_sid: str, auth_token: str, from_: str | None = None,
+                 messaging_service_sid: str | None = None, api_base_url: str | None = None,
+                 timeout: float = 10.0):
+        from twilio.rest import Client
+
+        if not (from_ or messaging_service_sid):
+            raise ValueError("SMS_BACKEND=twilio needs TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID")
+        self.from_, self.messaging_service_sid = from_, messaging_service_sid
+        self.client = Client(account_sid, auth_token,
+                             http_client=RetargetedHttpClient.make(api_base_url, timeout))
+
+    def send(self, to: str, body: str, status_callback: str | None = None) -> Submitted:
+        import requests
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        kwargs = {"to": to, "body": body, "status_callback": status_callback}
+        if self.messaging_service_sid:
+            kwargs["messaging_service_sid"] = self.messaging_service_sid
+        else:
+            kwargs["from_"] = self.from_
+        try:
+            message = self.client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            if exc.code == 20429 or (exc.status or 0) >= 500:
+                raise TransientSmsError(f"{exc.status} {exc.code}") from exc
+            raise PermanentSmsError(exc.code, _plain(exc.msg)) from exc
+        except (requests.Timeout, requests.ConnectionError, TwilioException) as exc:
+            # The message may or may not have been created: the retry asks before sending again.
+            raise TransientSmsError(type(exc).__name__) from exc
+        return Submitted(provider_sid=message.sid, status=message.status or "queued")
+
+    def find_submitted(self, to: str, body: str, since) -> Submitted | None:
+        """A message to `to` with this body created since `since`: Twilio has no idempotency key."""
+        import requests
+        from twilio.base.exceptions import TwilioException
+
+        try:
+            found = self.client.messages.list(to=to, date_sent_after=since.date(), limit=50)
+        except (requests.RequestException, TwilioException) as exc:
+            raise TransientSmsError("cannot check whether the message was already sent") from exc
+        for m in found:
+            created = m.date_created
+            if m.body == body and (created is None or created >= since - timedelta(minutes=1)):
+                return Submitted(provider_sid=m.sid, status=m.status or "queued")
+        return None
+
+
+def _plain(msg: str) -> str:
+    # The client prefixes "Unable to create record: "; keep Twilio's own words.
+    return msg.split(": ", 1)[1] if msg and msg.startswith("Unable to") and ": " in msg else (msg or "")

@@ -114,15 +114,21 @@ def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> C
     return call
 
 
-def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload: dict[str, Any]) -> Call:
+def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload: dict[str, Any], *,
+                          as_service: str | None = None) -> Call:
+    """as_service: a professional of that service acting (by SMS) on a referral to it, whatever the
+    call's centre; anyone else acts as a member of the call's centre."""
     cmd: FireTrigger = parse(FireTrigger, payload)
     now = svc.clock.now()
     with svc.uow() as uow:
         call = uow.calls.get(ref)
         if call is None or call.referral(referral_id) is None:
             raise NotFound(f"no referral {referral_id} on call {ref}")
-        _check_centre(actor, call)
         referral = call.referral(referral_id)
+        if as_service is None:
+            _check_centre(actor, call)
+        elif referral.service != as_service:
+            raise Forbidden(f"referral {referral_id} is to {referral.service}, not {as_service}")
         engine = svc.engine(needs=(referral.workflow, referral.workflow_version), session=uow.session)
         result = engine.fire_referral(call, referral_id, cmd.trigger, actor=actor.username, now=now,
                                       data=cmd.data, reason=cmd.reason,

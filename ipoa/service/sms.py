@@ -128,3 +128,17 @@ def messages_for_call(svc, ref: str) -> list[SmsMessage]:
     with svc.uow() as uow:
         return list(uow.session.scalars(select(SmsMessage).where(SmsMessage.call_ref == ref)
                                         .order_by(SmsMessage.created_at)))
+
+
+def record_status(svc, provider_sid: str, status: str, error_code: str | None = None) -> bool:
+    """A delivery receipt. Statuses only move up (a late `sent` never overwrites `delivered`), so
+    repeated or out-of-order callbacks are harmless. Unknown sids are ignored."""
+    code = int(error_code) if error_code and str(error_code).isdigit() else None
+    with svc.uow() as uow:
+        msg = uow.session.scalars(select(SmsMessage).where(SmsMessage.provider_sid == provider_sid)
+                                  .with_for_update()).one_or_none()
+        if msg is None:
+            return False
+        changed = msg.apply_status(status, svc.clock.now(), code, f"Twilio error {code}" if code else None)
+        uow.commit()
+    return changed

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 09:07:13.385351
+Create Date: 2026-11-22 09:12:48.428339
 """
 from alembic import op
 import sqlalchemy as sa
@@ -31,6 +31,19 @@ def upgrade() -> None:
     with op.batch_alter_table('professionals', schema=None) as batch_op:
         batch_op.create_index('ix_professionals_service_on_duty', ['service', 'on_duty'], unique=False)
 
+    op.create_table('sms_inbound',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('provider_sid', sa.String(length=64), nullable=False),
+    sa.Column('professional_id', sa.Integer(), nullable=True),
+    sa.Column('command', sa.String(length=16), nullable=False),
+    sa.Column('call_ref', sa.String(length=16), nullable=True),
+    sa.Column('outcome', sa.String(length=32), nullable=False),
+    sa.Column('reply', sa.String(length=320), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['professional_id'], ['professionals.id'], name=op.f('fk_sms_inbound_professional_id_professionals'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sms_inbound')),
+    sa.UniqueConstraint('provider_sid', name=op.f('uq_sms_inbound_provider_sid'))
+    )
     op.create_table('sms_messages',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('call_ref', sa.String(length=16), nullable=False),
@@ -67,7 +80,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.drop_column('updates_to')
 
@@ -76,6 +88,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sms_messages_call_ref'))
 
     op.drop_table('sms_messages')
+    op.drop_table('sms_inbound')
     with op.batch_alter_table('professionals', schema=None) as batch_op:
         batch_op.drop_index('ix_professionals_service_on_duty')
 

@@ -1,0 +1,81 @@
+"""Professionals' SMS replies: ACCEPT / DECLINE <reason> / DONE / STATUS <ref>, and STOP / START.
+A reply acts only from a registered number on a referral to that professional's own service, through
+the same service-layer transition the web pages use; anything else changes nothing and gets the same
+neutral answer, so the reply reveals nothing to a stranger."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..adapters.orm import calls, professionals, referrals, sms_inbound
+from ..domain.errors import DomainError
+from ..domain.sms import parse_reply
+from . import calls as call_service
+from .sms import link_token
+
+log = logging.getLogger(__name__)
+ACTIONS = {"ACCEPT": "accept", "DECLINE": "decline", "DONE": "complete"}
+OPEN_REFERRAL_STATES = ("sent", "accepted", "in_progress")
+
+
+def handle(svc, *, provider_sid: str, from_number: str, body: str) -> str:
+    """The text to answer with ('' for none). Idempotent per provider_sid."""
+    with svc.uow() as uow:
+        seen = uow.session.scalar(select(sms_inbound.c.reply).where(sms_inbound.c.provider_sid == provider_sid))
+        if seen is not None:
+            return seen
+        prof = uow.session.execute(select(professionals).where(professionals.c.mobile == from_number)).first()
+    reply = parse_reply(body)
+    now = svc.clock.now()
+    neutral = svc.sms_templates.render("reply_unknown")
+    outcome, answer, ref = "ignored", neutral, reply.ref
+
+    if prof is None:
+        outcome = "unknown_number"
+    elif reply.command in ("STOP", "START"):
+        with svc.uow() as uow:
+            uow.session.execute(update(professionals).where(professionals.c.id == prof.id)
+                                .values(opted_out_at=now if reply.command == "STOP" else None))
+            uow.commit()
+        outcome, answer = reply.command.lower(), ""  # the carrier/Twilio sends the opt-out confirmation
+    elif reply.command in (*ACTIONS, "STATUS") and reply.ref:
+        outcome, answer = _act(svc, prof, reply, neutral)
+
+    try:
+        with svc.uow() as uow:
+            uow.session.execute(insert(sms_inbound).values(
+                provider_sid=provider_sid, professional_id=prof.id if prof else None, command=reply.command,
+                call_ref=ref if prof else None, outcome=outcome, reply=answer, received_at=now))
+            uow.commit()
+    except IntegrityError:  # the same webhook, delivered twice at once: the first one's answer stands
+        with svc.uow() as uow:
+            return uow.session.scalar(select(sms_inbound.c.reply).where(sms_inbound.c.provider_sid == provider_sid))
+    log.info("sms reply %s: %s %s -> %s", provider_sid, reply.command, ref or "-", outcome)
+    return answer
+
+
+def _act(svc, prof, reply, neutral: str) -> tuple[str, str]:
+    with svc.uow() as uow:
+        row = uow.session.execute(
+            select(referrals.c.id, referrals.c.state, referrals.c.version)
+            .join(calls, calls.c.id == referrals.c.call_id)
+            .where(calls.c.ref == reply.ref, referrals.c.service == prof.service)
+            .order_by(referrals.c.state.in_(OPEN_REFERRAL_STATES).desc(), referrals.c.sent_at.desc())
+        ).first()
+    if row is None:
+        return "not_linked", neutral
+    fields = {"ref": reply.ref, "service": prof.service, "link": svc.sms_templates.link_for(link_token(row.id))}
+    if reply.command == "STATUS":
+        return "status", svc.sms_templates.render("reply_status", state=row.state, **fields)
+    actor = call_service.Actor(username=f"sms:{prof.name}"[:64], role="professional", centre=None)
+    payload = {"trigger": ACTIONS[reply.command], "expected_version": row.version,
+               "reason": reply.reason if reply.command == "DECLINE" else None}
+    try:
+        call = call_service.fire_referral_trigger(svc, actor, reply.ref, row.id, payload, as_service=prof.service)
+    except DomainError:
+        # Not possible in its current state (already accepted, say): tell them where it stands.
+        return "not_allowed", svc.sms_templates.render("reply_status", state=row.state, **fields)
+    state = call.referral(row.id).state
+    return ACTIONS[reply.command], svc.sms_templates.render("reply_ack", ref=reply.ref, state=state.replace("_", " "))

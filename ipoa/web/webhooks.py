@@ -1,0 +1,45 @@
+"""Twilio webhooks: delivery receipts and replies. No sign-in: Twilio's signature is the credential,
+checked against the exact public URL Twilio called (403 otherwise)."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from ..domain.validation import normalise_uk_phone
+from ..service import replies
+from ..service import sms as sms_service
+from .access import csrf, services
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
+csrf.exempt(bp)
+
+
+@bp.before_request
+def _verify_signature():
+    svc = services()
+    token = svc.twilio.get("auth_token")
+    url = svc.public_base_url.rstrip("/") + request.full_path.rstrip("?")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not RequestValidator(token).validate(url, request.form.to_dict(), signature):
+        abort(403)
+
+
+@bp.post("/sms/status")
+def sms_status():
+    form = request.form
+    sms_service.record_status(services(), form.get("MessageSid", ""), form.get("MessageStatus", ""),
+                              form.get("ErrorCode"))
+    return Response(status=204)
+
+
+@bp.post("/sms/inbound")
+def sms_inbound():
+    form = request.form
+    sender = normalise_uk_phone(form.get("From", "")) or form.get("From", "")
+    text = replies.handle(services(), provider_sid=form.get("MessageSid", ""), from_number=sender,
+                          body=form.get("Body", ""))
+    twiml = MessagingResponse()
+    if text:
+        twiml.message(text)
+    return Response(str(twiml), mimetype="text/xml")

@@ -1,0 +1,184 @@
+"""SMS over the real twilio client against the Twilio API emulator, with signed webhooks into the app
+served on a live local server."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from ipoa.adapters.orm import professionals, referrals, sms_messages
+from ipoa.adapters.queue import QUEUE_NAME, RQEnqueuer
+from ipoa.adapters.sms_gateway import TwilioGateway
+from ipoa.service import outbox, sms
+from ipoa.service.professionals import add_professional
+from tests.integration.test_sms_pipeline import IDENTIFIERS, referred_call
+from tests.twilio_emulator import TwilioEmulator
+
+SID, TOKEN, FROM = "AC" + "1" * 32, "emulator-auth-token", "+447700900999"
+NIA = "+447700900201"
+
+
+@pytest.fixture
+def emulator(clock):
+    # Twilio's clock and ours agree (the app's is a test clock here).
+    with TwilioEmulator(account_sid=SID, auth_token=TOKEN, clock=clock.now) as emu:
+        yield emu
+
+
+@pytest.fixture
+def twilio_app(app, svc, emulator, monkeypatch):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setattr(svc, "public_base_url", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setattr(svc, "twilio", {"account_sid": SID, "auth_token": TOKEN})
+    monkeypatch.setattr(svc, "sms_gateway", TwilioGateway(account_sid=SID, auth_token=TOKEN, from_=FROM,
+                                                          api_base_url=emulator.base_url, timeout=2))
+    yield app
+    server.shutdown()
+    thread.join(10)
+
+
+def drain(app, svc):
+    outbox.relay_once(svc, RQEnqueuer(svc.redis), block_seconds=0)
+    with app.app_context():
+        SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
+
+
+def stored(svc):
+    with svc.uow() as uow:
+        return uow.session.execute(select(sms_messages).order_by(sms_messages.c.created_at)).all()
+
+
+def referral_state(svc, referral_id):
+    with svc.uow() as uow:
+        return uow.session.scalar(select(referrals.c.state).where(referrals.c.id == referral_id))
+
+
+def test_a_referral_reaches_the_emulator_without_identifiers_and_receipts_are_recorded(
+        twilio_app, svc, emulator, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    call = referred_call(svc, handler_actor)
+    drain(twilio_app, svc)
+    (received,) = emulator.wait_for(1)
+    assert received.to == NIA and call.ref in received.body
+    for secret in IDENTIFIERS:
+        assert secret not in received.body
+    assert received.status_callback == f"{svc.public_base_url}/webhooks/twilio/sms/status"
+    (row,) = stored(svc)
+    assert (row.status, row.provider_sid) == ("queued", received.sid)
+    assert emulator.send_status(received.sid, "delivered") == 204
+    assert emulator.send_status(received.sid, "sent") == 204  # late and out of order
+    (row,) = stored(svc)
+    assert row.status == "delivered" and row.delivered_at is not None
+
+
+def test_a_receipt_with_a_bad_signature_is_refused(twilio_app, svc, emulator, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    referred_call(svc, handler_actor)
+    drain(twilio_app, svc)
+    (received,) = emulator.wait_for(1)
+    assert emulator.send_status(received.sid, "delivered", auth_token="wrong") == 403
+    assert stored(svc)[0].status == "queued"
+
+
+def test_a_permanent_twilio_error_fails_the_message_with_its_code(twilio_app, svc, emulator, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    emulator.script(NIA, [("error", 400, 21610, "Attempt to send to unsubscribed recipient")])
+    referred_call(svc, handler_actor)
+    drain(twilio_app, svc)
+    (row,) = stored(svc)
+    assert (row.status, row.error_code) == ("failed", 21610)
+
+
+def test_rate_limiting_is_retried_and_the_message_goes_once(twilio_app, svc, emulator, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    emulator.script(NIA, [("error", 429, 20429, "Too Many Requests")])
+    referred_call(svc, handler_actor)
+    drain(twilio_app, svc)  # first attempt fails; RQ schedules the retry
+    (row,) = stored(svc)
+    assert row.status == "submitting"
+    assert sms.send(svc, row.id) == "queued"  # the retry (run directly: no scheduler in the test)
+    assert sms.send(svc, row.id) == "queued"
+    assert len(emulator.messages) == 1
+
+
+def test_a_lost_response_is_not_sent_twice(twilio_app, svc, emulator, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    emulator.script(NIA, [("accept_then_drop",)])  # Twilio took it, the answer never came back
+    referred_call(svc, handler_actor)
+    drain(twilio_app, svc)
+    (row,) = stored(svc)
+    assert row.status == "submitting" and len(emulator.messages) == 1
+    assert sms.send(svc, row.id) == "queued"
+    assert len(emulator.messages) == 1 and stored(svc)[0].provider_sid == emulator.messages[0].sid
+
+
+def inbound(emulator, svc, body, from_=NIA, sid=None, **kw):
+    return emulator.inbound(f"{svc.public_base_url}/webhooks/twilio/sms/inbound", from_=from_, to=FROM,
+                            body=body, sid=sid, **kw)
+
+
+def test_a_signed_accept_reply_moves_the_referral_and_the_referrer_hears(twilio_app, svc, emulator, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    call = referred_call(svc, handler_actor, type="professional", phone="07700 900299", wants_updates=True)
+    drain(twilio_app, svc)
+    status, text = inbound(emulator, svc, f"accept {call.ref.lower().replace('-', '')}", sid="SM" + "a" * 32)
+    assert status == 200 and "now accepted" in text
+    assert referral_state(svc, call.referrals[0].id) == "accepted"
+    drain(twilio_app, svc)
+    update = [m for m in emulator.messages if m.to == "+447700900299"]
+    assert len(update) == 1 and call.ref in update[0].body
+    # The same webhook again: nothing more happens, same answer.
+    again = inbound(emulator, svc, f"accept {call.ref}", sid="SM" + "a" * 32)
+    assert again == (status, text)
+
+
+def test_decline_needs_a_reason_and_sends_the_call_back_to_triage(twilio_app, svc, emulator, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    call = referred_call(svc, handler_actor)
+    _, text = inbound(emulator, svc, f"DECLINE {call.ref}")
+    assert "could not act" in text and referral_state(svc, call.referrals[0].id) == "sent"
+    _, text = inbound(emulator, svc, f"DECLINE {call.ref} no capacity today")
+    assert "now declined" in text and referral_state(svc, call.referrals[0].id) == "declined"
+
+
+@pytest.mark.parametrize("who", ["unknown", "other_service"])
+def test_replies_from_unknown_or_unlinked_numbers_change_nothing(twilio_app, svc, emulator, handler_actor, who):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_professional(svc, name="Carl", service="CRT", mobile="+447700900202")
+    call = referred_call(svc, handler_actor)
+    sender = "+447700900555" if who == "unknown" else "+447700900202"
+    status, text = inbound(emulator, svc, f"ACCEPT {call.ref}", from_=sender)
+    assert status == 200 and "could not act" in text and call.ref not in text
+    assert referral_state(svc, call.referrals[0].id) == "sent"
+
+
+def test_an_unsigned_reply_is_refused(twilio_app, svc, emulator, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    call = referred_call(svc, handler_actor)
+    status, _ = inbound(emulator, svc, f"ACCEPT {call.ref}", sign=False)
+    assert status == 403 and referral_state(svc, call.referrals[0].id) == "sent"
+
+
+def test_stop_and_start_are_honoured(twilio_app, svc, emulator, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    inbound(emulator, svc, "STOP")
+    with svc.uow() as uow:
+        assert uow.session.scalar(select(professionals.c.opted_out_at)) is not None
+    referred_call(svc, handler_actor)
+    drain(twilio_app, svc)
+    assert [m.to for m in emulator.messages] == [svc.directory.services["DN"].duty_lead]
+    inbound(emulator, svc, "START")
+    with svc.uow() as uow:
+        assert uow.session.scalar(select(professionals.c.opted_out_at)) is None
+
+
+def test_status_reply_tells_the_state(twilio_app, svc, emulator, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    call = referred_call(svc, handler_actor)
+    _, text = inbound(emulator, svc, f"STATUS {call.ref}")
+    assert f"{call.ref} for DN: sent" in text
