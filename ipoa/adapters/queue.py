@@ -57,12 +57,14 @@ SEND_SMS_PATH = "workers.jobs.send_sms"
 SMS_RETRY_INTERVALS = [2, 5, 10, 20, 40, 60]
 
 
-def enqueue_sms(queue: Queue, sms_ids: list[str]) -> None:
+def enqueue_sms(queue: Queue, sms_ids: list[str], attempt: str = "") -> None:
+    """One send job per message. `attempt` makes a fresh job id for the sweep's re-sends: a job whose
+    worker was killed stays behind in RQ under the old id."""
     from rq import Retry
 
     for sid in sms_ids:
         try:
-            queue.enqueue(SEND_SMS_PATH, sid, job_id=f"sms-{sid}", unique=True, result_ttl=3600,
+            queue.enqueue(SEND_SMS_PATH, sid, job_id=f"sms-{sid}{attempt}", unique=True, result_ttl=3600,
                           failure_ttl=7 * 24 * 3600,
                           retry=Retry(max=len(SMS_RETRY_INTERVALS), interval=SMS_RETRY_INTERVALS))
         except DuplicateJobError:

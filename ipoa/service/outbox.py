@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from ..adapters.orm import outbox
-from ..adapters.queue import OUTBOX_LIST
+from ..adapters.queue import OUTBOX_LIST, enqueue_sms
 from . import sms
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,22 @@ def relay_once(svc, enqueuer, block_seconds: float = 1.0, batch: int = 500) -> i
     return len(ids)
 
 
+def sweep_texts(svc, queue) -> int:
+    ids = sms.stuck(svc)
+    if ids:
+        enqueue_sms(queue, ids, attempt=f"-r{int(time.time())}")
+    return len(ids)
+
+
 def run_relay(svc, enqueuer, sweep_every: float = 10.0, stop=lambda: False) -> None:
     last_sweep = 0.0
     while not stop():
         try:
             if time.monotonic() - last_sweep >= sweep_every:
                 n = sweep(svc, enqueuer)
-                if n:
-                    log.info("relay swept %d message(s) left behind", n)
+                t = sweep_texts(svc, enqueuer.queue)
+                if n or t:
+                    log.info("relay swept %d event(s) and %d text(s) left behind", n, t)
                 last_sweep = time.monotonic()
             relay_once(svc, enqueuer)
         except Exception:  # noqa: BLE001 - Redis or the database down: keep trying, the table keeps the truth

@@ -73,6 +73,19 @@ def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[
     return out
 
 
+def stuck(svc, older_than_seconds: int = 120, limit: int = 500) -> list[str]:
+    """Messages never handed over, or whose send was cut off (worker killed mid-send): their job is
+    gone, so the relay's sweep gives them a new one. send() asks the gateway before sending again."""
+    from datetime import timedelta
+
+    cutoff = svc.clock.now() - timedelta(seconds=older_than_seconds)
+    with svc.uow() as uow:
+        return list(uow.session.scalars(
+            select(SmsMessage.id).where(SmsMessage.status.in_(("pending", "submitting")),
+                                        SmsMessage.updated_at <= cutoff)
+            .order_by(SmsMessage.created_at).limit(limit)))
+
+
 def status_callback_url(svc) -> str:
     return f"{svc.public_base_url.rstrip('/')}/webhooks/twilio/sms/status"
 

@@ -194,3 +194,21 @@ def test_the_link_in_a_text_leads_a_signed_in_handler_to_the_call(app, svc, hand
     prof = app.test_client()
     sign_in(prof, "professional")
     assert prof.get(path).status_code == 403
+
+
+def test_a_text_whose_job_was_lost_is_sent_by_the_relays_sweep(app, svc, handler_actor):
+    from rq import Queue
+
+    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    referred_call(svc, handler_actor)
+    with svc.uow() as uow:
+        ids = list(uow.session.scalars(select(outbox_table.c.id)))
+    for mid in ids:  # the events are handled, but their send jobs never reach the queue (Redis flushed)
+        outbox.process(svc, mid)
+    svc.redis().delete("ipoa:outbox:committed")
+    assert texts(svc)[0].status == "pending"
+    assert outbox.sweep_texts(svc, Queue(QUEUE_NAME, connection=svc.redis())) == 0  # too recent to judge
+    svc.clock.advance(minutes=5)
+    assert outbox.sweep_texts(svc, Queue(QUEUE_NAME, connection=svc.redis())) == 1
+    drain(app, svc)
+    assert [t.status for t in texts(svc)] == ["sent"]
