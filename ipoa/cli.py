@@ -178,12 +178,23 @@ def professionals() -> None:
 @click.option("--service", required=True, help="Service code from the directory")
 @click.option("--mobile", required=True, help="UK mobile number")
 @click.option("--on-duty/--off-duty", default=True, show_default=True)
-def professionals_add(name: str, service: str, mobile: str, on_duty: bool) -> None:
+@click.option("--user", "username", help="The professional's sign-in (role professional), for their referral page")
+def professionals_add(name: str, service: str, mobile: str, on_duty: bool, username: str | None) -> None:
     """Register a professional of a service."""
-    from .service.professionals import InvalidProfessional, add_professional
+    from .service.professionals import InvalidProfessional, add_professional, link_user
 
+    svc = _svc()
+    user_id = None
+    if username:
+        with svc.uow() as uow:
+            user_id = uow.session.scalar(select(User.id).where(User.username == username,
+                                                               User.role == "professional"))
+        if user_id is None:
+            raise click.ClickException(f"no professional user {username}")
     try:
-        add_professional(_svc(), name=name, service=service, mobile=mobile, on_duty=on_duty)
+        add_professional(svc, name=name, service=service, mobile=mobile, on_duty=on_duty)
     except InvalidProfessional as exc:
         raise click.ClickException(str(exc)) from None
+    if user_id is not None:
+        link_user(svc, mobile, user_id)
     click.echo(f"added {name} ({service}, {'on' if on_duty else 'off'} duty)")

@@ -9,7 +9,7 @@ from .domain.model import Call
 from .service import calls as call_service
 from .adapters.orm import professionals
 from .domain.validation import normalise_uk_mobile
-from .service.professionals import add_professional
+from .service.professionals import add_professional, link_user
 from .users import User
 
 DEMO_PASSWORD = "ipoa-demo-2026"
@@ -23,7 +23,7 @@ DEMO_USERS = [
     ("handler", "Hana Handler", "handler", "CNH"),
     ("handler.asc", "Asha Handler (ASC)", "handler", "ASC"),
     ("supervisor", "Sam Supervisor", "supervisor", "CNH"),
-    ("professional", "Priya Nurse", "professional", None),
+    ("professional", "Nia Nurse (DN)", "professional", None),
     ("admin", "Ada Admin", "admin", None),
 ]
 
@@ -87,6 +87,10 @@ def seed(svc) -> list[str]:
         if normalise_uk_mobile(mobile) not in known:
             add_professional(svc, name=name, service=service, mobile=mobile, on_duty=True)
             lines.append(f"demo professional {name} on duty")
+    with svc.uow() as uow:
+        professional_user = uow.session.scalar(select(User.id).where(User.username == "professional"))
+    if professional_user is not None:  # the demo professional signs in as the DN nurse
+        link_user(svc, DEMO_PROFESSIONALS[0][2], professional_user)
     with svc.uow() as uow:
         have_calls = uow.session.scalar(select(func.count()).select_from(Call).where(
             Call.summary.like("Demo:%")))

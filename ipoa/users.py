@@ -17,6 +17,7 @@ CAPABILITIES = {
     "queues.read": {"handler", "supervisor", "admin"},
     "supervisor.view": {"supervisor", "admin"},
     "routing.decide": {"handler", "supervisor", "admin"},
+    "referrals.own": {"professional"},
 }
 
 

@@ -106,6 +106,8 @@ def requires(capability: str) -> Callable:
 def home_for(user: User) -> str:
     if user.can("calls.read"):
         return url_for("web.queue")
+    if user.can("referrals.own"):
+        return url_for("web.my_referrals")
     return url_for("web.no_access")
 
 

@@ -13,6 +13,7 @@ from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..domain.guards import describe_choice, recommended_choice
 from ..service import calls as call_service
 from ..service import queues as queue_service
+from ..service import professionals as professionals_service
 from ..service import sms as sms_service
 from ..service.commands import CALLER_TYPES, URGENCIES, InvalidInput
 from .access import actor, home_for, requires, services
@@ -230,9 +231,62 @@ def secure_link(token: str):
     ref = sms_service.call_ref_for_referral(services(), referral_id) if referral_id else None
     if ref is None:
         abort(404)
+    if current_user.can("referrals.own"):
+        return redirect(url_for("web.my_referral", referral_id=referral_id))
     if not current_user.can("calls.read"):
-        abort(403)  # professionals' own referral pages arrive with the SMS issue
+        abort(403)
     return redirect(url_for("web.call_page", ref=ref))
+
+
+def _my_professional():
+    prof = professionals_service.for_user(services(), current_user.id)
+    if prof is None:
+        abort(403)
+    return prof
+
+
+@bp.get("/my/referrals")
+@requires("referrals.own")
+def my_referrals():
+    prof = _my_professional()
+    rows = professionals_service.service_referrals(services(), prof.service)
+    return render_template("my_referrals.html", prof=prof, rows=rows)
+
+
+@bp.route("/my/referrals/<referral_id>", methods=["GET", "POST"])
+@requires("referrals.own")
+def my_referral(referral_id: str):
+    """One referral to the professional's own service: the details for the visit, and its actions."""
+    prof = _my_professional()
+    svc = services()
+    ref = sms_service.call_ref_for_referral(svc, referral_id)
+    if ref is None:
+        abort(404)
+    call, _ = call_service.get_call(svc, ref)
+    referral = call.referral(referral_id)
+    if referral.service != prof.service:
+        abort(403)
+    status, errors = 200, {}
+    if request.method == "POST":
+        payload = _trigger_payload(request.form.to_dict())
+        actor_ = call_service.Actor(username=current_user.username, role="professional", centre=None)
+        try:
+            call = call_service.fire_referral_trigger(svc, actor_, ref, referral_id, payload, as_service=prof.service)
+            flash("Done.", "success")
+            return redirect(url_for("web.my_referral", referral_id=referral_id))
+        except VersionConflict:
+            flash("This referral changed while you were looking at it; nothing was saved.", "error")
+            status = 409
+        except TriggerNotAllowed as exc:
+            flash(f"That action is no longer possible: {exc}", "error")
+            status = 422
+        except (GuardFailed, InvalidInput) as exc:
+            flash("Not done: " + "; ".join(exc.errors.values()), "error")
+            errors, status = _form_errors(exc.errors), 422
+        call, _ = call_service.get_call(svc, ref)
+        referral = call.referral(referral_id)
+    return render_template("my_referral.html", call=call, referral=referral, errors=errors,
+                           actions=call_service.allowed_actions(svc, referral)), status
 
 
 @bp.get("/supervisor")

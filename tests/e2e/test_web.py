@@ -248,7 +248,8 @@ def test_referral_event_without_csrf_is_refused(client, users, svc):
 def test_professional_has_no_call_handling_pages(client, users, svc):
     ref = logged(svc)
     resp = sign_in(client, "professional")
-    assert urlsplit(resp.headers["Location"]).path == "/no-access"
+    assert urlsplit(resp.headers["Location"]).path == "/my/referrals"
+    assert client.get("/my/referrals").status_code == 403  # signed in, but linked to no professional record
     token = csrf_token(client, "/no-access")
     for url in ("/queue", "/calls/new", f"/calls/{ref}", "/supervisor"):
         assert client.get(url).status_code == 403, url

@@ -28,7 +28,7 @@ def referred_call(svc, actor, service="DN", **caller):
                                  "postcode": "LE15 6XY"},
                         caller={"name": "Wilhelmina Caller", "phone": "07911 123456", **caller},
                         summary="Distinctive-summary text")
-    call = call_service.log_call(svc, actor, body)
+    call = call_service.log_call(svc, actor, body, allow_duplicate=True)
     call_service.fire_call_trigger(svc, actor, call.ref, {"trigger": "start_triage", "expected_version": 1})
     return call_service.fire_call_trigger(svc, actor, call.ref, {
         "trigger": "refer", "expected_version": 2, "data": {"service": service},

@@ -1,0 +1,64 @@
+"""A professional signs in and sees only referrals to their own service, and acts there as by SMS."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ipoa.adapters.orm import referrals
+from ipoa.service import calls as call_service
+from ipoa.service.professionals import add_professional, link_user
+from tests.conftest import csrf_token, sign_in
+from tests.integration.test_sms_pipeline import referred_call
+
+
+def state_of(svc, referral_id):
+    with svc.uow() as uow:
+        return uow.session.scalar(select(referrals.c.state).where(referrals.c.id == referral_id))
+
+
+def nurse(svc, users):
+    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    link_user(svc, "07700 900201", users["professional"].id)
+
+
+def test_a_professional_sees_only_their_services_referrals(client, svc, users, handler_actor):
+    nurse(svc, users)
+    mine = referred_call(svc, handler_actor, service="DN")
+    theirs = referred_call(svc, handler_actor, service="CRT")
+    resp = sign_in(client, "professional")
+    assert resp.headers["Location"].endswith("/my/referrals")
+    page = client.get("/my/referrals").get_data(as_text=True)
+    assert mine.ref in page and theirs.ref not in page
+    assert client.get(f"/my/referrals/{theirs.referrals[0].id}").status_code == 403
+    assert client.get(f"/calls/{mine.ref}").status_code == 403  # not the handlers' pages
+    detail = client.get(f"/my/referrals/{mine.referrals[0].id}").get_data(as_text=True)
+    assert "Zebedee" in detail and "Accept" in detail  # the secure page carries the details
+
+
+def test_a_professional_accepts_then_completes_on_the_page(client, svc, users, handler_actor):
+    nurse(svc, users)
+    call = referred_call(svc, handler_actor, service="DN")
+    referral_id = call.referrals[0].id
+    sign_in(client, "professional")
+    url = f"/my/referrals/{referral_id}"
+    token = csrf_token(client, url)
+    assert client.post(url, data={"csrf_token": token, "trigger": "accept", "expected_version": "1"}).status_code == 302
+    assert state_of(svc, referral_id) == "accepted"
+    stale = client.post(url, data={"csrf_token": token, "trigger": "start", "expected_version": "1"})
+    assert stale.status_code == 409 and state_of(svc, referral_id) == "accepted"
+    refused = client.post(url, data={"csrf_token": token, "trigger": "decline", "expected_version": "2"})
+    assert refused.status_code == 422 and state_of(svc, referral_id) == "accepted"
+    assert client.post(url, data={"csrf_token": token, "trigger": "complete", "expected_version": "2"}).status_code == 302
+    assert state_of(svc, referral_id) == "completed"
+    assert call_service.get_call(svc, call.ref)[0].state == "closed"
+    history = call_service.get_call(svc, call.ref)[1]
+    assert ("professional", "accept") in [(e.actor, e.trigger) for e in history]
+
+
+def test_the_sms_link_takes_a_professional_to_the_referral(client, svc, users, handler_actor):
+    from ipoa.service.sms import link_token
+
+    nurse(svc, users)
+    call = referred_call(svc, handler_actor, service="DN")
+    sign_in(client, "professional")
+    resp = client.get(f"/r/{link_token(call.referrals[0].id)}")
+    assert resp.headers["Location"].endswith(f"/my/referrals/{call.referrals[0].id}")
