@@ -193,7 +193,8 @@ def test_the_link_in_a_text_leads_a_signed_in_handler_to_the_call(app, svc, hand
     assert client.get("/r/not-a-token").status_code == 404
     prof = app.test_client()
     sign_in(prof, "professional")
-    assert prof.get(path).status_code == 403
+    assert "/my/referrals/" in prof.get(path).headers["Location"]
+    assert prof.get(path, follow_redirects=True).status_code == 403  # not linked to a DN professional
 
 
 def test_a_text_whose_job_was_lost_is_sent_by_the_relays_sweep(app, svc, handler_actor):
