@@ -155,3 +155,8 @@ def record_status(svc, provider_sid: str, status: str, error_code: str | None = 
         changed = msg.apply_status(status, svc.clock.now(), code, f"Twilio error {code}" if code else None)
         uow.commit()
     return changed
+
+
+def recent(svc, limit: int = 200) -> list[SmsMessage]:
+    with svc.uow() as uow:
+        return list(uow.session.scalars(select(SmsMessage).order_by(SmsMessage.created_at.desc()).limit(limit)))

@@ -289,6 +289,14 @@ def my_referral(referral_id: str):
                            actions=call_service.allowed_actions(svc, referral)), status
 
 
+@bp.get("/messages")
+@requires("calls.read")
+def messages():
+    """Every text, newest first: with the console backend this is where the demo's alerts show."""
+    return render_template("messages.html", messages=sms_service.recent(services()),
+                           backend=services().sms_gateway.name)
+
+
 @bp.get("/supervisor")
 @requires("supervisor.view")
 def supervisor():

@@ -213,3 +213,18 @@ def test_a_text_whose_job_was_lost_is_sent_by_the_relays_sweep(app, svc, handler
     assert outbox.sweep_texts(svc, Queue(QUEUE_NAME, connection=svc.redis())) == 1
     drain(app, svc)
     assert [t.status for t in texts(svc)] == ["sent"]
+
+
+def test_the_messages_page_shows_every_alert_with_the_console_gateway(app, svc, handler_actor, users):
+    from tests.conftest import sign_in
+
+    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    call = referred_call(svc, handler_actor)
+    drain(app, svc)
+    client = app.test_client()
+    sign_in(client, "handler")
+    html = client.get("/messages").get_data(as_text=True)
+    assert call.ref in html and "console" in html and ">sent<" in html
+    prof = app.test_client()
+    sign_in(prof, "professional")
+    assert prof.get("/messages").status_code == 403
