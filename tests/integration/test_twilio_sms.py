@@ -5,16 +5,15 @@ from __future__ import annotations
 import threading
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from ipoa.adapters.orm import professionals, referrals, sms_messages
-from ipoa.adapters.queue import QUEUE_NAME, RQEnqueuer
+from ipoa.adapters.queue import QUEUE_NAME
 from ipoa.adapters.sms_gateway import TwilioGateway
 from ipoa.service import outbox, sms
 from ipoa.service.professionals import add_professional
-from tests.integration.test_sms_pipeline import IDENTIFIERS, referred_call
+from tests.integration.test_sms_pipeline import IDENTIFIERS, drain, referred_call
 from tests.twilio_emulator import TwilioEmulator
 
 SID, TOKEN, FROM = "AC" + "1" * 32, "emulator-auth-token", "+447700900999"
@@ -40,12 +39,6 @@ def twilio_app(app, svc, emulator, monkeypatch):
     yield app
     server.shutdown()
     thread.join(10)
-
-
-def drain(app, svc):
-    outbox.relay_once(svc, RQEnqueuer(svc.redis), block_seconds=0)
-    with app.app_context():
-        SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
 
 
 def stored(svc):
