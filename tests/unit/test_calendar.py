@@ -181,6 +181,7 @@ def test_an_overnight_window_belongs_to_its_start_day():
     window = Window(parse_days("Thu,Fri"), time(22, 0), time(2, 0))
     calendar = WeeklyCalendar([window], closed_on_bank_holidays=True, bank_holidays=BankHolidays([friday]))
     # Thursday night's window runs into the holiday Friday; Friday night's window never starts.
+    assert calendar.is_open(london(thursday, 23, 0))
     assert calendar.is_open(london(friday, 1, 59))
     assert not calendar.is_open(london(friday, 2, 0))
     assert not calendar.is_open(london(friday, 23, 0))
