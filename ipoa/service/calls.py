@@ -114,6 +114,10 @@ def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> C
     return call
 
 
+# What the receiving service's professionals may do to a referral; withdrawing is the referrer's.
+SERVICE_TRIGGERS = frozenset({"accept", "start", "complete", "decline"})
+
+
 def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload: dict[str, Any], *,
                           as_service: str | None = None) -> Call:
     """as_service: a professional of that service acting (by SMS) on a referral to it, whatever the
@@ -129,6 +133,8 @@ def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload
             _check_centre(actor, call)
         elif referral.service != as_service:
             raise Forbidden(f"referral {referral_id} is to {referral.service}, not {as_service}")
+        elif cmd.trigger not in SERVICE_TRIGGERS:
+            raise Forbidden(f"'{cmd.trigger}' is for the referring centre, not the service")
         engine = svc.engine(needs=(referral.workflow, referral.workflow_version), session=uow.session)
         result = engine.fire_referral(call, referral_id, cmd.trigger, actor=actor.username, now=now,
                                       data=cmd.data, reason=cmd.reason,

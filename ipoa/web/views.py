@@ -283,10 +283,13 @@ def my_referral(referral_id: str):
         except (GuardFailed, InvalidInput) as exc:
             flash("Not done: " + "; ".join(exc.errors.values()), "error")
             errors, status = _form_errors(exc.errors), 422
+        except call_service.Forbidden:
+            abort(403)
         call, _ = call_service.get_call(svc, ref)
         referral = call.referral(referral_id)
+    actions = [t for t in call_service.allowed_actions(svc, referral) if t.trigger in call_service.SERVICE_TRIGGERS]
     return render_template("my_referral.html", call=call, referral=referral, errors=errors,
-                           actions=call_service.allowed_actions(svc, referral)), status
+                           actions=actions), status
 
 
 @bp.get("/messages")

@@ -32,6 +32,7 @@ def test_a_professional_sees_only_their_services_referrals(client, svc, users, h
     assert client.get(f"/calls/{mine.ref}").status_code == 403  # not the handlers' pages
     detail = client.get(f"/my/referrals/{mine.referrals[0].id}").get_data(as_text=True)
     assert "Zebedee" in detail and "Accept" in detail  # the secure page carries the details
+    assert "Withdraw" not in detail  # the referrer's action, not the service's
 
 
 def test_a_professional_accepts_then_completes_on_the_page(client, svc, users, handler_actor):
@@ -47,6 +48,8 @@ def test_a_professional_accepts_then_completes_on_the_page(client, svc, users, h
     assert stale.status_code == 409 and state_of(svc, referral_id) == "accepted"
     refused = client.post(url, data={"csrf_token": token, "trigger": "decline", "expected_version": "2"})
     assert refused.status_code == 422 and state_of(svc, referral_id) == "accepted"
+    withdraw = client.post(url, data={"csrf_token": token, "trigger": "withdraw", "reason": "x", "expected_version": "2"})
+    assert withdraw.status_code == 403 and state_of(svc, referral_id) == "accepted"
     assert client.post(url, data={"csrf_token": token, "trigger": "complete", "expected_version": "2"}).status_code == 302
     assert state_of(svc, referral_id) == "completed"
     assert call_service.get_call(svc, call.ref)[0].state == "closed"
