@@ -42,6 +42,14 @@ def drain(app, svc) -> None:
         SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
 
 
+def handle_events(svc) -> None:
+    """Handle every committed event in-process, without queueing the send jobs they cause."""
+    with svc.uow() as uow:
+        ids = list(uow.session.scalars(select(outbox_table.c.id)))
+    for mid in ids:
+        outbox.process(svc, mid)
+
+
 def texts(svc):
     with svc.uow() as uow:
         return uow.session.execute(select(sms_messages).order_by(sms_messages.c.created_at)).all()
@@ -76,11 +84,8 @@ def test_with_nobody_on_duty_the_duty_lead_is_texted(app, svc, handler_actor):
 def test_a_redelivered_event_texts_nobody_twice(app, svc, handler_actor):
     add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
     referred_call(svc, handler_actor)
-    with svc.uow() as uow:
-        ids = list(uow.session.scalars(select(outbox_table.c.id)))
-    for _ in range(2):
-        for mid in ids:
-            outbox.process(svc, mid)
+    handle_events(svc)
+    handle_events(svc)  # every event delivered again
     with svc.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(sms_messages)) == 1
 
@@ -122,10 +127,7 @@ class ScriptedGateway:
 @pytest.fixture
 def one_text(svc, handler_actor):
     referred_call(svc, handler_actor, service="CRT")
-    with svc.uow() as uow:
-        ids = list(uow.session.scalars(select(outbox_table.c.id)))
-    for mid in ids:
-        outbox.process(svc, mid)
+    handle_events(svc)
     (row,) = texts(svc)
     return row.id
 
@@ -202,10 +204,7 @@ def test_a_text_whose_job_was_lost_is_sent_by_the_relays_sweep(app, svc, handler
 
     add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
     referred_call(svc, handler_actor)
-    with svc.uow() as uow:
-        ids = list(uow.session.scalars(select(outbox_table.c.id)))
-    for mid in ids:  # the events are handled, but their send jobs never reach the queue (Redis flushed)
-        outbox.process(svc, mid)
+    handle_events(svc)  # the events are handled, but their send jobs never reach the queue (Redis flushed)
     svc.redis().delete("ipoa:outbox:committed")
     assert texts(svc)[0].status == "pending"
     assert outbox.sweep_texts(svc, Queue(QUEUE_NAME, connection=svc.redis())) == 0  # too recent to judge

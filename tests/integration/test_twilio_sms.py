@@ -11,9 +11,9 @@ from werkzeug.serving import make_server
 from ipoa.adapters.orm import professionals, referrals, sms_messages
 from ipoa.adapters.queue import QUEUE_NAME
 from ipoa.adapters.sms_gateway import TwilioGateway
-from ipoa.service import outbox, sms
+from ipoa.service import sms
 from ipoa.service.professionals import add_professional
-from tests.integration.test_sms_pipeline import IDENTIFIERS, drain, referred_call
+from tests.integration.test_sms_pipeline import IDENTIFIERS, drain, handle_events, referred_call
 from tests.twilio_emulator import TwilioEmulator
 
 SID, TOKEN, FROM = "AC" + "1" * 32, "emulator-auth-token", "+447700900999"
@@ -188,17 +188,13 @@ def test_a_worker_killed_mid_send_causes_no_duplicate(app, svc, handler_actor, m
 
     from rq import Queue
 
-    from ipoa.adapters.orm import outbox as outbox_table
     from ipoa.adapters.queue import enqueue_sms
     from ipoa.config import REPO_ROOT
 
     with TwilioEmulator(account_sid=SID, auth_token=TOKEN) as emu:  # real time: the worker's clock
         add_professional(svc, name="Nia", service="DN", mobile=NIA)
         referred_call(svc, handler_actor)
-        with svc.uow() as uow:
-            ids = uow.session.scalars(select(outbox_table.c.id)).all()
-        for mid in ids:
-            outbox.process(svc, mid)
+        handle_events(svc)
         (row,) = stored(svc)
         emu.script(NIA, [("delay", 30)])
         enqueue_sms(Queue(QUEUE_NAME, connection=svc.redis()), [row.id])
