@@ -28,7 +28,7 @@ DEMO_USERS = [
 ]
 
 
-def test_nhs_numbers(count: int) -> list[str]:
+def demo_nhs_numbers(count: int) -> list[str]:
     """Valid (Modulus 11) numbers from the 999 test range."""
     out, n = [], 9990000000
     while len(out) < count:
@@ -39,7 +39,7 @@ def test_nhs_numbers(count: int) -> list[str]:
 
 
 def _calls() -> list[tuple[dict, list[tuple[str, dict]]]]:
-    nhs = test_nhs_numbers(5)
+    nhs = demo_nhs_numbers(5)
     return [
         ({"centre": "CNH", "caller": {"type": "carer", "name": "Jo Carer", "phone": "07911 123456"},
           "subject": {"nhs_number": nhs[0], "given_name": "Edith", "family_name": "Demo",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable
 
-from flask import Flask, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import Flask, abort, current_app, g, jsonify, render_template, request, url_for
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -111,5 +111,4 @@ def home_for(user: User) -> str:
     return url_for("web.no_access")
 
 
-__all__ = ["login_manager", "csrf", "services", "actor", "current", "requires", "init_app", "home_for",
-           "redirect"]
+__all__ = ["login_manager", "csrf", "services", "actor", "current", "requires", "init_app", "home_for"]
