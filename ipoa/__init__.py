@@ -22,6 +22,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for noisy in ("transitions", "alembic"):  # per-transition and per-plugin chatter
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Twilio's client logs each request at INFO: nine lines of URL and headers, and a lookup's query
+    # (a professional's mobile number). Costly per text, and not for our logs.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
     from .bootstrap import Services
 

@@ -158,14 +158,13 @@ def outbox() -> None:
 @outbox.command("sweep")
 @click.option("--older-than", default=30, show_default=True, help="Seconds since the message was written")
 def outbox_sweep(older_than: int) -> None:
-    """Hand unprocessed outbox messages to the queue again (after Redis was down, or a crash).
-    The relay does this by itself every few seconds; this is for operators."""
-    from .adapters.queue import RQEnqueuer
-    from .service.outbox import sweep
+    """Handle outbox events left unhandled (after Redis was down, or a crash) and queue the texts they
+    cause. The relay does this by itself every few seconds; this is for operators."""
+    from .service.outbox import rq_send_queue, sweep
 
     svc = _svc()
-    n = sweep(svc, RQEnqueuer(svc.redis), older_than_seconds=older_than)
-    click.echo(f"re-published {n} message(s)")
+    n = sweep(svc, rq_send_queue(svc), older_than_seconds=older_than)
+    click.echo(f"handled {n} event(s)")
 
 
 @click.group(cls=AppGroup)

@@ -1,12 +1,12 @@
-"""The outbox relay: `python -m workers.relay`. Turns committed outbox messages into RQ jobs and sweeps
-up any left behind. A separate process so the web request only appends ids to a Redis list."""
+"""The outbox relay: `python -m workers.relay`. Handles committed outbox events (recording the texts they
+cause), queues a send job per text, and sweeps up anything left behind. A separate process so the web
+request only appends ids to a Redis list."""
 from __future__ import annotations
 
 import logging
 import signal
 
 from ipoa import create_app
-from ipoa.adapters.queue import RQEnqueuer
 from ipoa.service.outbox import run_relay
 
 
@@ -18,7 +18,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     logging.getLogger(__name__).info("outbox relay started")
     with app.app_context():
-        run_relay(svc, RQEnqueuer(svc.redis), stop=lambda: bool(stopping))
+        run_relay(svc, stop=lambda: bool(stopping))
 
 
 if __name__ == "__main__":

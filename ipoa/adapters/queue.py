@@ -1,7 +1,8 @@
-"""Handing committed outbox messages to the workers, in two steps so the web request pays one Redis
-round trip: the unit of work appends the message ids to a Redis list (OutboxNotifier), and the relay
-process turns them into RQ jobs (RQEnqueuer). Job ids derive from message ids, so a message handed
-over twice (the sweep after a crash) is not queued twice while its job waits."""
+"""Handing committed outbox events to the relay, and text messages to the workers. The web request pays
+one Redis round trip: the unit of work appends the committed event ids to a Redis list (OutboxNotifier);
+the relay process handles the events and queues the send jobs for the texts they cause (a job per text,
+or per batch of texts handed over together). Job ids derive from message ids, so a text handed over
+twice is not queued twice while its job waits, and a send job never sends a message that is not pending."""
 from __future__ import annotations
 
 from typing import Callable
@@ -12,13 +13,6 @@ from rq.exceptions import DuplicateJobError
 
 QUEUE_NAME = "ipoa"
 OUTBOX_LIST = "ipoa:outbox:committed"
-JOB_PATH = "workers.jobs.process_outbox_message"
-
-
-def job_id(message_id: str) -> str:
-    return f"outbox-{message_id}"
-
-
 class OutboxNotifier:
     """What the web app and the CLI use after a commit."""
 
@@ -30,42 +24,56 @@ class OutboxNotifier:
             self._connection_factory().rpush(OUTBOX_LIST, *message_ids)
 
 
-class RQEnqueuer:
-    """What the relay uses: one RQ job per outbox message."""
-
-    def __init__(self, connection_factory: Callable[[], redis.Redis]):
-        self._connection_factory = connection_factory
-        self._queue: Queue | None = None
-
-    @property
-    def queue(self) -> Queue:
-        if self._queue is None:
-            self._queue = Queue(QUEUE_NAME, connection=self._connection_factory())
-        return self._queue
-
-    def publish(self, message_ids: list[str]) -> None:
-        for mid in message_ids:
-            try:
-                self.queue.enqueue(JOB_PATH, mid, job_id=job_id(mid), unique=True,
-                                   result_ttl=3600, failure_ttl=7 * 24 * 3600)
-            except DuplicateJobError:
-                pass
-
-
 SEND_SMS_PATH = "workers.jobs.send_sms"
+SEND_SMS_BATCH_PATH = "workers.jobs.send_sms_batch"
 # Back-off for transient gateway errors (20429, 5xx, time-outs): about 2 minutes in all.
 SMS_RETRY_INTERVALS = [2, 5, 10, 20, 40, 60]
+# Texts the relay hands over together go out in jobs of up to this many: RQ's own work per job (about
+# 3-4 ms: dequeue, registries, result) is paid once per batch, not per text. An idle pipeline hands over
+# one text at a time, which goes as a single job at once.
+SMS_BATCH_SIZE = 20
+
+
+def _retry():
+    from rq import Retry
+
+    return Retry(max=len(SMS_RETRY_INTERVALS), interval=SMS_RETRY_INTERVALS)
 
 
 def enqueue_sms(queue: Queue, sms_ids: list[str], attempt: str = "") -> None:
-    """One send job per message. `attempt` makes a fresh job id for the sweep's re-sends: a job whose
-    worker was killed stays behind in RQ under the old id."""
-    from rq import Retry
-
+    """Send jobs for messages: one job per message, with back-off retries (`attempt` makes a fresh job id
+    for the sweep's re-sends: a job whose worker was killed stays behind in RQ under the old id)."""
     for sid in sms_ids:
         try:
             queue.enqueue(SEND_SMS_PATH, sid, job_id=f"sms-{sid}{attempt}", unique=True, result_ttl=3600,
-                          failure_ttl=7 * 24 * 3600,
-                          retry=Retry(max=len(SMS_RETRY_INTERVALS), interval=SMS_RETRY_INTERVALS))
+                          failure_ttl=7 * 24 * 3600, retry=_retry())
         except DuplicateJobError:
             pass
+
+
+def enqueue_sms_batches(queue: Queue, sms_ids: list[str]) -> None:
+    """What the relay uses: a single text gets its own job; several go in batches of SMS_BATCH_SIZE. A
+    batch job sends each message once, as a single job would, and hands any that fails transiently to a
+    single job of its own with the back-off above (send_sms_batch)."""
+    if len(sms_ids) == 1:
+        enqueue_sms(queue, sms_ids)
+        return
+    with queue.connection.pipeline() as pipe:
+        for i in range(0, len(sms_ids), SMS_BATCH_SIZE):
+            chunk = sms_ids[i:i + SMS_BATCH_SIZE]
+            queue.enqueue(SEND_SMS_BATCH_PATH, chunk, job_id=f"sms-batch-{chunk[0]}", result_ttl=3600,
+                          failure_ttl=7 * 24 * 3600, pipeline=pipe)
+        pipe.execute()
+
+
+def enqueue_sms_retry(queue: Queue, sms_id: str) -> None:
+    """A message of a batch that failed transiently: its own job, after the first back-off interval, with
+    the remaining ones."""
+    from datetime import timedelta
+
+    from rq import Retry
+
+    rest = SMS_RETRY_INTERVALS[1:]
+    queue.enqueue_in(timedelta(seconds=SMS_RETRY_INTERVALS[0]), SEND_SMS_PATH, sms_id,
+                     job_id=f"sms-{sms_id}-t", result_ttl=3600, failure_ttl=7 * 24 * 3600,
+                     retry=Retry(max=len(rest), interval=rest))

@@ -3,6 +3,7 @@ alert without a Twilio account; `twilio` uses the real client, aimed elsewhere b
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -54,6 +55,7 @@ class RetargetedHttpClient:
 
     @staticmethod
     def make(base_url: str | None, timeout: float):
+        import requests
         from twilio.http.http_client import TwilioHttpClient
 
         class _Client(TwilioHttpClient):
@@ -66,7 +68,16 @@ class RetargetedHttpClient:
                 return super().request(method, url, params=params, data=data, headers=headers, auth=auth,
                                        timeout=timeout, allow_redirects=allow_redirects)
 
-        return _Client(timeout=timeout)
+        client = _Client(timeout=timeout)
+        # requests would look up proxies and CA bundle in the environment on every request (about 1 ms
+        # each, a tenth of a send): look them up once, for where the requests go.
+        target = base_url or "https://api.twilio.com"
+        client.proxy = requests.utils.get_environ_proxies(target)
+        client.session.trust_env = False
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            client.session.verify = ca_bundle
+        return client
 
 
 class TwilioGateway:

@@ -1,33 +1,112 @@
-"""The outbox relay: committed messages become worker jobs; what was left behind (Redis down at commit,
-a crash between commit and hand-over, a relay killed mid-batch) is swept up from the table."""
+"""The outbox relay: committed events are handled here, in the relay process, and the text messages they
+cause become RQ send jobs; what was left behind (Redis down at commit, a crash between commit and
+hand-over, a relay killed mid-batch) is swept up from the table.
+
+Events are handled by the relay rather than by one RQ job each: most events cause no text at all, and a
+job per event cost the worker four extra jobs per referral (see docs/performance.md, SMS). Handling a
+batch is one transaction: the events are claimed (processed_at) and the messages they cause recorded
+together, so a batch delivered twice, or handled by two relays at once, texts nobody twice, and a crash
+leaves neither."""
 from __future__ import annotations
 
 import logging
 import time
 from datetime import timedelta
+from typing import Callable
 
 from sqlalchemy import select, update
 
 from ..adapters.orm import outbox
-from ..adapters.queue import OUTBOX_LIST, enqueue_sms
+from ..adapters.queue import OUTBOX_LIST, enqueue_sms, enqueue_sms_batches
 from . import sms
 
 log = logging.getLogger(__name__)
 
+# An event whose handling keeps failing (a bug, bad data) is retried by the sweep this many times, then
+# left with its last_error for an operator; it never blocks the events behind it.
+MAX_ATTEMPTS = 10
 
-def sweep(svc, enqueuer, older_than_seconds: int = 30, limit: int = 1000) -> int:
+SendQueue = Callable[[list[str]], None]
+
+
+def _claim_and_record(svc, ids: list[str]) -> list[tuple[str, str, dict, list]]:
+    """One transaction: claim the unclaimed events among ids and record the texts they cause."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        claimed = uow.session.execute(
+            update(outbox).where(outbox.c.id.in_(ids), outbox.c.processed_at.is_(None))
+            .values(processed_at=now, attempts=outbox.c.attempts + 1)
+            .returning(outbox.c.id, outbox.c.topic, outbox.c.payload)).all()
+        handled = []
+        for row in sorted(claimed, key=lambda r: ids.index(r.id)):
+            texts = sms.messages_for_event(svc, uow.session, row.id, row.topic, row.payload)
+            uow.session.add_all(texts)
+            handled.append((row.id, row.topic, row.payload, texts))
+        uow.commit()
+    return handled
+
+
+def _record_failure(svc, message_id: str, exc: Exception) -> None:
+    with svc.uow() as uow:
+        uow.session.execute(update(outbox).where(outbox.c.id == message_id)
+                            .values(attempts=outbox.c.attempts + 1,
+                                    last_error=f"{type(exc).__name__}: {exc}"[:2000]))
+        uow.commit()
+
+
+def handle(svc, ids: list[str], send_queue: SendQueue | None = None) -> int:
+    """Handle committed events, each once. Returns how many were handled by this call (0 for ids already
+    handled or unknown). The texts they cause go to send_queue after the commit."""
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return 0
+    try:
+        handled = _claim_and_record(svc, ids)
+    except Exception as exc:  # noqa: BLE001 - one bad event must not hold up the others
+        if len(ids) > 1:
+            log.warning("outbox batch of %d failed; handling one by one", len(ids))
+            return sum(handle(svc, [mid], send_queue) for mid in ids)
+        log.error("outbox %s failed: %s", ids[0], type(exc).__name__, exc_info=True)
+        _record_failure(svc, ids[0], exc)  # swept again later, up to MAX_ATTEMPTS
+        return 0
+    sms_ids = []
+    for mid, topic, payload, texts in handled:
+        # Codes and references only: the payload never holds a patient identifier.
+        log.info("outbox %s topic=%s ref=%s sms=%d", mid, topic, payload.get("ref"), len(texts))
+        sms_ids += [t.id for t in texts]
+    if sms_ids and send_queue is not None:
+        send_queue(sms_ids)
+    return len(handled)
+
+
+def process(svc, message_id: str, send_queue: SendQueue | None = None) -> bool:
+    """Handle one committed event; False if it was already handled or does not exist."""
+    return handle(svc, [message_id], send_queue) == 1
+
+
+def rq_send_queue(svc) -> SendQueue:
+    from rq import Queue
+
+    from ..adapters.queue import QUEUE_NAME
+
+    queue = Queue(QUEUE_NAME, connection=svc.redis())
+    return lambda sms_ids: enqueue_sms_batches(queue, sms_ids)
+
+
+def sweep(svc, send_queue: SendQueue | None, older_than_seconds: int = 30, limit: int = 1000) -> int:
+    """Handle events committed more than older_than_seconds ago and still unhandled (their id never
+    reached the relay: Redis was down at commit, or a relay died holding them)."""
     cutoff = svc.clock.now() - timedelta(seconds=older_than_seconds)
     with svc.uow() as uow:
         ids = list(uow.session.scalars(
-            select(outbox.c.id).where(outbox.c.processed_at.is_(None), outbox.c.created_at <= cutoff)
+            select(outbox.c.id).where(outbox.c.processed_at.is_(None), outbox.c.created_at <= cutoff,
+                                      outbox.c.attempts < MAX_ATTEMPTS)
             .order_by(outbox.c.created_at).limit(limit)))
-    if ids:
-        enqueuer.publish(ids)
-    return len(ids)
+    return handle(svc, ids, send_queue) if ids else 0
 
 
-def relay_once(svc, enqueuer, block_seconds: float = 1.0, batch: int = 500) -> int:
-    """Move the ids committed since the last call into jobs; wait up to block_seconds for the first."""
+def relay_once(svc, send_queue: SendQueue | None, block_seconds: float = 1.0, batch: int = 200) -> int:
+    """Handle the events committed since the last call; wait up to block_seconds for the first."""
     conn = svc.redis()
     first = conn.blpop([OUTBOX_LIST], timeout=block_seconds) if block_seconds else conn.lpop(OUTBOX_LIST)
     if not first:
@@ -35,8 +114,8 @@ def relay_once(svc, enqueuer, block_seconds: float = 1.0, batch: int = 500) -> i
     ids = [first[1] if isinstance(first, (list, tuple)) else first]
     more = conn.lpop(OUTBOX_LIST, batch - 1) or []
     ids = [i.decode() if isinstance(i, bytes) else i for i in ids + list(more)]
-    enqueuer.publish(ids)
-    return len(ids)
+    # Popped ids are gone from Redis: if handling fails here the sweep finds the events unhandled.
+    return handle(svc, ids, send_queue)
 
 
 def sweep_texts(svc, queue) -> int:
@@ -46,41 +125,25 @@ def sweep_texts(svc, queue) -> int:
     return len(ids)
 
 
-def run_relay(svc, enqueuer, sweep_every: float = 10.0, stop=lambda: False) -> None:
+def run_relay(svc, sweep_every: float = 10.0, stop=lambda: False) -> None:
+    from rq import Queue
+
+    from ..adapters.queue import QUEUE_NAME
+
     last_sweep = 0.0
+    queue = send_queue = None
     while not stop():
         try:
+            if queue is None:
+                queue = Queue(QUEUE_NAME, connection=svc.redis())
+                send_queue = lambda sms_ids: enqueue_sms_batches(queue, sms_ids)  # noqa: E731
             if time.monotonic() - last_sweep >= sweep_every:
-                n = sweep(svc, enqueuer)
-                t = sweep_texts(svc, enqueuer.queue)
+                n = sweep(svc, send_queue)
+                t = sweep_texts(svc, queue)
                 if n or t:
                     log.info("relay swept %d event(s) and %d text(s) left behind", n, t)
                 last_sweep = time.monotonic()
-            relay_once(svc, enqueuer)
+            relay_once(svc, send_queue)
         except Exception:  # noqa: BLE001 - Redis or the database down: keep trying, the table keeps the truth
             log.warning("relay cycle failed; retrying", exc_info=True)
             time.sleep(1.0)
-
-
-def process(svc, message_id: str, send_queue=None) -> bool:
-    """Handle one committed event, once. Claiming it (processed_at) and recording the SMS it causes are
-    one transaction, so a re-delivered job finds it done and does nothing, and a crash leaves neither."""
-    now = svc.clock.now()
-    with svc.uow() as uow:
-        row = uow.session.execute(select(outbox.c.topic, outbox.c.payload).where(outbox.c.id == message_id)).first()
-        if row is None:
-            log.warning("outbox message %s not found", message_id)
-            return False
-        claimed = uow.session.execute(
-            update(outbox).where(outbox.c.id == message_id, outbox.c.processed_at.is_(None))
-            .values(processed_at=now, attempts=outbox.c.attempts + 1)).rowcount
-        if not claimed:
-            return False
-        texts = sms.messages_for_event(svc, uow.session, message_id, row.topic, row.payload)
-        uow.session.add_all(texts)
-        uow.commit()
-    # Codes and references only: the payload never holds a patient identifier.
-    log.info("outbox %s topic=%s ref=%s sms=%d", message_id, row.topic, row.payload.get("ref"), len(texts))
-    if texts and send_queue is not None:
-        send_queue([t.id for t in texts])
-    return True

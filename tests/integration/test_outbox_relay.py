@@ -1,15 +1,16 @@
-"""Committed outbox messages reach the RQ worker through the relay; messages left behind (Redis down,
-a crash before hand-over) are swept later; processing is idempotent."""
+"""Committed outbox events are handled by the relay, which queues one send job per text they cause;
+events left behind (Redis down, a crash before hand-over) are swept later; handling is idempotent."""
 from __future__ import annotations
 
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import select
 
 from ipoa.adapters import orm
-from ipoa.adapters.queue import OUTBOX_LIST, QUEUE_NAME, OutboxNotifier, RQEnqueuer
+from ipoa.adapters.queue import OUTBOX_LIST, QUEUE_NAME, OutboxNotifier
 from ipoa.adapters.redis_conn import connect
 from ipoa.service import calls as call_service
 from ipoa.service import outbox
+from ipoa.service.professionals import add_professional
 from tests.conftest import call_payload
 
 
@@ -19,25 +20,42 @@ def outbox_rows(svc):
                                           orm.outbox.c.payload)).all()
 
 
-def run_worker(app, svc) -> None:
-    with app.app_context():
-        SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
+class SendQueue:
+    """Records the text ids the relay hands over (what would become RQ send jobs)."""
+
+    def __init__(self):
+        self.ids: list[str] = []
+
+    def __call__(self, sms_ids):
+        self.ids += sms_ids
 
 
-def test_committed_messages_are_processed_by_a_real_worker(app, svc, handler_actor):
+def test_the_relay_handles_committed_events_in_one_batch(svc, handler_actor):
     call = call_service.log_call(svc, handler_actor, call_payload())
     call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "start_triage", "expected_version": 1})
     assert svc.redis().llen(OUTBOX_LIST) == 2  # the request paid one RPUSH each
-    assert outbox.relay_once(svc, RQEnqueuer(svc.redis), block_seconds=0) == 2
+    sent = SendQueue()
+    assert outbox.relay_once(svc, sent, block_seconds=0) == 2
     assert svc.redis().llen(OUTBOX_LIST) == 0
-    assert Queue(QUEUE_NAME, connection=svc.redis()).count == 2
-    run_worker(app, svc)
+    assert sent.ids == []  # logging and triage text nobody
+    assert Queue(QUEUE_NAME, connection=svc.redis()).count == 0  # and no job per event
     rows = outbox_rows(svc)
-    assert [r.topic for r in sorted(rows, key=lambda r: r.topic)] == ["call.logged", "call.state_changed"]
+    assert sorted(r.topic for r in rows) == ["call.logged", "call.state_changed"]
     assert all(r.processed_at is not None for r in rows)
 
 
-def test_messages_committed_while_redis_is_down_go_out_after_the_sweep(app, svc, handler_actor, tmp_path):
+def test_a_referral_event_becomes_one_send_job_per_text(app, svc, handler_actor):
+    add_professional(svc, name="Nia", service="DN", mobile="07700 900201", on_duty=True)
+    call = call_service.log_call(svc, handler_actor, call_payload(need="community_nursing"))
+    call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "start_triage", "expected_version": 1})
+    call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "refer", "expected_version": 2,
+                                                                  "data": {"service": "DN"}})
+    assert outbox.relay_once(svc, outbox.rq_send_queue(svc), block_seconds=0) == 4
+    queue = Queue(QUEUE_NAME, connection=svc.redis())
+    assert [j.func_name for j in queue.jobs] == ["workers.jobs.send_sms"]
+
+
+def test_events_committed_while_redis_is_down_are_handled_by_the_sweep(svc, handler_actor, tmp_path):
     svc_publisher = svc.publisher
     # A publisher whose Redis is unreachable: the commit must still succeed.
     svc.publisher = OutboxNotifier(lambda: connect(f"unix://{tmp_path / 'no-such-redis.sock'}"))
@@ -48,41 +66,60 @@ def test_messages_committed_while_redis_is_down_go_out_after_the_sweep(app, svc,
     assert call_service.get_call(svc, call.ref)[0].state == "logged"
     assert svc.redis().llen(OUTBOX_LIST) == 0
     assert [r.processed_at for r in outbox_rows(svc)] == [None]
-    enqueuer = RQEnqueuer(svc.redis)
-    assert outbox.sweep(svc, enqueuer, older_than_seconds=30) == 0  # too fresh: may still be on its way
+    sent = SendQueue()
+    assert outbox.sweep(svc, sent, older_than_seconds=30) == 0  # too fresh: may still be on its way
     svc.clock.advance(seconds=60)
-    assert outbox.sweep(svc, enqueuer, older_than_seconds=30) == 1
-    run_worker(app, svc)
+    assert outbox.sweep(svc, sent, older_than_seconds=30) == 1
     assert all(r.processed_at is not None for r in outbox_rows(svc))
-    assert outbox.sweep(svc, enqueuer, older_than_seconds=30) == 0
+    assert outbox.sweep(svc, sent, older_than_seconds=30) == 0
 
 
-def test_a_message_delivered_twice_is_processed_once(svc, handler_actor):
+def test_an_event_delivered_twice_is_handled_once(svc, handler_actor):
     call_service.log_call(svc, handler_actor, call_payload())
     (row,) = outbox_rows(svc)
     assert outbox.process(svc, row.id) is True
     assert outbox.process(svc, row.id) is False
     assert outbox.process(svc, "no-such-message") is False
+    assert outbox.handle(svc, [row.id, row.id, "no-such-message"]) == 0
 
 
-def test_republishing_a_waiting_message_does_not_queue_it_twice(svc, handler_actor):
+def test_a_failing_event_does_not_hold_up_the_batch(svc, handler_actor, monkeypatch):
+    first = call_service.log_call(svc, handler_actor, call_payload())
+    second = call_service.log_call(svc, handler_actor, call_payload(), allow_duplicate=True)
+    rows = {r.payload["ref"]: r.id for r in outbox_rows(svc)}
+    real = outbox.sms.messages_for_event
+
+    def broken_for_first(svc_, session, message_id, topic, payload):
+        if payload["ref"] == first.ref:
+            raise RuntimeError("boom")
+        return real(svc_, session, message_id, topic, payload)
+
+    monkeypatch.setattr(outbox.sms, "messages_for_event", broken_for_first)
+    assert outbox.handle(svc, [rows[first.ref], rows[second.ref]]) == 1
+    by_ref = {r.payload["ref"]: r for r in outbox_rows(svc)}
+    assert by_ref[second.ref].processed_at is not None
+    assert by_ref[first.ref].processed_at is None  # left for the sweep, with the error recorded
+    with svc.uow() as uow:
+        err, attempts = uow.session.execute(select(orm.outbox.c.last_error, orm.outbox.c.attempts)
+                                            .where(orm.outbox.c.id == rows[first.ref])).one()
+    assert err == "RuntimeError: boom" and attempts == 1
+    # Retried by the sweep until MAX_ATTEMPTS, then left for an operator.
+    svc.clock.advance(seconds=60)
+    for _ in range(outbox.MAX_ATTEMPTS + 2):
+        outbox.sweep(svc, None)
+    with svc.uow() as uow:
+        assert uow.session.scalar(select(orm.outbox.c.attempts)
+                                  .where(orm.outbox.c.id == rows[first.ref])) == outbox.MAX_ATTEMPTS
+    monkeypatch.setattr(outbox.sms, "messages_for_event", real)
+    assert outbox.sweep(svc, None) == 0
+
+
+def test_the_relay_loop_handles_and_sweeps_until_stopped(svc, handler_actor):
     call_service.log_call(svc, handler_actor, call_payload())
-    (row,) = outbox_rows(svc)
-    enqueuer = RQEnqueuer(svc.redis)
-    assert outbox.relay_once(svc, enqueuer, block_seconds=0) == 1
-    enqueuer.publish([row.id])  # the sweep finds it unprocessed while its job still waits
-    assert Queue(QUEUE_NAME, connection=svc.redis()).count == 1
-
-
-def test_the_relay_loop_hands_over_and_sweeps_until_stopped(app, svc, handler_actor):
-    call_service.log_call(svc, handler_actor, call_payload())
-    svc.redis().delete(OUTBOX_LIST)  # as if the relay crashed after popping, before enqueueing
+    svc.redis().delete(OUTBOX_LIST)  # as if the relay crashed after popping, before handling
     svc.clock.advance(seconds=60)
     cycles = []
-    outbox.run_relay(svc, RQEnqueuer(svc.redis), sweep_every=0,
-                     stop=lambda: cycles.append(1) or len(cycles) > 1)
-    assert Queue(QUEUE_NAME, connection=svc.redis()).count == 1
-    run_worker(app, svc)
+    outbox.run_relay(svc, sweep_every=0, stop=lambda: cycles.append(1) or len(cycles) > 1)
     assert all(r.processed_at is not None for r in outbox_rows(svc))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ipoa.adapters.orm import outbox as outbox_table
 from ipoa.adapters.orm import sms_messages
-from ipoa.adapters.queue import QUEUE_NAME, RQEnqueuer
+from ipoa.adapters.queue import QUEUE_NAME
 from ipoa.adapters.sms_gateway import PermanentSmsError, Submitted, TransientSmsError
 from ipoa.service import calls as call_service
 from ipoa.service import outbox, sms
@@ -37,7 +37,7 @@ def referred_call(svc, actor, service="DN", **caller):
 
 def drain(app, svc) -> None:
     """Relay committed events and run the worker until every job is done."""
-    outbox.relay_once(svc, RQEnqueuer(svc.redis), block_seconds=0)
+    outbox.relay_once(svc, outbox.rq_send_queue(svc), block_seconds=0)
     with app.app_context():
         SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
 
@@ -45,9 +45,8 @@ def drain(app, svc) -> None:
 def handle_events(svc) -> None:
     """Handle every committed event in-process, without queueing the send jobs they cause."""
     with svc.uow() as uow:
-        ids = list(uow.session.scalars(select(outbox_table.c.id)))
-    for mid in ids:
-        outbox.process(svc, mid)
+        ids = list(uow.session.scalars(select(outbox_table.c.id).order_by(outbox_table.c.created_at)))
+    outbox.handle(svc, ids)
 
 
 def texts(svc):

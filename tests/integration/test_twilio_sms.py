@@ -110,6 +110,32 @@ def test_a_lost_response_is_not_sent_twice(twilio_app, svc, emulator, handler_ac
     assert len(emulator.messages) == 1 and stored(svc)[0].provider_sid == emulator.messages[0].sid
 
 
+def test_texts_handed_over_together_go_in_one_batch_job_and_a_transient_failure_gets_its_own(
+        twilio_app, svc, emulator, handler_actor):
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    ned = "+447700900202"
+    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_professional(svc, name="Ned", service="DN", mobile=ned)
+    add_professional(svc, name="Noor", service="DN", mobile="+447700900203")
+    emulator.script(ned, [("error", 503, 20500, "Service Unavailable")])
+    referred_call(svc, handler_actor)
+    queue = Queue(QUEUE_NAME, connection=svc.redis())
+    from ipoa.service import outbox
+
+    outbox.relay_once(svc, outbox.rq_send_queue(svc), block_seconds=0)
+    assert [j.func_name for j in queue.jobs] == ["workers.jobs.send_sms_batch"]
+    drain(twilio_app, svc)
+    assert sorted(m.to for m in emulator.messages) == [NIA, "+447700900203"]
+    by_to = {r.to: r for r in stored(svc)}
+    assert by_to[ned].status == "submitting"  # its own job waits out the back-off
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [f"sms-{by_to[ned].id}-t"]
+    assert sms.send(svc, by_to[ned].id) == "queued"  # that job (run directly: no scheduler here)
+    assert sms.send(svc, by_to[NIA].id) == "queued"  # and nothing goes twice
+    assert sorted(m.to for m in emulator.messages) == sorted([NIA, ned, "+447700900203"])
+
+
 def inbound(emulator, svc, body, from_=NIA, sid=None, **kw):
     return emulator.inbound(f"{svc.public_base_url}/webhooks/twilio/sms/inbound", from_=from_, to=FROM,
                             body=body, sid=sid, **kw)
