@@ -31,7 +31,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     services = app.config.get("SERVICES") or Services(
         database_url=app.config["DATABASE_URL"], redis_url=app.config["REDIS_URL"],
         workflows_dir=app.config["WORKFLOWS_DIR"], public_base_url=app.config["PUBLIC_BASE_URL"],
-        sms_backend=app.config["SMS_BACKEND"], twilio=app.config["TWILIO"])
+        sms_backend=app.config["SMS_BACKEND"], twilio=app.config["TWILIO"],
+        sla_file=app.config["SLA_POLICY_FILE"])
     app.extensions["ipoa"] = services
 
     from .web import access, auth, health, views, webhooks

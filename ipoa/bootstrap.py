@@ -41,11 +41,13 @@ class Services:
     def __init__(self, *, database_url: str, redis_url: str, workflows_dir: str | Path,
                  clock: Any = None, publisher: Any = None, catalogue: Catalogue | None = None,
                  workflow_refresh_seconds: float = 30.0, public_base_url: str = "http://127.0.0.1:5000",
-                 sms_backend: str = "console", sms_gateway: Any = None, twilio: dict | None = None):
+                 sms_backend: str = "console", sms_gateway: Any = None, twilio: dict | None = None,
+                 sla_file: str | Path | None = None):
         self.database_url = database_url
         self.redis_url = redis_url
         self.workflows_dir = Path(workflows_dir)
-        self.catalogue = catalogue or load_catalogue(self.workflows_dir)
+        self.sla_file = Path(sla_file) if sla_file else None
+        self.catalogue = catalogue or self.load_catalogue()
         self.public_base_url = public_base_url
         # Checked at start: a template naming anything but the allowed fields, or too long, stops here.
         self.sms_templates = SmsTemplates.load(SMS_TEMPLATES, public_base_url, required=TEMPLATE_NAMES)
@@ -61,6 +63,9 @@ class Services:
         self._checked_at = 0.0
         self.workflow_refresh_seconds = workflow_refresh_seconds
         self._lock = threading.Lock()
+
+    def load_catalogue(self) -> Catalogue:
+        return load_catalogue(self.workflows_dir, sla_file=self.sla_file)
 
     @property
     def directory(self):
@@ -93,7 +98,7 @@ class Services:
                         defs = workflow_store.load_all(s)
                         if not defs:
                             raise WorkflowError("no workflows are deployed: run `flask --app ipoa init`")
-                        self._engine, self._marker = Engine(defs, self.directory), marker
+                        self._engine, self._marker = Engine(defs, self.directory, self.catalogue.sla), marker
                 self._checked_at = time.monotonic()
             return self._engine
 

@@ -36,7 +36,7 @@ def init_command() -> None:
     svc = _svc()
     migrate(svc.db)
     try:
-        catalogue = load_catalogue(svc.workflows_dir)
+        catalogue = svc.load_catalogue()
         with svc.uow() as uow:
             done = workflow_store.deploy(uow.session, catalogue.workflows, svc.clock.now())
             uow.commit()
@@ -115,7 +115,7 @@ def workflows_check() -> None:
     """Validate workflows/ (workflows, directory, routing) and compare with what is deployed."""
     svc = _svc()
     try:
-        catalogue = load_catalogue(svc.workflows_dir)
+        catalogue = svc.load_catalogue()
     except (WorkflowError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -143,7 +143,7 @@ def workflows_check() -> None:
 @click.argument("name")
 def workflows_diagram(name: str) -> None:
     """Print the latest version of workflow NAME as Mermaid stateDiagram-v2 text."""
-    catalogue = load_catalogue(_svc().workflows_dir)
+    catalogue = _svc().load_catalogue()
     matches = sorted((d for d in catalogue.workflows if d.name == name), key=lambda d: d.version)
     if not matches:
         raise click.ClickException(f"no workflow named {name}")

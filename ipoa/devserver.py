@@ -1,5 +1,5 @@
 """`make run`: the product on its embedded defaults in one command. Migrates, seeds the example
-directory's demo users and calls, starts one embedded Redis, the web app (gunicorn), an RQ worker and the outbox relay,
+directory's demo users and calls, starts one embedded Redis, the web app (gunicorn), an RQ worker, the outbox relay and the SLA timer scheduler,
 prints the URL and the logins, and stops them all on Ctrl-C."""
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def main() -> int:
         env["REDIS_URL"] = f"unix://{embedded_socket(instance / 'redis.rdb')}"
     port = env.get("PORT", "5000")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    # Short SLA clocks, so an unaccepted urgent referral breaches and escalates within minutes.
+    env.setdefault("SLA_POLICY_FILE", str(REPO_ROOT / "workflows" / "demo" / "sla.yaml"))
     flask = [str(bin_dir / "flask"), "--app", "ipoa"]
     subprocess.run(flask + ["init"], env=env, check=True, cwd=REPO_ROOT)
     subprocess.run(flask + ["seed-demo"], env=env, check=True, cwd=REPO_ROOT)
@@ -33,6 +35,7 @@ def main() -> int:
                           f"127.0.0.1:{port}", "ipoa:create_app()"], env=env, cwd=REPO_ROOT),
         subprocess.Popen([sys.executable, "-m", "workers.worker"], env=env, cwd=REPO_ROOT),
         subprocess.Popen([sys.executable, "-m", "workers.relay"], env=env, cwd=REPO_ROOT),
+        subprocess.Popen([sys.executable, "-m", "workers.scheduler"], env=env, cwd=REPO_ROOT),
     ]
     time.sleep(1.5)
     print("\n" + "=" * 64)

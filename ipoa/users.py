@@ -23,8 +23,10 @@ CAPABILITIES = {
 
 class User:
     def __init__(self, *, username: str, display_name: str, role: str, centre: str | None,
-                 created_at: datetime, password: str | None = None, password_hash: str | None = None):
+                 created_at: datetime, password: str | None = None, password_hash: str | None = None,
+                 mobile: str | None = None):
         self.username = username
+        self.mobile = mobile  # E.164; supervisors' escalation texts go here
         self.display_name = display_name
         self.role = role
         self.centre = centre

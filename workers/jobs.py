@@ -30,3 +30,10 @@ def send_sms_batch(sms_ids: list[str]) -> dict[str, str]:
             enqueue_sms_retry(queue, sid)
             outcome[sid] = "retrying"
     return outcome
+
+
+def fire_timers(timer_ids: list[str]) -> dict[str, str]:
+    """Due SLA timers handed over by the scheduler; each fires once (see ipoa.service.timers)."""
+    from ipoa.service import timers
+
+    return timers.fire_many(_svc(), timer_ids)

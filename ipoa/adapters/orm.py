@@ -11,7 +11,7 @@ from sqlalchemy.orm import registry, relationship
 from sqlalchemy.types import TypeDecorator
 
 from ..domain.messaging import SmsMessage
-from ..domain.model import AuditEvent, Call, OutboxMessage, Referral
+from ..domain.model import AuditEvent, Call, OutboxMessage, Referral, Timer
 from ..users import ApiToken, User
 
 NAMING = {
@@ -79,6 +79,8 @@ calls = Table(
     Column("queued_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime),
+    Column("breach", String(16)),
+    Column("breached_at", UTCDateTime),
     Index("ix_calls_centre_state", "centre", "state"),
     Index("ix_calls_state", "state"),
 )
@@ -97,6 +99,8 @@ referrals = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime),
     Column("outcome_reason", Text),
+    Column("breach", String(16)),
+    Column("breached_at", UTCDateTime),
     Index("ix_referrals_service_state", "service", "state"),
 )
 
@@ -136,6 +140,8 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("role", String(16), nullable=False),
     Column("centre", String(8)),
+    # Supervisors' mobiles receive escalations (E.164); optional for everyone else.
+    Column("mobile", String(20)),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
 )
@@ -213,6 +219,25 @@ sms_inbound = Table(
     Column("received_at", UTCDateTime, nullable=False),
 )
 
+# SLA clocks. The database holds the truth: the scheduler re-reads due timers every tick, so a restart or
+# a flushed Redis loses none, and firing claims the row (fired_at) in the escalation's transaction.
+timers = Table(
+    "timers", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("call_ref", String(16), nullable=False, index=True),
+    Column("referral_id", String(32)),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("set_at_version", Integer, nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("enqueued_at", UTCDateTime),
+    Column("fired_at", UTCDateTime),
+    Column("outcome", String(16)),
+    Column("stopped_at", UTCDateTime),
+    Index("ix_timers_due", "fired_at", "due_at"),
+)
+
 # The benchmark's baseline: one plain insert through the same app, auth and transaction handling.
 bench_pings = Table(
     "bench_pings", metadata,
@@ -242,6 +267,7 @@ def start_mappers() -> None:
     )
     mapper_registry.map_imperatively(AuditEvent, audit_events)
     mapper_registry.map_imperatively(OutboxMessage, outbox)
+    mapper_registry.map_imperatively(Timer, timers)
     mapper_registry.map_imperatively(SmsMessage, sms_messages)
     mapper_registry.map_imperatively(User, users)
     mapper_registry.map_imperatively(ApiToken, api_tokens)

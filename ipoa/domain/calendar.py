@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
+from typing import Any, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -340,3 +340,91 @@ def calendar_from_spec(
             )
         )
     return WeeklyCalendar(windows, closed_on_bh, bank_holidays)
+
+
+# --- working-time arithmetic (generic over the Calendar protocol) ---------------------------------
+#
+# These are built only on is_open / next_open / next_close, so they work for every calendar kind.
+# Instants are compared and added in UTC: an hour of open time is a real hour on both sides of a
+# GMT/BST change, while day boundaries and closing times are local (London) wall-clock times.
+
+
+def require_aware(at: datetime) -> None:
+    """Refuse anything but a timezone-aware datetime (public for the other domain modules)."""
+    _require_aware(at)
+
+
+def local_midnight(day: date) -> datetime:
+    """The UTC instant of 00:00 London time on `day` (midnight is never inside a clock change)."""
+    if isinstance(day, datetime):
+        raise TypeError("local_midnight takes a local date, not a datetime")
+    return _local_instant(day, time(0, 0))
+
+
+def local_date(at: datetime) -> date:
+    """The London calendar date of an instant."""
+    _require_aware(at)
+    return at.astimezone(LONDON).date()
+
+
+def open_intervals(calendar: Calendar, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """The calendar's opening time within [start, end) as UTC (open, close) pairs in order, clipped to
+    the range. Adjacent windows are merged into one interval."""
+    _require_aware(start)
+    _require_aware(end)
+    cursor, end = start.astimezone(UTC), end.astimezone(UTC)
+    while cursor < end:
+        try:
+            cursor = calendar.next_open(cursor).astimezone(UTC)
+        except ValueError:
+            return  # never opens again within the search horizon, so not before `end` either
+        if cursor >= end:
+            return
+        closes = calendar.next_close(cursor)
+        stop = end if closes is None else min(closes.astimezone(UTC), end)
+        yield cursor, stop
+        cursor = stop
+
+
+def add_open_time(calendar: Calendar, start: datetime, duration: timedelta) -> datetime:
+    """The instant by which `duration` of the calendar's open time has passed, counting from `start`
+    (or from the next opening if closed at `start`). With a positive duration the calendar is open
+    just before the answer, which may be a closing instant."""
+    _require_aware(start)
+    if duration < timedelta(0):
+        raise ValueError("duration must not be negative")
+    cursor, remaining = start.astimezone(UTC), duration
+    while True:
+        cursor = calendar.next_open(cursor).astimezone(UTC)
+        closes = calendar.next_close(cursor)
+        if closes is None or closes - cursor >= remaining:
+            return cursor + remaining
+        remaining -= closes - cursor
+        cursor = closes.astimezone(UTC)
+
+
+def working_day_close(calendar: Calendar, day: date) -> datetime | None:
+    """The close of a working day: the end of the calendar's last opening on that London date, or the
+    following local midnight if it is still open then (24/7, or a window running past midnight).
+    None if the calendar has no opening time on that date (not a working day)."""
+    last = None
+    for _, close in open_intervals(calendar, local_midnight(day), local_midnight(day + timedelta(days=1))):
+        last = close
+    return last
+
+
+def is_working_day(calendar: Calendar, day: date) -> bool:
+    """A working day is a London date on which the calendar has some opening time."""
+    return working_day_close(calendar, day) is not None
+
+
+def next_working_day(calendar: Calendar, day: date) -> date:
+    """The first working day strictly after `day`."""
+    # The first open instant from the next local midnight lies on the first later date with open time.
+    return local_date(calendar.next_open(local_midnight(day + timedelta(days=1))))
+
+
+def working_day_of(calendar: Calendar, at: datetime) -> date:
+    """The working day a clock starting at `at` belongs to: `at`'s own date if the calendar is open
+    then or opens again later that date, otherwise the next working day."""
+    return local_date(calendar.next_open(at))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .errors import WorkflowError
 from .guards import EFFECTS, GUARDS
 from .workflow import WorkflowDefinition, check_family, parse_definition
+
+if TYPE_CHECKING:
+    from .sla import SlaPolicy
 
 WORKFLOW_SUFFIX = ".workflow.yaml"
 
@@ -46,14 +49,22 @@ class Catalogue:
     workflows: list[WorkflowDefinition]
     directory: Any
     routing: Any
+    # load_catalogue always sets it; None only for a catalogue built by hand without SLA clocks.
+    sla: SlaPolicy | None = None
 
 
-def load_catalogue(folder: Path | str) -> Catalogue:
+def load_catalogue(folder: Path | str, sla_file: Path | str | None = None) -> Catalogue:
     from .directory import load_directory
     from .routing import load_routing
+    from .sla import SlaPolicyError, check_clock_bindings, load_sla_policy
 
     folder = Path(folder)
     workflows = load_workflow_files(folder)
     directory = load_directory(read_yaml(folder / "directory.yaml"), source=str(folder / "directory.yaml"))
     routing = load_routing(read_yaml(folder / "routing.yaml"), directory, source=str(folder / "routing.yaml"))
-    return Catalogue(workflows=workflows, directory=directory, routing=routing)
+    sla_path = Path(sla_file) if sla_file else folder / "sla.yaml"
+    if not sla_path.is_file():
+        raise SlaPolicyError(f"{sla_path}: missing: the SLA policy is required")
+    sla = load_sla_policy(read_yaml(sla_path), directory, source=str(sla_path))
+    check_clock_bindings(sla, workflows, str(sla_path))
+    return Catalogue(workflows=workflows, directory=directory, routing=routing, sla=sla)

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from .errors import GuardFailed, TriggerNotAllowed, VersionConflict, WorkflowError
 from .guards import EFFECTS, GUARDS, FireContext, describe_choice, recommended_choice
-from .model import AuditEvent, Call, OutboxMessage, Referral
+from .model import AuditEvent, Call, OutboxMessage, Referral, Timer
 from .workflow import CompiledWorkflow, TransitionDef, WorkflowDefinition, check_family
 
 CALL_WORKFLOW = "call"
@@ -21,11 +21,17 @@ class Result:
     audit: list[AuditEvent] = field(default_factory=list)
     outbox: list[OutboxMessage] = field(default_factory=list)
     new_referrals: list[Referral] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
+    # Clocks that stopped (or started afresh): (call ref, referral id or None, kind, when). The service
+    # layer closes their running timers in the same transaction.
+    stopped_clocks: list[tuple[str, str | None, str, datetime]] = field(default_factory=list)
 
     def extend(self, other: "Result") -> None:
         self.audit += other.audit
         self.outbox += other.outbox
         self.new_referrals += other.new_referrals
+        self.timers += other.timers
+        self.stopped_clocks += other.stopped_clocks
 
 
 def _check(event: Any, t: TransitionDef) -> bool:
@@ -37,10 +43,11 @@ def _check(event: Any, t: TransitionDef) -> bool:
 
 
 class Engine:
-    def __init__(self, definitions: Iterable[WorkflowDefinition], directory: Any = None):
+    def __init__(self, definitions: Iterable[WorkflowDefinition], directory: Any = None, sla: Any = None):
         defs = list(definitions)
         check_family(defs)
         self.directory = directory
+        self.sla = sla  # an SlaPolicy: without one (some unit tests) no clock is kept
         self._compiled: dict[tuple[str, int], CompiledWorkflow] = {
             d.key: CompiledWorkflow(d, _check) for d in defs}
         self._latest: dict[str, WorkflowDefinition] = {}
@@ -79,6 +86,7 @@ class Engine:
             data={"centre": call.centre, "need": call.need, "urgency": call.urgency,
                   "recommended": call.recommended}))
         result.outbox.append(self._message("call.logged", call, None, now, to=wf.initial))
+        self._clocks(result, call, None, None, call.state, "log", now)
         return result
 
     def fire(self, call: Call, trigger: str, *, actor: str, now: datetime,
@@ -108,6 +116,7 @@ class Engine:
         if call.route and call.route.get("alert_supervisor") and t.route:
             result.outbox.append(self._message("alert.supervisor", call, None, now,
                                                why=call.route.get("rule_reason", "routing rule")))
+        self._clocks(result, call, None, t.from_state, call.state, trigger, now)
         return result
 
     def fire_referral(self, call: Call, referral_id: str, trigger: str, *, actor: str, now: datetime,
@@ -130,6 +139,7 @@ class Engine:
             data={"service": referral.service}))
         result.outbox.append(self._message("referral.state_changed", call, referral, now,
                                            from_=t.from_state, to=referral.state, trigger=trigger))
+        self._clocks(result, call, referral, t.from_state, referral.state, trigger, now)
         if t.parent_trigger:
             # The call follows its referral, in the same transaction.
             result.extend(self.fire(call, t.parent_trigger, actor=actor, now=now, reason=reason,
@@ -189,7 +199,50 @@ class Engine:
             from_state=None, to_state=referral.state, trigger="refer", reason=ctx.reason,
             data={"service": referral.service}))
         result.outbox.append(self._message("referral.sent", call, referral, ctx.now, to=referral.state))
+        self._clocks(result, call, referral, None, referral.state, "refer", ctx.now)
         return result
+
+    def _clocks(self, result: Result, call: Call, referral: Referral | None, from_state: str | None,
+                to_state: str, trigger: str, now: datetime) -> None:
+        """Start and stop the SLA clocks this state change affects (sla.yaml, clocks)."""
+        if self.sla is None:
+            return
+        subject = referral if referral is not None else call
+        for kind, binding in self.sla.clocks.items():
+            if binding.workflow != subject.workflow:
+                continue
+            change = binding.change(from_state, to_state, trigger)
+            if change is None:
+                continue
+            if change == "stop" or from_state in binding.runs_in:  # stopped, or restarted
+                result.stopped_clocks.append((call.ref, referral.id if referral else None, kind, now))
+            if change == "start":
+                clock = self._due(kind, call, referral, now)
+                if clock is not None:
+                    result.timers.append(Timer(
+                        kind=kind, call_ref=call.ref, referral_id=referral.id if referral else None,
+                        due_at=clock.due_at, set_at_version=subject.version, rule=clock.rule, created_at=now))
+
+    def _due(self, kind: str, call: Call, referral: Referral | None, now: datetime) -> Any:
+        sla, directory = self.sla, self.directory
+        if kind == "triage":
+            centre = directory.centres.get(call.centre) if directory else None
+            if centre is None:
+                return None
+            return sla.triage_due(call.urgency, now, centre.calendar)
+        if kind == "callback":
+            if call.callback_due is None:
+                return None
+            promised = sla.callback_due(call.callback_due)
+            return type(promised)("callback", sla.callback_escalates_at(call.callback_due), promised.rule)
+        service = directory.services.get(referral.service) if directory and referral else None
+        if service is None:
+            return None
+        if kind == "acceptance":
+            return sla.acceptance_due(call.urgency, now, service.calendar)
+        if kind == "response" and referral.service in sla.response:
+            return sla.response_due(referral.service, call.urgency, now, service.calendar)
+        return None
 
     @staticmethod
     def _message(topic: str, call: Call, referral: Referral | None, now: datetime, **extra: Any) -> OutboxMessage:

@@ -99,3 +99,20 @@ def referrer_update(new_state: str, updates_to: str | None) -> tuple[Recipient, 
     if template is None or not updates_to:
         return None
     return Recipient("referrer", updates_to), template
+
+
+# What a breached clock is called in an escalation text (the template's `breach` field).
+BREACH_WORDS = {"triage": "not triaged", "acceptance": "not accepted", "response": "no first contact",
+                "callback": "callback overdue"}
+
+
+def escalation_recipients(duty_lead: str | None, supervisor_mobiles: Iterable[str]) -> list[Recipient]:
+    """A breach goes to the service's duty lead (referral clocks) and the receiving centre's supervisors
+    who have a mobile; each number once."""
+    out: list[Recipient] = []
+    seen: set[str] = set()
+    for kind, number in [("duty_lead", duty_lead), *(("supervisor", m) for m in supervisor_mobiles)]:
+        if number and number not in seen:
+            seen.add(number)
+            out.append(Recipient(kind, number))
+    return out

@@ -74,6 +74,10 @@ class Call:
         self.queued_at = logged_at
         self.updated_at = logged_at
         self.closed_at: datetime | None = None
+        # Set when an SLA clock of the call runs out (which clock, when); cleared by nothing: a breach
+        # is part of the record.
+        self.breach: str | None = None
+        self.breached_at: datetime | None = None
         self.referrals: list[Referral] = []
 
     @property
@@ -109,6 +113,8 @@ class Referral:
         self.updated_at = sent_at
         self.closed_at: datetime | None = None
         self.outcome_reason: str | None = None
+        self.breach: str | None = None
+        self.breached_at: datetime | None = None
 
     def __repr__(self) -> str:
         return f"<Referral {self.id[:8]} {self.service} {self.state} v{self.version}>"
@@ -144,3 +150,26 @@ class OutboxMessage:
     processed_at: datetime | None = None
     attempts: int = 0
     last_error: str | None = None
+
+
+@dataclass
+class Timer:
+    """A running SLA clock, durable in the database: fired once when due by the scheduler, unless its
+    clock stopped first (the call or referral moved on) or was started afresh."""
+
+    kind: str                  # triage | acceptance | response | callback
+    call_ref: str
+    referral_id: str | None
+    due_at: datetime           # UTC
+    set_at_version: int        # the call's (or referral's) version when the clock started
+    rule: str                  # what set the due time, for people: "urgent: 15 min"
+    created_at: datetime
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    enqueued_at: datetime | None = None
+    fired_at: datetime | None = None
+    outcome: str | None = None  # breached | stopped | stale
+    stopped_at: datetime | None = None  # the clock stopped (a breached clock keeps showing until then)
+
+    @property
+    def running(self) -> bool:
+        return self.fired_at is None

@@ -230,6 +230,7 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "referral_declined",
     "referral_completed",
     "escalation",
+    "escalation_call",
     "reply_ack",
     "reply_status",
     "reply_unknown",

@@ -17,8 +17,12 @@ from ..adapters.orm import professionals as professionals_table
 from ..adapters.orm import sms_messages
 from ..adapters.sms_gateway import PermanentSmsError
 from ..domain.calendar import LONDON
-from ..domain.messaging import STATUS_RANK, Professional, SmsMessage, referral_sent_recipients, referrer_update
+from ..domain.messaging import (
+    BREACH_WORDS, STATUS_RANK, Professional, SmsMessage, escalation_recipients, referral_sent_recipients,
+    referrer_update,
+)
 from ..domain.model import Call
+from ..domain.sms import local_time_text
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,8 @@ def _on_duty(session, service: str) -> list[Professional]:
 def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[str, Any]) -> list[SmsMessage]:
     """The SMS an outbox event causes (none for most events)."""
     now = svc.clock.now()
+    if topic == "sla.breached":
+        return _escalation(svc, session, message_id, payload, now)
     referral_id = payload.get("referral_id")
     if referral_id is None:
         return []
@@ -72,6 +78,40 @@ def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[
                                   template=template, body=svc.sms_templates.render(template, **fields),
                                   created_at=now, outbox_id=message_id))
     return out
+
+
+def _supervisor_mobiles(session, centre: str) -> list[str]:
+    from ..adapters.orm import users
+
+    return list(session.scalars(select(users.c.mobile).where(
+        users.c.role == "supervisor", users.c.centre == centre, users.c.active.is_(True),
+        users.c.mobile.is_not(None)).order_by(users.c.id)))
+
+
+def _escalation(svc, session, message_id: str, payload: dict[str, Any], now) -> list[SmsMessage]:
+    """A breached clock: the service's duty lead (referral clocks) and the receiving centre's
+    supervisors."""
+    from datetime import datetime as _dt
+
+    referral_id = payload.get("referral_id")
+    service = svc.directory.services.get(payload.get("service", "")) if referral_id else None
+    recipients = escalation_recipients(service.duty_lead if service else None,
+                                       _supervisor_mobiles(session, payload["centre"]))
+    if not recipients:
+        log.warning("breach on %s (%s clock): nobody to text", payload["ref"], payload["clock"])
+        return []
+    fields = {"ref": payload["ref"], "urgency": payload.get("urgency", "").replace("_", " "),
+              "breach": BREACH_WORDS.get(payload["clock"], "overdue"),
+              "due": local_time_text(_dt.fromisoformat(payload["due_at"]), now)}
+    if referral_id:
+        template = "escalation"
+        fields.update(service=payload["service"],
+                      link=svc.sms_templates.link_for(link_token(referral_id)))
+    else:
+        template, fields["centre"] = "escalation_call", payload["centre"]
+    body = svc.sms_templates.render(template, **fields)
+    return [SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=r, template=template,
+                       body=body, created_at=now, outbox_id=message_id) for r in recipients]
 
 
 def stuck(svc, older_than_seconds: int = 120, limit: int = 500) -> list[str]:

@@ -1,0 +1,157 @@
+"""SLA clocks kept by the engine (sla.yaml, clocks): which state changes start, stop and restart them,
+their due times from the shipped policy, and a Hypothesis property over random trigger sequences: a
+clock runs exactly while its subject is in one of its states, and never twice at once. Pure."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ipoa.domain.catalogue import load_workflow_files
+from ipoa.domain.engine import Engine
+from ipoa.domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
+from ipoa.domain.sla import ClockBinding, SlaPolicyError, check_clock_bindings
+from tests.unit.test_engine import CATALOGUE, DIRECTORY, NOW, WORKFLOWS, make_call
+
+SLA = CATALOGUE.sla
+ENGINE = Engine(load_workflow_files(WORKFLOWS), DIRECTORY, SLA)
+
+
+class Clocks:
+    """What the unit of work does with a Result's timers and stopped clocks, in memory."""
+
+    def __init__(self):
+        self.running: dict[tuple[str | None, str], object] = {}
+        self.history: list[tuple[str, str | None, str]] = []
+
+    def apply(self, result) -> None:
+        for _ref, referral_id, kind, _at in result.stopped_clocks:
+            if self.running.pop((referral_id, kind), None) is not None:
+                self.history.append(("stop", referral_id, kind))
+        for t in result.timers:
+            assert (t.referral_id, t.kind) not in self.running, "a clock started twice"
+            self.running[(t.referral_id, t.kind)] = t
+            self.history.append(("start", t.referral_id, t.kind))
+
+
+def start(urgency="urgent", need="urgent_community_health", centre="CNH", now=NOW):
+    call = make_call(need, urgency, centre=centre, now=now)
+    clocks = Clocks()
+    clocks.apply(ENGINE.start_call(call, actor="handler", now=now))
+    return call, clocks
+
+
+def test_logging_starts_triage_with_the_urgencys_due_time():
+    for urgency, minutes in (("emergency", 5), ("urgent", 15), ("same_day", 60)):
+        call, clocks = start(urgency)
+        (t,) = clocks.running.values()
+        assert (t.kind, t.due_at, t.set_at_version) == ("triage", NOW + timedelta(minutes=minutes), 1)
+
+
+def test_routine_triage_counts_the_centres_open_time():
+    # FCP is open Mon-Fri 08:30-17:00: a routine call logged Monday 15:00 is due Tuesday 10:30.
+    call, clocks = start("routine", centre="FCP", now=NOW.replace(hour=15))
+    (t,) = clocks.running.values()
+    assert t.due_at == NOW.replace(day=24, hour=10, minute=30) and "open time" in t.rule
+    call, clocks = start("routine", centre="FCP")  # Monday 10:00: the same afternoon
+    (t,) = clocks.running.values()
+    assert t.due_at == NOW.replace(hour=14)
+
+
+def test_referral_clocks_follow_the_referral_and_the_call_follows_back_to_triage():
+    call, clocks = start()
+    clocks.apply(ENGINE.fire(call, "start_triage", actor="h", now=NOW))
+    assert clocks.history == [("start", None, "triage")]
+    clocks.apply(ENGINE.fire(call, "refer", actor="h", now=NOW, data={"service": "CRT"}, reason="Known"))
+    rid = call.referrals[0].id
+    assert set(clocks.running) == {(rid, "acceptance")}
+    assert clocks.running[(rid, "acceptance")].due_at == NOW + timedelta(minutes=30)
+    later = NOW + timedelta(minutes=10)
+    clocks.apply(ENGINE.fire_referral(call, rid, "accept", actor="pro", now=later))
+    assert set(clocks.running) == {(rid, "response")}
+    assert clocks.running[(rid, "response")].due_at == later + timedelta(hours=2)  # CRT: 2 h
+    clocks.apply(ENGINE.fire_referral(call, rid, "decline", actor="pro", now=later, reason="No capacity"))
+    # Declined: the response clock stops, the call is back in triage with a fresh triage clock.
+    assert set(clocks.running) == {(None, "triage")}
+    assert clocks.running[(None, "triage")].due_at == later + timedelta(minutes=15)
+
+
+def test_transfer_restarts_triage_and_a_callback_replaces_it():
+    call, clocks = start()
+    clocks.apply(ENGINE.fire(call, "transfer", actor="h", now=NOW, data={"centre": "CHS"}, reason="Nursing"))
+    assert clocks.history == [("start", None, "triage"), ("stop", None, "triage"), ("start", None, "triage")]
+    clocks.apply(ENGINE.fire(call, "start_triage", actor="h", now=NOW))
+    at = NOW + timedelta(hours=2)
+    clocks.apply(ENGINE.fire(call, "promise_callback", actor="h", now=NOW, data={"callback_at": at.isoformat()}))
+    (t,) = clocks.running.values()
+    assert (t.kind, t.due_at) == ("callback", at + timedelta(minutes=15))
+
+
+def test_without_a_policy_no_clock_is_kept():
+    bare = Engine(load_workflow_files(WORKFLOWS), DIRECTORY)
+    call = make_call()
+    result = bare.start_call(call, actor="h", now=NOW)
+    assert result.timers == [] and result.stopped_clocks == []
+
+
+def test_clock_binding_changes():
+    b = ClockBinding("triage", "call", frozenset({"logged", "in_triage"}), frozenset({"transfer"}))
+    assert b.change(None, "logged", "log") == "start"
+    assert b.change("logged", "in_triage", "start_triage") is None
+    assert b.change("in_triage", "referred", "refer") == "stop"
+    assert b.change("referred", "in_triage", "referral_declined") == "start"
+    assert b.change("logged", "logged", "transfer") == "start"
+    assert b.change("referred", "closed", "close") is None
+
+
+@pytest.mark.parametrize("binding, problem", [
+    (ClockBinding("triage", "nope", frozenset({"logged"})), "unknown workflow 'nope'"),
+    (ClockBinding("triage", "call", frozenset({"limbo"})), "has no state 'limbo'"),
+    (ClockBinding("triage", "call", frozenset({"logged"}), frozenset({"teleport"})), "has no trigger 'teleport'"),
+    (ClockBinding("triage", "referral", frozenset({"sent"})), "runs on calls"),
+    (ClockBinding("acceptance", "call", frozenset({"logged"})), "runs on referrals"),
+])
+def test_clock_bindings_are_checked_against_the_workflows(binding, problem):
+    policy = type(SLA).__new__(type(SLA))
+    policy.__dict__.update(SLA.__dict__)
+    policy.clocks = {**SLA.clocks, binding.kind: binding}
+    with pytest.raises(SlaPolicyError, match=problem) as exc:
+        check_clock_bindings(policy, load_workflow_files(WORKFLOWS), "workflows/sla.yaml")
+    assert str(exc.value).startswith(f"workflows/sla.yaml: clocks.{binding.kind}")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(draw=st.data(), urgency=st.sampled_from(["emergency", "urgent", "same_day", "routine"]))
+def test_a_clock_runs_exactly_while_its_subject_is_in_its_states(draw, urgency):
+    call, clocks = start(urgency, need="community_nursing")
+    now = NOW
+    for _ in range(draw.draw(st.integers(min_value=0, max_value=30), label="steps")):
+        now += timedelta(minutes=draw.draw(st.integers(min_value=0, max_value=600)))
+        referral = draw.draw(st.sampled_from(call.referrals)) if call.referrals and draw.draw(st.booleans()) \
+            else None
+        allowed = [t.trigger for t in ENGINE.allowed(referral or call)]
+        if not allowed:
+            continue
+        trigger = draw.draw(st.sampled_from(allowed))
+        data = {"service": draw.draw(st.sampled_from(["DN", "CRT", "ILT", "SCA"])), "centre": "CHS",
+                "callback_at": (now + timedelta(hours=1)).isoformat()}
+        try:
+            if referral is None:
+                result = ENGINE.fire(call, trigger, actor="h", now=now, data=data, reason="Because")
+            else:
+                result = ENGINE.fire_referral(call, referral.id, trigger, actor="p", now=now, reason="Because")
+        except (TriggerNotAllowed, GuardFailed, VersionConflict):
+            continue
+        clocks.apply(result)
+        expected = set()
+        for kind, b in SLA.clocks.items():
+            if b.workflow == "call" and call.state in b.runs_in:
+                expected.add((None, kind))
+            for r in call.referrals:
+                if b.workflow == "referral" and r.state in b.runs_in:
+                    expected.add((r.id, kind))
+        assert set(clocks.running) == expected
+        for t in clocks.running.values():
+            assert t.due_at >= t.created_at
