@@ -61,9 +61,18 @@ def users() -> None:
 @click.option("--centre", help="Home centre code (required for handlers and supervisors)")
 @click.option("--password", required=True)
 @click.option("--name", "display_name", help="Display name (defaults to the username)")
-def users_create(username: str, role: str, centre: str | None, password: str, display_name: str | None) -> None:
+@click.option("--mobile", help="UK mobile number (stored in E.164); supervisors' escalation texts go to it")
+def users_create(username: str, role: str, centre: str | None, password: str, display_name: str | None,
+                 mobile: str | None) -> None:
     """Create a user."""
+    from .domain.validation import normalise_uk_mobile
+
     svc = _svc()
+    e164 = None
+    if mobile is not None:
+        e164 = normalise_uk_mobile(mobile)
+        if e164 is None:
+            raise click.BadParameter(f"{mobile!r} is not a valid UK mobile number", param_hint="--mobile")
     if centre is not None and centre not in svc.directory.centres:
         raise click.BadParameter(f"unknown centre {centre}", param_hint="--centre")
     if role in ("handler", "supervisor") and not centre:
@@ -74,9 +83,10 @@ def users_create(username: str, role: str, centre: str | None, password: str, di
         if uow.session.scalars(select(User).where(User.username == username)).first():
             raise click.ClickException(f"user {username} already exists")
         uow.session.add(User(username=username, display_name=display_name or username, role=role,
-                             centre=centre, password=password, created_at=svc.clock.now()))
+                             centre=centre, password=password, created_at=svc.clock.now(), mobile=e164))
         uow.commit()
-    click.echo(f"created {role} {username}" + (f" ({centre})" if centre else ""))
+    click.echo(f"created {role} {username}" + (f" ({centre})" if centre else "")
+               + (f", mobile {e164}" if e164 else ""))
 
 
 @users.command("token")

@@ -26,6 +26,9 @@ DEMO_USERS = [
     ("professional", "Nia Nurse (DN)", "professional", None),
     ("admin", "Ada Admin", "admin", None),
 ]
+# The supervisor's mobile, also an Ofcom drama number, receives the CNH escalations when a clock runs
+# out (with the console SMS backend they show on /messages).
+DEMO_MOBILES = {"supervisor": "07700 900301"}
 
 
 def demo_nhs_numbers(count: int) -> list[str]:
@@ -74,13 +77,20 @@ def _calls() -> list[tuple[dict, list[tuple[str, dict]]]]:
 def seed(svc) -> list[str]:
     lines: list[str] = []
     with svc.uow() as uow:
-        existing = set(uow.session.scalars(select(User.username)))
+        existing = {u.username: u for u in uow.session.scalars(select(User))}
         for username, name, role, centre in DEMO_USERS:
+            mobile = DEMO_MOBILES.get(username)
+            e164 = normalise_uk_mobile(mobile) if mobile else None
             if username in existing:
+                user = existing[username]
+                if e164 and not user.mobile:  # seeded before demo users had mobiles
+                    user.mobile = e164
+                    lines.append(f"demo user {username} now has mobile {e164}")
                 continue
             uow.session.add(User(username=username, display_name=name, role=role, centre=centre,
-                                 password=DEMO_PASSWORD, created_at=svc.clock.now()))
-            lines.append(f"demo user {username} ({role}{', ' + centre if centre else ''})")
+                                 password=DEMO_PASSWORD, created_at=svc.clock.now(), mobile=e164))
+            lines.append(f"demo user {username} ({role}{', ' + centre if centre else ''}"
+                         f"{', mobile ' + e164 if e164 else ''})")
         uow.commit()
         known = set(uow.session.scalars(select(professionals.c.mobile)))
     for name, service, mobile in DEMO_PROFESSIONALS:

@@ -17,6 +17,8 @@ CAPABILITIES = {
     "queues.read": {"handler", "supervisor", "admin"},
     "supervisor.view": {"supervisor", "admin"},
     "routing.decide": {"handler", "supervisor", "admin"},
+    # Withdraw a referral the service has not accepted and refer the call elsewhere, in one action.
+    "referrals.reroute": {"supervisor", "admin"},
     "referrals.own": {"professional"},
 }
 

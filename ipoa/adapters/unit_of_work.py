@@ -45,10 +45,14 @@ class UnitOfWork:
             for call_ref, referral_id, kind, at in result.stopped_clocks:
                 subject = (timers.c.referral_id.is_(None) if referral_id is None
                            else timers.c.referral_id == referral_id)
-                self.session.execute(update(timers).where(
-                    timers.c.call_ref == call_ref, subject, timers.c.kind == kind, timers.c.stopped_at.is_(None))
-                    .values(stopped_at=at, fired_at=func.coalesce(timers.c.fired_at, at),
-                            outcome=func.coalesce(timers.c.outcome, "stopped")))
+                # No autoflush: the record's own UPDATE (with its version check) belongs to commit(),
+                # where a stale version becomes a VersionConflict.
+                with self.session.no_autoflush:
+                    self.session.execute(update(timers).where(
+                        timers.c.call_ref == call_ref, subject, timers.c.kind == kind,
+                        timers.c.stopped_at.is_(None))
+                        .values(stopped_at=at, fired_at=func.coalesce(timers.c.fired_at, at),
+                                outcome=func.coalesce(timers.c.outcome, "stopped")))
         self.session.add_all(result.timers)
         self.session.add_all(result.audit)
         self.session.add_all(result.outbox)

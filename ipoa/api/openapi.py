@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from ..service.calls import RerouteReferral
 from ..service.commands import DecideRoute, FireTrigger, LogCall
 from .. import __version__
 
@@ -45,6 +46,60 @@ DECISION = {
 }
 
 
+CLOCK = {
+    "type": "object",
+    "description": "A running SLA clock of the call (referral_id null) or of one of its referrals. A clock "
+                   "that breached stays listed, overdue, until it stops.",
+    "required": ["clock", "due_at", "remaining", "overdue", "seconds_left", "rule", "referral_id", "breached"],
+    "properties": {
+        "clock": {"type": "string", "enum": ["triage", "acceptance", "response", "callback"]},
+        "due_at": {"type": "string", "format": "date-time", "description": "UTC"},
+        "due_local": {"type": "string", "description": "Due time in Europe/London, e.g. 'Mon 23 Nov 10:15'"},
+        "remaining": {"type": "string", "description": "'due in 12 min', 'overdue by 3 min', 'due now'"},
+        "overdue": {"type": "boolean"},
+        "seconds_left": {"type": "integer", "description": "Negative once overdue"},
+        "rule": {"type": "string", "description": "What set the due time, e.g. 'urgent: 15 min'"},
+        "referral_id": {"type": ["string", "null"]},
+        "breached": {"type": "boolean", "description": "The clock ran out and was escalated"},
+    },
+}
+BREACH = {
+    "breach": {"type": ["string", "null"], "enum": ["triage", "acceptance", "response", "callback", None],
+               "description": "The SLA clock that ran out (the latest), or null; never cleared"},
+    "breached_at": {"type": ["string", "null"], "format": "date-time"},
+}
+CALL = {
+    "type": "object",
+    "description": "A call with its referrals, history, allowed triggers, running SLA clocks and breaches.",
+    "properties": {
+        "ref": {"type": "string"}, "state": {"type": "string"}, "version": {"type": "integer"},
+        "centre": {"type": "string"}, "urgency": {"type": "string"},
+        "callback_due": {"type": ["string", "null"], "format": "date-time"},
+        **BREACH,
+        "clocks": {"type": "array", "items": {"$ref": "#/components/schemas/Clock"},
+                   "description": "The call's and its referrals' running clocks, soonest due first"},
+        "referrals": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "service": {"type": "string"}, "state": {"type": "string"},
+            "version": {"type": "integer"}, **BREACH}}},
+        "allowed_triggers": {"type": "array", "items": {"type": "string"}},
+        "history": {"type": "array", "items": {"type": "object"}},
+    },
+}
+REFERRAL_BRIEF = {"type": "object", "properties": {
+    "id": {"type": "string"}, "service": {"type": "string"}, "state": {"type": "string"},
+    "version": {"type": "integer"}}}
+REROUTED = {
+    "type": "object",
+    "required": ["ref", "state", "version", "withdrawn", "referral"],
+    "properties": {
+        "ref": {"type": "string"}, "state": {"type": "string", "description": "The call's state: referred"},
+        "version": {"type": "integer", "description": "The call's new version"},
+        "withdrawn": {**REFERRAL_BRIEF, "description": "The referral withdrawn"},
+        "referral": {**REFERRAL_BRIEF, "description": "The new referral, sent"},
+    },
+}
+
+
 def _responses(ok: int, schema: dict[str, Any] | None, *errors: int) -> dict[str, Any]:
     out: dict[str, Any] = {str(ok): {"description": "OK", **(_json(schema) if schema else {})}}
     text = {400: "Body is not JSON", 401: "No or bad token", 403: "Role not allowed", 404: "Not found",
@@ -56,8 +111,9 @@ def _responses(ok: int, schema: dict[str, Any] | None, *errors: int) -> dict[str
 
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Error": ERROR, "RoutingDecision": DECISION}
-    for model in (LogCall, FireTrigger, DecideRoute):
+    schemas: dict[str, Any] = {"Error": ERROR, "RoutingDecision": DECISION, "Clock": CLOCK, "Call": CALL,
+                               "Rerouted": REROUTED}
+    for model in (LogCall, FireTrigger, DecideRoute, RerouteReferral):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, sub in schema.pop("$defs", {}).items():
             schemas[name] = sub
@@ -82,8 +138,8 @@ def document() -> dict[str, Any]:
                 "requestBody": {"required": True, **_json(_ref("LogCall"))},
                 "responses": _responses(201, created, 400, 409, 422)}},
             "/calls/{ref}": {"get": {
-                "summary": "A call with its referrals, history and allowed triggers",
-                "parameters": ref_param, "responses": _responses(200, {"type": "object"}, 404)}},
+                "summary": "A call with its referrals, history, allowed triggers, SLA clocks and breaches",
+                "parameters": ref_param, "responses": _responses(200, _ref("Call"), 404)}},
             "/calls/{ref}/events": {"post": {
                 "summary": "Apply a trigger to a call",
                 "parameters": ref_param,
@@ -95,6 +151,18 @@ def document() -> dict[str, Any]:
                                             "schema": {"type": "string"}}],
                 "requestBody": {"required": True, **_json(_ref("FireTrigger"))},
                 "responses": _responses(200, {"type": "object"}, 400, 404, 409, 422)}},
+            "/calls/{ref}/referrals/{referral_id}/reroute": {"post": {
+                "summary": "Supervisors: withdraw a referral not yet accepted and refer the call to another "
+                           "service, in one action",
+                "description": "The referral (state sent) is withdrawn with the reason, the call goes back "
+                               "to triage and is referred to `service` with the same reason, in one "
+                               "transaction. `expected_version` is the referral's version. 403 for "
+                               "handlers; 409 if the referral changed; 422 for a missing reason, an "
+                               "unknown or the same service, or a referral no longer in state sent.",
+                "parameters": ref_param + [{"name": "referral_id", "in": "path", "required": True,
+                                            "schema": {"type": "string"}}],
+                "requestBody": {"required": True, **_json(_ref("RerouteReferral"))},
+                "responses": _responses(200, _ref("Rerouted"), 400, 404, 409, 422)}},
             "/queues": {"get": {
                 "summary": "Per centre and per service: counts by state and oldest wait in seconds",
                 "responses": _responses(200, {"type": "object"})}},

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..service import calls as call_service
 from ..service import queues as queue_service
+from ..service import timers as timer_service
 from ..service.commands import InvalidInput
 from ..users import ApiToken, User, hash_token
 from ..web.access import actor, csrf, requires, services
@@ -93,7 +94,18 @@ def read_call(ref: str):
     except call_service.NotFound as exc:
         return error(404, "not_found", str(exc))
     allowed = [t.trigger for t in call_service.allowed_actions(services(), call)]
-    return jsonify(call_dict(call, history, allowed))
+    body = call_dict(call, history, allowed)
+    body.update(breach=call.breach, breached_at=_iso(call.breached_at))
+    for out, referral in zip(body["referrals"], call.referrals):
+        out.update(breach=referral.breach, breached_at=_iso(referral.breached_at))
+    now = services().clock.now()
+    body["clocks"] = [{**c.as_json(now), "breached": c.breached}
+                      for c in timer_service.running_clocks(services(), [ref]).get(ref, [])]
+    return jsonify(body)
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
 
 
 @bp.post("/calls/<ref>/events")
@@ -124,6 +136,22 @@ def referral_event(ref: str, referral_id: str):
     referral = call.referral(referral_id)
     return jsonify(ref=call.ref, state=call.state, version=call.version,
                    referral={"id": referral.id, "state": referral.state, "version": referral.version})
+
+
+@bp.post("/calls/<ref>/referrals/<referral_id>/reroute")
+@requires("referrals.reroute")
+def referral_reroute(ref: str, referral_id: str):
+    body, bad = _body()
+    if bad:
+        return bad
+    try:
+        call, new = call_service.reroute_referral(services(), actor(), ref, referral_id, body)
+    except Exception as exc:  # noqa: BLE001
+        return _domain_error(exc)
+    old = call.referral(referral_id)
+    return jsonify(ref=call.ref, state=call.state, version=call.version,
+                   withdrawn={"id": old.id, "service": old.service, "state": old.state, "version": old.version},
+                   referral={"id": new.id, "service": new.service, "state": new.state, "version": new.version})
 
 
 @bp.get("/queues")

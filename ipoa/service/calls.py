@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..domain.engine import CALL_WORKFLOW
-from ..domain.errors import DomainError, TriggerNotAllowed
-from ..domain.model import Call, new_ref
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+
+from ..domain.engine import CALL_WORKFLOW, Result
+from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict
+from ..domain.model import Call, Referral, new_ref
 from ..domain.routing import Decision
-from .commands import DecideRoute, FireTrigger, InvalidInput, LogCall, parse
+from ..users import CAPABILITIES
+from .commands import DecideRoute, FireTrigger, InvalidInput, LogCall, _Strict, parse
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,93 @@ def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload
     return call
 
 
+class RerouteReferral(_Strict):
+    """A supervisor moves a referral the service has not accepted to another service, in one action."""
+
+    # All three are required; service and reason default to None only so that a missing one is
+    # reported with its own message alongside the others.
+    model_config = ConfigDict(json_schema_extra=lambda schema, _cls: schema.update(
+        required=["service", "reason", "expected_version"]))
+
+    service: str | None = Field(default=None, validate_default=True, max_length=8,
+                                description="Code of the service to refer to instead (directory.yaml)")
+    reason: str | None = Field(default=None, validate_default=True, max_length=2000,
+                               description="Why: recorded on the withdrawal and on the new referral")
+    expected_version: int = Field(ge=1, strict=True,
+                                  description="The version of the referral being withdrawn, as last read")
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, v: str | None, info: ValidationInfo) -> str:
+        if not v:
+            raise ValueError("Choose the service to refer to.")
+        known = (info.context or {}).get("services")
+        if known is not None and v not in known:
+            raise ValueError(f"Unknown service '{v}'.")
+        return v
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str | None) -> str:
+        if not v:
+            raise ValueError("A reason is required.")
+        return v
+
+
+# A referral may be re-routed only while the service has not taken it on.
+REROUTABLE_STATES = frozenset({"sent"})
+
+
+def may_reroute(role: str) -> bool:
+    return role in CAPABILITIES["referrals.reroute"]
+
+
+def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
+                     payload: dict[str, Any]) -> tuple[Call, Referral]:
+    """Withdraw an unaccepted referral (the call follows back to triage) and refer the call to another
+    service, in one unit of work: both happen or neither. Returns the call and its new referral."""
+    if not may_reroute(actor.role):
+        raise Forbidden(f"only supervisors may re-route a referral; {actor.username} is a {actor.role}")
+    cmd: RerouteReferral = parse(RerouteReferral, payload, services=svc.directory.services)
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        call = uow.calls.get(ref)
+        if call is None or call.referral(referral_id) is None:
+            raise NotFound(f"no referral {referral_id} on call {ref}")
+        referral = call.referral(referral_id)
+        _check_centre(actor, call)
+        if cmd.expected_version != referral.version:
+            raise VersionConflict(cmd.expected_version, referral.version)
+        if referral.state not in REROUTABLE_STATES:
+            raise TriggerNotAllowed("reroute", referral.state, [])
+        if cmd.service == referral.service:
+            raise InvalidInput({"service": f"The referral is already to {referral.service}; "
+                                           "choose another service."})
+        # One engine holds every deployed version; ask for both records' so neither is missing.
+        svc.engine(needs=(referral.workflow, referral.workflow_version), session=uow.session)
+        engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
+        withdrawn = engine.fire_referral(call, referral_id, "withdraw", actor=actor.username, now=now,
+                                         reason=cmd.reason, expected_version=cmd.expected_version)
+        referred = engine.fire(call, "refer", actor=actor.username, now=now,
+                               data={"service": cmd.service}, reason=cmd.reason,
+                               recommendation=recommend(svc, call, now))
+        for event in referred.audit:
+            if event.entity == "call" and event.trigger == "refer":
+                event.data = {**event.data, "reroute": {"from_referral": referral_id,
+                                                        "from_service": referral.service}}
+        # The call was in triage only for an instant: a triage clock started by the withdrawal and
+        # stopped by the referral in the same transaction never ran.
+        stopped = {(c_ref, r_id, kind) for c_ref, r_id, kind, _ in referred.stopped_clocks}
+        withdrawn.timers = [t for t in withdrawn.timers
+                            if (t.call_ref, t.referral_id, t.kind) not in stopped]
+        result = Result()
+        result.extend(withdrawn)
+        result.extend(referred)
+        uow.record(result)
+        uow.commit()
+    return call, referred.new_referrals[0]
+
+
 def allowed_actions(svc, entity) -> list:
     return svc.engine(needs=(entity.workflow, entity.workflow_version)).allowed(entity)
 
@@ -151,5 +241,5 @@ def allowed_actions(svc, entity) -> list:
 __all__ = [
     "Actor", "NotFound", "Forbidden", "DuplicateSuspected", "InvalidInput", "TriggerNotAllowed",
     "decide_route", "recommend", "log_call", "get_call", "fire_call_trigger", "fire_referral_trigger",
-    "allowed_actions",
+    "allowed_actions", "RerouteReferral", "reroute_referral", "may_reroute", "REROUTABLE_STATES",
 ]

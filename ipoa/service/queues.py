@@ -1,11 +1,18 @@
 """Queue figures per centre and per service, and the workflow diagrams with live counts."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from ..adapters import queries
-from ..adapters.orm import calls, referrals
+from ..adapters.orm import calls, referrals, timers
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
+from ..domain.model import Call
+from ..domain.sla import describe_remaining
+from .timers import RunningClock, running_clocks
 
 
 def _state_sets(svc, name: str) -> tuple[set[str], set[str]]:
@@ -39,10 +46,102 @@ def queue_stats(svc) -> dict[str, Any]:
     }
 
 
-def centre_queue(svc, centre: str) -> list:
+@dataclass(frozen=True)
+class QueueRow:
+    call: Call
+    clock: RunningClock | None  # the call's most urgent running clock (its own or a referral's)
+    callback_due: bool  # a promised callback whose time has come: at the top of the queue
+
+
+def _callback_states(svc) -> set[str]:
+    binding = svc.catalogue.sla.clocks.get("callback") if svc.catalogue.sla else None
+    return set(binding.runs_in) if binding is not None else {"awaiting_callback"}
+
+
+def centre_queue_rows(svc, centre: str) -> list[QueueRow]:
+    """A centre's open calls: promised callbacks now due first (earliest promise first), then the rest
+    most urgent first, then longest waiting; each with its most urgent running clock."""
+    now = svc.clock.now()
     call_open, _ = _state_sets(svc, CALL_WORKFLOW)
+    waiting_callback = _callback_states(svc) & call_open
     with svc.uow() as uow:
-        return queries.centre_queue(uow.session, centre, call_open)
+        due = list(uow.session.scalars(
+            select(Call).where(Call.centre == centre, Call.state.in_(sorted(waiting_callback)),
+                               Call.callback_due.is_not(None), Call.callback_due <= now)
+            .order_by(Call.callback_due)))
+        rest = queries.centre_queue(uow.session, centre, call_open)
+    due_refs = {c.ref for c in due}
+    ordered = due + [c for c in rest if c.ref not in due_refs]
+    clocks = running_clocks(svc, [c.ref for c in ordered])
+    return [QueueRow(call=c, clock=(clocks.get(c.ref) or [None])[0], callback_due=c.ref in due_refs)
+            for c in ordered]
+
+
+def centre_queue(svc, centre: str) -> list:
+    """The calls of centre_queue_rows, in its order."""
+    return [row.call for row in centre_queue_rows(svc, centre)]
+
+
+@dataclass(frozen=True)
+class BreachRow:
+    ref: str
+    referral_id: str | None
+    clock: str  # triage | acceptance | response | callback
+    centre: str
+    service: str | None  # a referral's service
+    urgency: str
+    due_at: datetime
+    breached_at: datetime | None
+    running: bool  # the clock still runs: the call or referral is still overdue now
+    stopped_at: datetime | None
+    late_seconds: int  # now (or when the clock stopped) less the due time
+    late: str  # "20 min", "1 h 5 min"
+
+
+def _span(due_at: datetime, until: datetime) -> str:
+    text = describe_remaining(due_at, until)
+    return "under 1 min" if text == "due now" else text.split(" by ", 1)[-1]
+
+
+def breached_now(svc) -> list[BreachRow]:
+    """Open calls and open referrals with a breach: overdue ones (clock still running) first, longest
+    overdue first; then those whose clock has since stopped (the breach stays on the record)."""
+    now = svc.clock.now()
+    call_open, _ = _state_sets(svc, CALL_WORKFLOW)
+    ref_open, _ = _state_sets(svc, REFERRAL_WORKFLOW)
+    with svc.uow() as uow:
+        s = uow.session
+        call_rows = s.execute(
+            select(calls.c.ref, calls.c.centre, calls.c.urgency, calls.c.breach, calls.c.breached_at)
+            .where(calls.c.breach.is_not(None), calls.c.state.in_(sorted(call_open)))).all()
+        ref_rows = s.execute(
+            select(referrals.c.id, referrals.c.service, referrals.c.breach, referrals.c.breached_at,
+                   calls.c.ref, calls.c.centre, calls.c.urgency)
+            .join(calls, calls.c.id == referrals.c.call_id)
+            .where(referrals.c.breach.is_not(None), referrals.c.state.in_(sorted(ref_open)))).all()
+        refs = sorted({r.ref for r in call_rows} | {r.ref for r in ref_rows})
+        timer_rows = s.execute(
+            select(timers.c.call_ref, timers.c.referral_id, timers.c.kind, timers.c.due_at,
+                   timers.c.stopped_at)
+            .where(timers.c.outcome == "breached", timers.c.call_ref.in_(refs))
+            .order_by(timers.c.due_at)).all() if refs else []
+    latest = {(t.call_ref, t.referral_id, t.kind): t for t in timer_rows}  # ordered: the last wins
+
+    def row(ref, referral_id, kind, centre, service, urgency, breached_at) -> BreachRow:
+        timer = latest.get((ref, referral_id, kind))
+        due_at = timer.due_at if timer is not None else breached_at
+        running = timer is not None and timer.stopped_at is None
+        until = now if timer is None or running else timer.stopped_at
+        return BreachRow(ref=ref, referral_id=referral_id, clock=kind, centre=centre, service=service,
+                         urgency=urgency, due_at=due_at, breached_at=breached_at, running=running,
+                         stopped_at=None if running or timer is None else timer.stopped_at,
+                         late_seconds=max(0, int((until - due_at).total_seconds())),
+                         late=_span(due_at, until))
+
+    out = [row(r.ref, None, r.breach, r.centre, None, r.urgency, r.breached_at) for r in call_rows]
+    out += [row(r.ref, r.id, r.breach, r.centre, r.service, r.urgency, r.breached_at) for r in ref_rows]
+    out.sort(key=lambda b: (not b.running, b.due_at))
+    return out
 
 
 def workflow_diagram(svc, name: str) -> str:

@@ -15,6 +15,7 @@ from ..service import calls as call_service
 from ..service import queues as queue_service
 from ..service import professionals as professionals_service
 from ..service import sms as sms_service
+from ..service import timers as timer_service
 from ..service.commands import CALLER_TYPES, URGENCIES, InvalidInput
 from .access import actor, home_for, requires, services
 
@@ -66,7 +67,16 @@ def _globals() -> dict[str, Any]:
         "need_options": list(svc.routing.needs.items()),
         "urgency_options": [(u, u.replace("_", " ").capitalize()) for u in URGENCIES],
         "caller_type_options": [(t, t.replace("_", " ").capitalize()) for t in CALLER_TYPES],
+        "clock_label": clock_label,
     }
+
+
+CLOCK_LABELS = {"triage": "Triage", "acceptance": "Acceptance", "response": "Response",
+                "callback": "Callback"}
+
+
+def clock_label(kind: str | None) -> str:
+    return CLOCK_LABELS.get(kind or "", (kind or "").replace("_", " ").capitalize())
 
 
 @bp.get("/")
@@ -85,8 +95,9 @@ def queue():
     centre = request.args.get("centre") or current_user.centre or next(iter(services().directory.centres))
     if centre not in services().directory.centres:
         abort(404)
-    calls = queue_service.centre_queue(services(), centre)
-    return render_template("queue.html", centre=services().directory.centres[centre], calls=calls)
+    rows = queue_service.centre_queue_rows(services(), centre)
+    return render_template("queue.html", centre=services().directory.centres[centre], rows=rows,
+                           now=services().clock.now())
 
 
 def _log_payload(form) -> dict[str, Any]:
@@ -134,7 +145,8 @@ def new_call():
     return redirect(url_for("web.call_page", ref=call.ref))
 
 
-def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 200, form: dict | None = None):
+def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 200, form: dict | None = None,
+                 reroute: dict | None = None):
     svc = services()
     try:
         call, history = call_service.get_call(svc, ref)
@@ -146,11 +158,14 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
         recommendation = call_service.recommend(svc, call)
     referral_actions = {r.id: call_service.allowed_actions(svc, r) for r in call.referrals}
     rec_choice = recommended_choice(recommendation) if recommendation else None
+    clocks = timer_service.running_clocks(svc, [ref]).get(ref, [])
+    may_reroute = current_user.can("referrals.reroute")
     return render_template(
         "call.html", call=call, history=history, actions=actions, recommendation=recommendation,
         messages=sms_service.messages_for_call(svc, ref),
         rec_choice=rec_choice, referral_actions=referral_actions, errors=errors or {}, form=form or {},
-        now=svc.clock.now()), status
+        now=svc.clock.now(), clocks=clocks, may_reroute=may_reroute,
+        reroutable=call_service.REROUTABLE_STATES, reroute=reroute or {}), status
 
 
 @bp.get("/calls/<ref>")
@@ -222,6 +237,40 @@ def call_event(ref: str):
 def referral_event(ref: str, referral_id: str):
     return _apply(ref, lambda payload: call_service.fire_referral_trigger(
         services(), actor(), ref, referral_id, payload))
+
+
+@bp.post("/calls/<ref>/referrals/<referral_id>/reroute")
+@requires("referrals.reroute")
+def referral_reroute(ref: str, referral_id: str):
+    """A supervisor withdraws a referral the service has not accepted and refers the call elsewhere."""
+    form = request.form.to_dict()
+    try:
+        expected = int(form.get("expected_version", ""))
+    except ValueError:
+        expected = 0
+    payload = {"service": (form.get("service") or "").strip() or None,
+               "reason": (form.get("reason") or "").strip() or None, "expected_version": expected}
+    # Errors land on this referral's form only, not on the call's own actions.
+    failed = {"referral_id": referral_id, "service": payload["service"] or "", "reason": payload["reason"] or ""}
+    try:
+        _, new = call_service.reroute_referral(services(), actor(), ref, referral_id, payload)
+    except VersionConflict:
+        flash("Someone else changed this referral while you were looking at it. Here it is as it is "
+              "now; nothing you submitted was saved.", "error")
+        return _render_call(ref, status=409)
+    except TriggerNotAllowed as exc:
+        flash(f"This referral can no longer be re-routed: it is {exc.state.replace('_', ' ')}.", "error")
+        return _render_call(ref, status=422)
+    except (GuardFailed, InvalidInput) as exc:
+        flash("Not re-routed: " + "; ".join(exc.errors.values()), "error")
+        errors = {"reroute_" + k.removeprefix("data."): v for k, v in exc.errors.items()}
+        return _render_call(ref, errors=errors, status=422, reroute=failed)
+    except call_service.Forbidden:
+        abort(403)
+    except call_service.NotFound:
+        abort(404)
+    flash(f"Referral withdrawn and the call re-referred to {new.service}.", "success")
+    return redirect(url_for("web.call_page", ref=ref))
 
 
 @bp.get("/r/<token>")
@@ -308,4 +357,5 @@ def supervisor():
     call_states = list(engine.latest("call").states.values())
     referral_states = list(engine.latest("referral").states.values())
     return render_template("supervisor.html", stats=stats, call_states=call_states,
-                           referral_states=referral_states)
+                           referral_states=referral_states,
+                           breaches=queue_service.breached_now(services()))

@@ -268,6 +268,14 @@ def test_get_call_allowed_triggers_follow_the_state(api):
     assert not allowed & {"referral_declined", "referral_withdrawn", "referral_completed"}
 
 
+def test_get_call_has_clocks_and_breaches(api):
+    ref, rid = referred(api)
+    body = get_call(api, ref)
+    assert body["breach"] is None and body["breached_at"] is None
+    assert [(r["breach"], r["breached_at"]) for r in body["referrals"]] == [(None, None)]
+    assert [(c["clock"], c["referral_id"], c["overdue"]) for c in body["clocks"]] == [("acceptance", rid, False)]
+
+
 def test_get_unknown_call_is_404(api):
     error_of(api("GET", "/api/v1/calls/ZZZZ-ZZZZ"), 404, "not_found")
 
@@ -727,11 +735,12 @@ def test_openapi_document(api, client):
     assert resp.status_code == 200
     doc = resp.get_json()
     assert doc["openapi"].startswith("3.")
-    paths = {"/calls", "/calls/{ref}", "/calls/{ref}/events", "/queues", "/routing/decide"}
+    paths = {"/calls", "/calls/{ref}", "/calls/{ref}/events", "/queues", "/routing/decide",
+             "/calls/{ref}/referrals/{referral_id}/reroute"}
     assert paths <= set(doc["paths"])
     assert "post" in doc["paths"]["/calls"] and "get" in doc["paths"]["/calls/{ref}"]
     schemas = doc["components"]["schemas"]
-    assert {"LogCall", "FireTrigger", "DecideRoute"} <= set(schemas)
+    assert {"LogCall", "FireTrigger", "DecideRoute", "RerouteReferral", "Clock", "Call"} <= set(schemas)
     log_fields = {"centre", "caller", "subject", "need", "urgency", "summary"}
     assert log_fields <= set(schemas["LogCall"]["properties"])
     assert "expected_version" in schemas["FireTrigger"]["required"]

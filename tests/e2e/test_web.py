@@ -407,6 +407,10 @@ def test_queue_orders_by_urgency_then_age(client, users, svc, clock):
     rows = {row[0]: row for row in tables(page)[0][1:]}
     assert rows[made["routine"]][4] == "30m"  # logged 30 minutes ago
     assert rows[made["emergency"]][4] == "10m"
+    # The clock column: each call's most urgent running clock (emergency triage: 5 min, now 10 min ago).
+    assert tables(page)[0][0][5] == "Clock"
+    assert rows[made["emergency"]][5] == "Triage: overdue by 5 min Overdue"
+    assert rows[made["routine"]][5].startswith("Triage: due in ")
     # Another centre's queue on request.
     assert REF_LINK.findall(text(client.get("/queue?centre=ASC"))) == [made["elsewhere"]]
     assert client.get("/queue?centre=NOPE").status_code == 404

@@ -68,3 +68,50 @@ def test_workflows_check_names_the_file_and_the_problem(app, tmp_path):
         app.extensions["ipoa"].workflows_dir = REPO_ROOT / "workflows"
     assert out.exit_code == 1
     assert "call.workflow.yaml" in out.output and "unknown destination state 'shut'" in out.output
+
+
+def _user(svc, username: str):
+    from sqlalchemy import select
+
+    from ipoa.users import User
+
+    with svc.uow() as uow:
+        return uow.session.scalars(select(User).where(User.username == username)).first()
+
+
+def test_users_create_with_a_mobile_stores_it_in_e164(app, svc):
+    out = run(app, "users", "create", "sup.cnh", "--role", "supervisor", "--centre", "CNH",
+              "--password", "long-enough-pw", "--mobile", "07700 900123")
+    assert out.exit_code == 0, out.output
+    assert "+447700900123" in out.output
+    assert _user(svc, "sup.cnh").mobile == "+447700900123"
+    # Optional: without one, none is stored.
+    assert run(app, "users", "create", "sup2", "--role", "supervisor", "--centre", "CNH",
+               "--password", "long-enough-pw").exit_code == 0
+    assert _user(svc, "sup2").mobile is None
+
+
+def test_users_create_refuses_a_number_that_is_not_a_uk_mobile(app, svc):
+    runner = app.test_cli_runner()
+    for bad in ("0116 496 0000", "not a number", "+33 6 12 34 56 78", "07700"):  # landline, junk, French, short
+        out = runner.invoke(args=["users", "create", "sup.bad", "--role", "supervisor", "--centre", "CNH",
+                                  "--password", "long-enough-pw", "--mobile", bad])
+        assert out.exit_code != 0, bad
+        assert "--mobile" in out.output and "not a valid UK mobile" in out.output, out.output
+    assert _user(svc, "sup.bad") is None
+
+
+def test_seed_demo_gives_the_supervisor_a_fiction_range_mobile(app, svc):
+    out = run(app, "seed-demo")
+    assert out.exit_code == 0
+    mobile = _user(svc, "supervisor").mobile
+    assert mobile.startswith("+447700900") and 0 <= int(mobile[-3:]) <= 999  # Ofcom's drama range
+    assert _user(svc, "handler").mobile is None
+
+
+def test_seed_demo_adds_the_mobile_to_a_demo_supervisor_seeded_before(app, svc):
+    assert run(app, "users", "create", "supervisor", "--role", "supervisor", "--centre", "CNH",
+               "--password", "long-enough-pw").exit_code == 0
+    out = run(app, "seed-demo")
+    assert "demo user supervisor now has mobile +447700900301" in out.output
+    assert _user(svc, "supervisor").mobile == "+447700900301"
