@@ -125,18 +125,35 @@ def sweep_texts(svc, queue) -> int:
     return len(ids)
 
 
+class Backlog:
+    """Texts recorded but not yet queued (Redis was down when their events were handled): queued on the
+    relay's next cycle instead of waiting for the stuck-text sweep."""
+
+    def __init__(self, enqueue: SendQueue):
+        self._enqueue = enqueue
+        self.ids: list[str] = []
+
+    def __call__(self, sms_ids: list[str]) -> None:
+        self.ids += sms_ids
+        self.flush()
+
+    def flush(self) -> None:
+        if self.ids:
+            self._enqueue(self.ids)  # raises while Redis is down: the ids stay for the next cycle
+            self.ids = []
+
+
 def run_relay(svc, sweep_every: float = 10.0, stop=lambda: False) -> None:
     from rq import Queue
 
     from ..adapters.queue import QUEUE_NAME
 
     last_sweep = 0.0
-    queue = send_queue = None
+    queue = Queue(QUEUE_NAME, connection=svc.redis())
+    send_queue = Backlog(lambda sms_ids: enqueue_sms_batches(queue, sms_ids))
     while not stop():
         try:
-            if queue is None:
-                queue = Queue(QUEUE_NAME, connection=svc.redis())
-                send_queue = lambda sms_ids: enqueue_sms_batches(queue, sms_ids)  # noqa: E731
+            send_queue.flush()
             if time.monotonic() - last_sweep >= sweep_every:
                 n = sweep(svc, send_queue)
                 t = sweep_texts(svc, queue)

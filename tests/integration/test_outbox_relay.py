@@ -138,3 +138,24 @@ def test_outbox_payloads_carry_no_patient_identifier(svc, handler_actor):
                    "Distinctive"):
         assert secret not in dumped
     assert call.ref in dumped
+
+
+def test_texts_that_could_not_be_queued_are_queued_on_the_next_cycle():
+    calls, down = [], [True]
+
+    def enqueue(ids):
+        if down[0]:
+            raise ConnectionError("Redis is down")
+        calls.append(list(ids))
+
+    backlog = outbox.Backlog(enqueue)
+    try:
+        backlog(["a", "b"])
+    except ConnectionError:
+        pass
+    assert backlog.ids == ["a", "b"] and calls == []
+    down[0] = False
+    backlog.flush()
+    assert calls == [["a", "b"]] and backlog.ids == []
+    backlog(["c"])
+    assert calls == [["a", "b"], ["c"]]
