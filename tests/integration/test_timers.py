@@ -242,7 +242,7 @@ def test_killed_processes_and_a_flushed_redis_lose_and_double_nothing(svc, handl
         # The scheduler hands the timers over; no worker yet: the jobs wait in Redis, which is flushed.
         _wait(lambda: svc.redis().llen("rq:queue:ipoa") > 0, 30, "the scheduler's first hand-over")
         _kill(scheduler)
-        svc.redis().flushall()
+        svc.redis().flushdb()
         scheduler = _process("workers.scheduler", svc)
         worker = _process("workers.worker", svc)
         _wait(lambda: _breaches(svc)[0] >= 1, 60, "the first breach")
