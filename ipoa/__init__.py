@@ -35,13 +35,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         sla_file=app.config["SLA_POLICY_FILE"])
     app.extensions["ipoa"] = services
 
-    from .web import access, auth, health, views, webhooks
+    from .web import access, auth, dashboard, health, reports, views, webhooks, workflow_pages
     from .api import v1
 
     access.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(workflow_pages.bp)
     app.register_blueprint(v1.bp)
     app.register_blueprint(webhooks.bp)
     if app.config.get("BENCH_ENDPOINTS"):

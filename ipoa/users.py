@@ -20,6 +20,10 @@ CAPABILITIES = {
     # Withdraw a referral the service has not accepted and refer the call elsewhere, in one action.
     "referrals.reroute": {"supervisor", "admin"},
     "referrals.own": {"professional"},
+    "reports.view": {"supervisor", "admin"},
+    "workflows.view": {"supervisor", "admin"},
+    # Requeue failed background jobs from the exceptions panel.
+    "jobs.manage": {"supervisor", "admin"},
 }
 
 
@@ -29,6 +33,7 @@ class User:
                  mobile: str | None = None):
         self.username = username
         self.mobile = mobile  # E.164; supervisors' escalation texts go here
+        self.last_seen_at: datetime | None = None
         self.display_name = display_name
         self.role = role
         self.centre = centre

@@ -143,6 +143,8 @@ users = Table(
     # Supervisors' mobiles receive escalations (E.164); optional for everyone else.
     Column("mobile", String(20)),
     Column("active", Boolean, nullable=False, default=True),
+    # Last request while signed in (written at most once a minute): "handlers signed in" on the dashboard.
+    Column("last_seen_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
