@@ -79,8 +79,7 @@ def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: boo
             logged_at=now, logged_by=actor.username, recommended=decision.to_dict(),
             updates_to=cmd.caller.phone if cmd.caller.wants_updates else None)
         result = engine.start_call(call, actor=actor.username, now=now)
-        uow.calls.add(call)
-        uow.record(result)
+        uow.add_new_call(call, result)
         uow.commit()
     return call
 

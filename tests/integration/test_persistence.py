@@ -158,3 +158,27 @@ def test_referral_and_call_move_together_in_one_transaction(svc, handler_actor):
     assert count(svc, orm.referrals) == 1
     with svc.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Call)) == 1
+
+
+def test_a_logged_call_is_stored_with_its_audit_event_outbox_event_and_timer(svc, handler_actor):
+    """On PostgreSQL the four rows go in one statement (unit_of_work.add_new_call); read them back."""
+    call = call_service.log_call(svc, handler_actor, call_payload(
+        caller={"type": "professional", "phone": "07700 900123", "wants_updates": True}))
+    assert call.id is not None
+    with svc.uow() as uow:
+        s = uow.session
+        row = s.execute(select(orm.calls).where(orm.calls.c.id == call.id)).one()
+        assert (row.ref, row.state, row.version, row.urgency, row.updates_to) == (
+            call.ref, "logged", 1, "urgent", "+447700900123")
+        assert row.recommended == call.recommended and row.route is None and row.logged_at == svc.clock.now()
+        audit = s.execute(select(orm.audit_events).where(orm.audit_events.c.call_ref == call.ref)).one()
+        assert (audit.trigger, audit.from_state, audit.to_state, audit.actor) == ("log", None, "logged", "handler")
+        assert audit.data["centre"] == "CNH"
+        event = s.execute(select(orm.outbox).where(orm.outbox.c.payload["ref"].as_string() == call.ref)).one()
+        assert (event.topic, event.processed_at, event.attempts) == ("call.logged", None, 0)
+        timer = s.execute(select(orm.timers).where(orm.timers.c.call_ref == call.ref)).one()
+        assert (timer.kind, timer.set_at_version, timer.fired_at) == ("triage", 1, None)
+    assert svc.redis().lrange("ipoa:outbox:committed", 0, -1) == [event.id.encode()]
+    # The ORM loads what the single statement wrote.
+    loaded, history = call_service.get_call(svc, call.ref)
+    assert loaded.id == call.id and [h.trigger for h in history] == ["log"]
