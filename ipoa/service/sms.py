@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -91,8 +92,6 @@ def _supervisor_mobiles(session, centre: str) -> list[str]:
 def _escalation(svc, session, message_id: str, payload: dict[str, Any], now) -> list[SmsMessage]:
     """A breached clock: the service's duty lead (referral clocks) and the receiving centre's
     supervisors."""
-    from datetime import datetime as _dt
-
     referral_id = payload.get("referral_id")
     service = svc.directory.services.get(payload.get("service", "")) if referral_id else None
     recipients = escalation_recipients(service.duty_lead if service else None,
@@ -102,7 +101,7 @@ def _escalation(svc, session, message_id: str, payload: dict[str, Any], now) -> 
         return []
     fields = {"ref": payload["ref"], "urgency": payload.get("urgency", "").replace("_", " "),
               "breach": BREACH_WORDS.get(payload["clock"], "overdue"),
-              "due": local_time_text(_dt.fromisoformat(payload["due_at"]), now)}
+              "due": local_time_text(datetime.fromisoformat(payload["due_at"]), now)}
     if referral_id:
         template = "escalation"
         fields.update(service=payload["service"],
