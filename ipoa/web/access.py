@@ -2,13 +2,17 @@
 token, except the few endpoints listed in PUBLIC_ENDPOINTS."""
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from functools import wraps
 from typing import Callable
 
 from flask import Flask, abort, current_app, g, jsonify, render_template, request, url_for
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import or_, update
 
+from ..adapters.orm import users as users_table
 from ..service.calls import Actor
 from ..users import User
 
@@ -16,6 +20,9 @@ PUBLIC_ENDPOINTS = {"auth.login", "health.healthz", "health.readyz", "static",
                     "webhooks.sms_status", "webhooks.sms_inbound"}  # Twilio's signature is checked instead
 login_manager = LoginManager()
 csrf = CSRFProtect()
+log = logging.getLogger(__name__)
+# users.last_seen_at ("handlers signed in" on the supervisor's dashboard) is written at most this often.
+LAST_SEEN_EVERY = timedelta(minutes=1)
 
 
 def services():
@@ -76,8 +83,46 @@ def init_app(app: Flask) -> None:
         if request.blueprint == "api" or (request.endpoint or "").startswith("bench."):
             return None  # the API authenticates with Bearer tokens in its own before_request
         if not current_user.is_authenticated:
+            if request.headers.get("HX-Request"):
+                # The dashboard's polling, after the session ended: send the whole page to sign-in
+                # rather than swapping the sign-in form into the figures.
+                resp = current_app.response_class(status=401)
+                resp.headers["HX-Redirect"] = url_for(
+                    "auth.login", next=url_for("web.supervisor") if request.blueprint == "dashboard" else None)
+                return resp
             return login_manager.unauthorized()
+        if request.endpoint == "auth.logout" and request.method == "POST":
+            note_signed_out(current_user)  # CSRF is checked before this runs
+        else:
+            note_seen(current_user)
         return None
+
+
+def note_seen(user) -> None:
+    """Record that a signed-in user made a request: at most once a minute each, in its own small
+    transaction, and never failing the request (a locked or unreachable database only skips it)."""
+    try:
+        now = services().clock.now()
+        seen = user.last_seen_at
+        if seen is not None and now - seen < LAST_SEEN_EVERY:
+            return
+        with services().db.begin() as conn:
+            conn.execute(update(users_table).where(
+                users_table.c.id == user.id,
+                or_(users_table.c.last_seen_at.is_(None), users_table.c.last_seen_at <= now - LAST_SEEN_EVERY))
+                .values(last_seen_at=now))
+        user.last_seen_at = now
+    except Exception as exc:  # noqa: BLE001 - a figure on a dashboard is not worth a failed request
+        log.warning("last_seen_at not recorded for user %s: %s", getattr(user, "id", "?"), type(exc).__name__)
+
+
+def note_signed_out(user) -> None:
+    """Signing out takes a handler off the dashboard's "signed in" count at once."""
+    try:
+        with services().db.begin() as conn:
+            conn.execute(update(users_table).where(users_table.c.id == user.id).values(last_seen_at=None))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("last_seen_at not cleared for user %s: %s", getattr(user, "id", "?"), type(exc).__name__)
 
 
 def requires(capability: str) -> Callable:

@@ -1,6 +1,161 @@
-"""The supervisor's live dashboard (issue: supervisors' dashboard). Being built."""
+"""The supervisor's live dashboard: the figures' fragment that the page polls, the calls behind each
+figure, and the actions a supervisor takes from there (reassign to another centre, re-route an unaccepted
+referral, requeue a failed background job). The page itself is `web.supervisor` (/supervisor)."""
 from __future__ import annotations
 
-from flask import Blueprint
+import logging
+
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
+from ..service import calls as call_service
+from ..service import dashboard as dashboard_service
+from ..service import queues as queue_service
+from ..service.commands import InvalidInput
+from .access import actor, requires, services
 
 bp = Blueprint("dashboard", __name__, url_prefix="/supervisor")
+log = logging.getLogger(__name__)
+POLL_SECONDS = 2  # the page asks for fresh figures this often while JavaScript runs
+# "Breached now" on the dashboard lists the most overdue this many (all of them are a click away, per centre
+# and per service): the list stays readable, and the fragment fetched every 2 s stays small.
+BREACHES_SHOWN = 25
+
+
+def live_context() -> dict:
+    """What the live part of the page (templates/_dashboard_live.html) needs."""
+    svc = services()
+    return {"dash": dashboard_service.figures(svc), "breaches": queue_service.breached_now(svc),
+            "exceptions": dashboard_service.exceptions(svc), "poll_seconds": POLL_SECONDS,
+            "breaches_shown": BREACHES_SHOWN}
+
+
+def no_store(resp):
+    # Live figures: never from a cache, and never kept in one (browser back button included).
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/dashboard/fragment")
+@requires("supervisor.view")
+def fragment():
+    return no_store(make_response(render_template("_dashboard_live.html", **live_context())))
+
+
+def _filters(source) -> tuple[str | None, str | None, str]:
+    svc = services()
+    centre = source.get("centre") or None
+    service = source.get("service") or None
+    measure = source.get("measure") or "open"
+    if (centre is None) == (service is None):
+        abort(404)
+    if centre is not None and centre not in svc.directory.centres:
+        abort(404)
+    if service is not None and service not in svc.directory.services:
+        abort(404)
+    return centre, service, measure
+
+
+@bp.get("/calls")
+@requires("supervisor.view")
+def calls():
+    """The calls (or referrals) behind one figure, with the actions a supervisor takes on them."""
+    svc = services()
+    centre, service, measure = _filters(request.args)
+    try:
+        drill = dashboard_service.calls_behind(svc, centre=centre, service=service, measure=measure)
+    except dashboard_service.UnknownMeasure:
+        abort(404)
+    subject = svc.directory.centres[centre] if centre else svc.directory.services[service]
+    return no_store(make_response(render_template(
+        "supervisor_calls.html", drill=drill, subject=subject, centre=centre, service=service, measure=measure,
+        may_reroute=current_user.can("referrals.reroute"), now=svc.clock.now())))
+
+
+def _back():
+    """Back to the list the action was taken from (rebuilt from known values: never an open redirect)."""
+    svc = services()
+    centre, service = request.form.get("list_centre") or None, request.form.get("list_service") or None
+    measure = request.form.get("list_measure") or "open"
+    if centre in svc.directory.centres and service is None:
+        return redirect(url_for("dashboard.calls", centre=centre, measure=measure))
+    if service in svc.directory.services and centre is None:
+        return redirect(url_for("dashboard.calls", service=service, measure=measure))
+    return redirect(url_for("web.supervisor"))
+
+
+def _version() -> int:
+    try:
+        return int(request.form.get("expected_version", ""))
+    except ValueError:
+        return 0
+
+
+@bp.post("/calls/<ref>/transfer")
+@requires("supervisor.view")
+def transfer(ref: str):
+    """Reassign: transfer the call to another centre (the call workflow's `transfer`, audited)."""
+    centre = (request.form.get("centre") or "").strip()
+    payload = {"trigger": "transfer", "data": {"centre": centre} if centre else {},
+               "reason": (request.form.get("reason") or "").strip() or None, "expected_version": _version()}
+    try:
+        call_service.fire_call_trigger(services(), actor(), ref, payload)
+    except call_service.NotFound:
+        abort(404)
+    except call_service.Forbidden:
+        abort(403)
+    except VersionConflict:
+        flash(f"Call {ref} changed while you were looking at it; nothing was saved. Here is the list as it "
+              "is now.", "error")
+        return _back()
+    except TriggerNotAllowed as exc:
+        flash(f"Call {ref} can no longer be transferred: it is {exc.state.replace('_', ' ')}.", "error")
+        return _back()
+    except (GuardFailed, InvalidInput) as exc:
+        flash(f"Call {ref} not transferred: " + "; ".join(exc.errors.values()), "error")
+        return _back()
+    flash(f"Call {ref} transferred to {centre}.", "success")
+    return _back()
+
+
+@bp.post("/calls/<ref>/referrals/<referral_id>/reroute")
+@requires("referrals.reroute")
+def reroute(ref: str, referral_id: str):
+    """Withdraw an unaccepted referral and refer the call to another service, in one action."""
+    payload = {"service": (request.form.get("service") or "").strip() or None,
+               "reason": (request.form.get("reason") or "").strip() or None, "expected_version": _version()}
+    try:
+        _, new = call_service.reroute_referral(services(), actor(), ref, referral_id, payload)
+    except call_service.NotFound:
+        abort(404)
+    except call_service.Forbidden:
+        abort(403)
+    except VersionConflict:
+        flash(f"The referral on call {ref} changed while you were looking at it; nothing was saved.", "error")
+        return _back()
+    except TriggerNotAllowed as exc:
+        flash(f"The referral on call {ref} can no longer be re-routed: it is "
+              f"{exc.state.replace('_', ' ')}.", "error")
+        return _back()
+    except (GuardFailed, InvalidInput) as exc:
+        flash(f"Call {ref} not re-routed: " + "; ".join(exc.errors.values()), "error")
+        return _back()
+    flash(f"Call {ref}: referral withdrawn and the call re-referred to {new.service}.", "success")
+    return _back()
+
+
+@bp.post("/jobs/<job_id>/requeue")
+@requires("jobs.manage")
+def requeue_job(job_id: str):
+    try:
+        dashboard_service.requeue_failed_job(services(), job_id, by=current_user.username)
+    except dashboard_service.JobNotFound:
+        flash(f"Job {job_id} is no longer in the failed jobs: nothing requeued.", "error")
+        return redirect(url_for("web.supervisor") + "#exceptions")
+    except Exception as exc:  # noqa: BLE001 - Redis unreachable: say so rather than a 500
+        log.warning("requeue of %s failed: %s", job_id, type(exc).__name__)
+        flash(f"Job {job_id} could not be requeued: the queue cannot be reached.", "error")
+        return redirect(url_for("web.supervisor") + "#exceptions")
+    flash(f"Job {job_id} requeued.", "success")
+    return redirect(url_for("web.supervisor") + "#exceptions")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..adapters.sms_gateway import masked
@@ -352,10 +352,8 @@ def messages():
 @bp.get("/supervisor")
 @requires("supervisor.view")
 def supervisor():
-    stats = queue_service.queue_stats(services())
-    engine = services().engine()
-    call_states = list(engine.latest("call").states.values())
-    referral_states = list(engine.latest("referral").states.values())
-    return render_template("supervisor.html", stats=stats, call_states=call_states,
-                           referral_states=referral_states,
-                           breaches=queue_service.breached_now(services()))
+    """The supervisor's live dashboard: the whole page rendered here (it works without JavaScript, with a
+    Refresh link); with JavaScript the live part re-fetches itself from dashboard.fragment."""
+    from .dashboard import live_context, no_store
+
+    return no_store(make_response(render_template("supervisor.html", **live_context())))

@@ -1,0 +1,503 @@
+"""The supervisor's live dashboard: figures per centre and per service, the calls behind each figure, and
+the exceptions panel (texts not delivered, failed texts, failed background jobs).
+
+Every query reads open records only (`closed_at IS NULL` and an open state: the engine sets closed_at as a
+record enters a final state) and groups in SQL, so the cost follows the open workload, not the history.
+Figures are read in one transaction per panel; nothing here writes, except requeueing a failed job."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, func, select
+
+from ..adapters.orm import calls, professionals, referrals, sms_messages, users
+from ..adapters.queue import QUEUE_NAME
+from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
+from ..domain.messaging import FINAL_STATUSES
+from .queues import _state_sets
+
+log = logging.getLogger(__name__)
+
+# -- thresholds ----------------------------------------------------------------------------------
+# RAG, shown as words as well as colour. Red: anything in breach now (an SLA already missed). Amber: a
+# clock more than half used up: the longest-waiting call of an urgency waiting for triage (logged,
+# transferred, in triage), or referral awaiting acceptance, has waited longer than half that urgency's
+# SLA in workflows/sla.yaml (triage: emergency 5 min, urgent 15 min, same day 1 h; acceptance: 30 min,
+# 30 min, 2 h). Routine clocks count opening hours and working days, so elapsed time says little
+# about them: they turn red by breaching. Green: neither.
+AMBER_TRIAGE_WAIT = {"emergency": timedelta(minutes=2, seconds=30), "urgent": timedelta(minutes=7, seconds=30),
+                     "same_day": timedelta(minutes=30)}
+AMBER_ACCEPTANCE_WAIT = {"emergency": timedelta(minutes=15), "urgent": timedelta(minutes=15),
+                         "same_day": timedelta(hours=1)}
+# States whose wait the triage clock measures (sla.yaml: triage runs_in).
+TRIAGE_WAIT_STATES = frozenset({"logged", "transferred", "in_triage"})
+# A handler counts as signed in if they made a request while signed in within this long (users.last_seen_at
+# is written at most once a minute, so this is accurate to the minute).
+SIGNED_IN_WITHIN = timedelta(minutes=15)
+# Exceptions: an alert not delivered this long after it was created is shown for a phone follow-up
+# (DOMAIN: "an alert not delivered within 10 minutes is shown to the supervisor"). Texts older than the
+# window have had their follow-up or no longer matter; they stay on the call's own page.
+UNDELIVERED_AFTER = timedelta(minutes=10)
+EXCEPTIONS_WINDOW = timedelta(hours=24)
+EXCEPTIONS_LIMIT = 50  # rows listed per exceptions table; the caption gives the full count
+DRILL_LIMIT = 200  # rows on a drill-down list (each has its action forms); the caption says when cut
+
+REFERRAL_AWAITING = "sent"
+REFERRAL_ACCEPTED = "accepted"
+NOT_DELIVERED_YET = tuple(sorted({"pending", "submitting", "accepted", "queued", "sending", "sent"}))
+PERMANENTLY_FAILED = ("failed", "undelivered")
+assert not set(NOT_DELIVERED_YET) & FINAL_STATUSES
+
+
+def _utc(value) -> datetime | None:
+    """Aggregates bypass the column type: SQLite hands back text, and no zone."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _seconds(now: datetime, since: datetime | None) -> int | None:
+    return None if since is None else max(0, int((now - since).total_seconds()))
+
+
+def _short(td: timedelta) -> str:
+    seconds = int(td.total_seconds())
+    hours, rem = divmod(seconds, 3600)
+    minutes, secs = divmod(rem, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
+    return f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
+
+
+@dataclass(frozen=True)
+class Rag:
+    level: str  # red | amber | green
+    text: str  # "Red: 3 breached": the words carry the meaning, the colour only repeats it
+
+
+def _rag(breached: int, late: list[tuple[str, int, timedelta]], what: str) -> Rag:
+    """late: (urgency, oldest wait in seconds, amber threshold) past their threshold."""
+    if breached:
+        return Rag("red", f"Red: {breached} breached")
+    if late:
+        urgency, wait, threshold = max(late, key=lambda x: x[1] / x[2].total_seconds())
+        return Rag("amber", f"Amber: {urgency.replace('_', ' ')} {what} {_short(timedelta(seconds=wait))} "
+                            f"(over {_short(threshold)})")
+    return Rag("green", "Green: on track")
+
+
+@dataclass
+class Figures:
+    code: str
+    name: str
+    open_now: bool
+    counts: dict[str, int] = field(default_factory=dict)  # open records per state
+    total: int = 0
+    waiting: int = 0
+    breached: int = 0
+    awaiting_acceptance: int = 0  # referrals `sent` (for a centre: of its calls)
+    accepted: int = 0
+    oldest_wait_seconds: int | None = None
+    staff: int = 0  # centres: handlers signed in; services: professionals on duty (not opted out)
+    rag: Rag | None = None
+    _oldest_by_urgency: dict[str, datetime] = field(default_factory=dict, repr=False)
+
+    def _note_wait(self, now: datetime, oldest: datetime | None) -> None:
+        age = _seconds(now, oldest)
+        if age is not None and (self.oldest_wait_seconds is None or age > self.oldest_wait_seconds):
+            self.oldest_wait_seconds = age
+
+    def _note_urgent(self, urgency: str, oldest: datetime | None) -> None:
+        if oldest is not None and (urgency not in self._oldest_by_urgency
+                                   or oldest < self._oldest_by_urgency[urgency]):
+            self._oldest_by_urgency[urgency] = oldest
+
+    def _late(self, now: datetime, thresholds: dict[str, timedelta]) -> list[tuple[str, int, timedelta]]:
+        out = []
+        for urgency, oldest in self._oldest_by_urgency.items():
+            threshold = thresholds.get(urgency)
+            wait = _seconds(now, oldest)
+            if threshold is not None and wait is not None and wait > threshold.total_seconds():
+                out.append((urgency, wait, threshold))
+        return out
+
+
+@dataclass
+class Dashboard:
+    generated_at: datetime
+    centres: list[Figures]
+    services: list[Figures]
+    call_states: list  # the latest call workflow's open states (label, name), for the columns
+    referral_states: list
+
+
+def figures(svc) -> Dashboard:
+    """Live figures per centre and per service, in five grouped queries over open records."""
+    now = svc.clock.now()
+    call_open, call_waiting = _state_sets(svc, CALL_WORKFLOW)
+    ref_open, ref_waiting = _state_sets(svc, REFERRAL_WORKFLOW)
+    engine = svc.engine()
+    centres = {c.code: Figures(c.code, c.name, c.calendar.is_open(now)) for c in svc.directory.centres.values()}
+    services = {s.code: Figures(s.code, s.name, s.calendar.is_open(now))
+                for s in svc.directory.services.values()}
+    with svc.uow() as uow:
+        s = uow.session
+        call_rows = s.execute(
+            select(calls.c.centre, calls.c.state, calls.c.urgency, func.count(), func.count(calls.c.breach),
+                   func.min(calls.c.queued_at))
+            .where(calls.c.closed_at.is_(None), calls.c.state.in_(sorted(call_open)))
+            .group_by(calls.c.centre, calls.c.state, calls.c.urgency)).all()
+        ref_rows = s.execute(
+            select(referrals.c.service, calls.c.centre, referrals.c.state, calls.c.urgency, func.count(),
+                   func.count(referrals.c.breach), func.min(referrals.c.sent_at))
+            .join(calls, calls.c.id == referrals.c.call_id)
+            .where(referrals.c.closed_at.is_(None), referrals.c.state.in_(sorted(ref_open)))
+            .group_by(referrals.c.service, calls.c.centre, referrals.c.state, calls.c.urgency)).all()
+        handler_rows = s.execute(
+            select(users.c.centre, func.count())
+            .where(users.c.role == "handler", users.c.active.is_(True),
+                   users.c.last_seen_at >= now - SIGNED_IN_WITHIN)
+            .group_by(users.c.centre)).all()
+        duty_rows = s.execute(
+            select(professionals.c.service, func.count())
+            .where(professionals.c.on_duty.is_(True), professionals.c.opted_out_at.is_(None))
+            .group_by(professionals.c.service)).all()
+
+    for centre, state, urgency, n, breached, oldest in call_rows:
+        f = centres.get(centre)
+        if f is None:  # a centre since removed from the directory: still counted, never hidden
+            f = centres[centre] = Figures(centre, centre, False)
+        oldest = _utc(oldest)
+        f.counts[state] = f.counts.get(state, 0) + n
+        f.total += n
+        f.breached += breached
+        if state in call_waiting:
+            f.waiting += n
+            f._note_wait(now, oldest)
+        if state in TRIAGE_WAIT_STATES:
+            f._note_urgent(urgency, oldest)
+    for service, centre, state, urgency, n, breached, oldest in ref_rows:
+        f = services.get(service)
+        if f is None:
+            f = services[service] = Figures(service, service, False)
+        oldest = _utc(oldest)
+        f.counts[state] = f.counts.get(state, 0) + n
+        f.total += n
+        f.breached += breached
+        if state in ref_waiting:
+            f.waiting += n
+            f._note_wait(now, oldest)
+        if state == REFERRAL_AWAITING:
+            f.awaiting_acceptance += n
+            f._note_urgent(urgency, oldest)
+        elif state == REFERRAL_ACCEPTED:
+            f.accepted += n
+        c = centres.get(centre)
+        if c is not None:  # the referring centre's view of its referrals
+            c.breached += breached
+            if state == REFERRAL_AWAITING:
+                c.awaiting_acceptance += n
+            elif state == REFERRAL_ACCEPTED:
+                c.accepted += n
+    for centre, n in handler_rows:
+        if centre in centres:
+            centres[centre].staff = n
+    for service, n in duty_rows:
+        if service in services:
+            services[service].staff = n
+    for f in centres.values():
+        f.rag = _rag(f.breached, f._late(now, AMBER_TRIAGE_WAIT), "call waiting")
+    for f in services.values():
+        f.rag = _rag(f.breached, f._late(now, AMBER_ACCEPTANCE_WAIT), "referral unaccepted")
+    return Dashboard(
+        generated_at=now, centres=list(centres.values()), services=list(services.values()),
+        call_states=[st for st in engine.latest(CALL_WORKFLOW).states.values() if not st.final],
+        referral_states=[st for st in engine.latest(REFERRAL_WORKFLOW).states.values() if not st.final])
+
+
+# -- drill-down: the records behind a figure ---------------------------------------------------------
+
+# Measures every figure links to. Besides these, any open state name of the workflow concerned.
+CENTRE_MEASURES = {"open": "open calls", "waiting": "calls waiting", "breached": "breached now",
+                   "awaiting_acceptance": "referrals awaiting acceptance", "accepted": "referrals accepted"}
+SERVICE_MEASURES = {"open": "open referrals", "waiting": "referrals awaiting acceptance",
+                    "awaiting_acceptance": "referrals awaiting acceptance", "accepted": "referrals accepted",
+                    "breached": "breached now"}
+
+
+class UnknownMeasure(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DrillRow:
+    ref: str
+    call_version: int
+    call_state: str
+    centre: str
+    urgency: str
+    need: str
+    queued_at: datetime
+    call_breach: str | None
+    may_transfer: bool  # the call's workflow allows `transfer` from its state
+    referral_id: str | None = None
+    service: str | None = None
+    referral_state: str | None = None
+    referral_version: int | None = None
+    sent_at: datetime | None = None
+    referral_breach: str | None = None
+
+    @property
+    def since(self) -> datetime:
+        return self.sent_at if self.referral_id else self.queued_at
+
+
+@dataclass(frozen=True)
+class Drill:
+    title: str
+    rows: list[DrillRow]
+    truncated: bool
+    referral_rows: bool  # the list is of referrals (each with its call), not of calls
+
+    @property
+    def noun(self) -> str:
+        return "referral" if self.referral_rows else ("record" if any(r.referral_id for r in self.rows) else "call")
+
+
+def describe_measure(svc, *, centre: str | None, service: str | None, measure: str) -> str:
+    if centre is not None:
+        if measure in CENTRE_MEASURES:
+            return CENTRE_MEASURES[measure]
+        state = svc.engine().latest(CALL_WORKFLOW).states.get(measure)
+        return f"calls {state.label.lower() if state else measure}"
+    if measure in SERVICE_MEASURES:
+        return SERVICE_MEASURES[measure]
+    state = svc.engine().latest(REFERRAL_WORKFLOW).states.get(measure)
+    return f"referrals {state.label.lower() if state else measure}"
+
+
+def _transfer_states(svc) -> dict[tuple[str, int], set[str]]:
+    return {(d.name, d.version): {st for st in d.states if d.transition("transfer", st) is not None}
+            for d in svc.engine().definitions() if d.name == CALL_WORKFLOW}
+
+
+def calls_behind(svc, *, centre: str | None = None, service: str | None = None, measure: str) -> Drill:
+    """The open calls (or referrals, with their calls) behind one figure of the dashboard, longest
+    waiting first. Exactly one of centre and service."""
+    if (centre is None) == (service is None):
+        raise UnknownMeasure("give a centre or a service")
+    call_open, call_waiting = _state_sets(svc, CALL_WORKFLOW)
+    ref_open, ref_waiting = _state_sets(svc, REFERRAL_WORKFLOW)
+    transfer = _transfer_states(svc)
+    open_call = and_(calls.c.closed_at.is_(None), calls.c.state.in_(sorted(call_open)))
+    open_ref = and_(referrals.c.closed_at.is_(None), referrals.c.state.in_(sorted(ref_open)))
+    call_cols = (calls.c.ref, calls.c.version, calls.c.state, calls.c.centre, calls.c.urgency, calls.c.need,
+                 calls.c.queued_at, calls.c.breach, calls.c.workflow, calls.c.workflow_version)
+    ref_cols = (referrals.c.id, referrals.c.service, referrals.c.state.label("referral_state"),
+                referrals.c.version.label("referral_version"), referrals.c.sent_at,
+                referrals.c.breach.label("referral_breach"))
+    call_stmt = ref_stmt = None
+    if centre is not None:
+        if measure == "open":
+            call_stmt = select(*call_cols).where(open_call)
+        elif measure == "waiting":
+            call_stmt = select(*call_cols).where(open_call, calls.c.state.in_(sorted(call_waiting)))
+        elif measure in call_open:
+            call_stmt = select(*call_cols).where(open_call, calls.c.state == measure)
+        elif measure == "breached":
+            call_stmt = select(*call_cols).where(open_call, calls.c.breach.is_not(None))
+            ref_stmt = select(*call_cols, *ref_cols).where(open_ref, referrals.c.breach.is_not(None))
+        elif measure in ("awaiting_acceptance", "accepted"):
+            state = REFERRAL_AWAITING if measure == "awaiting_acceptance" else REFERRAL_ACCEPTED
+            ref_stmt = select(*call_cols, *ref_cols).where(open_ref, referrals.c.state == state)
+        else:
+            raise UnknownMeasure(measure)
+        call_stmt = call_stmt.where(calls.c.centre == centre) if call_stmt is not None else None
+        ref_stmt = ref_stmt.where(calls.c.centre == centre) if ref_stmt is not None else None
+    else:
+        if measure == "open":
+            where = [open_ref]
+        elif measure == "waiting":
+            where = [open_ref, referrals.c.state.in_(sorted(ref_waiting))]
+        elif measure in ("awaiting_acceptance", "accepted"):
+            where = [open_ref, referrals.c.state == (REFERRAL_AWAITING if measure == "awaiting_acceptance"
+                                                     else REFERRAL_ACCEPTED)]
+        elif measure in ref_open:
+            where = [open_ref, referrals.c.state == measure]
+        elif measure == "breached":
+            where = [open_ref, referrals.c.breach.is_not(None)]
+        else:
+            raise UnknownMeasure(measure)
+        ref_stmt = select(*call_cols, *ref_cols).where(*where, referrals.c.service == service)
+    rows: list[DrillRow] = []
+    with svc.uow() as uow:
+        s = uow.session
+        if call_stmt is not None:
+            for r in s.execute(call_stmt.order_by(calls.c.queued_at).limit(DRILL_LIMIT + 1)):
+                rows.append(_row(r, transfer))
+        if ref_stmt is not None:
+            ref_stmt = ref_stmt.join_from(referrals, calls, calls.c.id == referrals.c.call_id)
+            for r in s.execute(ref_stmt.order_by(referrals.c.sent_at).limit(DRILL_LIMIT + 1)):
+                rows.append(_row(r, transfer, referral=True))
+    rows.sort(key=lambda x: x.since)
+    truncated = len(rows) > DRILL_LIMIT
+    return Drill(title=describe_measure(svc, centre=centre, service=service, measure=measure),
+                 rows=rows[:DRILL_LIMIT], truncated=truncated,
+                 referral_rows=ref_stmt is not None and call_stmt is None)
+
+
+def _row(r, transfer: dict[tuple[str, int], set[str]], referral: bool = False) -> DrillRow:
+    base = dict(ref=r.ref, call_version=r.version, call_state=r.state, centre=r.centre, urgency=r.urgency,
+                need=r.need, queued_at=r.queued_at, call_breach=r.breach,
+                may_transfer=r.state in transfer.get((r.workflow, r.workflow_version), set()))
+    if referral:
+        base.update(referral_id=r.id, service=r.service, referral_state=r.referral_state,
+                    referral_version=r.referral_version, sent_at=r.sent_at, referral_breach=r.referral_breach)
+    return DrillRow(**base)
+
+
+# -- exceptions ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SmsException:
+    id: str
+    call_ref: str
+    to: str  # the full number: templates mask it (the `masked` filter); never logged
+    recipient_kind: str
+    template: str
+    status: str
+    error_code: int | None
+    error_message: str | None
+    created_at: datetime
+    age_seconds: int
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    id: str
+    func_name: str
+    failed_at: datetime | None
+    error: str  # the exception's last line only
+
+
+@dataclass
+class Exceptions:
+    undelivered: list[SmsException]
+    undelivered_total: int
+    failed: list[SmsException]
+    failed_total: int
+    jobs: list[FailedJob]
+    jobs_total: int
+    jobs_error: str | None  # Redis not reachable: said so, the rest of the panel still shows
+
+    @property
+    def empty(self) -> bool:
+        return not (self.undelivered_total or self.failed_total or self.jobs_total or self.jobs_error)
+
+
+def _sms_rows(session, now: datetime, where, order) -> tuple[list[SmsException], int]:
+    cols = (sms_messages.c.id, sms_messages.c.call_ref, sms_messages.c.to, sms_messages.c.recipient_kind,
+            sms_messages.c.template, sms_messages.c.status, sms_messages.c.error_code,
+            sms_messages.c.error_message, sms_messages.c.created_at)
+    total = session.execute(select(func.count()).select_from(sms_messages).where(*where)).scalar_one()
+    rows = session.execute(select(*cols).where(*where).order_by(order).limit(EXCEPTIONS_LIMIT)).all() \
+        if total else []
+    return [SmsException(id=r.id, call_ref=r.call_ref, to=r.to, recipient_kind=r.recipient_kind,
+                         template=r.template, status=r.status, error_code=r.error_code,
+                         error_message=r.error_message, created_at=r.created_at,
+                         age_seconds=_seconds(now, r.created_at) or 0) for r in rows], total
+
+
+def _last_line(text: str | None) -> str:
+    """The exception itself, without the traceback: the lines after the last indented (frame) line,
+    e.g. "RuntimeError: gateway refused", joined; at most 300 characters."""
+    lines = [ln for ln in (text or "").rstrip().splitlines() if ln.strip()]
+    start = max((i + 1 for i, ln in enumerate(lines) if ln[:1].isspace()), default=0)
+    tail = " ".join(ln.strip() for ln in lines[start:]) or (lines[-1].strip() if lines else "")
+    return tail[:300] or "(no exception recorded)"
+
+
+def failed_registry(svc):
+    from rq import Queue
+    from rq.registry import FailedJobRegistry
+
+    return FailedJobRegistry(queue=Queue(QUEUE_NAME, connection=svc.redis()))
+
+
+def failed_jobs(svc) -> tuple[list[FailedJob], int]:
+    """RQ's failed jobs on the app's queue, most recent first. Only id, function name, time and the
+    exception's last line: job arguments are never shown."""
+    from rq.job import Job
+
+    registry = failed_registry(svc)
+    total = registry.count
+    ids = registry.get_job_ids(0, EXCEPTIONS_LIMIT - 1, desc=True) if total else []
+    out = []
+    for job_id, job in zip(ids, Job.fetch_many(ids, connection=svc.redis()) if ids else []):
+        if job is None:  # expired between the two reads
+            continue
+        result = None
+        try:
+            result = job.latest_result()
+        except Exception:  # noqa: BLE001 - an unreadable result still lists the job
+            log.warning("failed job %s: result unreadable", job_id)
+        exc = getattr(result, "exc_string", None) if result is not None else None
+        failed_at = _utc(job.ended_at or (result.created_at if result is not None else None))
+        out.append(FailedJob(id=job_id, func_name=_func_name(job), failed_at=failed_at, error=_last_line(exc)))
+    return out, total
+
+
+def _func_name(job) -> str:
+    try:
+        return job.func_name
+    except Exception:  # noqa: BLE001 - a job whose function cannot be read still lists
+        return "(unknown)"
+
+
+def exceptions(svc) -> Exceptions:
+    now = svc.clock.now()
+    window = now - EXCEPTIONS_WINDOW
+    with svc.uow() as uow:
+        undelivered, undelivered_total = _sms_rows(
+            uow.session, now,
+            (sms_messages.c.status.in_(NOT_DELIVERED_YET), sms_messages.c.created_at <= now - UNDELIVERED_AFTER,
+             sms_messages.c.created_at >= window),
+            sms_messages.c.created_at)
+        failed, failed_total = _sms_rows(
+            uow.session, now,
+            (sms_messages.c.status.in_(PERMANENTLY_FAILED), sms_messages.c.created_at >= window),
+            sms_messages.c.created_at.desc())
+    jobs, jobs_total, jobs_error = [], 0, None
+    try:
+        jobs, jobs_total = failed_jobs(svc)
+    except Exception as exc:  # noqa: BLE001 - Redis down must not take the dashboard with it
+        log.warning("failed jobs unavailable: %s", type(exc).__name__)
+        jobs_error = "Background job status is unavailable: the queue (Redis) cannot be reached."
+    return Exceptions(undelivered=undelivered, undelivered_total=undelivered_total, failed=failed,
+                      failed_total=failed_total, jobs=jobs, jobs_total=jobs_total, jobs_error=jobs_error)
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+def requeue_failed_job(svc, job_id: str, by: str) -> None:
+    """Put a failed job back on its queue (it runs again from the start: send jobs never text twice)."""
+    from rq.exceptions import InvalidJobOperation, InvalidJobOperationError, NoSuchJobError
+
+    registry = failed_registry(svc)
+    try:
+        registry.requeue(job_id)
+    except (InvalidJobOperation, InvalidJobOperationError, NoSuchJobError) as exc:
+        raise JobNotFound(job_id) from exc
+    log.info("failed job %s requeued by %s", job_id, by)
+
+
+__all__ = ["figures", "calls_behind", "exceptions", "requeue_failed_job", "Dashboard", "Figures", "Rag",
+           "Drill", "DrillRow", "Exceptions", "UnknownMeasure", "JobNotFound", "CENTRE_MEASURES",
+           "SERVICE_MEASURES", "AMBER_TRIAGE_WAIT", "AMBER_ACCEPTANCE_WAIT", "SIGNED_IN_WITHIN",
+           "UNDELIVERED_AFTER"]

@@ -1,0 +1,457 @@
+"""The supervisor's live dashboard (/supervisor, its polled fragment and the drill-down lists), through the
+Flask test client: figures per centre and per service for a seeded mix, RAG in words, the calls behind a
+figure and the actions taken from there, the exceptions panel (texts not delivered or failed, failed RQ
+jobs and their requeue), role checks, and `users.last_seen_at` behind "Handlers signed in"."""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import insert, select
+
+from ipoa.adapters import orm
+from ipoa.adapters.queue import QUEUE_NAME
+from ipoa.service import calls as call_service
+from ipoa.service import dashboard as dashboard_service
+from tests.e2e.test_clocks import breach
+from tests.e2e.test_web import (
+    actor_for, block, csrf_token, in_triage, load, logged, signed_in, table_by_first_cell, tables, text,
+)
+
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+CALL_LINK = re.compile(r'<td><a href="/calls/([0-9A-Z]{4}-[0-9A-Z]{4})">')
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+def refer(svc, service: str = "CRT", **overrides) -> tuple[str, str]:
+    ref = in_triage(svc, **overrides)
+    call = load(svc, ref)
+    call_service.fire_call_trigger(svc, actor_for(), ref, {"trigger": "refer", "expected_version": call.version,
+                                                           "data": {"service": service},
+                                                           "reason": "Known to this service"})
+    return ref, load(svc, ref).referrals[0].id
+
+
+def accept(svc, ref: str, rid: str) -> None:
+    call_service.fire_referral_trigger(svc, actor_for(), ref, rid, {"trigger": "accept", "expected_version": 1})
+
+
+@pytest.fixture
+def mix(svc, clock):
+    """CNH logs a (waiting) at 10:00; at 10:01 b (in triage), c (referred, CRT not yet accepted) and d
+    (referred, CRT accepted), and MHA logs m. a's triage clock is then breached (10:16). It is now 10:30."""
+    a = logged(svc)
+    clock.advance(minutes=1)
+    b = in_triage(svc)
+    c, c_rid = refer(svc)
+    d, d_rid = refer(svc)
+    accept(svc, d, d_rid)
+    m = logged(svc, centre="MHA", need="mental_health")
+    breach(svc, clock, a, "triage", late_minutes=1)
+    clock.set(MONDAY_10 + timedelta(minutes=30))
+    return {"a": a, "b": b, "c": c, "c_rid": c_rid, "d": d, "d_rid": d_rid, "m": m}
+
+
+def dashboard_tables(page: str):
+    """(breaches or None, centres, services) from the supervisor page or the fragment."""
+    found = tables(page)
+    if len(found) == 2:
+        return None, *found
+    return found[0], found[1], found[2]
+
+
+def listed_refs(page: str) -> list[str]:
+    if 'id="drill"' not in page:
+        assert "None right now." in page
+        return []
+    return CALL_LINK.findall(block(page, 'id="drill"', "<table"))
+
+
+def audit(svc, ref: str):
+    return call_service.get_call(svc, ref)[1]
+
+
+# -- figures --------------------------------------------------------------------------------------
+
+def test_figures_per_centre_and_service_for_a_seeded_mix(client, users, svc, mix):
+    signed_in(client, "supervisor")
+    resp = client.get("/supervisor")
+    assert resp.status_code == 200
+    _, by_centre, by_service = dashboard_tables(text(resp))
+    centres = table_by_first_cell(by_centre)
+    assert set(centres) == {"CNH", "FCP", "ASC", "EDT", "CHS", "MHA", "HFD"}
+    cnh = centres["CNH"]
+    assert {k: cnh[k] for k in ("Waiting", "Logged", "In triage", "Referred", "Total open", "Awaiting acceptance",
+                                "Accepted", "Breached now", "Oldest wait")} == {
+        "Waiting": "2", "Logged": "1", "In triage": "1", "Referred": "2", "Total open": "4",
+        "Awaiting acceptance": "1", "Accepted": "1", "Breached now": "1", "Oldest wait": "30m"}
+    assert cnh["Status"] == "Red: 1 breached"
+    mha = centres["MHA"]
+    assert (mha["Waiting"], mha["Logged"], mha["Breached now"]) == ("1", "1", "0")
+    assert mha["Status"] == "Amber: urgent call waiting 29m (over 7m 30s)"
+    assert centres["ASC"]["Status"] == "Green: on track"
+    assert (centres["ASC"]["Waiting"], centres["ASC"]["Oldest wait"]) == ("0", "–")
+
+    services = table_by_first_cell(by_service)
+    assert len(services) == 12
+    crt = services["CRT"]
+    assert {k: crt[k] for k in ("Sent", "Accepted", "In progress", "Total open", "Breached now",
+                                "Oldest awaiting acceptance")} == {
+        "Sent": "1", "Accepted": "1", "In progress": "0", "Total open": "2", "Breached now": "0",
+        "Oldest awaiting acceptance": "29m"}
+    assert crt["Status"] == "Amber: urgent referral unaccepted 29m (over 15m)"
+    assert services["DN"]["Status"] == "Green: on track" and services["DN"]["Total open"] == "0"
+
+
+def test_a_breached_referral_counts_for_its_service_and_the_referring_centre(client, users, svc, clock):
+    ref, rid = refer(svc)
+    breach(svc, clock, ref, "acceptance", rid, late_minutes=2)
+    dash = dashboard_service.figures(svc)
+    crt = next(f for f in dash.services if f.code == "CRT")
+    cnh = next(f for f in dash.centres if f.code == "CNH")
+    assert (crt.breached, crt.rag.text) == (1, "Red: 1 breached")
+    assert (cnh.breached, cnh.rag.level) == (1, "red")
+    signed_in(client, "supervisor")
+    page = text(client.get("/supervisor/calls?service=CRT&measure=breached"))
+    assert listed_refs(page) == [ref]
+
+
+def test_the_figures_read_open_records_only(svc, mix):
+    # d's referral completes: the call closes; neither it nor its referral is counted any more.
+    call_service.fire_referral_trigger(svc, actor_for(), mix["d"], mix["d_rid"],
+                                       {"trigger": "complete", "expected_version": 2})
+    assert load(svc, mix["d"]).closed_at is not None
+    dash = dashboard_service.figures(svc)
+    cnh = next(f for f in dash.centres if f.code == "CNH")
+    crt = next(f for f in dash.services if f.code == "CRT")
+    assert (cnh.total, cnh.counts.get("referred"), cnh.accepted) == (3, 1, 0)
+    assert (crt.total, crt.counts, crt.accepted) == (1, {"sent": 1}, 0)
+
+
+# -- the page and its fragment ---------------------------------------------------------------------
+
+def test_the_fragment_is_the_live_part_of_the_page_and_is_never_cached(client, users, svc, mix):
+    signed_in(client, "supervisor")
+    page_resp = client.get("/supervisor")
+    frag_resp = client.get("/supervisor/dashboard/fragment")
+    assert frag_resp.status_code == 200
+    for resp in (page_resp, frag_resp):
+        assert resp.headers["Cache-Control"] == "no-store"
+    page, frag = text(page_resp), text(frag_resp)
+    # The fragment is exactly the block the page polls and swaps: same element, same polling.
+    opening = re.search(r'<div id="dashboard-live"[^>]*>', frag).group(0)
+    assert frag.lstrip().startswith(opening)
+    assert 'hx-get="/supervisor/dashboard/fragment"' in opening and 'hx-trigger="every 2s"' in opening
+    assert 'hx-swap="outerHTML"' in opening
+    assert opening in page
+    assert "<html" not in frag and "<nav" not in frag
+    assert dashboard_tables(frag) == dashboard_tables(page)
+    # Usable without JavaScript: the same tables server-side, and a plain Refresh link.
+    assert '<a id="dashboard-refresh" href="/supervisor">Refresh</a>' in page
+    # htmx is served from here, with its licence, never from a CDN.
+    assert '<script src="/static/vendor/htmx.min.js" defer></script>' in page
+    assert "https://" not in page.split("<main", 1)[1]
+    js = client.get("/static/vendor/htmx.min.js")
+    assert js.status_code == 200 and b"htmx" in js.data[:200]
+    js.close()
+    lic = client.get("/static/vendor/htmx.LICENSE")
+    assert lic.status_code == 200 and b"Zero-Clause BSD" in lic.data
+    lic.close()
+
+
+def test_every_figure_links_to_the_calls_behind_it(client, users, svc, mix):
+    signed_in(client, "supervisor")
+    page = text(client.get("/supervisor"))
+    assert 'href="/supervisor/calls?centre=CNH&measure=waiting"' in page
+    assert 'id="c-CNH-waiting" href="/supervisor/calls?centre=CNH&measure=waiting"' in page
+    assert 'id="c-CNH-breached" href="/supervisor/calls?centre=CNH&measure=breached"' in page
+    assert 'id="s-CRT-accepted" href="/supervisor/calls?service=CRT&measure=accepted"' in page
+    assert 'id="s-CRT-sent" href="/supervisor/calls?service=CRT&measure=sent"' in page
+    # Red and amber say where to look.
+    assert '<a id="c-CNH-rag" href="/supervisor/calls?centre=CNH&measure=breached">Red: 1 breached</a>' in page
+    assert '<a id="c-MHA-rag" href="/supervisor/calls?centre=MHA&measure=waiting">Amber: ' in page
+    # Each linked figure's list matches the figure.
+    for link_id, expected in (("c-CNH-waiting", 2), ("c-CNH-in_triage", 1), ("c-CNH-referred", 2),
+                              ("c-CNH-open", 4), ("c-CNH-awaiting_acceptance", 1), ("c-CNH-accepted", 1),
+                              ("c-CNH-breached", 1), ("c-MHA-logged", 1), ("s-CRT-sent", 1),
+                              ("s-CRT-accepted", 1), ("s-CRT-open", 2)):
+        href = re.search(rf'id="{link_id}" href="([^"]+)"', page).group(1)
+        listed = text(client.get(href))
+        assert len(listed_refs(listed)) == expected, link_id
+
+
+def test_drill_down_lists_the_right_calls(client, users, svc, mix):
+    signed_in(client, "supervisor")
+    waiting = text(client.get("/supervisor/calls?centre=CNH&measure=waiting"))
+    assert listed_refs(waiting) == [mix["a"], mix["b"]]  # longest waiting first
+    assert "calls waiting" in waiting
+    assert listed_refs(text(client.get("/supervisor/calls?centre=CNH&measure=in_triage"))) == [mix["b"]]
+    assert listed_refs(text(client.get("/supervisor/calls?centre=CNH&measure=breached"))) == [mix["a"]]
+    assert listed_refs(text(client.get("/supervisor/calls?centre=CNH&measure=awaiting_acceptance"))) == [mix["c"]]
+    assert listed_refs(text(client.get("/supervisor/calls?service=CRT&measure=accepted"))) == [mix["d"]]
+    assert listed_refs(text(client.get("/supervisor/calls?centre=MHA&measure=open"))) == [mix["m"]]
+    assert listed_refs(text(client.get("/supervisor/calls?centre=ASC&measure=open"))) == []
+    for bad in ("centre=CNH&measure=nonsense", "centre=XXX&measure=open", "service=CRT&centre=CNH",
+                "measure=open", "service=NOPE"):
+        assert client.get(f"/supervisor/calls?{bad}").status_code == 404, bad
+
+
+def test_reassign_from_the_list_transfers_the_call_and_is_audited(client, users, svc, mix):
+    token = signed_in(client, "supervisor")
+    page = text(client.get("/supervisor/calls?centre=CNH&measure=waiting"))
+    assert f'action="/supervisor/calls/{mix["a"]}/transfer"' in page
+    form = {"csrf_token": token, "centre": "ASC", "reason": "Social care need, not health",
+            "expected_version": str(load(svc, mix["a"]).version), "list_centre": "CNH", "list_measure": "waiting"}
+    # Without CSRF: refused, nothing changes.
+    resp = client.post(f"/supervisor/calls/{mix['a']}/transfer", data={**form, "csrf_token": "forged"})
+    assert resp.status_code == 400 and load(svc, mix["a"]).centre == "CNH"
+    resp = client.post(f"/supervisor/calls/{mix['a']}/transfer", data=form)
+    assert resp.status_code == 302
+    assert resp.headers["Location"] == "/supervisor/calls?centre=CNH&measure=waiting"
+    call = load(svc, mix["a"])
+    assert (call.centre, call.state) == ("ASC", "transferred")
+    last = audit(svc, mix["a"])[-1]
+    assert (last.trigger, last.actor, last.reason, last.to_state) == (
+        "transfer", "supervisor", "Social care need, not health", "transferred")
+    after = text(client.get(resp.headers["Location"]))
+    assert f"Call {mix['a']} transferred to ASC." in after
+    assert listed_refs(after) == [mix["b"]]
+    assert listed_refs(text(client.get("/supervisor/calls?centre=ASC&measure=transferred"))) == [mix["a"]]
+
+
+def test_reassign_errors_are_shown_and_change_nothing(client, users, svc, mix):
+    token = signed_in(client, "supervisor")
+    version = load(svc, mix["b"]).version
+    base = {"csrf_token": token, "list_centre": "CNH", "list_measure": "waiting"}
+    resp = client.post(f"/supervisor/calls/{mix['b']}/transfer",
+                       data={**base, "centre": "ASC", "reason": "", "expected_version": str(version)})
+    assert resp.status_code == 302
+    assert "not transferred" in text(client.get(resp.headers["Location"]))
+    resp = client.post(f"/supervisor/calls/{mix['b']}/transfer",
+                       data={**base, "centre": "ASC", "reason": "x", "expected_version": str(version - 1)})
+    assert "changed while you were looking at it" in text(client.get(resp.headers["Location"]))
+    # A referred call cannot be transferred: the list offers no form, and a forged post is refused.
+    page = text(client.get("/supervisor/calls?centre=CNH&measure=referred"))
+    assert f'/supervisor/calls/{mix["c"]}/transfer' not in page
+    resp = client.post(f"/supervisor/calls/{mix['c']}/transfer",
+                       data={**base, "centre": "ASC", "reason": "x", "expected_version": "3"})
+    assert "can no longer be transferred" in text(client.get(resp.headers["Location"]))
+    assert (load(svc, mix["b"]).centre, load(svc, mix["c"]).centre) == ("CNH", "CNH")
+    resp = client.post("/supervisor/calls/NOPE-NOPE/transfer",
+                       data={**base, "centre": "ASC", "reason": "x", "expected_version": "1"})
+    assert resp.status_code == 404
+
+
+def test_reroute_from_the_list(client, users, svc, mix):
+    token = signed_in(client, "supervisor")
+    page = text(client.get("/supervisor/calls?service=CRT&measure=sent"))
+    action = f'/supervisor/calls/{mix["c"]}/referrals/{mix["c_rid"]}/reroute'
+    assert f'action="{action}"' in page
+    assert "/reroute" not in block(text(client.get("/supervisor/calls?service=CRT&measure=accepted")),
+                                   'id="drill"', "<table")
+    resp = client.post(action, data={"csrf_token": token, "service": "CRS", "reason": "CRT at capacity",
+                                     "expected_version": "1", "list_service": "CRT", "list_measure": "sent"})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/supervisor/calls?service=CRT&measure=sent"
+    call = load(svc, mix["c"])
+    assert [(r.service, r.state) for r in call.referrals] == [("CRT", "withdrawn"), ("CRS", "sent")]
+    assert any(e.trigger == "withdraw" and e.actor == "supervisor" for e in audit(svc, mix["c"]))
+    assert listed_refs(text(client.get(resp.headers["Location"]))) == []
+
+
+# -- exceptions -----------------------------------------------------------------------------------
+
+def add_sms(svc, *, minutes_ago: int, status: str, to: str = "+447700900123", error_code: int | None = None,
+            ref: str = "AAAA-BBBB", template: str = "referral_sent") -> str:
+    sid = uuid.uuid4().hex
+    created = svc.clock.now() - timedelta(minutes=minutes_ago)
+    with svc.uow() as uow:
+        uow.session.execute(insert(orm.sms_messages).values(
+            id=sid, call_ref=ref, referral_id=None, recipient_kind="professional", to=to, template=template,
+            body=f"{ref} test", status=status, error_code=error_code,
+            error_message="Unreachable destination handset" if error_code else None, attempts=1,
+            created_at=created, updated_at=created))
+        uow.commit()
+    return sid
+
+
+def explode(identifier: str) -> None:
+    """A background job that fails (run by the test's worker)."""
+    raise RuntimeError("gateway refused the batch\nsecond line: gave up")
+
+
+def failed_job(svc) -> str:
+    from rq import Queue, SimpleWorker
+
+    queue = Queue(QUEUE_NAME, connection=svc.redis())
+    job = queue.enqueue("tests.e2e.test_dashboard.explode", "arg-9990000026")
+    SimpleWorker([queue], connection=svc.redis()).work(burst=True)
+    return job.id
+
+
+def test_exceptions_panel_lists_late_and_failed_texts(client, users, svc):
+    late = add_sms(svc, minutes_ago=11, status="sent", to="+447700900123", ref="LATE-0001")
+    add_sms(svc, minutes_ago=5, status="sent", ref="RCNT-0001")  # not yet 10 minutes
+    add_sms(svc, minutes_ago=30, status="delivered", ref="DLVD-0001")
+    add_sms(svc, minutes_ago=60 * 25, status="queued", ref="OLDD-0001")  # outside the 24 h window
+    add_sms(svc, minutes_ago=3, status="undelivered", error_code=30003, to="+447700900456", ref="FAIL-0001")
+    signed_in(client, "supervisor")
+    page = text(client.get("/supervisor"))
+    panel = block(page, 'id="exceptions-title"', "<section")
+    header, *rows = tables(block(panel, 'id="undelivered"', "<table"))[0]
+    assert header == ["Call", "To", "Template", "Status", "Age"]
+    assert rows == [["LATE-0001", "professional +447700******", "referral sent", "sent", "11m (created 09:49)"]]
+    header, *rows = tables(block(panel, 'id="failed-sms"', "<table"))[0]
+    assert header == ["Call", "To", "Template", "Status", "Error", "Created"]
+    assert rows == [["FAIL-0001", "professional +447700******", "referral sent", "undelivered",
+                     "30003: Unreachable destination handset", "23 Nov 09:57"]]
+    assert "+447700900123" not in page and "+447700900456" not in page  # masked, never in full
+    assert "RCNT-0001" not in panel and "DLVD-0001" not in panel and "OLDD-0001" not in panel
+    assert late  # the same list through the service layer:
+    exc = dashboard_service.exceptions(svc)
+    assert [m.id for m in exc.undelivered] == [late] and exc.failed_total == 1
+
+
+def test_a_failed_job_is_listed_and_requeued(client, users, svc):
+    from rq import Queue
+    from rq.registry import FailedJobRegistry
+
+    job_id = failed_job(svc)
+    token = signed_in(client, "supervisor")
+    page = text(client.get("/supervisor"))
+    panel = block(page, 'id="exceptions-title"', "<section")
+    header, *rows = tables(block(panel, 'id="failed-jobs"', "<table"))[0]
+    assert header == ["Job", "Function", "Failed at", "Error", "Action"]
+    (row,) = rows
+    assert row[0] == job_id and row[1] == "tests.e2e.test_dashboard.explode"
+    assert row[3] == "RuntimeError: gateway refused the batch second line: gave up"  # no traceback
+    assert "arg-9990000026" not in page  # job arguments are never shown
+    assert f'action="/supervisor/jobs/{job_id}/requeue"' in panel
+    queue = Queue(QUEUE_NAME, connection=svc.redis())
+    registry = FailedJobRegistry(queue=queue)
+    assert client.post(f"/supervisor/jobs/{job_id}/requeue").status_code == 400  # CSRF
+    assert job_id in registry.get_job_ids()
+    resp = client.post(f"/supervisor/jobs/{job_id}/requeue", data={"csrf_token": token})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/supervisor#exceptions"
+    assert job_id not in registry.get_job_ids() and job_id in queue.get_job_ids()
+    after = text(client.get("/supervisor"))
+    assert f"Job {job_id} requeued." in after and 'id="failed-jobs"' not in after
+    resp = client.post(f"/supervisor/jobs/{job_id}/requeue", data={"csrf_token": token})
+    assert "no longer in the failed jobs" in text(client.get("/supervisor"))
+
+
+def test_no_exceptions_says_so(client, users):
+    signed_in(client, "supervisor")
+    assert "No exceptions:" in text(client.get("/supervisor"))
+
+
+def test_the_dashboard_survives_redis_being_unreachable(client, users, svc, monkeypatch):
+    def down():
+        raise ConnectionError("redis down")
+
+    signed_in(client, "supervisor")
+    monkeypatch.setattr(svc, "redis", down)
+    resp = client.get("/supervisor/dashboard/fragment")
+    assert resp.status_code == 200
+    assert "Background job status is unavailable" in text(resp)
+
+
+# -- roles ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("username", ["handler", "professional"])
+def test_only_supervisors_reach_the_dashboard(client, users, svc, username):
+    ref = logged(svc)
+    job_id = failed_job(svc)
+    token = signed_in(client, username)
+    for url in ("/supervisor", "/supervisor/dashboard/fragment", "/supervisor/calls?centre=CNH&measure=open",
+                "/supervisor/calls?service=CRT&measure=sent"):
+        assert client.get(url).status_code == 403, url
+    for url, form in ((f"/supervisor/calls/{ref}/transfer", {"centre": "ASC", "reason": "x", "expected_version": "1"}),
+                      (f"/supervisor/calls/{ref}/referrals/{'0' * 32}/reroute",
+                       {"service": "DN", "reason": "x", "expected_version": "1"}),
+                      (f"/supervisor/jobs/{job_id}/requeue", {})):
+        assert client.post(url, data={"csrf_token": token, **form}).status_code == 403, url
+    assert load(svc, ref).centre == "CNH"
+    from rq import Queue
+    from rq.registry import FailedJobRegistry
+    assert job_id in FailedJobRegistry(queue=Queue(QUEUE_NAME, connection=svc.redis())).get_job_ids()
+
+
+def test_admin_sees_the_dashboard(client, users):
+    signed_in(client, "admin")
+    assert client.get("/supervisor").status_code == 200
+    assert client.get("/supervisor/dashboard/fragment").status_code == 200
+
+
+def test_signed_out_polling_is_sent_to_sign_in(client, users):
+    resp = client.get("/supervisor/dashboard/fragment")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/login")
+    resp = client.get("/supervisor/dashboard/fragment", headers={"HX-Request": "true"})
+    assert resp.status_code == 401
+    assert resp.headers["HX-Redirect"] == "/login?next=/supervisor"
+
+
+# -- last seen, and handlers signed in --------------------------------------------------------------
+
+def last_seen(svc, username: str):
+    with svc.uow() as uow:
+        return uow.session.scalar(select(orm.users.c.last_seen_at).where(orm.users.c.username == username))
+
+
+def handlers_signed_in(client) -> dict[str, str]:
+    _, by_centre, _ = dashboard_tables(text(client.get("/supervisor/dashboard/fragment")))
+    return {code: row["Handlers signed in"] for code, row in table_by_first_cell(by_centre).items()}
+
+
+def test_last_seen_is_written_at_most_once_a_minute(client, users, svc, clock):
+    assert last_seen(svc, "handler") is None
+    signed_in(client, "handler")
+    assert last_seen(svc, "handler") == MONDAY_10
+    clock.advance(seconds=59)
+    assert client.get("/queue").status_code == 200
+    assert last_seen(svc, "handler") == MONDAY_10
+    clock.advance(seconds=1)
+    client.get("/queue")
+    assert last_seen(svc, "handler") == MONDAY_10 + timedelta(seconds=60)
+
+
+def test_handlers_signed_in_counts_recent_handlers_of_each_centre(app, users, svc, clock):
+    handler, handler_asc, supervisor = app.test_client(), app.test_client(), app.test_client()
+    signed_in(handler, "handler")
+    signed_in(supervisor, "supervisor")
+    counts = handlers_signed_in(supervisor)
+    assert (counts["CNH"], counts["ASC"]) == ("1", "0")  # the supervisor is not a handler
+    clock.advance(minutes=10)
+    signed_in(handler_asc, "handler.asc")
+    counts = handlers_signed_in(supervisor)
+    assert (counts["CNH"], counts["ASC"]) == ("1", "1")
+    clock.advance(minutes=5, seconds=1)  # the CNH handler's last request was 15 min 1 s ago
+    counts = handlers_signed_in(supervisor)
+    assert (counts["CNH"], counts["ASC"]) == ("0", "1")
+    handler.get("/queue")
+    assert handlers_signed_in(supervisor)["CNH"] == "1"
+    # Signing out takes a handler off the count at once.
+    handler.post("/logout", data={"csrf_token": csrf_token(handler, "/queue")})
+    assert last_seen(svc, "handler") is None
+    assert handlers_signed_in(supervisor)["CNH"] == "0"
+
+
+def test_a_failing_last_seen_write_never_fails_the_request(client, users, svc, monkeypatch):
+    from ipoa.web import access
+
+    def broken(*a, **kw):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(access, "update", broken)
+    resp = sign_in_and_get(client)
+    assert resp.status_code == 200
+    assert last_seen(svc, "handler") is None
+
+
+def sign_in_and_get(client):
+    from tests.conftest import sign_in
+
+    sign_in(client, "handler")
+    return client.get("/queue")
