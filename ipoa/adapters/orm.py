@@ -102,6 +102,8 @@ referrals = Table(
     Column("breach", String(16)),
     Column("breached_at", UTCDateTime),
     Index("ix_referrals_service_state", "service", "state"),
+    # Open referrals by state (queue figures, breaches, the dashboard): migration 0005.
+    Index("ix_referrals_state", "state"),
 )
 
 audit_events = Table(

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, union
 
 from ..adapters import queries
 from ..adapters.orm import calls, referrals, timers
@@ -119,12 +119,17 @@ def breached_now(svc) -> list[BreachRow]:
                    calls.c.ref, calls.c.centre, calls.c.urgency)
             .join(calls, calls.c.id == referrals.c.call_id)
             .where(referrals.c.breach.is_not(None), referrals.c.state.in_(sorted(ref_open)))).all()
-        refs = sorted({r.ref for r in call_rows} | {r.ref for r in ref_rows})
+        # The breached timers of those calls: the refs as a subquery, not a list of bound parameters (a
+        # few hundred refs cost more to expand, send and plan than the index lookups themselves).
+        breached_refs = union(
+            select(calls.c.ref).where(calls.c.breach.is_not(None), calls.c.state.in_(sorted(call_open))),
+            select(calls.c.ref).join(referrals, referrals.c.call_id == calls.c.id)
+            .where(referrals.c.breach.is_not(None), referrals.c.state.in_(sorted(ref_open))))
         timer_rows = s.execute(
             select(timers.c.call_ref, timers.c.referral_id, timers.c.kind, timers.c.due_at,
                    timers.c.stopped_at)
-            .where(timers.c.outcome == "breached", timers.c.call_ref.in_(refs))
-            .order_by(timers.c.due_at)).all() if refs else []
+            .where(timers.c.outcome == "breached", timers.c.call_ref.in_(breached_refs))
+            .order_by(timers.c.due_at)).all() if call_rows or ref_rows else []
     latest = {(t.call_ref, t.referral_id, t.kind): t for t in timer_rows}  # ordered: the last wins
 
     def row(ref, referral_id, kind, centre, service, urgency, breached_at) -> BreachRow:
@@ -151,3 +156,18 @@ def workflow_diagram(svc, name: str) -> str:
         counts = (queries.call_state_counts(uow.session) if name == CALL_WORKFLOW
                   else queries.referral_state_counts(uow.session))
     return definition.mermaid(counts)
+
+
+def workflow_state_counts(svc, name: str, version: int) -> dict[str, int]:
+    """Live records per state on one deployed (name, version): calls for a call workflow, referrals for
+    a referral workflow (each table is filtered by its own workflow column, so either name works)."""
+    out: dict[str, int] = {}
+    with svc.uow() as uow:
+        for table in (calls, referrals):
+            rows = uow.session.execute(
+                select(table.c.state, func.count())
+                .where(table.c.workflow == name, table.c.workflow_version == version)
+                .group_by(table.c.state)).all()
+            for state, n in rows:
+                out[state] = out.get(state, 0) + n
+    return out
