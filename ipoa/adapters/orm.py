@@ -83,6 +83,7 @@ calls = Table(
     Column("breached_at", UTCDateTime),
     Index("ix_calls_centre_state", "centre", "state"),
     Index("ix_calls_state", "state"),
+    Index("ix_calls_logged_at", "logged_at"),  # reports select a period's calls
 )
 
 referrals = Table(
@@ -104,6 +105,7 @@ referrals = Table(
     Index("ix_referrals_service_state", "service", "state"),
     # Open referrals by state (queue figures, breaches, the dashboard): migration 0005.
     Index("ix_referrals_state", "state"),
+    Index("ix_referrals_sent_at", "sent_at"),  # reports select a period's referrals
 )
 
 audit_events = Table(
@@ -208,6 +210,7 @@ sms_messages = Table(
     # One message per recipient per outbox event: a re-delivered event cannot text anyone twice.
     UniqueConstraint("outbox_id", "to", "template", name="uq_sms_messages_outbox_to_template"),
     Index("ix_sms_messages_status_created", "status", "created_at"),
+    Index("ix_sms_messages_created_at", "created_at"),  # reports select a period's texts
 )
 
 # Replies from professionals' phones, kept by Twilio's MessageSid so a re-delivered webhook acts once.
