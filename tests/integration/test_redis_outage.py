@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -18,9 +17,9 @@ from sqlalchemy import func, select
 from ipoa.adapters.orm import audit_events, outbox, sms_messages, timers
 from ipoa.adapters.queue import OutboxNotifier
 from ipoa.adapters.redis_conn import connect
-from ipoa.config import REPO_ROOT
 from ipoa.service import calls as call_service
 from ipoa.service.professionals import add_professional
+from tests import processes
 from tests.conftest import call_payload
 
 
@@ -73,35 +72,9 @@ def private_redis(tmp_path):
     r.kill()
 
 
-def _process(module: str, svc, redis_url: str):
-    env = {**os.environ, "DATABASE_URL": svc.database_url, "REDIS_URL": redis_url, "SECRET_KEY": "test",
-           "SMS_BACKEND": "console", "SCHEDULER_TICK_SECONDS": "0.2", "TIMER_REQUEUE_SECONDS": "2"}
-    return subprocess.Popen([sys.executable, "-m", module], env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def _stop(*procs) -> None:
-    for p in procs:
-        if p is not None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait(10)
-
-
 def _count(svc, table, *where) -> int:
     with svc.uow() as uow:
         return uow.session.scalar(select(func.count()).select_from(table).where(*where))
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.mark.timeout(120)
@@ -111,7 +84,7 @@ def test_texts_for_calls_committed_while_redis_is_down_go_out_once_it_is_back(
     monkeypatch.setattr(svc, "publisher", OutboxNotifier(lambda: connect(private_redis.url)))
     relay = worker = None
     try:
-        relay = _process("workers.relay", svc, private_redis.url)
+        relay = processes.start("workers.relay", svc, private_redis.url)
         private_redis.kill()
         refs = []
         for _ in range(3):  # every commit succeeds; the hand-over to Redis fails and is left to the sweep
@@ -126,12 +99,12 @@ def test_texts_for_calls_committed_while_redis_is_down_go_out_once_it_is_back(
         assert relay.poll() is None, "the relay must survive Redis being down"
         assert _count(svc, sms_messages, sms_messages.c.status == "sent") == 0
         private_redis.start()  # back, and empty
-        worker = _process("workers.worker", svc, private_redis.url)
-        _wait(lambda: _count(svc, sms_messages, sms_messages.c.status == "sent") == 3, 60,
+        worker = processes.start("workers.worker", svc, private_redis.url)
+        processes.wait_until(lambda: _count(svc, sms_messages, sms_messages.c.status == "sent") == 3, 60,
               "the three referral texts")
         time.sleep(1.0)
     finally:
-        _stop(relay, worker)
+        processes.kill(relay, worker)
     with svc.uow() as uow:
         sent = uow.session.execute(select(sms_messages.c.call_ref, sms_messages.c.status)).all()
     assert sorted(sent) == sorted((ref, "sent") for ref in refs)  # each once
@@ -143,19 +116,19 @@ def test_timers_due_while_redis_is_down_fire_once_it_is_back(svc, handler_actor,
     n = 12
     for _ in range(n):  # logged at the test clock's time, days ago in real time: already due
         call_service.log_call(svc, handler_actor, call_payload(), allow_duplicate=True)
-    scheduler = _process("workers.scheduler", svc, private_redis.url)
+    scheduler = processes.start("workers.scheduler", svc, private_redis.url)
     worker = None
     try:
-        _wait(lambda: _count(svc, timers, timers.c.enqueued_at.is_not(None)) == n, 30,
+        processes.wait_until(lambda: _count(svc, timers, timers.c.enqueued_at.is_not(None)) == n, 30,
               "the scheduler's hand-over")
         private_redis.kill()  # the jobs die with it, unfired
         time.sleep(1.0)
         assert scheduler.poll() is None, "the scheduler must survive Redis being down"
         private_redis.start()
-        worker = _process("workers.worker", svc, private_redis.url)
-        _wait(lambda: _count(svc, timers, timers.c.outcome == "breached") == n, 60, "every timer fired")
+        worker = processes.start("workers.worker", svc, private_redis.url)
+        processes.wait_until(lambda: _count(svc, timers, timers.c.outcome == "breached") == n, 60, "every timer fired")
         time.sleep(1.0)
     finally:
-        _stop(scheduler, worker)
+        processes.kill(scheduler, worker)
     assert _count(svc, audit_events, audit_events.c.trigger == "sla_breach") == n
     assert _count(svc, outbox, outbox.c.topic == "sla.breached") == n

@@ -4,10 +4,6 @@ texted to the duty lead and the centre's supervisor; nothing lost or doubled whe
 worker or Redis is killed or flushed."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -15,11 +11,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from ipoa.adapters.orm import audit_events, calls, outbox, referrals, sms_messages, timers, users
-from ipoa.config import REPO_ROOT
 from ipoa.service import calls as call_service
 from ipoa.service import outbox as outbox_service
 from ipoa.service import timers as timer_service
 from ipoa.service.professionals import add_professional
+from tests import processes
 from tests.conftest import call_payload, make_user
 
 SUPERVISOR_MOBILE = "+447700900301"
@@ -196,21 +192,6 @@ def test_the_scheduler_hands_each_due_timer_over_once_until_it_is_lost(svc, hand
     assert timer_service.next_due(svc) == timer_rows(svc, second.ref)[0].due_at
 
 
-def _process(module: str, svc, **env):
-    full = {**os.environ, "DATABASE_URL": svc.database_url, "REDIS_URL": svc.redis_url, "SECRET_KEY": "test",
-            "SMS_BACKEND": "console", "SCHEDULER_TICK_SECONDS": "0.2", "TIMER_REQUEUE_SECONDS": "2", **env}
-    return subprocess.Popen([sys.executable, "-m", module], env=full, cwd=REPO_ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def _kill(proc) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(10)
-
-
 def _breaches(svc) -> tuple[int, int, int]:
     with svc.uow() as uow:
         s = uow.session
@@ -220,15 +201,6 @@ def _breaches(svc) -> tuple[int, int, int]:
                          .where(outbox.c.topic == "sla.breached")))
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 @pytest.mark.timeout(120)
 def test_killed_processes_and_a_flushed_redis_lose_and_double_nothing(svc, handler_actor):
     # Logged at the test clock's time (days ago in real time): every triage timer is already due for the
@@ -236,25 +208,25 @@ def test_killed_processes_and_a_flushed_redis_lose_and_double_nothing(svc, handl
     n = 40
     for _ in range(n):
         log(svc, handler_actor)
-    scheduler = _process("workers.scheduler", svc)
+    scheduler = processes.start("workers.scheduler", svc)
     worker = None
     try:
         # The scheduler hands the timers over; no worker yet: the jobs wait in Redis, which is flushed.
-        _wait(lambda: svc.redis().llen("rq:queue:ipoa") > 0, 30, "the scheduler's first hand-over")
-        _kill(scheduler)
+        processes.wait_until(lambda: svc.redis().llen("rq:queue:ipoa") > 0, 30, "the scheduler's first hand-over")
+        processes.kill(scheduler)
         svc.redis().flushdb()
-        scheduler = _process("workers.scheduler", svc)
-        worker = _process("workers.worker", svc)
-        _wait(lambda: _breaches(svc)[0] >= 1, 60, "the first breach")
-        _kill(worker)  # mid-batch, perhaps mid-transaction
-        _kill(scheduler)
-        worker, scheduler = _process("workers.worker", svc), _process("workers.scheduler", svc)
-        _wait(lambda: _breaches(svc)[0] == n, 90, "every timer fired")
+        scheduler = processes.start("workers.scheduler", svc)
+        worker = processes.start("workers.worker", svc)
+        processes.wait_until(lambda: _breaches(svc)[0] >= 1, 60, "the first breach")
+        processes.kill(worker)  # mid-batch, perhaps mid-transaction
+        processes.kill(scheduler)
+        worker, scheduler = processes.start("workers.worker", svc), processes.start("workers.scheduler", svc)
+        processes.wait_until(lambda: _breaches(svc)[0] == n, 90, "every timer fired")
         time.sleep(0.5)  # any duplicate job still running would show now
     finally:
         for p in (scheduler, worker):
             if p is not None:
-                _kill(p)
+                processes.kill(p)
     fired, audited, escalated = _breaches(svc)
     assert (fired, audited, escalated) == (n, n, n)
     with svc.uow() as uow:

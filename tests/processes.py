@@ -1,0 +1,43 @@
+"""The product's own processes (worker, relay, scheduler) started for a test against its database and
+Redis, killed without warning, and waited on."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ipoa.config import REPO_ROOT
+
+
+def start(module: str, svc, redis_url: str | None = None, **env) -> subprocess.Popen:
+    """`python -m module` in a session of its own; fast scheduler ticks and re-hand-overs for tests."""
+    full = {**os.environ, "DATABASE_URL": svc.database_url, "REDIS_URL": redis_url or svc.redis_url,
+            "SECRET_KEY": "test", "SMS_BACKEND": "console", "SCHEDULER_TICK_SECONDS": "0.2",
+            "TIMER_REQUEUE_SECONDS": "2", **env}
+    return subprocess.Popen([sys.executable, "-m", module], env=full, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def kill(*procs) -> None:
+    """SIGKILL, the process and anything it started (the worker's scheduler)."""
+    for proc in procs:
+        if proc is None:
+            continue
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
