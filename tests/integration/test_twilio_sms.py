@@ -206,16 +206,12 @@ def test_status_reply_tells_the_state(twilio_app, svc, emulator, handler_actor):
 def test_a_worker_killed_mid_send_causes_no_duplicate(app, svc, handler_actor, monkeypatch):
     """A real worker process dies while Twilio holds the request (the message is created, the answer
     never read). The message stays `submitting`; the retry finds it at Twilio and sends nothing."""
-    import os
-    import signal
-    import subprocess
-    import sys
     import time
 
     from rq import Queue
 
     from ipoa.adapters.queue import enqueue_sms
-    from ipoa.config import REPO_ROOT
+    from tests import processes
 
     with TwilioEmulator(account_sid=SID, auth_token=TOKEN) as emu:  # real time: the worker's clock
         add_professional(svc, name="Nia", service="DN", mobile=NIA)
@@ -224,17 +220,13 @@ def test_a_worker_killed_mid_send_causes_no_duplicate(app, svc, handler_actor, m
         (row,) = stored(svc)
         emu.script(NIA, [("delay", 30)])
         enqueue_sms(Queue(QUEUE_NAME, connection=svc.redis()), [row.id])
-        env = {**os.environ, "DATABASE_URL": svc.database_url, "REDIS_URL": svc.redis_url,
-               "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN,
-               "TWILIO_FROM": FROM, "TWILIO_API_BASE_URL": emu.base_url, "SECRET_KEY": "test"}
-        worker = subprocess.Popen([sys.executable, "-m", "workers.worker"], env=env, cwd=REPO_ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = processes.start("workers.worker", svc, SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID=SID,
+                                 TWILIO_AUTH_TOKEN=TOKEN, TWILIO_FROM=FROM, TWILIO_API_BASE_URL=emu.base_url)
         try:
             emu.wait_for(1, timeout=60)
             time.sleep(0.2)
         finally:
-            worker.send_signal(signal.SIGKILL)
-            worker.wait(10)
+            processes.kill(worker)
         assert stored(svc)[0].status == "submitting"
         monkeypatch.setattr(svc, "sms_gateway", TwilioGateway(account_sid=SID, auth_token=TOKEN, from_=FROM,
                                                               api_base_url=emu.base_url, timeout=2))
