@@ -5,6 +5,7 @@ from __future__ import annotations
 import nhs_number
 from sqlalchemy import func, select
 
+from .domain.calendar import LONDON
 from .domain.model import Call
 from .service import calls as call_service
 from .adapters.orm import professionals
@@ -26,6 +27,8 @@ DEMO_USERS = [
     ("professional", "Nia Nurse (DN)", "professional", None),
     ("admin", "Ada Admin", "admin", None),
 ]
+# A handset that was off: the demo's one undelivered text went to it.
+DEMO_UNREACHABLE = "07700 900299"
 # The supervisor's mobile, also an Ofcom drama number, receives the CNH escalations when a clock runs
 # out (with the console SMS backend they show on /messages).
 DEMO_MOBILES = {"supervisor": "07700 900301"}
@@ -116,4 +119,32 @@ def seed(svc) -> list[str]:
             call = call_service.fire_call_trigger(
                 svc, actor, call.ref, {"trigger": trigger, "expected_version": call.version, **extra})
         lines.append(f"demo call {call.ref} ({centre}, {payload['need']}, {call.state})")
+        if call.referrals:
+            lines.append(_undelivered_alert(svc, call))
     return lines
+
+
+def _undelivered_alert(svc, call) -> str:
+    """The console gateway cannot fail like a carrier does, so the demo starts with one text that Twilio
+    would have reported undelivered 20 minutes ago: the supervisor's exceptions panel lists it for a
+    phone follow-up."""
+    from datetime import timedelta
+
+    from .domain.messaging import Recipient, SmsMessage
+    from .service.sms import link_token
+
+    referral = call.referrals[0]
+    at = svc.clock.now() - timedelta(minutes=20)
+    text = SmsMessage(call_ref=call.ref, referral_id=referral.id,
+                      recipient=Recipient("on_duty", normalise_uk_mobile(DEMO_UNREACHABLE)),
+                      template="referral_sent", created_at=at,
+                      body=svc.sms_templates.render(
+                          "referral_sent", ref=call.ref, service=referral.service,
+                          urgency=call.urgency.replace("_", " "), sent_at=at.astimezone(LONDON).strftime("%H:%M"),
+                          link=svc.sms_templates.link_for(link_token(referral.id))))
+    text.status, text.provider_sid, text.submitted_at = "sent", "SMDEMO" + referral.id[:26], at
+    text.apply_status("undelivered", at + timedelta(minutes=1), 30003, "Unreachable destination handset")
+    with svc.uow() as uow:
+        uow.session.add(text)
+        uow.commit()
+    return f"demo undelivered text for {call.ref} (shown on the supervisor's exceptions panel)"

@@ -46,6 +46,16 @@ def test_seed_demo_adds_users_for_every_role_and_calls_once(app, svc):
     assert out.output.count("demo call ") == 5
     again = run(app, "seed-demo")
     assert "demo calls already present (5)" in again.output
+    # One text the carrier reported undelivered, for the supervisor's exceptions panel; no identifier.
+    from sqlalchemy import select
+
+    from ipoa.adapters.orm import sms_messages
+    from ipoa.service import dashboard
+
+    with svc.uow() as uow:
+        (text,) = uow.session.execute(select(sms_messages).where(sms_messages.c.status == "undelivered")).all()
+    assert text.error_code == 30003 and "Mary" not in text.body and "LE15" not in text.body
+    assert [t.call_ref for t in dashboard.exceptions(svc).failed] == [text.call_ref]
 
 
 def test_workflows_check_and_diagram(app):

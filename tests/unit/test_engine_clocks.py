@@ -155,3 +155,15 @@ def test_a_clock_runs_exactly_while_its_subject_is_in_its_states(draw, urgency):
         assert set(clocks.running) == expected
         for t in clocks.running.values():
             assert t.due_at >= t.created_at
+
+
+def test_the_demos_sla_policy_loads_with_short_clocks():
+    """make run points SLA_POLICY_FILE at workflows/demo/sla.yaml: checked like the real one."""
+    from datetime import timedelta as td
+
+    from ipoa.domain.catalogue import load_catalogue
+
+    demo = load_catalogue(WORKFLOWS, sla_file=WORKFLOWS / "demo" / "sla.yaml").sla
+    assert demo.acceptance_due("urgent", NOW, DIRECTORY.services["DN"].calendar).due_at == NOW + td(minutes=2)
+    assert demo.callback_escalates_at(NOW) == NOW + td(minutes=2)
+    assert demo.clocks == SLA.clocks
