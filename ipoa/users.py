@@ -19,6 +19,8 @@ CAPABILITIES = {
     "routing.decide": {"handler", "supervisor", "admin"},
     # Withdraw a referral the service has not accepted and refer the call elsewhere, in one action.
     "referrals.reroute": {"supervisor", "admin"},
+    # Text the receiving service's duty lead about an open referral, now, with a reason.
+    "referrals.escalate": {"supervisor", "admin"},
     "referrals.own": {"professional"},
     "reports.view": {"supervisor", "admin"},
     "workflows.view": {"supervisor", "admin"},

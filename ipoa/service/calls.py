@@ -233,6 +233,53 @@ def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
     return call, referred.new_referrals[0]
 
 
+# A supervisor may escalate a referral the service has not finished with.
+ESCALATABLE_STATES = frozenset({"sent", "accepted", "in_progress"})
+
+
+def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str | None) -> Call:
+    """A supervisor chases an open referral now: audited on the referral (its state unchanged, its version
+    too) and an outbox event whose text goes to the receiving service's duty lead."""
+    from sqlalchemy import select
+
+    from ..adapters.orm import timers
+    from ..domain.model import AuditEvent, OutboxMessage
+
+    if actor.role not in CAPABILITIES["referrals.escalate"]:
+        raise Forbidden(f"only supervisors may escalate a referral; {actor.username} is a {actor.role}")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput({"reason": "Say why you are escalating: the duty lead and the record see it."})
+    if len(reason) > 2000:
+        raise InvalidInput({"reason": "At most 2000 characters."})
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        call = uow.calls.get(ref)
+        referral = call.referral(referral_id) if call is not None else None
+        if referral is None:
+            raise NotFound(f"no referral {referral_id} on call {ref}")
+        if referral.state not in ESCALATABLE_STATES:
+            raise TriggerNotAllowed("escalate", referral.state, [])
+        clock = uow.session.execute(
+            select(timers.c.kind, timers.c.due_at).where(timers.c.referral_id == referral.id,
+                                                         timers.c.stopped_at.is_(None))
+            .order_by(timers.c.due_at).limit(1)).first()
+        result = Result()
+        result.audit.append(AuditEvent(
+            call_ref=call.ref, entity="referral", entity_id=referral.id, actor=actor.username, at=now,
+            from_state=referral.state, to_state=referral.state, trigger="escalate", reason=reason,
+            data={"service": referral.service}))
+        # Codes and references only, like every outbox payload: the reason stays on the record.
+        result.outbox.append(OutboxMessage(topic="referral.escalated", created_at=now, payload={
+            "ref": call.ref, "centre": call.centre, "urgency": call.urgency, "need": call.need,
+            "version": call.version, "referral_id": referral.id, "service": referral.service,
+            "state": referral.state, "clock": clock.kind if clock else None,
+            "due_at": (clock.due_at if clock else now).isoformat()}))
+        uow.record(result)
+        uow.commit()
+    return call
+
+
 def allowed_actions(svc, entity) -> list:
     return svc.engine(needs=(entity.workflow, entity.workflow_version)).allowed(entity)
 
@@ -241,4 +288,5 @@ __all__ = [
     "Actor", "NotFound", "Forbidden", "DuplicateSuspected", "InvalidInput", "TriggerNotAllowed",
     "decide_route", "recommend", "log_call", "get_call", "fire_call_trigger", "fire_referral_trigger",
     "allowed_actions", "RerouteReferral", "reroute_referral", "may_reroute", "REROUTABLE_STATES",
+    "escalate_referral", "ESCALATABLE_STATES",
 ]

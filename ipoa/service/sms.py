@@ -49,8 +49,8 @@ def _on_duty(session, service: str) -> list[Professional]:
 def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[str, Any]) -> list[SmsMessage]:
     """The SMS an outbox event causes (none for most events)."""
     now = svc.clock.now()
-    if topic == "sla.breached":
-        return _escalation(svc, session, message_id, payload, now)
+    if topic in ("sla.breached", "referral.escalated"):
+        return _escalation(svc, session, message_id, topic, payload, now)
     referral_id = payload.get("referral_id")
     if referral_id is None:
         return []
@@ -89,18 +89,20 @@ def _supervisor_mobiles(session, centre: str) -> list[str]:
         users.c.mobile.is_not(None)).order_by(users.c.id)))
 
 
-def _escalation(svc, session, message_id: str, payload: dict[str, Any], now) -> list[SmsMessage]:
+def _escalation(svc, session, message_id: str, topic: str, payload: dict[str, Any], now) -> list[SmsMessage]:
     """A breached clock: the service's duty lead (referral clocks) and the receiving centre's
-    supervisors."""
+    supervisors. A supervisor's own escalation of a referral: the duty lead only (the supervisors are
+    the ones asking)."""
     referral_id = payload.get("referral_id")
     service = svc.directory.services.get(payload.get("service", "")) if referral_id else None
+    by_supervisor = topic == "referral.escalated"
     recipients = escalation_recipients(service.duty_lead if service else None,
-                                       _supervisor_mobiles(session, payload["centre"]))
+                                       [] if by_supervisor else _supervisor_mobiles(session, payload["centre"]))
     if not recipients:
         log.warning("breach on %s (%s clock): nobody to text", payload["ref"], payload["clock"])
         return []
     fields = {"ref": payload["ref"], "urgency": payload.get("urgency", "").replace("_", " "),
-              "breach": BREACH_WORDS.get(payload["clock"], "overdue"),
+              "breach": "supervisor escalated" if by_supervisor else BREACH_WORDS.get(payload["clock"], "overdue"),
               "due": local_time_text(datetime.fromisoformat(payload["due_at"]), now)}
     if referral_id:
         template = "escalation"

@@ -70,7 +70,8 @@ def calls():
     subject = svc.directory.centres[centre] if centre else svc.directory.services[service]
     return no_store(make_response(render_template(
         "supervisor_calls.html", drill=drill, subject=subject, centre=centre, service=service, measure=measure,
-        may_reroute=current_user.can("referrals.reroute"), now=svc.clock.now())))
+        may_reroute=current_user.can("referrals.reroute"), may_escalate=current_user.can("referrals.escalate"),
+        escalatable=call_service.ESCALATABLE_STATES, now=svc.clock.now())))
 
 
 def _back():
@@ -142,6 +143,27 @@ def reroute(ref: str, referral_id: str):
         flash(f"Call {ref} not re-routed: " + "; ".join(exc.errors.values()), "error")
         return _back()
     flash(f"Call {ref}: referral withdrawn and the call re-referred to {new.service}.", "success")
+    return _back()
+
+
+@bp.post("/calls/<ref>/referrals/<referral_id>/escalate")
+@requires("referrals.escalate")
+def escalate(ref: str, referral_id: str):
+    """Text the receiving service's duty lead about an open referral now, with a reason (audited)."""
+    try:
+        call = call_service.escalate_referral(services(), actor(), ref, referral_id, request.form.get("reason"))
+    except call_service.NotFound:
+        abort(404)
+    except call_service.Forbidden:
+        abort(403)
+    except TriggerNotAllowed as exc:
+        flash(f"The referral on call {ref} is {exc.state.replace('_', ' ')}: nothing to escalate.", "error")
+        return _back()
+    except InvalidInput as exc:
+        flash(f"Call {ref} not escalated: " + "; ".join(exc.errors.values()), "error")
+        return _back()
+    service = call.referral(referral_id).service
+    flash(f"Call {ref}: the {service} duty lead is being texted.", "success")
     return _back()
 
 

@@ -261,6 +261,41 @@ def test_reroute_from_the_list(client, users, svc, mix):
     assert listed_refs(text(client.get(resp.headers["Location"]))) == []
 
 
+def test_escalating_a_referral_texts_the_services_duty_lead_and_is_audited(client, users, svc, mix):
+    from ipoa.adapters.orm import outbox as outbox_table
+    from ipoa.adapters.orm import sms_messages
+    from ipoa.service import outbox
+
+    token = signed_in(client, "supervisor")
+    action = f'/supervisor/calls/{mix["c"]}/referrals/{mix["c_rid"]}/escalate'
+    assert f'action="{action}"' in text(client.get("/supervisor/calls?service=CRT&measure=sent"))
+    form = {"csrf_token": token, "list_service": "CRT", "list_measure": "sent"}
+    missing = client.post(action, data={**form, "reason": "  "})
+    assert missing.status_code == 302 and "not escalated" in text(client.get(missing.headers["Location"]))
+    assert not [e for e in audit(svc, mix["c"]) if e.trigger == "escalate"]
+    resp = client.post(action, data={**form, "reason": "Family ringing again, no visit booked"})
+    assert resp.status_code == 302
+    (event,) = [e for e in audit(svc, mix["c"]) if e.trigger == "escalate"]
+    assert (event.actor, event.entity, event.from_state, event.to_state) == ("supervisor", "referral", "sent", "sent")
+    assert event.reason == "Family ringing again, no visit booked"
+    assert load(svc, mix["c"]).referrals[0].version == 1  # nothing the service must reconcile
+    with svc.uow() as uow:
+        (mid,) = uow.session.scalars(select(outbox_table.c.id).where(outbox_table.c.topic == "referral.escalated"))
+    outbox.process(svc, mid)
+    with svc.uow() as uow:
+        (sms,) = uow.session.execute(select(sms_messages).where(sms_messages.c.outbox_id == mid)).all()
+    assert (sms.to, sms.recipient_kind) == (svc.directory.services["CRT"].duty_lead, "duty_lead")
+    assert mix["c"] in sms.body and "supervisor escalated" in sms.body and "Family" not in sms.body
+    # Handlers cannot; a finished referral has nothing to escalate.
+    handler = client.application.test_client()
+    handler_token = signed_in(handler, "handler")
+    assert handler.post(action, data={**form, "csrf_token": handler_token, "reason": "x"}).status_code == 403
+    call_service.fire_referral_trigger(svc, actor_for(), mix["c"], mix["c_rid"], {
+        "trigger": "decline", "expected_version": 1, "reason": "Not for us"})
+    late = client.post(action, data={**form, "reason": "Chasing"})
+    assert "nothing to escalate" in text(client.get(late.headers["Location"]))
+
+
 # -- exceptions -----------------------------------------------------------------------------------
 
 def add_sms(svc, *, minutes_ago: int, status: str, to: str = "+447700900123", error_code: int | None = None,
