@@ -94,11 +94,14 @@ class Period:
         return fmt(self.first) if self.first == self.last else f"{fmt(self.first)} to {fmt(self.last)}"
 
 
+DEFAULT_DAYS = 30
+
+
 def default_period(now: datetime) -> Period:
-    """The last full calendar month (Europe/London): boards review monthly."""
+    """The last 30 days up to and including today (Europe/London): what is happening now, the first
+    question a supervisor asks; a board's monthly report chooses its month."""
     today = now.astimezone(LONDON).date()
-    last = today.replace(day=1) - timedelta(days=1)
-    return Period(last.replace(day=1), last)
+    return Period(today - timedelta(days=DEFAULT_DAYS - 1), today)
 
 
 @dataclass(frozen=True)

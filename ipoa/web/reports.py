@@ -1,7 +1,7 @@
 """Reports for a period and a centre or service, with charts, CSV and the board view.
 
 Every route takes the same GET parameters: from, to (YYYY-MM-DD, Europe/London days, inclusive; both
-blank: the last full calendar month), centre and service (codes; blank: all)."""
+blank: the last 30 days, today included), centre and service (codes; blank: all)."""
 from __future__ import annotations
 
 import csv

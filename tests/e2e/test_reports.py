@@ -314,11 +314,11 @@ def test_report_page_shows_the_measures_the_charts_and_the_days(client, users, s
     assert f'href="/reports/export.csv?{QUERY}"' in page
 
 
-def test_report_page_defaults_to_the_last_full_month(client, users, svc, clock):
+def test_report_page_defaults_to_the_last_30_days_with_today(client, users, svc, clock):
     signed_in(client, "admin")
-    page = text(client.get("/reports/"))
-    assert 'value="2026-10-01"' in page and 'value="2026-10-31"' in page
-    assert "1 Oct 2026 to 31 Oct 2026" in page
+    page = text(client.get("/reports/"))  # the test clock: Monday 23 November 2026
+    assert 'value="2026-10-25"' in page and 'value="2026-11-23"' in page
+    assert "25 Oct 2026 to 23 Nov 2026" in page
 
 
 def test_report_for_a_service_says_call_measures_do_not_apply(client, users, svc, scene):
