@@ -36,28 +36,27 @@ them: then `psql ipoa_dash_bench` to look around).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
+if not __package__:  # run as `python bench/dashboard.py`: the repository (bench.common, ipoa), not bench/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (BenchError, Gunicorn, Sandbox, clean_env, flask, percentile, plain_url,  # noqa: E402
+                          release, run_lock)
+
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ipoa_dash_bench"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 FORBIDDEN_DATABASES = {"test", "ipoa_bench", "ipoa_sms_bench", "ipoa_timers_bench", "postgres",
                        "template0", "template1"}
 # 0: development; 12: bench/timers.py; 14: bench/sms.py; 15: bench/intake.py and the tests
 FORBIDDEN_REDIS_DBS = {0, 12, 14, 15}
+SANDBOX = Sandbox("ipoa_dash_bench", FORBIDDEN_DATABASES, 11, FORBIDDEN_REDIS_DBS)
 USERNAME, CENTRE = "bench.supervisor", "CNH"
 GOAL_MS = 100.0
 FRAGMENT, SUPERVISOR = "/supervisor/dashboard/fragment", "/supervisor"
@@ -67,169 +66,6 @@ SERVICES = ["CRT", "OOHV", "CRS", "DN", "ILT", "SCA", "EDT", "SG", "REA", "MHCR"
 NEEDS = ["information_advice", "mental_health", "urgent_community_health", "community_nursing",
          "social_care_crisis", "safeguarding_concern", "social_care_assessment", "hospital_discharge",
          "long_term_condition", "housing", "wellbeing_prevention", "other"]
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-# ---------------------------------------------------------------------------------------------- setup
-
-def _local_only(url: str, what: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise BenchError(f"{what} must point at this machine (127.0.0.1), not {host!r}")
-
-
-def _admin_url(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name or name in FORBIDDEN_DATABASES:
-        raise BenchError(f"refusing to drop and recreate the database {name!r}: use a database of this "
-                         "benchmark's own (default ipoa_dash_bench)")
-    scheme = parts.scheme.replace("+psycopg", "")
-    return urlunsplit((scheme, parts.netloc, "/postgres", "", "")), name
-
-
-def _plain(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme.replace("+psycopg", ""), parts.netloc, parts.path, "", ""))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    admin, name = _admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-
-    admin, name = _admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def redis_db(url: str) -> int:
-    db = int((urlsplit(url).path or "/0").lstrip("/") or 0)
-    if db in FORBIDDEN_REDIS_DBS:
-        raise BenchError(f"refusing to use Redis database {db} (others use {sorted(FORBIDDEN_REDIS_DBS)}); "
-                         "default is 11")
-    return db
-
-
-def flush_redis(url: str) -> None:
-    import redis
-
-    redis_db(url)
-    r = redis.Redis.from_url(url)
-    try:
-        r.flushdb()
-    finally:
-        r.close()
-
-
-def run_lock(wait_seconds: float):
-    """The benchmarks' shared lock: one at a time on this machine (two would share the CPUs)."""
-    import fcntl
-
-    f = open(Path(tempfile.gettempdir()) / "ipoa-bench.lock", "a+")  # noqa: SIM115 - held for the run
-    deadline = time.monotonic() + wait_seconds
-    said = False
-    while True:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return f
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                f.close()
-                raise BenchError(f"another benchmark held {f.name} for {wait_seconds:.0f}s; try later") from None
-            if not said:
-                print(f"waiting for another benchmark to finish (lock {f.name}) ...", flush=True)
-                said = True
-            time.sleep(1.0)
-
-
-def flask(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "ipoa", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    if proc.returncode != 0:
-        raise BenchError(f"flask {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
-def clean_env(extra: dict[str, str]) -> dict[str, str]:
-    drop = {"DATABASE_URL", "REDIS_URL", "WORKFLOWS_DIR", "SECRET_KEY", "SMS_BACKEND", "PUBLIC_BASE_URL",
-            "IPOA_BENCH_ENDPOINTS", "RQ_WORKER_CLASS"}
-    env = {k: v for k, v in os.environ.items()
-           if k not in drop and not k.upper().startswith("TWILIO_") and "proxy" not in k.lower()}
-    env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost", PYTHONUNBUFFERED="1")
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-class Gunicorn:
-    def __init__(self, env: dict[str, str], workers: int, threads: int, log_path: Path):
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        exe = BIN / "gunicorn"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gunicorn"]
-        self.cmd = cmd + ["-w", str(workers), "--threads", str(threads), "-b", f"{HOST}:{self.port}",
-                          "--log-level", "warning", "--timeout", "60", "--graceful-timeout", "10",
-                          "ipoa:create_app()"]
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                healthy = requests.get(self.url + "/healthz", timeout=5).status_code == 200
-            except requests.RequestException:
-                healthy = False
-            if healthy:
-                return
-            time.sleep(0.2)
-        raise BenchError(f"gunicorn not ready after {timeout:.0f}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)  # gunicorn's own process group only
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=10)
-        self._log.close()
 
 
 # ------------------------------------------------------------------------------------------- seeding
@@ -289,7 +125,7 @@ def seed(database_url: str, closed: int, open_: int) -> dict[str, float]:
     import psycopg
 
     took: dict[str, float] = {}
-    with psycopg.connect(_plain(database_url), autocommit=True) as conn:
+    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
         conn.execute("SELECT setseed(0.42)")
         conn.execute("SET synchronous_commit = off")
         t = time.monotonic()
@@ -354,7 +190,7 @@ FROM referrals r JOIN calls c ON c.id = r.call_id WHERE r.state IN ('sent', 'acc
 def table_summary(database_url: str) -> str:
     import psycopg
 
-    with psycopg.connect(_plain(database_url)) as conn:
+    with psycopg.connect(plain_url(database_url)) as conn:
         def one(sql: str) -> int:
             return conn.execute(sql).fetchone()[0]
 
@@ -422,15 +258,6 @@ def sign_in(session, base_url: str, password: str) -> None:
         raise BenchError(f"sign-in failed: {resp.status_code}")
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = (len(sorted_values) - 1) * p
-    lo = int(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
-
-
 def time_requests(session, url: str, n: int, deadline: float) -> list[float]:
     out = []
     for _ in range(n):
@@ -474,10 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     deadline = started + args.max_seconds
-    _local_only(args.database_url, "--database-url")
-    _local_only(args.redis_url, "--redis-url")
-    _admin_url(args.database_url)
-    redis_db(args.redis_url)
+    SANDBOX.check(args.database_url, args.redis_url)
     tmp = Path(tempfile.mkdtemp(prefix="ipoa-dash-bench-"))
     password = secrets.token_hex(12)
     env = clean_env({"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
@@ -489,9 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         lock = run_lock(args.lock_wait)
         print(f"database {args.database_url}\nredis    {args.redis_url}")
-        flush_redis(args.redis_url)
+        SANDBOX.flush_redis(args.redis_url)
         flushed_redis = True
-        recreate_database(args.database_url)
+        SANDBOX.recreate_database(args.database_url)
         created_db = True
         flask(env, "init")
         flask(env, "users", "create", USERNAME, "--role", "supervisor", "--centre", CENTRE,
@@ -504,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{k} {v:.1f}s" for k, v in took.items()) + ")")
         print(table_summary(args.database_url))
 
-        server = Gunicorn(env, args.workers, args.threads, tmp / "gunicorn.log")
+        server = Gunicorn(env, args.workers, args.threads, tmp)
         server.wait_ready()
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {token}"
@@ -544,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, _, path in endpoints:
             s = sorted(samples[name])
             medians[name] = statistics.median(s)
-            print(f"{name:<11} {path:<34} {len(s):>5} {medians[name]:>8.1f} {percentile(s, .9):>8.1f} "
-                  f"{percentile(s, .99):>8.1f} {medians[name] / base:>7.1f}")
+            p90, p99 = percentile(s, 90, interpolate=True), percentile(s, 99, interpolate=True)
+            print(f"{name:<11} {path:<34} {len(s):>5} {medians[name]:>8.1f} {p90:>8.1f} "
+                  f"{p99:>8.1f} {medians[name] / base:>7.1f}")
         met = medians["queues"] < GOAL_MS and medians["fragment"] < GOAL_MS
         label = "fragment" if has_fragment else "fragment (timed as /supervisor)"
         print(f"\ngoal: median < {GOAL_MS:.0f} ms for queues ({medians['queues']:.1f}) and {label} "
@@ -566,17 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
         if not args.keep:
-            try:
-                if created_db:
-                    drop_database(args.database_url)
-                if flushed_redis:
-                    flush_redis(args.redis_url)
-            except Exception as exc:  # noqa: BLE001 - clean-up is best effort; say so
-                print(f"clean-up: {type(exc).__name__}: {exc}", file=sys.stderr)
-        import shutil
-        shutil.rmtree(tmp, ignore_errors=True)
-        if lock is not None:
-            lock.close()
+            SANDBOX.clean_up(args.database_url if created_db else None, args.redis_url if flushed_redis else None)
+        release(lock, tmp)
 
 
 if __name__ == "__main__":

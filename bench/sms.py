@@ -45,23 +45,26 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+if not __package__:  # run as `python bench/sms.py`: the repository (bench.common, ipoa, tests), not bench/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# the standard library only, like this module's own imports (the RQ worker imports bench.sms.noop)
+from bench.common import (BIN, BenchError, CpuMeter, Process, Sandbox, add_sandbox_options,  # noqa: E402
+                          call_body, clean_env, flask, percentile, release, run_lock, wait_for_worker)
+
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ipoa_sms_bench"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 FORBIDDEN_DATABASES = {"test", "ipoa_bench", "postgres", "template0", "template1"}
 FORBIDDEN_REDIS_DBS = {0, 15}
+SANDBOX = Sandbox("ipoa_sms_bench", FORBIDDEN_DATABASES, 14, FORBIDDEN_REDIS_DBS)
 NOOP_QUEUE = "bench-noop"
 NOOP_PATH = "bench.sms.noop"
 SID, TOKEN, FROM = "AC" + "5" * 32, "bench-auth-token", "+447700900999"
@@ -74,218 +77,12 @@ def noop() -> None:
     free of anything but the standard library)."""
 
 
-class BenchError(RuntimeError):
-    pass
-
-
-# ---------------------------------------------------------------------------------------------- setup
-
-def _local_only(url: str, what: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise BenchError(f"{what} must point at this machine (127.0.0.1), not {host!r}")
-
-
-def _admin_url(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name or name in FORBIDDEN_DATABASES:
-        raise BenchError(f"refusing to drop and recreate the database {name!r}: use a database of this "
-                         "benchmark's own (default ipoa_sms_bench)")
-    scheme = parts.scheme.replace("+psycopg", "")
-    return urlunsplit((scheme, parts.netloc, "/postgres", "", "")), name
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    admin, name = _admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-
-    admin, name = _admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def redis_db(url: str) -> int:
-    db = int((urlsplit(url).path or "/0").lstrip("/") or 0)
-    if db in FORBIDDEN_REDIS_DBS:
-        raise BenchError(f"refusing to use Redis database {db} (others use 0 and 15); default is 14")
-    return db
-
-
-def run_lock(wait_seconds: float):
-    """The lock bench/intake.py takes: one benchmark at a time on this machine (two would share the
-    CPUs and disturb each other's figures). Waits for it up to wait_seconds."""
-    import fcntl
-
-    f = open(Path(tempfile.gettempdir()) / "ipoa-bench.lock", "a+")  # noqa: SIM115 - held for the run
-    deadline = time.monotonic() + wait_seconds
-    said = False
-    while True:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return f
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                f.close()
-                raise BenchError(f"another benchmark held {f.name} for {wait_seconds:.0f}s; try later") from None
-            if not said:
-                print(f"waiting for another benchmark to finish (lock {f.name}) ...", flush=True)
-                said = True
-            time.sleep(1.0)
-
-
-def flask(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "ipoa", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    if proc.returncode != 0:
-        raise BenchError(f"flask {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
-def clean_env(extra: dict[str, str]) -> dict[str, str]:
-    """The environment for the app, in this process and its children: no proxy (everything is
-    loopback), nothing of the developer's own app configuration."""
-    drop = {"DATABASE_URL", "REDIS_URL", "WORKFLOWS_DIR", "SECRET_KEY", "SMS_BACKEND", "PUBLIC_BASE_URL",
-            "IPOA_BENCH_ENDPOINTS", "RQ_WORKER_CLASS"}
-    env = {k: v for k, v in os.environ.items()
-           if k not in drop and not k.upper().startswith("TWILIO_") and "proxy" not in k.lower()}
-    env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost", PYTHONUNBUFFERED="1")
-    env.update(extra)
-    return env
-
-
-class Process:
-    """A subprocess in a session of its own (the worker's scheduler is its child), logging to a file."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path):
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.launched = time.monotonic()
-        self.launched_wall = datetime.now(UTC)
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def check(self) -> None:
-        if self.proc.poll() is not None and self.proc.returncode != 0:
-            raise BenchError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-
-    def wait(self, timeout: float) -> int:
-        try:
-            return self.proc.wait(timeout=max(0.1, timeout))
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"{self.name} still running after {timeout:.0f}s:\n{self.log_tail()}") from None
-
-    def log_tail(self, lines: int = 30) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-                try:
-                    os.killpg(self.proc.pid, sig)  # its own process group only
-                except ProcessLookupError:
-                    break
-                try:
-                    self.proc.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        else:  # the group may outlive its leader (the scheduler child): end what is left of it
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-        self._log.close()
-
-
-# ------------------------------------------------------------------------------------------------- cpu
-
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _proc_stat(pid: int) -> tuple[str, int, int, float] | None:
-    """(comm, ppid, process group, user+system CPU seconds), from /proc; None if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    comm = raw[raw.index("(") + 1:raw.rindex(")")]
-    f = raw[raw.rindex(")") + 2:].split()
-    return comm, int(f[1]), int(f[2]), (int(f[11]) + int(f[12])) / CLK_TCK
-
-
-class CpuMeter:
-    """CPU seconds per component: the worker and the relay (their process groups: the worker's
-    scheduler counts as the worker's), PostgreSQL (every postgres process: other sessions on the server
-    count too), Redis (every redis-server), this process (the emulator's threads; the main thread only
-    waits while timing), and `other`: the rest of the machine's busy time. Linux /proc only."""
-
-    def __init__(self, groups: dict[str, int]):
-        self.groups = groups  # component -> process group id
-        self.available = Path("/proc/self/stat").exists()
-
-    def snapshot(self) -> dict[str, float]:
-        if not self.available:
-            return {}
-        out = dict.fromkeys([*self.groups, "postgres", "redis", "bench"], 0.0)
-        by_group = {pgid: name for name, pgid in self.groups.items()}
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit() or (st := _proc_stat(int(entry.name))) is None:
-                continue
-            comm, _, pgid, cpu = st
-            if pgid in by_group:
-                out[by_group[pgid]] += cpu
-            elif comm.startswith("postgres"):
-                out["postgres"] += cpu
-            elif comm.startswith("redis-server"):
-                out["redis"] += cpu
-        t = os.times()
-        out["bench"] = t.user + t.system
-        try:
-            ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-            busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLK_TCK  # all but idle and iowait
-            out["other"] = busy - sum(out.values())
-        except (OSError, ValueError, IndexError):
-            pass
-        return out
-
-    @staticmethod
-    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-        return {k: after[k] - before.get(k, 0.0) for k in after}
-
-
 # ------------------------------------------------------------------------------------------------ load
 
 def referral_body(n: int) -> dict:
     """The test suite's intake body (tests/conftest.py call_payload), an invented person with an NHS
     number from the never-issued 999 range; the same person each time (allow_duplicate)."""
-    return {
-        "centre": "CNH",
-        "caller": {"type": "carer", "name": "Jo Carer", "phone": "07911 123456"},
-        "subject": {"nhs_number": "9990000026", "given_name": "Edith", "family_name": "Testperson",
-                    "date_of_birth": "1938-04-02", "postcode": "LE11 3AB"},
-        "need": "community_nursing",
-        "urgency": "urgent",
-        "summary": f"Bench referral {n}: needs a district nurse visit today.",
-    }
+    return call_body("community_nursing", f"Bench referral {n}: needs a district nurse visit today.")
 
 
 class App:
@@ -402,30 +199,8 @@ def send_job_ids(conn) -> list[str]:
     return FinishedJobRegistry(queue=queue).get_job_ids() + FailedJobRegistry(queue=queue).get_job_ids()
 
 
-def wait_for_worker(conn, worker: "Process", deadline: float) -> None:
-    """Until the worker has registered with RQ and waits for work."""
-    from rq import Worker
-
-    while True:
-        worker.check()
-        if any(w.get_state() == "idle" for w in Worker.all(connection=conn)):
-            return
-        if time.monotonic() > deadline:
-            raise BenchError(f"the worker did not start:\n{worker.log_tail()}")
-        time.sleep(0.05)
-
-
 def utc(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
-    return s[k]
 
 
 def ms(x: float) -> str:
@@ -473,7 +248,7 @@ def run_noop(redis_url: str, env: dict[str, str], count: int, log_dir: Path, dea
     meter = CpuMeter({})
     cpu0 = children_cpu()
     before = meter.snapshot()
-    worker = Process(f"noop-worker-{label}", cmd, env, log_dir)
+    worker = Process(f"noop-worker-{label}", cmd, env, log_dir, exit_zero_ok=True)
     try:
         rc = worker.wait(deadline - time.monotonic())
         wall = time.monotonic() - worker.launched
@@ -504,12 +279,7 @@ def parse_args(argv):
                    "idle worker (default: %(default)s)")
     p.add_argument("--spacing", type=float, default=0.1, help="seconds of idleness before each timed "
                    "referral (default: %(default)s)")
-    p.add_argument("--database-url", default=DATABASE_URL, help="dropped and recreated (default: %(default)s)")
-    p.add_argument("--redis-url", default=REDIS_URL, help="emptied before and after (default: %(default)s)")
-    p.add_argument("--max-seconds", type=float, default=900, help="give up after this long, set-up "
-                   "included (default: %(default)s)")
-    p.add_argument("--lock-wait", type=float, default=600, help="wait this long for another benchmark "
-                   "to finish (default: %(default)s)")
+    add_sandbox_options(p, DATABASE_URL, REDIS_URL, max_seconds=900)
     p.add_argument("--forking-jobs", type=int, default=500, help="no-op jobs for RQ's forking Worker, "
                    "for comparison only; 0 skips it (default: %(default)s)")
     p.add_argument("--emulator-nagle", action="store_true", help="leave Nagle's algorithm on the emulator's "
@@ -524,12 +294,7 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))  # ipoa and tests.twilio_emulator without installing them
-    _local_only(args.database_url, "--database-url")
-    _local_only(args.redis_url, "--redis-url")
-    _admin_url(args.database_url)
-    redis_db(args.redis_url)
+    SANDBOX.check(args.database_url, args.redis_url)
 
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="ipoa-sms-bench-"))
@@ -538,16 +303,11 @@ def main(argv=None) -> int:
     try:
         lock = run_lock(args.lock_wait)
         deadline = time.monotonic() + args.max_seconds  # from when the machine is ours
-        import redis
-
         from tests.twilio_emulator import TwilioEmulator, _Handler
 
-        r = redis.Redis.from_url(args.redis_url)
-        if n := r.dbsize():
-            print(f"Redis db {redis_db(args.redis_url)} held {n} key(s): emptied")
-        r.flushdb()
+        SANDBOX.flush_redis(args.redis_url, say=True)
         touched_redis = True
-        recreate_database(args.database_url)
+        SANDBOX.recreate_database(args.database_url)
         created_db = True
 
         # The emulator answers with two writes (headers, then body). With Nagle's algorithm on its
@@ -591,9 +351,9 @@ def main(argv=None) -> int:
         # -- throughput
         # The worker first, and the relay once the worker listens: the window below starts at the first
         # event the relay handles, so neither process's start-up is in it, and the relay's work is.
-        worker = Process("worker", [sys.executable, "-m", "workers.worker"], env, tmp)
+        worker = Process("worker", [sys.executable, "-m", "workers.worker"], env, tmp, exit_zero_ok=True)
         wait_for_worker(app.svc.redis(), worker, deadline)
-        relay = Process("relay", [sys.executable, "-m", "workers.relay"], env, tmp)
+        relay = Process("relay", [sys.executable, "-m", "workers.relay"], env, tmp, exit_zero_ok=True)
         meter = CpuMeter({"worker": worker.pid, "relay": relay.pid})
         cpu_samples = [(datetime.now(UTC), meter.snapshot())]  # every 0.5 s: start-up is left out below
         launched = relay.launched
@@ -779,20 +539,8 @@ def main(argv=None) -> int:
         if app is not None:
             app.close()
         if not args.keep:
-            try:
-                if touched_redis:
-                    import redis
-
-                    redis.Redis.from_url(args.redis_url).flushdb()
-                if created_db:
-                    drop_database(args.database_url)
-            except Exception as exc:  # noqa: BLE001 - best effort; say so
-                print(f"clean-up: {type(exc).__name__}: {exc}", file=sys.stderr)
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-        if lock is not None:
-            lock.close()
+            SANDBOX.clean_up(args.database_url if created_db else None, args.redis_url if touched_redis else None)
+        release(lock, tmp)
 
 
 if __name__ == "__main__":
