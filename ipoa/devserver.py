@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .adapters.redis_conn import embedded_socket
+from .adapters.redis_conn import connect, embedded_socket
 from .config import REPO_ROOT
 from .demo import DEMO_PASSWORD, DEMO_USERS
 
@@ -20,7 +20,8 @@ def main() -> int:
     instance.mkdir(exist_ok=True)
     env = dict(os.environ)
     bin_dir = Path(sys.executable).parent
-    if "REDIS_URL" not in env:
+    embedded = "REDIS_URL" not in env
+    if embedded:
         # One embedded server for every process: they meet on its unix socket.
         env["REDIS_URL"] = f"unix://{embedded_socket(instance / 'redis.rdb')}"
     port = env.get("PORT", "5000")
@@ -66,6 +67,11 @@ def main() -> int:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if embedded:  # saved to instance/redis.rdb and stopped, not left running after us
+            try:
+                connect(env["REDIS_URL"]).shutdown(save=True)
+            except Exception:  # noqa: BLE001 - it closes the connection as it stops
+                pass
     failed = [p for p in procs if p.returncode not in (0, -signal.SIGTERM, None)]
     return 1 if failed and not stopping else 0
 
