@@ -281,7 +281,8 @@ class _RuleIn(_Strict):
     note: _Text | None = None
 
 
-def _errors(exc: ValidationError) -> str:
+def describe_validation_errors(exc: ValidationError) -> str:
+    """Pydantic's errors as 'where: what; ...' for a data file's error message."""
     problems = []
     for error in exc.errors():
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
@@ -307,7 +308,7 @@ class _RuleBuilder:
         try:
             rule_in = _RuleIn.model_validate(raw)
         except ValidationError as exc:
-            raise self.fail(rule_id, _errors(exc)) from None
+            raise self.fail(rule_id, describe_validation_errors(exc)) from None
         when = self._conditions(rule_id, rule_in.when or {})
         tier, service, outcome = self._result(rule_id, rule_in)
         return Rule(
@@ -333,7 +334,7 @@ class _RuleBuilder:
         try:
             when = _WhenIn.model_validate(raw)
         except ValidationError as exc:
-            raise self.fail(rule_id, f"when: {_errors(exc)}") from None
+            raise self.fail(rule_id, f"when: {describe_validation_errors(exc)}") from None
         for need in when.need or ():
             if need not in self._needs:
                 raise self.fail(rule_id, f"unknown need {need!r}")
@@ -389,7 +390,7 @@ def load_routing(data: Any, directory: Directory, source: str = "<routing data>"
     try:
         table = _TableIn.model_validate(data)
     except ValidationError as exc:
-        raise RoutingError(f"{source}: {_errors(exc)}") from None
+        raise RoutingError(f"{source}: {describe_validation_errors(exc)}") from None
 
     needs: dict[str, str] = {}
     for need in table.needs:

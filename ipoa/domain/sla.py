@@ -27,7 +27,7 @@ from .calendar import (
     working_day_of,
 )
 from .directory import Directory
-from .routing import URGENCIES
+from .routing import URGENCIES, describe_validation_errors
 
 UTC = timezone.utc
 CLOCK_KINDS = ("triage", "acceptance", "response", "callback")
@@ -289,16 +289,6 @@ class _PolicyIn(_Strict):
     callback: _CallbackIn
 
 
-def _errors(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
-        # Pydantic's wording for a misspelt key does not say which way round the mistake is.
-        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
-
-
 def parse_duration(value: Any, *, allow_zero: bool = False) -> tuple[timedelta, str]:
     """"15m", "2h", "1h30m", "28d" -> (timedelta, "1 h 30 min"). Raises ValueError."""
     if not isinstance(value, str):
@@ -417,7 +407,7 @@ def load_sla_policy(data: Any, directory: Directory, source: str = "<sla data>")
     try:
         raw = _PolicyIn.model_validate(data)
     except ValidationError as exc:
-        raise SlaPolicyError(f"{source}: {_errors(exc)}") from None
+        raise SlaPolicyError(f"{source}: {describe_validation_errors(exc)}") from None
     loader = _Loader(source)
     try:
         overdue, overdue_text = parse_duration(raw.callback.overdue_after, allow_zero=True)
