@@ -163,6 +163,18 @@ def document() -> dict[str, Any]:
                                             "schema": {"type": "string"}}],
                 "requestBody": {"required": True, **_json(_ref("RerouteReferral"))},
                 "responses": _responses(200, _ref("Rerouted"), 400, 404, 409, 422)}},
+            "/calls/{ref}/referrals/{referral_id}/escalate": {"post": {
+                "summary": "Supervisors: text the receiving service's duty lead about an open referral now",
+                "description": "Audited on the referral (state and version unchanged); the text carries the "
+                               "call reference, service, urgency, the running clock's due time and the "
+                               "secure link, never the reason. 403 for handlers; 422 without a reason or "
+                               "for a referral no longer open (sent, accepted or in progress).",
+                "parameters": ref_param + [{"name": "referral_id", "in": "path", "required": True,
+                                            "schema": {"type": "string"}}],
+                "requestBody": {"required": True, **_json({
+                    "type": "object", "required": ["reason"], "additionalProperties": False,
+                    "properties": {"reason": {"type": "string", "maxLength": 2000}}})},
+                "responses": _responses(200, {"type": "object"}, 400, 404, 422)}},
             "/queues": {"get": {
                 "summary": "Per centre and per service: counts by state and oldest wait in seconds",
                 "responses": _responses(200, {"type": "object"})}},

@@ -154,6 +154,22 @@ def referral_reroute(ref: str, referral_id: str):
                    referral={"id": new.id, "service": new.service, "state": new.state, "version": new.version})
 
 
+@bp.post("/calls/<ref>/referrals/<referral_id>/escalate")
+@requires("referrals.escalate")
+def referral_escalate(ref: str, referral_id: str):
+    body, bad = _body()
+    if bad:
+        return bad
+    try:
+        call = call_service.escalate_referral(services(), actor(), ref, referral_id, body.get("reason"))
+    except Exception as exc:  # noqa: BLE001
+        return _domain_error(exc)
+    referral = call.referral(referral_id)
+    return jsonify(ref=call.ref, referral={"id": referral.id, "service": referral.service,
+                                           "state": referral.state, "version": referral.version},
+                   escalated_to="duty_lead")
+
+
 @bp.get("/queues")
 @requires("queues.read")
 def queues():

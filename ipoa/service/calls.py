@@ -247,6 +247,8 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
 
     if actor.role not in CAPABILITIES["referrals.escalate"]:
         raise Forbidden(f"only supervisors may escalate a referral; {actor.username} is a {actor.role}")
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput({"reason": "Must be text."})
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput({"reason": "Say why you are escalating: the duty lead and the record see it."})

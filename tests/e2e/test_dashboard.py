@@ -296,6 +296,24 @@ def test_escalating_a_referral_texts_the_services_duty_lead_and_is_audited(clien
     assert "nothing to escalate" in text(client.get(late.headers["Location"]))
 
 
+def test_escalating_through_the_api(client, svc, tokens, mix):
+    url = f'/api/v1/calls/{mix["c"]}/referrals/{mix["c_rid"]}/escalate'
+    sup = {"Authorization": f"Bearer {tokens['supervisor']}"}
+    assert client.post(url, json={"reason": "x"}, headers={"Authorization": f"Bearer {tokens['handler']}"}
+                       ).status_code == 403
+    bad = client.post(url, json={"reason": 7}, headers=sup)
+    assert bad.status_code == 422 and "reason" in bad.get_json()["error"]["fields"]
+    assert client.post(url, json={}, headers=sup).status_code == 422
+    assert client.post(f'/api/v1/calls/{mix["c"]}/referrals/nope/escalate', json={"reason": "x"},
+                       headers=sup).status_code == 404
+    ok = client.post(url, json={"reason": "Chasing a visit"}, headers=sup)
+    assert ok.status_code == 200, ok.get_json()
+    assert ok.get_json()["referral"] == {"id": mix["c_rid"], "service": "CRT", "state": "sent", "version": 1}
+    assert [e.reason for e in audit(svc, mix["c"]) if e.trigger == "escalate"] == ["Chasing a visit"]
+    paths = client.get("/api/v1/openapi.json", headers=sup).get_json()["paths"]
+    assert "/calls/{ref}/referrals/{referral_id}/escalate" in paths
+
+
 # -- exceptions -----------------------------------------------------------------------------------
 
 def add_sms(svc, *, minutes_ago: int, status: str, to: str = "+447700900123", error_code: int | None = None,
