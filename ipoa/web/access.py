@@ -3,16 +3,13 @@ token, except the few endpoints listed in PUBLIC_ENDPOINTS."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from functools import wraps
 from typing import Callable
 
 from flask import Flask, abort, current_app, g, jsonify, render_template, request, url_for
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import or_, update
-
-from ..adapters.orm import users as users_table
+from ..service import presence
 from ..service.calls import Actor
 from ..users import User
 
@@ -21,8 +18,6 @@ PUBLIC_ENDPOINTS = {"auth.login", "health.healthz", "health.readyz", "static",
 login_manager = LoginManager()
 csrf = CSRFProtect()
 log = logging.getLogger(__name__)
-# users.last_seen_at ("handlers signed in" on the supervisor's dashboard) is written at most this often.
-LAST_SEEN_EVERY = timedelta(minutes=1)
 
 
 def services():
@@ -104,13 +99,9 @@ def note_seen(user) -> None:
     try:
         now = services().clock.now()
         seen = user.last_seen_at
-        if seen is not None and now - seen < LAST_SEEN_EVERY:
+        if seen is not None and now - seen < presence.SEEN_EVERY:
             return
-        with services().db.begin() as conn:
-            conn.execute(update(users_table).where(
-                users_table.c.id == user.id,
-                or_(users_table.c.last_seen_at.is_(None), users_table.c.last_seen_at <= now - LAST_SEEN_EVERY))
-                .values(last_seen_at=now))
+        presence.record_seen(services(), user.id, now)
         user.last_seen_at = now
     except Exception as exc:  # noqa: BLE001 - a figure on a dashboard is not worth a failed request
         log.warning("last_seen_at not recorded for user %s: %s", getattr(user, "id", "?"), type(exc).__name__)
@@ -119,8 +110,7 @@ def note_seen(user) -> None:
 def note_signed_out(user) -> None:
     """Signing out takes a handler off the dashboard's "signed in" count at once."""
     try:
-        with services().db.begin() as conn:
-            conn.execute(update(users_table).where(users_table.c.id == user.id).values(last_seen_at=None))
+        presence.record_signed_out(services(), user.id)
     except Exception as exc:  # noqa: BLE001
         log.warning("last_seen_at not cleared for user %s: %s", getattr(user, "id", "?"), type(exc).__name__)
 

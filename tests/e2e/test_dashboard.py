@@ -492,12 +492,12 @@ def test_handlers_signed_in_counts_recent_handlers_of_each_centre(app, users, sv
 
 
 def test_a_failing_last_seen_write_never_fails_the_request(client, users, svc, monkeypatch):
-    from ipoa.web import access
+    from ipoa.service import presence
 
     def broken(*a, **kw):
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr(access, "update", broken)
+    monkeypatch.setattr(presence, "record_seen", broken)
     resp = sign_in_and_get(client)
     assert resp.status_code == 200
     assert last_seen(svc, "handler") is None
