@@ -246,19 +246,22 @@ def describe_remaining(due_at: datetime, now: datetime) -> str:
     delta = due_at - now
     if delta == timedelta(0):
         return "due now"
-    span = abs(delta)
+    text = describe_span(abs(delta))
+    return f"due in {text}" if delta > timedelta(0) else f"overdue by {text}"
+
+
+def describe_span(span: timedelta) -> str:
+    """"under 1 min", "12 min", "1 h 5 min", "2 days 3 h"; whole minutes, rounded down."""
     minutes = int(span.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if minutes == 0:
-        text = "under 1 min"
-    elif days:
-        text = _plural(days, "day", "days") + (f" {hours} h" if hours else "")
-    elif hours:
-        text = f"{hours} h" + (f" {mins} min" if mins else "")
-    else:
-        text = f"{mins} min"
-    return f"due in {text}" if delta > timedelta(0) else f"overdue by {text}"
+        return "under 1 min"
+    if days:
+        return _plural(days, "day", "days") + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {mins} min" if mins else "")
+    return f"{mins} min"
 
 
 # --- loading -------------------------------------------------------------------------------------

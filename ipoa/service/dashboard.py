@@ -16,23 +16,23 @@ from ..adapters.orm import calls, professionals, referrals, sms_messages, users
 from ..adapters.queue import QUEUE_NAME
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
 from ..domain.messaging import FINAL_STATUSES
+from ..domain.sla import Elapsed
 from .queues import _state_sets
 
 log = logging.getLogger(__name__)
 
 # -- thresholds ----------------------------------------------------------------------------------
 # RAG, shown as words as well as colour. Red: anything in breach now (an SLA already missed). Amber: a
-# clock more than half used up: the longest-waiting call of an urgency waiting for triage (logged,
-# transferred, in triage), or referral awaiting acceptance, has waited longer than half that urgency's
-# SLA in workflows/sla.yaml (triage: emergency 5 min, urgent 15 min, same day 1 h; acceptance: 30 min,
-# 30 min, 2 h). Routine clocks count opening hours and working days, so elapsed time says little
-# about them: they turn red by breaching. Green: neither.
-AMBER_TRIAGE_WAIT = {"emergency": timedelta(minutes=2, seconds=30), "urgent": timedelta(minutes=7, seconds=30),
-                     "same_day": timedelta(minutes=30)}
-AMBER_ACCEPTANCE_WAIT = {"emergency": timedelta(minutes=15), "urgent": timedelta(minutes=15),
-                         "same_day": timedelta(hours=1)}
-# States whose wait the triage clock measures (sla.yaml: triage runs_in).
-TRIAGE_WAIT_STATES = frozenset({"logged", "transferred", "in_triage"})
+# clock more than AMBER_SHARE used up: the longest-waiting call of an urgency waiting for triage (the
+# triage clock's states), or referral awaiting acceptance, has waited longer than that share of the
+# urgency's rule in workflows/sla.yaml. Only rules of elapsed time count: routine clocks count opening
+# hours and working days, so elapsed time says little about them; they turn red by breaching.
+AMBER_SHARE = 0.5
+
+
+def amber_thresholds(rules) -> dict[str, timedelta]:
+    """Per urgency, the wait past which a clock of these SLA rules shows amber."""
+    return {urgency: rule.duration * AMBER_SHARE for urgency, rule in rules.items() if isinstance(rule, Elapsed)}
 # A handler counts as signed in if they made a request while signed in within this long (users.last_seen_at
 # is written at most once a minute, so this is accurate to the minute).
 SIGNED_IN_WITHIN = timedelta(minutes=15)
@@ -140,6 +140,8 @@ def figures(svc) -> Dashboard:
     now = svc.clock.now()
     call_open, call_waiting = _state_sets(svc, CALL_WORKFLOW)
     ref_open, ref_waiting = _state_sets(svc, REFERRAL_WORKFLOW)
+    sla = svc.catalogue.sla
+    triage_states = sla.clocks["triage"].runs_in
     engine = svc.engine()
     centres = {c.code: Figures(c.code, c.name, c.calendar.is_open(now)) for c in svc.directory.centres.values()}
     services = {s.code: Figures(s.code, s.name, s.calendar.is_open(now))
@@ -178,7 +180,7 @@ def figures(svc) -> Dashboard:
         if state in call_waiting:
             f.waiting += n
             f._note_wait(now, oldest)
-        if state in TRIAGE_WAIT_STATES:
+        if state in triage_states:
             f._note_urgent(urgency, oldest)
     for service, centre, state, urgency, n, breached, oldest in ref_rows:
         f = services.get(service)
@@ -210,9 +212,9 @@ def figures(svc) -> Dashboard:
         if service in services:
             services[service].staff = n
     for f in centres.values():
-        f.rag = _rag(f.breached, f._late(now, AMBER_TRIAGE_WAIT), "call waiting")
+        f.rag = _rag(f.breached, f._late(now, amber_thresholds(sla.triage)), "call waiting")
     for f in services.values():
-        f.rag = _rag(f.breached, f._late(now, AMBER_ACCEPTANCE_WAIT), "referral unaccepted")
+        f.rag = _rag(f.breached, f._late(now, amber_thresholds(sla.acceptance)), "referral unaccepted")
     return Dashboard(
         generated_at=now, centres=list(centres.values()), services=list(services.values()),
         call_states=[st for st in engine.latest(CALL_WORKFLOW).states.values() if not st.final],
@@ -499,5 +501,5 @@ def requeue_failed_job(svc, job_id: str, by: str) -> None:
 
 __all__ = ["figures", "calls_behind", "exceptions", "requeue_failed_job", "Dashboard", "Figures", "Rag",
            "Drill", "DrillRow", "Exceptions", "UnknownMeasure", "JobNotFound", "CENTRE_MEASURES",
-           "SERVICE_MEASURES", "AMBER_TRIAGE_WAIT", "AMBER_ACCEPTANCE_WAIT", "SIGNED_IN_WITHIN",
+           "SERVICE_MEASURES", "AMBER_SHARE", "amber_thresholds", "SIGNED_IN_WITHIN",
            "UNDELIVERED_AFTER"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, union
@@ -11,7 +11,7 @@ from ..adapters import queries
 from ..adapters.orm import calls, referrals, timers
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
 from ..domain.model import Call
-from ..domain.sla import describe_remaining
+from ..domain.sla import describe_span
 from .timers import RunningClock, running_clocks
 
 
@@ -98,11 +98,6 @@ class BreachRow:
     late: str  # "20 min", "1 h 5 min"
 
 
-def _span(due_at: datetime, until: datetime) -> str:
-    text = describe_remaining(due_at, until)
-    return "under 1 min" if text == "due now" else text.split(" by ", 1)[-1]
-
-
 def breached_now(svc) -> list[BreachRow]:
     """Open calls and open referrals with a breach: overdue ones (clock still running) first, longest
     overdue first; then those whose clock has since stopped (the breach stays on the record)."""
@@ -141,7 +136,7 @@ def breached_now(svc) -> list[BreachRow]:
                          urgency=urgency, due_at=due_at, breached_at=breached_at, running=running,
                          stopped_at=None if running or timer is None else timer.stopped_at,
                          late_seconds=max(0, int((until - due_at).total_seconds())),
-                         late=_span(due_at, until))
+                         late=describe_span(max(until - due_at, timedelta(0))))
 
     out = [row(r.ref, None, r.breach, r.centre, None, r.urgency, r.breached_at) for r in call_rows]
     out += [row(r.ref, r.id, r.breach, r.centre, r.service, r.urgency, r.breached_at) for r in ref_rows]
