@@ -116,6 +116,14 @@ def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> C
     return call
 
 
+def _load_referral(uow, ref: str, referral_id: str) -> tuple[Call, Referral]:
+    call = uow.calls.get(ref)
+    referral = call.referral(referral_id) if call is not None else None
+    if referral is None:
+        raise NotFound(f"no referral {referral_id} on call {ref}")
+    return call, referral
+
+
 # What the receiving service's professionals may do to a referral; withdrawing is the referrer's.
 SERVICE_TRIGGERS = frozenset({"accept", "start", "complete", "decline"})
 
@@ -127,10 +135,7 @@ def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload
     cmd: FireTrigger = parse(FireTrigger, payload)
     now = svc.clock.now()
     with svc.uow() as uow:
-        call = uow.calls.get(ref)
-        if call is None or call.referral(referral_id) is None:
-            raise NotFound(f"no referral {referral_id} on call {ref}")
-        referral = call.referral(referral_id)
+        call, referral = _load_referral(uow, ref, referral_id)
         if as_service is None:
             _check_centre(actor, call)
         elif referral.service != as_service:
@@ -196,10 +201,7 @@ def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
     cmd: RerouteReferral = parse(RerouteReferral, payload, services=svc.directory.services)
     now = svc.clock.now()
     with svc.uow() as uow:
-        call = uow.calls.get(ref)
-        if call is None or call.referral(referral_id) is None:
-            raise NotFound(f"no referral {referral_id} on call {ref}")
-        referral = call.referral(referral_id)
+        call, referral = _load_referral(uow, ref, referral_id)
         _check_centre(actor, call)
         if cmd.expected_version != referral.version:
             raise VersionConflict(cmd.expected_version, referral.version)
@@ -256,10 +258,7 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
         raise InvalidInput({"reason": "At most 2000 characters."})
     now = svc.clock.now()
     with svc.uow() as uow:
-        call = uow.calls.get(ref)
-        referral = call.referral(referral_id) if call is not None else None
-        if referral is None:
-            raise NotFound(f"no referral {referral_id} on call {ref}")
+        call, referral = _load_referral(uow, ref, referral_id)
         if referral.state not in ESCALATABLE_STATES:
             raise TriggerNotAllowed("escalate", referral.state, [])
         clock = uow.session.execute(
