@@ -14,6 +14,7 @@ from ..service import dashboard as dashboard_service
 from ..service import queues as queue_service
 from ..service.commands import InvalidInput
 from .access import actor, requires, services
+from .views import expected_version
 
 bp = Blueprint("dashboard", __name__, url_prefix="/supervisor")
 log = logging.getLogger(__name__)
@@ -86,20 +87,14 @@ def _back():
     return redirect(url_for("web.supervisor"))
 
 
-def _version() -> int:
-    try:
-        return int(request.form.get("expected_version", ""))
-    except ValueError:
-        return 0
-
-
 @bp.post("/calls/<ref>/transfer")
 @requires("supervisor.view")
 def transfer(ref: str):
     """Reassign: transfer the call to another centre (the call workflow's `transfer`, audited)."""
     centre = (request.form.get("centre") or "").strip()
     payload = {"trigger": "transfer", "data": {"centre": centre} if centre else {},
-               "reason": (request.form.get("reason") or "").strip() or None, "expected_version": _version()}
+               "reason": (request.form.get("reason") or "").strip() or None,
+               "expected_version": expected_version(request.form)}
     try:
         call_service.fire_call_trigger(services(), actor(), ref, payload)
     except call_service.NotFound:
@@ -125,7 +120,8 @@ def transfer(ref: str):
 def reroute(ref: str, referral_id: str):
     """Withdraw an unaccepted referral and refer the call to another service, in one action."""
     payload = {"service": (request.form.get("service") or "").strip() or None,
-               "reason": (request.form.get("reason") or "").strip() or None, "expected_version": _version()}
+               "reason": (request.form.get("reason") or "").strip() or None,
+               "expected_version": expected_version(request.form)}
     try:
         _, new = call_service.reroute_referral(services(), actor(), ref, referral_id, payload)
     except call_service.NotFound:

@@ -198,12 +198,16 @@ def _trigger_payload(form) -> dict[str, Any]:
         data["centre"] = form["centre"]
     if form.get("callback_at"):
         data["callback_at"] = _local_instant(form["callback_at"])
-    try:
-        expected = int(form.get("expected_version", ""))
-    except ValueError:
-        expected = 0
     return {"trigger": trigger, "data": data, "reason": (form.get("reason") or "").strip() or None,
-            "expected_version": expected}
+            "expected_version": expected_version(form)}
+
+
+def expected_version(form) -> int:
+    """The version a form was rendered at; 0 (never current) when missing or garbled, so it conflicts."""
+    try:
+        return int(form.get("expected_version", ""))
+    except ValueError:
+        return 0
 
 
 def _apply(ref: str, fire):
@@ -244,12 +248,8 @@ def referral_event(ref: str, referral_id: str):
 def referral_reroute(ref: str, referral_id: str):
     """A supervisor withdraws a referral the service has not accepted and refers the call elsewhere."""
     form = request.form.to_dict()
-    try:
-        expected = int(form.get("expected_version", ""))
-    except ValueError:
-        expected = 0
     payload = {"service": (form.get("service") or "").strip() or None,
-               "reason": (form.get("reason") or "").strip() or None, "expected_version": expected}
+               "reason": (form.get("reason") or "").strip() or None, "expected_version": expected_version(form)}
     # Errors land on this referral's form only, not on the call's own actions.
     failed = {"referral_id": referral_id, "service": payload["service"] or "", "reason": payload["reason"] or ""}
     try:
