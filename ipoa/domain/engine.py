@@ -85,7 +85,7 @@ class Engine:
             from_state=None, to_state=wf.initial, trigger="log",
             data={"centre": call.centre, "need": call.need, "urgency": call.urgency,
                   "recommended": call.recommended}))
-        result.outbox.append(self._message("call.logged", call, None, now, to=wf.initial))
+        result.outbox.append(outbox_event("call.logged", call, None, now, to=wf.initial))
         self._clocks(result, call, None, None, call.state, "log", now)
         return result
 
@@ -111,10 +111,10 @@ class Engine:
         result.audit.insert(0, AuditEvent(
             call_ref=call.ref, entity="call", entity_id=call.ref, actor=actor, at=now,
             from_state=t.from_state, to_state=call.state, trigger=trigger, reason=reason, data=audit_data))
-        result.outbox.insert(0, self._message("call.state_changed", call, None, now,
+        result.outbox.insert(0, outbox_event("call.state_changed", call, None, now,
                                               from_=t.from_state, to=call.state, trigger=trigger))
         if call.route and call.route.get("alert_supervisor") and t.route:
-            result.outbox.append(self._message("alert.supervisor", call, None, now,
+            result.outbox.append(outbox_event("alert.supervisor", call, None, now,
                                                why=call.route.get("rule_reason", "routing rule")))
         self._clocks(result, call, None, t.from_state, call.state, trigger, now)
         return result
@@ -137,7 +137,7 @@ class Engine:
             call_ref=call.ref, entity="referral", entity_id=referral.id, actor=actor, at=now,
             from_state=t.from_state, to_state=referral.state, trigger=trigger, reason=reason,
             data={"service": referral.service}))
-        result.outbox.append(self._message("referral.state_changed", call, referral, now,
+        result.outbox.append(outbox_event("referral.state_changed", call, referral, now,
                                            from_=t.from_state, to=referral.state, trigger=trigger))
         self._clocks(result, call, referral, t.from_state, referral.state, trigger, now)
         if t.parent_trigger:
@@ -198,7 +198,7 @@ class Engine:
             call_ref=call.ref, entity="referral", entity_id=referral.id, actor=ctx.actor, at=ctx.now,
             from_state=None, to_state=referral.state, trigger="refer", reason=ctx.reason,
             data={"service": referral.service}))
-        result.outbox.append(self._message("referral.sent", call, referral, ctx.now, to=referral.state))
+        result.outbox.append(outbox_event("referral.sent", call, referral, ctx.now, to=referral.state))
         self._clocks(result, call, referral, None, referral.state, "refer", ctx.now)
         return result
 
@@ -244,14 +244,15 @@ class Engine:
             return sla.response_due(referral.service, call.urgency, now, service.calendar)
         return None
 
-    @staticmethod
-    def _message(topic: str, call: Call, referral: Referral | None, now: datetime, **extra: Any) -> OutboxMessage:
-        # References and codes only: outbox payloads feed SMS and logs, where identifiers must never go.
-        payload: dict[str, Any] = {"ref": call.ref, "centre": call.centre, "urgency": call.urgency,
-                                   "need": call.need, "version": call.version}
-        if referral is not None:
-            payload.update(referral_id=referral.id, service=referral.service,
-                           referral_version=referral.version)
-        for key, value in extra.items():
-            payload[key.rstrip("_")] = value
-        return OutboxMessage(topic=topic, payload=payload, created_at=now)
+
+
+def outbox_event(topic: str, call: Any, referral: Any | None, now: datetime, **extra: Any) -> OutboxMessage:
+    """An outbox event about a call (and one of its referrals): entities or rows with their attributes.
+    References and codes only: outbox payloads feed SMS and logs, where identifiers must never go."""
+    payload: dict[str, Any] = {"ref": call.ref, "centre": call.centre, "urgency": call.urgency,
+                               "need": call.need, "version": call.version}
+    if referral is not None:
+        payload.update(referral_id=referral.id, service=referral.service, referral_version=referral.version)
+    for key, value in extra.items():
+        payload[key.rstrip("_")] = value
+    return OutboxMessage(topic=topic, payload=payload, created_at=now)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from ..domain.engine import CALL_WORKFLOW, Result
+from ..domain.engine import CALL_WORKFLOW, Result, outbox_event
 from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict
 from ..domain.model import Call, Referral, new_ref
 from ..domain.routing import Decision
@@ -245,7 +245,7 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
     from sqlalchemy import select
 
     from ..adapters.orm import timers
-    from ..domain.model import AuditEvent, OutboxMessage
+    from ..domain.model import AuditEvent
 
     if actor.role not in CAPABILITIES["referrals.escalate"]:
         raise Forbidden(f"only supervisors may escalate a referral; {actor.username} is a {actor.role}")
@@ -271,11 +271,9 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
             from_state=referral.state, to_state=referral.state, trigger="escalate", reason=reason,
             data={"service": referral.service}))
         # Codes and references only, like every outbox payload: the reason stays on the record.
-        result.outbox.append(OutboxMessage(topic="referral.escalated", created_at=now, payload={
-            "ref": call.ref, "centre": call.centre, "urgency": call.urgency, "need": call.need,
-            "version": call.version, "referral_id": referral.id, "service": referral.service,
-            "state": referral.state, "clock": clock.kind if clock else None,
-            "due_at": (clock.due_at if clock else now).isoformat()}))
+        result.outbox.append(outbox_event(
+            "referral.escalated", call, referral, now, state=referral.state,
+            clock=clock.kind if clock else None, due_at=(clock.due_at if clock else now).isoformat()))
         uow.record(result)
         uow.commit()
     return call

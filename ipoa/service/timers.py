@@ -19,8 +19,8 @@ from ..adapters.orm import calls as calls_table
 from ..adapters.orm import referrals as referrals_table
 from ..adapters.orm import timers
 from ..domain.calendar import LONDON
-from ..domain.engine import Result
-from ..domain.model import AuditEvent, OutboxMessage
+from ..domain.engine import Result, outbox_event
+from ..domain.model import AuditEvent
 from ..domain.sla import describe_remaining
 
 log = logging.getLogger(__name__)
@@ -158,12 +158,9 @@ def _fire_batch(svc, timer_ids: list[str]) -> dict[str, str]:
                     entity_id=t.referral_id or call.ref, actor=SYSTEM_ACTOR, at=now, from_state=subject.state,
                     to_state=subject.state, trigger="sla_breach", reason=f"{t.kind} clock ran out ({t.rule})",
                     data={"clock": t.kind, "due_at": t.due_at.isoformat(), "late_seconds": late}))
-                payload = {"ref": call.ref, "centre": call.centre, "urgency": call.urgency, "need": call.need,
-                           "version": call.version, "clock": t.kind, "due_at": t.due_at.isoformat(),
-                           "timer_id": t.id}
-                if t.referral_id:
-                    payload.update(referral_id=t.referral_id, service=subject.service)
-                result.outbox.append(OutboxMessage(topic="sla.breached", payload=payload, created_at=now))
+                result.outbox.append(outbox_event(
+                    "sla.breached", call, subject if t.referral_id else None, now,
+                    clock=t.kind, due_at=t.due_at.isoformat(), timer_id=t.id))
             uow.record(result)
         uow.commit()
     for t, _, _ in breached:
