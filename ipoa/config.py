@@ -34,6 +34,10 @@ def from_environment(instance_path: str | Path) -> dict:
         # clocks, so a breach shows within minutes).
         "SLA_POLICY_FILE": env.get("SLA_POLICY_FILE") or None,
         "SMS_BACKEND": env.get("SMS_BACKEND", "console"),
+        # The SLA timer scheduler (workers/scheduler.py): how often it looks for due timers, and after how
+        # long a timer handed to RQ but not fired is handed over again.
+        "SCHEDULER_TICK_SECONDS": float(env.get("SCHEDULER_TICK_SECONDS") or 1),
+        "TIMER_REQUEUE_SECONDS": float(env.get("TIMER_REQUEUE_SECONDS") or 30),
         "TWILIO": {
             "account_sid": env.get("TWILIO_ACCOUNT_SID"),
             "auth_token": env.get("TWILIO_AUTH_TOKEN"),

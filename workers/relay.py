@@ -4,21 +4,19 @@ request only appends ids to a Redis list."""
 from __future__ import annotations
 
 import logging
-import signal
 
 from ipoa import create_app
 from ipoa.service.outbox import run_relay
+from workers.lifecycle import stop_requested
 
 
 def main() -> None:
     app = create_app()
     svc = app.extensions["ipoa"]
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    stop = stop_requested()
     logging.getLogger(__name__).info("outbox relay started")
     with app.app_context():
-        run_relay(svc, stop=lambda: bool(stopping))
+        run_relay(svc, stop=stop)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,12 @@ over again) and firing claims the timer, so none escalates twice. One query per 
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from datetime import timedelta
 
 from ipoa import create_app
 from ipoa.service import timers
+from workers.lifecycle import stop_requested
 
 log = logging.getLogger(__name__)
 TIMER_BATCH = 50
@@ -55,14 +54,12 @@ def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = t
 def main() -> None:
     app = create_app()
     svc = app.extensions["ipoa"]
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
-    tick = float(os.environ.get("SCHEDULER_TICK_SECONDS", "1"))
-    requeue = timedelta(seconds=float(os.environ.get("TIMER_REQUEUE_SECONDS", "30")))
+    stop = stop_requested()
+    tick = app.config["SCHEDULER_TICK_SECONDS"]
+    requeue = timedelta(seconds=app.config["TIMER_REQUEUE_SECONDS"])
     log.info("timer scheduler started (tick %.2fs)", tick)
     with app.app_context():
-        run(svc, tick=tick, stop=lambda: bool(stopping), requeue_after=requeue)
+        run(svc, tick=tick, stop=stop, requeue_after=requeue)
 
 
 if __name__ == "__main__":
