@@ -1,5 +1,5 @@
 """The SLA timer scheduler: `python -m workers.scheduler`. Every tick it hands the due timers to RQ
-(jobs of up to TIMER_BATCH timers, run by the worker).
+(jobs of up to ipoa.adapters.queue.TIMER_BATCH timers, run by the worker).
 
 A small loop of ours rather than RQ's scheduler (enqueue_at): RQ keeps scheduled jobs in Redis, so a
 flushed or replaced Redis would lose every clock, and a clock that stops early would leave a job to
@@ -17,25 +17,13 @@ from ipoa.service import timers
 from workers.lifecycle import stop_requested
 
 log = logging.getLogger(__name__)
-TIMER_BATCH = 50
-FIRE_TIMERS_PATH = "workers.jobs.fire_timers"
-
-
 def rq_enqueue(svc):
     from rq import Queue
 
-    from ipoa.adapters.queue import QUEUE_NAME
+    from ipoa.adapters.queue import QUEUE_NAME, enqueue_timer_batches
 
     queue = Queue(QUEUE_NAME, connection=svc.redis())
-
-    def enqueue(ids: list[str]) -> None:
-        with queue.connection.pipeline() as pipe:
-            for i in range(0, len(ids), TIMER_BATCH):
-                queue.enqueue(FIRE_TIMERS_PATH, ids[i:i + TIMER_BATCH], result_ttl=600,
-                              failure_ttl=7 * 24 * 3600, pipeline=pipe)
-            pipe.execute()
-
-    return enqueue
+    return lambda ids: enqueue_timer_batches(queue, ids)
 
 
 def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = timers.REQUEUE_AFTER) -> None:

@@ -58,10 +58,26 @@ def enqueue_sms_batches(queue: Queue, sms_ids: list[str]) -> None:
     if len(sms_ids) == 1:
         enqueue_sms(queue, sms_ids)
         return
+    _enqueue_chunks(queue, SEND_SMS_BATCH_PATH, sms_ids, SMS_BATCH_SIZE, result_ttl=3600,
+                    job_id=lambda chunk: f"sms-batch-{chunk[0]}")
+
+
+FIRE_TIMERS_PATH = "workers.jobs.fire_timers"
+TIMER_BATCH = 50  # due timers per job: fired in one transaction (bench/timers.py)
+
+
+def enqueue_timer_batches(queue: Queue, timer_ids: list[str]) -> None:
+    """What the scheduler uses: jobs of up to TIMER_BATCH due timers."""
+    _enqueue_chunks(queue, FIRE_TIMERS_PATH, timer_ids, TIMER_BATCH, result_ttl=600)
+
+
+def _enqueue_chunks(queue: Queue, path: str, ids: list[str], size: int, *, result_ttl: int,
+                    job_id: Callable[[list[str]], str] | None = None) -> None:
+    """One job per chunk of ids, queued in one Redis round trip."""
     with queue.connection.pipeline() as pipe:
-        for i in range(0, len(sms_ids), SMS_BATCH_SIZE):
-            chunk = sms_ids[i:i + SMS_BATCH_SIZE]
-            queue.enqueue(SEND_SMS_BATCH_PATH, chunk, job_id=f"sms-batch-{chunk[0]}", result_ttl=3600,
+        for i in range(0, len(ids), size):
+            chunk = ids[i:i + size]
+            queue.enqueue(path, chunk, job_id=job_id(chunk) if job_id else None, result_ttl=result_ttl,
                           failure_ttl=7 * 24 * 3600, pipeline=pipe)
         pipe.execute()
 
