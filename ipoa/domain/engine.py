@@ -27,6 +27,9 @@ class Result:
     stopped_clocks: list[tuple[str, str | None, str, datetime]] = field(default_factory=list)
 
     def extend(self, other: "Result") -> None:
+        # A clock started by this change and stopped by the next, in one transaction, never ran.
+        stopped = {(ref, rid, kind) for ref, rid, kind, _ in other.stopped_clocks}
+        self.timers = [t for t in self.timers if (t.call_ref, t.referral_id, t.kind) not in stopped]
         self.audit += other.audit
         self.outbox += other.outbox
         self.new_referrals += other.new_referrals

@@ -222,12 +222,7 @@ def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
             if event.entity == "call" and event.trigger == "refer":
                 event.data = {**event.data, "reroute": {"from_referral": referral_id,
                                                         "from_service": referral.service}}
-        # The call was in triage only for an instant: a triage clock started by the withdrawal and
-        # stopped by the referral in the same transaction never ran.
-        stopped = {(c_ref, r_id, kind) for c_ref, r_id, kind, _ in referred.stopped_clocks}
-        withdrawn.timers = [t for t in withdrawn.timers
-                            if (t.call_ref, t.referral_id, t.kind) not in stopped]
-        result = Result()
+        result = Result()  # extend() drops the triage clock the call held only for an instant
         result.extend(withdrawn)
         result.extend(referred)
         uow.record(result)

@@ -167,3 +167,23 @@ def test_the_demos_sla_policy_loads_with_short_clocks():
     assert demo.acceptance_due("urgent", NOW, DIRECTORY.services["DN"].calendar).due_at == NOW + td(minutes=2)
     assert demo.callback_escalates_at(NOW) == NOW + td(minutes=2)
     assert demo.clocks == SLA.clocks
+
+
+def test_a_clock_started_and_stopped_in_one_change_leaves_no_timer():
+    """A supervisor's re-route: withdrawing puts the call back in triage for an instant (a triage clock
+    starts), referring it again stops that clock, in one transaction: the combined change sets no
+    triage timer, only the new referral's acceptance clock."""
+    from ipoa.domain.engine import Result
+
+    call, clocks = start()
+    clocks.apply(ENGINE.fire(call, "start_triage", actor="h", now=NOW))
+    clocks.apply(ENGINE.fire(call, "refer", actor="h", now=NOW, data={"service": "CRT"}, reason="Known"))
+    first = call.referrals[0].id
+    withdrawn = ENGINE.fire_referral(call, first, "withdraw", actor="sup", now=NOW, reason="CRT full")
+    assert [t.kind for t in withdrawn.timers] == ["triage"]
+    combined = Result()
+    combined.extend(withdrawn)
+    combined.extend(ENGINE.fire(call, "refer", actor="sup", now=NOW, data={"service": "CRS"}, reason="CRT full"))
+    assert [(t.kind, t.referral_id) for t in combined.timers] == [("acceptance", call.referrals[1].id)]
+    clocks.apply(combined)
+    assert set(clocks.running) == {(call.referrals[1].id, "acceptance")}
