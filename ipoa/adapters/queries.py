@@ -44,16 +44,17 @@ def counts_by(session: Session, table, group_col, time_col, open_states: set[str
     return out
 
 
-def call_state_counts(session: Session, workflow: str | None = None) -> dict[str, int]:
-    stmt = select(calls.c.state, func.count()).group_by(calls.c.state)
-    if workflow:
-        stmt = stmt.where(calls.c.workflow == workflow)
-    return {s: n for s, n in session.execute(stmt).all()}
-
-
-def referral_state_counts(session: Session) -> dict[str, int]:
-    return {s: n for s, n in session.execute(
-        select(referrals.c.state, func.count()).group_by(referrals.c.state)).all()}
+def workflow_state_counts(session: Session, workflow: str, version: int) -> dict[str, int]:
+    """Records per state on one workflow version: calls and referrals each carry their workflow, so
+    whichever table runs it answers."""
+    out: dict[str, int] = {}
+    for table in (calls, referrals):
+        for state, n in session.execute(
+                select(table.c.state, func.count())
+                .where(table.c.workflow == workflow, table.c.workflow_version == version)
+                .group_by(table.c.state)).all():
+            out[state] = out.get(state, 0) + n
+    return out
 
 
 def centre_queue(session: Session, centre: str, open_states: set[str], limit: int = 200) -> list[Call]:

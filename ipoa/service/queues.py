@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, union
+from sqlalchemy import select, union
 
 from ..adapters import queries
 from ..adapters.orm import calls, referrals, timers
@@ -144,25 +144,7 @@ def breached_now(svc) -> list[BreachRow]:
     return out
 
 
-def workflow_diagram(svc, name: str) -> str:
-    engine = svc.engine()
-    definition = engine.latest(name)
-    with svc.uow() as uow:
-        counts = (queries.call_state_counts(uow.session) if name == CALL_WORKFLOW
-                  else queries.referral_state_counts(uow.session))
-    return definition.mermaid(counts)
-
-
 def workflow_state_counts(svc, name: str, version: int) -> dict[str, int]:
-    """Live records per state on one deployed (name, version): calls for a call workflow, referrals for
-    a referral workflow (each table is filtered by its own workflow column, so either name works)."""
-    out: dict[str, int] = {}
+    """Live records per state on one deployed (name, version), for its diagram."""
     with svc.uow() as uow:
-        for table in (calls, referrals):
-            rows = uow.session.execute(
-                select(table.c.state, func.count())
-                .where(table.c.workflow == name, table.c.workflow_version == version)
-                .group_by(table.c.state)).all()
-            for state, n in rows:
-                out[state] = out.get(state, 0) + n
-    return out
+        return queries.workflow_state_counts(uow.session, name, version)
