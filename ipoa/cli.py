@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from .adapters import workflow_store
 from .adapters.db import migrate
-from .domain.catalogue import load_catalogue
 from .domain.errors import WorkflowError
 from .users import ROLES, ApiToken, User, hash_token, new_token
 
