@@ -442,4 +442,5 @@ def call_body(need: str, summary: str, nhs_number: str = "9990000026") -> dict:
         "need": need,
         "urgency": "urgent",
         "summary": summary,
+        "consent": "given",
     }

@@ -111,6 +111,7 @@ def seed(svc) -> list[str]:
         lines.append(f"demo calls already present ({have_calls})")
         return lines
     for payload, steps in _calls():
+        payload = {"consent": "given", **payload}
         centre = payload["centre"]
         actor = call_service.Actor(username="handler" if centre == "CNH" else "handler.asc",
                                    role="handler", centre=centre)

@@ -9,23 +9,30 @@ from datetime import datetime
 from werkzeug.security import check_password_hash, generate_password_hash
 
 ROLES = ("handler", "supervisor", "professional", "admin")
-# Who may do what; every route names one of these capabilities.
+# What each role's pages and API routes are: every route names one of these capabilities. Which records a
+# user may see and change within them is the access policy's to decide (domain/access.py): a handler's
+# calls.read is their own centre's calls, not every call.
 CAPABILITIES = {
-    "calls.read": {"handler", "supervisor", "admin"},
-    "calls.write": {"handler", "supervisor", "admin"},
-    "calls.any_centre": {"supervisor", "admin"},
+    "calls.read": {"handler", "supervisor"},
+    "calls.write": {"handler", "supervisor"},
+    # Queue figures (counts, no identifiers): GET /api/v1/queues.
     "queues.read": {"handler", "supervisor", "admin"},
-    "supervisor.view": {"supervisor", "admin"},
+    "supervisor.view": {"supervisor"},
     "routing.decide": {"handler", "supervisor", "admin"},
     # Withdraw a referral the service has not accepted and refer the call elsewhere, in one action.
-    "referrals.reroute": {"supervisor", "admin"},
+    "referrals.reroute": {"supervisor"},
     # Text the receiving service's duty lead about an open referral, now, with a reason.
-    "referrals.escalate": {"supervisor", "admin"},
+    "referrals.escalate": {"supervisor"},
     "referrals.own": {"professional"},
+    # Figures for every centre and service: counts carry no identifiers.
     "reports.view": {"supervisor", "admin"},
     "workflows.view": {"supervisor", "admin"},
     # Requeue failed background jobs from the exceptions panel.
-    "jobs.manage": {"supervisor", "admin"},
+    "jobs.manage": {"supervisor"},
+    # Review break-glass openings of the centre's calls.
+    "break_glass.review": {"supervisor"},
+    # The security log (sign-ins, users, tokens, opt-outs, deploys) and the audit trail's verification.
+    "security.view": {"admin"},
 }
 
 

@@ -67,6 +67,10 @@ def services(tmp_path_factory, catalogue, clock):
 
 def reset_database(svc, catalogue) -> None:
     with svc.db.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # The audit tables refuse DELETE (migration 0007); the suite, as a superuser, empties them
+            # between tests with their triggers switched off for this transaction only.
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
         for table in reversed(orm.metadata.sorted_tables):
             conn.execute(table.delete())
     with svc.uow() as uow:
@@ -155,6 +159,7 @@ def call_payload(**overrides) -> dict:
         "need": "urgent_community_health",
         "urgency": "urgent",
         "summary": "Fell, no injury, cannot get up unaided.",
+        "consent": "given",
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(body.get(key), dict):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import registry, relationship
 from sqlalchemy.types import TypeDecorator
 
 from ..domain.messaging import SmsMessage
-from ..domain.model import AuditEvent, Call, OutboxMessage, Referral, Timer
+from ..domain.model import AccessEvent, AuditEvent, Call, OutboxMessage, Referral, SecurityEvent, Timer
 from ..users import ApiToken, User
 
 NAMING = {
@@ -81,6 +81,16 @@ calls = Table(
     Column("closed_at", UTCDateTime),
     Column("breach", String(16)),
     Column("breached_at", UTCDateTime),
+    # Every centre the call has been with, space-separated ("CNH ASC"): a handler's relationship to a
+    # call covers transfers to and from their centre (domain/access.py).
+    Column("centre_path", String(120), nullable=False),
+    # Consent to share (domain/sharing.py): given | refused | not_asked | lacks_capacity_best_interests.
+    # NULL only on calls logged before consent was recorded.
+    Column("consent", String(40)),
+    Column("consent_recorded_by", String(64)),
+    Column("consent_recorded_at", UTCDateTime),
+    # Set when retention removed the identifiers (service/retention.py): codes and timings remain.
+    Column("pseudonymised_at", UTCDateTime),
     Index("ix_calls_centre_state", "centre", "state"),
     Index("ix_calls_state", "state"),
     Index("ix_calls_logged_at", "logged_at"),  # reports select a period's calls
@@ -102,15 +112,24 @@ referrals = Table(
     Column("outcome_reason", Text),
     Column("breach", String(16)),
     Column("breached_at", UTCDateTime),
+    # Why the details could be shared with this service (domain/sharing.py): same_organisation,
+    # consent_given, lacks_capacity_best_interests, or a lawful basis (vital_interests, safeguarding,
+    # legal_duty) with its reason.
+    Column("sharing_basis", String(40)),
+    Column("sharing_reason", Text),
     Index("ix_referrals_service_state", "service", "state"),
     # Open referrals by state (queue figures, breaches, the dashboard): migration 0005.
     Index("ix_referrals_state", "state"),
     Index("ix_referrals_sent_at", "sent_at"),  # reports select a period's referrals
 )
 
+# The chained tables (audit, access, security): append-only, each row numbered (seq) and hashed over its
+# content and the previous row's hash (domain/audit_chain.py). On PostgreSQL triggers refuse UPDATE and
+# DELETE (migration 0007). seq is given by the application, never by the database.
 audit_events = Table(
     "audit_events", metadata,
-    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
     Column("call_ref", String(16), nullable=False, index=True),
     Column("entity", String(16), nullable=False),
     Column("entity_id", String(32), nullable=False),
@@ -121,6 +140,79 @@ audit_events = Table(
     Column("trigger", String(40), nullable=False),
     Column("reason", Text),
     Column("data", JSON, nullable=False),
+)
+
+access_events = Table(
+    "access_events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("centre", String(8)),
+    Column("call_ref", String(16), nullable=False),
+    Column("referral_id", String(32)),
+    Column("route", String(120), nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("grant_id", Integer),
+    Index("ix_access_events_call_ref", "call_ref", "seq"),
+)
+
+security_events = Table(
+    "security_events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("subject", String(80)),
+    Column("client", String(64)),
+    Column("detail", JSON, nullable=False),
+    Index("ix_security_events_kind_at", "kind", "at"),
+)
+
+# The last event of each chain: a transaction extending a chain locks its head row (so events are
+# numbered one after another), and `audit verify` compares the head with the chain (events deleted at
+# the end, or added outside the application).
+audit_chain_heads = Table(
+    "audit_chain_heads", metadata,
+    Column("chain", String(16), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Each run of `audit verify` (nightly by the scheduler, or on demand): a broken chain shows on the
+# supervisors' exceptions panel.
+audit_verifications = Table(
+    "audit_verifications", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("by", String(80), nullable=False),
+    Column("ok", Boolean),
+    Column("events", Integer),
+    Column("problem", Text),
+)
+
+# Break-glass: one user, one call, for a limited time, with a reason; reviewed by a supervisor of the
+# centre that holds the call.
+break_glass_grants = Table(
+    "break_glass_grants", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("call_ref", String(16), nullable=False),
+    Column("centre", String(8), nullable=False),  # the call's centre when opened: whose supervisors review it
+    Column("username", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("user_centre", String(8)),
+    Column("reason", String(40), nullable=False),
+    Column("note", Text),
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("reviewed_at", UTCDateTime),
+    Column("reviewed_by", String(64)),
+    Column("review_comment", Text),
+    Index("ix_break_glass_grants_lookup", "username", "call_ref", "expires_at"),
+    Index("ix_break_glass_grants_review", "centre", "reviewed_at"),
 )
 
 outbox = Table(
@@ -273,6 +365,8 @@ def start_mappers() -> None:
         },
     )
     mapper_registry.map_imperatively(AuditEvent, audit_events)
+    mapper_registry.map_imperatively(AccessEvent, access_events)
+    mapper_registry.map_imperatively(SecurityEvent, security_events)
     mapper_registry.map_imperatively(OutboxMessage, outbox)
     mapper_registry.map_imperatively(Timer, timers)
     mapper_registry.map_imperatively(SmsMessage, sms_messages)

@@ -22,12 +22,12 @@ class CallRepository:
         """The most recent open calls for a person (ref, centre, state, logged_at, need, urgency): enough
         for the handler to recognise a duplicate. Bounded, and plain rows rather than entities, because
         every intake asks."""
-        stmt = (select(calls.c.ref, calls.c.centre, calls.c.state, calls.c.logged_at, calls.c.need,
-                       calls.c.urgency)
+        stmt = (select(calls.c.ref, calls.c.centre, calls.c.centre_path, calls.c.state, calls.c.logged_at,
+                       calls.c.need, calls.c.urgency)
                 .where(calls.c.nhs_number == nhs_number, calls.c.state.not_in(sorted(final_states)))
                 .order_by(calls.c.logged_at.desc()).limit(limit))
         return list(self.session.execute(stmt))
 
     def history(self, ref: str) -> list[AuditEvent]:
-        stmt = select(AuditEvent).where(AuditEvent.call_ref == ref).order_by(AuditEvent.at, AuditEvent.id)
+        stmt = select(AuditEvent).where(AuditEvent.call_ref == ref).order_by(AuditEvent.seq)
         return list(self.session.scalars(stmt))

@@ -9,8 +9,10 @@ from typing import Callable, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from ..domain.audit_chain import seal
 from ..domain.engine import Result
 from ..domain.errors import VersionConflict
+from . import audit_store
 from .repository import CallRepository
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class UnitOfWork:
         self.session: Session = self.session_factory()
         self.calls = CallRepository(self.session)
         self._pending: list[str] = []
+        self._chained: list = []  # audit, access and security events: numbered and hashed at commit
         return self
 
     def __exit__(self, *exc) -> None:
@@ -38,14 +41,18 @@ class UnitOfWork:
 
     def add_new_call(self, call, result: Result) -> None:
         """A call just logged, with what logging it caused. On PostgreSQL, one statement: the call's
-        INSERT and its audit, outbox and timer INSERTs as data-modifying CTEs (one round trip instead
-        of four, on the path every call takes: see docs/performance.md, intake). Elsewhere, the ORM."""
+        INSERT and its audit, outbox and timer INSERTs and the audit chain's new head as data-modifying
+        CTEs (one round trip instead of five, on the path every call takes: see docs/performance.md,
+        intake), after locking the chain's head. Elsewhere, the ORM."""
         shape = (len(result.audit), len(result.outbox), len(result.timers))
         if (self.session.bind.dialect.name != "postgresql" or result.new_referrals or result.stopped_clocks
-                or shape not in _NEW_CALL_SHAPES or not _unset_at_logging(call, result)):
+                or shape not in _NEW_CALL_SHAPES or not _unset_at_logging(call, result)
+                or not _shared_values_agree(call, result)):
             self.calls.add(call)
             self.record(result)
             return
+        seal(result.audit, audit_store.lock_head(self.session, "audit"),
+             lambda e: audit_store.content("audit", e))
         params = _params(call, "c", _columns("calls"))
         for prefix, objs, table in (("a", result.audit, "audit_events"), ("o", result.outbox, "outbox"),
                                     ("t", result.timers, "timers")):
@@ -72,12 +79,22 @@ class UnitOfWork:
                         .values(stopped_at=at, fired_at=func.coalesce(timers.c.fired_at, at),
                                 outcome=func.coalesce(timers.c.outcome, "stopped")))
         self.session.add_all(result.timers)
-        self.session.add_all(result.audit)
+        self._chained += result.audit
         self.session.add_all(result.outbox)
         self._pending += [m.id for m in result.outbox]
 
+    def add_event(self, event) -> None:
+        """An access or security event (or an audit event without a state change), committed with the
+        rest of the unit of work."""
+        self._chained.append(event)
+
     def commit(self) -> None:
+        chained, self._chained = self._chained, []
         try:
+            if chained:
+                # Everything else first: the chain head is the last lock the transaction takes.
+                self.session.flush()
+                audit_store.append(self.session, chained)
             self.session.commit()
         except StaleDataError as exc:
             self.session.rollback()
@@ -102,7 +119,7 @@ _NEW_CALL_SHAPES = {(1, 1, 1), (1, 1, 0)}
 # Columns no record has yet when a call is logged: left out of the statement (they stay NULL), which keeps
 # it at 50 parameters or fewer, the most psycopg caches the parsed query for (about 0.5 ms a call).
 _UNSET_AT_LOGGING = {
-    "calls": {"route", "callback_due", "closed_at", "breach", "breached_at"},
+    "calls": {"route", "callback_due", "closed_at", "breach", "breached_at", "pseudonymised_at"},
     "outbox": {"published_at", "processed_at", "last_error"},
     "timers": {"enqueued_at", "fired_at", "outcome", "stopped_at"},
 }
@@ -114,15 +131,33 @@ def _unset_at_logging(call, result: Result) -> bool:
                for obj in objs for name in _UNSET_AT_LOGGING[table])
 
 
+# Columns whose value at logging is, by construction, the call's own: bound once, as the call's parameter
+# (checked before the statement is used: _shared_values_agree). Keeps the statement's parameters few.
+_SHARED = {
+    "calls": {"queued_at": "logged_at", "updated_at": "logged_at", "consent_recorded_at": "logged_at",
+              "consent_recorded_by": "logged_by", "centre_path": "centre", "origin_centre": "centre"},
+    "audit_events": {"at": "logged_at", "call_ref": "ref", "entity_id": "ref"},
+    "outbox": {"created_at": "logged_at"},
+    "timers": {"call_ref": "ref", "created_at": "logged_at"},
+}
+
+
+def _shared_values_agree(call, result: Result) -> bool:
+    return all(getattr(obj, col) == getattr(call, source)
+               for table, objs in (("calls", [call]), ("audit_events", result.audit), ("outbox", result.outbox),
+                                   ("timers", result.timers))
+               for obj in objs for col, source in _SHARED[table].items())
+
+
 def _columns(table_name: str) -> list:
     from .orm import metadata
 
-    # Every column but an autoincrement key (calls, audit_events: the database numbers them) and those
-    # still unset.
-    unset = _UNSET_AT_LOGGING.get(table_name, set())
+    # Every column but an autoincrement key (calls: the database numbers them), those still unset and
+    # those bound as the call's own value.
+    skip = _UNSET_AT_LOGGING.get(table_name, set()) | set(_SHARED.get(table_name, {}))
     return [c for c in metadata.tables[table_name].columns
             if not (c.primary_key and c.autoincrement is not False and c.type.python_type is int)
-            and c.name not in unset]
+            and c.name not in skip]
 
 
 def _params(obj, prefix: str, columns: list) -> dict:
@@ -136,19 +171,30 @@ def _new_call_statement(shape: tuple[int, int, int]):
     """Built once per shape with bound parameters, so SQLAlchemy compiles it once."""
     stmt = _statements.get(shape)
     if stmt is None:
-        from sqlalchemy import bindparam, insert, select
+        from sqlalchemy import bindparam, insert, literal_column, select, update
 
         from .orm import metadata
 
-        def values(prefix: str, table_name: str) -> dict:
-            return {c.name: bindparam(f"{prefix}_{c.name}", type_=c.type) for c in _columns(table_name)}
-
         calls = metadata.tables["calls"]
+
+        def values(prefix: str, table_name: str) -> dict:
+            table = metadata.tables[table_name]
+            out = {c.name: bindparam(f"{prefix}_{c.name}", type_=c.type) for c in _columns(table_name)}
+            out.update({col: bindparam(f"c_{source}", type_=calls.c[source].type)
+                        for col, source in _SHARED[table_name].items() if col in table.c})
+            return out
+
         new_call = insert(calls).values(values("c", "calls")).returning(calls.c.id).cte("new_call")
         stmt = select(new_call.c.id)
         for prefix, n, table_name in zip("aot", shape, ("audit_events", "outbox", "timers")):
             for i in range(n):
                 stmt = stmt.add_cte(insert(metadata.tables[table_name])
                                     .values(values(f"{prefix}{i}", table_name)).cte(f"ins_{prefix}{i}"))
+        # The audit chain's head moves to the last audit event (its head row was locked before).
+        heads = metadata.tables["audit_chain_heads"]
+        last = f"a{shape[0] - 1}"
+        stmt = stmt.add_cte(update(heads).where(heads.c.chain == literal_column("'audit'"))
+                            .values(seq=bindparam(f"{last}_seq"), hash=bindparam(f"{last}_hash"))
+                            .cte("chain_head"))
         _statements[shape] = stmt
     return stmt

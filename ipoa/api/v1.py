@@ -7,6 +7,7 @@ from sqlalchemy import select
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..service import calls as call_service
 from ..service import queues as queue_service
+from ..service import records
 from ..service import timers as timer_service
 from ..service.commands import InvalidInput
 from ..users import ApiToken, User, hash_token
@@ -58,9 +59,21 @@ def _domain_error(exc: Exception):
         return error(422, "guard_failed", str(exc), fields=exc.errors)
     if isinstance(exc, call_service.NotFound):
         return error(404, "not_found", str(exc))
+    if isinstance(exc, call_service.OutsideRelationship):
+        return outside_relationship(exc)
     if isinstance(exc, call_service.Forbidden):
         return error(403, "forbidden", str(exc))
     raise exc
+
+
+def outside_relationship(exc: call_service.OutsideRelationship):
+    extra = {"break_glass": f"POST /api/v1/calls/{exc.ref}/break-glass with a reason"} if exc.break_glass else {}
+    return error(403, "outside_relationship", str(exc), **extra)
+
+
+def _route() -> str:
+    rule = request.url_rule.rule if request.url_rule is not None else request.path
+    return f"{request.method} {rule}"
 
 
 @bp.post("/calls")
@@ -75,8 +88,7 @@ def create_call():
     except call_service.DuplicateSuspected as dup:
         return error(409, "possible_duplicate",
                      "Open calls exist for this NHS number; see them, or repeat with ?allow_duplicate=true.",
-                     open_calls=[{"ref": c.ref, "centre": c.centre, "state": c.state,
-                                  "logged_at": c.logged_at.isoformat()} for c in dup.open_calls])
+                     open_calls=[_open_call(c) for c in dup.open_calls])
     except Exception as exc:  # noqa: BLE001 - mapped to 4xx or re-raised
         return _domain_error(exc)
     resp = jsonify(ref=call.ref, state=call.state, version=call.version,
@@ -86,14 +98,23 @@ def create_call():
     return resp
 
 
+def _open_call(c: call_service.OpenCall) -> dict:
+    # Outside the user's relationship: that an open call exists, where, in what state, since when.
+    out = {"ref": c.ref, "centre": c.centre, "state": c.state, "logged_at": c.logged_at.isoformat()}
+    if c.visible:
+        out.update(need=c.need, urgency=c.urgency)
+    return out
+
+
 @bp.get("/calls/<ref>")
 @requires("calls.read")
 def read_call(ref: str):
     try:
-        call, history = call_service.get_call(services(), ref)
-    except call_service.NotFound as exc:
-        return error(404, "not_found", str(exc))
-    allowed = [t.trigger for t in call_service.allowed_actions(services(), call)]
+        view = records.view_call(services(), actor(), ref, _route())
+    except Exception as exc:  # noqa: BLE001 - mapped to 4xx or re-raised
+        return _domain_error(exc)
+    call, history = view.call, view.history
+    allowed = [t.trigger for t in call_service.allowed_actions(services(), call)] if view.may_act else []
     body = call_dict(call, history, allowed)
     body.update(breach=call.breach, breached_at=_iso(call.breached_at))
     for out, referral in zip(body["referrals"], call.referrals):
@@ -101,7 +122,43 @@ def read_call(ref: str):
     now = services().clock.now()
     body["clocks"] = [{**c.as_json(now), "breached": c.breached}
                       for c in timer_service.running_clocks(services(), [ref]).get(ref, [])]
-    return jsonify(body)
+    body["access"] = {"relationship": view.access.relationship, "break_glass": [
+        {"by": g.username, "reason": g.reason, "at": g.granted_at.isoformat(),
+         "until": g.expires_at.isoformat(), "reviewed": g.reviewed_at is not None} for g in view.break_glass]}
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.post("/calls/<ref>/break-glass")
+@requires("calls.read")
+def break_glass(ref: str):
+    """Open one call outside the user's relationship, with a reason (and a note; required for 'other')."""
+    body, bad = _body()
+    if bad:
+        return bad
+    try:
+        grant = records.break_glass(services(), actor(), ref, body, _route())
+    except Exception as exc:  # noqa: BLE001
+        return _domain_error(exc)
+    resp = jsonify(ref=ref, grant_id=grant.id, reason=grant.reason, expires_at=grant.expires_at.isoformat())
+    resp.status_code = 201
+    return resp
+
+
+@bp.get("/calls/<ref>/access-log")
+@requires("calls.read")
+def access_log(ref: str):
+    """Who has viewed the call's record (supervisors of the centres it has been with)."""
+    try:
+        rows = records.access_log(services(), actor(), ref)
+    except Exception as exc:  # noqa: BLE001
+        return _domain_error(exc)
+    resp = jsonify(ref=ref, views=[{"at": r.at.isoformat(), "username": r.username, "name": r.display_name,
+                                    "role": r.role, "centre": r.centre, "route": r.route, "why": r.purpose,
+                                    "referral_id": r.referral_id} for r in rows])
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def _iso(value):

@@ -127,7 +127,7 @@ GUARDS: dict[str, Callable[[Any, FireContext, str | None], dict[str, str]]] = {
 
 
 def _move_centre(entity: Call, ctx: FireContext) -> None:
-    entity.centre = ctx.data["centre"]
+    entity.moved_to(ctx.data["centre"])
     entity.queued_at = ctx.now
 
 

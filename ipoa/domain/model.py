@@ -6,7 +6,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 # No 0/O, 1/I/L, U: references are read out over the phone and typed from SMS.
 _REF_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -43,10 +43,19 @@ class Call:
         logged_by: str,
         recommended: dict[str, Any] | None = None,
         updates_to: str | None = None,
+        consent: str | None = None,
     ):
         self.ref = ref
         self.centre = centre
         self.origin_centre = centre
+        # Every centre the call has been with, in order, space-separated: a transfer adds the new one.
+        self.centre_path = centre
+        # Consent to share the person's details outside the centre's organisation (domain/sharing.py),
+        # and who recorded it when.
+        self.consent = consent
+        self.consent_recorded_by: str | None = logged_by if consent else None
+        self.consent_recorded_at: datetime | None = logged_at if consent else None
+        self.pseudonymised_at: datetime | None = None
         self.caller_type = caller_type
         self.caller_name = caller_name
         self.caller_phone = caller_phone
@@ -84,6 +93,16 @@ class Call:
     def urgency_rank(self) -> int:
         return URGENCY_RANK.get(self.urgency, 9)
 
+    @property
+    def centres(self) -> tuple[str, ...]:
+        """Every centre the call has been with: where it was logged, and each transfer's destination."""
+        return tuple((self.centre_path or self.centre).split())
+
+    def moved_to(self, centre: str) -> None:
+        self.centre = centre
+        if centre not in self.centres:
+            self.centre_path = f"{self.centre_path} {centre}".strip()
+
     def referral(self, referral_id: str) -> Referral | None:
         return next((r for r in self.referrals if r.id == referral_id), None)
 
@@ -115,6 +134,9 @@ class Referral:
         self.outcome_reason: str | None = None
         self.breach: str | None = None
         self.breached_at: datetime | None = None
+        # Why the person's details could go to this service (domain/sharing.py).
+        self.sharing_basis: str | None = None
+        self.sharing_reason: str | None = None
 
     def __repr__(self) -> str:
         return f"<Referral {self.id[:8]} {self.service} {self.state} v{self.version}>"
@@ -122,7 +144,8 @@ class Referral:
 
 @dataclass
 class AuditEvent:
-    """Who, when, from, to, trigger, why: one row per state change, never updated."""
+    """Who, when, from, to, trigger, why: one row per state change, never updated. seq and hash place
+    it in the audit chain (domain/audit_chain.py); the unit of work sets both as it commits."""
 
     call_ref: str
     entity: str
@@ -134,7 +157,48 @@ class AuditEvent:
     trigger: str
     reason: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
-    id: int | None = None
+    seq: int | None = None
+    hash: str | None = None
+
+    CHAIN: ClassVar[str] = "audit"  # which chain it extends (domain/audit_chain.py)
+
+
+@dataclass
+class AccessEvent:
+    """Someone saw a patient's identifiable details: who (username, role, centre), when, which record,
+    through which route, and why they could (the relationship, or break-glass). No identifier of the
+    patient: the call's reference is the key. Chained like audit events, never updated."""
+
+    at: datetime
+    username: str
+    role: str
+    centre: str | None
+    call_ref: str
+    route: str                 # "GET /calls/<ref>", "GET /api/v1/calls/<ref>", "CSV /reports/calls.csv", ...
+    purpose: str               # the relationship that allowed it (own_centre, ...) or "break_glass"
+    referral_id: str | None = None
+    grant_id: int | None = None  # the break-glass grant, when purpose is break_glass
+    seq: int | None = None
+    hash: str | None = None
+
+    CHAIN: ClassVar[str] = "access"  # which chain it extends (domain/audit_chain.py)
+
+
+@dataclass
+class SecurityEvent:
+    """Sign-ins, failed sign-ins, sign-outs, users and tokens created or changed, SMS opt-outs, deploys.
+    detail holds codes and names of staff, never a password or a patient identifier."""
+
+    at: datetime
+    kind: str                  # e.g. "sign_in", "sign_in_failed", "user_created", "sms_opt_out"
+    actor: str                 # who did it: a username, "cli:<os user>", "system", "sms"
+    subject: str | None = None  # who or what it was done to: a username, a token id, a professional id
+    client: str | None = None  # the client address, for sign-ins
+    detail: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+    hash: str | None = None
+
+    CHAIN: ClassVar[str] = "security"  # which chain it extends (domain/audit_chain.py)
 
 
 @dataclass

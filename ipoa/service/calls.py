@@ -13,31 +13,40 @@ from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict
 from ..domain.model import Call, Referral, new_ref
 from ..domain.routing import Decision
 from ..users import CAPABILITIES
+from . import access
 from .commands import DecideRoute, FireTrigger, InvalidInput, LogCall, _Strict, parse
+from .errors import Forbidden, NotFound, OutsideRelationship
 
 
 @dataclass(frozen=True)
 class Actor:
+    """Who is acting: their role, home centre (handlers, supervisors) and service (professionals). What
+    they may see and change is the access policy's to decide (domain/access.py, service/access.py)."""
+
     username: str
     role: str
     centre: str | None
-
-    def may_use_centre(self, centre: str) -> bool:
-        return self.role in ("supervisor", "admin") or self.centre == centre
+    service: str | None = None
 
 
-class NotFound(DomainError):
-    pass
+@dataclass(frozen=True)
+class OpenCall:
+    """An open call for the same NHS number. Outside the user's relationship only that it exists, where,
+    in what state and since when: never what it is about or who it is for (need and urgency are None)."""
 
-
-class Forbidden(DomainError):
-    pass
+    ref: str
+    centre: str
+    state: str
+    logged_at: datetime
+    visible: bool
+    need: str | None = None
+    urgency: str | None = None
 
 
 class DuplicateSuspected(DomainError):
     """Open calls exist for this NHS number; the handler must see them before making another."""
 
-    def __init__(self, open_calls: list[Call]):
+    def __init__(self, open_calls: list[OpenCall]):
         self.open_calls = open_calls
         super().__init__(f"{len(open_calls)} open call(s) for this NHS number")
 
@@ -58,8 +67,9 @@ def recommend(svc, call: Call, at: datetime | None = None) -> Decision:
 
 def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: bool = False) -> Call:
     cmd: LogCall = parse(LogCall, payload, **_context(svc))
-    if not actor.may_use_centre(cmd.centre):
-        raise Forbidden(f"{actor.username} logs calls for {actor.centre} only")
+    if not access.may_create_in(actor, cmd.centre):
+        raise Forbidden(f"You can log calls for your own centre only ({actor.centre or 'none'}), "
+                        f"not {cmd.centre}.")
     now = svc.clock.now()
     decision = svc.routing.decide(cmd.need, cmd.urgency, now, postcode=cmd.subject.postcode)
     with svc.uow() as uow:
@@ -68,7 +78,7 @@ def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: boo
         if cmd.subject.nhs_number and not allow_duplicate:
             existing = uow.calls.open_for_nhs_number(cmd.subject.nhs_number, wf.final_states)
             if existing:
-                raise DuplicateSuspected(existing)
+                raise DuplicateSuspected([_open_call(actor, row) for row in existing])
         call = Call(
             ref=new_ref(), centre=cmd.centre, caller_type=cmd.caller.type, caller_name=cmd.caller.name,
             caller_phone=cmd.caller.phone, nhs_number=cmd.subject.nhs_number,
@@ -77,20 +87,25 @@ def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: boo
             locality=decision.locality, out_of_area=decision.out_of_area, need=cmd.need,
             urgency=cmd.urgency, summary=cmd.summary, workflow=wf.name, workflow_version=wf.version,
             logged_at=now, logged_by=actor.username, recommended=decision.to_dict(),
-            updates_to=cmd.caller.phone if cmd.caller.wants_updates else None)
+            updates_to=cmd.caller.phone if cmd.caller.wants_updates else None, consent=cmd.consent)
         result = engine.start_call(call, actor=actor.username, now=now)
         uow.add_new_call(call, result)
         uow.commit()
     return call
 
 
-def _check_centre(actor: Actor, call: Call) -> None:
-    # Handlers act on the calls in their own centre; a transfer hands the call to the other centre.
-    if not actor.may_use_centre(call.centre):
-        raise Forbidden(f"call {call.ref} is with {call.centre}; {actor.username} works for {actor.centre}")
+def _open_call(actor: Actor, row) -> OpenCall:
+    from ..domain import access as policy
+
+    record = policy.RecordFacts(centre=row.centre, centres=tuple((row.centre_path or row.centre).split()))
+    visible = policy.decide(access.subject(actor), record, "view") is not None
+    return OpenCall(ref=row.ref, centre=row.centre, state=row.state, logged_at=row.logged_at, visible=visible,
+                    need=row.need if visible else None, urgency=row.urgency if visible else None)
 
 
 def get_call(svc, ref: str) -> tuple[Call, list]:
+    """A call and its history, WITHOUT the access policy: for the service layer and tests. Entry points
+    read calls through service.records (policy checked, access recorded)."""
     with svc.uow() as uow:
         call = uow.calls.get(ref)
         if call is None:
@@ -105,7 +120,7 @@ def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> C
         call = uow.calls.get(ref)
         if call is None:
             raise NotFound(f"no call {ref}")
-        _check_centre(actor, call)
+        access.authorise(uow.session, actor, call, "act", now)
         engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
         decision = recommend(svc, call, now)
         result = engine.fire(call, cmd.trigger, actor=actor.username, now=now, data=cmd.data,
@@ -137,11 +152,14 @@ def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
         if as_service is None:
-            _check_centre(actor, call)
-        elif referral.service != as_service:
-            raise Forbidden(f"referral {referral_id} is to {referral.service}, not {as_service}")
-        elif cmd.trigger not in SERVICE_TRIGGERS:
-            raise Forbidden(f"'{cmd.trigger}' is for the referring centre, not the service")
+            access.authorise(uow.session, actor, call, "act", now)
+        else:
+            access.authorise(uow.session, Actor(actor.username, actor.role, actor.centre, as_service), call,
+                             "act_referral", now)
+            if referral.service != as_service:
+                raise Forbidden(f"Referral {referral_id} is to {referral.service}, not {as_service}.")
+            if cmd.trigger not in SERVICE_TRIGGERS:
+                raise Forbidden(f"'{cmd.trigger}' is for the referring centre, not the service.")
         engine = svc.engine(needs=(referral.workflow, referral.workflow_version), session=uow.session)
         result = engine.fire_referral(call, referral_id, cmd.trigger, actor=actor.username, now=now,
                                       data=cmd.data, reason=cmd.reason,
@@ -202,7 +220,7 @@ def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
     now = svc.clock.now()
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
-        _check_centre(actor, call)
+        access.authorise(uow.session, actor, call, "act", now)
         if cmd.expected_version != referral.version:
             raise VersionConflict(cmd.expected_version, referral.version)
         if referral.state not in REROUTABLE_STATES:
@@ -254,6 +272,7 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
     now = svc.clock.now()
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
+        access.authorise(uow.session, actor, call, "act", now)
         if referral.state not in ESCALATABLE_STATES:
             raise TriggerNotAllowed("escalate", referral.state, [])
         clock = uow.session.execute(
@@ -279,7 +298,7 @@ def allowed_actions(svc, entity) -> list:
 
 
 __all__ = [
-    "Actor", "NotFound", "Forbidden", "DuplicateSuspected", "InvalidInput", "TriggerNotAllowed",
+    "Actor", "NotFound", "Forbidden", "OutsideRelationship", "DuplicateSuspected", "OpenCall", "InvalidInput", "TriggerNotAllowed",
     "decide_route", "recommend", "log_call", "get_call", "fire_call_trigger", "fire_referral_trigger",
     "allowed_actions", "RerouteReferral", "reroute_referral", "may_reroute", "REROUTABLE_STATES",
     "escalate_referral", "ESCALATABLE_STATES",

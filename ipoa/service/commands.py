@@ -130,6 +130,11 @@ class LogCall(_Strict):
     need: str
     urgency: Literal["emergency", "urgent", "same_day", "routine"]
     summary: str = Field(min_length=1, max_length=4000)
+    consent: Literal["given", "refused", "not_asked", "lacks_capacity_best_interests"] = Field(
+        description="Consent to share the person's details with services of other organisations: given, "
+                    "refused, not_asked (an emergency: no chance to ask) or lacks_capacity_best_interests. "
+                    "A referral outside the centre's organisation needs given, "
+                    "lacks_capacity_best_interests, or a lawful basis with a reason (docs/information-governance.md).")
 
     _centre = field_validator("centre")(lambda v, info: _check_known(v, info, "centres", "centre"))
     _need = field_validator("need")(lambda v, info: _check_known(v, info, "needs", "need"))

@@ -77,6 +77,18 @@ def centre_queue_rows(svc, centre: str) -> list[QueueRow]:
             for c in ordered]
 
 
+def queue_for(svc, actor, centre: str) -> list[QueueRow]:
+    """A centre's queue for a user: the handlers and supervisors of that centre only (the access policy:
+    a queue lists the centre's calls). Everyone else sees figures, on the dashboard and GET /queues."""
+    from .access import may_see_centre
+    from .errors import Forbidden
+
+    if not may_see_centre(actor, centre):
+        raise Forbidden(f"You can see the queue of your own centre ({actor.centre or 'none'}) only; the "
+                        "supervisor's dashboard shows every centre's figures.")
+    return centre_queue_rows(svc, centre)
+
+
 def centre_queue(svc, centre: str) -> list:
     """The calls of centre_queue_rows, in its order."""
     return [row.call for row in centre_queue_rows(svc, centre)]

@@ -323,7 +323,7 @@ def _call_measures(svc, s, report: Report, days: dict[date, DayRow], start, end,
         select(audit_events.c.call_ref, audit_events.c.trigger, audit_events.c.at)
         .join(calls, calls.c.ref == audit_events.c.call_ref)
         .where(mine, audit_events.c.entity == "call", audit_events.c.trigger.in_(sorted(routing)))
-        .order_by(audit_events.c.at, audit_events.c.id)).all()
+        .order_by(audit_events.c.at, audit_events.c.seq)).all()
     first_decision: dict[str, datetime] = {}
     resolved, diverted, referred = set(), set(), set()
     for e in events:
@@ -374,7 +374,7 @@ def _call_measures(svc, s, report: Report, days: dict[date, DayRow], start, end,
         select(audit_events.c.call_ref, audit_events.c.data, calls.c.origin_centre, calls.c.logged_at)
         .join(calls, calls.c.ref == audit_events.c.call_ref)
         .where(in_period, audit_events.c.entity == "call", audit_events.c.trigger.in_(sorted(transfer_t)))
-        .order_by(audit_events.c.at, audit_events.c.id)).all()
+        .order_by(audit_events.c.at, audit_events.c.seq)).all()
     holder: dict[str, str] = {}
     out_n = in_n = 0
     for r in rows:
@@ -421,7 +421,7 @@ def _referral_measures(s, report: Report, days: dict[date, DayRow], start, end, 
             .join(audit_events, and_(audit_events.c.call_ref == calls.c.ref,
                                      audit_events.c.entity_id == referrals.c.id))
             .where(base, audit_events.c.entity == "referral")
-            .order_by(audit_events.c.at, audit_events.c.id)):
+            .order_by(audit_events.c.at, audit_events.c.seq)):
         if e.to_state == ACCEPTED_STATE:
             accepted_at.setdefault(e.entity_id, e.at)
         elif e.to_state in RESPONSE_STATES:

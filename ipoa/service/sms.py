@@ -242,5 +242,24 @@ def record_status(svc, provider_sid: str, status: str, error_code: str | None = 
 
 
 def recent(svc, limit: int = 200) -> list[SmsMessage]:
+    """Every centre's texts: for operators and tests. People see recent_for (their centre's)."""
     with svc.uow() as uow:
         return list(uow.session.scalars(select(SmsMessage).order_by(SmsMessage.created_at.desc()).limit(limit)))
+
+
+def recent_for(svc, actor, limit: int = 200) -> list[SmsMessage]:
+    """The texts about calls the user may see: their centre's, and those transferred to or from it
+    (the access policy: service/access.py). Nobody without a centre sees any."""
+    from sqlalchemy import literal
+
+    from ..adapters.orm import calls
+    from .access import may_see_centre
+
+    if not actor.centre or not may_see_centre(actor, actor.centre):
+        return []
+    padded = literal(" ") + calls.c.centre_path + literal(" ")
+    with svc.uow() as uow:
+        return list(uow.session.scalars(
+            select(SmsMessage).join(calls, calls.c.ref == SmsMessage.call_ref)
+            .where(padded.like(f"% {actor.centre} %"))
+            .order_by(SmsMessage.created_at.desc()).limit(limit)))

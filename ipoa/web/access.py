@@ -25,8 +25,20 @@ def services():
 
 
 def actor() -> Actor:
+    """The signed-in user as the service layer sees them; a professional's service comes from the
+    professional record their sign-in is linked to. Once per request."""
+    cached = g.get("ipoa_actor")
+    if cached is not None:
+        return cached
     user = g.get("api_user") or current_user
-    return Actor(username=user.username, role=user.role, centre=user.centre)
+    service = None
+    if user.role == "professional":
+        from ..service import professionals
+
+        prof = professionals.for_user(services(), user.id)
+        service = prof.service if prof is not None else None
+    g.ipoa_actor = Actor(username=user.username, role=user.role, centre=user.centre, service=service)
+    return g.ipoa_actor
 
 
 def current() -> User:
@@ -143,6 +155,8 @@ def home_for(user: User) -> str:
         return url_for("web.queue")
     if user.can("referrals.own"):
         return url_for("web.my_referrals")
+    if user.can("workflows.view"):  # administrators: configuration, no patient details
+        return url_for("workflows.index")
     return url_for("web.no_access")
 
 

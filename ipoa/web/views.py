@@ -11,8 +11,11 @@ from ..adapters.sms_gateway import masked
 from ..domain.calendar import LONDON
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..domain.guards import describe_choice, recommended_choice
+from ..domain.sharing import CONSENT
+from ..domain.access import BREAK_GLASS_REASONS
 from ..service import calls as call_service
 from ..service import queues as queue_service
+from ..service import records
 from ..service import professionals as professionals_service
 from ..service import sms as sms_service
 from ..service import timers as timer_service
@@ -22,7 +25,7 @@ from .access import actor, home_for, requires, services
 bp = Blueprint("web", __name__)
 
 LOG_FIELDS = ("centre", "caller_type", "caller_name", "caller_phone", "nhs_number", "given_name",
-              "family_name", "date_of_birth", "postcode", "need", "urgency", "summary")
+              "family_name", "date_of_birth", "postcode", "need", "urgency", "summary", "consent")
 # API field paths -> form field names, so errors land beside the right input.
 FIELD_MAP = {"caller.type": "caller_type", "caller.name": "caller_name", "caller.phone": "caller_phone",
              "subject.nhs_number": "nhs_number", "subject.given_name": "given_name",
@@ -67,6 +70,7 @@ def _globals() -> dict[str, Any]:
         "need_options": list(svc.routing.needs.items()),
         "urgency_options": [(u, u.replace("_", " ").capitalize()) for u in URGENCIES],
         "caller_type_options": [(t, t.replace("_", " ").capitalize()) for t in CALLER_TYPES],
+        "consent_options": list(CONSENT.items()),
         "clock_label": clock_label,
     }
 
@@ -95,9 +99,29 @@ def queue():
     centre = request.args.get("centre") or current_user.centre or next(iter(services().directory.centres))
     if centre not in services().directory.centres:
         abort(404)
-    rows = queue_service.centre_queue_rows(services(), centre)
+    try:
+        rows = queue_service.queue_for(services(), actor(), centre)
+    except call_service.Forbidden as exc:
+        return forbidden(str(exc))
     return render_template("queue.html", centre=services().directory.centres[centre], rows=rows,
                            now=services().clock.now())
+
+
+def forbidden(message: str, status: int = 403):
+    """A refusal, saying why and what to do (never a bare 403 or a 500)."""
+    return render_template("error.html", code=status, title="You cannot see this", message=message), status
+
+
+def outside_relationship(ref: str, exc: call_service.OutsideRelationship):
+    """Refused by the access policy: say so, and offer break-glass where the role allows it."""
+    return render_template("outside.html", ref=ref, message=str(exc), break_glass=exc.break_glass,
+                           reasons=BREAK_GLASS_REASONS, errors={}, values={}), 403
+
+
+def route_label() -> str:
+    """How the access log names the route a record was seen through."""
+    rule = request.url_rule.rule if request.url_rule is not None else request.path
+    return f"{request.method} {rule}"
 
 
 def _log_payload(form) -> dict[str, Any]:
@@ -112,6 +136,7 @@ def _log_payload(form) -> dict[str, Any]:
                     "family_name": val("family_name") or "", "date_of_birth": val("date_of_birth"),
                     "postcode": val("postcode")},
         "need": val("need"), "urgency": val("urgency"), "summary": val("summary") or "",
+        "consent": val("consent"),
     }
 
 
@@ -126,8 +151,7 @@ def new_call():
     if request.method == "GET":
         return render_template("call_new.html", values=values, errors={}, duplicates=None)
     values = {k: request.form.get(k, "") for k in LOG_FIELDS}
-    if current_user.role == "handler":
-        values["centre"] = current_user.centre  # handlers log calls for their own centre only
+    values["centre"] = current_user.centre  # a call is logged for the user's own centre (service.access)
     try:
         call = call_service.log_call(services(), actor(), _log_payload(values),
                                      allow_duplicate=request.form.get("confirm_duplicate") == "1")
@@ -149,30 +173,55 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
                  reroute: dict | None = None):
     svc = services()
     try:
-        call, history = call_service.get_call(svc, ref)
+        view = records.view_call(svc, actor(), ref, route_label())
     except call_service.NotFound:
         abort(404)
-    actions = call_service.allowed_actions(svc, call)
+    except call_service.OutsideRelationship as exc:
+        return outside_relationship(ref, exc)
+    call, history = view.call, view.history
+    actions = call_service.allowed_actions(svc, call) if view.may_act else []
     recommendation = None
     if any(t.route for t in actions):
         recommendation = call_service.recommend(svc, call)
-    referral_actions = {r.id: call_service.allowed_actions(svc, r) for r in call.referrals}
+    referral_actions = {r.id: call_service.allowed_actions(svc, r) if view.may_act else [] for r in call.referrals}
     rec_choice = recommended_choice(recommendation) if recommendation else None
     clocks = timer_service.running_clocks(svc, [ref]).get(ref, [])
-    may_reroute = current_user.can("referrals.reroute")
+    may_reroute = view.may_act and current_user.can("referrals.reroute")
+    viewers = records.access_log(svc, actor(), ref) if view.may_view_access_log else None
     return render_template(
         "call.html", call=call, history=history, actions=actions, recommendation=recommendation,
-        messages=sms_service.messages_for_call(svc, ref),
+        messages=sms_service.messages_for_call(svc, ref), view=view, viewers=viewers,
+        break_glass_reasons=BREAK_GLASS_REASONS,
         rec_choice=rec_choice, referral_actions=referral_actions, errors=errors or {}, form=form or {},
         now=svc.clock.now(), clocks=clocks, may_reroute=may_reroute,
         reroutable=call_service.REROUTABLE_STATES, reroute=reroute or {}), status
 
 
 @bp.get("/calls/<ref>")
-@requires("calls.read")
 def call_page(ref: str):
+    """Any signed-in user may ask; the access policy decides (service.records.view_call)."""
     return _render_call(ref)
 
+
+@bp.post("/calls/<ref>/break-glass")
+def break_glass(ref: str):
+    """Open one call outside the user's relationship, with a reason: recorded, shown on the record,
+    reviewed by the centre's supervisors."""
+    values = {"reason": request.form.get("reason", ""), "note": request.form.get("note", "")}
+    try:
+        grant = records.break_glass(services(), actor(), ref, values, route_label())
+    except call_service.NotFound:
+        abort(404)
+    except InvalidInput as exc:
+        flash("Not opened: " + "; ".join(exc.errors.values()), "error")
+        return render_template("outside.html", ref=ref, message="Choose a reason, and say why if it is 'other'.",
+                               break_glass=True, reasons=BREAK_GLASS_REASONS, errors=exc.errors,
+                               values=values), 422
+    except call_service.Forbidden as exc:
+        return forbidden(str(exc))
+    flash(f"You opened call {ref} by break-glass until {local_time(grant.expires_at, '%H:%M')}. Your access "
+          "is recorded and will be reviewed by the centre's supervisors.", "info")
+    return redirect(url_for("web.call_page", ref=ref))
 
 def _local_instant(value: str | None) -> str | None:
     """A datetime-local input (Europe/London wall time) as an aware ISO instant."""
@@ -226,6 +275,10 @@ def _apply(ref: str, fire):
         return _render_call(ref, errors=_form_errors(exc.errors), status=422, form=form)
     except call_service.NotFound:
         abort(404)
+    except call_service.OutsideRelationship as exc:
+        return outside_relationship(ref, exc)
+    except call_service.Forbidden as exc:
+        return forbidden(str(exc))
     flash("Done.", "success")
     return redirect(url_for("web.call_page", ref=ref))
 
@@ -265,8 +318,10 @@ def referral_reroute(ref: str, referral_id: str):
         flash("Not re-routed: " + "; ".join(exc.errors.values()), "error")
         errors = {"reroute_" + k.removeprefix("data."): v for k, v in exc.errors.items()}
         return _render_call(ref, errors=errors, status=422, reroute=failed)
-    except call_service.Forbidden:
-        abort(403)
+    except call_service.OutsideRelationship as exc:
+        return outside_relationship(ref, exc)
+    except call_service.Forbidden as exc:
+        return forbidden(str(exc))
     except call_service.NotFound:
         abort(404)
     flash(f"Referral withdrawn and the call re-referred to {new.service}.", "success")
@@ -308,19 +363,14 @@ def my_referral(referral_id: str):
     """One referral to the professional's own service: the details for the visit, and its actions."""
     prof = _my_professional()
     svc = services()
-    ref = sms_service.call_ref_for_referral(svc, referral_id)
-    if ref is None:
-        abort(404)
-    call, _ = call_service.get_call(svc, ref)
-    referral = call.referral(referral_id)
-    if referral.service != prof.service:
-        abort(403)
     status, errors = 200, {}
     if request.method == "POST":
+        ref = sms_service.call_ref_for_referral(svc, referral_id)
+        if ref is None:
+            abort(404)
         payload = _trigger_payload(request.form.to_dict())
-        actor_ = call_service.Actor(username=current_user.username, role="professional", centre=None)
         try:
-            call = call_service.fire_referral_trigger(svc, actor_, ref, referral_id, payload, as_service=prof.service)
+            call_service.fire_referral_trigger(svc, actor(), ref, referral_id, payload, as_service=prof.service)
             flash("Done.", "success")
             return redirect(url_for("web.my_referral", referral_id=referral_id))
         except VersionConflict:
@@ -332,10 +382,14 @@ def my_referral(referral_id: str):
         except (GuardFailed, InvalidInput) as exc:
             flash("Not done: " + "; ".join(exc.errors.values()), "error")
             errors, status = _form_errors(exc.errors), 422
-        except call_service.Forbidden:
-            abort(403)
-        call, _ = call_service.get_call(svc, ref)
-        referral = call.referral(referral_id)
+        except call_service.Forbidden as exc:
+            return forbidden(str(exc))
+    try:
+        call, referral, _ = records.view_referral(svc, actor(), referral_id, route_label())
+    except call_service.NotFound:
+        abort(404)
+    except call_service.Forbidden as exc:
+        return forbidden(str(exc))
     actions = [t for t in call_service.allowed_actions(svc, referral) if t.trigger in call_service.SERVICE_TRIGGERS]
     return render_template("my_referral.html", call=call, referral=referral, errors=errors,
                            actions=actions), status
@@ -344,8 +398,9 @@ def my_referral(referral_id: str):
 @bp.get("/messages")
 @requires("calls.read")
 def messages():
-    """Every text, newest first: with the console backend this is where the demo's alerts show."""
-    return render_template("messages.html", messages=sms_service.recent(services()),
+    """The texts about calls of the user's centre (and calls transferred to or from it), newest first:
+    with the console backend this is where the demo's alerts show."""
+    return render_template("messages.html", messages=sms_service.recent_for(services(), actor()),
                            backend=services().sms_gateway.name)
 
 

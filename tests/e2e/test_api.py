@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ipoa.adapters import orm
+from ipoa.service import calls as call_service
 from tests.conftest import call_payload
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
@@ -138,9 +139,11 @@ def test_log_call_as_professional_is_403(api, svc):
 
 def test_handler_cannot_log_into_another_centre(api, svc):
     error_of(api("POST", "/api/v1/calls", call_payload(centre="ASC")), 403, "forbidden")
+    # Nor may a supervisor (need-to-know: a call belongs to the centre that logs it), nor an admin.
+    error_of(api("POST", "/api/v1/calls", call_payload(centre="ASC"), as_="supervisor"), 403, "forbidden")
+    error_of(api("POST", "/api/v1/calls", call_payload(centre="ASC"), as_="admin"), 403, "forbidden")
     assert row_counts(svc) == {"calls": 0, "referrals": 0, "audit_events": 0, "outbox": 0}
-    # A supervisor may log for any centre.
-    assert log(api, as_="supervisor", centre="ASC")["state"] == "logged"
+    assert log(api, as_="handler_asc", centre="ASC")["state"] == "logged"
 
 
 BAD_FIELDS = [
@@ -619,13 +622,14 @@ def test_queues_list_every_centre_and_service(api):
         assert isinstance(entry["open_now"], bool)
 
 
-def test_queues_count_by_state_and_oldest_wait(api, clock):
+def test_queues_count_by_state_and_oldest_wait(api, svc, clock):
     first = log(api)["ref"]
     clock.advance(minutes=10)
     second = log(api, query="?allow_duplicate=true")["ref"]
     fire_ok(api, second, "start_triage", 1)
     clock.advance(minutes=5)
-    log(api, as_="supervisor", query="?allow_duplicate=true", centre="MHA", need="mental_health")
+    call_service.log_call(svc, call_service.Actor("handler.mha", "handler", "MHA"),
+                          call_payload(centre="MHA", need="mental_health"), allow_duplicate=True)
     fire_ok(api, first, "start_triage", 1)
     fire_ok(api, first, "refer", 2, data={"service": "CRT"})
     clock.advance(minutes=20)

@@ -26,6 +26,7 @@ def test_a_handler_signs_in_logs_a_call_and_routes_it(live_server, page, users, 
     page.get_by_label("Family name").fill("Browsertest")
     page.get_by_label("Date of birth").fill("1938-04-02")
     page.get_by_label("Postcode").fill("le11 3ab")
+    page.get_by_label("Consent to share").select_option("given")
     page.get_by_label("Caller is").select_option("carer")
     page.get_by_label("Caller's phone").fill("07911 123456")
     page.get_by_label("Caller's phone").press("Enter")  # submit from the keyboard

@@ -88,7 +88,8 @@ def log_form(token: str, **overrides) -> dict[str, str]:
     form = {"csrf_token": token, "centre": "CNH", "caller_type": "carer", "caller_name": "Jo Carer",
             "caller_phone": "07911 123456", "nhs_number": "9990000026", "given_name": "Edith",
             "family_name": "Testperson", "date_of_birth": "1938-04-02", "postcode": "LE11 3AB",
-            "need": "urgent_community_health", "urgency": "urgent", "summary": "Fell, cannot get up."}
+            "need": "urgent_community_health", "urgency": "urgent", "summary": "Fell, cannot get up.",
+            "consent": "given"}
     form.update(overrides)
     return form
 
@@ -318,13 +319,12 @@ def test_handler_cannot_log_into_another_centre_by_editing_the_form(client, user
     assert load(svc, ref).centre == "CNH"
 
 
-def test_supervisor_chooses_the_centre(client, users, svc):
+def test_supervisor_logs_for_their_own_centre_only(client, users, svc):
+    # Need-to-know: a call belongs to the centre that logs it, and a supervisor's is their own.
     token = signed_in(client, "supervisor")
-    resp = client.post("/calls/new", data=log_form(token, centre=""))
-    assert resp.status_code == 422
-    assert "centre-error" in ids(text(resp))
+    assert 'name="centre"' in text(client.get("/calls/new")) and 'id="centre"' not in text(client.get("/calls/new"))
     ref = ref_from_redirect(client.post("/calls/new", data=log_form(token, centre="ASC")))
-    assert load(svc, ref).centre == "ASC"
+    assert load(svc, ref).centre == "CNH"
 
 
 def test_log_form_shows_errors_beside_the_fields_and_stores_nothing(client, users, svc):
@@ -411,8 +411,10 @@ def test_queue_orders_by_urgency_then_age(client, users, svc, clock):
     assert tables(page)[0][0][5] == "Clock"
     assert rows[made["emergency"]][5] == "Triage: overdue by 5 min Overdue"
     assert rows[made["routine"]][5].startswith("Triage: due in ")
-    # Another centre's queue on request.
-    assert REF_LINK.findall(text(client.get("/queue?centre=ASC"))) == [made["elsewhere"]]
+    # Another centre's queue is that centre's (need-to-know): refused, saying why.
+    other = client.get("/queue?centre=ASC")
+    assert other.status_code == 403 and made["elsewhere"] not in text(other)
+    assert "your own centre (CNH)" in text(other)
     assert client.get("/queue?centre=NOPE").status_code == 404
 
 
@@ -548,9 +550,10 @@ def test_transfer_to_another_centre_moves_the_call_to_its_queue(client, users, s
     resp = post_event(client, token, ref, 2, trigger="transfer", centre="ASC", reason="Social care need")
     assert resp.status_code == 302
     assert ref not in REF_LINK.findall(text(client.get("/queue")))
-    assert ref in REF_LINK.findall(text(client.get("/queue?centre=ASC")))
+    # The centre it came from may still read it (a transfer is part of its relationship), not change it.
     page = text(client.get(f"/calls/{ref}"))
     assert "in ASC (from CNH)" in page
+    assert "action-start_triage" not in ids(page) and "you can see this call but not change it" in page.lower()
     assert any(row[2] == "call transfer to ASC" and row[4] == "Social care need" for row in tables(page)[-1])
     # The receiving centre's handler sees it in their own queue and triages it.
     client.post("/logout", data={"csrf_token": token})

@@ -121,7 +121,7 @@ def test_every_invalid_field_is_reported_under_its_dotted_path():
     assert set(errors) == {
         "centre", "caller.type", "caller.name", "caller.phone", "caller.email",
         "subject.nhs_number", "subject.given_name", "subject.family_name", "subject.date_of_birth",
-        "subject.postcode", "need", "urgency", "summary", "colour",
+        "subject.postcode", "need", "urgency", "summary", "colour", "consent",
     }
     assert "Modulus 11" in errors["subject.nhs_number"]
     assert errors["caller.phone"] == "Not a valid UK phone number."
@@ -135,7 +135,7 @@ def test_every_invalid_field_is_reported_under_its_dotted_path():
 
 def test_missing_fields_are_reported():
     errors = errors_of(LogCall, {"caller": {}, "subject": {"given_name": "Edith"}})
-    assert set(errors) == {"centre", "caller.type", "subject.family_name", "need", "urgency", "summary"}
+    assert set(errors) == {"centre", "caller.type", "subject.family_name", "need", "urgency", "summary", "consent"}
 
 
 def test_nested_objects_of_the_wrong_type():

@@ -1,0 +1,86 @@
+"""Appending to the chained tables and reading them back to verify (domain/audit_chain.py).
+
+A transaction that extends a chain locks the chain's head row (SELECT ... FOR UPDATE on PostgreSQL;
+SQLite's writers are serialised already), numbers and hashes its events after the head, moves the head
+and inserts the events, all in the same transaction as the change they record. The unit of work does
+this after flushing everything else, so the head is the last lock a transaction takes: two transactions
+never wait on each other in a cycle."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, seal, verify
+from .orm import access_events, audit_chain_heads as heads, audit_events, security_events
+
+TABLES = {"audit": audit_events, "access": access_events, "security": security_events}
+_CONTENT = {chain: [c.name for c in table.columns if c.name not in ("seq", "hash")]
+            for chain, table in TABLES.items()}
+
+
+class ChainHeadMissing(RuntimeError):
+    pass
+
+
+def content(chain: str, obj: Any) -> dict[str, Any]:
+    """What an event's hash covers: every column of its table but seq and hash."""
+    return {name: getattr(obj, name) for name in _CONTENT[chain]}
+
+
+def lock_head(session: Session, chain: str) -> Head:
+    row = session.execute(select(heads.c.seq, heads.c.hash).where(heads.c.chain == chain)
+                          .with_for_update()).first()
+    if row is not None:
+        return Head(row.seq, row.hash)
+    # A chain with no events and no head (a new database, or the test suite's emptied one) starts
+    # afresh; a head missing beside events is a broken chain, and nothing is appended to it.
+    table = TABLES[chain]
+    if session.execute(select(func.count()).select_from(table)).scalar_one():
+        raise ChainHeadMissing(f"the {chain} chain's head record is missing: run `flask --app ipoa audit verify`")
+    session.execute(insert(heads).values(chain=chain, seq=0, hash=GENESIS))
+    return Head(0, GENESIS)
+
+
+def append(session: Session, events: Iterable[Any]) -> None:
+    """Number, hash and add events (AuditEvent, AccessEvent, SecurityEvent) to their chains."""
+    by_chain: dict[str, list] = {}
+    for event in events:
+        by_chain.setdefault(event.CHAIN, []).append(event)
+    for chain in CHAINS:  # always in this order: see the module's docstring
+        new = by_chain.get(chain)
+        if not new:
+            continue
+        head = seal(new, lock_head(session, chain), lambda e, c=chain: content(c, e))
+        session.execute(update(heads).where(heads.c.chain == chain).values(seq=head.seq, hash=head.hash))
+        session.add_all(new)
+
+
+def _rows(session: Session, chain: str, batch: int = 2000) -> Iterator[tuple[int, str, dict]]:
+    table = TABLES[chain]
+    cols = [table.c[name] for name in _CONTENT[chain]]
+    last = None
+    while True:  # keyset pages: a long walk holds no cursor open and works the same on both databases
+        stmt = select(table.c.seq, table.c.hash, *cols).order_by(table.c.seq).limit(batch)
+        rows = session.execute(stmt if last is None else stmt.where(table.c.seq > last)).all()
+        if not rows:
+            return
+        for r in rows:
+            yield r.seq, r.hash, {name: getattr(r, name) for name in _CONTENT[chain]}
+        last = rows[-1].seq
+
+
+def verify_chain(session: Session, chain: str) -> tuple[Break | None, int]:
+    """(the first break or None, how many events were read)."""
+    row = session.execute(select(heads.c.seq, heads.c.hash).where(heads.c.chain == chain)).first()
+    head = Head(row.seq, row.hash) if row is not None else None
+    counted = [0]
+
+    def counting():
+        for r in _rows(session, chain):
+            counted[0] += 1
+            yield r
+
+    problem = verify(chain, counting(), head)
+    return problem, counted[0]

@@ -1,0 +1,128 @@
+"""Need-to-know: who may see and change a patient's record. One policy, as data: for each role, what each
+relationship to a record allows. Anything the table does not grant is refused. The service layer asks
+`decide` for every read and write of identifiable data (service/access.py); no view checks on its own.
+
+The rules come from docs/domain.md, "Information governance": staff see identifiable data only where
+they have a legitimate relationship (their centre's calls and transfers; their service's referrals);
+figures and counts are not identifiable and may be shown more widely; break-glass opens one record
+outside the relationship, for a limited time, with a reason, and every use is reviewed by a supervisor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+# How a user can be related to a call, strongest first (the first that grants an action is recorded as
+# the reason for an access).
+RELATIONSHIPS: dict[str, str] = {
+    "own_centre": "the call is with the user's centre",
+    "transferred": "the call was transferred to or from the user's centre",
+    "own_service": "a referral on the call is to the user's service",
+    "break_glass": "the user opened it by break-glass, with a reason, for a limited time",
+}
+
+ACTIONS: dict[str, str] = {
+    "view": "see the call's identifiable details (call page, API, CSV export)",
+    "act": "change the call: log, triage, route, refer, transfer, promise a callback, record consent, "
+           "re-route or escalate its referrals",
+    "view_referral": "see a referral to one's own service, with the details needed to act on it",
+    "act_referral": "accept, decline, start or complete a referral to one's own service",
+    "view_access_log": "see who has viewed the call's record",
+}
+
+# role -> relationship -> actions. Admins configure the service and its users: no patient details.
+POLICY: dict[str, dict[str, frozenset[str]]] = {
+    "handler": {
+        "own_centre": frozenset({"view", "act"}),
+        "transferred": frozenset({"view"}),
+        "break_glass": frozenset({"view", "act"}),
+    },
+    "supervisor": {
+        "own_centre": frozenset({"view", "act", "view_access_log"}),
+        "transferred": frozenset({"view", "view_access_log"}),
+        "break_glass": frozenset({"view", "act"}),
+    },
+    "professional": {
+        "own_service": frozenset({"view_referral", "act_referral"}),
+        "break_glass": frozenset({"view"}),
+    },
+    "admin": {},
+}
+
+BREAK_GLASS_REASONS: dict[str, str] = {
+    "immediate_risk_to_life": "Immediate risk to life",
+    "safeguarding_concern": "Safeguarding concern",
+    "transfer_in_progress": "Transfer in progress",
+    "continuity_of_care_out_of_hours": "Continuity of care out of hours",
+    "other": "Other (say why in the note)",
+}
+BREAK_GLASS_NOTE_REQUIRED = frozenset({"other"})
+BREAK_GLASS_FOR = timedelta(minutes=60)
+NOTE_MAX = 2000
+
+
+def may_break_glass(role: str) -> bool:
+    return "break_glass" in POLICY.get(role, {})
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who is asking: their role, home centre (handlers, supervisors) and service (professionals)."""
+
+    username: str
+    role: str
+    centre: str | None = None
+    service: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """What the policy needs to know about a call: where it is, where it has been, which services it
+    was referred to, and whether this user holds a live break-glass grant for it."""
+
+    centre: str
+    centres: tuple[str, ...]
+    services: tuple[str, ...] = ()
+    break_glass: bool = False
+
+
+def relationships(subject: Subject, record: RecordFacts) -> list[str]:
+    out = []
+    if subject.centre and subject.centre == record.centre:
+        out.append("own_centre")
+    elif subject.centre and subject.centre in record.centres:
+        out.append("transferred")
+    if subject.service and subject.service in record.services:
+        out.append("own_service")
+    if record.break_glass:
+        out.append("break_glass")
+    return out
+
+
+def decide(subject: Subject, record: RecordFacts, action: str) -> str | None:
+    """The relationship that allows subject to do action on record, or None (refused)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    granted = POLICY.get(subject.role, {})
+    for relationship in relationships(subject, record):
+        if action in granted.get(relationship, ()):
+            return relationship
+    return None
+
+
+def break_glass_would_allow(subject: Subject, action: str) -> bool:
+    return action in POLICY.get(subject.role, {}).get("break_glass", ())
+
+
+def check_break_glass_request(reason: object, note: object) -> dict[str, str]:
+    """Field errors of a break-glass request ({} when it may go ahead)."""
+    errors: dict[str, str] = {}
+    if not isinstance(reason, str) or reason not in BREAK_GLASS_REASONS:
+        errors["reason"] = "Choose a reason: " + ", ".join(BREAK_GLASS_REASONS) + "."
+    if note is not None and not isinstance(note, str):
+        errors["note"] = "The note must be text."
+    elif note is not None and len(note) > NOTE_MAX:
+        errors["note"] = f"At most {NOTE_MAX} characters."
+    elif reason in BREAK_GLASS_NOTE_REQUIRED and not (note or "").strip():
+        errors["note"] = "Say why you need this record: the reason 'other' needs a note."
+    return errors

@@ -1,0 +1,88 @@
+"""The access policy applied: every use case that reads or changes a patient's record asks `authorise`
+(domain/access.py decides), and every read of identifiable details leaves an access event in the same
+transaction (`record_access`). Entry points never check relationships themselves."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ..adapters.orm import break_glass_grants
+from ..domain import access as policy
+from ..domain.model import AccessEvent, Call
+from .errors import OutsideRelationship
+
+
+@dataclass(frozen=True)
+class Access:
+    """Why a user may see or change a record: the relationship, and the break-glass grant if that is it."""
+
+    relationship: str
+    grant_id: int | None = None
+
+
+def subject(actor) -> policy.Subject:
+    return policy.Subject(username=actor.username, role=actor.role, centre=actor.centre,
+                          service=getattr(actor, "service", None))
+
+
+def active_grant(session, username: str, ref: str, now: datetime) -> int | None:
+    return session.scalar(
+        select(break_glass_grants.c.id)
+        .where(break_glass_grants.c.username == username, break_glass_grants.c.call_ref == ref,
+               break_glass_grants.c.expires_at > now)
+        .order_by(break_glass_grants.c.expires_at.desc()).limit(1))
+
+
+def facts(session, actor, call: Call, now: datetime) -> tuple[policy.RecordFacts, int | None]:
+    grant = active_grant(session, actor.username, call.ref, now)
+    record = policy.RecordFacts(centre=call.centre, centres=call.centres,
+                                services=tuple(r.service for r in call.referrals), break_glass=grant is not None)
+    return record, grant
+
+
+_REFUSED = {
+    "view": "You can see the calls of your own centre, and calls transferred to or from it",
+    "act": "You can change the calls that are with your own centre",
+    "view_referral": "You can see the referrals to your own service",
+    "act_referral": "You can act on the referrals to your own service",
+    "view_access_log": "The access log of a call is for the supervisors of the centres it has been with",
+}
+
+
+def authorise(session, actor, call: Call, action: str, now: datetime) -> Access:
+    """Access, or OutsideRelationship (a 403) when the policy refuses."""
+    record, grant = facts(session, actor, call, now)
+    who = subject(actor)
+    relationship = policy.decide(who, record, action)
+    if relationship is None:
+        can_break_glass = not record.break_glass and policy.break_glass_would_allow(who, action)
+        message = f"{_REFUSED[action]}. Call {call.ref} is not one of them"
+        if can_break_glass:
+            message += ("; if you need it now, open it by break-glass: choose a reason, and your "
+                        "access is recorded and reviewed by its centre's supervisor")
+        raise OutsideRelationship(call.ref, message + ".", break_glass=can_break_glass)
+    return Access(relationship, grant if relationship == "break_glass" else None)
+
+
+def permitted(session, actor, call: Call, action: str, now: datetime) -> bool:
+    record, _ = facts(session, actor, call, now)
+    return policy.decide(subject(actor), record, action) is not None
+
+
+def may_create_in(actor, centre: str) -> bool:
+    """Logging a call creates a record in that centre: the user must be able to act there."""
+    return policy.decide(subject(actor), policy.RecordFacts(centre=centre, centres=(centre,)), "act") is not None
+
+
+def may_see_centre(actor, centre: str) -> bool:
+    """A centre's own lists (its queue, its texts) are for those who may see its calls."""
+    return policy.decide(subject(actor), policy.RecordFacts(centre=centre, centres=(centre,)), "view") is not None
+
+
+def record_access(uow, actor, ref: str, route: str, access: Access, now: datetime,
+                  referral_id: str | None = None) -> None:
+    uow.add_event(AccessEvent(at=now, username=actor.username, role=actor.role, centre=actor.centre,
+                              call_ref=ref, route=route[:120], purpose=access.relationship,
+                              referral_id=referral_id, grant_id=access.grant_id))

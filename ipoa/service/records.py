@@ -1,0 +1,207 @@
+"""Reading a patient's record: the call page, the API, a professional's referral page, a CSV export.
+Each read goes through the access policy (service/access.py) and leaves an access event in the same
+transaction: who, role, when, which record, which route, and why they could. Break-glass opens one
+record outside the relationship, for a limited time, with a reason; the centre's supervisors review it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from ..adapters.orm import access_events, break_glass_grants, calls, referrals, users
+from ..domain import access as policy
+from ..domain.model import Call, Referral, SecurityEvent
+from . import access
+from .errors import Forbidden, NotFound
+
+
+@dataclass(frozen=True)
+class CallView:
+    call: Call
+    history: list
+    access: access.Access
+    may_act: bool
+    may_view_access_log: bool
+    break_glass: list  # every break-glass opening of this call: rows of break_glass_grants
+
+
+def view_call(svc, actor, ref: str, route: str) -> CallView:
+    """The call and its history for someone entitled to see it (OutsideRelationship otherwise)."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        call = uow.calls.get(ref)
+        if call is None:
+            raise NotFound(f"no call {ref}")
+        granted = access.authorise(uow.session, actor, call, "view", now)
+        may_act = access.permitted(uow.session, actor, call, "act", now)
+        may_log = access.permitted(uow.session, actor, call, "view_access_log", now)
+        history = uow.calls.history(ref)
+        openings = _grants_for(uow.session, ref)
+        access.record_access(uow, actor, ref, route, granted, now)
+        uow.commit()
+    return CallView(call, history, granted, may_act, may_log, openings)
+
+
+def view_referral(svc, actor, referral_id: str, route: str) -> tuple[Call, Referral, access.Access]:
+    """A referral, with its call's details, for a professional of the receiving service."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        ref = uow.session.scalar(select(calls.c.ref).join(referrals, referrals.c.call_id == calls.c.id)
+                                 .where(referrals.c.id == referral_id))
+        call = uow.calls.get(ref) if ref else None
+        referral = call.referral(referral_id) if call is not None else None
+        if referral is None:
+            raise NotFound(f"no referral {referral_id}")
+        granted = access.authorise(uow.session, actor, call, "view_referral", now)
+        if actor.service != referral.service:
+            raise Forbidden(f"This referral is to {referral.service}; you can see the referrals to your own "
+                            f"service ({actor.service}).")
+        access.record_access(uow, actor, call.ref, route, granted, now, referral_id=referral_id)
+        uow.commit()
+    return call, referral, granted
+
+
+def record_export(svc, actor, refs: list[str], route: str) -> list[Call]:
+    """Calls for an identifiable export: only those the user may see, each leaving an access event."""
+    now = svc.clock.now()
+    out: list[Call] = []
+    with svc.uow() as uow:
+        for ref in refs:
+            call = uow.calls.get(ref)
+            if call is None:
+                continue
+            try:
+                granted = access.authorise(uow.session, actor, call, "view", now)
+            except Forbidden:
+                continue
+            access.record_access(uow, actor, ref, route, granted, now)
+            out.append(call)
+        uow.commit()
+    return out
+
+
+# --- break-glass --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Grant:
+    id: int
+    call_ref: str
+    reason: str
+    expires_at: datetime
+
+
+def break_glass(svc, actor, ref: str, payload: Any, route: str) -> Grant:
+    """Open one call outside the user's relationship: a reason from the list (and a note; required for
+    'other'), for policy.BREAK_GLASS_FOR. Recorded (the grant and an access event), shown on the record,
+    and listed for review by the supervisors of the centre that holds the call."""
+    from .commands import InvalidInput
+
+    if not isinstance(payload, dict):
+        raise InvalidInput({"body": "Expected a JSON object with reason and note."})
+    reason, note = payload.get("reason"), payload.get("note")
+    if isinstance(note, str):
+        note = note.strip() or None
+    errors = policy.check_break_glass_request(reason, note)
+    who = access.subject(actor)
+    if not policy.may_break_glass(actor.role):
+        raise Forbidden(f"Your role ({actor.role}) cannot open records by break-glass.")
+    if errors:
+        raise InvalidInput(errors)
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        call = uow.calls.get(ref)
+        if call is None:
+            raise NotFound(f"no call {ref}")
+        record, grant = access.facts(uow.session, actor, call, now)
+        if policy.decide(who, record, "view") is not None and grant is None:
+            raise Forbidden(f"You can already see call {ref}: break-glass is not needed.")
+        expires = now + policy.BREAK_GLASS_FOR
+        grant_id = uow.session.execute(insert(break_glass_grants).values(
+            call_ref=ref, centre=call.centre, username=actor.username, role=actor.role, user_centre=actor.centre,
+            reason=reason, note=note, granted_at=now, expires_at=expires)).inserted_primary_key[0]
+        access.record_access(uow, actor, ref, route, access.Access("break_glass", grant_id), now)
+        uow.commit()
+    return Grant(grant_id, ref, reason, expires)
+
+
+def _grants_for(session, ref: str) -> list:
+    return list(session.execute(
+        select(break_glass_grants, users.c.display_name)
+        .outerjoin(users, users.c.username == break_glass_grants.c.username)
+        .where(break_glass_grants.c.call_ref == ref).order_by(break_glass_grants.c.granted_at)))
+
+
+def break_glass_reviews(svc, actor, *, include_reviewed: bool = False, limit: int = 200) -> list:
+    """Break-glass openings of calls held by the supervisor's centre when opened: unreviewed first."""
+    if actor.role != "supervisor" or not actor.centre:
+        raise Forbidden("The break-glass review list is for a centre's supervisors.")
+    g = break_glass_grants
+    stmt = (select(g, users.c.display_name).outerjoin(users, users.c.username == g.c.username)
+            .where(g.c.centre == actor.centre))
+    if not include_reviewed:
+        stmt = stmt.where(g.c.reviewed_at.is_(None))
+    with svc.uow() as uow:
+        return list(uow.session.execute(stmt.order_by(g.c.reviewed_at.is_not(None), g.c.granted_at.desc())
+                                        .limit(limit)))
+
+
+def review_break_glass(svc, actor, grant_id: int, comment: Any) -> None:
+    """A supervisor of the centre marks a break-glass opening reviewed, with a comment (audited)."""
+    from .commands import InvalidInput
+
+    if not isinstance(comment, str) or not comment.strip():
+        raise InvalidInput({"comment": "Say what you found: the review is recorded."})
+    if len(comment) > policy.NOTE_MAX:
+        raise InvalidInput({"comment": f"At most {policy.NOTE_MAX} characters."})
+    now = svc.clock.now()
+    g = break_glass_grants
+    with svc.uow() as uow:
+        row = uow.session.execute(select(g.c.id, g.c.centre, g.c.call_ref, g.c.username, g.c.reviewed_at)
+                                  .where(g.c.id == grant_id)).first()
+        if row is None:
+            raise NotFound(f"no break-glass access {grant_id}")
+        if actor.role != "supervisor" or actor.centre != row.centre:
+            raise Forbidden(f"Break-glass access {grant_id} is reviewed by the supervisors of {row.centre}.")
+        if row.reviewed_at is not None:
+            raise Forbidden(f"Break-glass access {grant_id} was already reviewed.")
+        uow.session.execute(update(g).where(g.c.id == grant_id, g.c.reviewed_at.is_(None))
+                            .values(reviewed_at=now, reviewed_by=actor.username, review_comment=comment.strip()))
+        uow.add_event(SecurityEvent(at=now, kind="break_glass_reviewed", actor=actor.username,
+                                    subject=row.username, detail={"grant_id": grant_id, "call_ref": row.call_ref}))
+        uow.commit()
+
+
+# --- who has viewed a record ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccessRow:
+    at: datetime
+    username: str
+    display_name: str | None
+    role: str
+    centre: str | None
+    route: str
+    purpose: str
+    referral_id: str | None
+
+
+def access_log(svc, actor, ref: str) -> list[AccessRow]:
+    """Who has viewed this call's record, oldest first. actor None: an operator at the command line
+    answering a subject access request (flask --app ipoa access report REF)."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        call = uow.calls.get(ref)
+        if call is None:
+            raise NotFound(f"no call {ref}")
+        if actor is not None:
+            access.authorise(uow.session, actor, call, "view_access_log", now)
+        a = access_events
+        rows = uow.session.execute(
+            select(a.c.at, a.c.username, users.c.display_name, a.c.role, a.c.centre, a.c.route, a.c.purpose,
+                   a.c.referral_id)
+            .outerjoin(users, users.c.username == a.c.username)
+            .where(a.c.call_ref == ref).order_by(a.c.seq)).all()
+    return [AccessRow(*r) for r in rows]
