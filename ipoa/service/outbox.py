@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from ..adapters.orm import outbox
 from ..adapters.queue import OUTBOX_LIST, enqueue_sms, enqueue_sms_batches
+from ..log_redaction import redact  # an error's text may echo a row's values
 from . import sms
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def _record_failure(svc, message_id: str, exc: Exception) -> None:
     with svc.uow() as uow:
         uow.session.execute(update(outbox).where(outbox.c.id == message_id)
                             .values(attempts=outbox.c.attempts + 1,
-                                    last_error=f"{type(exc).__name__}: {exc}"[:2000]))
+                                    last_error=redact(f"{type(exc).__name__}: {exc}")[:2000]))
         uow.commit()
 
 
