@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from ..domain.access import BREAK_GLASS_NOTE_REQUIRED, BREAK_GLASS_REASONS, NOTE_MAX
+from ..domain.sharing import BASES, CONSENT, LAWFUL_BASES, REASON_MAX
 from ..service.calls import RerouteReferral
-from ..service.commands import DecideRoute, FireTrigger, LogCall
+from ..service.commands import CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, LogCall, RecordConsent
 from .. import __version__
 
 
@@ -27,7 +29,71 @@ ERROR = {
                    "description": "Field path (dotted) -> what is wrong with it"},
         "allowed": {"type": "array", "items": {"type": "string"}},
         "current_version": {"type": ["integer", "null"]},
+        "break_glass": {"type": "string", "description": "With code outside_relationship, when the user's "
+                        "role may open the call by break-glass: how to (POST /calls/{ref}/break-glass)"},
     }}},
+}
+CONSENT_OVERRIDE = {
+    "type": "object",
+    "description": CONSENT_OVERRIDE_DOC + " Malformed (not an object, an unknown basis, a missing or "
+                   "over-long reason): 422 with fields data.consent_override.basis / .reason.",
+    "required": ["basis", "reason"],
+    "additionalProperties": False,
+    "properties": {
+        "basis": {"type": "string", "enum": list(LAWFUL_BASES),
+                  "description": "; ".join(f"{k}: {v}" for k, v in LAWFUL_BASES.items())},
+        "reason": {"type": "string", "minLength": 1, "maxLength": REASON_MAX},
+    },
+}
+CONSENT_RECORDED = {
+    "type": "object",
+    "required": ["ref", "state", "version", "consent", "consent_recorded_by", "consent_recorded_at"],
+    "properties": {
+        "ref": {"type": "string"}, "state": {"type": "string"},
+        "version": {"type": "integer", "description": "The call's new version"},
+        "consent": {"type": "string", "enum": list(CONSENT)},
+        "consent_recorded_by": {"type": "string"},
+        "consent_recorded_at": {"type": "string", "format": "date-time"},
+    },
+}
+BREAK_GLASS = {
+    "type": "object",
+    "required": ["reason"],
+    "additionalProperties": False,
+    "properties": {
+        "reason": {"type": "string", "enum": list(BREAK_GLASS_REASONS),
+                   "description": "; ".join(f"{k}: {v}" for k, v in BREAK_GLASS_REASONS.items())},
+        "note": {"type": ["string", "null"], "maxLength": NOTE_MAX,
+                 "description": "Why; required for " + ", ".join(sorted(BREAK_GLASS_NOTE_REQUIRED))},
+    },
+}
+BREAK_GLASS_GRANTED = {
+    "type": "object",
+    "required": ["ref", "grant_id", "reason", "expires_at"],
+    "properties": {
+        "ref": {"type": "string"}, "grant_id": {"type": "integer"},
+        "reason": {"type": "string", "enum": list(BREAK_GLASS_REASONS)},
+        "expires_at": {"type": "string", "format": "date-time",
+                       "description": "The opening lasts until then; every view is recorded"},
+    },
+}
+ACCESS_LOG = {
+    "type": "object",
+    "required": ["ref", "views"],
+    "properties": {
+        "ref": {"type": "string"},
+        "views": {"type": "array", "description": "Oldest first", "items": {
+            "type": "object",
+            "required": ["at", "username", "name", "role", "centre", "route", "why", "referral_id"],
+            "properties": {
+                "at": {"type": "string", "format": "date-time"}, "username": {"type": "string"},
+                "name": {"type": ["string", "null"]}, "role": {"type": "string"},
+                "centre": {"type": ["string", "null"]},
+                "route": {"type": "string", "description": "Where it was seen, e.g. 'GET /calls/<ref>'"},
+                "why": {"type": "string", "description": "The relationship that allowed it (own_centre, "
+                        "transferred, own_service) or break_glass"},
+                "referral_id": {"type": ["string", "null"]}}}},
+    },
 }
 DECISION = {
     "type": "object",
@@ -78,9 +144,18 @@ CALL = {
         **BREACH,
         "clocks": {"type": "array", "items": {"$ref": "#/components/schemas/Clock"},
                    "description": "The call's and its referrals' running clocks, soonest due first"},
+        "consent": {"type": ["string", "null"], "enum": [*CONSENT, None],
+                    "description": "Consent to share with services of other organisations; null on calls "
+                                   "logged before it was asked (treated as not_asked)"},
+        "consent_recorded_by": {"type": ["string", "null"]},
+        "consent_recorded_at": {"type": ["string", "null"], "format": "date-time"},
         "referrals": {"type": "array", "items": {"type": "object", "properties": {
             "id": {"type": "string"}, "service": {"type": "string"}, "state": {"type": "string"},
-            "version": {"type": "integer"}, **BREACH}}},
+            "version": {"type": "integer"}, **BREACH,
+            "sharing_basis": {"type": ["string", "null"], "enum": [*BASES, None],
+                              "description": "Why the details could go to this service"},
+            "sharing_reason": {"type": ["string", "null"],
+                               "description": "The reason given with a lawful basis (an override)"}}}},
         "allowed_triggers": {"type": "array", "items": {"type": "string"}},
         "history": {"type": "array", "items": {"type": "object"}},
     },
@@ -102,7 +177,10 @@ REROUTED = {
 
 def _responses(ok: int, schema: dict[str, Any] | None, *errors: int) -> dict[str, Any]:
     out: dict[str, Any] = {str(ok): {"description": "OK", **(_json(schema) if schema else {})}}
-    text = {400: "Body is not JSON", 401: "No or bad token", 403: "Role not allowed", 404: "Not found",
+    text = {400: "Body is not JSON", 401: "No or bad token",
+            403: "Role not allowed (code forbidden), or no relationship with the call (code "
+                 "outside_relationship, with a break_glass hint when the role may open it by break-glass)",
+            404: "Not found",
             409: "Version conflict or possible duplicate", 422: "Invalid fields or trigger not allowed"}
     for code in (401, 403, *errors):
         out[str(code)] = {"description": text[code], **_json(_ref("Error"))}
@@ -112,12 +190,25 @@ def _responses(ok: int, schema: dict[str, Any] | None, *errors: int) -> dict[str
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": ERROR, "RoutingDecision": DECISION, "Clock": CLOCK, "Call": CALL,
-                               "Rerouted": REROUTED}
-    for model in (LogCall, FireTrigger, DecideRoute, RerouteReferral):
+                               "Rerouted": REROUTED, "ConsentOverride": CONSENT_OVERRIDE,
+                               "ConsentRecorded": CONSENT_RECORDED, "BreakGlass": BREAK_GLASS,
+                               "BreakGlassGranted": BREAK_GLASS_GRANTED, "AccessLog": ACCESS_LOG}
+    for model in (LogCall, FireTrigger, DecideRoute, RerouteReferral, RecordConsent):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, sub in schema.pop("$defs", {}).items():
             schemas[name] = sub
         schemas[model.__name__] = schema
+    # data is free-form per trigger; name the inputs refer takes so clients see the override's shape.
+    schemas["FireTrigger"]["properties"]["data"].update(properties={
+        "service": {"type": "string", "description": "refer: the service's code (directory.yaml)"},
+        "consent_override": _ref("ConsentOverride"),
+        "centre": {"type": "string", "description": "transfer: the centre's code"},
+        "callback_at": {"type": "string", "format": "date-time", "description": "promise_callback"}},
+        additionalProperties=True)
+    reroute_override = schemas["RerouteReferral"]["properties"]["consent_override"]
+    schemas["RerouteReferral"]["properties"]["consent_override"] = {
+        "anyOf": [_ref("ConsentOverride"), {"type": "null"}], "default": None,
+        "description": reroute_override.get("description", "")}
     created = {"type": "object", "properties": {
         "ref": {"type": "string"}, "state": {"type": "string"}, "version": {"type": "integer"},
         "recommended_route": _ref("RoutingDecision")}}
@@ -139,12 +230,47 @@ def document() -> dict[str, Any]:
                 "responses": _responses(201, created, 400, 409, 422)}},
             "/calls/{ref}": {"get": {
                 "summary": "A call with its referrals, history, allowed triggers, SLA clocks and breaches",
+                "description": "Only for users with a relationship to the call (its centre's staff, the "
+                               "centres it was transferred to or from). Anyone else gets 403 with code "
+                               "outside_relationship and, where the role allows it, a break_glass hint: "
+                               "POST /calls/{ref}/break-glass with a reason opens it for a limited time. "
+                               "Every read is recorded in the call's access log.",
                 "parameters": ref_param, "responses": _responses(200, _ref("Call"), 404)}},
             "/calls/{ref}/events": {"post": {
                 "summary": "Apply a trigger to a call",
+                "description": "refer takes data.service and, for a service of another organisation than "
+                               "the centre's when the person's consent is refused or not_asked, "
+                               "data.consent_override {basis, reason} (schema ConsentOverride). Without it "
+                               "the refer is refused: 422 guard_failed with the field 'consent' saying which "
+                               "organisation runs the service and what the consent is; nothing is stored. "
+                               "Sharing within one organisation needs no consent step.",
                 "parameters": ref_param,
                 "requestBody": {"required": True, **_json(_ref("FireTrigger"))},
                 "responses": _responses(200, {"type": "object"}, 400, 404, 409, 422)}},
+            "/calls/{ref}/consent": {"post": {
+                "summary": "Record the person's consent to share as it is now",
+                "description": "Audited on the call (trigger record_consent, data {from, to}); who and when "
+                               "are the caller and now. The call's version moves: expected_version is the "
+                               "call's, and a stale one is 409. 422 for an unknown consent or the consent "
+                               "already recorded. Governs referrals from now on; those sent keep their basis.",
+                "parameters": ref_param,
+                "requestBody": {"required": True, **_json(_ref("RecordConsent"))},
+                "responses": _responses(200, _ref("ConsentRecorded"), 400, 404, 409, 422)}},
+            "/calls/{ref}/break-glass": {"post": {
+                "summary": "Open one call outside the user's relationship, with a reason, for a limited time",
+                "description": "For roles that may break glass; the opening is recorded, shown on the call "
+                               "and reviewed by the supervisors of the centre holding it. 403 code forbidden "
+                               "when the role may not, or when the user can already see the call; 422 for "
+                               "an unknown reason or a missing note for 'other'.",
+                "parameters": ref_param,
+                "requestBody": {"required": True, **_json(_ref("BreakGlass"))},
+                "responses": _responses(201, _ref("BreakGlassGranted"), 400, 404, 422)}},
+            "/calls/{ref}/access-log": {"get": {
+                "summary": "Supervisors: who has viewed the call's record",
+                "description": "For the supervisors of the centres the call has been with; anyone else "
+                               "gets 403 with code outside_relationship.",
+                "parameters": ref_param,
+                "responses": _responses(200, _ref("AccessLog"), 404)}},
             "/calls/{ref}/referrals/{referral_id}/events": {"post": {
                 "summary": "Apply a trigger to one of a call's referrals",
                 "parameters": ref_param + [{"name": "referral_id", "in": "path", "required": True,
@@ -158,7 +284,10 @@ def document() -> dict[str, Any]:
                                "to triage and is referred to `service` with the same reason, in one "
                                "transaction. `expected_version` is the referral's version. 403 for "
                                "handlers; 409 if the referral changed; 422 for a missing reason, an "
-                               "unknown or the same service, or a referral no longer in state sent.",
+                               "unknown or the same service, or a referral no longer in state sent; and, "
+                               "like refer, 422 with the field 'consent' for a service of another "
+                               "organisation the consent does not allow, unless consent_override gives a "
+                               "lawful basis and a reason.",
                 "parameters": ref_param + [{"name": "referral_id", "in": "path", "required": True,
                                             "schema": {"type": "string"}}],
                 "requestBody": {"required": True, **_json(_ref("RerouteReferral"))},

@@ -15,7 +15,8 @@ def referral_dict(r: Referral) -> dict[str, Any]:
     return {"id": r.id, "service": r.service, "state": r.state, "version": r.version,
             "workflow": f"{r.workflow} v{r.workflow_version}", "sent_at": _iso(r.sent_at),
             "sent_by": r.sent_by, "updated_at": _iso(r.updated_at), "closed_at": _iso(r.closed_at),
-            "outcome_reason": r.outcome_reason}
+            "outcome_reason": r.outcome_reason, "sharing_basis": r.sharing_basis,
+            "sharing_reason": r.sharing_reason}
 
 
 def event_dict(e: AuditEvent) -> dict[str, Any]:
@@ -36,6 +37,9 @@ def call_dict(call: Call, history: list[AuditEvent] | None = None,
                     "postcode": call.postcode},
         "locality": call.locality, "out_of_area": call.out_of_area,
         "need": call.need, "urgency": call.urgency, "summary": call.summary,
+        # NULL on calls logged before consent was asked: treated as not_asked (domain/sharing.py).
+        "consent": call.consent, "consent_recorded_by": call.consent_recorded_by,
+        "consent_recorded_at": _iso(call.consent_recorded_at),
         "recommended_route": call.recommended, "route": call.route,
         "callback_due": _iso(call.callback_due),
         "logged_at": _iso(call.logged_at), "logged_by": call.logged_by,

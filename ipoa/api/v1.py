@@ -176,8 +176,24 @@ def call_event(ref: str):
     except Exception as exc:  # noqa: BLE001
         return _domain_error(exc)
     return jsonify(ref=call.ref, state=call.state, version=call.version,
-                   referrals=[{"id": r.id, "service": r.service, "state": r.state, "version": r.version}
-                              for r in call.referrals])
+                   referrals=[{"id": r.id, "service": r.service, "state": r.state, "version": r.version,
+                               "sharing_basis": r.sharing_basis} for r in call.referrals])
+
+
+@bp.post("/calls/<ref>/consent")
+@requires("calls.write")
+def record_consent(ref: str):
+    """Record the person's consent to share as it is now (audited; the call's version moves)."""
+    body, bad = _body()
+    if bad:
+        return bad
+    try:
+        call = call_service.record_consent(services(), actor(), ref, body)
+    except Exception as exc:  # noqa: BLE001
+        return _domain_error(exc)
+    return jsonify(ref=call.ref, state=call.state, version=call.version, consent=call.consent,
+                   consent_recorded_by=call.consent_recorded_by,
+                   consent_recorded_at=_iso(call.consent_recorded_at))
 
 
 @bp.post("/calls/<ref>/referrals/<referral_id>/events")
@@ -208,7 +224,8 @@ def referral_reroute(ref: str, referral_id: str):
     old = call.referral(referral_id)
     return jsonify(ref=call.ref, state=call.state, version=call.version,
                    withdrawn={"id": old.id, "service": old.service, "state": old.state, "version": old.version},
-                   referral={"id": new.id, "service": new.service, "state": new.state, "version": new.version})
+                   referral={"id": new.id, "service": new.service, "state": new.state, "version": new.version,
+                             "sharing_basis": new.sharing_basis})
 
 
 @bp.post("/calls/<ref>/referrals/<referral_id>/escalate")

@@ -1,4 +1,5 @@
-"""The directory of points of access (centres), onward services and localities.
+"""The directory of the organisations, their points of access (centres) and onward services, and the
+localities.
 
 It is configuration an administrator edits (workflows/directory.yaml), so loading checks everything a
 typo could break and names the file and the entry: a wrong entry here once sent a patient on a
@@ -24,12 +25,22 @@ class DirectoryError(ValueError):
 
 
 @dataclass(frozen=True)
+class Organisation:
+    """A body that runs centres and services. Sharing a person's details between organisations needs
+    consent or a lawful basis; within one it does not (domain/sharing.py)."""
+
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Centre:
     code: str
     name: str
     run_by: str
     calendar: Calendar
     description: str = ""
+    organisation: str = ""  # an Organisation code; always set when loaded from directory.yaml
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,7 @@ class Service:
     needs_locality: bool = False
     description: str = ""
     duty_lead: str | None = None  # E.164 mobile: the fallback when no professional is on duty
+    organisation: str = ""  # an Organisation code; always set when loaded from directory.yaml
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ class Directory:
     centres: dict[str, Centre]
     services: dict[str, Service]
     localities: tuple[Locality, ...]
+    organisations: dict[str, Organisation] = field(default_factory=dict)
     _by_district: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +88,14 @@ class Directory:
         name = self._by_district.get(outward_code(postcode))
         return LocalityMatch(name, name is None)
 
+    def organisation_of_centre(self, code: str) -> Organisation | None:
+        centre = self.centres.get(code)
+        return self.organisations.get(centre.organisation) if centre else None
+
+    def organisation_of_service(self, code: str) -> Organisation | None:
+        service = self.services.get(code)
+        return self.organisations.get(service.organisation) if service else None
+
 
 # --- loading -------------------------------------------------------------------------------------
 
@@ -87,9 +108,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _OrganisationIn(_Strict):
+    code: _Code
+    name: _Text
+
+
 class _CentreIn(_Strict):
     code: _Code
     name: _Text
+    organisation: _Code
     run_by: _Text
     description: str = ""
     calendar: Any
@@ -98,6 +125,7 @@ class _CentreIn(_Strict):
 class _ServiceIn(_Strict):
     code: _Code
     name: _Text
+    organisation: _Code
     description: str = ""
     calendar: Any
     response_target: _Text
@@ -121,6 +149,7 @@ class _LocalityIn(_Strict):
 
 
 class _DirectoryIn(_Strict):
+    organisations: list[_OrganisationIn] = Field(min_length=1)
     centres: list[_CentreIn] = Field(min_length=1)
     services: list[_ServiceIn] = Field(min_length=1)
     localities: list[_LocalityIn] = []
@@ -204,6 +233,20 @@ def _check_unique(source: str, kind: str, codes: list[str]) -> None:
         seen.add(code)
 
 
+def _organisations(raw: _DirectoryIn, source: str) -> dict[str, Organisation]:
+    """The organisations, after checking every centre and service names one of them: who runs a service
+    decides whether a referral needs consent, so a typo here must stop the load, not pass silently."""
+    _check_unique(source, "organisation code", [o.code for o in raw.organisations])
+    known = {o.code: Organisation(o.code, o.name) for o in raw.organisations}
+    for kind, items in (("centre", raw.centres), ("service", raw.services)):
+        for item in items:
+            if item.organisation not in known:
+                raise DirectoryError(
+                    f"{source}: {kind} {item.code}: unknown organisation {item.organisation!r} "
+                    f"(organisations: {', '.join(known)})")
+    return known
+
+
 def _localities(raw: _DirectoryIn, source: str) -> tuple[Locality, ...]:
     _check_unique(source, "locality", [loc.name for loc in raw.localities])
     owner: dict[str, str] = {}
@@ -229,18 +272,20 @@ def load_directory(
     data: Any, bank_holidays: BankHolidays | None = None, source: str = "<directory data>"
 ) -> Directory:
     if not isinstance(data, dict):
-        raise DirectoryError(f"{source}: expected a mapping with centres, services and localities")
+        raise DirectoryError(f"{source}: expected a mapping with organisations, centres, services and localities")
     try:
         raw = _DirectoryIn.model_validate(data)
     except ValidationError as exc:
         raise DirectoryError(_validation_message(source, data, exc)) from None
     _check_unique(source, "centre code", [c.code for c in raw.centres])
     _check_unique(source, "service code", [s.code for s in raw.services])
+    organisations = _organisations(raw, source)
 
     resolver = _CalendarResolver(raw, bank_holidays or BankHolidays(), source)
     centres = {
         c.code: Centre(
-            c.code, c.name, c.run_by, resolver.build(f"centre {c.code}", c.code, c.calendar), c.description
+            c.code, c.name, c.run_by, resolver.build(f"centre {c.code}", c.code, c.calendar), c.description,
+            c.organisation,
         )
         for c in raw.centres
     }
@@ -253,10 +298,11 @@ def load_directory(
             s.needs_locality,
             s.description,
             s.duty_lead,
+            s.organisation,
         )
         for s in raw.services
     }
-    return Directory(centres, services, _localities(raw, source))
+    return Directory(centres, services, _localities(raw, source), organisations)
 
 
 def load_directory_file(path: str | Path, bank_holidays: BankHolidays | None = None) -> Directory:

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from .errors import GuardFailed, TriggerNotAllowed, VersionConflict, WorkflowError
-from .guards import EFFECTS, GUARDS, FireContext, describe_choice, recommended_choice
+from .guards import EFFECTS, GUARDS, FireContext, describe_choice, recommended_choice, sharing_allowed
 from .model import AuditEvent, Call, OutboxMessage, Referral, Timer
+from .sharing import OVERRIDE_KEY
 from .workflow import CompiledWorkflow, TransitionDef, WorkflowDefinition, check_family
 
 CALL_WORKFLOW = "call"
@@ -41,6 +42,11 @@ def _check(event: Any, t: TransitionDef) -> bool:
     ctx: FireContext = event.kwargs["ctx"]
     for name in t.conditions:
         for fieldname, message in GUARDS[name](event.model, ctx, t.route).items():
+            ctx.errors.setdefault(fieldname, message)
+    # Consent to share is checked for every transition that creates a referral, whatever its definition
+    # names as conditions: a definition cannot forget it, and no workflow version changes for it.
+    if "create_referral" in t.effects:
+        for fieldname, message in sharing_allowed(event.model, ctx).items():
             ctx.errors.setdefault(fieldname, message)
     return not ctx.errors
 
@@ -106,6 +112,8 @@ class Engine:
         audit_data: dict[str, Any] = {k: v for k, v in ctx.data.items() if k in t.needs}
         if t.route:
             audit_data.update(self._record_route(call, t, ctx))
+        if ctx.sharing is not None and ctx.sharing.override is not None:
+            audit_data[OVERRIDE_KEY] = {"basis": ctx.sharing.override.basis, "reason": ctx.sharing.override.reason}
         for name in t.effects:
             if name == "create_referral":
                 result.extend(self._create_referral(call, ctx))
@@ -195,12 +203,16 @@ class Engine:
         referral = Referral(service=ctx.data["service"], workflow=wf.name, workflow_version=wf.version,
                             sent_at=ctx.now, sent_by=ctx.actor)
         referral.state, referral.version = wf.initial, 1
+        data: dict[str, Any] = {"service": referral.service}
+        if ctx.sharing is not None:  # None only for an engine without a directory (unit tests)
+            referral.sharing_basis = ctx.sharing.basis
+            referral.sharing_reason = ctx.sharing.override.reason if ctx.sharing.override else None
+            data["sharing"] = ctx.sharing.audit(call.consent)
         call.referrals.append(referral)
         result = Result(new_referrals=[referral])
         result.audit.append(AuditEvent(
             call_ref=call.ref, entity="referral", entity_id=referral.id, actor=ctx.actor, at=ctx.now,
-            from_state=None, to_state=referral.state, trigger="refer", reason=ctx.reason,
-            data={"service": referral.service}))
+            from_state=None, to_state=referral.state, trigger="refer", reason=ctx.reason, data=data))
         result.outbox.append(outbox_event("referral.sent", call, referral, ctx.now, to=referral.state))
         self._clocks(result, call, referral, None, referral.state, "refer", ctx.now)
         return result

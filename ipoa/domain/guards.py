@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from . import sharing
 from .calendar import LONDON
 from .model import Call, Referral
 
@@ -20,6 +21,8 @@ class FireContext:
     directory: Any = None  # domain.directory.Directory; optional in engine-only unit tests
     recommendation: Any = None  # domain.routing.Decision computed at `now`
     errors: dict[str, str] = field(default_factory=dict)
+    # Set by sharing_allowed when the transition creates a referral: the basis it is shared on.
+    sharing: sharing.Decision | None = None
 
 
 def parse_instant(value: Any) -> datetime | None:
@@ -115,6 +118,30 @@ def _callback_time_given(entity: Any, ctx: FireContext, route: str | None) -> di
     if at <= ctx.now:
         return {"data.callback_at": "The callback time must be in the future."}
     return {}
+
+
+def sharing_allowed(entity: Any, ctx: FireContext) -> dict[str, str]:
+    """May the person's details go to the service a referral is being created for? Not a named guard:
+    the engine applies it to every transition with the create_referral effect (domain/sharing.py).
+    Records the decision on ctx for the referral and its audit event."""
+    service = ctx.data.get("service")
+    override = ctx.data.get(sharing.OVERRIDE_KEY)
+    if ctx.directory is None:
+        # Engine-only unit tests without a directory know no organisations; the application always
+        # builds its engine with one. The override is still checked, so bad input never passes.
+        _, errors = sharing.parse_override(override)
+        return errors
+    if not isinstance(service, str) or service not in ctx.directory.services:
+        _, errors = sharing.parse_override(override)
+        return errors  # service_given reports the service itself
+    to = ctx.directory.organisation_of_service(service)
+    held_by = ctx.directory.organisation_of_centre(ctx.call.centre)
+    decision = sharing.decide(
+        ctx.call.consent, held_by.code if held_by else None, to.code if to else None, override,
+        service_name=ctx.directory.services[service].name, service_organisation_name=to.name if to else None,
+        centre_organisation_name=held_by.name if held_by else None)
+    ctx.sharing = decision
+    return decision.errors
 
 
 GUARDS: dict[str, Callable[[Any, FireContext, str | None], dict[str, str]]] = {

@@ -8,13 +8,15 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from ..domain import sharing
 from ..domain.engine import CALL_WORKFLOW, Result, outbox_event
 from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict
-from ..domain.model import Call, Referral, new_ref
+from ..domain.model import AuditEvent, Call, Referral, new_ref
 from ..domain.routing import Decision
 from ..users import CAPABILITIES
 from . import access
-from .commands import DecideRoute, FireTrigger, InvalidInput, LogCall, _Strict, parse
+from .commands import (CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, InvalidInput, LogCall, RecordConsent,
+                       _Strict, parse)
 from .errors import Forbidden, NotFound, OutsideRelationship
 
 
@@ -183,6 +185,9 @@ class RerouteReferral(_Strict):
                                description="Why: recorded on the withdrawal and on the new referral")
     expected_version: int = Field(ge=1, strict=True,
                                   description="The version of the referral being withdrawn, as last read")
+    # Checked by the use case (sharing.parse_override) so that a list or a number is a field error on
+    # consent_override.basis / .reason like any other, not a type error from pydantic.
+    consent_override: Any = Field(default=None, description="Optional. " + CONSENT_OVERRIDE_DOC)
 
     @field_validator("service")
     @classmethod
@@ -217,6 +222,9 @@ def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
     if not may_reroute(actor.role):
         raise Forbidden(f"only supervisors may re-route a referral; {actor.username} is a {actor.role}")
     cmd: RerouteReferral = parse(RerouteReferral, payload, services=svc.directory.services)
+    _, override_errors = sharing.parse_override(cmd.consent_override, prefix=sharing.OVERRIDE_KEY)
+    if override_errors:
+        raise InvalidInput(override_errors)
     now = svc.clock.now()
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
@@ -233,8 +241,10 @@ def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
         engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
         withdrawn = engine.fire_referral(call, referral_id, "withdraw", actor=actor.username, now=now,
                                          reason=cmd.reason, expected_version=cmd.expected_version)
-        referred = engine.fire(call, "refer", actor=actor.username, now=now,
-                               data={"service": cmd.service}, reason=cmd.reason,
+        data: dict[str, Any] = {"service": cmd.service}
+        if cmd.consent_override is not None:
+            data[sharing.OVERRIDE_KEY] = cmd.consent_override
+        referred = engine.fire(call, "refer", actor=actor.username, now=now, data=data, reason=cmd.reason,
                                recommendation=recommend(svc, call, now))
         for event in referred.audit:
             if event.entity == "call" and event.trigger == "refer":
@@ -293,6 +303,35 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
     return call
 
 
+def record_consent(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> Call:
+    """Record the person's consent to share as it is now (asked again, or they changed their mind): who
+    and when are the actor and now. A change like any other: the call's version moves (a stale form is
+    a conflict), and the audit trail keeps from and to. It governs referrals from now on only; those
+    already sent keep the basis they were sent on."""
+    cmd: RecordConsent = parse(RecordConsent, payload)
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        call = uow.calls.get(ref)
+        if call is None:
+            raise NotFound(f"no call {ref}")
+        access.authorise(uow.session, actor, call, "act", now)
+        if cmd.expected_version != call.version:
+            raise VersionConflict(cmd.expected_version, call.version)
+        if cmd.consent == call.consent:
+            raise InvalidInput({"consent": f"The consent is already recorded as "
+                                           f"'{sharing.CONSENT[cmd.consent]}'; choose a different one."})
+        before = call.consent
+        call.consent, call.consent_recorded_by, call.consent_recorded_at = cmd.consent, actor.username, now
+        call.version += 1
+        call.updated_at = now
+        uow.record(Result(audit=[AuditEvent(
+            call_ref=call.ref, entity="call", entity_id=call.ref, actor=actor.username, at=now,
+            from_state=call.state, to_state=call.state, trigger="record_consent", reason=cmd.reason,
+            data={"from": before, "to": cmd.consent})]))
+        uow.commit()
+    return call
+
+
 def allowed_actions(svc, entity) -> list:
     return svc.engine(needs=(entity.workflow, entity.workflow_version)).allowed(entity)
 
@@ -301,5 +340,5 @@ __all__ = [
     "Actor", "NotFound", "Forbidden", "OutsideRelationship", "DuplicateSuspected", "OpenCall", "InvalidInput", "TriggerNotAllowed",
     "decide_route", "recommend", "log_call", "get_call", "fire_call_trigger", "fire_referral_trigger",
     "allowed_actions", "RerouteReferral", "reroute_referral", "may_reroute", "REROUTABLE_STATES",
-    "escalate_referral", "ESCALATABLE_STATES",
+    "escalate_referral", "ESCALATABLE_STATES", "record_consent",
 ]

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from ..domain.sharing import CONSENT
 from ..domain.validation import normalise_nhs_number, normalise_postcode, normalise_uk_mobile, normalise_uk_phone
 
 CALLER_TYPES = ("patient", "carer", "professional", "care_home", "public")
@@ -140,9 +141,22 @@ class LogCall(_Strict):
     _need = field_validator("need")(lambda v, info: _check_known(v, info, "needs", "need"))
 
 
+CONSENT_OVERRIDE_DOC = (
+    "A lawful basis to share the person's details with a service of another organisation without their "
+    "consent: {\"basis\": \"vital_interests\" | \"safeguarding\" | \"legal_duty\", \"reason\": text, "
+    "at most 2000 characters}. Needed when the consent is refused or not_asked (or was never recorded) and "
+    "the service is run by another organisation than the centre holding the call; not used otherwise. "
+    "Recorded on the referral (sharing_basis, sharing_reason) and in the audit trail.")
+
+
 class FireTrigger(_Strict):
     trigger: str = Field(min_length=1, max_length=40)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The trigger's inputs. refer: service (a service code) and, to share with another "
+                    "organisation without consent, consent_override (" + CONSENT_OVERRIDE_DOC + "). "
+                    "transfer: centre. promise_callback: callback_at (ISO 8601 with its offset). A refer "
+                    "the consent does not allow is refused with 422 and the field 'consent'.")
     reason: str | None = Field(default=None, max_length=2000)
     expected_version: int = Field(ge=1, strict=True)
 
@@ -171,3 +185,26 @@ class DecideRoute(_Strict):
         if v.tzinfo is None:
             raise ValueError("Give the instant with its UTC offset (ISO 8601).")
         return v
+
+
+class RecordConsent(_Strict):
+    """A change to the person's consent to share: who recorded it and when are the caller's and now."""
+
+    consent: Literal["given", "refused", "not_asked", "lacks_capacity_best_interests"] = Field(
+        description="The consent now: given, refused, not_asked or lacks_capacity_best_interests")
+    expected_version: int = Field(ge=1, strict=True, description="The call's version, as last read")
+    reason: str | None = Field(default=None, max_length=2000,
+                               description="Optional: how consent was asked, or why it changed")
+
+    @field_validator("consent", mode="before")
+    @classmethod
+    def _known(cls, v: Any) -> Any:
+        if not isinstance(v, str) or v not in CONSENT:
+            raise ValueError("Choose the person's consent to share: given, refused, not asked, or lacks "
+                             "capacity (best interests).")
+        return v
+
+    @field_validator("reason")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v or None

@@ -30,6 +30,7 @@ from sqlalchemy import and_, select
 from ..adapters.orm import audit_events, calls, referrals, sms_messages, timers
 from ..domain.calendar import LONDON
 from ..domain.engine import CALL_WORKFLOW
+from ..domain.sharing import BASES
 
 # A report may cover at most this many days: a year and a day (a leap year's whole year fits).
 MAX_DAYS = 366
@@ -245,6 +246,9 @@ class Report:
     declined: int = 0
     declined_reasons: list[tuple[str, int]] = field(default_factory=list)
     responded_in_target: Rate = Rate(0, 0)
+    # Referrals sent, by the basis the person's details were shared on (domain/sharing.py): every basis,
+    # zeros included, in BASES order; None (sent before the basis was recorded) only when there are any.
+    shared_by_basis: list[tuple[str | None, int]] = field(default_factory=list)
     sms_recorded: int = 0
     sms_sent: int = 0
     sms_delivered: int = 0
@@ -403,12 +407,13 @@ def _referral_measures(s, report: Report, days: dict[date, DayRow], start, end, 
     base = and_(*cond)
     cohort = {r.id: r for r in s.execute(
         select(referrals.c.id, referrals.c.service, referrals.c.state, referrals.c.sent_at,
-               referrals.c.outcome_reason)
+               referrals.c.outcome_reason, referrals.c.sharing_basis)
         .join(calls, calls.c.id == referrals.c.call_id).where(base)
         .order_by(referrals.c.sent_at, referrals.c.id))}
     report.referrals_sent = len(cohort)
     for r in cohort.values():
         days[_local_day(r.sent_at)].referrals_sent += 1
+    report.shared_by_basis = _by_basis(r.sharing_basis for r in cohort.values())
 
     # State changes of the cohort's referrals (through the call: audit events are indexed by call ref).
     accepted_at: dict[str, datetime] = {}
@@ -483,6 +488,19 @@ def _referral_measures(s, report: Report, days: dict[date, DayRow], start, end, 
         entry[1] += 1
     report.declined = len(declined)
     report.declined_reasons = sorted(((t, n) for t, n in reasons.values()), key=lambda x: (-x[1], x[0]))
+
+
+def _by_basis(bases: Iterable[str | None]) -> list[tuple[str | None, int]]:
+    counts: dict[str | None, int] = {basis: 0 for basis in BASES}
+    for basis in bases:
+        counts[basis] = counts.get(basis, 0) + 1
+    if not counts.get(None):
+        counts.pop(None, None)
+    return list(counts.items())
+
+
+def basis_label(basis: str | None) -> str:
+    return "Not recorded (sent before the basis was recorded)" if basis is None else BASES.get(basis, basis)
 
 
 def _sms_measures(s, report: Report, days: dict[date, DayRow], start, end) -> None:
@@ -656,6 +674,7 @@ def measure_rows(r: Report) -> list[tuple[str, str, str]]:
         ("Declined", num(r.declined), ""),
     ]
     rows += [(f"Declined: {reason}", str(n), "") for reason, n in r.declined_reasons]
+    rows += [(f"Shared: {basis_label(basis)}", str(n), basis or "") for basis, n in r.shared_by_basis]
     rows += [
         ("Responded within target %", num(r.responded_in_target.pct),
          f"{r.responded_in_target.hits} of {r.responded_in_target.total}"),
@@ -678,4 +697,4 @@ def day_values(d: DayRow) -> list[str]:
 
 __all__ = ["Period", "Scope", "Rate", "Durations", "DayRow", "Report", "BoardRow", "ReportInputError",
            "parse_params", "default_period", "build_report", "board", "board_row", "measure_rows",
-           "day_values", "DAY_COLUMNS", "percentile", "minutes_text", "MAX_DAYS"]
+           "day_values", "DAY_COLUMNS", "percentile", "minutes_text", "MAX_DAYS", "basis_label"]

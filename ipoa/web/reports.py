@@ -107,6 +107,7 @@ def index():
     report = report_service.build_report(services(), period, scope)
     return render_template("reports.html", report=report, measures=report_service.measure_rows(report),
                            charts=_charts(report), minutes=report_service.minutes_text,
+                           basis_label=report_service.basis_label,
                            **_form_context(values, {}))
 
 

@@ -11,6 +11,7 @@ from ..adapters.sms_gateway import masked
 from ..domain.calendar import LONDON
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..domain.guards import describe_choice, recommended_choice
+from ..domain import sharing
 from ..domain.sharing import CONSENT
 from ..domain.access import BREAK_GLASS_REASONS
 from ..service import calls as call_service
@@ -31,7 +32,10 @@ FIELD_MAP = {"caller.type": "caller_type", "caller.name": "caller_name", "caller
              "subject.nhs_number": "nhs_number", "subject.given_name": "given_name",
              "subject.family_name": "family_name", "subject.date_of_birth": "date_of_birth",
              "subject.postcode": "postcode", "data.service": "route_choice", "data.centre": "centre",
-             "data.callback_at": "callback_at"}
+             "data.callback_at": "callback_at",
+             # The lawful basis for sharing without consent: beside the refer form's basis and reason.
+             "data.consent_override": "consent_basis", "data.consent_override.basis": "consent_basis",
+             "data.consent_override.reason": "consent_reason"}
 
 
 @bp.app_template_filter("local")
@@ -71,6 +75,8 @@ def _globals() -> dict[str, Any]:
         "urgency_options": [(u, u.replace("_", " ").capitalize()) for u in URGENCIES],
         "caller_type_options": [(t, t.replace("_", " ").capitalize()) for t in CALLER_TYPES],
         "consent_options": list(CONSENT.items()),
+        "consent_label": sharing.consent_label, "sharing_bases": sharing.BASES,
+        "lawful_basis_options": list(sharing.LAWFUL_BASES.items()),
         "clock_label": clock_label,
     }
 
@@ -169,6 +175,15 @@ def new_call():
     return redirect(url_for("web.call_page", ref=call.ref))
 
 
+def _sharing_context(call) -> dict[str, Any]:
+    """What the call page needs to say about consent to share: the organisation holding the call, whether
+    a referral outside it needs a lawful basis, and which services are run by another organisation."""
+    directory = services().directory
+    held_by = directory.organisation_of_centre(call.centre)
+    other = {code for code, s in directory.services.items() if held_by is None or s.organisation != held_by.code}
+    return {"held_by": held_by, "needs_basis": sharing.needs_basis(call.consent), "other_org_services": other}
+
+
 def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 200, form: dict | None = None,
                  reroute: dict | None = None):
     svc = services()
@@ -194,7 +209,8 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
         break_glass_reasons=BREAK_GLASS_REASONS,
         rec_choice=rec_choice, referral_actions=referral_actions, errors=errors or {}, form=form or {},
         now=svc.clock.now(), clocks=clocks, may_reroute=may_reroute,
-        reroutable=call_service.REROUTABLE_STATES, reroute=reroute or {}), status
+        reroutable=call_service.REROUTABLE_STATES, reroute=reroute or {},
+        sharing=_sharing_context(call)), status
 
 
 @bp.get("/calls/<ref>")
@@ -247,8 +263,21 @@ def _trigger_payload(form) -> dict[str, Any]:
         data["centre"] = form["centre"]
     if form.get("callback_at"):
         data["callback_at"] = _local_instant(form["callback_at"])
+    override = _consent_override(form)
+    if override is not None:
+        data[sharing.OVERRIDE_KEY] = override
     return {"trigger": trigger, "data": data, "reason": (form.get("reason") or "").strip() or None,
             "expected_version": expected_version(form)}
+
+
+def _consent_override(form) -> dict[str, Any] | None:
+    """The refer forms' optional lawful basis for sharing without consent; None when neither field was
+    filled in (a half-filled one goes through, so the engine says what is missing)."""
+    basis = (form.get("consent_basis") or "").strip()
+    reason = (form.get("consent_reason") or "").strip()
+    if not basis and not reason:
+        return None
+    return {"basis": basis or None, "reason": reason or None}
 
 
 def expected_version(form) -> int:
@@ -303,8 +332,12 @@ def referral_reroute(ref: str, referral_id: str):
     form = request.form.to_dict()
     payload = {"service": (form.get("service") or "").strip() or None,
                "reason": (form.get("reason") or "").strip() or None, "expected_version": expected_version(form)}
+    override = _consent_override(form)
+    if override is not None:
+        payload[sharing.OVERRIDE_KEY] = override
     # Errors land on this referral's form only, not on the call's own actions.
-    failed = {"referral_id": referral_id, "service": payload["service"] or "", "reason": payload["reason"] or ""}
+    failed = {"referral_id": referral_id, "service": payload["service"] or "", "reason": payload["reason"] or "",
+              "consent_basis": form.get("consent_basis", ""), "consent_reason": form.get("consent_reason", "")}
     try:
         _, new = call_service.reroute_referral(services(), actor(), ref, referral_id, payload)
     except VersionConflict:
@@ -325,6 +358,35 @@ def referral_reroute(ref: str, referral_id: str):
     except call_service.NotFound:
         abort(404)
     flash(f"Referral withdrawn and the call re-referred to {new.service}.", "success")
+    return redirect(url_for("web.call_page", ref=ref))
+
+
+@bp.post("/calls/<ref>/consent")
+@requires("calls.write")
+def record_consent(ref: str):
+    """The person's consent to share as it is now: asked again, or changed their mind."""
+    form = request.form.to_dict()
+    payload = {"consent": (form.get("consent") or "").strip() or None,
+               "reason": (form.get("consent_note") or "").strip() or None,
+               "expected_version": expected_version(form)}
+    try:
+        call = call_service.record_consent(services(), actor(), ref, payload)
+    except VersionConflict:
+        flash("Someone else changed this call while you were looking at it. Here it is as it is now; "
+              "nothing you submitted was saved.", "error")
+        return _render_call(ref, status=409)
+    except InvalidInput as exc:
+        flash("Consent not recorded: " + "; ".join(exc.errors.values()), "error")
+        # Its own keys: the refer forms' "consent" error is about sharing, not this form.
+        errors = {"consent_form_" + ("note" if k == "reason" else k): v for k, v in exc.errors.items()}
+        return _render_call(ref, errors=errors, status=422, form={"consent_form": "1", **form})
+    except call_service.NotFound:
+        abort(404)
+    except call_service.OutsideRelationship as exc:
+        return outside_relationship(ref, exc)
+    except call_service.Forbidden as exc:
+        return forbidden(str(exc))
+    flash(f"Consent recorded: {sharing.consent_label(call.consent)}.", "success")
     return redirect(url_for("web.call_page", ref=ref))
 
 

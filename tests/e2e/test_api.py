@@ -740,13 +740,16 @@ def test_openapi_document(api, client):
     doc = resp.get_json()
     assert doc["openapi"].startswith("3.")
     paths = {"/calls", "/calls/{ref}", "/calls/{ref}/events", "/queues", "/routing/decide",
-             "/calls/{ref}/referrals/{referral_id}/reroute"}
+             "/calls/{ref}/referrals/{referral_id}/reroute", "/calls/{ref}/consent",
+             "/calls/{ref}/break-glass", "/calls/{ref}/access-log"}
     assert paths <= set(doc["paths"])
     assert "post" in doc["paths"]["/calls"] and "get" in doc["paths"]["/calls/{ref}"]
     schemas = doc["components"]["schemas"]
     assert {"LogCall", "FireTrigger", "DecideRoute", "RerouteReferral", "Clock", "Call"} <= set(schemas)
-    log_fields = {"centre", "caller", "subject", "need", "urgency", "summary"}
+    log_fields = {"centre", "caller", "subject", "need", "urgency", "summary", "consent"}
     assert log_fields <= set(schemas["LogCall"]["properties"])
+    assert "consent" in schemas["LogCall"]["required"]
+    assert {"RecordConsent", "ConsentOverride", "BreakGlass", "AccessLog"} <= set(schemas)
     assert "expected_version" in schemas["FireTrigger"]["required"]
     # Every $ref points at a schema the document defines.
     refs = {r.rsplit("/", 1)[1] for r in _refs(doc)}

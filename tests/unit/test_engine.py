@@ -61,7 +61,7 @@ def make_call(need: str = "urgent_community_health", urgency: str = "urgent", ce
                 nhs_number=NHS, given_name=GIVEN, family_name=FAMILY, date_of_birth=DOB, postcode=POSTCODE,
                 locality="Charnwood", out_of_area=False, need=need, urgency=urgency, summary=SUMMARY,
                 workflow="call", workflow_version=version, logged_at=now, logged_by="handler",
-                recommended=rec.to_dict())
+                recommended=rec.to_dict(), consent="given")
 
 
 def started(need: str = "urgent_community_health", urgency: str = "urgent", **kw) -> Call:
@@ -164,7 +164,8 @@ def test_refer_creates_a_sent_referral():
     assert referral.sent_at == NOW and referral.sent_by == "handler"
     assert [(a.entity, a.trigger, a.to_state) for a in result.audit] == [
         ("call", "refer", "referred"), ("referral", "refer", "sent")]
-    assert result.audit[1].entity_id == referral.id and result.audit[1].data == {"service": "CRT"}
+    assert result.audit[1].entity_id == referral.id and result.audit[1].data == {
+        "service": "CRT", "sharing": {"basis": "consent_given", "override": False, "consent": "given"}}
     assert [m.topic for m in result.outbox] == ["call.state_changed", "referral.sent"]
     sent = result.outbox[1].payload
     assert sent["referral_id"] == referral.id and sent["service"] == "CRT" and sent["to"] == "sent"
