@@ -1,8 +1,9 @@
-"""Operators' commands: `flask --app ipoa init | users | seed-demo | workflows | outbox`.
+"""Operators' commands: `flask --app ipoa init | users | security | seed-demo | workflows | outbox`.
 Automation relies on these names and on `users token` printing the token as its last line."""
 from __future__ import annotations
 
 import sys
+from datetime import timezone
 
 import click
 from flask import Flask, current_app
@@ -12,7 +13,9 @@ from sqlalchemy import select
 from .adapters import workflow_store
 from .adapters.db import migrate
 from .domain.errors import WorkflowError
-from .users import ROLES, ApiToken, User, hash_token, new_token
+from .service import security
+from .service import users as user_service
+from .users import ROLES, User
 
 
 def _svc():
@@ -26,6 +29,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(workflows)
     app.cli.add_command(outbox)
     app.cli.add_command(professionals)
+    from .cli_governance import register as register_governance; register_governance(app)  # noqa: E702 - audit, retention, access
+    app.cli.add_command(security_group)
 
 
 @click.command("init")
@@ -34,11 +39,11 @@ def init_command() -> None:
     """Create or migrate the database and load the workflows and directory from the repository."""
     svc = _svc()
     migrate(svc.db)
+    from .service import deploys
+
     try:
         catalogue = svc.load_catalogue()
-        with svc.uow() as uow:
-            done = workflow_store.deploy(uow.session, catalogue.workflows, svc.clock.now())
-            uow.commit()
+        done = deploys.deploy(svc, security.cli_actor(), catalogue)
     except WorkflowError as exc:
         raise click.ClickException(str(exc)) from None
     for line in done:
@@ -54,54 +59,160 @@ def users() -> None:
     """Manage users and API tokens."""
 
 
+# Where a refused change's field is given on the command line, so click can name the option at fault.
+_OPTION_FOR = {"role": "--role", "centre": "--centre", "password": "--password", "mobile": "--mobile",
+               "display_name": "--name"}
+_PASSWORD_HELP = "Prompted for (twice, hidden) if not given: on the command line it ends up in shell history"
+
+
+def _refused(exc: user_service.UserError) -> click.ClickException:
+    if exc.field in _OPTION_FOR:
+        return click.BadParameter(str(exc), param_hint=_OPTION_FOR[exc.field])
+    return click.ClickException(str(exc))
+
+
+def _password_option(prompt: str):
+    return click.option("--password", prompt=prompt, hide_input=True, confirmation_prompt=True,
+                        help=_PASSWORD_HELP)
+
+
+def _when(at) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else "-"
+
+
 @users.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--centre", help="Home centre code (required for handlers and supervisors)")
-@click.option("--password", required=True)
+@_password_option("Password")
 @click.option("--name", "display_name", help="Display name (defaults to the username)")
 @click.option("--mobile", help="UK mobile number (stored in E.164); supervisors' escalation texts go to it")
 def users_create(username: str, role: str, centre: str | None, password: str, display_name: str | None,
                  mobile: str | None) -> None:
     """Create a user."""
-    from .domain.validation import normalise_uk_mobile
-
-    svc = _svc()
-    e164 = None
-    if mobile is not None:
-        e164 = normalise_uk_mobile(mobile)
-        if e164 is None:
-            raise click.BadParameter(f"{mobile!r} is not a valid UK mobile number", param_hint="--mobile")
-    if centre is not None and centre not in svc.directory.centres:
-        raise click.BadParameter(f"unknown centre {centre}", param_hint="--centre")
-    if role in ("handler", "supervisor") and not centre:
-        raise click.BadParameter("handlers and supervisors need a home centre", param_hint="--centre")
-    if len(password) < 8:
-        raise click.BadParameter("at least 8 characters", param_hint="--password")
-    with svc.uow() as uow:
-        if uow.session.scalars(select(User).where(User.username == username)).first():
-            raise click.ClickException(f"user {username} already exists")
-        uow.session.add(User(username=username, display_name=display_name or username, role=role,
-                             centre=centre, password=password, created_at=svc.clock.now(), mobile=e164))
-        uow.commit()
+    try:
+        user = user_service.create_user(_svc(), security.cli_actor(), username=username, role=role, centre=centre,
+                                        password=password, display_name=display_name, mobile=mobile)
+    except user_service.UserError as exc:
+        raise _refused(exc) from None
     click.echo(f"created {role} {username}" + (f" ({centre})" if centre else "")
-               + (f", mobile {e164}" if e164 else ""))
+               + (f", mobile {user.mobile}" if user.mobile else ""))
+
+
+@users.command("update")
+@click.argument("username")
+@click.option("--name", "display_name", help="New display name")
+@click.option("--mobile", help="New UK mobile number; '' removes it")
+@click.option("--centre", help="New home centre code; '' removes it (not for handlers and supervisors)")
+@click.option("--role", type=click.Choice(ROLES), help="New role")
+def users_update(username: str, display_name: str | None, mobile: str | None, centre: str | None,
+                 role: str | None) -> None:
+    """Change a user's display name, mobile, home centre or role."""
+    changes = {}
+    if display_name is not None:
+        changes["display_name"] = display_name
+    if mobile is not None:
+        changes["mobile"] = mobile or None  # '' removes it
+    if centre is not None:
+        changes["centre"] = centre or None
+    if role is not None:
+        changes["role"] = role
+    if not changes:
+        raise click.UsageError("say what to change: --name, --mobile, --centre or --role")
+    try:
+        changed = user_service.update_user(_svc(), security.cli_actor(), username, **changes)
+    except user_service.UserError as exc:
+        raise _refused(exc) from None
+    click.echo(f"updated {username}: {', '.join(f.replace('_', ' ') for f in changed)}" if changed
+               else f"{username} already had those details; nothing changed")
+
+
+@users.command("deactivate")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    """Stop a user signing in or using their API tokens (a session they have open ends at once)."""
+    _set_active(username, False)
+
+
+@users.command("reactivate")
+@click.argument("username")
+def users_reactivate(username: str) -> None:
+    """Let a deactivated user sign in again (their API tokens not revoked work again too)."""
+    _set_active(username, True)
+
+
+def _set_active(username: str, active: bool) -> None:
+    word = "reactivated" if active else "deactivated"
+    try:
+        changed = user_service.set_active(_svc(), security.cli_actor(), username, active)
+    except user_service.UserError as exc:
+        raise _refused(exc) from None
+    if not changed:
+        click.echo(f"{username} was already {'active' if active else 'deactivated'}; nothing changed")
+        return
+    click.echo(f"{word} {username}")
+    if not active:
+        click.echo(f"their API tokens are refused while they are deactivated; to end them for good: "
+                   f"flask --app ipoa users revoke-token --user {username}")
+
+
+@users.command("password")
+@click.argument("username")
+@_password_option("New password")
+def users_password(username: str, password: str) -> None:
+    """Set a user's password."""
+    try:
+        user_service.set_password(_svc(), security.cli_actor(), username, password)
+    except user_service.UserError as exc:
+        raise _refused(exc) from None
+    click.echo(f"password changed for {username}")
 
 
 @users.command("token")
 @click.argument("username")
 def users_token(username: str) -> None:
     """Issue a new API token; it is printed once, as the last line."""
-    svc = _svc()
-    token = new_token()
-    with svc.uow() as uow:
-        user = uow.session.scalars(select(User).where(User.username == username)).first()
-        if user is None:
-            raise click.ClickException(f"no user {username}")
-        uow.session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), created_at=svc.clock.now()))
-        uow.commit()
-    click.echo(f"API token for {username} (shown once; send as 'Authorization: Bearer <token>'):")
+    try:
+        token_id, token = user_service.issue_token(_svc(), security.cli_actor(), username)
+    except user_service.UserError as exc:
+        raise _refused(exc) from None
+    click.echo(f"API token {token_id} for {username} (shown once; send as 'Authorization: Bearer <token>'):")
     click.echo(token)
+
+
+@users.command("tokens")
+@click.argument("username")
+def users_tokens(username: str) -> None:
+    """List a user's API tokens: id, when issued, when revoked (the tokens themselves are not kept)."""
+    try:
+        found = user_service.tokens(_svc(), username)
+    except user_service.UserError as exc:
+        raise _refused(exc) from None
+    if not found:
+        click.echo(f"{username} has no API tokens")
+        return
+    click.echo("id\tissued\trevoked")
+    for t in found:
+        click.echo(f"{t.id}\t{_when(t.created_at)}\t{_when(t.revoked_at) if t.revoked_at else 'in force'}")
+
+
+@users.command("revoke-token")
+@click.argument("token_id", type=int, required=False)
+@click.option("--user", "username", help="Revoke every token of this user still in force")
+def users_revoke_token(token_id: int | None, username: str | None) -> None:
+    """Revoke an API token by its id (see `users tokens`), or every token of a user with --user."""
+    if (token_id is None) == (username is None):
+        raise click.UsageError("give a token id, or --user USERNAME for all of a user's tokens (not both)")
+    svc, actor = _svc(), security.cli_actor()
+    try:
+        if token_id is not None:
+            owner = user_service.revoke_token(svc, actor, token_id)
+            click.echo(f"revoked API token {token_id} of {owner}")
+            return
+        ids = user_service.revoke_tokens(svc, actor, username)
+    except user_service.UserError as exc:
+        raise _refused(exc) from None
+    click.echo(f"revoked {len(ids)} API token(s) of {username}" + (f": {', '.join(map(str, ids))}" if ids else ""))
 
 
 @click.command("seed-demo")
@@ -206,3 +317,24 @@ def professionals_add(name: str, service: str, mobile: str, on_duty: bool, usern
     if user_id is not None:
         link_user(svc, mobile, user_id)
     click.echo(f"added {name} ({service}, {'on' if on_duty else 'off'} duty)")
+
+
+@click.group("security", cls=AppGroup)
+def security_group() -> None:
+    """The security log: sign-ins, users and tokens, SMS opt-outs, deploys."""
+
+
+@security_group.command("events")
+@click.option("--kind", type=click.Choice(security.KINDS), help="Only events of this kind")
+@click.option("--user", help="Only events by or about this user (actor or subject)")
+@click.option("--limit", type=click.IntRange(1, security.MAX_LIMIT), default=50, show_default=True)
+def security_events(kind: str | None, user: str | None, limit: int) -> None:
+    """Print security events, newest first, tab-separated."""
+    page = security.events(_svc(), kind=kind, user=user, limit=limit)
+    if not page.events:
+        click.echo("no security events" + (" match" if kind or user else ""))
+        return
+    click.echo("seq\tat\tkind\tactor\tsubject\tclient\tdetail")
+    for e in page.events:
+        click.echo(f"{e.seq}\t{_when(e.at)}\t{e.kind}\t{e.actor}\t{e.subject or '-'}\t{e.client or '-'}\t"
+                   f"{security.describe(e) or '-'}")

@@ -14,9 +14,15 @@ from .orm import workflow_definitions as table
 
 
 def deploy(session: Session, definitions: list[WorkflowDefinition], now: datetime) -> list[str]:
-    """Record each definition not yet deployed. A changed definition under a deployed version number
-    is refused: calls pinned to that version would silently change behaviour."""
-    done: list[str] = []
+    """Record each definition not yet deployed; a line for each ("deployed call v2")."""
+    return [f"deployed {d.name} v{d.version}" for d in deploy_new(session, definitions, now)]
+
+
+def deploy_new(session: Session, definitions: list[WorkflowDefinition], now: datetime) -> list[WorkflowDefinition]:
+    """Record each definition not yet deployed and return those (`init` records a security event for
+    each). A changed definition under a deployed version number is refused: calls pinned to that
+    version would silently change behaviour."""
+    done: list[WorkflowDefinition] = []
     for d in definitions:
         row = session.execute(select(table.c.checksum).where(
             table.c.name == d.name, table.c.version == d.version)).first()
@@ -24,7 +30,7 @@ def deploy(session: Session, definitions: list[WorkflowDefinition], now: datetim
             session.execute(table.insert().values(
                 name=d.name, version=d.version, checksum=d.checksum, body=d.raw, source=d.source,
                 deployed_at=now))
-            done.append(f"deployed {d.name} v{d.version}")
+            done.append(d)
         elif row.checksum != d.checksum:
             raise WorkflowError(
                 f"{d.source}: {d.name} v{d.version} differs from the deployed v{d.version}; "

@@ -13,6 +13,7 @@ from ..adapters.orm import calls, professionals, referrals, sms_inbound
 from ..domain.errors import DomainError
 from ..domain.sms import parse_reply
 from . import calls as call_service
+from . import security
 from .sms import link_token
 
 log = logging.getLogger(__name__)
@@ -31,20 +32,21 @@ def handle(svc, *, provider_sid: str, from_number: str, body: str) -> str:
     now = svc.clock.now()
     neutral = svc.sms_templates.render("reply_unknown")
     outcome, answer, ref = "ignored", neutral, reply.ref
+    opting = prof is not None and reply.command in ("STOP", "START")
 
     if prof is None:
         outcome = "unknown_number"
-    elif reply.command in ("STOP", "START"):
-        with svc.uow() as uow:
-            uow.session.execute(update(professionals).where(professionals.c.id == prof.id)
-                                .values(opted_out_at=now if reply.command == "STOP" else None))
-            uow.commit()
+    elif opting:
         outcome, answer = reply.command.lower(), ""  # the carrier/Twilio sends the opt-out confirmation
     elif reply.command in (*ACTIONS, "STATUS") and reply.ref:
         outcome, answer = _act(svc, prof, reply, neutral)
 
     try:
         with svc.uow() as uow:
+            if opting:
+                # With the reply's own record: the same STOP delivered twice at once changes it (and
+                # logs it) once, as the second insert fails on its provider_sid.
+                _set_opted_out(uow, prof.id, reply.command == "STOP", now)
             uow.session.execute(insert(sms_inbound).values(
                 provider_sid=provider_sid, professional_id=prof.id if prof else None, command=reply.command,
                 call_ref=ref if prof else None, outcome=outcome, reply=answer, received_at=now))
@@ -54,6 +56,15 @@ def handle(svc, *, provider_sid: str, from_number: str, body: str) -> str:
             return uow.session.scalar(select(sms_inbound.c.reply).where(sms_inbound.c.provider_sid == provider_sid))
     log.info("sms reply %s: %s %s -> %s", provider_sid, reply.command, ref or "-", outcome)
     return answer
+
+
+def _set_opted_out(uow, professional_id: int, stop: bool, now) -> None:
+    """STOP / START: the professional gets no texts from us until START. The security log names them by
+    their record's id, never their number."""
+    uow.session.execute(update(professionals).where(professionals.c.id == professional_id)
+                        .values(opted_out_at=now if stop else None))
+    security.record(uow, now, security.SMS_OPT_OUT if stop else security.SMS_OPT_IN, "sms",
+                    subject=str(professional_id))
 
 
 def _act(svc, prof, reply, neutral: str) -> tuple[str, str]:

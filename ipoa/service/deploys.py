@@ -1,0 +1,56 @@
+"""Deploying workflows/ (what `flask --app ipoa init` does after migrating): new workflow versions into
+the database, and a record in the security log of each version deployed and of each change of the
+directory, routing table or SLA policy in use, in the same transaction as the deploy."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..adapters import workflow_store
+from ..domain.catalogue import Catalogue
+from . import security
+
+
+def deploy(svc, actor: str, catalogue: Catalogue) -> list[str]:
+    """Deploy the catalogue's new workflow versions and record what changed; a line for each."""
+    now = svc.clock.now()
+    config = config_checksums(svc)
+    with svc.uow() as uow:
+        lines = []
+        for d in workflow_store.deploy_new(uow.session, catalogue.workflows, now):
+            security.record(uow, now, security.WORKFLOW_DEPLOYED, actor, subject=f"{d.name} v{d.version}",
+                            detail={"name": d.name, "version": d.version, "checksum": d.checksum})
+            lines.append(f"deployed {d.name} v{d.version}")
+        last = security.latest(uow.session, security.CONFIG_DEPLOYED)
+        # Only a change is recorded: running init again on the same files adds nothing to the log.
+        if last is None or last.detail != config:
+            security.record(uow, now, security.CONFIG_DEPLOYED, actor, detail=config)
+            lines.append("configuration recorded in the security log: directory, routing table and SLA policy "
+                         + ("(first record)" if last is None else "(changed since the last record)"))
+        uow.commit()
+    return lines
+
+
+def config_checksums(svc) -> dict[str, str]:
+    """SHA-256 of the directory, the routing table and the SLA policy file in use (the files
+    bootstrap.Services.load_catalogue reads), and which SLA file that is."""
+    folder = Path(svc.workflows_dir)
+    sla = Path(svc.sla_file) if svc.sla_file else folder / "sla.yaml"
+    return {
+        "directory_sha256": _sha256(folder / "directory.yaml"),
+        "routing_sha256": _sha256(folder / "routing.yaml"),
+        "sla_sha256": _sha256(sla),
+        "sla_file": _relative(sla, folder),
+    }
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _relative(path: Path, folder: Path) -> str:
+    # Relative to workflows/ where it can be: the same deploy on another host records the same name.
+    try:
+        return path.resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return str(path)

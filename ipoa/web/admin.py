@@ -1,0 +1,32 @@
+"""Administrators' pages: the security log (sign-ins, users and tokens, SMS opt-outs, deploys), newest
+first, by kind and by user, a page at a time."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from ..service import security
+from .access import requires, services
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+USER_MAX = 80  # the widest actor or subject the log holds
+
+
+@bp.get("/security")
+@requires("security.view")
+def security_log():
+    kind = (request.args.get("kind") or "").strip()
+    user = (request.args.get("user") or "").strip()
+    errors = {}
+    if kind and kind not in security.KINDS:
+        errors["kind"] = "Choose a kind of event from the list."
+    if len(user) > USER_MAX or security.has_control_characters(user):
+        errors["user"] = f"A username is at most {USER_MAX} characters, without control characters."
+    before = request.args.get("before", type=int)
+    values = {"kind": kind, "user": user}
+    if errors:
+        return render_template("admin_security.html", page=None, values=values, errors=errors,
+                               kinds=security.KINDS, describe=security.describe), 400
+    page = security.events(services(), kind=kind or None, user=user or None, before=before)
+    return render_template("admin_security.html", page=page, values=values, errors=errors, before=before,
+                           kinds=security.KINDS, describe=security.describe)
