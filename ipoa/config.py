@@ -34,10 +34,14 @@ def from_environment(instance_path: str | Path) -> dict:
         # clocks, so a breach shows within minutes).
         "SLA_POLICY_FILE": env.get("SLA_POLICY_FILE") or None,
         "SMS_BACKEND": env.get("SMS_BACKEND", "console"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         # The SLA timer scheduler (workers/scheduler.py): how often it looks for due timers, and after how
         # long a timer handed to RQ but not fired is handed over again.
         "SCHEDULER_TICK_SECONDS": float(env.get("SCHEDULER_TICK_SECONDS") or 1),
         "TIMER_REQUEUE_SECONDS": float(env.get("TIMER_REQUEUE_SECONDS") or 30),
+        # Records management (`flask --app ipoa retention run`): closed calls are pseudonymised this many
+        # years after their last contact (8: the NHS records management code's adult health records).
+        "RETENTION_YEARS": int(env.get("RETENTION_YEARS") or 8),
         "TWILIO": {
             "account_sid": env.get("TWILIO_ACCOUNT_SID"),
             "auth_token": env.get("TWILIO_AUTH_TOKEN"),

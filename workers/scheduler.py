@@ -5,18 +5,90 @@ A small loop of ours rather than RQ's scheduler (enqueue_at): RQ keeps scheduled
 flushed or replaced Redis would lose every clock, and a clock that stops early would leave a job to
 cancel. Here the database holds every timer; each tick re-reads the due ones, so killing and restarting
 this process, the worker or Redis loses none (a timer handed over but not fired within 30 s is handed
-over again) and firing claims the timer, so none escalates twice. One query per tick on an index."""
+over again) and firing claims the timer, so none escalates twice. One query per tick on an index.
+
+It also starts the nightly verification of the audit trail (`flask --app ipoa audit verify --by
+scheduler`, at 02:30 Europe/London) in a process of its own: a walk over millions of events takes minutes,
+and the ticks must not wait for it. See NightlyVerification."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ipoa import create_app
-from ipoa.service import timers
+from ipoa.config import REPO_ROOT
+from ipoa.service import audit, timers
 from workers.lifecycle import stop_requested
 
 log = logging.getLogger(__name__)
+
+# How often the loop asks whether tonight's verification is due (one small query), and how long after the
+# scheduler starts it first asks: a restart storm does not start verifications, nor a short-lived
+# scheduler (the tests' processes).
+VERIFY_CHECK_SECONDS = 60.0
+VERIFY_COMMAND = [sys.executable, "-m", "flask", "--app", "ipoa", "audit", "verify", "--by", "scheduler"]
+
+
+def spawn_verification() -> subprocess.Popen:
+    # Its output goes where the scheduler's goes (the process manager's log); same environment, so the
+    # same database.
+    return subprocess.Popen(VERIFY_COMMAND, cwd=REPO_ROOT)
+
+
+class NightlyVerification:
+    """Starts the audit trail's verification once a night (audit.nightly_due decides, from the
+    audit_verifications table, so a restarted scheduler neither repeats tonight's run nor misses it) and
+    never a second while its own still runs. poll() is called every tick and returns at once: it looks at
+    the child's exit status, and at most every check_seconds at the table."""
+
+    def __init__(self, svc, spawn=spawn_verification, check_seconds: float = VERIFY_CHECK_SECONDS,
+                 monotonic=time.monotonic):
+        self.svc = svc
+        self.spawn = spawn
+        self.check_seconds = check_seconds
+        self.monotonic = monotonic
+        self.child = None
+        self.last_attempt: datetime | None = None
+        self._next_check = monotonic() + check_seconds
+
+    def poll(self) -> None:
+        if self.child is not None:
+            code = self.child.poll()
+            if code is None:
+                return
+            self.child = None
+            if code == 0:
+                log.info("nightly audit verification: every chain intact")
+            elif code == 1:
+                log.error("nightly audit verification: the audit trail is BROKEN (shown on the supervisors' "
+                          "exceptions panel)")
+            else:
+                log.warning("nightly audit verification could not finish (exit status %s); tried again later",
+                            code)
+        if self.monotonic() < self._next_check:
+            return
+        self._next_check = self.monotonic() + self.check_seconds
+        now = self.svc.clock.now()
+        runs = audit.recent_runs(self.svc, min(audit.tonight(now), now - audit.STALE_AFTER))
+        if audit.nightly_due(now, runs, self.last_attempt):
+            self.last_attempt = now
+            log.info("starting the nightly audit verification")
+            self.child = self.spawn()
+
+    def stop(self) -> None:
+        """On the scheduler's stop: ask a running verification to stop too (it records that it could not
+        finish, and tonight's run is tried again)."""
+        if self.child is not None and self.child.poll() is None:
+            self.child.terminate()
+            try:
+                self.child.wait(10)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+
+
 def rq_enqueue(svc):
     from rq import Queue
 
@@ -26,17 +98,27 @@ def rq_enqueue(svc):
     return lambda ids: enqueue_timer_batches(queue, ids)
 
 
-def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = timers.REQUEUE_AFTER) -> None:
+def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = timers.REQUEUE_AFTER,
+        nightly: NightlyVerification | None = None) -> None:
     enqueue = rq_enqueue(svc)
-    while not stop():
-        started = time.monotonic()
-        try:
-            n = timers.hand_over_due(svc, enqueue, requeue_after=requeue_after)
-            if n:
-                log.info("scheduler handed over %d due timer(s)", n)
-        except Exception:  # noqa: BLE001 - the database or Redis is down: the timers wait in the table
-            log.warning("scheduler tick failed; retrying", exc_info=True)
-        time.sleep(max(0.0, tick - (time.monotonic() - started)))
+    try:
+        while not stop():
+            started = time.monotonic()
+            try:
+                n = timers.hand_over_due(svc, enqueue, requeue_after=requeue_after)
+                if n:
+                    log.info("scheduler handed over %d due timer(s)", n)
+            except Exception:  # noqa: BLE001 - the database or Redis is down: the timers wait in the table
+                log.warning("scheduler tick failed; retrying", exc_info=True)
+            if nightly is not None:
+                try:
+                    nightly.poll()
+                except Exception:  # noqa: BLE001 - never let the verification stop the timers
+                    log.warning("nightly audit verification check failed; retrying", exc_info=True)
+            time.sleep(max(0.0, tick - (time.monotonic() - started)))
+    finally:
+        if nightly is not None:
+            nightly.stop()
 
 
 def main() -> None:
@@ -47,7 +129,7 @@ def main() -> None:
     requeue = timedelta(seconds=app.config["TIMER_REQUEUE_SECONDS"])
     log.info("timer scheduler started (tick %.2fs)", tick)
     with app.app_context():
-        run(svc, tick=tick, stop=stop, requeue_after=requeue)
+        run(svc, tick=tick, stop=stop, requeue_after=requeue, nightly=NightlyVerification(svc))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The supervisor's live dashboard: figures per centre and per service, the calls behind each figure, and
-the exceptions panel (texts not delivered, failed texts, failed background jobs).
+the exceptions panel (texts not delivered, failed texts, failed background jobs, a broken or unverified
+audit trail).
 
 Every query reads open records only (`closed_at IS NULL` and an open state: the engine sets closed_at as a
 record enters a final state) and groups in SQL, so the cost follows the open workload, not the history.
@@ -17,6 +18,8 @@ from ..adapters.queue import QUEUE_NAME
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
 from ..domain.messaging import FINAL_STATUSES
 from ..domain.sla import Elapsed
+from . import audit
+from .audit import TrailStatus
 from .queues import _state_sets
 
 log = logging.getLogger(__name__)
@@ -395,10 +398,14 @@ class Exceptions:
     jobs: list[FailedJob]
     jobs_total: int
     jobs_error: str | None  # Redis not reachable: said so, the rest of the panel still shows
+    # The audit trail's verification (service/audit.py): the latest run found a break, or none has
+    # succeeded for 48 hours.
+    trail: TrailStatus | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.undelivered_total or self.failed_total or self.jobs_total or self.jobs_error)
+        return not (self.undelivered_total or self.failed_total or self.jobs_total or self.jobs_error
+                    or (self.trail is not None and self.trail.problem))
 
 
 def _sms_rows(session, now: datetime, where, order) -> tuple[list[SmsException], int]:
@@ -480,7 +487,8 @@ def exceptions(svc) -> Exceptions:
         log.warning("failed jobs unavailable: %s", type(exc).__name__)
         jobs_error = "Background job status is unavailable: the queue (Redis) cannot be reached."
     return Exceptions(undelivered=undelivered, undelivered_total=undelivered_total, failed=failed,
-                      failed_total=failed_total, jobs=jobs, jobs_total=jobs_total, jobs_error=jobs_error)
+                      failed_total=failed_total, jobs=jobs, jobs_total=jobs_total, jobs_error=jobs_error,
+                      trail=audit.status(svc))
 
 
 class JobNotFound(LookupError):

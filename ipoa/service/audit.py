@@ -1,0 +1,302 @@
+"""Verifying the tamper-evident audit trail (domain/audit_chain.py): walk each chain (audit, access,
+security) and report its first broken link; record every run in `audit_verifications`, whose latest
+results the supervisors' exceptions panel shows. Run by `flask --app ipoa audit verify`, nightly by the
+timer scheduler (workers/scheduler.py), which decides with `nightly_due` below.
+
+A walk reads the chain in pages, each page in a short transaction of its own: a walk over millions of
+events holds no lock (SQLite's transactions take the write lock) and no snapshot open for its whole
+length. The head is read first and only the events it covers are checked; events appended while the
+walk runs are left for the next run. Events the head does not cover are then looked for the other way
+round, the highest number first and the head after it: the application numbers an event and moves the
+head in one transaction, so any event above a head read later than it was added outside the application.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Iterator
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, select, update
+
+from ..adapters.audit_store import TABLES, content
+from ..adapters.orm import audit_chain_heads as heads, audit_verifications as runs
+from ..domain.audit_chain import CHAINS, Break, Head, verify
+
+log = logging.getLogger(__name__)
+
+LONDON = ZoneInfo("Europe/London")
+PAGE = 2000  # events read per transaction
+# The nightly run starts at this local time (Europe/London): after the evening's calls, before the day's.
+NIGHTLY_AT = time(2, 30)
+# A run neither finished nor updated within this long has died (its process killed): it no longer counts
+# as running, and tonight's run is tried again.
+STALE_AFTER = timedelta(hours=6)
+# After a failed attempt to run tonight's verification (it died, or could not finish), wait this long
+# before trying again.
+RETRY_AFTER = timedelta(minutes=30)
+# The exceptions panel says so when no verification has succeeded for this long.
+SUCCESS_WITHIN = timedelta(hours=48)
+
+
+# -- verifying --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChainResult:
+    chain: str
+    events: int  # events checked
+    head: Head | None  # the head the walk checked against (None: the chain has no head record)
+    problem: Break | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+@dataclass(frozen=True)
+class Verification:
+    id: int
+    by: str
+    started_at: datetime
+    finished_at: datetime
+    chains: list[ChainResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.chains)
+
+    @property
+    def events(self) -> int:
+        return sum(c.events for c in self.chains)
+
+    @property
+    def problem(self) -> str | None:
+        """One line per broken chain (what audit_verifications.problem holds)."""
+        return "\n".join(str(c.problem) for c in self.chains if c.problem) or None
+
+
+def _head(svc, chain: str) -> Head | None:
+    with svc.uow() as uow:
+        row = uow.session.execute(select(heads.c.seq, heads.c.hash).where(heads.c.chain == chain)).first()
+    return Head(row.seq, row.hash) if row is not None else None
+
+
+def _rows(svc, chain: str, upto: int | None, counter: list[int]) -> Iterator[tuple[int, str, dict]]:
+    """The chain's events in seq order, up to seq `upto` (None: all), a page per transaction."""
+    table = TABLES[chain]
+    last = None
+    while True:
+        stmt = select(table).order_by(table.c.seq).limit(PAGE)
+        if last is not None:
+            stmt = stmt.where(table.c.seq > last)
+        if upto is not None:
+            stmt = stmt.where(table.c.seq <= upto)
+        with svc.uow() as uow:
+            page = uow.session.execute(stmt).all()
+        if not page:
+            return
+        for r in page:
+            counter[0] += 1
+            yield r.seq, r.hash, content(chain, r)
+        last = page[-1].seq
+
+
+def verify_chain(svc, chain: str) -> ChainResult:
+    """Walk one chain: its first broken link (changed, deleted, inserted or reordered events), or none."""
+    table = TABLES[chain]
+    head = _head(svc, chain)
+    counter = [0]
+    problem = verify(chain, _rows(svc, chain, head.seq if head is not None else None, counter), head)
+    if problem is None:
+        # Events above the head. Highest number first, the head second: see the module's docstring.
+        with svc.uow() as uow:
+            top = uow.session.execute(select(func.max(table.c.seq))).scalar()
+        later = _head(svc, chain)
+        covered = later.seq if later is not None else 0
+        if top is not None and top > covered:
+            problem = Break(chain, covered + 1, f"events after {covered}, the last the head records, were "
+                                                "added outside the application (inserted)")
+    return ChainResult(chain, counter[0], head, problem)
+
+
+def verify_all(svc, by: str, chains: tuple[str, ...] = CHAINS) -> Verification:
+    """Verify every chain and record the run in audit_verifications (by: "cli:<os user>", "scheduler",
+    or "web:<username>"). A run that cannot finish (the database went away) is recorded as such, with
+    ok left empty: it neither passes nor fails the trail, and tonight's run is tried again."""
+    started = svc.clock.now()
+    with svc.uow() as uow:
+        run_id = uow.session.execute(insert(runs).values(started_at=started, by=by[:80])).inserted_primary_key[0]
+        uow.commit()
+    try:
+        results = [verify_chain(svc, chain) for chain in chains]
+    except BaseException as exc:  # noqa: BLE001 - interrupted (Ctrl-C, SIGTERM) as well as errors
+        why = "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else type(exc).__name__
+        try:
+            _finish(svc, run_id, ok=None, events=None, problem=f"The verification could not finish ({why}).")
+        except Exception:  # noqa: BLE001 - the database is what failed: the run stays unfinished
+            log.warning("audit verification %s could not be recorded as unfinished", run_id)
+        raise
+    finished = svc.clock.now()
+    outcome = Verification(run_id, by, started, finished, results)
+    _finish(svc, run_id, ok=outcome.ok, events=outcome.events, problem=outcome.problem, at=finished)
+    if outcome.ok:
+        log.info("audit verification %s: %d events, all chains intact", run_id, outcome.events)
+    else:
+        log.error("audit verification %s FAILED: %s", run_id, outcome.problem.replace("\n", "; "))
+    return outcome
+
+
+def _finish(svc, run_id: int, *, ok: bool | None, events: int | None, problem: str | None,
+            at: datetime | None = None) -> None:
+    with svc.uow() as uow:
+        uow.session.execute(update(runs).where(runs.c.id == run_id).values(
+            finished_at=at or svc.clock.now(), ok=ok, events=events, problem=problem))
+        uow.commit()
+
+
+# -- runs: what happened, and whether tonight's is due ---------------------------------------------
+
+@dataclass(frozen=True)
+class Run:
+    """A row of audit_verifications."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    by: str = ""
+    ok: bool | None = None  # None: still running, died, or could not finish
+    events: int | None = None
+    problem: str | None = None
+
+    def running(self, now: datetime) -> bool:
+        return self.finished_at is None and now - self.started_at < STALE_AFTER
+
+    @property
+    def completed(self) -> bool:
+        """It checked every chain and said whether the trail is intact."""
+        return self.finished_at is not None and self.ok is not None
+
+    def breaks(self) -> list["BreakLine"]:
+        return [BreakLine.parse(line) for line in (self.problem or "").splitlines() if line.strip()]
+
+
+_BREAK = re.compile(r"^(?P<chain>\w+) chain broken at (?:event (?P<seq>\d+)|the head): (?P<problem>.*)$")
+
+
+@dataclass(frozen=True)
+class BreakLine:
+    """One chain's break as a run recorded it (str(Break)), split for display."""
+
+    chain: str | None
+    seq: int | None
+    problem: str
+
+    @classmethod
+    def parse(cls, line: str) -> "BreakLine":
+        m = _BREAK.match(line.strip())
+        if m is None:
+            return cls(None, None, line.strip())
+        return cls(m["chain"], int(m["seq"]) if m["seq"] else None, m["problem"])
+
+
+def _run(r) -> Run:
+    return Run(id=r.id, started_at=r.started_at, finished_at=r.finished_at, by=r.by, ok=r.ok, events=r.events,
+               problem=r.problem)
+
+
+def recent_runs(svc, since: datetime) -> list[Run]:
+    """Runs started since then, oldest first."""
+    with svc.uow() as uow:
+        rows = uow.session.execute(select(runs).where(runs.c.started_at >= since).order_by(runs.c.id)).all()
+    return [_run(r) for r in rows]
+
+
+def running(svc, now: datetime | None = None) -> Run | None:
+    """A run still going (started, not finished, not yet given up as dead)."""
+    now = now or svc.clock.now()
+    return next((r for r in reversed(recent_runs(svc, now - STALE_AFTER)) if r.running(now)), None)
+
+
+def tonight(now: datetime) -> datetime:
+    """The start of the current night's slot: the latest NIGHTLY_AT (Europe/London) at or before now."""
+    local = now.astimezone(LONDON)
+    slot = datetime.combine(local.date(), NIGHTLY_AT, tzinfo=LONDON)
+    if local < slot:
+        slot = datetime.combine(local.date() - timedelta(days=1), NIGHTLY_AT, tzinfo=LONDON)
+    return slot.astimezone(now.tzinfo)
+
+
+def nightly_due(now: datetime, runs_: list[Run], last_attempt: datetime | None = None) -> bool:
+    """Whether the scheduler should start a verification now: once per night, from NIGHTLY_AT
+    (Europe/London) on. Not while one runs; not if one completed since tonight's NIGHTLY_AT (whoever
+    started it: an operator's run at 02:45 is tonight's); and not within RETRY_AFTER of the scheduler's
+    own last attempt (last_attempt) when that died or could not finish. A scheduler down at 02:30
+    catches up when it starts. runs_: the runs started since at least tonight's NIGHTLY_AT."""
+    if any(r.running(now) for r in runs_):
+        return False
+    slot = tonight(now)
+    if any(r.completed and r.started_at >= slot for r in runs_):
+        return False
+    if last_attempt is not None and last_attempt >= slot and now - last_attempt < RETRY_AFTER:
+        return False
+    return True
+
+
+# -- for the exceptions panel ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrailStatus:
+    failed: Run | None  # the latest completed run, when it found a break
+    last_success: datetime | None  # when the latest successful run finished
+    overdue: bool  # no success within SUCCESS_WITHIN (and there was something to verify)
+    running: Run | None = None
+    breaks: list[BreakLine] = field(default_factory=list)
+
+    @property
+    def problem(self) -> bool:
+        return self.failed is not None or self.overdue
+
+
+def status(svc) -> TrailStatus:
+    """The audit trail's verification, as the supervisors' exceptions panel shows it. A fresh system, with
+    no run yet and nothing older than SUCCESS_WITHIN to verify, is not overdue."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        s = uow.session
+        latest = s.execute(select(runs).where(runs.c.finished_at.is_not(None), runs.c.ok.is_not(None))
+                           .order_by(runs.c.id.desc()).limit(1)).first()
+        success = s.execute(select(func.max(runs.c.finished_at)).where(runs.c.ok.is_(True))).scalar()
+        ever = s.execute(select(runs.c.id).limit(1)).first() is not None
+        oldest = None
+        if not ever:
+            # Each chain's first event, by its key (the fragment asks every 2 s: no scan of a large table).
+            firsts = [s.execute(select(TABLES[c].c.at).order_by(TABLES[c].c.seq).limit(1)).scalar() for c in CHAINS]
+            oldest = min((_aware(f) for f in firsts if f is not None), default=None)
+        in_progress = s.execute(select(runs).where(runs.c.finished_at.is_(None),
+                                                   runs.c.started_at >= now - STALE_AFTER)
+                                .order_by(runs.c.id.desc()).limit(1)).first()
+    success = _aware(success)
+    failed = _run(latest) if latest is not None and latest.ok is False else None
+    something_to_verify = ever or (oldest is not None and now - oldest > SUCCESS_WITHIN)
+    overdue = something_to_verify and (success is None or now - success > SUCCESS_WITHIN)
+    return TrailStatus(failed=failed, last_success=success, overdue=overdue,
+                       running=_run(in_progress) if in_progress is not None else None,
+                       breaks=failed.breaks() if failed is not None else [])
+
+
+def _aware(value):
+    """Aggregates bypass the column type: SQLite hands back text, and no zone."""
+    from datetime import timezone
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+__all__ = ["verify_chain", "verify_all", "Verification", "ChainResult", "Run", "BreakLine", "recent_runs",
+           "running", "tonight", "nightly_due", "status", "TrailStatus", "NIGHTLY_AT", "STALE_AFTER",
+           "RETRY_AFTER", "SUCCESS_WITHIN"]

@@ -1,0 +1,160 @@
+"""Records management: calls closed longer ago than the retention period are pseudonymised, never deleted.
+
+The period (RETENTION_YEARS, default 8) follows the NHS records management code of practice for adult
+health records: 8 years after the conclusion of treatment. A call is past it when it is closed and its
+last contact (the latest of its closed_at and updated_at and its referrals' closed_at and updated_at) is
+more than that many years ago. Pseudonymising removes what identifies the person (NHS number, names,
+date of birth, postcode, the caller's name and phone, the number for updates, the summary, and the free
+text staff wrote on the record: referrals' outcome and sharing reasons, the route's override reason) and
+keeps the codes and timings reports count (centre, need, urgency, states, times, route, consent, sharing
+basis, locality, out of area). Each call gets an audit event (trigger "pseudonymise") and each
+run one security event ("retention_run"). The audit trail itself is append-only and is not changed.
+
+The calls are changed through the ORM, a few hundred per transaction, with their optimistic-lock version
+bumped like any other change: a page or API client still holding the old version cannot write the old
+identifiers back (it gets a conflict), and a call changed while a batch was prepared is retried with the
+next batch rather than overwritten.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, or_, select
+
+from ..adapters.orm import calls, referrals
+from ..domain.errors import VersionConflict
+from ..domain.model import AuditEvent, Call, SecurityEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_YEARS = 8
+BATCH = 200  # calls per transaction: short transactions, a bounded loss if a run is stopped midway
+REMOVED = "[removed]"  # names are NOT NULL: a neutral marker instead
+SUMMARY_REMOVED = "[removed under retention]"
+AUDIT_ACTOR = "retention"
+
+
+@dataclass(frozen=True)
+class RetentionRun:
+    years: int
+    cutoff: datetime  # last contact before this: past retention
+    refs: list[str]  # pseudonymised (or, on a dry run, that would be)
+    dry_run: bool
+
+    @property
+    def count(self) -> int:
+        return len(self.refs)
+
+
+def cutoff_for(now: datetime, years: int) -> datetime:
+    """`years` calendar years before now (29 February falls back to the 28th)."""
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:
+        return now.replace(year=now.year - years, day=28)
+
+
+def _past_retention(cutoff: datetime):
+    """Closed, not yet pseudonymised, and no contact since the cutoff (the call's nor its referrals')."""
+    recent_referral = exists().where(referrals.c.call_id == calls.c.id,
+                                     or_(referrals.c.updated_at >= cutoff, referrals.c.closed_at >= cutoff))
+    return (calls.c.closed_at.is_not(None), calls.c.pseudonymised_at.is_(None), calls.c.closed_at < cutoff,
+            calls.c.updated_at < cutoff, ~recent_referral)
+
+
+def due(svc, years: int, *, limit: int | None = None) -> list[str]:
+    """The refs of the calls past retention, in the order they were logged."""
+    cutoff = cutoff_for(svc.clock.now(), years)
+    with svc.uow() as uow:
+        stmt = select(calls.c.ref).where(*_past_retention(cutoff)).order_by(calls.c.id)
+        return list(uow.session.scalars(stmt.limit(limit) if limit else stmt))
+
+
+def pseudonymise(call: Call) -> None:
+    """Remove what identifies the person from a call and its referrals; the codes and timings stay.
+    Bumps the version of each row it changes (the ORM's optimistic lock: see the module's docstring)."""
+    call.nhs_number = None
+    call.given_name = REMOVED
+    call.family_name = REMOVED
+    call.date_of_birth = None
+    call.postcode = None
+    call.caller_name = None
+    call.caller_phone = None
+    call.updates_to = None
+    call.summary = SUMMARY_REMOVED
+    # Free text staff wrote can name the person too: the route's override reason (the route's codes stay:
+    # reports count overrides) and the referrals' outcome and sharing reasons (their codes stay).
+    if call.route and call.route.get("override_reason"):
+        call.route = {**call.route, "override_reason": SUMMARY_REMOVED}  # a new dict: JSON is not tracked in place
+    call.version += 1
+    for referral in call.referrals:
+        if referral.outcome_reason is not None or referral.sharing_reason is not None:
+            referral.outcome_reason = None
+            referral.sharing_reason = None
+            referral.version += 1
+
+
+def run(svc, years: int = DEFAULT_YEARS, *, dry_run: bool = False, by: str = AUDIT_ACTOR,
+        batch: int = BATCH, progress=None) -> RetentionRun:
+    """Pseudonymise every call past retention (or, dry_run, only list them), a batch per transaction, and
+    record the run as a security event. Calls already pseudonymised are skipped: running again changes
+    nothing. progress(n_done) is called after each batch."""
+    if years < 1:
+        raise ValueError("the retention period must be at least 1 year")
+    now = svc.clock.now()
+    cutoff = cutoff_for(now, years)
+    done: list[str] = []
+    if dry_run:
+        done = due(svc, years)
+    else:
+        last_id = 0
+        conflicts = 0
+        while True:
+            try:
+                refs, last_id = _batch(svc, cutoff, now, years, after_id=last_id, size=batch)
+            except VersionConflict:
+                # A call of the batch changed meanwhile: nothing of the batch was written. Look again (a
+                # changed call may no longer be past retention); give up after a few tries.
+                conflicts += 1
+                if conflicts > 5:
+                    raise
+                continue
+            if not refs:
+                break
+            done += refs
+            if progress is not None:
+                progress(len(done))
+    with svc.uow() as uow:
+        uow.add_event(SecurityEvent(at=now, kind="retention_run", actor=by, detail={
+            "years": years, "pseudonymised": 0 if dry_run else len(done), "due": len(done), "dry_run": dry_run}))
+        uow.commit()
+    log.info("retention (%d years after the last contact)%s: %d call(s)%s", years, " dry run" if dry_run else "",
+             len(done), " would be pseudonymised" if dry_run else " pseudonymised")
+    return RetentionRun(years=years, cutoff=cutoff, refs=done, dry_run=dry_run)
+
+
+def _batch(svc, cutoff: datetime, now: datetime, years: int, *, after_id: int, size: int) -> tuple[list[str], int]:
+    """One transaction: the next `size` calls past retention after after_id, pseudonymised and audited.
+    (refs done, the last id looked at)."""
+    with svc.uow() as uow:
+        ids = list(uow.session.scalars(select(calls.c.id).where(*_past_retention(cutoff), calls.c.id > after_id)
+                                       .order_by(calls.c.id).limit(size)))
+        if not ids:
+            return [], after_id
+        batch = list(uow.session.scalars(select(Call).where(Call.id.in_(ids)).order_by(Call.id)))
+        refs = []
+        for call in batch:
+            pseudonymise(call)
+            call.pseudonymised_at = now
+            uow.add_event(AuditEvent(call_ref=call.ref, entity="call", entity_id=call.ref, actor=AUDIT_ACTOR,
+                                     at=now, from_state=call.state, to_state=call.state, trigger="pseudonymise",
+                                     data={"years": years}))
+            refs.append(call.ref)
+        uow.commit()
+    return refs, ids[-1]
+
+
+__all__ = ["run", "due", "pseudonymise", "cutoff_for", "RetentionRun", "DEFAULT_YEARS", "REMOVED",
+           "SUMMARY_REMOVED"]
