@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 
 from . import config as config_module
+from . import log_redaction
 from .config import REPO_ROOT
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_redaction.install()
     for noisy in ("transitions", "alembic"):  # per-transition and per-plugin chatter
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Twilio's client logs each request at INFO: nine lines of URL and headers, and a lookup's query
@@ -35,7 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         sla_file=app.config["SLA_POLICY_FILE"])
     app.extensions["ipoa"] = services
 
-    from .web import access, auth, dashboard, health, reports, views, webhooks, workflow_pages
+    from .web import access, admin, auth, dashboard, governance, health, reports, views, webhooks, workflow_pages
     from .api import v1
 
     access.init_app(app)
@@ -43,8 +45,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(governance.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(workflow_pages.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(v1.bp)
     app.register_blueprint(webhooks.bp)
     if app.config.get("BENCH_ENDPOINTS"):

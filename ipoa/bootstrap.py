@@ -87,20 +87,28 @@ class Services:
         """The engine over every deployed version. Another process may deploy a new version at any time:
         the deployed set is re-checked (one cheap query) at most every workflow_refresh_seconds, and at
         once when a record names a version this engine does not hold. Inside a unit of work, pass its
-        session: a second connection would wait on the first's lock under SQLite."""
-        with self._lock:
-            missing = needs is not None and self._engine is not None and not self._engine.has(*needs)
-            due = time.monotonic() - self._checked_at >= self.workflow_refresh_seconds
-            if self._engine is None or missing or due:
-                with nullcontext(session) if session is not None else self.session_factory() as s:
-                    marker = workflow_store.marker(s)
-                    if self._engine is None or marker != self._marker:
-                        defs = workflow_store.load_all(s)
-                        if not defs:
-                            raise WorkflowError("no workflows are deployed: run `flask --app ipoa init`")
-                        self._engine, self._marker = Engine(defs, self.directory, self.catalogue.sla), marker
-                self._checked_at = time.monotonic()
-            return self._engine
+        session: a second connection would wait on the first's lock under SQLite.
+
+        No lock is held while the database is read: a thread holding one while its query waited for
+        another thread's transaction (SQLite's single writer), which in turn wanted the lock, would wait
+        out the busy timeout. Two threads may both rebuild; the last one's engine stays, and both are
+        built from what is deployed."""
+        engine = self._engine
+        missing = needs is not None and engine is not None and not engine.has(*needs)
+        due = time.monotonic() - self._checked_at >= self.workflow_refresh_seconds
+        if engine is not None and not missing and not due:
+            return engine
+        with nullcontext(session) if session is not None else self.session_factory() as s:
+            marker = workflow_store.marker(s)
+            if engine is None or marker != self._marker:
+                defs = workflow_store.load_all(s)
+                if not defs:
+                    raise WorkflowError("no workflows are deployed: run `flask --app ipoa init`")
+                engine = Engine(defs, self.directory, self.catalogue.sla)
+                with self._lock:
+                    self._engine, self._marker = engine, marker
+        self._checked_at = time.monotonic()
+        return engine
 
     def close(self) -> None:
         self.db.dispose()

@@ -44,8 +44,12 @@ def demo_nhs_numbers(count: int) -> list[str]:
     return out
 
 
+# In a demo step's data: the service the routing table recommends for the call (it depends on the time).
+RECOMMENDED = "<recommended>"
+
+
 def _calls() -> list[tuple[dict, list[tuple[str, dict]]]]:
-    nhs = demo_nhs_numbers(5)
+    nhs = demo_nhs_numbers(7)
     return [
         ({"centre": "CNH", "caller": {"type": "carer", "name": "Jo Carer", "phone": "07911 123456"},
           "subject": {"nhs_number": nhs[0], "given_name": "Edith", "family_name": "Demo",
@@ -74,6 +78,25 @@ def _calls() -> list[tuple[dict, list[tuple[str, dict]]]]:
                       "date_of_birth": "1932-03-03", "postcode": "LE9 1AA"},
           "need": "information_advice", "urgency": "routine",
           "summary": "Demo: asks how to arrange a falls prevention class."}, []),
+        # Consent refused: district nursing is another organisation's (the community trust), so the call
+        # page says so and accepting the recommended referral needs a lawful basis and a reason.
+        ({"centre": "CNH", "caller": {"type": "patient", "name": None, "phone": "07911 123458"},
+          "subject": {"nhs_number": nhs[5], "given_name": "George", "family_name": "Specimen",
+                      "date_of_birth": "1947-09-09", "postcode": "LE13 0AA"},
+          "need": "community_nursing", "urgency": "same_day", "consent": "refused",
+          "summary": "Demo: leg ulcer dressing overdue; does not want details shared outside the hub."},
+         [("start_triage", {})]),
+        # Referred across organisations without consent, on a recorded lawful basis.
+        ({"centre": "CNH", "caller": {"type": "public", "name": "Neighbour", "phone": "07911 111223"},
+          "subject": {"nhs_number": nhs[6], "given_name": "Violet", "family_name": "Invented",
+                      "date_of_birth": "1936-12-12", "postcode": "LE2 7AA"},
+          "need": "safeguarding_concern", "urgency": "urgent", "consent": "refused",
+          "summary": "Demo: neighbour reports she seems frightened of a relative who takes her pension."},
+         [("start_triage", {}),
+          ("refer", {"data": {"service": RECOMMENDED, "consent_override": {
+              "basis": "safeguarding",
+              "reason": "Possible financial abuse by a relative; she refused consent, but the council has a "
+                        "section 42 enquiry duty."}}})]),
     ]
 
 
@@ -110,6 +133,8 @@ def seed(svc) -> list[str]:
     if have_calls:
         lines.append(f"demo calls already present ({have_calls})")
         return lines
+    alerted = False
+    first_cnh = None
     for payload, steps in _calls():
         payload = {"consent": "given", **payload}
         centre = payload["centre"]
@@ -118,11 +143,38 @@ def seed(svc) -> list[str]:
         call = call_service.log_call(svc, actor, payload, allow_duplicate=True)
         for trigger, extra in steps:
             call = call_service.fire_call_trigger(
-                svc, actor, call.ref, {"trigger": trigger, "expected_version": call.version, **extra})
-        lines.append(f"demo call {call.ref} ({centre}, {payload['need']}, {call.state})")
-        if call.referrals:
+                svc, actor, call.ref, {"trigger": trigger, "expected_version": call.version,
+                                       **_resolved(extra, call)})
+        lines.append(f"demo call {call.ref} ({centre}, {payload['need']}, {call.state}, "
+                     f"consent {payload['consent']})")
+        if call.referrals and not alerted:  # one undelivered text is enough for the exceptions panel
             lines.append(_undelivered_alert(svc, call))
+            alerted = True
+        if centre == "CNH" and first_cnh is None:
+            first_cnh = call.ref
+    if first_cnh is not None:
+        lines.append(_break_glass(svc, first_cnh))
     return lines
+
+
+def _break_glass(svc, ref: str) -> str:
+    """The ASC handler opened a CNH call by break-glass: it shows on the call's page and on the CNH
+    supervisor's review list (Supervisor → Break-glass)."""
+    from .service import records
+
+    asc = call_service.Actor(username="handler.asc", role="handler", centre="ASC")
+    records.break_glass(svc, asc, ref, {"reason": "transfer_in_progress",
+                                        "note": "Demo: the caller rang ASC back while CNH was transferring the call"},
+                        route="demo")
+    return f"demo break-glass: handler.asc opened {ref} (for the CNH supervisor to review)"
+
+
+def _resolved(extra: dict, call) -> dict:
+    """A demo step with RECOMMENDED replaced by the service the routing table recommends now."""
+    data = extra.get("data")
+    if not data or data.get("service") != RECOMMENDED:
+        return extra
+    return {**extra, "data": {**data, "service": (call.recommended or {}).get("service") or "SG"}}
 
 
 def _undelivered_alert(svc, call) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, seal, verify
@@ -30,8 +30,8 @@ def content(chain: str, obj: Any) -> dict[str, Any]:
 
 
 def lock_head(session: Session, chain: str) -> Head:
-    row = session.execute(select(heads.c.seq, heads.c.hash).where(heads.c.chain == chain)
-                          .with_for_update()).first()
+    stmt = select(heads.c.seq, heads.c.hash).where(heads.c.chain == chain).with_for_update()
+    row = session.execute(stmt).first()
     if row is not None:
         return Head(row.seq, row.hash)
     # A chain with no events and no head (a new database, or the test suite's emptied one) starts
@@ -39,8 +39,17 @@ def lock_head(session: Session, chain: str) -> Head:
     table = TABLES[chain]
     if session.execute(select(func.count()).select_from(table)).scalar_one():
         raise ChainHeadMissing(f"the {chain} chain's head record is missing: run `flask --app ipoa audit verify`")
-    session.execute(insert(heads).values(chain=chain, seq=0, hash=GENESIS))
-    return Head(0, GENESIS)
+    session.execute(_insert_head_if_missing(session, chain))  # two writers may both find it missing
+    row = session.execute(stmt).one()
+    return Head(row.seq, row.hash)
+
+
+def _insert_head_if_missing(session: Session, chain: str):
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(heads).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
 
 
 def append(session: Session, events: Iterable[Any]) -> None:

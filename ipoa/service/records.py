@@ -39,10 +39,28 @@ def view_call(svc, actor, ref: str, route: str) -> CallView:
         may_act = access.permitted(uow.session, actor, call, "act", now)
         may_log = access.permitted(uow.session, actor, call, "view_access_log", now)
         history = uow.calls.history(ref)
+        if call.pseudonymised_at is not None:
+            history = [_without_free_text(e) for e in history]
         openings = _grants_for(uow.session, ref)
         access.record_access(uow, actor, ref, route, granted, now)
         uow.commit()
     return CallView(call, history, granted, may_act, may_log, openings)
+
+
+REMOVED = "[removed under retention]"
+
+
+def _without_free_text(event):
+    """A pseudonymised call's history as shown: what staff typed (reasons) may name the person, so it is
+    not shown; the chained rows themselves stay as they were (docs/audit-and-retention.md)."""
+    import dataclasses
+
+    def scrub(value):
+        if isinstance(value, dict):
+            return {k: (REMOVED if k in ("reason", "override_reason") and v else scrub(v)) for k, v in value.items()}
+        return value
+
+    return dataclasses.replace(event, reason=REMOVED if event.reason else None, data=scrub(event.data or {}))
 
 
 def view_referral(svc, actor, referral_id: str, route: str) -> tuple[Call, Referral, access.Access]:
@@ -64,20 +82,26 @@ def view_referral(svc, actor, referral_id: str, route: str) -> tuple[Call, Refer
     return call, referral, granted
 
 
-def record_export(svc, actor, refs: list[str], route: str) -> list[Call]:
-    """Calls for an identifiable export: only those the user may see, each leaving an access event."""
+EXPORT_MAX = 5000
+
+
+def export_centre_calls(svc, actor, start: datetime, end: datetime, route: str) -> list[Call]:
+    """The calls of the user's centre logged in [start, end), for an identifiable export: only those the
+    policy lets the user see, each leaving an access event (one per call) in one transaction."""
+    if not actor.centre or not access.may_see_centre(actor, actor.centre):
+        raise Forbidden("Exports of a centre's calls are for that centre's staff.")
     now = svc.clock.now()
     out: list[Call] = []
     with svc.uow() as uow:
-        for ref in refs:
-            call = uow.calls.get(ref)
-            if call is None:
-                continue
+        candidates = uow.session.scalars(
+            select(Call).where(Call.centre == actor.centre, Call.logged_at >= start, Call.logged_at < end)
+            .order_by(Call.logged_at).limit(EXPORT_MAX))
+        for call in candidates:
             try:
                 granted = access.authorise(uow.session, actor, call, "view", now)
             except Forbidden:
                 continue
-            access.record_access(uow, actor, ref, route, granted, now)
+            access.record_access(uow, actor, call.ref, route, granted, now)
             out.append(call)
         uow.commit()
     return out
@@ -152,10 +176,6 @@ def review_break_glass(svc, actor, grant_id: int, comment: Any) -> None:
     """A supervisor of the centre marks a break-glass opening reviewed, with a comment (audited)."""
     from .commands import InvalidInput
 
-    if not isinstance(comment, str) or not comment.strip():
-        raise InvalidInput({"comment": "Say what you found: the review is recorded."})
-    if len(comment) > policy.NOTE_MAX:
-        raise InvalidInput({"comment": f"At most {policy.NOTE_MAX} characters."})
     now = svc.clock.now()
     g = break_glass_grants
     with svc.uow() as uow:
@@ -167,6 +187,10 @@ def review_break_glass(svc, actor, grant_id: int, comment: Any) -> None:
             raise Forbidden(f"Break-glass access {grant_id} is reviewed by the supervisors of {row.centre}.")
         if row.reviewed_at is not None:
             raise Forbidden(f"Break-glass access {grant_id} was already reviewed.")
+        if not isinstance(comment, str) or not comment.strip():
+            raise InvalidInput({"comment": "Say what you found: the review is recorded."})
+        if len(comment) > policy.NOTE_MAX:
+            raise InvalidInput({"comment": f"At most {policy.NOTE_MAX} characters."})
         uow.session.execute(update(g).where(g.c.id == grant_id, g.c.reviewed_at.is_(None))
                             .values(reviewed_at=now, reviewed_by=actor.username, review_comment=comment.strip()))
         uow.add_event(SecurityEvent(at=now, kind="break_glass_reviewed", actor=actor.username,

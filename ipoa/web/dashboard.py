@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
+from ..service import access as access_service
 from ..service import calls as call_service
 from ..service import dashboard as dashboard_service
 from ..service import queues as queue_service
@@ -69,8 +70,12 @@ def calls():
     except dashboard_service.UnknownMeasure:
         abort(404)
     subject = svc.directory.centres[centre] if centre else svc.directory.services[service]
+    # Figures and these lists carry no identifiers and cover every centre; acting on a call is for its own
+    # centre (the access policy decides again when an action is posted).
+    centres_acted_in = {c for c in {r.centre for r in drill.rows} if access_service.may_create_in(actor(), c)}
     return no_store(make_response(render_template(
         "supervisor_calls.html", drill=drill, subject=subject, centre=centre, service=service, measure=measure,
+        centres_acted_in=centres_acted_in,
         may_reroute=current_user.can("referrals.reroute"), may_escalate=current_user.can("referrals.escalate"),
         escalatable=call_service.ESCALATABLE_STATES, now=svc.clock.now())))
 

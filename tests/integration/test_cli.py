@@ -43,9 +43,9 @@ def test_seed_demo_adds_users_for_every_role_and_calls_once(app, svc):
     assert out.exit_code == 0
     for role in ("handler", "supervisor", "professional", "admin"):
         assert f"({role}" in out.output
-    assert out.output.count("demo call ") == 5
+    assert out.output.count("demo call ") == 7
     again = run(app, "seed-demo")
-    assert "demo calls already present (5)" in again.output
+    assert "demo calls already present (7)" in again.output
     # One text the carrier reported undelivered, for the supervisor's exceptions panel; no identifier.
     from sqlalchemy import select
 
@@ -125,3 +125,26 @@ def test_seed_demo_adds_the_mobile_to_a_demo_supervisor_seeded_before(app, svc):
     out = run(app, "seed-demo")
     assert "demo user supervisor now has mobile +447700900301" in out.output
     assert _user(svc, "supervisor").mobile == "+447700900301"
+
+
+def test_the_demo_shows_a_consent_refusal_and_a_break_glass_access(app, svc):
+    """make run's demo: a call whose person refused consent, one shared on a lawful basis, and one CNH call
+    the ASC handler opened by break-glass, waiting for the CNH supervisor's review."""
+    from sqlalchemy import select
+
+    from ipoa.adapters.orm import access_events, break_glass_grants, calls, referrals
+    from ipoa.service import records
+    from ipoa.service.calls import Actor
+
+    out = run(app, "seed-demo")
+    assert "demo break-glass: handler.asc opened" in out.output
+    with svc.uow() as uow:
+        s = uow.session
+        assert s.scalar(select(calls.c.ref).where(calls.c.consent == "refused")) is not None
+        assert s.scalar(select(referrals.c.sharing_basis).where(referrals.c.sharing_basis == "safeguarding"))
+        (grant,) = s.execute(select(break_glass_grants)).all()
+        (event,) = s.execute(select(access_events)).all()
+    assert (grant.username, grant.centre, grant.reason) == ("handler.asc", "CNH", "transfer_in_progress")
+    assert (event.purpose, event.grant_id) == ("break_glass", grant.id)
+    (listed,) = records.break_glass_reviews(svc, Actor("supervisor", "supervisor", "CNH"))
+    assert listed.call_ref == grant.call_ref
