@@ -46,7 +46,7 @@ from bench.common import (BenchError, CpuMeter, Gunicorn, Sandbox, call_body, fl
 GOAL = 0.5
 INTAKE_PATH = "/api/v1/calls"
 BASELINE_PATH = "/api/v1/bench/baseline"
-USERNAME = "bench.admin"
+USERNAME = "bench.handler"  # a CNH handler: intake is for a centre's own staff (domain/access.py)
 SANDBOX = Sandbox("ipoa_bench", {"test", "postgres", "template0", "template1"}, 15, {0})
 
 
@@ -368,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             SANDBOX.recreate_database(database_url)
             created_db = True
         flask(env, "init")
-        flask(env, "users", "create", USERNAME, "--role", "admin", "--password", secrets.token_hex(12))
+        flask(env, "users", "create", USERNAME, "--role", "handler", "--centre", "CNH", "--password",
+              secrets.token_hex(12))
         token = flask(env, "users", "token", USERNAME).strip().splitlines()[-1].strip()
 
         server = Gunicorn(env, args.workers, args.threads, tmp)

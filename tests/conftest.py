@@ -17,6 +17,7 @@ from ipoa.adapters.db import migrate
 from ipoa.bootstrap import Services
 from ipoa.domain.catalogue import load_catalogue
 from ipoa.config import REPO_ROOT
+from ipoa.domain.audit_chain import CHAINS, GENESIS
 from ipoa.service.calls import Actor
 from ipoa.users import ApiToken, User, hash_token, new_token
 
@@ -73,6 +74,8 @@ def reset_database(svc, catalogue) -> None:
             conn.execute(text("SET LOCAL session_replication_role = replica"))
         for table in reversed(orm.metadata.sorted_tables):
             conn.execute(table.delete())
+        # Each chain starts afresh, as the migration leaves it.
+        conn.execute(orm.audit_chain_heads.insert(), [{"chain": c, "seq": 0, "hash": GENESIS} for c in CHAINS])
     with svc.uow() as uow:
         workflow_store.deploy(uow.session, catalogue.workflows, svc.clock.now())
         uow.commit()

@@ -3,13 +3,14 @@ together or not at all. Committed outbox messages are then handed to the publish
 (Redis down) they stay unpublished in the table and the sweep hands them over later."""
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Callable, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..domain.audit_chain import seal
+from ..domain.audit_chain import canonical
 from ..domain.engine import Result
 from ..domain.errors import VersionConflict
 from . import audit_store
@@ -41,9 +42,11 @@ class UnitOfWork:
 
     def add_new_call(self, call, result: Result) -> None:
         """A call just logged, with what logging it caused. On PostgreSQL, one statement: the call's
-        INSERT and its audit, outbox and timer INSERTs and the audit chain's new head as data-modifying
-        CTEs (one round trip instead of five, on the path every call takes: see docs/performance.md,
-        intake), after locking the chain's head. Elsewhere, the ORM."""
+        INSERT, its audit, outbox and timer INSERTs, and the audit chain's head moved on, as
+        data-modifying CTEs (one round trip instead of five, on the path every call takes: see
+        docs/performance.md, intake). The head's UPDATE locks it and hashes the event in the database:
+        sha256(previous hash, number, canonical content), the same link domain/audit_chain.py makes
+        (and `audit verify` checks). Elsewhere, the ORM."""
         shape = (len(result.audit), len(result.outbox), len(result.timers))
         if (self.session.bind.dialect.name != "postgresql" or result.new_referrals or result.stopped_clocks
                 or shape not in _NEW_CALL_SHAPES or not _unset_at_logging(call, result)
@@ -51,14 +54,17 @@ class UnitOfWork:
             self.calls.add(call)
             self.record(result)
             return
-        seal(result.audit, audit_store.lock_head(self.session, "audit"),
-             lambda e: audit_store.content("audit", e))
         params = _params(call, "c", _columns("calls"))
         for prefix, objs, table in (("a", result.audit, "audit_events"), ("o", result.outbox, "outbox"),
                                     ("t", result.timers, "timers")):
             for i, obj in enumerate(objs):
                 params.update(_params(obj, f"{prefix}{i}", _columns(table)))
-        call.id = self.session.execute(_new_call_statement(shape), params).scalar_one()
+        (event,) = result.audit
+        params["a0_content"] = canonical(audit_store.content("audit", event))
+        row = self.session.execute(_new_call_statement(shape), params).first()
+        if row is None:  # no head row: nothing of the audit chain may be written without it
+            raise audit_store.ChainHeadMissing("the audit chain's head record is missing")
+        call.id, event.seq, event.hash = row
         self._pending += [m.id for m in result.outbox]
 
     def record(self, result: Result) -> None:
@@ -112,7 +118,7 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 # Logging a call causes one audit event and one outbox event, and one timer when its centre has a triage
-# clock; other shapes take the ORM path.
+# clock; other shapes take the ORM path. (One audit event: the statement hashes exactly one.)
 _NEW_CALL_SHAPES = {(1, 1, 1), (1, 1, 0)}
 
 
@@ -149,12 +155,18 @@ def _shared_values_agree(call, result: Result) -> bool:
                for obj in objs for col, source in _SHARED[table].items())
 
 
+# The audit event's number and hash come from the chain's head, in the statement itself.
+_FROM_HEAD = {"audit_events": {"seq", "hash"}}
+
+
+@functools.cache
 def _columns(table_name: str) -> list:
     from .orm import metadata
 
-    # Every column but an autoincrement key (calls: the database numbers them), those still unset and
-    # those bound as the call's own value.
-    skip = _UNSET_AT_LOGGING.get(table_name, set()) | set(_SHARED.get(table_name, {}))
+    # Every column but an autoincrement key (calls: the database numbers them), those still unset, those
+    # bound as the call's own value and those the chain's head gives.
+    skip = (_UNSET_AT_LOGGING.get(table_name, set()) | set(_SHARED.get(table_name, {}))
+            | _FROM_HEAD.get(table_name, set()))
     return [c for c in metadata.tables[table_name].columns
             if not (c.primary_key and c.autoincrement is not False and c.type.python_type is int)
             and c.name not in skip]
@@ -171,7 +183,8 @@ def _new_call_statement(shape: tuple[int, int, int]):
     """Built once per shape with bound parameters, so SQLAlchemy compiles it once."""
     stmt = _statements.get(shape)
     if stmt is None:
-        from sqlalchemy import bindparam, insert, literal_column, select, update
+        from sqlalchemy import (LargeBinary, Text, bindparam, cast, func, insert, literal_column, select, true,
+                                update)
 
         from .orm import metadata
 
@@ -184,17 +197,27 @@ def _new_call_statement(shape: tuple[int, int, int]):
                         for col, source in _SHARED[table_name].items() if col in table.c})
             return out
 
+        # The head moves on by one and hashes the event: in SET, the columns are the old head's.
+        heads = metadata.tables["audit_chain_heads"]
+        newline, one = literal_column("E'\\n'"), literal_column("1")
+        link = func.encode(func.sha256(
+            func.convert_to(heads.c.hash.concat(newline).concat(cast(heads.c.seq + one, Text)).concat(newline),
+                            literal_column("'UTF8'"))
+            .op("||")(bindparam("a0_content", type_=LargeBinary))), literal_column("'hex'"))
+        head = (update(heads).where(heads.c.chain == literal_column("'audit'"))
+                .values(seq=heads.c.seq + one, hash=link).returning(heads.c.seq, heads.c.hash).cte("chain_head"))
         new_call = insert(calls).values(values("c", "calls")).returning(calls.c.id).cte("new_call")
-        stmt = select(new_call.c.id)
-        for prefix, n, table_name in zip("aot", shape, ("audit_events", "outbox", "timers")):
+        # One row each: joined on true (a cross join, said so).
+        stmt = select(new_call.c.id, head.c.seq, head.c.hash).select_from(new_call.join(head, true()))
+        audit = metadata.tables["audit_events"]
+        event = values("a0", "audit_events")
+        stmt = stmt.add_cte(insert(audit).from_select(
+            ["seq", "hash", *event], select(head.c.seq, head.c.hash,
+                                            *[cast(v, audit.c[k].type) for k, v in event.items()]))
+            .cte("ins_a0"))
+        for prefix, n, table_name in zip("ot", shape[1:], ("outbox", "timers")):
             for i in range(n):
                 stmt = stmt.add_cte(insert(metadata.tables[table_name])
                                     .values(values(f"{prefix}{i}", table_name)).cte(f"ins_{prefix}{i}"))
-        # The audit chain's head moves to the last audit event (its head row was locked before).
-        heads = metadata.tables["audit_chain_heads"]
-        last = f"a{shape[0] - 1}"
-        stmt = stmt.add_cte(update(heads).where(heads.c.chain == literal_column("'audit'"))
-                            .values(seq=bindparam(f"{last}_seq"), hash=bindparam(f"{last}_hash"))
-                            .cte("chain_head"))
         _statements[shape] = stmt
     return stmt

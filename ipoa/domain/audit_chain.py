@@ -19,24 +19,23 @@ CHAINS = ("audit", "access", "security")
 GENESIS = "0" * 64
 
 
-def _plain(value: Any) -> Any:
+def _instant(value: Any) -> str:
+    """json's hook for what it cannot write itself: instants (in UTC, to the microsecond) and dates."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime in a chained event")
         return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+    raise TypeError(f"{type(value).__name__} cannot be part of a chained event")
 
 
 def canonical(fields: Mapping[str, Any]) -> bytes:
     """The bytes an event's hash covers: its fields (not its seq or hash) as sorted, compact JSON, with
-    instants in UTC to the microsecond (what both SQLite and PostgreSQL keep)."""
-    return json.dumps(_plain(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    instants in UTC to the microsecond (what both SQLite and PostgreSQL keep). Tuples are written as
+    lists, as they come back from a JSON column."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      default=_instant).encode()
 
 
 def link(prev_hash: str, seq: int, content: bytes) -> str:

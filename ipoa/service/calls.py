@@ -115,14 +115,20 @@ def get_call(svc, ref: str) -> tuple[Call, list]:
         return call, uow.calls.history(ref)
 
 
+def _call_to_change(uow, actor: Actor, ref: str, now: datetime) -> Call:
+    """The call, if it exists and the access policy lets this actor change it."""
+    call = uow.calls.get(ref)
+    if call is None:
+        raise NotFound(f"no call {ref}")
+    access.authorise(uow.session, actor, call, "act", now)
+    return call
+
+
 def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> Call:
     cmd: FireTrigger = parse(FireTrigger, payload)
     now = svc.clock.now()
     with svc.uow() as uow:
-        call = uow.calls.get(ref)
-        if call is None:
-            raise NotFound(f"no call {ref}")
-        access.authorise(uow.session, actor, call, "act", now)
+        call = _call_to_change(uow, actor, ref, now)
         engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
         decision = recommend(svc, call, now)
         result = engine.fire(call, cmd.trigger, actor=actor.username, now=now, data=cmd.data,
@@ -311,10 +317,7 @@ def record_consent(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> Call
     cmd: RecordConsent = parse(RecordConsent, payload)
     now = svc.clock.now()
     with svc.uow() as uow:
-        call = uow.calls.get(ref)
-        if call is None:
-            raise NotFound(f"no call {ref}")
-        access.authorise(uow.session, actor, call, "act", now)
+        call = _call_to_change(uow, actor, ref, now)
         if cmd.expected_version != call.version:
             raise VersionConflict(cmd.expected_version, call.version)
         if cmd.consent == call.consent:

@@ -18,6 +18,7 @@ from ..adapters.queue import QUEUE_NAME
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
 from ..domain.messaging import FINAL_STATUSES
 from ..domain.sla import Elapsed
+from ..log_redaction import redact
 from . import audit
 from .audit import TrailStatus
 from .queues import _state_sets
@@ -423,11 +424,12 @@ def _sms_rows(session, now: datetime, where, order) -> tuple[list[SmsException],
 
 def _last_line(text: str | None) -> str:
     """The exception itself, without the traceback: the lines after the last indented (frame) line,
-    e.g. "RuntimeError: gateway refused", joined; at most 300 characters."""
+    e.g. "RuntimeError: gateway refused", joined; at most 300 characters. Redacted like a log line: RQ
+    keeps the exception's text, which a database error fills with a row's values."""
     lines = [ln for ln in (text or "").rstrip().splitlines() if ln.strip()]
     start = max((i + 1 for i, ln in enumerate(lines) if ln[:1].isspace()), default=0)
     tail = " ".join(ln.strip() for ln in lines[start:]) or (lines[-1].strip() if lines else "")
-    return tail[:300] or "(no exception recorded)"
+    return redact(tail)[:300] or "(no exception recorded)"
 
 
 def failed_registry(svc):

@@ -345,3 +345,16 @@ def test_no_input_makes_redaction_slow(text):
     started = time.perf_counter()
     redact(text)
     assert time.perf_counter() - started < 2
+
+
+def test_a_failed_jobs_exception_is_redacted_on_the_exceptions_panel():
+    # RQ keeps a failed job's exception text in Redis; the supervisor's panel shows its last line.
+    from ipoa.service.dashboard import _last_line
+
+    text = ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n'
+            "psycopg.errors.NotNullViolation: null value\nDETAIL:  Failing row contains (1, Edith, 9990000026, "
+            "1938-04-02, LE11 3AB, 07911 123456).")
+    shown = _last_line(text)
+    assert shown.startswith("psycopg.errors.NotNullViolation")
+    for secret in ("Edith", "9990000026", "1938-04-02", "LE11 3AB", "07911 123456"):
+        assert secret not in shown
