@@ -48,6 +48,11 @@ class User:
         self.centre = centre
         self.active = True
         self.created_at = created_at
+        self.locked_until: datetime | None = None  # sign-in throttling (docs/security.md)
+        self.failures_since: datetime | None = None
+        self.password_changed_at: datetime | None = None
+        self.mfa_secret: str | None = None  # TOTP, once enrolled
+        self.mfa_enrolled_at: datetime | None = None
         if password_hash is not None:
             self.password_hash = password_hash  # e.g. one hash shared by many test users (scrypt is slow by design)
         else:
@@ -86,6 +91,9 @@ class ApiToken:
     created_at: datetime
     revoked_at: datetime | None = None
     id: int | None = None
+    name: str | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
 
 
 def hash_token(token: str) -> str:

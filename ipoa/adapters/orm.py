@@ -242,6 +242,56 @@ users = Table(
     # Last request while signed in (written at most once a minute): "handlers signed in" on the dashboard.
     Column("last_seen_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # Sign-in throttling: failed sign-ins are counted since failures_since (reset by a success or an
+    # unlock); too many lock the account until locked_until (docs/security.md).
+    Column("locked_until", UTCDateTime),
+    Column("failures_since", UTCDateTime),
+    Column("password_changed_at", UTCDateTime),
+    # Multi-factor sign-in (TOTP): the shared secret once enrolled.
+    Column("mfa_secret", String(64)),
+    Column("mfa_enrolled_at", UTCDateTime),
+)
+
+# Server-side sessions: the cookie holds only an opaque id; the row (keyed by the id's SHA-256) says whose
+# it is and whether it still stands. Sign-out, a password or role change and deactivation end them.
+user_sessions = Table(
+    "user_sessions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),  # the maximum lifetime (a shift)
+    Column("mfa_verified_at", UTCDateTime),  # NULL: the second factor is still to be given
+    Column("ended_at", UTCDateTime),
+    Column("end_reason", String(32)),
+    Column("client", String(64)),
+)
+
+# One-time recovery codes for multi-factor sign-in, stored hashed.
+mfa_recovery_codes = Table(
+    "mfa_recovery_codes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("code_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+# A client's Idempotency-Key on POST /api/v1/calls and events: a retry with the same key gets the first
+# answer and changes nothing.
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("path", String(200), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer),
+    Column("response_body", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_id_key"),
+    Index("ix_idempotency_keys_created_at", "created_at"),
 )
 
 api_tokens = Table(
@@ -251,6 +301,9 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    Column("name", String(80)),
+    Column("expires_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
 )
 
 workflow_definitions = Table(
@@ -299,6 +352,9 @@ sms_messages = Table(
     Column("submitted_at", UTCDateTime),
     Column("sent_at", UTCDateTime),
     Column("delivered_at", UTCDateTime),
+    # When a text held back (a transient gateway error, a crashed worker) is due to be tried again: the
+    # relay hands due ones over itself, depending on no lock a dead process may hold.
+    Column("next_attempt_at", UTCDateTime),
     # One message per recipient per outbox event: a re-delivered event cannot text anyone twice.
     UniqueConstraint("outbox_id", "to", "template", name="uq_sms_messages_outbox_to_template"),
     Index("ix_sms_messages_status_created", "status", "created_at"),

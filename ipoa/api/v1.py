@@ -1,8 +1,7 @@
 """JSON API, /api/v1. Bearer tokens from `flask --app ipoa users token`."""
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
-from sqlalchemy import select
+from flask import Blueprint, jsonify, request
 
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..service import calls as call_service
@@ -10,32 +9,14 @@ from ..service import queues as queue_service
 from ..service import records
 from ..service import timers as timer_service
 from ..service.commands import InvalidInput
-from ..users import ApiToken, User, hash_token
 from ..web.access import actor, csrf, requires, services
-from . import openapi
+from . import openapi, tokens
 from .errors import error
 from .serialise import call_dict
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # token-authenticated: no ambient cookie credentials to forge
-
-
-@bp.before_request
-def _authenticate():
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return error(401, "unauthorised", "Send 'Authorization: Bearer <token>'.")
-    with services().uow() as uow:
-        row = uow.session.execute(
-            select(User).join(ApiToken, ApiToken.user_id == User.id)
-            .where(ApiToken.token_hash == hash_token(token.strip()), ApiToken.revoked_at.is_(None))
-        ).scalar_one_or_none()
-        if row is None or not row.active:
-            return error(401, "unauthorised", "Unknown or revoked token.")
-        uow.session.expunge(row)
-    g.api_user = row
-    return None
+bp.before_request(tokens.authenticate)
 
 
 def _body():

@@ -59,6 +59,7 @@ class SmsMessage:
         self.submitted_at: datetime | None = None
         self.sent_at: datetime | None = None
         self.delivered_at: datetime | None = None
+        self.next_attempt_at: datetime | None = None  # a held-back text is tried again then (the relay)
 
     @property
     def final(self) -> bool:
