@@ -181,8 +181,9 @@ def release(lock, tmp: Path | None) -> None:
 
 # -------------------------------------------------------------------------------------- the app
 
-def flask(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "ipoa", *args], cwd=REPO, env=env,
+def flask(env: dict[str, str], *args: str, input: str | None = None) -> str:
+    """Run an operators' command; `input` goes to its standard input (a password: never on argv)."""
+    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "ipoa", *args], cwd=REPO, env=env, input=input,
                           capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0:
         raise BenchError(f"flask {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")

@@ -306,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     password = secrets.token_hex(12)
     env = clean_env({"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
                      "IPOA_BENCH_ENDPOINTS": "1", "SECRET_KEY": secrets.token_hex(32),
-                     "SMS_BACKEND": "console"})
+                     "SMS_BACKEND": "console",
+                     # The bench's supervisor signs in with a password alone (no authenticator app).
+                     "MFA_REQUIRED_ROLES": ""})
     server: Gunicorn | None = None
     lock = None
     created_db = flushed_redis = False
@@ -319,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         created_db = True
         flask(env, "init")
         flask(env, "users", "create", USERNAME, "--role", "supervisor", "--centre", CENTRE,
-              "--password", password)
+              "--password-stdin", input=password + "\n")
         token = flask(env, "users", "token", USERNAME).strip().splitlines()[-1].strip()
 
         t = time.monotonic()

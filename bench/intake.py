@@ -368,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             SANDBOX.recreate_database(database_url)
             created_db = True
         flask(env, "init")
-        flask(env, "users", "create", USERNAME, "--role", "handler", "--centre", "CNH", "--password",
-              secrets.token_hex(12))
+        flask(env, "users", "create", USERNAME, "--role", "handler", "--centre", "CNH", "--password-stdin",
+              input=secrets.token_hex(12) + "\n")
         token = flask(env, "users", "token", USERNAME).strip().splitlines()[-1].strip()
 
         server = Gunicorn(env, args.workers, args.threads, tmp)

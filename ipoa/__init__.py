@@ -41,6 +41,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .api import v1
 
     access.init_app(app)
+    from .web import headers, input_limits
+    input_limits.init_app(app); headers.init_app(app)  # body, depth and parameter limits; security headers
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)

@@ -19,7 +19,7 @@ from .domain.catalogue import Catalogue, load_catalogue
 from .adapters.sms_gateway import ConsoleGateway, TwilioGateway
 from .config import REPO_ROOT
 from .domain.engine import Engine
-from .domain.sms import TEMPLATE_NAMES, SmsTemplates
+from .domain.sms import LINK_CODE_LENGTH, TEMPLATE_NAMES, SmsTemplates
 from .domain.errors import WorkflowError
 
 
@@ -49,8 +49,11 @@ class Services:
         self.sla_file = Path(sla_file) if sla_file else None
         self.catalogue = catalogue or self.load_catalogue()
         self.public_base_url = public_base_url
-        # Checked at start: a template naming anything but the allowed fields, or too long, stops here.
-        self.sms_templates = SmsTemplates.load(SMS_TEMPLATES, public_base_url, required=TEMPLATE_NAMES)
+        # Checked at start: a template naming anything but the allowed fields, or too long, stops here. Too
+        # long is judged with the links texts carry: this PUBLIC_BASE_URL, /r/ and a short code; the error
+        # names the template, by how much, and the longest PUBLIC_BASE_URL that would fit.
+        self.sms_templates = SmsTemplates.load(SMS_TEMPLATES, public_base_url, required=TEMPLATE_NAMES,
+                                               link_code_length=LINK_CODE_LENGTH)
         self.twilio = twilio or {}
         self.sms_gateway = sms_gateway or make_gateway(sms_backend, self.twilio)
         self.db = make_engine(database_url)

@@ -1,5 +1,7 @@
-"""Operators' commands: `flask --app ipoa init | users | security | seed-demo | workflows | outbox`.
-Automation relies on these names and on `users token` printing the token as its last line."""
+"""Operators' commands: `flask --app ipoa init | users | tokens | security | seed-demo | workflows | outbox`.
+Automation relies on these names and on `tokens issue` and `users token` printing the token as their last
+line. Passwords are never taken on the command line (shell history, the process list): prompted for, or
+read from standard input with --password-stdin."""
 from __future__ import annotations
 
 import sys
@@ -25,6 +27,7 @@ def _svc():
 def register(app: Flask) -> None:
     app.cli.add_command(init_command)
     app.cli.add_command(users)
+    app.cli.add_command(tokens_group)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(workflows)
     app.cli.add_command(outbox)
@@ -56,40 +59,75 @@ def init_command() -> None:
 
 @click.group(cls=AppGroup)
 def users() -> None:
-    """Manage users and API tokens."""
+    """Manage users (and, as aliases of the tokens commands, their API tokens)."""
+
+
+@click.group("tokens", cls=AppGroup)
+def tokens_group() -> None:
+    """API tokens: named, expiring, shown once."""
 
 
 # Where a refused change's field is given on the command line, so click can name the option at fault.
-_OPTION_FOR = {"role": "--role", "centre": "--centre", "password": "--password", "mobile": "--mobile",
-               "display_name": "--name"}
-_PASSWORD_HELP = "Prompted for (twice, hidden) if not given: on the command line it ends up in shell history"
+_OPTION_FOR = {"role": "--role", "centre": "--centre", "mobile": "--mobile", "display_name": "--name",
+               "name": "--name", "days": "--days"}
 
 
 def _refused(exc: user_service.UserError) -> click.ClickException:
+    if exc.field == "password":  # typed at the prompt or piped in: no option to name; never echoed
+        return click.ClickException(f"password refused: {exc}")
     if exc.field in _OPTION_FOR:
         return click.BadParameter(str(exc), param_hint=_OPTION_FOR[exc.field])
     return click.ClickException(str(exc))
-
-
-def _password_option(prompt: str):
-    return click.option("--password", prompt=prompt, hide_input=True, confirmation_prompt=True,
-                        help=_PASSWORD_HELP)
 
 
 def _when(at) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else "-"
 
 
+# -- passwords: typed at a hidden prompt, or read from standard input; never on the command line --------
+
+def _no_password_option(ctx, _param, value) -> None:
+    # Refused with a reason rather than click's bare "no such option": by now it is in the shell's
+    # history, so say so.
+    if value is not None:
+        raise click.UsageError("passwords are not taken on the command line, where they stay in the shell's "
+                               "history and the process list: leave --password out to be prompted for it, "
+                               "or pipe it in with --password-stdin. Consider the one you typed exposed.", ctx)
+
+
+_password_argv_trap = click.option("--password", expose_value=False, hidden=True, callback=_no_password_option,
+                                   is_eager=True)
+_password_stdin = click.option(
+    "--password-stdin", is_flag=True,
+    help="Read the password from the first line of standard input instead of prompting (for automation)")
+
+
+def _read_password(from_stdin: bool, prompt: str) -> str:
+    if from_stdin:
+        if sys.stdin.isatty():  # it would be typed in the clear
+            raise click.UsageError("--password-stdin reads a pipe; at a terminal leave it out to be prompted "
+                                   "(the password is then hidden)")
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not password:
+            raise click.UsageError("--password-stdin: standard input held no password")
+        return password
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
 @users.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--centre", help="Home centre code (required for handlers and supervisors)")
-@_password_option("Password")
 @click.option("--name", "display_name", help="Display name (defaults to the username)")
 @click.option("--mobile", help="UK mobile number (stored in E.164); supervisors' escalation texts go to it")
-def users_create(username: str, role: str, centre: str | None, password: str, display_name: str | None,
-                 mobile: str | None) -> None:
-    """Create a user."""
+@_password_stdin
+@_password_argv_trap
+def users_create(username: str, role: str, centre: str | None, display_name: str | None, mobile: str | None,
+                 password_stdin: bool) -> None:
+    """Create a user. The password is prompted for (twice, hidden), or read from standard input with
+    --password-stdin: at least 12 characters, not a common password, not containing the username."""
+    password = _read_password(password_stdin, "Password")
     try:
         user = user_service.create_user(_svc(), security.cli_actor(), username=username, role=role, centre=centre,
                                         password=password, display_name=display_name, mobile=mobile)
@@ -99,12 +137,28 @@ def users_create(username: str, role: str, centre: str | None, password: str, di
                + (f", mobile {user.mobile}" if user.mobile else ""))
 
 
+@users.command("list")
+def users_list() -> None:
+    """Every user: username, role, centre, state (active, deactivated, locked), API tokens in force, last seen."""
+    found = user_service.list_users(_svc())
+    if not found:
+        click.echo("no users")
+        return
+    click.echo("username\trole\tcentre\tstate\ttokens\tlast seen\tname")
+    for u in found:
+        state = "active" if u.active else "deactivated"
+        if u.locked_until is not None:
+            state += f", locked until {_when(u.locked_until)}"
+        click.echo(f"{u.username}\t{u.role}\t{u.centre or '-'}\t{state}\t{u.tokens_in_force}\t"
+                   f"{_when(u.last_seen_at)}\t{u.display_name}")
+
+
 @users.command("update")
 @click.argument("username")
 @click.option("--name", "display_name", help="New display name")
 @click.option("--mobile", help="New UK mobile number; '' removes it")
 @click.option("--centre", help="New home centre code; '' removes it (not for handlers and supervisors)")
-@click.option("--role", type=click.Choice(ROLES), help="New role")
+@click.option("--role", type=click.Choice(ROLES), help="New role (ends the user's signed-in sessions)")
 def users_update(username: str, display_name: str | None, mobile: str | None, centre: str | None,
                  role: str | None) -> None:
     """Change a user's display name, mobile, home centre or role."""
@@ -130,14 +184,14 @@ def users_update(username: str, display_name: str | None, mobile: str | None, ce
 @users.command("deactivate")
 @click.argument("username")
 def users_deactivate(username: str) -> None:
-    """Stop a user signing in or using their API tokens (a session they have open ends at once)."""
+    """Stop a user signing in or using their API tokens; their signed-in sessions end at once."""
     _set_active(username, False)
 
 
 @users.command("reactivate")
 @click.argument("username")
 def users_reactivate(username: str) -> None:
-    """Let a deactivated user sign in again (their API tokens not revoked work again too)."""
+    """Let a deactivated user sign in again (their API tokens not revoked or expired work again too)."""
     _set_active(username, True)
 
 
@@ -153,66 +207,191 @@ def _set_active(username: str, active: bool) -> None:
     click.echo(f"{word} {username}")
     if not active:
         click.echo(f"their API tokens are refused while they are deactivated; to end them for good: "
-                   f"flask --app ipoa users revoke-token --user {username}")
+                   f"flask --app ipoa tokens revoke --user {username}")
 
 
 @users.command("password")
 @click.argument("username")
-@_password_option("New password")
-def users_password(username: str, password: str) -> None:
-    """Set a user's password."""
+@_password_stdin
+@_password_argv_trap
+def users_password(username: str, password_stdin: bool) -> None:
+    """Set a user's password (prompted for, twice, hidden); ends their signed-in sessions."""
+    _set_password(username, _read_password(password_stdin, "New password"))
+
+
+@users.command("reset-password")
+@click.argument("username")
+@click.option("--generate", is_flag=True,
+              help="Generate a strong password and print it once (as the last line) instead of prompting")
+@_password_stdin
+@_password_argv_trap
+def users_reset_password(username: str, generate: bool, password_stdin: bool) -> None:
+    """Give a user a new password: prompted for, or generated with --generate (shown once). Either way
+    their signed-in sessions end."""
+    if generate and password_stdin:
+        raise click.UsageError("choose --generate or --password-stdin, not both")
+    if not generate:
+        _set_password(username, _read_password(password_stdin, "New password"))
+        return
+    try:
+        password = user_service.reset_password(_svc(), security.cli_actor(), username)
+    except user_service.UserError as exc:
+        raise _refused(exc) from None
+    click.echo(f"password reset for {username}; their sessions have ended. The new password, shown once "
+               "(give it to them by a secure route):")
+    click.echo(password)
+
+
+def _set_password(username: str, password: str) -> None:
     try:
         user_service.set_password(_svc(), security.cli_actor(), username, password)
     except user_service.UserError as exc:
         raise _refused(exc) from None
-    click.echo(f"password changed for {username}")
+    click.echo(f"password changed for {username}; their sessions have ended")
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """Lift a sign-in lockout after too many failed attempts (failed sign-ins are counted afresh from now)."""
+    from .service import signin
+
+    try:
+        was_locked = signin.unlock(_svc(), security.cli_actor(), username)
+    except LookupError as exc:  # no such user, in signin's words
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"unlocked {username}" if was_locked
+               else f"{username} was not locked; their failed sign-ins are counted afresh from now")
+
+
+@users.command("reset-mfa")
+@click.argument("username")
+def users_reset_mfa(username: str) -> None:
+    """Remove a user's authenticator app and recovery codes (a lost or replaced phone); their sessions end,
+    and they set an app up again at their next sign-in if their role requires one."""
+    from .service import mfa
+
+    try:
+        had = mfa.reset(_svc(), security.cli_actor(), username)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"authenticator app and recovery codes removed for {username}; their sessions have ended" if had
+               else f"{username} had no authenticator app set up; nothing changed but their sessions have ended")
+
+
+# -- API tokens ------------------------------------------------------------------------------------------
+
+def _token_days(days: int | None) -> int | None:
+    return days if days is not None else current_app.config.get("TOKEN_DAYS")
+
+
+def _issue(username: str, name: str | None, days: int | None) -> None:
+    try:
+        issued = user_service.issue_token(_svc(), security.cli_actor(), username, name=name,
+                                          days=_token_days(days))
+    except user_service.UserError as exc:
+        raise _refused(exc) from None
+    # Automation reads the token from the LAST line; the first names it by id.
+    click.echo(f"API token {issued.id} for {username}, named {issued.name!r}, expires {_when(issued.expires_at)} "
+               "(shown once; send as 'Authorization: Bearer <token>'):")
+    click.echo(issued.token)
+
+
+_days_option = click.option("--days", type=int, default=None,
+                            help=f"Days until it expires (default: TOKEN_DAYS, {user_service.TOKEN_DAYS}; "
+                                 f"at most {user_service.TOKEN_MAX_DAYS})")
+
+
+@tokens_group.command("issue")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for, e.g. 'ambulance-integration'")
+@_days_option
+def tokens_issue(username: str, name: str, days: int | None) -> None:
+    """Issue a named API token that expires; it is printed once, as the last line."""
+    _issue(username, name, days)
 
 
 @users.command("token")
 @click.argument("username")
-def users_token(username: str) -> None:
-    """Issue a new API token; it is printed once, as the last line."""
-    try:
-        token_id, token = user_service.issue_token(_svc(), security.cli_actor(), username)
-    except user_service.UserError as exc:
-        raise _refused(exc) from None
-    click.echo(f"API token {token_id} for {username} (shown once; send as 'Authorization: Bearer <token>'):")
-    click.echo(token)
+@click.option("--name", default=None, help=f"What the token is for (default {user_service.UNNAMED_TOKEN!r})")
+@_days_option
+def users_token(username: str, name: str | None, days: int | None) -> None:
+    """Issue a new API token (alias of `tokens issue`); it is printed once, as the last line."""
+    _issue(username, name, days)
+
+
+@tokens_group.command("list")
+@click.argument("username", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Also revoked and expired tokens")
+def tokens_list(username: str | None, show_all: bool) -> None:
+    """API tokens (a user's, or everyone's): id, user, name, issued, expires, last used, state. The tokens
+    themselves are not kept. Without --all, only those in force."""
+    _list_tokens(username, show_all)
 
 
 @users.command("tokens")
 @click.argument("username")
 def users_tokens(username: str) -> None:
-    """List a user's API tokens: id, when issued, when revoked (the tokens themselves are not kept)."""
+    """A user's API tokens, revoked and expired ones too (alias of `tokens list USERNAME --all`)."""
+    _list_tokens(username, True)
+
+
+def _list_tokens(username: str | None, show_all: bool) -> None:
+    svc = _svc()
     try:
-        found = user_service.tokens(_svc(), username)
+        found = user_service.tokens(svc, username)
     except user_service.UserError as exc:
         raise _refused(exc) from None
+    now = svc.clock.now()
+    if not show_all:
+        found = [t for t in found if t.state(now) == "in force"]
     if not found:
-        click.echo(f"{username} has no API tokens")
+        whose = f"{username} has" if username else "there are"
+        click.echo(f"{whose} no API tokens" + ("" if show_all else " in force (--all lists the others)"))
         return
-    click.echo("id\tissued\trevoked")
+    click.echo("id\tuser\tname\tissued\texpires\tlast used\tstate")
     for t in found:
-        click.echo(f"{t.id}\t{_when(t.created_at)}\t{_when(t.revoked_at) if t.revoked_at else 'in force'}")
+        state = t.state(now)
+        if state == "revoked":
+            state = f"revoked {_when(t.revoked_at)}"
+        click.echo(f"{t.id}\t{t.username}\t{t.name or '-'}\t{_when(t.created_at)}\t{_when(t.expires_at)}\t"
+                   f"{_when(t.last_used_at)}\t{state}")
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id", type=int, required=False)
+@click.option("--user", "username", help="Revoke every token of this user not yet revoked")
+@click.option("--name", help="With --user: only their tokens of this name")
+def tokens_revoke(token_id: int | None, username: str | None, name: str | None) -> None:
+    """Revoke an API token by its id (see `tokens list`), or a user's with --user [--name NAME]."""
+    _revoke(token_id, username, name)
 
 
 @users.command("revoke-token")
 @click.argument("token_id", type=int, required=False)
-@click.option("--user", "username", help="Revoke every token of this user still in force")
-def users_revoke_token(token_id: int | None, username: str | None) -> None:
-    """Revoke an API token by its id (see `users tokens`), or every token of a user with --user."""
+@click.option("--user", "username", help="Revoke every token of this user not yet revoked")
+@click.option("--name", help="With --user: only their tokens of this name")
+def users_revoke_token(token_id: int | None, username: str | None, name: str | None) -> None:
+    """Revoke an API token by its id, or a user's with --user (alias of `tokens revoke`)."""
+    _revoke(token_id, username, name)
+
+
+def _revoke(token_id: int | None, username: str | None, name: str | None) -> None:
     if (token_id is None) == (username is None):
         raise click.UsageError("give a token id, or --user USERNAME for all of a user's tokens (not both)")
+    if name is not None and username is None:
+        raise click.UsageError("--name goes with --user")
     svc, actor = _svc(), security.cli_actor()
     try:
         if token_id is not None:
             owner = user_service.revoke_token(svc, actor, token_id)
             click.echo(f"revoked API token {token_id} of {owner}")
             return
-        ids = user_service.revoke_tokens(svc, actor, username)
+        ids = user_service.revoke_tokens(svc, actor, username, name)
     except user_service.UserError as exc:
         raise _refused(exc) from None
-    click.echo(f"revoked {len(ids)} API token(s) of {username}" + (f": {', '.join(map(str, ids))}" if ids else ""))
+    which = f" named {name!r}" if name is not None else ""
+    click.echo(f"revoked {len(ids)} API token(s){which} of {username}" + (f": {', '.join(map(str, ids))}" if ids else ""))
 
 
 @click.command("seed-demo")

@@ -22,6 +22,11 @@ def _secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
+def _flag(value: str | None) -> bool | None:
+    """"1" or "0" from the environment; None when not set (the caller decides)."""
+    return None if value in (None, "") else value == "1"
+
+
 def from_environment(instance_path: str | Path) -> dict:
     instance = Path(instance_path)
     env = os.environ
@@ -42,6 +47,7 @@ def from_environment(instance_path: str | Path) -> dict:
         # Records management (`flask --app ipoa retention run`): closed calls are pseudonymised this many
         # years after their last contact (8: the NHS records management code's adult health records).
         "RETENTION_YEARS": int(env.get("RETENTION_YEARS") or 8),
+        "TOKEN_DAYS": int(env.get("TOKEN_DAYS") or 90),  # API tokens' lifetime by default (`tokens issue --days`)
         "TWILIO": {
             "account_sid": env.get("TWILIO_ACCOUNT_SID"),
             "auth_token": env.get("TWILIO_AUTH_TOKEN"),
@@ -53,6 +59,35 @@ def from_environment(instance_path: str | Path) -> dict:
         "BENCH_ENDPOINTS": env.get("IPOA_BENCH_ENDPOINTS") == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE") == "1",
+        # Sign-in, sessions and multi-factor (docs/security.md, "Sign-in, sessions and multi-factor").
+        # Secure by default when PUBLIC_BASE_URL is https (access.init_app decides when this is None);
+        # SESSION_COOKIE_SECURE=1 or 0 says so explicitly.
+        "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE")),
+        # Sessions are held in the database: signed out after this long without a request, and after
+        # this long whatever happens (a shift).
+        "SESSION_IDLE_MINUTES": float(env.get("SESSION_IDLE_MINUTES") or 30),
+        "SESSION_MAX_HOURS": float(env.get("SESSION_MAX_HOURS") or 12),
+        # Per account (known username or not): this many failed sign-ins (wrong passwords or codes) within
+        # the window lock it for SIGNIN_LOCK_MINUTES, or until a supervisor or an administrator unlocks it.
+        "SIGNIN_MAX_FAILURES": int(env.get("SIGNIN_MAX_FAILURES") or 5),
+        "SIGNIN_WINDOW_MINUTES": float(env.get("SIGNIN_WINDOW_MINUTES") or 15),
+        "SIGNIN_LOCK_MINUTES": float(env.get("SIGNIN_LOCK_MINUTES") or 15),
+        # Per client address: failed sign-ins allowed before a 429 (limits' notation, ";" between limits),
+        # counted in Redis (REDIS_URL) unless SIGNIN_THROTTLE_STORAGE names another store ("memory://":
+        # per process).
+        "SIGNIN_ADDRESS_LIMIT": env.get("SIGNIN_ADDRESS_LIMIT") or "10 per minute;100 per hour",
+        "SIGNIN_THROTTLE_STORAGE": env.get("SIGNIN_THROTTLE_STORAGE") or None,
+        # Behind a load balancer or reverse proxy: how many of them to trust for X-Forwarded-For and
+        # X-Forwarded-Proto (the client's address is what throttling counts and the security log records).
+        "TRUSTED_PROXY_COUNT": int(env.get("TRUSTED_PROXY_COUNT") or 0),
+        # Multi-factor sign-in (TOTP): required for these roles; anyone else may set it up themselves
+        # unless MFA_VOLUNTARY=0; once set up, it is always asked.
+        "MFA_REQUIRED_ROLES": env.get("MFA_REQUIRED_ROLES", "supervisor,admin"),
+        "MFA_VOLUNTARY": env.get("MFA_VOLUNTARY", "1") != "0",
+        "MFA_ISSUER": env.get("MFA_ISSUER") or "ipoa",  # the account's name in the authenticator app
         "WTF_CSRF_TIME_LIMIT": None,
+        # Flask-WTF's extra check over https wants a same-site Referer, which browsers never send under
+        # our Referrer-Policy: no-referrer (web/headers.py): every form would fail. The token (kept in
+        # the session's row on the server) and SameSite=Lax cookies are the protection.
+        "WTF_CSRF_SSL_STRICT": False,
     }

@@ -184,7 +184,7 @@ def _undelivered_alert(svc, call) -> str:
     from datetime import timedelta
 
     from .domain.messaging import Recipient, SmsMessage
-    from .service.sms import link_token
+    from .service.sms import referral_link
 
     referral = call.referrals[0]
     at = svc.clock.now() - timedelta(minutes=20)
@@ -194,7 +194,7 @@ def _undelivered_alert(svc, call) -> str:
                       body=svc.sms_templates.render(
                           "referral_sent", ref=call.ref, service=referral.service,
                           urgency=call.urgency.replace("_", " "), sent_at=at.astimezone(LONDON).strftime("%H:%M"),
-                          link=svc.sms_templates.link_for(link_token(referral.id))))
+                          link=referral_link(svc, referral.id)))
     text.status, text.provider_sid, text.submitted_at = "sent", "SMDEMO" + referral.id[:26], at
     text.apply_status("undelivered", at + timedelta(minutes=1), 30003, "Unreachable destination handset")
     with svc.uow() as uow:

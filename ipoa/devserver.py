@@ -28,6 +28,9 @@ def main() -> int:
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     # Short SLA clocks, so an unaccepted urgent referral breaches and escalates within minutes.
     env.setdefault("SLA_POLICY_FILE", str(REPO_ROOT / "workflows" / "demo" / "sla.yaml"))
+    # The demo signs supervisors and admins in with a password alone (nobody has an authenticator app set
+    # up for `supervisor` or `admin`); MFA_REQUIRED_ROLES=supervisor,admin make run turns it on.
+    env.setdefault("MFA_REQUIRED_ROLES", "")
     flask = [str(bin_dir / "flask"), "--app", "ipoa"]
     subprocess.run(flask + ["init"], env=env, check=True, cwd=REPO_ROOT)
     subprocess.run(flask + ["seed-demo"], env=env, check=True, cwd=REPO_ROOT)
@@ -45,6 +48,13 @@ def main() -> int:
     print(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for username, name, role, centre in DEMO_USERS:
         print(f"  {username:<14} {role:<13} {centre or '':<4} {name}")
+    if env["MFA_REQUIRED_ROLES"].strip():
+        print(f"Multi-factor sign-in is required for: {env['MFA_REQUIRED_ROLES']}. At their first sign-in they")
+        print("set up an authenticator app (a QR code to scan, or a key to type in).")
+    else:
+        print("Multi-factor sign-in is off in the demo (production requires it of supervisors and admins).")
+        print("Anyone may set up an authenticator app from 'Sign-in security'; to require it, run")
+        print("  MFA_REQUIRED_ROLES=supervisor,admin make run")
     print("=" * 64 + "\n", flush=True)
 
     stopping = False

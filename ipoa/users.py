@@ -33,6 +33,8 @@ CAPABILITIES = {
     "break_glass.review": {"supervisor"},
     # The security log (sign-ins, users, tokens, opt-outs, deploys) and the audit trail's verification.
     "security.view": {"admin"},
+    # Unlock accounts locked after failed sign-ins: a supervisor their centre's users, an admin anyone's.
+    "accounts.unlock": {"supervisor", "admin"},
 }
 
 

@@ -127,10 +127,16 @@ def handler_actor():
     return Actor(username="handler", role="handler", centre="CNH")
 
 
+# Most tests sign in as supervisors and admins without a second factor, and move the shared clock by hours
+# or days while signed in: they are not about sign-in, so these sessions outlast them. tests/security
+# sets the real rules (security_app there).
+NO_SIGN_IN_RULES = {"MFA_REQUIRED_ROLES": "", "SESSION_IDLE_MINUTES": 10 ** 7, "SESSION_MAX_HOURS": 10 ** 5}
+
+
 @pytest.fixture
 def app(svc):
     app = create_app({"TESTING": True, "SERVICES": svc, "SECRET_KEY": "test-secret",
-                      "BENCH_ENDPOINTS": False})
+                      "BENCH_ENDPOINTS": False, **NO_SIGN_IN_RULES})
     return app
 
 

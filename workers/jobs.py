@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app
-from rq import Queue, get_current_job
 
-from ipoa.adapters.queue import enqueue_sms_retry
-from ipoa.adapters.sms_gateway import TransientSmsError
 from ipoa.service import sms
 
 
@@ -13,23 +10,18 @@ def _svc():
     return current_app.extensions["ipoa"]
 
 
-def send_sms(sms_id: str) -> str:
-    return sms.send(_svc(), sms_id)
+def send_sms(sms_id: str, ticket: str | None = None) -> str:
+    """One text. A transient failure does not fail the job: the text records its back-off and the relay
+    hands it over again when that is over (ipoa.service.sms), so no RQ retry or scheduler is involved.
+    `ticket`: set when the relay hands a text over again (see sms.send)."""
+    return sms.send(_svc(), sms_id, ticket)
 
 
-def send_sms_batch(sms_ids: list[str]) -> dict[str, str]:
-    """Texts handed over together. Each is sent as send_sms would; one that fails transiently goes to a
-    job of its own with back-off, so it holds up neither the others nor this job."""
-    job = get_current_job()
-    queue = Queue(job.origin, connection=job.connection)
-    outcome = {}
-    for sid in sms_ids:
-        try:
-            outcome[sid] = sms.send(_svc(), sid)
-        except TransientSmsError:
-            enqueue_sms_retry(queue, sid)
-            outcome[sid] = "retrying"
-    return outcome
+def send_sms_batch(sms_ids: list[str], ticket: str | None = None) -> dict[str, str]:
+    """Texts handed over together. Each is sent as send_sms would; one that fails transiently waits out
+    its own back-off, holding up neither the others nor this job."""
+    svc = _svc()
+    return {sid: sms.send(svc, sid, ticket) for sid in sms_ids}
 
 
 def fire_timers(timer_ids: list[str]) -> dict[str, str]:

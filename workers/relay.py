@@ -1,20 +1,26 @@
 """The outbox relay: `python -m workers.relay`. Handles committed outbox events (recording the texts they
-cause), queues a send job per text, and sweeps up anything left behind. A separate process so the web
-request only appends ids to a Redis list."""
+cause), queues a send job per text, hands over again every second the texts due again (back-off over,
+job lost, worker dead: ipoa/service/sms.py), and sweeps up events left behind. A separate process so the
+web request only appends ids to a Redis list."""
 from __future__ import annotations
 
 import logging
 
 from ipoa import create_app
 from ipoa.service.outbox import run_relay
+from ipoa.service.sms import escalation_settings
 from workers.lifecycle import stop_requested
 
 
 def main() -> None:
     app = create_app()
     svc = app.extensions["ipoa"]
+    # ESCALATION_REPEAT_MINUTES / ESCALATION_DIGEST_SECONDS read now: a bad value stops the start, not
+    # every batch that escalates.
+    settings = escalation_settings(svc)
     stop = stop_requested()
-    logging.getLogger(__name__).info("outbox relay started")
+    logging.getLogger(__name__).info("outbox relay started (escalation digest window %ss)",
+                                     int(settings.digest_window.total_seconds()))
     with app.app_context():
         run_relay(svc, stop=stop)
 

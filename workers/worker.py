@@ -17,7 +17,10 @@ def main() -> None:
         svc = app.extensions["ipoa"]
         worker = SimpleWorker([QUEUE_NAME], connection=svc.redis())
         logging.getLogger(__name__).info("worker listening on %s", QUEUE_NAME)
-        worker.work(with_scheduler=True)
+        # No RQ scheduler: nothing is scheduled in RQ. Retries and recovery are the relay's, from the
+        # database (ipoa/service/sms.py); the SLA timers are workers/scheduler.py's. RQ's scheduler takes a
+        # lock that a SIGKILLed worker keeps for up to 10 minutes, and every retry would have waited for it.
+        worker.work(with_scheduler=False)
 
 
 if __name__ == "__main__":

@@ -169,6 +169,8 @@ security_events = Table(
     Column("client", String(64)),
     Column("detail", JSON, nullable=False),
     Index("ix_security_events_kind_at", "kind", "at"),
+    # Failed sign-ins are counted per username at every attempt (service/signin.py).
+    Index("ix_security_events_actor_at", "actor", "at"),
 )
 
 # The last event of each chain: a transaction extending a chain locks its head row (so events are
@@ -250,6 +252,8 @@ users = Table(
     # Multi-factor sign-in (TOTP): the shared secret once enrolled.
     Column("mfa_secret", String(64)),
     Column("mfa_enrolled_at", UTCDateTime),
+    # The last TOTP time step accepted, so that no code is accepted twice (service/mfa.py).
+    Column("mfa_last_step", Integer),  # unix time // 30: fits a 32-bit integer for 2,000 years
 )
 
 # Server-side sessions: the cookie holds only an opaque id; the row (keyed by the id's SHA-256) says whose
@@ -257,7 +261,8 @@ users = Table(
 user_sessions = Table(
     "user_sessions", metadata,
     Column("id", String(64), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    # NULL: a visitor not signed in yet (the sign-in form's CSRF token, messages such as "Signed out.").
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),  # the maximum lifetime (a shift)
@@ -265,6 +270,7 @@ user_sessions = Table(
     Column("ended_at", UTCDateTime),
     Column("end_reason", String(32)),
     Column("client", String(64)),
+    Column("data", Text),  # the session's contents as JSON (CSRF token, messages): never in the cookie
 )
 
 # One-time recovery codes for multi-factor sign-in, stored hashed.
@@ -372,6 +378,30 @@ sms_inbound = Table(
     Column("outcome", String(32), nullable=False),
     Column("reply", String(320), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+)
+
+# -- texts: short links and escalation digests (migration 0008; service/sms.py) ----------------------------
+# The short codes texts carry (`<PUBLIC_BASE_URL>/r/<code>`): random, so each is looked up here. A
+# referral's secure page (one code per referral, made the first time a text needs it), or the list of
+# breaches a digest text points to (one code per scope: "centre:CNH", "service:DN").
+sms_links = Table(
+    "sms_links", metadata,
+    Column("code", String(16), primary_key=True),
+    Column("referral_id", String(32), unique=True),
+    Column("scope", String(24), unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per number that has had an escalation text: when the latest went (or, for a digest, is due to
+# go), and the digest collecting the escalations since, with how many it holds. Locked by the relay's
+# transaction that records an escalation for that number, so concurrent relays digest exactly once.
+sms_escalation_windows = Table(
+    "sms_escalation_windows", metadata,
+    Column("to", String(20), primary_key=True),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("digest_id", String(32)),
+    Column("held", Integer, nullable=False),
+    Column("scope", String(24)),  # the list the digest links to: "centre:CNH", "service:DN"
 )
 
 # SLA clocks. The database holds the truth: the scheduler re-reads due timers every tick, so a restart or

@@ -26,40 +26,37 @@ class OutboxNotifier:
 
 SEND_SMS_PATH = "workers.jobs.send_sms"
 SEND_SMS_BATCH_PATH = "workers.jobs.send_sms_batch"
-# Back-off for transient gateway errors (20429, 5xx, time-outs): about 2 minutes in all.
-SMS_RETRY_INTERVALS = [2, 5, 10, 20, 40, 60]
 # Texts the relay hands over together go out in jobs of up to this many: RQ's own work per job (about
 # 3-4 ms: dequeue, registries, result) is paid once per batch, not per text. An idle pipeline hands over
 # one text at a time, which goes as a single job at once.
 SMS_BATCH_SIZE = 20
+# No RQ Retry and no enqueue_in here: a text that must wait (Twilio's 429, a time-out) or whose worker
+# died is recorded as such in the database (sms_messages.next_attempt_at) and the relay hands it over
+# again with a plain enqueue when it is due (ipoa/service/sms.py). RQ's scheduler would need its lock,
+# which a SIGKILLed worker holds for up to 10 minutes.
 
 
-def _retry():
-    from rq import Retry
-
-    return Retry(max=len(SMS_RETRY_INTERVALS), interval=SMS_RETRY_INTERVALS)
-
-
-def enqueue_sms(queue: Queue, sms_ids: list[str], attempt: str = "") -> None:
-    """Send jobs for messages: one job per message, with back-off retries (`attempt` makes a fresh job id
-    for the sweep's re-sends: a job whose worker was killed stays behind in RQ under the old id)."""
+def enqueue_sms(queue: Queue, sms_ids: list[str], attempt: str = "", ticket: str | None = None) -> None:
+    """Send jobs for messages, one per message (`attempt` makes a fresh job id for a text handed over
+    again: a job whose worker was killed stays behind in RQ under the old id; `ticket`: see
+    service.sms.send)."""
     for sid in sms_ids:
         try:
-            queue.enqueue(SEND_SMS_PATH, sid, job_id=f"sms-{sid}{attempt}", unique=True, result_ttl=3600,
-                          failure_ttl=7 * 24 * 3600, retry=_retry())
+            queue.enqueue(SEND_SMS_PATH, *((sid, ticket) if ticket else (sid,)), job_id=f"sms-{sid}{attempt}",
+                          unique=True, result_ttl=3600, failure_ttl=7 * 24 * 3600)
         except DuplicateJobError:
             pass
 
 
-def enqueue_sms_batches(queue: Queue, sms_ids: list[str]) -> None:
+def enqueue_sms_batches(queue: Queue, sms_ids: list[str], attempt: str = "", ticket: str | None = None) -> None:
     """What the relay uses: a single text gets its own job; several go in batches of SMS_BATCH_SIZE. A
-    batch job sends each message once, as a single job would, and hands any that fails transiently to a
-    single job of its own with the back-off above (send_sms_batch)."""
+    batch job sends each message once, as a single job would."""
     if len(sms_ids) == 1:
-        enqueue_sms(queue, sms_ids)
+        enqueue_sms(queue, sms_ids, attempt, ticket)
         return
     _enqueue_chunks(queue, SEND_SMS_BATCH_PATH, sms_ids, SMS_BATCH_SIZE, result_ttl=3600,
-                    job_id=lambda chunk: f"sms-batch-{chunk[0]}")
+                    job_id=lambda chunk: f"sms-batch-{chunk[0]}{attempt}",
+                    extra=(ticket,) if ticket else ())
 
 
 FIRE_TIMERS_PATH = "workers.jobs.fire_timers"
@@ -72,24 +69,11 @@ def enqueue_timer_batches(queue: Queue, timer_ids: list[str]) -> None:
 
 
 def _enqueue_chunks(queue: Queue, path: str, ids: list[str], size: int, *, result_ttl: int,
-                    job_id: Callable[[list[str]], str] | None = None) -> None:
+                    job_id: Callable[[list[str]], str] | None = None, extra: tuple = ()) -> None:
     """One job per chunk of ids, queued in one Redis round trip."""
     with queue.connection.pipeline() as pipe:
         for i in range(0, len(ids), size):
             chunk = ids[i:i + size]
-            queue.enqueue(path, chunk, job_id=job_id(chunk) if job_id else None, result_ttl=result_ttl,
+            queue.enqueue(path, chunk, *extra, job_id=job_id(chunk) if job_id else None, result_ttl=result_ttl,
                           failure_ttl=7 * 24 * 3600, pipeline=pipe)
         pipe.execute()
-
-
-def enqueue_sms_retry(queue: Queue, sms_id: str) -> None:
-    """A message of a batch that failed transiently: its own job, after the first back-off interval, with
-    the remaining ones."""
-    from datetime import timedelta
-
-    from rq import Retry
-
-    rest = SMS_RETRY_INTERVALS[1:]
-    queue.enqueue_in(timedelta(seconds=SMS_RETRY_INTERVALS[0]), SEND_SMS_PATH, sms_id,
-                     job_id=f"sms-{sms_id}-t", result_ttl=3600, failure_ttl=7 * 24 * 3600,
-                     retry=Retry(max=len(rest), interval=rest))

@@ -13,7 +13,13 @@ log = logging.getLogger(__name__)
 
 
 class TransientSmsError(Exception):
-    """Worth retrying with back-off (rate limit, 5xx, time-out)."""
+    """Worth retrying with back-off (rate limit, 5xx, time-out). `maybe_sent`: whether the message may
+    have been created all the same (a time-out, a dropped connection, a 5xx), so the retry must ask the
+    gateway before sending again; False only when the gateway said it refused it (429)."""
+
+    def __init__(self, message: str = "", *, code: int | None = None, maybe_sent: bool = True):
+        super().__init__(message)
+        self.code, self.maybe_sent = code, maybe_sent
 
 
 class PermanentSmsError(Exception):
@@ -106,8 +112,10 @@ class TwilioGateway:
         try:
             message = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:
-            if exc.code == 20429 or (exc.status or 0) >= 500:
-                raise TransientSmsError(f"{exc.status} {exc.code}") from exc
+            if exc.code == 20429 or exc.status == 429:  # refused, so certainly not created
+                raise TransientSmsError(f"{exc.status} {exc.code}", code=exc.code, maybe_sent=False) from exc
+            if (exc.status or 0) >= 500:
+                raise TransientSmsError(f"{exc.status} {exc.code}", code=exc.code) from exc
             raise PermanentSmsError(exc.code, _plain(exc.msg)) from exc
         except (requests.Timeout, requests.ConnectionError, TwilioException) as exc:
             # The message may or may not have been created: the retry asks before sending again.

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from ..adapters.orm import bench_pings, calls
 from ..web.access import csrf, services
-from .v1 import _authenticate
+from .tokens import authenticate as _authenticate  # the API's token check (api/tokens.py)
 
 bp = Blueprint("bench", __name__, url_prefix="/api/v1/bench")
 csrf.exempt(bp)

@@ -175,20 +175,68 @@ REROUTED = {
 }
 
 
-def _responses(ok: int, schema: dict[str, Any] | None, *errors: int) -> dict[str, Any]:
+def _responses(ok: int, schema: dict[str, Any] | None, *errors: int, body: bool = False) -> dict[str, Any]:
+    """Every answer an operation can give: 400 (a query parameter with characters not allowed, or a body
+    that is not JSON), 401 and 403 always; 404 where the path names a record; 413 and 422 with a body."""
     out: dict[str, Any] = {str(ok): {"description": "OK", **(_json(schema) if schema else {})}}
-    text = {400: "Body is not JSON", 401: "No or bad token",
+    text = {400: "A query parameter holds a character not allowed (code bad_request); with a body: the body "
+                 "is not JSON (bad_request), or is nested more than 32 levels deep (too_deep); an "
+                 "Idempotency-Key that is not 1 to 200 printable ASCII characters (invalid_idempotency_key)",
+            401: "No token, or an unknown or revoked one (code unauthorised), or an expired one (code "
+                 "token_expired, saying when it expired)",
             403: "Role not allowed (code forbidden), or no relationship with the call (code "
                  "outside_relationship, with a break_glass hint when the role may open it by break-glass)",
-            404: "Not found",
-            409: "Version conflict or possible duplicate", 422: "Invalid fields or trigger not allowed"}
-    for code in (401, 403, *errors):
+            404: "Not found (also for a path value with a control character, or longer than 200 characters)",
+            409: "Version conflict (code version_conflict), a possible duplicate (code possible_duplicate), "
+                 "or, with an Idempotency-Key, the first request with that key still running (code "
+                 "idempotency_in_progress, with Retry-After) or taken over by a retry (idempotency_superseded): "
+                 "retry with the same key",
+            413: "The body is larger than 64 KiB (code too_large); refused before it is read",
+            422: "Invalid fields (each named in fields; a text with a control character such as NUL, or a "
+                 "bidirectional override, is invalid), or a trigger not allowed now; with an "
+                 "Idempotency-Key, the key used before for another request",
+            429: "Escalated too recently (code too_soon): Retry-After gives the seconds until it may be "
+                 "repeated, retry_at the time (UTC)"}
+    codes = {400, 401, 403, *errors} | ({413, 422} if body else set())
+    for code in sorted(codes):
         out[str(code)] = {"description": text[code], **_json(_ref("Error"))}
     return out
 
 
-@lru_cache(maxsize=1)
-def document() -> dict[str, Any]:
+def _with_enum(prop: dict[str, Any], values: tuple[str, ...]) -> None:
+    """Give a string property (or the string branch of an optional one) its allowed values."""
+    if not values:
+        return
+    for branch in prop.get("anyOf", [prop]):
+        if branch.get("type") == "string":
+            branch["enum"] = list(values)
+            branch.pop("pattern", None)
+
+
+def _trigger_schema(base: dict[str, Any], triggers: tuple[str, ...], what: str) -> dict[str, Any]:
+    schema = {**base, "properties": {**base["properties"]}, "title": what}
+    schema["properties"]["trigger"] = {**base["properties"]["trigger"]}
+    _with_enum(schema["properties"]["trigger"], triggers)
+    return schema
+
+
+def document_for(catalogue: Any) -> dict[str, Any]:
+    """The document for a loaded catalogue (workflows/): its centres, needs, services, and the triggers
+    clients may send (every version's, less internal ones)."""
+    triggers: dict[str, set[str]] = {}
+    for wf in catalogue.workflows:
+        triggers.setdefault(wf.name, set()).update(t.trigger for t in wf.transitions if not t.internal)
+    return document(centres=tuple(catalogue.directory.centres), needs=tuple(catalogue.routing.needs),
+                    services=tuple(catalogue.directory.services),
+                    call_triggers=tuple(sorted(triggers.get("call", ()))),
+                    referral_triggers=tuple(sorted(triggers.get("referral", ()))))
+
+
+@lru_cache(maxsize=8)
+def document(centres: tuple[str, ...] = (), needs: tuple[str, ...] = (), services: tuple[str, ...] = (),
+             call_triggers: tuple[str, ...] = (), referral_triggers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The document; with the deployed directory's centres, needs and services, and the workflows' triggers,
+    as enums (so clients, and the fuzzing in tests/security, can send values that succeed)."""
     schemas: dict[str, Any] = {"Error": ERROR, "RoutingDecision": DECISION, "Clock": CLOCK, "Call": CALL,
                                "Rerouted": REROUTED, "ConsentOverride": CONSENT_OVERRIDE,
                                "ConsentRecorded": CONSENT_RECORDED, "BreakGlass": BREAK_GLASS,
@@ -203,8 +251,19 @@ def document() -> dict[str, Any]:
         "service": {"type": "string", "description": "refer: the service's code (directory.yaml)"},
         "consent_override": _ref("ConsentOverride"),
         "centre": {"type": "string", "description": "transfer: the centre's code"},
-        "callback_at": {"type": "string", "format": "date-time", "description": "promise_callback"}},
+        "callback_at": {"type": "string", "format": "date-time",
+                        "description": "promise_callback: in the future, at most 30 days ahead"}},
         additionalProperties=True)
+    data_props = schemas["FireTrigger"]["properties"]["data"]["properties"]
+    _with_enum(data_props["service"], services)
+    _with_enum(data_props["centre"], centres)
+    _with_enum(schemas["LogCall"]["properties"]["centre"], centres)
+    _with_enum(schemas["LogCall"]["properties"]["need"], needs)
+    _with_enum(schemas["DecideRoute"]["properties"]["centre"], centres)
+    _with_enum(schemas["DecideRoute"]["properties"]["need"], needs)
+    _with_enum(schemas["RerouteReferral"]["properties"]["service"], services)
+    schemas["CallTrigger"] = _trigger_schema(schemas["FireTrigger"], call_triggers, "CallTrigger")
+    schemas["ReferralTrigger"] = _trigger_schema(schemas["FireTrigger"], referral_triggers, "ReferralTrigger")
     reroute_override = schemas["RerouteReferral"]["properties"]["consent_override"]
     schemas["RerouteReferral"]["properties"]["consent_override"] = {
         "anyOf": [_ref("ConsentOverride"), {"type": "null"}], "default": None,
@@ -212,7 +271,23 @@ def document() -> dict[str, Any]:
     created = {"type": "object", "properties": {
         "ref": {"type": "string"}, "state": {"type": "string"}, "version": {"type": "integer"},
         "recommended_route": _ref("RoutingDecision")}}
-    ref_param = [{"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}}]
+    # docs/security.md, "Races and retries"; ipoa/api/idempotency.py.
+    idempotency = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                   "description": "A key the client makes up for this request (a UUID, say). A retry with "
+                                  "the same key gets the first answer, status and body, with "
+                                  "Idempotent-Replayed: true, and changes nothing. Kept 24 hours per user."}
+
+    def keyed(responses: dict[str, Any]) -> dict[str, Any]:
+        for code, answer in responses.items():
+            if code.startswith("2"):
+                answer["headers"] = {"Idempotent-Replayed": {
+                    "description": "true when this is the stored answer to an earlier request with the key",
+                    "schema": {"type": "string", "enum": ["true"]}}}
+        return responses
+
+    ref_param = [{"name": "ref", "in": "path", "required": True, "schema": {"type": "string"},
+                  "description": "The call's reference, e.g. 'K7QX-3M9P'"}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "ipoa API", "version": __version__,
@@ -225,9 +300,10 @@ def document() -> dict[str, Any]:
             "/calls": {"post": {
                 "summary": "Log a call",
                 "parameters": [{"name": "allow_duplicate", "in": "query", "schema": {"type": "boolean"},
-                                "description": "Log even if open calls exist for the NHS number"}],
+                                "description": "Log even if open calls exist for the NHS number"},
+                               idempotency],
                 "requestBody": {"required": True, **_json(_ref("LogCall"))},
-                "responses": _responses(201, created, 400, 409, 422)}},
+                "responses": keyed(_responses(201, created, 409, body=True))}},
             "/calls/{ref}": {"get": {
                 "summary": "A call with its referrals, history, allowed triggers, SLA clocks and breaches",
                 "description": "Only for users with a relationship to the call (its centre's staff, the "
@@ -244,9 +320,9 @@ def document() -> dict[str, Any]:
                                "the refer is refused: 422 guard_failed with the field 'consent' saying which "
                                "organisation runs the service and what the consent is; nothing is stored. "
                                "Sharing within one organisation needs no consent step.",
-                "parameters": ref_param,
-                "requestBody": {"required": True, **_json(_ref("FireTrigger"))},
-                "responses": _responses(200, {"type": "object"}, 400, 404, 409, 422)}},
+                "parameters": ref_param + [idempotency],
+                "requestBody": {"required": True, **_json(_ref("CallTrigger"))},
+                "responses": keyed(_responses(200, {"type": "object"}, 404, 409, body=True))}},
             "/calls/{ref}/consent": {"post": {
                 "summary": "Record the person's consent to share as it is now",
                 "description": "Audited on the call (trigger record_consent, data {from, to}); who and when "
@@ -255,7 +331,7 @@ def document() -> dict[str, Any]:
                                "already recorded. Governs referrals from now on; those sent keep their basis.",
                 "parameters": ref_param,
                 "requestBody": {"required": True, **_json(_ref("RecordConsent"))},
-                "responses": _responses(200, _ref("ConsentRecorded"), 400, 404, 409, 422)}},
+                "responses": _responses(200, _ref("ConsentRecorded"), 404, 409, body=True)}},
             "/calls/{ref}/break-glass": {"post": {
                 "summary": "Open one call outside the user's relationship, with a reason, for a limited time",
                 "description": "For roles that may break glass; the opening is recorded, shown on the call "
@@ -264,7 +340,7 @@ def document() -> dict[str, Any]:
                                "an unknown reason or a missing note for 'other'.",
                 "parameters": ref_param,
                 "requestBody": {"required": True, **_json(_ref("BreakGlass"))},
-                "responses": _responses(201, _ref("BreakGlassGranted"), 400, 404, 422)}},
+                "responses": _responses(201, _ref("BreakGlassGranted"), 404, body=True)}},
             "/calls/{ref}/access-log": {"get": {
                 "summary": "Supervisors: who has viewed the call's record",
                 "description": "For the supervisors of the centres the call has been with; anyone else "
@@ -274,9 +350,9 @@ def document() -> dict[str, Any]:
             "/calls/{ref}/referrals/{referral_id}/events": {"post": {
                 "summary": "Apply a trigger to one of a call's referrals",
                 "parameters": ref_param + [{"name": "referral_id", "in": "path", "required": True,
-                                            "schema": {"type": "string"}}],
-                "requestBody": {"required": True, **_json(_ref("FireTrigger"))},
-                "responses": _responses(200, {"type": "object"}, 400, 404, 409, 422)}},
+                                            "schema": {"type": "string"}}, idempotency],
+                "requestBody": {"required": True, **_json(_ref("ReferralTrigger"))},
+                "responses": keyed(_responses(200, {"type": "object"}, 404, 409, body=True))}},
             "/calls/{ref}/referrals/{referral_id}/reroute": {"post": {
                 "summary": "Supervisors: withdraw a referral not yet accepted and refer the call to another "
                            "service, in one action",
@@ -291,26 +367,28 @@ def document() -> dict[str, Any]:
                 "parameters": ref_param + [{"name": "referral_id", "in": "path", "required": True,
                                             "schema": {"type": "string"}}],
                 "requestBody": {"required": True, **_json(_ref("RerouteReferral"))},
-                "responses": _responses(200, _ref("Rerouted"), 400, 404, 409, 422)}},
+                "responses": _responses(200, _ref("Rerouted"), 404, 409, body=True)}},
             "/calls/{ref}/referrals/{referral_id}/escalate": {"post": {
                 "summary": "Supervisors: text the receiving service's duty lead about an open referral now",
                 "description": "Audited on the referral (state and version unchanged); the text carries the "
                                "call reference, service, urgency, the running clock's due time and the "
                                "secure link, never the reason. 403 for handlers; 422 without a reason or "
-                               "for a referral no longer open (sent, accepted or in progress).",
+                               "for a referral no longer open (sent, accepted or in progress); 429 with "
+                               "Retry-After within ESCALATION_REPEAT_MINUTES (default 10) of the last "
+                               "escalation by hand.",
                 "parameters": ref_param + [{"name": "referral_id", "in": "path", "required": True,
                                             "schema": {"type": "string"}}],
                 "requestBody": {"required": True, **_json({
                     "type": "object", "required": ["reason"], "additionalProperties": False,
                     "properties": {"reason": {"type": "string", "maxLength": 2000}}})},
-                "responses": _responses(200, {"type": "object"}, 400, 404, 422)}},
+                "responses": _responses(200, {"type": "object"}, 404, 429, body=True)}},
             "/queues": {"get": {
                 "summary": "Per centre and per service: counts by state and oldest wait in seconds",
                 "responses": _responses(200, {"type": "object"})}},
             "/routing/decide": {"post": {
                 "summary": "The route the table recommends; nothing is stored",
                 "requestBody": {"required": True, **_json(_ref("DecideRoute"))},
-                "responses": _responses(200, _ref("RoutingDecision"), 400, 422)}},
+                "responses": _responses(200, _ref("RoutingDecision"), body=True)}},
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": _responses(200, {"type": "object"})}},
         },

@@ -10,6 +10,7 @@ from ..service import records
 from ..service import timers as timer_service
 from ..service.commands import InvalidInput
 from ..web.access import actor, csrf, requires, services
+from ..web.input_limits import read_json_body
 from . import openapi, tokens
 from .errors import error
 from .serialise import call_dict
@@ -17,16 +18,25 @@ from .serialise import call_dict
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # token-authenticated: no ambient cookie credentials to forge
 bp.before_request(tokens.authenticate)
+from . import idempotency; idempotency.register(bp)  # noqa: E402,E702 - Idempotency-Key hooks, after the token check
 
 
 def _body():
-    body = request.get_json(silent=True)
-    if body is None:
-        return None, error(400, "bad_request", "The body must be a JSON object (Content-Type: application/json).")
+    """The JSON body (depth-checked before decoding, size-limited before reading: web/input_limits.py),
+    or an error answer. A body that is JSON but not an object is for the use case to refuse (422)."""
+    body, problem = read_json_body()
+    if problem is not None:
+        return None, error(*problem)
     return body, None
 
 
 def _domain_error(exc: Exception):
+    if isinstance(exc, call_service.EscalationTooSoon):
+        # A limit on how often, not a fault in the request: 429, and when it may be repeated.
+        resp = error(429, "too_soon", "This referral was escalated too recently.", fields=exc.errors,
+                     retry_at=exc.retry_at.isoformat())
+        resp.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return resp
     if isinstance(exc, InvalidInput):
         return error(422, "invalid", "Some fields are not valid.", fields=exc.errors)
     if isinstance(exc, VersionConflict):
@@ -215,6 +225,8 @@ def referral_escalate(ref: str, referral_id: str):
     body, bad = _body()
     if bad:
         return bad
+    if not isinstance(body, dict):
+        return error(422, "invalid", "Some fields are not valid.", fields={"body": "Expected a JSON object."})
     try:
         call = call_service.escalate_referral(services(), actor(), ref, referral_id, body.get("reason"))
     except Exception as exc:  # noqa: BLE001
@@ -249,5 +261,5 @@ def routing_decide():
 
 @bp.get("/openapi.json")
 def openapi_document():
-    return jsonify(openapi.document())
+    return jsonify(openapi.document_for(services().catalogue))
 

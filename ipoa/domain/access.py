@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from .validation import text_problem
+
 # How a user can be related to a call, strongest first (the first that grants an action is recorded as
 # the reason for an access).
 RELATIONSHIPS: dict[str, str] = {
@@ -123,6 +125,8 @@ def check_break_glass_request(reason: object, note: object) -> dict[str, str]:
         errors["note"] = "The note must be text."
     elif note is not None and len(note) > NOTE_MAX:
         errors["note"] = f"At most {NOTE_MAX} characters."
-    elif reason in BREAK_GLASS_NOTE_REQUIRED and not (note or "").strip():
+    elif note is not None and text_problem(note, multiline=True):  # a NUL, a bidi override: never stored
+        errors["note"] = text_problem(note, multiline=True, field="note")
+    elif isinstance(reason, str) and reason in BREAK_GLASS_NOTE_REQUIRED and not (note or "").strip():
         errors["note"] = "Say why you need this record: the reason 'other' needs a note."
     return errors

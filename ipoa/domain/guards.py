@@ -3,7 +3,7 @@ registered here is refused when loaded. Guards return field -> message; empty me
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from . import sharing
@@ -111,12 +111,19 @@ def _other_centre(entity: Any, ctx: FireContext, route: str | None) -> dict[str,
     return {}
 
 
+# A promised callback is days away at most; a date further out is a slip (and 9999-12-31 overflowed
+# the SLA clock's due-time arithmetic: a 500 with nothing stored).
+CALLBACK_MAX_AHEAD = timedelta(days=30)
+
+
 def _callback_time_given(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
     at = parse_instant(ctx.data.get("callback_at"))
     if at is None:
         return {"data.callback_at": "Give the callback time as an ISO 8601 instant with its offset."}
     if at <= ctx.now:
         return {"data.callback_at": "The callback time must be in the future."}
+    if at - ctx.now > CALLBACK_MAX_AHEAD:
+        return {"data.callback_at": f"The callback time must be within {CALLBACK_MAX_AHEAD.days} days."}
     return {}
 
 

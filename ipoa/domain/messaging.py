@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Iterable
+from datetime import datetime, timedelta
+from typing import Iterable, Mapping
 
 # Twilio's statuses arrive out of order: a status only ever moves up this ranking, so a late `sent`
 # never overwrites `delivered`. `pending` and `submitting` are ours: created, and handed to the gateway
@@ -117,3 +117,93 @@ def escalation_recipients(duty_lead: str | None, supervisor_mobiles: Iterable[st
             seen.add(number)
             out.append(Recipient(kind, number))
     return out
+
+
+# -- sending, and trying again -------------------------------------------------------------------------
+# A text's `next_attempt_at` says when the relay is to hand it to a worker (again) if nothing has moved it
+# on by then; the relay looks every second, so no retry waits on anything but the database and the clock
+# (not on RQ's scheduler, whose lock a killed worker holds for minutes). See service/sms.py.
+
+# Back-off after the 1st, 2nd, ... transient failure (Twilio's 429, a 5xx, a time-out): about 2 minutes
+# for the first six, then every minute.
+RETRY_BACKOFF_SECONDS = (2, 5, 10, 20, 40, 60)
+# Transient failures in a row before a text is given up as failed (listed on the exceptions panel for a
+# phone follow-up): about 8 minutes of trying.
+MAX_SEND_ATTEMPTS = 12
+# A text claimed by a worker (`submitting`) with no outcome recorded for this long: the worker died (the
+# Twilio client's own time-out is 10 s). The relay hands it over again, and that job asks Twilio whether
+# it arrived before sending it again.
+SEND_LEASE_SECONDS = 20
+# A text handed to RQ and not claimed within this: its job was lost (a worker killed holding its batch,
+# Redis flushed). Handed over again; the wait doubles with the text's age (up to MAX_HANDOVER_LEASE_SECONDS)
+# so a worker down for an hour does not find hundreds of copies of each job waiting.
+HANDOVER_LEASE_SECONDS = 20
+MAX_HANDOVER_LEASE_SECONDS = 300
+
+
+def retry_delay(attempts: int) -> int | None:
+    """Seconds to wait after the attempts-th transient failure; None once it is time to give up."""
+    if attempts >= MAX_SEND_ATTEMPTS:
+        return None
+    return RETRY_BACKOFF_SECONDS[min(max(attempts, 1), len(RETRY_BACKOFF_SECONDS)) - 1]
+
+
+def handover_lease(age: timedelta) -> timedelta:
+    """How long a text just handed over is given before it is handed over again: HANDOVER_LEASE_SECONDS
+    at first, then as long as it has already waited (so the gaps double), at most
+    MAX_HANDOVER_LEASE_SECONDS."""
+    seconds = min(max(age.total_seconds(), HANDOVER_LEASE_SECONDS), MAX_HANDOVER_LEASE_SECONDS)
+    return timedelta(seconds=int(seconds))
+
+
+# -- escalations: limits and digests ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EscalationSettings:
+    """ESCALATION_REPEAT_MINUTES: a supervisor may escalate one referral by hand at most this often.
+    ESCALATION_DIGEST_SECONDS: escalation texts to one number within this of the last one are held and go
+    as one digest text when it ends (0: every escalation texted on its own)."""
+
+    repeat_after: timedelta = timedelta(minutes=10)
+    digest_window: timedelta = timedelta(seconds=60)
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> "EscalationSettings":
+        def number(name: str, default: float) -> float:
+            raw = env.get(name) or ""
+            try:
+                value = float(raw) if raw.strip() else default
+            except ValueError:
+                raise ValueError(f"{name}={raw!r}: a number is needed") from None
+            if value < 0:
+                raise ValueError(f"{name}={raw!r}: must not be negative")
+            return value
+
+        return cls(repeat_after=timedelta(minutes=number("ESCALATION_REPEAT_MINUTES", 10)),
+                   digest_window=timedelta(seconds=number("ESCALATION_DIGEST_SECONDS", 60)))
+
+
+@dataclass(frozen=True)
+class EscalationWindow:
+    """What is known about one number's escalation texts: when the latest went (or, for a digest, is due
+    to go), and the digest still collecting, if any."""
+
+    last_at: datetime | None = None
+    digest_id: str | None = None
+    held: int = 0
+
+
+def window_decision(window: EscalationWindow, now: datetime, digest_window: timedelta) -> str:
+    """The digest rule, for one escalation to one number:
+
+    * "now": no escalation text to this number in the last digest_window (or digests are off): this one
+      goes at once, on its own, and starts a window.
+    * "join": within the window and a digest is collecting: it joins that digest (if the digest has
+      already been claimed for sending, the caller starts a new one instead: "new").
+    * "new": within the window, no digest collecting: a digest is started, due when the window ends
+      (digest_window after the latest text), and the next window runs from then.
+
+    So a lone escalation is never delayed; a storm costs one text at once plus one digest per window."""
+    if digest_window <= timedelta(0) or window.last_at is None or now >= window.last_at + digest_window:
+        return "now"
+    return "join" if window.digest_id else "new"

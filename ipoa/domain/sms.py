@@ -38,6 +38,8 @@ __all__ = [
     "DEFAULT_LINK_BASE",
     "FIELD_MAX_LENGTHS",
     "FIELD_FORMATS",
+    "LINK_CODE_ALPHABET",
+    "LINK_CODE_LENGTH",
     "LINK_TOKEN_LENGTH",
     "SMS_LIMIT",
     "TEMPLATE_NAMES",
@@ -48,6 +50,8 @@ __all__ = [
     "gsm7_length",
     "is_gsm7",
     "local_time_text",
+    "new_link_code",
+    "normalise_link_code",
     "normalise_ref",
     "parse_reply",
     "segments",
@@ -180,9 +184,34 @@ _CODE = re.compile(r"[A-Z][A-Z0-9_]*")  # the directory's code format
 # Lower-case words only: a state or breach is a workflow word, never a sentence someone typed.
 _WORDS = re.compile(r"[a-z]+(?:[ -][a-z]+)*")
 
-LINK_TOKEN_LENGTH = 22  # secrets.token_urlsafe(16)
+LINK_TOKEN_LENGTH = 22  # the longest token a link may carry: the referral id in base64url, as texts had it
 _LINK_TOKEN_MIN = 16  # shorter tokens could be guessed
 DEFAULT_LINK_BASE = "https://ipoa.example.nhs.uk"
+
+# The short codes texts carry from now on (`<link base>/r/<code>`). Random, kept in the database with what
+# they lead to (service/sms.py), not derived from anything: 10 characters of the references' alphabet (no
+# 0/O, 1/I/L, U, so a code read off a lock screen and typed is typed right), 30^10 = 5.9e14 codes (49
+# bits). The page behind a link needs sign-in and then the access policy's say-so, so a code is a pointer,
+# not a key: guessing one gains nothing the guesser may not already see, and even so a signed-in guesser
+# making 100 guesses a second for a year against 10 million codes in use would hit about 50 pointers.
+# Twelve characters fewer than the 22-character tokens: what lets a real NHS host name (40 characters)
+# fit every template (docs/security.md, "Links in texts").
+LINK_CODE_ALPHABET = REF_ALPHABET
+LINK_CODE_LENGTH = 10
+
+
+def new_link_code() -> str:
+    import secrets
+
+    return "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+
+
+def normalise_link_code(text: str) -> str | None:
+    """A code as typed or tapped ('k7m4qx9zab' or 'K7M4QX9ZAB') -> 'K7M4QX9ZAB'; None if it cannot be one."""
+    code = (text or "").strip().upper()
+    if len(code) != LINK_CODE_LENGTH or any(ch not in LINK_CODE_ALPHABET for ch in code):
+        return None
+    return code
 
 
 @dataclass(frozen=True)
@@ -213,6 +242,8 @@ _FIELDS: dict[str, _Field] = {
     "breach": _Field(20, "first visit not made", "lower-case words like not accepted, up to 20 "
                      "characters", _WORDS),
     "action": _Field(7, "DECLINE", "one of: " + ", ".join(_ACTIONS), choices={a: a for a in _ACTIONS}),
+    # How many escalations a digest stands for (a storm of breaches for one recipient: one text).
+    "total": _Field(4, "9999", "a whole number from 1 to 9999", re.compile(r"[1-9][0-9]{0,3}")),
 }
 assert all(len(f.worst) == f.max_length for f in _FIELDS.values())
 
@@ -220,7 +251,8 @@ ALLOWED_FIELDS: frozenset[str] = frozenset({*_FIELDS, "link"})
 FIELD_MAX_LENGTHS: Mapping[str, int] = MappingProxyType({k: f.max_length for k, f in _FIELDS.items()})
 FIELD_FORMATS: Mapping[str, str] = MappingProxyType(
     {**{k: f.format for k, f in _FIELDS.items()},
-     "link": f"the secure page: <link base>/r/<{_LINK_TOKEN_MIN}-{LINK_TOKEN_LENGTH} URL-safe characters>"}
+     "link": f"the secure page: <link base>/r/<a {LINK_CODE_LENGTH}-character code> (the length the templates "
+             f"were loaded for; links of earlier texts: {_LINK_TOKEN_MIN}-{LINK_TOKEN_LENGTH} URL-safe characters)"}
 )
 
 # The shipped set; the app passes it as `required` so a missing file stops start-up, not a send.
@@ -231,6 +263,7 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "referral_completed",
     "escalation",
     "escalation_call",
+    "escalation_digest",
     "reply_ack",
     "reply_status",
     "reply_unknown",
@@ -272,27 +305,37 @@ class SmsTemplates:
     """The checked SMS templates of one folder. Build with `SmsTemplates.load`."""
 
     def __init__(self, folder: Path, link_base: str, templates: Mapping[str, object],
-                 variables: Mapping[str, frozenset[str]]):
+                 variables: Mapping[str, frozenset[str]], link_code_length: int = LINK_TOKEN_LENGTH):
         self.folder = folder
         self.link_base = link_base
+        self.link_code_length = link_code_length
         self._templates = dict(templates)
         self._variables = dict(variables)
+        # Nothing longer than the templates were checked with may be rendered.
+        shortest = min(_LINK_TOKEN_MIN, link_code_length)
         self._link = re.compile(
-            re.escape(link_base) + rf"/r/[A-Za-z0-9_-]{{{_LINK_TOKEN_MIN},{LINK_TOKEN_LENGTH}}}"
+            re.escape(link_base) + rf"/r/[A-Za-z0-9_-]{{{shortest},{link_code_length}}}"
         )
 
     # -- loading ------------------------------------------------------------------------------------
 
     @classmethod
     def load(cls, folder: Path, link_base: str = DEFAULT_LINK_BASE, *,
-             required: Iterable[str] = ()) -> SmsTemplates:
+             required: Iterable[str] = (), link_code_length: int = LINK_TOKEN_LENGTH) -> SmsTemplates:
         """Load and check every `*.txt` in `folder`; the template's name is the file's stem.
+
+        `link_code_length` is the length of the codes the links will carry: the length check renders
+        every link at `link_base` + `/r/` + that many characters, and `render` refuses longer ones. The
+        app passes LINK_CODE_LENGTH (ipoa/bootstrap.py); the default, the 22-character token of earlier
+        texts, is the longest a link may be, so templates checked with it fit with any code.
 
         Raises SmsTemplateError listing every problem in every file, so the app refuses to start
         with one message to fix from, rather than failing on the first send.
         """
         folder = Path(folder)
         base = cls._check_link_base(link_base)
+        if not 1 <= link_code_length <= LINK_TOKEN_LENGTH:
+            raise SmsTemplateError(f"link codes must be 1-{LINK_TOKEN_LENGTH} characters, not {link_code_length}")
         if not folder.is_dir():
             raise SmsTemplateError(f"SMS templates folder {folder} does not exist")
         env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
@@ -300,7 +343,7 @@ class SmsTemplates:
         # Nothing but the given fields may reach a message, not even Jinja's own helpers.
         env.globals.clear()
         worst = {name: field.worst for name, field in _FIELDS.items()}
-        worst["link"] = f"{base}/r/{'Q' * LINK_TOKEN_LENGTH}"
+        worst["link"] = f"{base}/r/{'Q' * link_code_length}"
 
         problems: list[str] = []
         templates: dict[str, object] = {}
@@ -320,7 +363,7 @@ class SmsTemplates:
             problems.append(f"{folder}: no SMS templates (*.txt) found")
         if problems:
             raise SmsTemplateError("SMS templates refused:\n  " + "\n  ".join(problems))
-        return cls(folder, base, templates, variables)
+        return cls(folder, base, templates, variables, link_code_length)
 
     @staticmethod
     def _check_link_base(link_base: str) -> str:
@@ -371,9 +414,19 @@ class SmsTemplates:
             return ["renders characters outside GSM-7: " + ", ".join(_non_gsm7(text))]
         length = gsm7_length(text)
         if length > SMS_LIMIT:
+            over = length - SMS_LIMIT
+            fix = f"shorten its own text by {over} character{'s' if over > 1 else ''}"
+            if "link" in used:
+                # The link is the one part an operator sets (PUBLIC_BASE_URL): say how long it may be.
+                base = worst["link"].rsplit("/r/", 1)[0]
+                room = len(base) - over
+                fix += (f", or use a link base (PUBLIC_BASE_URL) of at most {room} characters: its links are "
+                        f"{base!r} ({len(base)} characters) + '/r/' + a {len(worst['link']) - len(base) - 3}"
+                        f"-character code") if room >= len("https://a.b") else (
+                        f"; its links alone take {len(worst['link'])} characters on {base!r}")
             return [
                 f"renders to {length} GSM-7 characters with the longest allowed values, over the "
-                f"{SMS_LIMIT} limit by {length - SMS_LIMIT}: {text!r}"
+                f"{SMS_LIMIT} limit by {over}: {fix}. Longest text: {text!r}"
             ]
         return template, frozenset(used)
 
@@ -412,7 +465,7 @@ class SmsTemplates:
     @property
     def max_lengths(self) -> dict[str, int]:
         """Longest value accepted for each allowed field, the link included."""
-        return {**FIELD_MAX_LENGTHS, "link": len(self.link_base) + 3 + LINK_TOKEN_LENGTH}
+        return {**FIELD_MAX_LENGTHS, "link": len(self.link_base) + 3 + self.link_code_length}
 
     def fields(self, name: str) -> frozenset[str]:
         """The fields template `name` needs."""
@@ -423,8 +476,11 @@ class SmsTemplates:
         """The secure-page link for a token, in the only form `render` accepts."""
         link = f"{self.link_base}/r/{token}"
         if not self._link.fullmatch(link):
+            shortest = min(_LINK_TOKEN_MIN, self.link_code_length)
             raise SmsTemplateError(
-                f"a link token must be {_LINK_TOKEN_MIN}-{LINK_TOKEN_LENGTH} URL-safe characters"
+                f"a link token must be {shortest}-{self.link_code_length} URL-safe characters"
+                if shortest < self.link_code_length else
+                f"a link code must be {self.link_code_length} URL-safe characters"
             )
         return link
 

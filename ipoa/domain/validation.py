@@ -1,12 +1,17 @@
 """Checks on identifiers and contact details that call intake relies on."""
 from __future__ import annotations
 
+import re
+from datetime import date
+
 import nhs_number
 import phonenumbers
 
 from .postcodes import normalise_postcode
 
-__all__ = ["normalise_nhs_number", "normalise_uk_phone", "normalise_uk_mobile", "normalise_postcode"]
+__all__ = ["normalise_nhs_number", "normalise_uk_phone", "normalise_uk_mobile", "normalise_postcode",
+           "TEXT_NOT_ALLOWED", "LINE_BREAK_NOT_ALLOWED", "text_problem", "text_errors", "is_clean_text",
+           "EARLIEST_DAY", "LATEST_DAY", "day_in_range"]
 
 # Ofcom keeps 07700 900000-900999 for drama and examples: never connected, so the example directory,
 # the demo and the tests use them. phonenumbers (rightly) calls them unallocated.
@@ -44,3 +49,83 @@ def normalise_uk_mobile(raw: str) -> str | None:
     kind = phonenumbers.number_type(phonenumbers.parse(e164))
     return e164 if kind in (phonenumbers.PhoneNumberType.MOBILE,
                             phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE) else None
+
+
+# --- free text from outside -----------------------------------------------------------------------------
+# Every string a user, an API client or a text message supplies is checked before it is stored. Refused:
+#   - control characters (C0, DEL, C1): PostgreSQL cannot store a NUL at all (psycopg refuses it, which
+#     was a 500), and the rest have no place in a name or a note; a tab or a line break is allowed in
+#     multi-line text (a summary, a reason, a note) only;
+#   - bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they make text
+#     display in another order than it is stored ("Trojan Source"), so a reader could be misled;
+#   - unpaired surrogates (U+D800-U+DFFF, possible through a JSON "\ud800" escape): no encoding can
+#     store them, so the database driver fails on them.
+# The messages name what is wrong and never repeat the value.
+_ALWAYS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_MULTI_LINE_BAD = re.compile(f"[{_ALWAYS}]")
+_SINGLE_LINE_BAD = re.compile(f"[{_ALWAYS}\t\n\r]")
+_NOT_ALLOWED = ("contains a character that is not allowed (a control character such as NUL, or a "
+                "bidirectional-text override): remove it and try again.")
+TEXT_NOT_ALLOWED = "This text " + _NOT_ALLOWED
+FIELD_NAME_NOT_ALLOWED = "A field name " + _NOT_ALLOWED
+LINE_BREAK_NOT_ALLOWED = "This text must be on one line: remove the tab or line break."
+
+
+def _label(field: str | None) -> str:
+    """'subject.given_name' -> 'The subject given name': the messages say which field (a page's summary of
+    errors lists messages without their fields), never what was typed."""
+    if not field:
+        return "This text"
+    words = " ".join(p for p in field.replace("_", " ").split(".") if not p.isdigit())
+    return f"The {words}" if words else "This text"
+
+
+def text_problem(value: str, *, multiline: bool = False, field: str | None = None) -> str | None:
+    """Why this text may not be stored, or None when it may. multiline: tabs and line breaks allowed.
+    field: its name, for the message."""
+    if _MULTI_LINE_BAD.search(value) is not None:
+        return f"{_label(field)} {_NOT_ALLOWED}"
+    if not multiline and _SINGLE_LINE_BAD.search(value) is not None:
+        return f"{_label(field)} must be on one line: remove the tab or line break."
+    return None
+
+
+def is_clean_text(value: str, *, multiline: bool = False) -> bool:
+    return text_problem(value, multiline=multiline) is None
+
+
+def text_errors(value: object, path: str = "", *, multiline: bool = True, limit: int = 50) -> dict[str, str]:
+    """Every string in a decoded JSON value (keys as well as values) that may not be stored:
+    {dotted path: message}, at most `limit` of them. Tabs and line breaks are allowed here (multi-line
+    fields have them; single-line fields refuse them in their own checks). Walks with an explicit
+    stack, so a deeply nested value cannot exhaust Python's recursion limit."""
+    errors: dict[str, str] = {}
+    stack: list[tuple[str, object]] = [(path, value)]
+    while stack and len(errors) < limit:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item, multiline=multiline, field=where)
+            if problem:
+                errors.setdefault(where or "body", problem)
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                key_text = key if isinstance(key, str) else str(key)
+                if text_problem(key_text, multiline=False):
+                    # The key itself is bad: name where it sits, not the key (never echo the value).
+                    errors.setdefault(where or "body", FIELD_NAME_NOT_ALLOWED)
+                    continue
+                stack.append((f"{where}.{key_text}" if where else key_text, sub))
+        elif isinstance(item, (list, tuple)):
+            for i, sub in enumerate(item):
+                stack.append((f"{where}.{i}" if where else str(i), sub))
+    return errors
+
+
+# Days a report or an export may cover: the service keeps no records from before 2000, and days near the
+# ends of the calendar overflowed date arithmetic (a report's previous period of 0001-01-01: a 500).
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2099, 12, 31)
+
+
+def day_in_range(day: date) -> bool:
+    return EARLIEST_DAY <= day <= LATEST_DAY

@@ -2,19 +2,22 @@
 audit events and outbox messages, commit. Entry points (web, API, CLI, jobs) call only these."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from sqlalchemy import text
 
 from ..domain import sharing
 from ..domain.engine import CALL_WORKFLOW, Result, outbox_event
 from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict
 from ..domain.model import AuditEvent, Call, Referral, new_ref
 from ..domain.routing import Decision
+from ..domain.validation import text_problem
 from ..users import CAPABILITIES
-from . import access
+from . import access, idempotency
 from .commands import (CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, InvalidInput, LogCall, RecordConsent,
                        _Strict, parse)
 from .errors import Forbidden, NotFound, OutsideRelationship
@@ -78,6 +81,7 @@ def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: boo
         engine = svc.engine(session=uow.session)
         wf = engine.latest(CALL_WORKFLOW)
         if cmd.subject.nhs_number and not allow_duplicate:
+            _one_intake_at_a_time(uow.session, cmd.subject.nhs_number)
             existing = uow.calls.open_for_nhs_number(cmd.subject.nhs_number, wf.final_states)
             if existing:
                 raise DuplicateSuspected([_open_call(actor, row) for row in existing])
@@ -92,8 +96,29 @@ def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: boo
             updates_to=cmd.caller.phone if cmd.caller.wants_updates else None, consent=cmd.consent)
         result = engine.start_call(call, actor=actor.username, now=now)
         uow.add_new_call(call, result)
+        idempotency.note_created(call)  # a keyed API intake stores its answer in this transaction
         uow.commit()
     return call
+
+
+# pg_advisory_xact_lock(space, key): this space is the duplicate check's, so its keys never meet another
+# advisory lock's. The key is a hash of the NHS number, not the number: locks show in pg_locks.
+_INTAKE_LOCK_SPACE = 0x1A0A
+
+
+def _one_intake_at_a_time(session, nhs_number: str) -> None:
+    """Serialise intakes for one NHS number from the duplicate check to commit. Without it, concurrent
+    intakes all find no open call and all insert one (10 at once made 7). On PostgreSQL a transaction-
+    scoped advisory lock, released by commit or rollback; its own statement, before the check, because a
+    statement's snapshot is taken when it starts (READ COMMITTED): the check must start after the lock is
+    held to see the call its holder committed. SQLite needs nothing: BEGIN IMMEDIATE already makes each
+    writing transaction wait for the one before. Only when the check runs (an NHS number given, no
+    allow_duplicate): an intake that allows a duplicate neither checks nor waits."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(nhs_number.encode()).digest()
+    session.execute(text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))"),
+                    {"space": _INTAKE_LOCK_SPACE, "key": int.from_bytes(digest[:4], "big", signed=True)})
 
 
 def _open_call(actor: Actor, row) -> OpenCall:
@@ -268,6 +293,23 @@ def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
 ESCALATABLE_STATES = frozenset({"sent", "accepted", "in_progress"})
 
 
+class EscalationTooSoon(InvalidInput):
+    """The referral was escalated by hand less than ESCALATION_REPEAT_MINUTES ago (docs/security.md,
+    "Escalations"). An InvalidInput, so pages flash it and the API answers 422 with it under
+    fields.escalation; retry_at (UTC) and retry_after_seconds say when it may be repeated, for a 429 with
+    Retry-After."""
+
+    def __init__(self, last_at: datetime, retry_at: datetime, now: datetime):
+        from ..domain.sms import local_time_text
+
+        self.last_at, self.retry_at = last_at, retry_at
+        self.retry_after_seconds = max(1, int((retry_at - now).total_seconds() + 0.999))
+        minutes = -(-self.retry_after_seconds // 60)
+        super().__init__({"escalation": (
+            f"It was escalated at {local_time_text(last_at, now)}; the duty lead has been texted. It may be "
+            f"escalated again from {local_time_text(retry_at, now)} (in {minutes} minute{'s' if minutes > 1 else ''}).")})
+
+
 def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str | None) -> Call:
     """A supervisor chases an open referral now: audited on the referral (its state unchanged, its version
     too) and an outbox event whose text goes to the receiving service's duty lead."""
@@ -280,6 +322,8 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
         raise Forbidden(f"only supervisors may escalate a referral; {actor.username} is a {actor.role}")
     if reason is not None and not isinstance(reason, str):
         raise InvalidInput({"reason": "Must be text."})
+    if reason is not None and (problem := text_problem(reason, multiline=True, field="reason")):
+        raise InvalidInput({"reason": problem})  # a NUL, a bidi override: never stored
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput({"reason": "Say why you are escalating: the duty lead and the record see it."})
@@ -291,6 +335,7 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
         access.authorise(uow.session, actor, call, "act", now)
         if referral.state not in ESCALATABLE_STATES:
             raise TriggerNotAllowed("escalate", referral.state, [])
+        _not_escalated_lately(svc, uow.session, call.ref, referral.id, now)
         clock = uow.session.execute(
             select(timers.c.kind, timers.c.due_at).where(timers.c.referral_id == referral.id,
                                                          timers.c.stopped_at.is_(None))
@@ -307,6 +352,29 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
         uow.record(result)
         uow.commit()
     return call
+
+
+def _not_escalated_lately(svc, session, ref: str, referral_id: str, now: datetime) -> None:
+    """One escalation by hand per referral per ESCALATION_REPEAT_MINUTES: the duty lead is texted each
+    time, and 14 presses in 11 seconds were 14 texts. The referral's row is locked first (PostgreSQL; on
+    SQLite every writing transaction already waits for the one before), so two supervisors pressing at once
+    cannot both find no recent escalation: the second waits, then sees the first's audit event."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from ..adapters.orm import audit_events, referrals
+    from .sms import escalation_settings
+
+    repeat_after = escalation_settings(svc).repeat_after
+    if repeat_after <= timedelta(0):
+        return
+    session.execute(select(referrals.c.id).where(referrals.c.id == referral_id).with_for_update())
+    last = session.scalar(select(func.max(audit_events.c.at)).where(
+        audit_events.c.call_ref == ref, audit_events.c.entity == "referral", audit_events.c.entity_id == referral_id,
+        audit_events.c.trigger == "escalate"))
+    if last is not None and now < last + repeat_after:
+        raise EscalationTooSoon(last, last + repeat_after, now)
 
 
 def record_consent(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> Call:

@@ -2,13 +2,14 @@
 belongs to (dotted paths, as the API's clients send them)."""
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import date, datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from ..domain.sharing import CONSENT
-from ..domain.validation import normalise_nhs_number, normalise_postcode, normalise_uk_mobile, normalise_uk_phone
+from ..domain.validation import (normalise_nhs_number, normalise_postcode, normalise_uk_mobile, normalise_uk_phone,
+                                 text_errors, text_problem)
 
 CALLER_TYPES = ("patient", "carer", "professional", "care_home", "public")
 URGENCIES = ("emergency", "urgent", "same_day", "routine")
@@ -23,7 +24,14 @@ class InvalidInput(Exception):
 def _errors(exc: ValidationError) -> dict[str, str]:
     out: dict[str, str] = {}
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "body"
+        loc = [str(p) for p in err["loc"]]
+        if "[key]" in loc:  # a key that is not a valid string (a lone surrogate): at its parent, not echoed
+            loc = loc[:max(loc.index("[key]") - 1, 0)]
+        for i, part in enumerate(loc):
+            if text_problem(part):  # a key with a control character: at its parent, never echoed
+                loc = loc[:i]
+                break
+        path = ".".join(loc) or "body"
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
@@ -34,10 +42,51 @@ def _errors(exc: ValidationError) -> dict[str, str]:
 def parse(model: type[BaseModel], data: Any, **context: Any) -> Any:
     if not isinstance(data, dict):
         raise InvalidInput({"body": "Expected a JSON object."})
+    # Every string in the input, wherever it sits (free-form trigger data and consent overrides too), is
+    # checked as it came: before pydantic strips whitespace, which would hide a leading control
+    # character, and before anything reaches the database (PostgreSQL cannot store a NUL).
+    bad_text = text_errors(data)
     try:
-        return model.model_validate(data, context=context)
+        cmd = model.model_validate(data, context=context)
     except ValidationError as exc:
-        raise InvalidInput(_errors(exc)) from None
+        raise InvalidInput({**_errors(exc), **bad_text}) from None
+    if bad_text:
+        raise InvalidInput(bad_text)
+    return cmd
+
+
+def _single_line(v: str, info: ValidationInfo) -> str:
+    problem = text_problem(v, field=info.field_name)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
+def _multi_line(v: str, info: ValidationInfo) -> str:
+    problem = text_problem(v, multiline=True, field=info.field_name)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
+# The shared validated strings: Line for names, codes and the like (no control characters, no line
+# breaks, no bidirectional overrides); Text for multi-line free text (summaries, reasons, notes), which
+# may hold tabs and line breaks. See domain/validation.py for what is refused and why.
+# The patterns only tell API clients (and the fuzzing in tests/security) what is refused; the
+# validators enforce it (and unpaired surrogates, which a pattern cannot name).
+_REFUSED = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069"
+LINE_PATTERN = f"^[^{_REFUSED}\\t\\n\\r]*$"
+TEXT_PATTERN = f"^[^{_REFUSED}]*$"
+Line = Annotated[str, AfterValidator(_single_line), Field(json_schema_extra={"pattern": LINE_PATTERN})]
+Text = Annotated[str, AfterValidator(_multi_line), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
+
+# Sane ranges for dates people give: nobody alive was born before 1900, and a date that far out is a
+# typing slip (and dates near the ends of the calendar overflow arithmetic on them).
+EARLIEST_BIRTH = date(1900, 1, 1)
+# The instants a routing decision may be asked about: the routing table and calendars are meaningful
+# only near the present; far-off years overflowed the calendar's arithmetic.
+DECIDE_FROM = datetime(2000, 1, 1, tzinfo=timezone.utc)
+DECIDE_UNTIL = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 
 def _check_postcode(v: str | None) -> str | None:
@@ -62,7 +111,7 @@ class _Strict(BaseModel):
 
 class Caller(_Strict):
     type: Literal["patient", "carer", "professional", "care_home", "public"]
-    name: str | None = Field(default=None, max_length=200)
+    name: Line | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, description="A UK number; stored in E.164")
     wants_updates: bool = Field(default=False, description="A referring professional asks for SMS updates "
                                                            "(accepted, declined, completed) on their mobile")
@@ -96,8 +145,8 @@ class Caller(_Strict):
 
 class Subject(_Strict):
     nhs_number: str | None = Field(default=None, description="10 digits passing the Modulus 11 check")
-    given_name: str = Field(min_length=1, max_length=100)
-    family_name: str = Field(min_length=1, max_length=100)
+    given_name: Line = Field(min_length=1, max_length=100)
+    family_name: Line = Field(min_length=1, max_length=100)
     date_of_birth: date | None = None
     postcode: str | None = None
 
@@ -119,18 +168,18 @@ class Subject(_Strict):
         today = (info.context or {}).get("today")
         if v is not None and today is not None and v > today:
             raise ValueError("Date of birth is in the future.")
-        if v is not None and v.year < 1890:
-            raise ValueError("Date of birth is implausibly early.")
+        if v is not None and v < EARLIEST_BIRTH:
+            raise ValueError(f"Date of birth is implausibly early (before {EARLIEST_BIRTH.year}).")
         return v
 
 
 class LogCall(_Strict):
-    centre: str
+    centre: Line
     caller: Caller
     subject: Subject
-    need: str
+    need: Line
     urgency: Literal["emergency", "urgent", "same_day", "routine"]
-    summary: str = Field(min_length=1, max_length=4000)
+    summary: Text = Field(min_length=1, max_length=4000)
     consent: Literal["given", "refused", "not_asked", "lacks_capacity_best_interests"] = Field(
         description="Consent to share the person's details with services of other organisations: given, "
                     "refused, not_asked (an emergency: no chance to ask) or lacks_capacity_best_interests. "
@@ -150,23 +199,23 @@ CONSENT_OVERRIDE_DOC = (
 
 
 class FireTrigger(_Strict):
-    trigger: str = Field(min_length=1, max_length=40)
+    trigger: Line = Field(min_length=1, max_length=40)
     data: dict[str, Any] = Field(
         default_factory=dict,
         description="The trigger's inputs. refer: service (a service code) and, to share with another "
                     "organisation without consent, consent_override (" + CONSENT_OVERRIDE_DOC + "). "
                     "transfer: centre. promise_callback: callback_at (ISO 8601 with its offset). A refer "
                     "the consent does not allow is refused with 422 and the field 'consent'.")
-    reason: str | None = Field(default=None, max_length=2000)
-    expected_version: int = Field(ge=1, strict=True)
+    reason: Text | None = Field(default=None, max_length=2000)
+    expected_version: int = Field(ge=1, le=2**31 - 1, strict=True)
 
 
 class DecideRoute(_Strict):
-    need: str
+    need: Line
     urgency: Literal["emergency", "urgent", "same_day", "routine"]
     at: datetime
-    postcode: str | None = None
-    centre: str | None = None
+    postcode: Line | None = None
+    centre: Line | None = None
 
     _centre = field_validator("centre")(lambda v, info: _check_known(v, info, "centres", "centre"))
     _need = field_validator("need")(lambda v, info: _check_known(v, info, "needs", "need"))
@@ -182,8 +231,10 @@ class DecideRoute(_Strict):
     @field_validator("at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
+        if v.tzinfo is None or v.utcoffset() is None:
             raise ValueError("Give the instant with its UTC offset (ISO 8601).")
+        if not DECIDE_FROM <= v < DECIDE_UNTIL:
+            raise ValueError(f"Give an instant between {DECIDE_FROM.year} and {DECIDE_UNTIL.year - 1}.")
         return v
 
 
@@ -192,8 +243,8 @@ class RecordConsent(_Strict):
 
     consent: Literal["given", "refused", "not_asked", "lacks_capacity_best_interests"] = Field(
         description="The consent now: given, refused, not_asked or lacks_capacity_best_interests")
-    expected_version: int = Field(ge=1, strict=True, description="The call's version, as last read")
-    reason: str | None = Field(default=None, max_length=2000,
+    expected_version: int = Field(ge=1, le=2**31 - 1, strict=True, description="The call's version, as last read")
+    reason: Text | None = Field(default=None, max_length=2000,
                                description="Optional: how consent was asked, or why it changed")
 
     @field_validator("consent", mode="before")

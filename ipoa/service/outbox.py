@@ -6,18 +6,24 @@ Events are handled by the relay rather than by one RQ job each: most events caus
 job per event cost the worker four extra jobs per referral (see docs/performance.md, SMS). Handling a
 batch is one transaction: the events are claimed (processed_at) and the messages they cause recorded
 together, so a batch delivered twice, or handled by two relays at once, texts nobody twice, and a crash
-leaves neither."""
+leaves neither.
+
+Texts held back (Twilio's 429, a time-out, a worker that died mid-send, a job lost with its worker) are
+handed over again by the same loop, every second, as plain RQ jobs, when their next_attempt_at comes
+(sweep_texts): nothing waits on RQ's scheduler."""
 from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import select, update
 
 from ..adapters.orm import outbox
-from ..adapters.queue import OUTBOX_LIST, enqueue_sms, enqueue_sms_batches
+from ..adapters.queue import OUTBOX_LIST, enqueue_sms_batches
+from ..domain.messaging import HANDOVER_LEASE_SECONDS
 from ..log_redaction import redact  # an error's text may echo a row's values
 from . import sms
 
@@ -39,8 +45,14 @@ def _claim_and_record(svc, ids: list[str]) -> list[tuple[str, str, dict, list]]:
             .values(processed_at=now, attempts=outbox.c.attempts + 1)
             .returning(outbox.c.id, outbox.c.topic, outbox.c.payload)).all()
         handled = []
-        for row in sorted(claimed, key=lambda r: ids.index(r.id)):
+        rows = sorted(claimed, key=lambda r: ids.index(r.id))
+        sms.prepare(svc, uow.session, rows)
+        # If their jobs are lost (a worker killed holding them), the relay hands them over again then.
+        lost_after = now + timedelta(seconds=HANDOVER_LEASE_SECONDS)
+        for row in rows:
             texts = sms.messages_for_event(svc, uow.session, row.id, row.topic, row.payload)
+            for text in texts:
+                text.next_attempt_at = text.next_attempt_at or lost_after
             uow.session.add_all(texts)
             handled.append((row.id, row.topic, row.payload, texts))
         uow.commit()
@@ -120,10 +132,18 @@ def relay_once(svc, send_queue: SendQueue | None, block_seconds: float = 1.0, ba
 
 
 def sweep_texts(svc, queue) -> int:
-    ids = sms.stuck(svc)
-    if ids:
-        enqueue_sms(queue, ids, attempt=f"-r{int(time.time())}")
-    return len(ids)
+    """Hand over the texts due again (sms.due_for_handover): back-off over, job lost, worker dead. Plain
+    jobs, with fresh ids (`-r<ticket>`: a killed worker's job stays behind in RQ under its old id), one
+    batch per ticket."""
+    def hand_over(claimed: list[tuple[str, str]]) -> None:
+        by_ticket: dict[str, list[str]] = defaultdict(list)
+        for sms_id, ticket in claimed:
+            by_ticket[ticket].append(sms_id)
+        for ticket, ids in by_ticket.items():
+            stamp = int(datetime.fromisoformat(ticket).timestamp() * 1000)
+            enqueue_sms_batches(queue, ids, attempt=f"-r{stamp}", ticket=ticket)
+
+    return len(sms.due_for_handover(svc, hand_over))
 
 
 class Backlog:
@@ -144,22 +164,29 @@ class Backlog:
             self.ids = []
 
 
-def run_relay(svc, sweep_every: float = 10.0, stop=lambda: False) -> None:
+def run_relay(svc, sweep_every: float = 10.0, stop=lambda: False, texts_every: float = 1.0) -> None:
+    """The relay's loop: committed events as they come (waiting up to a second for them), events left
+    behind every sweep_every seconds, and texts due again (retries, lost jobs, a dead worker's) every
+    texts_every seconds: one indexed query, so a held-back text goes within about a second of its time."""
     from rq import Queue
 
     from ..adapters.queue import QUEUE_NAME
 
-    last_sweep = 0.0
+    last_sweep = last_texts = 0.0
     queue = Queue(QUEUE_NAME, connection=svc.redis())
     send_queue = Backlog(lambda sms_ids: enqueue_sms_batches(queue, sms_ids))
     while not stop():
         try:
             send_queue.flush()
+            if time.monotonic() - last_texts >= texts_every:
+                t = sweep_texts(svc, queue)
+                if t:
+                    log.info("relay swept %d text(s) due again (back-off over, job lost or worker gone)", t)
+                last_texts = time.monotonic()
             if time.monotonic() - last_sweep >= sweep_every:
                 n = sweep(svc, send_queue)
-                t = sweep_texts(svc, queue)
-                if n or t:
-                    log.info("relay swept %d event(s) and %d text(s) left behind", n, t)
+                if n:
+                    log.info("relay swept %d event(s) left behind", n)
                 last_sweep = time.monotonic()
             relay_once(svc, send_queue)
         except Exception:  # noqa: BLE001 - Redis or the database down: keep trying, the table keeps the truth

@@ -14,6 +14,7 @@ from sqlalchemy import insert, select, update
 from ..adapters.orm import access_events, break_glass_grants, calls, referrals, users
 from ..domain import access as policy
 from ..domain.model import Call, Referral, SecurityEvent
+from ..domain.validation import text_problem
 from . import access
 from .errors import Forbidden, NotFound
 
@@ -191,6 +192,8 @@ def review_break_glass(svc, actor, grant_id: int, comment: Any) -> None:
             raise InvalidInput({"comment": "Say what you found: the review is recorded."})
         if len(comment) > policy.NOTE_MAX:
             raise InvalidInput({"comment": f"At most {policy.NOTE_MAX} characters."})
+        if problem := text_problem(comment, multiline=True, field="comment"):  # a NUL, a bidi override
+            raise InvalidInput({"comment": problem})
         uow.session.execute(update(g).where(g.c.id == grant_id, g.c.reviewed_at.is_(None))
                             .values(reviewed_at=now, reviewed_by=actor.username, review_comment=comment.strip()))
         uow.add_event(SecurityEvent(at=now, kind="break_glass_reviewed", actor=actor.username,

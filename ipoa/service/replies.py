@@ -14,7 +14,8 @@ from ..domain.errors import DomainError
 from ..domain.sms import parse_reply
 from . import calls as call_service
 from . import security
-from .sms import link_token
+from .commands import InvalidInput
+from .sms import referral_link
 
 log = logging.getLogger(__name__)
 ACTIONS = {"ACCEPT": "accept", "DECLINE": "decline", "DONE": "complete"}
@@ -77,16 +78,22 @@ def _act(svc, prof, reply, neutral: str) -> tuple[str, str]:
         ).first()
     if row is None:
         return "not_linked", neutral
-    fields = {"ref": reply.ref, "service": prof.service, "link": svc.sms_templates.link_for(link_token(row.id))}
     if reply.command == "STATUS":
-        return "status", svc.sms_templates.render("reply_status", state=row.state, **fields)
+        return "status", _status(svc, reply, prof, row)
     actor = call_service.Actor(username=f"sms:{prof.name}"[:64], role="professional", centre=None)
     payload = {"trigger": ACTIONS[reply.command], "expected_version": row.version,
                "reason": reply.reason if reply.command == "DECLINE" else None}
     try:
         call = call_service.fire_referral_trigger(svc, actor, reply.ref, row.id, payload, as_service=prof.service)
-    except DomainError:
-        # Not possible in its current state (already accepted, say): tell them where it stands.
-        return "not_allowed", svc.sms_templates.render("reply_status", state=row.state, **fields)
+    except (DomainError, InvalidInput):
+        # Not possible in its current state (already accepted, say), or a reason the record would refuse:
+        # tell them where it stands; never a 5xx, which Twilio would retry.
+        return "not_allowed", _status(svc, reply, prof, row)
     state = call.referral(row.id).state
     return ACTIONS[reply.command], svc.sms_templates.render("reply_ack", ref=reply.ref, state=state.replace("_", " "))
+
+
+def _status(svc, reply, prof, row) -> str:
+    # Its link is only made (or looked up) when a status reply needs it.
+    return svc.sms_templates.render("reply_status", state=row.state, ref=reply.ref, service=prof.service,
+                                    link=referral_link(svc, row.id))

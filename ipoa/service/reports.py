@@ -31,6 +31,7 @@ from ..adapters.orm import audit_events, calls, referrals, sms_messages, timers
 from ..domain.calendar import LONDON
 from ..domain.engine import CALL_WORKFLOW
 from ..domain.sharing import BASES
+from ..domain.validation import EARLIEST_DAY, LATEST_DAY, day_in_range
 
 # A report may cover at most this many days: a year and a day (a leap year's whole year fits).
 MAX_DAYS = 366
@@ -145,6 +146,9 @@ def parse_params(args: dict[str, Any], *, now: datetime, centres: Iterable[str],
                 value = date.fromisoformat(raw)
             except ValueError:
                 errors[name] = f"'{raw[:40]}' is not a date: use YYYY-MM-DD, e.g. 2026-10-31."
+                continue
+            if not day_in_range(value):  # far-off days overflowed the previous period's arithmetic
+                errors[name] = f"Give a date between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}."
                 continue
             if name == "from":
                 first = value

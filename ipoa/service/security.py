@@ -35,10 +35,23 @@ SMS_OPT_IN = "sms_opt_in"
 WORKFLOW_DEPLOYED = "workflow_deployed"
 CONFIG_DEPLOYED = "config_deployed"
 BREAK_GLASS_REVIEWED = "break_glass_reviewed"  # written by service/records.review_break_glass
+# Sign-in, sessions and multi-factor (service/signin.py, sessions.py, mfa.py; docs/security.md).
+SIGN_IN_REFUSED = "sign_in_refused"        # not checked: the account is locked, or the address throttled
+ACCOUNT_LOCKED = "account_locked"          # too many failed sign-ins for a username
+ACCOUNT_UNLOCKED = "account_unlocked"      # by a supervisor or an administrator (page or CLI)
+SESSION_ENDED = "session_ended"            # idle too long, or past its maximum lifetime
+MFA_CHALLENGED = "mfa_challenged"          # password right; the code (or enrolment) is still to come
+MFA_FAILED = "mfa_failed"                  # a wrong code: counts towards the lockout
+MFA_ENROLLED = "mfa_enrolled"
+MFA_RECOVERY_USED = "mfa_recovery_used"
+MFA_CODES_RENEWED = "mfa_codes_renewed"    # a new set of recovery codes (the old ones no longer work)
+MFA_RESET = "mfa_reset"                    # an administrator removed a user's authenticator
+SIGN_IN_KINDS = (SIGN_IN_REFUSED, ACCOUNT_LOCKED, ACCOUNT_UNLOCKED, SESSION_ENDED, MFA_CHALLENGED, MFA_FAILED,
+                 MFA_ENROLLED, MFA_RECOVERY_USED, MFA_CODES_RENEWED, MFA_RESET)
 
 KINDS = (SIGN_IN, SIGN_IN_FAILED, SIGN_OUT, USER_CREATED, USER_CHANGED, USER_DEACTIVATED, USER_REACTIVATED,
          ROLE_CHANGED, PASSWORD_CHANGED, TOKEN_ISSUED, TOKEN_REVOKED, SMS_OPT_OUT, SMS_OPT_IN,
-         WORKFLOW_DEPLOYED, CONFIG_DEPLOYED, BREAK_GLASS_REVIEWED)
+         WORKFLOW_DEPLOYED, CONFIG_DEPLOYED, BREAK_GLASS_REVIEWED) + SIGN_IN_KINDS
 
 # The table's column widths: a longer value would fail the whole unit of work, not just the event.
 _ACTOR_MAX, _SUBJECT_MAX, _CLIENT_MAX = 80, 80, 64

@@ -3,33 +3,69 @@
 Creating the messages and marking their outbox event processed happen in one transaction, and each
 message has a unique (event, recipient, template) key, so a re-delivered event texts nobody twice. A
 message is sent by its own job, which records `submitting` before the gateway call: a job that finds a
-message still `submitting` (its worker died mid-send) asks the gateway before sending again."""
+message still `submitting` (its worker died mid-send) asks the gateway before sending again.
+
+Retries and recovery depend on the database and the clock only. `next_attempt_at` says when the relay is
+to hand a text to a worker (again) if nothing has moved it on: a new text's job lost with a killed worker,
+a text claimed by a worker that died (no outcome within SEND_LEASE_SECONDS), a text waiting out its
+back-off after Twilio's 429 or a time-out. The relay looks every second and queues plain jobs
+(due_for_handover); no RQ scheduler, whose lock a killed worker keeps for up to 10 minutes.
+
+Escalations go through a window per number (sms_escalation_windows, locked by the recording
+transaction): the first escalation goes at once; more to the same number within ESCALATION_DIGEST_SECONDS
+are held in one digest text that goes when the window ends (domain.messaging.window_decision).
+
+Links in texts are short random codes kept in sms_links (`/r/<code>`); the 22-character tokens of texts
+sent before still resolve (resolve_link)."""
 from __future__ import annotations
 
 import base64
 import logging
+import os
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from ..adapters.orm import professionals as professionals_table
-from ..adapters.orm import sms_messages
-from ..adapters.sms_gateway import PermanentSmsError
+from ..adapters.orm import sms_escalation_windows as windows
+from ..adapters.orm import sms_links, sms_messages
+from ..adapters.sms_gateway import PermanentSmsError, TransientSmsError
 from ..domain.calendar import LONDON
 from ..domain.messaging import (
-    BREACH_WORDS, STATUS_RANK, Professional, SmsMessage, escalation_recipients, referral_sent_recipients,
-    referrer_update,
+    BREACH_WORDS, HANDOVER_LEASE_SECONDS, SEND_LEASE_SECONDS, STATUS_RANK, EscalationSettings,
+    EscalationWindow, Professional, Recipient, SmsMessage, escalation_recipients, handover_lease,
+    referral_sent_recipients, referrer_update, retry_delay, window_decision,
 )
 from ..domain.model import Call
-from ..domain.sms import local_time_text
+from ..domain.sms import LINK_TOKEN_LENGTH, local_time_text, new_link_code, normalise_link_code
 
 log = logging.getLogger(__name__)
 
+DIGEST_TEMPLATE = "escalation_digest"
+ESCALATION_TOPICS = ("sla.breached", "referral.escalated")
+# Events whose texts may carry a referral's link: their codes are made for the whole batch at once.
+_LINKED_TOPICS = ("referral.sent", "referral.state_changed", *ESCALATION_TOPICS)
+_NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)  # a window row made only to be locked: no text yet
+
+
+def escalation_settings(svc) -> EscalationSettings:
+    """ESCALATION_REPEAT_MINUTES and ESCALATION_DIGEST_SECONDS, read from the environment once per
+    process (tests set svc.escalation_settings)."""
+    settings = getattr(svc, "escalation_settings", None)
+    if settings is None:
+        settings = EscalationSettings.from_environment(os.environ)
+        svc.escalation_settings = settings
+    return settings
+
+
+# -- links -------------------------------------------------------------------------------------------------
 
 def link_token(referral_id: str) -> str:
-    """22 URL-safe characters for the secure page's link (the referral id, base64url)."""
+    """The 22-character token texts carried before the short codes (the referral id, base64url): no
+    longer put in texts, still resolved for the texts already on people's phones."""
     return base64.urlsafe_b64encode(uuid.UUID(hex=referral_id).bytes).decode().rstrip("=")
 
 
@@ -40,24 +76,138 @@ def referral_id_from_token(token: str) -> str | None:
         return None
 
 
+def _insert_ignoring_conflicts(session, table, rows: list[dict]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike (one statement, compiled once and
+    cached, executed for all the rows)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(table).on_conflict_do_nothing(), rows)
+
+
+def _codes(session) -> dict[str, str]:
+    return session.info.setdefault("ipoa_link_codes", {})  # per session, so per transaction here
+
+
+def prepare_link_codes(session, referral_ids, now: datetime) -> None:
+    """The codes for these referrals, made where missing, in three statements whatever their number (the
+    relay's batch). A code taken meanwhile by another referral (1 in 10^7 with 60 million in use) is
+    simply not cached: link_code draws again."""
+    wanted = sorted(set(referral_ids) - set(_codes(session)))
+    if not wanted:
+        return
+
+    def load():
+        for rid, code in session.execute(select(sms_links.c.referral_id, sms_links.c.code)
+                                         .where(sms_links.c.referral_id.in_(wanted))):
+            _codes(session)[rid] = code
+    load()
+    missing = [r for r in wanted if r not in _codes(session)]
+    if missing:
+        _insert_ignoring_conflicts(session, sms_links, [
+            {"code": new_link_code(), "referral_id": r, "scope": None, "created_at": now} for r in missing])
+        load()
+
+
+def link_code(session, now: datetime, *, referral_id: str | None = None, scope: str | None = None) -> str:
+    """The code of a referral's secure page, or of a digest's list (scope "centre:CNH" or "service:DN"),
+    made the first time it is needed. Two transactions making one at once agree: the second's insert does
+    nothing and it reads the first's."""
+    key = referral_id or scope
+    cached = _codes(session).get(key)
+    if cached:
+        return cached
+    column = sms_links.c.referral_id if referral_id else sms_links.c.scope
+    code = session.scalar(select(sms_links.c.code).where(column == key))
+    while code is None:
+        _insert_ignoring_conflicts(session, sms_links, [{"code": new_link_code(), "referral_id": referral_id,
+                                                         "scope": scope, "created_at": now}])
+        code = session.scalar(select(sms_links.c.code).where(column == key))
+    _codes(session)[key] = code
+    return code
+
+
+def _link(svc, session, now: datetime, **target) -> str:
+    return svc.sms_templates.link_for(link_code(session, now, **target))
+
+
+def referral_link(svc, referral_id: str) -> str:
+    """A referral's link for a text rendered outside the relay (a reply, the demo): its own transaction."""
+    with svc.uow() as uow:
+        link = _link(svc, uow.session, svc.clock.now(), referral_id=referral_id)
+        uow.commit()
+    return link
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    referral_id: str | None = None
+    call_ref: str | None = None
+    scope: str | None = None  # a digest's list: "centre:CNH" or "service:DN"
+
+
+def resolve_link(svc, token: str) -> LinkTarget | None:
+    """Where `/r/<token>` leads: a code from sms_links, or a 22-character token of an earlier text."""
+    code = normalise_link_code(token)
+    if code is not None:
+        with svc.uow() as uow:
+            row = uow.session.execute(select(sms_links.c.referral_id, sms_links.c.scope)
+                                      .where(sms_links.c.code == code)).first()
+        if row is None:
+            return None
+        if row.referral_id is None:
+            return LinkTarget(scope=row.scope)
+        referral_id = row.referral_id
+    elif len(token) == LINK_TOKEN_LENGTH:
+        referral_id = referral_id_from_token(token)
+    else:
+        return None
+    ref = call_ref_for_referral(svc, referral_id) if referral_id else None
+    return LinkTarget(referral_id=referral_id, call_ref=ref) if ref else None
+
+
+# -- what an event causes --------------------------------------------------------------------------------
+
 def _on_duty(session, service: str) -> list[Professional]:
-    rows = session.execute(select(professionals_table).where(professionals_table.c.service == service))
-    return [Professional(id=r.id, name=r.name, mobile=r.mobile, service=r.service, on_duty=r.on_duty,
-                         opted_out=r.opted_out_at is not None) for r in rows]
+    # Once per service per transaction: a relay's batch holds many referrals to the same few services, and
+    # the query was its largest cost (docs/performance.md, SMS).
+    cache = session.info.setdefault("ipoa_on_duty", {})
+    if service not in cache:
+        rows = session.execute(select(professionals_table).where(professionals_table.c.service == service))
+        cache[service] = [Professional(id=r.id, name=r.name, mobile=r.mobile, service=r.service,
+                                       on_duty=r.on_duty, opted_out=r.opted_out_at is not None) for r in rows]
+    return cache[service]
+
+
+def prepare(svc, session, events) -> None:
+    """Before a batch of events is turned into texts (rows with .topic and .payload): the referrals'
+    link codes in one go, and the escalation windows of every number the batch escalates to locked in one
+    order, so two relays handling batches at once wait for each other instead of deadlocking."""
+    now = svc.clock.now()
+    prepare_link_codes(session, [e.payload["referral_id"] for e in events
+                                 if e.topic in _LINKED_TOPICS and e.payload.get("referral_id")], now)
+    if escalation_settings(svc).digest_window > timedelta(0):
+        numbers = {r.to for e in events if e.topic in ESCALATION_TOPICS
+                   for r in _escalation_recipients(svc, session, e.topic, e.payload)}
+        for number in sorted(numbers):
+            _lock_window(session, number)
 
 
 def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[str, Any]) -> list[SmsMessage]:
-    """The SMS an outbox event causes (none for most events)."""
+    """The SMS an outbox event causes now (none for most events). Escalations held for a digest are
+    recorded here (the digest row, pending until its window ends) and not returned."""
     now = svc.clock.now()
-    if topic in ("sla.breached", "referral.escalated"):
+    if topic in ESCALATION_TOPICS:
         return _escalation(svc, session, message_id, topic, payload, now)
     referral_id = payload.get("referral_id")
-    if referral_id is None:
+    if referral_id is None or topic not in ("referral.sent", "referral.state_changed"):
         return []
     fields = {"ref": payload["ref"], "service": payload.get("service", ""),
               "urgency": payload.get("urgency", "").replace("_", " "),
-              "sent_at": now.astimezone(LONDON).strftime("%H:%M"),
-              "link": svc.sms_templates.link_for(link_token(referral_id))}
+              "sent_at": now.astimezone(LONDON).strftime("%H:%M")}
     out: list[SmsMessage] = []
     if topic == "referral.sent":
         service = svc.directory.services.get(payload["service"])
@@ -65,19 +215,21 @@ def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[
                                               service.duty_lead if service else None)
         if not recipients:
             log.warning("referral %s: nobody to text for service %s", payload["ref"], payload["service"])
+            return []
+        body = svc.sms_templates.render("referral_sent", **fields,
+                                        link=_link(svc, session, now, referral_id=referral_id))
         for r in recipients:
             out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=r,
-                                  template="referral_sent",
-                                  body=svc.sms_templates.render("referral_sent", **fields),
-                                  created_at=now, outbox_id=message_id))
-    elif topic == "referral.state_changed":
+                                  template="referral_sent", body=body, created_at=now, outbox_id=message_id))
+    else:
         updates_to = session.scalar(select(Call.updates_to).where(Call.ref == payload["ref"]))
-        update = referrer_update(payload.get("to", ""), updates_to)
-        if update is not None:
-            recipient, template = update
+        update_ = referrer_update(payload.get("to", ""), updates_to)
+        if update_ is not None:
+            recipient, template = update_
+            body = svc.sms_templates.render(template, **fields,
+                                            link=_link(svc, session, now, referral_id=referral_id))
             out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=recipient,
-                                  template=template, body=svc.sms_templates.render(template, **fields),
-                                  created_at=now, outbox_id=message_id))
+                                  template=template, body=body, created_at=now, outbox_id=message_id))
     return out
 
 
@@ -89,85 +241,249 @@ def _supervisor_mobiles(session, centre: str) -> list[str]:
         users.c.mobile.is_not(None)).order_by(users.c.id)))
 
 
-def _escalation(svc, session, message_id: str, topic: str, payload: dict[str, Any], now) -> list[SmsMessage]:
+def _escalation_recipients(svc, session, topic: str, payload: dict[str, Any]) -> list[Recipient]:
     """A breached clock: the service's duty lead (referral clocks) and the receiving centre's
     supervisors. A supervisor's own escalation of a referral: the duty lead only (the supervisors are
     the ones asking)."""
     referral_id = payload.get("referral_id")
     service = svc.directory.services.get(payload.get("service", "")) if referral_id else None
     by_supervisor = topic == "referral.escalated"
-    recipients = escalation_recipients(service.duty_lead if service else None,
-                                       [] if by_supervisor else _supervisor_mobiles(session, payload["centre"]))
+    return escalation_recipients(service.duty_lead if service else None,
+                                 [] if by_supervisor else _supervisor_mobiles(session, payload["centre"]))
+
+
+def _escalation(svc, session, message_id: str, topic: str, payload: dict[str, Any], now) -> list[SmsMessage]:
+    recipients = _escalation_recipients(svc, session, topic, payload)
     if not recipients:
         log.warning("breach on %s (%s clock): nobody to text", payload["ref"], payload["clock"])
         return []
+    referral_id = payload.get("referral_id")
+    by_supervisor = topic == "referral.escalated"
     fields = {"ref": payload["ref"], "urgency": payload.get("urgency", "").replace("_", " "),
               "breach": "supervisor escalated" if by_supervisor else BREACH_WORDS.get(payload["clock"], "overdue"),
               "due": local_time_text(datetime.fromisoformat(payload["due_at"]), now)}
     if referral_id:
         template = "escalation"
-        fields.update(service=payload["service"],
-                      link=svc.sms_templates.link_for(link_token(referral_id)))
+        fields.update(service=payload["service"], link=_link(svc, session, now, referral_id=referral_id))
     else:
         template, fields["centre"] = "escalation_call", payload["centre"]
     body = svc.sms_templates.render(template, **fields)
-    return [SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=r, template=template,
-                       body=body, created_at=now, outbox_id=message_id) for r in recipients]
+    out = []
+    for r in recipients:
+        text = SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=r, template=template,
+                          body=body, created_at=now, outbox_id=message_id)
+        if _goes_now(svc, session, text, payload, now):
+            out.append(text)
+    return out
 
 
-def stuck(svc, older_than_seconds: int = 120, limit: int = 500) -> list[str]:
-    """Messages never handed over, or whose send was cut off (worker killed mid-send): their job is
-    gone, so the relay's sweep gives them a new one. send() asks the gateway before sending again."""
-    from datetime import timedelta
+# -- escalation windows and digests ----------------------------------------------------------------------
 
-    cutoff = svc.clock.now() - timedelta(seconds=older_than_seconds)
+def _lock_window(session, number: str):
+    """The number's window row, made if missing, locked until the transaction ends (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE has every writing transaction wait for the one before anyway)."""
+    _insert_ignoring_conflicts(session, windows, [{"to": number, "last_at": _NEVER, "digest_id": None, "held": 0,
+                                                   "scope": None}])
+    return session.execute(select(windows).where(windows.c.to == number).with_for_update()).one()
+
+
+def _set_window(session, number: str, **values) -> None:
+    session.execute(update(windows).where(windows.c.to == number).values(**values))
+
+
+def _scope(text: SmsMessage, payload: dict[str, Any]) -> str:
+    # The list a digest links to: the receiving centre's breaches for its supervisors, the service's for
+    # its duty lead.
+    if text.recipient_kind == "duty_lead" and payload.get("service"):
+        return f"service:{payload['service']}"
+    return f"centre:{payload['centre']}"
+
+
+def _digest_body(svc, session, held: int, since: datetime, scope: str, now: datetime) -> str:
+    return svc.sms_templates.render(DIGEST_TEMPLATE, total=str(min(held, 9999)),
+                                    sent_at=local_time_text(since, now), link=_link(svc, session, now, scope=scope))
+
+
+def _goes_now(svc, session, text: SmsMessage, payload: dict[str, Any], now: datetime) -> bool:
+    """Apply the digest rule (domain.messaging.window_decision) to one escalation text: True when it is
+    to go at once; otherwise it has been counted into the number's digest (made if need be)."""
+    digest_window = escalation_settings(svc).digest_window
+    if digest_window <= timedelta(0):
+        return True
+    row = _lock_window(session, text.to)
+    window = EscalationWindow(last_at=row.last_at, digest_id=row.digest_id, held=row.held)
+    decision = window_decision(window, now, digest_window)
+    if decision == "now":
+        _set_window(session, text.to, last_at=now, digest_id=None, held=0, scope=None)
+        return True
+    if decision == "join":
+        held = window.held + 1
+        since = session.scalar(select(sms_messages.c.created_at).where(sms_messages.c.id == window.digest_id))
+        if since is not None:
+            body = _digest_body(svc, session, held, since, row.scope or _scope(text, payload), now)
+            # Only while it is still pending: the sending job's claim is one statement too, so each
+            # escalation is either counted in the text that goes or starts the next digest.
+            joined = session.execute(update(sms_messages).where(
+                sms_messages.c.id == window.digest_id, sms_messages.c.status == "pending")
+                .values(body=body, updated_at=now)).rowcount
+            if joined:
+                _set_window(session, text.to, held=held)
+                return False
+    # A new digest, going when the window ends; the next window runs from then.
+    due = window.last_at + digest_window
+    scope = _scope(text, payload)
+    digest = SmsMessage(call_ref=text.call_ref, referral_id=None,
+                        recipient=Recipient(text.recipient_kind, text.to, text.professional_id),
+                        template=DIGEST_TEMPLATE, body=_digest_body(svc, session, 1, now, scope, now),
+                        created_at=now, outbox_id=text.outbox_id)
+    digest.next_attempt_at = due
+    session.add(digest)
+    session.flush()
+    _set_window(session, text.to, last_at=due, digest_id=digest.id, held=1, scope=scope)
+    log.info("escalation on %s to %s held for the digest due %s", text.call_ref, text.recipient_kind,
+             due.isoformat())
+    return False
+
+
+# -- handing over again --------------------------------------------------------------------------------
+
+def _ms(at: datetime) -> datetime:
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def due_for_handover(svc, hand_over=None, limit: int = 500) -> list[tuple[str, str]]:
+    """Texts to hand to a worker again now, each claimed for this hand-over (so two relays never both
+    queue it): (id, ticket). The ticket is the text's new next_attempt_at; the job carries it, and a
+    job holding the current ticket may act on a text another job could not touch yet (send).
+    `hand_over(claimed)` queues the jobs before the claim commits: if Redis is down it raises, the claim
+    rolls back, and the texts are due again on the relay's next look rather than a lease later."""
+    now = svc.clock.now()
+    lost_after = now - timedelta(seconds=HANDOVER_LEASE_SECONDS)
+    out: list[tuple[str, str]] = []
     with svc.uow() as uow:
-        return list(uow.session.scalars(
-            select(SmsMessage.id).where(SmsMessage.status.in_(("pending", "submitting")),
-                                        SmsMessage.updated_at <= cutoff)
-            .order_by(SmsMessage.created_at).limit(limit)))
+        rows = uow.session.execute(
+            select(sms_messages.c.id, sms_messages.c.next_attempt_at, sms_messages.c.updated_at)
+            .where(sms_messages.c.status.in_(("pending", "submitting")),
+                   or_(sms_messages.c.next_attempt_at <= now,
+                       and_(sms_messages.c.next_attempt_at.is_(None), sms_messages.c.updated_at <= lost_after)))
+            .order_by(sms_messages.c.created_at).limit(limit)).all()
+        for r in rows:
+            ticket = _ms(now + handover_lease(now - r.updated_at))
+            same = (sms_messages.c.next_attempt_at.is_(None) if r.next_attempt_at is None
+                    else sms_messages.c.next_attempt_at == r.next_attempt_at)
+            if uow.session.execute(update(sms_messages).where(
+                    sms_messages.c.id == r.id, sms_messages.c.status.in_(("pending", "submitting")), same)
+                    .values(next_attempt_at=ticket)).rowcount:
+                out.append((r.id, ticket.isoformat()))
+        if out and hand_over is not None:
+            hand_over(out)
+        uow.commit()
+    return out
 
+
+# -- sending -------------------------------------------------------------------------------------------------
 
 def status_callback_url(svc) -> str:
     return f"{svc.public_base_url.rstrip('/')}/webhooks/twilio/sms/status"
 
 
-def send(svc, sms_id: str) -> str:
-    """Send one message once. Returns its status afterwards. Transient gateway errors propagate so the
-    job is retried with back-off; permanent ones mark the message failed at once."""
+def _may_act(msg, now: datetime, ticket: datetime | None) -> bool:
+    """Whether a job may take this pending or submitting text now. Yes when it has never been tried (its
+    first job may simply be late: a long queue) unless it is a digest held for its window; when it is due
+    (next_attempt_at passed); or when the job holds the current ticket (the relay's latest hand-over).
+    No while another worker is sending it (its lease runs) or it waits out a back-off."""
+    t = msg.next_attempt_at
+    return ((msg.status == "pending" and msg.attempts == 0 and msg.template != DIGEST_TEMPLATE)
+            or t is None or t <= now or (ticket is not None and t == ticket))
+
+
+# Built once (a statement per send is built and its cache key computed each time otherwise): _may_act in
+# SQL. A NULL ticket compares as unknown, so only a job holding the current one gains by it.
+_T = sms_messages.c.next_attempt_at.type  # UTCDateTime: aware UTC in, naive UTC for SQLite
+_CLAIM = (
+    update(sms_messages)
+    .where(sms_messages.c.id == bindparam("claim_id"), sms_messages.c.status == "pending",
+           or_(and_(sms_messages.c.attempts == 0, sms_messages.c.template != DIGEST_TEMPLATE),
+               sms_messages.c.next_attempt_at.is_(None),
+               sms_messages.c.next_attempt_at <= bindparam("claim_now", type_=_T),
+               sms_messages.c.next_attempt_at == bindparam("claim_ticket", type_=_T)))
+    .values(status="submitting", attempts=sms_messages.c.attempts + 1,
+            submitted_at=bindparam("claim_now", type_=_T), updated_at=bindparam("claim_now", type_=_T),
+            next_attempt_at=bindparam("claim_lease", type_=_T))
+    .returning(sms_messages.c.to, sms_messages.c.body, sms_messages.c.attempts)
+)
+
+
+def send(svc, sms_id: str, ticket: str | None = None) -> str:
+    """Send one message once. Returns its status afterwards, or "retrying" when a transient gateway error
+    (or a failed check) has it waiting out a back-off, after which the relay hands it over again. A
+    permanent error marks it failed at once."""
     now = svc.clock.now()
+    ticket_at = datetime.fromisoformat(ticket) if ticket else None
     # The usual case, a pending message, is claimed in one statement (about half the cost of loading
     # and flushing it through the ORM: see docs/performance.md, SMS). Two jobs for one message cannot
-    # both claim it.
+    # both claim it. The lease: a worker that dies now leaves it `submitting` with this deadline.
     with svc.uow() as uow:
-        claimed = uow.session.execute(
-            update(sms_messages).where(sms_messages.c.id == sms_id, sms_messages.c.status == "pending")
-            .values(status="submitting", attempts=sms_messages.c.attempts + 1, submitted_at=now, updated_at=now)
-            .returning(sms_messages.c.to, sms_messages.c.body)).first()
+        claimed = uow.session.execute(_CLAIM, {
+            "claim_id": sms_id, "claim_now": now, "claim_lease": now + timedelta(seconds=SEND_LEASE_SECONDS),
+            "claim_ticket": ticket_at}).first()
         uow.commit()
     if claimed is not None:
-        to, body = claimed
+        to, body, attempts = claimed
     else:
-        outcome = _claim_unfinished(svc, sms_id)
+        outcome = _claim_unfinished(svc, sms_id, ticket_at)
         if isinstance(outcome, str):
             return outcome
-        to, body = outcome
+        to, body, attempts = outcome
     try:
         result = svc.sms_gateway.send(to, body, status_callback_url(svc))
     except PermanentSmsError as exc:
         with svc.uow() as uow:
             msg = uow.session.get(SmsMessage, sms_id)
             msg.apply_status("failed", svc.clock.now(), exc.code, exc.message)
+            msg.next_attempt_at = None
             uow.commit()
         log.warning("sms %s failed permanently: %s", sms_id, exc.code)
         return "failed"
+    except TransientSmsError as exc:
+        return _hold_back(svc, sms_id, attempts, exc, "submitting" if exc.maybe_sent else "pending")
     return _record_submitted(svc, sms_id, result.provider_sid, result.status)
 
 
-def _claim_unfinished(svc, sms_id: str) -> str | tuple[str, str]:
-    """A message that was not pending: missing, already with the gateway (returns its status), or cut
-    off mid-send by a killed worker: then the gateway is asked before sending again. Returns (to, body)
-    when it is to be sent now."""
+def _hold_back(svc, sms_id: str, attempts: int, exc: TransientSmsError, status: str) -> str:
+    """A transient failure: the text waits out its back-off, then the relay hands it over again. `pending`
+    when the gateway certainly did not take it (429); `submitting` when it may have (a time-out), so the
+    next attempt asks first. Given up as failed after MAX_SEND_ATTEMPTS."""
+    now = svc.clock.now()
+    delay = retry_delay(attempts)
+    what = f"{type(exc).__name__}: {exc}"[:200]
+    with svc.uow() as uow:
+        if delay is None:
+            uow.session.execute(update(sms_messages).where(sms_messages.c.id == sms_id,
+                                                           sms_messages.c.status == "submitting")
+                                .values(status="failed", updated_at=now, next_attempt_at=None,
+                                        error_code=exc.code,
+                                        error_message=f"gave up after {attempts} attempts"
+                                        + (" (the last may have reached Twilio)" if status == "submitting" else "")
+                                        + f": {what}"))
+            uow.commit()
+            log.warning("sms %s failed: gave up after %d attempts", sms_id, attempts)
+            return "failed"
+        uow.session.execute(update(sms_messages).where(sms_messages.c.id == sms_id,
+                                                       sms_messages.c.status == "submitting")
+                            .values(status=status, updated_at=now, next_attempt_at=now + timedelta(seconds=delay),
+                                    error_message=f"retrying (attempt {attempts}): {what}"))
+        uow.commit()
+    log.info("sms %s: transient failure (%s), attempt %d, again in %ds", sms_id, type(exc).__name__, attempts, delay)
+    return "retrying"
+
+
+def _claim_unfinished(svc, sms_id: str, ticket: datetime | None) -> str | tuple[str, str, int]:
+    """A message the one-statement claim did not take: missing, already with the gateway (returns its
+    status), not to be touched yet (returns "pending" or "submitting"), or cut off mid-send by a killed
+    worker: then the gateway is asked before sending again. Returns (to, body, attempts) when it is to
+    be sent now."""
+    now = svc.clock.now()
     with svc.uow() as uow:
         msg = uow.session.get(SmsMessage, sms_id, with_for_update=True)
         if msg is None:
@@ -175,25 +491,37 @@ def _claim_unfinished(svc, sms_id: str) -> str | tuple[str, str]:
             return "missing"
         if msg.status not in ("pending", "submitting"):
             return msg.status  # already with the gateway: a retried job never sends twice
+        if not _may_act(msg, now, ticket):
+            return msg.status  # another worker is on it, or it waits out a back-off: the relay hands it over
         if msg.status == "submitting":
-            found = svc.sms_gateway.find_submitted(msg.to, msg.body, msg.submitted_at)
+            try:
+                found = svc.sms_gateway.find_submitted(msg.to, msg.body, msg.submitted_at)
+            except TransientSmsError as exc:
+                msg.attempts += 1
+                attempts = msg.attempts
+                uow.commit()
+                return _hold_back(svc, sms_id, attempts, exc, "submitting")
             if found is not None:
                 msg.provider_sid = found.provider_sid
-                msg.apply_status(found.status, svc.clock.now())
+                msg.apply_status(found.status, now)
+                msg.next_attempt_at = None
                 uow.commit()
+                log.info("sms %s was already with the gateway: not sent again", sms_id)
                 return msg.status
         msg.status = "submitting"
         msg.attempts += 1
-        msg.submitted_at = msg.updated_at = svc.clock.now()
-        to, body = msg.to, msg.body
+        msg.submitted_at = msg.updated_at = now
+        msg.next_attempt_at = now + timedelta(seconds=SEND_LEASE_SECONDS)
+        to, body, attempts = msg.to, msg.body, msg.attempts
         uow.commit()
-    return to, body
+    return to, body, attempts
 
 
 def _record_submitted(svc, sms_id: str, provider_sid: str, status: str) -> str:
     now = svc.clock.now()
     if STATUS_RANK.get(status, 0) > STATUS_RANK["submitting"]:
-        values = {"provider_sid": provider_sid, "status": status, "updated_at": now}
+        values = {"provider_sid": provider_sid, "status": status, "updated_at": now, "next_attempt_at": None,
+                  "error_message": None, "error_code": None}
         if status == "sent":
             values["sent_at"] = now
         if status == "delivered":
@@ -209,6 +537,8 @@ def _record_submitted(svc, sms_id: str, provider_sid: str, status: str) -> str:
         msg = uow.session.get(SmsMessage, sms_id)
         msg.provider_sid = provider_sid
         msg.apply_status(status, now)
+        if msg.status not in ("pending", "submitting"):
+            msg.next_attempt_at = None
         uow.commit()
         return msg.status
 

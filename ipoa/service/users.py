@@ -3,22 +3,36 @@ one unit of work holding the change and its security event (service/security.py)
 has every change and nothing that did not happen.
 
 `actor` is who is making the change, as the security log names them ("cli:<os user>" at the command
-line). Events carry usernames, roles, centre codes, token ids and the names of the fields changed: never a
-password, a token or a mobile number."""
+line). Events carry usernames, roles, centre codes, token ids, names and expiry dates and the names of the
+fields changed: never a password, a token or a mobile number.
+
+Passwords: at least 12 characters, not a common password, not containing the username
+(domain/passwords.py). API tokens: named, expiring (TOKEN_DAYS, 90 by default), shown once (only their
+hash is kept). A password reset, a role change or a deactivation ends the user's signed-in sessions."""
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ..adapters.orm import api_tokens
+from ..domain import passwords
 from ..domain.validation import normalise_uk_mobile
 from ..users import ROLES, ApiToken, User, hash_token, new_token
-from . import security
+from . import security, sessions
 
-PASSWORD_MIN, PASSWORD_MAX = 8, 200  # the sign-in form takes at most 200: a longer one could never sign in
+PASSWORD_MIN, PASSWORD_MAX = passwords.MIN_LENGTH, passwords.MAX_LENGTH
 USERNAME_MAX, DISPLAY_NAME_MAX = 64, 120
+# API tokens expire: this many days unless the operator says otherwise (TOKEN_DAYS, `--days`), and never
+# more than TOKEN_MAX_DAYS, so that a forgotten token in a script dies within a year at most.
+TOKEN_DAYS, TOKEN_MAX_DAYS = 90, 366
+TOKEN_NAME_MAX = 80  # api_tokens.name
+UNNAMED_TOKEN = "unnamed"  # `users token USERNAME` without --name (the alias automation relies on)
+# A generated password: 5 groups of 4 from 31 unambiguous characters (no 0/o, 1/l/i), about 99 bits,
+# easy to read out over the phone and to type once.
+_GENERATED_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 NEEDS_CENTRE = ("handler", "supervisor")
 KEEP = object()  # update_user: leave this field as it is
 
@@ -42,10 +56,46 @@ class UserSummary:
 
 
 @dataclass(frozen=True)
+class UserListing:
+    username: str
+    display_name: str
+    role: str
+    centre: str | None
+    active: bool
+    locked_until: datetime | None
+    last_seen_at: datetime | None
+    tokens_in_force: int
+
+
+@dataclass(frozen=True)
 class TokenSummary:
     id: int
     created_at: datetime
     revoked_at: datetime | None
+    name: str | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    username: str | None = None
+
+    def state(self, now: datetime) -> str:
+        """'revoked', 'expired' or 'in force', as the API would treat the token now."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "in force"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: int
+    token: str  # shown once: only its hash is kept
+    name: str
+    expires_at: datetime
+
+    def __iter__(self):
+        # `token_id, token = issue_token(...)`, as callers unpacked it before tokens had names and expiry.
+        return iter((self.id, self.token))
 
 
 def create_user(svc, actor: str, *, username: str, role: str, centre: str | None, password: str,
@@ -53,7 +103,7 @@ def create_user(svc, actor: str, *, username: str, role: str, centre: str | None
     _check_username(username)
     _check_role(role)
     _check_centre(svc, role, centre)
-    _check_password(password)
+    _check_password(password, username)
     e164 = _mobile(mobile)
     name = _display_name(display_name if display_name is not None else username)
     now = svc.clock.now()
@@ -98,6 +148,8 @@ def update_user(svc, actor: str, username: str, *, display_name=KEEP, mobile=KEE
                             detail={"from": user.role, "to": new_role})
             user.role = new_role
             changed.append("role")
+            # A session opened under the old role must not keep its pages: sign in again.
+            _end_sessions(svc, uow, user, now, "role_changed")
         uow.commit()
     return changed
 
@@ -114,6 +166,7 @@ def set_active(svc, actor: str, username: str, active: bool) -> bool:
         user.active = active
         if not active:
             user.last_seen_at = None  # off the dashboard's "signed in" count at once
+            _end_sessions(svc, uow, user, now, "deactivated")
         kind = security.USER_REACTIVATED if active else security.USER_DEACTIVATED
         security.record(uow, now, kind, actor, subject=username)
         uow.commit()
@@ -121,32 +174,78 @@ def set_active(svc, actor: str, username: str, active: bool) -> bool:
 
 
 def set_password(svc, actor: str, username: str, password: str) -> None:
-    _check_password(password)
+    """Set a user's password (prompted for at the command line) and end their sessions."""
+    reset_password(svc, actor, username, password)
+
+
+def reset_password(svc, actor: str, username: str, password: str | None = None) -> str | None:
+    """Set a new password, or generate a strong one when none is given (returned, to be shown once:
+    only its hash is kept). Either way the user's signed-in sessions end, so whoever had the old
+    password is signed out; the security event says whether it was generated, never the password."""
+    generated = password is None
+    if generated:
+        password = generate_password(username)
+    _check_password(password, username)
     now = svc.clock.now()
     with svc.uow() as uow:
         user = _get(uow.session, username)
         user.set_password(password)
-        security.record(uow, now, security.PASSWORD_CHANGED, actor, subject=username)
+        user.password_changed_at = now
+        _end_sessions(svc, uow, user, now, "password_changed")
+        security.record(uow, now, security.PASSWORD_CHANGED, actor, subject=username,
+                        detail={"generated": True} if generated else None)
         uow.commit()
+    return password if generated else None
 
 
-def issue_token(svc, actor: str, username: str) -> tuple[int, str]:
-    """A new API token for the user: (its id, the token). Only its hash is stored, so the token can be
-    shown once; the security log names it by id."""
+def generate_password(username: str | None = None) -> str:
+    while True:
+        chars = [secrets.choice(_GENERATED_ALPHABET) for _ in range(20)]
+        candidate = "-".join("".join(chars[i:i + 4]) for i in range(0, 20, 4))
+        if passwords.problem(candidate, username) is None:  # all but certain the first time
+            return candidate
+
+
+def list_users(svc) -> list[UserListing]:
+    """Every user, by username, with their state and how many API tokens they hold in force."""
+    now = svc.clock.now()
+    in_force = (select(api_tokens.c.user_id, func.count().label("n")).where(
+        api_tokens.c.revoked_at.is_(None),
+        (api_tokens.c.expires_at.is_(None)) | (api_tokens.c.expires_at > now))
+        .group_by(api_tokens.c.user_id).subquery())
+    with svc.uow() as uow:
+        rows = uow.session.execute(select(User, in_force.c.n).outerjoin(in_force, in_force.c.user_id == User.id)
+                                   .order_by(User.username)).all()
+        return [UserListing(u.username, u.display_name, u.role, u.centre, bool(u.active),
+                            u.locked_until if u.locked_until and u.locked_until > now else None,
+                            u.last_seen_at, n or 0) for u, n in rows]
+
+
+def issue_token(svc, actor: str, username: str, *, name: str | None = None,
+                days: int | None = None) -> IssuedToken:
+    """A new API token for the user, named and expiring in `days` (TOKEN_DAYS by default). Only its hash
+    is stored, so the token can be shown once; the security log names it by id and name, with its expiry."""
+    name = _token_name(name)
+    days = _token_days(days)
     token = new_token()
     now = svc.clock.now()
+    expires_at = now + timedelta(days=days)
     with svc.uow() as uow:
         user = _get(uow.session, username)
-        row = ApiToken(user_id=user.id, token_hash=hash_token(token), created_at=now)
+        row = ApiToken(user_id=user.id, token_hash=hash_token(token), created_at=now, name=name,
+                       expires_at=expires_at)
         uow.session.add(row)
         uow.session.flush()  # the token's id, for its event
-        security.record(uow, now, security.TOKEN_ISSUED, actor, subject=username, detail={"token_id": row.id})
+        security.record(uow, now, security.TOKEN_ISSUED, actor, subject=username,
+                        detail={"token_id": row.id, "name": name, "expires_at": expires_at.isoformat(),
+                                "days": days})
         uow.commit()
-    return row.id, token
+    return IssuedToken(row.id, token, name, expires_at)
 
 
 def revoke_token(svc, actor: str, token_id: int) -> str:
-    """Revoke one token by id; the username it belonged to."""
+    """Revoke one token by id; the username it belonged to. An expired token can still be revoked (it
+    then shows as revoked, which is what the operator meant)."""
     now = svc.clock.now()
     with svc.uow() as uow:
         row = uow.session.execute(select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
@@ -156,40 +255,55 @@ def revoke_token(svc, actor: str, token_id: int) -> str:
         token, username = row
         if token.revoked_at is not None:
             raise UserError(f"API token {token_id} was already revoked", "token_id")
-        _revoke(uow, actor, now, username, [token.id])
+        _revoke(uow, actor, now, username, [(token.id, token.name)])
         uow.commit()
     return username
 
 
-def revoke_tokens(svc, actor: str, username: str) -> list[int]:
-    """Revoke every token of a user still in force; their ids."""
+def revoke_tokens(svc, actor: str, username: str, name: str | None = None) -> list[int]:
+    """Revoke every token of a user not yet revoked (or only those called `name`); their ids."""
     now = svc.clock.now()
     with svc.uow() as uow:
         user = _get(uow.session, username)
-        ids = list(uow.session.scalars(select(ApiToken.id).where(
-            ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).order_by(ApiToken.id)))
-        _revoke(uow, actor, now, username, ids)
+        stmt = (select(ApiToken.id, ApiToken.name).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                .order_by(ApiToken.id))
+        if name is not None:
+            stmt = stmt.where(ApiToken.name == name)
+        found = [(r.id, r.name) for r in uow.session.execute(stmt)]
+        _revoke(uow, actor, now, username, found)
         uow.commit()
-    return ids
+    return [token_id for token_id, _ in found]
 
 
-def _revoke(uow, actor: str, now: datetime, username: str, ids: list[int]) -> None:
-    if not ids:
+def _revoke(uow, actor: str, now: datetime, username: str, found: list[tuple[int, str | None]]) -> None:
+    if not found:
         return
     # revoked_at IS NULL again: a token revoked meanwhile by someone else keeps its first revocation.
-    uow.session.execute(update(api_tokens).where(api_tokens.c.id.in_(ids), api_tokens.c.revoked_at.is_(None))
-                        .values(revoked_at=now))
-    for token_id in ids:
-        security.record(uow, now, security.TOKEN_REVOKED, actor, subject=username, detail={"token_id": token_id})
+    uow.session.execute(update(api_tokens).where(api_tokens.c.id.in_([i for i, _ in found]),
+                                                 api_tokens.c.revoked_at.is_(None)).values(revoked_at=now))
+    for token_id, name in found:
+        detail = {"token_id": token_id, **({"name": name} if name else {})}
+        security.record(uow, now, security.TOKEN_REVOKED, actor, subject=username, detail=detail)
 
 
-def tokens(svc, username: str) -> list[TokenSummary]:
-    """A user's API tokens, oldest first: ids and dates only (the tokens themselves are not kept)."""
+def tokens(svc, username: str | None = None) -> list[TokenSummary]:
+    """API tokens, oldest first: a user's, or everyone's (username None). Ids, names and dates only: the
+    tokens themselves are not kept."""
+    stmt = (select(api_tokens.c.id, api_tokens.c.created_at, api_tokens.c.revoked_at, api_tokens.c.name,
+                   api_tokens.c.expires_at, api_tokens.c.last_used_at, User.username)
+            .join(User, User.id == api_tokens.c.user_id).order_by(api_tokens.c.id))
     with svc.uow() as uow:
-        user = _get(uow.session, username)
-        rows = uow.session.execute(select(api_tokens.c.id, api_tokens.c.created_at, api_tokens.c.revoked_at)
-                                   .where(api_tokens.c.user_id == user.id).order_by(api_tokens.c.id)).all()
-    return [TokenSummary(r.id, r.created_at, r.revoked_at) for r in rows]
+        if username is not None:
+            stmt = stmt.where(api_tokens.c.user_id == _get(uow.session, username).id)
+        rows = uow.session.execute(stmt).all()
+    return [TokenSummary(r.id, r.created_at, r.revoked_at, r.name, r.expires_at, r.last_used_at, r.username)
+            for r in rows]
+
+
+def _end_sessions(svc, uow, user: User, now: datetime, reason: str) -> None:
+    """End the user's signed-in sessions (server-side: service/sessions.py) in this unit of work, so the
+    change and the end of the sessions commit together. The caller records the change's own event."""
+    sessions.end_sessions(uow, user.id, reason, now=now)
 
 
 def get_user(svc, username: str) -> UserSummary:
@@ -234,11 +348,28 @@ def _check_centre(svc, role: str, centre: str | None) -> None:
         raise UserError("handlers and supervisors need a home centre", "centre")
 
 
-def _check_password(password: str) -> None:
-    if not password or len(password) < PASSWORD_MIN:
-        raise UserError(f"at least {PASSWORD_MIN} characters", "password")
-    if len(password) > PASSWORD_MAX:
-        raise UserError(f"at most {PASSWORD_MAX} characters (the sign-in page takes no more)", "password")
+def _check_password(password: str, username: str) -> None:
+    problem = passwords.problem(password, username)
+    if problem is not None:
+        raise UserError(problem, "password")
+
+
+def _token_name(name: str | None) -> str:
+    if name is None:
+        return UNNAMED_TOKEN
+    cleaned = security.printable(name, TOKEN_NAME_MAX + 1)
+    if not cleaned or len(cleaned) > TOKEN_NAME_MAX or cleaned != name.strip():
+        raise UserError(f"a token's name is 1 to {TOKEN_NAME_MAX} characters, without control characters "
+                        "(say what it is for, e.g. 'ambulance-integration')", "name")
+    return cleaned
+
+
+def _token_days(days: int | None) -> int:
+    if days is None:
+        return TOKEN_DAYS
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= TOKEN_MAX_DAYS:
+        raise UserError(f"a token lasts 1 to {TOKEN_MAX_DAYS} days", "days")
+    return days
 
 
 def _mobile(mobile: str | None) -> str | None:

@@ -1,20 +1,25 @@
 """Sign-in and role checks shared by every blueprint. Everything requires a signed-in user or an API
-token, except the few endpoints listed in PUBLIC_ENDPOINTS."""
+token, except the few endpoints listed in PUBLIC_ENDPOINTS.
+
+init_app also wires sign-in itself: the session held on the server (web/sessions.py), the throttle per
+client address (web/throttle.py), the pages for the second factor and locked accounts, and the client's
+address behind TRUSTED_PROXY_COUNT proxies (docs/security.md, "Sign-in, sessions and multi-factor")."""
 from __future__ import annotations
 
 import logging
 from functools import wraps
 from typing import Callable
 
-from flask import Flask, abort, current_app, g, jsonify, render_template, request, url_for
+from flask import Flask, abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from ..service import presence
 from ..service.calls import Actor
 from ..users import User
 
 PUBLIC_ENDPOINTS = {"auth.login", "health.healthz", "health.readyz", "static",
-                    "webhooks.sms_status", "webhooks.sms_inbound"}  # Twilio's signature is checked instead
+                    "webhooks.sms_status", "webhooks.sms_inbound",  # Twilio's signature is checked instead
+                    "auth.mfa_code", "auth.mfa_enrol"}  # the second factor: they check the half-made session
 login_manager = LoginManager()
 csrf = CSRFProtect()
 log = logging.getLogger(__name__)
@@ -46,19 +51,49 @@ def current() -> User:
 
 
 def init_app(app: Flask) -> None:
+    from . import accounts, mfa, sessions, throttle
+
+    if app.config.get("TRUSTED_PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["TRUSTED_PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        # Secure by default behind https: the cookie never travels in clear.
+        https = str(app.config.get("PUBLIC_BASE_URL", "")).lower().startswith("https://")
+        app.config["SESSION_COOKIE_SECURE"] = https
+    app.session_interface = sessions.ServerSessionInterface()
+    # The services' Redis (a test's own, or the app's REDIS_URL), shared by every web process.
+    redis_url = getattr(app.extensions.get("ipoa"), "redis_url", None) or app.config.get("REDIS_URL")
+    app.extensions["ipoa_throttle"] = throttle.Throttle.from_config({**app.config, "REDIS_URL": redis_url})
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in."
+    # Its guess at a stolen cookie (a changed address or browser) is moot: the session is the server's
+    # row, which sign-out and the timeouts end; and it would rewrite the session on every such change.
+    login_manager.session_protection = None
     csrf.init_app(app)
+    app.register_blueprint(mfa.bp)
+    app.register_blueprint(accounts.bp)
 
     @login_manager.user_loader
     def _load(user_id: str):
-        with services().uow() as uow:
-            user = uow.session.get(User, int(user_id))
-            if user is not None and user.active:
-                uow.session.expunge(user)
-                return user
-        return None
+        # The session's row says who is signed in (web/sessions.py): only its user, loaded with it, and
+        # only while active. Nothing else in the session, nor a remember-me cookie, signs anyone in.
+        row, user = getattr(session, "row", None), getattr(session, "user", None)
+        if row is None or not row.signed_in or user is None or str(row.user_id) != str(user_id):
+            return None
+        return user if user.active else None
+
+    @app.errorhandler(CSRFError)
+    def _csrf_failed(exc):
+        # Most often a form left open past the session's end: say so, and offer sign-in again.
+        if request.blueprint != "api" and not current_user.is_authenticated:
+            flash("Your session had ended, so that was not sent. Sign in and try again.", "error")
+            return redirect(url_for("auth.login"))
+        return render_template("error.html", code=400, title="Form expired",
+                               message="The form had expired, so nothing was saved. Go back, reload the page "
+                                       "and try again."), 400
 
     pages = {403: ("Not allowed", "Your role does not allow this page."),
              404: ("Not found", "There is nothing at this address."),
@@ -90,6 +125,10 @@ def init_app(app: Flask) -> None:
         if request.blueprint == "api" or (request.endpoint or "").startswith("bench."):
             return None  # the API authenticates with Bearer tokens in its own before_request
         if not current_user.is_authenticated:
+            pending = getattr(session, "row", None)
+            if pending is not None and pending.pending_mfa and not request.headers.get("HX-Request"):
+                # The password was right; nothing else until the second factor is given (or set up).
+                return redirect(url_for("auth.mfa_code", next=request.full_path.rstrip("?")))
             if request.headers.get("HX-Request"):
                 # The dashboard's polling, after the session ended: send the whole page to sign-in
                 # rather than swapping the sign-in form into the figures.

@@ -1,4 +1,5 @@
-"""Sign in and out, each recorded in the security log (service/security.py).
+"""Sign in and out, and the second factor, each recorded in the security log (service/security.py); the
+checks, the lockout and the session's row are service/signin.py's, the throttle per address throttle.py's.
 
 A sign-in and its event commit together, and the session cookie is set only after that: if the event
 cannot be written the sign-in fails with an error page and nothing is half done. Failing closed is right
@@ -6,29 +7,38 @@ for a sign-in (an account used with no record of it is what the log exists to ru
 little: the user tries again in a minute. A failed sign-in that cannot be recorded gets the same error
 page, not the usual "wrong password": otherwise, while the log was failing, the error page would mean
 "right password" to someone guessing. Signing out is never blocked: ending a session is always safer
-than keeping it, so a sign-out whose event cannot be written is logged and goes ahead."""
+than keeping it, so a sign-out whose event cannot be written is logged and goes ahead.
+
+An unknown username is answered exactly as a known one with a wrong password: same status, same words,
+the same time spent checking, and it is locked after as many failures. A locked account's answer is the
+same whatever password was typed: nothing is checked while it is locked."""
 from __future__ import annotations
 
 import logging
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..service import security
+from ..service import mfa, security, signin
+from ..service import sessions as session_store
 from ..users import User
+from . import sessions as web_sessions
 from .access import home_for, services
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
-_DUMMY_HASH = generate_password_hash("not a password anyone has")
 _UNRECORDED = ("You have not been signed in: we could not record the sign-in. Please try again in a minute; "
                "if it persists, tell your supervisor.")
+WRONG = "Unknown username or wrong password."
+WRONG_CODE = "That code is not right. Check your authenticator app and try again, or use a recovery code."
+WRONG_NEW_CODE = "That code is not right. Check the app shows ipoa and try the code it shows now."
+THROTTLED = ("There have been too many failed sign-ins from your network. Wait {wait} and try again. If you "
+             "need to sign in now, ask your supervisor.")
+TIMED_OUT = "Your sign-in took too long, so it has been stopped. Sign in again."
 
 
 class SignInForm(FlaskForm):
@@ -36,14 +46,74 @@ class SignInForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
 
 
+class CodeForm(FlaskForm):
+    code = StringField("Code", validators=[DataRequired(message="Enter the code."), Length(max=40)])
+
+
 def _safe_next(target: str | None) -> str | None:
     # Only same-site paths: an open redirect after sign-in is a phishing aid.
     if not target:
         return None
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
     return target
+
+
+def policy() -> signin.Policy:
+    return signin.Policy.from_config(current_app.config)
+
+
+def _throttle():
+    return current_app.extensions["ipoa_throttle"]
+
+
+def _throttled(username: str | None):
+    """A 429 with Retry-After if this address has failed too often lately; else None."""
+    wait = _throttle().retry_after(request.remote_addr)
+    if wait is None:
+        return None
+    try:
+        svc = services()
+        with svc.uow() as uow:
+            security.record(uow, svc.clock.now(), security.SIGN_IN_REFUSED,
+                            security.printable(username) or "(blank)", client=request.remote_addr,
+                            detail={"reason": "throttled"})
+            uow.commit()
+    except Exception as exc:  # noqa: BLE001 - refused either way; nothing was checked
+        log.error("throttled sign-in not recorded in the security log: %s", type(exc).__name__)
+    words = "a minute" if wait <= 60 else f"{-(-wait // 60)} minutes"
+    resp = current_app.make_response((render_template(
+        "error.html", code=429, title="Too many failed sign-ins", message=THROTTLED.format(wait=words)), 429))
+    resp.headers["Retry-After"] = str(wait)
+    return resp
+
+
+def _unavailable():
+    return render_template("error.html", code=503, title="Sign-in is unavailable", message=_UNRECORDED), 503
+
+
+def _finish(outcome: signin.Outcome):
+    """The session moved to its new id: signed in, or on to the second factor."""
+    web_sessions.started(outcome.sid)
+    nxt = _safe_next(request.args.get("next"))
+    if outcome.result == signin.SIGNED_IN:
+        login_user(outcome.user)
+        if outcome.recovery_codes:
+            session["mfa_recovery_codes"] = list(outcome.recovery_codes)
+            return redirect(url_for("account.recovery_codes", next=nxt))
+        if outcome.recovery_codes_left is not None:
+            left = outcome.recovery_codes_left
+            more = " Get a new set from Sign-in security." if left <= 3 else ""
+            flash(f"You used a recovery code. You have {left} left.{more}", "info")
+        return redirect(nxt or home_for(outcome.user))
+    target = "auth.mfa_code" if outcome.result == signin.NEEDS_CODE else "auth.mfa_enrol"
+    return redirect(url_for(target, next=nxt))
+
+
+def _locked(outcome: signin.Outcome, template: str, **context):
+    # The same words for every username, known or not, whatever password or code was typed.
+    return render_template(template, locked_until=outcome.locked_until, **context), 401
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -52,56 +122,149 @@ def login():
         return redirect(home_for(current_user))
     form = SignInForm()
     if form.validate_on_submit():
+        refused = _throttled(form.username.data)
+        if refused is not None:
+            return refused
         try:
-            user = _check_and_record(form.username.data, form.password.data, request.remote_addr)
+            outcome = signin.check_password(services(), policy(), form.username.data, form.password.data,
+                                            request.remote_addr, replacing=web_sessions.current_sid())
         except Exception as exc:  # noqa: BLE001 - whatever stopped the record, nobody is signed in
             log.error("sign-in refused: the security log could not be written (%s)", type(exc).__name__)
-            return render_template("error.html", code=503, title="Sign-in is unavailable", message=_UNRECORDED), 503
-        if user is not None:
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")) or home_for(user))
-        flash("Unknown username or wrong password.", "error")
-        return render_template("login.html", form=form), 401
+            return _unavailable()
+        if outcome.result in (signin.FAILED, signin.LOCKED):
+            _throttle().failed(request.remote_addr)
+        if outcome.result == signin.LOCKED:
+            return _locked(outcome, "login.html", form=form)
+        if outcome.result == signin.FAILED:
+            flash(WRONG, "error")
+            return render_template("login.html", form=form), 401
+        return _finish(outcome)
     return render_template("login.html", form=form)
 
 
-def _check_and_record(username: str, password: str, client: str | None) -> User | None:
-    """The user if the credentials are right (and the account active), else None; either way the
-    attempt is in the security log when this returns. The failure's detail never says whether the
-    username exists, and never holds the password."""
-    svc = services()
-    now = svc.clock.now()
-    with svc.uow() as uow:
-        user = None if security.has_control_characters(username) else uow.session.scalars(
-            select(User).where(User.username == username)).one_or_none()
-        if user is None:
-            # Spend the same time as a real check, so response times don't reveal which usernames exist.
-            check_password_hash(_DUMMY_HASH, password)
-        # The password first: a deactivated account takes as long to refuse as a wrong password.
-        ok = user is not None and user.check_password(password) and user.is_active
-        if ok:
-            uow.session.expunge(user)
-            security.record(uow, now, security.SIGN_IN, user.username, client=client)
-        else:
-            security.record(uow, now, security.SIGN_IN_FAILED, security.printable(username) or "(blank)",
-                            client=client, detail={"reason": "bad_credentials"})
-        uow.commit()
-    return user if ok else None
+# --- the second factor ----------------------------------------------------------------------------------
 
+def _pending() -> User | None:
+    return signin.pending_user(services(), policy(), web_sessions.current_sid())
+
+
+def _gone():
+    web_sessions.ended()
+    flash(TIMED_OUT, "error")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def mfa_code():
+    """The code from the authenticator app (or a recovery code), after the right password."""
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    user = _pending()
+    if user is None:
+        return _gone()
+    if not signin.enrolled(user):
+        return redirect(url_for("auth.mfa_enrol", next=_safe_next(request.args.get("next"))))
+    form = CodeForm()
+    if form.validate_on_submit():
+        refused = _throttled(user.username)
+        if refused is not None:
+            return refused
+        try:
+            outcome = signin.check_code(services(), policy(), web_sessions.current_sid(), form.code.data,
+                                        request.remote_addr)
+        except Exception as exc:  # noqa: BLE001 - see the module's docstring
+            log.error("code refused: the security log could not be written (%s)", type(exc).__name__)
+            return _unavailable()
+        return _after_code(outcome, "mfa_code.html", form=form)
+    status = 422 if form.is_submitted() else 200
+    return render_template("mfa_code.html", form=form), status
+
+
+@bp.route("/login/set-up", methods=["GET", "POST"])
+def mfa_enrol():
+    """Setting up an authenticator app before the first sign-in that needs one: scan, then a code."""
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    user = _pending()
+    if user is None:
+        return _gone()
+    if signin.enrolled(user):
+        return redirect(url_for("auth.mfa_code", next=_safe_next(request.args.get("next"))))
+    secret = session.get("mfa_new_secret") or mfa.new_secret()
+    session["mfa_new_secret"] = secret  # in the session's row on the server, never in the cookie
+    form = CodeForm()
+    if form.validate_on_submit():
+        refused = _throttled(user.username)
+        if refused is not None:
+            return refused
+        try:
+            outcome = signin.confirm_enrolment(services(), policy(), web_sessions.current_sid(), secret,
+                                               form.code.data, request.remote_addr)
+        except Exception as exc:  # noqa: BLE001 - see the module's docstring
+            log.error("enrolment refused: the security log could not be written (%s)", type(exc).__name__)
+            return _unavailable()
+        if outcome.result == signin.SIGNED_IN:
+            session.pop("mfa_new_secret", None)
+        return _after_code(outcome, "mfa_enrol.html", form=form, **enrolment_page(user, secret), new_code=True)
+    status = 422 if form.is_submitted() else 200
+    return render_template("mfa_enrol.html", form=form, **enrolment_page(user, secret)), status
+
+
+def enrolment_page(user: User, secret: str) -> dict:
+    uri = mfa.provisioning_uri(secret, user.username, current_app.config.get("MFA_ISSUER") or "ipoa")
+    return {"qr": mfa.qr_svg(uri), "secret": mfa.grouped(secret), "username": user.username,
+            "issuer": current_app.config.get("MFA_ISSUER") or "ipoa"}
+
+
+def _after_code(outcome: signin.Outcome, template: str, new_code: bool = False, **context):
+    if outcome.result in (signin.FAILED, signin.LOCKED):
+        _throttle().failed(request.remote_addr)
+    if outcome.result == signin.GONE:
+        return _gone()
+    if outcome.result == signin.LOCKED:
+        web_sessions.ended()
+        return _locked(outcome, "login.html", form=SignInForm(formdata=None))
+    if outcome.result == signin.FAILED:
+        return render_template(template, code_error=WRONG_NEW_CODE if new_code else WRONG_CODE, **context), 401
+    if outcome.result in (signin.NEEDS_CODE, signin.NEEDS_ENROLMENT):
+        target = "auth.mfa_code" if outcome.result == signin.NEEDS_CODE else "auth.mfa_enrol"
+        return redirect(url_for(target, next=_safe_next(request.args.get("next"))))
+    return _finish(outcome)
+
+
+# --- signing out --------------------------------------------------------------------------------------
 
 @bp.post("/logout")
 def logout():
-    _record_sign_out(current_user)
+    _end_session(current_user)
     logout_user()
+    web_sessions.ended()
     flash("Signed out.", "info")
     return redirect(url_for("auth.login"))
 
 
-def _record_sign_out(user) -> None:
+def _end_session(user) -> None:
+    """The session's row is ended (every copy of the cookie with it) and the sign-out recorded, in one
+    unit of work; if the event cannot be written, the session is ended all the same."""
+    svc = services()
+    sid = web_sessions.current_sid()
+    now = svc.clock.now()
     try:
-        svc = services()
         with svc.uow() as uow:
-            security.record(uow, svc.clock.now(), security.SIGN_OUT, user.username, client=request.remote_addr)
+            if sid:
+                session_store.end(uow, sid, now, "signed_out")
+            if getattr(user, "is_authenticated", False):
+                security.record(uow, now, security.SIGN_OUT, user.username, client=request.remote_addr)
             uow.commit()
+        return
     except Exception as exc:  # noqa: BLE001 - see the module's docstring: signing out goes ahead
-        log.warning("sign-out of %s not recorded in the security log: %s", user.username, type(exc).__name__)
+        log.warning("sign-out of %s not recorded in the security log: %s", getattr(user, "username", "?"),
+                    type(exc).__name__)
+    if sid:
+        try:
+            with svc.uow() as uow:
+                session_store.end(uow, sid, now, "signed_out")
+                uow.commit()
+        except Exception as exc:  # noqa: BLE001
+            log.error("session not ended at sign-out: %s", type(exc).__name__)
+

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from ..domain.access import BREAK_GLASS_REASONS
 from ..domain.calendar import LONDON
+from ..domain.validation import day_in_range
 from ..service import calls as call_service
 from ..service import records
 from ..service.commands import InvalidInput
@@ -54,9 +55,10 @@ def _day(value: str | None, default):
     if not value:
         return default
     try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
+        day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         return None
+    return day if day_in_range(day) else None  # far-off days overflowed the period's arithmetic
 
 
 def _cell(value) -> str:

@@ -392,11 +392,19 @@ def record_consent(ref: str):
 
 @bp.get("/r/<token>")
 def secure_link(token: str):
-    """Where an SMS link lands. Sign-in comes first (the link itself holds nothing but a token)."""
-    referral_id = sms_service.referral_id_from_token(token)
-    ref = sms_service.call_ref_for_referral(services(), referral_id) if referral_id else None
-    if ref is None:
+    """Where an SMS link lands. Sign-in comes first (the link itself holds nothing but a code: a short one
+    from sms_links, or the 22-character token of a text sent before them)."""
+    target = sms_service.resolve_link(services(), token)
+    if target is None:
         abort(404)
+    if target.scope:  # an escalation digest's: the list of breaches it stands for
+        kind, _, code = target.scope.partition(":")
+        if current_user.can("supervisor.view") and kind in ("centre", "service"):
+            return redirect(url_for("dashboard.calls", **{kind: code}, measure="breached"))
+        if current_user.can("referrals.own"):
+            return redirect(url_for("web.my_referrals"))
+        abort(403)
+    referral_id, ref = target.referral_id, target.call_ref
     if current_user.can("referrals.own"):
         return redirect(url_for("web.my_referral", referral_id=referral_id))
     if not current_user.can("calls.read"):

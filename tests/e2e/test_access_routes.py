@@ -24,7 +24,7 @@ from ipoa.service.calls import Actor
 from ipoa.service.professionals import add_professional, link_user
 from ipoa.service.records import break_glass
 from ipoa.service.sms import link_token
-from tests.conftest import PASSWORD, call_payload, make_token, make_user
+from tests.conftest import NO_SIGN_IN_RULES, PASSWORD, call_payload, make_token, make_user
 
 # Two invented people: one CNH call referred to DN, one ASC call referred to SCA (same organisation).
 PEOPLE = {
@@ -110,6 +110,16 @@ ROUTES: dict[str, tuple] = {
     "api.record_consent": ("record", STAFF, "act"),
     "web.record_consent": ("record", STAFF, "act"),
     "admin.security_log": ("page", {"admin"}),
+    # Sign-in: the second factor (signed in already: sent home), the user's own sign-in security, and
+    # locked accounts (a supervisor's centre's, an administrator's any).
+    "auth.mfa_code": ("public", {302}),
+    "auth.mfa_enrol": ("public", {302}),
+    "account.security_page": ("page", EVERYONE),
+    "account.set_up": ("form", EVERYONE),
+    "account.renew_codes": ("post_page", EVERYONE),
+    "account.recovery_codes": ("page", EVERYONE),
+    "accounts.locked": ("page", {"supervisor_cnh", "admin"}),
+    "accounts.unlock": ("post_page", {"supervisor_cnh", "admin"}),
 }
 
 # A plausible body for each route that changes a record, so that only the access policy stands between
@@ -206,7 +216,7 @@ def _url(rule, record: dict, world: dict, centre: str) -> str:
 @pytest.fixture
 def walk_app(svc):
     return create_app({"TESTING": True, "SERVICES": svc, "SECRET_KEY": "walk", "WTF_CSRF_ENABLED": False,
-                       "BENCH_ENDPOINTS": False})
+                       "BENCH_ENDPOINTS": False, **NO_SIGN_IN_RULES})
 
 
 def test_every_route_is_classified(walk_app):

@@ -6,8 +6,11 @@ import shutil
 from ipoa.config import REPO_ROOT
 
 
-def run(app, *args):
-    return app.test_cli_runner().invoke(args=list(args), catch_exceptions=False)
+PW = "long-enough-pw"
+
+
+def run(app, *args, input=None):
+    return app.test_cli_runner().invoke(args=list(args), input=input, catch_exceptions=False)
 
 
 def test_init_is_idempotent(app):
@@ -19,10 +22,11 @@ def test_init_is_idempotent(app):
 
 
 def test_users_create_and_token_authenticate_the_api(app, svc):
-    out = run(app, "users", "create", "nurse.jo", "--role", "handler", "--centre", "CHS", "--password", "long-enough-pw")
+    out = run(app, "users", "create", "nurse.jo", "--role", "handler", "--centre", "CHS", "--password-stdin",
+              input=PW + "\n")
     assert out.exit_code == 0, out.output
     again = app.test_cli_runner().invoke(args=["users", "create", "nurse.jo", "--role", "handler",
-                                               "--centre", "CHS", "--password", "long-enough-pw"])
+                                               "--centre", "CHS", "--password-stdin"], input=PW + "\n")
     assert again.exit_code != 0 and "already exists" in again.output
     token = run(app, "users", "token", "nurse.jo").output.strip().splitlines()[-1]
     resp = app.test_client().get("/api/v1/queues", headers={"Authorization": f"Bearer {token}"})
@@ -32,10 +36,11 @@ def test_users_create_and_token_authenticate_the_api(app, svc):
 def test_users_create_rejects_bad_input(app):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["users", "create", "x", "--role", "handler", "--centre", "NOPE",
-                               "--password", "long-enough-pw"]).exit_code != 0
-    assert runner.invoke(args=["users", "create", "x", "--role", "handler", "--password", "long-enough-pw"]).exit_code != 0
+                               "--password-stdin"], input=PW + "\n").exit_code != 0
+    assert runner.invoke(args=["users", "create", "x", "--role", "handler", "--password-stdin"],
+                         input=PW + "\n").exit_code != 0
     assert runner.invoke(args=["users", "create", "x", "--role", "wizard", "--centre", "CNH",
-                               "--password", "long-enough-pw"]).exit_code != 0
+                               "--password-stdin"], input=PW + "\n").exit_code != 0
 
 
 def test_seed_demo_adds_users_for_every_role_and_calls_once(app, svc):
@@ -91,13 +96,13 @@ def _user(svc, username: str):
 
 def test_users_create_with_a_mobile_stores_it_in_e164(app, svc):
     out = run(app, "users", "create", "sup.cnh", "--role", "supervisor", "--centre", "CNH",
-              "--password", "long-enough-pw", "--mobile", "07700 900123")
+              "--password-stdin", "--mobile", "07700 900123", input=PW + "\n")
     assert out.exit_code == 0, out.output
     assert "+447700900123" in out.output
     assert _user(svc, "sup.cnh").mobile == "+447700900123"
     # Optional: without one, none is stored.
     assert run(app, "users", "create", "sup2", "--role", "supervisor", "--centre", "CNH",
-               "--password", "long-enough-pw").exit_code == 0
+               "--password-stdin", input=PW + "\n").exit_code == 0
     assert _user(svc, "sup2").mobile is None
 
 
@@ -105,7 +110,7 @@ def test_users_create_refuses_a_number_that_is_not_a_uk_mobile(app, svc):
     runner = app.test_cli_runner()
     for bad in ("0116 496 0000", "not a number", "+33 6 12 34 56 78", "07700"):  # landline, junk, French, short
         out = runner.invoke(args=["users", "create", "sup.bad", "--role", "supervisor", "--centre", "CNH",
-                                  "--password", "long-enough-pw", "--mobile", bad])
+                                  "--password-stdin", "--mobile", bad], input=PW + "\n")
         assert out.exit_code != 0, bad
         assert "--mobile" in out.output and "not a valid UK mobile" in out.output, out.output
     assert _user(svc, "sup.bad") is None
@@ -121,7 +126,7 @@ def test_seed_demo_gives_the_supervisor_a_fiction_range_mobile(app, svc):
 
 def test_seed_demo_adds_the_mobile_to_a_demo_supervisor_seeded_before(app, svc):
     assert run(app, "users", "create", "supervisor", "--role", "supervisor", "--centre", "CNH",
-               "--password", "long-enough-pw").exit_code == 0
+               "--password-stdin", input=PW + "\n").exit_code == 0
     out = run(app, "seed-demo")
     assert "demo user supervisor now has mobile +447700900301" in out.output
     assert _user(svc, "supervisor").mobile == "+447700900301"

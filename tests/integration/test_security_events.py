@@ -74,7 +74,7 @@ def test_creating_a_user_records_who_what_role_and_centre_and_never_the_password
     ({"centre": "NOPE"}, "centre", "unknown centre NOPE"),
     ({"centre": None}, "centre", "need a home centre"),
     ({"role": "wizard"}, "role", "unknown role"),
-    ({"password": "short"}, "password", "at least 8"),
+    ({"password": "short"}, "password", "at least 12"),
     ({"password": "x" * 201}, "password", "at most 200"),
     ({"mobile": "0116 496 0000"}, "mobile", "not a valid UK mobile"),
     ({"username": "two words"}, "username", "without spaces"),
@@ -160,7 +160,7 @@ def test_a_password_change_is_recorded_without_the_password(svc):
     assert not anywhere(svc, "another long password")
     row = user_row(svc, "nurse.jo")
     assert row.check_password("another long password") and not row.check_password(PW)
-    with pytest.raises(user_service.UserError, match="at least 8"):
+    with pytest.raises(user_service.UserError, match="at least 12"):
         user_service.set_password(svc, CLI, "nurse.jo", "short")
 
 
@@ -180,9 +180,10 @@ def test_an_unknown_user_is_refused_in_plain_english(svc):
 
 def test_issuing_a_token_records_its_id_never_the_token(svc):
     make(svc)
-    token_id, token = user_service.issue_token(svc, CLI, "nurse.jo")
+    token_id, token = (issued := user_service.issue_token(svc, CLI, "nurse.jo")).id, issued.token
     (event,) = logged(svc, "token_issued")
-    assert (event.actor, event.subject, event.detail) == (CLI, "nurse.jo", {"token_id": token_id})
+    assert (event.actor, event.subject, event.detail) == (CLI, "nurse.jo", {
+        "token_id": token_id, "name": "unnamed", "expires_at": issued.expires_at.isoformat(), "days": 90})
     assert not anywhere(svc, token) and not anywhere(svc, token[5:20])
     (listed,) = user_service.tokens(svc, "nurse.jo")
     assert (listed.id, listed.created_at, listed.revoked_at) == (token_id, svc.clock.now(), None)
@@ -190,7 +191,7 @@ def test_issuing_a_token_records_its_id_never_the_token(svc):
 
 def test_revoking_one_token_or_all_of_a_users(svc, clock):
     make(svc)
-    ids = [user_service.issue_token(svc, CLI, "nurse.jo")[0] for _ in range(3)]
+    ids = [user_service.issue_token(svc, CLI, "nurse.jo").id for _ in range(3)]
     assert user_service.revoke_token(svc, CLI, ids[0]) == "nurse.jo"
     with pytest.raises(user_service.UserError, match="already revoked"):
         user_service.revoke_token(svc, CLI, ids[0])
@@ -199,7 +200,7 @@ def test_revoking_one_token_or_all_of_a_users(svc, clock):
     assert user_service.revoke_tokens(svc, CLI, "nurse.jo") == ids[1:]
     assert user_service.revoke_tokens(svc, CLI, "nurse.jo") == []  # none left in force: nothing logged
     assert [(e.subject, e.detail) for e in logged(svc, "token_revoked")] == [
-        ("nurse.jo", {"token_id": i}) for i in ids]
+        ("nurse.jo", {"token_id": i, "name": "unnamed"}) for i in ids]
     with svc.uow() as uow:
         revoked = uow.session.execute(select(api_tokens.c.revoked_at)).scalars().all()
     assert revoked == [clock.now()] * 3

@@ -3,6 +3,7 @@ served on a live local server."""
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from werkzeug.serving import make_server
 from ipoa.adapters.orm import professionals, referrals, sms_messages
 from ipoa.adapters.queue import QUEUE_NAME
 from ipoa.adapters.sms_gateway import TwilioGateway
+from ipoa.domain.messaging import SEND_LEASE_SECONDS
 from ipoa.service import sms
 from ipoa.service.professionals import add_professional
 from tests.integration.test_sms_pipeline import IDENTIFIERS, drain, handle_events, referred_call
@@ -88,13 +90,22 @@ def test_a_permanent_twilio_error_fails_the_message_with_its_code(twilio_app, sv
 
 
 def test_rate_limiting_is_retried_and_the_message_goes_once(twilio_app, svc, emulator, handler_actor):
+    from rq import Queue
+
+    from ipoa.service import outbox
+
     add_professional(svc, name="Nia", service="DN", mobile=NIA)
     emulator.script(NIA, [("error", 429, 20429, "Too Many Requests")])
     referred_call(svc, handler_actor)
-    drain(twilio_app, svc)  # first attempt fails; RQ schedules the retry
+    drain(twilio_app, svc)  # first attempt refused: the text waits out its back-off in the table
     (row,) = stored(svc)
-    assert row.status == "submitting"
-    assert sms.send(svc, row.id) == "queued"  # the retry (run directly: no scheduler in the test)
+    assert row.status == "pending" and row.next_attempt_at == svc.clock.now() + timedelta(seconds=2)
+    queue = Queue(QUEUE_NAME, connection=svc.redis())
+    assert outbox.sweep_texts(svc, queue) == 0  # not yet
+    svc.clock.advance(seconds=2)
+    assert outbox.sweep_texts(svc, queue) == 1  # the relay hands it over again: a plain job
+    drain(twilio_app, svc)
+    assert stored(svc)[0].status == "queued"
     assert sms.send(svc, row.id) == "queued"
     assert len(emulator.messages) == 1
 
@@ -106,6 +117,7 @@ def test_a_lost_response_is_not_sent_twice(twilio_app, svc, emulator, handler_ac
     drain(twilio_app, svc)
     (row,) = stored(svc)
     assert row.status == "submitting" and len(emulator.messages) == 1
+    svc.clock.advance(seconds=2)  # its back-off
     assert sms.send(svc, row.id) == "queued"
     assert len(emulator.messages) == 1 and stored(svc)[0].provider_sid == emulator.messages[0].sid
 
@@ -129,9 +141,15 @@ def test_texts_handed_over_together_go_in_one_batch_job_and_a_transient_failure_
     drain(twilio_app, svc)
     assert sorted(m.to for m in emulator.messages) == [NIA, "+447700900203"]
     by_to = {r.to: r for r in stored(svc)}
-    assert by_to[ned].status == "submitting"  # its own job waits out the back-off
-    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [f"sms-{by_to[ned].id}-t"]
-    assert sms.send(svc, by_to[ned].id) == "queued"  # that job (run directly: no scheduler here)
+    assert by_to[ned].status == "submitting"  # a 503: it may have been taken, so the retry asks first
+    assert by_to[ned].next_attempt_at == svc.clock.now() + timedelta(seconds=2)  # its own back-off
+    assert ScheduledJobRegistry(queue=queue).count == 0  # nothing waits in RQ's scheduler
+    svc.clock.advance(seconds=2)
+    assert outbox.sweep_texts(svc, queue) == 1  # the relay hands it over again
+    (job,) = queue.jobs
+    assert job.id.startswith(f"sms-{by_to[ned].id}-r")
+    drain(twilio_app, svc)
+    assert stored(svc)[[r.to for r in stored(svc)].index(ned)].status == "queued"
     assert sms.send(svc, by_to[NIA].id) == "queued"  # and nothing goes twice
     assert sorted(m.to for m in emulator.messages) == sorted([NIA, ned, "+447700900203"])
 
@@ -230,6 +248,10 @@ def test_a_worker_killed_mid_send_causes_no_duplicate(app, svc, handler_actor, m
         assert stored(svc)[0].status == "submitting"
         monkeypatch.setattr(svc, "sms_gateway", TwilioGateway(account_sid=SID, auth_token=TOKEN, from_=FROM,
                                                               api_base_url=emu.base_url, timeout=2))
-        assert sms.send(svc, row.id) == "queued"
+        assert sms.send(svc, row.id) == "submitting"  # its worker's lease has not run out: hands off
+        # When it has, the relay hands it over again with a ticket; that job asks Twilio first.
+        svc.clock.set(datetime.now(timezone.utc) + timedelta(seconds=SEND_LEASE_SECONDS))
+        ((sms_id, ticket),) = sms.due_for_handover(svc)
+        assert sms.send(svc, row.id, ticket) == "queued"
         assert len(emu.messages) == 1
         assert stored(svc)[0].provider_sid == emu.messages[0].sid

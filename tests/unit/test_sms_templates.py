@@ -44,6 +44,7 @@ def worst_values(templates: SmsTemplates) -> dict[str, str]:
         "ref": "K7M4-QX9Z", "service": "MHCRHT", "centre": "CHSSPA", "urgency": "emergency",
         "due": "Wed 30 Sep 23:59", "sent_at": "Wed 30 Sep 23:59", "state": "awaiting first visit",
         "breach": "first visit not made", "action": "DECLINE", "link": templates.link_for("Q" * LINK_TOKEN_LENGTH),
+        "total": "9999",
     }
     assert {k: len(v) for k, v in values.items()} == templates.max_lengths
     return values
@@ -366,7 +367,7 @@ def test_link_base_trailing_slash_is_ignored(tmp_path):
 def test_max_lengths_documented(shipped):
     assert shipped.max_lengths == {
         "ref": 9, "service": 6, "centre": 6, "urgency": 9, "due": 16, "sent_at": 16, "state": 20,
-        "breach": 20, "action": 7, "link": len(DEFAULT_LINK_BASE) + 3 + LINK_TOKEN_LENGTH,
+        "breach": 20, "action": 7, "link": len(DEFAULT_LINK_BASE) + 3 + LINK_TOKEN_LENGTH, "total": 4,
     }
     assert set(shipped.max_lengths) == ALLOWED_FIELDS
 
@@ -389,6 +390,7 @@ _values = st.fixed_dictionaries({
     "due": _times, "sent_at": _times, "state": _words, "breach": _words,
     "action": st.sampled_from(["ACCEPT", "DECLINE", "DONE", "STATUS"]),
     "link": _tokens.map(lambda t: f"{DEFAULT_LINK_BASE}/r/{t}"),
+    "total": st.integers(1, 9999).map(str),
 })
 
 

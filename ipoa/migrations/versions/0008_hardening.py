@@ -56,6 +56,18 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_user_sessions_user_id'), 'user_sessions', ['user_id'], unique=False)
 
+    # -- sign-in and sessions, as built (ipoa/service/sessions.py, signin.py, mfa.py) -------------------
+    # A visitor not signed in yet has a session too (the sign-in form's CSRF token, "Signed out."): a row
+    # with no user. `data` holds the session's contents (JSON), so the cookie holds only the opaque id.
+    with op.batch_alter_table('user_sessions') as batch:
+        batch.alter_column('user_id', existing_type=sa.Integer(), nullable=True)
+        batch.add_column(sa.Column('data', sa.Text(), nullable=True))
+    # The last TOTP time step accepted: a code is never accepted twice (RFC 6238, section 5.2).
+    with op.batch_alter_table('users') as batch:
+        batch.add_column(sa.Column('mfa_last_step', sa.Integer(), nullable=True))
+    # Failed sign-ins are counted per username (known or not) from the security log, at every attempt.
+    op.create_index('ix_security_events_actor_at', 'security_events', ['actor', 'at'], unique=False)
+
     # -- API tokens: named, expiring ------------------------------------------------------------------
     with op.batch_alter_table('api_tokens') as batch:
         batch.add_column(sa.Column('name', sa.String(length=80), nullable=True))
@@ -91,8 +103,30 @@ def upgrade() -> None:
     with op.batch_alter_table('sms_messages') as batch:
         batch.add_column(sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True))
 
+    # -- texts: short links and escalation digests (docs/security.md, "Links in texts", "Escalations") ----
+    op.create_table('sms_links',
+    sa.Column('code', sa.String(length=16), nullable=False),
+    sa.Column('referral_id', sa.String(length=32), nullable=True),
+    sa.Column('scope', sa.String(length=24), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('code', name=op.f('pk_sms_links')),
+    sa.UniqueConstraint('referral_id', name=op.f('uq_sms_links_referral_id')),
+    sa.UniqueConstraint('scope', name=op.f('uq_sms_links_scope'))
+    )
+    op.create_table('sms_escalation_windows',
+    sa.Column('to', sa.String(length=20), nullable=False),
+    sa.Column('last_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('digest_id', sa.String(length=32), nullable=True),
+    sa.Column('held', sa.Integer(), nullable=False),
+    sa.Column('scope', sa.String(length=24), nullable=True),
+    sa.PrimaryKeyConstraint('to', name=op.f('pk_sms_escalation_windows'))
+    )
+
 
 def downgrade() -> None:
+    # -- texts: short links and escalation digests ------------------------------------------------------
+    op.drop_table('sms_escalation_windows')
+    op.drop_table('sms_links')
     with op.batch_alter_table('sms_messages') as batch:
         batch.drop_column('next_attempt_at')
     op.drop_index('ix_idempotency_keys_created_at', table_name='idempotency_keys')
@@ -101,6 +135,11 @@ def downgrade() -> None:
         batch.drop_column('last_used_at')
         batch.drop_column('expires_at')
         batch.drop_column('name')
+    # -- sign-in and sessions, as built -------------------------------------------------------------
+    op.drop_index('ix_security_events_actor_at', table_name='security_events')
+    with op.batch_alter_table('users') as batch:
+        batch.drop_column('mfa_last_step')
+
     op.drop_index(op.f('ix_user_sessions_user_id'), table_name='user_sessions')
     op.drop_table('user_sessions')
     op.drop_index(op.f('ix_mfa_recovery_codes_user_id'), table_name='mfa_recovery_codes')

@@ -1,0 +1,215 @@
+"""Sessions held on the server, in `user_sessions` (docs/security.md, "Sign-in, sessions and multi-factor").
+
+The browser's cookie holds only an opaque random id; the row, keyed by the id's SHA-256 (so a copy of the
+table opens nobody's session), says whose session it is, whether the second factor has been given, when it
+was last used, when it must end whatever happens, and holds the session's contents (the CSRF token, flash
+messages) as JSON. A visitor who has not signed in yet has a row with no user.
+
+A session ends, at once and for every copy of its cookie, when its row is marked ended: at sign-out, when
+the user's password or role changes or they are deactivated (`end_sessions`, called by service/users.py),
+after SESSION_IDLE_MINUTES without a request, or SESSION_MAX_HOURS after sign-in (a shift). Signing in,
+and giving the second factor, move the session to a new id, so an id known before (planted, or seen on a
+shared computer) is worth nothing after.
+
+Times come from svc.clock, never the wall clock, so tests stand at any instant. `last_seen_at` is written
+at most once a minute (not on every request), so the idle timeout is exact to within a minute."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+
+from ..adapters.orm import user_sessions as table
+
+TOUCH_EVERY = timedelta(minutes=1)
+# Between the password and the second factor: long enough to find a phone, short enough that a password
+# typed on a shared computer and walked away from does not wait there for long.
+PENDING_MFA_FOR = timedelta(minutes=10)
+# Rows of ended sessions are kept this long (who was signed in, from where, why it ended), then removed.
+KEEP_ENDED = timedelta(days=30)
+REASON_MAX = 32  # user_sessions.end_reason
+CLIENT_MAX = 64  # user_sessions.client
+
+
+@dataclass(frozen=True)
+class Limits:
+    idle: timedelta = timedelta(minutes=30)
+    lifetime: timedelta = timedelta(hours=12)
+
+    @classmethod
+    def from_config(cls, config) -> "Limits":
+        return cls(idle=timedelta(minutes=float(config.get("SESSION_IDLE_MINUTES", 30))),
+                   lifetime=timedelta(hours=float(config.get("SESSION_MAX_HOURS", 12))))
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str  # the SHA-256 of the cookie's id
+    user_id: int | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    mfa_verified_at: datetime | None
+    data: str | None
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user_id is not None and self.mfa_verified_at is not None
+
+    @property
+    def pending_mfa(self) -> bool:
+        """The password was right; the second factor (or enrolment) is still to come."""
+        return self.user_id is not None and self.mfa_verified_at is None
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits
+
+
+def key_for(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def valid_id(sid: str | None) -> bool:
+    return bool(sid) and 20 <= len(sid) <= 64 and all(c.isalnum() or c in "-_" for c in sid)
+
+
+def load(session, sid: str) -> Row | None:
+    """The session's row if it has not ended (it may have run out: see `ended_by`)."""
+    found = session.execute(select(table.c.id, table.c.user_id, table.c.created_at, table.c.last_seen_at,
+                                   table.c.expires_at, table.c.mfa_verified_at, table.c.data)
+                            .where(table.c.id == key_for(sid), table.c.ended_at.is_(None))).first()
+    return Row(*found) if found is not None else None
+
+
+def ended_by(row: Row, now: datetime, limits: Limits) -> str | None:
+    """Why a loaded session has ended by now ("idle", "expired"), or None if it stands."""
+    if now >= row.expires_at:
+        return "expired"
+    idle = PENDING_MFA_FOR if row.pending_mfa else limits.idle
+    if now - row.last_seen_at > idle:
+        return "idle"
+    return None
+
+
+def create_anonymous(svc, now: datetime, limits: Limits, data: str, client: str | None = None) -> str:
+    """A row for a visitor not signed in, holding what their session has (a CSRF token, a message)."""
+    sid = new_id()
+    with svc.uow() as uow:
+        uow.session.execute(table.insert().values(
+            id=key_for(sid), user_id=None, created_at=now, last_seen_at=now, expires_at=now + limits.lifetime,
+            client=_fit(client, CLIENT_MAX), data=data))
+        uow.commit()
+    return sid
+
+
+def begin(uow, now: datetime, user_id: int, limits: Limits, *, verified: bool, client: str | None,
+          replacing: str | None = None) -> str:
+    """A signed-in session (verified) or one waiting for the second factor, in the sign-in's own unit of
+    work; the session it replaces (the visitor's) is removed, or ended if it belonged to someone."""
+    if replacing:
+        _retire(uow.session, replacing, now, "replaced")
+    sid = new_id()
+    uow.session.execute(table.insert().values(
+        id=key_for(sid), user_id=user_id, created_at=now, last_seen_at=now, expires_at=now + limits.lifetime,
+        mfa_verified_at=now if verified else None, client=_fit(client, CLIENT_MAX)))
+    return sid
+
+
+def verified(uow, sid: str, now: datetime) -> str | None:
+    """The second factor was given: the session moves to a new id and counts as signed in from now. The
+    new id, or None if the session has ended meanwhile."""
+    new = new_id()
+    moved = uow.session.execute(update(table).where(table.c.id == key_for(sid), table.c.ended_at.is_(None))
+                                .values(id=key_for(new), mfa_verified_at=now, last_seen_at=now))
+    return new if moved.rowcount == 1 else None
+
+
+def end(uow, sid: str, now: datetime, reason: str) -> bool:
+    """End one session (sign-out, timeout); True if it was still open."""
+    ended = uow.session.execute(update(table).where(table.c.id == key_for(sid), table.c.ended_at.is_(None))
+                                .values(ended_at=now, end_reason=_fit(reason, REASON_MAX)))
+    return ended.rowcount == 1
+
+
+def end_sessions(target: Any, user_id: int, reason: Any, *rest: Any, now: datetime | None = None) -> int:
+    """End every open session of a user at once (password or role changed, deactivated); the number ended.
+
+        end_sessions(uow_or_svc, user_id, reason, now=None)
+
+    `uow_or_svc` is the caller's unit of work (or its SQLAlchemy session), so that the change and the end
+    of the sessions commit together; or the services object, for a unit of work of its own. `now` defaults
+    to the services' clock (the app's, inside a request or a CLI command). The form
+    end_sessions(session, user_id, now, reason) is accepted too. The caller records its own security
+    event (password_changed, role_changed, user_deactivated): this records none."""
+    if isinstance(reason, datetime):  # end_sessions(session, user_id, now, reason)
+        now, reason = reason, (rest[0] if rest else "ended")
+    reason = _fit(str(reason), REASON_MAX)
+    if now is None:
+        now = _now(target)
+    stmt = (update(table).where(table.c.user_id == user_id, table.c.ended_at.is_(None))
+            .values(ended_at=now, end_reason=reason))
+    if hasattr(target, "uow") and hasattr(target, "clock"):  # the services object
+        with target.uow() as uow:
+            count = uow.session.execute(stmt).rowcount
+            uow.commit()
+        return count
+    session = getattr(target, "session", target)  # a unit of work, or a SQLAlchemy session
+    return session.execute(stmt).rowcount
+
+
+def write(svc, sid: str, now: datetime, *, data: str | None = None, touch: bool = False) -> bool:
+    """Save a session's contents and/or that it was used now; False if it has ended meanwhile (a sign-out
+    in another tab), in which case nothing is written."""
+    values: dict[str, Any] = {}
+    if data is not None:
+        values["data"] = data
+    if touch:
+        values["last_seen_at"] = now
+    if not values:
+        return True
+    with svc.uow() as uow:
+        done = uow.session.execute(update(table).where(table.c.id == key_for(sid), table.c.ended_at.is_(None))
+                                   .values(**values)).rowcount
+        uow.commit()
+    return done == 1
+
+
+def prune(svc, now: datetime, limits: Limits) -> int:
+    """Remove visitors' sessions unused for longer than the idle timeout, and signed-in sessions that
+    ended or ran out more than KEEP_ENDED ago. Run now and then by the web app (web/sessions.py)."""
+    old = now - KEEP_ENDED
+    with svc.uow() as uow:
+        gone = uow.session.execute(delete(table).where(or_(
+            and_(table.c.user_id.is_(None), table.c.last_seen_at < now - limits.idle),
+            table.c.ended_at < old,
+            table.c.expires_at < old))).rowcount
+        uow.commit()
+    return gone
+
+
+def _retire(session, sid: str, now: datetime, reason: str) -> None:
+    key = key_for(sid)
+    session.execute(delete(table).where(table.c.id == key, table.c.user_id.is_(None)))
+    session.execute(update(table).where(table.c.id == key, table.c.ended_at.is_(None))
+                    .values(ended_at=now, end_reason=reason))
+
+
+def _now(target: Any) -> datetime:
+    clock = getattr(target, "clock", None)
+    if clock is None:
+        try:
+            from flask import current_app
+
+            clock = current_app.extensions["ipoa"].clock
+        except (RuntimeError, KeyError):  # outside the app: only the time of ending is less exact
+            return datetime.now(timezone.utc)
+    return clock.now()
+
+
+def _fit(value: str | None, width: int) -> str | None:
+    return None if value is None else str(value)[:width]
