@@ -378,7 +378,7 @@ def main(argv=None) -> int:
         while time.monotonic() < wait_until and not app.idle():
             time.sleep(0.05)
         counts = app.counts()
-        from ipoa.adapters.queue import SMS_BATCH_SIZE
+        from ipoa.adapters.rq_queue import SMS_BATCH_SIZE
 
         conn = app.svc.redis()
         tx = job_times(conn, send_job_ids(conn))

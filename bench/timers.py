@@ -215,7 +215,7 @@ def fire_jobs(conn) -> tuple[int, int, set, list[float]]:
     from rq.job import Job
     from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
-    from ipoa.adapters.queue import QUEUE_NAME
+    from ipoa.adapters.rq_queue import QUEUE_NAME
 
     queue = Queue(QUEUE_NAME, connection=conn)
     done_ids = FinishedJobRegistry(queue=queue).get_job_ids()

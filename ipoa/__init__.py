@@ -8,14 +8,14 @@ from flask import Flask
 
 from . import config as config_module
 from . import log_redaction
-from .config import REPO_ROOT
+from . import paths
 
 __version__ = "0.1.0"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True,
-                template_folder=str(REPO_ROOT / "templates"), static_folder="static")
+                template_folder=str(paths.TEMPLATES), static_folder=str(paths.STATIC))
     app.config.from_mapping(config_module.from_environment(app.instance_path))
     if test_config:
         app.config.update(test_config)
@@ -52,10 +52,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(workflow_pages.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(v1.bp)
+    # Token-authenticated (api/tokens.py): no ambient cookie credentials to forge, so no CSRF token.
+    access.csrf.exempt(v1.bp)
     app.register_blueprint(webhooks.bp)
     if app.config.get("BENCH_ENDPOINTS"):
         from .api import bench
         app.register_blueprint(bench.bp)
+        access.csrf.exempt(bench.bp)
 
     from . import cli
     cli.register(app)

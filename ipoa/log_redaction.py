@@ -40,8 +40,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # ISO dates (1931-07-19, 1931/07/19), with a time of day if it has one: the whole instant goes.
     (re.compile(_B + r"(?:1[89]|2[0-9])[0-9]{2}([-/])(?:0?[1-9]|1[0-2])\1" + _DAY + _TIME + r"(?![0-9])"),
      "[date]"),
-    # Compact 19310719.
-    (re.compile(_B + r"(?:1[89]|2[0-9])[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])" + _E), "[date]"),
+    # Compact 19310719; not the first group of a UUID that happens to read as one (22170521-81c2-...).
+    (re.compile(_B + r"(?:1[89]|2[0-9])[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])" + _E
+                + r"(?!-[0-9A-Fa-f]{4}-)"), "[date]"),
     # 19/07/1931, 19-07-31, 19.07.1931 (either order of day and month).
     (re.compile(_B + _DAY + r"([/-])" + _DAY + r"\1(?:[0-9]{4}|[0-9]{2})" + _E), "[date]"),
     (re.compile(_B + _DAY + r"\." + _DAY + r"\.[0-9]{4}" + _E), "[date]"),

@@ -1,31 +1,45 @@
 """Shared fixtures. The suite runs on the embedded defaults (SQLite in a temporary folder, an embedded
-Redis) unless TEST_DATABASE_URL and TEST_REDIS_URL name real servers, as .ci/run's second pass does."""
+Redis) unless TEST_DATABASE_URL and TEST_REDIS_URL name real servers, as .ci/run's second pass does.
+Plain helpers live in tests/helpers/; the ones test modules import from here are re-exported below."""
 from __future__ import annotations
 
 import os
-import re
-from datetime import datetime, timezone
+import shutil
+import threading
 
 import pytest
-from sqlalchemy import text
-from werkzeug.security import generate_password_hash
 
-from ipoa import create_app
-from ipoa.adapters import orm, workflow_store
-from ipoa.adapters.clock import FixedClock
-from ipoa.adapters.db import migrate
-from ipoa.bootstrap import Services
-from ipoa.domain.catalogue import load_catalogue
-from ipoa.config import REPO_ROOT
-from ipoa.domain.audit_chain import CHAINS, GENESIS
-from ipoa.service.calls import Actor
-from ipoa.users import ApiToken, User, hash_token, new_token
+# The shared helpers' asserts explain their failures as a test module's do (registered before importing).
+pytest.register_assert_rewrite("tests.helpers")
 
-# A Monday in GMT, inside every weekday service's hours.
-DEFAULT_NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-PASSWORD = "correct horse battery"
-PASSWORD_HASH = generate_password_hash(PASSWORD)  # once: each scrypt hash costs ~0.25 s
+from hypothesis import settings  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+from ipoa import create_app  # noqa: E402
+from ipoa.adapters import orm, workflow_store  # noqa: E402
+from ipoa.adapters.clock import FixedClock  # noqa: E402
+from ipoa.adapters.db import migrate  # noqa: E402
+from ipoa.bootstrap import Services  # noqa: E402
+from ipoa.domain.catalogue import load_catalogue  # noqa: E402
+from ipoa.config import REPO_ROOT  # noqa: E402
+from ipoa.domain.audit_chain import CHAINS, GENESIS  # noqa: E402
+from ipoa.service.calls import Actor  # noqa: E402
+from tests.helpers import (  # noqa: E402,F401 - re-exported: test modules import these from here
+    DEFAULT_NOW, PASSWORD, call_payload, csrf_token, make_token, make_user, sign_in,
+)
+from tests.helpers.api import auth  # noqa: E402
+
 WORKFLOWS = REPO_ROOT / "workflows"
+
+# Hypothesis profiles, loaded here before any test module is imported. `dev` (by default): quick, for the
+# edit-test loop. `ci` (whenever CI is set, as .ci/run is run): more examples, on top of Hypothesis's own
+# CI settings: derandomised (the same cases every run, so a red build is red again on a rerun), no
+# deadline on the noisy 2-core box, no example database, the failing example's reproduce blob printed.
+# HYPOTHESIS_PROFILE=dev|ci chooses either anywhere. A test that pins max_examples keeps its count in both.
+settings.register_profile("dev", max_examples=50)
+settings.register_profile("ci", settings.get_profile("ci"), max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 def _database_url(tmp_root) -> str:
@@ -89,23 +103,6 @@ def svc(services, catalogue, clock):
     return services
 
 
-def make_user(svc, username: str, role: str, centre: str | None) -> User:
-    with svc.uow() as uow:
-        user = User(username=username, display_name=username.title(), role=role, centre=centre,
-                    password_hash=PASSWORD_HASH, created_at=svc.clock.now())
-        uow.session.add(user)
-        uow.commit()
-    return user
-
-
-def make_token(svc, user: User) -> str:
-    token = new_token()
-    with svc.uow() as uow:
-        uow.session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), created_at=svc.clock.now()))
-        uow.commit()
-    return token
-
-
 @pytest.fixture
 def users(svc):
     return {
@@ -145,34 +142,52 @@ def client(app):
     return app.test_client()
 
 
-def csrf_token(client, url: str = "/login") -> str:
-    html = client.get(url).get_data(as_text=True)
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', html)
-    assert match, f"no CSRF token on {url}"
-    return match.group(1)
+@pytest.fixture
+def api(client, tokens):
+    """api(method, url, json=None, as_="handler") -> response, authenticated as the named user."""
+
+    def call(method: str, url: str, json=None, as_: str = "handler", **kw):
+        return client.open(url, method=method, json=json, headers=auth(tokens[as_]), **kw)
+
+    return call
 
 
-def sign_in(client, username: str, password: str = PASSWORD):
-    token = csrf_token(client, "/login")
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+# -- a real browser (tests/e2e, tests/security): Playwright driving Debian's chromium against the app
+# served on a live local port. Under CI a missing browser fails the test; elsewhere it skips.
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def call_payload(**overrides) -> dict:
-    """A valid intake body; the person is invented, the NHS number from the never-issued 999 range."""
-    body = {
-        "centre": "CNH",
-        "caller": {"type": "carer", "name": "Jo Carer", "phone": "07911 123456"},
-        "subject": {"nhs_number": "9990000026", "given_name": "Edith", "family_name": "Testperson",
-                    "date_of_birth": "1938-04-02", "postcode": "LE11 3AB"},
-        "need": "urgent_community_health",
-        "urgency": "urgent",
-        "summary": "Fell, no injury, cannot get up unaided.",
-        "consent": "given",
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(body.get(key), dict):
-            body[key] = {**body[key], **value}
-        else:
-            body[key] = value
-    return body
+def _require_browser() -> None:
+    if os.path.exists(CHROMIUM):
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"Debian's chromium is not installed at {CHROMIUM}; .ci/run installs it")
+    pytest.skip("chromium is not installed (apt-get install chromium); CI fails instead of skipping")
+
+
+@pytest.fixture
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture
+def page():
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        yield page
+        context.close()
+        browser.close()

@@ -1,5 +1,5 @@
 """The SLA timer scheduler: `python -m workers.scheduler`. Every tick it hands the due timers to RQ
-(jobs of up to ipoa.adapters.queue.TIMER_BATCH timers, run by the worker).
+(jobs of up to ipoa.adapters.rq_queue.TIMER_BATCH timers, run by the worker).
 
 A small loop of ours rather than RQ's scheduler (enqueue_at): RQ keeps scheduled jobs in Redis, so a
 flushed or replaced Redis would lose every clock, and a clock that stops early would leave a job to
@@ -92,7 +92,7 @@ class NightlyVerification:
 def rq_enqueue(svc):
     from rq import Queue
 
-    from ipoa.adapters.queue import QUEUE_NAME, enqueue_timer_batches
+    from ipoa.adapters.rq_queue import QUEUE_NAME, enqueue_timer_batches
 
     queue = Queue(QUEUE_NAME, connection=svc.redis())
     return lambda ids: enqueue_timer_batches(queue, ids)

@@ -8,7 +8,7 @@ import logging
 from rq import SimpleWorker
 
 from ipoa import create_app
-from ipoa.adapters.queue import QUEUE_NAME
+from ipoa.adapters.rq_queue import QUEUE_NAME
 
 
 def main() -> None:

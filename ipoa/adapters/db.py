@@ -1,17 +1,14 @@
 """Database engine, sessions and migrations."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from ..paths import MIGRATIONS
 from .orm import start_mappers
-
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def normalise_url(url: str) -> str:

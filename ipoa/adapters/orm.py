@@ -10,7 +10,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry, relationship
 from sqlalchemy.types import TypeDecorator
 
-from ..domain.messaging import SmsMessage
+from ..domain.sms.delivery import SmsMessage
 from ..domain.model import AccessEvent, AuditEvent, Call, OutboxMessage, Referral, SecurityEvent, Timer
 from ..users import ApiToken, User
 

@@ -7,11 +7,10 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import func, select
 
 from ..adapters.orm import bench_pings, calls
-from ..web.access import csrf, services
+from ..entry.request_context import services
 from .tokens import authenticate as _authenticate  # the API's token check (api/tokens.py)
 
-bp = Blueprint("bench", __name__, url_prefix="/api/v1/bench")
-csrf.exempt(bp)
+bp = Blueprint("bench", __name__, url_prefix="/api/v1/bench")  # exempt from CSRF like the API (create_app)
 bp.before_request(_authenticate)
 
 

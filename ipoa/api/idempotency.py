@@ -20,10 +20,10 @@ from typing import Callable
 from flask import Blueprint, Response, current_app, g, request
 
 from ..domain.model import Call
+from ..entry.json_errors import json_error
+from ..entry.json_input import loads  # depth-checked JSON decoding
+from ..entry.request_context import services
 from ..service import idempotency as records
-from ..web.access import services
-from ..web.input_limits import loads  # depth-checked JSON decoding
-from .errors import error
 
 log = logging.getLogger(__name__)
 
@@ -84,21 +84,21 @@ def _before():
     if key is None or request.endpoint not in ROUTES:
         return None
     if not key or len(key) > KEY_MAX or not key.isascii() or not key.isprintable():
-        return error(400, "invalid_idempotency_key",
-                     f"{HEADER} must be 1 to {KEY_MAX} printable ASCII characters; a UUID is a good choice.")
+        return json_error(400, "invalid_idempotency_key",
+                          f"{HEADER} must be 1 to {KEY_MAX} printable ASCII characters; a UUID is a good choice.")
     svc = services()
     outcome = records.claim(svc, user_id=g.api_user.id, key=key, method=request.method, path=request.path,
                             request_hash=_request_hash())
     if outcome.kind == "replay":
         return _replay(outcome.status_code, outcome.response_body)
     if outcome.kind == "mismatch":
-        return error(422, "idempotency_key_reused",
-                     f"This {HEADER} was already used for a different request (another address or body). "
-                     "Send a new key with a new request; repeat a key only to retry the same request.")
+        return json_error(422, "idempotency_key_reused",
+                          f"This {HEADER} was already used for a different request (another address or body). "
+                          "Send a new key with a new request; repeat a key only to retry the same request.")
     if outcome.kind == "in_progress":
-        resp = error(409, "idempotency_in_progress",
-                     f"A request with this {HEADER} is still being processed. Retry with the same key in a "
-                     "moment to get its answer.")
+        resp = json_error(409, "idempotency_in_progress",
+                          f"A request with this {HEADER} is still being processed. Retry with the same key in a "
+                          "moment to get its answer.")
         resp.headers["Retry-After"] = "1"
         return resp
     claim = records.Claim(id=outcome.claim_id, answer=_answer_for(request.endpoint, request.view_args or {}),
@@ -169,9 +169,9 @@ def _teardown(_exc) -> None:
 
 def _superseded(_exc):
     g.idempotency_superseded = True
-    return error(409, "idempotency_superseded",
-                 f"This request took too long and a retry with the same {HEADER} took over; nothing was "
-                 "saved by this one. Retry with the same key to get the answer.")
+    return json_error(409, "idempotency_superseded",
+                      f"This request took too long and a retry with the same {HEADER} took over; nothing was "
+                      "saved by this one. Retry with the same key to get the answer.")
 
 
 _purge_lock = threading.Lock()

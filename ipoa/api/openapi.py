@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of /api/v1. Request schemas come from the pydantic commands the API
+"""The OpenAPI 3.1 document of /api/v1. Request schemas come from the pydantic input models the API
 validates with, so the document cannot drift from the validation."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from ..domain.access import BREAK_GLASS_NOTE_REQUIRED, BREAK_GLASS_REASONS, NOTE_MAX
 from ..domain.sharing import BASES, CONSENT, LAWFUL_BASES, REASON_MAX
 from ..service.calls import RerouteReferral
-from ..service.commands import CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, LogCall, RecordConsent
+from ..service.inputs import CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, LogCall, RecordConsent
 from .. import __version__
 
 

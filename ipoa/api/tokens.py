@@ -5,19 +5,26 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import g, request
+from flask import Response, g, request
 from sqlalchemy import or_, select, update
 
 from ..adapters.orm import api_tokens
+from ..entry.json_errors import json_error
+from ..entry.request_context import services
 from ..users import ApiToken, User, hash_token
-from ..web.access import services
-from .errors import error
 
 log = logging.getLogger(__name__)
 
 # last_used_at is for operators ("is this integration still calling?"), not an audit trail: written at
 # most once a minute per token, so a busy integration costs one UPDATE a minute, not one per request.
 LAST_USED_EVERY = timedelta(minutes=1)
+
+
+def _unauthorised(code: str, message: str) -> Response:
+    """A 401 in the JSON error shape, naming the scheme to authenticate with (RFC 9110, 11.6.1)."""
+    resp = json_error(401, code, message)
+    resp.headers["WWW-Authenticate"] = 'Bearer realm="ipoa"'
+    return resp
 
 
 def authenticate():
@@ -27,7 +34,7 @@ def authenticate():
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return error(401, "unauthorised", "Send 'Authorization: Bearer <token>'.")
+        return _unauthorised("unauthorised", "Send 'Authorization: Bearer <token>'.")
     svc = services()
     now = svc.clock.now()
     with svc.uow() as uow:
@@ -37,15 +44,15 @@ def authenticate():
             .where(ApiToken.token_hash == hash_token(token.strip()))
         ).first()
         if found is None or found.revoked_at is not None:
-            return error(401, "unauthorised", "Unknown or revoked token.")
+            return _unauthorised("unauthorised", "Unknown or revoked token.")
         user = found[0]
         if found.expires_at is not None and found.expires_at <= now:
             # Saying so lets the integration's owner ask for a new token rather than hunt for a typo.
-            return error(401, "token_expired",
-                         f"This API token expired on {found.expires_at:%Y-%m-%d %H:%M} UTC; ask an "
-                         "administrator for a new one.")
+            return _unauthorised("token_expired",
+                                 f"This API token expired on {found.expires_at:%Y-%m-%d %H:%M} UTC; ask an "
+                                 "administrator for a new one.")
         if not user.active:
-            return error(401, "unauthorised", "Unknown or revoked token.")
+            return _unauthorised("unauthorised", "Unknown or revoked token.")
         if found.last_used_at is None or now - found.last_used_at >= LAST_USED_EVERY:
             _note_used(uow, found.id, now)
         uow.session.expunge(user)

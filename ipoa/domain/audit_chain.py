@@ -3,7 +3,7 @@ number and a SHA-256 hash over its canonical content and the previous event's ha
 inserting or reordering an event breaks the chain from that event on; `verify` finds the first break.
 
 Pure: the adapters read and write the rows (adapters/audit_store.py). See docs/information-governance.md,
-"A tamper-evident, append-only audit trail".
+"The audit trail: complete, append-only, tamper-evident".
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Reads the definitions an administrator edits in workflows/: workflows (*.workflow.yaml), the directory
-and the routing table. Parsing and validation live in the modules that own each kind of data."""
+"""Reads the definitions an administrator edits in workflows/: workflows (*.workflow.yaml), the directory,
+the routing table, the SLA policy and the board's targets. Parsing and validation live in the modules that
+own each kind of data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from .guards import EFFECTS, GUARDS
 from .workflow import WorkflowDefinition, check_family, parse_definition
 
 if TYPE_CHECKING:
+    from .reporting.board import BoardTargets
     from .sla import SlaPolicy
 
 WORKFLOW_SUFFIX = ".workflow.yaml"
@@ -51,10 +53,13 @@ class Catalogue:
     routing: Any
     # load_catalogue always sets it; None only for a catalogue built by hand without SLA clocks.
     sla: SlaPolicy | None = None
+    # The board view's targets (board.yaml); load_catalogue always sets it, like sla.
+    board: BoardTargets | None = None
 
 
 def load_catalogue(folder: Path | str, sla_file: Path | str | None = None) -> Catalogue:
     from .directory import load_directory
+    from .reporting.board import BoardTargetError, load_board_targets
     from .routing import load_routing
     from .sla import SlaPolicyError, check_clock_bindings, load_sla_policy
 
@@ -67,4 +72,8 @@ def load_catalogue(folder: Path | str, sla_file: Path | str | None = None) -> Ca
         raise SlaPolicyError(f"{sla_path}: missing: the SLA policy is required")
     sla = load_sla_policy(read_yaml(sla_path), directory, source=str(sla_path))
     check_clock_bindings(sla, workflows, str(sla_path))
-    return Catalogue(workflows=workflows, directory=directory, routing=routing, sla=sla)
+    board_path = folder / "board.yaml"
+    if not board_path.is_file():
+        raise BoardTargetError(f"{board_path}: missing: the board view's targets are required")
+    board = load_board_targets(read_yaml(board_path), source=str(board_path))
+    return Catalogue(workflows=workflows, directory=directory, routing=routing, sla=sla, board=board)

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError, field_validator
+from pydantic import Field, StrictBool, StringConstraints, ValidationError, field_validator
 
 from .calendar import BankHolidays, Calendar, calendar_from_spec
+from .input_models import NonBlank as _Text
+from .input_models import Strict
 from .postcodes import outward_code
 from .validation import normalise_uk_mobile
 
@@ -100,20 +102,15 @@ class Directory:
 # --- loading -------------------------------------------------------------------------------------
 
 _Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
-_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 _DISTRICT = re.compile(r"[A-Z]{1,2}[0-9][0-9A-Z]?")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _OrganisationIn(_Strict):
+class _OrganisationIn(Strict):
     code: _Code
     name: _Text
 
 
-class _CentreIn(_Strict):
+class _CentreIn(Strict):
     code: _Code
     name: _Text
     organisation: _Code
@@ -122,7 +119,7 @@ class _CentreIn(_Strict):
     calendar: Any
 
 
-class _ServiceIn(_Strict):
+class _ServiceIn(Strict):
     code: _Code
     name: _Text
     organisation: _Code
@@ -143,12 +140,12 @@ class _ServiceIn(_Strict):
         return norm
 
 
-class _LocalityIn(_Strict):
+class _LocalityIn(Strict):
     name: _Text
     districts: list[str] = Field(min_length=1)
 
 
-class _DirectoryIn(_Strict):
+class _DirectoryIn(Strict):
     organisations: list[_OrganisationIn] = Field(min_length=1)
     centres: list[_CentreIn] = Field(min_length=1)
     services: list[_ServiceIn] = Field(min_length=1)

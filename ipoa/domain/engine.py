@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
+from transitions import MachineError
+
 from .errors import GuardFailed, TriggerNotAllowed, VersionConflict, WorkflowError
 from .guards import EFFECTS, GUARDS, FireContext, describe_choice, recommended_choice, sharing_allowed
+from .meaning import CALL_WORKFLOW, REFERRAL_WORKFLOW, TIER3_REVIEW
 from .model import AuditEvent, Call, OutboxMessage, Referral, Timer
 from .sharing import OVERRIDE_KEY
 from .workflow import CompiledWorkflow, TransitionDef, WorkflowDefinition, check_family
 
-CALL_WORKFLOW = "call"
-REFERRAL_WORKFLOW = "referral"
+__all__ = ["CALL_WORKFLOW", "REFERRAL_WORKFLOW", "Engine", "Result", "outbox_event"]
 
 
 @dataclass
@@ -105,7 +107,8 @@ class Engine:
         if expected_version is not None and expected_version != call.version:
             raise VersionConflict(expected_version, call.version)
         ctx = FireContext(actor=actor, now=now, data=dict(data or {}), reason=reason, call=call,
-                          directory=self.directory, recommendation=recommendation)
+                          directory=self.directory, recommendation=recommendation,
+                          call_workflow=self.definition(call.workflow, call.workflow_version))
         t = self._apply(call, trigger, ctx, allow_internal)
         result = Result()
         # Only the inputs this transition takes: what a client sends besides is not part of the record.
@@ -139,7 +142,8 @@ class Engine:
         if expected_version is not None and expected_version != referral.version:
             raise VersionConflict(expected_version, referral.version)
         ctx = FireContext(actor=actor, now=now, data=dict(data or {}), reason=reason, call=call,
-                          directory=self.directory)
+                          directory=self.directory,
+                          call_workflow=self.definition(call.workflow, call.workflow_version))
         t = self._apply(referral, trigger, ctx, allow_internal=False)
         for name in t.effects:
             EFFECTS[name](referral, ctx)
@@ -169,13 +173,22 @@ class Engine:
 
     def _apply(self, entity: Call | Referral, trigger: str, ctx: FireContext,
                allow_internal: bool) -> "Engine._Applied":
+        """The shared machine decides: whether the trigger may fire from the record's state (internal
+        triggers only for the engine itself), its guards, and the destination; its `after` callback says
+        which transition it took (ctx.transition). Nothing is looked up twice."""
         compiled = self._compiled[(entity.workflow, entity.workflow_version)]
-        t = compiled.definition.transition(trigger, entity.state)
-        if t is None or (t.internal and not allow_internal):
-            raise TriggerNotAllowed(trigger, entity.state, [x.trigger for x in self.allowed(entity)])
+        machine = compiled.machine if allow_internal else compiled.user_machine
         from_state = entity.state
-        if not compiled.machine.events[trigger].trigger(entity, ctx=ctx):
+        event = machine.events.get(trigger)
+        try:
+            moved = event is not None and event.trigger(entity, ctx=ctx)
+        except MachineError:  # the trigger exists, but not from this state
+            moved = None
+        if not moved:
+            if not ctx.errors:  # a failed guard always names a field (_check)
+                raise TriggerNotAllowed(trigger, entity.state, [x.trigger for x in self.allowed(entity)])
             raise GuardFailed(trigger, ctx.errors)
+        t: TransitionDef = ctx.transition
         entity.version += 1
         entity.updated_at = ctx.now
         if entity.state in compiled.definition.final_states:
@@ -190,7 +203,9 @@ class Engine:
                                  "decided_by": ctx.actor}
         if rec is not None:
             rec_kind, rec_service = recommended_choice(rec)
-            overridden = (t.route, service) != (rec_kind, rec_service) and t.from_state != "in_tier3_review"
+            # In tier 3 review the reviewer decides the route: no override (the state's tag, meaning.py).
+            reviewed = t.from_state in ctx.call_workflow.states_tagged(TIER3_REVIEW)
+            overridden = (t.route, service) != (rec_kind, rec_service) and not reviewed
             route.update(recommended=describe_choice(rec_kind, rec_service), rule=rec.rule,
                          rule_reason=rec.reason, alert_supervisor=bool(rec.alert_supervisor))
         route.update(overridden=overridden, override_reason=ctx.reason if overridden else None)

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from . import sharing
 from .calendar import LONDON
+from .meaning import TIER3_REVIEW
 from .model import Call, Referral
 
 
@@ -23,6 +24,10 @@ class FireContext:
     errors: dict[str, str] = field(default_factory=dict)
     # Set by sharing_allowed when the transition creates a referral: the basis it is shared on.
     sharing: sharing.Decision | None = None
+    # The call's workflow definition (its version's): which of its states mean what (domain/meaning.py).
+    call_workflow: Any = None
+    # Set by the machine once a transition is taken (workflow.CompiledWorkflow): the TransitionDef.
+    transition: Any = None
 
 
 def parse_instant(value: Any) -> datetime | None:
@@ -79,8 +84,9 @@ def _service_given(entity: Any, ctx: FireContext, route: str | None) -> dict[str
 
 
 def _route_agreed(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
-    # In tier 3 review a clinician or social worker makes the routing decision: no override needed.
-    if ctx.call.state == "in_tier3_review" or ctx.recommendation is None or route is None:
+    # In tier 3 review a clinician or social worker makes the routing decision: no override needed. Which
+    # states those are is the call workflow's `tier3_review` tag (domain/meaning.py).
+    if ctx.recommendation is None or route is None or _in_tier3_review(ctx):
         return {}
     rec_kind, rec_service = recommended_choice(ctx.recommendation)
     chosen_service = ctx.data.get("service") if route == "refer" else None
@@ -90,6 +96,10 @@ def _route_agreed(entity: Any, ctx: FireContext, route: str | None) -> dict[str,
         return {"reason": f"The recommended route is to {describe_choice(rec_kind, rec_service)}; "
                           "give a reason to override it."}
     return {}
+
+
+def _in_tier3_review(ctx: FireContext) -> bool:
+    return ctx.call_workflow is not None and ctx.call.state in ctx.call_workflow.states_tagged(TIER3_REVIEW)
 
 
 def _other_centre(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import gzip
 import string
-from pathlib import Path
+
+from ..paths import DATA
 
 MIN_LENGTH = 12
 # The sign-in form takes at most 200 characters: a longer password could never be used to sign in.
@@ -23,7 +24,7 @@ MIN_DISTINCT = 5
 # the password is still refused if it IS the username.
 USERNAME_IN_PASSWORD_MIN = 3
 
-COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt.gz"
+COMMON_PASSWORDS_FILE = DATA / "common-passwords.txt.gz"
 _TRAILING = string.digits + string.punctuation + " "
 
 

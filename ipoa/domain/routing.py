@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
+from pydantic import ConfigDict, Field, StrictBool, StringConstraints, ValidationError
 
 from .calendar import LONDON, parse_time
 from .directory import Directory, LocalityMatch
-
-URGENCIES = ("emergency", "urgent", "same_day", "routine")
+from .input_models import NonBlank as _Text
+from .input_models import Strict, describe_validation_errors
+from .urgency import URGENCIES
 OUTCOMES = ("divert_999", "resolved_at_first_contact")
 CONDITION_KEYS = ("need", "urgency", "local_time", "service_open", "service_closed", "locality")
 LOCALITY_CONDITIONS = ("out_of_area",)
@@ -238,30 +239,29 @@ class RoutingTable:
 
 # --- loading -------------------------------------------------------------------------------------
 
-_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+class _RoutingIn(Strict):
+    # YAML reads some values the table means as text as numbers (a bare 17:00 is the number 1020, a
+    # label of digits is an int): they are taken as text and checked as text.
+    model_config = ConfigDict(coerce_numbers_to_str=True)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
-
-
-class _NeedIn(_Strict):
+class _NeedIn(_RoutingIn):
     code: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
     label: _Text
 
 
-class _TableIn(_Strict):
+class _TableIn(_RoutingIn):
     needs: list[_NeedIn] = Field(min_length=1)
     urgencies: list[str]
     rules: list[Any] = Field(min_length=1)
 
 
-class _TimeIn(_Strict):
+class _TimeIn(_RoutingIn):
     start: str = Field(alias="from")
     to: str
 
 
-class _WhenIn(_Strict):
+class _WhenIn(_RoutingIn):
     need: list[str] | None = Field(default=None, min_length=1)
     urgency: list[str] | None = Field(default=None, min_length=1)
     local_time: _TimeIn | None = None
@@ -270,7 +270,7 @@ class _WhenIn(_Strict):
     locality: Literal["out_of_area"] | None = None
 
 
-class _RuleIn(_Strict):
+class _RuleIn(_RoutingIn):
     id: _Text
     description: _Text
     when: dict[str, Any] | None = None
@@ -279,17 +279,6 @@ class _RuleIn(_Strict):
     service: str | None = None
     alert_supervisor: StrictBool = False
     note: _Text | None = None
-
-
-def describe_validation_errors(exc: ValidationError) -> str:
-    """Pydantic's errors as 'where: what; ...' for a data file's error message."""
-    problems = []
-    for error in exc.errors():
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
-        # Pydantic's wording for a misspelt key does not say which way round the mistake is.
-        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
 
 
 class _RuleBuilder:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, ClassVar, Iterable, Mapping
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from .calendar import (
     LONDON,
@@ -27,7 +27,8 @@ from .calendar import (
     working_day_of,
 )
 from .directory import Directory
-from .routing import URGENCIES, describe_validation_errors
+from .input_models import Strict, describe_validation_errors
+from .urgency import URGENCIES
 
 UTC = timezone.utc
 CLOCK_KINDS = ("triage", "acceptance", "response", "callback")
@@ -170,15 +171,6 @@ class ClockBinding:
         return None
 
 
-DEFAULT_CLOCKS = {
-    "triage": ClockBinding("triage", "call", frozenset({"logged", "transferred", "in_triage"}),
-                           frozenset({"transfer"})),
-    "callback": ClockBinding("callback", "call", frozenset({"awaiting_callback"})),
-    "acceptance": ClockBinding("acceptance", "referral", frozenset({"sent"})),
-    "response": ClockBinding("response", "referral", frozenset({"accepted"})),
-}
-
-
 class SlaPolicy:
     def __init__(
         self,
@@ -189,7 +181,9 @@ class SlaPolicy:
         callback_text: str = "",
         clocks: Mapping[str, ClockBinding] | None = None,
     ):
-        self.clocks = dict(clocks or DEFAULT_CLOCKS)
+        # Where each clock runs is data (sla.yaml `clocks`, checked against the workflows on load): no
+        # state names here. A policy built without bindings keeps no clock.
+        self.clocks = dict(clocks or {})
         self.triage = dict(triage)
         self.acceptance = dict(acceptance)
         self.response = {code: dict(rules) for code, rules in response.items()}
@@ -270,21 +264,17 @@ _DURATION = re.compile(r"(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?")
 _DURATION_HINT = 'use a number and unit, e.g. "15m", "2h", "1h30m", "28d"'
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _CallbackIn(_Strict):
+class _CallbackIn(Strict):
     overdue_after: Any
 
 
-class _ClockIn(_Strict):
+class _ClockIn(Strict):
     workflow: str
     runs_in: list[str]
     restarts_on: list[str] = []
 
 
-class _PolicyIn(_Strict):
+class _PolicyIn(Strict):
     clocks: dict[str, _ClockIn]
     triage: dict[str, Any]
     acceptance: dict[str, Any]

@@ -1,24 +1,25 @@
 """Workflow definitions: loaded from YAML data, validated, compiled once into a shared `transitions`
-machine per (name, version). Records never get a machine of their own (see STACK-NOTES: a machine per
-object costs ~0.1 ms and tens of KiB); the shared machine is fired with the record as its model."""
+machine per (name, version). Records never get a machine of their own (a machine per object costs
+~0.1 ms and tens of KiB: docs/stack-notes.md, "transitions"); the shared machine is fired with the record
+as its model. What states and triggers mean to the rest of the code (their tags and roles) is checked here
+too: domain/meaning.py."""
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from transitions import Machine
 
+from . import meaning
 from .errors import WorkflowError
 
 _TOP_KEYS = {"name", "version", "description", "initial", "final", "states", "transitions", "parent"}
-_STATE_KEYS = {"name", "label", "waiting", "description"}
+_STATE_KEYS = {"name", "label", "waiting", "description", "tags"}
 _TRANSITION_KEYS = {
     "trigger", "label", "source", "dest", "conditions", "effects", "route",
-    "internal", "parent_trigger", "description", "needs",
+    "internal", "parent_trigger", "description", "needs", "roles",
 }
 ROUTE_KINDS = {"refer", "resolved_at_first_contact", "divert_999", "tier3_review"}
 
@@ -29,6 +30,7 @@ class StateDef:
     label: str
     final: bool
     waiting: bool  # counts as waiting in a queue (oldest-wait figures)
+    tags: frozenset[str] = frozenset()  # what the state means to the code (domain/meaning.py)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class TransitionDef:
     internal: bool = False
     parent_trigger: str | None = None
     needs: tuple[str, ...] = ()  # input fields a form must offer for this trigger
+    roles: frozenset[str] = frozenset()  # what the trigger means to the code (domain/meaning.py)
 
 
 @dataclass
@@ -63,11 +66,47 @@ class WorkflowDefinition:
 
     @property
     def checksum(self) -> str:
-        return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()
+        """Of the machine's shape: everything but the tags and roles, which are meaning and may be corrected
+        on a deployed version (domain/meaning.py). A definition written before tags existed has the same
+        checksum as before."""
+        return meaning.digest(meaning.strip_meaning(self.raw))
+
+    @property
+    def meaning_checksum(self) -> str:
+        return meaning.digest(meaning.meaning_of(self.raw))
 
     @property
     def final_states(self) -> set[str]:
         return {s.name for s in self.states.values() if s.final}
+
+    @property
+    def open_states(self) -> frozenset[str]:
+        """The states a record is still open in: those `final` does not list (its closed_at is unset)."""
+        return frozenset(s.name for s in self.states.values() if not s.final)
+
+    def states_tagged(self, tag: str) -> frozenset[str]:
+        """The states carrying a tag (domain/meaning.py): empty for a tag of the other workflow."""
+        meaning.known_state_tag(tag)
+        return frozenset(s.name for s in self.states.values() if tag in s.tags)
+
+    def triggers_with_role(self, role: str) -> frozenset[str]:
+        """The triggers carrying a role (domain/meaning.py): empty for a role of the other workflow."""
+        meaning.known_trigger_role(role)
+        return frozenset(t.trigger for t in self.transitions if role in t.roles)
+
+    def trigger_with_role(self, role: str) -> str:
+        """The one trigger of a role this workflow must have exactly one of (checked on load)."""
+        (trigger,) = self.triggers_with_role(role)
+        return trigger
+
+    def roles_of(self, trigger: str) -> frozenset[str]:
+        return next((t.roles for t in self.transitions if t.trigger == trigger), frozenset())
+
+    def trigger_for(self, state: str, *, route: str | None = None, effect: str | None = None) -> str | None:
+        """The trigger leaving `state` by a transition of this route kind (or with this effect), if any:
+        re-routing refers again by the `route: refer` transition, the dashboard reassigns by `move_centre`."""
+        return next((t.trigger for t in self.transitions if state in t.sources
+                     and (route is None or t.route == route) and (effect is None or effect in t.effects)), None)
 
     def transition(self, trigger: str, source: str) -> TransitionDef | None:
         return next((t for t in self.transitions if t.trigger == trigger and source in t.sources), None)
@@ -157,6 +196,8 @@ def parse_definition(
             label=str(entry.get("label", sname.replace("_", " ").capitalize())),
             final=sname in final,
             waiting=bool(entry.get("waiting", False)),
+            tags=meaning.parse_words(entry.get("tags"), meaning.STATE_TAGS, name, f"state '{sname}'", "tag",
+                                     fail),
         )
     if not states:
         raise fail("no states")
@@ -228,6 +269,7 @@ def parse_definition(
             internal=bool(t.get("internal", False)),
             parent_trigger=parent_trigger,
             needs=tuple(needs),
+            roles=meaning.parse_words(t.get("roles"), meaning.TRIGGER_ROLES, name, where, "role", fail),
         ))
     if not transitions:
         raise fail("no transitions")
@@ -254,6 +296,7 @@ def parse_definition(
     trapped = [s for s in states if s not in can_finish]
     if trapped:
         raise fail(f"dead-end states (no path to a final state): {', '.join(trapped)}")
+    meaning.check_definition(name, states, transitions, fail)
 
     return WorkflowDefinition(
         name=name, version=version, initial=initial, states=states,
@@ -263,12 +306,21 @@ def parse_definition(
 
 
 class CompiledWorkflow:
-    """A definition plus its one shared transitions machine."""
+    """A definition and its shared `transitions` machines, which decide whether a trigger may fire from a
+    record's state, run its guards (conditions) and move the record to the destination. `machine` holds
+    every transition, for the engine (a referral moving its call by an internal trigger); `user_machine`
+    leaves out internal ones, so a user firing one is refused by the machine like any trigger not allowed."""
 
     def __init__(self, definition: WorkflowDefinition, check: Callable[[Any, TransitionDef], bool]):
         self.definition = definition
+        self.machine = self._machine(definition, definition.transitions, check)
+        self.user_machine = self._machine(definition, [t for t in definition.transitions if not t.internal], check)
+
+    @staticmethod
+    def _machine(definition: WorkflowDefinition, transitions: Iterable[TransitionDef],
+                 check: Callable[[Any, TransitionDef], bool]) -> Machine:
         spec = []
-        for t in definition.transitions:
+        for t in transitions:
             spec.append({
                 "trigger": t.trigger,
                 "source": list(t.sources),
@@ -276,8 +328,10 @@ class CompiledWorkflow:
                 # One combined condition per transition so every guard runs and all field errors are
                 # collected, not just the first.
                 "conditions": [lambda event, _t=t: check(event, _t)],
+                # Which transition the machine took, for the engine's effects, audit and outbox.
+                "after": [lambda event, _t=t: setattr(event.kwargs["ctx"], "transition", _t)],
             })
-        self.machine = Machine(
+        return Machine(
             model=None,
             states=list(definition.states),
             transitions=spec,
@@ -288,7 +342,8 @@ class CompiledWorkflow:
         )
 
     def allowed_triggers(self, state: str) -> list[str]:
-        return self.machine.get_triggers(state)
+        """What a user may fire from a state (internal triggers left out)."""
+        return self.user_machine.get_triggers(state)
 
 
 def check_family(definitions: Iterable[WorkflowDefinition]) -> None:
@@ -309,3 +364,4 @@ def check_family(definitions: Iterable[WorkflowDefinition]) -> None:
                 raise WorkflowError(
                     f"{d.source}: transition '{t.trigger}' names parent trigger '{t.parent_trigger}' "
                     f"which '{parent.name}' v{parent.version} does not define")
+        meaning.check_reroute(d, parent, lambda problem, _d=d: WorkflowError(f"{_d.source}: {problem}"))

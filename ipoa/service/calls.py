@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import text
 
-from ..domain import sharing
+from ..domain import meaning, sharing
 from ..domain.engine import CALL_WORKFLOW, Result, outbox_event
 from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict
 from ..domain.model import AuditEvent, Call, Referral, new_ref
@@ -18,8 +18,9 @@ from ..domain.routing import Decision
 from ..domain.validation import text_problem
 from ..users import CAPABILITIES
 from . import access, idempotency
-from .commands import (CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, InvalidInput, LogCall, RecordConsent,
-                       _Strict, parse)
+from .workflow_meaning import definition_of
+from .inputs import (CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, Input, InvalidInput, LogCall, RecordConsent,
+                     parse)
 from .errors import Forbidden, NotFound, OutsideRelationship
 
 
@@ -149,14 +150,22 @@ def _call_to_change(uow, actor: Actor, ref: str, now: datetime) -> Call:
     return call
 
 
-def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> Call:
+def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any], *, effect: str | None = None) -> Call:
+    """effect: fire whichever transition from the call's state has this effect, whatever its trigger is
+    called in the call's version (the dashboard's reassign: `move_centre`); payload's trigger is then
+    only what a refusal names."""
     cmd: FireTrigger = parse(FireTrigger, payload)
     now = svc.clock.now()
     with svc.uow() as uow:
         call = _call_to_change(uow, actor, ref, now)
         engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
+        trigger = cmd.trigger
+        if effect is not None:
+            trigger = engine.definition(call.workflow, call.workflow_version).trigger_for(call.state, effect=effect)
+            if trigger is None:
+                raise TriggerNotAllowed(cmd.trigger, call.state, [t.trigger for t in engine.allowed(call)])
         decision = recommend(svc, call, now)
-        result = engine.fire(call, cmd.trigger, actor=actor.username, now=now, data=cmd.data,
+        result = engine.fire(call, trigger, actor=actor.username, now=now, data=cmd.data,
                              reason=cmd.reason, expected_version=cmd.expected_version,
                              recommendation=decision)
         uow.record(result)
@@ -172,8 +181,16 @@ def _load_referral(uow, ref: str, referral_id: str) -> tuple[Call, Referral]:
     return call, referral
 
 
-# What the receiving service's professionals may do to a referral; withdrawing is the referrer's.
-SERVICE_TRIGGERS = frozenset({"accept", "start", "complete", "decline"})
+def service_triggers(svc, referral: Referral) -> frozenset[str]:
+    """What the receiving service's professionals may do to a referral (its version's triggers with the
+    `service` role); anything else, withdrawing say, is the referrer's."""
+    return definition_of(svc, referral).triggers_with_role(meaning.SERVICE)
+
+
+def service_actions(svc, referral: Referral) -> list:
+    """The transitions a professional of the receiving service may take on a referral now."""
+    mine = service_triggers(svc, referral)
+    return [t for t in allowed_actions(svc, referral) if t.trigger in mine]
 
 
 def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload: dict[str, Any], *,
@@ -191,7 +208,7 @@ def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload
                              "act_referral", now)
             if referral.service != as_service:
                 raise Forbidden(f"Referral {referral_id} is to {referral.service}, not {as_service}.")
-            if cmd.trigger not in SERVICE_TRIGGERS:
+            if cmd.trigger not in definition_of(svc, referral, uow.session).triggers_with_role(meaning.SERVICE):
                 raise Forbidden(f"'{cmd.trigger}' is for the referring centre, not the service.")
         engine = svc.engine(needs=(referral.workflow, referral.workflow_version), session=uow.session)
         result = engine.fire_referral(call, referral_id, cmd.trigger, actor=actor.username, now=now,
@@ -202,7 +219,7 @@ def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload
     return call
 
 
-class RerouteReferral(_Strict):
+class RerouteReferral(Input):
     """A supervisor moves a referral the service has not accepted to another service, in one action."""
 
     # All three are required; service and reason default to None only so that a missing one is
@@ -238,12 +255,19 @@ class RerouteReferral(_Strict):
         return v
 
 
-# A referral may be re-routed only while the service has not taken it on.
-REROUTABLE_STATES = frozenset({"sent"})
-
-
 def may_reroute(role: str) -> bool:
     return role in CAPABILITIES["referrals.reroute"]
+
+
+def reroutable(svc, referral: Referral) -> bool:
+    """Whether a referral may be re-routed now: while the service has not taken it on, i.e. its state
+    is tagged `reroutable` in its own version."""
+    return referral.state in definition_of(svc, referral).states_tagged(meaning.REROUTABLE)
+
+
+def escalatable(svc, referral: Referral) -> bool:
+    """Whether a supervisor may escalate a referral now (its state tagged `escalatable` in its version)."""
+    return referral.state in definition_of(svc, referral).states_tagged(meaning.ESCALATABLE)
 
 
 def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
@@ -262,23 +286,29 @@ def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
         access.authorise(uow.session, actor, call, "act", now)
         if cmd.expected_version != referral.version:
             raise VersionConflict(cmd.expected_version, referral.version)
-        if referral.state not in REROUTABLE_STATES:
+        # One engine holds every deployed version; ask for both records' so neither is missing.
+        referral_wf = definition_of(svc, referral, uow.session)
+        engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
+        if referral.state not in referral_wf.states_tagged(meaning.REROUTABLE):
             raise TriggerNotAllowed("reroute", referral.state, [])
         if cmd.service == referral.service:
             raise InvalidInput({"service": f"The referral is already to {referral.service}; "
                                            "choose another service."})
-        # One engine holds every deployed version; ask for both records' so neither is missing.
-        svc.engine(needs=(referral.workflow, referral.workflow_version), session=uow.session)
-        engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
-        withdrawn = engine.fire_referral(call, referral_id, "withdraw", actor=actor.username, now=now,
-                                         reason=cmd.reason, expected_version=cmd.expected_version)
+        # Withdraw by the referral version's `withdraw` trigger; the call follows (parent_trigger) to a
+        # state it is referred from again by its `route: refer` transition (both checked on load).
+        withdrawn = engine.fire_referral(call, referral_id, referral_wf.trigger_with_role(meaning.WITHDRAW),
+                                         actor=actor.username, now=now, reason=cmd.reason,
+                                         expected_version=cmd.expected_version)
         data: dict[str, Any] = {"service": cmd.service}
         if cmd.consent_override is not None:
             data[sharing.OVERRIDE_KEY] = cmd.consent_override
-        referred = engine.fire(call, "refer", actor=actor.username, now=now, data=data, reason=cmd.reason,
+        refer = engine.definition(call.workflow, call.workflow_version).trigger_for(call.state, route="refer")
+        if refer is None:
+            raise TriggerNotAllowed("refer", call.state, [t.trigger for t in engine.allowed(call)])
+        referred = engine.fire(call, refer, actor=actor.username, now=now, data=data, reason=cmd.reason,
                                recommendation=recommend(svc, call, now))
         for event in referred.audit:
-            if event.entity == "call" and event.trigger == "refer":
+            if event.entity == "call" and event.trigger == refer:
                 event.data = {**event.data, "reroute": {"from_referral": referral_id,
                                                         "from_service": referral.service}}
         result = Result()  # extend() drops the triage clock the call held only for an instant
@@ -289,10 +319,6 @@ def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
     return call, referred.new_referrals[0]
 
 
-# A supervisor may escalate a referral the service has not finished with.
-ESCALATABLE_STATES = frozenset({"sent", "accepted", "in_progress"})
-
-
 class EscalationTooSoon(InvalidInput):
     """The referral was escalated by hand less than ESCALATION_REPEAT_MINUTES ago (docs/security.md,
     "Escalations"). An InvalidInput, so pages flash it and the API answers 422 with it under
@@ -300,7 +326,7 @@ class EscalationTooSoon(InvalidInput):
     Retry-After."""
 
     def __init__(self, last_at: datetime, retry_at: datetime, now: datetime):
-        from ..domain.sms import local_time_text
+        from ..domain.sms.timetext import local_time_text
 
         self.last_at, self.retry_at = last_at, retry_at
         self.retry_after_seconds = max(1, int((retry_at - now).total_seconds() + 0.999))
@@ -333,7 +359,8 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
         access.authorise(uow.session, actor, call, "act", now)
-        if referral.state not in ESCALATABLE_STATES:
+        # A referral the service has not finished with: its version's `escalatable` states.
+        if referral.state not in definition_of(svc, referral, uow.session).states_tagged(meaning.ESCALATABLE):
             raise TriggerNotAllowed("escalate", referral.state, [])
         _not_escalated_lately(svc, uow.session, call.ref, referral.id, now)
         clock = uow.session.execute(
@@ -410,6 +437,6 @@ def allowed_actions(svc, entity) -> list:
 __all__ = [
     "Actor", "NotFound", "Forbidden", "OutsideRelationship", "DuplicateSuspected", "OpenCall", "InvalidInput", "TriggerNotAllowed",
     "decide_route", "recommend", "log_call", "get_call", "fire_call_trigger", "fire_referral_trigger",
-    "allowed_actions", "RerouteReferral", "reroute_referral", "may_reroute", "REROUTABLE_STATES",
-    "escalate_referral", "ESCALATABLE_STATES", "record_consent",
+    "allowed_actions", "RerouteReferral", "reroute_referral", "may_reroute", "reroutable", "escalatable",
+    "service_triggers", "service_actions", "escalate_referral", "record_consent",
 ]

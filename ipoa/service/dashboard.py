@@ -14,14 +14,17 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import and_, func, select
 
 from ..adapters.orm import calls, professionals, referrals, sms_messages, users
-from ..adapters.queue import QUEUE_NAME
+from ..adapters.state_filters import tagged
+from ..adapters.rq_queue import QUEUE_NAME
+from ..domain import meaning
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
-from ..domain.messaging import FINAL_STATUSES
+from ..domain.sms.delivery import FINAL_STATUSES
 from ..domain.sla import Elapsed
 from ..log_redaction import redact
 from . import audit
+from . import workflow_meaning
 from .audit import TrailStatus
-from .queues import _state_sets
+from .work_queues import _state_sets
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +44,14 @@ def amber_thresholds(rules) -> dict[str, timedelta]:
 # is written at most once a minute, so this is accurate to the minute).
 SIGNED_IN_WITHIN = timedelta(minutes=15)
 # Exceptions: an alert not delivered this long after it was created is shown for a phone follow-up
-# (DOMAIN: "an alert not delivered within 10 minutes is shown to the supervisor"). Texts older than the
-# window have had their follow-up or no longer matter; they stay on the call's own page.
+# (docs/domain.md, "SMS to professionals": "an alert not delivered within 10 minutes is shown to the
+# supervisor"). Texts older than the window have had their follow-up or no longer matter; they stay on the
+# call's own page.
 UNDELIVERED_AFTER = timedelta(minutes=10)
 EXCEPTIONS_WINDOW = timedelta(hours=24)
 EXCEPTIONS_LIMIT = 50  # rows listed per exceptions table; the caption gives the full count
 DRILL_LIMIT = 200  # rows on a drill-down list (each has its action forms); the caption says when cut
 
-REFERRAL_AWAITING = "sent"
-REFERRAL_ACCEPTED = "accepted"
 NOT_DELIVERED_YET = tuple(sorted({"pending", "submitting", "accepted", "queued", "sending", "sent"}))
 PERMANENTLY_FAILED = ("failed", "undelivered")
 assert not set(NOT_DELIVERED_YET) & FINAL_STATUSES
@@ -103,8 +105,8 @@ class Figures:
     total: int = 0
     waiting: int = 0
     breached: int = 0
-    awaiting_acceptance: int = 0  # referrals `sent` (for a centre: of its calls)
-    accepted: int = 0
+    awaiting_acceptance: int = 0  # referrals in a state tagged so (for a centre: of its calls)
+    accepted: int = 0  # referrals in the state tagged `accepted`
     oldest_wait_seconds: int | None = None
     staff: int = 0  # centres: handlers signed in; services: professionals on duty (not opted out)
     rag: Rag | None = None
@@ -144,6 +146,10 @@ def figures(svc) -> Dashboard:
     now = svc.clock.now()
     call_open, call_waiting = _state_sets(svc, CALL_WORKFLOW)
     ref_open, ref_waiting = _state_sets(svc, REFERRAL_WORKFLOW)
+    # Awaiting acceptance and accepted are tags: each referral is read by its own version's
+    # (workflow_meaning.py), the rows being grouped by version too.
+    awaiting = workflow_meaning.tagged_by_version(svc, REFERRAL_WORKFLOW, meaning.AWAITING_ACCEPTANCE)
+    accepted = workflow_meaning.tagged_by_version(svc, REFERRAL_WORKFLOW, meaning.ACCEPTED)
     sla = svc.catalogue.sla
     triage_states = sla.clocks["triage"].runs_in
     engine = svc.engine()
@@ -158,11 +164,13 @@ def figures(svc) -> Dashboard:
             .where(calls.c.closed_at.is_(None), calls.c.state.in_(sorted(call_open)))
             .group_by(calls.c.centre, calls.c.state, calls.c.urgency)).all()
         ref_rows = s.execute(
-            select(referrals.c.service, calls.c.centre, referrals.c.state, calls.c.urgency, func.count(),
-                   func.count(referrals.c.breach), func.min(referrals.c.sent_at))
+            select(referrals.c.service, calls.c.centre, referrals.c.state, calls.c.urgency,
+                   referrals.c.workflow_version, func.count(), func.count(referrals.c.breach),
+                   func.min(referrals.c.sent_at))
             .join(calls, calls.c.id == referrals.c.call_id)
             .where(referrals.c.closed_at.is_(None), referrals.c.state.in_(sorted(ref_open)))
-            .group_by(referrals.c.service, calls.c.centre, referrals.c.state, calls.c.urgency)).all()
+            .group_by(referrals.c.service, calls.c.centre, referrals.c.state, calls.c.urgency,
+                      referrals.c.workflow_version)).all()
         handler_rows = s.execute(
             select(users.c.centre, func.count())
             .where(users.c.role == "handler", users.c.active.is_(True),
@@ -186,7 +194,7 @@ def figures(svc) -> Dashboard:
             f._note_wait(now, oldest)
         if state in triage_states:
             f._note_urgent(urgency, oldest)
-    for service, centre, state, urgency, n, breached, oldest in ref_rows:
+    for service, centre, state, urgency, version, n, breached, oldest in ref_rows:
         f = services.get(service)
         if f is None:
             f = services[service] = Figures(service, service, False)
@@ -197,17 +205,19 @@ def figures(svc) -> Dashboard:
         if state in ref_waiting:
             f.waiting += n
             f._note_wait(now, oldest)
-        if state == REFERRAL_AWAITING:
+        is_awaiting = state in awaiting.get(version, ())
+        is_accepted = state in accepted.get(version, ())
+        if is_awaiting:
             f.awaiting_acceptance += n
             f._note_urgent(urgency, oldest)
-        elif state == REFERRAL_ACCEPTED:
+        elif is_accepted:
             f.accepted += n
         c = centres.get(centre)
         if c is not None:  # the referring centre's view of its referrals
             c.breached += breached
-            if state == REFERRAL_AWAITING:
+            if is_awaiting:
                 c.awaiting_acceptance += n
-            elif state == REFERRAL_ACCEPTED:
+            elif is_accepted:
                 c.accepted += n
     for centre, n in handler_rows:
         if centre in centres:
@@ -249,13 +259,15 @@ class DrillRow:
     need: str
     queued_at: datetime
     call_breach: str | None
-    may_transfer: bool  # the call's workflow allows `transfer` from its state
+    may_transfer: bool  # the call's version may move it to another centre from its state (`move_centre`)
     referral_id: str | None = None
     service: str | None = None
     referral_state: str | None = None
     referral_version: int | None = None
     sent_at: datetime | None = None
     referral_breach: str | None = None
+    reroutable: bool = False  # the referral's state is tagged so in its version: a supervisor may re-route it
+    escalatable: bool = False  # likewise, escalate it
 
     @property
     def since(self) -> datetime:
@@ -287,8 +299,15 @@ def describe_measure(svc, *, centre: str | None, service: str | None, measure: s
 
 
 def _transfer_states(svc) -> dict[tuple[str, int], set[str]]:
-    return {(d.name, d.version): {st for st in d.states if d.transition("transfer", st) is not None}
+    """Per call version, the states a call may be reassigned from: those a `move_centre` transition leaves."""
+    return {(d.name, d.version): {st for st in d.states if d.trigger_for(st, effect="move_centre")}
             for d in svc.engine().definitions() if d.name == CALL_WORKFLOW}
+
+
+def _referral_actions(svc) -> dict[int, tuple[frozenset[str], frozenset[str]]]:
+    """Per referral version, its (reroutable, escalatable) states."""
+    return {d.version: (d.states_tagged(meaning.REROUTABLE), d.states_tagged(meaning.ESCALATABLE))
+            for d in workflow_meaning.deployed(svc, REFERRAL_WORKFLOW)}
 
 
 def calls_behind(svc, *, centre: str | None = None, service: str | None = None, measure: str) -> Drill:
@@ -299,13 +318,22 @@ def calls_behind(svc, *, centre: str | None = None, service: str | None = None, 
     call_open, call_waiting = _state_sets(svc, CALL_WORKFLOW)
     ref_open, ref_waiting = _state_sets(svc, REFERRAL_WORKFLOW)
     transfer = _transfer_states(svc)
+    actions = _referral_actions(svc)
+    # SQL over many referrals: each read by its own version's tags (adapters/state_filters.py).
+    by_tag = {"awaiting_acceptance": tagged(
+                  referrals.c.state, referrals.c.workflow_version,
+                  workflow_meaning.tagged_by_version(svc, REFERRAL_WORKFLOW, meaning.AWAITING_ACCEPTANCE)),
+              "accepted": tagged(
+                  referrals.c.state, referrals.c.workflow_version,
+                  workflow_meaning.tagged_by_version(svc, REFERRAL_WORKFLOW, meaning.ACCEPTED))}
     open_call = and_(calls.c.closed_at.is_(None), calls.c.state.in_(sorted(call_open)))
     open_ref = and_(referrals.c.closed_at.is_(None), referrals.c.state.in_(sorted(ref_open)))
     call_cols = (calls.c.ref, calls.c.version, calls.c.state, calls.c.centre, calls.c.urgency, calls.c.need,
                  calls.c.queued_at, calls.c.breach, calls.c.workflow, calls.c.workflow_version)
     ref_cols = (referrals.c.id, referrals.c.service, referrals.c.state.label("referral_state"),
                 referrals.c.version.label("referral_version"), referrals.c.sent_at,
-                referrals.c.breach.label("referral_breach"))
+                referrals.c.breach.label("referral_breach"),
+                referrals.c.workflow_version.label("referral_workflow_version"))
     call_stmt = ref_stmt = None
     if centre is not None:
         if measure == "open":
@@ -317,9 +345,8 @@ def calls_behind(svc, *, centre: str | None = None, service: str | None = None, 
         elif measure == "breached":
             call_stmt = select(*call_cols).where(open_call, calls.c.breach.is_not(None))
             ref_stmt = select(*call_cols, *ref_cols).where(open_ref, referrals.c.breach.is_not(None))
-        elif measure in ("awaiting_acceptance", "accepted"):
-            state = REFERRAL_AWAITING if measure == "awaiting_acceptance" else REFERRAL_ACCEPTED
-            ref_stmt = select(*call_cols, *ref_cols).where(open_ref, referrals.c.state == state)
+        elif measure in by_tag:
+            ref_stmt = select(*call_cols, *ref_cols).where(open_ref, by_tag[measure])
         else:
             raise UnknownMeasure(measure)
         call_stmt = call_stmt.where(calls.c.centre == centre) if call_stmt is not None else None
@@ -329,9 +356,8 @@ def calls_behind(svc, *, centre: str | None = None, service: str | None = None, 
             where = [open_ref]
         elif measure == "waiting":
             where = [open_ref, referrals.c.state.in_(sorted(ref_waiting))]
-        elif measure in ("awaiting_acceptance", "accepted"):
-            where = [open_ref, referrals.c.state == (REFERRAL_AWAITING if measure == "awaiting_acceptance"
-                                                     else REFERRAL_ACCEPTED)]
+        elif measure in by_tag:
+            where = [open_ref, by_tag[measure]]
         elif measure in ref_open:
             where = [open_ref, referrals.c.state == measure]
         elif measure == "breached":
@@ -344,11 +370,11 @@ def calls_behind(svc, *, centre: str | None = None, service: str | None = None, 
         s = uow.session
         if call_stmt is not None:
             for r in s.execute(call_stmt.order_by(calls.c.queued_at).limit(DRILL_LIMIT + 1)):
-                rows.append(_row(r, transfer))
+                rows.append(_row(r, transfer, actions))
         if ref_stmt is not None:
             ref_stmt = ref_stmt.join_from(referrals, calls, calls.c.id == referrals.c.call_id)
             for r in s.execute(ref_stmt.order_by(referrals.c.sent_at).limit(DRILL_LIMIT + 1)):
-                rows.append(_row(r, transfer, referral=True))
+                rows.append(_row(r, transfer, actions, referral=True))
     rows.sort(key=lambda x: x.since)
     truncated = len(rows) > DRILL_LIMIT
     return Drill(title=describe_measure(svc, centre=centre, service=service, measure=measure),
@@ -356,13 +382,16 @@ def calls_behind(svc, *, centre: str | None = None, service: str | None = None, 
                  referral_rows=ref_stmt is not None and call_stmt is None)
 
 
-def _row(r, transfer: dict[tuple[str, int], set[str]], referral: bool = False) -> DrillRow:
+def _row(r, transfer: dict[tuple[str, int], set[str]], actions: dict[int, tuple[frozenset[str], frozenset[str]]],
+         referral: bool = False) -> DrillRow:
     base = dict(ref=r.ref, call_version=r.version, call_state=r.state, centre=r.centre, urgency=r.urgency,
                 need=r.need, queued_at=r.queued_at, call_breach=r.breach,
                 may_transfer=r.state in transfer.get((r.workflow, r.workflow_version), set()))
     if referral:
+        reroute, escalate = actions.get(r.referral_workflow_version, (frozenset(), frozenset()))
         base.update(referral_id=r.id, service=r.service, referral_state=r.referral_state,
-                    referral_version=r.referral_version, sent_at=r.sent_at, referral_breach=r.referral_breach)
+                    referral_version=r.referral_version, sent_at=r.sent_at, referral_breach=r.referral_breach,
+                    reroutable=r.referral_state in reroute, escalatable=r.referral_state in escalate)
     return DrillRow(**base)
 
 

@@ -17,10 +17,13 @@ def deploy(svc, actor: str, catalogue: Catalogue) -> list[str]:
     config = config_checksums(svc)
     with svc.uow() as uow:
         lines = []
-        for d in workflow_store.deploy_new(uow.session, catalogue.workflows, now):
+        for d, meaning_only in workflow_store.deploy_new(uow.session, catalogue.workflows, now):
+            detail = {"name": d.name, "version": d.version, "checksum": d.checksum}
+            if meaning_only:  # the same version's tags and roles, corrected in place (domain/meaning.py)
+                detail.update(meaning_only=True, meaning_checksum=d.meaning_checksum)
             security.record(uow, now, security.WORKFLOW_DEPLOYED, actor, subject=f"{d.name} v{d.version}",
-                            detail={"name": d.name, "version": d.version, "checksum": d.checksum})
-            lines.append(f"deployed {d.name} v{d.version}")
+                            detail=detail)
+            lines.append(workflow_store.describe_deploy(workflow_store.Deployed(d, meaning_only)))
         last = security.latest(uow.session, security.CONFIG_DEPLOYED)
         # Only a change is recorded: running init again on the same files adds nothing to the log.
         if last is None or last.detail != config:
@@ -32,13 +35,14 @@ def deploy(svc, actor: str, catalogue: Catalogue) -> list[str]:
 
 
 def config_checksums(svc) -> dict[str, str]:
-    """SHA-256 of the directory, the routing table and the SLA policy file in use (the files
-    bootstrap.Services.load_catalogue reads), and which SLA file that is."""
+    """SHA-256 of the directory, the routing table, the board's targets and the SLA policy file in use
+    (the files bootstrap.Services.load_catalogue reads), and which SLA file that is."""
     folder = Path(svc.workflows_dir)
     sla = Path(svc.sla_file) if svc.sla_file else folder / "sla.yaml"
     return {
         "directory_sha256": _sha256(folder / "directory.yaml"),
         "routing_sha256": _sha256(folder / "routing.yaml"),
+        "board_sha256": _sha256(folder / "board.yaml"),
         "sla_sha256": _sha256(sla),
         "sla_file": _relative(sla, folder),
     }

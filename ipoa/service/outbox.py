@@ -22,8 +22,8 @@ from typing import Callable
 from sqlalchemy import select, update
 
 from ..adapters.orm import outbox
-from ..adapters.queue import OUTBOX_LIST, enqueue_sms_batches
-from ..domain.messaging import HANDOVER_LEASE_SECONDS
+from ..adapters.rq_queue import OUTBOX_LIST, enqueue_sms_batches
+from ..domain.sms.delivery import HANDOVER_LEASE_SECONDS
 from ..log_redaction import redact  # an error's text may echo a row's values
 from . import sms
 
@@ -100,7 +100,7 @@ def process(svc, message_id: str, send_queue: SendQueue | None = None) -> bool:
 def rq_send_queue(svc) -> SendQueue:
     from rq import Queue
 
-    from ..adapters.queue import QUEUE_NAME
+    from ..adapters.rq_queue import QUEUE_NAME
 
     queue = Queue(QUEUE_NAME, connection=svc.redis())
     return lambda sms_ids: enqueue_sms_batches(queue, sms_ids)
@@ -170,7 +170,7 @@ def run_relay(svc, sweep_every: float = 10.0, stop=lambda: False, texts_every: f
     texts_every seconds: one indexed query, so a held-back text goes within about a second of its time."""
     from rq import Queue
 
-    from ..adapters.queue import QUEUE_NAME
+    from ..adapters.rq_queue import QUEUE_NAME
 
     last_sweep = last_texts = 0.0
     queue = Queue(QUEUE_NAME, connection=svc.redis())

@@ -46,7 +46,8 @@ def service_referrals(svc, service: str, limit: int = 200) -> list:
     """Referrals to one service, open ones first, newest first: the professional's own worklist."""
     from ..adapters.orm import calls, referrals
 
-    open_first = referrals.c.state.in_(("sent", "accepted", "in_progress")).desc()
+    # Open: not yet in a final state of the referral's own version (the engine sets closed_at as it enters one).
+    open_first = referrals.c.closed_at.is_(None).desc()
     with svc.uow() as uow:
         return list(uow.session.execute(
             select(referrals.c.id, referrals.c.state, referrals.c.version, referrals.c.sent_at,

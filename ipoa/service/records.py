@@ -122,7 +122,7 @@ def break_glass(svc, actor, ref: str, payload: Any, route: str) -> Grant:
     """Open one call outside the user's relationship: a reason from the list (and a note; required for
     'other'), for policy.BREAK_GLASS_FOR. Recorded (the grant and an access event), shown on the record,
     and listed for review by the supervisors of the centre that holds the call."""
-    from .commands import InvalidInput
+    from .inputs import InvalidInput
 
     if not isinstance(payload, dict):
         raise InvalidInput({"body": "Expected a JSON object with reason and note."})
@@ -175,7 +175,7 @@ def break_glass_reviews(svc, actor, *, include_reviewed: bool = False, limit: in
 
 def review_break_glass(svc, actor, grant_id: int, comment: Any) -> None:
     """A supervisor of the centre marks a break-glass opening reviewed, with a comment (audited)."""
-    from .commands import InvalidInput
+    from .inputs import InvalidInput
 
     now = svc.clock.now()
     g = break_glass_grants

@@ -11,15 +11,15 @@ from sqlalchemy.exc import IntegrityError
 
 from ..adapters.orm import calls, professionals, referrals, sms_inbound
 from ..domain.errors import DomainError
-from ..domain.sms import parse_reply
+from ..domain.meaning import SMS_COMMANDS
+from ..domain.sms.replies import parse_reply
 from . import calls as call_service
 from . import security
-from .commands import InvalidInput
+from .inputs import InvalidInput
 from .sms import referral_link
+from .workflow_meaning import definition_of
 
 log = logging.getLogger(__name__)
-ACTIONS = {"ACCEPT": "accept", "DECLINE": "decline", "DONE": "complete"}
-OPEN_REFERRAL_STATES = ("sent", "accepted", "in_progress")
 
 
 def handle(svc, *, provider_sid: str, from_number: str, body: str) -> str:
@@ -39,7 +39,7 @@ def handle(svc, *, provider_sid: str, from_number: str, body: str) -> str:
         outcome = "unknown_number"
     elif opting:
         outcome, answer = reply.command.lower(), ""  # the carrier/Twilio sends the opt-out confirmation
-    elif reply.command in (*ACTIONS, "STATUS") and reply.ref:
+    elif reply.command in (*SMS_COMMANDS, "STATUS") and reply.ref:
         outcome, answer = _act(svc, prof, reply, neutral)
 
     try:
@@ -70,18 +70,23 @@ def _set_opted_out(uow, professional_id: int, stop: bool, now) -> None:
 
 def _act(svc, prof, reply, neutral: str) -> tuple[str, str]:
     with svc.uow() as uow:
+        # The call's open referral to their service first (closed_at is set as a referral reaches a final
+        # state of its own version: no state names needed), else the latest.
         row = uow.session.execute(
-            select(referrals.c.id, referrals.c.state, referrals.c.version)
+            select(referrals.c.id, referrals.c.state, referrals.c.version, referrals.c.workflow,
+                   referrals.c.workflow_version)
             .join(calls, calls.c.id == referrals.c.call_id)
             .where(calls.c.ref == reply.ref, referrals.c.service == prof.service)
-            .order_by(referrals.c.state.in_(OPEN_REFERRAL_STATES).desc(), referrals.c.sent_at.desc())
+            .order_by(referrals.c.closed_at.is_(None).desc(), referrals.c.sent_at.desc())
         ).first()
     if row is None:
         return "not_linked", neutral
     if reply.command == "STATUS":
         return "status", _status(svc, reply, prof, row)
     actor = call_service.Actor(username=f"sms:{prof.name}"[:64], role="professional", centre=None)
-    payload = {"trigger": ACTIONS[reply.command], "expected_version": row.version,
+    # ACCEPT, DECLINE and DONE fire the referral version's trigger with that role (domain/meaning.py).
+    role = SMS_COMMANDS[reply.command]
+    payload = {"trigger": definition_of(svc, row).trigger_with_role(role), "expected_version": row.version,
                "reason": reply.reason if reply.command == "DECLINE" else None}
     try:
         call = call_service.fire_referral_trigger(svc, actor, reply.ref, row.id, payload, as_service=prof.service)
@@ -90,7 +95,7 @@ def _act(svc, prof, reply, neutral: str) -> tuple[str, str]:
         # tell them where it stands; never a 5xx, which Twilio would retry.
         return "not_allowed", _status(svc, reply, prof, row)
     state = call.referral(row.id).state
-    return ACTIONS[reply.command], svc.sms_templates.render("reply_ack", ref=reply.ref, state=state.replace("_", " "))
+    return role, svc.sms_templates.render("reply_ack", ref=reply.ref, state=state.replace("_", " "))
 
 
 def _status(svc, reply, prof, row) -> str:

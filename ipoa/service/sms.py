@@ -13,7 +13,7 @@ back-off after Twilio's 429 or a time-out. The relay looks every second and queu
 
 Escalations go through a window per number (sms_escalation_windows, locked by the recording
 transaction): the first escalation goes at once; more to the same number within ESCALATION_DIGEST_SECONDS
-are held in one digest text that goes when the window ends (domain.messaging.window_decision).
+are held in one digest text that goes when the window ends (domain.sms.escalation.window_decision).
 
 Links in texts are short random codes kept in sms_links (`/r/<code>`); the 22-character tokens of texts
 sent before still resolve (resolve_link)."""
@@ -34,13 +34,16 @@ from ..adapters.orm import sms_escalation_windows as windows
 from ..adapters.orm import sms_links, sms_messages
 from ..adapters.sms_gateway import PermanentSmsError, TransientSmsError
 from ..domain.calendar import LONDON
-from ..domain.messaging import (
-    BREACH_WORDS, HANDOVER_LEASE_SECONDS, SEND_LEASE_SECONDS, STATUS_RANK, EscalationSettings,
-    EscalationWindow, Professional, Recipient, SmsMessage, escalation_recipients, handover_lease,
-    referral_sent_recipients, referrer_update, retry_delay, window_decision,
-)
 from ..domain.model import Call
-from ..domain.sms import LINK_TOKEN_LENGTH, local_time_text, new_link_code, normalise_link_code
+from ..domain.sms.delivery import (
+    HANDOVER_LEASE_SECONDS, SEND_LEASE_SECONDS, STATUS_RANK, SmsMessage, handover_lease, retry_delay,
+)
+from ..domain.sms.escalation import BREACH_WORDS, EscalationSettings, EscalationWindow, window_decision
+from ..domain.sms.links import LINK_TOKEN_LENGTH, new_link_code, normalise_link_code
+from ..domain.sms.recipients import (
+    Professional, Recipient, escalation_recipients, referral_sent_recipients, referrer_update,
+)
+from ..domain.sms.timetext import local_time_text
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +226,8 @@ def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[
                                   template="referral_sent", body=body, created_at=now, outbox_id=message_id))
     else:
         updates_to = session.scalar(select(Call.updates_to).where(Call.ref == payload["ref"]))
-        update_ = referrer_update(payload.get("to", ""), updates_to)
+        update_ = referrer_update(_trigger_roles(svc, session, referral_id, payload.get("trigger")),
+                                  updates_to) if updates_to else None
         if update_ is not None:
             recipient, template = update_
             body = svc.sms_templates.render(template, **fields,
@@ -231,6 +235,18 @@ def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[
             out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=recipient,
                                   template=template, body=body, created_at=now, outbox_id=message_id))
     return out
+
+
+def _trigger_roles(svc, session, referral_id: str, trigger: str | None) -> frozenset[str]:
+    """The roles (domain/meaning.py) of the trigger that moved a referral, in the referral's own workflow
+    version: whether its referrer hears of it is the trigger's role, not the state's name."""
+    from ..adapters.orm import referrals
+
+    row = session.execute(select(referrals.c.workflow, referrals.c.workflow_version)
+                          .where(referrals.c.id == referral_id)).first()
+    if row is None or not trigger:
+        return frozenset()
+    return svc.engine(needs=tuple(row), session=session).definition(*row).roles_of(trigger)
 
 
 def _supervisor_mobiles(session, centre: str) -> list[str]:
@@ -305,7 +321,7 @@ def _digest_body(svc, session, held: int, since: datetime, scope: str, now: date
 
 
 def _goes_now(svc, session, text: SmsMessage, payload: dict[str, Any], now: datetime) -> bool:
-    """Apply the digest rule (domain.messaging.window_decision) to one escalation text: True when it is
+    """Apply the digest rule (domain.sms.escalation.window_decision) to one escalation text: True when it is
     to go at once; otherwise it has been counted into the number's digest (made if need be)."""
     digest_window = escalation_settings(svc).digest_window
     if digest_window <= timedelta(0):

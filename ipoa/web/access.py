@@ -1,5 +1,6 @@
-"""Sign-in and role checks shared by every blueprint. Everything requires a signed-in user or an API
-token, except the few endpoints listed in PUBLIC_ENDPOINTS.
+"""Sign-in for every blueprint, and the app's error pages (JSON on /api: ipoa/entry/json_errors.py).
+Everything requires a signed-in user or an API token, except the few endpoints listed in PUBLIC_ENDPOINTS;
+the role check on each route is ipoa/entry/role_check.py.
 
 init_app also wires sign-in itself: the session held on the server (web/sessions.py), the throttle per
 client address (web/throttle.py), the pages for the second factor and locked accounts, and the client's
@@ -7,15 +8,14 @@ address behind TRUSTED_PROXY_COUNT proxies (docs/security.md, "Sign-in, sessions
 from __future__ import annotations
 
 import logging
-from functools import wraps
-from typing import Callable
 
-from flask import Flask, abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from ..entry.json_errors import is_api_request, json_error
+from ..entry.request_context import services
 from ..service import presence
-from ..service.calls import Actor
-from ..users import User
 
 PUBLIC_ENDPOINTS = {"auth.login", "health.healthz", "health.readyz", "static",
                     "webhooks.sms_status", "webhooks.sms_inbound",  # Twilio's signature is checked instead
@@ -23,31 +23,6 @@ PUBLIC_ENDPOINTS = {"auth.login", "health.healthz", "health.readyz", "static",
 login_manager = LoginManager()
 csrf = CSRFProtect()
 log = logging.getLogger(__name__)
-
-
-def services():
-    return current_app.extensions["ipoa"]
-
-
-def actor() -> Actor:
-    """The signed-in user as the service layer sees them; a professional's service comes from the
-    professional record their sign-in is linked to. Once per request."""
-    cached = g.get("ipoa_actor")
-    if cached is not None:
-        return cached
-    user = g.get("api_user") or current_user
-    service = None
-    if user.role == "professional":
-        from ..service import professionals
-
-        prof = professionals.for_user(services(), user.id)
-        service = prof.service if prof is not None else None
-    g.ipoa_actor = Actor(username=user.username, role=user.role, centre=user.centre, service=service)
-    return g.ipoa_actor
-
-
-def current() -> User:
-    return g.get("api_user") or current_user
 
 
 def init_app(app: Flask) -> None:
@@ -101,8 +76,8 @@ def init_app(app: Flask) -> None:
 
     def _error_page(exc):
         code = getattr(exc, "code", 500)
-        if request.blueprint == "api" or request.path.startswith("/api/"):
-            return jsonify(error={"code": exc.name.lower().replace(" ", "_"), "message": exc.description}), code
+        if is_api_request():
+            return json_error(code, exc.name.lower().replace(" ", "_"), exc.description)
         title, message = pages.get(code, (exc.name, exc.description))
         return render_template("error.html", code=code, title=title, message=message), code
 
@@ -112,9 +87,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(500)
     def _server_error(exc):
         # API clients get the JSON error shape even when something unexpected broke.
-        if request.path.startswith("/api/"):
-            return jsonify(error={"code": "server_error",
-                                  "message": "Something went wrong on our side; nothing was saved."}), 500
+        if is_api_request():
+            return json_error(500, "server_error", "Something went wrong on our side; nothing was saved.")
         return render_template("error.html", code=500, title="Something went wrong",
                                message="Nothing was saved. Please try again; if it persists, tell your supervisor."), 500
 
@@ -166,37 +140,4 @@ def note_signed_out(user) -> None:
         log.warning("last_seen_at not cleared for user %s: %s", getattr(user, "id", "?"), type(exc).__name__)
 
 
-def requires(capability: str) -> Callable:
-    """Route decorator: the signed-in user's role must grant the capability (403 otherwise)."""
-
-    def decorate(view):
-        @wraps(view)
-        def wrapper(*args, **kwargs):
-            user = current()
-            if not getattr(user, "is_authenticated", False):
-                if request.blueprint == "api":
-                    return jsonify(error={"code": "unauthorised", "message": "Sign in first."}), 401
-                return login_manager.unauthorized()
-            if not user.can(capability):
-                if request.blueprint == "api":
-                    return jsonify(error={"code": "forbidden",
-                                          "message": f"Your role ({user.role}) may not do this."}), 403
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
-def home_for(user: User) -> str:
-    if user.can("calls.read"):
-        return url_for("web.queue")
-    if user.can("referrals.own"):
-        return url_for("web.my_referrals")
-    if user.can("workflows.view"):  # administrators: configuration, no patient details
-        return url_for("workflows.index")
-    return url_for("web.no_access")
-
-
-__all__ = ["login_manager", "csrf", "services", "actor", "current", "requires", "init_app", "home_for"]
+__all__ = ["login_manager", "csrf", "init_app"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from ..entry.request_context import current, services
+from ..entry.role_check import requires
 from ..service import security, signin
-from .access import current, requires, services
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 USERNAME_MAX = 64

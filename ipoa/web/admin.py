@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
+from ..entry.request_context import services
+from ..entry.role_check import requires
 from ..service import security
-from .access import requires, services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

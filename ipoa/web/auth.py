@@ -23,11 +23,12 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from ..entry.request_context import services
 from ..service import mfa, security, signin
 from ..service import sessions as session_store
 from ..users import User
 from . import sessions as web_sessions
-from .access import home_for, services
+from .home import home_for
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)

@@ -9,34 +9,17 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
+from ..entry.request_context import actor, services
+from ..entry.role_check import requires
 from ..service import access as access_service
 from ..service import calls as call_service
 from ..service import dashboard as dashboard_service
-from ..service import queues as queue_service
-from ..service.commands import InvalidInput
-from .access import actor, requires, services
-from .views import expected_version
+from ..service.inputs import InvalidInput
+from .form_values import expected_version
+from .live_dashboard import live_context, no_store
 
 bp = Blueprint("dashboard", __name__, url_prefix="/supervisor")
 log = logging.getLogger(__name__)
-POLL_SECONDS = 2  # the page asks for fresh figures this often while JavaScript runs
-# "Breached now" on the dashboard lists the most overdue this many (all of them are a click away, per centre
-# and per service): the list stays readable, and the fragment fetched every 2 s stays small.
-BREACHES_SHOWN = 25
-
-
-def live_context() -> dict:
-    """What the live part of the page (templates/_dashboard_live.html) needs."""
-    svc = services()
-    return {"dash": dashboard_service.figures(svc), "breaches": queue_service.breached_now(svc),
-            "exceptions": dashboard_service.exceptions(svc), "poll_seconds": POLL_SECONDS,
-            "breaches_shown": BREACHES_SHOWN}
-
-
-def no_store(resp):
-    # Live figures: never from a cache, and never kept in one (browser back button included).
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
 
 
 @bp.get("/dashboard/fragment")
@@ -77,7 +60,7 @@ def calls():
         "supervisor_calls.html", drill=drill, subject=subject, centre=centre, service=service, measure=measure,
         centres_acted_in=centres_acted_in,
         may_reroute=current_user.can("referrals.reroute"), may_escalate=current_user.can("referrals.escalate"),
-        escalatable=call_service.ESCALATABLE_STATES, now=svc.clock.now())))
+        now=svc.clock.now())))
 
 
 def _back():
@@ -95,13 +78,14 @@ def _back():
 @bp.post("/calls/<ref>/transfer")
 @requires("supervisor.view")
 def transfer(ref: str):
-    """Reassign: transfer the call to another centre (the call workflow's `transfer`, audited)."""
+    """Reassign: transfer the call to another centre (whichever transition of the call's version has the
+    `move_centre` effect, `transfer` in the shipped workflow; audited)."""
     centre = (request.form.get("centre") or "").strip()
     payload = {"trigger": "transfer", "data": {"centre": centre} if centre else {},
                "reason": (request.form.get("reason") or "").strip() or None,
                "expected_version": expected_version(request.form)}
     try:
-        call_service.fire_call_trigger(services(), actor(), ref, payload)
+        call_service.fire_call_trigger(services(), actor(), ref, payload, effect="move_centre")
     except call_service.NotFound:
         abort(404)
     except call_service.Forbidden:

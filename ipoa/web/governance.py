@@ -12,10 +12,11 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from ..domain.access import BREAK_GLASS_REASONS
 from ..domain.calendar import LONDON
 from ..domain.validation import day_in_range
+from ..entry.request_context import actor, services
+from ..entry.role_check import requires
 from ..service import calls as call_service
 from ..service import records
-from ..service.commands import InvalidInput
-from .access import actor, requires, services
+from ..service.inputs import InvalidInput
 
 bp = Blueprint("governance", __name__, url_prefix="/supervisor")
 

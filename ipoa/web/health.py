@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from .access import services
+from ..entry.request_context import services
 
 bp = Blueprint("health", __name__)
 

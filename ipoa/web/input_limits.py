@@ -5,10 +5,8 @@
   under it. A larger declared Content-Length is refused with 413 before a byte of the body is read; a body
   without one (chunked) is read through a stream that stops at the limit. The API answers in its JSON
   error shape.
-- JSON depth: at most MAX_JSON_DEPTH nested arrays and objects, checked on the raw bytes by a scan that
-  keeps a counter (no recursion) before the JSON is decoded. Python's decoder recurses once per level:
-  1,000 nested arrays raised RecursionError, a 500. Deeper is 400. NaN and Infinity (not JSON, and
-  refused by PostgreSQL's json) are 400 too.
+- JSON depth, NaN and Infinity: the app's JSON provider decodes through ipoa/entry/json_input.py, which
+  says why.
 - Path and query parameters: a value with a control character (NUL included), a bidirectional override
   or an unpaired surrogate, or a path value longer than MAX_PATH_VALUE, never reaches a view: 404 for a
   path (there is no such thing), 400 naming the parameter for a query. PostgreSQL refuses a NUL in a
@@ -17,101 +15,16 @@
 """
 from __future__ import annotations
 
-import json
-import math
-import re
-from typing import Any
-
-from flask import Flask, Response, abort, jsonify, render_template, request
-from flask.json.provider import DefaultJSONProvider
+from flask import Flask, Response, abort, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from ..domain.validation import text_problem
+from ..entry.json_errors import is_api_request, json_error
+from ..entry.json_input import SafeJSONProvider
 
 MAX_CONTENT_LENGTH = 64 * 1024
 MAX_FORM_PARTS = 200  # the longest form has a few dozen fields
-MAX_JSON_DEPTH = 32  # the deepest legitimate body (data.consent_override.reason) is 3 levels
 MAX_PATH_VALUE = 200  # references are 9 characters, referral ids 32, SMS link tokens 22
-
-
-class JSONTooDeep(ValueError):
-    def __init__(self, limit: int):
-        self.limit = limit
-        super().__init__(f"JSON nested more than {limit} levels deep")
-
-
-class JSONNotStandard(ValueError):
-    """NaN, Infinity or a number too large for a float: Python accepts them, JSON does not."""
-
-
-# A JSON string with its escapes: brackets inside strings are not structure. Linear (the alternatives
-# cannot both match a character), so no catastrophic backtracking.
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(r"[\[\]{}]")
-
-
-def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Does this JSON text nest arrays and objects more than `limit` deep? A counter over the brackets
-    outside strings: no recursion, linear time, whatever the input (valid JSON or not)."""
-    depth = 0
-    for match in _BRACKETS.finditer(_STRING.sub('""', text)):
-        if match.group() in ("[", "{"):
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
-
-
-def _no_constant(name: str) -> Any:
-    raise JSONNotStandard(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise JSONNotStandard("number too large")
-    return value
-
-
-def loads(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> Any:
-    """Decode JSON text safely: UTF-8 only (RFC 8259), depth checked first (JSONTooDeep), NaN and
-    Infinity refused (JSONNotStandard). Each is a ValueError, like any other malformed JSON."""
-    text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
-    if json_depth_exceeds(text, limit):
-        raise JSONTooDeep(limit)
-    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
-
-
-class SafeJSONProvider(DefaultJSONProvider):
-    """The app's JSON decoding (request.get_json anywhere: the API, any hook) goes through loads()."""
-
-    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        return loads(s)
-
-
-def read_json_body() -> tuple[Any, tuple[int, str, str] | None]:
-    """The request's JSON body, or (None, (status, code, message)) saying why not."""
-    if not request.is_json:
-        return None, (400, "bad_request", "The body must be a JSON object (Content-Type: application/json).")
-    raw = request.get_data(cache=True)  # 413 past the limit, before reading it all
-    try:
-        return loads(raw), None
-    except JSONTooDeep as exc:
-        return None, (400, "too_deep", f"The JSON is nested more than {exc.limit} levels deep.")
-    except ValueError:
-        return None, (400, "bad_request", "The body must be a JSON object (Content-Type: application/json).")
-
-
-def _is_api() -> bool:
-    return request.blueprint == "api" or request.path.startswith("/api/")
-
-
-def _api_error(status: int, code: str, message: str, **extra: Any) -> Response:
-    resp = jsonify(error={"code": code, "message": message, **extra})
-    resp.status_code = status
-    return resp
 
 
 def _page(status: int, title: str, message: str):
@@ -145,24 +58,24 @@ def init_app(app: Flask) -> None:
         safe = name if text_problem(name, multiline=False) is None else "?"
         message = (f"The query parameter '{safe[:40]}' must be given without control characters (such as NUL) "
                    "or bidirectional-text overrides.")
-        if _is_api():
-            return _api_error(400, "bad_request", message, fields={safe[:40]: message})
+        if is_api_request():
+            return json_error(400, "bad_request", message, fields={safe[:40]: message})
         return _page(400, "Bad request", message)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc):
         limit = request.max_content_length or MAX_CONTENT_LENGTH
         message = f"The request body is larger than {limit // 1024} KiB."
-        if _is_api():
-            return _api_error(413, "too_large", message)
+        if is_api_request():
+            return json_error(413, "too_large", message)
         return _page(413, "Too large", message + " Nothing was saved.")
 
     @app.errorhandler(400)
     def _bad_request(exc: HTTPException):
         # Malformed form data or JSON read by werkzeug; the CSRF check's refusals have their own handler
         # where one is registered (a more specific class wins).
-        if _is_api():
-            return _api_error(400, "bad_request", "The request could not be read.")
+        if is_api_request():
+            return json_error(400, "bad_request", "The request could not be read.")
         return _page(400, "Bad request", exc.description or "The request could not be read.")
 
     @app.after_request
@@ -174,5 +87,4 @@ def init_app(app: Flask) -> None:
         return resp
 
 
-__all__ = ["MAX_CONTENT_LENGTH", "MAX_JSON_DEPTH", "MAX_PATH_VALUE", "JSONTooDeep", "loads",
-           "json_depth_exceeds", "read_json_body", "init_app"]
+__all__ = ["MAX_CONTENT_LENGTH", "MAX_PATH_VALUE", "init_app"]

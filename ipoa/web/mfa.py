@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import logout_user
 
+from ..entry.request_context import current, services
 from ..service import mfa, signin
 from . import sessions as web_sessions
-from .access import current, services
 from .auth import WRONG_CODE, WRONG_NEW_CODE, CodeForm, SignInForm, _safe_next, enrolment_page, policy
 
 bp = Blueprint("account", __name__, url_prefix="/account")

@@ -4,31 +4,30 @@ Every route takes the same GET parameters: from, to (YYYY-MM-DD, Europe/London d
 blank: the last 30 days, today included), centre and service (codes; blank: all)."""
 from __future__ import annotations
 
-import csv
-import io
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, render_template, request
 from markupsafe import Markup
 
+from ..entry.request_context import services
+from ..entry.role_check import requires
+from ..domain.reporting.board import minutes_text
+from ..domain.reporting.figures import Rate, Report
+from ..domain.reporting.period import ReportInputError, parse_params
+from ..service import report_export
 from ..service import reports as report_service
 from . import charts
-from .access import requires, services
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-
-# Cells a spreadsheet would run as a formula (a decline reason is free text).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
 
 def _inputs():
     """(period, scope, values, errors): values echo the form; errors is {field: message} or {}."""
     svc = services()
     values = {k: (request.args.get(k) or "").strip() for k in ("from", "to", "centre", "service")}
     try:
-        period, scope = report_service.parse_params(
+        period, scope = parse_params(
             request.args, now=svc.clock.now(), centres=svc.directory.centres, services=svc.directory.services)
-    except report_service.ReportInputError as exc:
+    except ReportInputError as exc:
         return None, None, values, exc.errors
     values.update({"from": period.first.isoformat(), "to": period.last.isoformat(),
                    "centre": scope.centre or "", "service": scope.service or ""})
@@ -56,8 +55,9 @@ def _day_label(d) -> str:
     return f"{d.day} {d:%b}"
 
 
-def _charts(report: report_service.Report) -> list[dict]:
+def _charts(report: Report) -> list[dict]:
     period, days = report.period, report.days
+    target = services().catalogue.board.accepted_in_sla  # workflows/board.yaml
     out = []
     if report.scope.calls_apply:
         total = report.calls_logged or 0
@@ -72,24 +72,24 @@ def _charts(report: report_service.Report) -> list[dict]:
     if weekly:
         points = [(f"w/c {_day_label(first)}", rate) for first, rate in report.weeks()]
     else:
-        points = [(_day_label(d.day), report_service.Rate(d.accepted_in_sla, d.acceptance_judged)) for d in days]
+        points = [(_day_label(d.day), Rate(d.accepted_in_sla, d.acceptance_judged)) for d in days]
     pct = report.accepted_in_sla.pct
     desc = (f"Referrals accepted within their SLA clock, {'by week' if weekly else 'by day'} (weeks start on the "
             f"period's first day). Over the period: "
             + ("no referral was judged." if pct is None else
                f"{pct:.1f}% ({report.accepted_in_sla.hits} of {report.accepted_in_sla.total})")
-            + f"; target {report_service.TARGET_ACCEPTED_IN_SLA:g}%. Days with no referral judged are gaps.")
+            + f"; target {target:g}%. Days with no referral judged are gaps.")
     out.append({"id": "chart-accepted", "caption": "% of referrals accepted within SLA",
                 "svg": charts.line_chart("chart-accepted", "% of referrals accepted within SLA", desc,
                                          [p[0] for p in points], [p[1].pct for p in points],
-                                         target=report_service.TARGET_ACCEPTED_IN_SLA,
+                                         target=target,
                                          y_label="Accepted within SLA")})
     bands = report.acceptance_bands()
     t = report.time_to_acceptance
     desc = (f"How long the {t.count} accepted referrals waited from being sent to being accepted: "
             + ", ".join(f"{label}: {n}" for label, n in bands)
-            + (f". Median {report_service.minutes_text(t.median)}, 90th percentile "
-               f"{report_service.minutes_text(t.p90)}." if t.count else "."))
+            + (f". Median {minutes_text(t.median)}, 90th percentile "
+               f"{minutes_text(t.p90)}." if t.count else "."))
     out.append({"id": "chart-acceptance", "caption": "Time to acceptance",
                 "svg": charts.bar_chart("chart-acceptance", "Time to acceptance", desc,
                                         [b[0] for b in bands], [b[1] for b in bands], y_label="Referrals")})
@@ -105,9 +105,9 @@ def index():
     if errors:
         return _invalid("reports.html", values, errors)
     report = report_service.build_report(services(), period, scope)
-    return render_template("reports.html", report=report, measures=report_service.measure_rows(report),
-                           charts=_charts(report), minutes=report_service.minutes_text,
-                           basis_label=report_service.basis_label,
+    return render_template("reports.html", report=report, measures=report_export.measure_rows(report),
+                           charts=_charts(report), minutes=minutes_text,
+                           basis_label=report_export.basis_label,
                            **_form_context(values, {}))
 
 
@@ -117,15 +117,9 @@ def board():
     period, scope, values, errors = _inputs()
     if errors:
         return _invalid("report_board.html", values, errors)
-    svc = services()
-    current = report_service.build_report(svc, period, scope)
-    previous = report_service.build_report(svc, period.previous(), scope)
+    current, previous, rows = report_service.board_view(services(), period, scope)
     return render_template("report_board.html", report=current, previous=previous,
-                           rows=report_service.board(current, previous), **_form_context(values, {}))
-
-
-def _safe_cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
+                           rows=rows, **_form_context(values, {}))
 
 
 @bp.get("/export.csv")
@@ -136,23 +130,6 @@ def export_csv():
         return Response("Report not exported: " + " ".join(errors.values()) + "\n", status=400,
                         mimetype="text/plain")
     report = report_service.build_report(services(), period, scope)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(["report", "ipoa per-period measures"])
-    w.writerow(["from", period.first.isoformat()])
-    w.writerow(["to", period.last.isoformat()])
-    w.writerow(["scope", scope.label])
-    w.writerow(["generated_at", report.generated_at.isoformat()])
-    w.writerow([])
-    w.writerow(["measure", "value", "detail"])
-    for name, value, detail in report_service.measure_rows(report):
-        w.writerow([_safe_cell(name), value, _safe_cell(detail)])
-    w.writerow([])
-    w.writerow(report_service.DAY_COLUMNS)
-    for d in report.days:
-        w.writerow(report_service.day_values(d))
-    name = f"ipoa-report-{period.first.isoformat()}-to-{period.last.isoformat()}"
-    name += "".join(f"-{code}" for code in (scope.centre, scope.service) if code)
-    return Response(buf.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
-                             "Cache-Control": "no-store"})
+    headers = {"Content-Disposition": f'attachment; filename="{report_export.csv_filename(report)}"',
+               "Cache-Control": "no-store"}
+    return Response(report_export.report_csv(report), mimetype="text/csv", headers=headers)

@@ -14,14 +14,19 @@ from ..domain.guards import describe_choice, recommended_choice
 from ..domain import sharing
 from ..domain.sharing import CONSENT
 from ..domain.access import BREAK_GLASS_REASONS
+from ..domain.urgency import URGENCIES
+from ..entry.request_context import actor, services
+from ..entry.role_check import requires
 from ..service import calls as call_service
-from ..service import queues as queue_service
 from ..service import records
 from ..service import professionals as professionals_service
 from ..service import sms as sms_service
 from ..service import timers as timer_service
-from ..service.commands import CALLER_TYPES, URGENCIES, InvalidInput
-from .access import actor, home_for, requires, services
+from ..service import work_queues
+from ..service.inputs import CALLER_TYPES, InvalidInput
+from .home import home_for
+from .form_values import expected_version
+from .live_dashboard import live_context, no_store
 
 bp = Blueprint("web", __name__)
 
@@ -106,7 +111,7 @@ def queue():
     if centre not in services().directory.centres:
         abort(404)
     try:
-        rows = queue_service.queue_for(services(), actor(), centre)
+        rows = work_queues.queue_for(services(), actor(), centre)
     except call_service.Forbidden as exc:
         return forbidden(str(exc))
     return render_template("queue.html", centre=services().directory.centres[centre], rows=rows,
@@ -209,7 +214,7 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
         break_glass_reasons=BREAK_GLASS_REASONS,
         rec_choice=rec_choice, referral_actions=referral_actions, errors=errors or {}, form=form or {},
         now=svc.clock.now(), clocks=clocks, may_reroute=may_reroute,
-        reroutable=call_service.REROUTABLE_STATES, reroute=reroute or {},
+        reroutable={r.id for r in call.referrals if call_service.reroutable(svc, r)}, reroute=reroute or {},
         sharing=_sharing_context(call)), status
 
 
@@ -278,14 +283,6 @@ def _consent_override(form) -> dict[str, Any] | None:
     if not basis and not reason:
         return None
     return {"basis": basis or None, "reason": reason or None}
-
-
-def expected_version(form) -> int:
-    """The version a form was rendered at; 0 (never current) when missing or garbled, so it conflicts."""
-    try:
-        return int(form.get("expected_version", ""))
-    except ValueError:
-        return 0
 
 
 def _apply(ref: str, fire):
@@ -460,7 +457,7 @@ def my_referral(referral_id: str):
         abort(404)
     except call_service.Forbidden as exc:
         return forbidden(str(exc))
-    actions = [t for t in call_service.allowed_actions(svc, referral) if t.trigger in call_service.SERVICE_TRIGGERS]
+    actions = call_service.service_actions(svc, referral)
     return render_template("my_referral.html", call=call, referral=referral, errors=errors,
                            actions=actions), status
 
@@ -479,6 +476,4 @@ def messages():
 def supervisor():
     """The supervisor's live dashboard: the whole page rendered here (it works without JavaScript, with a
     Refresh link); with JavaScript the live part re-fetches itself from dashboard.fragment."""
-    from .dashboard import live_context, no_store
-
     return no_store(make_response(render_template("supervisor.html", **live_context())))

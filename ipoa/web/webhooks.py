@@ -7,9 +7,10 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from ..domain.validation import normalise_uk_phone, text_problem
+from ..entry.request_context import services
 from ..service import replies
 from ..service import sms as sms_service
-from .access import csrf, services
+from .access import csrf
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 csrf.exempt(bp)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
-from ..service.queues import workflow_state_counts
-from .access import requires, services
+from ..entry.request_context import services
+from ..entry.role_check import requires
+from ..service.work_queues import workflow_state_counts
 
 bp = Blueprint("workflows", __name__, url_prefix="/workflows")
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, text as sql, update
 from ipoa.adapters import orm
 from ipoa.service import audit as audit_service
 from ipoa.service import dashboard as dashboard_service
-from tests.e2e.test_web import block, logged, signed_in, tables, text
+from tests.helpers.web import block, logged, signed_in, tables, text
 
 
 def panel(client) -> str:

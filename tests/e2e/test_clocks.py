@@ -8,43 +8,12 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from ipoa.adapters import orm
-from ipoa.service import queues as queue_service
-from ipoa.service import timers as timer_service
-from tests.e2e.test_api import api, error_of, fire_ok, get_call, in_triage, log, referred  # noqa: F401
-from tests.e2e.test_web import REF_LINK, block, signed_in, tables, text
+from ipoa.service import work_queues as queue_service
+from tests.helpers.api import error_of, fire_ok, get_call, in_triage, log, referred
+from tests.helpers.clocks import breach, reroute, running_timers
+from tests.helpers.web import REF_LINK, block, signed_in, tables, text
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-
-
-# -- helpers --------------------------------------------------------------------------------------
-
-def timer_id(svc, ref: str, kind: str, referral_id: str | None = None) -> str:
-    """The running timer of that clock."""
-    subject = (orm.timers.c.referral_id.is_(None) if referral_id is None
-               else orm.timers.c.referral_id == referral_id)
-    with svc.uow() as uow:
-        return uow.session.execute(select(orm.timers.c.id).where(
-            orm.timers.c.call_ref == ref, orm.timers.c.kind == kind, subject,
-            orm.timers.c.stopped_at.is_(None))).scalar_one()
-
-
-def running_timers(svc, ref: str) -> list[tuple[str, str | None]]:
-    with svc.uow() as uow:
-        return sorted(uow.session.execute(select(orm.timers.c.kind, orm.timers.c.referral_id).where(
-            orm.timers.c.call_ref == ref, orm.timers.c.stopped_at.is_(None))).all())
-
-
-def breach(svc, clock, ref: str, kind: str, referral_id: str | None = None, *, late_minutes: int = 1) -> None:
-    """Run the clock past the timer's due time and fire it, as the scheduler and worker would."""
-    tid = timer_id(svc, ref, kind, referral_id)
-    with svc.uow() as uow:
-        due = uow.session.get(orm.Timer, tid).due_at
-    clock.set(due + timedelta(minutes=late_minutes))
-    assert timer_service.fire(svc, tid) == "breached"
-
-
-def reroute(api, ref: str, referral_id: str, body: dict, as_: str = "supervisor"):
-    return api("POST", f"/api/v1/calls/{ref}/referrals/{referral_id}/reroute", body, as_=as_)
 
 
 # -- clocks in the API ----------------------------------------------------------------------------

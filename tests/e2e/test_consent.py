@@ -10,14 +10,15 @@ import pytest
 from sqlalchemy import update
 
 from ipoa.adapters import orm
+from ipoa.domain.reporting.period import Period, Scope
 from ipoa.service import calls as call_service
+from ipoa.service import report_export
 from ipoa.service import reports as report_service
 from ipoa.service.professionals import add_professional, link_user
-from ipoa.service.reports import Period, Scope
 from tests.conftest import DEFAULT_NOW, call_payload, sign_in
-from tests.e2e.test_api import api, error_of, fire, fire_ok, get_call, log, row_counts  # noqa: F401
-from tests.e2e.test_clocks import reroute
-from tests.e2e.test_web import block, form_for, load, post_event, signed_in, tables, text
+from tests.helpers.api import error_of, fire, fire_ok, get_call, log, row_counts
+from tests.helpers.clocks import reroute
+from tests.helpers.web import block, form_for, load, post_event, signed_in, tables, text
 
 SAFEGUARDING = {"basis": "safeguarding", "reason": "Unexplained bruising; she is frightened of her carer"}
 
@@ -474,7 +475,7 @@ def test_referrals_sent_before_the_basis_was_recorded_are_counted_apart(api, svc
         uow.commit()
     report = report_service.build_report(svc, Period(DEFAULT_NOW.date(), DEFAULT_NOW.date()), Scope())
     assert dict(report.shared_by_basis)[None] == 1
-    assert ("Shared: Not recorded (sent before the basis was recorded)", "1", "") in report_service.measure_rows(report)
+    assert ("Shared: Not recorded (sent before the basis was recorded)", "1", "") in report_export.measure_rows(report)
 
 
 def test_intake_without_consent_is_refused_on_the_api_and_the_form(api, client, users, svc):

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import insert, select
 
 from ipoa.adapters import orm
-from ipoa.adapters.queue import QUEUE_NAME
+from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.service import calls as call_service
 from ipoa.service import dashboard as dashboard_service
-from tests.e2e.test_clocks import breach
-from tests.e2e.test_web import (
-    actor_for, block, csrf_token, in_triage, load, logged, signed_in, table_by_first_cell, tables, text,
+from tests.conftest import csrf_token
+from tests.helpers.clocks import breach
+from tests.helpers.web import (
+    actor_for, block, in_triage, load, logged, signed_in, table_by_first_cell, tables, text,
 )
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)

@@ -27,7 +27,7 @@ from sqlalchemy import func, select, text
 from twilio.request_validator import RequestValidator
 
 from ipoa.adapters.orm import outbox, sms_messages, timers
-from ipoa.adapters.queue import QUEUE_NAME
+from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.service import calls as call_service
 from ipoa.service.professionals import add_professional
 from tests import processes

@@ -6,7 +6,7 @@ import logging
 
 from rq import SimpleWorker
 
-from ipoa.adapters.queue import QUEUE_NAME
+from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.service import outbox
 from tests.conftest import call_payload
 

@@ -7,7 +7,7 @@ from ipoa.adapters.orm import referrals
 from ipoa.service import calls as call_service
 from ipoa.service.professionals import add_professional, link_user
 from tests.conftest import csrf_token, sign_in
-from tests.integration.test_sms_pipeline import referred_call
+from tests.helpers.sms import referred_call
 
 
 def state_of(svc, referral_id):

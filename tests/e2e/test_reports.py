@@ -9,14 +9,18 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from ipoa.domain.messaging import Recipient, SmsMessage
+from ipoa.domain.reporting.board import board_row
+from ipoa.domain.reporting.figures import percentile
+from ipoa.domain.reporting.period import Period, Scope
+from ipoa.domain.sms.delivery import SmsMessage
+from ipoa.domain.sms.recipients import Recipient
 from ipoa.service import calls as call_service
+from ipoa.service import report_export
 from ipoa.service import reports as report_service
 from ipoa.service import timers as timer_service
-from ipoa.service.reports import Period, Scope
 from tests.conftest import call_payload
-from tests.e2e.test_clocks import timer_id
-from tests.e2e.test_web import actor_for, load, signed_in, tables, text
+from tests.helpers.clocks import timer_id
+from tests.helpers.web import actor_for, load, signed_in, tables, text
 
 NOV = 11
 
@@ -233,10 +237,10 @@ def test_london_days_across_the_clock_change(svc, clock):
 
 
 def test_percentile_is_nearest_rank():
-    assert report_service.percentile([], 90) is None
-    assert report_service.percentile([5], 90) == 5
-    assert report_service.percentile(list(range(1, 11)), 90) == 9
-    assert report_service.percentile(list(range(1, 12)), 90) == 10
+    assert percentile([], 90) is None
+    assert percentile([5], 90) == 5
+    assert percentile(list(range(1, 11)), 90) == 9
+    assert percentile(list(range(1, 12)), 90) == 10
 
 
 # -- the board's verdicts -------------------------------------------------------------------------
@@ -252,25 +256,23 @@ def test_percentile_is_nearest_rank():
     (None, 90.0, "none", "no data", "No data for this period"),
 ])
 def test_board_row_verdicts(current, previous, rag, trend, verdict):
-    row = report_service.board_row("Accepted", 95.0, current, previous, higher_is_better=True, unit="pct")
+    row = board_row("Accepted", 95.0, current, previous, higher_is_better=True, unit="pct")
     assert (row.rag, row.trend, row.verdict) == (rag, trend, verdict)
     assert row.rag_text.split(":")[0].lower() in (rag, "grey")  # the rating in words, not colour alone
 
 
 def test_board_row_for_a_time_lower_is_better():
-    row = report_service.board_row("p90", 30.0, 20.0, 40.0, higher_is_better=False, unit="time")
+    row = board_row("p90", 30.0, 20.0, 40.0, higher_is_better=False, unit="time")
     assert (row.rag, row.trend, row.verdict, row.target_text) == (
         "green", "improving", "On track to achieve target", "≤ 30 min")
-    row = report_service.board_row("p90", 30.0, 50.0, 40.0, higher_is_better=False, unit="time")
+    row = board_row("p90", 30.0, 50.0, 40.0, higher_is_better=False, unit="time")
     assert (row.rag, row.trend, row.verdict) == ("red", "deteriorating", "Performance deteriorating")
-    assert report_service.board_row("p90", 30.0, 40.0, None, higher_is_better=False, unit="time").rag == "amber"
+    assert board_row("p90", 30.0, 40.0, None, higher_is_better=False, unit="time").rag == "amber"
 
 
 def test_board_compares_with_the_previous_period(svc, scene):
     day24 = Period(date(2026, NOV, 24), date(2026, NOV, 24))
-    rows = {r.metric: r for r in report_service.board(
-        report_service.build_report(svc, day24, Scope()),
-        report_service.build_report(svc, day24.previous(), Scope()))}
+    rows = {r.metric: r for r in report_service.board_view(svc, day24, Scope())[2]}
     triage = rows["Calls triaged within SLA"]
     assert (triage.current_text, triage.previous_text, triage.rag, triage.trend, triage.verdict) == (
         "100.0%", "66.7%", "green", "improving", "On track to achieve target")
@@ -367,7 +369,7 @@ def test_csv_export(client, users, svc, scene):
     assert measures["Triaged within SLA %"] == ["71.4", "5 of 7"]
     assert measures["Time to acceptance median (min)"] == ["10.0", "3 accepted"]
     assert measures["Declined: No capacity"] == ["1", ""]
-    days = rows[rows.index(list(report_service.DAY_COLUMNS)) + 1:]
+    days = rows[rows.index(list(report_export.DAY_COLUMNS)) + 1:]
     assert days == [["2026-11-23", "5", "1", "3", "1", "3", "1", "2", "1", "4", "2", "1"],
                     ["2026-11-24", "2", "1", "1", "0", "1", "1", "1", "0", "1", "0", "1"]]
     # No patient identifiers, and no call references either.

@@ -6,7 +6,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from ipoa.adapters import orm
-from ipoa.adapters.queue import OUTBOX_LIST, QUEUE_NAME, OutboxNotifier
+from ipoa.adapters.rq_queue import OUTBOX_LIST, QUEUE_NAME, OutboxNotifier
 from ipoa.adapters.redis_conn import connect
 from ipoa.service import calls as call_service
 from ipoa.service import outbox

@@ -17,9 +17,10 @@ from ipoa.service import calls as call_service
 from ipoa.service import records
 from ipoa.service import retention
 from ipoa.service.calls import Actor
-from ipoa.service.reports import Period, Scope, build_report
+from ipoa.domain.reporting.period import Period, Scope
+from ipoa.service.reports import build_report
 from tests.conftest import DEFAULT_NOW, call_payload
-from tests.e2e.test_web import signed_in, text
+from tests.helpers.web import signed_in, text
 
 HANDLER = Actor(username="handler", role="handler", centre="CNH")
 SUPERVISOR = Actor(username="supervisor", role="supervisor", centre="CNH")

@@ -270,7 +270,7 @@ def test_a_deploy_records_new_workflow_versions_and_the_configuration_once(svc, 
     (config,) = logged(svc)
     assert (config.kind, config.actor, config.subject) == ("config_deployed", CLI, None)
     assert config.detail == deploys.config_checksums(svc)
-    assert set(config.detail) == {"directory_sha256", "routing_sha256", "sla_sha256", "sla_file"}
+    assert set(config.detail) == {"directory_sha256", "routing_sha256", "board_sha256", "sla_sha256", "sla_file"}
     assert config.detail["sla_file"] == "sla.yaml" and len(config.detail["sla_sha256"]) == 64
     assert any("configuration recorded" in line for line in first)
     assert deploys.deploy(svc, CLI, catalogue) == [] and len(logged(svc)) == 1  # unchanged: nothing
@@ -284,19 +284,19 @@ def test_a_deploy_records_new_workflow_versions_and_the_configuration_once(svc, 
     chain_ok(svc)
 
 
-def test_a_changed_directory_routing_or_sla_file_is_a_new_config_deployed(svc, catalogue, tmp_path, monkeypatch):
+def test_a_changed_directory_routing_board_or_sla_file_is_a_new_config_deployed(svc, catalogue, tmp_path, monkeypatch):
     folder = tmp_path / "workflows"
     shutil.copytree(REPO_ROOT / "workflows", folder)
     monkeypatch.setattr(svc, "workflows_dir", folder)
     deploys.deploy(svc, CLI, catalogue)
-    for name in ("directory.yaml", "routing.yaml", "sla.yaml"):
+    for name in ("directory.yaml", "routing.yaml", "board.yaml", "sla.yaml"):
         path = folder / name
         path.write_text(path.read_text() + "\n# reviewed\n")
         deploys.deploy(svc, CLI, catalogue)
     details = [e.detail for e in logged(svc, "config_deployed")]
-    assert len(details) == 4
-    changed = [{k for k in details[i] if details[i][k] != details[i + 1][k]} for i in range(3)]
-    assert changed == [{"directory_sha256"}, {"routing_sha256"}, {"sla_sha256"}]
+    assert len(details) == 5
+    changed = [{k for k in details[i] if details[i][k] != details[i + 1][k]} for i in range(4)]
+    assert changed == [{"directory_sha256"}, {"routing_sha256"}, {"board_sha256"}, {"sla_sha256"}]
     # Another SLA policy file in use (make run's demo clocks) is a change of configuration too.
     monkeypatch.setattr(svc, "sla_file", folder / "demo" / "sla.yaml")
     deploys.deploy(svc, CLI, catalogue)

@@ -6,48 +6,15 @@ import json
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from ipoa.adapters.orm import outbox as outbox_table
 from ipoa.adapters.orm import sms_messages
-from ipoa.adapters.queue import QUEUE_NAME
+from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.adapters.sms_gateway import PermanentSmsError, Submitted, TransientSmsError
 from ipoa.service import calls as call_service
 from ipoa.service import outbox, sms
 from ipoa.service.professionals import add_professional
-from tests.conftest import call_payload
-
-IDENTIFIERS = ("Zebedee", "Quixotically", "9990000026", "1931", "LE15", "Wilhelmina", "7911123456",
-               "Distinctive")
-
-
-def referred_call(svc, actor, service="DN", **caller):
-    body = call_payload(need="community_nursing", urgency="urgent",
-                        subject={"given_name": "Zebedee", "family_name": "Quixotically",
-                                 "nhs_number": "9990000026", "date_of_birth": "1931-07-19",
-                                 "postcode": "LE15 6XY"},
-                        caller={"name": "Wilhelmina Caller", "phone": "07911 123456", **caller},
-                        summary="Distinctive-summary text")
-    call = call_service.log_call(svc, actor, body, allow_duplicate=True)
-    call_service.fire_call_trigger(svc, actor, call.ref, {"trigger": "start_triage", "expected_version": 1})
-    return call_service.fire_call_trigger(svc, actor, call.ref, {
-        "trigger": "refer", "expected_version": 2, "data": {"service": service},
-        "reason": None if service == "DN" else "Known to this service"})
-
-
-def drain(app, svc) -> None:
-    """Relay committed events and run the worker until every job is done."""
-    outbox.relay_once(svc, outbox.rq_send_queue(svc), block_seconds=0)
-    with app.app_context():
-        SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
-
-
-def handle_events(svc) -> None:
-    """Handle every committed event in-process, without queueing the send jobs they cause."""
-    with svc.uow() as uow:
-        ids = list(uow.session.scalars(select(outbox_table.c.id).order_by(outbox_table.c.created_at)))
-    outbox.handle(svc, ids)
+from tests.helpers.sms import IDENTIFIERS, ScriptedGateway, drain, handle_events, referred_call
 
 
 def texts(svc):
@@ -107,21 +74,6 @@ def test_no_update_for_a_referrer_who_did_not_ask(app, svc, handler_actor):
                                        {"trigger": "accept", "expected_version": 1})
     drain(app, svc)
     assert [t for t in texts(svc) if t.recipient_kind == "referrer"] == []
-
-
-class ScriptedGateway:
-    def __init__(self, outcomes, already=None):
-        self.outcomes, self.already, self.sent = list(outcomes), already, []
-
-    def send(self, to, body, status_callback=None):
-        self.sent.append((to, body))
-        outcome = self.outcomes.pop(0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    def find_submitted(self, to, body, since):
-        return self.already
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from ipoa.adapters.orm import professionals, referrals, sms_messages
-from ipoa.adapters.queue import QUEUE_NAME
+from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.adapters.sms_gateway import TwilioGateway
-from ipoa.domain.messaging import SEND_LEASE_SECONDS
+from ipoa.domain.sms.delivery import SEND_LEASE_SECONDS
 from ipoa.service import sms
 from ipoa.service.professionals import add_professional
-from tests.integration.test_sms_pipeline import IDENTIFIERS, drain, handle_events, referred_call
+from tests.helpers.sms import IDENTIFIERS, drain, handle_events, referred_call
 from tests.twilio_emulator import TwilioEmulator
 
 SID, TOKEN, FROM = "AC" + "1" * 32, "emulator-auth-token", "+447700900999"
@@ -228,7 +228,7 @@ def test_a_worker_killed_mid_send_causes_no_duplicate(app, svc, handler_actor, m
 
     from rq import Queue
 
-    from ipoa.adapters.queue import enqueue_sms
+    from ipoa.adapters.rq_queue import enqueue_sms
     from tests import processes
 
     with TwilioEmulator(account_sid=SID, auth_token=TOKEN) as emu:  # real time: the worker's clock

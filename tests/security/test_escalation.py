@@ -24,14 +24,14 @@ from sqlalchemy import func, select, update
 from ipoa.adapters.orm import outbox as outbox_table
 from ipoa.adapters.orm import sms_messages, users
 from ipoa.adapters.orm import timers as timers_table
-from ipoa.adapters.queue import OUTBOX_LIST
-from ipoa.domain.messaging import EscalationSettings
+from ipoa.adapters.rq_queue import OUTBOX_LIST
+from ipoa.domain.sms.escalation import EscalationSettings
 from ipoa.service import calls as call_service
 from ipoa.service import outbox, sms
 from ipoa.service import timers as timer_service
 from tests import processes
 from tests.conftest import call_payload, make_token, make_user
-from tests.e2e.test_web import actor_for, logged, signed_in, text
+from tests.helpers.web import actor_for, logged, signed_in, text
 
 SUPERVISOR = "+447700900301"
 DIGEST = "escalation_digest"
@@ -129,7 +129,7 @@ def test_200_breaches_for_one_supervisor_are_one_text_at_once_and_one_digest(dig
 def _queue(svc):
     from rq import Queue
 
-    from ipoa.adapters.queue import QUEUE_NAME
+    from ipoa.adapters.rq_queue import QUEUE_NAME
 
     return Queue(QUEUE_NAME, connection=svc.redis())
 

@@ -108,7 +108,7 @@ def test_a_server_error_page_carries_the_headers(app, client, users, monkeypatch
     def broken(*a, **kw):
         raise RuntimeError("broken on purpose")
 
-    monkeypatch.setattr("ipoa.service.queues.queue_for", broken)
+    monkeypatch.setattr("ipoa.service.work_queues.queue_for", broken)
     sign_in(client, "handler")
     resp = client.get("/queue")
     assert resp.status_code == 500

@@ -8,12 +8,11 @@ import pytest
 from ipoa.service import calls as call_service
 from ipoa.service.calls import Actor
 from tests.conftest import PASSWORD, call_payload
-from tests.e2e.conftest import live_server, page  # noqa: F401 - the browser fixtures
 
 pytestmark = pytest.mark.browser
 
 
-def test_scripted_pages_work_under_the_policy_with_no_violation(live_server, page, users, svc):  # noqa: F811
+def test_scripted_pages_work_under_the_policy_with_no_violation(live_server, page, users, svc):
     call_service.log_call(svc, Actor("handler", "handler", "CNH"), call_payload(), allow_duplicate=True)
     reports = []
     page.on("console", lambda m: reports.append(m.text) if "Content Security Policy" in m.text

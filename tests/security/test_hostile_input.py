@@ -15,11 +15,12 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 from ipoa.adapters import orm
+from ipoa.entry.json_input import MAX_JSON_DEPTH, json_depth_exceeds, loads
 from ipoa.service import calls as call_service
 from ipoa.service.calls import Actor
 from ipoa.service.professionals import add_professional
 from ipoa.service.records import break_glass
-from ipoa.web.input_limits import MAX_CONTENT_LENGTH, MAX_JSON_DEPTH, json_depth_exceeds, loads
+from ipoa.web.input_limits import MAX_CONTENT_LENGTH
 from tests.conftest import DEFAULT_NOW, PASSWORD, call_payload, sign_in
 
 HANDLER = Actor("handler", "handler", "CNH")

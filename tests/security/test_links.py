@@ -20,14 +20,13 @@ from ipoa import create_app
 from ipoa.adapters.orm import sms_links, sms_messages
 from ipoa.bootstrap import SMS_TEMPLATES
 from ipoa.config import REPO_ROOT
-from ipoa.domain.sms import (
-    LINK_CODE_ALPHABET, LINK_CODE_LENGTH, SMS_LIMIT, TEMPLATE_NAMES, SmsTemplateError, SmsTemplates, gsm7_length,
-    segments,
-)
+from ipoa.domain.sms.encoding import SMS_LIMIT, gsm7_length, segments
+from ipoa.domain.sms.links import LINK_CODE_ALPHABET, LINK_CODE_LENGTH
+from ipoa.domain.sms.templates import TEMPLATE_NAMES, SmsTemplateError, SmsTemplates
 from ipoa.service import sms
 from ipoa.service.professionals import add_professional
 from tests.conftest import sign_in
-from tests.integration.test_sms_pipeline import drain, referred_call
+from tests.helpers.sms import drain, referred_call
 
 # 40 characters, https, a plausible NHS host name.
 NHS_40 = "https://ipoa.northamptonshire-icb.nhs.uk"

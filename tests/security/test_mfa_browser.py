@@ -9,7 +9,6 @@ from playwright.sync_api import expect
 
 from ipoa import create_app
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import live_server, page  # noqa: F401 - the browser and the app on a live port
 
 pytestmark = pytest.mark.browser
 

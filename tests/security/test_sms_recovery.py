@@ -19,16 +19,16 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 
 from ipoa.adapters.orm import sms_messages
-from ipoa.adapters.queue import QUEUE_NAME
+from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.adapters.sms_gateway import Submitted, TransientSmsError
-from ipoa.domain.messaging import (
+from ipoa.domain.sms.delivery import (
     HANDOVER_LEASE_SECONDS, MAX_SEND_ATTEMPTS, RETRY_BACKOFF_SECONDS, SEND_LEASE_SECONDS, handover_lease,
     retry_delay,
 )
 from ipoa.service import outbox, sms
 from ipoa.service.professionals import add_professional
 from tests import processes
-from tests.integration.test_sms_pipeline import ScriptedGateway, handle_events, referred_call
+from tests.helpers.sms import ScriptedGateway, handle_events, referred_call
 from tests.twilio_emulator import TwilioEmulator
 
 SID, TOKEN, FROM = "AC" + "7" * 32, "recovery-auth-token", "+447700900999"

@@ -13,7 +13,7 @@ from ipoa.domain.catalogue import load_workflow_files
 from ipoa.domain.engine import Engine
 from ipoa.domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ipoa.domain.sla import ClockBinding, SlaPolicyError, check_clock_bindings
-from tests.unit.test_engine import CATALOGUE, DIRECTORY, NOW, WORKFLOWS, make_call
+from tests.helpers.engine import CATALOGUE, DIRECTORY, NOW, WORKFLOWS, make_call
 
 SLA = CATALOGUE.sla
 ENGINE = Engine(load_workflow_files(WORKFLOWS), DIRECTORY, SLA)

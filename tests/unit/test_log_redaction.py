@@ -358,3 +358,9 @@ def test_a_failed_jobs_exception_is_redacted_on_the_exceptions_panel():
     assert shown.startswith("psycopg.errors.NotNullViolation")
     for secret in ("Edith", "9990000026", "1938-04-02", "LE11 3AB", "07911 123456"):
         assert secret not in shown
+
+
+def test_a_uuid_whose_first_group_reads_as_a_date_is_left_alone():
+    # Found by hypothesis: 22170521 is a valid compact date, and a UUID's first group.
+    line = "job 22170521-81c2-7651-4ce1-16055ccc1f6d done; born 19310719"
+    assert redact(line) == "job 22170521-81c2-7651-4ce1-16055ccc1f6d done; born [date]"

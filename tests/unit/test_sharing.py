@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ipoa.domain import sharing
 from ipoa.domain.directory import DirectoryError, Organisation, load_directory, load_directory_file
 from ipoa.domain.errors import GuardFailed
-from tests.unit.test_engine import ENGINE, NOW, decide, in_triage
+from tests.helpers.engine import ENGINE, NOW, decide, in_triage
 
 ROOT = Path(__file__).resolve().parents[2]
 DIRECTORY_FILE = ROOT / "workflows" / "directory.yaml"

@@ -30,6 +30,7 @@ from ipoa.domain.sla import (
     load_sla_policy,
     parse_rule,
 )
+from ipoa.domain.urgency import URGENCIES  # pinned by tests/unit/test_routing.py
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,6 @@ SLA_FILE = ROOT / "workflows" / "sla.yaml"
 SOURCE = "workflows/sla.yaml"
 RAW = yaml.safe_load(SLA_FILE.read_text(encoding="utf-8"))
 
-URGENCIES = ("emergency", "urgent", "same_day", "routine")
 SPRING_CHANGE = datetime(2027, 3, 28, 1, 0, tzinfo=UTC)  # 01:00 GMT -> 02:00 BST
 AUTUMN_CHANGE = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)  # 02:00 BST -> 01:00 GMT
 SECOND = timedelta(seconds=1)

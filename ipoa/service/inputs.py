@@ -3,16 +3,18 @@ belongs to (dotted paths, as the API's clients send them)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from ..domain.input_models import Strict
 from ..domain.sharing import CONSENT
+from ..domain.urgency import Urgency
 from ..domain.validation import (normalise_nhs_number, normalise_postcode, normalise_uk_mobile, normalise_uk_phone,
                                  text_errors, text_problem)
 
-CALLER_TYPES = ("patient", "carer", "professional", "care_home", "public")
-URGENCIES = ("emergency", "urgent", "same_day", "routine")
+CallerType = Literal["patient", "carer", "professional", "care_home", "public"]
+CALLER_TYPES: tuple[str, ...] = get_args(CallerType)
 
 
 class InvalidInput(Exception):
@@ -105,12 +107,15 @@ def _check_known(v: str | None, info: ValidationInfo, key: str, what: str) -> st
     return v
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class Input(Strict):
+    """A use case's input: unknown keys refused (domain/input_models.py), whitespace around text
+    stripped (after every string was checked as it came: parse())."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
 
 
-class Caller(_Strict):
-    type: Literal["patient", "carer", "professional", "care_home", "public"]
+class Caller(Input):
+    type: CallerType
     name: Line | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, description="A UK number; stored in E.164")
     wants_updates: bool = Field(default=False, description="A referring professional asks for SMS updates "
@@ -143,7 +148,7 @@ class Caller(_Strict):
         return v
 
 
-class Subject(_Strict):
+class Subject(Input):
     nhs_number: str | None = Field(default=None, description="10 digits passing the Modulus 11 check")
     given_name: Line = Field(min_length=1, max_length=100)
     family_name: Line = Field(min_length=1, max_length=100)
@@ -173,12 +178,12 @@ class Subject(_Strict):
         return v
 
 
-class LogCall(_Strict):
+class LogCall(Input):
     centre: Line
     caller: Caller
     subject: Subject
     need: Line
-    urgency: Literal["emergency", "urgent", "same_day", "routine"]
+    urgency: Urgency
     summary: Text = Field(min_length=1, max_length=4000)
     consent: Literal["given", "refused", "not_asked", "lacks_capacity_best_interests"] = Field(
         description="Consent to share the person's details with services of other organisations: given, "
@@ -198,7 +203,7 @@ CONSENT_OVERRIDE_DOC = (
     "Recorded on the referral (sharing_basis, sharing_reason) and in the audit trail.")
 
 
-class FireTrigger(_Strict):
+class FireTrigger(Input):
     trigger: Line = Field(min_length=1, max_length=40)
     data: dict[str, Any] = Field(
         default_factory=dict,
@@ -210,9 +215,9 @@ class FireTrigger(_Strict):
     expected_version: int = Field(ge=1, le=2**31 - 1, strict=True)
 
 
-class DecideRoute(_Strict):
+class DecideRoute(Input):
     need: Line
-    urgency: Literal["emergency", "urgent", "same_day", "routine"]
+    urgency: Urgency
     at: datetime
     postcode: Line | None = None
     centre: Line | None = None
@@ -238,7 +243,7 @@ class DecideRoute(_Strict):
         return v
 
 
-class RecordConsent(_Strict):
+class RecordConsent(Input):
     """A change to the person's consent to share: who recorded it and when are the caller's and now."""
 
     consent: Literal["given", "refused", "not_asked", "lacks_capacity_best_interests"] = Field(

@@ -1,0 +1,63 @@
+"""Who is told what: the professionals texted about a referral, the referrer's updates and an escalation's
+recipients."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..meaning import ACCEPT, COMPLETE, DECLINE
+
+__all__ = ["REFERRER_UPDATES", "Professional", "Recipient", "escalation_recipients", "referral_sent_recipients",
+           "referrer_update"]
+
+# What the referring professional hears about, by the role of the trigger a referral moved by (its
+# workflow version's, domain/meaning.py), and the template for each.
+REFERRER_UPDATES = {ACCEPT: "referral_accepted", DECLINE: "referral_declined", COMPLETE: "referral_completed"}
+
+
+@dataclass(frozen=True)
+class Professional:
+    id: int
+    name: str
+    mobile: str
+    service: str
+    on_duty: bool
+    opted_out: bool = False
+
+
+@dataclass(frozen=True)
+class Recipient:
+    kind: str  # on_duty | duty_lead | referrer
+    to: str
+    professional_id: int | None = None
+
+
+def referral_sent_recipients(service_code: str, professionals: Iterable[Professional],
+                             duty_lead: str | None) -> list[Recipient]:
+    """The service's on-duty professionals; the duty lead when nobody on duty can be texted."""
+    on_duty = [Recipient("on_duty", p.mobile, p.id) for p in professionals
+               if p.service == service_code and p.on_duty and not p.opted_out]
+    if on_duty:
+        return on_duty
+    return [Recipient("duty_lead", duty_lead)] if duty_lead else []
+
+
+def referrer_update(roles: Iterable[str], updates_to: str | None) -> tuple[Recipient, str] | None:
+    """The referring professional's update for a referral moved by a trigger with these roles, if they asked
+    for updates."""
+    template = next((REFERRER_UPDATES[r] for r in REFERRER_UPDATES if r in set(roles)), None)
+    if template is None or not updates_to:
+        return None
+    return Recipient("referrer", updates_to), template
+
+
+def escalation_recipients(duty_lead: str | None, supervisor_mobiles: Iterable[str]) -> list[Recipient]:
+    """A breach goes to the service's duty lead (referral clocks) and the receiving centre's supervisors
+    who have a mobile; each number once."""
+    out: list[Recipient] = []
+    seen: set[str] = set()
+    for kind, number in [("duty_lead", duty_lead), *(("supervisor", m) for m in supervisor_mobiles)]:
+        if number and number not in seen:
+            seen.add(number)
+            out.append(Recipient(kind, number))
+    return out

@@ -1,0 +1,105 @@
+"""A report as rows of text: the summary table of the report page, and the CSV download (the summary,
+then one row per day) that ipoa/web/reports.py serves."""
+from __future__ import annotations
+
+import csv
+import io
+
+from ..domain.reporting.figures import DayRow, Report
+from ..domain.sharing import BASES
+
+__all__ = ["DAY_COLUMNS", "basis_label", "csv_filename", "day_values", "measure_rows", "report_csv"]
+
+# Cells a spreadsheet would run as a formula (a decline reason is free text).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def basis_label(basis: str | None) -> str:
+    return "Not recorded (sent before the basis was recorded)" if basis is None else BASES.get(basis, basis)
+
+
+def measure_rows(r: Report) -> list[tuple[str, str, str]]:
+    """(measure, value, detail) for the summary table and the CSV; values as plain numbers or blank."""
+    def num(v) -> str:
+        return "" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
+
+    def mins(v: float | None) -> str:
+        return "" if v is None else f"{v / 60:.1f}"
+
+    na = "not applicable to one service"
+    rows: list[tuple[str, str, str]] = []
+    if r.scope.calls_apply:
+        rows += [
+            ("Calls logged", num(r.calls_logged), ""),
+            ("Resolved at first contact (tier 1) %", num(r.resolved.pct), f"{r.resolved.hits} of {r.resolved.total}"),
+            ("Diverted to 999", num(r.diverted_999), ""),
+            ("Referred %", num(r.referred.pct), f"{r.referred.hits} of {r.referred.total}"),
+            ("Transfers between centres", num(r.transfers),
+             "" if r.transfers_out is None else f"{r.transfers_out} out, {r.transfers_in} in"),
+            ("Time to triage median (min)", mins(r.time_to_triage.median), f"{r.time_to_triage.count} calls"),
+            ("Time to triage 90th percentile (min)", mins(r.time_to_triage.p90), f"{r.time_to_triage.count} calls"),
+            ("Triaged within SLA %", num(r.triage_in_sla.pct), f"{r.triage_in_sla.hits} of {r.triage_in_sla.total}"),
+        ]
+    else:
+        rows += [(name, "", na) for name in ("Calls logged", "Resolved at first contact (tier 1) %", "Referred %",
+                                              "Transfers between centres", "Time to triage")]
+    accepted = f"{r.time_to_acceptance.count} accepted"
+    rows += [
+        ("Referrals sent", num(r.referrals_sent), ""),
+        ("Time to acceptance median (min)", mins(r.time_to_acceptance.median), accepted),
+        ("Time to acceptance 90th percentile (min)", mins(r.time_to_acceptance.p90), accepted),
+        ("Accepted within SLA %", num(r.accepted_in_sla.pct), f"{r.accepted_in_sla.hits} of {r.accepted_in_sla.total}"),
+        ("Declined", num(r.declined), ""),
+    ]
+    rows += [(f"Declined: {reason}", str(n), "") for reason, n in r.declined_reasons]
+    rows += [(f"Shared: {basis_label(basis)}", str(n), basis or "") for basis, n in r.shared_by_basis]
+    rows += [
+        ("Responded within target %", num(r.responded_in_target.pct),
+         f"{r.responded_in_target.hits} of {r.responded_in_target.total}"),
+        ("Texts sent", num(r.sms_sent), f"{r.sms_recorded} recorded"),
+        ("Texts delivered", num(r.sms_delivered), ""),
+        ("Texts failed", num(r.sms_failed), ""),
+    ]
+    return rows
+
+
+DAY_COLUMNS = ("date", "calls_logged", "resolved_first_contact", "referred", "transfers", "referrals_sent",
+               "accepted_within_sla", "acceptance_judged", "declined", "sms_sent", "sms_delivered", "sms_failed")
+
+
+def day_values(d: DayRow) -> list[str]:
+    return [d.day.isoformat(), str(d.calls_logged), str(d.resolved), str(d.referred), str(d.transfers),
+            str(d.referrals_sent), str(d.accepted_in_sla), str(d.acceptance_judged), str(d.declined),
+            str(d.sms_sent), str(d.sms_delivered), str(d.sms_failed)]
+
+
+def _safe_cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def report_csv(report: Report) -> str:
+    """The CSV download: the report's period and scope, its measures, then one row per day."""
+    period, scope = report.period, report.scope
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(["report", "ipoa per-period measures"])
+    w.writerow(["from", period.first.isoformat()])
+    w.writerow(["to", period.last.isoformat()])
+    w.writerow(["scope", scope.label])
+    w.writerow(["generated_at", report.generated_at.isoformat()])
+    w.writerow([])
+    w.writerow(["measure", "value", "detail"])
+    for name, value, detail in measure_rows(report):
+        w.writerow([_safe_cell(name), value, _safe_cell(detail)])
+    w.writerow([])
+    w.writerow(DAY_COLUMNS)
+    for d in report.days:
+        w.writerow(day_values(d))
+    return buf.getvalue()
+
+
+def csv_filename(report: Report) -> str:
+    period, scope = report.period, report.scope
+    name = f"ipoa-report-{period.first.isoformat()}-to-{period.last.isoformat()}"
+    name += "".join(f"-{code}" for code in (scope.centre, scope.service) if code)
+    return f"{name}.csv"

@@ -1,0 +1,154 @@
+"""Helpers for the server-rendered pages through the Flask test client: signing in, setting the scene
+through the service layer, posting the pages' forms, and reading what a page shows (blocks, forms, tables)."""
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+
+from ipoa.adapters import orm
+from ipoa.service import calls as call_service
+from ipoa.service.calls import Actor
+from tests.helpers import call_payload, csrf_token, sign_in
+
+REF_LINK = re.compile(r'href="/calls/([0-9A-Z]{4}-[0-9A-Z]{4})"')
+
+
+def signed_in(client, username: str = "handler") -> str:
+    """Signs in and returns the session's CSRF token."""
+    resp = sign_in(client, username)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    return csrf_token(client, "/no-access")
+
+
+def text(resp) -> str:
+    return html.unescape(resp.get_data(as_text=True))
+
+
+def actor_for(centre: str = "CNH") -> Actor:
+    return Actor(username="setup", role="supervisor", centre=centre)
+
+
+def logged(svc, centre: str = "CNH", **overrides) -> str:
+    """A call logged through the service layer (duplicates allowed), for setting the scene."""
+    payload = call_payload(centre=centre, **overrides)
+    return call_service.log_call(svc, actor_for(centre), payload, allow_duplicate=True).ref
+
+
+def advance(svc, ref: str, trigger: str, **payload) -> None:
+    call, _ = call_service.get_call(svc, ref)
+    call_service.fire_call_trigger(svc, actor_for(), ref, {"trigger": trigger,
+                                                           "expected_version": call.version, **payload})
+
+
+def in_triage(svc, **overrides) -> str:
+    ref = logged(svc, **overrides)
+    advance(svc, ref, "start_triage")
+    return ref
+
+
+def referred(svc) -> tuple[str, str]:
+    ref = in_triage(svc)
+    advance(svc, ref, "refer", data={"service": "CRT"})
+    return ref, load(svc, ref).referrals[0].id
+
+
+def load(svc, ref: str):
+    return call_service.get_call(svc, ref)[0]
+
+
+def history_len(svc, ref: str) -> int:
+    return len(call_service.get_call(svc, ref)[1])
+
+
+def count_calls(svc) -> int:
+    with svc.uow() as uow:
+        return uow.session.execute(select(func.count()).select_from(orm.calls)).scalar_one()
+
+
+def post_event(client, token: str, ref: str, version: int, **fields):
+    return client.post(f"/calls/{ref}/events",
+                       data={"csrf_token": token, "expected_version": str(version), **fields})
+
+
+def post_referral_event(client, token: str, ref: str, referral_id: str, version: int, **fields):
+    return client.post(f"/calls/{ref}/referrals/{referral_id}/events",
+                       data={"csrf_token": token, "expected_version": str(version), **fields})
+
+
+def log_form(token: str, **overrides) -> dict[str, str]:
+    form = {"csrf_token": token, "centre": "CNH", "caller_type": "carer", "caller_name": "Jo Carer",
+            "caller_phone": "07911 123456", "nhs_number": "9990000026", "given_name": "Edith",
+            "family_name": "Testperson", "date_of_birth": "1938-04-02", "postcode": "LE11 3AB",
+            "need": "urgent_community_health", "urgency": "urgent", "summary": "Fell, cannot get up.",
+            "consent": "given"}
+    form.update(overrides)
+    return form
+
+
+def ref_from_redirect(resp) -> str:
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    return urlsplit(resp.headers["Location"]).path.rsplit("/", 1)[1]
+
+
+def buttons(page: str) -> set[str]:
+    return set(re.findall(r'<button type="submit">([^<]+)</button>', page))
+
+
+def ids(page: str) -> set[str]:
+    return set(re.findall(r'\bid="([^"]+)"', page))
+
+
+def block(page: str, marker: str, start: str) -> str:
+    """The chunk of `page` that begins at the last `start` before `marker` and ends at the next `start`."""
+    at = page.index(marker)
+    begin = page.rindex(start, 0, at)
+    end = page.find(start, at)
+    return page[begin:end if end != -1 else len(page)]
+
+
+def form_for(page: str, marker: str) -> str:
+    """The <form>...</form> containing `marker`."""
+    at = page.index(marker)
+    return page[page.rindex("<form", 0, at):page.index("</form>", at)]
+
+
+class _Tables(HTMLParser):
+    """Every table as a list of rows, each a list of the cells' whitespace-collapsed text."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def tables(page: str) -> list[list[list[str]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+def table_by_first_cell(table: list[list[str]]) -> dict[str, dict[str, str]]:
+    """{first cell's first word: {header: cell}} for a table whose first row is its header."""
+    header, *rows = table
+    return {row[0].split()[0]: dict(zip(header, row)) for row in rows}
