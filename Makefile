@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test bench check clean
+.PHONY: install run test lint bench check clean
 
 install: $(VENV)/.installed
 
@@ -18,6 +18,11 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+# ruff over the checkout; mypy over ipoa and workers (the domain strictly). Settings in pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 check: install
 	$(BIN)/flask --app ipoa workflows check

@@ -47,8 +47,7 @@ from pathlib import Path
 if not __package__:  # run as `python bench/dashboard.py`: the repository (bench.common, ipoa), not bench/
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (BenchError, Gunicorn, Sandbox, clean_env, flask, percentile, plain_url,  # noqa: E402
-                          release, run_lock)
+from bench.common import BenchError, Gunicorn, Sandbox, clean_env, flask, percentile, plain_url, release, run_lock  # noqa: E402
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ipoa_dash_bench"
 REDIS_URL = "redis://127.0.0.1:6379/11"

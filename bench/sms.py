@@ -57,8 +57,21 @@ if not __package__:  # run as `python bench/sms.py`: the repository (bench.commo
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # the standard library only, like this module's own imports (the RQ worker imports bench.sms.noop)
-from bench.common import (BIN, BenchError, CpuMeter, Process, Sandbox, add_sandbox_options,  # noqa: E402
-                          call_body, clean_env, flask, percentile, release, run_lock, wait_for_worker)
+from bench.common import (  # noqa: E402
+    BIN,
+    BenchError,
+    CpuMeter,
+    Process,
+    Sandbox,
+    add_sandbox_options,
+    call_body,
+    clean_env,
+    flask,
+    percentile,
+    release,
+    run_lock,
+    wait_for_worker,
+)
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ipoa_sms_bench"
 REDIS_URL = "redis://127.0.0.1:6379/14"

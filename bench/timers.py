@@ -63,8 +63,21 @@ from pathlib import Path
 if not __package__:  # run as `python bench/timers.py`: the repository (bench.common, ipoa), not bench/
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (BenchError, CpuMeter, Process, Sandbox, add_sandbox_options, call_body,  # noqa: E402
-                          clean_env, flask, percentile, plain_url, release, run_lock, wait_for_worker)
+from bench.common import (  # noqa: E402
+    BenchError,
+    CpuMeter,
+    Process,
+    Sandbox,
+    add_sandbox_options,
+    call_body,
+    clean_env,
+    flask,
+    percentile,
+    plain_url,
+    release,
+    run_lock,
+    wait_for_worker,
+)
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ipoa_timers_bench"
 REDIS_URL = "redis://127.0.0.1:6379/12"

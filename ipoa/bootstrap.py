@@ -1,30 +1,60 @@
-"""Wires the adapters to the service layer once per process (web, worker, CLI)."""
+"""Wires the adapters to the service layer once per process (web, worker, relay, scheduler, CLI).
+
+`Services` is what every use case is handed as `svc`: each attribute and method typed, so `svc: Services`
+(imported under TYPE_CHECKING in service modules) means something to mypy. `build_services(config)`
+makes it from the configuration ipoa/config.py reads; the app factory (ipoa/__init__.py) and the worker
+processes (workers/, through `from_environment()`, without building the Flask app) both go through it:
+one source of the wiring."""
 from __future__ import annotations
 
+import logging
 import threading
-from contextlib import nullcontext
 import time
+from collections.abc import Mapping
+from contextlib import nullcontext
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
+import redis
+from sqlalchemy import Engine as DatabaseEngine
+from sqlalchemy.orm import Session, sessionmaker
 
+from . import config as config_module
+from . import log_redaction
 from .adapters import workflow_store
 from .adapters.clock import SystemClock
 from .adapters.db import make_engine, make_session_factory
-from .adapters.rq_queue import OutboxNotifier
 from .adapters.redis_conn import connect as redis_connect
-from .adapters.unit_of_work import UnitOfWork
+from .adapters.rq_queue import OutboxNotifier
+from .adapters.sms_gateway import ConsoleGateway, Submitted, TwilioGateway
+from .adapters.unit_of_work import Publisher, UnitOfWork
 from .domain.catalogue import Catalogue, load_catalogue
-from .adapters.sms_gateway import ConsoleGateway, TwilioGateway
+from .domain.directory import Directory
 from .domain.engine import Engine
+from .domain.errors import WorkflowError
+from .domain.routing import RoutingTable
+from .domain.sms.escalation import EscalationSettings
 from .domain.sms.links import LINK_CODE_LENGTH
 from .domain.sms.templates import TEMPLATE_NAMES, SmsTemplates
-from .domain.errors import WorkflowError
 from .paths import SMS_TEMPLATES  # templates/sms in a checkout, bundled in an installed wheel
 
 
-def make_gateway(backend: str, twilio: dict | None = None):
+class Clock(Protocol):
+    """SystemClock in production; tests hand in a FixedClock (ipoa/adapters/clock.py)."""
+
+    def now(self) -> datetime: ...
+
+
+class SmsGateway(Protocol):
+    """ConsoleGateway or TwilioGateway (ipoa/adapters/sms_gateway.py), or a test's scripted one."""
+
+    def send(self, to: str, body: str, status_callback: str | None = None) -> Submitted: ...
+
+    def find_submitted(self, to: str, body: str, since: datetime) -> Submitted | None: ...
+
+
+def make_gateway(backend: str, twilio: Mapping[str, Any] | None = None) -> SmsGateway:
     if backend == "console":
         return ConsoleGateway()
     if backend == "twilio":
@@ -36,11 +66,30 @@ def make_gateway(backend: str, twilio: dict | None = None):
 
 
 class Services:
+    database_url: str
+    redis_url: str
+    workflows_dir: Path
+    sla_file: Path | None  # another SLA policy than <workflows_dir>/sla.yaml
+    catalogue: Catalogue
+    public_base_url: str
+    sms_templates: SmsTemplates
+    twilio: Mapping[str, str | None]  # TWILIO_* (ipoa/config.py): the webhooks check signatures with its token
+    sms_gateway: SmsGateway
+    # ESCALATION_REPEAT_MINUTES / ESCALATION_DIGEST_SECONDS, read once at start (ipoa/config.py): a bad value
+    # stops the process starting. ipoa.service.sms.escalation_settings(svc) reads this attribute.
+    escalation_settings: EscalationSettings
+    db: DatabaseEngine
+    session_factory: sessionmaker[Session]
+    clock: Clock
+    publisher: Publisher
+    workflow_refresh_seconds: float
+
     def __init__(self, *, database_url: str, redis_url: str, workflows_dir: str | Path,
-                 clock: Any = None, publisher: Any = None, catalogue: Catalogue | None = None,
-                 workflow_refresh_seconds: float = 30.0, public_base_url: str = "http://127.0.0.1:5000",
-                 sms_backend: str = "console", sms_gateway: Any = None, twilio: dict | None = None,
-                 sla_file: str | Path | None = None):
+                 clock: Clock | None = None, publisher: Publisher | None = None,
+                 catalogue: Catalogue | None = None, workflow_refresh_seconds: float = 30.0,
+                 public_base_url: str = "http://127.0.0.1:5000", sms_backend: str = "console",
+                 sms_gateway: SmsGateway | None = None, twilio: Mapping[str, str | None] | None = None,
+                 sla_file: str | Path | None = None, escalation_settings: EscalationSettings | None = None):
         self.database_url = database_url
         self.redis_url = redis_url
         self.workflows_dir = Path(workflows_dir)
@@ -54,13 +103,14 @@ class Services:
                                                link_code_length=LINK_CODE_LENGTH)
         self.twilio = twilio or {}
         self.sms_gateway = sms_gateway or make_gateway(sms_backend, self.twilio)
+        self.escalation_settings = escalation_settings or EscalationSettings()
         self.db = make_engine(database_url)
         self.session_factory = make_session_factory(self.db)
         self.clock = clock or SystemClock()
         self.publisher = publisher if publisher is not None else OutboxNotifier(self.redis)
-        self._redis = None
+        self._redis: redis.Redis | None = None
         self._engine: Engine | None = None
-        self._marker: tuple | None = None
+        self._marker: tuple[Any, ...] | None = None
         self._checked_at = 0.0
         self.workflow_refresh_seconds = workflow_refresh_seconds
         self._lock = threading.Lock()
@@ -69,14 +119,14 @@ class Services:
         return load_catalogue(self.workflows_dir, sla_file=self.sla_file)
 
     @property
-    def directory(self):
+    def directory(self) -> Directory:
         return self.catalogue.directory
 
     @property
-    def routing(self):
+    def routing(self) -> RoutingTable:
         return self.catalogue.routing
 
-    def redis(self):
+    def redis(self) -> redis.Redis:
         if self._redis is None:
             self._redis = redis_connect(self.redis_url)
         return self._redis
@@ -113,3 +163,33 @@ class Services:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def build_services(config: Mapping[str, Any]) -> Services:
+    """The services from the configuration: ipoa/config.py's keys (the web app's app.config, after a
+    test's overrides; a worker's config_module.load())."""
+    return Services(
+        database_url=config["DATABASE_URL"], redis_url=config["REDIS_URL"],
+        workflows_dir=config["WORKFLOWS_DIR"], public_base_url=config["PUBLIC_BASE_URL"],
+        sms_backend=config["SMS_BACKEND"], twilio=config["TWILIO"], sla_file=config["SLA_POLICY_FILE"],
+        escalation_settings=config["ESCALATION"])
+
+
+def configure_logging(level: str) -> None:
+    """Every process's logging: the level, one line per record, and the identifiers scrubbed from every
+    record (ipoa/log_redaction.py) before any handler writes it."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_redaction.install()
+    for noisy in ("transitions", "alembic"):  # per-transition and per-plugin chatter
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Twilio's client logs each request at INFO: nine lines of URL and headers, and a lookup's query
+    # (a professional's mobile number). Costly per text, and not for our logs.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+
+def from_environment() -> tuple[Services, dict[str, Any]]:
+    """A worker process's start (workers/): the configuration the web app reads (same environment, same
+    instance folder), logging set up as the web app sets it, and the services. No Flask app is built."""
+    config = config_module.load()
+    configure_logging(config["LOG_LEVEL"])
+    return build_services(config), config

@@ -5,7 +5,7 @@ read from standard input with --password-stdin."""
 from __future__ import annotations
 
 import sys
-from datetime import timezone
+from datetime import UTC
 
 import click
 from flask import Flask, current_app
@@ -32,7 +32,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(workflows)
     app.cli.add_command(outbox)
     app.cli.add_command(professionals)
-    from .cli_governance import register as register_governance; register_governance(app)  # noqa: E702 - audit, retention, access
+    from .cli_governance import register as register_governance
+
+    register_governance(app)  # audit, retention, access
     app.cli.add_command(security_group)
 
 
@@ -81,7 +83,7 @@ def _refused(exc: user_service.UserError) -> click.ClickException:
 
 
 def _when(at) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else "-"
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else "-"
 
 
 # -- passwords: typed at a hidden prompt, or read from standard input; never on the command line --------
@@ -391,7 +393,8 @@ def _revoke(token_id: int | None, username: str | None, name: str | None) -> Non
     except user_service.UserError as exc:
         raise _refused(exc) from None
     which = f" named {name!r}" if name is not None else ""
-    click.echo(f"revoked {len(ids)} API token(s){which} of {username}" + (f": {', '.join(map(str, ids))}" if ids else ""))
+    listed = f": {', '.join(map(str, ids))}" if ids else ""
+    click.echo(f"revoked {len(ids)} API token(s){which} of {username}{listed}")
 
 
 @click.command("seed-demo")

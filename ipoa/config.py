@@ -4,12 +4,41 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
+from typing import Any
 
 from . import paths
+from .domain.sms.escalation import EscalationSettings
 
 # The checkout's root (tests, make run). Files the product ships are found through ipoa/paths.py.
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path() -> Path:
+    """The instance folder (the embedded defaults' database and Redis, the kept SECRET_KEY), for the web
+    app and the workers alike: the folder Flask chooses for a package (Flask.auto_find_instance_path),
+    found here so a worker needs no app. In a checkout, <checkout>/instance; for an installed wheel,
+    <prefix>/var/ipoa-instance, the prefix being the Python installation or virtualenv it went into."""
+    # The sys.path entry ipoa is imported from, as imported (not resolved), as Flask takes it.
+    package_path = Path(os.path.dirname(os.path.dirname(os.path.abspath(paths.__file__))))
+    prefix = Path(os.path.abspath(sys.prefix))
+    if package_path.is_relative_to(prefix):  # installed into this Python or virtualenv
+        return prefix / "var" / "ipoa-instance"
+    if package_path.name.lower() == "site-packages":  # a virtualenv's, outside sys.prefix
+        parent = package_path.parent
+        if parent.name.lower() == "lib":
+            return parent.parent / "var" / "ipoa-instance"
+        if parent.parent.name.lower() == "lib":
+            return parent.parent.parent / "var" / "ipoa-instance"
+        return parent / "var" / "ipoa-instance"
+    return package_path / "instance"
+
+
+def load() -> dict[str, Any]:
+    """The configuration from the environment, with the instance folder the app uses (a worker's start:
+    ipoa.bootstrap.from_environment)."""
+    return from_environment(instance_path())
 
 
 def _secret_key(instance: Path) -> str:
@@ -30,7 +59,7 @@ def _flag(value: str | None) -> bool | None:
     return None if value in (None, "") else value == "1"
 
 
-def from_environment(instance_path: str | Path) -> dict:
+def from_environment(instance_path: str | Path) -> dict[str, Any]:
     instance = Path(instance_path)
     env = os.environ
     return {
@@ -47,6 +76,9 @@ def from_environment(instance_path: str | Path) -> dict:
         # long a timer handed to RQ but not fired is handed over again.
         "SCHEDULER_TICK_SECONDS": float(env.get("SCHEDULER_TICK_SECONDS") or 1),
         "TIMER_REQUEUE_SECONDS": float(env.get("TIMER_REQUEUE_SECONDS") or 30),
+        # ESCALATION_REPEAT_MINUTES and ESCALATION_DIGEST_SECONDS (docs/security.md): read at start, so a
+        # bad value stops the process starting, not every batch that escalates.
+        "ESCALATION": EscalationSettings.from_environment(env),
         # Records management (`flask --app ipoa retention run`): closed calls are pseudonymised this many
         # years after their last contact (8: the NHS records management code's adult health records).
         "RETENTION_YEARS": int(env.get("RETENTION_YEARS") or 8),

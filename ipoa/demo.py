@@ -5,11 +5,11 @@ from __future__ import annotations
 import nhs_number
 from sqlalchemy import func, select
 
+from .adapters.orm import professionals
 from .domain.calendar import LONDON
 from .domain.model import Call
-from .service import calls as call_service
-from .adapters.orm import professionals
 from .domain.validation import normalise_uk_mobile
+from .service import calls as call_service
 from .service.professionals import add_professional, link_user
 from .users import User
 

@@ -1,6 +1,6 @@
 """`make run`: the product on its embedded defaults in one command. Migrates, seeds the example
-directory's demo users and calls, starts one embedded Redis, the web app (gunicorn), an RQ worker, the outbox relay and the SLA timer scheduler,
-prints the URL and the logins, and stops them all on Ctrl-C."""
+directory's demo users and calls, starts one embedded Redis, the web app (gunicorn), an RQ worker, the
+outbox relay and the SLA timer scheduler, prints the URL and the logins, and stops them all on Ctrl-C."""
 from __future__ import annotations
 
 import os

@@ -39,6 +39,8 @@ CAPABILITIES = {
 
 
 class User:
+    id: int  # the row's key, set by the imperative mapping (adapters/orm.py) once the user is stored
+
     def __init__(self, *, username: str, display_name: str, role: str, centre: str | None,
                  created_at: datetime, password: str | None = None, password_hash: str | None = None,
                  mobile: str | None = None):

@@ -21,12 +21,18 @@ from ipoa.adapters import orm, workflow_store  # noqa: E402
 from ipoa.adapters.clock import FixedClock  # noqa: E402
 from ipoa.adapters.db import migrate  # noqa: E402
 from ipoa.bootstrap import Services  # noqa: E402
-from ipoa.domain.catalogue import load_catalogue  # noqa: E402
 from ipoa.config import REPO_ROOT  # noqa: E402
 from ipoa.domain.audit_chain import CHAINS, GENESIS  # noqa: E402
+from ipoa.domain.catalogue import load_catalogue  # noqa: E402
 from ipoa.service.calls import Actor  # noqa: E402
 from tests.helpers import (  # noqa: E402,F401 - re-exported: test modules import these from here
-    DEFAULT_NOW, PASSWORD, call_payload, csrf_token, make_token, make_user, sign_in,
+    DEFAULT_NOW,
+    PASSWORD,
+    call_payload,
+    csrf_token,
+    make_token,
+    make_user,
+    sign_in,
 )
 from tests.helpers.api import auth  # noqa: E402
 

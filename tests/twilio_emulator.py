@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -61,7 +61,7 @@ def error_body(status: int, code: int, message: str) -> dict:
 
 
 def rfc2822(when: datetime | None) -> str | None:
-    return format_datetime(when.astimezone(timezone.utc)) if when else None  # "Mon, 23 Nov 2026 10:00:00 +0000"
+    return format_datetime(when.astimezone(UTC)) if when else None  # "Mon, 23 Nov 2026 10:00:00 +0000"
 
 
 def parse_when(text: str) -> date:
@@ -146,7 +146,7 @@ class TwilioEmulator:
                  webhook_timeout: float = 10.0):
         self.account_sid, self.auth_token = account_sid, auth_token
         self.api_keys = dict(api_keys or {})  # {"SK...": secret}
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         # When set, webhooks go to this base URL (path and query kept) but are signed for the URL Twilio would call,
         # as behind a reverse proxy: the app must validate against its configured public URL.
         self.callback_base_url = callback_base_url
@@ -318,7 +318,8 @@ class TwilioEmulator:
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         try:
             if not self._authorised(h.headers.get("Authorization", "")):
-                body = error_body(401, 20003, "Authenticate") | {"detail": "Your AccountSid or AuthToken was incorrect."}
+                body = error_body(401, 20003, "Authenticate") | {
+                    "detail": "Your AccountSid or AuthToken was incorrect."}
                 return self._reply(h, 401, body, {"WWW-Authenticate": 'Basic realm="Twilio API"'})
             route = ROUTE.match(url.path)
             if not route or route["account"] != self.account_sid:
@@ -329,7 +330,8 @@ class TwilioEmulator:
                 return self._reply(h, 405, error_body(405, 20004, "Method not allowed"))
             with self._lock:
                 fault = self._fail_all
-            self._answer(h, fault, lambda: self._list(query, url.path) if not route["sid"] else self._fetch(route["sid"]))
+            self._answer(h, fault,
+                         lambda: self._list(query, url.path) if not route["sid"] else self._fetch(route["sid"]))
         except Exception as exc:  # an emulator bug must surface as an answer, not as a hung client
             self._reply(h, 500, error_body(500, 20500, f"emulator error: {exc!r}"))
 
@@ -382,12 +384,13 @@ class TwilioEmulator:
             return 400, error_body(400, *problem)
         service = form.get("MessagingServiceSid") or None
         now = self.clock()
-        msg = SentMessage(sid=new_sid("SM"), account_sid=self.account_sid, to=form["To"], from_=form.get("From") or None,
+        msg = SentMessage(sid=new_sid("SM"), account_sid=self.account_sid, to=form["To"],
+                          from_=form.get("From") or None,
                           body=form["Body"], messaging_service_sid=service,
                           status_callback=form.get("StatusCallback") or None,
                           validity_period=int(form["ValidityPeriod"]) if form.get("ValidityPeriod") else None,
                           status="accepted" if service else "queued", date_created=now, received_at=time.monotonic(),
-                          received_wall=datetime.now(timezone.utc))
+                          received_wall=datetime.now(UTC))
         with self._received:
             self._messages.append(msg)
             self._received.notify_all()
@@ -426,7 +429,8 @@ class TwilioEmulator:
                 if query.get(key):
                     bound = parse_when(query[key])
                     # Messages not yet sent have no date_sent: fall back to date_created so they can be found.
-                    when = (lambda m: m.date_sent or m.date_created)
+                    def when(m):
+                        return m.date_sent or m.date_created
                     chosen = [m for m in chosen
                               if compare(when(m).date() if type(bound) is date else when(m), bound)]
             size, page = int(query.get("PageSize") or 50), int(query.get("Page") or 0)

@@ -1,13 +1,24 @@
-"""RQ jobs. They take ids, never ORM objects, and run inside the worker's app."""
+"""RQ jobs. They take ids, never ORM objects, and run with the services of the process that runs them:
+the worker's (workers/worker.py calls use() at start), or a test's."""
 from __future__ import annotations
 
-from flask import current_app
-
+from ipoa.bootstrap import Services
 from ipoa.service import sms
 
+_services: Services | None = None
 
-def _svc():
-    return current_app.extensions["ipoa"]
+
+def use(services: Services) -> None:
+    """The services the jobs of this process run with."""
+    global _services
+    _services = services
+
+
+def _svc() -> Services:
+    if _services is None:
+        raise RuntimeError("no services for the jobs: run them in `python -m workers.worker`, or call "
+                           "workers.jobs.use(services) first")
+    return _services
 
 
 def send_sms(sms_id: str, ticket: str | None = None) -> str:

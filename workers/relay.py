@@ -6,23 +6,19 @@ from __future__ import annotations
 
 import logging
 
-from ipoa import create_app
+from ipoa import bootstrap
 from ipoa.service.outbox import run_relay
-from ipoa.service.sms import escalation_settings
 from workers.lifecycle import stop_requested
 
 
 def main() -> None:
-    app = create_app()
-    svc = app.extensions["ipoa"]
-    # ESCALATION_REPEAT_MINUTES / ESCALATION_DIGEST_SECONDS read now: a bad value stops the start, not
-    # every batch that escalates.
-    settings = escalation_settings(svc)
+    # ESCALATION_REPEAT_MINUTES / ESCALATION_DIGEST_SECONDS are read with the configuration: a bad value
+    # stops the start, not every batch that escalates.
+    svc, _ = bootstrap.from_environment()
     stop = stop_requested()
     logging.getLogger(__name__).info("outbox relay started (escalation digest window %ss)",
-                                     int(settings.digest_window.total_seconds()))
-    with app.app_context():
-        run_relay(svc, stop=stop)
+                                     int(svc.escalation_settings.digest_window.total_seconds()))
+    run_relay(svc, stop=stop)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 import time
 from datetime import datetime, timedelta
 
-from ipoa import create_app
+from ipoa import bootstrap
 from ipoa.config import REPO_ROOT
 from ipoa.service import audit, timers
 from workers.lifecycle import stop_requested
@@ -122,14 +122,12 @@ def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = t
 
 
 def main() -> None:
-    app = create_app()
-    svc = app.extensions["ipoa"]
+    svc, config = bootstrap.from_environment()
     stop = stop_requested()
-    tick = app.config["SCHEDULER_TICK_SECONDS"]
-    requeue = timedelta(seconds=app.config["TIMER_REQUEUE_SECONDS"])
+    tick = config["SCHEDULER_TICK_SECONDS"]
+    requeue = timedelta(seconds=config["TIMER_REQUEUE_SECONDS"])
     log.info("timer scheduler started (tick %.2fs)", tick)
-    with app.app_context():
-        run(svc, tick=tick, stop=stop, requeue_after=requeue, nightly=NightlyVerification(svc))
+    run(svc, tick=tick, stop=stop, requeue_after=requeue, nightly=NightlyVerification(svc))
 
 
 if __name__ == "__main__":

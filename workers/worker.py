@@ -1,26 +1,27 @@
 """The RQ worker: `python -m workers.worker`. SimpleWorker runs jobs in this process (no fork per job:
-several times the throughput of the forking Worker, and the SQLAlchemy pool stays valid); the app
-context gives jobs the same configuration as the web app."""
+several times the throughput of the forking Worker, and the SQLAlchemy pool stays valid). The jobs
+(workers/jobs.py) run with this process's services, built from the configuration the web app reads
+(ipoa.bootstrap.from_environment), without a Flask app."""
 from __future__ import annotations
 
 import logging
 
 from rq import SimpleWorker
 
-from ipoa import create_app
+from ipoa import bootstrap
 from ipoa.adapters.rq_queue import QUEUE_NAME
+from workers import jobs
 
 
 def main() -> None:
-    app = create_app()
-    with app.app_context():
-        svc = app.extensions["ipoa"]
-        worker = SimpleWorker([QUEUE_NAME], connection=svc.redis())
-        logging.getLogger(__name__).info("worker listening on %s", QUEUE_NAME)
-        # No RQ scheduler: nothing is scheduled in RQ. Retries and recovery are the relay's, from the
-        # database (ipoa/service/sms.py); the SLA timers are workers/scheduler.py's. RQ's scheduler takes a
-        # lock that a SIGKILLed worker keeps for up to 10 minutes, and every retry would have waited for it.
-        worker.work(with_scheduler=False)
+    svc, _ = bootstrap.from_environment()
+    jobs.use(svc)
+    worker = SimpleWorker([QUEUE_NAME], connection=svc.redis())
+    logging.getLogger(__name__).info("worker listening on %s", QUEUE_NAME)
+    # No RQ scheduler: nothing is scheduled in RQ. Retries and recovery are the relay's, from the
+    # database (ipoa/service/sms.py); the SLA timers are workers/scheduler.py's. RQ's scheduler takes a
+    # lock that a SIGKILLed worker keeps for up to 10 minutes, and every retry would have waited for it.
+    worker.work(with_scheduler=False)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,15 @@ this after flushing everything else, so the head is the last lock a transaction 
 never wait on each other in a cycle."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, seal, verify
-from .orm import access_events, audit_chain_heads as heads, audit_events, security_events
+from .orm import access_events, audit_events, security_events
+from .orm import audit_chain_heads as heads
 
 TABLES = {"audit": audit_events, "access": access_events, "security": security_events}
 _CONTENT = {chain: [c.name for c in table.columns if c.name not in ("seq", "hash")]

@@ -1,7 +1,7 @@
 """Read-side queries for screens and figures: plain SQL over indexed columns, no entity loading."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ def _age(now: datetime, oldest: datetime | None) -> int | None:
     if oldest is None:
         return None
     if oldest.tzinfo is None:  # SQLite aggregates bypass the column type
-        oldest = oldest.replace(tzinfo=timezone.utc)
+        oldest = oldest.replace(tzinfo=UTC)
     return max(0, int((now - oldest).total_seconds()))
 
 

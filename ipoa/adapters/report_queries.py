@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from .orm import audit_events, calls, referrals, sms_messages, timers
 
-__all__ = ["call_decisions", "call_transfers", "logged_calls", "referral_changes", "referral_clocks",
-           "sent_referrals", "texts", "triage_clocks"]
+__all__ = ["ReportQueries", "call_decisions", "call_transfers", "logged_calls", "referral_changes",
+           "referral_clocks", "sent_referrals", "texts", "triage_clocks"]
 
 
 # -- calls ------------------------------------------------------------------------------------------
@@ -134,3 +134,39 @@ def texts(s: Session, start: datetime, end: datetime, centre: str | None,
         q = q.join(referrals, referrals.c.id == sms_messages.c.referral_id).where(
             referrals.c.service == service)
     return s.execute(q).all()
+
+
+class ReportQueries:
+    """The functions above on a unit of work's session (uow.reports), so the use cases never hold one."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def logged_calls(self, start: datetime, end: datetime, centre: str | None) -> Sequence[Row[Any]]:
+        return logged_calls(self.session, start, end, centre)
+
+    def call_decisions(self, start: datetime, end: datetime, centre: str | None,
+                       triggers: Iterable[str]) -> Sequence[Row[Any]]:
+        return call_decisions(self.session, start, end, centre, triggers)
+
+    def triage_clocks(self, start: datetime, end: datetime, centre: str | None) -> Sequence[Row[Any]]:
+        return triage_clocks(self.session, start, end, centre)
+
+    def call_transfers(self, start: datetime, end: datetime, triggers: Iterable[str]) -> Sequence[Row[Any]]:
+        return call_transfers(self.session, start, end, triggers)
+
+    def sent_referrals(self, start: datetime, end: datetime, centre: str | None,
+                       service: str | None) -> Sequence[Row[Any]]:
+        return sent_referrals(self.session, start, end, centre, service)
+
+    def referral_changes(self, start: datetime, end: datetime, centre: str | None,
+                         service: str | None) -> Sequence[Row[Any]]:
+        return referral_changes(self.session, start, end, centre, service)
+
+    def referral_clocks(self, start: datetime, end: datetime, centre: str | None,
+                        service: str | None) -> Sequence[Row[Any]]:
+        return referral_clocks(self.session, start, end, centre, service)
+
+    def texts(self, start: datetime, end: datetime, centre: str | None,
+              service: str | None) -> Sequence[Row[Any]]:
+        return texts(self.session, start, end, centre, service)

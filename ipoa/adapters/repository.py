@@ -1,11 +1,25 @@
 """Loading and saving calls. Reads for screens and figures live in adapters/queries.py."""
 from __future__ import annotations
 
-from sqlalchemy import select
+import hashlib
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ..domain.model import AuditEvent, Call
 from .orm import calls
+
+
+class OpenCallRow(NamedTuple):
+    ref: str
+    centre: str
+    centre_path: str | None
+    state: str
+    logged_at: datetime
+    need: str
+    urgency: str
 
 
 class CallRepository:
@@ -18,7 +32,7 @@ class CallRepository:
     def get(self, ref: str) -> Call | None:
         return self.session.scalars(select(Call).where(Call.ref == ref)).one_or_none()
 
-    def open_for_nhs_number(self, nhs_number: str, final_states: set[str], limit: int = 10) -> list:
+    def open_for_nhs_number(self, nhs_number: str, final_states: set[str], limit: int = 10) -> list[OpenCallRow]:
         """The most recent open calls for a person (ref, centre, state, logged_at, need, urgency): enough
         for the handler to recognise a duplicate. Bounded, and plain rows rather than entities, because
         every intake asks."""
@@ -26,8 +40,33 @@ class CallRepository:
                        calls.c.need, calls.c.urgency)
                 .where(calls.c.nhs_number == nhs_number, calls.c.state.not_in(sorted(final_states)))
                 .order_by(calls.c.logged_at.desc()).limit(limit))
-        return list(self.session.execute(stmt))
+        return [OpenCallRow(*row) for row in self.session.execute(stmt)]
+
+    def lock_intake(self, nhs_number: str) -> None:
+        """Serialise intakes for one NHS number from the duplicate check to commit. Without it, concurrent
+        intakes all find no open call and all insert one (10 at once made 7). On PostgreSQL a transaction-
+        scoped advisory lock, released by commit or rollback; its own statement, before the check, because
+        a statement's snapshot is taken when it starts (READ COMMITTED): the check must start after the lock
+        is held to see the call its holder committed. SQLite needs nothing: BEGIN IMMEDIATE already makes
+        each writing transaction wait for the one before."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        digest = hashlib.sha256(nhs_number.encode()).digest()
+        self.session.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))"),
+            {"space": _INTAKE_LOCK_SPACE, "key": int.from_bytes(digest[:4], "big", signed=True)})
+
+    def logged_in(self, centre: str, start: datetime, end: datetime, limit: int) -> list[Call]:
+        """A centre's calls logged in [start, end), oldest first, at most limit."""
+        return list(self.session.scalars(
+            select(Call).where(Call.centre == centre, Call.logged_at >= start, Call.logged_at < end)
+            .order_by(Call.logged_at).limit(limit)))
 
     def history(self, ref: str) -> list[AuditEvent]:
         stmt = select(AuditEvent).where(AuditEvent.call_ref == ref).order_by(AuditEvent.seq)
         return list(self.session.scalars(stmt))
+
+
+# pg_advisory_xact_lock(space, key): this space is the duplicate check's, so its keys never meet another
+# advisory lock's. The key is a hash of the NHS number, not the number: locks show in pg_locks.
+_INTAKE_LOCK_SPACE = 0x1A0A

@@ -6,7 +6,7 @@ twice is not queued twice while its job waits, and a send job never sends a mess
 (The work queues people see, calls waiting per centre, are service/work_queues.py.)"""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import redis
 from rq import Queue

@@ -5,16 +5,37 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..domain.audit_chain import canonical
-from ..domain.engine import Result
+from ..domain.engine import Engine, Result
 from ..domain.errors import VersionConflict
 from . import audit_store
+from .access_log_queries import AccessLogQueries
+from .audit_queries import AuditTrailQueries
+from .break_glass_store import BreakGlassStore
+from .dashboard_queries import DashboardQueries
+from .idempotency_store import IdempotencyKeyStore
+from .mfa_store import RecoveryCodeStore
+from .outbox_store import OutboxStore
+from .presence_store import PresenceStore
+from .professional_store import ProfessionalStore
+from .referral_store import ReferralStore
+from .report_queries import ReportQueries
 from .repository import CallRepository
+from .retention_store import RetentionStore
+from .security_store import SecurityEventStore
+from .session_store import SessionStore
+from .sms_reply_store import SmsReplyStore
+from .sms_store import SmsStore
+from .timer_store import TimerStore
+from .user_store import UserStore
+from .work_queue_queries import WorkQueueQueries
+from .workflow_store import WorkflowStore
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +44,64 @@ class Publisher(Protocol):
     def publish(self, message_ids: list[str]) -> None: ...
 
 
+class EngineSource(Protocol):
+    """What gives the workflow engine (bootstrap.Services, a test's fake)."""
+
+    def engine(self, needs: tuple[str, int] | None = None, session: Session | None = None) -> Engine: ...
+
+
 class UnitOfWork:
+    # Calls and their records: loading and saving, and the reads a use case makes in its transaction.
+    calls: CallRepository
+    referrals: ReferralStore
+    break_glass: BreakGlassStore
+    access_log: AccessLogQueries
+    professionals: ProfessionalStore
+    sms_replies: SmsReplyStore
+    presence: PresenceStore
+    work_queues: WorkQueueQueries  # read model: queue figures, a centre's queue, breaches
+    dashboard: DashboardQueries  # read model: the supervisor's dashboard
+    reports: ReportQueries  # read model: a period's rows for the reports
+    workflows: WorkflowStore  # deployed workflow versions
+    # Stores for sign-in, sessions, security and the background machinery (one adapters module each).
+    users: UserStore
+    sessions: SessionStore
+    security_events: SecurityEventStore
+    recovery_codes: RecoveryCodeStore
+    idempotency_keys: IdempotencyKeyStore
+    audit_trail: AuditTrailQueries  # read model: the chains' events and verification runs
+    retention: RetentionStore
+    timers: TimerStore
+    outbox: OutboxStore
+    sms: SmsStore
+
     def __init__(self, session_factory: sessionmaker, publisher: Publisher | None = None):
         self.session_factory = session_factory
         self.publisher = publisher
 
-    def __enter__(self) -> "UnitOfWork":
+    def __enter__(self) -> UnitOfWork:
         self.session: Session = self.session_factory()
         self.calls = CallRepository(self.session)
+        self.referrals = ReferralStore(self.session)
+        self.break_glass = BreakGlassStore(self.session)
+        self.access_log = AccessLogQueries(self.session)
+        self.professionals = ProfessionalStore(self.session)
+        self.sms_replies = SmsReplyStore(self.session)
+        self.presence = PresenceStore(self.session)
+        self.work_queues = WorkQueueQueries(self.session)
+        self.dashboard = DashboardQueries(self.session)
+        self.reports = ReportQueries(self.session)
+        self.workflows = WorkflowStore(self.session)
+        self.users = UserStore(self.session)
+        self.sessions = SessionStore(self.session)
+        self.security_events = SecurityEventStore(self.session)
+        self.recovery_codes = RecoveryCodeStore(self.session)
+        self.idempotency_keys = IdempotencyKeyStore(self.session)
+        self.audit_trail = AuditTrailQueries(self.session)
+        self.retention = RetentionStore(self.session)
+        self.timers = TimerStore(self.session)
+        self.outbox = OutboxStore(self.session)
+        self.sms = SmsStore(self.session)
         self._pending: list[str] = []
         self._chained: list = []  # audit, access and security events: numbered and hashed at commit
         return self
@@ -39,6 +110,11 @@ class UnitOfWork:
         # close() rolls back anything uncommitted without expiring what was loaded, so callers can
         # still read the (now detached) objects they were handed.
         self.session.close()
+
+    def engine(self, services: EngineSource, needs: tuple[str, int] | None = None) -> Engine:
+        """The services' workflow engine, the deployed versions it may need read on this unit of work's
+        own connection: a second connection would wait on this one's lock under SQLite."""
+        return services.engine(needs=needs, session=self.session)
 
     def add_new_call(self, call, result: Result) -> None:
         """A call just logged, with what logging it caused. On PostgreSQL, one statement: the call's
@@ -183,8 +259,7 @@ def _new_call_statement(shape: tuple[int, int, int]):
     """Built once per shape with bound parameters, so SQLAlchemy compiles it once."""
     stmt = _statements.get(shape)
     if stmt is None:
-        from sqlalchemy import (LargeBinary, Text, bindparam, cast, func, insert, literal_column, select, true,
-                                update)
+        from sqlalchemy import LargeBinary, Text, bindparam, cast, func, insert, literal_column, select, true, update
 
         from .orm import metadata
 

@@ -71,3 +71,16 @@ def load_all(session: Session) -> list[WorkflowDefinition]:
     rows = session.execute(select(table.c.name, table.c.version, table.c.body)
                            .order_by(table.c.name, table.c.version)).all()
     return [parse_workflow(with_legacy_meaning(r.body), f"deployed {r.name} v{r.version}") for r in rows]
+
+
+class WorkflowStore:
+    """The functions above on a unit of work's session (uow.workflows)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def deploy_new(self, definitions: list[WorkflowDefinition], now: datetime) -> list[Deployed]:
+        return deploy_new(self.session, definitions, now)
+
+    def load_all(self) -> list[WorkflowDefinition]:
+        return load_all(self.session)

@@ -7,7 +7,7 @@ Flask picks the handler of the most specific class: EscalationTooSoon (an Invali
 OutsideRelationship (a Forbidden) says whether break-glass may open the call."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Blueprint, Response
 

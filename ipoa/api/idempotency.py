@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, g, request
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from .. import __version__
 from ..domain.access import BREAK_GLASS_NOTE_REQUIRED, BREAK_GLASS_REASONS, NOTE_MAX
 from ..domain.sharing import BASES, CONSENT, LAWFUL_BASES, REASON_MAX
 from ..service.calls import RerouteReferral
 from ..service.inputs import CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, LogCall, RecordConsent
-from .. import __version__
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -9,17 +9,16 @@ from ..entry.json_input import json_body
 from ..entry.request_context import actor, services
 from ..entry.role_check import requires
 from ..service import calls as call_service
-from ..service import records
+from ..service import records, work_queues
 from ..service import timers as timer_service
-from ..service import work_queues
 from ..service.inputs import InvalidInput
-from . import error_handlers, openapi, tokens
+from . import error_handlers, idempotency, openapi, tokens
 from .serialise import call_dict
 
 # Token-authenticated: no ambient cookie credentials to forge, so the app exempts it from CSRF (create_app).
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(tokens.authenticate)
-from . import idempotency; idempotency.register(bp)  # noqa: E402,E702 - Idempotency-Key hooks, after the token check
+idempotency.register(bp)  # the Idempotency-Key hooks, after the token check
 error_handlers.register(bp)
 
 

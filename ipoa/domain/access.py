@@ -125,8 +125,8 @@ def check_break_glass_request(reason: object, note: object) -> dict[str, str]:
         errors["note"] = "The note must be text."
     elif note is not None and len(note) > NOTE_MAX:
         errors["note"] = f"At most {NOTE_MAX} characters."
-    elif note is not None and text_problem(note, multiline=True):  # a NUL, a bidi override: never stored
-        errors["note"] = text_problem(note, multiline=True, field="note")
+    elif note is not None and (problem := text_problem(note, multiline=True, field="note")):
+        errors["note"] = problem  # a NUL, a bidi override: never stored
     elif isinstance(reason, str) and reason in BREAK_GLASS_NOTE_REQUIRED and not (note or "").strip():
         errors["note"] = "Say why you need this record: the reason 'other' needs a note."
     return errors

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any, Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
 
 # One chain per table. Heads are locked in this order by a transaction that extends more than one chain,
 # so two transactions never wait on each other's head.
@@ -24,7 +25,7 @@ def _instant(value: Any) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime in a chained event")
-        return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
     if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} cannot be part of a chained event")
@@ -62,7 +63,7 @@ class Break:
         return f"{self.chain} chain broken at {where}: {self.problem}"
 
 
-def seal(events: list, head: Head, content_of) -> Head:
+def seal(events: list[Any], head: Head, content_of: Callable[[Any], Mapping[str, Any]]) -> Head:
     """Number and hash new events after head (in list order); returns the new head. content_of(event)
     gives the event's canonical fields."""
     seq, prev = head.seq, head.hash

@@ -14,7 +14,9 @@ from .guards import EFFECTS, GUARDS
 from .workflow import WorkflowDefinition, check_family, parse_definition
 
 if TYPE_CHECKING:
+    from .directory import Directory
     from .reporting.board import BoardTargets
+    from .routing import RoutingTable
     from .sla import SlaPolicy
 
 WORKFLOW_SUFFIX = ".workflow.yaml"
@@ -49,8 +51,8 @@ class Catalogue:
     """Everything loaded from workflows/, validated together."""
 
     workflows: list[WorkflowDefinition]
-    directory: Any
-    routing: Any
+    directory: Directory
+    routing: RoutingTable
     # load_catalogue always sets it; None only for a catalogue built by hand without SLA clocks.
     sla: SlaPolicy | None = None
     # The board view's targets (board.yaml); load_catalogue always sets it, like sla.

@@ -3,9 +3,10 @@ bumps the version and returns the audit events and outbox messages the change ca
 them in one transaction is the service layer's job."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from transitions import MachineError
 
@@ -29,7 +30,7 @@ class Result:
     # layer closes their running timers in the same transaction.
     stopped_clocks: list[tuple[str, str | None, str, datetime]] = field(default_factory=list)
 
-    def extend(self, other: "Result") -> None:
+    def extend(self, other: Result) -> None:
         # A clock started by this change and stopped by the next, in one transaction, never ran.
         stopped = {(ref, rid, kind) for ref, rid, kind, _ in other.stopped_clocks}
         self.timers = [t for t in self.timers if (t.call_ref, t.referral_id, t.kind) not in stopped]
@@ -84,8 +85,8 @@ class Engine:
     def allowed(self, entity: Call | Referral) -> list[TransitionDef]:
         """What a user may do now: the machine's triggers for the state, less internal ones."""
         compiled = self._compiled[(entity.workflow, entity.workflow_version)]
-        names = set(compiled.allowed_triggers(entity.state))
-        return [t for t in compiled.definition.triggers_from(entity.state) if t.trigger in names]
+        names = set(compiled.allowed_triggers(_state(entity)))
+        return [t for t in compiled.definition.triggers_from(_state(entity)) if t.trigger in names]
 
     def start_call(self, call: Call, *, actor: str, now: datetime) -> Result:
         wf = self.definition(call.workflow, call.workflow_version)
@@ -121,16 +122,16 @@ class Engine:
             if name == "create_referral":
                 result.extend(self._create_referral(call, ctx))
             else:
-                EFFECTS[name](call, ctx)
+                _effect(name)(call, ctx)
         result.audit.insert(0, AuditEvent(
             call_ref=call.ref, entity="call", entity_id=call.ref, actor=actor, at=now,
-            from_state=t.from_state, to_state=call.state, trigger=trigger, reason=reason, data=audit_data))
+            from_state=t.from_state, to_state=_state(call), trigger=trigger, reason=reason, data=audit_data))
         result.outbox.insert(0, outbox_event("call.state_changed", call, None, now,
                                               from_=t.from_state, to=call.state, trigger=trigger))
         if call.route and call.route.get("alert_supervisor") and t.route:
             result.outbox.append(outbox_event("alert.supervisor", call, None, now,
                                                why=call.route.get("rule_reason", "routing rule")))
-        self._clocks(result, call, None, t.from_state, call.state, trigger, now)
+        self._clocks(result, call, None, t.from_state, _state(call), trigger, now)
         return result
 
     def fire_referral(self, call: Call, referral_id: str, trigger: str, *, actor: str, now: datetime,
@@ -146,15 +147,15 @@ class Engine:
                           call_workflow=self.definition(call.workflow, call.workflow_version))
         t = self._apply(referral, trigger, ctx, allow_internal=False)
         for name in t.effects:
-            EFFECTS[name](referral, ctx)
+            _effect(name)(referral, ctx)
         result = Result()
         result.audit.append(AuditEvent(
             call_ref=call.ref, entity="referral", entity_id=referral.id, actor=actor, at=now,
-            from_state=t.from_state, to_state=referral.state, trigger=trigger, reason=reason,
+            from_state=t.from_state, to_state=_state(referral), trigger=trigger, reason=reason,
             data={"service": referral.service}))
         result.outbox.append(outbox_event("referral.state_changed", call, referral, now,
                                            from_=t.from_state, to=referral.state, trigger=trigger))
-        self._clocks(result, call, referral, t.from_state, referral.state, trigger, now)
+        self._clocks(result, call, referral, t.from_state, _state(referral), trigger, now)
         if t.parent_trigger:
             # The call follows its referral, in the same transaction.
             result.extend(self.fire(call, t.parent_trigger, actor=actor, now=now, reason=reason,
@@ -172,13 +173,13 @@ class Engine:
         needs: tuple[str, ...]
 
     def _apply(self, entity: Call | Referral, trigger: str, ctx: FireContext,
-               allow_internal: bool) -> "Engine._Applied":
+               allow_internal: bool) -> Engine._Applied:
         """The shared machine decides: whether the trigger may fire from the record's state (internal
         triggers only for the engine itself), its guards, and the destination; its `after` callback says
         which transition it took (ctx.transition). Nothing is looked up twice."""
         compiled = self._compiled[(entity.workflow, entity.workflow_version)]
         machine = compiled.machine if allow_internal else compiled.user_machine
-        from_state = entity.state
+        from_state = _state(entity)
         event = machine.events.get(trigger)
         try:
             moved = event is not None and event.trigger(entity, ctx=ctx)
@@ -186,7 +187,7 @@ class Engine:
             moved = None
         if not moved:
             if not ctx.errors:  # a failed guard always names a field (_check)
-                raise TriggerNotAllowed(trigger, entity.state, [x.trigger for x in self.allowed(entity)])
+                raise TriggerNotAllowed(trigger, _state(entity), [x.trigger for x in self.allowed(entity)])
             raise GuardFailed(trigger, ctx.errors)
         t: TransitionDef = ctx.transition
         entity.version += 1
@@ -195,7 +196,7 @@ class Engine:
             entity.closed_at = ctx.now
         return Engine._Applied(from_state, t.route, t.effects, t.parent_trigger, t.needs)
 
-    def _record_route(self, call: Call, t: "Engine._Applied", ctx: FireContext) -> dict[str, Any]:
+    def _record_route(self, call: Call, t: Engine._Applied, ctx: FireContext) -> dict[str, Any]:
         service = ctx.data.get("service") if t.route == "refer" else None
         rec = ctx.recommendation
         overridden = False
@@ -266,7 +267,7 @@ class Engine:
             promised = sla.callback_due(call.callback_due)
             return type(promised)("callback", sla.callback_escalates_at(call.callback_due), promised.rule)
         service = directory.services.get(referral.service) if directory and referral else None
-        if service is None:
+        if service is None or referral is None:
             return None
         if kind == "acceptance":
             return sla.acceptance_due(call.urgency, now, service.calendar)
@@ -274,6 +275,22 @@ class Engine:
             return sla.response_due(referral.service, call.urgency, now, service.calendar)
         return None
 
+
+
+def _state(entity: Call | Referral) -> str:
+    """A started call's or referral's state (None only before start_call or the referral's creation set
+    its initial state; only the machine moves it after)."""
+    if entity.state is None:
+        raise WorkflowError(f"{type(entity).__name__} has no state: it was never started")
+    return entity.state
+
+
+def _effect(name: str) -> Callable[[Any, FireContext], None]:
+    """An effect a transition names (create_referral is the engine's own: applied by start_call's caller)."""
+    effect = EFFECTS[name]
+    if effect is None:
+        raise TypeError(f"effect {name!r} is applied by the engine itself")
+    return effect
 
 
 def outbox_event(topic: str, call: Any, referral: Any | None, now: datetime, **extra: Any) -> OutboxMessage:

@@ -2,9 +2,10 @@
 registered here is refused when loaded. Guards return field -> message; empty means allowed."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from . import sharing
 from .calendar import LONDON
@@ -44,7 +45,7 @@ def parse_instant(value: Any) -> datetime | None:
     if dt.tzinfo is None or dt.utcoffset() is None:
         return None
     try:
-        return dt.astimezone(timezone.utc)
+        return dt.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
         return None
 

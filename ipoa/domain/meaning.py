@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 # The two workflows the engine runs (re-exported by domain/engine.py, where the code imports them from).
 CALL_WORKFLOW = "call"
@@ -244,7 +245,7 @@ def with_legacy_meaning(raw: Mapping[str, Any]) -> dict[str, Any]:
     body = copy.deepcopy(dict(raw))
     if meaning_of(body) != {"states": {}, "transitions": {}}:
         return body
-    name = body.get("name")
+    name = str(body.get("name"))
     tags, roles = _LEGACY_TAGS.get(name, {}), _LEGACY_ROLES.get(name, {})
     for state in body.get("states") or []:
         if isinstance(state, dict) and state.get("name") in tags:

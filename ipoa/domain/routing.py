@@ -19,6 +19,7 @@ from .directory import Directory, LocalityMatch
 from .input_models import NonBlank as _Text
 from .input_models import Strict, describe_validation_errors
 from .urgency import URGENCIES
+
 OUTCOMES = ("divert_999", "resolved_at_first_contact")
 CONDITION_KEYS = ("need", "urgency", "local_time", "service_open", "service_closed", "locality")
 LOCALITY_CONDITIONS = ("out_of_area",)
@@ -174,7 +175,6 @@ class RoutingTable:
             facts.append("postcode outside all localities")
         situation = ", ".join(facts)
 
-        common = dict(locality=match.locality, out_of_area=match.out_of_area)
         if rule.service is None:
             target = _OUTCOME_TEXT[rule.outcome] if rule.outcome else _TIER3_TARGET
             return Decision(
@@ -185,7 +185,8 @@ class RoutingTable:
                 reason=self._reason(rule, f"{rule.label}: {situation} -> {target}"),
                 alert_supervisor=rule.alert_supervisor,
                 next_open=None,
-                **common,
+                locality=match.locality,
+                out_of_area=match.out_of_area,
             )
 
         service = self.directory.services[rule.service]
@@ -204,7 +205,8 @@ class RoutingTable:
             reason=reason,
             alert_supervisor=rule.alert_supervisor,
             next_open=next_open,
-            **common,
+            locality=match.locality,
+            out_of_area=match.out_of_area,
         )
 
     def _no_locality(

@@ -109,11 +109,12 @@ def parse_override(value: Any, prefix: str = f"data.{OVERRIDE_KEY}") -> tuple[Ov
         errors[f"{prefix}.reason"] = "Give the reason for sharing without consent as text."
     elif not (reason or "").strip():
         errors[f"{prefix}.reason"] = "Give the reason for sharing without consent."
-    elif len(reason) > REASON_MAX:
+    elif len(str(reason)) > REASON_MAX:
         errors[f"{prefix}.reason"] = f"The reason for sharing must be {REASON_MAX} characters or fewer."
     if errors:
         return None, errors
-    return Override(basis, reason.strip()), {}
+    # Both checked above: basis is one of LAWFUL_BASES, reason a non-blank text.
+    return Override(str(basis), str(reason).strip()), {}
 
 
 def decide(consent: str | None, centre_organisation: str | None, service_organisation: str | None,

@@ -9,9 +9,10 @@ pure: instants in (any timezone) and out (UTC); naive datetimes are refused.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, ClassVar, Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
@@ -30,7 +31,7 @@ from .directory import Directory
 from .input_models import Strict, describe_validation_errors
 from .urgency import URGENCIES
 
-UTC = timezone.utc
+UTC = UTC
 CLOCK_KINDS = ("triage", "acceptance", "response", "callback")
 RULE_KINDS = ("elapsed", "open_hours", "working_days", "same_working_day", "next_day")
 
@@ -388,7 +389,7 @@ class _Loader:
                 result[code] = self.per_urgency(f"response.{code}", entry)
             else:
                 rule = self.rule(f"response.{code}", entry)
-                result[code] = {u: rule for u in URGENCIES}
+                result[code] = dict.fromkeys(URGENCIES, rule)
         return result
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import copy
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from transitions import Machine
 
@@ -124,12 +125,12 @@ class WorkflowDefinition:
         for t in self.transitions:
             for src in t.sources:
                 lines.append(f"    {src} --> {t.dest} : {t.trigger}")
-        for s in sorted(self.final_states):
-            lines.append(f"    {s} --> [*]")
+        for name in sorted(self.final_states):
+            lines.append(f"    {name} --> [*]")
         return "\n".join(lines) + "\n"
 
 
-def _as_list(value: Any) -> list:
+def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
@@ -364,4 +365,7 @@ def check_family(definitions: Iterable[WorkflowDefinition]) -> None:
                 raise WorkflowError(
                     f"{d.source}: transition '{t.trigger}' names parent trigger '{t.parent_trigger}' "
                     f"which '{parent.name}' v{parent.version} does not define")
-        meaning.check_reroute(d, parent, lambda problem, _d=d: WorkflowError(f"{_d.source}: {problem}"))
+        def refusal(problem: str, _d: WorkflowDefinition = d) -> Exception:
+            return WorkflowError(f"{_d.source}: {problem}")
+
+        meaning.check_reroute(d, parent, refusal)

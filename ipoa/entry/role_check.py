@@ -2,8 +2,8 @@
 CAPABILITIES). The API answers in its JSON error shape; pages send the user to sign in, or 403."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 
 from flask import abort, current_app, request
 

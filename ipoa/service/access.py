@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from ..adapters.orm import break_glass_grants
 from ..domain import access as policy
 from ..domain.model import AccessEvent, Call
 from .errors import OutsideRelationship
+
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -27,16 +28,8 @@ def subject(actor) -> policy.Subject:
                           service=getattr(actor, "service", None))
 
 
-def active_grant(session, username: str, ref: str, now: datetime) -> int | None:
-    return session.scalar(
-        select(break_glass_grants.c.id)
-        .where(break_glass_grants.c.username == username, break_glass_grants.c.call_ref == ref,
-               break_glass_grants.c.expires_at > now)
-        .order_by(break_glass_grants.c.expires_at.desc()).limit(1))
-
-
-def facts(session, actor, call: Call, now: datetime) -> tuple[policy.RecordFacts, int | None]:
-    grant = active_grant(session, actor.username, call.ref, now)
+def facts(uow: UnitOfWork, actor, call: Call, now: datetime) -> tuple[policy.RecordFacts, int | None]:
+    grant = uow.break_glass.active_grant(actor.username, call.ref, now)
     record = policy.RecordFacts(centre=call.centre, centres=call.centres,
                                 services=tuple(r.service for r in call.referrals), break_glass=grant is not None)
     return record, grant
@@ -51,9 +44,9 @@ _REFUSED = {
 }
 
 
-def authorise(session, actor, call: Call, action: str, now: datetime) -> Access:
+def authorise(uow: UnitOfWork, actor, call: Call, action: str, now: datetime) -> Access:
     """Access, or OutsideRelationship (a 403) when the policy refuses."""
-    record, grant = facts(session, actor, call, now)
+    record, grant = facts(uow, actor, call, now)
     who = subject(actor)
     relationship = policy.decide(who, record, action)
     if relationship is None:
@@ -66,8 +59,8 @@ def authorise(session, actor, call: Call, action: str, now: datetime) -> Access:
     return Access(relationship, grant if relationship == "break_glass" else None)
 
 
-def permitted(session, actor, call: Call, action: str, now: datetime) -> bool:
-    record, _ = facts(session, actor, call, now)
+def permitted(uow: UnitOfWork, actor, call: Call, action: str, now: datetime) -> bool:
+    record, _ = facts(uow, actor, call, now)
     return policy.decide(subject(actor), record, action) is not None
 
 
@@ -81,7 +74,7 @@ def may_see_centre(actor, centre: str) -> bool:
     return policy.decide(subject(actor), policy.RecordFacts(centre=centre, centres=(centre,)), "view") is not None
 
 
-def record_access(uow, actor, ref: str, route: str, access: Access, now: datetime,
+def record_access(uow: UnitOfWork, actor, ref: str, route: str, access: Access, now: datetime,
                   referral_id: str | None = None) -> None:
     uow.add_event(AccessEvent(at=now, username=actor.username, role=actor.role, centre=actor.centre,
                               call_ref=ref, route=route[:120], purpose=access.relationship,

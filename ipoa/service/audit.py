@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from typing import Iterator
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
-
-from ..adapters.audit_store import TABLES, content
-from ..adapters.orm import audit_chain_heads as heads, audit_verifications as runs
 from ..domain.audit_chain import CHAINS, Break, Head, verify
+
+if TYPE_CHECKING:
+    from ..bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -77,42 +77,34 @@ class Verification:
         return "\n".join(str(c.problem) for c in self.chains if c.problem) or None
 
 
-def _head(svc, chain: str) -> Head | None:
+def _head(svc: Services, chain: str) -> Head | None:
     with svc.uow() as uow:
-        row = uow.session.execute(select(heads.c.seq, heads.c.hash).where(heads.c.chain == chain)).first()
-    return Head(row.seq, row.hash) if row is not None else None
+        return uow.audit_trail.head(chain)
 
 
-def _rows(svc, chain: str, upto: int | None, counter: list[int]) -> Iterator[tuple[int, str, dict]]:
+def _rows(svc: Services, chain: str, upto: int | None, counter: list[int]) -> Iterator[tuple[int, str, dict]]:
     """The chain's events in seq order, up to seq `upto` (None: all), a page per transaction."""
-    table = TABLES[chain]
     last = None
     while True:
-        stmt = select(table).order_by(table.c.seq).limit(PAGE)
-        if last is not None:
-            stmt = stmt.where(table.c.seq > last)
-        if upto is not None:
-            stmt = stmt.where(table.c.seq <= upto)
         with svc.uow() as uow:
-            page = uow.session.execute(stmt).all()
+            page = uow.audit_trail.page(chain, last, upto, PAGE)
         if not page:
             return
         for r in page:
             counter[0] += 1
-            yield r.seq, r.hash, content(chain, r)
-        last = page[-1].seq
+            yield r
+        last = page[-1][0]
 
 
-def verify_chain(svc, chain: str) -> ChainResult:
+def verify_chain(svc: Services, chain: str) -> ChainResult:
     """Walk one chain: its first broken link (changed, deleted, inserted or reordered events), or none."""
-    table = TABLES[chain]
     head = _head(svc, chain)
     counter = [0]
     problem = verify(chain, _rows(svc, chain, head.seq if head is not None else None, counter), head)
     if problem is None:
         # Events above the head. Highest number first, the head second: see the module's docstring.
         with svc.uow() as uow:
-            top = uow.session.execute(select(func.max(table.c.seq))).scalar()
+            top = uow.audit_trail.top_seq(chain)
         later = _head(svc, chain)
         covered = later.seq if later is not None else 0
         if top is not None and top > covered:
@@ -121,13 +113,13 @@ def verify_chain(svc, chain: str) -> ChainResult:
     return ChainResult(chain, counter[0], head, problem)
 
 
-def verify_all(svc, by: str, chains: tuple[str, ...] = CHAINS) -> Verification:
+def verify_all(svc: Services, by: str, chains: tuple[str, ...] = CHAINS) -> Verification:
     """Verify every chain and record the run in audit_verifications (by: "cli:<os user>", "scheduler",
     or "web:<username>"). A run that cannot finish (the database went away) is recorded as such, with
     ok left empty: it neither passes nor fails the trail, and tonight's run is tried again."""
     started = svc.clock.now()
     with svc.uow() as uow:
-        run_id = uow.session.execute(insert(runs).values(started_at=started, by=by[:80])).inserted_primary_key[0]
+        run_id = uow.audit_trail.start_run(started, by[:80])
         uow.commit()
     try:
         results = [verify_chain(svc, chain) for chain in chains]
@@ -148,11 +140,11 @@ def verify_all(svc, by: str, chains: tuple[str, ...] = CHAINS) -> Verification:
     return outcome
 
 
-def _finish(svc, run_id: int, *, ok: bool | None, events: int | None, problem: str | None,
+def _finish(svc: Services, run_id: int, *, ok: bool | None, events: int | None, problem: str | None,
             at: datetime | None = None) -> None:
     with svc.uow() as uow:
-        uow.session.execute(update(runs).where(runs.c.id == run_id).values(
-            finished_at=at or svc.clock.now(), ok=ok, events=events, problem=problem))
+        uow.audit_trail.finish_run(run_id, finished_at=at or svc.clock.now(), ok=ok, events=events,
+                                   problem=problem)
         uow.commit()
 
 
@@ -178,7 +170,7 @@ class Run:
         """It checked every chain and said whether the trail is intact."""
         return self.finished_at is not None and self.ok is not None
 
-    def breaks(self) -> list["BreakLine"]:
+    def breaks(self) -> list[BreakLine]:
         return [BreakLine.parse(line) for line in (self.problem or "").splitlines() if line.strip()]
 
 
@@ -194,26 +186,26 @@ class BreakLine:
     problem: str
 
     @classmethod
-    def parse(cls, line: str) -> "BreakLine":
+    def parse(cls, line: str) -> BreakLine:
         m = _BREAK.match(line.strip())
         if m is None:
             return cls(None, None, line.strip())
         return cls(m["chain"], int(m["seq"]) if m["seq"] else None, m["problem"])
 
 
-def _run(r) -> Run:
+def _run(r: Any) -> Run:
     return Run(id=r.id, started_at=r.started_at, finished_at=r.finished_at, by=r.by, ok=r.ok, events=r.events,
                problem=r.problem)
 
 
-def recent_runs(svc, since: datetime) -> list[Run]:
+def recent_runs(svc: Services, since: datetime) -> list[Run]:
     """Runs started since then, oldest first."""
     with svc.uow() as uow:
-        rows = uow.session.execute(select(runs).where(runs.c.started_at >= since).order_by(runs.c.id)).all()
+        rows = uow.audit_trail.runs_since(since)
     return [_run(r) for r in rows]
 
 
-def running(svc, now: datetime | None = None) -> Run | None:
+def running(svc: Services, now: datetime | None = None) -> Run | None:
     """A run still going (started, not finished, not yet given up as dead)."""
     now = now or svc.clock.now()
     return next((r for r in reversed(recent_runs(svc, now - STALE_AFTER)) if r.running(now)), None)
@@ -239,9 +231,7 @@ def nightly_due(now: datetime, runs_: list[Run], last_attempt: datetime | None =
     slot = tonight(now)
     if any(r.completed and r.started_at >= slot for r in runs_):
         return False
-    if last_attempt is not None and last_attempt >= slot and now - last_attempt < RETRY_AFTER:
-        return False
-    return True
+    return not (last_attempt is not None and last_attempt >= slot and now - last_attempt < RETRY_AFTER)
 
 
 # -- for the exceptions panel ----------------------------------------------------------------------
@@ -259,24 +249,21 @@ class TrailStatus:
         return self.failed is not None or self.overdue
 
 
-def status(svc) -> TrailStatus:
+def status(svc: Services) -> TrailStatus:
     """The audit trail's verification, as the supervisors' exceptions panel shows it. A fresh system, with
     no run yet and nothing older than SUCCESS_WITHIN to verify, is not overdue."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        s = uow.session
-        latest = s.execute(select(runs).where(runs.c.finished_at.is_not(None), runs.c.ok.is_not(None))
-                           .order_by(runs.c.id.desc()).limit(1)).first()
-        success = s.execute(select(func.max(runs.c.finished_at)).where(runs.c.ok.is_(True))).scalar()
-        ever = s.execute(select(runs.c.id).limit(1)).first() is not None
+        trail = uow.audit_trail
+        latest = trail.latest_completed_run()
+        success = trail.last_success()
+        ever = trail.any_run()
         oldest = None
         if not ever:
             # Each chain's first event, by its key (the fragment asks every 2 s: no scan of a large table).
-            firsts = [s.execute(select(TABLES[c].c.at).order_by(TABLES[c].c.seq).limit(1)).scalar() for c in CHAINS]
+            firsts = [trail.first_event_at(c) for c in CHAINS]
             oldest = min((_aware(f) for f in firsts if f is not None), default=None)
-        in_progress = s.execute(select(runs).where(runs.c.finished_at.is_(None),
-                                                   runs.c.started_at >= now - STALE_AFTER)
-                                .order_by(runs.c.id.desc()).limit(1)).first()
+        in_progress = trail.latest_unfinished_run(now - STALE_AFTER)
     success = _aware(success)
     failed = _run(latest) if latest is not None and latest.ok is False else None
     something_to_verify = ever or (oldest is not None and now - oldest > SUCCESS_WITHIN)
@@ -288,13 +275,12 @@ def status(svc) -> TrailStatus:
 
 def _aware(value):
     """Aggregates bypass the column type: SQLite hands back text, and no zone."""
-    from datetime import timezone
 
     if value is None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 __all__ = ["verify_chain", "verify_all", "Verification", "ChainResult", "Run", "BreakLine", "recent_runs",

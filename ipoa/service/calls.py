@@ -2,13 +2,11 @@
 audit events and outbox messages, commit. Entry points (web, API, CLI, jobs) call only these."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import text
 
 from ..domain import meaning, sharing
 from ..domain.engine import CALL_WORKFLOW, Result, outbox_event
@@ -18,10 +16,13 @@ from ..domain.routing import Decision
 from ..domain.validation import text_problem
 from ..users import CAPABILITIES
 from . import access, idempotency
-from .workflow_meaning import definition_of
-from .inputs import (CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, Input, InvalidInput, LogCall, RecordConsent,
-                     parse)
 from .errors import Forbidden, NotFound, OutsideRelationship
+from .inputs import CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, Input, InvalidInput, LogCall, RecordConsent, parse
+from .workflow_meaning import definition_of
+
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
+    from ..bootstrap import Services
 
 
 @dataclass(frozen=True)
@@ -57,21 +58,21 @@ class DuplicateSuspected(DomainError):
         super().__init__(f"{len(open_calls)} open call(s) for this NHS number")
 
 
-def _context(svc) -> dict[str, Any]:
+def _context(svc: Services) -> dict[str, Any]:
     return {"centres": svc.directory.centres, "needs": svc.routing.needs,
             "today": svc.clock.now().date()}
 
 
-def decide_route(svc, payload: dict[str, Any]) -> Decision:
+def decide_route(svc: Services, payload: dict[str, Any]) -> Decision:
     cmd: DecideRoute = parse(DecideRoute, payload, **_context(svc))
     return svc.routing.decide(cmd.need, cmd.urgency, cmd.at, postcode=cmd.postcode)
 
 
-def recommend(svc, call: Call, at: datetime | None = None) -> Decision:
+def recommend(svc: Services, call: Call, at: datetime | None = None) -> Decision:
     return svc.routing.decide(call.need, call.urgency, at or svc.clock.now(), postcode=call.postcode)
 
 
-def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: bool = False) -> Call:
+def log_call(svc: Services, actor: Actor, payload: dict[str, Any], *, allow_duplicate: bool = False) -> Call:
     cmd: LogCall = parse(LogCall, payload, **_context(svc))
     if not access.may_create_in(actor, cmd.centre):
         raise Forbidden(f"You can log calls for your own centre only ({actor.centre or 'none'}), "
@@ -79,10 +80,12 @@ def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: boo
     now = svc.clock.now()
     decision = svc.routing.decide(cmd.need, cmd.urgency, now, postcode=cmd.subject.postcode)
     with svc.uow() as uow:
-        engine = svc.engine(session=uow.session)
+        engine = uow.engine(svc)
         wf = engine.latest(CALL_WORKFLOW)
         if cmd.subject.nhs_number and not allow_duplicate:
-            _one_intake_at_a_time(uow.session, cmd.subject.nhs_number)
+            # Intakes for one NHS number wait for each other from this check to commit (PostgreSQL: an
+            # advisory lock; docs/security.md): only an intake that checks waits.
+            uow.calls.lock_intake(cmd.subject.nhs_number)
             existing = uow.calls.open_for_nhs_number(cmd.subject.nhs_number, wf.final_states)
             if existing:
                 raise DuplicateSuspected([_open_call(actor, row) for row in existing])
@@ -102,26 +105,6 @@ def log_call(svc, actor: Actor, payload: dict[str, Any], *, allow_duplicate: boo
     return call
 
 
-# pg_advisory_xact_lock(space, key): this space is the duplicate check's, so its keys never meet another
-# advisory lock's. The key is a hash of the NHS number, not the number: locks show in pg_locks.
-_INTAKE_LOCK_SPACE = 0x1A0A
-
-
-def _one_intake_at_a_time(session, nhs_number: str) -> None:
-    """Serialise intakes for one NHS number from the duplicate check to commit. Without it, concurrent
-    intakes all find no open call and all insert one (10 at once made 7). On PostgreSQL a transaction-
-    scoped advisory lock, released by commit or rollback; its own statement, before the check, because a
-    statement's snapshot is taken when it starts (READ COMMITTED): the check must start after the lock is
-    held to see the call its holder committed. SQLite needs nothing: BEGIN IMMEDIATE already makes each
-    writing transaction wait for the one before. Only when the check runs (an NHS number given, no
-    allow_duplicate): an intake that allows a duplicate neither checks nor waits."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    digest = hashlib.sha256(nhs_number.encode()).digest()
-    session.execute(text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))"),
-                    {"space": _INTAKE_LOCK_SPACE, "key": int.from_bytes(digest[:4], "big", signed=True)})
-
-
 def _open_call(actor: Actor, row) -> OpenCall:
     from ..domain import access as policy
 
@@ -131,7 +114,7 @@ def _open_call(actor: Actor, row) -> OpenCall:
                     need=row.need if visible else None, urgency=row.urgency if visible else None)
 
 
-def get_call(svc, ref: str) -> tuple[Call, list]:
+def get_call(svc: Services, ref: str) -> tuple[Call, list]:
     """A call and its history, WITHOUT the access policy: for the service layer and tests. Entry points
     read calls through service.records (policy checked, access recorded)."""
     with svc.uow() as uow:
@@ -141,16 +124,17 @@ def get_call(svc, ref: str) -> tuple[Call, list]:
         return call, uow.calls.history(ref)
 
 
-def _call_to_change(uow, actor: Actor, ref: str, now: datetime) -> Call:
+def _call_to_change(uow: UnitOfWork, actor: Actor, ref: str, now: datetime) -> Call:
     """The call, if it exists and the access policy lets this actor change it."""
     call = uow.calls.get(ref)
     if call is None:
         raise NotFound(f"no call {ref}")
-    access.authorise(uow.session, actor, call, "act", now)
+    access.authorise(uow, actor, call, "act", now)
     return call
 
 
-def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any], *, effect: str | None = None) -> Call:
+def fire_call_trigger(svc: Services, actor: Actor, ref: str, payload: dict[str, Any], *,
+                      effect: str | None = None) -> Call:
     """effect: fire whichever transition from the call's state has this effect, whatever its trigger is
     called in the call's version (the dashboard's reassign: `move_centre`); payload's trigger is then
     only what a refusal names."""
@@ -158,7 +142,7 @@ def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any], *, e
     now = svc.clock.now()
     with svc.uow() as uow:
         call = _call_to_change(uow, actor, ref, now)
-        engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
+        engine = uow.engine(svc, needs=(call.workflow, call.workflow_version))
         trigger = cmd.trigger
         if effect is not None:
             trigger = engine.definition(call.workflow, call.workflow_version).trigger_for(call.state, effect=effect)
@@ -173,7 +157,7 @@ def fire_call_trigger(svc, actor: Actor, ref: str, payload: dict[str, Any], *, e
     return call
 
 
-def _load_referral(uow, ref: str, referral_id: str) -> tuple[Call, Referral]:
+def _load_referral(uow: UnitOfWork, ref: str, referral_id: str) -> tuple[Call, Referral]:
     call = uow.calls.get(ref)
     referral = call.referral(referral_id) if call is not None else None
     if referral is None:
@@ -181,19 +165,19 @@ def _load_referral(uow, ref: str, referral_id: str) -> tuple[Call, Referral]:
     return call, referral
 
 
-def service_triggers(svc, referral: Referral) -> frozenset[str]:
+def service_triggers(svc: Services, referral: Referral) -> frozenset[str]:
     """What the receiving service's professionals may do to a referral (its version's triggers with the
     `service` role); anything else, withdrawing say, is the referrer's."""
     return definition_of(svc, referral).triggers_with_role(meaning.SERVICE)
 
 
-def service_actions(svc, referral: Referral) -> list:
+def service_actions(svc: Services, referral: Referral) -> list:
     """The transitions a professional of the receiving service may take on a referral now."""
     mine = service_triggers(svc, referral)
     return [t for t in allowed_actions(svc, referral) if t.trigger in mine]
 
 
-def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload: dict[str, Any], *,
+def fire_referral_trigger(svc: Services, actor: Actor, ref: str, referral_id: str, payload: dict[str, Any], *,
                           as_service: str | None = None) -> Call:
     """as_service: a professional of that service acting (by SMS) on a referral to it, whatever the
     call's centre; anyone else acts as a member of the call's centre."""
@@ -202,15 +186,15 @@ def fire_referral_trigger(svc, actor: Actor, ref: str, referral_id: str, payload
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
         if as_service is None:
-            access.authorise(uow.session, actor, call, "act", now)
+            access.authorise(uow, actor, call, "act", now)
         else:
-            access.authorise(uow.session, Actor(actor.username, actor.role, actor.centre, as_service), call,
+            access.authorise(uow, Actor(actor.username, actor.role, actor.centre, as_service), call,
                              "act_referral", now)
             if referral.service != as_service:
                 raise Forbidden(f"Referral {referral_id} is to {referral.service}, not {as_service}.")
-            if cmd.trigger not in definition_of(svc, referral, uow.session).triggers_with_role(meaning.SERVICE):
+            if cmd.trigger not in definition_of(svc, referral, uow).triggers_with_role(meaning.SERVICE):
                 raise Forbidden(f"'{cmd.trigger}' is for the referring centre, not the service.")
-        engine = svc.engine(needs=(referral.workflow, referral.workflow_version), session=uow.session)
+        engine = uow.engine(svc, needs=(referral.workflow, referral.workflow_version))
         result = engine.fire_referral(call, referral_id, cmd.trigger, actor=actor.username, now=now,
                                       data=cmd.data, reason=cmd.reason,
                                       expected_version=cmd.expected_version)
@@ -259,18 +243,18 @@ def may_reroute(role: str) -> bool:
     return role in CAPABILITIES["referrals.reroute"]
 
 
-def reroutable(svc, referral: Referral) -> bool:
+def reroutable(svc: Services, referral: Referral) -> bool:
     """Whether a referral may be re-routed now: while the service has not taken it on, i.e. its state
     is tagged `reroutable` in its own version."""
     return referral.state in definition_of(svc, referral).states_tagged(meaning.REROUTABLE)
 
 
-def escalatable(svc, referral: Referral) -> bool:
+def escalatable(svc: Services, referral: Referral) -> bool:
     """Whether a supervisor may escalate a referral now (its state tagged `escalatable` in its version)."""
     return referral.state in definition_of(svc, referral).states_tagged(meaning.ESCALATABLE)
 
 
-def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
+def reroute_referral(svc: Services, actor: Actor, ref: str, referral_id: str,
                      payload: dict[str, Any]) -> tuple[Call, Referral]:
     """Withdraw an unaccepted referral (the call follows back to triage) and refer the call to another
     service, in one unit of work: both happen or neither. Returns the call and its new referral."""
@@ -283,12 +267,12 @@ def reroute_referral(svc, actor: Actor, ref: str, referral_id: str,
     now = svc.clock.now()
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
-        access.authorise(uow.session, actor, call, "act", now)
+        access.authorise(uow, actor, call, "act", now)
         if cmd.expected_version != referral.version:
             raise VersionConflict(cmd.expected_version, referral.version)
         # One engine holds every deployed version; ask for both records' so neither is missing.
-        referral_wf = definition_of(svc, referral, uow.session)
-        engine = svc.engine(needs=(call.workflow, call.workflow_version), session=uow.session)
+        referral_wf = definition_of(svc, referral, uow)
+        engine = uow.engine(svc, needs=(call.workflow, call.workflow_version))
         if referral.state not in referral_wf.states_tagged(meaning.REROUTABLE):
             raise TriggerNotAllowed("reroute", referral.state, [])
         if cmd.service == referral.service:
@@ -333,17 +317,13 @@ class EscalationTooSoon(InvalidInput):
         minutes = -(-self.retry_after_seconds // 60)
         super().__init__({"escalation": (
             f"It was escalated at {local_time_text(last_at, now)}; the duty lead has been texted. It may be "
-            f"escalated again from {local_time_text(retry_at, now)} (in {minutes} minute{'s' if minutes > 1 else ''}).")})
+            f"escalated again from {local_time_text(retry_at, now)} "
+            f"(in {minutes} minute{'s' if minutes > 1 else ''}).")})
 
 
-def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str | None) -> Call:
+def escalate_referral(svc: Services, actor: Actor, ref: str, referral_id: str, reason: str | None) -> Call:
     """A supervisor chases an open referral now: audited on the referral (its state unchanged, its version
     too) and an outbox event whose text goes to the receiving service's duty lead."""
-    from sqlalchemy import select
-
-    from ..adapters.orm import timers
-    from ..domain.model import AuditEvent
-
     if actor.role not in CAPABILITIES["referrals.escalate"]:
         raise Forbidden(f"only supervisors may escalate a referral; {actor.username} is a {actor.role}")
     if reason is not None and not isinstance(reason, str):
@@ -358,15 +338,12 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
     now = svc.clock.now()
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
-        access.authorise(uow.session, actor, call, "act", now)
+        access.authorise(uow, actor, call, "act", now)
         # A referral the service has not finished with: its version's `escalatable` states.
-        if referral.state not in definition_of(svc, referral, uow.session).states_tagged(meaning.ESCALATABLE):
+        if referral.state not in definition_of(svc, referral, uow).states_tagged(meaning.ESCALATABLE):
             raise TriggerNotAllowed("escalate", referral.state, [])
-        _not_escalated_lately(svc, uow.session, call.ref, referral.id, now)
-        clock = uow.session.execute(
-            select(timers.c.kind, timers.c.due_at).where(timers.c.referral_id == referral.id,
-                                                         timers.c.stopped_at.is_(None))
-            .order_by(timers.c.due_at).limit(1)).first()
+        _not_escalated_lately(svc, uow, call.ref, referral.id, now)
+        clock = uow.referrals.running_clock(referral.id)
         result = Result()
         result.audit.append(AuditEvent(
             call_ref=call.ref, entity="referral", entity_id=referral.id, actor=actor.username, at=now,
@@ -381,30 +358,26 @@ def escalate_referral(svc, actor: Actor, ref: str, referral_id: str, reason: str
     return call
 
 
-def _not_escalated_lately(svc, session, ref: str, referral_id: str, now: datetime) -> None:
+def _not_escalated_lately(svc: Services, uow: UnitOfWork, ref: str, referral_id: str,
+                          now: datetime) -> None:
     """One escalation by hand per referral per ESCALATION_REPEAT_MINUTES: the duty lead is texted each
     time, and 14 presses in 11 seconds were 14 texts. The referral's row is locked first (PostgreSQL; on
     SQLite every writing transaction already waits for the one before), so two supervisors pressing at once
     cannot both find no recent escalation: the second waits, then sees the first's audit event."""
     from datetime import timedelta
 
-    from sqlalchemy import func, select
-
-    from ..adapters.orm import audit_events, referrals
     from .sms import escalation_settings
 
     repeat_after = escalation_settings(svc).repeat_after
     if repeat_after <= timedelta(0):
         return
-    session.execute(select(referrals.c.id).where(referrals.c.id == referral_id).with_for_update())
-    last = session.scalar(select(func.max(audit_events.c.at)).where(
-        audit_events.c.call_ref == ref, audit_events.c.entity == "referral", audit_events.c.entity_id == referral_id,
-        audit_events.c.trigger == "escalate"))
+    uow.referrals.lock(referral_id)
+    last = uow.referrals.last_escalated_at(ref, referral_id)
     if last is not None and now < last + repeat_after:
         raise EscalationTooSoon(last, last + repeat_after, now)
 
 
-def record_consent(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> Call:
+def record_consent(svc: Services, actor: Actor, ref: str, payload: dict[str, Any]) -> Call:
     """Record the person's consent to share as it is now (asked again, or they changed their mind): who
     and when are the actor and now. A change like any other: the call's version moves (a stale form is
     a conflict), and the audit trail keeps from and to. It governs referrals from now on only; those
@@ -430,12 +403,13 @@ def record_consent(svc, actor: Actor, ref: str, payload: dict[str, Any]) -> Call
     return call
 
 
-def allowed_actions(svc, entity) -> list:
+def allowed_actions(svc: Services, entity) -> list:
     return svc.engine(needs=(entity.workflow, entity.workflow_version)).allowed(entity)
 
 
 __all__ = [
-    "Actor", "NotFound", "Forbidden", "OutsideRelationship", "DuplicateSuspected", "OpenCall", "InvalidInput", "TriggerNotAllowed",
+    "Actor", "NotFound", "Forbidden", "OutsideRelationship", "DuplicateSuspected", "OpenCall", "InvalidInput",
+    "TriggerNotAllowed",
     "decide_route", "recommend", "log_call", "get_call", "fire_call_trigger", "fire_referral_trigger",
     "allowed_actions", "RerouteReferral", "reroute_referral", "may_reroute", "reroutable", "escalatable",
     "service_triggers", "service_actions", "escalate_referral", "record_consent",

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, select
-
-from ..adapters.orm import calls, professionals, referrals, sms_messages, users
-from ..adapters.state_filters import tagged
+from ..adapters.dashboard_queries import DrillStates
 from ..adapters.rq_queue import QUEUE_NAME
 from ..domain import meaning
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
-from ..domain.sms.delivery import FINAL_STATUSES
 from ..domain.sla import Elapsed
+from ..domain.sms.delivery import FINAL_STATUSES
 from ..log_redaction import redact
-from . import audit
-from . import workflow_meaning
+from . import audit, workflow_meaning
 from .audit import TrailStatus
 from .work_queues import _state_sets
+
+if TYPE_CHECKING:
+    from ..bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _utc(value) -> datetime | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _seconds(now: datetime, since: datetime | None) -> int | None:
@@ -141,7 +141,7 @@ class Dashboard:
     referral_states: list
 
 
-def figures(svc) -> Dashboard:
+def figures(svc: Services) -> Dashboard:
     """Live figures per centre and per service, in five grouped queries over open records."""
     now = svc.clock.now()
     call_open, call_waiting = _state_sets(svc, CALL_WORKFLOW)
@@ -157,29 +157,8 @@ def figures(svc) -> Dashboard:
     services = {s.code: Figures(s.code, s.name, s.calendar.is_open(now))
                 for s in svc.directory.services.values()}
     with svc.uow() as uow:
-        s = uow.session
-        call_rows = s.execute(
-            select(calls.c.centre, calls.c.state, calls.c.urgency, func.count(), func.count(calls.c.breach),
-                   func.min(calls.c.queued_at))
-            .where(calls.c.closed_at.is_(None), calls.c.state.in_(sorted(call_open)))
-            .group_by(calls.c.centre, calls.c.state, calls.c.urgency)).all()
-        ref_rows = s.execute(
-            select(referrals.c.service, calls.c.centre, referrals.c.state, calls.c.urgency,
-                   referrals.c.workflow_version, func.count(), func.count(referrals.c.breach),
-                   func.min(referrals.c.sent_at))
-            .join(calls, calls.c.id == referrals.c.call_id)
-            .where(referrals.c.closed_at.is_(None), referrals.c.state.in_(sorted(ref_open)))
-            .group_by(referrals.c.service, calls.c.centre, referrals.c.state, calls.c.urgency,
-                      referrals.c.workflow_version)).all()
-        handler_rows = s.execute(
-            select(users.c.centre, func.count())
-            .where(users.c.role == "handler", users.c.active.is_(True),
-                   users.c.last_seen_at >= now - SIGNED_IN_WITHIN)
-            .group_by(users.c.centre)).all()
-        duty_rows = s.execute(
-            select(professionals.c.service, func.count())
-            .where(professionals.c.on_duty.is_(True), professionals.c.opted_out_at.is_(None))
-            .group_by(professionals.c.service)).all()
+        call_rows, ref_rows, handler_rows, duty_rows = uow.dashboard.figures(call_open, ref_open,
+                                                                             now - SIGNED_IN_WITHIN)
 
     for centre, state, urgency, n, breached, oldest in call_rows:
         f = centres.get(centre)
@@ -286,7 +265,7 @@ class Drill:
         return "referral" if self.referral_rows else ("record" if any(r.referral_id for r in self.rows) else "call")
 
 
-def describe_measure(svc, *, centre: str | None, service: str | None, measure: str) -> str:
+def describe_measure(svc: Services, *, centre: str | None, service: str | None, measure: str) -> str:
     if centre is not None:
         if measure in CENTRE_MEASURES:
             return CENTRE_MEASURES[measure]
@@ -298,19 +277,19 @@ def describe_measure(svc, *, centre: str | None, service: str | None, measure: s
     return f"referrals {state.label.lower() if state else measure}"
 
 
-def _transfer_states(svc) -> dict[tuple[str, int], set[str]]:
+def _transfer_states(svc: Services) -> dict[tuple[str, int], set[str]]:
     """Per call version, the states a call may be reassigned from: those a `move_centre` transition leaves."""
     return {(d.name, d.version): {st for st in d.states if d.trigger_for(st, effect="move_centre")}
             for d in svc.engine().definitions() if d.name == CALL_WORKFLOW}
 
 
-def _referral_actions(svc) -> dict[int, tuple[frozenset[str], frozenset[str]]]:
+def _referral_actions(svc: Services) -> dict[int, tuple[frozenset[str], frozenset[str]]]:
     """Per referral version, its (reroutable, escalatable) states."""
     return {d.version: (d.states_tagged(meaning.REROUTABLE), d.states_tagged(meaning.ESCALATABLE))
             for d in workflow_meaning.deployed(svc, REFERRAL_WORKFLOW)}
 
 
-def calls_behind(svc, *, centre: str | None = None, service: str | None = None, measure: str) -> Drill:
+def calls_behind(svc: Services, *, centre: str | None = None, service: str | None = None, measure: str) -> Drill:
     """The open calls (or referrals, with their calls) behind one figure of the dashboard, longest
     waiting first. Exactly one of centre and service."""
     if (centre is None) == (service is None):
@@ -319,67 +298,23 @@ def calls_behind(svc, *, centre: str | None = None, service: str | None = None, 
     ref_open, ref_waiting = _state_sets(svc, REFERRAL_WORKFLOW)
     transfer = _transfer_states(svc)
     actions = _referral_actions(svc)
-    # SQL over many referrals: each read by its own version's tags (adapters/state_filters.py).
-    by_tag = {"awaiting_acceptance": tagged(
-                  referrals.c.state, referrals.c.workflow_version,
-                  workflow_meaning.tagged_by_version(svc, REFERRAL_WORKFLOW, meaning.AWAITING_ACCEPTANCE)),
-              "accepted": tagged(
-                  referrals.c.state, referrals.c.workflow_version,
-                  workflow_meaning.tagged_by_version(svc, REFERRAL_WORKFLOW, meaning.ACCEPTED))}
-    open_call = and_(calls.c.closed_at.is_(None), calls.c.state.in_(sorted(call_open)))
-    open_ref = and_(referrals.c.closed_at.is_(None), referrals.c.state.in_(sorted(ref_open)))
-    call_cols = (calls.c.ref, calls.c.version, calls.c.state, calls.c.centre, calls.c.urgency, calls.c.need,
-                 calls.c.queued_at, calls.c.breach, calls.c.workflow, calls.c.workflow_version)
-    ref_cols = (referrals.c.id, referrals.c.service, referrals.c.state.label("referral_state"),
-                referrals.c.version.label("referral_version"), referrals.c.sent_at,
-                referrals.c.breach.label("referral_breach"),
-                referrals.c.workflow_version.label("referral_workflow_version"))
-    call_stmt = ref_stmt = None
-    if centre is not None:
-        if measure == "open":
-            call_stmt = select(*call_cols).where(open_call)
-        elif measure == "waiting":
-            call_stmt = select(*call_cols).where(open_call, calls.c.state.in_(sorted(call_waiting)))
-        elif measure in call_open:
-            call_stmt = select(*call_cols).where(open_call, calls.c.state == measure)
-        elif measure == "breached":
-            call_stmt = select(*call_cols).where(open_call, calls.c.breach.is_not(None))
-            ref_stmt = select(*call_cols, *ref_cols).where(open_ref, referrals.c.breach.is_not(None))
-        elif measure in by_tag:
-            ref_stmt = select(*call_cols, *ref_cols).where(open_ref, by_tag[measure])
-        else:
-            raise UnknownMeasure(measure)
-        call_stmt = call_stmt.where(calls.c.centre == centre) if call_stmt is not None else None
-        ref_stmt = ref_stmt.where(calls.c.centre == centre) if ref_stmt is not None else None
-    else:
-        if measure == "open":
-            where = [open_ref]
-        elif measure == "waiting":
-            where = [open_ref, referrals.c.state.in_(sorted(ref_waiting))]
-        elif measure in by_tag:
-            where = [open_ref, by_tag[measure]]
-        elif measure in ref_open:
-            where = [open_ref, referrals.c.state == measure]
-        elif measure == "breached":
-            where = [open_ref, referrals.c.breach.is_not(None)]
-        else:
-            raise UnknownMeasure(measure)
-        ref_stmt = select(*call_cols, *ref_cols).where(*where, referrals.c.service == service)
-    rows: list[DrillRow] = []
+    # Over many referrals, each is read by its own version's tags (adapters/state_filters.py).
+    states = DrillStates(
+        call_open, call_waiting, ref_open, ref_waiting,
+        workflow_meaning.tagged_by_version(svc, REFERRAL_WORKFLOW, meaning.AWAITING_ACCEPTANCE),
+        workflow_meaning.tagged_by_version(svc, REFERRAL_WORKFLOW, meaning.ACCEPTED))
     with svc.uow() as uow:
-        s = uow.session
-        if call_stmt is not None:
-            for r in s.execute(call_stmt.order_by(calls.c.queued_at).limit(DRILL_LIMIT + 1)):
-                rows.append(_row(r, transfer, actions))
-        if ref_stmt is not None:
-            ref_stmt = ref_stmt.join_from(referrals, calls, calls.c.id == referrals.c.call_id)
-            for r in s.execute(ref_stmt.order_by(referrals.c.sent_at).limit(DRILL_LIMIT + 1)):
-                rows.append(_row(r, transfer, actions, referral=True))
+        found = uow.dashboard.behind(centre=centre, service=service, measure=measure, states=states,
+                                     limit=DRILL_LIMIT + 1)
+    if found is None:
+        raise UnknownMeasure(measure)
+    rows = [_row(r, transfer, actions) for r in found.calls or []]
+    rows += [_row(r, transfer, actions, referral=True) for r in found.referrals or []]
     rows.sort(key=lambda x: x.since)
     truncated = len(rows) > DRILL_LIMIT
     return Drill(title=describe_measure(svc, centre=centre, service=service, measure=measure),
                  rows=rows[:DRILL_LIMIT], truncated=truncated,
-                 referral_rows=ref_stmt is not None and call_stmt is None)
+                 referral_rows=found.referrals is not None and found.calls is None)
 
 
 def _row(r, transfer: dict[tuple[str, int], set[str]], actions: dict[int, tuple[frozenset[str], frozenset[str]]],
@@ -438,13 +373,8 @@ class Exceptions:
                     or (self.trail is not None and self.trail.problem))
 
 
-def _sms_rows(session, now: datetime, where, order) -> tuple[list[SmsException], int]:
-    cols = (sms_messages.c.id, sms_messages.c.call_ref, sms_messages.c.to, sms_messages.c.recipient_kind,
-            sms_messages.c.template, sms_messages.c.status, sms_messages.c.error_code,
-            sms_messages.c.error_message, sms_messages.c.created_at)
-    total = session.execute(select(func.count()).select_from(sms_messages).where(*where)).scalar_one()
-    rows = session.execute(select(*cols).where(*where).order_by(order).limit(EXCEPTIONS_LIMIT)).all() \
-        if total else []
+def _sms_rows(now: datetime, found: tuple[list, int]) -> tuple[list[SmsException], int]:
+    rows, total = found
     return [SmsException(id=r.id, call_ref=r.call_ref, to=r.to, recipient_kind=r.recipient_kind,
                          template=r.template, status=r.status, error_code=r.error_code,
                          error_message=r.error_message, created_at=r.created_at,
@@ -461,14 +391,14 @@ def _last_line(text: str | None) -> str:
     return redact(tail)[:300] or "(no exception recorded)"
 
 
-def failed_registry(svc):
+def failed_registry(svc: Services):
     from rq import Queue
     from rq.registry import FailedJobRegistry
 
     return FailedJobRegistry(queue=Queue(QUEUE_NAME, connection=svc.redis()))
 
 
-def failed_jobs(svc) -> tuple[list[FailedJob], int]:
+def failed_jobs(svc: Services) -> tuple[list[FailedJob], int]:
     """RQ's failed jobs on the app's queue, most recent first. Only id, function name, time and the
     exception's last line: job arguments are never shown."""
     from rq.job import Job
@@ -498,19 +428,14 @@ def _func_name(job) -> str:
         return "(unknown)"
 
 
-def exceptions(svc) -> Exceptions:
+def exceptions(svc: Services) -> Exceptions:
     now = svc.clock.now()
     window = now - EXCEPTIONS_WINDOW
     with svc.uow() as uow:
-        undelivered, undelivered_total = _sms_rows(
-            uow.session, now,
-            (sms_messages.c.status.in_(NOT_DELIVERED_YET), sms_messages.c.created_at <= now - UNDELIVERED_AFTER,
-             sms_messages.c.created_at >= window),
-            sms_messages.c.created_at)
-        failed, failed_total = _sms_rows(
-            uow.session, now,
-            (sms_messages.c.status.in_(PERMANENTLY_FAILED), sms_messages.c.created_at >= window),
-            sms_messages.c.created_at.desc())
+        undelivered, undelivered_total = _sms_rows(now, uow.dashboard.undelivered_texts(
+            NOT_DELIVERED_YET, now - UNDELIVERED_AFTER, window, EXCEPTIONS_LIMIT))
+        failed, failed_total = _sms_rows(now, uow.dashboard.failed_texts(PERMANENTLY_FAILED, window,
+                                                                         EXCEPTIONS_LIMIT))
     jobs, jobs_total, jobs_error = [], 0, None
     try:
         jobs, jobs_total = failed_jobs(svc)
@@ -526,7 +451,7 @@ class JobNotFound(LookupError):
     pass
 
 
-def requeue_failed_job(svc, job_id: str, by: str) -> None:
+def requeue_failed_job(svc: Services, job_id: str, by: str) -> None:
     """Put a failed job back on its queue (it runs again from the start: send jobs never text twice)."""
     from rq.exceptions import InvalidJobOperation, InvalidJobOperationError, NoSuchJobError
 

@@ -5,26 +5,30 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..adapters import workflow_store
 from ..domain.catalogue import Catalogue
 from . import security
 
+if TYPE_CHECKING:
+    from ..bootstrap import Services
 
-def deploy(svc, actor: str, catalogue: Catalogue) -> list[str]:
+
+def deploy(svc: Services, actor: str, catalogue: Catalogue) -> list[str]:
     """Deploy the catalogue's new workflow versions and record what changed; a line for each."""
     now = svc.clock.now()
     config = config_checksums(svc)
     with svc.uow() as uow:
         lines = []
-        for d, meaning_only in workflow_store.deploy_new(uow.session, catalogue.workflows, now):
+        for d, meaning_only in uow.workflows.deploy_new(catalogue.workflows, now):
             detail = {"name": d.name, "version": d.version, "checksum": d.checksum}
             if meaning_only:  # the same version's tags and roles, corrected in place (domain/meaning.py)
                 detail.update(meaning_only=True, meaning_checksum=d.meaning_checksum)
             security.record(uow, now, security.WORKFLOW_DEPLOYED, actor, subject=f"{d.name} v{d.version}",
                             detail=detail)
             lines.append(workflow_store.describe_deploy(workflow_store.Deployed(d, meaning_only)))
-        last = security.latest(uow.session, security.CONFIG_DEPLOYED)
+        last = security.latest(uow, security.CONFIG_DEPLOYED)
         # Only a change is recorded: running init again on the same files adds nothing to the log.
         if last is None or last.detail != config:
             security.record(uow, now, security.CONFIG_DEPLOYED, actor, detail=config)
@@ -34,7 +38,7 @@ def deploy(svc, actor: str, catalogue: Catalogue) -> list[str]:
     return lines
 
 
-def config_checksums(svc) -> dict[str, str]:
+def config_checksums(svc: Services) -> dict[str, str]:
     """SHA-256 of the directory, the routing table, the board's targets and the SLA policy file in use
     (the files bootstrap.Services.load_catalogue reads), and which SLA file that is."""
     folder = Path(svc.workflows_dir)

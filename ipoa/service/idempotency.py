@@ -18,16 +18,17 @@ KEEP (24 hours) and purged after that."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, event, select, update
-from sqlalchemy.orm import Session
-
-from ..adapters.orm import idempotency_keys as table
+from ..adapters.idempotency_store import CommittingTransaction, before_every_commit
 from ..domain.model import Call
+
+if TYPE_CHECKING:
+    from ..bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -85,22 +86,20 @@ def note_created(call: Call) -> None:
 
 # --- claiming -------------------------------------------------------------------------------------------
 
-def claim(svc, *, user_id: int, key: str, method: str, path: str, request_hash: str) -> Outcome:
+def claim(svc: Services, *, user_id: int, key: str, method: str, path: str, request_hash: str) -> Outcome:
     """Claim a key for this request in one short transaction, or say why not: the first answer to replay,
     another request under the same key (mismatch), or the first attempt still running (in_progress)."""
     now = svc.clock.now()
-    values = {"user_id": user_id, "key": key, "method": method, "path": path[:200], "request_hash": request_hash,
-              "created_at": now}
+    values: dict[str, Any] = {"user_id": user_id, "key": key, "method": method, "path": path[:200],
+                              "request_hash": request_hash, "created_at": now}
     with svc.uow() as uow:
-        s = uow.session
-        new_id = _insert(s, values)
+        keys = uow.idempotency_keys
+        new_id = keys.insert_if_new(values)
         outcome = None
         if new_id is None:
-            row = s.execute(select(table.c.id, table.c.method, table.c.path, table.c.request_hash,
-                                   table.c.status_code, table.c.response_body, table.c.created_at)
-                            .where(table.c.user_id == user_id, table.c.key == key)).first()
+            row = keys.find(user_id, key)
             if row is None:  # purged or released between the two statements: claim it afresh
-                new_id = _insert(s, values)
+                new_id = keys.insert_if_new(values)
             elif (row.method, row.path, row.request_hash) != (method, path[:200], request_hash):
                 outcome = Outcome("mismatch")
             elif row.status_code is not None:
@@ -110,9 +109,8 @@ def claim(svc, *, user_id: int, key: str, method: str, path: str, request_hash: 
             else:
                 # Abandoned: its attempt died before committing (a committed change always completed
                 # the row). Replace the row, so that attempt's id no longer fences anything.
-                gone = s.execute(delete(table).where(table.c.id == row.id, table.c.status_code.is_(None)))
-                if gone.rowcount == 1:
-                    new_id = _insert(s, values)
+                if keys.remove_unanswered(row.id):
+                    new_id = keys.insert_if_new(values)
                     log.info("Idempotency-Key record %s abandoned since %s taken over", row.id, row.created_at)
         if outcome is None and new_id is None:
             outcome = Outcome("in_progress")  # another retry took it over first
@@ -120,78 +118,50 @@ def claim(svc, *, user_id: int, key: str, method: str, path: str, request_hash: 
     return outcome or Outcome("claimed", claim_id=new_id)
 
 
-def _insert(session, values: dict) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None if the key is taken. On
-    PostgreSQL a concurrent uncommitted claim of the same key makes this wait for it (the unique index),
-    then do nothing; the claim transaction is short, so the wait is too."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=["user_id", "key"]) \
-        .returning(table.c.id)
-    return session.execute(stmt).scalar()
-
-
 # --- completing -----------------------------------------------------------------------------------------
 
-def _before_commit(session: Session) -> None:
-    """Every session's before_commit: when the current request holds a claim and this transaction is its
-    change (the intake noted its call, or the call the event route names is in this session), store the
+def _before_commit(txn: CommittingTransaction) -> None:
+    """Before every commit: when the current request holds a claim and this transaction is its change
+    (the intake noted its call, or the call the event route names is in this transaction), store the
     answer in this transaction. Costs one ContextVar lookup on every other commit."""
     claim = _current.get()
     if claim is None or claim.written is not None:
         return
-    call = claim.created if claim.created is not None else _call_in(session, claim.ref)
+    call = claim.created if claim.created is not None else (txn.call(claim.ref) if claim.ref is not None
+                                                            else None)
     if call is None:
         return
     status, body = claim.answer(call)
-    done = session.execute(update(table).where(table.c.id == claim.id, table.c.status_code.is_(None))
-                           .values(status_code=status, response_body=body))
-    if done.rowcount != 1:
+    if not txn.complete_key(claim.id, status, body):
         raise Superseded(f"Idempotency-Key record {claim.id} was taken over by a retry")
     claim.written = (status, body)
 
 
-def _call_in(session: Session, ref: str | None) -> Call | None:
-    if ref is None:
-        return None
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, Call) and obj.ref == ref:
-            return obj
-    return None
-
-
 def install() -> None:
-    """Listen on every Session's commits (once per process)."""
-    if not event.contains(Session, "before_commit", _before_commit):
-        event.listen(Session, "before_commit", _before_commit)
+    """Run _before_commit before every unit of work's commit (once per process)."""
+    before_every_commit(_before_commit)
 
 
-def store(svc, claim_id: int, status: int, body: str) -> None:
+def store(svc: Services, claim_id: int, status: int, body: str) -> None:
     """The view's actual answer, after it returned (an error answer, or a success answer that differs
     from what the transaction wrote). Only our own row: a superseded claim's row is gone."""
     with svc.uow() as uow:
-        uow.session.execute(update(table).where(table.c.id == claim_id).values(status_code=status,
-                                                                                response_body=body))
+        uow.idempotency_keys.store_answer(claim_id, status, body)
         uow.commit()
 
 
-def release(svc, claim_id: int) -> None:
+def release(svc: Services, claim_id: int) -> None:
     """Give up a claim whose request failed without an answer to keep (a 5xx): a retry may run afresh.
     A claim completed by a committed change keeps its answer (status_code is no longer NULL)."""
     with svc.uow() as uow:
-        uow.session.execute(delete(table).where(table.c.id == claim_id, table.c.status_code.is_(None)))
+        uow.idempotency_keys.remove_unanswered(claim_id)
         uow.commit()
 
 
-def purge(svc) -> int:
+def purge(svc: Services) -> int:
     """Delete records older than KEEP, at most PURGE_BATCH of them; how many went."""
     cutoff = svc.clock.now() - KEEP
     with svc.uow() as uow:
-        ids = select(table.c.id).where(table.c.created_at < cutoff).order_by(table.c.created_at) \
-            .limit(PURGE_BATCH).scalar_subquery()
-        gone = uow.session.execute(delete(table).where(table.c.id.in_(ids))).rowcount
+        gone = uow.idempotency_keys.purge(cutoff, PURGE_BATCH)
         uow.commit()
     return gone

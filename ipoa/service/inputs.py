@@ -2,7 +2,7 @@
 belongs to (dotted paths, as the API's clients send them)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -10,8 +10,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from ..domain.input_models import Strict
 from ..domain.sharing import CONSENT
 from ..domain.urgency import Urgency
-from ..domain.validation import (normalise_nhs_number, normalise_postcode, normalise_uk_mobile, normalise_uk_phone,
-                                 text_errors, text_problem)
+from ..domain.validation import (
+    normalise_nhs_number,
+    normalise_postcode,
+    normalise_uk_mobile,
+    normalise_uk_phone,
+    text_errors,
+    text_problem,
+)
 
 CallerType = Literal["patient", "carer", "professional", "care_home", "public"]
 CALLER_TYPES: tuple[str, ...] = get_args(CallerType)
@@ -87,8 +93,8 @@ Text = Annotated[str, AfterValidator(_multi_line), Field(json_schema_extra={"pat
 EARLIEST_BIRTH = date(1900, 1, 1)
 # The instants a routing decision may be asked about: the routing table and calendars are meaningful
 # only near the present; far-off years overflowed the calendar's arithmetic.
-DECIDE_FROM = datetime(2000, 1, 1, tzinfo=timezone.utc)
-DECIDE_UNTIL = datetime(2100, 1, 1, tzinfo=timezone.utc)
+DECIDE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+DECIDE_UNTIL = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def _check_postcode(v: str | None) -> str | None:

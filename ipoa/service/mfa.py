@@ -18,15 +18,18 @@ import hmac
 import re
 import secrets
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pyotp
 import segno
 from markupsafe import Markup
-from sqlalchemy import delete, func, select, update
 
-from ..adapters.orm import mfa_recovery_codes as codes_table
 from ..users import User
 from . import security
+
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
+    from ..bootstrap import Services
 
 INTERVAL = 30
 RECOVERY_CODES = 10
@@ -111,60 +114,54 @@ def _new_recovery_code() -> str:
     return "-".join("".join(chars[i:i + _RECOVERY_GROUP]) for i in range(0, len(chars), _RECOVERY_GROUP))
 
 
-def issue_recovery_codes(session, user_id: int, now: datetime) -> list[str]:
+def issue_recovery_codes(uow: UnitOfWork, user_id: int, now: datetime) -> list[str]:
     """A new set of recovery codes (the old set stops working); the codes themselves, to show once."""
-    session.execute(delete(codes_table).where(codes_table.c.user_id == user_id))
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
-    session.execute(codes_table.insert(), [{"user_id": user_id, "code_hash": _hash_recovery(user_id, c),
-                                            "created_at": now} for c in codes])
+    uow.recovery_codes.replace(user_id, [_hash_recovery(user_id, c) for c in codes], now)
     return codes
 
 
-def use_recovery_code(session, user_id: int, code: str, now: datetime) -> bool:
+def use_recovery_code(uow: UnitOfWork, user_id: int, code: str, now: datetime) -> bool:
     """Spend a recovery code: True once for each code (two requests racing with the same code: one wins)."""
     if not looks_like_recovery_code(code):
         return False
-    spent = session.execute(update(codes_table).where(
-        codes_table.c.user_id == user_id, codes_table.c.code_hash == _hash_recovery(user_id, code),
-        codes_table.c.used_at.is_(None)).values(used_at=now))
-    return spent.rowcount == 1
+    return uow.recovery_codes.spend(user_id, _hash_recovery(user_id, code), now)
 
 
-def recovery_codes_left(session, user_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(codes_table).where(
-        codes_table.c.user_id == user_id, codes_table.c.used_at.is_(None)))
+def recovery_codes_left(uow: UnitOfWork, user_id: int) -> int:
+    return uow.recovery_codes.left(user_id)
 
 
-def enrol(session, user: User, secret: str, step: int, now: datetime) -> list[str]:
+def enrol(uow: UnitOfWork, user: User, secret: str, step: int, now: datetime) -> list[str]:
     """Keep the secret the user has proved their app holds (the code of `step`); their recovery codes."""
     user.mfa_secret = secret
     user.mfa_enrolled_at = now
     user.mfa_last_step = step
-    return issue_recovery_codes(session, user.id, now)
+    return issue_recovery_codes(uow, user.id, now)
 
 
-def status(svc, user_id: int) -> tuple[datetime | None, int]:
+def status(svc: Services, user_id: int) -> tuple[datetime | None, int]:
     """When the user set up their authenticator app (None: not yet), and how many recovery codes are left."""
     with svc.uow() as uow:
-        user = uow.session.get(User, user_id)
+        user = uow.users.get(user_id)
         if user is None or user.mfa_enrolled_at is None:
             return None, 0
-        return user.mfa_enrolled_at, recovery_codes_left(uow.session, user_id)
+        return user.mfa_enrolled_at, recovery_codes_left(uow, user_id)
 
 
-def reset(svc, actor: str, username: str, client: str | None = None) -> bool:
+def reset(svc: Services, actor: str, username: str, client: str | None = None) -> bool:
     """Remove a user's authenticator app and recovery codes (a lost phone): at their next sign-in they set
     it up again if their role requires it. Ends their sessions. False if they had none set up."""
     from . import sessions
 
     now = svc.clock.now()
     with svc.uow() as uow:
-        user = uow.session.scalars(select(User).where(User.username == username)).one_or_none()
+        user = uow.users.find(username)
         if user is None:
             raise LookupError(f"There is no user called {username}.")
         had = user.mfa_enrolled_at is not None
         user.mfa_secret = user.mfa_enrolled_at = user.mfa_last_step = None
-        uow.session.execute(delete(codes_table).where(codes_table.c.user_id == user.id))
+        uow.recovery_codes.remove(user.id)
         sessions.end_sessions(uow, user.id, "mfa_reset", now=now)
         security.record(uow, now, security.MFA_RESET, actor, subject=username, client=client)
         uow.commit()

@@ -16,16 +16,17 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
-
-from ..adapters.orm import outbox
 from ..adapters.rq_queue import OUTBOX_LIST, enqueue_sms_batches
 from ..domain.sms.delivery import HANDOVER_LEASE_SECONDS
 from ..log_redaction import redact  # an error's text may echo a row's values
 from . import sms
+
+if TYPE_CHECKING:
+    from ..bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -36,38 +37,33 @@ MAX_ATTEMPTS = 10
 SendQueue = Callable[[list[str]], None]
 
 
-def _claim_and_record(svc, ids: list[str]) -> list[tuple[str, str, dict, list]]:
+def _claim_and_record(svc: Services, ids: list[str]) -> list[tuple[str, str, dict, list]]:
     """One transaction: claim the unclaimed events among ids and record the texts they cause."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        claimed = uow.session.execute(
-            update(outbox).where(outbox.c.id.in_(ids), outbox.c.processed_at.is_(None))
-            .values(processed_at=now, attempts=outbox.c.attempts + 1)
-            .returning(outbox.c.id, outbox.c.topic, outbox.c.payload)).all()
+        claimed = uow.outbox.claim(ids, now)
         handled = []
         rows = sorted(claimed, key=lambda r: ids.index(r.id))
-        sms.prepare(svc, uow.session, rows)
+        sms.prepare(svc, uow, rows)
         # If their jobs are lost (a worker killed holding them), the relay hands them over again then.
         lost_after = now + timedelta(seconds=HANDOVER_LEASE_SECONDS)
         for row in rows:
-            texts = sms.messages_for_event(svc, uow.session, row.id, row.topic, row.payload)
+            texts = sms.messages_for_event(svc, uow, row.id, row.topic, row.payload)
             for text in texts:
                 text.next_attempt_at = text.next_attempt_at or lost_after
-            uow.session.add_all(texts)
+            uow.sms.add_all(texts)
             handled.append((row.id, row.topic, row.payload, texts))
         uow.commit()
     return handled
 
 
-def _record_failure(svc, message_id: str, exc: Exception) -> None:
+def _record_failure(svc: Services, message_id: str, exc: Exception) -> None:
     with svc.uow() as uow:
-        uow.session.execute(update(outbox).where(outbox.c.id == message_id)
-                            .values(attempts=outbox.c.attempts + 1,
-                                    last_error=redact(f"{type(exc).__name__}: {exc}")[:2000]))
+        uow.outbox.record_failure(message_id, redact(f"{type(exc).__name__}: {exc}")[:2000])
         uow.commit()
 
 
-def handle(svc, ids: list[str], send_queue: SendQueue | None = None) -> int:
+def handle(svc: Services, ids: list[str], send_queue: SendQueue | None = None) -> int:
     """Handle committed events, each once. Returns how many were handled by this call (0 for ids already
     handled or unknown). The texts they cause go to send_queue after the commit."""
     ids = list(dict.fromkeys(ids))
@@ -92,12 +88,12 @@ def handle(svc, ids: list[str], send_queue: SendQueue | None = None) -> int:
     return len(handled)
 
 
-def process(svc, message_id: str, send_queue: SendQueue | None = None) -> bool:
+def process(svc: Services, message_id: str, send_queue: SendQueue | None = None) -> bool:
     """Handle one committed event; False if it was already handled or does not exist."""
     return handle(svc, [message_id], send_queue) == 1
 
 
-def rq_send_queue(svc) -> SendQueue:
+def rq_send_queue(svc: Services) -> SendQueue:
     from rq import Queue
 
     from ..adapters.rq_queue import QUEUE_NAME
@@ -106,19 +102,16 @@ def rq_send_queue(svc) -> SendQueue:
     return lambda sms_ids: enqueue_sms_batches(queue, sms_ids)
 
 
-def sweep(svc, send_queue: SendQueue | None, older_than_seconds: int = 30, limit: int = 1000) -> int:
+def sweep(svc: Services, send_queue: SendQueue | None, older_than_seconds: int = 30, limit: int = 1000) -> int:
     """Handle events committed more than older_than_seconds ago and still unhandled (their id never
     reached the relay: Redis was down at commit, or a relay died holding them)."""
     cutoff = svc.clock.now() - timedelta(seconds=older_than_seconds)
     with svc.uow() as uow:
-        ids = list(uow.session.scalars(
-            select(outbox.c.id).where(outbox.c.processed_at.is_(None), outbox.c.created_at <= cutoff,
-                                      outbox.c.attempts < MAX_ATTEMPTS)
-            .order_by(outbox.c.created_at).limit(limit)))
+        ids = uow.outbox.unhandled(cutoff, MAX_ATTEMPTS, limit)
     return handle(svc, ids, send_queue) if ids else 0
 
 
-def relay_once(svc, send_queue: SendQueue | None, block_seconds: float = 1.0, batch: int = 200) -> int:
+def relay_once(svc: Services, send_queue: SendQueue | None, block_seconds: float = 1.0, batch: int = 200) -> int:
     """Handle the events committed since the last call; wait up to block_seconds for the first."""
     conn = svc.redis()
     first = conn.blpop([OUTBOX_LIST], timeout=block_seconds) if block_seconds else conn.lpop(OUTBOX_LIST)
@@ -131,7 +124,7 @@ def relay_once(svc, send_queue: SendQueue | None, block_seconds: float = 1.0, ba
     return handle(svc, ids, send_queue)
 
 
-def sweep_texts(svc, queue) -> int:
+def sweep_texts(svc: Services, queue) -> int:
     """Hand over the texts due again (sms.due_for_handover): back-off over, job lost, worker dead. Plain
     jobs, with fresh ids (`-r<ticket>`: a killed worker's job stays behind in RQ under its old id), one
     batch per ticket."""
@@ -164,7 +157,7 @@ class Backlog:
             self.ids = []
 
 
-def run_relay(svc, sweep_every: float = 10.0, stop=lambda: False, texts_every: float = 1.0) -> None:
+def run_relay(svc: Services, sweep_every: float = 10.0, stop=lambda: False, texts_every: float = 1.0) -> None:
     """The relay's loop: committed events as they come (waiting up to a second for them), events left
     behind every sweep_every seconds, and texts due again (retries, lost jobs, a dead worker's) every
     texts_every seconds: one indexed query, so a held-back text goes within about a second of its time."""

@@ -3,24 +3,22 @@ Written at most once a minute per user, in a small transaction of its own."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, update
-
-from ..adapters.orm import users
+if TYPE_CHECKING:
+    from ..bootstrap import Services
 
 SEEN_EVERY = timedelta(minutes=1)
 
 
-def record_seen(svc, user_id: int, now: datetime) -> None:
+def record_seen(svc: Services, user_id: int, now: datetime) -> None:
     with svc.uow() as uow:
-        uow.session.execute(update(users).where(
-            users.c.id == user_id, or_(users.c.last_seen_at.is_(None), users.c.last_seen_at <= now - SEEN_EVERY))
-            .values(last_seen_at=now))
+        uow.presence.seen(user_id, now, SEEN_EVERY)
         uow.commit()
 
 
-def record_signed_out(svc, user_id: int) -> None:
+def record_signed_out(svc: Services, user_id: int) -> None:
     """Signing out takes a user off the "signed in" count at once."""
     with svc.uow() as uow:
-        uow.session.execute(update(users).where(users.c.id == user_id).values(last_seen_at=None))
+        uow.presence.signed_out(user_id)
         uow.commit()

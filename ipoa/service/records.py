@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
-
-from ..adapters.orm import access_events, break_glass_grants, calls, referrals, users
 from ..domain import access as policy
 from ..domain.model import Call, Referral, SecurityEvent
 from ..domain.validation import text_problem
 from . import access
 from .errors import Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from ..bootstrap import Services
 
 
 @dataclass(frozen=True)
@@ -29,20 +29,20 @@ class CallView:
     break_glass: list  # every break-glass opening of this call: rows of break_glass_grants
 
 
-def view_call(svc, actor, ref: str, route: str) -> CallView:
+def view_call(svc: Services, actor, ref: str, route: str) -> CallView:
     """The call and its history for someone entitled to see it (OutsideRelationship otherwise)."""
     now = svc.clock.now()
     with svc.uow() as uow:
         call = uow.calls.get(ref)
         if call is None:
             raise NotFound(f"no call {ref}")
-        granted = access.authorise(uow.session, actor, call, "view", now)
-        may_act = access.permitted(uow.session, actor, call, "act", now)
-        may_log = access.permitted(uow.session, actor, call, "view_access_log", now)
+        granted = access.authorise(uow, actor, call, "view", now)
+        may_act = access.permitted(uow, actor, call, "act", now)
+        may_log = access.permitted(uow, actor, call, "view_access_log", now)
         history = uow.calls.history(ref)
         if call.pseudonymised_at is not None:
             history = [_without_free_text(e) for e in history]
-        openings = _grants_for(uow.session, ref)
+        openings = uow.break_glass.for_call(ref)
         access.record_access(uow, actor, ref, route, granted, now)
         uow.commit()
     return CallView(call, history, granted, may_act, may_log, openings)
@@ -64,17 +64,16 @@ def _without_free_text(event):
     return dataclasses.replace(event, reason=REMOVED if event.reason else None, data=scrub(event.data or {}))
 
 
-def view_referral(svc, actor, referral_id: str, route: str) -> tuple[Call, Referral, access.Access]:
+def view_referral(svc: Services, actor, referral_id: str, route: str) -> tuple[Call, Referral, access.Access]:
     """A referral, with its call's details, for a professional of the receiving service."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        ref = uow.session.scalar(select(calls.c.ref).join(referrals, referrals.c.call_id == calls.c.id)
-                                 .where(referrals.c.id == referral_id))
+        ref = uow.referrals.call_ref(referral_id)
         call = uow.calls.get(ref) if ref else None
         referral = call.referral(referral_id) if call is not None else None
         if referral is None:
             raise NotFound(f"no referral {referral_id}")
-        granted = access.authorise(uow.session, actor, call, "view_referral", now)
+        granted = access.authorise(uow, actor, call, "view_referral", now)
         if actor.service != referral.service:
             raise Forbidden(f"This referral is to {referral.service}; you can see the referrals to your own "
                             f"service ({actor.service}).")
@@ -86,7 +85,7 @@ def view_referral(svc, actor, referral_id: str, route: str) -> tuple[Call, Refer
 EXPORT_MAX = 5000
 
 
-def export_centre_calls(svc, actor, start: datetime, end: datetime, route: str) -> list[Call]:
+def export_centre_calls(svc: Services, actor, start: datetime, end: datetime, route: str) -> list[Call]:
     """The calls of the user's centre logged in [start, end), for an identifiable export: only those the
     policy lets the user see, each leaving an access event (one per call) in one transaction."""
     if not actor.centre or not access.may_see_centre(actor, actor.centre):
@@ -94,12 +93,9 @@ def export_centre_calls(svc, actor, start: datetime, end: datetime, route: str) 
     now = svc.clock.now()
     out: list[Call] = []
     with svc.uow() as uow:
-        candidates = uow.session.scalars(
-            select(Call).where(Call.centre == actor.centre, Call.logged_at >= start, Call.logged_at < end)
-            .order_by(Call.logged_at).limit(EXPORT_MAX))
-        for call in candidates:
+        for call in uow.calls.logged_in(actor.centre, start, end, EXPORT_MAX):
             try:
-                granted = access.authorise(uow.session, actor, call, "view", now)
+                granted = access.authorise(uow, actor, call, "view", now)
             except Forbidden:
                 continue
             access.record_access(uow, actor, call.ref, route, granted, now)
@@ -118,7 +114,7 @@ class Grant:
     expires_at: datetime
 
 
-def break_glass(svc, actor, ref: str, payload: Any, route: str) -> Grant:
+def break_glass(svc: Services, actor, ref: str, payload: Any, route: str) -> Grant:
     """Open one call outside the user's relationship: a reason from the list (and a note; required for
     'other'), for policy.BREAK_GLASS_FOR. Recorded (the grant and an access event), shown on the record,
     and listed for review by the supervisors of the centre that holds the call."""
@@ -140,48 +136,33 @@ def break_glass(svc, actor, ref: str, payload: Any, route: str) -> Grant:
         call = uow.calls.get(ref)
         if call is None:
             raise NotFound(f"no call {ref}")
-        record, grant = access.facts(uow.session, actor, call, now)
+        record, grant = access.facts(uow, actor, call, now)
         if policy.decide(who, record, "view") is not None and grant is None:
             raise Forbidden(f"You can already see call {ref}: break-glass is not needed.")
         expires = now + policy.BREAK_GLASS_FOR
-        grant_id = uow.session.execute(insert(break_glass_grants).values(
+        grant_id = uow.break_glass.add(
             call_ref=ref, centre=call.centre, username=actor.username, role=actor.role, user_centre=actor.centre,
-            reason=reason, note=note, granted_at=now, expires_at=expires)).inserted_primary_key[0]
+            reason=reason, note=note, granted_at=now, expires_at=expires)
         access.record_access(uow, actor, ref, route, access.Access("break_glass", grant_id), now)
         uow.commit()
     return Grant(grant_id, ref, reason, expires)
 
 
-def _grants_for(session, ref: str) -> list:
-    return list(session.execute(
-        select(break_glass_grants, users.c.display_name)
-        .outerjoin(users, users.c.username == break_glass_grants.c.username)
-        .where(break_glass_grants.c.call_ref == ref).order_by(break_glass_grants.c.granted_at)))
-
-
-def break_glass_reviews(svc, actor, *, include_reviewed: bool = False, limit: int = 200) -> list:
+def break_glass_reviews(svc: Services, actor, *, include_reviewed: bool = False, limit: int = 200) -> list:
     """Break-glass openings of calls held by the supervisor's centre when opened: unreviewed first."""
     if actor.role != "supervisor" or not actor.centre:
         raise Forbidden("The break-glass review list is for a centre's supervisors.")
-    g = break_glass_grants
-    stmt = (select(g, users.c.display_name).outerjoin(users, users.c.username == g.c.username)
-            .where(g.c.centre == actor.centre))
-    if not include_reviewed:
-        stmt = stmt.where(g.c.reviewed_at.is_(None))
     with svc.uow() as uow:
-        return list(uow.session.execute(stmt.order_by(g.c.reviewed_at.is_not(None), g.c.granted_at.desc())
-                                        .limit(limit)))
+        return uow.break_glass.for_review(actor.centre, include_reviewed=include_reviewed, limit=limit)
 
 
-def review_break_glass(svc, actor, grant_id: int, comment: Any) -> None:
+def review_break_glass(svc: Services, actor, grant_id: int, comment: Any) -> None:
     """A supervisor of the centre marks a break-glass opening reviewed, with a comment (audited)."""
     from .inputs import InvalidInput
 
     now = svc.clock.now()
-    g = break_glass_grants
     with svc.uow() as uow:
-        row = uow.session.execute(select(g.c.id, g.c.centre, g.c.call_ref, g.c.username, g.c.reviewed_at)
-                                  .where(g.c.id == grant_id)).first()
+        row = uow.break_glass.get(grant_id)
         if row is None:
             raise NotFound(f"no break-glass access {grant_id}")
         if actor.role != "supervisor" or actor.centre != row.centre:
@@ -194,8 +175,7 @@ def review_break_glass(svc, actor, grant_id: int, comment: Any) -> None:
             raise InvalidInput({"comment": f"At most {policy.NOTE_MAX} characters."})
         if problem := text_problem(comment, multiline=True, field="comment"):  # a NUL, a bidi override
             raise InvalidInput({"comment": problem})
-        uow.session.execute(update(g).where(g.c.id == grant_id, g.c.reviewed_at.is_(None))
-                            .values(reviewed_at=now, reviewed_by=actor.username, review_comment=comment.strip()))
+        uow.break_glass.mark_reviewed(grant_id, at=now, by=actor.username, comment=comment.strip())
         uow.add_event(SecurityEvent(at=now, kind="break_glass_reviewed", actor=actor.username,
                                     subject=row.username, detail={"grant_id": grant_id, "call_ref": row.call_ref}))
         uow.commit()
@@ -215,7 +195,7 @@ class AccessRow:
     referral_id: str | None
 
 
-def access_log(svc, actor, ref: str) -> list[AccessRow]:
+def access_log(svc: Services, actor, ref: str) -> list[AccessRow]:
     """Who has viewed this call's record, oldest first. actor None: an operator at the command line
     answering a subject access request (flask --app ipoa access report REF)."""
     now = svc.clock.now()
@@ -224,11 +204,6 @@ def access_log(svc, actor, ref: str) -> list[AccessRow]:
         if call is None:
             raise NotFound(f"no call {ref}")
         if actor is not None:
-            access.authorise(uow.session, actor, call, "view_access_log", now)
-        a = access_events
-        rows = uow.session.execute(
-            select(a.c.at, a.c.username, users.c.display_name, a.c.role, a.c.centre, a.c.route, a.c.purpose,
-                   a.c.referral_id)
-            .outerjoin(users, users.c.username == a.c.username)
-            .where(a.c.call_ref == ref).order_by(a.c.seq)).all()
+            access.authorise(uow, actor, call, "view_access_log", now)
+        rows = uow.access_log.for_call(ref)
     return [AccessRow(*r) for r in rows]

@@ -5,11 +5,9 @@ neutral answer, so the reply reveals nothing to a stranger."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
-
-from ..adapters.orm import calls, professionals, referrals, sms_inbound
+from ..adapters.sms_reply_store import AlreadyReceived
 from ..domain.errors import DomainError
 from ..domain.meaning import SMS_COMMANDS
 from ..domain.sms.replies import parse_reply
@@ -19,16 +17,20 @@ from .inputs import InvalidInput
 from .sms import referral_link
 from .workflow_meaning import definition_of
 
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
+    from ..bootstrap import Services
+
 log = logging.getLogger(__name__)
 
 
-def handle(svc, *, provider_sid: str, from_number: str, body: str) -> str:
+def handle(svc: Services, *, provider_sid: str, from_number: str, body: str) -> str:
     """The text to answer with ('' for none). Idempotent per provider_sid."""
     with svc.uow() as uow:
-        seen = uow.session.scalar(select(sms_inbound.c.reply).where(sms_inbound.c.provider_sid == provider_sid))
+        seen = uow.sms_replies.answer_to(provider_sid)
         if seen is not None:
             return seen
-        prof = uow.session.execute(select(professionals).where(professionals.c.mobile == from_number)).first()
+        prof = uow.professionals.by_mobile(from_number)
     reply = parse_reply(body)
     now = svc.clock.now()
     neutral = svc.sms_templates.render("reply_unknown")
@@ -48,37 +50,29 @@ def handle(svc, *, provider_sid: str, from_number: str, body: str) -> str:
                 # With the reply's own record: the same STOP delivered twice at once changes it (and
                 # logs it) once, as the second insert fails on its provider_sid.
                 _set_opted_out(uow, prof.id, reply.command == "STOP", now)
-            uow.session.execute(insert(sms_inbound).values(
+            uow.sms_replies.add(
                 provider_sid=provider_sid, professional_id=prof.id if prof else None, command=reply.command,
-                call_ref=ref if prof else None, outcome=outcome, reply=answer, received_at=now))
+                call_ref=ref if prof else None, outcome=outcome, reply=answer, received_at=now)
             uow.commit()
-    except IntegrityError:  # the same webhook, delivered twice at once: the first one's answer stands
+    except AlreadyReceived:  # the same webhook, delivered twice at once: the first one's answer stands
         with svc.uow() as uow:
-            return uow.session.scalar(select(sms_inbound.c.reply).where(sms_inbound.c.provider_sid == provider_sid))
+            return uow.sms_replies.answer_to(provider_sid)
     log.info("sms reply %s: %s %s -> %s", provider_sid, reply.command, ref or "-", outcome)
     return answer
 
 
-def _set_opted_out(uow, professional_id: int, stop: bool, now) -> None:
+def _set_opted_out(uow: UnitOfWork, professional_id: int, stop: bool, now) -> None:
     """STOP / START: the professional gets no texts from us until START. The security log names them by
     their record's id, never their number."""
-    uow.session.execute(update(professionals).where(professionals.c.id == professional_id)
-                        .values(opted_out_at=now if stop else None))
+    uow.professionals.set_opted_out(professional_id, now if stop else None)
     security.record(uow, now, security.SMS_OPT_OUT if stop else security.SMS_OPT_IN, "sms",
                     subject=str(professional_id))
 
 
-def _act(svc, prof, reply, neutral: str) -> tuple[str, str]:
+def _act(svc: Services, prof, reply, neutral: str) -> tuple[str, str]:
     with svc.uow() as uow:
-        # The call's open referral to their service first (closed_at is set as a referral reaches a final
-        # state of its own version: no state names needed), else the latest.
-        row = uow.session.execute(
-            select(referrals.c.id, referrals.c.state, referrals.c.version, referrals.c.workflow,
-                   referrals.c.workflow_version)
-            .join(calls, calls.c.id == referrals.c.call_id)
-            .where(calls.c.ref == reply.ref, referrals.c.service == prof.service)
-            .order_by(referrals.c.closed_at.is_(None).desc(), referrals.c.sent_at.desc())
-        ).first()
+        # The call's open referral to their service first, else the latest.
+        row = uow.referrals.reply_target(reply.ref, prof.service)
     if row is None:
         return "not_linked", neutral
     if reply.command == "STATUS":
@@ -98,7 +92,7 @@ def _act(svc, prof, reply, neutral: str) -> tuple[str, str]:
     return role, svc.sms_templates.render("reply_ack", ref=reply.ref, state=state.replace("_", " "))
 
 
-def _status(svc, reply, prof, row) -> str:
+def _status(svc: Services, reply, prof, row) -> str:
     # Its link is only made (or looked up) when a status reply needs it.
     return svc.sms_templates.render("reply_status", state=row.state, ref=reply.ref, service=prof.service,
                                     link=referral_link(svc, row.id))

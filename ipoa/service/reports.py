@@ -1,47 +1,50 @@
 """Per-period reports for supervisors and boards (docs/domain.md, "What supervisors and boards look at"):
-the use cases. A report reads its period's rows in one unit of work (ipoa/adapters/report_queries.py) and
-works its figures out from them (ipoa/domain/reporting/measures.py, which says how each cohort is
-followed); the board view sets two reports against the targets of workflows/board.yaml."""
+the use cases. A report reads its period's rows in one unit of work (its read model, uow.reports:
+ipoa/adapters/report_queries.py) and works its figures out from them (ipoa/domain/reporting/measures.py,
+which says how each cohort is followed); the board view sets two reports against the targets of
+workflows/board.yaml."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..adapters import report_queries as rows
 from ..domain.reporting.board import BoardRow, board
 from ..domain.reporting.figures import DayRow, Report
 from ..domain.reporting.measures import call_measures, referral_measures, sms_measures
 from ..domain.reporting.period import Period, Scope
 from ..domain.reporting.workflow_terms import call_triggers, referral_terms
 
+if TYPE_CHECKING:
+    from ..bootstrap import Services
+
 __all__ = ["board_view", "build_report"]
 
 
-def build_report(svc: Any, period: Period, scope: Scope) -> Report:
+def build_report(svc: Services, period: Period, scope: Scope) -> Report:
     now = svc.clock.now()
     report = Report(period=period, scope=scope, generated_at=now)
     days = {d: DayRow(d) for d in period.days()}
     start, end, centre, service = period.start, period.end, scope.centre, scope.service
     with svc.uow() as uow:
-        s = uow.session
+        rows = uow.reports
         # Every deployed version: a period's calls and referrals may have started on any.
         definitions = svc.engine().definitions()
         if scope.calls_apply:
             triggers = call_triggers(definitions)
             call_measures(report, days, now=now, triggers=triggers,
-                          logged=rows.logged_calls(s, start, end, centre),
-                          decisions=rows.call_decisions(s, start, end, centre, triggers.routing),
-                          triage_clocks=rows.triage_clocks(s, start, end, centre),
-                          transfers=rows.call_transfers(s, start, end, triggers.transfer))
+                          logged=rows.logged_calls(start, end, centre),
+                          decisions=rows.call_decisions(start, end, centre, triggers.routing),
+                          triage_clocks=rows.triage_clocks(start, end, centre),
+                          transfers=rows.call_transfers(start, end, triggers.transfer))
         referral_measures(report, days, now=now, terms=referral_terms(definitions),
-                          sent=rows.sent_referrals(s, start, end, centre, service),
-                          changes=rows.referral_changes(s, start, end, centre, service),
-                          clocks=rows.referral_clocks(s, start, end, centre, service))
-        sms_measures(report, days, rows.texts(s, start, end, centre, service))
+                          sent=rows.sent_referrals(start, end, centre, service),
+                          changes=rows.referral_changes(start, end, centre, service),
+                          clocks=rows.referral_clocks(start, end, centre, service))
+        sms_measures(report, days, rows.texts(start, end, centre, service))
     report.days = list(days.values())
     return report
 
 
-def board_view(svc: Any, period: Period, scope: Scope) -> tuple[Report, Report, list[BoardRow]]:
+def board_view(svc: Services, period: Period, scope: Scope) -> tuple[Report, Report, list[BoardRow]]:
     """The period's report, the previous period's (of equal length) and the board's rows comparing them
     against the deployment's targets (workflows/board.yaml, loaded with the catalogue)."""
     current = build_report(svc, period, scope)

@@ -20,12 +20,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import exists, or_, select
-
-from ..adapters.orm import calls, referrals
 from ..domain.errors import VersionConflict
 from ..domain.model import AuditEvent, Call, SecurityEvent
+
+if TYPE_CHECKING:
+    from ..bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +57,12 @@ def cutoff_for(now: datetime, years: int) -> datetime:
         return now.replace(year=now.year - years, day=28)
 
 
-def _past_retention(cutoff: datetime):
-    """Closed, not yet pseudonymised, and no contact since the cutoff (the call's nor its referrals')."""
-    recent_referral = exists().where(referrals.c.call_id == calls.c.id,
-                                     or_(referrals.c.updated_at >= cutoff, referrals.c.closed_at >= cutoff))
-    return (calls.c.closed_at.is_not(None), calls.c.pseudonymised_at.is_(None), calls.c.closed_at < cutoff,
-            calls.c.updated_at < cutoff, ~recent_referral)
-
-
-def due(svc, years: int, *, limit: int | None = None) -> list[str]:
-    """The refs of the calls past retention, in the order they were logged."""
+def due(svc: Services, years: int, *, limit: int | None = None) -> list[str]:
+    """The refs of the calls past retention (closed, not yet pseudonymised, and no contact since the cutoff,
+    the call's nor its referrals'), in the order they were logged."""
     cutoff = cutoff_for(svc.clock.now(), years)
     with svc.uow() as uow:
-        stmt = select(calls.c.ref).where(*_past_retention(cutoff)).order_by(calls.c.id)
-        return list(uow.session.scalars(stmt.limit(limit) if limit else stmt))
+        return uow.retention.due_refs(cutoff, limit)
 
 
 def pseudonymise(call: Call) -> None:
@@ -96,7 +89,7 @@ def pseudonymise(call: Call) -> None:
             referral.version += 1
 
 
-def run(svc, years: int = DEFAULT_YEARS, *, dry_run: bool = False, by: str = AUDIT_ACTOR,
+def run(svc: Services, years: int = DEFAULT_YEARS, *, dry_run: bool = False, by: str = AUDIT_ACTOR,
         batch: int = BATCH, progress=None) -> RetentionRun:
     """Pseudonymise every call past retention (or, dry_run, only list them), a batch per transaction, and
     record the run as a security event. Calls already pseudonymised are skipped: running again changes
@@ -135,15 +128,15 @@ def run(svc, years: int = DEFAULT_YEARS, *, dry_run: bool = False, by: str = AUD
     return RetentionRun(years=years, cutoff=cutoff, refs=done, dry_run=dry_run)
 
 
-def _batch(svc, cutoff: datetime, now: datetime, years: int, *, after_id: int, size: int) -> tuple[list[str], int]:
+def _batch(svc: Services, cutoff: datetime, now: datetime, years: int, *, after_id: int,
+           size: int) -> tuple[list[str], int]:
     """One transaction: the next `size` calls past retention after after_id, pseudonymised and audited.
     (refs done, the last id looked at)."""
     with svc.uow() as uow:
-        ids = list(uow.session.scalars(select(calls.c.id).where(*_past_retention(cutoff), calls.c.id > after_id)
-                                       .order_by(calls.c.id).limit(size)))
+        ids = uow.retention.due_ids(cutoff, after_id, size)
         if not ids:
             return [], after_id
-        batch = list(uow.session.scalars(select(Call).where(Call.id.in_(ids)).order_by(Call.id)))
+        batch = uow.retention.calls(ids)
         refs = []
         for call in batch:
             pseudonymise(call)

@@ -12,12 +12,13 @@ import getpass
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
-
-from ..adapters.orm import security_events as table
 from ..domain.model import SecurityEvent
+
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
+    from ..bootstrap import Services
 
 SIGN_IN = "sign_in"
 SIGN_IN_FAILED = "sign_in_failed"
@@ -110,29 +111,22 @@ class Page:
     older: int | None  # pass as `before` for the next (older) page; None: this is the last page
 
 
-def events(svc, *, kind: str | None = None, user: str | None = None, before: int | None = None,
+def events(svc: Services, *, kind: str | None = None, user: str | None = None, before: int | None = None,
            limit: int = PAGE_SIZE) -> Page:
     """Security events newest first (by their number in the chain, which is commit order), optionally of
     one kind and naming one user as actor or subject; `before` pages back from an event number."""
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown security event kind {kind!r}")
     limit = max(1, min(int(limit), MAX_LIMIT))
-    stmt = select(SecurityEvent).order_by(table.c.seq.desc()).limit(limit + 1)  # one more: is there a next page?
-    if kind:
-        stmt = stmt.where(table.c.kind == kind)
-    if user:
-        stmt = stmt.where(or_(table.c.actor == user, table.c.subject == user))
-    if before is not None:
-        stmt = stmt.where(table.c.seq < before)
     with svc.uow() as uow:
-        found = list(uow.session.scalars(stmt))
+        # One more than a page: is there a next page?
+        found = uow.security_events.newest_first(kind=kind, user=user, before=before, limit=limit + 1)
     return Page(found[:limit], found[limit - 1].seq if len(found) > limit else None)
 
 
-def latest(session, kind: str) -> SecurityEvent | None:
+def latest(uow: UnitOfWork, kind: str) -> SecurityEvent | None:
     """The most recent event of a kind, read inside a unit of work (a deploy compares with the last)."""
-    return session.scalars(select(SecurityEvent).where(table.c.kind == kind)
-                           .order_by(table.c.seq.desc()).limit(1)).first()
+    return uow.security_events.latest(kind)
 
 
 def describe(event: SecurityEvent) -> str:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, or_, select, update
-
-from ..adapters.orm import user_sessions as table
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
+    from ..bootstrap import Services
 
 TOUCH_EVERY = timedelta(minutes=1)
 # Between the password and the second factor: long enough to find a phone, short enough that a password
@@ -41,7 +41,7 @@ class Limits:
     lifetime: timedelta = timedelta(hours=12)
 
     @classmethod
-    def from_config(cls, config) -> "Limits":
+    def from_config(cls, config) -> Limits:
         return cls(idle=timedelta(minutes=float(config.get("SESSION_IDLE_MINUTES", 30))),
                    lifetime=timedelta(hours=float(config.get("SESSION_MAX_HOURS", 12))))
 
@@ -78,11 +78,10 @@ def valid_id(sid: str | None) -> bool:
     return bool(sid) and 20 <= len(sid) <= 64 and all(c.isalnum() or c in "-_" for c in sid)
 
 
-def load(session, sid: str) -> Row | None:
-    """The session's row if it has not ended (it may have run out: see `ended_by`)."""
-    found = session.execute(select(table.c.id, table.c.user_id, table.c.created_at, table.c.last_seen_at,
-                                   table.c.expires_at, table.c.mfa_verified_at, table.c.data)
-                            .where(table.c.id == key_for(sid), table.c.ended_at.is_(None))).first()
+def load(uow: UnitOfWork | Any, sid: str) -> Row | None:
+    """The session's row if it has not ended (it may have run out: see `ended_by`). `uow` is a unit of
+    work (or, as web/sessions.py passes it, its SQLAlchemy session)."""
+    found = _store(uow).open(key_for(sid))
     return Row(*found) if found is not None else None
 
 
@@ -96,44 +95,41 @@ def ended_by(row: Row, now: datetime, limits: Limits) -> str | None:
     return None
 
 
-def create_anonymous(svc, now: datetime, limits: Limits, data: str, client: str | None = None) -> str:
+def create_anonymous(svc: Services, now: datetime, limits: Limits, data: str, client: str | None = None) -> str:
     """A row for a visitor not signed in, holding what their session has (a CSRF token, a message)."""
     sid = new_id()
     with svc.uow() as uow:
-        uow.session.execute(table.insert().values(
+        uow.sessions.add(
             id=key_for(sid), user_id=None, created_at=now, last_seen_at=now, expires_at=now + limits.lifetime,
-            client=_fit(client, CLIENT_MAX), data=data))
+            client=_fit(client, CLIENT_MAX), data=data)
         uow.commit()
     return sid
 
 
-def begin(uow, now: datetime, user_id: int, limits: Limits, *, verified: bool, client: str | None,
+def begin(uow: UnitOfWork, now: datetime, user_id: int, limits: Limits, *, verified: bool, client: str | None,
           replacing: str | None = None) -> str:
     """A signed-in session (verified) or one waiting for the second factor, in the sign-in's own unit of
     work; the session it replaces (the visitor's) is removed, or ended if it belonged to someone."""
     if replacing:
-        _retire(uow.session, replacing, now, "replaced")
+        uow.sessions.retire(key_for(replacing), now, "replaced")
     sid = new_id()
-    uow.session.execute(table.insert().values(
+    uow.sessions.add(
         id=key_for(sid), user_id=user_id, created_at=now, last_seen_at=now, expires_at=now + limits.lifetime,
-        mfa_verified_at=now if verified else None, client=_fit(client, CLIENT_MAX)))
+        mfa_verified_at=now if verified else None, client=_fit(client, CLIENT_MAX))
     return sid
 
 
-def verified(uow, sid: str, now: datetime) -> str | None:
+def verified(uow: UnitOfWork, sid: str, now: datetime) -> str | None:
     """The second factor was given: the session moves to a new id and counts as signed in from now. The
     new id, or None if the session has ended meanwhile."""
     new = new_id()
-    moved = uow.session.execute(update(table).where(table.c.id == key_for(sid), table.c.ended_at.is_(None))
-                                .values(id=key_for(new), mfa_verified_at=now, last_seen_at=now))
-    return new if moved.rowcount == 1 else None
+    moved = uow.sessions.update_open(key_for(sid), id=key_for(new), mfa_verified_at=now, last_seen_at=now)
+    return new if moved == 1 else None
 
 
-def end(uow, sid: str, now: datetime, reason: str) -> bool:
+def end(uow: UnitOfWork, sid: str, now: datetime, reason: str) -> bool:
     """End one session (sign-out, timeout); True if it was still open."""
-    ended = uow.session.execute(update(table).where(table.c.id == key_for(sid), table.c.ended_at.is_(None))
-                                .values(ended_at=now, end_reason=_fit(reason, REASON_MAX)))
-    return ended.rowcount == 1
+    return uow.sessions.update_open(key_for(sid), ended_at=now, end_reason=_fit(reason, REASON_MAX)) == 1
 
 
 def end_sessions(target: Any, user_id: int, reason: Any, *rest: Any, now: datetime | None = None) -> int:
@@ -151,18 +147,15 @@ def end_sessions(target: Any, user_id: int, reason: Any, *rest: Any, now: dateti
     reason = _fit(str(reason), REASON_MAX)
     if now is None:
         now = _now(target)
-    stmt = (update(table).where(table.c.user_id == user_id, table.c.ended_at.is_(None))
-            .values(ended_at=now, end_reason=reason))
     if hasattr(target, "uow") and hasattr(target, "clock"):  # the services object
         with target.uow() as uow:
-            count = uow.session.execute(stmt).rowcount
+            count = uow.sessions.end_for_user(user_id, now, reason)
             uow.commit()
         return count
-    session = getattr(target, "session", target)  # a unit of work, or a SQLAlchemy session
-    return session.execute(stmt).rowcount
+    return _store(target).end_for_user(user_id, now, reason)
 
 
-def write(svc, sid: str, now: datetime, *, data: str | None = None, touch: bool = False) -> bool:
+def write(svc: Services, sid: str, now: datetime, *, data: str | None = None, touch: bool = False) -> bool:
     """Save a session's contents and/or that it was used now; False if it has ended meanwhile (a sign-out
     in another tab), in which case nothing is written."""
     values: dict[str, Any] = {}
@@ -173,30 +166,30 @@ def write(svc, sid: str, now: datetime, *, data: str | None = None, touch: bool 
     if not values:
         return True
     with svc.uow() as uow:
-        done = uow.session.execute(update(table).where(table.c.id == key_for(sid), table.c.ended_at.is_(None))
-                                   .values(**values)).rowcount
+        done = uow.sessions.update_open(key_for(sid), **values)
         uow.commit()
     return done == 1
 
 
-def prune(svc, now: datetime, limits: Limits) -> int:
+def prune(svc: Services, now: datetime, limits: Limits) -> int:
     """Remove visitors' sessions unused for longer than the idle timeout, and signed-in sessions that
     ended or ran out more than KEEP_ENDED ago. Run now and then by the web app (web/sessions.py)."""
     old = now - KEEP_ENDED
     with svc.uow() as uow:
-        gone = uow.session.execute(delete(table).where(or_(
-            and_(table.c.user_id.is_(None), table.c.last_seen_at < now - limits.idle),
-            table.c.ended_at < old,
-            table.c.expires_at < old))).rowcount
+        gone = uow.sessions.prune(now, now - limits.idle, old)
         uow.commit()
     return gone
 
 
-def _retire(session, sid: str, now: datetime, reason: str) -> None:
-    key = key_for(sid)
-    session.execute(delete(table).where(table.c.id == key, table.c.user_id.is_(None)))
-    session.execute(update(table).where(table.c.id == key, table.c.ended_at.is_(None))
-                    .values(ended_at=now, end_reason=reason))
+def _store(target: Any) -> Any:
+    """A unit of work's session store; for a bare SQLAlchemy session (what callers passed before the unit
+    of work had stores), one over it."""
+    store = getattr(target, "sessions", None)
+    if store is None:
+        from ..adapters.session_store import SessionStore
+
+        store = SessionStore(target)
+    return store
 
 
 def _now(target: Any) -> datetime:
@@ -207,7 +200,7 @@ def _now(target: Any) -> datetime:
 
             clock = current_app.extensions["ipoa"].clock
         except (RuntimeError, KeyError):  # outside the app: only the time of ending is less exact
-            return datetime.now(timezone.utc)
+            return datetime.now(UTC)
     return clock.now()
 
 

@@ -21,16 +21,18 @@ they have not set up an authenticator app yet, until they have. Only then are th
 right password does not reset them, or a guesser who has it could try codes for ever."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..adapters.orm import security_events as events
 from ..users import User
 from . import mfa, security, sessions
+
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
+    from ..bootstrap import Services
 
 _DUMMY_HASH = generate_password_hash("not a password anyone has")
 
@@ -54,7 +56,7 @@ class Policy:
     limits: sessions.Limits = field(default_factory=sessions.Limits)
 
     @classmethod
-    def from_config(cls, config) -> "Policy":
+    def from_config(cls, config) -> Policy:
         return cls(max_failures=int(config.get("SIGNIN_MAX_FAILURES", 5)),
                    window=timedelta(minutes=float(config.get("SIGNIN_WINDOW_MINUTES", 15))),
                    lock_for=timedelta(minutes=float(config.get("SIGNIN_LOCK_MINUTES", 15))),
@@ -85,18 +87,16 @@ def enrolled(user: User) -> bool:
 
 # --- the password ------------------------------------------------------------------------------------
 
-def check_password(svc, policy: Policy, username: str, password: str, client: str | None,
+def check_password(svc: Services, policy: Policy, username: str, password: str, client: str | None,
                    replacing: str | None = None) -> Outcome:
     """One sign-in attempt with a username and password; `replacing` is the visitor's session id, which
     the new session replaces (so an id known before sign-in is useless after it)."""
     now = svc.clock.now()
     name = security.printable(username) or "(blank)"
     with svc.uow() as uow:
-        s = uow.session
-        _one_at_a_time(s, name)
-        user = None if security.has_control_characters(username) else s.scalars(
-            select(User).where(User.username == username)).one_or_none()
-        until = _locked_until(s, name, user, now, policy)
+        uow.users.one_at_a_time(name)
+        user = None if security.has_control_characters(username) else uow.users.find(username)
+        until = _locked_until(uow, name, user, now, policy)
         if until is not None:
             security.record(uow, now, security.SIGN_IN_REFUSED, name, client=client, detail={"reason": "locked"})
             uow.commit()
@@ -128,47 +128,46 @@ def check_password(svc, policy: Policy, username: str, password: str, client: st
 
 # --- the second factor -------------------------------------------------------------------------------
 
-def pending_user(svc, policy: Policy, sid: str | None) -> User | None:
+def pending_user(svc: Services, policy: Policy, sid: str | None) -> User | None:
     """The user whose password was right in this session, which waits for their second factor."""
     if not sid:
         return None
     now = svc.clock.now()
     with svc.uow() as uow:
-        row = sessions.load(uow.session, sid)
+        row = sessions.load(uow, sid)
         if row is None or not row.pending_mfa or sessions.ended_by(row, now, policy.limits):
             return None
-        user = uow.session.get(User, row.user_id)
+        user = uow.users.get(row.user_id)
         return user if user is not None and user.is_active else None
 
 
-def check_code(svc, policy: Policy, sid: str, code: str, client: str | None) -> Outcome:
+def check_code(svc: Services, policy: Policy, sid: str, code: str, client: str | None) -> Outcome:
     """The code from the authenticator app, or a recovery code, for the session waiting for it."""
     return _second_factor(svc, policy, sid, client, code=code)
 
 
-def confirm_enrolment(svc, policy: Policy, sid: str, secret: str, code: str, client: str | None) -> Outcome:
+def confirm_enrolment(svc: Services, policy: Policy, sid: str, secret: str, code: str, client: str | None) -> Outcome:
     """The first code from a newly set-up app, for the session waiting for it: the secret is kept, the
     recovery codes are made (shown once), and the session counts as signed in."""
     return _second_factor(svc, policy, sid, client, code=code, new_secret=secret)
 
 
-def _second_factor(svc, policy: Policy, sid: str, client: str | None, *, code: str,
+def _second_factor(svc: Services, policy: Policy, sid: str, client: str | None, *, code: str,
                    new_secret: str | None = None) -> Outcome:
     now = svc.clock.now()
     with svc.uow() as uow:
-        s = uow.session
-        row = sessions.load(s, sid)
+        row = sessions.load(uow, sid)
         if row is None or not row.pending_mfa or sessions.ended_by(row, now, policy.limits):
             return Outcome(GONE)
-        user = s.get(User, row.user_id)
+        user = uow.users.get(row.user_id)
         if user is None or not user.is_active:
             sessions.end(uow, sid, now, "deactivated")
             uow.commit()
             return Outcome(GONE)
         name = user.username
-        _one_at_a_time(s, name)
-        s.refresh(user)  # as it is now that no other attempt on this account is running
-        until = _locked_until(s, name, user, now, policy)
+        uow.users.one_at_a_time(name)
+        uow.users.refresh(user)  # as it is now that no other attempt on this account is running
+        until = _locked_until(uow, name, user, now, policy)
         if until is not None:
             sessions.end(uow, sid, now, "locked")
             security.record(uow, now, security.SIGN_IN_REFUSED, name, client=client,
@@ -181,11 +180,11 @@ def _second_factor(svc, policy: Policy, sid: str, client: str | None, *, code: s
         if new_secret is not None:
             step = mfa.matching_step(new_secret, code, now)
             if step is not None:
-                how, codes = "totp", tuple(mfa.enrol(s, user, new_secret, step, now))
+                how, codes = "totp", tuple(mfa.enrol(uow, user, new_secret, step, now))
         elif mfa.accept_totp(user, code, now):
             how = "totp"
-        elif mfa.use_recovery_code(s, user.id, code, now):
-            how, left = "recovery_code", mfa.recovery_codes_left(s, user.id)
+        elif mfa.use_recovery_code(uow, user.id, code, now):
+            how, left = "recovery_code", mfa.recovery_codes_left(uow, user.id)
         if how is None:
             security.record(uow, now, security.MFA_FAILED, name, client=client,
                             detail={"step": "enrol" if new_secret else "code"})
@@ -208,38 +207,37 @@ def _second_factor(svc, policy: Policy, sid: str, client: str | None, *, code: s
 
 # --- signed in: setting up an app voluntarily, new recovery codes ----------------------------------------
 
-def enrol_signed_in(svc, user_id: int, secret: str, code: str, client: str | None) -> tuple[str, ...] | None:
+def enrol_signed_in(svc: Services, user_id: int, secret: str, code: str, client: str | None) -> tuple[str, ...] | None:
     """A signed-in user sets up an authenticator app (or replaces theirs); their recovery codes, or None
     if the code is not the app's. A wrong code here is not counted: the user is signed in already, and
     the secret is new, so guessing it gains nothing."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        user = uow.session.get(User, user_id)
+        user = uow.users.get(user_id)
         step = mfa.matching_step(secret, code, now)
         if user is None or step is None:
             return None
         replaced = enrolled(user)
-        codes = tuple(mfa.enrol(uow.session, user, secret, step, now))
+        codes = tuple(mfa.enrol(uow, user, secret, step, now))
         security.record(uow, now, security.MFA_ENROLLED, user.username, client=client,
                         detail={"recovery_codes": len(codes), **({"replaced": True} if replaced else {})})
         uow.commit()
     return codes
 
 
-def renew_recovery_codes(svc, policy: Policy, user_id: int, code: str, client: str | None) -> Outcome:
+def renew_recovery_codes(svc: Services, policy: Policy, user_id: int, code: str, client: str | None) -> Outcome:
     """A new set of recovery codes, for the current code from the app. Wrong codes count towards the
     lockout (someone at an unattended screen could otherwise try codes for ever); if they lock the
     account, its sessions end too."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        s = uow.session
-        user = s.get(User, user_id)
+        user = uow.users.get(user_id)
         if user is None or not enrolled(user):
             return Outcome(NEEDS_ENROLMENT)
-        _one_at_a_time(s, user.username)
-        s.refresh(user)
+        uow.users.one_at_a_time(user.username)
+        uow.users.refresh(user)
         if mfa.accept_totp(user, code, now):
-            codes = tuple(mfa.issue_recovery_codes(s, user.id, now))
+            codes = tuple(mfa.issue_recovery_codes(uow, user.id, now))
             security.record(uow, now, security.MFA_CODES_RENEWED, user.username, client=client,
                             detail={"recovery_codes": len(codes)})
             uow.commit()
@@ -263,27 +261,23 @@ class LockedAccount:
     locked_until: datetime
 
 
-def locked_accounts(svc, centre: str | None = None) -> list[LockedAccount]:
+def locked_accounts(svc: Services, centre: str | None = None) -> list[LockedAccount]:
     """Accounts locked now, soonest unlocked first; only `centre`'s users when given (a supervisor's)."""
     now = svc.clock.now()
-    stmt = select(User).where(User.locked_until > now).order_by(User.locked_until, User.username)
-    if centre is not None:
-        stmt = stmt.where(User.centre == centre)
     with svc.uow() as uow:
         return [LockedAccount(u.username, u.display_name, u.role, u.centre, u.locked_until)
-                for u in uow.session.scalars(stmt)]
+                for u in uow.users.locked(now, centre)]
 
 
-def unlock(svc, actor: str, username: str, *, centre: str | None = None, client: str | None = None) -> bool:
+def unlock(svc: Services, actor: str, username: str, *, centre: str | None = None, client: str | None = None) -> bool:
     """Unlock an account: `locked_until` cleared, failed sign-ins counted afresh from now, and an
     `account_unlocked` event, in one unit of work. True if it was locked. `centre` limits it to that
     centre's users (a supervisor's page); the CLI passes none. Raises LookupError (a plain-English
     message) if there is no such user (or none at that centre)."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        s = uow.session
-        _one_at_a_time(s, username)
-        user = s.scalars(select(User).where(User.username == username)).one_or_none()
+        uow.users.one_at_a_time(username)
+        user = uow.users.find(username)
         if user is None or (centre is not None and user.centre != centre):
             raise LookupError(f"There is no user called {username}" + (f" at {centre}." if centre else "."))
         was_locked = user.locked_until is not None and user.locked_until > now
@@ -297,40 +291,29 @@ def unlock(svc, actor: str, username: str, *, centre: str | None = None, client:
 
 # --- the lockout's bookkeeping -------------------------------------------------------------------------
 
-def _one_at_a_time(session, name: str) -> None:
-    """Attempts on one username wait for each other until their unit of work ends, so each sees the
-    failures before it. On SQLite every unit of work already holds the single writer's lock."""
-    if session.bind.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(f"ipoa-sign-in:{name}".encode()).digest()[:8], "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+def _last_lock(uow: UnitOfWork, name: str, after: datetime) -> datetime | None:
+    return uow.security_events.last_at(name, security.ACCOUNT_LOCKED, after)
 
 
-def _last_lock(session, name: str, after: datetime) -> datetime | None:
-    return session.scalar(select(func.max(events.c.at)).where(
-        events.c.actor == name, events.c.kind == security.ACCOUNT_LOCKED, events.c.at > after))
-
-
-def _locked_until(session, name: str, user: User | None, now: datetime, policy: Policy) -> datetime | None:
+def _locked_until(uow: UnitOfWork, name: str, user: User | None, now: datetime, policy: Policy) -> datetime | None:
     # Both kinds of username run the same query, so a known one costs what an unknown one does.
-    last = _last_lock(session, name, now - policy.lock_for)
+    last = _last_lock(uow, name, now - policy.lock_for)
     if user is not None:
         return user.locked_until if user.locked_until is not None and user.locked_until > now else None
     return last + policy.lock_for if last is not None else None
 
 
-def _count_failure(uow, name: str, user: User | None, now: datetime, policy: Policy,
+def _count_failure(uow: UnitOfWork, name: str, user: User | None, now: datetime, policy: Policy,
                    client: str | None) -> datetime | None:
     """Count the failure just recorded (its event is written at commit); lock the username if it is the
     max_failures-th since the last reset. When it is locked till, or None."""
-    s = uow.session
     since = now - policy.window
-    last = _last_lock(s, name, since)
+    last = _last_lock(uow, name, since)
     if user is not None:
         last = user.failures_since
     if last is not None and last > since:
         since = last
-    before = s.scalar(select(func.count()).select_from(events).where(
-        events.c.actor == name, events.c.kind.in_(_COUNTED), events.c.at > since))
+    before = uow.security_events.count(name, _COUNTED, since)
     failures = before + 1
     if failures < policy.max_failures:
         return None

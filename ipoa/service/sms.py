@@ -24,37 +24,43 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
-
-from ..adapters.orm import professionals as professionals_table
-from ..adapters.orm import sms_escalation_windows as windows
-from ..adapters.orm import sms_links, sms_messages
 from ..adapters.sms_gateway import PermanentSmsError, TransientSmsError
+from ..adapters.sms_store import DIGEST_TEMPLATE  # the send claim's SQL needs it too
 from ..domain.calendar import LONDON
-from ..domain.model import Call
 from ..domain.sms.delivery import (
-    HANDOVER_LEASE_SECONDS, SEND_LEASE_SECONDS, STATUS_RANK, SmsMessage, handover_lease, retry_delay,
+    HANDOVER_LEASE_SECONDS,
+    SEND_LEASE_SECONDS,
+    STATUS_RANK,
+    SmsMessage,
+    handover_lease,
+    retry_delay,
 )
 from ..domain.sms.escalation import BREACH_WORDS, EscalationSettings, EscalationWindow, window_decision
-from ..domain.sms.links import LINK_TOKEN_LENGTH, new_link_code, normalise_link_code
+from ..domain.sms.links import LINK_TOKEN_LENGTH, normalise_link_code
 from ..domain.sms.recipients import (
-    Professional, Recipient, escalation_recipients, referral_sent_recipients, referrer_update,
+    Recipient,
+    escalation_recipients,
+    referral_sent_recipients,
+    referrer_update,
 )
 from ..domain.sms.timetext import local_time_text
 
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
+    from ..bootstrap import Services
+
 log = logging.getLogger(__name__)
 
-DIGEST_TEMPLATE = "escalation_digest"
 ESCALATION_TOPICS = ("sla.breached", "referral.escalated")
 # Events whose texts may carry a referral's link: their codes are made for the whole batch at once.
 _LINKED_TOPICS = ("referral.sent", "referral.state_changed", *ESCALATION_TOPICS)
-_NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)  # a window row made only to be locked: no text yet
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # a window row made only to be locked: no text yet
 
 
-def escalation_settings(svc) -> EscalationSettings:
+def escalation_settings(svc: Services) -> EscalationSettings:
     """ESCALATION_REPEAT_MINUTES and ESCALATION_DIGEST_SECONDS, read from the environment once per
     process (tests set svc.escalation_settings)."""
     settings = getattr(svc, "escalation_settings", None)
@@ -79,68 +85,26 @@ def referral_id_from_token(token: str) -> str | None:
         return None
 
 
-def _insert_ignoring_conflicts(session, table, rows: list[dict]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike (one statement, compiled once and
-    cached, executed for all the rows)."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(table).on_conflict_do_nothing(), rows)
-
-
-def _codes(session) -> dict[str, str]:
-    return session.info.setdefault("ipoa_link_codes", {})  # per session, so per transaction here
-
-
-def prepare_link_codes(session, referral_ids, now: datetime) -> None:
+def prepare_link_codes(uow: UnitOfWork, referral_ids, now: datetime) -> None:
     """The codes for these referrals, made where missing, in three statements whatever their number (the
-    relay's batch). A code taken meanwhile by another referral (1 in 10^7 with 60 million in use) is
-    simply not cached: link_code draws again."""
-    wanted = sorted(set(referral_ids) - set(_codes(session)))
-    if not wanted:
-        return
-
-    def load():
-        for rid, code in session.execute(select(sms_links.c.referral_id, sms_links.c.code)
-                                         .where(sms_links.c.referral_id.in_(wanted))):
-            _codes(session)[rid] = code
-    load()
-    missing = [r for r in wanted if r not in _codes(session)]
-    if missing:
-        _insert_ignoring_conflicts(session, sms_links, [
-            {"code": new_link_code(), "referral_id": r, "scope": None, "created_at": now} for r in missing])
-        load()
+    relay's batch)."""
+    uow.sms.prepare_link_codes(referral_ids, now)
 
 
-def link_code(session, now: datetime, *, referral_id: str | None = None, scope: str | None = None) -> str:
+def link_code(uow: UnitOfWork, now: datetime, *, referral_id: str | None = None, scope: str | None = None) -> str:
     """The code of a referral's secure page, or of a digest's list (scope "centre:CNH" or "service:DN"),
-    made the first time it is needed. Two transactions making one at once agree: the second's insert does
-    nothing and it reads the first's."""
-    key = referral_id or scope
-    cached = _codes(session).get(key)
-    if cached:
-        return cached
-    column = sms_links.c.referral_id if referral_id else sms_links.c.scope
-    code = session.scalar(select(sms_links.c.code).where(column == key))
-    while code is None:
-        _insert_ignoring_conflicts(session, sms_links, [{"code": new_link_code(), "referral_id": referral_id,
-                                                         "scope": scope, "created_at": now}])
-        code = session.scalar(select(sms_links.c.code).where(column == key))
-    _codes(session)[key] = code
-    return code
+    made the first time it is needed."""
+    return uow.sms.link_code(now, referral_id=referral_id, scope=scope)
 
 
-def _link(svc, session, now: datetime, **target) -> str:
-    return svc.sms_templates.link_for(link_code(session, now, **target))
+def _link(svc: Services, uow: UnitOfWork, now: datetime, **target) -> str:
+    return svc.sms_templates.link_for(link_code(uow, now, **target))
 
 
-def referral_link(svc, referral_id: str) -> str:
+def referral_link(svc: Services, referral_id: str) -> str:
     """A referral's link for a text rendered outside the relay (a reply, the demo): its own transaction."""
     with svc.uow() as uow:
-        link = _link(svc, uow.session, svc.clock.now(), referral_id=referral_id)
+        link = _link(svc, uow, svc.clock.now(), referral_id=referral_id)
         uow.commit()
     return link
 
@@ -152,13 +116,12 @@ class LinkTarget:
     scope: str | None = None  # a digest's list: "centre:CNH" or "service:DN"
 
 
-def resolve_link(svc, token: str) -> LinkTarget | None:
+def resolve_link(svc: Services, token: str) -> LinkTarget | None:
     """Where `/r/<token>` leads: a code from sms_links, or a 22-character token of an earlier text."""
     code = normalise_link_code(token)
     if code is not None:
         with svc.uow() as uow:
-            row = uow.session.execute(select(sms_links.c.referral_id, sms_links.c.scope)
-                                      .where(sms_links.c.code == code)).first()
+            row = uow.sms.link(code)
         if row is None:
             return None
         if row.referral_id is None:
@@ -174,37 +137,27 @@ def resolve_link(svc, token: str) -> LinkTarget | None:
 
 # -- what an event causes --------------------------------------------------------------------------------
 
-def _on_duty(session, service: str) -> list[Professional]:
-    # Once per service per transaction: a relay's batch holds many referrals to the same few services, and
-    # the query was its largest cost (docs/performance.md, SMS).
-    cache = session.info.setdefault("ipoa_on_duty", {})
-    if service not in cache:
-        rows = session.execute(select(professionals_table).where(professionals_table.c.service == service))
-        cache[service] = [Professional(id=r.id, name=r.name, mobile=r.mobile, service=r.service,
-                                       on_duty=r.on_duty, opted_out=r.opted_out_at is not None) for r in rows]
-    return cache[service]
-
-
-def prepare(svc, session, events) -> None:
+def prepare(svc: Services, uow: UnitOfWork, events) -> None:
     """Before a batch of events is turned into texts (rows with .topic and .payload): the referrals'
     link codes in one go, and the escalation windows of every number the batch escalates to locked in one
     order, so two relays handling batches at once wait for each other instead of deadlocking."""
     now = svc.clock.now()
-    prepare_link_codes(session, [e.payload["referral_id"] for e in events
+    prepare_link_codes(uow, [e.payload["referral_id"] for e in events
                                  if e.topic in _LINKED_TOPICS and e.payload.get("referral_id")], now)
     if escalation_settings(svc).digest_window > timedelta(0):
         numbers = {r.to for e in events if e.topic in ESCALATION_TOPICS
-                   for r in _escalation_recipients(svc, session, e.topic, e.payload)}
+                   for r in _escalation_recipients(svc, uow, e.topic, e.payload)}
         for number in sorted(numbers):
-            _lock_window(session, number)
+            _lock_window(uow, number)
 
 
-def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[str, Any]) -> list[SmsMessage]:
+def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: str,
+                       payload: dict[str, Any]) -> list[SmsMessage]:
     """The SMS an outbox event causes now (none for most events). Escalations held for a digest are
     recorded here (the digest row, pending until its window ends) and not returned."""
     now = svc.clock.now()
     if topic in ESCALATION_TOPICS:
-        return _escalation(svc, session, message_id, topic, payload, now)
+        return _escalation(svc, uow, message_id, topic, payload, now)
     referral_id = payload.get("referral_id")
     if referral_id is None or topic not in ("referral.sent", "referral.state_changed"):
         return []
@@ -214,50 +167,39 @@ def messages_for_event(svc, session, message_id: str, topic: str, payload: dict[
     out: list[SmsMessage] = []
     if topic == "referral.sent":
         service = svc.directory.services.get(payload["service"])
-        recipients = referral_sent_recipients(payload["service"], _on_duty(session, payload["service"]),
+        recipients = referral_sent_recipients(payload["service"], uow.sms.on_duty(payload["service"]),
                                               service.duty_lead if service else None)
         if not recipients:
             log.warning("referral %s: nobody to text for service %s", payload["ref"], payload["service"])
             return []
         body = svc.sms_templates.render("referral_sent", **fields,
-                                        link=_link(svc, session, now, referral_id=referral_id))
+                                        link=_link(svc, uow, now, referral_id=referral_id))
         for r in recipients:
             out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=r,
                                   template="referral_sent", body=body, created_at=now, outbox_id=message_id))
     else:
-        updates_to = session.scalar(select(Call.updates_to).where(Call.ref == payload["ref"]))
-        update_ = referrer_update(_trigger_roles(svc, session, referral_id, payload.get("trigger")),
+        updates_to = uow.sms.updates_to(payload["ref"])
+        update_ = referrer_update(_trigger_roles(svc, uow, referral_id, payload.get("trigger")),
                                   updates_to) if updates_to else None
         if update_ is not None:
             recipient, template = update_
             body = svc.sms_templates.render(template, **fields,
-                                            link=_link(svc, session, now, referral_id=referral_id))
+                                            link=_link(svc, uow, now, referral_id=referral_id))
             out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=recipient,
                                   template=template, body=body, created_at=now, outbox_id=message_id))
     return out
 
 
-def _trigger_roles(svc, session, referral_id: str, trigger: str | None) -> frozenset[str]:
+def _trigger_roles(svc: Services, uow: UnitOfWork, referral_id: str, trigger: str | None) -> frozenset[str]:
     """The roles (domain/meaning.py) of the trigger that moved a referral, in the referral's own workflow
     version: whether its referrer hears of it is the trigger's role, not the state's name."""
-    from ..adapters.orm import referrals
-
-    row = session.execute(select(referrals.c.workflow, referrals.c.workflow_version)
-                          .where(referrals.c.id == referral_id)).first()
+    row = uow.sms.referral_workflow(referral_id)
     if row is None or not trigger:
         return frozenset()
-    return svc.engine(needs=tuple(row), session=session).definition(*row).roles_of(trigger)
+    return uow.engine(svc, needs=row).definition(*row).roles_of(trigger)
 
 
-def _supervisor_mobiles(session, centre: str) -> list[str]:
-    from ..adapters.orm import users
-
-    return list(session.scalars(select(users.c.mobile).where(
-        users.c.role == "supervisor", users.c.centre == centre, users.c.active.is_(True),
-        users.c.mobile.is_not(None)).order_by(users.c.id)))
-
-
-def _escalation_recipients(svc, session, topic: str, payload: dict[str, Any]) -> list[Recipient]:
+def _escalation_recipients(svc: Services, uow: UnitOfWork, topic: str, payload: dict[str, Any]) -> list[Recipient]:
     """A breached clock: the service's duty lead (referral clocks) and the receiving centre's
     supervisors. A supervisor's own escalation of a referral: the duty lead only (the supervisors are
     the ones asking)."""
@@ -265,11 +207,12 @@ def _escalation_recipients(svc, session, topic: str, payload: dict[str, Any]) ->
     service = svc.directory.services.get(payload.get("service", "")) if referral_id else None
     by_supervisor = topic == "referral.escalated"
     return escalation_recipients(service.duty_lead if service else None,
-                                 [] if by_supervisor else _supervisor_mobiles(session, payload["centre"]))
+                                 [] if by_supervisor else uow.sms.supervisor_mobiles(payload["centre"]))
 
 
-def _escalation(svc, session, message_id: str, topic: str, payload: dict[str, Any], now) -> list[SmsMessage]:
-    recipients = _escalation_recipients(svc, session, topic, payload)
+def _escalation(svc: Services, uow: UnitOfWork, message_id: str, topic: str, payload: dict[str, Any],
+                now) -> list[SmsMessage]:
+    recipients = _escalation_recipients(svc, uow, topic, payload)
     if not recipients:
         log.warning("breach on %s (%s clock): nobody to text", payload["ref"], payload["clock"])
         return []
@@ -280,7 +223,7 @@ def _escalation(svc, session, message_id: str, topic: str, payload: dict[str, An
               "due": local_time_text(datetime.fromisoformat(payload["due_at"]), now)}
     if referral_id:
         template = "escalation"
-        fields.update(service=payload["service"], link=_link(svc, session, now, referral_id=referral_id))
+        fields.update(service=payload["service"], link=_link(svc, uow, now, referral_id=referral_id))
     else:
         template, fields["centre"] = "escalation_call", payload["centre"]
     body = svc.sms_templates.render(template, **fields)
@@ -288,23 +231,21 @@ def _escalation(svc, session, message_id: str, topic: str, payload: dict[str, An
     for r in recipients:
         text = SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=r, template=template,
                           body=body, created_at=now, outbox_id=message_id)
-        if _goes_now(svc, session, text, payload, now):
+        if _goes_now(svc, uow, text, payload, now):
             out.append(text)
     return out
 
 
 # -- escalation windows and digests ----------------------------------------------------------------------
 
-def _lock_window(session, number: str):
+def _lock_window(uow: UnitOfWork, number: str):
     """The number's window row, made if missing, locked until the transaction ends (PostgreSQL; SQLite's
     BEGIN IMMEDIATE has every writing transaction wait for the one before anyway)."""
-    _insert_ignoring_conflicts(session, windows, [{"to": number, "last_at": _NEVER, "digest_id": None, "held": 0,
-                                                   "scope": None}])
-    return session.execute(select(windows).where(windows.c.to == number).with_for_update()).one()
+    return uow.sms.lock_window(number, _NEVER)
 
 
-def _set_window(session, number: str, **values) -> None:
-    session.execute(update(windows).where(windows.c.to == number).values(**values))
+def _set_window(uow: UnitOfWork, number: str, **values) -> None:
+    uow.sms.set_window(number, **values)
 
 
 def _scope(text: SmsMessage, payload: dict[str, Any]) -> str:
@@ -315,47 +256,43 @@ def _scope(text: SmsMessage, payload: dict[str, Any]) -> str:
     return f"centre:{payload['centre']}"
 
 
-def _digest_body(svc, session, held: int, since: datetime, scope: str, now: datetime) -> str:
+def _digest_body(svc: Services, uow: UnitOfWork, held: int, since: datetime, scope: str, now: datetime) -> str:
     return svc.sms_templates.render(DIGEST_TEMPLATE, total=str(min(held, 9999)),
-                                    sent_at=local_time_text(since, now), link=_link(svc, session, now, scope=scope))
+                                    sent_at=local_time_text(since, now), link=_link(svc, uow, now, scope=scope))
 
 
-def _goes_now(svc, session, text: SmsMessage, payload: dict[str, Any], now: datetime) -> bool:
+def _goes_now(svc: Services, uow: UnitOfWork, text: SmsMessage, payload: dict[str, Any], now: datetime) -> bool:
     """Apply the digest rule (domain.sms.escalation.window_decision) to one escalation text: True when it is
     to go at once; otherwise it has been counted into the number's digest (made if need be)."""
     digest_window = escalation_settings(svc).digest_window
     if digest_window <= timedelta(0):
         return True
-    row = _lock_window(session, text.to)
+    row = _lock_window(uow, text.to)
     window = EscalationWindow(last_at=row.last_at, digest_id=row.digest_id, held=row.held)
     decision = window_decision(window, now, digest_window)
     if decision == "now":
-        _set_window(session, text.to, last_at=now, digest_id=None, held=0, scope=None)
+        _set_window(uow, text.to, last_at=now, digest_id=None, held=0, scope=None)
         return True
     if decision == "join":
         held = window.held + 1
-        since = session.scalar(select(sms_messages.c.created_at).where(sms_messages.c.id == window.digest_id))
+        since = uow.sms.created_at(window.digest_id)
         if since is not None:
-            body = _digest_body(svc, session, held, since, row.scope or _scope(text, payload), now)
+            body = _digest_body(svc, uow, held, since, row.scope or _scope(text, payload), now)
             # Only while it is still pending: the sending job's claim is one statement too, so each
             # escalation is either counted in the text that goes or starts the next digest.
-            joined = session.execute(update(sms_messages).where(
-                sms_messages.c.id == window.digest_id, sms_messages.c.status == "pending")
-                .values(body=body, updated_at=now)).rowcount
-            if joined:
-                _set_window(session, text.to, held=held)
+            if uow.sms.join_digest(window.digest_id, body, now):
+                _set_window(uow, text.to, held=held)
                 return False
     # A new digest, going when the window ends; the next window runs from then.
     due = window.last_at + digest_window
     scope = _scope(text, payload)
     digest = SmsMessage(call_ref=text.call_ref, referral_id=None,
                         recipient=Recipient(text.recipient_kind, text.to, text.professional_id),
-                        template=DIGEST_TEMPLATE, body=_digest_body(svc, session, 1, now, scope, now),
+                        template=DIGEST_TEMPLATE, body=_digest_body(svc, uow, 1, now, scope, now),
                         created_at=now, outbox_id=text.outbox_id)
     digest.next_attempt_at = due
-    session.add(digest)
-    session.flush()
-    _set_window(session, text.to, last_at=due, digest_id=digest.id, held=1, scope=scope)
+    digest_id = uow.sms.add(digest)  # flushed: its id, for the window
+    _set_window(uow, text.to, last_at=due, digest_id=digest_id, held=1, scope=scope)
     log.info("escalation on %s to %s held for the digest due %s", text.call_ref, text.recipient_kind,
              due.isoformat())
     return False
@@ -367,7 +304,7 @@ def _ms(at: datetime) -> datetime:
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
-def due_for_handover(svc, hand_over=None, limit: int = 500) -> list[tuple[str, str]]:
+def due_for_handover(svc: Services, hand_over=None, limit: int = 500) -> list[tuple[str, str]]:
     """Texts to hand to a worker again now, each claimed for this hand-over (so two relays never both
     queue it): (id, ticket). The ticket is the text's new next_attempt_at; the job carries it, and a
     job holding the current ticket may act on a text another job could not touch yet (send).
@@ -377,19 +314,9 @@ def due_for_handover(svc, hand_over=None, limit: int = 500) -> list[tuple[str, s
     lost_after = now - timedelta(seconds=HANDOVER_LEASE_SECONDS)
     out: list[tuple[str, str]] = []
     with svc.uow() as uow:
-        rows = uow.session.execute(
-            select(sms_messages.c.id, sms_messages.c.next_attempt_at, sms_messages.c.updated_at)
-            .where(sms_messages.c.status.in_(("pending", "submitting")),
-                   or_(sms_messages.c.next_attempt_at <= now,
-                       and_(sms_messages.c.next_attempt_at.is_(None), sms_messages.c.updated_at <= lost_after)))
-            .order_by(sms_messages.c.created_at).limit(limit)).all()
-        for r in rows:
+        for r in uow.sms.due_for_handover(now, lost_after, limit):
             ticket = _ms(now + handover_lease(now - r.updated_at))
-            same = (sms_messages.c.next_attempt_at.is_(None) if r.next_attempt_at is None
-                    else sms_messages.c.next_attempt_at == r.next_attempt_at)
-            if uow.session.execute(update(sms_messages).where(
-                    sms_messages.c.id == r.id, sms_messages.c.status.in_(("pending", "submitting")), same)
-                    .values(next_attempt_at=ticket)).rowcount:
+            if uow.sms.claim_handover(r.id, r.next_attempt_at, ticket):
                 out.append((r.id, ticket.isoformat()))
         if out and hand_over is not None:
             hand_over(out)
@@ -399,7 +326,7 @@ def due_for_handover(svc, hand_over=None, limit: int = 500) -> list[tuple[str, s
 
 # -- sending -------------------------------------------------------------------------------------------------
 
-def status_callback_url(svc) -> str:
+def status_callback_url(svc: Services) -> str:
     return f"{svc.public_base_url.rstrip('/')}/webhooks/twilio/sms/status"
 
 
@@ -413,24 +340,7 @@ def _may_act(msg, now: datetime, ticket: datetime | None) -> bool:
             or t is None or t <= now or (ticket is not None and t == ticket))
 
 
-# Built once (a statement per send is built and its cache key computed each time otherwise): _may_act in
-# SQL. A NULL ticket compares as unknown, so only a job holding the current one gains by it.
-_T = sms_messages.c.next_attempt_at.type  # UTCDateTime: aware UTC in, naive UTC for SQLite
-_CLAIM = (
-    update(sms_messages)
-    .where(sms_messages.c.id == bindparam("claim_id"), sms_messages.c.status == "pending",
-           or_(and_(sms_messages.c.attempts == 0, sms_messages.c.template != DIGEST_TEMPLATE),
-               sms_messages.c.next_attempt_at.is_(None),
-               sms_messages.c.next_attempt_at <= bindparam("claim_now", type_=_T),
-               sms_messages.c.next_attempt_at == bindparam("claim_ticket", type_=_T)))
-    .values(status="submitting", attempts=sms_messages.c.attempts + 1,
-            submitted_at=bindparam("claim_now", type_=_T), updated_at=bindparam("claim_now", type_=_T),
-            next_attempt_at=bindparam("claim_lease", type_=_T))
-    .returning(sms_messages.c.to, sms_messages.c.body, sms_messages.c.attempts)
-)
-
-
-def send(svc, sms_id: str, ticket: str | None = None) -> str:
+def send(svc: Services, sms_id: str, ticket: str | None = None) -> str:
     """Send one message once. Returns its status afterwards, or "retrying" when a transient gateway error
     (or a failed check) has it waiting out a back-off, after which the relay hands it over again. A
     permanent error marks it failed at once."""
@@ -438,11 +348,10 @@ def send(svc, sms_id: str, ticket: str | None = None) -> str:
     ticket_at = datetime.fromisoformat(ticket) if ticket else None
     # The usual case, a pending message, is claimed in one statement (about half the cost of loading
     # and flushing it through the ORM: see docs/performance.md, SMS). Two jobs for one message cannot
-    # both claim it. The lease: a worker that dies now leaves it `submitting` with this deadline.
+    # both claim it (_may_act, in SQL: adapters/sms_store.py). The lease: a worker that dies now leaves it
+    # `submitting` with this deadline.
     with svc.uow() as uow:
-        claimed = uow.session.execute(_CLAIM, {
-            "claim_id": sms_id, "claim_now": now, "claim_lease": now + timedelta(seconds=SEND_LEASE_SECONDS),
-            "claim_ticket": ticket_at}).first()
+        claimed = uow.sms.claim(sms_id, now, now + timedelta(seconds=SEND_LEASE_SECONDS), ticket_at)
         uow.commit()
     if claimed is not None:
         to, body, attempts = claimed
@@ -455,7 +364,7 @@ def send(svc, sms_id: str, ticket: str | None = None) -> str:
         result = svc.sms_gateway.send(to, body, status_callback_url(svc))
     except PermanentSmsError as exc:
         with svc.uow() as uow:
-            msg = uow.session.get(SmsMessage, sms_id)
+            msg = uow.sms.get(sms_id)
             msg.apply_status("failed", svc.clock.now(), exc.code, exc.message)
             msg.next_attempt_at = None
             uow.commit()
@@ -466,7 +375,7 @@ def send(svc, sms_id: str, ticket: str | None = None) -> str:
     return _record_submitted(svc, sms_id, result.provider_sid, result.status)
 
 
-def _hold_back(svc, sms_id: str, attempts: int, exc: TransientSmsError, status: str) -> str:
+def _hold_back(svc: Services, sms_id: str, attempts: int, exc: TransientSmsError, status: str) -> str:
     """A transient failure: the text waits out its back-off, then the relay hands it over again. `pending`
     when the gateway certainly did not take it (429); `submitting` when it may have (a time-out), so the
     next attempt asks first. Given up as failed after MAX_SEND_ATTEMPTS."""
@@ -475,33 +384,30 @@ def _hold_back(svc, sms_id: str, attempts: int, exc: TransientSmsError, status: 
     what = f"{type(exc).__name__}: {exc}"[:200]
     with svc.uow() as uow:
         if delay is None:
-            uow.session.execute(update(sms_messages).where(sms_messages.c.id == sms_id,
-                                                           sms_messages.c.status == "submitting")
-                                .values(status="failed", updated_at=now, next_attempt_at=None,
-                                        error_code=exc.code,
-                                        error_message=f"gave up after {attempts} attempts"
-                                        + (" (the last may have reached Twilio)" if status == "submitting" else "")
-                                        + f": {what}"))
+            uow.sms.update_submitting(sms_id, status="failed", updated_at=now, next_attempt_at=None,
+                                      error_code=exc.code,
+                                      error_message=f"gave up after {attempts} attempts"
+                                      + (" (the last may have reached Twilio)" if status == "submitting" else "")
+                                      + f": {what}")
             uow.commit()
             log.warning("sms %s failed: gave up after %d attempts", sms_id, attempts)
             return "failed"
-        uow.session.execute(update(sms_messages).where(sms_messages.c.id == sms_id,
-                                                       sms_messages.c.status == "submitting")
-                            .values(status=status, updated_at=now, next_attempt_at=now + timedelta(seconds=delay),
-                                    error_message=f"retrying (attempt {attempts}): {what}"))
+        uow.sms.update_submitting(sms_id, status=status, updated_at=now,
+                                  next_attempt_at=now + timedelta(seconds=delay),
+                                  error_message=f"retrying (attempt {attempts}): {what}")
         uow.commit()
     log.info("sms %s: transient failure (%s), attempt %d, again in %ds", sms_id, type(exc).__name__, attempts, delay)
     return "retrying"
 
 
-def _claim_unfinished(svc, sms_id: str, ticket: datetime | None) -> str | tuple[str, str, int]:
+def _claim_unfinished(svc: Services, sms_id: str, ticket: datetime | None) -> str | tuple[str, str, int]:
     """A message the one-statement claim did not take: missing, already with the gateway (returns its
     status), not to be touched yet (returns "pending" or "submitting"), or cut off mid-send by a killed
     worker: then the gateway is asked before sending again. Returns (to, body, attempts) when it is to
     be sent now."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        msg = uow.session.get(SmsMessage, sms_id, with_for_update=True)
+        msg = uow.sms.get(sms_id, for_update=True)
         if msg is None:
             log.warning("sms %s not found", sms_id)
             return "missing"
@@ -533,7 +439,7 @@ def _claim_unfinished(svc, sms_id: str, ticket: datetime | None) -> str | tuple[
     return to, body, attempts
 
 
-def _record_submitted(svc, sms_id: str, provider_sid: str, status: str) -> str:
+def _record_submitted(svc: Services, sms_id: str, provider_sid: str, status: str) -> str:
     now = svc.clock.now()
     if STATUS_RANK.get(status, 0) > STATUS_RANK["submitting"]:
         values = {"provider_sid": provider_sid, "status": status, "updated_at": now, "next_attempt_at": None,
@@ -543,14 +449,12 @@ def _record_submitted(svc, sms_id: str, provider_sid: str, status: str) -> str:
         if status == "delivered":
             values["delivered_at"] = now
         with svc.uow() as uow:
-            done = uow.session.execute(
-                update(sms_messages).where(sms_messages.c.id == sms_id, sms_messages.c.status == "submitting")
-                .values(**values)).rowcount
+            done = uow.sms.update_submitting(sms_id, **values)
             uow.commit()
         if done:
             return status
     with svc.uow() as uow:  # moved on meanwhile, or an odd status: the ORM's rank rules decide
-        msg = uow.session.get(SmsMessage, sms_id)
+        msg = uow.sms.get(sms_id)
         msg.provider_sid = provider_sid
         msg.apply_status(status, now)
         if msg.status not in ("pending", "submitting"):
@@ -559,27 +463,22 @@ def _record_submitted(svc, sms_id: str, provider_sid: str, status: str) -> str:
         return msg.status
 
 
-def call_ref_for_referral(svc, referral_id: str) -> str | None:
-    from ..adapters.orm import calls, referrals
-
+def call_ref_for_referral(svc: Services, referral_id: str) -> str | None:
     with svc.uow() as uow:
-        return uow.session.scalar(select(calls.c.ref).join(referrals, referrals.c.call_id == calls.c.id)
-                                  .where(referrals.c.id == referral_id))
+        return uow.sms.call_ref_for_referral(referral_id)
 
 
-def messages_for_call(svc, ref: str) -> list[SmsMessage]:
+def messages_for_call(svc: Services, ref: str) -> list[SmsMessage]:
     with svc.uow() as uow:
-        return list(uow.session.scalars(select(SmsMessage).where(SmsMessage.call_ref == ref)
-                                        .order_by(SmsMessage.created_at)))
+        return uow.sms.for_call(ref)
 
 
-def record_status(svc, provider_sid: str, status: str, error_code: str | None = None) -> bool:
+def record_status(svc: Services, provider_sid: str, status: str, error_code: str | None = None) -> bool:
     """A delivery receipt. Statuses only move up (a late `sent` never overwrites `delivered`), so
     repeated or out-of-order callbacks are harmless. Unknown sids are ignored."""
     code = int(error_code) if error_code and str(error_code).isdigit() else None
     with svc.uow() as uow:
-        msg = uow.session.scalars(select(SmsMessage).where(SmsMessage.provider_sid == provider_sid)
-                                  .with_for_update()).one_or_none()
+        msg = uow.sms.by_provider_sid_for_update(provider_sid)
         if msg is None:
             return False
         changed = msg.apply_status(status, svc.clock.now(), code, f"Twilio error {code}" if code else None)
@@ -587,25 +486,18 @@ def record_status(svc, provider_sid: str, status: str, error_code: str | None = 
     return changed
 
 
-def recent(svc, limit: int = 200) -> list[SmsMessage]:
+def recent(svc: Services, limit: int = 200) -> list[SmsMessage]:
     """Every centre's texts: for operators and tests. People see recent_for (their centre's)."""
     with svc.uow() as uow:
-        return list(uow.session.scalars(select(SmsMessage).order_by(SmsMessage.created_at.desc()).limit(limit)))
+        return uow.sms.recent(limit)
 
 
-def recent_for(svc, actor, limit: int = 200) -> list[SmsMessage]:
+def recent_for(svc: Services, actor, limit: int = 200) -> list[SmsMessage]:
     """The texts about calls the user may see: their centre's, and those transferred to or from it
     (the access policy: service/access.py). Nobody without a centre sees any."""
-    from sqlalchemy import literal
-
-    from ..adapters.orm import calls
     from .access import may_see_centre
 
     if not actor.centre or not may_see_centre(actor, actor.centre):
         return []
-    padded = literal(" ") + calls.c.centre_path + literal(" ")
     with svc.uow() as uow:
-        return list(uow.session.scalars(
-            select(SmsMessage).join(calls, calls.c.ref == SmsMessage.call_ref)
-            .where(padded.like(f"% {actor.centre} %"))
-            .order_by(SmsMessage.created_at.desc()).limit(limit)))
+        return uow.sms.recent_for_centre(actor.centre, limit)

@@ -9,19 +9,18 @@ so a timer handed over twice escalates once."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
-
-from ..adapters.orm import calls as calls_table
-from ..adapters.orm import referrals as referrals_table
-from ..adapters.orm import timers
 from ..domain.calendar import LONDON
 from ..domain.engine import Result, outbox_event
 from ..domain.model import AuditEvent
 from ..domain.sla import describe_remaining
+
+if TYPE_CHECKING:
+    from ..bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +31,13 @@ SYSTEM_ACTOR = "system:sla"
 Enqueue = Callable[[list[str]], None]
 
 
-def hand_over_due(svc, enqueue: Enqueue, limit: int = 2000, requeue_after: timedelta = REQUEUE_AFTER) -> int:
+def hand_over_due(svc: Services, enqueue: Enqueue, limit: int = 2000, requeue_after: timedelta = REQUEUE_AFTER) -> int:
     """One scheduler tick: mark the due timers handed over and give their ids to enqueue."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        ids = list(uow.session.scalars(
-            select(timers.c.id).where(
-                timers.c.fired_at.is_(None), timers.c.due_at <= now,
-                (timers.c.enqueued_at.is_(None)) | (timers.c.enqueued_at <= now - requeue_after))
-            .order_by(timers.c.due_at).limit(limit)))
+        ids = uow.timers.due_for_hand_over(now, now - requeue_after, limit)
         if ids:
-            uow.session.execute(update(timers).where(timers.c.id.in_(ids)).values(enqueued_at=now))
+            uow.timers.mark_handed_over(ids, now)
         uow.commit()
     if ids:
         # After the commit: a crash between the two leaves them for the next tick past REQUEUE_AFTER.
@@ -50,19 +45,18 @@ def hand_over_due(svc, enqueue: Enqueue, limit: int = 2000, requeue_after: timed
     return len(ids)
 
 
-def next_due(svc) -> datetime | None:
+def next_due(svc: Services) -> datetime | None:
     with svc.uow() as uow:
-        return uow.session.scalar(select(timers.c.due_at).where(timers.c.fired_at.is_(None))
-                                  .order_by(timers.c.due_at).limit(1))
+        return uow.timers.next_due()
 
 
-def fire(svc, timer_id: str) -> str:
+def fire(svc: Services, timer_id: str) -> str:
     """Fire one due timer, once: 'breached', 'stale' (its clock had stopped or moved on), 'not due',
     or 'done' (fired already, or unknown)."""
     return _fire_batch(svc, [timer_id])[timer_id]
 
 
-def fire_many(svc, timer_ids: list[str]) -> dict[str, str]:
+def fire_many(svc: Services, timer_ids: list[str]) -> dict[str, str]:
     """Fire a job's timers, as fire() would each, in one transaction: the claims, the breaches, their
     audit and outbox events commit together (a dozen statements for the batch instead of eight per
     timer: see bench/timers.py). Should the batch fail, each timer is tried alone, so one that cannot
@@ -87,17 +81,13 @@ def fire_many(svc, timer_ids: list[str]) -> dict[str, str]:
     return out
 
 
-def _fire_batch(svc, timer_ids: list[str]) -> dict[str, str]:
+def _fire_batch(svc: Services, timer_ids: list[str]) -> dict[str, str]:
     now = svc.clock.now()
     out = dict.fromkeys(timer_ids, "done")  # unknown ids, and timers fired (or stopped) already
     with svc.uow() as uow:
-        s = uow.session
         # Claimed under lock, in id order: a timer handed over twice (two jobs holding it) waits for the
         # other job's transaction and then finds it fired; overlapping batches cannot deadlock.
-        rows = s.execute(
-            select(timers.c.id, timers.c.kind, timers.c.call_ref, timers.c.referral_id, timers.c.due_at,
-                   timers.c.set_at_version, timers.c.rule, timers.c.fired_at)
-            .where(timers.c.id.in_(timer_ids)).order_by(timers.c.id).with_for_update()).all()
+        rows = uow.timers.lock(timer_ids)
         due = []
         for t in rows:
             if t.fired_at is not None:
@@ -108,19 +98,14 @@ def _fire_batch(svc, timer_ids: list[str]) -> dict[str, str]:
                 due.append(t)
         if not due:
             return out
-        calls_by_ref = {c.ref: c for c in s.execute(
-            select(calls_table.c.id, calls_table.c.ref, calls_table.c.centre, calls_table.c.urgency,
-                   calls_table.c.need, calls_table.c.state, calls_table.c.version, calls_table.c.callback_due)
-            .where(calls_table.c.ref.in_({t.call_ref for t in due})))}
+        calls_by_ref = {c.ref: c for c in uow.timers.calls({t.call_ref for t in due})}
         referral_ids = {t.referral_id for t in due if t.referral_id}
-        referrals_by_id = {r.id: r for r in s.execute(
-            select(referrals_table.c.id, referrals_table.c.call_id, referrals_table.c.service,
-                   referrals_table.c.state, referrals_table.c.version)
-            .where(referrals_table.c.id.in_(referral_ids)))} if referral_ids else {}
-        stale, breached = [], []
+        referrals_by_id = {r.id: r for r in uow.timers.referrals(referral_ids)} if referral_ids else {}
+        stale: list[Any] = []
+        breached: list[tuple[Any, Any, Any]] = []
         for t in due:
             call = calls_by_ref.get(t.call_ref)
-            subject = call
+            subject: Any = call  # the call, or the referral whose clock it is
             if call is not None and t.referral_id:
                 subject = referrals_by_id.get(t.referral_id)
                 if subject is not None and subject.call_id != call.id:
@@ -132,11 +117,9 @@ def _fire_batch(svc, timer_ids: list[str]) -> dict[str, str]:
                 breached.append((t, call, subject))
                 out[t.id] = "breached"
         if stale:
-            s.execute(update(timers).where(timers.c.id.in_([t.id for t in stale]))
-                      .values(fired_at=now, outcome="stale", stopped_at=now))
+            uow.timers.mark_stale([t.id for t in stale], now)
         if breached:
-            s.execute(update(timers).where(timers.c.id.in_([t.id for t, _, _ in breached]))
-                      .values(fired_at=now, outcome="breached"))
+            uow.timers.mark_breached([t.id for t, _, _ in breached], now)
             # Not through the ORM: a breach must not bump the record's version (a handler's open page
             # would get a conflict for a change that is not theirs to reconcile). Two clocks of one
             # record in a batch: the later one's kind stays, as firing them one after another would.
@@ -147,9 +130,7 @@ def _fire_batch(svc, timer_ids: list[str]) -> dict[str, str]:
             for (is_referral, key), kind in marks.items():
                 groups.setdefault((is_referral, kind), []).append(key)
             for (is_referral, kind), keys in groups.items():
-                table = referrals_table if is_referral else calls_table
-                key_col = table.c.id if is_referral else table.c.ref
-                s.execute(update(table).where(key_col.in_(keys)).values(breach=kind, breached_at=now))
+                uow.timers.mark_records_breached(is_referral, keys, kind, now)
             result = Result()
             for t, call, subject in breached:
                 late = int((now - t.due_at).total_seconds())
@@ -169,7 +150,7 @@ def _fire_batch(svc, timer_ids: list[str]) -> dict[str, str]:
     return out
 
 
-def _still_running(svc, timer, call, subject) -> bool:
+def _still_running(svc: Services, timer, call, subject) -> bool:
     """timer, call and subject (the call, or the referral) are rows or entities: their attributes only."""
     binding = svc.catalogue.sla.clocks.get(timer.kind)
     if binding is None or subject.state not in binding.runs_in or subject.version < timer.set_at_version:
@@ -203,17 +184,13 @@ class RunningClock:
                 "referral_id": self.referral_id}
 
 
-def running_clocks(svc, refs: list[str]) -> dict[str, list[RunningClock]]:
+def running_clocks(svc: Services, refs: list[str]) -> dict[str, list[RunningClock]]:
     """The running clocks of these calls, by call ref: a clock that breached stays shown, overdue, until
     it stops."""
     if not refs:
         return {}
     with svc.uow() as uow:
-        rows = uow.session.execute(
-            select(timers.c.kind, timers.c.call_ref, timers.c.referral_id, timers.c.due_at, timers.c.rule,
-                   timers.c.outcome)
-            .where(timers.c.call_ref.in_(refs), timers.c.stopped_at.is_(None))
-            .order_by(timers.c.due_at)).all()
+        rows = uow.timers.running(refs)
     out: dict[str, list[RunningClock]] = {}
     for r in rows:
         out.setdefault(r.call_ref, []).append(

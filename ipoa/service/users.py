@@ -14,14 +14,16 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
-
-from ..adapters.orm import api_tokens
 from ..domain import passwords
 from ..domain.validation import normalise_uk_mobile
 from ..users import ROLES, ApiToken, User, hash_token, new_token
 from . import security, sessions
+
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
+    from ..bootstrap import Services
 
 PASSWORD_MIN, PASSWORD_MAX = passwords.MIN_LENGTH, passwords.MAX_LENGTH
 USERNAME_MAX, DISPLAY_NAME_MAX = 64, 120
@@ -98,7 +100,7 @@ class IssuedToken:
         return iter((self.id, self.token))
 
 
-def create_user(svc, actor: str, *, username: str, role: str, centre: str | None, password: str,
+def create_user(svc: Services, actor: str, *, username: str, role: str, centre: str | None, password: str,
                 display_name: str | None = None, mobile: str | None = None) -> UserSummary:
     _check_username(username)
     _check_role(role)
@@ -108,18 +110,18 @@ def create_user(svc, actor: str, *, username: str, role: str, centre: str | None
     name = _display_name(display_name if display_name is not None else username)
     now = svc.clock.now()
     with svc.uow() as uow:
-        if _find(uow.session, username) is not None:
+        if uow.users.find(username) is not None:
             raise UserError(f"user {username} already exists", "username")
         user = User(username=username, display_name=name, role=role, centre=centre, password=password,
                     created_at=now, mobile=e164)
-        uow.session.add(user)
+        uow.users.add(user)
         detail = {"role": role, **({"centre": centre} if centre else {})}
         security.record(uow, now, security.USER_CREATED, actor, subject=username, detail=detail)
         uow.commit()
         return _summary(user)
 
 
-def update_user(svc, actor: str, username: str, *, display_name=KEEP, mobile=KEEP, centre=KEEP,
+def update_user(svc: Services, actor: str, username: str, *, display_name=KEEP, mobile=KEEP, centre=KEEP,
                 role=KEEP) -> list[str]:
     """Change a user's display name, mobile, centre or role (None clears mobile or centre); the fields
     that changed. A role change is its own event (role_changed, from and to); the rest are one
@@ -132,7 +134,7 @@ def update_user(svc, actor: str, username: str, *, display_name=KEEP, mobile=KEE
         mobile = _mobile(mobile)
     now = svc.clock.now()
     with svc.uow() as uow:
-        user = _get(uow.session, username)
+        user = _get(uow, username)
         new_role = user.role if role is KEEP else role
         new_centre = user.centre if centre is KEEP else centre
         if role is not KEEP or centre is not KEEP:
@@ -154,13 +156,13 @@ def update_user(svc, actor: str, username: str, *, display_name=KEEP, mobile=KEE
     return changed
 
 
-def set_active(svc, actor: str, username: str, active: bool) -> bool:
+def set_active(svc: Services, actor: str, username: str, active: bool) -> bool:
     """Deactivate or reactivate a user; False if they already were. A deactivated user's web session ends
     at their next request (the session loader refuses inactive users) and their API tokens are refused
     (the API checks the user is active); reactivating them lets the tokens they hold work again."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        user = _get(uow.session, username)
+        user = _get(uow, username)
         if bool(user.active) == active:
             return False
         user.active = active
@@ -173,12 +175,12 @@ def set_active(svc, actor: str, username: str, active: bool) -> bool:
     return True
 
 
-def set_password(svc, actor: str, username: str, password: str) -> None:
+def set_password(svc: Services, actor: str, username: str, password: str) -> None:
     """Set a user's password (prompted for at the command line) and end their sessions."""
     reset_password(svc, actor, username, password)
 
 
-def reset_password(svc, actor: str, username: str, password: str | None = None) -> str | None:
+def reset_password(svc: Services, actor: str, username: str, password: str | None = None) -> str | None:
     """Set a new password, or generate a strong one when none is given (returned, to be shown once:
     only its hash is kept). Either way the user's signed-in sessions end, so whoever had the old
     password is signed out; the security event says whether it was generated, never the password."""
@@ -188,7 +190,7 @@ def reset_password(svc, actor: str, username: str, password: str | None = None) 
     _check_password(password, username)
     now = svc.clock.now()
     with svc.uow() as uow:
-        user = _get(uow.session, username)
+        user = _get(uow, username)
         user.set_password(password)
         user.password_changed_at = now
         _end_sessions(svc, uow, user, now, "password_changed")
@@ -206,22 +208,17 @@ def generate_password(username: str | None = None) -> str:
             return candidate
 
 
-def list_users(svc) -> list[UserListing]:
+def list_users(svc: Services) -> list[UserListing]:
     """Every user, by username, with their state and how many API tokens they hold in force."""
     now = svc.clock.now()
-    in_force = (select(api_tokens.c.user_id, func.count().label("n")).where(
-        api_tokens.c.revoked_at.is_(None),
-        (api_tokens.c.expires_at.is_(None)) | (api_tokens.c.expires_at > now))
-        .group_by(api_tokens.c.user_id).subquery())
     with svc.uow() as uow:
-        rows = uow.session.execute(select(User, in_force.c.n).outerjoin(in_force, in_force.c.user_id == User.id)
-                                   .order_by(User.username)).all()
+        rows = uow.users.with_tokens_in_force(now)
         return [UserListing(u.username, u.display_name, u.role, u.centre, bool(u.active),
                             u.locked_until if u.locked_until and u.locked_until > now else None,
                             u.last_seen_at, n or 0) for u, n in rows]
 
 
-def issue_token(svc, actor: str, username: str, *, name: str | None = None,
+def issue_token(svc: Services, actor: str, username: str, *, name: str | None = None,
                 days: int | None = None) -> IssuedToken:
     """A new API token for the user, named and expiring in `days` (TOKEN_DAYS by default). Only its hash
     is stored, so the token can be shown once; the security log names it by id and name, with its expiry."""
@@ -231,25 +228,23 @@ def issue_token(svc, actor: str, username: str, *, name: str | None = None,
     now = svc.clock.now()
     expires_at = now + timedelta(days=days)
     with svc.uow() as uow:
-        user = _get(uow.session, username)
+        user = _get(uow, username)
         row = ApiToken(user_id=user.id, token_hash=hash_token(token), created_at=now, name=name,
                        expires_at=expires_at)
-        uow.session.add(row)
-        uow.session.flush()  # the token's id, for its event
+        token_id = uow.users.add_token(row)  # flushed: the token's id, for its event
         security.record(uow, now, security.TOKEN_ISSUED, actor, subject=username,
-                        detail={"token_id": row.id, "name": name, "expires_at": expires_at.isoformat(),
+                        detail={"token_id": token_id, "name": name, "expires_at": expires_at.isoformat(),
                                 "days": days})
         uow.commit()
-    return IssuedToken(row.id, token, name, expires_at)
+    return IssuedToken(token_id, token, name, expires_at)
 
 
-def revoke_token(svc, actor: str, token_id: int) -> str:
+def revoke_token(svc: Services, actor: str, token_id: int) -> str:
     """Revoke one token by id; the username it belonged to. An expired token can still be revoked (it
     then shows as revoked, which is what the operator meant)."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        row = uow.session.execute(select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
-                                  .where(ApiToken.id == token_id)).first()
+        row = uow.users.token_with_owner(token_id)
         if row is None:
             raise UserError(f"no API token {token_id}", "token_id")
         token, username = row
@@ -260,65 +255,50 @@ def revoke_token(svc, actor: str, token_id: int) -> str:
     return username
 
 
-def revoke_tokens(svc, actor: str, username: str, name: str | None = None) -> list[int]:
+def revoke_tokens(svc: Services, actor: str, username: str, name: str | None = None) -> list[int]:
     """Revoke every token of a user not yet revoked (or only those called `name`); their ids."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        user = _get(uow.session, username)
-        stmt = (select(ApiToken.id, ApiToken.name).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-                .order_by(ApiToken.id))
-        if name is not None:
-            stmt = stmt.where(ApiToken.name == name)
-        found = [(r.id, r.name) for r in uow.session.execute(stmt)]
+        user = _get(uow, username)
+        found = uow.users.unrevoked_tokens(user.id, name)
         _revoke(uow, actor, now, username, found)
         uow.commit()
     return [token_id for token_id, _ in found]
 
 
-def _revoke(uow, actor: str, now: datetime, username: str, found: list[tuple[int, str | None]]) -> None:
+def _revoke(uow: UnitOfWork, actor: str, now: datetime, username: str, found: list[tuple[int, str | None]]) -> None:
     if not found:
         return
-    # revoked_at IS NULL again: a token revoked meanwhile by someone else keeps its first revocation.
-    uow.session.execute(update(api_tokens).where(api_tokens.c.id.in_([i for i, _ in found]),
-                                                 api_tokens.c.revoked_at.is_(None)).values(revoked_at=now))
+    uow.users.revoke_tokens([i for i, _ in found], now)
     for token_id, name in found:
         detail = {"token_id": token_id, **({"name": name} if name else {})}
         security.record(uow, now, security.TOKEN_REVOKED, actor, subject=username, detail=detail)
 
 
-def tokens(svc, username: str | None = None) -> list[TokenSummary]:
+def tokens(svc: Services, username: str | None = None) -> list[TokenSummary]:
     """API tokens, oldest first: a user's, or everyone's (username None). Ids, names and dates only: the
     tokens themselves are not kept."""
-    stmt = (select(api_tokens.c.id, api_tokens.c.created_at, api_tokens.c.revoked_at, api_tokens.c.name,
-                   api_tokens.c.expires_at, api_tokens.c.last_used_at, User.username)
-            .join(User, User.id == api_tokens.c.user_id).order_by(api_tokens.c.id))
     with svc.uow() as uow:
-        if username is not None:
-            stmt = stmt.where(api_tokens.c.user_id == _get(uow.session, username).id)
-        rows = uow.session.execute(stmt).all()
+        rows = uow.users.tokens(None if username is None else _get(uow, username).id)
     return [TokenSummary(r.id, r.created_at, r.revoked_at, r.name, r.expires_at, r.last_used_at, r.username)
             for r in rows]
 
 
-def _end_sessions(svc, uow, user: User, now: datetime, reason: str) -> None:
+def _end_sessions(svc: Services, uow: UnitOfWork, user: User, now: datetime, reason: str) -> None:
     """End the user's signed-in sessions (server-side: service/sessions.py) in this unit of work, so the
     change and the end of the sessions commit together. The caller records the change's own event."""
     sessions.end_sessions(uow, user.id, reason, now=now)
 
 
-def get_user(svc, username: str) -> UserSummary:
+def get_user(svc: Services, username: str) -> UserSummary:
     with svc.uow() as uow:
-        return _summary(_get(uow.session, username))
+        return _summary(_get(uow, username))
 
 
 # --- checks -------------------------------------------------------------------------------------------
 
-def _find(session, username: str) -> User | None:
-    return session.scalars(select(User).where(User.username == username)).first()
-
-
-def _get(session, username: str) -> User:
-    user = _find(session, username)
+def _get(uow: UnitOfWork, username: str) -> User:
+    user = uow.users.find(username)
     if user is None:
         raise UserError(f"no user {username}", "username")
     return user
@@ -341,7 +321,7 @@ def _check_role(role: str) -> None:
         raise UserError(f"unknown role {role}: choose {', '.join(ROLES)}", "role")
 
 
-def _check_centre(svc, role: str, centre: str | None) -> None:
+def _check_centre(svc: Services, role: str, centre: str | None) -> None:
     if centre is not None and centre not in svc.directory.centres:
         raise UserError(f"unknown centre {centre}", "centre")
     if role in NEEDS_CENTRE and not centre:

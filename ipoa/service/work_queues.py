@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, union
-
-from ..adapters import queries
-from ..adapters.orm import calls, referrals, timers
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
 from ..domain.model import Call
 from ..domain.sla import describe_span
 from .timers import RunningClock, running_clocks
 
+if TYPE_CHECKING:
+    from ..bootstrap import Services
 
-def _state_sets(svc, name: str) -> tuple[set[str], set[str]]:
+
+def _state_sets(svc: Services, name: str) -> tuple[set[str], set[str]]:
     """(open, waiting) states across every deployed version of a workflow."""
     defs = [d for d in svc.engine().definitions() if d.name == name]
     open_states = {s.name for d in defs for s in d.states.values() if not s.final}
@@ -25,15 +24,13 @@ def _state_sets(svc, name: str) -> tuple[set[str], set[str]]:
     return open_states, waiting
 
 
-def queue_stats(svc) -> dict[str, Any]:
+def queue_stats(svc: Services) -> dict[str, Any]:
     now = svc.clock.now()
     call_open, call_waiting = _state_sets(svc, CALL_WORKFLOW)
     ref_open, ref_waiting = _state_sets(svc, REFERRAL_WORKFLOW)
     with svc.uow() as uow:
-        by_centre = queries.counts_by(uow.session, calls, calls.c.centre, calls.c.queued_at,
-                                      call_open, call_waiting, now)
-        by_service = queries.counts_by(uow.session, referrals, referrals.c.service, referrals.c.sent_at,
-                                       ref_open, ref_waiting, now)
+        by_centre = uow.work_queues.counts_by_centre(call_open, call_waiting, now)
+        by_service = uow.work_queues.counts_by_service(ref_open, ref_waiting, now)
     empty = {"counts": {}, "total": 0, "oldest_wait_seconds": None}
     return {
         "generated_at": now.isoformat(),
@@ -55,7 +52,7 @@ class QueueRow:
     callback_due: bool  # a promised callback whose time has come: at the top of the queue
 
 
-def _callback_states(svc) -> set[str]:
+def _callback_states(svc: Services) -> set[str]:
     """Where a call waits for its promised callback: the callback clock's states (sla.yaml); without an SLA
     policy, wherever a transition setting a callback (the `set_callback` effect) leads, in any version."""
     binding = svc.catalogue.sla.clocks.get("callback") if svc.catalogue.sla else None
@@ -65,18 +62,15 @@ def _callback_states(svc) -> set[str]:
             for t in d.transitions if "set_callback" in t.effects}
 
 
-def centre_queue_rows(svc, centre: str) -> list[QueueRow]:
+def centre_queue_rows(svc: Services, centre: str) -> list[QueueRow]:
     """A centre's open calls: promised callbacks now due first (earliest promise first), then the rest
     most urgent first, then longest waiting; each with its most urgent running clock."""
     now = svc.clock.now()
     call_open, _ = _state_sets(svc, CALL_WORKFLOW)
     waiting_callback = _callback_states(svc) & call_open
     with svc.uow() as uow:
-        due = list(uow.session.scalars(
-            select(Call).where(Call.centre == centre, Call.state.in_(sorted(waiting_callback)),
-                               Call.callback_due.is_not(None), Call.callback_due <= now)
-            .order_by(Call.callback_due)))
-        rest = queries.centre_queue(uow.session, centre, call_open)
+        due = uow.work_queues.callbacks_due(centre, waiting_callback, now)
+        rest = uow.work_queues.centre_queue(centre, call_open)
     due_refs = {c.ref for c in due}
     ordered = due + [c for c in rest if c.ref not in due_refs]
     clocks = running_clocks(svc, [c.ref for c in ordered])
@@ -84,7 +78,7 @@ def centre_queue_rows(svc, centre: str) -> list[QueueRow]:
             for c in ordered]
 
 
-def queue_for(svc, actor, centre: str) -> list[QueueRow]:
+def queue_for(svc: Services, actor, centre: str) -> list[QueueRow]:
     """A centre's queue for a user: the handlers and supervisors of that centre only (the access policy:
     a queue lists the centre's calls). Everyone else sees figures, on the dashboard and GET /queues."""
     from .access import may_see_centre
@@ -96,7 +90,7 @@ def queue_for(svc, actor, centre: str) -> list[QueueRow]:
     return centre_queue_rows(svc, centre)
 
 
-def centre_queue(svc, centre: str) -> list:
+def centre_queue(svc: Services, centre: str) -> list:
     """The calls of centre_queue_rows, in its order."""
     return [row.call for row in centre_queue_rows(svc, centre)]
 
@@ -117,33 +111,14 @@ class BreachRow:
     late: str  # "20 min", "1 h 5 min"
 
 
-def breached_now(svc) -> list[BreachRow]:
+def breached_now(svc: Services) -> list[BreachRow]:
     """Open calls and open referrals with a breach: overdue ones (clock still running) first, longest
     overdue first; then those whose clock has since stopped (the breach stays on the record)."""
     now = svc.clock.now()
     call_open, _ = _state_sets(svc, CALL_WORKFLOW)
     ref_open, _ = _state_sets(svc, REFERRAL_WORKFLOW)
     with svc.uow() as uow:
-        s = uow.session
-        call_rows = s.execute(
-            select(calls.c.ref, calls.c.centre, calls.c.urgency, calls.c.breach, calls.c.breached_at)
-            .where(calls.c.breach.is_not(None), calls.c.state.in_(sorted(call_open)))).all()
-        ref_rows = s.execute(
-            select(referrals.c.id, referrals.c.service, referrals.c.breach, referrals.c.breached_at,
-                   calls.c.ref, calls.c.centre, calls.c.urgency)
-            .join(calls, calls.c.id == referrals.c.call_id)
-            .where(referrals.c.breach.is_not(None), referrals.c.state.in_(sorted(ref_open)))).all()
-        # The breached timers of those calls: the refs as a subquery, not a list of bound parameters (a
-        # few hundred refs cost more to expand, send and plan than the index lookups themselves).
-        breached_refs = union(
-            select(calls.c.ref).where(calls.c.breach.is_not(None), calls.c.state.in_(sorted(call_open))),
-            select(calls.c.ref).join(referrals, referrals.c.call_id == calls.c.id)
-            .where(referrals.c.breach.is_not(None), referrals.c.state.in_(sorted(ref_open))))
-        timer_rows = s.execute(
-            select(timers.c.call_ref, timers.c.referral_id, timers.c.kind, timers.c.due_at,
-                   timers.c.stopped_at)
-            .where(timers.c.outcome == "breached", timers.c.call_ref.in_(breached_refs))
-            .order_by(timers.c.due_at)).all() if call_rows or ref_rows else []
+        call_rows, ref_rows, timer_rows = uow.work_queues.breaches(call_open, ref_open)
     latest = {(t.call_ref, t.referral_id, t.kind): t for t in timer_rows}  # ordered: the last wins
 
     def row(ref, referral_id, kind, centre, service, urgency, breached_at) -> BreachRow:
@@ -163,7 +138,7 @@ def breached_now(svc) -> list[BreachRow]:
     return out
 
 
-def workflow_state_counts(svc, name: str, version: int) -> dict[str, int]:
+def workflow_state_counts(svc: Services, name: str, version: int) -> dict[str, int]:
     """Live records per state on one deployed (name, version), for its diagram."""
     with svc.uow() as uow:
-        return queries.workflow_state_counts(uow.session, name, version)
+        return uow.work_queues.workflow_state_counts(name, version)

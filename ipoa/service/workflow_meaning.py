@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 from ..domain.workflow import WorkflowDefinition
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from ..adapters.unit_of_work import UnitOfWork
 
 
-def definition_of(svc: Any, record: Any, session: "Session | None" = None) -> WorkflowDefinition:
-    """The definition of the version a call or referral is on."""
+def definition_of(svc: Any, record: Any, uow: UnitOfWork | None = None) -> WorkflowDefinition:
+    """The definition of the version a call or referral is on. Inside a unit of work, pass it: the
+    deployed versions are then read on its connection."""
     key = (record.workflow, record.workflow_version)
-    return svc.engine(needs=key, session=session).definition(*key)
+    engine = uow.engine(svc, needs=key) if uow is not None else svc.engine(needs=key)
+    return engine.definition(*key)
 
 
 def deployed(svc: Any, name: str) -> list[WorkflowDefinition]:

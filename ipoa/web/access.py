@@ -90,7 +90,8 @@ def init_app(app: Flask) -> None:
         if is_api_request():
             return json_error(500, "server_error", "Something went wrong on our side; nothing was saved.")
         return render_template("error.html", code=500, title="Something went wrong",
-                               message="Nothing was saved. Please try again; if it persists, tell your supervisor."), 500
+                               message="Nothing was saved. Please try again; if it persists, tell your "
+                                       "supervisor."), 500
 
     @app.before_request
     def _require_sign_in():

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from html import escape
-from typing import Callable, Sequence
 
 Number = float | int
 

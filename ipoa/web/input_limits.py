@@ -45,7 +45,7 @@ def init_app(app: Flask) -> None:
         limit = request.max_content_length
         if limit is not None and request.content_length is not None and request.content_length > limit:
             raise RequestEntityTooLarge()  # answered without reading the body
-        for name, value in (request.view_args or {}).items():
+        for value in (request.view_args or {}).values():
             if isinstance(value, str) and (len(value) > MAX_PATH_VALUE
                                            or text_problem(value, multiline=False) is not None):
                 abort(404)  # no record has such a name

@@ -9,11 +9,11 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, render_template, request
 from markupsafe import Markup
 
-from ..entry.request_context import services
-from ..entry.role_check import requires
 from ..domain.reporting.board import minutes_text
 from ..domain.reporting.figures import Rate, Report
 from ..domain.reporting.period import ReportInputError, parse_params
+from ..entry.request_context import services
+from ..entry.role_check import requires
 from ..service import report_export
 from ..service import reports as report_service
 from . import charts

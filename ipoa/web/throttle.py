@@ -64,7 +64,7 @@ class Throttle:
         self._redis_again_at = 0.0  # after a failure, memory until then
 
     @classmethod
-    def from_config(cls, config) -> "Throttle":
+    def from_config(cls, config) -> Throttle:
         return cls(config.get("SIGNIN_ADDRESS_LIMIT") or "10 per minute;100 per hour", storage_uri(config))
 
     def _run(self, operation):

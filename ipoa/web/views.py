@@ -1,31 +1,30 @@
 """The call handler's and supervisor's pages: server-rendered, usable from the keyboard alone."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..adapters.sms_gateway import masked
+from ..domain import sharing
+from ..domain.access import BREAK_GLASS_REASONS
 from ..domain.calendar import LONDON
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..domain.guards import describe_choice, recommended_choice
-from ..domain import sharing
 from ..domain.sharing import CONSENT
-from ..domain.access import BREAK_GLASS_REASONS
 from ..domain.urgency import URGENCIES
 from ..entry.request_context import actor, services
 from ..entry.role_check import requires
 from ..service import calls as call_service
-from ..service import records
 from ..service import professionals as professionals_service
+from ..service import records, work_queues
 from ..service import sms as sms_service
 from ..service import timers as timer_service
-from ..service import work_queues
 from ..service.inputs import CALLER_TYPES, InvalidInput
-from .home import home_for
 from .form_values import expected_version
+from .home import home_for
 from .live_dashboard import live_context, no_store
 
 bp = Blueprint("web", __name__)
@@ -249,7 +248,7 @@ def _local_instant(value: str | None) -> str | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=LONDON).astimezone(timezone.utc).isoformat()
+        return datetime.fromisoformat(value).replace(tzinfo=LONDON).astimezone(UTC).isoformat()
     except ValueError:
         return value  # let the guard report it against the field
 

@@ -1,18 +1,27 @@
 """The JSON API, /api/v1, end to end through the Flask test client with Bearer tokens."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ipoa.service import calls as call_service
 from tests.conftest import call_payload
 from tests.helpers.api import (
-    auth, error_of, fire, fire_ok, fire_referral, get_call, in_triage, log, referred, row_counts,
+    auth,
+    error_of,
+    fire,
+    fire_ok,
+    fire_referral,
+    get_call,
+    in_triage,
+    log,
+    referred,
+    row_counts,
 )
 
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-SATURDAY_10 = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+SATURDAY_10 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 CENTRES = {"CNH", "FCP", "ASC", "EDT", "CHS", "MHA", "HFD"}
 SERVICES = {"CRT", "OOHV", "CRS", "DN", "ILT", "SCA", "EDT", "SG", "REA", "MHCR", "LB", "FCPW"}
 
@@ -510,13 +519,13 @@ def test_stale_referral_version_is_409(api):
 # -- time-dependent routing -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("at,service", [
-    (datetime(2026, 11, 23, 19, 59, tzinfo=timezone.utc), "CRT"),   # 19:59 GMT
-    (datetime(2026, 11, 23, 20, 0, tzinfo=timezone.utc), "OOHV"),   # 20:00 GMT
-    (datetime(2026, 11, 24, 7, 59, tzinfo=timezone.utc), "OOHV"),   # 07:59 GMT
-    (datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc), "CRT"),     # 08:00 GMT
-    (datetime(2026, 7, 1, 18, 59, tzinfo=timezone.utc), "CRT"),     # 19:59 BST
-    (datetime(2026, 7, 1, 19, 30, tzinfo=timezone.utc), "OOHV"),    # 20:30 BST
-    (datetime(2026, 7, 1, 7, 30, tzinfo=timezone.utc), "CRT"),      # 08:30 BST
+    (datetime(2026, 11, 23, 19, 59, tzinfo=UTC), "CRT"),   # 19:59 GMT
+    (datetime(2026, 11, 23, 20, 0, tzinfo=UTC), "OOHV"),   # 20:00 GMT
+    (datetime(2026, 11, 24, 7, 59, tzinfo=UTC), "OOHV"),   # 07:59 GMT
+    (datetime(2026, 11, 24, 8, 0, tzinfo=UTC), "CRT"),     # 08:00 GMT
+    (datetime(2026, 7, 1, 18, 59, tzinfo=UTC), "CRT"),     # 19:59 BST
+    (datetime(2026, 7, 1, 19, 30, tzinfo=UTC), "OOHV"),    # 20:30 BST
+    (datetime(2026, 7, 1, 7, 30, tzinfo=UTC), "CRT"),      # 08:30 BST
 ], ids=["1959-gmt", "2000-gmt", "0759-gmt", "0800-gmt", "1959-bst", "2030-bst", "0830-bst"])
 def test_urgent_community_health_routes_by_london_time(api, clock, at, service):
     clock.set(at)
@@ -525,9 +534,9 @@ def test_urgent_community_health_routes_by_london_time(api, clock, at, service):
 
 
 def test_recommendation_is_recomputed_when_the_route_is_chosen(api, clock):
-    clock.set(datetime(2026, 11, 23, 19, 50, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 11, 23, 19, 50, tzinfo=UTC))
     ref = in_triage(api)
-    clock.set(datetime(2026, 11, 23, 20, 5, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 11, 23, 20, 5, tzinfo=UTC))
     # By now the table says OOHV: referring to CRT is an override needing a reason.
     err = error_of(fire(api, ref, "refer", 2, data={"service": "CRT"}), 422, "guard_failed")
     assert "OOHV" in err["fields"]["reason"]
@@ -630,7 +639,7 @@ def test_routing_decide(api, svc, body, expected):
 def test_routing_decide_gives_next_open_for_a_closed_service(api):
     got = decide(api, need="social_care_assessment", urgency="routine",
                  at=SATURDAY_10.isoformat()).get_json()
-    assert datetime.fromisoformat(got["next_open"]) == datetime(2026, 11, 30, 8, 30, tzinfo=timezone.utc)
+    assert datetime.fromisoformat(got["next_open"]) == datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("body,field", [

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, insert, select, text as sql, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy import text as sql
 
 from ipoa.adapters import orm
 from ipoa.service import audit as audit_service

@@ -3,17 +3,17 @@ API, the call and queue pages, and the supervisor page, with the FixedClock move
 fired as the worker would (ipoa.service.timers.fire)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from ipoa.adapters import orm
 from ipoa.service import work_queues as queue_service
-from tests.helpers.api import error_of, fire_ok, get_call, in_triage, log, referred
+from tests.helpers.api import error_of, fire_ok, get_call, log, referred
 from tests.helpers.clocks import breach, reroute, running_timers
 from tests.helpers.web import REF_LINK, block, signed_in, tables, text
 
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 # -- clocks in the API ----------------------------------------------------------------------------
@@ -81,7 +81,8 @@ def test_call_page_shows_each_running_clock(client, users, api, svc, clock):
     signed_in(client)
     clock.advance(minutes=3)
     clocks = block(text(client.get(f"/calls/{ref}")), 'id="clocks-title"', "<section")
-    assert "Triage: due in 12 min (urgent: 15 min)" in " ".join(clocks.split()).replace("</strong>", "").replace("<strong>", "")
+    plain = " ".join(clocks.split()).replace("</strong>", "").replace("<strong>", "")
+    assert "Triage: due in 12 min (urgent: 15 min)" in plain
     assert "Breached" not in clocks
     clock.advance(minutes=15)
     clocks = block(text(client.get(f"/calls/{ref}")), 'id="clocks-title"', "<section")

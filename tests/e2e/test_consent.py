@@ -11,7 +11,6 @@ from sqlalchemy import update
 
 from ipoa.adapters import orm
 from ipoa.domain.reporting.period import Period, Scope
-from ipoa.service import calls as call_service
 from ipoa.service import report_export
 from ipoa.service import reports as report_service
 from ipoa.service.professionals import add_professional, link_user

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert, select
@@ -18,10 +18,18 @@ from ipoa.service import dashboard as dashboard_service
 from tests.conftest import csrf_token
 from tests.helpers.clocks import breach
 from tests.helpers.web import (
-    actor_for, block, in_triage, load, logged, signed_in, table_by_first_cell, tables, text,
+    actor_for,
+    block,
+    in_triage,
+    load,
+    logged,
+    signed_in,
+    table_by_first_cell,
+    tables,
+    text,
 )
 
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CALL_LINK = re.compile(r'<td><a href="/calls/([0-9A-Z]{4}-[0-9A-Z]{4})">')
 
 

@@ -15,7 +15,7 @@ from ipoa.service import records
 from ipoa.service.calls import Actor
 from ipoa.service.professionals import add_professional, link_user
 from tests.conftest import call_payload, csrf_token, make_token, make_user
-from tests.helpers.web import logged, signed_in, text
+from tests.helpers.web import signed_in, text
 
 CNH = Actor("setup.cnh", "handler", "CNH")
 ASC = Actor("setup.asc", "handler", "ASC")

@@ -9,6 +9,7 @@ from rq import SimpleWorker
 from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.service import outbox
 from tests.conftest import call_payload
+from workers import jobs
 
 SECRETS = ("Zebedee", "Quixotically", "9990000026", "1931-07-19", "LE15 6XY", "Wilhelmina",
            "7911123456", "7911 123456", "Distinctive-summary")
@@ -36,8 +37,8 @@ def test_a_journey_writes_no_identifier_to_the_logs(app, svc, tokens, caplog):
                            json={"trigger": trigger, "expected_version": version, **extra})
         assert resp.status_code == 200, resp.get_json()
     outbox.relay_once(svc, outbox.rq_send_queue(svc), block_seconds=0)
-    with app.app_context():
-        SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
+    jobs.use(svc)  # the jobs run with the test's services, as the worker's run with its own
+    SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert ref in text  # the relay and the worker did log their work, by reference
     for secret in SECRETS:

@@ -48,9 +48,11 @@ def test_a_professional_accepts_then_completes_on_the_page(client, svc, users, h
     assert stale.status_code == 409 and state_of(svc, referral_id) == "accepted"
     refused = client.post(url, data={"csrf_token": token, "trigger": "decline", "expected_version": "2"})
     assert refused.status_code == 422 and state_of(svc, referral_id) == "accepted"
-    withdraw = client.post(url, data={"csrf_token": token, "trigger": "withdraw", "reason": "x", "expected_version": "2"})
+    withdraw = client.post(url, data={"csrf_token": token, "trigger": "withdraw", "reason": "x",
+                                      "expected_version": "2"})
     assert withdraw.status_code == 403 and state_of(svc, referral_id) == "accepted"
-    assert client.post(url, data={"csrf_token": token, "trigger": "complete", "expected_version": "2"}).status_code == 302
+    complete = client.post(url, data={"csrf_token": token, "trigger": "complete", "expected_version": "2"})
+    assert complete.status_code == 302
     assert state_of(svc, referral_id) == "completed"
     assert call_service.get_call(svc, call.ref)[0].state == "closed"
     history = call_service.get_call(svc, call.ref)[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -27,7 +27,7 @@ NOV = 11
 
 def at(day: int, hh: int, mm: int = 0) -> datetime:
     """An instant on a November 2026 day (GMT: London time is UTC)."""
-    return datetime(2026, NOV, day, hh, mm, tzinfo=timezone.utc)
+    return datetime(2026, NOV, day, hh, mm, tzinfo=UTC)
 
 
 # -- seeding, through the service layer ----------------------------------------------------------
@@ -229,8 +229,8 @@ def test_an_overdue_unaccepted_referral_counts_as_outside_sla_before_its_timer_f
 
 def test_london_days_across_the_clock_change(svc, clock):
     """In summer a London day starts at 23:00 UTC the evening before."""
-    log(svc, clock, datetime(2026, 6, 30, 23, 30, tzinfo=timezone.utc))  # 00:30 BST on 1 July
-    clock.set(datetime(2026, 7, 2, 12, tzinfo=timezone.utc))
+    log(svc, clock, datetime(2026, 6, 30, 23, 30, tzinfo=UTC))  # 00:30 BST on 1 July
+    clock.set(datetime(2026, 7, 2, 12, tzinfo=UTC))
     june = report_service.build_report(svc, Period(date(2026, 6, 1), date(2026, 6, 30)), Scope())
     july = report_service.build_report(svc, Period(date(2026, 7, 1), date(2026, 7, 1)), Scope())
     assert (june.calls_logged, july.calls_logged) == (0, 1)

@@ -3,18 +3,36 @@ the queue, the call page's actions and the supervisor's figures."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.conftest import PASSWORD, csrf_token, sign_in
 from tests.helpers.web import (
-    REF_LINK, advance, block, buttons, count_calls, form_for, history_len, ids, in_triage, load, log_form, logged,
-    post_event, post_referral_event, ref_from_redirect, referred, signed_in, table_by_first_cell, tables, text,
+    REF_LINK,
+    advance,
+    block,
+    buttons,
+    count_calls,
+    form_for,
+    history_len,
+    ids,
+    in_triage,
+    load,
+    log_form,
+    logged,
+    post_event,
+    post_referral_event,
+    ref_from_redirect,
+    referred,
+    signed_in,
+    table_by_first_cell,
+    tables,
+    text,
 )
 
-SATURDAY_10 = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+SATURDAY_10 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
 # -- sign-in --------------------------------------------------------------------------------------
@@ -389,11 +407,11 @@ def test_override_to_a_non_referral_route(client, users, svc):
 
 
 def test_accepting_a_route_the_table_no_longer_recommends_asks_for_a_reason(client, users, svc, clock):
-    clock.set(datetime(2026, 11, 23, 19, 55, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 11, 23, 19, 55, tzinfo=UTC))
     ref = in_triage(svc)
     token = signed_in(client)
     assert "Accept: refer to CRT" in text(client.get(f"/calls/{ref}"))
-    clock.set(datetime(2026, 11, 23, 20, 1, tzinfo=timezone.utc))  # OOHV's hours now
+    clock.set(datetime(2026, 11, 23, 20, 1, tzinfo=UTC))  # OOHV's hours now
     resp = post_event(client, token, ref, 2, trigger="refer", service="CRT")
     assert resp.status_code == 422
     page = text(resp)
@@ -477,7 +495,7 @@ def test_action_no_longer_possible_is_422(client, users, svc):
 
 
 def test_promise_callback_in_uk_time(client, users, svc, clock):
-    clock.set(datetime(2026, 7, 1, 9, 0, tzinfo=timezone.utc))  # 10:00 BST
+    clock.set(datetime(2026, 7, 1, 9, 0, tzinfo=UTC))  # 10:00 BST
     ref = logged(svc)
     token = signed_in(client)
     resp = post_event(client, token, ref, 1, trigger="promise_callback", callback_at="2026-07-01T09:30")
@@ -487,7 +505,7 @@ def test_promise_callback_in_uk_time(client, users, svc, clock):
     assert resp.status_code == 302
     call = load(svc, ref)
     assert call.state == "awaiting_callback"
-    assert call.callback_due == datetime(2026, 7, 1, 11, 0, tzinfo=timezone.utc)
+    assert call.callback_due == datetime(2026, 7, 1, 11, 0, tzinfo=UTC)
     page = text(client.get(f"/calls/{ref}"))
     assert "Wed 01 Jul 2026 12:00" in page
     assert {"action-call_back", "action-cancel"} <= ids(page) and "action-start_triage" not in ids(page)

@@ -118,6 +118,7 @@ def test_counts_are_per_version(client, users, seeded):
     """Records on another version of the same workflow are not counted on this one."""
     svc = seeded
     from sqlalchemy import update
+
     from ipoa.adapters.orm import calls
     with svc.uow() as uow:
         uow.session.execute(update(calls).where(calls.c.state == "logged").values(workflow_version=99))

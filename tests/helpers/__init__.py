@@ -5,14 +5,14 @@ tests twice. tests/conftest.py re-exports the ones below, which test modules hav
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from werkzeug.security import generate_password_hash
 
 from ipoa.users import ApiToken, User, hash_token, new_token
 
 # A Monday in GMT, inside every weekday service's hours.
-DEFAULT_NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+DEFAULT_NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = generate_password_hash(PASSWORD)  # once: each scrypt hash costs ~0.25 s
 

@@ -3,7 +3,7 @@ routing decisions at a fixed instant, and calls made, started and put in triage 
 details (which tests/unit/test_engine.py searches for in every outbox payload)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from ipoa.config import REPO_ROOT
 from ipoa.domain.catalogue import load_catalogue, load_workflow_files
@@ -16,7 +16,7 @@ DIRECTORY = CATALOGUE.directory
 ROUTING = CATALOGUE.routing
 ENGINE = Engine(load_workflow_files(WORKFLOWS), DIRECTORY)
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # Monday 10:00 GMT: every weekday service is open
 
 # Distinctive personal details.

@@ -11,6 +11,7 @@ from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.service import calls as call_service
 from ipoa.service import outbox
 from tests.helpers import call_payload
+from workers import jobs
 
 IDENTIFIERS = ("Zebedee", "Quixotically", "9990000026", "1931", "LE15", "Wilhelmina", "7911123456",
                "Distinctive")
@@ -31,10 +32,11 @@ def referred_call(svc, actor, service="DN", **caller):
 
 
 def drain(app, svc) -> None:
-    """Relay committed events and run the worker until every job is done."""
+    """Relay committed events and run the worker until every job is done, the jobs with svc (as
+    workers/worker.py runs them with its own)."""
     outbox.relay_once(svc, outbox.rq_send_queue(svc), block_seconds=0)
-    with app.app_context():
-        SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
+    jobs.use(svc)
+    SimpleWorker([QUEUE_NAME], connection=svc.redis()).work(burst=True)
 
 
 def handle_events(svc) -> None:

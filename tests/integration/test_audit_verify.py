@@ -288,9 +288,8 @@ def _postgres(svc) -> None:
 
 
 def refused(svc, statement) -> str:
-    with pytest.raises(DBAPIError) as caught:
-        with svc.db.begin() as conn:
-            conn.execute(statement)
+    with pytest.raises(DBAPIError) as caught, svc.db.begin() as conn:
+        conn.execute(statement)
     return str(caught.value.orig)
 
 

@@ -5,7 +5,6 @@ import shutil
 
 from ipoa.config import REPO_ROOT
 
-
 PW = "long-enough-pw"
 
 

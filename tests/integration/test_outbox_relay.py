@@ -6,8 +6,8 @@ from rq import Queue
 from sqlalchemy import select
 
 from ipoa.adapters import orm
-from ipoa.adapters.rq_queue import OUTBOX_LIST, QUEUE_NAME, OutboxNotifier
 from ipoa.adapters.redis_conn import connect
+from ipoa.adapters.rq_queue import OUTBOX_LIST, QUEUE_NAME, OutboxNotifier
 from ipoa.service import calls as call_service
 from ipoa.service import outbox
 from ipoa.service.professionals import add_professional

@@ -50,7 +50,7 @@ def test_a_failed_trigger_changes_nothing(svc, handler_actor):
     call = call_service.log_call(svc, handler_actor, call_payload())
     call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "start_triage", "expected_version": 1})
     before = (count(svc, orm.audit_events), count(svc, orm.outbox), count(svc, orm.referrals))
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whichever refusal: the point is that nothing was written
         call_service.fire_call_trigger(svc, handler_actor, call.ref,
                                        {"trigger": "refer", "expected_version": 2, "data": {"service": "LB"}})
     assert (count(svc, orm.audit_events), count(svc, orm.outbox), count(svc, orm.referrals)) == before

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from ipoa.adapters.orm import audit_events, outbox, sms_messages, timers
-from ipoa.adapters.rq_queue import OutboxNotifier
 from ipoa.adapters.redis_conn import connect
+from ipoa.adapters.rq_queue import OutboxNotifier
 from ipoa.service import calls as call_service
 from ipoa.service.professionals import add_professional
 from tests import processes

@@ -5,27 +5,26 @@ event; nothing deleted, and a second run changes nothing. And `flask --app ipoa 
 has viewed a call (a subject access request)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
 from ipoa.adapters import orm
 from ipoa.domain.errors import VersionConflict
+from ipoa.domain.reporting.period import Period, Scope
 from ipoa.service import audit as audit_service
 from ipoa.service import calls as call_service
-from ipoa.service import records
-from ipoa.service import retention
+from ipoa.service import records, retention
 from ipoa.service.calls import Actor
-from ipoa.domain.reporting.period import Period, Scope
 from ipoa.service.reports import build_report
 from tests.conftest import DEFAULT_NOW, call_payload
 from tests.helpers.web import signed_in, text
 
 HANDLER = Actor(username="handler", role="handler", centre="CNH")
 SUPERVISOR = Actor(username="supervisor", role="supervisor", centre="CNH")
-NINE_YEARS_AGO = datetime(2017, 11, 23, 10, 0, tzinfo=timezone.utc)  # a Thursday
-SEVEN_YEARS_AGO = datetime(2019, 11, 25, 10, 0, tzinfo=timezone.utc)  # a Monday
+NINE_YEARS_AGO = datetime(2017, 11, 23, 10, 0, tzinfo=UTC)  # a Thursday
+SEVEN_YEARS_AGO = datetime(2019, 11, 25, 10, 0, tzinfo=UTC)  # a Monday
 
 IDENTIFIERS = ("nhs_number", "given_name", "family_name", "date_of_birth", "postcode", "caller_name",
                "caller_phone", "updates_to", "summary")

@@ -90,7 +90,8 @@ def use_gateway(svc, monkeypatch, gateway):
 
 
 def test_a_permanent_error_fails_the_message_at_once_with_the_code(svc, monkeypatch, one_text):
-    use_gateway(svc, monkeypatch, ScriptedGateway([PermanentSmsError(21610, "Attempt to send to unsubscribed recipient")]))
+    unsubscribed = PermanentSmsError(21610, "Attempt to send to unsubscribed recipient")
+    use_gateway(svc, monkeypatch, ScriptedGateway([unsubscribed]))
     assert sms.send(svc, one_text) == "failed"
     (row,) = texts(svc)
     assert (row.status, row.error_code, row.attempts) == ("failed", 21610, 1)

@@ -1,10 +1,11 @@
-"""The Twilio emulator, driven by the real `twilio` client through a host-rewriting http client (as the product's SMS
-gateway is) and by plain `requests`; webhooks land on a tiny local server that checks signatures the way the app must."""
+"""The Twilio emulator, driven by the real `twilio` client through a host-rewriting http client (as the
+product's SMS gateway is) and by plain `requests`; webhooks land on a tiny local server that checks signatures
+the way the app must."""
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -98,11 +99,11 @@ def test_create_answers_a_queued_message_the_client_parses(client, emulator, rec
     assert (msg.status, msg.to, msg.from_, msg.body) == ("queued", TO, SENDER, "Your call-back is booked")
     assert (msg.account_sid, msg.num_segments, msg.error_code, msg.date_sent) == (ACCOUNT, "1", None, None)
     assert msg.uri == f"/2010-04-01/Accounts/{ACCOUNT}/Messages/{msg.sid}.json"
-    assert abs(msg.date_created - datetime.now(timezone.utc)) < timedelta(seconds=5)  # parsed from RFC 2822
+    assert abs(msg.date_created - datetime.now(UTC)) < timedelta(seconds=5)  # parsed from RFC 2822
     [stored] = emulator.messages
     assert (stored.sid, stored.to, stored.from_, stored.status_callback, stored.validity_period) == (
         msg.sid, TO, SENDER, f"{receiver.base_url}/sms/status?k=1", 600)
-    assert stored.received_at <= time.monotonic() and stored.received_wall.tzinfo is timezone.utc
+    assert stored.received_at <= time.monotonic() and stored.received_wall.tzinfo is UTC
 
 
 def test_messaging_service_gives_accepted(client, emulator):
@@ -212,7 +213,7 @@ def test_list_with_filters_and_paging(client, emulator):
     first = client.messages.create(to=TO, from_=SENDER, body="one")
     client.messages.create(to=OTHER, from_=SENDER, body="two")
     third = client.messages.create(to=TO, from_=SENDER, body="three")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert [m.sid for m in client.messages.list(to=TO)] == [third.sid, first.sid]  # newest first
     assert len(client.messages.list(from_=SENDER)) == 3
     assert len(client.messages.list(to=TO, date_sent_after=now - timedelta(hours=1))) == 2
@@ -341,12 +342,12 @@ def test_webhooks_never_leave_loopback(client, emulator):
 
 
 def test_injected_clock_dates_messages(emulator):
-    emulator.clock = lambda: datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    emulator.clock = lambda: datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     client = Client(ACCOUNT, TOKEN, http_client=EmulatorHttpClient(emulator.base_url))
     msg = client.messages.create(to=TO, from_=SENDER, body="hi")
-    assert msg.date_created == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-    assert len(client.messages.list(date_sent_after=datetime(2026, 11, 23, tzinfo=timezone.utc))) == 1
-    assert client.messages.list(date_sent_after=datetime(2026, 11, 24, tzinfo=timezone.utc)) == []
+    assert msg.date_created == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    assert len(client.messages.list(date_sent_after=datetime(2026, 11, 23, tzinfo=UTC))) == 1
+    assert client.messages.list(date_sent_after=datetime(2026, 11, 24, tzinfo=UTC)) == []
 
 
 def test_reset_and_stop_with_a_pending_delay(emulator, client):

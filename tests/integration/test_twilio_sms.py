@@ -3,7 +3,7 @@ served on a live local server."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -250,7 +250,7 @@ def test_a_worker_killed_mid_send_causes_no_duplicate(app, svc, handler_actor, m
                                                               api_base_url=emu.base_url, timeout=2))
         assert sms.send(svc, row.id) == "submitting"  # its worker's lease has not run out: hands off
         # When it has, the relay hands it over again with a ticket; that job asks Twilio first.
-        svc.clock.set(datetime.now(timezone.utc) + timedelta(seconds=SEND_LEASE_SECONDS))
+        svc.clock.set(datetime.now(UTC) + timedelta(seconds=SEND_LEASE_SECONDS))
         ((sms_id, ticket),) = sms.due_for_handover(svc)
         assert sms.send(svc, row.id, ticket) == "queued"
         assert len(emu.messages) == 1

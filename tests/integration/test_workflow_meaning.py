@@ -15,8 +15,7 @@ from sqlalchemy import select, update
 
 from ipoa import create_app
 from ipoa.adapters import workflow_store
-from ipoa.adapters.orm import security_events, sms_messages
-from ipoa.adapters.orm import workflow_definitions
+from ipoa.adapters.orm import security_events, sms_messages, workflow_definitions
 from ipoa.config import REPO_ROOT
 from ipoa.domain import meaning
 from ipoa.domain.errors import TriggerNotAllowed
@@ -150,7 +149,8 @@ def test_reroute_and_escalate_follow_the_tags(renamed_app):
         "from_referral": referral.id, "from_service": "DN"}
 
     # Taken on: no longer re-routable, still escalatable (by the tags, not the names).
-    call_service.fire_referral_trigger(services, HANDLER, call.ref, new.id, {"trigger": "take_on", "expected_version": 1})
+    call_service.fire_referral_trigger(services, HANDLER, call.ref, new.id,
+                                       {"trigger": "take_on", "expected_version": 1})
     with pytest.raises(TriggerNotAllowed):
         call_service.reroute_referral(services, SUPERVISOR, call.ref, new.id, {
             "service": "DN", "reason": "changed our mind", "expected_version": 2})

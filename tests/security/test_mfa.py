@@ -201,11 +201,11 @@ def test_wrong_codes_lock_the_account_like_wrong_passwords(app, users, svc, cloc
 
     signin.unlock(svc, "admin", "supervisor")
     clock.advance(seconds=1)
-    for i in range(2):
+    for _ in range(2):
         clock.advance(seconds=1)
         c = app.test_client()
         sign_in(c, "supervisor", "wrong password")
-    for i in range(3):
+    for _ in range(3):
         clock.advance(seconds=1)
         c = app.test_client()
         sign_in(c, "supervisor")
@@ -216,7 +216,7 @@ def test_wrong_codes_lock_the_account_like_wrong_passwords(app, users, svc, cloc
 def test_a_right_password_does_not_reset_the_count_before_the_code(app, users, svc, clock):
     """Otherwise someone with the password could try codes for ever, 4 at a time."""
     enrol(app.test_client(), clock)
-    for i in range(5):
+    for _ in range(5):
         clock.advance(seconds=1)
         c = app.test_client()
         assert path(sign_in(c, "supervisor")) == "/login/code"

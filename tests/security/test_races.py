@@ -14,7 +14,7 @@ import nhs_number
 import pytest
 from sqlalchemy import func, select, text
 
-from ipoa.adapters import orm
+from ipoa.adapters import orm, repository
 from ipoa.service import calls as call_service
 from tests.conftest import call_payload
 
@@ -62,7 +62,8 @@ def test_simultaneous_intakes_for_one_new_nhs_number_create_exactly_one_call(app
     numbers = new_nhs_numbers(ROUNDS)
     for nhs in numbers:
         body = call_payload(subject={"nhs_number": nhs})
-        answers = at_once(app, AT_ONCE, lambda client, i: client.post("/api/v1/calls", json=body, headers=headers))
+        answers = at_once(app, AT_ONCE, lambda client, i, body=body: client.post("/api/v1/calls", json=body,
+                                                                                  headers=headers))
         statuses = sorted(a.status_code for a in answers)
         assert statuses == [201] + [409] * (AT_ONCE - 1), [a.get_json() for a in answers]
         created = next(a.get_json()["ref"] for a in answers if a.status_code == 201)
@@ -81,7 +82,7 @@ def _hold_intake_lock(svc, nhs: str):
     trans = conn.begin()
     key = int.from_bytes(hashlib.sha256(nhs.encode()).digest()[:4], "big", signed=True)
     conn.execute(text("SELECT pg_advisory_xact_lock(CAST(:s AS integer), CAST(:k AS integer))"),
-                 {"s": call_service._INTAKE_LOCK_SPACE, "k": key})
+                 {"s": repository._INTAKE_LOCK_SPACE, "k": key})
     return conn, trans
 
 

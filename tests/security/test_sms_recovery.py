@@ -22,7 +22,11 @@ from ipoa.adapters.orm import sms_messages
 from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.adapters.sms_gateway import Submitted, TransientSmsError
 from ipoa.domain.sms.delivery import (
-    HANDOVER_LEASE_SECONDS, MAX_SEND_ATTEMPTS, RETRY_BACKOFF_SECONDS, SEND_LEASE_SECONDS, handover_lease,
+    HANDOVER_LEASE_SECONDS,
+    MAX_SEND_ATTEMPTS,
+    RETRY_BACKOFF_SECONDS,
+    SEND_LEASE_SECONDS,
+    handover_lease,
     retry_delay,
 )
 from ipoa.service import outbox, sms

@@ -59,7 +59,8 @@ def issue(app, *args) -> tuple[int, str, str]:
 
 def test_a_token_is_named_expires_and_is_shown_once(app, svc, clock, nurse):
     token_id, token, first = issue(app, nurse, "--name", "ambulance-feed", "--days", "5")
-    assert first.startswith(f"API token {token_id} for nurse.jo, named 'ambulance-feed', expires 2026-11-28 10:00:00 UTC")
+    assert first.startswith(f"API token {token_id} for nurse.jo, named 'ambulance-feed', "
+                            "expires 2026-11-28 10:00:00 UTC")
     assert token.startswith("ipoa_") and token not in first
     row = token_row(svc, token_id)
     assert (row.name, row.expires_at) == ("ambulance-feed", clock.now() + timedelta(days=5))

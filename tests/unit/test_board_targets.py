@@ -3,7 +3,7 @@ refused with a message naming the file and the target), and the board's rows bui
 from __future__ import annotations
 
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -70,10 +70,13 @@ def test_the_catalogue_refuses_a_folder_whose_board_file_is_bad_or_missing(tmp_p
         load_catalogue(folder)
 
 
-def _report(*, accepted: Rate, p90_seconds: float | None, scope: Scope = Scope()) -> Report:
+_WHOLE_SCOPE = Scope()  # every centre and service
+
+
+def _report(*, accepted: Rate, p90_seconds: float | None, scope: Scope = _WHOLE_SCOPE) -> Report:
     day = date(2026, 11, 24)
     values = () if p90_seconds is None else (p90_seconds,)
-    return Report(period=Period(day, day), scope=scope, generated_at=datetime(2026, 11, 25, tzinfo=timezone.utc),
+    return Report(period=Period(day, day), scope=scope, generated_at=datetime(2026, 11, 25, tzinfo=UTC),
                   triage_in_sla=Rate(9, 10), accepted_in_sla=accepted, time_to_acceptance=Durations(values))
 
 

@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from ipoa.domain.calendar import (
 )
 from ipoa.domain.directory import load_directory_file
 
-UTC = timezone.utc
+UTC = UTC
 ROOT = Path(__file__).resolve().parents[2]
 DIRECTORY = load_directory_file(ROOT / "workflows" / "directory.yaml")
 SERVICES = DIRECTORY.services
@@ -125,7 +125,8 @@ def test_complement_edt_is_open_exactly_when_asc_is_closed():
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31, 23, 59, 59), timezones=st.just(UTC)))
+@given(st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31, 23, 59, 59),
+                    timezones=st.just(UTC)))
 def test_complements_hold_at_every_instant(at):
     assert SERVICES["EDT"].calendar.is_open(at) is not CENTRES["ASC"].calendar.is_open(at)
     assert CENTRES["EDT"].calendar.is_open(at) is not CENTRES["ASC"].calendar.is_open(at)

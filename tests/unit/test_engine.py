@@ -18,8 +18,24 @@ from ipoa.domain.engine import Engine, Result
 from ipoa.domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ipoa.domain.model import Call
 from tests.helpers.engine import (
-    CALLER, DIRECTORY, DOB, ENGINE, FAMILY, GIVEN, NHS, NOW, PHONE, POSTCODE, ROUTING, SUMMARY, UTC, WORKFLOWS,
-    decide, in_triage, make_call, started,
+    CALLER,
+    DIRECTORY,
+    DOB,
+    ENGINE,
+    FAMILY,
+    GIVEN,
+    NHS,
+    NOW,
+    PHONE,
+    POSTCODE,
+    ROUTING,
+    SUMMARY,
+    UTC,
+    WORKFLOWS,
+    decide,
+    in_triage,
+    make_call,
+    started,
 )
 
 CALL_WF = ENGINE.latest("call")

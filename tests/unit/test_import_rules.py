@@ -19,6 +19,8 @@ LAYER_RULES = [
     ("ipoa.api", ("ipoa.web",), "what the API shares with the pages is in ipoa.entry"),
     ("ipoa.web", ("ipoa.api",), "what the pages share with the API is in ipoa.entry"),
     ("ipoa.entry", ("ipoa.web", "ipoa.api"), "the shared pieces lean on neither entry point"),
+    ("ipoa.service", ("sqlalchemy", "ipoa.adapters.orm"),
+     "use cases write through the unit of work's stores and read through read models (ipoa/adapters)"),
 ]
 
 

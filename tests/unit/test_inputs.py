@@ -4,7 +4,7 @@ and the NHS number check as a property against an independent Modulus 11 impleme
 database, no app."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -230,7 +230,7 @@ def test_fire_trigger_needs_expected_version_and_trigger():
 def test_decide_route_valid():
     cmd = parse(DecideRoute, {"need": "housing", "urgency": "routine", "at": "2026-11-23T10:00:00+00:00",
                               "postcode": "le11 3ab", "centre": "ASC"}, **CONTEXT)
-    assert cmd.at == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    assert cmd.at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     assert cmd.postcode == "LE11 3AB" and cmd.centre == "ASC"
     cmd = parse(DecideRoute, {"need": "housing", "urgency": "routine", "at": "2026-06-01T09:00:00+01:00"},
                 **CONTEXT)

@@ -4,7 +4,7 @@ definitions, per version, so a renamed state is still counted."""
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace as Row
 
@@ -20,7 +20,7 @@ CATALOGUE = load_catalogue(ROOT / "workflows")
 # In version 2 "accepted" is the first visit: a name may mean something else in another version.
 RENAMED = {"accepted": "taken_on", "in_progress": "accepted", "completed": "done", "declined": "turned_down"}
 DAY = date(2026, 11, 24)
-T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def renamed_referral_v2():

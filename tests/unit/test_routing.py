@@ -1,6 +1,6 @@
 import copy
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from ipoa.domain.routing import (
     load_routing_file,
 )
 
-UTC = timezone.utc
+UTC = UTC
 ROOT = Path(__file__).resolve().parents[2]
 ROUTING_FILE = ROOT / "workflows" / "routing.yaml"
 DIRECTORY = load_directory_file(ROOT / "workflows" / "directory.yaml")
@@ -211,7 +211,8 @@ def test_bank_holidays_delay_weekday_services(need, day, service, next_open):
 
 # --- locality ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("need, urgency, row", [("mental_health", "routine", "4"), ("long_term_condition", "urgent", "15")])
+@pytest.mark.parametrize("need, urgency, row",
+                         [("mental_health", "routine", "4"), ("long_term_condition", "urgent", "15")])
 def test_locality_team_without_a_postcode_falls_to_tier_3(need, urgency, row):
     decision = decide(need, urgency, postcode=None)
     assert (decision.tier, decision.service, decision.outcome, decision.rule) == (3, None, None, "18")
@@ -382,16 +383,19 @@ def test_unknown_service_code():
 
 def test_unknown_service_in_condition():
     _expect_error(
-        lambda d: _rule(d, "9")["when"].update(service_open="SGX"), "rule 9:", "service_open: unknown service code 'SGX'"
+        lambda d: _rule(d, "9")["when"].update(service_open="SGX"), "rule 9:",
+        "service_open: unknown service code 'SGX'",
     )
 
 
 def test_unknown_need():
-    _expect_error(lambda d: _rule(d, "16")["when"].update(need=["housing", "hosuing"]), "rule 16:", "unknown need 'hosuing'")
+    _expect_error(lambda d: _rule(d, "16")["when"].update(need=["housing", "hosuing"]), "rule 16:",
+                  "unknown need 'hosuing'")
 
 
 def test_unknown_urgency():
-    _expect_error(lambda d: _rule(d, "3")["when"].update(urgency=["urgent", "asap"]), "rule 3:", "unknown urgency 'asap'")
+    _expect_error(lambda d: _rule(d, "3")["when"].update(urgency=["urgent", "asap"]), "rule 3:",
+                  "unknown urgency 'asap'")
 
 
 def test_unknown_condition_key():

@@ -1,14 +1,14 @@
 """The security log's pure helpers: what a typed username becomes, who the CLI is, how detail reads."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from ipoa.domain.model import SecurityEvent
 from ipoa.service import security
 
-AT = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def test_kinds_are_the_issues_list_and_break_glass_reviews():

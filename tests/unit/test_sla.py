@@ -1,5 +1,5 @@
 import copy
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ from ipoa.domain.sla import (
 )
 from ipoa.domain.urgency import URGENCIES  # pinned by tests/unit/test_routing.py
 
-UTC = timezone.utc
+UTC = UTC
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue(ROOT / "workflows")
 POLICY = CATALOGUE.sla

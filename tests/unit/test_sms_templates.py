@@ -1,7 +1,7 @@
 """SMS templates, the GSM-7 budget and reply parsing (docs/domain.md, "SMS to professionals")."""
 import ast
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from ipoa.domain.sms.timetext import LOCAL_TIME_PATTERN, local_time_text
 ROOT = Path(__file__).resolve().parents[2]
 SMS_DIR = ROOT / "templates" / "sms"
 TOKEN = "aB3_-" * 4 + "xy"  # 22 URL-safe characters, as secrets.token_urlsafe(16) makes
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture(scope="module")

@@ -59,5 +59,5 @@ def test_no_test_module_imports_from_another_test_module_or_a_lower_conftest():
 
 def test_helpers_are_not_collected_as_tests():
     helpers = TESTS / "helpers"
-    assert helpers.is_dir() and not [p for p in helpers.rglob("test_*.py")]
+    assert helpers.is_dir() and not list(helpers.rglob("test_*.py"))
     assert not [p for p in helpers.rglob("*.py") if re.search(r"^def test_", Path(p).read_text(), re.M)]

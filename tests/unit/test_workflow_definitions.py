@@ -5,7 +5,7 @@ files written under tmp_path."""
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from ipoa.domain.workflow import check_family
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)  # a Monday in GMT
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday in GMT
 SOURCE = "test.workflow.yaml"
 
 CALL_STATES = {"logged", "in_triage", "resolved", "diverted_999", "referred", "in_tier3_review",

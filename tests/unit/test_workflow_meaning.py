@@ -4,7 +4,7 @@ checksum, the meaning given to versions stored before tags existed, and the engi
 shared machine without looking the transition up itself. Pure: reads only workflows/."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from ipoa.domain.workflow import WorkflowDefinition, check_family
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 SOURCE = "test.workflow.yaml"
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def raw(name: str) -> dict:
@@ -101,7 +101,7 @@ def test_a_referral_workflow_missing_a_tag_is_refused(tag):
     data = raw("referral")
     for s in data["states"]:
         s["tags"] = [t for t in s.get("tags", []) if t != tag]
-    refused(data, f"needs", f"tagged '{tag}'", "none is")
+    refused(data, "needs", f"tagged '{tag}'", "none is")
 
 
 def test_a_call_workflow_missing_the_tier3_tag_is_refused():
@@ -308,7 +308,7 @@ def test_the_machine_refuses_what_is_not_allowed(shipped):
     assert (call.state, call.version, call.referrals[0].state) == ("referred", 3, "sent")
 
 
-def _decision(service: str | None, tier: int) -> "object":
+def _decision(service: str | None, tier: int) -> object:
     from ipoa.domain.routing import Decision
 
     return Decision(tier=tier, service=service, outcome=None, locality=None, rule="15", reason="test",

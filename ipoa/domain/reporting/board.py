@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..sla import parse_duration
-from .figures import Report
+from .figures import Rate, Report
 
 __all__ = ["BoardRow", "BoardTargetError", "BoardTargets", "board", "board_row", "load_board_targets",
            "minutes_text"]
@@ -150,7 +150,7 @@ def board_row(metric: str, target: float, current: float | None, previous: float
         verdict = "Below target; no previous period to compare"
     trend_text = {"improving": "▲ Improving", "deteriorating": "▼ Deteriorating",
                   "no change": "► No change", "no data": "– No comparison"}[trend]
-    if is_time and trend in ("improving", "deteriorating"):
+    if is_time and trend in ("improving", "deteriorating") and current is not None and previous is not None:
         trend_text = ("▼ " if current < previous else "▲ ") + trend.capitalize()
     rag_text = {"green": "Green: target met", "amber": "Amber: just below target",
                 "red": "Red: below target", "none": "Grey: no data"}[rag]
@@ -159,11 +159,15 @@ def board_row(metric: str, target: float, current: float | None, previous: float
                     rag=rag, rag_text=rag_text, verdict=verdict)
 
 
+def _pct(rate: Rate | None) -> float | None:
+    return None if rate is None else rate.pct
+
+
 def board(current: Report, previous: Report, targets: BoardTargets) -> list[BoardRow]:
     rows = []
     if current.scope.calls_apply:
-        rows.append(board_row("Calls triaged within SLA", targets.triage_in_sla, current.triage_in_sla.pct,
-                              previous.triage_in_sla.pct, higher_is_better=True, unit="pct"))
+        rows.append(board_row("Calls triaged within SLA", targets.triage_in_sla, _pct(current.triage_in_sla),
+                              _pct(previous.triage_in_sla), higher_is_better=True, unit="pct"))
 
     def p90_minutes(r: Report) -> float | None:
         v = r.time_to_acceptance.p90

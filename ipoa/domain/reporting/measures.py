@@ -17,8 +17,9 @@ rows). The rows are passed as the query returns them: the Protocols below say wh
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 from ..calendar import LONDON
 from ..sharing import BASES
@@ -247,7 +248,7 @@ def referral_measures(report: Report, days: dict[date, DayRow], *, sent: Iterabl
 def by_basis(bases: Iterable[str | None]) -> list[tuple[str | None, int]]:
     """Referrals by the basis they were shared on: every basis, zeros included, in BASES order; None
     (sent before the basis was recorded) only when there are any."""
-    counts: dict[str | None, int] = {basis: 0 for basis in BASES}
+    counts: dict[str | None, int] = dict.fromkeys(BASES, 0)
     for basis in bases:
         counts[basis] = counts.get(basis, 0) + 1
     if not counts.get(None):

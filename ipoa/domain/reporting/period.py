@@ -3,9 +3,10 @@ and service, one centre, one service, or a centre's referrals to one service), a
 the report form's parameters."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from ..calendar import LONDON
 from ..validation import EARLIEST_DAY, LATEST_DAY, day_in_range
@@ -28,7 +29,7 @@ class ReportInputError(ValueError):
 
 def london_midnight(day: date) -> datetime:
     """The UTC instant a Europe/London date begins (clock changes happen at 01:00/02:00, never midnight)."""
-    return datetime.combine(day, time(0), tzinfo=LONDON).astimezone(timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=LONDON).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Period:
     def days(self) -> list[date]:
         return [self.first + timedelta(days=i) for i in range(self.length)]
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         """The period of equal length just before this one."""
         return Period(self.first - timedelta(days=self.length), self.first - timedelta(days=1))
 
@@ -99,7 +100,8 @@ def parse_params(args: dict[str, Any], *, now: datetime, centres: Iterable[str],
     default = default_period(now)
     raw_from = (args.get("from") or "").strip()
     raw_to = (args.get("to") or "").strip()
-    first, last = default.first, default.last
+    first: date | None = default.first
+    last: date | None = default.last
     if raw_from or raw_to:
         first = last = None
         for name, raw in (("from", raw_from), ("to", raw_to)):
@@ -131,6 +133,6 @@ def parse_params(args: dict[str, Any], *, now: datetime, centres: Iterable[str],
         errors["centre"] = f"Unknown centre '{centre[:16]}'."
     if service is not None and service not in set(services):
         errors["service"] = f"Unknown service '{service[:16]}'."
-    if errors:
+    if errors or first is None or last is None:  # both set once no date was refused
         raise ReportInputError(errors)
     return Period(first, last), Scope(centre, service)

@@ -9,8 +9,8 @@ a renamed state or trigger is still counted (the tags and roles are domain/meani
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 from ..engine import CALL_WORKFLOW
 from ..meaning import ACCEPTED, DECLINE, RESPONSE

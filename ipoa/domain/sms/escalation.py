@@ -2,9 +2,9 @@
 the digest rule that turns a storm of breaches for one number into one text per window."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Mapping
 
 __all__ = ["BREACH_WORDS", "EscalationSettings", "EscalationWindow", "window_decision"]
 
@@ -23,7 +23,7 @@ class EscalationSettings:
     digest_window: timedelta = timedelta(seconds=60)
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str]) -> "EscalationSettings":
+    def from_environment(cls, env: Mapping[str, str]) -> EscalationSettings:
         def number(name: str, default: float) -> float:
             raw = env.get(name) or ""
             try:

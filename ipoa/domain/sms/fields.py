@@ -9,9 +9,9 @@ link base (templates.SmsTemplates checks it).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from .links import LINK_CODE_LENGTH, LINK_TOKEN_LENGTH, LINK_TOKEN_MIN
 from .references import REF_PATTERN

@@ -2,8 +2,8 @@
 recipients."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from ..meaning import ACCEPT, COMPLETE, DECLINE
 

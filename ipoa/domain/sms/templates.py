@@ -4,10 +4,10 @@ each value checked against its field's format (ipoa/domain/sms/__init__.py says 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -61,7 +61,7 @@ def _describe(node: nodes.Node) -> str:
 class SmsTemplates:
     """The checked SMS templates of one folder. Build with `SmsTemplates.load`."""
 
-    def __init__(self, folder: Path, link_base: str, templates: Mapping[str, object],
+    def __init__(self, folder: Path, link_base: str, templates: Mapping[str, Template],
                  variables: Mapping[str, frozenset[str]], link_code_length: int = LINK_TOKEN_LENGTH):
         self.folder = folder
         self.link_base = link_base
@@ -103,7 +103,7 @@ class SmsTemplates:
         worst["link"] = f"{base}/r/{'Q' * link_code_length}"
 
         problems: list[str] = []
-        templates: dict[str, object] = {}
+        templates: dict[str, Template] = {}
         variables: dict[str, frozenset[str]] = {}
         paths = sorted(p for p in folder.glob("*.txt") if p.is_file() and not p.name.startswith("."))
         for path in paths:
@@ -137,7 +137,8 @@ class SmsTemplates:
         return base
 
     @staticmethod
-    def _check_file(env: SandboxedEnvironment, path: Path, worst: Mapping[str, str]):
+    def _check_file(env: SandboxedEnvironment, path: Path,
+                    worst: Mapping[str, str]) -> tuple[Template, frozenset[str]] | list[str]:
         """(template, variables) or a list of problems."""
         try:
             source = path.read_text(encoding="utf-8")
@@ -259,7 +260,7 @@ class SmsTemplates:
         if missing:
             raise SmsTemplateError(f"SMS template {name!r} needs " + ", ".join(missing))
         values = {key: self._value(name, key, value) for key, value in fields.items()}
-        text = _collapse(template.render(**values))  # type: ignore[attr-defined]
+        text = _collapse(template.render(**values))
         # The value checks should make these unreachable; they are what docs/domain.md promises, so they
         # are checked on the text actually sent rather than inferred.
         if not is_gsm7(text):
@@ -271,7 +272,7 @@ class SmsTemplates:
             )
         return text
 
-    def _template(self, name: str):
+    def _template(self, name: str) -> Template:
         try:
             return self._templates[name]
         except KeyError:

@@ -1,12 +1,11 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 07:40:16.103473
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -15,7 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('call_ref', sa.String(length=16), nullable=False),
@@ -147,11 +146,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_referrals_call_id'), ['call_id'], unique=False)
         batch_op.create_index('ix_referrals_service_state', ['service', 'state'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('referrals', schema=None) as batch_op:
         batch_op.drop_index('ix_referrals_service_state')
         batch_op.drop_index(batch_op.f('ix_referrals_call_id'))
@@ -178,4 +177,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_events_call_ref'))
 
     op.drop_table('audit_events')
-    
+

@@ -11,12 +11,12 @@ Revises: 0006
 Create Date: 2026-12-02 23:00:00
 """
 import json
+from datetime import UTC
 
 import sqlalchemy as sa
 from alembic import op
 
 from ipoa.domain.audit_chain import CHAINS, GENESIS, canonical, link
-
 
 revision = '0007'
 down_revision = '0006'
@@ -45,13 +45,13 @@ END $$;
 
 
 def _utc(value):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if value is None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def upgrade() -> None:

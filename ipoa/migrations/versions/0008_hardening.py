@@ -6,9 +6,10 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-03 00:30:00
 """
+from datetime import UTC
+
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = '0008'
 down_revision = '0007'
@@ -73,9 +74,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column('name', sa.String(length=80), nullable=True))
         batch.add_column(sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True))
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    expires = datetime.now(timezone.utc) + timedelta(days=TOKEN_DAYS)
+    expires = datetime.now(UTC) + timedelta(days=TOKEN_DAYS)
     if op.get_bind().dialect.name == "sqlite":
         expires = expires.replace(tzinfo=None)
     op.execute(sa.text("UPDATE api_tokens SET expires_at = :e WHERE expires_at IS NULL AND revoked_at IS NULL")

@@ -1,0 +1,104 @@
+"""Idempotency-Key records, `idempotency_keys` (service/idempotency.py; docs/security.md, "Races and
+retries"), and the hook that completes a claim inside the change's own transaction: a listener on every
+SQLAlchemy Session's before_commit, which hands the service a view of the committing transaction."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import delete, event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..domain.model import Call
+from .orm import idempotency_keys as table
+from .results import rowcount
+
+
+class KeyRow(NamedTuple):
+    id: int
+    method: str
+    path: str
+    request_hash: str
+    status_code: int | None
+    response_body: str | None
+    created_at: datetime
+
+
+class IdempotencyKeyStore:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def insert_if_new(self, values: dict[str, Any]) -> int | None:
+        """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None if the key is taken. On
+        PostgreSQL a concurrent uncommitted claim of the same key makes this wait for it (the unique
+        index), then do nothing; the claim transaction is short, so the wait is too."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=["user_id", "key"]) \
+            .returning(table.c.id)
+        return self.session.execute(stmt).scalar()
+
+    def find(self, user_id: int, key: str) -> KeyRow | None:
+        row = self.session.execute(select(table.c.id, table.c.method, table.c.path, table.c.request_hash,
+                                          table.c.status_code, table.c.response_body, table.c.created_at)
+                                   .where(table.c.user_id == user_id, table.c.key == key)).first()
+        return None if row is None else KeyRow(*row)
+
+    def remove_unanswered(self, key_id: int) -> bool:
+        """Delete the row if it holds no answer yet; True if it did."""
+        gone = self.session.execute(delete(table).where(table.c.id == key_id, table.c.status_code.is_(None)))
+        return rowcount(gone) == 1
+
+    def complete(self, key_id: int, status: int, body: str) -> bool:
+        """Store the answer in a row that holds none yet; False if the row is gone or answered."""
+        done = self.session.execute(update(table).where(table.c.id == key_id, table.c.status_code.is_(None))
+                                    .values(status_code=status, response_body=body))
+        return rowcount(done) == 1
+
+    def store_answer(self, key_id: int, status: int, body: str) -> None:
+        self.session.execute(update(table).where(table.c.id == key_id).values(status_code=status,
+                                                                              response_body=body))
+
+    def purge(self, cutoff: datetime, batch: int) -> int:
+        """Delete up to `batch` records created before `cutoff`, oldest first; how many went."""
+        ids = select(table.c.id).where(table.c.created_at < cutoff).order_by(table.c.created_at) \
+            .limit(batch).scalar_subquery()
+        return rowcount(self.session.execute(delete(table).where(table.c.id.in_(ids))))
+
+
+class CommittingTransaction:
+    """What a before-commit hook may see of the transaction about to commit."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def call(self, ref: str) -> Call | None:
+        """The call `ref` if this transaction has it loaded (or added), else None."""
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, Call) and obj.ref == ref:
+                return obj
+        return None
+
+    def complete_key(self, key_id: int, status: int, body: str) -> bool:
+        return IdempotencyKeyStore(self.session).complete(key_id, status, body)
+
+
+_hooks: list[Callable[[CommittingTransaction], None]] = []
+
+
+def _before_commit(session: Session) -> None:
+    for hook in _hooks:
+        hook(CommittingTransaction(session))
+
+
+def before_every_commit(hook: Callable[[CommittingTransaction], None]) -> None:
+    """Run `hook` just before every Session commits, inside its transaction (registered once per process,
+    however often this is called)."""
+    if hook not in _hooks:
+        _hooks.append(hook)
+    if not event.contains(Session, "before_commit", _before_commit):
+        event.listen(Session, "before_commit", _before_commit)

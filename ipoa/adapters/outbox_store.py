@@ -1,0 +1,41 @@
+"""The transactional outbox, `outbox`: claiming committed events to handle, recording failures, finding
+those left behind (service/outbox.py). Events are added by the unit of work with the change they record."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .orm import outbox
+
+
+class ClaimedEvent(NamedTuple):
+    id: str
+    topic: str
+    payload: dict[str, Any]
+
+
+class OutboxStore:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def claim(self, ids: list[str], now: datetime) -> list[ClaimedEvent]:
+        """Mark the unhandled events among ids handled now (one UPDATE ... RETURNING: two relays never both
+        claim one), counting the attempt; the events claimed, in no particular order."""
+        return [ClaimedEvent(*r) for r in self.session.execute(
+            update(outbox).where(outbox.c.id.in_(ids), outbox.c.processed_at.is_(None))
+            .values(processed_at=now, attempts=outbox.c.attempts + 1)
+            .returning(outbox.c.id, outbox.c.topic, outbox.c.payload)).all()]
+
+    def record_failure(self, message_id: str, error: str) -> None:
+        self.session.execute(update(outbox).where(outbox.c.id == message_id)
+                             .values(attempts=outbox.c.attempts + 1, last_error=error))
+
+    def unhandled(self, created_by: datetime, max_attempts: int, limit: int) -> list[str]:
+        """Ids of events committed by `created_by`, not yet handled nor tried max_attempts times; oldest first."""
+        return list(self.session.scalars(
+            select(outbox.c.id).where(outbox.c.processed_at.is_(None), outbox.c.created_at <= created_by,
+                                      outbox.c.attempts < max_attempts)
+            .order_by(outbox.c.created_at).limit(limit)))

@@ -1,0 +1,38 @@
+"""Finding and loading the calls past retention (service/retention.py; the policy is in
+docs/audit-and-retention.md). The pseudonymising itself is the service's, on the loaded calls."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session
+
+from ..domain.model import Call
+from .orm import calls, referrals
+
+
+def _past_retention(cutoff: datetime):
+    """Closed, not yet pseudonymised, and no contact since the cutoff (the call's nor its referrals')."""
+    recent_referral = exists().where(referrals.c.call_id == calls.c.id,
+                                     or_(referrals.c.updated_at >= cutoff, referrals.c.closed_at >= cutoff))
+    return (calls.c.closed_at.is_not(None), calls.c.pseudonymised_at.is_(None), calls.c.closed_at < cutoff,
+            calls.c.updated_at < cutoff, ~recent_referral)
+
+
+class RetentionStore:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def due_refs(self, cutoff: datetime, limit: int | None = None) -> list[str]:
+        """The refs of the calls past retention at `cutoff`, in the order they were logged."""
+        stmt = select(calls.c.ref).where(*_past_retention(cutoff)).order_by(calls.c.id)
+        return list(self.session.scalars(stmt.limit(limit) if limit else stmt))
+
+    def due_ids(self, cutoff: datetime, after_id: int, size: int) -> list[int]:
+        """The ids of the next `size` calls past retention after `after_id`."""
+        return list(self.session.scalars(select(calls.c.id).where(*_past_retention(cutoff), calls.c.id > after_id)
+                                         .order_by(calls.c.id).limit(size)))
+
+    def calls(self, ids: list[int]) -> list[Call]:
+        """The calls with these ids, loaded to change (by id)."""
+        return list(self.session.scalars(select(Call).where(calls.c.id.in_(ids)).order_by(calls.c.id)))

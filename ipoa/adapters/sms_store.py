@@ -1,0 +1,245 @@
+"""Text messages, their links and the escalation windows: `sms_messages`, `sms_links`,
+`sms_escalation_windows`, and what a text needs of professionals, users and calls (service/sms.py).
+
+The claim and lease statements are the send path's cost (docs/performance.md, SMS; bench/sms.py): each is
+one statement, and the send claim is built once."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import and_, bindparam, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..domain.sms.delivery import SmsMessage
+from ..domain.sms.links import new_link_code
+from ..domain.sms.recipients import Professional
+from .orm import calls, referrals, sms_links, sms_messages, users
+from .orm import professionals as professionals_table
+from .orm import sms_escalation_windows as windows
+from .results import rowcount
+
+DIGEST_TEMPLATE = "escalation_digest"  # service/sms.py's: a digest is never sent before its window ends
+
+
+class LinkRow(NamedTuple):
+    referral_id: str | None
+    scope: str | None
+
+
+class WindowRow(NamedTuple):
+    last_at: datetime
+    digest_id: str | None
+    held: int
+    scope: str | None
+
+
+class HandoverRow(NamedTuple):
+    id: str
+    next_attempt_at: datetime | None
+    updated_at: datetime
+
+
+# Built once (a statement per send is built and its cache key computed each time otherwise): the
+# service's _may_act in SQL. A NULL ticket compares as unknown, so only a job holding the current one
+# gains by it.
+_T = sms_messages.c.next_attempt_at.type  # UTCDateTime: aware UTC in, naive UTC for SQLite
+_CLAIM = (
+    update(sms_messages)
+    .where(sms_messages.c.id == bindparam("claim_id"), sms_messages.c.status == "pending",
+           or_(and_(sms_messages.c.attempts == 0, sms_messages.c.template != DIGEST_TEMPLATE),
+               sms_messages.c.next_attempt_at.is_(None),
+               sms_messages.c.next_attempt_at <= bindparam("claim_now", type_=_T),
+               sms_messages.c.next_attempt_at == bindparam("claim_ticket", type_=_T)))
+    .values(status="submitting", attempts=sms_messages.c.attempts + 1,
+            submitted_at=bindparam("claim_now", type_=_T), updated_at=bindparam("claim_now", type_=_T),
+            next_attempt_at=bindparam("claim_lease", type_=_T))
+    .returning(sms_messages.c.to, sms_messages.c.body, sms_messages.c.attempts)
+)
+
+
+class SmsStore:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def _insert_ignoring_conflicts(self, table, rows: list[dict[str, Any]]) -> None:
+        """INSERT ... ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike (one statement, compiled once
+        and cached, executed for all the rows)."""
+        if not rows:
+            return
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
+        else:
+            self.session.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+
+    # -- links -------------------------------------------------------------------------------------------
+
+    def _codes(self) -> dict[str, str]:
+        return self.session.info.setdefault("ipoa_link_codes", {})  # per session, so per transaction here
+
+    def prepare_link_codes(self, referral_ids, now: datetime) -> None:
+        """The codes for these referrals, made where missing, in three statements whatever their number
+        (the relay's batch). A code taken meanwhile by another referral (1 in 10^7 with 60 million in use)
+        is simply not cached: link_code draws again."""
+        codes = self._codes()
+        wanted = sorted(set(referral_ids) - set(codes))
+        if not wanted:
+            return
+
+        def load():
+            for rid, code in self.session.execute(select(sms_links.c.referral_id, sms_links.c.code)
+                                                  .where(sms_links.c.referral_id.in_(wanted))):
+                codes[rid] = code
+        load()
+        missing = [r for r in wanted if r not in codes]
+        if missing:
+            self._insert_ignoring_conflicts(sms_links, [
+                {"code": new_link_code(), "referral_id": r, "scope": None, "created_at": now} for r in missing])
+            load()
+
+    def link_code(self, now: datetime, *, referral_id: str | None = None, scope: str | None = None) -> str:
+        """The code of a referral's secure page, or of a digest's list (scope "centre:CNH" or
+        "service:DN"), made the first time it is needed. Two transactions making one at once agree: the
+        second's insert does nothing and it reads the first's."""
+        key = cast(str, referral_id or scope)  # callers name one
+        cached = self._codes().get(key)
+        if cached:
+            return cached
+        column = sms_links.c.referral_id if referral_id else sms_links.c.scope
+        code = self.session.scalar(select(sms_links.c.code).where(column == key))
+        while code is None:
+            self._insert_ignoring_conflicts(sms_links, [{"code": new_link_code(), "referral_id": referral_id,
+                                                         "scope": scope, "created_at": now}])
+            code = self.session.scalar(select(sms_links.c.code).where(column == key))
+        self._codes()[key] = code
+        return code
+
+    def link(self, code: str) -> LinkRow | None:
+        row = self.session.execute(select(sms_links.c.referral_id, sms_links.c.scope)
+                                   .where(sms_links.c.code == code)).first()
+        return LinkRow(*row) if row is not None else None
+
+    # -- who is told -------------------------------------------------------------------------------------
+
+    def on_duty(self, service: str) -> list[Professional]:
+        """The service's professionals. Once per service per transaction: a relay's batch holds many
+        referrals to the same few services, and the query was its largest cost (docs/performance.md, SMS)."""
+        cache = self.session.info.setdefault("ipoa_on_duty", {})
+        if service not in cache:
+            rows = self.session.execute(select(professionals_table)
+                                        .where(professionals_table.c.service == service))
+            cache[service] = [Professional(id=r.id, name=r.name, mobile=r.mobile, service=r.service,
+                                           on_duty=r.on_duty, opted_out=r.opted_out_at is not None) for r in rows]
+        return cache[service]
+
+    def updates_to(self, ref: str) -> str | None:
+        return self.session.scalar(select(calls.c.updates_to).where(calls.c.ref == ref))
+
+    def referral_workflow(self, referral_id: str) -> tuple[str, int] | None:
+        """The referral's workflow and version, or None."""
+        row = self.session.execute(select(referrals.c.workflow, referrals.c.workflow_version)
+                                   .where(referrals.c.id == referral_id)).first()
+        return tuple(row) if row is not None else None
+
+    def supervisor_mobiles(self, centre: str) -> list[str]:
+        return list(self.session.scalars(select(users.c.mobile).where(
+            users.c.role == "supervisor", users.c.centre == centre, users.c.active.is_(True),
+            users.c.mobile.is_not(None)).order_by(users.c.id)))
+
+    # -- escalation windows and digests --------------------------------------------------------------------
+
+    def lock_window(self, number: str, never: datetime) -> WindowRow:
+        """The number's window row, made if missing (last_at `never`), locked until the transaction ends
+        (PostgreSQL; SQLite's BEGIN IMMEDIATE has every writing transaction wait for the one before
+        anyway)."""
+        self._insert_ignoring_conflicts(windows, [{"to": number, "last_at": never, "digest_id": None, "held": 0,
+                                                   "scope": None}])
+        row = self.session.execute(select(windows).where(windows.c.to == number).with_for_update()).one()
+        return WindowRow(row.last_at, row.digest_id, row.held, row.scope)
+
+    def set_window(self, number: str, **values: Any) -> None:
+        self.session.execute(update(windows).where(windows.c.to == number).values(**values))
+
+    def created_at(self, sms_id: str) -> datetime | None:
+        return self.session.scalar(select(sms_messages.c.created_at).where(sms_messages.c.id == sms_id))
+
+    def join_digest(self, digest_id: str, body: str, now: datetime) -> bool:
+        """Rewrite a digest's text while it is still pending; False if it has gone (or is going)."""
+        return bool(rowcount(self.session.execute(update(sms_messages).where(
+            sms_messages.c.id == digest_id, sms_messages.c.status == "pending")
+            .values(body=body, updated_at=now))))
+
+    def add(self, message: SmsMessage) -> str:
+        """Add a text; its id (flushed now)."""
+        self.session.add(message)
+        self.session.flush()
+        return message.id
+
+    def add_all(self, messages: list[SmsMessage]) -> None:
+        self.session.add_all(messages)
+
+    # -- handing over and sending --------------------------------------------------------------------------
+
+    def due_for_handover(self, now: datetime, lost_after: datetime, limit: int) -> list[HandoverRow]:
+        """Pending or submitting texts whose next attempt is due, or, never given one, unmoved since
+        `lost_after`; oldest first."""
+        return [HandoverRow(*r) for r in self.session.execute(
+            select(sms_messages.c.id, sms_messages.c.next_attempt_at, sms_messages.c.updated_at)
+            .where(sms_messages.c.status.in_(("pending", "submitting")),
+                   or_(sms_messages.c.next_attempt_at <= now,
+                       and_(sms_messages.c.next_attempt_at.is_(None), sms_messages.c.updated_at <= lost_after)))
+            .order_by(sms_messages.c.created_at).limit(limit)).all()]
+
+    def claim_handover(self, sms_id: str, next_attempt_at: datetime | None, ticket: datetime) -> bool:
+        """Move a text's next attempt to `ticket` if it is still pending or submitting and nobody moved it
+        since it was read (next_attempt_at as read); True if this did."""
+        same = (sms_messages.c.next_attempt_at.is_(None) if next_attempt_at is None
+                else sms_messages.c.next_attempt_at == next_attempt_at)
+        return bool(rowcount(self.session.execute(update(sms_messages).where(
+            sms_messages.c.id == sms_id, sms_messages.c.status.in_(("pending", "submitting")), same)
+            .values(next_attempt_at=ticket))))
+
+    def claim(self, sms_id: str, now: datetime, lease: datetime,
+              ticket: datetime | None) -> tuple[str, str, int] | None:
+        """Claim a pending text for sending, in one statement: (to, body, attempts), or None if it was not
+        to be taken (see the service's _may_act)."""
+        claimed = self.session.execute(_CLAIM, {"claim_id": sms_id, "claim_now": now, "claim_lease": lease,
+                                                "claim_ticket": ticket}).first()
+        return None if claimed is None else (claimed[0], claimed[1], claimed[2])
+
+    def get(self, sms_id: str, *, for_update: bool = False) -> SmsMessage | None:
+        if for_update:
+            return self.session.get(SmsMessage, sms_id, with_for_update=True)
+        return self.session.get(SmsMessage, sms_id)
+
+    def update_submitting(self, sms_id: str, **values: Any) -> int:
+        """Change a text still `submitting`; how many rows changed (0 or 1)."""
+        return rowcount(self.session.execute(update(sms_messages).where(sms_messages.c.id == sms_id,
+                                                                        sms_messages.c.status == "submitting")
+                                             .values(**values)))
+
+    def by_provider_sid_for_update(self, provider_sid: str) -> SmsMessage | None:
+        return self.session.scalars(select(SmsMessage).where(sms_messages.c.provider_sid == provider_sid)
+                                    .with_for_update()).one_or_none()
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def call_ref_for_referral(self, referral_id: str) -> str | None:
+        return self.session.scalar(select(calls.c.ref).join(referrals, referrals.c.call_id == calls.c.id)
+                                   .where(referrals.c.id == referral_id))
+
+    def for_call(self, ref: str) -> list[SmsMessage]:
+        return list(self.session.scalars(select(SmsMessage).where(sms_messages.c.call_ref == ref)
+                                         .order_by(sms_messages.c.created_at)))
+
+    def recent(self, limit: int) -> list[SmsMessage]:
+        return list(self.session.scalars(select(SmsMessage).order_by(sms_messages.c.created_at.desc()).limit(limit)))
+
+    def recent_for_centre(self, centre: str, limit: int) -> list[SmsMessage]:
+        """Texts about calls whose path went through `centre` (held, transferred to or from it)."""
+        padded = literal(" ") + calls.c.centre_path + literal(" ")
+        return list(self.session.scalars(
+            select(SmsMessage).join(calls, calls.c.ref == sms_messages.c.call_ref)
+            .where(padded.like(f"% {centre} %"))
+            .order_by(sms_messages.c.created_at.desc()).limit(limit)))
