@@ -27,5 +27,7 @@ def summary(svc: Any, ref: str) -> dict[str, Any]:
     """What a call has come to, as the service layer reads it back: comparable across stores."""
     call, history = call_service.get_call(svc, ref)
     return {"state": call.state, "version": call.version, "centre": call.centre,
-            "referrals": [(r.service, r.state, r.version, r.outcome_reason) for r in call.referrals],
+            # Sorted: referrals sent in the same instant (the scenario's fixed clock) have no order of their own.
+            "referrals": sorted(((r.service, r.state, r.version, r.outcome_reason) for r in call.referrals),
+                                key=lambda r: (r[0], r[1], r[2], r[3] or "")),
             "history": [(e.entity, e.trigger, e.from_state, e.to_state, e.actor, e.reason) for e in history]}
