@@ -24,6 +24,7 @@ from ipoa.config import REPO_ROOT
 from ipoa.domain.catalogue import Catalogue, load_catalogue
 from ipoa.domain.engine import Engine, Result
 from ipoa.domain.model import AccessEvent, AuditEvent, Call, OutboxMessage, SecurityEvent, Timer
+from ipoa.domain.sms.escalation import EscalationSettings
 from ipoa.domain.sms.links import LINK_CODE_LENGTH
 from ipoa.domain.sms.templates import TEMPLATE_NAMES, SmsTemplates
 from ipoa.paths import SMS_TEMPLATES
@@ -320,6 +321,7 @@ class FakeServices:
         self.sms_templates = SmsTemplates.load(SMS_TEMPLATES, public_base_url, required=TEMPLATE_NAMES,
                                                link_code_length=LINK_CODE_LENGTH)
         self.unit_of_work = FakeUnitOfWork()
+        self.escalation_settings = EscalationSettings()  # the defaults, as Services has without settings
         self._engine = Engine(self.catalogue.workflows, self.catalogue.directory, self.catalogue.sla)
 
     @property

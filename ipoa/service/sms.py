@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,13 +60,9 @@ _NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # a window row made only to be locked
 
 
 def escalation_settings(svc: Services) -> EscalationSettings:
-    """ESCALATION_REPEAT_MINUTES and ESCALATION_DIGEST_SECONDS, read from the environment once per
-    process (tests set svc.escalation_settings)."""
-    settings = getattr(svc, "escalation_settings", None)
-    if settings is None:
-        settings = EscalationSettings.from_environment(os.environ)
-        svc.escalation_settings = settings
-    return settings
+    """ESCALATION_REPEAT_MINUTES and ESCALATION_DIGEST_SECONDS, parsed once from the configuration when the
+    services were built (ipoa/config.py, bootstrap.build_services)."""
+    return svc.escalation_settings
 
 
 # -- links -------------------------------------------------------------------------------------------------
