@@ -10,14 +10,13 @@ from datetime import UTC
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import select
 
 from .adapters import workflow_store
 from .adapters.db import migrate
 from .domain.errors import WorkflowError
 from .service import security
 from .service import users as user_service
-from .users import ROLES, User
+from .users import ROLES
 
 
 def _svc():
@@ -164,19 +163,16 @@ def users_list() -> None:
 def users_update(username: str, display_name: str | None, mobile: str | None, centre: str | None,
                  role: str | None) -> None:
     """Change a user's display name, mobile, home centre or role."""
-    changes = {}
-    if display_name is not None:
-        changes["display_name"] = display_name
-    if mobile is not None:
-        changes["mobile"] = mobile or None  # '' removes it
-    if centre is not None:
-        changes["centre"] = centre or None
-    if role is not None:
-        changes["role"] = role
-    if not changes:
+    if display_name is None and mobile is None and centre is None and role is None:
         raise click.UsageError("say what to change: --name, --mobile, --centre or --role")
+    keep = user_service.KEEP  # an option not given leaves its field as it is
     try:
-        changed = user_service.update_user(_svc(), security.cli_actor(), username, **changes)
+        changed = user_service.update_user(
+            _svc(), security.cli_actor(), username,
+            display_name=keep if display_name is None else display_name,
+            mobile=keep if mobile is None else mobile or None,  # '' removes it
+            centre=keep if centre is None else centre or None,
+            role=keep if role is None else role)
     except user_service.UserError as exc:
         raise _refused(exc) from None
     click.echo(f"updated {username}: {', '.join(f.replace('_', ' ') for f in changed)}" if changed
@@ -379,16 +375,20 @@ def users_revoke_token(token_id: int | None, username: str | None, name: str | N
 
 
 def _revoke(token_id: int | None, username: str | None, name: str | None) -> None:
-    if (token_id is None) == (username is None):
+    if token_id is not None and username is None:
+        if name is not None:
+            raise click.UsageError("--name goes with --user")
+        svc, actor = _svc(), security.cli_actor()
+        try:
+            owner = user_service.revoke_token(svc, actor, token_id)
+        except user_service.UserError as exc:
+            raise _refused(exc) from None
+        click.echo(f"revoked API token {token_id} of {owner}")
+        return
+    if username is None or token_id is not None:
         raise click.UsageError("give a token id, or --user USERNAME for all of a user's tokens (not both)")
-    if name is not None and username is None:
-        raise click.UsageError("--name goes with --user")
     svc, actor = _svc(), security.cli_actor()
     try:
-        if token_id is not None:
-            owner = user_service.revoke_token(svc, actor, token_id)
-            click.echo(f"revoked API token {token_id} of {owner}")
-            return
         ids = user_service.revoke_tokens(svc, actor, username, name)
     except user_service.UserError as exc:
         raise _refused(exc) from None
@@ -492,8 +492,8 @@ def professionals_add(name: str, service: str, mobile: str, on_duty: bool, usern
     user_id = None
     if username:
         with svc.uow() as uow:
-            user_id = uow.session.scalar(select(User.id).where(User.username == username,
-                                                               User.role == "professional"))
+            user = uow.users.find(username)
+            user_id = user.id if user is not None and user.role == "professional" else None
         if user_id is None:
             raise click.ClickException(f"no professional user {username}")
     try:

@@ -59,7 +59,7 @@ def audit_verify(by: str | None) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     for c in result.chains:
-        if c.ok:
+        if c.problem is None:  # c.ok
             head = f"head {c.head.seq} {c.head.hash[:16]}" if c.head is not None else "no head yet"
             click.echo(f"{c.chain}: {c.events} event(s) checked, OK ({head})")
         else:

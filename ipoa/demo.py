@@ -5,9 +5,8 @@ from __future__ import annotations
 import nhs_number
 from sqlalchemy import func, select
 
-from .adapters.orm import professionals
+from .adapters.orm import calls, professionals
 from .domain.calendar import LONDON
-from .domain.model import Call
 from .domain.validation import normalise_uk_mobile
 from .service import calls as call_service
 from .service.professionals import add_professional, link_user
@@ -36,7 +35,8 @@ DEMO_MOBILES = {"supervisor": "07700 900301"}
 
 def demo_nhs_numbers(count: int) -> list[str]:
     """Valid (Modulus 11) numbers from the 999 test range."""
-    out, n = [], 9990000000
+    out: list[str] = []
+    n = 9990000000
     while len(out) < count:
         n += 1
         if nhs_number.is_valid(str(n)):
@@ -113,8 +113,8 @@ def seed(svc) -> list[str]:
                     user.mobile = e164
                     lines.append(f"demo user {username} now has mobile {e164}")
                 continue
-            uow.session.add(User(username=username, display_name=name, role=role, centre=centre,
-                                 password=DEMO_PASSWORD, created_at=svc.clock.now(), mobile=e164))
+            uow.users.add(User(username=username, display_name=name, role=role, centre=centre,
+                               password=DEMO_PASSWORD, created_at=svc.clock.now(), mobile=e164))
             lines.append(f"demo user {username} ({role}{', ' + centre if centre else ''}"
                          f"{', mobile ' + e164 if e164 else ''})")
         uow.commit()
@@ -124,12 +124,13 @@ def seed(svc) -> list[str]:
             add_professional(svc, name=name, service=service, mobile=mobile, on_duty=True)
             lines.append(f"demo professional {name} on duty")
     with svc.uow() as uow:
-        professional_user = uow.session.scalar(select(User.id).where(User.username == "professional"))
+        demo_professional = uow.users.find("professional")
+        professional_user = demo_professional.id if demo_professional is not None else None
     if professional_user is not None:  # the demo professional signs in as the DN nurse
         link_user(svc, DEMO_PROFESSIONALS[0][2], professional_user)
     with svc.uow() as uow:
-        have_calls = uow.session.scalar(select(func.count()).select_from(Call).where(
-            Call.summary.like("Demo:%")))
+        have_calls = uow.session.scalar(select(func.count()).select_from(calls).where(
+            calls.c.summary.like("Demo:%")))
     if have_calls:
         lines.append(f"demo calls already present ({have_calls})")
         return lines
@@ -188,9 +189,12 @@ def _undelivered_alert(svc, call) -> str:
     from .service.sms import referral_link
 
     referral = call.referrals[0]
+    unreachable = normalise_uk_mobile(DEMO_UNREACHABLE)
+    if unreachable is None:  # a constant of this module: only if it were edited into a non-mobile
+        raise ValueError(f"DEMO_UNREACHABLE ({DEMO_UNREACHABLE}) is not a UK mobile number")
     at = svc.clock.now() - timedelta(minutes=20)
     text = SmsMessage(call_ref=call.ref, referral_id=referral.id,
-                      recipient=Recipient("on_duty", normalise_uk_mobile(DEMO_UNREACHABLE)),
+                      recipient=Recipient("on_duty", unreachable),
                       template="referral_sent", created_at=at,
                       body=svc.sms_templates.render(
                           "referral_sent", ref=call.ref, service=referral.service,

@@ -12,6 +12,9 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
 
 __all__ = ["RedactingFilter", "install", "redact", "redact_record"]
 
@@ -112,17 +115,30 @@ _lock = threading.Lock()
 _filter = RedactingFilter()
 
 
-def _redacting_factory(base):
-    def factory(*args, **kwargs) -> logging.LogRecord:
+# What install() has put in place carries this attribute, so installing again leaves it be (and does not
+# wrap the record factory twice).
+_MARK = "ipoa_redacting"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _marked(fn: _F) -> _F:
+    setattr(fn, _MARK, True)  # a function takes attributes; a Callable's type does not say so
+    return fn
+
+
+def _redacting_factory(base: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    @_marked
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = base(*args, **kwargs)
         redact_record(record)
         return record
 
-    factory.ipoa_redacting = True
     return factory
 
 
-def _log_uncaught(exc_type, exc_value, exc_tb) -> None:
+@_marked
+def _log_uncaught(exc_type: type[BaseException], exc_value: BaseException,
+                  exc_tb: TracebackType | None) -> None:
     if issubclass(exc_type, KeyboardInterrupt):
         sys.__excepthook__(exc_type, exc_value, exc_tb)
         return
@@ -130,18 +146,16 @@ def _log_uncaught(exc_type, exc_value, exc_tb) -> None:
                                                 exc_info=(exc_type, exc_value, exc_tb))
 
 
-_log_uncaught.ipoa_redacting = True
-
-
-def _log_uncaught_in_thread(args) -> None:
+@_marked
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     if args.exc_type is SystemExit:
         return
     name = args.thread.name if args.thread is not None else "?"
+    # exc_value is typed Optional, but a thread's uncaught exception always has one (sys.exc_info()).
+    exc_info = ((args.exc_type, args.exc_value, args.exc_traceback) if args.exc_value is not None
+                else (None, None, None))
     logging.getLogger("ipoa.uncaught").critical("uncaught %s in thread %s", args.exc_type.__name__, name,
-                                                exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
-
-
-_log_uncaught_in_thread.ipoa_redacting = True
+                                                exc_info=exc_info)
 
 
 def _add_filter(handler: logging.Handler) -> None:
@@ -153,11 +167,11 @@ def install() -> None:
     """Redact every log record of this process from now on. Safe to call again: installs once, and
     puts the filter on handlers added since."""
     with _lock:
-        if not getattr(logging.getLogRecordFactory(), "ipoa_redacting", False):
+        if not getattr(logging.getLogRecordFactory(), _MARK, False):
             logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
-        if not getattr(sys.excepthook, "ipoa_redacting", False):
+        if not getattr(sys.excepthook, _MARK, False):
             sys.excepthook = _log_uncaught
-        if not getattr(threading.excepthook, "ipoa_redacting", False):
+        if not getattr(threading.excepthook, _MARK, False):
             threading.excepthook = _log_uncaught_in_thread
         loggers = [logging.getLogger()] + [lg for lg in list(logging.Logger.manager.loggerDict.values())
                                            if isinstance(lg, logging.Logger)]

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from werkzeug.security import check_password_hash, generate_password_hash
+from ipoa.adapters.passwords import check_password_hash, generate_password_hash
 
 ROLES = ("handler", "supervisor", "professional", "admin")
 # What each role's pages and API routes are: every route names one of these capabilities. Which records a
@@ -57,10 +57,13 @@ class User:
         self.password_changed_at: datetime | None = None
         self.mfa_secret: str | None = None  # TOTP, once enrolled
         self.mfa_enrolled_at: datetime | None = None
+        self.mfa_last_step: int | None = None  # the TOTP time step last accepted: none is accepted twice
         if password_hash is not None:
             self.password_hash = password_hash  # e.g. one hash shared by many test users (scrypt is slow by design)
-        else:
+        elif password is not None:
             self.set_password(password)
+        else:
+            raise ValueError("a user needs a password or a password hash")
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -35,6 +35,7 @@ from tests.helpers import (  # noqa: E402,F401 - re-exported: test modules impor
     sign_in,
 )
 from tests.helpers.api import auth  # noqa: E402
+from tests.helpers.properties import THOROUGH_DEFAULT  # noqa: E402
 
 WORKFLOWS = REPO_ROOT / "workflows"
 
@@ -42,9 +43,10 @@ WORKFLOWS = REPO_ROOT / "workflows"
 # edit-test loop. `ci` (whenever CI is set, as .ci/run is run): more examples, on top of Hypothesis's own
 # CI settings: derandomised (the same cases every run, so a red build is red again on a rerun), no
 # deadline on the noisy 2-core box, no example database, the failing example's reproduce blob printed.
-# HYPOTHESIS_PROFILE=dev|ci chooses either anywhere. A test that pins max_examples keeps its count in both.
+# HYPOTHESIS_PROFILE=dev|ci chooses either anywhere. A test that wants more or fewer examples than the
+# profile asks for `examples(n)` (tests/helpers/properties.py): n in CI, scaled down in the quick profile.
 settings.register_profile("dev", max_examples=50)
-settings.register_profile("ci", settings.get_profile("ci"), max_examples=300)
+settings.register_profile("ci", settings.get_profile("ci"), max_examples=THOROUGH_DEFAULT)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 

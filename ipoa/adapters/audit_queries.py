@@ -13,7 +13,7 @@ from ..domain.audit_chain import Head
 from .audit_store import TABLES, content
 from .orm import audit_chain_heads as heads
 from .orm import audit_verifications as runs
-from .results import inserted_id
+from .results import inserted_int_id
 
 
 class RunRow(NamedTuple):
@@ -64,7 +64,7 @@ class AuditTrailQueries:
     # -- verification runs -----------------------------------------------------------------------------
 
     def start_run(self, started_at: datetime, by: str) -> int:
-        return inserted_id(self.session.execute(insert(runs).values(started_at=started_at, by=by)))
+        return inserted_int_id(self.session.execute(insert(runs).values(started_at=started_at, by=by)))
 
     def finish_run(self, run_id: int, *, finished_at: datetime, ok: bool | None, events: int | None,
                    problem: str | None) -> None:

@@ -7,10 +7,11 @@ this after flushing everything else, so the head is the last lock a transaction 
 never wait on each other in a cycle."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Insert, func, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, seal, verify
@@ -46,29 +47,31 @@ def lock_head(session: Session, chain: str) -> Head:
     return Head(row.seq, row.hash)
 
 
-def _insert_head_if_missing(session: Session, chain: str):
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(heads).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
+def _insert_head_if_missing(session: Session, chain: str) -> Insert:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(heads).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(heads).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
 
 
 def append(session: Session, events: Iterable[Any]) -> None:
     """Number, hash and add events (AuditEvent, AccessEvent, SecurityEvent) to their chains."""
-    by_chain: dict[str, list] = {}
+    by_chain: dict[str, list[Any]] = {}
     for event in events:
         by_chain.setdefault(event.CHAIN, []).append(event)
     for chain in CHAINS:  # always in this order: see the module's docstring
         new = by_chain.get(chain)
         if not new:
             continue
-        head = seal(new, lock_head(session, chain), lambda e, c=chain: content(c, e))
+        head = seal(new, lock_head(session, chain), functools.partial(content, chain))
         session.execute(update(heads).where(heads.c.chain == chain).values(seq=head.seq, hash=head.hash))
         session.add_all(new)
 
 
-def _rows(session: Session, chain: str, batch: int = 2000) -> Iterator[tuple[int, str, dict]]:
+def _rows(session: Session, chain: str, batch: int = 2000) -> Iterator[tuple[int, str, dict[str, Any]]]:
     table = TABLES[chain]
     cols = [table.c[name] for name in _CONTENT[chain]]
     last = None
@@ -88,7 +91,7 @@ def verify_chain(session: Session, chain: str) -> tuple[Break | None, int]:
     head = Head(row.seq, row.hash) if row is not None else None
     counted = [0]
 
-    def counting():
+    def counting() -> Iterator[tuple[int, str, dict[str, Any]]]:
         for r in _rows(session, chain):
             counted[0] += 1
             yield r

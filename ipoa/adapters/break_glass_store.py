@@ -3,13 +3,13 @@ and the supervisors' review of each opening."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from .orm import break_glass_grants as g
 from .orm import users
+from .results import AnyRow, inserted_int_id
 
 
 class BreakGlassStore:
@@ -24,17 +24,17 @@ class BreakGlassStore:
 
     def add(self, *, call_ref: str, centre: str, username: str, role: str, user_centre: str | None,
             reason: str, note: str | None, granted_at: datetime, expires_at: datetime) -> int:
-        return self.session.execute(insert(g).values(
+        return inserted_int_id(self.session.execute(insert(g).values(
             call_ref=call_ref, centre=centre, username=username, role=role, user_centre=user_centre,
-            reason=reason, note=note, granted_at=granted_at, expires_at=expires_at)).inserted_primary_key[0]
+            reason=reason, note=note, granted_at=granted_at, expires_at=expires_at)))
 
-    def for_call(self, ref: str) -> list[Any]:
+    def for_call(self, ref: str) -> list[AnyRow]:
         """Every opening of a call, oldest first: rows of break_glass_grants with the user's display_name."""
         return list(self.session.execute(
             select(g, users.c.display_name).outerjoin(users, users.c.username == g.c.username)
             .where(g.c.call_ref == ref).order_by(g.c.granted_at)))
 
-    def for_review(self, centre: str, *, include_reviewed: bool, limit: int) -> list[Any]:
+    def for_review(self, centre: str, *, include_reviewed: bool, limit: int) -> list[AnyRow]:
         """Openings of calls held by a centre when opened: unreviewed first, newest first."""
         stmt = (select(g, users.c.display_name).outerjoin(users, users.c.username == g.c.username)
                 .where(g.c.centre == centre))
@@ -43,7 +43,7 @@ class BreakGlassStore:
         return list(self.session.execute(stmt.order_by(g.c.reviewed_at.is_not(None), g.c.granted_at.desc())
                                          .limit(limit)))
 
-    def get(self, grant_id: int) -> Any:
+    def get(self, grant_id: int) -> AnyRow | None:
         """(id, centre, call_ref, username, reviewed_at), or None."""
         return self.session.execute(select(g.c.id, g.c.centre, g.c.call_ref, g.c.username, g.c.reviewed_at)
                                     .where(g.c.id == grant_id)).first()

@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from .orm import professionals
+from .results import AnyRow, inserted_int_id
 
 
 class ProfessionalStore:
     def __init__(self, session: Session):
         self.session = session
 
-    def by_mobile(self, e164: str) -> Any:
+    def by_mobile(self, e164: str) -> AnyRow | None:
         """The professional's row (id, name, mobile, service, on_duty, opted_out_at, user_id, created_at),
         or None."""
         return self.session.execute(select(professionals).where(professionals.c.mobile == e164)).first()
@@ -23,11 +23,10 @@ class ProfessionalStore:
         return bool(self.session.scalar(select(professionals.c.id).where(professionals.c.mobile == e164)))
 
     def add(self, *, name: str, mobile: str, service: str, on_duty: bool, created_at: datetime) -> int:
-        return self.session.execute(insert(professionals).values(
-            name=name, mobile=mobile, service=service, on_duty=on_duty,
-            created_at=created_at)).inserted_primary_key[0]
+        return inserted_int_id(self.session.execute(insert(professionals).values(
+            name=name, mobile=mobile, service=service, on_duty=on_duty, created_at=created_at)))
 
-    def for_user(self, user_id: int) -> Any:
+    def for_user(self, user_id: int) -> AnyRow | None:
         """The row of the professional a user account is linked to, or None."""
         return self.session.execute(select(professionals).where(professionals.c.user_id == user_id)).first()
 

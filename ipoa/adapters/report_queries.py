@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from .orm import audit_events, calls, referrals, sms_messages, timers
+from .results import AnyRow
 
 __all__ = ["ReportQueries", "call_decisions", "call_transfers", "logged_calls", "referral_changes",
            "referral_clocks", "sent_referrals", "texts", "triage_clocks"]
@@ -28,7 +28,7 @@ def _logged(start: datetime, end: datetime, centre: str | None) -> ColumnElement
     return in_period if centre is None else and_(in_period, calls.c.origin_centre == centre)
 
 
-def logged_calls(s: Session, start: datetime, end: datetime, centre: str | None) -> Sequence[Row[Any]]:
+def logged_calls(s: Session, start: datetime, end: datetime, centre: str | None) -> Sequence[AnyRow]:
     """The calls logged in the period (by `centre`): ref, origin_centre, logged_at, state."""
     return s.execute(
         select(calls.c.ref, calls.c.origin_centre, calls.c.logged_at, calls.c.state)
@@ -36,7 +36,7 @@ def logged_calls(s: Session, start: datetime, end: datetime, centre: str | None)
 
 
 def call_decisions(s: Session, start: datetime, end: datetime, centre: str | None,
-                   triggers: Iterable[str]) -> Sequence[Row[Any]]:
+                   triggers: Iterable[str]) -> Sequence[AnyRow]:
     """Every routing decision (an audit event of one of `triggers`) of those calls, oldest first:
     call_ref, trigger, at."""
     return s.execute(
@@ -47,7 +47,7 @@ def call_decisions(s: Session, start: datetime, end: datetime, centre: str | Non
         .order_by(audit_events.c.at, audit_events.c.seq)).all()
 
 
-def triage_clocks(s: Session, start: datetime, end: datetime, centre: str | None) -> Sequence[Row[Any]]:
+def triage_clocks(s: Session, start: datetime, end: datetime, centre: str | None) -> Sequence[AnyRow]:
     """The triage clocks of those calls, oldest first: call_ref, due_at, created_at, outcome, stopped_at."""
     return s.execute(
         select(timers.c.call_ref, timers.c.due_at, timers.c.created_at, timers.c.outcome,
@@ -57,7 +57,7 @@ def triage_clocks(s: Session, start: datetime, end: datetime, centre: str | None
         .order_by(timers.c.created_at, timers.c.id)).all()
 
 
-def call_transfers(s: Session, start: datetime, end: datetime, triggers: Iterable[str]) -> Sequence[Row[Any]]:
+def call_transfers(s: Session, start: datetime, end: datetime, triggers: Iterable[str]) -> Sequence[AnyRow]:
     """The transfers (audit events of `triggers`) of every call logged in the period, whichever centre
     logged it (a centre's transfers in come from others), oldest first: call_ref, data (the centre named),
     origin_centre, logged_at."""
@@ -81,7 +81,7 @@ def _sent(start: datetime, end: datetime, centre: str | None, service: str | Non
 
 
 def sent_referrals(s: Session, start: datetime, end: datetime, centre: str | None,
-                   service: str | None) -> Sequence[Row[Any]]:
+                   service: str | None) -> Sequence[AnyRow]:
     """The referrals sent in the period (of calls `centre` logged, to `service`), in the order sent: id,
     service, state, workflow, workflow_version, sent_at, outcome_reason, sharing_basis."""
     return s.execute(
@@ -93,7 +93,7 @@ def sent_referrals(s: Session, start: datetime, end: datetime, centre: str | Non
 
 
 def referral_changes(s: Session, start: datetime, end: datetime, centre: str | None,
-                     service: str | None) -> Sequence[Row[Any]]:
+                     service: str | None) -> Sequence[AnyRow]:
     """The state changes of those referrals, oldest first: entity_id (the referral), to_state, at.
     Joined through the call: audit events are indexed by call ref."""
     return s.execute(
@@ -107,7 +107,7 @@ def referral_changes(s: Session, start: datetime, end: datetime, centre: str | N
 
 
 def referral_clocks(s: Session, start: datetime, end: datetime, centre: str | None,
-                    service: str | None) -> Sequence[Row[Any]]:
+                    service: str | None) -> Sequence[AnyRow]:
     """The acceptance and response clocks of those referrals, oldest first: referral_id, kind, due_at,
     outcome, stopped_at."""
     return s.execute(
@@ -123,7 +123,7 @@ def referral_clocks(s: Session, start: datetime, end: datetime, centre: str | No
 # -- texts ------------------------------------------------------------------------------------------
 
 def texts(s: Session, start: datetime, end: datetime, centre: str | None,
-          service: str | None) -> Sequence[Row[Any]]:
+          service: str | None) -> Sequence[AnyRow]:
     """The messages recorded in the period (about calls `centre` logged; about referrals to `service`):
     status, created_at."""
     q = select(sms_messages.c.status, sms_messages.c.created_at).where(
@@ -142,31 +142,31 @@ class ReportQueries:
     def __init__(self, session: Session):
         self.session = session
 
-    def logged_calls(self, start: datetime, end: datetime, centre: str | None) -> Sequence[Row[Any]]:
+    def logged_calls(self, start: datetime, end: datetime, centre: str | None) -> Sequence[AnyRow]:
         return logged_calls(self.session, start, end, centre)
 
     def call_decisions(self, start: datetime, end: datetime, centre: str | None,
-                       triggers: Iterable[str]) -> Sequence[Row[Any]]:
+                       triggers: Iterable[str]) -> Sequence[AnyRow]:
         return call_decisions(self.session, start, end, centre, triggers)
 
-    def triage_clocks(self, start: datetime, end: datetime, centre: str | None) -> Sequence[Row[Any]]:
+    def triage_clocks(self, start: datetime, end: datetime, centre: str | None) -> Sequence[AnyRow]:
         return triage_clocks(self.session, start, end, centre)
 
-    def call_transfers(self, start: datetime, end: datetime, triggers: Iterable[str]) -> Sequence[Row[Any]]:
+    def call_transfers(self, start: datetime, end: datetime, triggers: Iterable[str]) -> Sequence[AnyRow]:
         return call_transfers(self.session, start, end, triggers)
 
     def sent_referrals(self, start: datetime, end: datetime, centre: str | None,
-                       service: str | None) -> Sequence[Row[Any]]:
+                       service: str | None) -> Sequence[AnyRow]:
         return sent_referrals(self.session, start, end, centre, service)
 
     def referral_changes(self, start: datetime, end: datetime, centre: str | None,
-                         service: str | None) -> Sequence[Row[Any]]:
+                         service: str | None) -> Sequence[AnyRow]:
         return referral_changes(self.session, start, end, centre, service)
 
     def referral_clocks(self, start: datetime, end: datetime, centre: str | None,
-                        service: str | None) -> Sequence[Row[Any]]:
+                        service: str | None) -> Sequence[AnyRow]:
         return referral_clocks(self.session, start, end, centre, service)
 
     def texts(self, start: datetime, end: datetime, centre: str | None,
-              service: str | None) -> Sequence[Row[Any]]:
+              service: str | None) -> Sequence[AnyRow]:
         return texts(self.session, start, end, centre, service)

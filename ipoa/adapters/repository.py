@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ..domain.model import AuditEvent, Call
-from .orm import calls
+from .orm import audit_events, calls
 
 
 class OpenCallRow(NamedTuple):
@@ -30,7 +30,7 @@ class CallRepository:
         self.session.add(call)
 
     def get(self, ref: str) -> Call | None:
-        return self.session.scalars(select(Call).where(Call.ref == ref)).one_or_none()
+        return self.session.scalars(select(Call).where(calls.c.ref == ref)).one_or_none()
 
     def open_for_nhs_number(self, nhs_number: str, final_states: set[str], limit: int = 10) -> list[OpenCallRow]:
         """The most recent open calls for a person (ref, centre, state, logged_at, need, urgency): enough
@@ -59,11 +59,11 @@ class CallRepository:
     def logged_in(self, centre: str, start: datetime, end: datetime, limit: int) -> list[Call]:
         """A centre's calls logged in [start, end), oldest first, at most limit."""
         return list(self.session.scalars(
-            select(Call).where(Call.centre == centre, Call.logged_at >= start, Call.logged_at < end)
-            .order_by(Call.logged_at).limit(limit)))
+            select(Call).where(calls.c.centre == centre, calls.c.logged_at >= start, calls.c.logged_at < end)
+            .order_by(calls.c.logged_at).limit(limit)))
 
     def history(self, ref: str) -> list[AuditEvent]:
-        stmt = select(AuditEvent).where(AuditEvent.call_ref == ref).order_by(AuditEvent.seq)
+        stmt = select(AuditEvent).where(audit_events.c.call_ref == ref).order_by(audit_events.c.seq)
         return list(self.session.scalars(stmt))
 
 

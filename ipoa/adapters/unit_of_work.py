@@ -6,14 +6,16 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
+from sqlalchemy import Column, Select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..domain.audit_chain import canonical
 from ..domain.engine import Engine, Result
 from ..domain.errors import VersionConflict
+from ..domain.model import AccessEvent, AuditEvent, Call, SecurityEvent
 from . import audit_store
 from .access_log_queries import AccessLogQueries
 from .audit_queries import AuditTrailQueries
@@ -44,69 +46,98 @@ class Publisher(Protocol):
     def publish(self, message_ids: list[str]) -> None: ...
 
 
+class _Keyed(Protocol):
+    """A mapped Call: it has the calls table's `id` column (adapters/orm.py), which the domain class
+    does not declare (the database numbers it)."""
+
+    id: int
+
+
 class EngineSource(Protocol):
     """What gives the workflow engine (bootstrap.Services, a test's fake)."""
 
     def engine(self, needs: tuple[str, int] | None = None, session: Session | None = None) -> Engine: ...
 
 
+_S = TypeVar("_S")
+
+
+class _Store(Generic[_S]):
+    """A store of the unit of work (`uow.calls`, ...), built on first use in a `with` entry, on that entry's
+    session, and the same object until the next entry: a use case pays only for the stores it touches.
+    Read on an instance it is typed as the store itself."""
+
+    __slots__ = ("build", "name")
+
+    def __init__(self, build: Callable[[Session], _S]) -> None:
+        self.build = build
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, uow: None, owner: type | None = None) -> _Store[_S]: ...
+
+    @overload
+    def __get__(self, uow: UnitOfWork, owner: type | None = None) -> _S: ...
+
+    def __get__(self, uow: UnitOfWork | None, owner: type | None = None) -> _S | _Store[_S]:
+        if uow is None:
+            return self
+        stores = uow._stores
+        if stores is None:
+            raise AttributeError(f"uow.{self.name}: a unit of work's stores are used inside `with uow:`")
+        store: _S | None = stores.get(self.name)
+        if store is None:
+            store = stores[self.name] = self.build(uow.session)
+        return store
+
+    def __set__(self, uow: UnitOfWork, store: _S) -> None:
+        """Stands in for this entry only (as the store built would), until the next __enter__."""
+        if uow._stores is None:
+            raise AttributeError(f"uow.{self.name}: a unit of work's stores are set inside `with uow:`")
+        uow._stores[self.name] = store
+
+
 class UnitOfWork:
     # Calls and their records: loading and saving, and the reads a use case makes in its transaction.
-    calls: CallRepository
-    referrals: ReferralStore
-    break_glass: BreakGlassStore
-    access_log: AccessLogQueries
-    professionals: ProfessionalStore
-    sms_replies: SmsReplyStore
-    presence: PresenceStore
-    work_queues: WorkQueueQueries  # read model: queue figures, a centre's queue, breaches
-    dashboard: DashboardQueries  # read model: the supervisor's dashboard
-    reports: ReportQueries  # read model: a period's rows for the reports
-    workflows: WorkflowStore  # deployed workflow versions
+    calls = _Store(CallRepository)
+    referrals = _Store(ReferralStore)
+    break_glass = _Store(BreakGlassStore)
+    access_log = _Store(AccessLogQueries)
+    professionals = _Store(ProfessionalStore)
+    sms_replies = _Store(SmsReplyStore)
+    presence = _Store(PresenceStore)
+    work_queues = _Store(WorkQueueQueries)  # read model: queue figures, a centre's queue, breaches
+    dashboard = _Store(DashboardQueries)  # read model: the supervisor's dashboard
+    reports = _Store(ReportQueries)  # read model: a period's rows for the reports
+    workflows = _Store(WorkflowStore)  # deployed workflow versions
     # Stores for sign-in, sessions, security and the background machinery (one adapters module each).
-    users: UserStore
-    sessions: SessionStore
-    security_events: SecurityEventStore
-    recovery_codes: RecoveryCodeStore
-    idempotency_keys: IdempotencyKeyStore
-    audit_trail: AuditTrailQueries  # read model: the chains' events and verification runs
-    retention: RetentionStore
-    timers: TimerStore
-    outbox: OutboxStore
-    sms: SmsStore
+    users = _Store(UserStore)
+    sessions = _Store(SessionStore)
+    security_events = _Store(SecurityEventStore)
+    recovery_codes = _Store(RecoveryCodeStore)
+    idempotency_keys = _Store(IdempotencyKeyStore)
+    audit_trail = _Store(AuditTrailQueries)  # read model: the chains' events and verification runs
+    retention = _Store(RetentionStore)
+    timers = _Store(TimerStore)
+    outbox = _Store(OutboxStore)
+    sms = _Store(SmsStore)
 
-    def __init__(self, session_factory: sessionmaker, publisher: Publisher | None = None):
+    def __init__(self, session_factory: sessionmaker[Session], publisher: Publisher | None = None):
         self.session_factory = session_factory
         self.publisher = publisher
+        self._stores: dict[str, Any] | None = None  # this entry's stores, built as they are first used
 
     def __enter__(self) -> UnitOfWork:
         self.session: Session = self.session_factory()
-        self.calls = CallRepository(self.session)
-        self.referrals = ReferralStore(self.session)
-        self.break_glass = BreakGlassStore(self.session)
-        self.access_log = AccessLogQueries(self.session)
-        self.professionals = ProfessionalStore(self.session)
-        self.sms_replies = SmsReplyStore(self.session)
-        self.presence = PresenceStore(self.session)
-        self.work_queues = WorkQueueQueries(self.session)
-        self.dashboard = DashboardQueries(self.session)
-        self.reports = ReportQueries(self.session)
-        self.workflows = WorkflowStore(self.session)
-        self.users = UserStore(self.session)
-        self.sessions = SessionStore(self.session)
-        self.security_events = SecurityEventStore(self.session)
-        self.recovery_codes = RecoveryCodeStore(self.session)
-        self.idempotency_keys = IdempotencyKeyStore(self.session)
-        self.audit_trail = AuditTrailQueries(self.session)
-        self.retention = RetentionStore(self.session)
-        self.timers = TimerStore(self.session)
-        self.outbox = OutboxStore(self.session)
-        self.sms = SmsStore(self.session)
+        self._stores = {}
         self._pending: list[str] = []
-        self._chained: list = []  # audit, access and security events: numbered and hashed at commit
+        self._chained: list[Any] = []  # audit, access and security events: numbered and hashed at commit
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         # close() rolls back anything uncommitted without expiring what was loaded, so callers can
         # still read the (now detached) objects they were handed.
         self.session.close()
@@ -116,7 +147,7 @@ class UnitOfWork:
         own connection: a second connection would wait on this one's lock under SQLite."""
         return services.engine(needs=needs, session=self.session)
 
-    def add_new_call(self, call, result: Result) -> None:
+    def add_new_call(self, call: Call, result: Result) -> None:
         """A call just logged, with what logging it caused. On PostgreSQL, one statement: the call's
         INSERT, its audit, outbox and timer INSERTs, and the audit chain's head moved on, as
         data-modifying CTEs (one round trip instead of five, on the path every call takes: see
@@ -124,7 +155,7 @@ class UnitOfWork:
         sha256(previous hash, number, canonical content), the same link domain/audit_chain.py makes
         (and `audit verify` checks). Elsewhere, the ORM."""
         shape = (len(result.audit), len(result.outbox), len(result.timers))
-        if (self.session.bind.dialect.name != "postgresql" or result.new_referrals or result.stopped_clocks
+        if (self.session.get_bind().dialect.name != "postgresql" or result.new_referrals or result.stopped_clocks
                 or shape not in _NEW_CALL_SHAPES or not _unset_at_logging(call, result)
                 or not _shared_values_agree(call, result)):
             self.calls.add(call)
@@ -140,7 +171,7 @@ class UnitOfWork:
         row = self.session.execute(_new_call_statement(shape), params).first()
         if row is None:  # no head row: nothing of the audit chain may be written without it
             raise audit_store.ChainHeadMissing("the audit chain's head record is missing")
-        call.id, event.seq, event.hash = row
+        cast("_Keyed", call).id, event.seq, event.hash = row
         self._pending += [m.id for m in result.outbox]
 
     def record(self, result: Result) -> None:
@@ -165,7 +196,7 @@ class UnitOfWork:
         self.session.add_all(result.outbox)
         self._pending += [m.id for m in result.outbox]
 
-    def add_event(self, event) -> None:
+    def add_event(self, event: AuditEvent | AccessEvent | SecurityEvent) -> None:
         """An access or security event (or an audit event without a state change), committed with the
         rest of the unit of work."""
         self._chained.append(event)
@@ -207,7 +238,7 @@ _UNSET_AT_LOGGING = {
 }
 
 
-def _unset_at_logging(call, result: Result) -> bool:
+def _unset_at_logging(call: Call, result: Result) -> bool:
     return all(getattr(obj, name) is None
                for table, objs in (("calls", [call]), ("outbox", result.outbox), ("timers", result.timers))
                for obj in objs for name in _UNSET_AT_LOGGING[table])
@@ -224,7 +255,7 @@ _SHARED = {
 }
 
 
-def _shared_values_agree(call, result: Result) -> bool:
+def _shared_values_agree(call: Call, result: Result) -> bool:
     return all(getattr(obj, col) == getattr(call, source)
                for table, objs in (("calls", [call]), ("audit_events", result.audit), ("outbox", result.outbox),
                                    ("timers", result.timers))
@@ -236,7 +267,7 @@ _FROM_HEAD = {"audit_events": {"seq", "hash"}}
 
 
 @functools.cache
-def _columns(table_name: str) -> list:
+def _columns(table_name: str) -> list[Column[Any]]:
     from .orm import metadata
 
     # Every column but an autoincrement key (calls: the database numbers them), those still unset, those
@@ -248,24 +279,36 @@ def _columns(table_name: str) -> list:
             and c.name not in skip]
 
 
-def _params(obj, prefix: str, columns: list) -> dict:
+def _params(obj: object, prefix: str, columns: list[Column[Any]]) -> dict[str, Any]:
     return {f"{prefix}_{c.name}": getattr(obj, c.name) for c in columns}
 
 
-_statements: dict[tuple[int, int, int], object] = {}
+_statements: dict[tuple[int, int, int], Select[Any, Any, Any]] = {}
 
 
-def _new_call_statement(shape: tuple[int, int, int]):
+def _new_call_statement(shape: tuple[int, int, int]) -> Select[Any, Any, Any]:
     """Built once per shape with bound parameters, so SQLAlchemy compiles it once."""
     stmt = _statements.get(shape)
     if stmt is None:
-        from sqlalchemy import LargeBinary, Text, bindparam, cast, func, insert, literal_column, select, true, update
+        from sqlalchemy import (
+            ColumnClause,
+            LargeBinary,
+            Text,
+            bindparam,
+            cast,
+            func,
+            insert,
+            literal_column,
+            select,
+            true,
+            update,
+        )
 
         from .orm import metadata
 
         calls = metadata.tables["calls"]
 
-        def values(prefix: str, table_name: str) -> dict:
+        def values(prefix: str, table_name: str) -> dict[str, Any]:
             table = metadata.tables[table_name]
             out = {c.name: bindparam(f"{prefix}_{c.name}", type_=c.type) for c in _columns(table_name)}
             out.update({col: bindparam(f"c_{source}", type_=calls.c[source].type)
@@ -274,7 +317,8 @@ def _new_call_statement(shape: tuple[int, int, int]):
 
         # The head moves on by one and hashes the event: in SET, the columns are the old head's.
         heads = metadata.tables["audit_chain_heads"]
-        newline, one = literal_column("E'\\n'"), literal_column("1")
+        newline: ColumnClause[Any] = literal_column("E'\\n'")
+        one: ColumnClause[Any] = literal_column("1")
         link = func.encode(func.sha256(
             func.convert_to(heads.c.hash.concat(newline).concat(cast(heads.c.seq + one, Text)).concat(newline),
                             literal_column("'UTF8'"))

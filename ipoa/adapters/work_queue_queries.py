@@ -35,9 +35,9 @@ class WorkQueueQueries:
     def callbacks_due(self, centre: str, states: set[str], now: datetime) -> list[Call]:
         """A centre's calls in these states whose promised callback time has come, earliest first."""
         return list(self.session.scalars(
-            select(Call).where(Call.centre == centre, Call.state.in_(sorted(states)),
-                               Call.callback_due.is_not(None), Call.callback_due <= now)
-            .order_by(Call.callback_due)))
+            select(Call).where(calls.c.centre == centre, calls.c.state.in_(sorted(states)),
+                               calls.c.callback_due.is_not(None), calls.c.callback_due <= now)
+            .order_by(calls.c.callback_due)))
 
     def centre_queue(self, centre: str, open_states: set[str]) -> list[Call]:
         return queries.centre_queue(self.session, centre, open_states)

@@ -70,7 +70,8 @@ def _possible_duplicate(exc: DuplicateSuspected) -> Response:
 
 def _open_call(c: OpenCall) -> dict:
     # Outside the user's relationship: that an open call exists, where, in what state, since when.
-    out = {"ref": c.ref, "centre": c.centre, "state": c.state, "logged_at": c.logged_at.isoformat()}
+    out: dict[str, str | None] = {"ref": c.ref, "centre": c.centre, "state": c.state,
+                                   "logged_at": c.logged_at.isoformat()}
     if c.visible:
         out.update(need=c.need, urgency=c.urgency)
     return out

@@ -17,13 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from ..domain.model import Call
 from ..entry.json_errors import json_error
 from ..entry.json_input import loads  # depth-checked JSON decoding
 from ..entry.request_context import services
 from ..service import idempotency as records
+from .serialise import referral_of
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,14 @@ def _call_event_answer(call: Call) -> tuple[int, str]:
 
 def _referral_event_answer(referral_id: str) -> Callable[[Call], tuple[int, str]]:
     def answer(call: Call) -> tuple[int, str]:
-        referral = call.referral(referral_id)
+        referral = referral_of(call, referral_id)
         return 200, _json(dict(ref=call.ref, state=call.state, version=call.version,
                                referral={"id": referral.id, "state": referral.state, "version": referral.version}))
     return answer
 
 
 def _json(value) -> str:
-    return current_app.json.response(value).get_data(as_text=True)
+    return jsonify(value).get_data(as_text=True)  # jsonify is current_app.json.response, typed as flask's Response
 
 
 ROUTES = {"api.create_call", "api.call_event", "api.referral_event"}
@@ -90,6 +91,8 @@ def _before():
     outcome = records.claim(svc, user_id=g.api_user.id, key=key, method=request.method, path=request.path,
                             request_hash=_request_hash())
     if outcome.kind == "replay":
+        if outcome.status_code is None or outcome.response_body is None:  # claim() replays stored answers only
+            raise RuntimeError("an Idempotency-Key replay without its stored answer")
         return _replay(outcome.status_code, outcome.response_body)
     if outcome.kind == "mismatch":
         return json_error(422, "idempotency_key_reused",
@@ -101,6 +104,8 @@ def _before():
                           "moment to get its answer.")
         resp.headers["Retry-After"] = "1"
         return resp
+    if outcome.claim_id is None:  # claim() names the row it claimed
+        raise RuntimeError("an Idempotency-Key claim without its row")
     claim = records.Claim(id=outcome.claim_id, answer=_answer_for(request.endpoint, request.view_args or {}),
                           ref=(request.view_args or {}).get("ref"))
     g.idempotency = (claim, records.begin(claim))

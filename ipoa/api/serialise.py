@@ -5,10 +5,20 @@ from datetime import date, datetime
 from typing import Any
 
 from ..domain.model import AuditEvent, Call, Referral
+from ..service.errors import NotFound
 
 
 def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def referral_of(call: Call, referral_id: str) -> Referral:
+    """The referral a use case has just changed on the call it returned (the use case refuses one the call
+    does not hold, with the same NotFound: a 404)."""
+    referral = call.referral(referral_id)
+    if referral is None:
+        raise NotFound(f"no referral {referral_id} on call {call.ref}")
+    return referral
 
 
 def referral_dict(r: Referral) -> dict[str, Any]:

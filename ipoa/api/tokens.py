@@ -8,10 +8,10 @@ from datetime import timedelta
 from flask import Response, g, request
 from sqlalchemy import or_, select, update
 
-from ..adapters.orm import api_tokens
+from ..adapters.orm import api_tokens, users
 from ..entry.json_errors import json_error
 from ..entry.request_context import services
-from ..users import ApiToken, User, hash_token
+from ..users import User, hash_token
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,10 @@ def authenticate():
     now = svc.clock.now()
     with svc.uow() as uow:
         found = uow.session.execute(
-            select(User, ApiToken.id, ApiToken.revoked_at, ApiToken.expires_at, ApiToken.last_used_at)
-            .join(ApiToken, ApiToken.user_id == User.id)
-            .where(ApiToken.token_hash == hash_token(token.strip()))
+            select(User, api_tokens.c.id, api_tokens.c.revoked_at, api_tokens.c.expires_at,
+                   api_tokens.c.last_used_at)
+            .join(api_tokens, api_tokens.c.user_id == users.c.id)
+            .where(api_tokens.c.token_hash == hash_token(token.strip()))
         ).first()
         if found is None or found.revoked_at is not None:
             return _unauthorised("unauthorised", "Unknown or revoked token.")

@@ -13,7 +13,7 @@ from ..service import records, work_queues
 from ..service import timers as timer_service
 from ..service.inputs import InvalidInput
 from . import error_handlers, idempotency, openapi, tokens
-from .serialise import call_dict
+from .serialise import call_dict, referral_of
 
 # Token-authenticated: no ambient cookie credentials to forge, so the app exempts it from CSRF (create_app).
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -114,7 +114,7 @@ def record_consent(ref: str):
 def referral_event(ref: str, referral_id: str):
     body = json_body()
     call = call_service.fire_referral_trigger(services(), actor(), ref, referral_id, body)
-    referral = call.referral(referral_id)
+    referral = referral_of(call, referral_id)
     return jsonify(ref=call.ref, state=call.state, version=call.version,
                    referral={"id": referral.id, "state": referral.state, "version": referral.version})
 
@@ -124,7 +124,7 @@ def referral_event(ref: str, referral_id: str):
 def referral_reroute(ref: str, referral_id: str):
     body = json_body()
     call, new = call_service.reroute_referral(services(), actor(), ref, referral_id, body)
-    old = call.referral(referral_id)
+    old = referral_of(call, referral_id)
     return jsonify(ref=call.ref, state=call.state, version=call.version,
                    withdrawn={"id": old.id, "service": old.service, "state": old.state, "version": old.version},
                    referral={"id": new.id, "service": new.service, "state": new.state, "version": new.version,
@@ -138,7 +138,7 @@ def referral_escalate(ref: str, referral_id: str):
     if not isinstance(body, dict):
         raise InvalidInput({"body": "Expected a JSON object."})
     call = call_service.escalate_referral(services(), actor(), ref, referral_id, body.get("reason"))
-    referral = call.referral(referral_id)
+    referral = referral_of(call, referral_id)
     return jsonify(ref=call.ref, referral={"id": referral.id, "service": referral.service,
                                            "state": referral.state, "version": referral.version},
                    escalated_to="duty_lead")

@@ -21,8 +21,9 @@ def requires(capability: str) -> Callable:
             if not getattr(user, "is_authenticated", False):
                 if request.blueprint == "api":
                     return json_error(401, "unauthorised", "Sign in first.")
-                # Flask-Login's manager, set up by the web's init_app (web/access.py).
-                return current_app.login_manager.unauthorized()
+                # Flask-Login's manager, set up by the web's init_app (web/access.py). Flask-Login ships no
+                # types and adds the attribute to the app at run time, so Flask's type does not know it.
+                return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
             if not user.can(capability):
                 if request.blueprint == "api":
                     return json_error(403, "forbidden", f"Your role ({user.role}) may not do this.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..domain import access as policy
 from ..domain.model import AccessEvent, Call
@@ -13,6 +13,20 @@ from .errors import OutsideRelationship
 
 if TYPE_CHECKING:
     from ..adapters.unit_of_work import UnitOfWork
+
+
+class Who(Protocol):
+    """Who is asking, as the policy needs them: service.calls.Actor (whose `service`, a professional's,
+    is read when it has one)."""
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def centre(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -23,12 +37,12 @@ class Access:
     grant_id: int | None = None
 
 
-def subject(actor) -> policy.Subject:
+def subject(actor: Who) -> policy.Subject:
     return policy.Subject(username=actor.username, role=actor.role, centre=actor.centre,
                           service=getattr(actor, "service", None))
 
 
-def facts(uow: UnitOfWork, actor, call: Call, now: datetime) -> tuple[policy.RecordFacts, int | None]:
+def facts(uow: UnitOfWork, actor: Who, call: Call, now: datetime) -> tuple[policy.RecordFacts, int | None]:
     grant = uow.break_glass.active_grant(actor.username, call.ref, now)
     record = policy.RecordFacts(centre=call.centre, centres=call.centres,
                                 services=tuple(r.service for r in call.referrals), break_glass=grant is not None)
@@ -44,7 +58,7 @@ _REFUSED = {
 }
 
 
-def authorise(uow: UnitOfWork, actor, call: Call, action: str, now: datetime) -> Access:
+def authorise(uow: UnitOfWork, actor: Who, call: Call, action: str, now: datetime) -> Access:
     """Access, or OutsideRelationship (a 403) when the policy refuses."""
     record, grant = facts(uow, actor, call, now)
     who = subject(actor)
@@ -59,22 +73,22 @@ def authorise(uow: UnitOfWork, actor, call: Call, action: str, now: datetime) ->
     return Access(relationship, grant if relationship == "break_glass" else None)
 
 
-def permitted(uow: UnitOfWork, actor, call: Call, action: str, now: datetime) -> bool:
+def permitted(uow: UnitOfWork, actor: Who, call: Call, action: str, now: datetime) -> bool:
     record, _ = facts(uow, actor, call, now)
     return policy.decide(subject(actor), record, action) is not None
 
 
-def may_create_in(actor, centre: str) -> bool:
+def may_create_in(actor: Who, centre: str) -> bool:
     """Logging a call creates a record in that centre: the user must be able to act there."""
     return policy.decide(subject(actor), policy.RecordFacts(centre=centre, centres=(centre,)), "act") is not None
 
 
-def may_see_centre(actor, centre: str) -> bool:
+def may_see_centre(actor: Who, centre: str) -> bool:
     """A centre's own lists (its queue, its texts) are for those who may see its calls."""
     return policy.decide(subject(actor), policy.RecordFacts(centre=centre, centres=(centre,)), "view") is not None
 
 
-def record_access(uow: UnitOfWork, actor, ref: str, route: str, access: Access, now: datetime,
+def record_access(uow: UnitOfWork, actor: Who, ref: str, route: str, access: Access, now: datetime,
                   referral_id: str | None = None) -> None:
     uow.add_event(AccessEvent(at=now, username=actor.username, role=actor.role, centre=actor.centre,
                               call_ref=ref, route=route[:120], purpose=access.relationship,

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from ..domain import meaning, sharing
 from ..domain.engine import CALL_WORKFLOW, Result, outbox_event
-from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict
+from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict, WorkflowError
 from ..domain.model import AuditEvent, Call, Referral, new_ref
 from ..domain.routing import Decision
 from ..domain.validation import text_problem
@@ -21,8 +21,10 @@ from .inputs import CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, Input, Inval
 from .workflow_meaning import definition_of
 
 if TYPE_CHECKING:
+    from ..adapters.repository import OpenCallRow
     from ..adapters.unit_of_work import UnitOfWork
     from ..bootstrap import Services
+    from ..domain.workflow import TransitionDef
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def log_call(svc: Services, actor: Actor, payload: dict[str, Any], *, allow_dupl
     return call
 
 
-def _open_call(actor: Actor, row) -> OpenCall:
+def _open_call(actor: Actor, row: OpenCallRow) -> OpenCall:
     from ..domain import access as policy
 
     record = policy.RecordFacts(centre=row.centre, centres=tuple((row.centre_path or row.centre).split()))
@@ -114,7 +116,7 @@ def _open_call(actor: Actor, row) -> OpenCall:
                     need=row.need if visible else None, urgency=row.urgency if visible else None)
 
 
-def get_call(svc: Services, ref: str) -> tuple[Call, list]:
+def get_call(svc: Services, ref: str) -> tuple[Call, list[AuditEvent]]:
     """A call and its history, WITHOUT the access policy: for the service layer and tests. Entry points
     read calls through service.records (policy checked, access recorded)."""
     with svc.uow() as uow:
@@ -122,6 +124,14 @@ def get_call(svc: Services, ref: str) -> tuple[Call, list]:
         if call is None:
             raise NotFound(f"no call {ref}")
         return call, uow.calls.history(ref)
+
+
+def _state(entity: Call | Referral) -> str:
+    """A stored call's or referral's state: set when it was started, and only ever moved after."""
+    if entity.state is None:
+        name = f"call {entity.ref}" if isinstance(entity, Call) else f"referral {entity.id}"
+        raise WorkflowError(f"{name} has no state: it was never started")
+    return entity.state
 
 
 def _call_to_change(uow: UnitOfWork, actor: Actor, ref: str, now: datetime) -> Call:
@@ -145,9 +155,11 @@ def fire_call_trigger(svc: Services, actor: Actor, ref: str, payload: dict[str, 
         engine = uow.engine(svc, needs=(call.workflow, call.workflow_version))
         trigger = cmd.trigger
         if effect is not None:
-            trigger = engine.definition(call.workflow, call.workflow_version).trigger_for(call.state, effect=effect)
-            if trigger is None:
-                raise TriggerNotAllowed(cmd.trigger, call.state, [t.trigger for t in engine.allowed(call)])
+            state = _state(call)
+            by_effect = engine.definition(call.workflow, call.workflow_version).trigger_for(state, effect=effect)
+            if by_effect is None:
+                raise TriggerNotAllowed(cmd.trigger, state, [t.trigger for t in engine.allowed(call)])
+            trigger = by_effect
         decision = recommend(svc, call, now)
         result = engine.fire(call, trigger, actor=actor.username, now=now, data=cmd.data,
                              reason=cmd.reason, expected_version=cmd.expected_version,
@@ -160,7 +172,7 @@ def fire_call_trigger(svc: Services, actor: Actor, ref: str, payload: dict[str, 
 def _load_referral(uow: UnitOfWork, ref: str, referral_id: str) -> tuple[Call, Referral]:
     call = uow.calls.get(ref)
     referral = call.referral(referral_id) if call is not None else None
-    if referral is None:
+    if call is None or referral is None:
         raise NotFound(f"no referral {referral_id} on call {ref}")
     return call, referral
 
@@ -171,7 +183,7 @@ def service_triggers(svc: Services, referral: Referral) -> frozenset[str]:
     return definition_of(svc, referral).triggers_with_role(meaning.SERVICE)
 
 
-def service_actions(svc: Services, referral: Referral) -> list:
+def service_actions(svc: Services, referral: Referral) -> list[TransitionDef]:
     """The transitions a professional of the receiving service may take on a referral now."""
     mine = service_triggers(svc, referral)
     return [t for t in allowed_actions(svc, referral) if t.trigger in mine]
@@ -274,7 +286,7 @@ def reroute_referral(svc: Services, actor: Actor, ref: str, referral_id: str,
         referral_wf = definition_of(svc, referral, uow)
         engine = uow.engine(svc, needs=(call.workflow, call.workflow_version))
         if referral.state not in referral_wf.states_tagged(meaning.REROUTABLE):
-            raise TriggerNotAllowed("reroute", referral.state, [])
+            raise TriggerNotAllowed("reroute", _state(referral), [])
         if cmd.service == referral.service:
             raise InvalidInput({"service": f"The referral is already to {referral.service}; "
                                            "choose another service."})
@@ -286,9 +298,10 @@ def reroute_referral(svc: Services, actor: Actor, ref: str, referral_id: str,
         data: dict[str, Any] = {"service": cmd.service}
         if cmd.consent_override is not None:
             data[sharing.OVERRIDE_KEY] = cmd.consent_override
-        refer = engine.definition(call.workflow, call.workflow_version).trigger_for(call.state, route="refer")
+        state = _state(call)
+        refer = engine.definition(call.workflow, call.workflow_version).trigger_for(state, route="refer")
         if refer is None:
-            raise TriggerNotAllowed("refer", call.state, [t.trigger for t in engine.allowed(call)])
+            raise TriggerNotAllowed("refer", state, [t.trigger for t in engine.allowed(call)])
         referred = engine.fire(call, refer, actor=actor.username, now=now, data=data, reason=cmd.reason,
                                recommendation=recommend(svc, call, now))
         for event in referred.audit:
@@ -341,7 +354,7 @@ def escalate_referral(svc: Services, actor: Actor, ref: str, referral_id: str, r
         access.authorise(uow, actor, call, "act", now)
         # A referral the service has not finished with: its version's `escalatable` states.
         if referral.state not in definition_of(svc, referral, uow).states_tagged(meaning.ESCALATABLE):
-            raise TriggerNotAllowed("escalate", referral.state, [])
+            raise TriggerNotAllowed("escalate", _state(referral), [])
         _not_escalated_lately(svc, uow, call.ref, referral.id, now)
         clock = uow.referrals.running_clock(referral.id)
         result = Result()
@@ -397,13 +410,13 @@ def record_consent(svc: Services, actor: Actor, ref: str, payload: dict[str, Any
         call.updated_at = now
         uow.record(Result(audit=[AuditEvent(
             call_ref=call.ref, entity="call", entity_id=call.ref, actor=actor.username, at=now,
-            from_state=call.state, to_state=call.state, trigger="record_consent", reason=cmd.reason,
+            from_state=call.state, to_state=_state(call), trigger="record_consent", reason=cmd.reason,
             data={"from": before, "to": cmd.consent})]))
         uow.commit()
     return call
 
 
-def allowed_actions(svc: Services, entity) -> list:
+def allowed_actions(svc: Services, entity: Call | Referral) -> list[TransitionDef]:
     return svc.engine(needs=(entity.workflow, entity.workflow_version)).allowed(entity)
 
 

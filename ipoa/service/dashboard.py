@@ -8,15 +8,16 @@ Figures are read in one transaction per panel; nothing here writes, except reque
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..adapters.dashboard_queries import DrillStates
 from ..adapters.rq_queue import QUEUE_NAME
 from ..domain import meaning
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
-from ..domain.sla import Elapsed
+from ..domain.sla import Elapsed, SlaPolicyError
 from ..domain.sms.delivery import FINAL_STATUSES
 from ..log_redaction import redact
 from . import audit, workflow_meaning
@@ -24,7 +25,12 @@ from .audit import TrailStatus
 from .work_queues import _state_sets
 
 if TYPE_CHECKING:
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry
+
     from ..bootstrap import Services
+    from ..domain.sla import Rule
+    from ..domain.workflow import StateDef
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +43,7 @@ log = logging.getLogger(__name__)
 AMBER_SHARE = 0.5
 
 
-def amber_thresholds(rules) -> dict[str, timedelta]:
+def amber_thresholds(rules: Mapping[str, Rule]) -> dict[str, timedelta]:
     """Per urgency, the wait past which a clock of these SLA rules shows amber."""
     return {urgency: rule.duration * AMBER_SHARE for urgency, rule in rules.items() if isinstance(rule, Elapsed)}
 # A handler counts as signed in if they made a request while signed in within this long (users.last_seen_at
@@ -57,7 +63,7 @@ PERMANENTLY_FAILED = ("failed", "undelivered")
 assert not set(NOT_DELIVERED_YET) & FINAL_STATUSES
 
 
-def _utc(value) -> datetime | None:
+def _utc(value: datetime | str | None) -> datetime | None:
     """Aggregates bypass the column type: SQLite hands back text, and no zone."""
     if value is None:
         return None
@@ -123,7 +129,7 @@ class Figures:
             self._oldest_by_urgency[urgency] = oldest
 
     def _late(self, now: datetime, thresholds: dict[str, timedelta]) -> list[tuple[str, int, timedelta]]:
-        out = []
+        out: list[tuple[str, int, timedelta]] = []
         for urgency, oldest in self._oldest_by_urgency.items():
             threshold = thresholds.get(urgency)
             wait = _seconds(now, oldest)
@@ -137,8 +143,8 @@ class Dashboard:
     generated_at: datetime
     centres: list[Figures]
     services: list[Figures]
-    call_states: list  # the latest call workflow's open states (label, name), for the columns
-    referral_states: list
+    call_states: list[StateDef]  # the latest call workflow's open states (label, name), for the columns
+    referral_states: list[StateDef]
 
 
 def figures(svc: Services) -> Dashboard:
@@ -151,6 +157,8 @@ def figures(svc: Services) -> Dashboard:
     awaiting = workflow_meaning.tagged_by_version(svc, REFERRAL_WORKFLOW, meaning.AWAITING_ACCEPTANCE)
     accepted = workflow_meaning.tagged_by_version(svc, REFERRAL_WORKFLOW, meaning.ACCEPTED)
     sla = svc.catalogue.sla
+    if sla is None:  # load_catalogue always sets it; a catalogue made by hand may not
+        raise SlaPolicyError("the catalogue has no SLA policy (workflows/sla.yaml): the dashboard needs it")
     triage_states = sla.clocks["triage"].runs_in
     engine = svc.engine()
     centres = {c.code: Figures(c.code, c.name, c.calendar.is_open(now)) for c in svc.directory.centres.values()}
@@ -250,7 +258,11 @@ class DrillRow:
 
     @property
     def since(self) -> datetime:
-        return self.sent_at if self.referral_id else self.queued_at
+        if not self.referral_id:
+            return self.queued_at
+        if self.sent_at is None:  # a referral's row always has its sent_at (dashboard_queries.py)
+            raise ValueError(f"referral {self.referral_id} has no sent_at")
+        return self.sent_at
 
 
 @dataclass(frozen=True)
@@ -317,7 +329,7 @@ def calls_behind(svc: Services, *, centre: str | None = None, service: str | Non
                  referral_rows=found.referrals is not None and found.calls is None)
 
 
-def _row(r, transfer: dict[tuple[str, int], set[str]], actions: dict[int, tuple[frozenset[str], frozenset[str]]],
+def _row(r: Any, transfer: dict[tuple[str, int], set[str]], actions: dict[int, tuple[frozenset[str], frozenset[str]]],
          referral: bool = False) -> DrillRow:
     base = dict(ref=r.ref, call_version=r.version, call_state=r.state, centre=r.centre, urgency=r.urgency,
                 need=r.need, queued_at=r.queued_at, call_breach=r.breach,
@@ -373,7 +385,7 @@ class Exceptions:
                     or (self.trail is not None and self.trail.problem))
 
 
-def _sms_rows(now: datetime, found: tuple[list, int]) -> tuple[list[SmsException], int]:
+def _sms_rows(now: datetime, found: tuple[list[Any], int]) -> tuple[list[SmsException], int]:
     rows, total = found
     return [SmsException(id=r.id, call_ref=r.call_ref, to=r.to, recipient_kind=r.recipient_kind,
                          template=r.template, status=r.status, error_code=r.error_code,
@@ -391,7 +403,7 @@ def _last_line(text: str | None) -> str:
     return redact(tail)[:300] or "(no exception recorded)"
 
 
-def failed_registry(svc: Services):
+def failed_registry(svc: Services) -> FailedJobRegistry:
     from rq import Queue
     from rq.registry import FailedJobRegistry
 
@@ -406,7 +418,7 @@ def failed_jobs(svc: Services) -> tuple[list[FailedJob], int]:
     registry = failed_registry(svc)
     total = registry.count
     ids = registry.get_job_ids(0, EXCEPTIONS_LIMIT - 1, desc=True) if total else []
-    out = []
+    out: list[FailedJob] = []
     for job_id, job in zip(ids, Job.fetch_many(ids, connection=svc.redis()) if ids else []):
         if job is None:  # expired between the two reads
             continue
@@ -421,9 +433,9 @@ def failed_jobs(svc: Services) -> tuple[list[FailedJob], int]:
     return out, total
 
 
-def _func_name(job) -> str:
+def _func_name(job: Job) -> str:
     try:
-        return job.func_name
+        return job.func_name or "(unknown)"
     except Exception:  # noqa: BLE001 - a job whose function cannot be read still lists
         return "(unknown)"
 
@@ -436,7 +448,8 @@ def exceptions(svc: Services) -> Exceptions:
             NOT_DELIVERED_YET, now - UNDELIVERED_AFTER, window, EXCEPTIONS_LIMIT))
         failed, failed_total = _sms_rows(now, uow.dashboard.failed_texts(PERMANENTLY_FAILED, window,
                                                                          EXCEPTIONS_LIMIT))
-    jobs, jobs_total, jobs_error = [], 0, None
+    jobs: list[FailedJob] = []
+    jobs_total, jobs_error = 0, None
     try:
         jobs, jobs_total = failed_jobs(svc)
     except Exception as exc:  # noqa: BLE001 - Redis down must not take the dashboard with it

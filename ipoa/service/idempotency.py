@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -67,12 +67,12 @@ class Outcome:
 _current: ContextVar[Claim | None] = ContextVar("ipoa_idempotency_claim", default=None)
 
 
-def begin(claim: Claim):
+def begin(claim: Claim) -> Token[Claim | None]:
     """Make `claim` the current request's (until end(token)): its change's transaction will complete it."""
     return _current.set(claim)
 
 
-def end(token) -> None:
+def end(token: Token[Claim | None]) -> None:
     _current.reset(token)
 
 

@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..adapters.rq_queue import OUTBOX_LIST, enqueue_sms_batches
 from ..domain.sms.delivery import HANDOVER_LEASE_SECONDS
@@ -26,7 +26,10 @@ from ..log_redaction import redact  # an error's text may echo a row's values
 from . import sms
 
 if TYPE_CHECKING:
+    from rq import Queue
+
     from ..bootstrap import Services
+    from ..domain.sms.delivery import SmsMessage
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ MAX_ATTEMPTS = 10
 SendQueue = Callable[[list[str]], None]
 
 
-def _claim_and_record(svc: Services, ids: list[str]) -> list[tuple[str, str, dict, list]]:
+def _claim_and_record(svc: Services, ids: list[str]) -> list[tuple[str, str, dict[str, Any], list[SmsMessage]]]:
     """One transaction: claim the unclaimed events among ids and record the texts they cause."""
     now = svc.clock.now()
     with svc.uow() as uow:
@@ -117,14 +120,16 @@ def relay_once(svc: Services, send_queue: SendQueue | None, block_seconds: float
     first = conn.blpop([OUTBOX_LIST], timeout=block_seconds) if block_seconds else conn.lpop(OUTBOX_LIST)
     if not first:
         return 0
-    ids = [first[1] if isinstance(first, (list, tuple)) else first]
-    more = conn.lpop(OUTBOX_LIST, batch - 1) or []
-    ids = [i.decode() if isinstance(i, bytes) else i for i in ids + list(more)]
+    popped: list[bytes | str] = [first[1] if isinstance(first, (list, tuple)) else first]
+    more = conn.lpop(OUTBOX_LIST, batch - 1)  # with a count: a list, or None when the list is empty
+    if isinstance(more, list):
+        popped += more
+    ids = [i.decode() if isinstance(i, bytes) else i for i in popped]
     # Popped ids are gone from Redis: if handling fails here the sweep finds the events unhandled.
     return handle(svc, ids, send_queue)
 
 
-def sweep_texts(svc: Services, queue) -> int:
+def sweep_texts(svc: Services, queue: Queue) -> int:
     """Hand over the texts due again (sms.due_for_handover): back-off over, job lost, worker dead. Plain
     jobs, with fresh ids (`-r<ticket>`: a killed worker's job stays behind in RQ under its old id), one
     batch per ticket."""
@@ -157,7 +162,8 @@ class Backlog:
             self.ids = []
 
 
-def run_relay(svc: Services, sweep_every: float = 10.0, stop=lambda: False, texts_every: float = 1.0) -> None:
+def run_relay(svc: Services, sweep_every: float = 10.0, stop: Callable[[], bool] = lambda: False,
+              texts_every: float = 1.0) -> None:
     """The relay's loop: committed events as they come (waiting up to a second for them), events left
     behind every sweep_every seconds, and texts due again (retries, lost jobs, a dead worker's) every
     texts_every seconds: one indexed query, so a held-back text goes within about a second of its time."""

@@ -41,7 +41,7 @@ def link_user(svc: Services, mobile: str, user_id: int) -> None:
         uow.commit()
 
 
-def service_referrals(svc: Services, service: str, limit: int = 200) -> list:
+def service_referrals(svc: Services, service: str, limit: int = 200) -> list[Any]:
     """Referrals to one service, open ones first, newest first: the professional's own worklist."""
     with svc.uow() as uow:
         return uow.referrals.to_service(service, limit)

@@ -10,26 +10,28 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..domain import access as policy
-from ..domain.model import Call, Referral, SecurityEvent
+from ..domain.model import AuditEvent, Call, Referral, SecurityEvent
 from ..domain.validation import text_problem
 from . import access
 from .errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
+    from ..adapters.results import AnyRow
     from ..bootstrap import Services
+    from .calls import Actor
 
 
 @dataclass(frozen=True)
 class CallView:
     call: Call
-    history: list
+    history: list[AuditEvent]
     access: access.Access
     may_act: bool
     may_view_access_log: bool
-    break_glass: list  # every break-glass opening of this call: rows of break_glass_grants
+    break_glass: list[AnyRow]  # every break-glass opening of this call: rows of break_glass_grants
 
 
-def view_call(svc: Services, actor, ref: str, route: str) -> CallView:
+def view_call(svc: Services, actor: Actor, ref: str, route: str) -> CallView:
     """The call and its history for someone entitled to see it (OutsideRelationship otherwise)."""
     now = svc.clock.now()
     with svc.uow() as uow:
@@ -51,12 +53,12 @@ def view_call(svc: Services, actor, ref: str, route: str) -> CallView:
 REMOVED = "[removed under retention]"
 
 
-def _without_free_text(event):
+def _without_free_text(event: AuditEvent) -> AuditEvent:
     """A pseudonymised call's history as shown: what staff typed (reasons) may name the person, so it is
     not shown; the chained rows themselves stay as they were (docs/audit-and-retention.md)."""
     import dataclasses
 
-    def scrub(value):
+    def scrub(value: Any) -> Any:  # the event's data: JSON values
         if isinstance(value, dict):
             return {k: (REMOVED if k in ("reason", "override_reason") and v else scrub(v)) for k, v in value.items()}
         return value
@@ -64,14 +66,14 @@ def _without_free_text(event):
     return dataclasses.replace(event, reason=REMOVED if event.reason else None, data=scrub(event.data or {}))
 
 
-def view_referral(svc: Services, actor, referral_id: str, route: str) -> tuple[Call, Referral, access.Access]:
+def view_referral(svc: Services, actor: Actor, referral_id: str, route: str) -> tuple[Call, Referral, access.Access]:
     """A referral, with its call's details, for a professional of the receiving service."""
     now = svc.clock.now()
     with svc.uow() as uow:
         ref = uow.referrals.call_ref(referral_id)
         call = uow.calls.get(ref) if ref else None
         referral = call.referral(referral_id) if call is not None else None
-        if referral is None:
+        if call is None or referral is None:
             raise NotFound(f"no referral {referral_id}")
         granted = access.authorise(uow, actor, call, "view_referral", now)
         if actor.service != referral.service:
@@ -85,7 +87,7 @@ def view_referral(svc: Services, actor, referral_id: str, route: str) -> tuple[C
 EXPORT_MAX = 5000
 
 
-def export_centre_calls(svc: Services, actor, start: datetime, end: datetime, route: str) -> list[Call]:
+def export_centre_calls(svc: Services, actor: Actor, start: datetime, end: datetime, route: str) -> list[Call]:
     """The calls of the user's centre logged in [start, end), for an identifiable export: only those the
     policy lets the user see, each leaving an access event (one per call) in one transaction."""
     if not actor.centre or not access.may_see_centre(actor, actor.centre):
@@ -114,7 +116,7 @@ class Grant:
     expires_at: datetime
 
 
-def break_glass(svc: Services, actor, ref: str, payload: Any, route: str) -> Grant:
+def break_glass(svc: Services, actor: Actor, ref: str, payload: Any, route: str) -> Grant:
     """Open one call outside the user's relationship: a reason from the list (and a note; required for
     'other'), for policy.BREAK_GLASS_FOR. Recorded (the grant and an access event), shown on the record,
     and listed for review by the supervisors of the centre that holds the call."""
@@ -131,6 +133,8 @@ def break_glass(svc: Services, actor, ref: str, payload: Any, route: str) -> Gra
         raise Forbidden(f"Your role ({actor.role}) cannot open records by break-glass.")
     if errors:
         raise InvalidInput(errors)
+    if not isinstance(reason, str):  # never: check_break_glass_request passes only a listed reason
+        raise InvalidInput({"reason": "Choose a reason."})
     now = svc.clock.now()
     with svc.uow() as uow:
         call = uow.calls.get(ref)
@@ -148,7 +152,8 @@ def break_glass(svc: Services, actor, ref: str, payload: Any, route: str) -> Gra
     return Grant(grant_id, ref, reason, expires)
 
 
-def break_glass_reviews(svc: Services, actor, *, include_reviewed: bool = False, limit: int = 200) -> list:
+def break_glass_reviews(svc: Services, actor: Actor, *, include_reviewed: bool = False,
+                        limit: int = 200) -> list[AnyRow]:
     """Break-glass openings of calls held by the supervisor's centre when opened: unreviewed first."""
     if actor.role != "supervisor" or not actor.centre:
         raise Forbidden("The break-glass review list is for a centre's supervisors.")
@@ -156,7 +161,7 @@ def break_glass_reviews(svc: Services, actor, *, include_reviewed: bool = False,
         return uow.break_glass.for_review(actor.centre, include_reviewed=include_reviewed, limit=limit)
 
 
-def review_break_glass(svc: Services, actor, grant_id: int, comment: Any) -> None:
+def review_break_glass(svc: Services, actor: Actor, grant_id: int, comment: Any) -> None:
     """A supervisor of the centre marks a break-glass opening reviewed, with a comment (audited)."""
     from .inputs import InvalidInput
 
@@ -195,7 +200,7 @@ class AccessRow:
     referral_id: str | None
 
 
-def access_log(svc: Services, actor, ref: str) -> list[AccessRow]:
+def access_log(svc: Services, actor: Actor | None, ref: str) -> list[AccessRow]:
     """Who has viewed this call's record, oldest first. actor None: an operator at the command line
     answering a subject access request (flask --app ipoa access report REF)."""
     now = svc.clock.now()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import TypeVar
 
 from ..domain.reporting.figures import DayRow, Report
 from ..domain.sharing import BASES
@@ -13,6 +14,8 @@ __all__ = ["DAY_COLUMNS", "basis_label", "csv_filename", "day_values", "measure_
 # Cells a spreadsheet would run as a formula (a decline reason is free text).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
+_T = TypeVar("_T")
+
 
 def basis_label(basis: str | None) -> str:
     return "Not recorded (sent before the basis was recorded)" if basis is None else BASES.get(basis, basis)
@@ -20,7 +23,7 @@ def basis_label(basis: str | None) -> str:
 
 def measure_rows(r: Report) -> list[tuple[str, str, str]]:
     """(measure, value, detail) for the summary table and the CSV; values as plain numbers or blank."""
-    def num(v) -> str:
+    def num(v: float | None) -> str:
         return "" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
 
     def mins(v: float | None) -> str:
@@ -29,16 +32,18 @@ def measure_rows(r: Report) -> list[tuple[str, str, str]]:
     na = "not applicable to one service"
     rows: list[tuple[str, str, str]] = []
     if r.scope.calls_apply:
+        resolved, referred = _measured(r.resolved, "resolved"), _measured(r.referred, "referred")
+        triage, in_sla = _measured(r.time_to_triage, "time_to_triage"), _measured(r.triage_in_sla, "triage_in_sla")
         rows += [
             ("Calls logged", num(r.calls_logged), ""),
-            ("Resolved at first contact (tier 1) %", num(r.resolved.pct), f"{r.resolved.hits} of {r.resolved.total}"),
+            ("Resolved at first contact (tier 1) %", num(resolved.pct), f"{resolved.hits} of {resolved.total}"),
             ("Diverted to 999", num(r.diverted_999), ""),
-            ("Referred %", num(r.referred.pct), f"{r.referred.hits} of {r.referred.total}"),
+            ("Referred %", num(referred.pct), f"{referred.hits} of {referred.total}"),
             ("Transfers between centres", num(r.transfers),
              "" if r.transfers_out is None else f"{r.transfers_out} out, {r.transfers_in} in"),
-            ("Time to triage median (min)", mins(r.time_to_triage.median), f"{r.time_to_triage.count} calls"),
-            ("Time to triage 90th percentile (min)", mins(r.time_to_triage.p90), f"{r.time_to_triage.count} calls"),
-            ("Triaged within SLA %", num(r.triage_in_sla.pct), f"{r.triage_in_sla.hits} of {r.triage_in_sla.total}"),
+            ("Time to triage median (min)", mins(triage.median), f"{triage.count} calls"),
+            ("Time to triage 90th percentile (min)", mins(triage.p90), f"{triage.count} calls"),
+            ("Triaged within SLA %", num(in_sla.pct), f"{in_sla.hits} of {in_sla.total}"),
         ]
     else:
         rows += [(name, "", na) for name in ("Calls logged", "Resolved at first contact (tier 1) %", "Referred %",
@@ -61,6 +66,14 @@ def measure_rows(r: Report) -> list[tuple[str, str, str]]:
         ("Texts failed", num(r.sms_failed), ""),
     ]
     return rows
+
+
+def _measured(value: _T | None, measure: str) -> _T:
+    """A calls measure of a report whose scope takes calls in: build_report (service/reports.py) sets them
+    all then."""
+    if value is None:
+        raise ValueError(f"the report takes calls in but its {measure} was not worked out")
+    return value
 
 
 DAY_COLUMNS = ("date", "calls_logged", "resolved_first_contact", "referred", "transfers", "referrals_sent",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..domain.reporting.board import BoardRow, board
+from ..domain.reporting.board import BoardRow, BoardTargetError, board
 from ..domain.reporting.figures import DayRow, Report
 from ..domain.reporting.measures import call_measures, referral_measures, sms_measures
 from ..domain.reporting.period import Period, Scope
@@ -47,6 +47,9 @@ def build_report(svc: Services, period: Period, scope: Scope) -> Report:
 def board_view(svc: Services, period: Period, scope: Scope) -> tuple[Report, Report, list[BoardRow]]:
     """The period's report, the previous period's (of equal length) and the board's rows comparing them
     against the deployment's targets (workflows/board.yaml, loaded with the catalogue)."""
+    targets = svc.catalogue.board
+    if targets is None:  # load_catalogue always sets them; a catalogue made by hand may not
+        raise BoardTargetError("the catalogue has no board targets (workflows/board.yaml)")
     current = build_report(svc, period, scope)
     previous = build_report(svc, period.previous(), scope)
-    return current, previous, board(current, previous, svc.catalogue.board)
+    return current, previous, board(current, previous, targets)

@@ -18,11 +18,12 @@ next batch rather than overwritten.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..domain.errors import VersionConflict
+from ..domain.errors import VersionConflict, WorkflowError
 from ..domain.model import AuditEvent, Call, SecurityEvent
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def pseudonymise(call: Call) -> None:
 
 
 def run(svc: Services, years: int = DEFAULT_YEARS, *, dry_run: bool = False, by: str = AUDIT_ACTOR,
-        batch: int = BATCH, progress=None) -> RetentionRun:
+        batch: int = BATCH, progress: Callable[[int], object] | None = None) -> RetentionRun:
     """Pseudonymise every call past retention (or, dry_run, only list them), a batch per transaction, and
     record the run as a security event. Calls already pseudonymised are skipped: running again changes
     nothing. progress(n_done) is called after each batch."""
@@ -139,6 +140,8 @@ def _batch(svc: Services, cutoff: datetime, now: datetime, years: int, *, after_
         batch = uow.retention.calls(ids)
         refs = []
         for call in batch:
+            if call.state is None:  # never for a stored call (state is NOT NULL): the audit event needs it
+                raise WorkflowError(f"call {call.ref} has no state: it was never started")
             pseudonymise(call)
             call.pseudonymised_at = now
             uow.add_event(AuditEvent(call_ref=call.ref, entity="call", entity_id=call.ref, actor=AUDIT_ACTOR,

@@ -60,7 +60,7 @@ PAGE_SIZE = 50
 MAX_LIMIT = 1000
 
 
-def record(uow, now: datetime, kind: str, actor: str, subject: str | None = None, client: str | None = None,
+def record(uow: UnitOfWork, now: datetime, kind: str, actor: str, subject: str | None = None, client: str | None = None,
            detail: dict[str, Any] | None = None) -> SecurityEvent:
     """Add a security event to the unit of work; it is numbered, hashed and stored at uow.commit(),
     with everything else the unit of work holds."""

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 if TYPE_CHECKING:
     from ..adapters.unit_of_work import UnitOfWork
@@ -41,7 +42,7 @@ class Limits:
     lifetime: timedelta = timedelta(hours=12)
 
     @classmethod
-    def from_config(cls, config) -> Limits:
+    def from_config(cls, config: Mapping[str, Any]) -> Limits:
         return cls(idle=timedelta(minutes=float(config.get("SESSION_IDLE_MINUTES", 30))),
                    lifetime=timedelta(hours=float(config.get("SESSION_MAX_HOURS", 12))))
 
@@ -74,14 +75,14 @@ def key_for(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
 
-def valid_id(sid: str | None) -> bool:
-    return bool(sid) and 20 <= len(sid) <= 64 and all(c.isalnum() or c in "-_" for c in sid)
+def valid_id(sid: str | None) -> TypeGuard[str]:
+    return sid is not None and 20 <= len(sid) <= 64 and all(c.isalnum() or c in "-_" for c in sid)
 
 
-def load(uow: UnitOfWork | Any, sid: str) -> Row | None:
-    """The session's row if it has not ended (it may have run out: see `ended_by`). `uow` is a unit of
-    work (or, as web/sessions.py passes it, its SQLAlchemy session)."""
-    found = _store(uow).open(key_for(sid))
+def load(uow: UnitOfWork, sid: str) -> Row | None:
+    """The session's row if it has not ended (it may have run out: see `ended_by`), read in the caller's
+    unit of work."""
+    found = uow.sessions.open(key_for(sid))
     return Row(*found) if found is not None else None
 
 
@@ -132,27 +133,12 @@ def end(uow: UnitOfWork, sid: str, now: datetime, reason: str) -> bool:
     return uow.sessions.update_open(key_for(sid), ended_at=now, end_reason=_fit(reason, REASON_MAX)) == 1
 
 
-def end_sessions(target: Any, user_id: int, reason: Any, *rest: Any, now: datetime | None = None) -> int:
+def end_sessions(uow: UnitOfWork, user_id: int, reason: str, *, now: datetime) -> int:
     """End every open session of a user at once (password or role changed, deactivated); the number ended.
-
-        end_sessions(uow_or_svc, user_id, reason, now=None)
-
-    `uow_or_svc` is the caller's unit of work (or its SQLAlchemy session), so that the change and the end
-    of the sessions commit together; or the services object, for a unit of work of its own. `now` defaults
-    to the services' clock (the app's, inside a request or a CLI command). The form
-    end_sessions(session, user_id, now, reason) is accepted too. The caller records its own security
-    event (password_changed, role_changed, user_deactivated): this records none."""
-    if isinstance(reason, datetime):  # end_sessions(session, user_id, now, reason)
-        now, reason = reason, (rest[0] if rest else "ended")
-    reason = _fit(str(reason), REASON_MAX)
-    if now is None:
-        now = _now(target)
-    if hasattr(target, "uow") and hasattr(target, "clock"):  # the services object
-        with target.uow() as uow:
-            count = uow.sessions.end_for_user(user_id, now, reason)
-            uow.commit()
-        return count
-    return _store(target).end_for_user(user_id, now, reason)
+    In the caller's unit of work, so that the change and the end of the sessions commit together; `now` is
+    the caller's (from svc.clock). The caller records its own security event (password_changed,
+    role_changed, user_deactivated): this records none."""
+    return uow.sessions.end_for_user(user_id, now, _fit(reason, REASON_MAX))
 
 
 def write(svc: Services, sid: str, now: datetime, *, data: str | None = None, touch: bool = False) -> bool:
@@ -179,29 +165,6 @@ def prune(svc: Services, now: datetime, limits: Limits) -> int:
         gone = uow.sessions.prune(now, now - limits.idle, old)
         uow.commit()
     return gone
-
-
-def _store(target: Any) -> Any:
-    """A unit of work's session store; for a bare SQLAlchemy session (what callers passed before the unit
-    of work had stores), one over it."""
-    store = getattr(target, "sessions", None)
-    if store is None:
-        from ..adapters.session_store import SessionStore
-
-        store = SessionStore(target)
-    return store
-
-
-def _now(target: Any) -> datetime:
-    clock = getattr(target, "clock", None)
-    if clock is None:
-        try:
-            from flask import current_app
-
-            clock = current_app.extensions["ipoa"].clock
-        except (RuntimeError, KeyError):  # outside the app: only the time of ending is less exact
-            return datetime.now(UTC)
-    return clock.now()
 
 
 def _fit(value: str | None, width: int) -> str | None:

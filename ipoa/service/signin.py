@@ -21,12 +21,12 @@ they have not set up an authenticator app yet, until they have. Only then are th
 right password does not reset them, or a guesser who has it could try codes for ever."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from werkzeug.security import check_password_hash, generate_password_hash
-
+from ..adapters.passwords import check_password_hash, generate_password_hash
 from ..users import User
 from . import mfa, security, sessions
 
@@ -56,7 +56,7 @@ class Policy:
     limits: sessions.Limits = field(default_factory=sessions.Limits)
 
     @classmethod
-    def from_config(cls, config) -> Policy:
+    def from_config(cls, config: Mapping[str, Any]) -> Policy:
         return cls(max_failures=int(config.get("SIGNIN_MAX_FAILURES", 5)),
                    window=timedelta(minutes=float(config.get("SIGNIN_WINDOW_MINUTES", 15))),
                    lock_for=timedelta(minutes=float(config.get("SIGNIN_LOCK_MINUTES", 15))),
@@ -135,7 +135,7 @@ def pending_user(svc: Services, policy: Policy, sid: str | None) -> User | None:
     now = svc.clock.now()
     with svc.uow() as uow:
         row = sessions.load(uow, sid)
-        if row is None or not row.pending_mfa or sessions.ended_by(row, now, policy.limits):
+        if row is None or row.user_id is None or not row.pending_mfa or sessions.ended_by(row, now, policy.limits):
             return None
         user = uow.users.get(row.user_id)
         return user if user is not None and user.is_active else None
@@ -157,7 +157,7 @@ def _second_factor(svc: Services, policy: Policy, sid: str, client: str | None, 
     now = svc.clock.now()
     with svc.uow() as uow:
         row = sessions.load(uow, sid)
-        if row is None or not row.pending_mfa or sessions.ended_by(row, now, policy.limits):
+        if row is None or row.user_id is None or not row.pending_mfa or sessions.ended_by(row, now, policy.limits):
             return Outcome(GONE)
         user = uow.users.get(row.user_id)
         if user is None or not user.is_active:
@@ -176,7 +176,9 @@ def _second_factor(svc: Services, policy: Policy, sid: str, client: str | None, 
             return Outcome(LOCKED, locked_until=until)
         if (new_secret is None) != enrolled(user):
             return Outcome(NEEDS_ENROLMENT if new_secret is None else NEEDS_CODE, user=user)
-        how, codes, left = None, (), None
+        how: str | None = None
+        codes: tuple[str, ...] = ()
+        left: int | None = None
         if new_secret is not None:
             step = mfa.matching_step(new_secret, code, now)
             if step is not None:
@@ -265,8 +267,15 @@ def locked_accounts(svc: Services, centre: str | None = None) -> list[LockedAcco
     """Accounts locked now, soonest unlocked first; only `centre`'s users when given (a supervisor's)."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        return [LockedAccount(u.username, u.display_name, u.role, u.centre, u.locked_until)
+        return [LockedAccount(u.username, u.display_name, u.role, u.centre, _lock_of(u))
                 for u in uow.users.locked(now, centre)]
+
+
+def _lock_of(user: User) -> datetime:
+    """A locked account's `locked_until` (uow.users.locked finds those whose lock is after now)."""
+    if user.locked_until is None:
+        raise ValueError(f"user {user.username} is listed as locked but has no locked_until")
+    return user.locked_until
 
 
 def unlock(svc: Services, actor: str, username: str, *, centre: str | None = None, client: str | None = None) -> bool:

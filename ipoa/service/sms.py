@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -46,10 +47,14 @@ from ..domain.sms.recipients import (
     referrer_update,
 )
 from ..domain.sms.timetext import local_time_text
+from .errors import NotFound
 
 if TYPE_CHECKING:
+    from ..adapters.outbox_store import ClaimedEvent
+    from ..adapters.sms_store import WindowRow
     from ..adapters.unit_of_work import UnitOfWork
     from ..bootstrap import Services
+    from .access import Who
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +85,7 @@ def referral_id_from_token(token: str) -> str | None:
         return None
 
 
-def prepare_link_codes(uow: UnitOfWork, referral_ids, now: datetime) -> None:
+def prepare_link_codes(uow: UnitOfWork, referral_ids: Iterable[str], now: datetime) -> None:
     """The codes for these referrals, made where missing, in three statements whatever their number (the
     relay's batch)."""
     uow.sms.prepare_link_codes(referral_ids, now)
@@ -92,7 +97,7 @@ def link_code(uow: UnitOfWork, now: datetime, *, referral_id: str | None = None,
     return uow.sms.link_code(now, referral_id=referral_id, scope=scope)
 
 
-def _link(svc: Services, uow: UnitOfWork, now: datetime, **target) -> str:
+def _link(svc: Services, uow: UnitOfWork, now: datetime, **target: str | None) -> str:
     return svc.sms_templates.link_for(link_code(uow, now, **target))
 
 
@@ -114,6 +119,7 @@ class LinkTarget:
 def resolve_link(svc: Services, token: str) -> LinkTarget | None:
     """Where `/r/<token>` leads: a code from sms_links, or a 22-character token of an earlier text."""
     code = normalise_link_code(token)
+    referral_id: str | None
     if code is not None:
         with svc.uow() as uow:
             row = uow.sms.link(code)
@@ -132,7 +138,7 @@ def resolve_link(svc: Services, token: str) -> LinkTarget | None:
 
 # -- what an event causes --------------------------------------------------------------------------------
 
-def prepare(svc: Services, uow: UnitOfWork, events) -> None:
+def prepare(svc: Services, uow: UnitOfWork, events: Sequence[ClaimedEvent]) -> None:
     """Before a batch of events is turned into texts (rows with .topic and .payload): the referrals'
     link codes in one go, and the escalation windows of every number the batch escalates to locked in one
     order, so two relays handling batches at once wait for each other instead of deadlocking."""
@@ -206,7 +212,7 @@ def _escalation_recipients(svc: Services, uow: UnitOfWork, topic: str, payload: 
 
 
 def _escalation(svc: Services, uow: UnitOfWork, message_id: str, topic: str, payload: dict[str, Any],
-                now) -> list[SmsMessage]:
+                now: datetime) -> list[SmsMessage]:
     recipients = _escalation_recipients(svc, uow, topic, payload)
     if not recipients:
         log.warning("breach on %s (%s clock): nobody to text", payload["ref"], payload["clock"])
@@ -233,13 +239,13 @@ def _escalation(svc: Services, uow: UnitOfWork, message_id: str, topic: str, pay
 
 # -- escalation windows and digests ----------------------------------------------------------------------
 
-def _lock_window(uow: UnitOfWork, number: str):
+def _lock_window(uow: UnitOfWork, number: str) -> WindowRow:
     """The number's window row, made if missing, locked until the transaction ends (PostgreSQL; SQLite's
     BEGIN IMMEDIATE has every writing transaction wait for the one before anyway)."""
     return uow.sms.lock_window(number, _NEVER)
 
 
-def _set_window(uow: UnitOfWork, number: str, **values) -> None:
+def _set_window(uow: UnitOfWork, number: str, **values: Any) -> None:
     uow.sms.set_window(number, **values)
 
 
@@ -268,26 +274,28 @@ def _goes_now(svc: Services, uow: UnitOfWork, text: SmsMessage, payload: dict[st
     if decision == "now":
         _set_window(uow, text.to, last_at=now, digest_id=None, held=0, scope=None)
         return True
-    if decision == "join":
+    digest_id = window.digest_id
+    if decision == "join" and digest_id is not None:  # "join" only while a digest collects (window_decision)
         held = window.held + 1
-        since = uow.sms.created_at(window.digest_id)
+        since = uow.sms.created_at(digest_id)
         if since is not None:
             body = _digest_body(svc, uow, held, since, row.scope or _scope(text, payload), now)
             # Only while it is still pending: the sending job's claim is one statement too, so each
             # escalation is either counted in the text that goes or starts the next digest.
-            if uow.sms.join_digest(window.digest_id, body, now):
+            if uow.sms.join_digest(digest_id, body, now):
                 _set_window(uow, text.to, held=held)
                 return False
-    # A new digest, going when the window ends; the next window runs from then.
-    due = window.last_at + digest_window
+    # A new digest, going when the window ends; the next window runs from then. (The row's last_at: the
+    # window's, never None in the row; only "now" is decided without one.)
+    due = row.last_at + digest_window
     scope = _scope(text, payload)
     digest = SmsMessage(call_ref=text.call_ref, referral_id=None,
                         recipient=Recipient(text.recipient_kind, text.to, text.professional_id),
                         template=DIGEST_TEMPLATE, body=_digest_body(svc, uow, 1, now, scope, now),
                         created_at=now, outbox_id=text.outbox_id)
     digest.next_attempt_at = due
-    digest_id = uow.sms.add(digest)  # flushed: its id, for the window
-    _set_window(uow, text.to, last_at=due, digest_id=digest_id, held=1, scope=scope)
+    new_digest_id = uow.sms.add(digest)  # flushed: its id, for the window
+    _set_window(uow, text.to, last_at=due, digest_id=new_digest_id, held=1, scope=scope)
     log.info("escalation on %s to %s held for the digest due %s", text.call_ref, text.recipient_kind,
              due.isoformat())
     return False
@@ -299,7 +307,8 @@ def _ms(at: datetime) -> datetime:
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
-def due_for_handover(svc: Services, hand_over=None, limit: int = 500) -> list[tuple[str, str]]:
+def due_for_handover(svc: Services, hand_over: Callable[[list[tuple[str, str]]], None] | None = None,
+                     limit: int = 500) -> list[tuple[str, str]]:
     """Texts to hand to a worker again now, each claimed for this hand-over (so two relays never both
     queue it): (id, ticket). The ticket is the text's new next_attempt_at; the job carries it, and a
     job holding the current ticket may act on a text another job could not touch yet (send).
@@ -325,7 +334,7 @@ def status_callback_url(svc: Services) -> str:
     return f"{svc.public_base_url.rstrip('/')}/webhooks/twilio/sms/status"
 
 
-def _may_act(msg, now: datetime, ticket: datetime | None) -> bool:
+def _may_act(msg: SmsMessage, now: datetime, ticket: datetime | None) -> bool:
     """Whether a job may take this pending or submitting text now. Yes when it has never been tried (its
     first job may simply be late: a long queue) unless it is a digest held for its window; when it is due
     (next_attempt_at passed); or when the job holds the current ticket (the relay's latest hand-over).
@@ -359,7 +368,7 @@ def send(svc: Services, sms_id: str, ticket: str | None = None) -> str:
         result = svc.sms_gateway.send(to, body, status_callback_url(svc))
     except PermanentSmsError as exc:
         with svc.uow() as uow:
-            msg = uow.sms.get(sms_id)
+            msg = _claimed_message(uow, sms_id)
             msg.apply_status("failed", svc.clock.now(), exc.code, exc.message)
             msg.next_attempt_at = None
             uow.commit()
@@ -368,6 +377,14 @@ def send(svc: Services, sms_id: str, ticket: str | None = None) -> str:
     except TransientSmsError as exc:
         return _hold_back(svc, sms_id, attempts, exc, "submitting" if exc.maybe_sent else "pending")
     return _record_submitted(svc, sms_id, result.provider_sid, result.status)
+
+
+def _claimed_message(uow: UnitOfWork, sms_id: str) -> SmsMessage:
+    """A text this job has claimed (or had the gateway take): there unless deleted meanwhile."""
+    msg = uow.sms.get(sms_id)
+    if msg is None:
+        raise NotFound(f"sms {sms_id} is gone: it was claimed for sending, then deleted")
+    return msg
 
 
 def _hold_back(svc: Services, sms_id: str, attempts: int, exc: TransientSmsError, status: str) -> str:
@@ -411,8 +428,13 @@ def _claim_unfinished(svc: Services, sms_id: str, ticket: datetime | None) -> st
         if not _may_act(msg, now, ticket):
             return msg.status  # another worker is on it, or it waits out a back-off: the relay hands it over
         if msg.status == "submitting":
+            since = msg.submitted_at
+            if since is None:  # never so: whatever makes a text `submitting` sets submitted_at
+                log.warning("sms %s is submitting with no submitted_at: asking the gateway since its creation",
+                            sms_id)
+                since = msg.created_at
             try:
-                found = svc.sms_gateway.find_submitted(msg.to, msg.body, msg.submitted_at)
+                found = svc.sms_gateway.find_submitted(msg.to, msg.body, since)
             except TransientSmsError as exc:
                 msg.attempts += 1
                 attempts = msg.attempts
@@ -449,7 +471,7 @@ def _record_submitted(svc: Services, sms_id: str, provider_sid: str, status: str
         if done:
             return status
     with svc.uow() as uow:  # moved on meanwhile, or an odd status: the ORM's rank rules decide
-        msg = uow.sms.get(sms_id)
+        msg = _claimed_message(uow, sms_id)
         msg.provider_sid = provider_sid
         msg.apply_status(status, now)
         if msg.status not in ("pending", "submitting"):
@@ -487,7 +509,7 @@ def recent(svc: Services, limit: int = 200) -> list[SmsMessage]:
         return uow.sms.recent(limit)
 
 
-def recent_for(svc: Services, actor, limit: int = 200) -> list[SmsMessage]:
+def recent_for(svc: Services, actor: Who, limit: int = 200) -> list[SmsMessage]:
     """The texts about calls the user may see: their centre's, and those transferred to or from it
     (the access policy: service/access.py). Nobody without a centre sees any."""
     from .access import may_see_centre

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from ..domain.calendar import LONDON
 from ..domain.engine import Result, outbox_event
 from ..domain.model import AuditEvent
-from ..domain.sla import describe_remaining
+from ..domain.sla import SlaPolicyError, describe_remaining
 
 if TYPE_CHECKING:
+    from ..adapters.timer_store import CallClockState, DueTimer, ReferralClockState
     from ..bootstrap import Services
 
 log = logging.getLogger(__name__)
@@ -101,16 +102,17 @@ def _fire_batch(svc: Services, timer_ids: list[str]) -> dict[str, str]:
         calls_by_ref = {c.ref: c for c in uow.timers.calls({t.call_ref for t in due})}
         referral_ids = {t.referral_id for t in due if t.referral_id}
         referrals_by_id = {r.id: r for r in uow.timers.referrals(referral_ids)} if referral_ids else {}
-        stale: list[Any] = []
-        breached: list[tuple[Any, Any, Any]] = []
+        stale: list[DueTimer] = []
+        breached: list[tuple[DueTimer, CallClockState, CallClockState | ReferralClockState]] = []
         for t in due:
             call = calls_by_ref.get(t.call_ref)
-            subject: Any = call  # the call, or the referral whose clock it is
+            # The call, or the referral whose clock it is (None with its call: no call, no subject).
+            subject: CallClockState | ReferralClockState | None = call
             if call is not None and t.referral_id:
                 subject = referrals_by_id.get(t.referral_id)
                 if subject is not None and subject.call_id != call.id:
                     subject = None
-            if subject is None or not _still_running(svc, t, call, subject):
+            if call is None or subject is None or not _still_running(svc, t, call, subject):
                 stale.append(t)
                 out[t.id] = "stale"
             else:
@@ -150,14 +152,18 @@ def _fire_batch(svc: Services, timer_ids: list[str]) -> dict[str, str]:
     return out
 
 
-def _still_running(svc: Services, timer, call, subject) -> bool:
-    """timer, call and subject (the call, or the referral) are rows or entities: their attributes only."""
-    binding = svc.catalogue.sla.clocks.get(timer.kind)
+def _still_running(svc: Services, timer: DueTimer, call: CallClockState,
+                   subject: CallClockState | ReferralClockState) -> bool:
+    """timer, call and subject (the call, or the referral): the rows firing reads (adapters/timer_store.py)."""
+    sla = svc.catalogue.sla
+    if sla is None:  # load_catalogue always loads one; only a catalogue built by hand has none
+        raise SlaPolicyError(f"no SLA policy is loaded: timer {timer.id} ({timer.kind} clock) cannot be checked")
+    binding = sla.clocks.get(timer.kind)
     if binding is None or subject.state not in binding.runs_in or subject.version < timer.set_at_version:
         return False
     if timer.kind == "callback":  # a new promise replaces the old one's timer
         return call.callback_due is not None and \
-            svc.catalogue.sla.callback_escalates_at(call.callback_due) == timer.due_at
+            sla.callback_escalates_at(call.callback_due) == timer.due_at
     return True
 
 
@@ -176,7 +182,7 @@ class RunningClock:
     def overdue(self, now: datetime) -> bool:
         return now >= self.due_at
 
-    def as_json(self, now: datetime) -> dict:
+    def as_json(self, now: datetime) -> dict[str, Any]:
         return {"clock": self.kind, "due_at": self.due_at.isoformat(),
                 "due_local": self.due_at.astimezone(LONDON).strftime("%a %d %b %H:%M"),
                 "remaining": self.remaining(now), "overdue": self.overdue(now),

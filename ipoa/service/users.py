@@ -11,10 +11,12 @@ Passwords: at least 12 characters, not a common password, not containing the use
 hash is kept). A password reset, a role change or a deactivation ends the user's signed-in sessions."""
 from __future__ import annotations
 
+import enum
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..domain import passwords
 from ..domain.validation import normalise_uk_mobile
@@ -36,7 +38,15 @@ UNNAMED_TOKEN = "unnamed"  # `users token USERNAME` without --name (the alias au
 # easy to read out over the phone and to type once.
 _GENERATED_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 NEEDS_CENTRE = ("handler", "supervisor")
-KEEP = object()  # update_user: leave this field as it is
+
+
+class Keep(enum.Enum):
+    """update_user: leave this field as it is."""
+
+    KEEP = "keep"
+
+
+KEEP: Final = Keep.KEEP
 
 
 class UserError(ValueError):
@@ -95,7 +105,7 @@ class IssuedToken:
     name: str
     expires_at: datetime
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int | str]:
         # `token_id, token = issue_token(...)`, as callers unpacked it before tokens had names and expiry.
         return iter((self.id, self.token))
 
@@ -121,8 +131,9 @@ def create_user(svc: Services, actor: str, *, username: str, role: str, centre: 
         return _summary(user)
 
 
-def update_user(svc: Services, actor: str, username: str, *, display_name=KEEP, mobile=KEEP, centre=KEEP,
-                role=KEEP) -> list[str]:
+def update_user(svc: Services, actor: str, username: str, *, display_name: str | Keep = KEEP,
+                mobile: str | None | Keep = KEEP, centre: str | None | Keep = KEEP,
+                role: str | Keep = KEEP) -> list[str]:
     """Change a user's display name, mobile, centre or role (None clears mobile or centre); the fields
     that changed. A role change is its own event (role_changed, from and to); the rest are one
     user_changed naming the fields, never their values."""
@@ -185,7 +196,7 @@ def reset_password(svc: Services, actor: str, username: str, password: str | Non
     only its hash is kept). Either way the user's signed-in sessions end, so whoever had the old
     password is signed out; the security event says whether it was generated, never the password."""
     generated = password is None
-    if generated:
+    if password is None:
         password = generate_password(username)
     _check_password(password, username)
     now = svc.clock.now()
@@ -250,7 +261,7 @@ def revoke_token(svc: Services, actor: str, token_id: int) -> str:
         token, username = row
         if token.revoked_at is not None:
             raise UserError(f"API token {token_id} was already revoked", "token_id")
-        _revoke(uow, actor, now, username, [(token.id, token.name)])
+        _revoke(uow, actor, now, username, [(token_id, token.name)])  # token.id: the token found by it
         uow.commit()
     return username
 

@@ -14,6 +14,7 @@ from .timers import RunningClock, running_clocks
 
 if TYPE_CHECKING:
     from ..bootstrap import Services
+    from .access import Who
 
 
 def _state_sets(svc: Services, name: str) -> tuple[set[str], set[str]]:
@@ -74,11 +75,16 @@ def centre_queue_rows(svc: Services, centre: str) -> list[QueueRow]:
     due_refs = {c.ref for c in due}
     ordered = due + [c for c in rest if c.ref not in due_refs]
     clocks = running_clocks(svc, [c.ref for c in ordered])
-    return [QueueRow(call=c, clock=(clocks.get(c.ref) or [None])[0], callback_due=c.ref in due_refs)
+    return [QueueRow(call=c, clock=_most_urgent(clocks.get(c.ref)), callback_due=c.ref in due_refs)
             for c in ordered]
 
 
-def queue_for(svc: Services, actor, centre: str) -> list[QueueRow]:
+def _most_urgent(clocks: list[RunningClock] | None) -> RunningClock | None:
+    """The first of a call's running clocks (running_clocks lists the most urgent first), if any run."""
+    return clocks[0] if clocks else None
+
+
+def queue_for(svc: Services, actor: Who, centre: str) -> list[QueueRow]:
     """A centre's queue for a user: the handlers and supervisors of that centre only (the access policy:
     a queue lists the centre's calls). Everyone else sees figures, on the dashboard and GET /queues."""
     from .access import may_see_centre
@@ -90,7 +96,7 @@ def queue_for(svc: Services, actor, centre: str) -> list[QueueRow]:
     return centre_queue_rows(svc, centre)
 
 
-def centre_queue(svc: Services, centre: str) -> list:
+def centre_queue(svc: Services, centre: str) -> list[Call]:
     """The calls of centre_queue_rows, in its order."""
     return [row.call for row in centre_queue_rows(svc, centre)]
 
@@ -121,7 +127,8 @@ def breached_now(svc: Services) -> list[BreachRow]:
         call_rows, ref_rows, timer_rows = uow.work_queues.breaches(call_open, ref_open)
     latest = {(t.call_ref, t.referral_id, t.kind): t for t in timer_rows}  # ordered: the last wins
 
-    def row(ref, referral_id, kind, centre, service, urgency, breached_at) -> BreachRow:
+    def row(ref: str, referral_id: str | None, kind: str, centre: str, service: str | None, urgency: str,
+            breached_at: datetime) -> BreachRow:
         timer = latest.get((ref, referral_id, kind))
         due_at = timer.due_at if timer is not None else breached_at
         running = timer is not None and timer.stopped_at is None

@@ -32,7 +32,8 @@ def init_app(app: Flask) -> None:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = int(app.config["TRUSTED_PROXY_COUNT"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+        # Werkzeug's documented way to wrap the app; Flask's types declare wsgi_app a method, not a slot.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     if app.config.get("SESSION_COOKIE_SECURE") is None:
         # Secure by default behind https: the cookie never travels in clear.
         https = str(app.config.get("PUBLIC_BASE_URL", "")).lower().startswith("https://")

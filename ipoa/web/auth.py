@@ -96,9 +96,13 @@ def _unavailable():
 
 def _finish(outcome: signin.Outcome):
     """The session moved to its new id: signed in, or on to the second factor."""
+    if outcome.sid is None:  # signin names the new session with every outcome that reaches here
+        raise RuntimeError(f"sign-in outcome {outcome.result} without its session")
     web_sessions.started(outcome.sid)
     nxt = _safe_next(request.args.get("next"))
     if outcome.result == signin.SIGNED_IN:
+        if outcome.user is None:  # signin hands over the user with every SIGNED_IN
+            raise RuntimeError("signed in without a user")
         login_user(outcome.user)
         if outcome.recovery_codes:
             session["mfa_recovery_codes"] = list(outcome.recovery_codes)
@@ -170,9 +174,11 @@ def mfa_code():
         refused = _throttled(user.username)
         if refused is not None:
             return refused
+        sid = web_sessions.current_sid()
+        if sid is None:  # _pending() found the sign-in by it: without one, it has ended
+            return _gone()
         try:
-            outcome = signin.check_code(services(), policy(), web_sessions.current_sid(), form.code.data,
-                                        request.remote_addr)
+            outcome = signin.check_code(services(), policy(), sid, form.code.data, request.remote_addr)
         except Exception as exc:  # noqa: BLE001 - see the module's docstring
             log.error("code refused: the security log could not be written (%s)", type(exc).__name__)
             return _unavailable()
@@ -198,9 +204,12 @@ def mfa_enrol():
         refused = _throttled(user.username)
         if refused is not None:
             return refused
+        sid = web_sessions.current_sid()
+        if sid is None:  # _pending() found the sign-in by it: without one, it has ended
+            return _gone()
         try:
-            outcome = signin.confirm_enrolment(services(), policy(), web_sessions.current_sid(), secret,
-                                               form.code.data, request.remote_addr)
+            outcome = signin.confirm_enrolment(services(), policy(), sid, secret, form.code.data,
+                                               request.remote_addr)
         except Exception as exc:  # noqa: BLE001 - see the module's docstring
             log.error("enrolment refused: the security log could not be written (%s)", type(exc).__name__)
             return _unavailable()

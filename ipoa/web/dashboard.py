@@ -147,7 +147,10 @@ def escalate(ref: str, referral_id: str):
     except InvalidInput as exc:
         flash(f"Call {ref} not escalated: " + "; ".join(exc.errors.values()), "error")
         return _back()
-    service = call.referral(referral_id).service
+    referral = call.referral(referral_id)
+    if referral is None:  # escalate_referral refuses a referral the call does not hold (NotFound above)
+        abort(404)
+    service = referral.service
     flash(f"Call {ref}: the {service} duty lead is being texted.", "success")
     return _back()
 

@@ -63,7 +63,8 @@ def _charts(report: Report) -> list[dict]:
         total = report.calls_logged or 0
         busiest = max(days, key=lambda d: d.calls_logged) if days else None
         desc = (f"{total} calls logged from {period.label}"
-                + (f"; the busiest day was {_day_label(busiest.day)} with {busiest.calls_logged}." if total else "."))
+                + (f"; the busiest day was {_day_label(busiest.day)} with {busiest.calls_logged}."
+                   if total and busiest is not None else "."))
         out.append({"id": "chart-calls", "caption": "Calls logged per day",
                     "svg": charts.bar_chart("chart-calls", "Calls logged per day", desc,
                                             [_day_label(d.day) for d in days], [d.calls_logged for d in days],

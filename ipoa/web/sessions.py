@@ -94,7 +94,7 @@ class ServerSessionInterface(SessionInterface):
         limits = store.Limits.from_config(app.config)
         now = svc.clock.now()
         with svc.uow() as uow:
-            row = store.load(uow.session, sid)
+            row = store.load(uow, sid)
             if row is None:
                 return ServerSession(had_cookie=True)
             user = uow.session.get(User, row.user_id) if row.user_id is not None else None
@@ -194,13 +194,21 @@ def started(sid: str) -> None:
     """The sign-in's unit of work made a session under this id: this request's answer sets the cookie."""
     from flask import session
 
-    session.move_to(sid)
+    _server_session(session).move_to(sid)
 
 
 def ended() -> None:
     from flask import session
 
-    session.drop()
+    _server_session(session).drop()
+
+
+def _server_session(session: object) -> ServerSession:
+    """Flask types `session` as its base mixin; ServerSessionInterface (above) makes every one a
+    ServerSession, and anything else means the interface was not installed."""
+    if not isinstance(session, ServerSession):
+        raise RuntimeError("the server-side session interface is not installed")
+    return session
 
 
 __all__ = ["ServerSession", "ServerSessionInterface", "current_sid", "started", "ended"]

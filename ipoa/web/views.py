@@ -326,8 +326,9 @@ def referral_event(ref: str, referral_id: str):
 def referral_reroute(ref: str, referral_id: str):
     """A supervisor withdraws a referral the service has not accepted and refers the call elsewhere."""
     form = request.form.to_dict()
-    payload = {"service": (form.get("service") or "").strip() or None,
-               "reason": (form.get("reason") or "").strip() or None, "expected_version": expected_version(form)}
+    payload: dict[str, Any] = {"service": (form.get("service") or "").strip() or None,
+                               "reason": (form.get("reason") or "").strip() or None,
+                               "expected_version": expected_version(form)}
     override = _consent_override(form)
     if override is not None:
         payload[sharing.OVERRIDE_KEY] = override
@@ -396,7 +397,8 @@ def secure_link(token: str):
     if target.scope:  # an escalation digest's: the list of breaches it stands for
         kind, _, code = target.scope.partition(":")
         if current_user.can("supervisor.view") and kind in ("centre", "service"):
-            return redirect(url_for("dashboard.calls", **{kind: code}, measure="breached"))
+            query: dict[str, Any] = {kind: code, "measure": "breached"}
+            return redirect(url_for("dashboard.calls", **query))
         if current_user.can("referrals.own"):
             return redirect(url_for("web.my_referrals"))
         abort(403)

@@ -234,17 +234,25 @@ def test_a_password_or_role_change_or_deactivation_ends_the_sessions(app, users,
 def test_end_sessions_called_directly(app, users, svc, clock):
     client = app.test_client()
     assert sign_in(client, "handler").status_code == 302
-    assert sessions.end_sessions(svc, users["handler"].id, "password_changed") == 1
+    with svc.uow() as uow:
+        assert sessions.end_sessions(uow, users["handler"].id, "password_changed", now=clock.now()) == 1
+        uow.commit()
     assert sent_to_sign_in(client.get("/queue"))
-    assert sessions.end_sessions(svc, users["handler"].id, "password_changed") == 0
-    # In the caller's unit of work (or its SQLAlchemy session), in either argument order.
+    with svc.uow() as uow:
+        assert sessions.end_sessions(uow, users["handler"].id, "password_changed", now=clock.now()) == 0
+        uow.commit()
+    # In the caller's unit of work: nothing ends until it commits.
     assert sign_in(client, "handler").status_code == 302
     with svc.uow() as uow:
         assert sessions.end_sessions(uow, users["handler"].id, "role_changed", now=clock.now()) == 1
+    assert signed_in(client)
+    with svc.uow() as uow:
+        assert sessions.end_sessions(uow, users["handler"].id, "role_changed", now=clock.now()) == 1
         uow.commit()
+    assert sent_to_sign_in(client.get("/queue"))
     assert sign_in(client, "handler").status_code == 302
     with svc.uow() as uow:
-        assert sessions.end_sessions(uow.session, users["handler"].id, clock.now(), "deactivated") == 1
+        assert sessions.end_sessions(uow, users["handler"].id, "deactivated", now=clock.now()) == 1
         uow.commit()
     assert sorted((r.end_reason, r.ended_at) for r in rows(svc)) == [
         ("deactivated", clock.now()), ("password_changed", clock.now()), ("role_changed", clock.now())]

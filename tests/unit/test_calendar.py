@@ -18,6 +18,7 @@ from ipoa.domain.calendar import (
     parse_days,
 )
 from ipoa.domain.directory import load_directory_file
+from tests.helpers.properties import examples
 
 UTC = UTC
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +125,7 @@ def test_complement_edt_is_open_exactly_when_asc_is_closed():
     assert CENTRES["EDT"].calendar.describe() == "whenever ASC is closed"
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=examples(300), deadline=None, database=None)
 @given(st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31, 23, 59, 59),
                     timezones=st.just(UTC)))
 def test_complements_hold_at_every_instant(at):
@@ -266,7 +267,7 @@ _SHIPPED = sorted(
 )
 
 
-@settings(max_examples=400, deadline=None, database=None)
+@settings(max_examples=examples(400), deadline=None, database=None)
 @given(
     st.sampled_from(_SHIPPED),
     st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31, 23, 59, 59), timezones=st.just(UTC)),

@@ -37,6 +37,7 @@ from tests.helpers.engine import (
     make_call,
     started,
 )
+from tests.helpers.properties import examples
 
 CALL_WF = ENGINE.latest("call")
 REFERRAL_WF = ENGINE.latest("referral")
@@ -703,7 +704,7 @@ REFERRAL_STATES = set(REFERRAL_WF.states)
 REFUSALS = (TriggerNotAllowed, GuardFailed, VersionConflict)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(draw=st.data(), need=st.sampled_from(sorted(ROUTING.needs)),
        urgency=st.sampled_from(["emergency", "urgent", "same_day", "routine"]))
 def test_random_trigger_sequences_keep_the_invariants(draw, need, urgency):
@@ -786,7 +787,7 @@ def test_random_trigger_sequences_keep_the_invariants(draw, need, urgency):
                             reason="try anyway")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(steps=st.lists(st.tuples(st.sampled_from(ALL_TRIGGERS), _reason), max_size=25))
 def test_state_is_always_defined_and_final_states_refuse_user_triggers(steps):
     """A simpler walk that favours progress: plausible data for every trigger."""

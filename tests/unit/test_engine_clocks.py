@@ -14,6 +14,7 @@ from ipoa.domain.engine import Engine
 from ipoa.domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ipoa.domain.sla import ClockBinding, SlaPolicyError, check_clock_bindings
 from tests.helpers.engine import CATALOGUE, DIRECTORY, NOW, WORKFLOWS, make_call
+from tests.helpers.properties import examples
 
 SLA = CATALOGUE.sla
 ENGINE = Engine(load_workflow_files(WORKFLOWS), DIRECTORY, SLA)
@@ -122,7 +123,7 @@ def test_clock_bindings_are_checked_against_the_workflows(binding, problem):
     assert str(exc.value).startswith(f"workflows/sla.yaml: clocks.{binding.kind}")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(draw=st.data(), urgency=st.sampled_from(["emergency", "urgent", "same_day", "routine"]))
 def test_a_clock_runs_exactly_while_its_subject_is_in_its_states(draw, urgency):
     call, clocks = start(urgency, need="community_nursing")

@@ -21,6 +21,9 @@ LAYER_RULES = [
     ("ipoa.entry", ("ipoa.web", "ipoa.api"), "the shared pieces lean on neither entry point"),
     ("ipoa.service", ("sqlalchemy", "ipoa.adapters.orm"),
      "use cases write through the unit of work's stores and read through read models (ipoa/adapters)"),
+    ("ipoa.service", ("flask", "flask_login", "flask_wtf", "werkzeug"),
+     "use cases run without the web framework (workers, CLI): callers hand in the clock and services, "
+     "password hashes are ipoa/adapters/passwords.py's"),
 ]
 
 

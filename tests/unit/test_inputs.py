@@ -15,6 +15,7 @@ from ipoa.domain.catalogue import load_catalogue
 from ipoa.domain.validation import normalise_nhs_number
 from ipoa.service.inputs import DecideRoute, FireTrigger, InvalidInput, LogCall, parse
 from tests.conftest import call_payload
+from tests.helpers.properties import examples
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue(ROOT / "workflows")
@@ -286,7 +287,7 @@ ten_digits = st.text(alphabet="0123456789", min_size=10, max_size=10)
 nine_plus_check = st.text(alphabet="0123456789", min_size=9, max_size=9).map(with_check_digit)
 
 
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 @given(st.one_of(ten_digits, nine_plus_check))
 @example(VALID_NHS)
 @example("9434765919")
@@ -305,14 +306,14 @@ def test_ten_digit_strings_accepted_iff_modulus_11(digits):
         assert normalise_nhs_number(f"{digits[:3]}-{digits[3:6]}-{digits[6:]}") == digits
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(nine_plus_check.filter(lambda d: not impossible_chi(d)))
 def test_numbers_built_with_their_check_digit(digits):
     # Accepted, except when the check digit would be 10 (no such number: with_check_digit then writes 0).
     assert (normalise_nhs_number(digits) is not None) == modulus_11_ok(digits)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.text(alphabet="0123456789 -", max_size=14).filter(
     lambda s: len(s.replace(" ", "").replace("-", "")) != 10))
 def test_anything_but_ten_digits_is_refused(raw):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from ipoa import log_redaction
 from ipoa.log_redaction import RedactingFilter, install, redact
+from tests.helpers.properties import examples
 
 REF_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -94,13 +95,13 @@ def _assert_redacted(value: str, token: str | None = None) -> str:
     return out
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(nhs_numbers(), st.sampled_from(["", " ", "-"]))
 def test_nhs_numbers_are_redacted(number, sep):
     assert _assert_redacted(_spaced(number, sep), "[nhs-number]") == "before [nhs-number] after"
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(uk_mobiles())
 def test_uk_mobiles_are_redacted(mobile):
     assert _assert_redacted(mobile, "[phone]") == "before [phone] after"
@@ -116,7 +117,7 @@ def test_a_mobile_without_its_leading_zero_is_redacted_too():
     _assert_redacted("7700900123")
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(postcodes())
 def test_postcodes_are_redacted(postcode):
     assert _assert_redacted(postcode, "[postcode]") == "before [postcode] after"
@@ -128,7 +129,7 @@ def test_postcodes_as_typed_and_as_in_urls_are_redacted(postcode):
     _assert_redacted(postcode, "[postcode]")
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.dates(min_value=date(1890, 1, 1), max_value=date(2099, 12, 31)), st.sampled_from(DATE_FORMATS))
 def test_dates_are_redacted(day, fmt):
     assert _assert_redacted(day.strftime(fmt), "[date]") == "before [date] after"
@@ -186,7 +187,7 @@ def test_postgres_key_details_keep_the_columns_and_lose_the_values(detail, expec
     assert redact(detail) == expected
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.uuids(), st.text(REF_ALPHABET, min_size=8, max_size=8), st.uuids())
 def test_ids_references_and_sids_are_left_alone(an_id, ref_chars, sid):
     ref = f"{ref_chars[:4]}-{ref_chars[4:]}"

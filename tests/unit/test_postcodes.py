@@ -3,6 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipoa.domain.postcodes import normalise_postcode, outward_code
+from tests.helpers.properties import examples
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_outward_code_of_invalid_postcode_raises():
 _VALID = st.sampled_from(["LE11 3AB", "LE1 1AA", "DE74 2SA", "EC1A 1BB", "W1A 0AX", "GIR 0AA", "NG1 1AA"])
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=examples(200), deadline=None, database=None)
 @given(_VALID, st.lists(st.sampled_from([" ", "  ", "\t"]), max_size=3), st.booleans())
 def test_spacing_and_case_do_not_matter(postcode, padding, lower):
     outward, inward = postcode.split(" ")

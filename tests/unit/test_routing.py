@@ -18,6 +18,7 @@ from ipoa.domain.routing import (
     load_routing,
     load_routing_file,
 )
+from tests.helpers.properties import examples
 
 UTC = UTC
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,7 +306,7 @@ INSTANTS = st.datetimes(
 )
 POSTCODES = st.sampled_from([None, "", IN_AREA, "le1 1aa", "DE74 2SA", "LE15 6AA", OUT_OF_AREA, "CV1 1AA"])
 NEEDS = st.sampled_from(list(TABLE.needs))
-PROPERTY = settings(max_examples=500, deadline=None, database=None)
+PROPERTY = settings(max_examples=examples(500), deadline=None, database=None)
 
 
 @PROPERTY

@@ -31,6 +31,7 @@ from ipoa.domain.sla import (
     parse_rule,
 )
 from ipoa.domain.urgency import URGENCIES  # pinned by tests/unit/test_routing.py
+from tests.helpers.properties import examples
 
 UTC = UTC
 ROOT = Path(__file__).resolve().parents[2]
@@ -352,7 +353,7 @@ RULES = [
 CALENDAR_RULES = [r for r in RULES if r.kind != "elapsed"]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     calendar=st.sampled_from(sorted(CALENDARS)),
     rule=st.sampled_from(RULES),
@@ -367,7 +368,7 @@ def test_due_is_never_before_the_start_and_is_monotone(calendar, rule, start, la
     assert rule.due(start + later, cal) >= due
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(calendar=st.sampled_from(sorted(CALENDARS)), rule=st.sampled_from(CALENDAR_RULES), start=INSTANTS)
 def test_calendar_rules_fall_due_just_after_open_time(calendar, rule, start):
     cal = CALENDARS[calendar]
@@ -375,7 +376,7 @@ def test_calendar_rules_fall_due_just_after_open_time(calendar, rule, start):
     assert cal.is_open(due - SECOND)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     calendar=st.sampled_from(sorted(CALENDARS)),
     start=INSTANTS,
@@ -389,13 +390,13 @@ def test_open_time_added_is_exactly_the_open_time_between(calendar, start, minut
     assert counted == duration
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(start=INSTANTS, minutes=st.integers(min_value=1, max_value=24 * 60))
 def test_open_time_on_a_24_7_calendar_is_real_time(start, minutes):
     assert add_open_time(AlwaysOpen(), start, timedelta(minutes=minutes)) == start + timedelta(minutes=minutes)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(start=INSTANTS)
 def test_day_scale_rules_end_at_the_local_close(start):
     lb = SERVICES["LB"].calendar  # closes 17:00 local, GMT or BST

@@ -17,6 +17,7 @@ from ipoa.domain.sms.references import REF_ALPHABET, normalise_ref
 from ipoa.domain.sms.replies import COMMANDS, Reply, parse_reply
 from ipoa.domain.sms.templates import TEMPLATE_NAMES, SmsTemplateError, SmsTemplates
 from ipoa.domain.sms.timetext import LOCAL_TIME_PATTERN, local_time_text
+from tests.helpers.properties import examples
 
 ROOT = Path(__file__).resolve().parents[2]
 SMS_DIR = ROOT / "templates" / "sms"
@@ -395,7 +396,7 @@ def _by_hand(source: str, values: dict[str, str]) -> str:
     return " ".join(source.split())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(values=_values, name=st.sampled_from(TEMPLATE_NAMES))
 def test_random_allowed_values_render_within_the_limit_and_nothing_else(values, name):
     templates = SmsTemplates.load(SMS_DIR)
@@ -419,7 +420,7 @@ def test_local_time_text():
         local_time_text(datetime(2026, 11, 23, 14, 30))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)))
 def test_local_time_text_always_fits_the_time_fields(at):
     text = local_time_text(at)

@@ -61,3 +61,32 @@ def test_helpers_are_not_collected_as_tests():
     helpers = TESTS / "helpers"
     assert helpers.is_dir() and not list(helpers.rglob("test_*.py"))
     assert not [p for p in helpers.rglob("*.py") if re.search(r"^def test_", Path(p).read_text(), re.M)]
+
+
+def literal_example_counts(source: str) -> list[int]:
+    """Lines where a property test pins `max_examples` to a number (which the Hypothesis profiles cannot
+    scale) rather than to `examples(n)` (tests/helpers/properties.py)."""
+    return [node.lineno for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.keyword) and node.arg == "max_examples" and isinstance(node.value, ast.Constant)]
+
+
+def test_the_example_count_check_sees_a_literal_and_passes_a_scaled_count():
+    assert literal_example_counts("@settings(max_examples=200, deadline=None)\ndef f(): pass\n") == [1]
+    assert literal_example_counts("@settings(max_examples=examples(200))\ndef f(): pass\n") == []
+
+
+def test_property_tests_scale_with_the_hypothesis_profile():
+    offences = {str(path.relative_to(TESTS)): lines for path in sorted(TESTS.rglob("test_*.py"))
+                if (lines := literal_example_counts(path.read_text(encoding="utf-8")))}
+    assert not offences, f"write max_examples=examples(n) (tests/helpers/properties.py): {offences}"
+
+
+def test_the_quick_profile_runs_fewer_examples_and_ci_the_full_count():
+    from hypothesis import settings
+
+    from tests.helpers.properties import examples
+
+    dev, ci = settings.get_profile("dev"), settings.get_profile("ci")
+    assert dev.max_examples == 50
+    assert examples(300, dev) == 50 and examples(1000, dev) == 167 and examples(30, dev) == 10
+    assert examples(300, ci) == 300 and examples(1000, ci) == 1000
