@@ -35,6 +35,7 @@ class CallClockState(NamedTuple):
     state: str
     version: int
     callback_due: datetime | None
+    workflow_version: int
 
 
 class ReferralClockState(NamedTuple):
@@ -45,6 +46,7 @@ class ReferralClockState(NamedTuple):
     service: str
     state: str
     version: int
+    workflow_version: int
 
 
 class ClockRow(NamedTuple):
@@ -86,13 +88,14 @@ class TimerStore:
     def calls(self, refs: set[str]) -> list[CallClockState]:
         return [CallClockState(*r) for r in self.session.execute(
             select(calls_table.c.id, calls_table.c.ref, calls_table.c.centre, calls_table.c.urgency,
-                   calls_table.c.need, calls_table.c.state, calls_table.c.version, calls_table.c.callback_due)
+                   calls_table.c.need, calls_table.c.state, calls_table.c.version, calls_table.c.callback_due,
+                   calls_table.c.workflow_version)
             .where(calls_table.c.ref.in_(refs)))]
 
     def referrals(self, ids: set[str]) -> list[ReferralClockState]:
         return [ReferralClockState(*r) for r in self.session.execute(
             select(referrals_table.c.id, referrals_table.c.call_id, referrals_table.c.service,
-                   referrals_table.c.state, referrals_table.c.version)
+                   referrals_table.c.state, referrals_table.c.version, referrals_table.c.workflow_version)
             .where(referrals_table.c.id.in_(ids)))]
 
     def mark_stale(self, ids: list[str], now: datetime) -> None:

@@ -239,13 +239,14 @@ class Engine:
         if self.sla is None:
             return
         subject = referral if referral is not None else call
+        definition = self.definition(subject.workflow, subject.workflow_version)
         for kind, binding in self.sla.clocks.items():
             if binding.workflow != subject.workflow:
                 continue
-            change = binding.change(from_state, to_state, trigger)
+            change = binding.change(definition, from_state, to_state, trigger)
             if change is None:
                 continue
-            if change == "stop" or from_state in binding.runs_in:  # stopped, or restarted
+            if change == "stop" or from_state in binding.states(definition):  # stopped, or restarted
                 result.stopped_clocks.append((call.ref, referral.id if referral else None, kind, now))
             if change == "start":
                 clock = self._due(kind, call, referral, now)

@@ -42,6 +42,8 @@ class Word:
 
 # -- state tags -----------------------------------------------------------------------------------------
 TIER3_REVIEW = "tier3_review"
+AWAITING_TRIAGE = "awaiting_triage"
+AWAITING_CALLBACK = "awaiting_callback"
 AWAITING_ACCEPTANCE = "awaiting_acceptance"
 ACCEPTED = "accepted"
 RESPONSE = "response"
@@ -51,6 +53,10 @@ ESCALATABLE = "escalatable"
 STATE_TAGS: dict[str, Word] = {
     TIER3_REVIEW: Word(CALL_WORKFLOW, "a clinician or social worker decides the route here: choosing other "
                                       "than the engine's recommendation needs no override reason"),
+    AWAITING_TRIAGE: Word(CALL_WORKFLOW, "the call waits for triage: the triage clock runs here (sla.yaml "
+                                         "clocks) and the dashboard's oldest urgent wait counts it", open_only=True),
+    AWAITING_CALLBACK: Word(CALL_WORKFLOW, "a callback is promised: the callback clock runs here (sla.yaml "
+                                           "clocks) and the queue puts it first when due", open_only=True),
     AWAITING_ACCEPTANCE: Word(REFERRAL_WORKFLOW, "sent, not yet taken on by the service (the dashboard's "
                                                  "'awaiting acceptance')", open_only=True),
     ACCEPTED: Word(REFERRAL_WORKFLOW, "taken on by the service (the dashboard's 'accepted', the reports' time "
@@ -224,12 +230,15 @@ def digest(data: Any) -> str:
 
 
 # -- versions deployed before definitions carried their meaning ---------------------------------------------
-# A version deployed before issue 11 is stored without tags or roles. It gets the meaning the code gave those
-# names until then, so records pinned to it behave as they did; `init` replaces it with the file's own
-# tags and roles while workflows/ still holds that version. Names it does not have get nothing, and the
-# version is then refused like a file missing a tag.
+# A version deployed before issue 11 is stored without tags or roles; one deployed before a tag was added to
+# the vocabulary (awaiting_triage and awaiting_callback, when the SLA clocks moved from state names in
+# sla.yaml to tags) is stored without that tag. Either gets, for each tag or role its stored body carries
+# nowhere, the meaning the code (and the shipped sla.yaml) gave those names until then, so records pinned to
+# it behave as they did; `init` replaces it with the file's own tags and roles while workflows/ still holds
+# that version. Names it does not have get nothing, and the version is then refused like a file missing a tag.
 _LEGACY_TAGS = {
-    CALL_WORKFLOW: {"in_tier3_review": [TIER3_REVIEW]},
+    CALL_WORKFLOW: {"in_tier3_review": [TIER3_REVIEW], "logged": [AWAITING_TRIAGE], "in_triage": [AWAITING_TRIAGE],
+                    "transferred": [AWAITING_TRIAGE], "awaiting_callback": [AWAITING_CALLBACK]},
     REFERRAL_WORKFLOW: {"sent": [AWAITING_ACCEPTANCE, REROUTABLE, ESCALATABLE],
                         "accepted": [ACCEPTED, ESCALATABLE], "in_progress": [RESPONSE, ESCALATABLE],
                         "completed": [RESPONSE]},
@@ -240,17 +249,22 @@ _LEGACY_ROLES = {
 }
 
 
+def _fill_missing(items: Any, key: str, name_key: str, legacy: Mapping[str, list[str]]) -> None:
+    """Give each legacy word that no item carries to the items legacy names for it."""
+    items = [i for i in items or [] if isinstance(i, dict)]
+    carried = {w for i in items for w in (i.get(key) if isinstance(i.get(key), list) else [i.get(key)]) if w}
+    for item in items:
+        missing = [w for w in legacy.get(item.get(name_key), []) if w not in carried]
+        if missing:
+            have = item.get(key)
+            have = have if isinstance(have, list) else ([have] if have else [])
+            item[key] = have + [w for w in missing if w not in have]
+
+
 def with_legacy_meaning(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The stored body as is if it carries any tag or role; otherwise with the pre-issue-11 meaning."""
+    """The stored body, with the pre-issue-11 meaning for each tag or role it carries nowhere."""
     body = copy.deepcopy(dict(raw))
-    if meaning_of(body) != {"states": {}, "transitions": {}}:
-        return body
     name = str(body.get("name"))
-    tags, roles = _LEGACY_TAGS.get(name, {}), _LEGACY_ROLES.get(name, {})
-    for state in body.get("states") or []:
-        if isinstance(state, dict) and state.get("name") in tags:
-            state[_TAG_KEY] = list(tags[state["name"]])
-    for t in body.get("transitions") or []:
-        if isinstance(t, dict) and t.get("trigger") in roles:
-            t[_ROLE_KEY] = list(roles[t["trigger"]])
+    _fill_missing(body.get("states"), _TAG_KEY, "name", _LEGACY_TAGS.get(name, {}))
+    _fill_missing(body.get("transitions"), _ROLE_KEY, "trigger", _LEGACY_ROLES.get(name, {}))
     return body

@@ -12,10 +12,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError
 
+from . import meaning
 from .calendar import (
     LONDON,
     Calendar,
@@ -30,6 +31,9 @@ from .calendar import (
 from .directory import Directory
 from .input_models import Strict, describe_validation_errors
 from .urgency import URGENCIES
+
+if TYPE_CHECKING:
+    from .workflow import WorkflowDefinition
 
 UTC = UTC
 CLOCK_KINDS = ("triage", "acceptance", "response", "callback")
@@ -153,19 +157,30 @@ CLOCK_SUBJECTS = {"triage": "call", "callback": "call", "acceptance": "referral"
 
 @dataclass(frozen=True)
 class ClockBinding:
-    """Where a clock runs: while its subject (a call or a referral, by workflow name) is in one of
-    `runs_in`. Entering those states from outside starts it, leaving them stops it, and a trigger in
-    `restarts_on` starts it afresh (a transfer: the new centre's triage clock)."""
+    """Where a clock runs: while its subject (a call or a referral, by workflow name) is in a state tagged
+    `runs_in` (domain/meaning.py) in the subject's own workflow version, so a state renamed in a new version
+    needs no change to sla.yaml and a record still on the old version keeps its clock. Entering those
+    states from outside starts it, leaving them stops it, and a transition with an effect in `restarts_on`
+    starts it afresh (move_centre, a transfer: the new centre's triage clock)."""
 
     kind: str
     workflow: str
-    runs_in: frozenset[str]
-    restarts_on: frozenset[str] = frozenset()
+    runs_in: str  # a state tag
+    restarts_on: frozenset[str] = frozenset()  # effects
 
-    def change(self, from_state: str | None, to_state: str, trigger: str) -> str | None:
-        """"start", "stop" or None for a transition of this binding's workflow."""
-        was, now = from_state in self.runs_in, to_state in self.runs_in
-        if now and (not was or trigger in self.restarts_on):
+    def states(self, definition: WorkflowDefinition) -> frozenset[str]:
+        """The states of this version the clock runs in."""
+        return definition.states_tagged(self.runs_in)
+
+    def restart_triggers(self, definition: WorkflowDefinition) -> frozenset[str]:
+        return frozenset(t.trigger for t in definition.transitions if self.restarts_on.intersection(t.effects))
+
+    def change(self, definition: WorkflowDefinition, from_state: str | None, to_state: str,
+               trigger: str) -> str | None:
+        """"start", "stop" or None for a transition of this binding's workflow (in `definition`'s version)."""
+        states = self.states(definition)
+        was, now = from_state in states, to_state in states
+        if now and (not was or trigger in self.restart_triggers(definition)):
             return "start"
         if was and not now:
             return "stop"
@@ -271,7 +286,7 @@ class _CallbackIn(Strict):
 
 class _ClockIn(Strict):
     workflow: str
-    runs_in: list[str]
+    runs_in: str
     restarts_on: list[str] = []
 
 
@@ -414,9 +429,12 @@ def load_sla_policy(data: Any, directory: Directory, source: str = "<sla data>")
     for kind, c in raw.clocks.items():
         if kind not in CLOCK_KINDS:
             raise loader.fail("clocks", f"unknown clock {kind!r} (known: {', '.join(CLOCK_KINDS)})")
-        if not c.runs_in:
-            raise loader.fail(f"clocks.{kind}", "runs_in lists no state")
-        clocks[kind] = ClockBinding(kind, c.workflow, frozenset(c.runs_in), frozenset(c.restarts_on))
+        tag = meaning.STATE_TAGS.get(c.runs_in)
+        if tag is None or tag.workflow != c.workflow:
+            known = ", ".join(sorted(t for t, w in meaning.STATE_TAGS.items() if w.workflow == c.workflow))
+            raise loader.fail(f"clocks.{kind}", f"runs_in: {c.runs_in!r} is not a state tag of the "
+                                                f"{c.workflow} workflow (known: {known or 'none'})")
+        clocks[kind] = ClockBinding(kind, c.workflow, c.runs_in, frozenset(c.restarts_on))
     return SlaPolicy(
         clocks=clocks,
         triage=loader.per_urgency("triage", raw.triage),
@@ -427,10 +445,11 @@ def load_sla_policy(data: Any, directory: Directory, source: str = "<sla data>")
     )
 
 
-def check_clock_bindings(policy: SlaPolicy, workflows: Iterable[Any], source: str) -> None:
-    """Every clock's workflow, states and triggers exist (in every version of that workflow), and each
-    clock runs on the kind of record it is measured on (triage on calls, acceptance on referrals...)."""
-    by_name: dict[str, list[Any]] = {}
+def check_clock_bindings(policy: SlaPolicy, workflows: Iterable[WorkflowDefinition], source: str) -> None:
+    """Every clock's workflow exists, its tag marks at least one state and its effects at least one
+    transition in every version of that workflow, and each clock runs on the kind of record it is measured
+    on (triage on calls, acceptance on referrals...)."""
+    by_name: dict[str, list[WorkflowDefinition]] = {}
     for wf in workflows:
         by_name.setdefault(wf.name, []).append(wf)
     for kind, b in policy.clocks.items():
@@ -442,10 +461,10 @@ def check_clock_bindings(policy: SlaPolicy, workflows: Iterable[Any], source: st
             if (wf.parent is None) != (subject == "call"):
                 raise SlaPolicyError(f"{where}: the {kind} clock runs on {subject}s, and {b.workflow!r} "
                                      f"is not the {subject} workflow")
-            for state in sorted(b.runs_in):
-                if state not in wf.states:
-                    raise SlaPolicyError(f"{where}: {b.workflow} v{wf.version} has no state {state!r}")
-            triggers = {t.trigger for t in wf.transitions}
-            for trig in sorted(b.restarts_on):
-                if trig not in triggers:
-                    raise SlaPolicyError(f"{where}: {b.workflow} v{wf.version} has no trigger {trig!r}")
+            if not b.states(wf):
+                raise SlaPolicyError(f"{where}: {b.workflow} v{wf.version} ({wf.source}) has no state "
+                                     f"tagged {b.runs_in!r}")
+            effects = {e for t in wf.transitions for e in t.effects}
+            for effect in sorted(b.restarts_on - effects):
+                raise SlaPolicyError(f"{where}: {b.workflow} v{wf.version} ({wf.source}) has no transition "
+                                     f"with the effect {effect!r} (restarts_on)")

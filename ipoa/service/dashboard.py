@@ -159,7 +159,9 @@ def figures(svc: Services) -> Dashboard:
     sla = svc.catalogue.sla
     if sla is None:  # load_catalogue always sets it; a catalogue made by hand may not
         raise SlaPolicyError("the catalogue has no SLA policy (workflows/sla.yaml): the dashboard needs it")
-    triage_states = sla.clocks["triage"].runs_in
+    # Waiting for triage, in any deployed version: the call rows are not grouped by version.
+    triage_states = {state for states in workflow_meaning.tagged_by_version(
+        svc, CALL_WORKFLOW, meaning.AWAITING_TRIAGE).values() for state in states}
     engine = svc.engine()
     centres = {c.code: Figures(c.code, c.name, c.calendar.is_open(now)) for c in svc.directory.centres.values()}
     services = {s.code: Figures(s.code, s.name, s.calendar.is_open(now))

@@ -21,6 +21,7 @@ from ..domain.sla import SlaPolicyError, describe_remaining
 
 if TYPE_CHECKING:
     from ..adapters.timer_store import CallClockState, DueTimer, ReferralClockState
+    from ..adapters.unit_of_work import UnitOfWork
     from ..bootstrap import Services
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def _fire_batch(svc: Services, timer_ids: list[str]) -> dict[str, str]:
                 subject = referrals_by_id.get(t.referral_id)
                 if subject is not None and subject.call_id != call.id:
                     subject = None
-            if call is None or subject is None or not _still_running(svc, t, call, subject):
+            if call is None or subject is None or not _still_running(svc, uow, t, call, subject):
                 stale.append(t)
                 out[t.id] = "stale"
             else:
@@ -152,14 +153,18 @@ def _fire_batch(svc: Services, timer_ids: list[str]) -> dict[str, str]:
     return out
 
 
-def _still_running(svc: Services, timer: DueTimer, call: CallClockState,
+def _still_running(svc: Services, uow: UnitOfWork, timer: DueTimer, call: CallClockState,
                    subject: CallClockState | ReferralClockState) -> bool:
-    """timer, call and subject (the call, or the referral): the rows firing reads (adapters/timer_store.py)."""
+    """timer, call and subject (the call, or the referral): the rows firing reads (adapters/timer_store.py).
+    The clock's states are those its tag marks in the subject's own workflow version."""
     sla = svc.catalogue.sla
     if sla is None:  # load_catalogue always loads one; only a catalogue built by hand has none
         raise SlaPolicyError(f"no SLA policy is loaded: timer {timer.id} ({timer.kind} clock) cannot be checked")
     binding = sla.clocks.get(timer.kind)
-    if binding is None or subject.state not in binding.runs_in or subject.version < timer.set_at_version:
+    if binding is None or subject.version < timer.set_at_version:
+        return False
+    key = (binding.workflow, subject.workflow_version)
+    if subject.state not in binding.states(uow.engine(svc, needs=key).definition(*key)):
         return False
     if timer.kind == "callback":  # a new promise replaces the old one's timer
         return call.callback_due is not None and \

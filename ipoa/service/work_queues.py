@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..domain import meaning
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
 from ..domain.model import Call
 from ..domain.sla import describe_span
+from . import workflow_meaning
 from .timers import RunningClock, running_clocks
 
 if TYPE_CHECKING:
@@ -54,13 +56,12 @@ class QueueRow:
 
 
 def _callback_states(svc: Services) -> set[str]:
-    """Where a call waits for its promised callback: the callback clock's states (sla.yaml); without an SLA
-    policy, wherever a transition setting a callback (the `set_callback` effect) leads, in any version."""
-    binding = svc.catalogue.sla.clocks.get("callback") if svc.catalogue.sla else None
-    if binding is not None:
-        return set(binding.runs_in)
-    return {t.dest for d in svc.engine().definitions() if d.name == CALL_WORKFLOW
-            for t in d.transitions if "set_callback" in t.effects}
+    """Where a call waits for its promised callback: the states tagged `awaiting_callback`, in any deployed
+    version (the queue's query takes one set of names; a name means the same in every version unless an
+    administrator re-used it, which `workflows check` would show)."""
+    return {state for states in workflow_meaning.tagged_by_version(svc, CALL_WORKFLOW,
+                                                                   meaning.AWAITING_CALLBACK).values()
+            for state in states}
 
 
 def centre_queue_rows(svc: Services, centre: str) -> list[QueueRow]:

@@ -1,8 +1,9 @@
 """Workflow meaning lives in the definitions (domain/meaning.py). An administrator copies workflows/, renames
-states and triggers (a new version, with sla.yaml following, as README.md's "Data an administrator edits"
-asks), and the app loaded from the copy still re-routes, escalates, takes SMS replies, counts its reports and
-its dashboard, beside records still on the version before. A copy missing a tag is refused by `workflows
-check` naming the file and the tag; a change of tags alone is deployed in place by `init`."""
+states and triggers (a new version, as README.md's "Data an administrator edits" asks; sla.yaml names tags,
+so it follows by itself), and the app loaded from the copy still re-routes, escalates, takes SMS replies,
+keeps its SLA clocks, counts its reports and its dashboard, beside records still on the version before. A
+copy missing a tag is refused by `workflows check` naming the file and the tag; a change of tags alone is
+deployed in place by `init`."""
 from __future__ import annotations
 
 import shutil
@@ -54,15 +55,6 @@ def _rename_workflow(data: dict, states: dict[str, str], triggers: dict[str, str
     return data
 
 
-def _rename_sla(path: Path) -> None:
-    sla = yaml.safe_load(path.read_text(encoding="utf-8"))
-    for binding in sla["clocks"].values():
-        names = STATES[binding["workflow"]]
-        binding["runs_in"] = [names.get(x, x) for x in binding["runs_in"]]
-        binding["restarts_on"] = [TRIGGERS[binding["workflow"]].get(x, x) for x in binding.get("restarts_on", [])]
-    path.write_text(yaml.safe_dump(sla, sort_keys=False), encoding="utf-8")
-
-
 def copy_workflows(folder: Path) -> Path:
     shutil.copytree(REPO_ROOT / "workflows", folder)
     return folder
@@ -78,13 +70,12 @@ def save(folder: Path, name: str, data: dict) -> None:
 
 @pytest.fixture
 def renamed(tmp_path) -> Path:
-    """workflows/ as an administrator leaves it after renaming: both workflows at v2, both SLA policies
-    following the new names; directory and routing table need nothing (they name no state or trigger)."""
+    """workflows/ as an administrator leaves it after renaming: both workflows at v2. The SLA policies,
+    directory and routing table need nothing: they name no state or trigger (a clock runs in the states a
+    tag marks, in each record's own version)."""
     folder = copy_workflows(tmp_path / "workflows")
     for name in ("call", "referral"):
         save(folder, name, _rename_workflow(load(folder, name), STATES[name], TRIGGERS[name], TRIGGERS["call"]))
-    _rename_sla(folder / "sla.yaml")
-    _rename_sla(folder / "demo" / "sla.yaml")
     return folder
 
 
@@ -186,6 +177,37 @@ def _event_ids(services):
 
     with services.uow() as uow:
         return list(uow.session.scalars(select(outbox_table.c.id).order_by(outbox_table.c.created_at)))
+
+
+def test_sla_clocks_run_by_tag_in_each_records_own_version(svc, renamed, clock, users):
+    """A referral on v1 ('sent') and one on v2 ('awaiting_service'), both unaccepted past their acceptance
+    clock: both breach. A call still waiting for triage on v1 ('in_triage') breaches too; a v2 call moved on
+    to 'with_service' has no triage clock left."""
+    from ipoa.adapters.orm import timers as timers_table
+    from ipoa.service import timers
+
+    v1 = referred(svc, refer="refer", triage="start_triage")
+    v1_triage = call_service.log_call(svc, HANDLER, call_payload(need="community_nursing"), allow_duplicate=True)
+    call_service.fire_call_trigger(svc, HANDLER, v1_triage.ref, {"trigger": "start_triage", "expected_version": 1})
+    app, services = app_from(renamed, svc, clock)
+    try:
+        v2 = referred(services)
+        with services.uow() as uow:
+            running = uow.session.execute(select(timers_table.c.call_ref, timers_table.c.kind).where(
+                timers_table.c.stopped_at.is_(None))).all()
+        assert sorted(running) == sorted([(v1.ref, "acceptance"), (v1_triage.ref, "triage"),
+                                          (v2.ref, "acceptance")])
+        services.clock.advance(hours=5)
+        with services.uow() as uow:
+            due = list(uow.session.scalars(select(timers_table.c.id).where(timers_table.c.fired_at.is_(None))))
+        assert set(timers.fire_many(services, due).values()) == {"breached"}
+        for ref in (v1.ref, v2.ref):
+            call, _ = call_service.get_call(services, ref)
+            assert call.referrals[0].breach == "acceptance"
+        call, _ = call_service.get_call(services, v1_triage.ref)
+        assert (call.workflow_version, call.state, call.breach) == (1, "in_triage", "triage")
+    finally:
+        services.close()
 
 
 def test_the_dashboard_counts_both_versions_by_their_own_tags(svc, renamed, clock, users):

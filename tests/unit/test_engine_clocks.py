@@ -97,22 +97,52 @@ def test_without_a_policy_no_clock_is_kept():
     assert result.timers == [] and result.stopped_clocks == []
 
 
+CALL_WF = ENGINE.latest("call")
+
+
 def test_clock_binding_changes():
-    b = ClockBinding("triage", "call", frozenset({"logged", "in_triage"}), frozenset({"transfer"}))
-    assert b.change(None, "logged", "log") == "start"
-    assert b.change("logged", "in_triage", "start_triage") is None
-    assert b.change("in_triage", "referred", "refer") == "stop"
-    assert b.change("referred", "in_triage", "referral_declined") == "start"
-    assert b.change("logged", "logged", "transfer") == "start"
-    assert b.change("referred", "closed", "close") is None
+    b = ClockBinding("triage", "call", "awaiting_triage", frozenset({"move_centre"}))
+    assert b.states(CALL_WF) == {"logged", "in_triage", "transferred"}
+    assert b.restart_triggers(CALL_WF) == {"transfer"}
+    assert b.change(CALL_WF, None, "logged", "log") == "start"
+    assert b.change(CALL_WF, "logged", "in_triage", "start_triage") is None
+    assert b.change(CALL_WF, "in_triage", "referred", "refer") == "stop"
+    assert b.change(CALL_WF, "referred", "in_triage", "referral_declined") == "start"
+    assert b.change(CALL_WF, "logged", "transferred", "transfer") == "start"  # restarted
+    assert b.change(CALL_WF, "referred", "closed", "close") is None
+
+
+def test_a_clock_follows_its_tag_into_a_version_that_renames_the_states():
+    """The states come from the record's own version: renamed in a new one, the clock still runs there,
+    and a record on the old version keeps the old names (sla.yaml unchanged)."""
+    import copy
+
+    from ipoa.domain.catalogue import parse_workflow as parse
+
+    raw = copy.deepcopy(CALL_WF.raw)
+    raw["version"] = CALL_WF.version + 1
+    renames = {"logged": "new", "in_triage": "triaging"}
+    raw["initial"] = renames.get(raw["initial"], raw["initial"])
+    for st_ in raw["states"]:
+        st_["name"] = renames.get(st_["name"], st_["name"])
+    for tr in raw["transitions"]:
+        tr["source"] = [renames.get(x, x) for x in tr["source"]]
+        tr["dest"] = renames.get(tr["dest"], tr["dest"])
+    renamed = parse(raw, "copy/call.workflow.yaml")
+    b = SLA.clocks["triage"]
+    assert b.states(renamed) == {"new", "triaging", "transferred"}
+    assert b.change(renamed, "new", "triaging", "start_triage") is None
+    assert b.change(renamed, "triaging", "referred", "refer") == "stop"
+    assert b.states(CALL_WF) == {"logged", "in_triage", "transferred"}
 
 
 @pytest.mark.parametrize("binding, problem", [
-    (ClockBinding("triage", "nope", frozenset({"logged"})), "unknown workflow 'nope'"),
-    (ClockBinding("triage", "call", frozenset({"limbo"})), "has no state 'limbo'"),
-    (ClockBinding("triage", "call", frozenset({"logged"}), frozenset({"teleport"})), "has no trigger 'teleport'"),
-    (ClockBinding("triage", "referral", frozenset({"sent"})), "runs on calls"),
-    (ClockBinding("acceptance", "call", frozenset({"logged"})), "runs on referrals"),
+    (ClockBinding("triage", "nope", "awaiting_triage"), "unknown workflow 'nope'"),
+    (ClockBinding("triage", "call", "awaiting_acceptance"), "has no state tagged 'awaiting_acceptance'"),
+    (ClockBinding("triage", "call", "awaiting_triage", frozenset({"teleport"})),
+     "no transition with the effect 'teleport'"),
+    (ClockBinding("triage", "referral", "awaiting_acceptance"), "runs on calls"),
+    (ClockBinding("acceptance", "call", "awaiting_triage"), "runs on referrals"),
 ])
 def test_clock_bindings_are_checked_against_the_workflows(binding, problem):
     policy = type(SLA).__new__(type(SLA))
@@ -121,6 +151,22 @@ def test_clock_bindings_are_checked_against_the_workflows(binding, problem):
     with pytest.raises(SlaPolicyError, match=problem) as exc:
         check_clock_bindings(policy, load_workflow_files(WORKFLOWS), "workflows/sla.yaml")
     assert str(exc.value).startswith(f"workflows/sla.yaml: clocks.{binding.kind}")
+
+
+@pytest.mark.parametrize("runs_in, problem", [
+    ("logged", "'logged' is not a state tag of the call workflow"),  # a state's name, not a tag
+    ("awaiting_acceptance", "not a state tag of the call workflow"),  # the referral workflow's tag
+])
+def test_sla_yaml_names_a_tag_of_the_clocks_workflow(runs_in, problem):
+    import yaml
+
+    from ipoa.domain.sla import load_sla_policy
+
+    raw = yaml.safe_load((WORKFLOWS / "sla.yaml").read_text(encoding="utf-8"))
+    raw["clocks"]["triage"]["runs_in"] = runs_in
+    with pytest.raises(SlaPolicyError, match=problem) as exc:
+        load_sla_policy(raw, DIRECTORY, source="workflows/sla.yaml")
+    assert "clocks.triage" in str(exc.value)
 
 
 @settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -148,10 +194,10 @@ def test_a_clock_runs_exactly_while_its_subject_is_in_its_states(draw, urgency):
         clocks.apply(result)
         expected = set()
         for kind, b in SLA.clocks.items():
-            if b.workflow == "call" and call.state in b.runs_in:
+            if b.workflow == "call" and call.state in b.states(CALL_WF):
                 expected.add((None, kind))
             for r in call.referrals:
-                if b.workflow == "referral" and r.state in b.runs_in:
+                if b.workflow == "referral" and r.state in b.states(ENGINE.latest("referral")):
                     expected.add((r.id, kind))
         assert set(clocks.running) == expected
         for t in clocks.running.values():

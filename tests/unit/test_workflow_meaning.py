@@ -249,6 +249,18 @@ def test_a_stored_version_with_tags_is_read_as_stored():
     assert meaning.with_legacy_meaning(data) == data
 
 
+def test_a_version_stored_before_a_tag_was_added_gets_that_tag_by_name(shipped):
+    """Deployed with tier3_review but before the clock tags (awaiting_triage, awaiting_callback) existed:
+    those two are given by the names the shipped sla.yaml used; the tag it carried stays as stored."""
+    data = raw("call")
+    for s in data["states"]:
+        s["tags"] = [t for t in s.get("tags", []) if t not in ("awaiting_triage", "awaiting_callback")]
+    again = parse_workflow(meaning.with_legacy_meaning(data), "deployed call v1")
+    assert again.states_tagged("awaiting_triage") == {"logged", "in_triage", "transferred"}
+    assert again.states_tagged("awaiting_callback") == {"awaiting_callback"}
+    assert again.meaning_checksum == shipped["call"].meaning_checksum
+
+
 def test_a_stored_version_renamed_before_tags_is_refused_by_name():
     legacy = meaning.strip_meaning(raw("referral"))
     for s in legacy["states"]:
