@@ -99,14 +99,15 @@ def _calls_insert(first: int, count: int, open_calls: bool) -> str:
 INSERT INTO calls (id, ref, centre, origin_centre, caller_type, caller_name, caller_phone, nhs_number,
   given_name, family_name, date_of_birth, postcode, locality, out_of_area, need, urgency, summary,
   updates_to, state, workflow, workflow_version, version, logged_at, logged_by, queued_at, updated_at,
-  closed_at, breach, breached_at, callback_due)
+  closed_at, breach, breached_at, callback_due, centre_path)
 SELECT g, 'B' || lpad(g::text, 8, '0'), centre, centre, caller_type, 'Bench Caller', '07700900000',
   lpad((9990000000 + g % 10000000)::text, 10, '0'), 'Bench', 'Person ' || g,
   date '1930-01-01' + (g % 25000), 'LE11 3AB', NULL, false, need, urgency,
   'Seeded by bench/dashboard.py', NULL, state, 'call', 1, 3, logged_at, 'bench.handler', logged_at,
   coalesce(closed_at, logged_at), closed_at, breach,
   CASE WHEN breach IS NOT NULL THEN logged_at + interval '30 minutes' END,
-  CASE WHEN state = 'awaiting_callback' THEN logged_at + (random() * interval '10 hours') END
+  CASE WHEN state = 'awaiting_callback' THEN logged_at + (random() * interval '10 hours') END,
+  centre  -- centre_path: never transferred
 FROM (
   SELECT g, centre, caller_type, need, urgency, state, logged_at, {closed} AS closed_at, {breach} AS breach
   FROM (
