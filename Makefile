@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench check clean
+.PHONY: install browser-js run test screenshots lint bench check clean vendor-nhsuk
 
 install: $(VENV)/.installed
 
@@ -16,10 +16,23 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/python -m ipoa.devserver
 
-test: install
+# axe-core for the browser tests' accessibility checks (tests/helpers/axe.py), pinned in tests/browser/:
+# a test-only dependency, kept beside the tests rather than at the top where it would look like the app's.
+BROWSER_JS := tests/browser
+browser-js: $(BROWSER_JS)/node_modules/.installed
+
+$(BROWSER_JS)/node_modules/.installed: $(BROWSER_JS)/package.json $(BROWSER_JS)/package-lock.json
+	cd $(BROWSER_JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install browser-js
 	$(BIN)/pytest
 
-# ruff over the checkout; mypy over ipoa and workers (the domain strictly). Settings in pyproject.toml.
+# PNGs of each role's main pages into docs/screenshots/ (the demo data on the embedded defaults).
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
+
+# ruff over the checkout; mypy over ipoa and workers (the domain and the service layer strictly). Settings in pyproject.toml.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -30,5 +43,9 @@ check: install
 bench: install
 	$(BIN)/python bench/intake.py
 
+# Re-vendor nhsuk-frontend's CSS, JS and icons into ipoa/static/vendor/nhsuk/ (npm; reproduces them exactly).
+vendor-nhsuk:
+	bash scripts/vendor-nhsuk.sh
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .hypothesis $(BROWSER_JS)/node_modules

@@ -35,6 +35,7 @@ from tests.helpers import (  # noqa: E402,F401 - re-exported: test modules impor
     sign_in,
 )
 from tests.helpers.api import auth  # noqa: E402
+from tests.helpers.axe import DESKTOP, Axe, axe_source  # noqa: E402
 from tests.helpers.properties import THOROUGH_DEFAULT  # noqa: E402
 
 WORKFLOWS = REPO_ROOT / "workflows"
@@ -199,3 +200,12 @@ def page():
         yield page
         context.close()
         browser.close()
+
+
+@pytest.fixture
+def axe(page):
+    """axe-core's WCAG 2.2 A/AA rules and a horizontal-scrolling check on the browser page, now 1,366 x 768
+    (tests/helpers/axe.py): `axe.check("what the page shows")` after each visit, `axe.assert_clean()` at the end."""
+    checker = Axe(page, axe_source())
+    page.set_viewport_size(DESKTOP)
+    return checker

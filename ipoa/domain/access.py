@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from . import field_messages as fm
 from .validation import text_problem
 
 # How a user can be related to a call, strongest first (the first that grants an action is recorded as
@@ -120,13 +121,13 @@ def check_break_glass_request(reason: object, note: object) -> dict[str, str]:
     """Field errors of a break-glass request ({} when it may go ahead)."""
     errors: dict[str, str] = {}
     if not isinstance(reason, str) or reason not in BREAK_GLASS_REASONS:
-        errors["reason"] = "Choose a reason: " + ", ".join(BREAK_GLASS_REASONS) + "."
+        errors["reason"] = fm.message("break_glass.reason", fm.REQUIRED if reason in (None, "") else fm.CHOOSE)
     if note is not None and not isinstance(note, str):
-        errors["note"] = "The note must be text."
+        errors["note"] = fm.message("break_glass.note", fm.TYPE)
     elif note is not None and len(note) > NOTE_MAX:
-        errors["note"] = f"At most {NOTE_MAX} characters."
+        errors["note"] = fm.message("break_glass.note", fm.TOO_LONG, max=NOTE_MAX)
     elif note is not None and (problem := text_problem(note, multiline=True, field="note")):
         errors["note"] = problem  # a NUL, a bidi override: never stored
     elif isinstance(reason, str) and reason in BREAK_GLASS_NOTE_REQUIRED and not (note or "").strip():
-        errors["note"] = "Say why you need this record: the reason 'other' needs a note."
+        errors["note"] = fm.message("break_glass.note", fm.NOTE_NEEDED)
     return errors

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import field_messages as fm
 from . import sharing
 from .calendar import LONDON
 from .meaning import TIER3_REVIEW
@@ -69,18 +70,18 @@ def describe_choice(kind: str, service: str | None) -> str:
 
 def _reason_given(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
     if not (ctx.reason or "").strip():
-        return {"reason": "A reason is required."}
+        return {"reason": fm.message("reason", fm.REQUIRED)}
     return {}
 
 
 def _service_given(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
     service = ctx.data.get("service")
     if not service:
-        return {"data.service": "Choose the service to refer to."}
+        return {"data.service": fm.message("data.service", fm.REQUIRED)}
     if not isinstance(service, str):  # data comes from API clients: a list would crash the lookup
-        return {"data.service": "Give the service as its code."}
+        return {"data.service": fm.message("data.service", fm.TYPE)}
     if ctx.directory is not None and service not in ctx.directory.services:
-        return {"data.service": f"Unknown service '{service}'."}
+        return {"data.service": fm.message("data.service", fm.UNKNOWN)}
     return {}
 
 
@@ -94,8 +95,7 @@ def _route_agreed(entity: Any, ctx: FireContext, route: str | None) -> dict[str,
     if (route, chosen_service) == (rec_kind, rec_service):
         return {}
     if not (ctx.reason or "").strip():
-        return {"reason": f"The recommended route is to {describe_choice(rec_kind, rec_service)}; "
-                          "give a reason to override it."}
+        return {"reason": fm.message("reason", fm.OVERRIDE, route=describe_choice(rec_kind, rec_service))}
     return {}
 
 
@@ -106,19 +106,19 @@ def _in_tier3_review(ctx: FireContext) -> bool:
 def _other_centre(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
     centre = ctx.data.get("centre")
     if not centre:
-        return {"data.centre": "Choose the centre to transfer to."}
+        return {"data.centre": fm.message("data.centre", fm.REQUIRED)}
     if not isinstance(centre, str):  # data comes from API clients: a list would crash the lookup
-        return {"data.centre": "Give the centre as its code."}
+        return {"data.centre": fm.message("data.centre", fm.TYPE)}
     if centre == ctx.call.centre:
-        return {"data.centre": "The call is already in that centre."}
+        return {"data.centre": fm.message("data.centre", fm.SAME)}
     if ctx.directory is not None:
         target = ctx.directory.centres.get(centre)
         if target is None:
-            return {"data.centre": f"Unknown centre '{centre}'."}
+            return {"data.centre": fm.message("data.centre", fm.UNKNOWN)}
         if not target.calendar.is_open(ctx.now):
             opens = target.calendar.next_open(ctx.now).astimezone(LONDON)
-            return {"data.centre": f"{target.name} is closed now (opens {opens:%a %d %b %H:%M} UK time); "
-                                   "nobody would pick the call up."}
+            return {"data.centre": fm.message("data.centre", fm.CLOSED, name=target.name,
+                                              opens=f"{opens:%a %d %b %H:%M}")}
     return {}
 
 
@@ -128,13 +128,14 @@ CALLBACK_MAX_AHEAD = timedelta(days=30)
 
 
 def _callback_time_given(entity: Any, ctx: FireContext, route: str | None) -> dict[str, str]:
-    at = parse_instant(ctx.data.get("callback_at"))
+    given = ctx.data.get("callback_at")
+    at = parse_instant(given)
     if at is None:
-        return {"data.callback_at": "Give the callback time as an ISO 8601 instant with its offset."}
+        return {"data.callback_at": fm.message("data.callback_at", fm.FORMAT if given else fm.REQUIRED)}
     if at <= ctx.now:
-        return {"data.callback_at": "The callback time must be in the future."}
+        return {"data.callback_at": fm.message("data.callback_at", fm.PAST)}
     if at - ctx.now > CALLBACK_MAX_AHEAD:
-        return {"data.callback_at": f"The callback time must be within {CALLBACK_MAX_AHEAD.days} days."}
+        return {"data.callback_at": fm.message("data.callback_at", fm.TOO_FAR, days=CALLBACK_MAX_AHEAD.days)}
     return {}
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import field_messages as fm
+
 # What intake records (with who recorded it, and when).
 CONSENT: dict[str, str] = {
     "given": "Consent given to share",
@@ -95,22 +97,21 @@ def parse_override(value: Any, prefix: str = f"data.{OVERRIDE_KEY}") -> tuple[Ov
     if value is None:
         return None, {}
     if not isinstance(value, dict):
-        return None, {prefix: "Give the lawful basis for sharing as an object with a basis and a reason."}
+        return None, {prefix: fm.message("data.consent_override", fm.TYPE)}
     errors: dict[str, str] = {}
     for key in value:
         if key not in ("basis", "reason"):
-            errors[f"{prefix}.{key}" if isinstance(key, str) else prefix] = (
-                "Not expected: the lawful basis for sharing has a basis and a reason only.")
+            errors[f"{prefix}.{key}" if isinstance(key, str) else prefix] = fm.message(
+                "data.consent_override", fm.NOT_EXPECTED)
     basis, reason = value.get("basis"), value.get("reason")
     if not isinstance(basis, str) or basis not in LAWFUL_BASES:
-        errors[f"{prefix}.basis"] = ("Choose the lawful basis for sharing without consent: vital interests, "
-                                     "safeguarding or legal duty.")
+        errors[f"{prefix}.basis"] = fm.message("data.consent_override.basis", fm.REQUIRED)
     if reason is not None and not isinstance(reason, str):
-        errors[f"{prefix}.reason"] = "Give the reason for sharing without consent as text."
+        errors[f"{prefix}.reason"] = fm.message("data.consent_override.reason", fm.TYPE)
     elif not (reason or "").strip():
-        errors[f"{prefix}.reason"] = "Give the reason for sharing without consent."
+        errors[f"{prefix}.reason"] = fm.message("data.consent_override.reason", fm.REQUIRED)
     elif len(str(reason)) > REASON_MAX:
-        errors[f"{prefix}.reason"] = f"The reason for sharing must be {REASON_MAX} characters or fewer."
+        errors[f"{prefix}.reason"] = fm.message("data.consent_override.reason", fm.TOO_LONG, max=REASON_MAX)
     if errors:
         return None, errors
     # Both checked above: basis is one of LAWFUL_BASES, reason a non-blank text.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from ..domain import field_messages as fm
 from ..domain import meaning, sharing
 from ..domain.engine import CALL_WORKFLOW, Result, outbox_event
 from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict, WorkflowError
@@ -17,7 +18,17 @@ from ..domain.validation import text_problem
 from ..users import CAPABILITIES
 from . import access, idempotency
 from .errors import Forbidden, NotFound, OutsideRelationship
-from .inputs import CONSENT_OVERRIDE_DOC, DecideRoute, FireTrigger, Input, InvalidInput, LogCall, RecordConsent, parse
+from .inputs import (
+    CONSENT_OVERRIDE_DOC,
+    DecideRoute,
+    FireTrigger,
+    Input,
+    InvalidInput,
+    LogCall,
+    RecordConsent,
+    parse,
+    refuse,
+)
 from .workflow_meaning import definition_of
 
 if TYPE_CHECKING:
@@ -237,17 +248,17 @@ class RerouteReferral(Input):
     @classmethod
     def _service(cls, v: str | None, info: ValidationInfo) -> str:
         if not v:
-            raise ValueError("Choose the service to refer to.")
+            raise refuse(fm.REQUIRED)
         known = (info.context or {}).get("services")
         if known is not None and v not in known:
-            raise ValueError(f"Unknown service '{v}'.")
+            raise refuse(fm.UNKNOWN)
         return v
 
     @field_validator("reason")
     @classmethod
     def _reason(cls, v: str | None) -> str:
         if not v:
-            raise ValueError("A reason is required.")
+            raise refuse(fm.REQUIRED)
         return v
 
 
@@ -288,8 +299,7 @@ def reroute_referral(svc: Services, actor: Actor, ref: str, referral_id: str,
         if referral.state not in referral_wf.states_tagged(meaning.REROUTABLE):
             raise TriggerNotAllowed("reroute", _state(referral), [])
         if cmd.service == referral.service:
-            raise InvalidInput({"service": f"The referral is already to {referral.service}; "
-                                           "choose another service."})
+            raise InvalidInput({"service": fm.message("service", fm.SAME, service=referral.service)})
         # Withdraw by the referral version's `withdraw` trigger; the call follows (parent_trigger) to a
         # state it is referred from again by its `route: refer` transition (both checked on load).
         withdrawn = engine.fire_referral(call, referral_id, referral_wf.trigger_with_role(meaning.WITHDRAW),
@@ -402,8 +412,7 @@ def record_consent(svc: Services, actor: Actor, ref: str, payload: dict[str, Any
         if cmd.expected_version != call.version:
             raise VersionConflict(cmd.expected_version, call.version)
         if cmd.consent == call.consent:
-            raise InvalidInput({"consent": f"The consent is already recorded as "
-                                           f"'{sharing.CONSENT[cmd.consent]}'; choose a different one."})
+            raise InvalidInput({"consent": fm.message("consent", fm.SAME, current=sharing.CONSENT[cmd.consent])})
         before = call.consent
         call.consent, call.consent_recorded_by, call.consent_recorded_at = cmd.consent, actor.username, now
         call.version += 1

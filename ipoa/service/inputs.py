@@ -2,11 +2,13 @@
 belongs to (dotted paths, as the API's clients send them)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from ..domain import field_messages as fm
 from ..domain.input_models import Strict
 from ..domain.sharing import CONSENT
 from ..domain.urgency import Urgency
@@ -29,6 +31,55 @@ class InvalidInput(Exception):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+# Pydantic's error types, as the kinds of problem domain/field_messages.py has a message for.
+_KINDS = {"missing": fm.REQUIRED, "string_too_short": fm.REQUIRED, "string_too_long": fm.TOO_LONG,
+          "too_short": fm.REQUIRED, "too_long": fm.TOO_LONG,
+          "literal_error": fm.CHOOSE, "enum": fm.CHOOSE, "extra_forbidden": fm.NOT_EXPECTED,
+          "greater_than_equal": fm.RANGE, "less_than_equal": fm.RANGE, "greater_than": fm.RANGE,
+          "less_than": fm.RANGE}
+_EXPECTED = {"string": "text", "bool": "true or false", "int": "a whole number", "float": "a number",
+             "dict": "an object", "model": "an object", "list": "a list"}
+
+
+class Refusal(ValueError):
+    """A validator's refusal as a kind of problem (domain/field_messages.py): parse() words it for the
+    field it is found at, so one validator serves every field it is used on."""
+
+    def __init__(self, kind: str, **params: object):
+        self.kind, self.params = kind, params
+        super().__init__(fm.message("", kind, **params))
+
+
+def refuse(kind: str, **params: object) -> Refusal:
+    return Refusal(kind, **params)
+
+
+def _message(path: str, err: Mapping[str, Any]) -> str:
+    """The field's own message (domain/field_messages.py) for a pydantic error: never pydantic's words."""
+    kind, ctx = str(err["type"]), dict(err.get("ctx") or {})
+    refusal = ctx.get("error")
+    if isinstance(refusal, Refusal):  # raised by our validators
+        return fm.message(path, refusal.kind, **refusal.params)
+    if kind == "value_error":  # a validator's own plain message
+        return str(err["msg"]).removeprefix("Value error, ")
+    if kind in _KINDS:
+        own = _KINDS[kind]
+    elif kind.startswith(("date", "datetime", "time")):
+        own = fm.FORMAT
+    else:
+        own = fm.TYPE
+        ctx["expected"] = next((v for k, v in _EXPECTED.items() if kind.startswith(k)), "a value")
+    if own in (fm.TYPE, fm.CHOOSE, fm.UNKNOWN, fm.FORMAT, fm.INVALID) and err.get("input") in (None, ""):
+        own = fm.REQUIRED  # an empty box or a null: say what to enter, not what was wrong with nothing
+    params: dict[str, object] = {k: v for k, v in ctx.items() if isinstance(v, (str, int))}
+    if own == fm.TOO_LONG:
+        params["max"] = ctx.get("max_length", "fewer")
+    if own == fm.RANGE:
+        params.setdefault("min", ctx.get("ge", ctx.get("gt", "")))
+        params.setdefault("max", ctx.get("le", ctx.get("lt", "")))
+    return fm.message(path, own, **params)
+
+
 def _errors(exc: ValidationError) -> dict[str, str]:
     out: dict[str, str] = {}
     for err in exc.errors():
@@ -40,10 +91,7 @@ def _errors(exc: ValidationError) -> dict[str, str]:
                 loc = loc[:i]
                 break
         path = ".".join(loc) or "body"
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        out.setdefault(path, msg)
+        out.setdefault(path, _message(path, err))
     return out
 
 
@@ -102,14 +150,14 @@ def _check_postcode(v: str | None) -> str | None:
         return None
     norm = normalise_postcode(v)
     if norm is None:
-        raise ValueError("Not a valid UK postcode.")
+        raise refuse(fm.INVALID)
     return norm
 
 
 def _check_known(v: str | None, info: ValidationInfo, key: str, what: str) -> str | None:
     known = (info.context or {}).get(key)
     if v is not None and known is not None and v not in known:
-        raise ValueError(f"Unknown {what}; one of {', '.join(sorted(known))}.")
+        raise refuse(fm.UNKNOWN)
     return v
 
 
@@ -139,7 +187,7 @@ class Caller(Input):
             return None
         norm = normalise_uk_phone(v)
         if norm is None:
-            raise ValueError("Not a valid UK phone number.")
+            raise refuse(fm.INVALID)
         return norm
 
     @field_validator("wants_updates")
@@ -147,10 +195,10 @@ class Caller(Input):
     def _updates_need_a_professional_mobile(cls, v: bool, info: ValidationInfo) -> bool:
         if v:
             if info.data.get("type") != "professional":
-                raise ValueError("Only a referring professional can ask for SMS updates.")
+                raise refuse(fm.NOT_PROFESSIONAL)
             phone = info.data.get("phone")
             if not phone or normalise_uk_mobile(phone) is None:
-                raise ValueError("SMS updates need the professional's UK mobile number.")
+                raise refuse(fm.NEEDS_MOBILE)
         return v
 
 
@@ -168,7 +216,9 @@ class Subject(Input):
             return None
         norm = normalise_nhs_number(v)
         if norm is None:
-            raise ValueError("Not a valid NHS number (10 digits passing the Modulus 11 check).")
+            digits = "".join(ch for ch in v if not ch.isspace() and ch != "-")
+            ten = len(digits) == 10 and digits.isascii() and digits.isdigit()
+            raise refuse(fm.CHECK_DIGIT if ten else fm.INVALID)
         return norm
 
     _postcode = field_validator("postcode")(_check_postcode)
@@ -178,9 +228,9 @@ class Subject(Input):
     def _dob(cls, v: date | None, info: ValidationInfo) -> date | None:
         today = (info.context or {}).get("today")
         if v is not None and today is not None and v > today:
-            raise ValueError("Date of birth is in the future.")
-        if v is not None and v < EARLIEST_BIRTH:
-            raise ValueError(f"Date of birth is implausibly early (before {EARLIEST_BIRTH.year}).")
+            raise refuse(fm.FUTURE)
+        if v is not None and v < EARLIEST_BIRTH:  # a slip: nobody alive was born before 1900
+            raise refuse(fm.TOO_EARLY, year=str(EARLIEST_BIRTH.year))
         return v
 
 
@@ -236,16 +286,16 @@ class DecideRoute(Input):
     @classmethod
     def _iso_text(cls, v: Any) -> Any:
         if not isinstance(v, (str, datetime)):
-            raise ValueError("Give the instant as ISO 8601 text with its UTC offset.")
+            raise refuse(fm.FORMAT)
         return v
 
     @field_validator("at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
         if v.tzinfo is None or v.utcoffset() is None:
-            raise ValueError("Give the instant with its UTC offset (ISO 8601).")
+            raise refuse(fm.FORMAT)
         if not DECIDE_FROM <= v < DECIDE_UNTIL:
-            raise ValueError(f"Give an instant between {DECIDE_FROM.year} and {DECIDE_UNTIL.year - 1}.")
+            raise refuse(fm.RANGE, start=str(DECIDE_FROM.year), end=str(DECIDE_UNTIL.year - 1))
         return v
 
 
@@ -262,8 +312,7 @@ class RecordConsent(Input):
     @classmethod
     def _known(cls, v: Any) -> Any:
         if not isinstance(v, str) or v not in CONSENT:
-            raise ValueError("Choose the person's consent to share: given, refused, not asked, or lacks "
-                             "capacity (best interests).")
+            raise refuse(fm.REQUIRED if v in (None, "") else fm.CHOOSE)
         return v
 
     @field_validator("reason")

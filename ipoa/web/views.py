@@ -1,7 +1,7 @@
 """The call handler's and supervisor's pages: server-rendered, usable from the keyboard alone."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
@@ -23,14 +23,20 @@ from ..service import records, work_queues
 from ..service import sms as sms_service
 from ..service import timers as timer_service
 from ..service.inputs import CALLER_TYPES, InvalidInput
-from .form_values import expected_version
+from .form_values import expected_version, has_parts, in_page_order, read_date, read_date_time, typed
 from .home import home_for
 from .live_dashboard import live_context, no_store
 
 bp = Blueprint("web", __name__)
 
 LOG_FIELDS = ("centre", "caller_type", "caller_name", "caller_phone", "nhs_number", "given_name",
-              "family_name", "date_of_birth", "postcode", "need", "urgency", "summary", "consent")
+              "family_name", "postcode", "need", "urgency", "summary", "consent")
+# The log-a-call form's fields in the order the page shows them: its error summary lists them so.
+LOG_PAGE_ORDER = ("centre", "need", "urgency", "summary", "nhs_number", "given_name", "family_name",
+                  "date_of_birth", "postcode", "consent", "caller_type", "caller_name", "caller_phone")
+# A call page's form's fields in page order (one form is posted at a time).
+CALL_PAGE_ORDER = ("route_choice", "service", "centre", "callback_at", "reason", "consent", "consent_basis",
+                   "consent_reason")
 # API field paths -> form field names, so errors land beside the right input.
 FIELD_MAP = {"caller.type": "caller_type", "caller.name": "caller_name", "caller.phone": "caller_phone",
              "subject.nhs_number": "nhs_number", "subject.given_name": "given_name",
@@ -134,7 +140,7 @@ def route_label() -> str:
     return f"{request.method} {rule}"
 
 
-def _log_payload(form) -> dict[str, Any]:
+def _log_payload(form, date_of_birth: str | None) -> dict[str, Any]:
     def val(name: str) -> str | None:
         v = (form.get(name) or "").strip()
         return v or None
@@ -143,7 +149,7 @@ def _log_payload(form) -> dict[str, Any]:
         "centre": val("centre"),
         "caller": {"type": val("caller_type"), "name": val("caller_name"), "phone": val("caller_phone")},
         "subject": {"nhs_number": val("nhs_number"), "given_name": val("given_name") or "",
-                    "family_name": val("family_name") or "", "date_of_birth": val("date_of_birth"),
+                    "family_name": val("family_name") or "", "date_of_birth": date_of_birth,
                     "postcode": val("postcode")},
         "need": val("need"), "urgency": val("urgency"), "summary": val("summary") or "",
         "consent": val("consent"),
@@ -159,21 +165,28 @@ def _form_errors(errors: dict[str, str]) -> dict[str, str]:
 def new_call():
     values = {"centre": current_user.centre}
     if request.method == "GET":
-        return render_template("call_new.html", values=values, errors={}, duplicates=None)
+        return render_template("call_new.html", values=values, errors={}, error_parts={}, duplicates=None)
     values = {k: request.form.get(k, "") for k in LOG_FIELDS}
+    values.update(typed(request.form, "date_of_birth"))
     values["centre"] = current_user.centre  # a call is logged for the user's own centre (service.access)
+    dob = read_date(request.form, "date_of_birth", "subject.date_of_birth")
     try:
-        call = call_service.log_call(services(), actor(), _log_payload(values),
+        call = call_service.log_call(services(), actor(), _log_payload(values, dob.value),
                                      allow_duplicate=request.form.get("confirm_duplicate") == "1")
     except InvalidInput as exc:
-        flash("Please correct the fields marked below.", "error")
-        return render_template("call_new.html", values=values, errors=_form_errors(exc.errors),
-                               duplicates=None), 422
+        # No flash: the page's error summary lists each message, linked to its field.
+        errors = _form_errors(exc.errors)
+        error_parts: dict[str, list[str]] = {}
+        if dob.error:
+            errors["date_of_birth"], error_parts["date_of_birth"] = dob.error, dob.parts
+        return render_template("call_new.html", values=values, errors=in_page_order(errors, LOG_PAGE_ORDER),
+                               error_parts=error_parts, duplicates=None), 422
     except call_service.DuplicateSuspected as dup:
-        return render_template("call_new.html", values=values, errors={}, duplicates=dup.open_calls), 409
+        return render_template("call_new.html", values=values, errors={}, error_parts={},
+                               duplicates=dup.open_calls), 409
     except call_service.Forbidden as exc:
         flash(str(exc), "error")
-        return render_template("call_new.html", values=values, errors={"centre": str(exc)},
+        return render_template("call_new.html", values=values, errors={"centre": str(exc)}, error_parts={},
                                duplicates=None), 403
     flash(f"Call {call.ref} logged.", "success")
     return redirect(url_for("web.call_page", ref=call.ref))
@@ -189,7 +202,7 @@ def _sharing_context(call) -> dict[str, Any]:
 
 
 def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 200, form: dict | None = None,
-                 reroute: dict | None = None):
+                 reroute: dict | None = None, error_parts: dict[str, list[str]] | None = None):
     svc = services()
     try:
         view = records.view_call(svc, actor(), ref, route_label())
@@ -212,6 +225,7 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
         messages=sms_service.messages_for_call(svc, ref), view=view, viewers=viewers,
         break_glass_reasons=BREAK_GLASS_REASONS,
         rec_choice=rec_choice, referral_actions=referral_actions, errors=errors or {}, form=form or {},
+        values=form or {}, error_parts=error_parts or {},
         now=svc.clock.now(), clocks=clocks, may_reroute=may_reroute,
         reroutable={r.id for r in call.referrals if call_service.reroutable(svc, r)}, reroute=reroute or {},
         sharing=_sharing_context(call)), status
@@ -232,8 +246,7 @@ def break_glass(ref: str):
         grant = records.break_glass(services(), actor(), ref, values, route_label())
     except call_service.NotFound:
         abort(404)
-    except InvalidInput as exc:
-        flash("Not opened: " + "; ".join(exc.errors.values()), "error")
+    except InvalidInput as exc:  # the page's error summary lists the messages
         return render_template("outside.html", ref=ref, message="Choose a reason, and say why if it is 'other'.",
                                break_glass=True, reasons=BREAK_GLASS_REASONS, errors=exc.errors,
                                values=values), 422
@@ -243,17 +256,17 @@ def break_glass(ref: str):
           "is recorded and will be reviewed by the centre's supervisors.", "info")
     return redirect(url_for("web.call_page", ref=ref))
 
-def _local_instant(value: str | None) -> str | None:
-    """A datetime-local input (Europe/London wall time) as an aware ISO instant."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).replace(tzinfo=LONDON).astimezone(UTC).isoformat()
-    except ValueError:
-        return value  # let the guard report it against the field
+class DateErrors(dict[str, tuple[str, list[str]]]):
+    """Date inputs of a posted form whose boxes did not make a date: form name -> (message, parts)."""
+
+    def merged(self, errors: dict[str, str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """The use case's errors (as form names) with these in place of its words for the same fields,
+        in page order, and the boxes to highlight."""
+        errors = {**errors, **{name: message for name, (message, _) in self.items()}}
+        return in_page_order(errors, CALL_PAGE_ORDER), {name: parts for name, (_, parts) in self.items()}
 
 
-def _trigger_payload(form) -> dict[str, Any]:
+def _trigger_payload(form, date_errors: DateErrors | None = None) -> dict[str, Any]:
     trigger = form.get("trigger", "")
     data: dict[str, Any] = {}
     choice = form.get("route_choice")
@@ -265,8 +278,12 @@ def _trigger_payload(form) -> dict[str, Any]:
         data["service"] = form["service"]
     if form.get("centre"):
         data["centre"] = form["centre"]
-    if form.get("callback_at"):
-        data["callback_at"] = _local_instant(form["callback_at"])
+    if has_parts(form, "callback_at"):  # day, month, year and HH:MM, UK time
+        callback = read_date_time(form, "callback_at", "data.callback_at")
+        if callback.value is not None:
+            data["callback_at"] = callback.value
+        if callback.error and date_errors is not None:
+            date_errors["callback_at"] = (callback.error, callback.parts)
     override = _consent_override(form)
     if override is not None:
         data[sharing.OVERRIDE_KEY] = override
@@ -286,8 +303,9 @@ def _consent_override(form) -> dict[str, Any] | None:
 
 def _apply(ref: str, fire):
     form = request.form.to_dict()
+    date_errors = DateErrors()
     try:
-        fire(_trigger_payload(form))
+        fire(_trigger_payload(form, date_errors))
     except VersionConflict:
         flash("Someone else changed this call while you were looking at it. Here it is as it is now; "
               "nothing you submitted was saved.", "error")
@@ -295,9 +313,9 @@ def _apply(ref: str, fire):
     except TriggerNotAllowed as exc:
         flash(f"That action is no longer possible: {exc}", "error")
         return _render_call(ref, status=422)
-    except (GuardFailed, InvalidInput) as exc:
-        flash("Not done: " + "; ".join(exc.errors.values()), "error")
-        return _render_call(ref, errors=_form_errors(exc.errors), status=422, form=form)
+    except (GuardFailed, InvalidInput) as exc:  # the page's error summary lists the messages
+        errors, error_parts = date_errors.merged(_form_errors(exc.errors))
+        return _render_call(ref, errors=errors, status=422, form=form, error_parts=error_parts)
     except call_service.NotFound:
         abort(404)
     except call_service.OutsideRelationship as exc:
@@ -344,8 +362,7 @@ def referral_reroute(ref: str, referral_id: str):
     except TriggerNotAllowed as exc:
         flash(f"This referral can no longer be re-routed: it is {exc.state.replace('_', ' ')}.", "error")
         return _render_call(ref, status=422)
-    except (GuardFailed, InvalidInput) as exc:
-        flash("Not re-routed: " + "; ".join(exc.errors.values()), "error")
+    except (GuardFailed, InvalidInput) as exc:  # the page's error summary lists the messages
         errors = {"reroute_" + k.removeprefix("data."): v for k, v in exc.errors.items()}
         return _render_call(ref, errors=errors, status=422, reroute=failed)
     except call_service.OutsideRelationship as exc:
@@ -372,8 +389,7 @@ def record_consent(ref: str):
         flash("Someone else changed this call while you were looking at it. Here it is as it is now; "
               "nothing you submitted was saved.", "error")
         return _render_call(ref, status=409)
-    except InvalidInput as exc:
-        flash("Consent not recorded: " + "; ".join(exc.errors.values()), "error")
+    except InvalidInput as exc:  # the page's error summary lists the messages
         # Its own keys: the refer forms' "consent" error is about sharing, not this form.
         errors = {"consent_form_" + ("note" if k == "reason" else k): v for k, v in exc.errors.items()}
         return _render_call(ref, errors=errors, status=422, form={"consent_form": "1", **form})
@@ -431,12 +447,14 @@ def my_referral(referral_id: str):
     """One referral to the professional's own service: the details for the visit, and its actions."""
     prof = _my_professional()
     svc = services()
-    status, errors = 200, {}
+    status = 200
+    errors: dict[str, str] = {}
     if request.method == "POST":
         ref = sms_service.call_ref_for_referral(svc, referral_id)
         if ref is None:
             abort(404)
-        payload = _trigger_payload(request.form.to_dict())
+        date_errors = DateErrors()
+        payload = _trigger_payload(request.form.to_dict(), date_errors)
         try:
             call_service.fire_referral_trigger(svc, actor(), ref, referral_id, payload, as_service=prof.service)
             flash("Done.", "success")
@@ -447,9 +465,9 @@ def my_referral(referral_id: str):
         except TriggerNotAllowed as exc:
             flash(f"That action is no longer possible: {exc}", "error")
             status = 422
-        except (GuardFailed, InvalidInput) as exc:
-            flash("Not done: " + "; ".join(exc.errors.values()), "error")
-            errors, status = _form_errors(exc.errors), 422
+        except (GuardFailed, InvalidInput) as exc:  # the page's error summary lists the messages
+            errors, _ = date_errors.merged(_form_errors(exc.errors))
+            status = 422
         except call_service.Forbidden as exc:
             return forbidden(str(exc))
     try:

@@ -11,7 +11,7 @@ from ipoa.adapters import orm
 from ipoa.service import work_queues as queue_service
 from tests.helpers.api import error_of, fire_ok, get_call, log, referred
 from tests.helpers.clocks import breach, reroute, running_timers
-from tests.helpers.web import REF_LINK, block, signed_in, tables, text
+from tests.helpers.web import REF_LINK, block, error_text, signed_in, tables, text
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -294,10 +294,10 @@ def test_reroute_fields_are_validated(api):
     assert set(err["fields"]) == {"reason"}
     err = error_of(reroute(api, ref, rid, {"service": "DN", "reason": "  ", "expected_version": 1}),
                    422, "invalid")
-    assert err["fields"] == {"reason": "A reason is required."}
+    assert err["fields"] == {"reason": "Enter a reason"}
     err = error_of(reroute(api, ref, rid, {"service": "NOPE", "reason": "x", "expected_version": 1}),
                    422, "invalid")
-    assert err["fields"] == {"service": "Unknown service 'NOPE'."}
+    assert err["fields"] == {"service": "Select a service from the list"}
     err = error_of(reroute(api, ref, rid, {}), 422, "invalid")
     assert set(err["fields"]) == {"service", "reason", "expected_version"}
     err = error_of(reroute(api, ref, rid, {"service": "CRT", "reason": "x", "expected_version": 1}),
@@ -344,7 +344,7 @@ def test_supervisor_reroutes_from_the_call_page(client, users, api, svc):
     resp = client.post(url, data={"csrf_token": token, "service": "DN", "reason": "", "expected_version": "1"})
     assert resp.status_code == 422
     page = text(resp)
-    assert 'id="' + rid + '-reroute-reason-error">A reason is required.' in page
+    assert "Enter a reason" in error_text(page, f"{rid}-reroute-reason")
     assert [r["state"] for r in get_call(api, ref)["referrals"]] == ["sent"]
 
     resp = client.post(url, data={"csrf_token": token, "service": "DN", "reason": "CRT full",

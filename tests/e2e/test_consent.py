@@ -17,7 +17,7 @@ from ipoa.service.professionals import add_professional, link_user
 from tests.conftest import DEFAULT_NOW, call_payload, sign_in
 from tests.helpers.api import error_of, fire, fire_ok, get_call, log, row_counts
 from tests.helpers.clocks import reroute
-from tests.helpers.web import block, form_for, load, post_event, signed_in, tables, text
+from tests.helpers.web import block, error_text, form_for, load, post_event, signed_in, tables, text
 
 SAFEGUARDING = {"basis": "safeguarding", "reason": "Unexplained bruising; she is frightened of her carer"}
 
@@ -291,7 +291,7 @@ def test_the_call_page_shows_consent_and_says_a_refusal_is_respected(client, use
     # The recommended CRT is another organisation's: the accept form carries the optional basis.
     accept = form_for(page, 'id="accept-route"')
     assert 'name="consent_basis"' in accept and 'name="consent_reason"' in accept
-    assert '<label for="accept-consent-basis">Lawful basis</label>' in accept
+    assert '<label class="nhsuk-label" for="accept-consent-basis">Lawful basis</label>' in accept
     override = form_for(page, 'id="override-route"')
     assert "Refer to DN – Community (district) nursing (another organisation: needs a lawful basis)" in override
     assert "Refer to OOHV – Out-of-hours home visiting (closed now)</option>" in override  # its own organisation
@@ -313,7 +313,7 @@ def test_accepting_a_cross_organisation_referral_without_a_basis_shows_the_error
     assert '<details class="lawful-basis" id="accept-lawful-basis" open>' in accept
     error = block(accept, 'id="accept-consent-error"', "<p")
     assert "Clinical Response Team is run by Community NHS trust" in error
-    assert 'aria-invalid="true" aria-describedby="accept-consent-error"' in accept
+    assert 'aria-invalid="true" aria-describedby="accept-lawful-basis-hint accept-consent-error"' in accept
     assert 'id="override-consent-error"' not in page  # only beside the form that was sent
     assert load(svc, ref).state == "in_triage"
 
@@ -321,7 +321,7 @@ def test_accepting_a_cross_organisation_referral_without_a_basis_shows_the_error
                       consent_reason="")
     assert resp.status_code == 422
     accept = form_for(text(resp), 'id="accept-route"')
-    assert 'id="accept-consent-reason-error">Give the reason for sharing without consent.' in accept
+    assert "Enter the reason for sharing without consent" in error_text(accept, "accept-consent-reason")
     assert '<option value="safeguarding" selected>' in accept  # what was chosen is kept
 
     resp = post_event(client, token, ref, 2, trigger="refer", service="CRT", consent_basis="safeguarding",
@@ -344,7 +344,7 @@ def test_choosing_another_route_across_organisations_shows_errors_in_that_form(c
     assert resp.status_code == 422
     page = text(resp)
     override = form_for(page, 'id="override-route"')
-    assert 'id="override-consent-basis-error">Choose the lawful basis for sharing without consent' in override
+    assert "Select the lawful basis for sharing without consent" in error_text(override, "override-consent-basis")
     assert 'id="accept-consent-basis-error"' not in page
     assert "Known to district nurses" in override
     resp = post_event(client, token, ref, 2, route_choice="refer:DN", reason="Known to district nurses",
@@ -365,7 +365,7 @@ def test_recording_a_change_of_consent_from_the_call_page(client, users, api, sv
     resp = client.post(url, data={"csrf_token": token, "consent": "refused", "expected_version": "2"})
     assert resp.status_code == 422
     form = form_for(text(resp), 'id="record-consent"')
-    assert 'id="consent-change-consent-error">The consent is already recorded as' in form
+    assert "Consent is already recorded as" in error_text(form, "consent-change-consent")
     assert '<details class="consent-change" id="consent-change" open>' in text(resp)
 
     assert client.post(url, data={"csrf_token": token, "consent": "given", "expected_version": "1"}).status_code == 409
@@ -400,12 +400,12 @@ def test_the_supervisors_reroute_form_takes_a_lawful_basis(client, users, api, s
                                   "expected_version": "1"})
     assert resp.status_code == 422
     form = form_for(text(resp), f'id="reroute-{rid}"')
-    assert f'id="{rid}-reroute-consent-error">Community (district) nursing is run by Community NHS trust' in form
+    assert "Community (district) nursing is run by Community NHS trust" in error_text(form, f"{rid}-reroute-consent")
     resp = client.post(url, data={"csrf_token": token, "service": "DN", "reason": "OOHV full",
                                   "expected_version": "1", "consent_basis": "legal_duty", "consent_reason": ""})
     assert resp.status_code == 422
     form = form_for(text(resp), f'id="reroute-{rid}"')
-    assert f'id="{rid}-reroute-consent-reason-error">Give the reason for sharing without consent.' in form
+    assert "Enter the reason for sharing without consent" in error_text(form, f"{rid}-reroute-consent-reason")
     assert '<option value="legal_duty" selected>' in form
     resp = client.post(url, data={"csrf_token": token, "service": "DN", "reason": "OOHV full",
                                   "expected_version": "1", "consent_basis": "legal_duty",

@@ -30,7 +30,7 @@ from tests.helpers.web import (
 )
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-CALL_LINK = re.compile(r'<td><a href="/calls/([0-9A-Z]{4}-[0-9A-Z]{4})">')
+CALL_LINK = re.compile(r'<td(?: class="[^"]*")?><a href="/calls/([0-9A-Z]{4}-[0-9A-Z]{4})">')
 
 
 # -- helpers --------------------------------------------------------------------------------------

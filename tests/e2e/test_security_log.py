@@ -166,16 +166,16 @@ def test_an_administrator_sees_the_events_newest_first_and_filters_them(client, 
     page = text(resp)
     assert resp.status_code == 200 and 'href="/admin/security"' in page  # the nav link
     assert "<caption" in page and page.count('scope="col"') == 7
-    assert '<label for="security-kind">' in page and '<label for="security-user">' in page
-    rows = page.split("<tbody>")[1].split("</tbody>")[0]
+    assert 'for="security-kind">' in page and 'for="security-user">' in page
+    rows = page.split("<tbody")[1].split("</tbody>")[0]
     kinds = [k for k in ("sign in failed", "token issued") if k in rows]
     assert kinds == ["sign in failed", "token issued"]
     assert rows.index("sign in") < rows.index("token issued")  # newest first
     assert "token id: " in rows and "bad_credentials" in rows and "127.0.0.1" in rows
 
     only = text(client.get("/admin/security?kind=token_issued"))
-    assert "token issued" in only.split("<tbody>")[1] and "sign in failed" not in only.split("<tbody>")[1]
-    by_user = text(client.get("/admin/security?user=admin")).split("<tbody>")[1]
+    assert "token issued" in only.split("<tbody")[1] and "sign in failed" not in only.split("<tbody")[1]
+    by_user = text(client.get("/admin/security?user=admin")).split("<tbody")[1]
     assert "sign in" in by_user and "token issued" not in by_user
     none = text(client.get("/admin/security?kind=sms_opt_out"))
     assert "No security events match." in none

@@ -209,18 +209,20 @@ def test_log_form_shows_errors_beside_the_fields_and_stores_nothing(client, user
                                                    caller_phone="0123"))
     assert resp.status_code == 422
     page = text(resp)
-    assert "Please correct the fields marked below." in page
-    expected = {"nhs_number": "Modulus 11", "postcode": "postcode", "caller_phone": "phone"}
+    # The error summary says it: no generic banner.
+    assert "Please correct the fields marked below." not in page
+    expected = {"nhs_number": "Enter a valid NHS number", "postcode": "Enter a full UK postcode",
+                "caller_phone": "Enter the caller's phone number"}
     for name, words in expected.items():
-        field = block(page, f'id="{name}"', '<div class="field')
-        assert field.startswith('<div class="field has-error">'), name
+        field = block(page, f'id="{name}"', '<div class="nhsuk-form-group')
+        assert field.startswith('<div class="nhsuk-form-group nhsuk-form-group--error">'), name
         assert f'id="{name}-error"' in field and words in field, (name, field)
         assert 'aria-invalid="true"' in field, name
     # What was typed is kept, so it can be corrected.
     assert 'value="9990000027"' in page and 'value="LE11 ZZZ"' in page
     # Fields that were fine carry no error.
     assert "given_name-error" not in ids(page)
-    assert "has-error" not in block(page, 'id="given_name"', '<div class="field')
+    assert "--error" not in block(page, 'id="given_name"', '<div class="nhsuk-form-group')
     assert count_calls(svc) == 0
 
 
@@ -371,7 +373,8 @@ def test_override_without_reason_is_refused_and_changes_nothing(client, users, s
     page = text(resp)
     override = form_for(page, 'id="override-route"')
     assert 'id="reason-error"' in override
-    assert "The recommended route is to refer to CRT; give a reason to override it." in override
+    assert ("Enter a reason for choosing another route: the recommended route is to refer to CRT"
+            in override)
     assert 'value="refer:DN" selected' in override  # the choice is kept
     assert "<details open" in page
     call = load(svc, ref)
@@ -415,7 +418,7 @@ def test_accepting_a_route_the_table_no_longer_recommends_asks_for_a_reason(clie
     resp = post_event(client, token, ref, 2, trigger="refer", service="CRT")
     assert resp.status_code == 422
     page = text(resp)
-    assert "The recommended route is to refer to OOHV" in form_for(page, 'id="override-route"')
+    assert "the recommended route is to refer to OOHV" in form_for(page, 'id="override-route"')
     assert "<details open" in page and "Accept: refer to OOHV" in page
     assert load(svc, ref).state == "in_triage"
 
@@ -459,9 +462,9 @@ def test_cancel_without_reason_shows_the_error_at_cancel_only(client, users, svc
     resp = post_event(client, token, ref, 2, trigger="cancel")
     assert resp.status_code == 422
     page = text(resp)
-    assert "A reason is required." in form_for(page, 'id="action-cancel"')
+    assert "Enter a reason" in form_for(page, 'id="action-cancel"')
     # Not against the override box, which the handler did not use.
-    assert "A reason is required." not in form_for(page, 'id="override-route"')
+    assert "Enter a reason" not in form_for(page, 'id="override-route"')
     assert "<details open" not in page
     assert load(svc, ref).state == "in_triage"
     assert post_event(client, token, ref, 2, trigger="cancel", reason="Rang off").status_code == 302
@@ -500,7 +503,7 @@ def test_promise_callback_in_uk_time(client, users, svc, clock):
     token = signed_in(client)
     resp = post_event(client, token, ref, 1, trigger="promise_callback", callback_at="2026-07-01T09:30")
     assert resp.status_code == 422  # 09:30 BST is 08:30 UTC: in the past
-    assert "The callback time must be in the future." in form_for(text(resp), 'id="action-promise_callback"')
+    assert "Call back at must be in the future" in form_for(text(resp), 'id="action-promise_callback"')
     resp = post_event(client, token, ref, 1, trigger="promise_callback", callback_at="2026-07-01T12:00")
     assert resp.status_code == 302
     call = load(svc, ref)
@@ -539,7 +542,7 @@ def test_referral_decline_with_reason_puts_the_call_back_in_triage(client, users
     assert (call.state, call.referrals[0].state, call.referrals[0].outcome_reason) == (
         "in_triage", "declined", "No capacity")
     page = text(client.get(f"/calls/{ref}"))
-    assert '<span class="badge state" id="call-state">in triage</span>' in page
+    assert 'id="call-state">in triage</strong>' in page
     assert "No capacity" in block(page, 'id="referrals-title"', "<section")
     assert "accept-route" in ids(page)  # ready to be routed again
 

@@ -9,7 +9,8 @@ def test_handler_logs_triages_and_routes_a_call(client, users):
     body = call_payload()
     form = {"csrf_token": token, "caller_type": "carer", "caller_name": "Jo", "caller_phone": "07911123456",
             "nhs_number": body["subject"]["nhs_number"], "given_name": "Edith", "family_name": "Testperson",
-            "date_of_birth": "1938-04-02", "postcode": "LE11 3AB", "need": "urgent_community_health",
+            "date_of_birth-day": "2", "date_of_birth-month": "4",
+            "date_of_birth-year": "1938", "postcode": "LE11 3AB", "need": "urgent_community_health",
             "urgency": "urgent", "summary": "Fell", "consent": "given"}
     resp = client.post("/calls/new", data=form)
     assert resp.status_code == 302, resp.get_data(as_text=True)

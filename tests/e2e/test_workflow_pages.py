@@ -56,9 +56,9 @@ def source_text(page: str) -> str:
 
 
 def count_rows(page: str) -> dict[str, tuple[str, int]]:
-    table = re.search(r'<table class="workflow-counts".*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    table = re.search(r'<table class="[^"]*\bworkflow-counts\b[^"]*".*?<tbody[^>]*>(.*?)</tbody>', page, re.S).group(1)
     out = {}
-    for state, cells in re.findall(r'<tr data-state="(\w+)">(.*?)</tr>', table, re.S):
+    for state, cells in re.findall(r'<tr(?: class="[^"]*")? data-state="(\w+)">(.*?)</tr>', table, re.S):
         tds = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)]
         out[state] = (html.unescape(tds[1]), int(tds[2]))
     return out

@@ -69,7 +69,20 @@ def count_calls(svc) -> int:
         return uow.session.execute(select(func.count()).select_from(orm.calls)).scalar_one()
 
 
+def date_boxes(name: str, iso: str) -> dict[str, str]:
+    """An ISO date ("1938-04-02") or UK wall time ("2026-07-01T12:00") as the form's date input posts it:
+    <name>-day, -month, -year (and -time, HH:MM)."""
+    day, _, at = iso.partition("T")
+    year, month, dom = day.split("-")
+    boxes = {f"{name}-day": dom, f"{name}-month": month, f"{name}-year": year}
+    if at:
+        boxes[f"{name}-time"] = at[:5]
+    return boxes
+
+
 def post_event(client, token: str, ref: str, version: int, **fields):
+    if "callback_at" in fields:
+        fields.update(date_boxes("callback_at", fields.pop("callback_at")))
     return client.post(f"/calls/{ref}/events",
                        data={"csrf_token": token, "expected_version": str(version), **fields})
 
@@ -86,6 +99,9 @@ def log_form(token: str, **overrides) -> dict[str, str]:
             "need": "urgent_community_health", "urgency": "urgent", "summary": "Fell, cannot get up.",
             "consent": "given"}
     form.update(overrides)
+    dob = form.pop("date_of_birth", "")
+    if dob and not any(k.startswith("date_of_birth-") for k in overrides):  # as the form's boxes post it
+        form.update(date_boxes("date_of_birth", dob))
     return form
 
 
@@ -95,7 +111,15 @@ def ref_from_redirect(resp) -> str:
 
 
 def buttons(page: str) -> set[str]:
-    return set(re.findall(r'<button type="submit">([^<]+)</button>', page))
+    # Buttons without an id (the per-row actions), whatever their NHS.UK button class.
+    return set(re.findall(r'<button (?:class="[^"]*" )?type="submit">([^<]+)</button>', page))
+
+
+def error_text(page: str, field_id: str) -> str:
+    """The text of the NHS.UK error message beside a field (id `<field_id>-error`), without its hidden "Error:"."""
+    match = re.search(rf'id="{re.escape(field_id)}-error">(.*?)</(?:span|p)>\s*(?:<|$)', page, re.S)
+    assert match, f"no error message for {field_id}"
+    return re.sub(r"<[^>]+>", "", match.group(1)).removeprefix("Error:").strip()
 
 
 def ids(page: str) -> set[str]:

@@ -36,7 +36,7 @@ def test_a_supervisor_sets_up_an_app_and_signs_in_with_a_code(live_server, page,
 
     page.get_by_label("Code from the app").fill("123456" if totp.at(clock.now()) != "123456" else "654321")
     page.get_by_role("button", name="Confirm and continue").click()
-    expect(page.locator("#code-errors")).to_contain_text("That code is not right")
+    expect(page.locator("#error-summary")).to_contain_text("That code is not right")
 
     page.get_by_label("Code from the app").fill(totp.at(clock.now()))
     page.get_by_role("button", name="Confirm and continue").click()

@@ -316,12 +316,12 @@ def test_transfer_to_another_open_centre():
 
 
 @pytest.mark.parametrize("centre, at, expected", [
-    ("CNH", NOW, "already in that centre"),
-    ("XYZ", NOW, "Unknown centre 'XYZ'"),
+    ("CNH", NOW, "already in this centre"),
+    ("XYZ", NOW, "Select a centre from the list"),
     ("FCP", NIGHT, "closed now"),
     ("ASC", NIGHT, "closed now"),
-    (None, NOW, "Choose the centre"),
-    ("", NOW, "Choose the centre"),
+    (None, NOW, "Select the centre to transfer to"),
+    ("", NOW, "Select the centre to transfer to"),
 ])
 def test_transfer_refused(centre, at, expected):
     call = started()
@@ -377,7 +377,7 @@ def test_promise_callback_accepts_an_aware_datetime_and_other_offsets():
 
 
 @pytest.mark.parametrize("value, expected", [
-    (None, "ISO 8601"),
+    (None, "Enter the date and time to call back"),
     ("2026-11-23T12:00:00", "ISO 8601"),  # naive
     ("tomorrow at noon", "ISO 8601"),
     (datetime(2026, 11, 23, 12, 0), "ISO 8601"),  # naive datetime
@@ -404,7 +404,7 @@ def test_cancel_needs_reason_and_clears_callback():
     for reason in (None, "", "  \t"):
         with pytest.raises(GuardFailed) as exc:
             ENGINE.fire(call, "cancel", actor="handler", now=NOW, reason=reason)
-        assert exc.value.errors == {"reason": "A reason is required."}
+        assert exc.value.errors == {"reason": "Enter a reason"}
     assert call.state == "awaiting_callback"
     r = ENGINE.fire(call, "cancel", actor="handler", now=NOW, reason="Caller rang back: resolved")
     assert (call.state, call.callback_due, call.closed_at) == ("cancelled", None, NOW)
@@ -473,7 +473,7 @@ def test_refer_to_unknown_service():
     call = in_triage("other")
     with pytest.raises(GuardFailed) as exc:
         ENGINE.fire(call, "refer", actor="handler", now=NOW, data={"service": "NOPE"})
-    assert exc.value.errors == {"data.service": "Unknown service 'NOPE'."}
+    assert exc.value.errors == {"data.service": "Select a service from the list"}
 
 
 @pytest.mark.parametrize("bad", [["CRT"], {"code": "CRT"}, 5, True])

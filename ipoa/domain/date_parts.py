@@ -1,0 +1,95 @@
+"""Dates and times as people type them into separate boxes (the NHS.UK date input: day, month, year;
+a time as HH:MM, 24-hour clock, UK time), read without the browser's locale: 05 / 11 / 1941 is
+5 November 1941 whatever the browser thinks. A problem comes back as a field_messages kind and the
+parts to highlight; the caller turns it into its field's message."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+from . import field_messages as fm
+from .calendar import LONDON
+
+DATE_PARTS = ("day", "month", "year")
+
+
+@dataclass(frozen=True)
+class PartsProblem:
+    kind: str
+    parts: tuple[str, ...]  # which inputs to highlight
+    params: dict[str, object] = field(default_factory=dict)
+
+
+def _digits(value: str) -> bool:
+    return value.isascii() and value.isdigit()
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def parse_date(day: str, month: str, year: str) -> date | PartsProblem | None:
+    """A date from its three boxes; None when all three are empty. Day and month take 1 or 2 digits
+    ("5" and "05"), the year 4: "41" could be 1941 or 2041, so it is asked for in full."""
+    given = {"day": day.strip(), "month": month.strip(), "year": year.strip()}
+    if not any(given.values()):
+        return None
+    missing = [p for p in DATE_PARTS if not given[p]]
+    if missing:
+        return PartsProblem(fm.MISSING_PART, tuple(missing), {"part": _and(missing)})
+    bad = [p for p in ("day", "month") if not (_digits(given[p]) and len(given[p]) <= 2)]
+    if not _digits(given["year"]):
+        bad.append("year")
+    if bad:
+        return PartsProblem(fm.INVALID, tuple(bad))
+    if len(given["year"]) != 4:
+        return PartsProblem(fm.YEAR_DIGITS, ("year",))
+    d, m, y = int(given["day"]), int(given["month"]), int(given["year"])
+    if not 1 <= m <= 12:
+        return PartsProblem(fm.INVALID, ("month",) if 1 <= d <= 31 else ("day", "month"))
+    try:
+        return date(y, m, d)
+    except ValueError:  # 31/02, 0/5, year 0000
+        return PartsProblem(fm.INVALID, ("day",) if y >= 1 else ("year",))
+
+
+_TIME = re.compile(r"(\d{1,2})[:.](\d{2})")
+
+
+def parse_time(value: str) -> time | PartsProblem:
+    """A 24-hour clock time, "14:30" (or "9:05", "14.30")."""
+    text = value.strip()
+    if not text:
+        return PartsProblem(fm.TIME_MISSING, ("time",))
+    match = _TIME.fullmatch(text) if text.isascii() else None
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        return PartsProblem(fm.TIME_INVALID, ("time",))
+    return time(int(match[1]), int(match[2]))
+
+
+def london_instant(day: date, at: time) -> datetime | PartsProblem:
+    """A UK wall-clock time on a day as an aware UTC instant. In the hour the clocks go back (01:00-01:59
+    on the last Sunday of October) the earlier instant, in BST, is meant; a time the clocks skip (01:00-01:59
+    on the last Sunday of March) does not exist and is refused."""
+    local = datetime.combine(day, at, tzinfo=LONDON)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(LONDON).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return PartsProblem(fm.TIME_GAP, ("time",), {"time": at.strftime("%H:%M")})
+    return instant
+
+
+def parse_date_time(day: str, month: str, year: str, at: str) -> datetime | PartsProblem | None:
+    """Date boxes and a time box as a UTC instant; None when all four are empty."""
+    parsed = parse_date(day, month, year)
+    if parsed is None:
+        return None if not at.strip() else PartsProblem(fm.MISSING_PART, DATE_PARTS, {"part": "day, month and year"})
+    if isinstance(parsed, PartsProblem):
+        return parsed
+    clock = parse_time(at)
+    if isinstance(clock, PartsProblem):
+        return clock
+    return london_instant(parsed, clock)
+
+
+__all__ = ["DATE_PARTS", "PartsProblem", "parse_date", "parse_time", "london_instant", "parse_date_time"]

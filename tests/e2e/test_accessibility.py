@@ -1,0 +1,353 @@
+"""Accessibility in a real browser: axe-core's WCAG 2.2 A and AA rules (tests/helpers/axe.py) on every page
+and the states that matter of every role, at 1,366 x 768, the professional's pages also at 390 and 320 px
+wide, and no horizontal scrolling anywhere. Each test lists every problem it found before failing.
+
+Every HTML page a browser may GET is visited by one of these tests: each test checks it visited its
+endpoints (ROLE_ENDPOINTS), and test_every_html_page_is_checked compares them with the app's routes, so a
+new page cannot escape the check."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyotp
+import pytest
+
+from ipoa import demo
+from ipoa.adapters import orm
+from ipoa.service import calls as call_service
+from ipoa.service import signin
+from ipoa.service import timers as timer_service
+from tests.conftest import PASSWORD
+from tests.helpers.axe import PHONE, SMALL_PHONE, endpoint_of, html_get_endpoints
+from tests.helpers.clocks import timer_id
+from tests.helpers.web import actor_for, advance, in_triage, load, logged
+
+pytestmark = pytest.mark.browser
+
+ROLE_ENDPOINTS = {
+    "signed_out": {"auth.login", "auth.mfa_enrol", "auth.mfa_code", "account.recovery_codes"},
+    "handler": {"web.queue", "web.new_call", "web.call_page", "web.messages", "account.security_page",
+                "account.set_up", "web.supervisor", "web.no_access"},
+    "professional": {"web.my_referrals", "web.my_referral", "web.queue"},
+    "supervisor": {"web.supervisor", "dashboard.calls", "governance.break_glass_list", "reports.index",
+                   "reports.board", "workflows.index", "workflows.diagram", "accounts.locked", "web.call_page",
+                   "web.queue"},
+    "admin": {"workflows.index", "workflows.diagram", "admin.security_log", "reports.index", "reports.board",
+              "accounts.locked", "web.queue"},
+}
+# GET endpoints that render no page of their own.
+NOT_PAGES = {
+    "web.index": "redirects each role to its home page",
+    "web.secure_link": "an SMS link: redirects to the referral or the call",
+    "dashboard.fragment": "the dashboard's live part, checked inside web.supervisor",
+}
+
+
+# -- driving the pages ------------------------------------------------------------------------------------
+
+def sign_in(page, live_server, username: str, path: str = "/login") -> None:
+    page.context.clear_cookies()
+    page.goto(f"{live_server}{path}")
+    page.locator("[name=username]").fill(username)
+    page.locator("[name=password]").fill(PASSWORD)
+    with page.expect_navigation():
+        page.locator("[name=password]").press("Enter")
+
+
+_SUBMIT = """([formSelector, values, submitter]) => {
+  const form = document.querySelector(formSelector);
+  if (!form) throw new Error("no form " + formSelector);
+  for (const [name, value] of Object.entries(values)) {
+    const field = form.elements[name];
+    if (!field) throw new Error("no field " + name + " in " + formSelector);
+    field.value = value;
+  }
+  form.noValidate = true;  // the server's messages are what is checked
+  form.requestSubmit(form.querySelector(submitter || "[type=submit], button:not([type])"));
+}"""
+
+
+def submit(page, form_selector: str, values: dict[str, str] | None = None, submitter: str | None = None) -> int:
+    """Fill a form's fields by name and submit it, wherever it sits on the page (a closed <details>, say);
+    the answer's status."""
+    with page.expect_navigation() as navigation:
+        page.evaluate(_SUBMIT, [form_selector, values or {}, submitter])
+    return navigation.value.status
+
+
+def action_form(trigger: str) -> str:
+    return f"form:has([name=trigger][value={trigger}])"
+
+
+def date_fields(page, name: str, iso: str) -> dict[str, str]:
+    """A date typed as staff type it: day, month and year fields (the NHS.UK date input)."""
+    year, month, day = iso.split("-")
+    if page.locator(f"[name='{name}-day']").count():
+        return {f"{name}-day": day, f"{name}-month": month, f"{name}-year": year}
+    return {name: iso}  # the browser's own date picker, until the date inputs land
+
+
+def intake(page, nhs_number: str) -> dict[str, str]:
+    return {"caller_type": "carer", "caller_name": "Jo Carer", "caller_phone": "07911 123456",
+            "nhs_number": nhs_number, "given_name": "Edith", "family_name": "Testperson",
+            **date_fields(page, "date_of_birth", "1938-04-02"), "postcode": "LE11 3AB",
+            "need": "urgent_community_health", "urgency": "urgent", "summary": "Fell, cannot get up.",
+            "consent": "given"}
+
+
+def visited(app, axe) -> set[str]:
+    return {e for _, url, _ in axe.checked if (e := endpoint_of(app, url))}
+
+
+def assert_visited(app, axe, role: str) -> None:
+    missing = ROLE_ENDPOINTS[role] - visited(app, axe)
+    assert not missing, f"the {role} test did not check {sorted(missing)}"
+
+
+# -- the scene --------------------------------------------------------------------------------------------
+
+def refer(svc, ref: str, service: str) -> str:
+    advance(svc, ref, "refer", data={"service": service}, reason="Known to this service")
+    return load(svc, ref).referrals[-1].id
+
+
+def fire_referral(svc, ref: str, rid: str, trigger: str, **payload) -> None:
+    referral = next(r for r in load(svc, ref).referrals if r.id == rid)
+    call_service.fire_referral_trigger(svc, actor_for(), ref, rid, {"trigger": trigger,
+                                                                    "expected_version": referral.version, **payload})
+
+
+def breach_all(svc, clock, timers: list[tuple[str, str, str | None]]) -> None:
+    """Runs the clock past the latest of these timers' due times and fires them all, as the scheduler would."""
+    ids = [timer_id(svc, ref, kind, rid) for ref, kind, rid in timers]
+    with svc.uow() as uow:
+        latest = max(uow.session.get(orm.Timer, tid).due_at for tid in ids)
+    clock.set(latest + timedelta(minutes=1))
+    for tid in ids:
+        assert timer_service.fire(svc, tid) == "breached"
+
+
+def scene(svc, clock) -> dict[str, str]:
+    """The demo's data (calls at several stages, an undelivered text, a break-glass opening; the
+    professional is the district nurse) and a call in each main state, two of them breached."""
+    demo.seed(svc)
+    s: dict[str, str] = {}
+    s["logged"] = logged(svc)
+    s["in_triage"] = in_triage(svc)
+    s["callback"] = in_triage(svc)
+    advance(svc, s["callback"], "promise_callback",
+            data={"callback_at": (svc.clock.now() + timedelta(hours=2)).isoformat()})
+    s["transferred"] = logged(svc, centre="ASC", need="social_care_assessment")
+    call_service.fire_call_trigger(svc, actor_for("ASC"), s["transferred"], {
+        "trigger": "transfer", "expected_version": 1, "data": {"centre": "CNH"}, "reason": "Lives in CNH's area"})
+    s["sent"] = in_triage(svc)
+    s["sent_rid"] = refer(svc, s["sent"], "CRT")
+    s["dn_sent"] = in_triage(svc, need="community_nursing")
+    s["dn_sent_rid"] = refer(svc, s["dn_sent"], "DN")
+    s["accepted"] = in_triage(svc)
+    s["accepted_rid"] = refer(svc, s["accepted"], "DN")
+    fire_referral(svc, s["accepted"], s["accepted_rid"], "accept")
+    s["closed"] = in_triage(svc)
+    s["closed_rid"] = refer(svc, s["closed"], "DN")
+    fire_referral(svc, s["closed"], s["closed_rid"], "accept")
+    fire_referral(svc, s["closed"], s["closed_rid"], "complete")
+    s["cancelled"] = logged(svc)
+    advance(svc, s["cancelled"], "cancel", reason="Caller rang back: no longer needed")
+    s["breached"] = logged(svc)
+    s["dn_breached"] = in_triage(svc, need="community_nursing")
+    s["dn_breached_rid"] = refer(svc, s["dn_breached"], "DN")
+    breach_all(svc, clock, [(s["breached"], "triage", None),
+                            (s["dn_breached"], "acceptance", s["dn_breached_rid"])])
+    return s
+
+
+CALL_STATES = ("logged", "in_triage", "callback", "transferred", "sent", "accepted", "closed", "cancelled",
+               "breached", "dn_breached")
+
+
+# -- the tests --------------------------------------------------------------------------------------------
+
+def test_every_html_page_is_checked(app):
+    pages = html_get_endpoints(app)
+    checked = set().union(*ROLE_ENDPOINTS.values()) | set(NOT_PAGES)
+    assert not pages - checked, f"pages no accessibility test visits: {sorted(pages - checked)}"
+    assert not checked - pages, f"listed but no longer routes: {sorted(checked - pages)}"
+
+
+def test_the_check_finds_violations_and_sideways_scrolling(axe, page):
+    page.set_content('<html lang="en"><title>t</title><main><img src="x.png">'
+                     '<div style="width: 3000px">wide</div></main></html>')
+    finding = axe.check("a bad page")
+    assert "image-alt" in [v.id for v in finding.violations]
+    assert finding.overflow is not None and finding.overflow[0] > 3000 and finding.overflow[1] == 1366
+    with pytest.raises(pytest.fail.Exception, match=r"image-alt \[critical\].*1 element\(s\): img"):
+        axe.assert_clean()
+
+
+def test_signed_out_pages_and_the_second_factor(live_server, app, axe, page, users, svc, clock):
+    page.goto(f"{live_server}/login")
+    axe.check("sign in")
+    page.locator("[name=username]").fill("handler")
+    page.locator("[name=password]").fill("not the password")
+    with page.expect_navigation():
+        page.locator("[name=password]").press("Enter")
+    axe.check("sign in, wrong password")
+    assert page.goto(f"{live_server}/nowhere").status == 404
+    axe.check("404, signed out")
+
+    app.config["MFA_REQUIRED_ROLES"] = "supervisor"
+    sign_in(page, live_server, "supervisor")
+    assert "/login/set-up" in page.url
+    axe.check("set up an authenticator app")
+    secret = page.locator("#mfa-secret").text_content().replace(" ", "")
+    assert submit(page, "form:has([name=code])", {"code": "000000"}) == 401
+    axe.check("set up an authenticator app, wrong code")
+    submit(page, "form:has([name=code])", {"code": pyotp.TOTP(secret).at(clock.now())})
+    assert "/account/recovery-codes" in page.url
+    axe.check("recovery codes")
+
+    clock.advance(seconds=30)
+    sign_in(page, live_server, "supervisor")
+    assert "/login/code" in page.url
+    axe.check("enter the code")
+    assert submit(page, "form:has([name=code])", {"code": "000000"}) == 401
+    axe.check("enter the code, wrong code")
+    page.context.clear_cookies()
+    page.goto(f"{live_server}/login")
+    for _ in range(signin.Policy.from_config(app.config).max_failures + 1):
+        page.locator("[name=username]").fill("handler.asc")
+        page.locator("[name=password]").fill("not the password")
+        with page.expect_navigation():
+            page.locator("[name=password]").press("Enter")
+    assert "locked" in page.locator("main").inner_text().lower()
+    axe.check("sign in, account locked")
+
+    assert_visited(app, axe, "signed_out")
+    axe.assert_clean()
+
+
+def test_handler_pages(live_server, app, axe, page, users, svc, clock):
+    s = scene(svc, clock)
+    sign_in(page, live_server, "handler")
+    axe.check("queue, with a breached call")
+    page.goto(f"{live_server}/calls/new")
+    axe.check("log a call")
+    assert submit(page, "main form:has([name=summary])") == 422
+    axe.check("log a call, with errors")
+    page.goto(f"{live_server}/calls/new")
+    assert submit(page, "main form:has([name=summary])", intake(page, "9990000026")) == 409
+    axe.check("log a call, duplicate warning")
+    for state in CALL_STATES:
+        page.goto(f"{live_server}/calls/{s[state]}")
+        axe.check(f"call page: {state.replace('_', ' ')}")
+    page.goto(f"{live_server}/calls/{s['in_triage']}")
+    assert submit(page, action_form("promise_callback")) == 422
+    axe.check("call page: promise a callback, with errors")
+    page.goto(f"{live_server}/calls/{s['logged']}")
+    assert submit(page, action_form("cancel")) == 422
+    axe.check("call page: cancel, with errors")
+    page.goto(f"{live_server}/messages")
+    axe.check("messages")
+    page.goto(f"{live_server}/account/security")
+    axe.check("sign-in security")
+    page.goto(f"{live_server}/account/security/set-up")
+    axe.check("sign-in security: set up an app")
+    assert page.goto(f"{live_server}/supervisor").status == 403
+    axe.check("403, a handler on the supervisor's page")
+    assert page.goto(f"{live_server}/calls/ZZZZ-ZZZZ").status == 404
+    axe.check("404, signed in")
+    assert page.goto(f"{live_server}/no-access").status == 403
+    axe.check("no access")
+
+    # Another centre's handler: outside their relationship, and break-glass without a reason.
+    sign_in(page, live_server, "handler.asc", f"/calls/{s['logged']}")
+    assert "/calls/" in page.url and page.locator("main form:has([name=reason])").count() == 1
+    axe.check("outside relationship")
+    assert submit(page, "main form:has([name=reason])") == 422
+    axe.check("outside relationship: break-glass, with errors")
+
+    assert_visited(app, axe, "handler")
+    axe.assert_clean()
+
+
+def test_professional_pages_on_a_desktop_and_phones(live_server, app, axe, page, users, svc, clock):
+    s = scene(svc, clock)
+    sizes = [PHONE, SMALL_PHONE]
+    sign_in(page, live_server, "professional")
+    axe.check("my referrals")
+    axe.check_at("my referrals", sizes)
+    for label, rid in [("sent", s["dn_sent_rid"]), ("breached", s["dn_breached_rid"]),
+                       ("accepted", s["accepted_rid"]), ("completed", s["closed_rid"])]:
+        page.goto(f"{live_server}/my/referrals/{rid}")
+        axe.check(f"referral: {label}")
+        axe.check_at(f"referral: {label}", sizes)
+    page.goto(f"{live_server}/my/referrals/{s['dn_breached_rid']}")
+    assert submit(page, action_form("decline")) == 422
+    axe.check("referral: decline, with errors")
+    axe.check_at("referral: decline, with errors", sizes)
+    assert page.goto(f"{live_server}/queue").status == 403
+    axe.check("403, a professional on the queue")
+    axe.check_at("403, a professional on the queue", sizes)
+
+    assert_visited(app, axe, "professional")
+    axe.assert_clean()
+
+
+def test_supervisor_pages(live_server, app, axe, page, users, svc, clock):
+    s = scene(svc, clock)
+    sign_in(page, live_server, "supervisor", "/supervisor")
+    axe.check("dashboard, with breaches and an undelivered text")
+    for query in ("centre=CNH&measure=breached", "service=DN&measure=awaiting_acceptance",
+                  "service=CRT&measure=open", "centre=CNH&measure=waiting"):
+        page.goto(f"{live_server}/supervisor/calls?{query}")
+        axe.check(f"dashboard drill-down: {query}")
+    page.goto(f"{live_server}/supervisor/break-glass")
+    axe.check("break-glass review")
+    page.goto(f"{live_server}/queue")
+    axe.check("queue")
+    for state in ("sent", "dn_breached", "logged"):
+        page.goto(f"{live_server}/calls/{s[state]}")
+        axe.check(f"call page: {state.replace('_', ' ')}, as supervisor (who has viewed it, re-route)")
+    page.goto(f"{live_server}/calls/{s['sent']}")
+    assert submit(page, f"form[action$='/referrals/{s['sent_rid']}/reroute']") == 422
+    axe.check("call page: re-route, with errors")
+    reports(page, live_server, axe)
+    page.goto(f"{live_server}/accounts/locked")
+    axe.check("locked accounts")
+
+    assert_visited(app, axe, "supervisor")
+    axe.assert_clean()
+
+
+def reports(page, live_server, axe) -> None:
+    page.goto(f"{live_server}/reports/")
+    axe.check("reports, with figures")
+    assert page.goto(f"{live_server}/reports/?from=not-a-date&to=2026-11-23").status == 400
+    axe.check("reports, with errors")
+    page.goto(f"{live_server}/reports/board")
+    axe.check("board view")
+    page.goto(f"{live_server}/workflows/")
+    axe.check("workflows")
+    page.get_by_role("link", name="call v").first.click()
+    page.wait_for_selector("#diagram[data-rendered='true'] svg")
+    axe.check("workflow diagram")
+
+
+def test_admin_pages(live_server, app, axe, page, users, svc, clock):
+    scene(svc, clock)
+    policy = signin.Policy.from_config(app.config)
+    for _ in range(policy.max_failures):
+        signin.check_password(svc, policy, "handler", "not the password", "127.0.0.1")
+    sign_in(page, live_server, "admin")
+    reports(page, live_server, axe)
+    page.goto(f"{live_server}/admin/security")
+    axe.check("security log")
+    page.goto(f"{live_server}/admin/security?kind=nonsense")
+    axe.check("security log, with errors")
+    page.goto(f"{live_server}/accounts/locked")
+    axe.check("locked accounts, one locked")
+    assert page.goto(f"{live_server}/queue").status == 403
+    axe.check("403, an admin on the queue")
+
+    assert_visited(app, axe, "admin")
+    axe.assert_clean()
