@@ -72,6 +72,10 @@ calls = Table(
     Column("family_name", String(100), nullable=False),
     Column("date_of_birth", Date),
     Column("postcode", String(8)),
+    # The address for a visit (optional; patient-identifying like the postcode: pseudonymised by
+    # retention, never in a text or a log line).
+    Column("address_line_1", String(100)),
+    Column("town", String(60)),
     Column("locality", String(64)),
     Column("out_of_area", Boolean, nullable=False, default=False),
     Column("need", String(40), nullable=False),

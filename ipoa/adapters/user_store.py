@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple, cast
 
@@ -29,6 +30,13 @@ class UserStore:
     def find(self, username: str) -> User | None:
         # Usernames are unique (orm.py): first() and one_or_none() find the same user.
         return self.session.scalars(select(User).where(users.c.username == username)).first()
+
+    def named(self, usernames: Iterable[str]) -> list[User]:
+        """The users with these usernames, in one query (those that exist)."""
+        names = sorted(set(usernames))
+        if not names:
+            return []
+        return list(self.session.scalars(select(User).where(users.c.username.in_(names))))
 
     def get(self, user_id: int) -> User | None:
         return self.session.get(User, user_id)

@@ -140,6 +140,13 @@ CALL = {
     "properties": {
         "ref": {"type": "string"}, "state": {"type": "string"}, "version": {"type": "integer"},
         "centre": {"type": "string"}, "urgency": {"type": "string"},
+        "subject": {"type": "object", "description": "The person the call is about (null where not known, "
+                    "or removed under retention)", "properties": {
+            "nhs_number": {"type": ["string", "null"]}, "given_name": {"type": "string"},
+            "family_name": {"type": "string"}, "date_of_birth": {"type": ["string", "null"], "format": "date"},
+            "postcode": {"type": ["string", "null"]},
+            "address_line_1": {"type": ["string", "null"], "description": "The first line of the address"},
+            "town": {"type": ["string", "null"], "description": "The town or city"}}},
         "callback_due": {"type": ["string", "null"], "format": "date-time"},
         **BREACH,
         "clocks": {"type": "array", "items": {"$ref": "#/components/schemas/Clock"},

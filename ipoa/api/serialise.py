@@ -44,7 +44,7 @@ def call_dict(call: Call, history: list[AuditEvent] | None = None,
         "caller": {"type": call.caller_type, "name": call.caller_name, "phone": call.caller_phone},
         "subject": {"nhs_number": call.nhs_number, "given_name": call.given_name,
                     "family_name": call.family_name, "date_of_birth": _iso(call.date_of_birth),
-                    "postcode": call.postcode},
+                    "postcode": call.postcode, "address_line_1": call.address_line_1, "town": call.town},
         "locality": call.locality, "out_of_area": call.out_of_area,
         "need": call.need, "urgency": call.urgency, "summary": call.summary,
         # NULL on calls logged before consent was asked: treated as not_asked (domain/sharing.py).

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from . import field_messages as fm
+from .meaning import SERVICE
 from .validation import text_problem
 
 # How a user can be related to a call, strongest first (the first that grants an action is recorded as
@@ -131,3 +132,21 @@ def check_break_glass_request(reason: object, note: object) -> dict[str, str]:
     elif isinstance(reason, str) and reason in BREAK_GLASS_NOTE_REQUIRED and not (note or "").strip():
         errors["note"] = fm.message("break_glass.note", fm.NOTE_NEEDED)
     return errors
+
+
+def referral_trigger_action(roles: frozenset[str]) -> str:
+    """The policy action a referral trigger needs, by its roles in the referral's workflow (domain/meaning.py):
+    a trigger with the role `service` (accept, start, complete, decline) is the receiving service's
+    (`act_referral`); any other (withdraw) is the referring centre's (`act`)."""
+    return "act_referral" if SERVICE in roles else "act"
+
+
+def may_fire_referral_trigger(subject: Subject, record: RecordFacts, referral_service: str,
+                              roles: frozenset[str]) -> bool:
+    """Whether subject may fire a referral trigger with these roles on a referral to referral_service: the
+    one rule for the buttons a page shows and for what its POST accepts. The receiving service's triggers
+    are for that service's own professionals only (not the referrer's, nor another service's)."""
+    action = referral_trigger_action(roles)
+    if action == "act_referral" and subject.service != referral_service:
+        return False
+    return decide(subject, record, action) is not None

@@ -19,7 +19,7 @@ from .calendar import BankHolidays, Calendar, calendar_from_spec
 from .input_models import NonBlank as _Text
 from .input_models import Strict
 from .postcodes import outward_code
-from .validation import normalise_uk_mobile
+from .validation import normalise_uk_mobile, normalise_uk_phone
 
 
 class DirectoryError(ValueError):
@@ -43,6 +43,7 @@ class Centre:
     calendar: Calendar
     description: str = ""
     organisation: str = ""  # an Organisation code; always set when loaded from directory.yaml
+    phone: str | None = None  # E.164: the number professionals ring back the centre on, if listed
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,17 @@ class _CentreIn(Strict):
     run_by: _Text
     description: str = ""
     calendar: Any
+    phone: str | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        norm = normalise_uk_phone(v)
+        if norm is None:
+            raise ValueError("phone must be a UK phone number")
+        return norm
 
 
 class _ServiceIn(Strict):
@@ -282,7 +294,7 @@ def load_directory(
     centres = {
         c.code: Centre(
             c.code, c.name, c.run_by, resolver.build(f"centre {c.code}", c.code, c.calendar), c.description,
-            c.organisation,
+            c.organisation, c.phone,
         )
         for c in raw.centres
     }

@@ -117,6 +117,14 @@ FIELDS: dict[str, dict[str, str]] = {
         TOO_EARLY: "Date of birth must be 1 January {year} or later",
     },
     "subject.postcode": {INVALID: _POSTCODE, TYPE: _POSTCODE},
+    "subject.address_line_1": {
+        TOO_LONG: "Enter address line 1 in {max} characters or fewer",
+        TYPE: "Enter address line 1 as text, like 12 Station Road",
+    },
+    "subject.town": {
+        TOO_LONG: "Enter a town or city of {max} characters or fewer",
+        TYPE: "Enter the town or city as text, like Loughborough",
+    },
     "consent": {
         REQUIRED: "Select whether the person consents to sharing their details",
         CHOOSE: "Select whether the person consents to sharing their details: given, refused, not asked, "

@@ -44,6 +44,8 @@ class Call:
         recommended: dict[str, Any] | None = None,
         updates_to: str | None = None,
         consent: str | None = None,
+        address_line_1: str | None = None,
+        town: str | None = None,
     ):
         self.ref = ref
         self.centre = centre
@@ -64,6 +66,9 @@ class Call:
         self.family_name = family_name
         self.date_of_birth = date_of_birth
         self.postcode = postcode
+        # Where the visit is: optional, as the caller gives it (patient-identifying, like the postcode).
+        self.address_line_1 = address_line_1
+        self.town = town
         self.locality = locality
         self.out_of_area = out_of_area
         self.need = need

@@ -16,6 +16,9 @@ __all__ = ["normalise_nhs_number", "normalise_uk_phone", "normalise_uk_mobile", 
 # Ofcom keeps 07700 900000-900999 for drama and examples: never connected, so the example directory,
 # the demo and the tests use them. phonenumbers (rightly) calls them unallocated.
 _FICTION_MOBILES = range(447700900000, 447700901000)
+# ... and 01632 960000-960999, the drama landlines: the example directory's centre numbers use them, and
+# the caller's phone message gives one as its example.
+_FICTION_LANDLINES = range(441632960000, 441632961000)
 
 
 def normalise_nhs_number(raw: str) -> str | None:
@@ -34,7 +37,9 @@ def normalise_uk_phone(raw: str) -> str | None:
         return None
     if parsed.country_code != 44:
         return None
-    if not phonenumbers.is_valid_number(parsed) and int(f"44{parsed.national_number}") not in _FICTION_MOBILES:
+    fiction = int(f"44{parsed.national_number}")
+    if not phonenumbers.is_valid_number(parsed) and fiction not in _FICTION_MOBILES \
+            and fiction not in _FICTION_LANDLINES:
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from ..domain import access as policy
 from ..domain import field_messages as fm
 from ..domain import meaning, sharing
 from ..domain.engine import CALL_WORKFLOW, Result, outbox_event
@@ -110,7 +111,8 @@ def log_call(svc: Services, actor: Actor, payload: dict[str, Any], *, allow_dupl
             locality=decision.locality, out_of_area=decision.out_of_area, need=cmd.need,
             urgency=cmd.urgency, summary=cmd.summary, workflow=wf.name, workflow_version=wf.version,
             logged_at=now, logged_by=actor.username, recommended=decision.to_dict(),
-            updates_to=cmd.caller.phone if cmd.caller.wants_updates else None, consent=cmd.consent)
+            updates_to=cmd.caller.phone if cmd.caller.wants_updates else None, consent=cmd.consent,
+            address_line_1=cmd.subject.address_line_1, town=cmd.subject.town)
         result = engine.start_call(call, actor=actor.username, now=now)
         uow.add_new_call(call, result)
         idempotency.note_created(call)  # a keyed API intake stores its answer in this transaction
@@ -119,8 +121,6 @@ def log_call(svc: Services, actor: Actor, payload: dict[str, Any], *, allow_dupl
 
 
 def _open_call(actor: Actor, row: OpenCallRow) -> OpenCall:
-    from ..domain import access as policy
-
     record = policy.RecordFacts(centre=row.centre, centres=tuple((row.centre_path or row.centre).split()))
     visible = policy.decide(access.subject(actor), record, "view") is not None
     return OpenCall(ref=row.ref, centre=row.centre, state=row.state, logged_at=row.logged_at, visible=visible,
@@ -201,21 +201,28 @@ def service_actions(svc: Services, referral: Referral) -> list[TransitionDef]:
 
 
 def fire_referral_trigger(svc: Services, actor: Actor, ref: str, referral_id: str, payload: dict[str, Any], *,
-                          as_service: str | None = None) -> Call:
-    """as_service: a professional of that service acting (by SMS) on a referral to it, whatever the
-    call's centre; anyone else acts as a member of the call's centre."""
+                          as_service: str | None = None, by_role: bool = False) -> Call:
+    """as_service: a professional of that service acting (on their page, by SMS) on a referral to it,
+    whatever the call's centre: only the triggers with the `service` role. Anyone else acts as a member of
+    the call's centre; by_role (the call page): only the referrer's triggers too, by the rule that decides
+    the page's buttons (referral_actions), so the receiving service's Accept or Complete is refused."""
     cmd: FireTrigger = parse(FireTrigger, payload)
     now = svc.clock.now()
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
         if as_service is None:
             access.authorise(uow, actor, call, "act", now)
+            if by_role and not _may_fire(uow, actor, call, referral, definition_of(svc, referral, uow)
+                                         .roles_of(cmd.trigger), now):
+                raise Forbidden(f"'{cmd.trigger}' is for the receiving service's professionals "
+                                f"({referral.service}), not the referring centre.")
         else:
-            access.authorise(uow, Actor(actor.username, actor.role, actor.centre, as_service), call,
-                             "act_referral", now)
+            acting = Actor(actor.username, actor.role, actor.centre, as_service)
+            access.authorise(uow, acting, call, "act_referral", now)
             if referral.service != as_service:
                 raise Forbidden(f"Referral {referral_id} is to {referral.service}, not {as_service}.")
-            if cmd.trigger not in definition_of(svc, referral, uow).triggers_with_role(meaning.SERVICE):
+            if not _may_fire(uow, acting, call, referral, definition_of(svc, referral, uow).roles_of(cmd.trigger),
+                             now):
                 raise Forbidden(f"'{cmd.trigger}' is for the referring centre, not the service.")
         engine = uow.engine(svc, needs=(referral.workflow, referral.workflow_version))
         result = engine.fire_referral(call, referral_id, cmd.trigger, actor=actor.username, now=now,
@@ -224,6 +231,26 @@ def fire_referral_trigger(svc: Services, actor: Actor, ref: str, referral_id: st
         uow.record(result)
         uow.commit()
     return call
+
+
+def _may_fire(uow: UnitOfWork, actor: Actor, call: Call, referral: Referral, roles: frozenset[str],
+              now: datetime) -> bool:
+    record, _ = access.facts(uow, actor, call, now)
+    return policy.may_fire_referral_trigger(access.subject(actor), record, referral.service, roles)
+
+
+def referral_actions(svc: Services, actor: Actor, call: Call) -> dict[str, list[TransitionDef]]:
+    """Each referral's transitions (by id) that this actor may take now: those its state allows, of which
+    the access policy lets them fire each trigger by its roles (domain/access.may_fire_referral_trigger):
+    the receiving service's (`service` role) for its own professionals, the rest (withdraw) for whoever may
+    change the call. The call page shows these; its POST is refused anything else (by_role)."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        record, _ = access.facts(uow, actor, call, now)
+    who = access.subject(actor)
+    return {r.id: [t for t in allowed_actions(svc, r)
+                   if policy.may_fire_referral_trigger(who, record, r.service, t.roles)]
+            for r in call.referrals}
 
 
 class RerouteReferral(Input):
@@ -433,6 +460,7 @@ __all__ = [
     "Actor", "NotFound", "Forbidden", "OutsideRelationship", "DuplicateSuspected", "OpenCall", "InvalidInput",
     "TriggerNotAllowed",
     "decide_route", "recommend", "log_call", "get_call", "fire_call_trigger", "fire_referral_trigger",
-    "allowed_actions", "RerouteReferral", "reroute_referral", "may_reroute", "reroutable", "escalatable",
+    "allowed_actions", "referral_actions", "RerouteReferral", "reroute_referral", "may_reroute", "reroutable",
+    "escalatable",
     "service_triggers", "service_actions", "escalate_referral", "record_consent",
 ]

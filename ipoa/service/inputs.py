@@ -143,6 +143,9 @@ EARLIEST_BIRTH = date(1900, 1, 1)
 # only near the present; far-off years overflowed the calendar's arithmetic.
 DECIDE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
 DECIDE_UNTIL = datetime(2100, 1, 1, tzinfo=UTC)
+# The address's parts: the column widths (adapters/orm.py calls).
+ADDRESS_LINE_MAX = 100
+TOWN_MAX = 60
 
 
 def _check_postcode(v: str | None) -> str | None:
@@ -208,6 +211,15 @@ class Subject(Input):
     family_name: Line = Field(min_length=1, max_length=100)
     date_of_birth: date | None = None
     postcode: str | None = None
+    # The address for a visit, as the caller gives it (optional: the postcode chooses the locality team).
+    address_line_1: Line | None = Field(default=None, max_length=ADDRESS_LINE_MAX,
+                                        description="The first line of the address, like 12 Station Road")
+    town: Line | None = Field(default=None, max_length=TOWN_MAX, description="The town or city, like Loughborough")
+
+    @field_validator("address_line_1", "town")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v or None
 
     @field_validator("nhs_number")
     @classmethod

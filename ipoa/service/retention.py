@@ -4,8 +4,9 @@ The period (RETENTION_YEARS, default 8) follows the NHS records management code 
 health records: 8 years after the conclusion of treatment. A call is past it when it is closed and its
 last contact (the latest of its closed_at and updated_at and its referrals' closed_at and updated_at) is
 more than that many years ago. Pseudonymising removes what identifies the person (NHS number, names,
-date of birth, postcode, the caller's name and phone, the number for updates, the summary, and the free
-text staff wrote on the record: referrals' outcome and sharing reasons, the route's override reason) and
+date of birth, address (first line, town) and postcode, the caller's name and phone, the number for
+updates, the summary, and the free text staff wrote on the record: referrals' outcome and sharing
+reasons, the route's override reason) and
 keeps the codes and timings reports count (centre, need, urgency, states, times, route, consent, sharing
 basis, locality, out of area). Each call gets an audit event (trigger "pseudonymise") and each
 run one security event ("retention_run"). The audit trail itself is append-only and is not changed.
@@ -74,6 +75,8 @@ def pseudonymise(call: Call) -> None:
     call.family_name = REMOVED
     call.date_of_birth = None
     call.postcode = None
+    call.address_line_1 = None
+    call.town = None
     call.caller_name = None
     call.caller_phone = None
     call.updates_to = None

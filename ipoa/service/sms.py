@@ -191,6 +191,15 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
     return out
 
 
+def referral_recipients(svc: Services, service_code: str) -> list[Recipient]:
+    """Who a referral to this service sent now is texted (what messages_for_event will queue): its on-duty
+    professionals, else its duty lead; [] when there is nobody to text."""
+    service = svc.directory.services.get(service_code)
+    with svc.uow() as uow:
+        return referral_sent_recipients(service_code, uow.sms.on_duty(service_code),
+                                        service.duty_lead if service else None)
+
+
 def _trigger_roles(svc: Services, uow: UnitOfWork, referral_id: str, trigger: str | None) -> frozenset[str]:
     """The roles (domain/meaning.py) of the trigger that moved a referral, in the referral's own workflow
     version: whether its referrer hears of it is the trigger's role, not the state's name."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
@@ -299,6 +299,22 @@ def _end_sessions(svc: Services, uow: UnitOfWork, user: User, now: datetime, rea
     """End the user's signed-in sessions (server-side: service/sessions.py) in this unit of work, so the
     change and the end of the sessions commit together. The caller records the change's own event."""
     sessions.end_sessions(uow, user.id, reason, now=now)
+
+
+@dataclass(frozen=True)
+class Person:
+    """How a page names a user: their name, role and centre."""
+
+    username: str
+    display_name: str
+    role: str
+    centre: str | None
+
+
+def people(svc: Services, usernames: Iterable[str]) -> dict[str, Person]:
+    """The named users (username -> Person), in one query; names that are not users are left out."""
+    with svc.uow() as uow:
+        return {u.username: Person(u.username, u.display_name, u.role, u.centre) for u in uow.users.named(usernames)}
 
 
 def get_user(svc: Services, username: str) -> UserSummary:

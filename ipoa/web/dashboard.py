@@ -15,6 +15,7 @@ from ..service import access as access_service
 from ..service import calls as call_service
 from ..service import dashboard as dashboard_service
 from ..service.inputs import InvalidInput
+from . import confirmations
 from .form_values import expected_version
 from .live_dashboard import live_context, no_store
 
@@ -100,7 +101,7 @@ def transfer(ref: str):
     except (GuardFailed, InvalidInput) as exc:
         flash(f"Call {ref} not transferred: " + "; ".join(exc.errors.values()), "error")
         return _back()
-    flash(f"Call {ref} transferred to {centre}.", "success")
+    flash(f"Call {ref} transferred to {confirmations.centre_name(centre)}.", "success")
     return _back()
 
 
@@ -112,7 +113,7 @@ def reroute(ref: str, referral_id: str):
                "reason": (request.form.get("reason") or "").strip() or None,
                "expected_version": expected_version(request.form)}
     try:
-        _, new = call_service.reroute_referral(services(), actor(), ref, referral_id, payload)
+        old, new = call_service.reroute_referral(services(), actor(), ref, referral_id, payload)
     except call_service.NotFound:
         abort(404)
     except call_service.Forbidden:
@@ -127,7 +128,8 @@ def reroute(ref: str, referral_id: str):
     except (GuardFailed, InvalidInput) as exc:
         flash(f"Call {ref} not re-routed: " + "; ".join(exc.errors.values()), "error")
         return _back()
-    flash(f"Call {ref}: referral withdrawn and the call re-referred to {new.service}.", "success")
+    withdrawn = old.referral(referral_id)
+    flash(f"Call {ref}: {confirmations.rerouted(withdrawn.service if withdrawn else '', new)}.", "success")
     return _back()
 
 
@@ -151,7 +153,7 @@ def escalate(ref: str, referral_id: str):
     if referral is None:  # escalate_referral refuses a referral the call does not hold (NotFound above)
         abort(404)
     service = referral.service
-    flash(f"Call {ref}: the {service} duty lead is being texted.", "success")
+    flash(f"Call {ref}: the {confirmations.service_name(service)} duty lead is being texted.", "success")
     return _back()
 
 

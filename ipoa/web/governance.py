@@ -17,6 +17,7 @@ from ..entry.role_check import requires
 from ..service import calls as call_service
 from ..service import records
 from ..service.inputs import InvalidInput
+from . import people
 
 bp = Blueprint("governance", __name__, url_prefix="/supervisor")
 
@@ -31,6 +32,7 @@ def break_glass_list():
     """Every break-glass opening of a call held by the supervisor's centre: unreviewed first."""
     show_all = request.args.get("show") == "all"
     rows = records.break_glass_reviews(services(), actor(), include_reviewed=show_all)
+    people.preload(r.reviewed_by for r in rows)  # named by the `who` filter, in one query
     resp = render_template("break_glass_reviews.html", rows=rows, reasons=BREAK_GLASS_REASONS,
                            show_all=show_all, errors={}, now=services().clock.now())
     return resp, 200, {"Cache-Control": "no-store"}
@@ -48,7 +50,7 @@ def break_glass_review(grant_id: int):
         return redirect(url_for("governance.break_glass_list") + f"#grant-{grant_id}")
     except call_service.Forbidden as exc:
         return render_template("error.html", code=403, title="You cannot review this", message=str(exc)), 403
-    flash(f"Break-glass access {grant_id} marked reviewed.", "success")
+    flash(f"Break-glass opening {grant_id} marked reviewed: your comment is on the record.", "success")
     return redirect(url_for("governance.break_glass_list"))
 
 
@@ -93,11 +95,13 @@ def calls_csv():
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(["ref", "centre", "logged_at", "state", "urgency", "need", "nhs_number", "given_name",
-                "family_name", "date_of_birth", "postcode", "locality", "caller_type", "consent", "summary"])
+                "family_name", "date_of_birth", "address_line_1", "town", "postcode", "locality", "caller_type",
+                "consent", "summary"])
     for c in calls:
         w.writerow([_cell(v) for v in (
             c.ref, c.centre, c.logged_at.isoformat(), c.state, c.urgency, c.need, c.nhs_number, c.given_name,
-            c.family_name, c.date_of_birth.isoformat() if c.date_of_birth else "", c.postcode, c.locality,
+            c.family_name, c.date_of_birth.isoformat() if c.date_of_birth else "", c.address_line_1, c.town,
+            c.postcode, c.locality,
             c.caller_type, c.consent, c.summary)])
     name = f"ipoa-calls-{me.centre}-{first.isoformat()}-to-{last.isoformat()}.csv"
     return Response(buf.getvalue(), mimetype="text/csv",

@@ -23,6 +23,7 @@ from ..service import records, work_queues
 from ..service import sms as sms_service
 from ..service import timers as timer_service
 from ..service.inputs import CALLER_TYPES, InvalidInput
+from . import confirmations, people
 from .form_values import expected_version, has_parts, in_page_order, read_date, read_date_time, typed
 from .home import home_for
 from .live_dashboard import live_context, no_store
@@ -30,10 +31,11 @@ from .live_dashboard import live_context, no_store
 bp = Blueprint("web", __name__)
 
 LOG_FIELDS = ("centre", "caller_type", "caller_name", "caller_phone", "nhs_number", "given_name",
-              "family_name", "postcode", "need", "urgency", "summary", "consent")
+              "family_name", "address_line_1", "town", "postcode", "need", "urgency", "summary", "consent")
 # The log-a-call form's fields in the order the page shows them: its error summary lists them so.
 LOG_PAGE_ORDER = ("centre", "need", "urgency", "summary", "nhs_number", "given_name", "family_name",
-                  "date_of_birth", "postcode", "consent", "caller_type", "caller_name", "caller_phone")
+                  "date_of_birth", "address_line_1", "town", "postcode", "consent", "caller_type", "caller_name",
+                  "caller_phone")
 # A call page's form's fields in page order (one form is posted at a time).
 CALL_PAGE_ORDER = ("route_choice", "service", "centre", "callback_at", "reason", "consent", "consent_basis",
                    "consent_reason")
@@ -41,7 +43,8 @@ CALL_PAGE_ORDER = ("route_choice", "service", "centre", "callback_at", "reason",
 FIELD_MAP = {"caller.type": "caller_type", "caller.name": "caller_name", "caller.phone": "caller_phone",
              "subject.nhs_number": "nhs_number", "subject.given_name": "given_name",
              "subject.family_name": "family_name", "subject.date_of_birth": "date_of_birth",
-             "subject.postcode": "postcode", "data.service": "route_choice", "data.centre": "centre",
+             "subject.postcode": "postcode", "subject.address_line_1": "address_line_1", "subject.town": "town",
+             "data.service": "route_choice", "data.centre": "centre",
              "data.callback_at": "callback_at",
              # The lawful basis for sharing without consent: beside the refer form's basis and reason.
              "data.consent_override": "consent_basis", "data.consent_override.basis": "consent_basis",
@@ -55,6 +58,9 @@ def local_time(value: datetime | str | None, fmt: str = "%a %d %b %Y %H:%M") -> 
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.astimezone(LONDON).strftime(fmt)
+
+
+bp.add_app_template_filter(people.who, "who")
 
 
 @bp.app_template_filter("masked")
@@ -150,7 +156,7 @@ def _log_payload(form, date_of_birth: str | None) -> dict[str, Any]:
         "caller": {"type": val("caller_type"), "name": val("caller_name"), "phone": val("caller_phone")},
         "subject": {"nhs_number": val("nhs_number"), "given_name": val("given_name") or "",
                     "family_name": val("family_name") or "", "date_of_birth": date_of_birth,
-                    "postcode": val("postcode")},
+                    "postcode": val("postcode"), "address_line_1": val("address_line_1"), "town": val("town")},
         "need": val("need"), "urgency": val("urgency"), "summary": val("summary") or "",
         "consent": val("consent"),
     }
@@ -215,16 +221,23 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
     recommendation = None
     if any(t.route for t in actions):
         recommendation = call_service.recommend(svc, call)
-    referral_actions = {r.id: call_service.allowed_actions(svc, r) if view.may_act else [] for r in call.referrals}
+    # Each referral's buttons are those this user may press: the access policy and the trigger's roles
+    # (service.calls.referral_actions): a handler never sees the receiving service's Accept or Complete.
+    referral_actions = (call_service.referral_actions(svc, actor(), call) if view.may_act
+                        else {r.id: [] for r in call.referrals})
     rec_choice = recommended_choice(recommendation) if recommendation else None
     clocks = timer_service.running_clocks(svc, [ref]).get(ref, [])
     may_reroute = view.may_act and current_user.can("referrals.reroute")
     viewers = records.access_log(svc, actor(), ref) if view.may_view_access_log else None
+    # Everyone the page names, looked up at once (the `who` filter).
+    people.preload([call.logged_by, call.consent_recorded_by, *(e.actor for e in history),
+                    *(grant.reviewed_by for grant in view.break_glass)])
     return render_template(
         "call.html", call=call, history=history, actions=actions, recommendation=recommendation,
         messages=sms_service.messages_for_call(svc, ref), view=view, viewers=viewers,
         break_glass_reasons=BREAK_GLASS_REASONS,
-        rec_choice=rec_choice, referral_actions=referral_actions, errors=errors or {}, form=form or {},
+        rec_choice=rec_choice, referral_actions=referral_actions,
+        referral_services={r.id: r.service for r in call.referrals}, errors=errors or {}, form=form or {},
         values=form or {}, error_parts=error_parts or {},
         now=svc.clock.now(), clocks=clocks, may_reroute=may_reroute,
         reroutable={r.id for r in call.referrals if call_service.reroutable(svc, r)}, reroute=reroute or {},
@@ -301,11 +314,13 @@ def _consent_override(form) -> dict[str, Any] | None:
     return {"basis": basis or None, "reason": reason or None}
 
 
-def _apply(ref: str, fire):
+def _apply(ref: str, fire, done):
+    """fire(payload) -> the call as it is now; done(call, payload) -> the confirmation, what happened."""
     form = request.form.to_dict()
     date_errors = DateErrors()
     try:
-        fire(_trigger_payload(form, date_errors))
+        payload = _trigger_payload(form, date_errors)
+        call = fire(payload)
     except VersionConflict:
         flash("Someone else changed this call while you were looking at it. Here it is as it is now; "
               "nothing you submitted was saved.", "error")
@@ -322,21 +337,25 @@ def _apply(ref: str, fire):
         return outside_relationship(ref, exc)
     except call_service.Forbidden as exc:
         return forbidden(str(exc))
-    flash("Done.", "success")
+    flash(done(call, payload) + ".", "success")
     return redirect(url_for("web.call_page", ref=ref))
 
 
 @bp.post("/calls/<ref>/events")
 @requires("calls.write")
 def call_event(ref: str):
-    return _apply(ref, lambda payload: call_service.fire_call_trigger(services(), actor(), ref, payload))
+    return _apply(ref, lambda payload: call_service.fire_call_trigger(services(), actor(), ref, payload),
+                  lambda call, payload: confirmations.call_done(call, payload["trigger"], payload["data"]))
 
 
 @bp.post("/calls/<ref>/referrals/<referral_id>/events")
 @requires("calls.write")
 def referral_event(ref: str, referral_id: str):
+    """Only the triggers the call page offers this user (by_role): the referrer's, never the receiving
+    service's (those are for its professionals, on their own pages or by SMS)."""
     return _apply(ref, lambda payload: call_service.fire_referral_trigger(
-        services(), actor(), ref, referral_id, payload))
+        services(), actor(), ref, referral_id, payload, by_role=True),
+        lambda call, _: confirmations.referral_done(call, referral_id))
 
 
 @bp.post("/calls/<ref>/referrals/<referral_id>/reroute")
@@ -354,7 +373,7 @@ def referral_reroute(ref: str, referral_id: str):
     failed = {"referral_id": referral_id, "service": payload["service"] or "", "reason": payload["reason"] or "",
               "consent_basis": form.get("consent_basis", ""), "consent_reason": form.get("consent_reason", "")}
     try:
-        _, new = call_service.reroute_referral(services(), actor(), ref, referral_id, payload)
+        old, new = call_service.reroute_referral(services(), actor(), ref, referral_id, payload)
     except VersionConflict:
         flash("Someone else changed this referral while you were looking at it. Here it is as it is "
               "now; nothing you submitted was saved.", "error")
@@ -371,7 +390,8 @@ def referral_reroute(ref: str, referral_id: str):
         return forbidden(str(exc))
     except call_service.NotFound:
         abort(404)
-    flash(f"Referral withdrawn and the call re-referred to {new.service}.", "success")
+    withdrawn = old.referral(referral_id)
+    flash(confirmations.rerouted(withdrawn.service if withdrawn else "", new) + ".", "success")
     return redirect(url_for("web.call_page", ref=ref))
 
 
@@ -477,8 +497,13 @@ def my_referral(referral_id: str):
     except call_service.Forbidden as exc:
         return forbidden(str(exc))
     actions = call_service.service_actions(svc, referral)
-    return render_template("my_referral.html", call=call, referral=referral, errors=errors,
-                           actions=actions), status
+    from . import referral_view  # the page's numbers and deadline, worded for a phone
+
+    return render_template("my_referral.html", call=call, referral=referral, errors=errors, actions=actions,
+                           referrer=professionals_service.referrer(svc, referral, call),
+                           accept_by=professionals_service.accept_by(svc, referral, call), now=svc.clock.now(),
+                           phone_display=referral_view.phone_display, tel_href=referral_view.tel_href,
+                           local_deadline=referral_view.local_deadline), status
 
 
 @bp.get("/messages")

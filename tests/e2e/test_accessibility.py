@@ -142,7 +142,10 @@ def scene(svc, clock) -> dict[str, str]:
         "trigger": "transfer", "expected_version": 1, "data": {"centre": "CNH"}, "reason": "Lives in CNH's area"})
     s["sent"] = in_triage(svc)
     s["sent_rid"] = refer(svc, s["sent"], "CRT")
-    s["dn_sent"] = in_triage(svc, need="community_nursing")
+    # A long address, to show it wraps on a phone rather than scrolling sideways.
+    s["dn_sent"] = in_triage(svc, need="community_nursing", subject={
+        "address_line_1": "Flat 14, Wellingborough-Hinckley Court, 123 Ashby-de-la-Zouch Road",
+        "town": "Market Harborough"})
     s["dn_sent_rid"] = refer(svc, s["dn_sent"], "DN")
     s["accepted"] = in_triage(svc)
     s["accepted_rid"] = refer(svc, s["accepted"], "DN")

@@ -47,5 +47,5 @@ def test_a_handler_breaks_glass_and_the_supervisor_reviews_it(live_server, page,
     expect(page.locator(".flash.success")).to_contain_text("marked reviewed")
     expect(page.locator("main")).to_contain_text("Nothing to review")
     page.goto(f"{live_server}/calls/{ref}")
-    expect(page.locator("#break-glass-openings")).to_contain_text("reviewed by supervisor")
+    expect(page.locator("#break-glass-openings")).to_contain_text("reviewed by Supervisor (supervisor, CNH)")
     expect(page.locator("#viewers")).to_contain_text("break glass")

@@ -353,7 +353,7 @@ def test_supervisor_reroutes_from_the_call_page(client, users, api, svc):
     call = get_call(api, ref)
     assert [(r["service"], r["state"]) for r in call["referrals"]] == [("CRT", "withdrawn"), ("DN", "sent")]
     page = text(client.get(f"/calls/{ref}"))
-    assert "re-referred to DN" in page
+    assert "Referral to Clinical Response Team withdrawn. Referred to Community (district) nursing: " in page
     # The stale form (the old referral's version) is a conflict, and the withdrawn one offers no re-route.
     assert client.post(url, data={"csrf_token": token, "service": "SCA", "reason": "x",
                                   "expected_version": "1"}).status_code == 409

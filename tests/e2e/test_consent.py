@@ -283,7 +283,8 @@ def test_the_call_page_shows_consent_and_says_a_refusal_is_respected(client, use
     given_ref = triaged(api, "given", subject={"nhs_number": None})
     signed_in(client)
     page = page_of(client, refused_ref)
-    assert "Consent refused, recorded by handler Mon 23 Nov 2026 10:00" in block(page, 'id="consent-status"', "<dd")
+    assert "Consent refused, recorded by Handler (handler, CNH) Mon 23 Nov 2026 10:00" in block(
+        page, 'id="consent-status"', "<dd")
     notice = block(page, 'id="consent-notice"', "<section")
     assert "The person refused consent to share their details" in notice
     assert "Referrals to services run by Integrated urgent care provider need no consent step" in notice

@@ -226,7 +226,7 @@ def test_reassign_from_the_list_transfers_the_call_and_is_audited(client, users,
     assert (last.trigger, last.actor, last.reason, last.to_state) == (
         "transfer", "supervisor", "Social care need, not health", "transferred")
     after = text(client.get(resp.headers["Location"]))
-    assert f"Call {mix['a']} transferred to ASC." in after
+    assert f"Call {mix['a']} transferred to Adult Social Care Customer Service Centre." in after
     assert listed_refs(after) == [mix["b"]]
     assert listed_refs(text(client.get("/supervisor/calls?centre=ASC&measure=transferred"))) == [mix["a"]]
 

@@ -38,7 +38,8 @@ FORCED_SID = "SM" + "f0" * 16  # the inbound SMS whose sms_inbound row the datab
 AUTH_TOKEN = "test-twilio-auth-token"
 
 SUBJECT = {"nhs_number": "999 000 0034", "given_name": "Zebedee", "family_name": "Quixotically",
-           "date_of_birth": "1931-07-19", "postcode": "le15 6xy"}
+           "date_of_birth": "1931-07-19", "postcode": "le15 6xy", "address_line_1": "7 Quincewhistle Lane",
+           "town": "Snodbury Parva"}
 CALLER = {"type": "carer", "name": "Wilhelmina Snodgrass", "phone": "07700 900123"}
 SUMMARY = "Marmalade-kettle incident; Zebedee Quixotically (NHS 999 000 0034, born 19/07/1931) at LE15 6XY"
 IDENTIFIERS_TEXT = ("patient Zebedee Quixotically NHS 999-000-0034 born 19 July 1931 (1931-07-19) of LE156XY, "
@@ -48,7 +49,7 @@ PROF_MOBILE = "07700 900456"   # the duty nurse's
 
 # Each identifier, in the ways it is written; compared case-insensitively.
 FORBIDDEN = (
-    "Zebedee", "Quixotically", "Wilhelmina", "Snodgrass", "Marmalade-kettle",
+    "Zebedee", "Quixotically", "Wilhelmina", "Snodgrass", "Marmalade-kettle", "Quincewhistle", "Snodbury",
     "9990000034", "999 000 0034", "999-000-0034",
     "1931-07-19", "19/07/1931", "19 July 1931", "19 Jul 1931", "19310719",
     "LE15 6XY", "LE156XY", "LE15+6XY", "LE15%206XY",

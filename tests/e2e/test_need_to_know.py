@@ -286,7 +286,7 @@ def test_the_centres_supervisor_reviews_each_break_glass_access(client, svc, use
         ("break_glass_reviewed", "supervisor", grant.id)]
     assert verify_chain_ok(svc, "security")
     # The record says it was reviewed.
-    assert "reviewed by supervisor" in text(client.get(f"/calls/{ref}"))
+    assert "reviewed by Supervisor (supervisor, CNH)" in text(client.get(f"/calls/{ref}"))
 
 
 def test_the_centres_calls_export_logs_each_call(client, svc, users, clock):

@@ -15,6 +15,7 @@ from tests.helpers.web import (
     block,
     buttons,
     count_calls,
+    fire_as_service,
     form_for,
     history_len,
     ids,
@@ -362,7 +363,9 @@ def test_start_triage_and_accept_the_route(client, users, svc):
     assert (call.state, [r.service for r in call.referrals]) == ("referred", ["CRT"])
     assert call.route["overridden"] is False
     page = text(client.get(f"/calls/{ref}"))
-    assert "CRT – Clinical Response Team" in page and "Done." in page
+    # No professional of CRT is on duty in this scene: its duty lead is texted instead.
+    assert "CRT – Clinical Response Team" in page
+    assert "Referred to Clinical Response Team: nobody is on duty, so the duty lead is texted." in page
 
 
 def test_override_without_reason_is_refused_and_changes_nothing(client, users, svc):
@@ -396,7 +399,7 @@ def test_override_with_reason_is_shown_in_history(client, users, svc):
     history = tables(page)[-1]
     refer_row = next(row for row in history if row[2].startswith("call refer"))
     assert refer_row[2] == "call refer (DN) override"
-    assert refer_row[1] == "handler" and refer_row[3] == "in triage → referred"
+    assert refer_row[1] == "Handler (handler, CNH)" and refer_row[3] == "in triage → referred"
     assert refer_row[4] == "Already known to district nurses"
 
 
@@ -517,40 +520,64 @@ def test_promise_callback_in_uk_time(client, users, svc, clock):
 # -- referral actions -----------------------------------------------------------------------------
 
 def test_referral_actions_on_the_call_page(client, users, svc):
+    """The referring handler sees only the referrer's action (Withdraw, a warning), never the receiving
+    service's Accept, Decline, Start or Complete; those stay the service's as the referral moves on."""
     ref, rid = referred(svc)
-    token = signed_in(client)
+    signed_in(client)
     page = text(client.get(f"/calls/{ref}"))
     referrals = block(page, 'id="referrals-title"', "<section")
     assert f"/calls/{ref}/referrals/{rid}/events" in referrals
-    assert {"Accept", "Decline", "Withdraw"} <= buttons(referrals)
-    assert post_referral_event(client, token, ref, rid, 1, trigger="accept").status_code == 302
-    assert load(svc, ref).referrals[0].state == "accepted"
-    page = text(client.get(f"/calls/{ref}"))
-    offered = buttons(block(page, 'id="referrals-title"', "<section"))
-    assert "Accept" not in offered and {"Start (first visit or contact)", "Complete", "Decline"} <= offered
+    assert buttons(referrals) == {"Withdraw"}
+    assert 'class="nhsuk-button nhsuk-button--warning" type="submit">Withdraw<' in referrals
+    # The service accepts (its professional, by the service layer): still only Withdraw for the handler.
+    fire_as_service(svc, ref, rid, "accept")
+    offered = buttons(block(text(client.get(f"/calls/{ref}")), 'id="referrals-title"', "<section"))
+    assert offered == {"Withdraw"}
 
 
-def test_referral_decline_with_reason_puts_the_call_back_in_triage(client, users, svc):
+def test_the_call_page_refuses_the_services_triggers(client, users, svc):
+    """A handler who posts the service's trigger anyway (an old page, a crafted form) is refused: the POST
+    follows the same rule as the buttons."""
     ref, rid = referred(svc)
     token = signed_in(client)
-    resp = post_referral_event(client, token, ref, rid, 1, trigger="decline")
+    before = history_len(svc, ref)
+    for trigger in ("accept", "decline"):
+        resp = post_referral_event(client, token, ref, rid, 1, trigger=trigger, reason="No capacity")
+        assert resp.status_code == 403
+        assert "is for the receiving service's professionals (CRT)" in text(resp)
+    assert load(svc, ref).referrals[0].state == "sent"
+    assert history_len(svc, ref) == before
+
+
+def test_referral_withdraw_with_reason_puts_the_call_back_in_triage(client, users, svc):
+    ref, rid = referred(svc)
+    token = signed_in(client)
+    resp = post_referral_event(client, token, ref, rid, 1, trigger="withdraw")
     assert resp.status_code == 422
     assert load(svc, ref).referrals[0].state == "sent"
-    resp = post_referral_event(client, token, ref, rid, 1, trigger="decline", reason="No capacity")
+    resp = post_referral_event(client, token, ref, rid, 1, trigger="withdraw", reason="Family will drive")
     assert resp.status_code == 302
     call = load(svc, ref)
     assert (call.state, call.referrals[0].state, call.referrals[0].outcome_reason) == (
-        "in_triage", "declined", "No capacity")
+        "in_triage", "withdrawn", "Family will drive")
     page = text(client.get(f"/calls/{ref}"))
+    assert "Referral to Clinical Response Team withdrawn: the call is in triage." in page
     assert 'id="call-state">in triage</strong>' in page
-    assert "No capacity" in block(page, 'id="referrals-title"', "<section")
+    assert "Family will drive" in block(page, 'id="referrals-title"', "<section")
     assert "accept-route" in ids(page)  # ready to be routed again
 
 
 def test_stale_referral_form_is_409(client, users, svc):
     ref, rid = referred(svc)
     token = signed_in(client)
-    assert post_referral_event(client, token, ref, rid, 1, trigger="accept").status_code == 302
-    resp = post_referral_event(client, token, ref, rid, 1, trigger="decline", reason="x")
+    fire_as_service(svc, ref, rid, "accept")
+    resp = post_referral_event(client, token, ref, rid, 1, trigger="withdraw", reason="x")
     assert resp.status_code == 409
     assert load(svc, ref).referrals[0].state == "accepted"
+
+
+def test_an_open_referral_says_whose_it_is_to_move_on(client, users, svc):
+    ref, rid = referred(svc)
+    signed_in(client)
+    referrals = block(text(client.get(f"/calls/{ref}")), 'id="referrals-title"', "<section")
+    assert "For CRT to accept and update." in referrals

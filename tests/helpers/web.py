@@ -56,6 +56,14 @@ def referred(svc) -> tuple[str, str]:
     return ref, load(svc, ref).referrals[0].id
 
 
+def fire_as_service(svc, ref: str, rid: str, trigger: str, *, username: str = "professional", **payload) -> None:
+    """The receiving service's professional fires a referral trigger (as on their page or by SMS)."""
+    referral = next(r for r in load(svc, ref).referrals if r.id == rid)
+    prof = Actor(username=username, role="professional", centre=None, service=referral.service)
+    call_service.fire_referral_trigger(svc, prof, ref, rid, {"trigger": trigger, "expected_version": referral.version,
+                                                             **payload}, as_service=referral.service)
+
+
 def load(svc, ref: str):
     return call_service.get_call(svc, ref)[0]
 

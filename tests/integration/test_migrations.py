@@ -1,8 +1,11 @@
 """The Alembic migrations build exactly the schema the code maps: a model change without a migration
 fails here, on SQLite and on PostgreSQL."""
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect
 
+from ipoa.adapters.db import alembic_config
 from ipoa.adapters.orm import metadata
 
 
@@ -10,3 +13,21 @@ def test_migrations_match_the_mapped_tables(services):
     with services.db.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_the_address_migration_goes_down_and_up_again(services):
+    """0009 (the call's address for a visit) removes its two columns on downgrade and adds them back."""
+    def columns() -> set[str]:
+        return {c["name"] for c in inspect(services.db).get_columns("calls")}
+
+    assert {"address_line_1", "town"} <= columns()
+    cfg = alembic_config(services.db)
+    try:
+        command.downgrade(cfg, "0008")
+        assert not {"address_line_1", "town"} & columns()
+        assert "postcode" in columns()
+    finally:
+        command.upgrade(cfg, "head")
+    assert {"address_line_1", "town"} <= columns()
+    with services.db.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []

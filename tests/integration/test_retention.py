@@ -26,8 +26,8 @@ SUPERVISOR = Actor(username="supervisor", role="supervisor", centre="CNH")
 NINE_YEARS_AGO = datetime(2017, 11, 23, 10, 0, tzinfo=UTC)  # a Thursday
 SEVEN_YEARS_AGO = datetime(2019, 11, 25, 10, 0, tzinfo=UTC)  # a Monday
 
-IDENTIFIERS = ("nhs_number", "given_name", "family_name", "date_of_birth", "postcode", "caller_name",
-               "caller_phone", "updates_to", "summary")
+IDENTIFIERS = ("nhs_number", "given_name", "family_name", "date_of_birth", "postcode", "address_line_1", "town",
+               "caller_name", "caller_phone", "updates_to", "summary")
 KEPT = ("ref", "centre", "origin_centre", "centre_path", "caller_type", "need", "urgency", "state", "workflow",
         "workflow_version", "recommended", "locality", "out_of_area", "consent", "consent_recorded_by",
         "logged_at", "logged_by", "queued_at", "updated_at", "closed_at", "breach", "breached_at")
@@ -41,7 +41,8 @@ def fire(svc, ref: str, trigger: str, **payload) -> None:
 
 def log(svc, **overrides) -> str:
     payload = call_payload(caller={"type": "professional", "name": "Dr Jo GP", "phone": "07700 900123",
-                                   "wants_updates": True}, **overrides)
+                                   "wants_updates": True},
+                           subject={"address_line_1": "12 Station Road", "town": "Loughborough"}, **overrides)
     return call_service.log_call(svc, HANDLER, payload, allow_duplicate=True).ref
 
 
@@ -117,6 +118,8 @@ def test_calls_closed_nine_years_ago_are_pseudonymised(app, svc, calls):
         was, now = before[name], snapshot(svc, calls[name])
         call = now["call"]
         assert (call["nhs_number"], call["date_of_birth"], call["postcode"]) == (None, None, None)
+        assert was["call"]["address_line_1"] == "12 Station Road" and was["call"]["town"] == "Loughborough"
+        assert (call["address_line_1"], call["town"]) == (None, None)
         assert (call["given_name"], call["family_name"]) == ("[removed]", "[removed]")
         assert (call["caller_name"], call["caller_phone"], call["updates_to"]) == (None, None, None)
         assert call["summary"] == "[removed under retention]"
@@ -235,7 +238,7 @@ def test_the_page_and_the_api_show_the_markers(app, svc, calls, tokens):
     body = app.test_client().get(f"/api/v1/calls/{ref}",
                                  headers={"Authorization": f"Bearer {tokens['handler']}"}).get_json()
     assert body["subject"] == {"nhs_number": None, "given_name": "[removed]", "family_name": "[removed]",
-                               "date_of_birth": None, "postcode": None}
+                               "date_of_birth": None, "postcode": None, "address_line_1": None, "town": None}
     assert body["caller"]["name"] is None and body["caller"]["phone"] is None
     assert body["summary"] == "[removed under retention]"
     assert body["referrals"][0]["outcome_reason"] is None

@@ -277,3 +277,21 @@ def test_missing_file_names_the_path():
 
 def test_directory_error_is_a_value_error():
     assert issubclass(DirectoryError, ValueError)
+
+
+# --- the centres' call-back numbers (optional; the example's are Ofcom drama numbers) ------------------
+
+def test_shipped_centres_have_example_call_back_numbers():
+    phones = {code: c.phone for code, c in DIRECTORY.centres.items()}
+    assert all(p and p.startswith("+441632960") for p in phones.values()), phones
+    assert len(set(phones.values())) == len(phones)
+    assert DIRECTORY.centres["CNH"].phone == "+441632960101"
+
+
+def test_a_centre_phone_is_optional_and_must_be_a_uk_number():
+    data = copy.deepcopy(RAW)
+    del data["centres"][0]["phone"]
+    assert load_directory(data, source=SOURCE).centres["CNH"].phone is None
+    data["centres"][0]["phone"] = "12345"
+    with pytest.raises(DirectoryError, match="phone"):
+        load_directory(data, source=SOURCE)

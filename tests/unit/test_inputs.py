@@ -333,3 +333,32 @@ def test_chi_block_behaviour_is_explicit():
     chi = with_check_digit("010170123")
     if modulus_11_ok(chi):
         assert normalise_nhs_number(chi) == chi
+
+
+# -- the address for a visit (issue 12): optional, one line each, plain-English messages ----------------
+
+def test_the_address_is_optional_and_kept_as_given():
+    cmd = parse(LogCall, body(subject={"address_line_1": "  12 Station Road ", "town": "Loughborough"}), **CONTEXT)
+    assert (cmd.subject.address_line_1, cmd.subject.town) == ("12 Station Road", "Loughborough")
+    cmd = parse(LogCall, body(subject={"address_line_1": "   ", "town": ""}), **CONTEXT)
+    assert cmd.subject.address_line_1 is None and cmd.subject.town is None
+    assert parse(LogCall, body(), **CONTEXT).subject.address_line_1 is None
+
+
+def test_a_wrong_address_is_refused_in_plain_english():
+    errors = errors_of(LogCall, body(subject={"address_line_1": "x" * 101, "town": "y" * 61}))
+    assert errors == {"subject.address_line_1": "Enter address line 1 in 100 characters or fewer",
+                      "subject.town": "Enter a town or city of 60 characters or fewer"}
+    errors = errors_of(LogCall, body(subject={"address_line_1": 12, "town": ["Loughborough"]}))
+    assert errors == {"subject.address_line_1": "Enter address line 1 as text, like 12 Station Road",
+                      "subject.town": "Enter the town or city as text, like Loughborough"}
+    errors = errors_of(LogCall, body(subject={"address_line_1": "12 Station\nRoad", "town": "Lough\u202eborough"}))
+    assert set(errors) == {"subject.address_line_1", "subject.town"}
+    assert all(m and m[0].isupper() and "\n" not in m for m in errors.values()), errors
+
+
+def test_the_drama_landline_the_phone_message_gives_as_an_example_is_taken():
+    # Ofcom's 01632 960xxx: never connected, so examples (the message, the directory's centres) use them.
+    cmd = parse(LogCall, body(caller={"type": "carer", "phone": "01632 960 001"}), **CONTEXT)
+    assert cmd.caller.phone == "+441632960001"
+    assert "caller.phone" in errors_of(LogCall, body(caller={"type": "carer", "phone": "01632 961 001"}))

@@ -100,7 +100,7 @@ def test_the_neutral_reply_reveals_nothing(shipped):
 
 def test_shipped_template_sources_never_mention_patient_details():
     words = ("nhs_number", "given_name", "family_name", "date_of_birth", "dob", "postcode", "address",
-             "summary", "phone", "subject")
+             "address_line_1", "town", "summary", "phone", "subject")
     files = sorted(SMS_DIR.glob("*.txt"))
     assert files
     for path in files:
@@ -181,8 +181,8 @@ def test_segments(text, parts):
 
 
 @pytest.mark.parametrize(
-    "name", ["nhs_number", "given_name", "family_name", "summary", "postcode", "phone", "date_of_birth",
-             "service_name", "reason", "call", "range"],
+    "name", ["nhs_number", "given_name", "family_name", "summary", "postcode", "address_line_1", "town", "phone",
+             "date_of_birth", "service_name", "reason", "call", "range"],
 )
 def test_forbidden_names_stop_loading_and_are_named(tmp_path, name):
     message = refused(tmp_path, f"Referral {{{{ ref }}}} for {{{{ {name} }}}}. {{{{ link }}}}")
