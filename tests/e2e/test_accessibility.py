@@ -79,18 +79,16 @@ def action_form(trigger: str) -> str:
     return f"form:has([name=trigger][value={trigger}])"
 
 
-def date_fields(page, name: str, iso: str) -> dict[str, str]:
+def date_fields(name: str, iso: str) -> dict[str, str]:
     """A date typed as staff type it: day, month and year fields (the NHS.UK date input)."""
     year, month, day = iso.split("-")
-    if page.locator(f"[name='{name}-day']").count():
-        return {f"{name}-day": day, f"{name}-month": month, f"{name}-year": year}
-    return {name: iso}  # the browser's own date picker, until the date inputs land
+    return {f"{name}-day": day, f"{name}-month": month, f"{name}-year": year}
 
 
 def intake(page, nhs_number: str) -> dict[str, str]:
     return {"caller_type": "carer", "caller_name": "Jo Carer", "caller_phone": "07911 123456",
             "nhs_number": nhs_number, "given_name": "Edith", "family_name": "Testperson",
-            **date_fields(page, "date_of_birth", "1938-04-02"), "postcode": "LE11 3AB",
+            **date_fields("date_of_birth", "1938-04-02"), "postcode": "LE11 3AB",
             "need": "urgent_community_health", "urgency": "urgent", "summary": "Fell, cannot get up.",
             "consent": "given"}
 
