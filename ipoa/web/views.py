@@ -476,8 +476,8 @@ def my_referral(referral_id: str):
         date_errors = DateErrors()
         payload = _trigger_payload(request.form.to_dict(), date_errors)
         try:
-            call_service.fire_referral_trigger(svc, actor(), ref, referral_id, payload, as_service=prof.service)
-            flash("Done.", "success")
+            call = call_service.fire_referral_trigger(svc, actor(), ref, referral_id, payload, as_service=prof.service)
+            flash(confirmations.referral_done(call, referral_id), "success")
             return redirect(url_for("web.my_referral", referral_id=referral_id))
         except VersionConflict:
             flash("This referral changed while you were looking at it; nothing was saved.", "error")

@@ -42,8 +42,11 @@ def test_a_professional_accepts_then_completes_on_the_page(client, svc, users, h
     sign_in(client, "professional")
     url = f"/my/referrals/{referral_id}"
     token = csrf_token(client, url)
-    assert client.post(url, data={"csrf_token": token, "trigger": "accept", "expected_version": "1"}).status_code == 302
-    assert state_of(svc, referral_id) == "accepted"
+    accepted = client.post(url, data={"csrf_token": token, "trigger": "accept", "expected_version": "1"})
+    assert accepted.status_code == 302 and state_of(svc, referral_id) == "accepted"
+    # The confirmation says what happened, not "Done.".
+    page = client.get(url).get_data(as_text=True)
+    assert "Referral to Community (district) nursing accepted" in page
     stale = client.post(url, data={"csrf_token": token, "trigger": "start", "expected_version": "1"})
     assert stale.status_code == 409 and state_of(svc, referral_id) == "accepted"
     refused = client.post(url, data={"csrf_token": token, "trigger": "decline", "expected_version": "2"})
