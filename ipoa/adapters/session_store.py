@@ -13,13 +13,24 @@ from .results import rowcount
 
 
 class SessionRow(NamedTuple):
-    key: str
+    """A server-side session as stored (service/sessions.py reads it as its `Row`)."""
+
+    key: str  # the SHA-256 of the cookie's id
     user_id: int | None
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
     mfa_verified_at: datetime | None
     data: str | None
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user_id is not None and self.mfa_verified_at is not None
+
+    @property
+    def pending_mfa(self) -> bool:
+        """The password was right; the second factor (or enrolment) is still to come."""
+        return self.user_id is not None and self.mfa_verified_at is None
 
 
 class SessionStore:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from ..adapters.session_store import SessionRow
+
 if TYPE_CHECKING:
     from ..adapters.unit_of_work import UnitOfWork
     from ..bootstrap import Services
@@ -47,24 +49,7 @@ class Limits:
                    lifetime=timedelta(hours=float(config.get("SESSION_MAX_HOURS", 12))))
 
 
-@dataclass(frozen=True)
-class Row:
-    key: str  # the SHA-256 of the cookie's id
-    user_id: int | None
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-    mfa_verified_at: datetime | None
-    data: str | None
-
-    @property
-    def signed_in(self) -> bool:
-        return self.user_id is not None and self.mfa_verified_at is not None
-
-    @property
-    def pending_mfa(self) -> bool:
-        """The password was right; the second factor (or enrolment) is still to come."""
-        return self.user_id is not None and self.mfa_verified_at is None
+Row = SessionRow  # one type for a stored session: the store's row (adapters/session_store.py)
 
 
 def new_id() -> str:
@@ -82,8 +67,7 @@ def valid_id(sid: str | None) -> TypeGuard[str]:
 def load(uow: UnitOfWork, sid: str) -> Row | None:
     """The session's row if it has not ended (it may have run out: see `ended_by`), read in the caller's
     unit of work."""
-    found = uow.sessions.open(key_for(sid))
-    return Row(*found) if found is not None else None
+    return uow.sessions.open(key_for(sid))
 
 
 def ended_by(row: Row, now: datetime, limits: Limits) -> str | None:
