@@ -27,7 +27,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["ipoa"] = services
 
     from .api import v1
-    from .web import access, admin, auth, dashboard, governance, health, reports, views, webhooks, workflow_pages
+    from .web import (
+        access,
+        admin,
+        auth,
+        dashboard,
+        governance,
+        health,
+        live_pages,
+        reports,
+        views,
+        webhooks,
+        workflow_pages,
+    )
 
     access.init_app(app)
     from .web import headers, input_limits
@@ -37,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(live_pages.bp)
     app.register_blueprint(governance.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(workflow_pages.bp)

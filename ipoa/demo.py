@@ -26,8 +26,10 @@ DEMO_USERS = [
     ("professional", "Nia Nurse (DN)", "professional", None),
     ("admin", "Ada Admin", "admin", None),
 ]
-# A handset that was off: the demo's one undelivered text went to it.
+# A handset that was off: the demo's one undelivered text went to it, a district nurse since gone off duty
+# (the supervisor's exceptions panel names her, her service and the number to ring).
 DEMO_UNREACHABLE = "07700 900299"
+DEMO_UNREACHABLE_NAME = "Dee Nurse"
 # The supervisor's mobile, also an Ofcom drama number, receives the CNH escalations when a clock runs
 # out (with the console SMS backend they show on /messages).
 DEMO_MOBILES = {"supervisor": "07700 900301"}
@@ -195,9 +197,14 @@ def _undelivered_alert(svc, call) -> str:
     unreachable = normalise_uk_mobile(DEMO_UNREACHABLE)
     if unreachable is None:  # a constant of this module: only if it were edited into a non-mobile
         raise ValueError(f"DEMO_UNREACHABLE ({DEMO_UNREACHABLE}) is not a UK mobile number")
+    with svc.uow() as uow:
+        nurse = uow.session.scalar(select(professionals.c.id).where(professionals.c.mobile == unreachable))
+    if nurse is None:
+        nurse = add_professional(svc, name=f"{DEMO_UNREACHABLE_NAME} ({referral.service})", service=referral.service,
+                                 mobile=DEMO_UNREACHABLE, on_duty=False)
     at = svc.clock.now() - timedelta(minutes=20)
     text = SmsMessage(call_ref=call.ref, referral_id=referral.id,
-                      recipient=Recipient("on_duty", unreachable),
+                      recipient=Recipient("on_duty", unreachable, nurse),
                       template="referral_sent", created_at=at,
                       body=svc.sms_templates.render(
                           "referral_sent", ref=call.ref, service=referral.service,

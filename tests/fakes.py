@@ -7,7 +7,9 @@ it finds the way its SQL does (the same filters and order). Locks are no-ops: on
 They do not model what only a database can show (row locks, the audit chain's hashes, constraint errors
 but one: a reply's provider id, which replies.handle relies on); those stay with tests/integration and
 tests/security. Changes made in place on a loaded call are not undone when a use case fails before it
-commits (as in cosmicpython's fakes): the engine refuses before it changes anything, so no test needs it.
+commits (as in cosmicpython's fakes): the engine refuses before it changes anything, so no test needs it,
+but for a route taken with its plain step first (step_first), whose refusal after the step is a database
+test (tests/integration/test_route_in_one_action.py).
 """
 from __future__ import annotations
 

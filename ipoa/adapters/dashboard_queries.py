@@ -1,16 +1,18 @@
 """Read model of the supervisor's dashboard (service/dashboard.py): the grouped figures over open records,
 the records behind one figure, and the texts on the exceptions panel. Every query reads open records
 only (`closed_at IS NULL` and an open state) and groups in SQL, so the cost follows the open workload.
-Which states are open, waiting or carry a tag comes from the caller (the deployed workflow versions)."""
+Which states are open, waiting or carry a tag comes from the caller (the deployed workflow versions).
+The one write: a supervisor marking a text on the panel followed up (service/dashboard.py)."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from .orm import calls, professionals, referrals, sms_messages, users
+from .results import rowcount
 from .state_filters import tagged
 
 
@@ -141,12 +143,53 @@ class DashboardQueries:
                            sms_messages.c.created_at.desc(), limit)
 
     def _texts(self, where, order, limit: int) -> tuple[list[Any], int]:
-        """(rows of (id, call_ref, to, recipient_kind, template, status, error_code, error_message,
-        created_at), the full count)."""
+        """(rows of (id, call_ref, to, recipient_kind, professional_id, template, status, error_code,
+        error_message, created_at, service: the referral's, caller_name), the full count). A text a
+        supervisor has followed up (followed_up_at) has left the panel."""
+        where = (*where, sms_messages.c.followed_up_at.is_(None))
         cols = (sms_messages.c.id, sms_messages.c.call_ref, sms_messages.c.to, sms_messages.c.recipient_kind,
-                sms_messages.c.template, sms_messages.c.status, sms_messages.c.error_code,
-                sms_messages.c.error_message, sms_messages.c.created_at)
+                sms_messages.c.professional_id, sms_messages.c.template, sms_messages.c.status,
+                sms_messages.c.error_code, sms_messages.c.error_message, sms_messages.c.created_at,
+                referrals.c.service, calls.c.caller_name)
         total = self.session.execute(select(func.count()).select_from(sms_messages).where(*where)).scalar_one()
-        rows = self.session.execute(select(*cols).where(*where).order_by(order).limit(limit)).all() \
-            if total else []
-        return list(rows), total
+        if not total:
+            return [], 0
+        stmt = (select(*cols)
+                .outerjoin(referrals, referrals.c.id == sms_messages.c.referral_id)
+                .outerjoin(calls, calls.c.ref == sms_messages.c.call_ref)
+                .where(*where).order_by(order).limit(limit))
+        return list(self.session.execute(stmt).all()), total
+
+    def text_on_panel(self, sms_id: str) -> tuple[list[Any], int]:
+        """One text as `_texts` reads it, if not followed up."""
+        return self._texts((sms_messages.c.id == sms_id,), sms_messages.c.created_at, 1)
+
+    def recipients(self, professional_ids: set[int], numbers: set[str]) -> tuple[list[Any], list[Any]]:
+        """Who the texts' numbers belong to: professionals (id, name, mobile, service) by id or mobile, and
+        active users (mobile, display_name, role, centre) by mobile."""
+        if not (professional_ids or numbers):
+            return [], []
+        pros = self.session.execute(
+            select(professionals.c.id, professionals.c.name, professionals.c.mobile, professionals.c.service)
+            .where(professionals.c.id.in_(sorted(professional_ids)) | professionals.c.mobile.in_(sorted(numbers)))
+        ).all()
+        people = self.session.execute(
+            select(users.c.mobile, users.c.display_name, users.c.role, users.c.centre)
+            .where(users.c.mobile.in_(sorted(numbers)), users.c.active.is_(True))
+            .order_by(users.c.id)).all() if numbers else []
+        return list(pros), list(people)
+
+    def exception_text(self, sms_id: str) -> Any:
+        """One text's (id, call_ref, status, created_at, followed_up_at, recipient_kind, template), locked
+        for update (PostgreSQL; SQLite serialises writers already), or None."""
+        return self.session.execute(
+            select(sms_messages.c.id, sms_messages.c.call_ref, sms_messages.c.status, sms_messages.c.created_at,
+                   sms_messages.c.followed_up_at, sms_messages.c.recipient_kind, sms_messages.c.template)
+            .where(sms_messages.c.id == sms_id).with_for_update()).first()
+
+    def mark_followed_up(self, sms_id: str, *, at: datetime, by: str, note: str) -> int:
+        """Record a supervisor's follow-up on a text still not followed up; the rows changed (0: already)."""
+        return rowcount(self.session.execute(
+            update(sms_messages)
+            .where(sms_messages.c.id == sms_id, sms_messages.c.followed_up_at.is_(None))
+            .values(followed_up_at=at, followed_up_by=by, follow_up_note=note)))

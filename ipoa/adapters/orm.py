@@ -376,6 +376,11 @@ sms_messages = Table(
     # When a text held back (a transient gateway error, a crashed worker) is due to be tried again: the
     # relay hands due ones over itself, depending on no lock a dead process may hold.
     Column("next_attempt_at", UTCDateTime),
+    # A supervisor followed up a text not delivered by phone (the dashboard's exceptions panel): who, when,
+    # and what they found; audited too (migration 0010, service/dashboard.py).
+    Column("followed_up_at", UTCDateTime),
+    Column("followed_up_by", String(64)),
+    Column("follow_up_note", Text),
     # One message per recipient per outbox event: a re-delivered event cannot text anyone twice.
     UniqueConstraint("outbox_id", "to", "template", name="uq_sms_messages_outbox_to_template"),
     Index("ix_sms_messages_status_created", "status", "created_at"),

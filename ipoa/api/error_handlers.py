@@ -3,8 +3,9 @@ calls the use case and returns the answer, and a refusal raised on the way is an
 error shape (ipoa/entry/json_errors.py) with the status, code and extra keys the OpenAPI document lists
 (api/openapi.py). An exception with no handler here is a 500 (web/access.py answers it in JSON on /api).
 
-Flask picks the handler of the most specific class: EscalationTooSoon (an InvalidInput) is a 429 and
-OutsideRelationship (a Forbidden) says whether break-glass may open the call."""
+Flask picks the handler of the most specific class: EscalationTooSoon (an InvalidInput) is a 429,
+RouteNotOffered (an InvalidInput) a 400, and OutsideRelationship (a Forbidden) says whether break-glass
+may open the call."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from flask import Blueprint, Response
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..entry.json_errors import json_error
 from ..entry.json_input import UnreadableBody
-from ..service.calls import DuplicateSuspected, EscalationTooSoon, OpenCall
+from ..service.calls import DuplicateSuspected, EscalationTooSoon, OpenCall, RouteNotOffered
 from ..service.errors import Forbidden, NotFound, OutsideRelationship
 from ..service.inputs import InvalidInput
 
@@ -33,6 +34,12 @@ def _too_soon(exc: EscalationTooSoon) -> Response:
                       retry_at=exc.retry_at.isoformat())
     resp.headers["Retry-After"] = str(exc.retry_after_seconds)
     return resp
+
+
+def _not_offered(exc: RouteNotOffered) -> Response:
+    # A claim of the routing table's out-of-hours alternative that the table does not make now.
+    return json_error(400, "not_offered", "The routing table does not offer this route as its out-of-hours "
+                      "alternative now.", fields=exc.errors)
 
 
 def _version_conflict(exc: VersionConflict) -> Response:
@@ -81,6 +88,7 @@ ANSWERS: dict[type[Exception], Callable[..., Response]] = {
     UnreadableBody: _unreadable,
     InvalidInput: _invalid,
     EscalationTooSoon: _too_soon,
+    RouteNotOffered: _not_offered,
     VersionConflict: _version_conflict,
     TriggerNotAllowed: _trigger_not_allowed,
     GuardFailed: _guard_failed,

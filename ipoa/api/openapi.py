@@ -108,6 +108,13 @@ DECISION = {
         "out_of_area": {"type": "boolean"},
         "alert_supervisor": {"type": "boolean"},
         "next_open": {"type": ["string", "null"], "format": "date-time"},
+        "out_of_hours": {
+            "type": ["object", "null"],
+            "description": "While the recommended service is closed (next_open set): the routing table's "
+                           "out-of-hours alternative, offered only when it is open now; absent otherwise. Refer to it "
+                           "with data.out_of_hours_alternative: true and no reason is needed.",
+            "required": ["service", "open_now"],
+            "properties": {"service": {"type": "string"}, "open_now": {"type": "boolean"}}},
     },
 }
 
@@ -259,7 +266,13 @@ def document(centres: tuple[str, ...] = (), needs: tuple[str, ...] = (), service
         "consent_override": _ref("ConsentOverride"),
         "centre": {"type": "string", "description": "transfer: the centre's code"},
         "callback_at": {"type": "string", "format": "date-time",
-                        "description": "promise_callback: in the future, at most 30 days ahead"}},
+                        "description": "promise_callback: in the future, at most 30 days ahead"},
+        "out_of_hours_alternative": {
+            "type": "boolean",
+            "description": "refer: true to take the routing table's out-of-hours alternative (the call's "
+                           "recommendation's out_of_hours.service, as the table decides now): no reason is "
+                           "needed, and the route is audited as such. For any other service, or when none "
+                           "is offered now: 400 not_offered naming data.service, nothing stored"}},
         additionalProperties=True)
     data_props = schemas["FireTrigger"]["properties"]["data"]["properties"]
     _with_enum(data_props["service"], services)
@@ -326,7 +339,10 @@ def document(centres: tuple[str, ...] = (), needs: tuple[str, ...] = (), service
                                "data.consent_override {basis, reason} (schema ConsentOverride). Without it "
                                "the refer is refused: 422 guard_failed with the field 'consent' saying which "
                                "organisation runs the service and what the consent is; nothing is stored. "
-                               "Sharing within one organisation needs no consent step.",
+                               "Sharing within one organisation needs no consent step. While the "
+                               "recommended service is closed, refer with data.out_of_hours_alternative: "
+                               "true takes the routing table's out-of-hours alternative without a reason; "
+                               "a claim the table does not make now is 400 not_offered, nothing stored.",
                 "parameters": ref_param + [idempotency],
                 "requestBody": {"required": True, **_json(_ref("CallTrigger"))},
                 "responses": keyed(_responses(200, {"type": "object"}, 404, 409, body=True))}},
@@ -356,6 +372,10 @@ def document(centres: tuple[str, ...] = (), needs: tuple[str, ...] = (), service
                 "responses": _responses(200, _ref("AccessLog"), 404)}},
             "/calls/{ref}/referrals/{referral_id}/events": {"post": {
                 "summary": "Apply a trigger to one of a call's referrals",
+                "description": "The referring centre's triggers only (withdraw, with a reason). Accept, "
+                               "decline, start and complete are the receiving service's: its "
+                               "professionals take them on their own page or by text, and anyone else "
+                               "gets 403 and nothing is stored.",
                 "parameters": ref_param + [{"name": "referral_id", "in": "path", "required": True,
                                             "schema": {"type": "string"}}, idempotency],
                 "requestBody": {"required": True, **_json(_ref("ReferralTrigger"))},

@@ -158,7 +158,9 @@ def routing_decide():
     d = decision.to_dict()
     return jsonify({k: d[k] for k in ("tier", "service", "outcome", "locality", "rule")} |
                    {"reason": d.get("reason"), "out_of_area": d.get("out_of_area"),
-                    "alert_supervisor": d.get("alert_supervisor"), "next_open": d.get("next_open")})
+                    "alert_supervisor": d.get("alert_supervisor"), "next_open": d.get("next_open")} |
+                   # Only when the table offers one, as on a call's stored recommendation.
+                   ({"out_of_hours": d["out_of_hours"]} if d.get("out_of_hours") else {}))
 
 
 @bp.get("/openapi.json")

@@ -11,7 +11,17 @@ from typing import Any
 from transitions import MachineError
 
 from .errors import GuardFailed, TriggerNotAllowed, VersionConflict, WorkflowError
-from .guards import EFFECTS, GUARDS, FireContext, describe_choice, recommended_choice, sharing_allowed
+from .guards import (
+    EFFECTS,
+    GUARDS,
+    OUT_OF_HOURS_KEY,
+    FireContext,
+    describe_choice,
+    out_of_hours_reason,
+    out_of_hours_taken,
+    recommended_choice,
+    sharing_allowed,
+)
 from .meaning import CALL_WORKFLOW, REFERRAL_WORKFLOW, TIER3_REVIEW
 from .model import AuditEvent, Call, OutboxMessage, Referral, Timer
 from .sharing import OVERRIDE_KEY
@@ -111,6 +121,9 @@ class Engine:
                           directory=self.directory, recommendation=recommendation,
                           call_workflow=self.definition(call.workflow, call.workflow_version))
         t = self._apply(call, trigger, ctx, allow_internal)
+        if not (reason or "").strip() and out_of_hours_taken(recommendation, t.route, ctx.data):
+            # The routing table's out-of-hours alternative needs no typed reason: the record says why.
+            reason = ctx.reason = out_of_hours_reason(recommendation)
         result = Result()
         # Only the inputs this transition takes: what a client sends besides is not part of the record.
         audit_data: dict[str, Any] = {k: v for k, v in ctx.data.items() if k in t.needs}
@@ -210,9 +223,12 @@ class Engine:
             route.update(recommended=describe_choice(rec_kind, rec_service), rule=rec.rule,
                          rule_reason=rec.reason, alert_supervisor=bool(rec.alert_supervisor))
         route.update(overridden=overridden, override_reason=ctx.reason if overridden else None)
+        recorded = {"route": t.route, "override": overridden, "recommended": route.get("recommended"),
+                    "rule": route.get("rule")}
+        if out_of_hours_taken(rec, t.route, ctx.data):
+            route[OUT_OF_HOURS_KEY] = recorded[OUT_OF_HOURS_KEY] = True
         call.route = route
-        return {"route": t.route, "override": overridden, "recommended": route.get("recommended"),
-                "rule": route.get("rule")}
+        return recorded
 
     def _create_referral(self, call: Call, ctx: FireContext) -> Result:
         wf = self.latest(REFERRAL_WORKFLOW)

@@ -31,6 +31,8 @@ SAME = "same"  # the value it already has
 CLOSED = "closed"  # {name}, {opens}
 RANGE = "range"
 OVERRIDE = "override"  # a reason to route otherwise than recommended: {route}
+NOT_OFFERED = "not_offered"  # not the out-of-hours alternative the routing table offers now: {service}
+NONE_OFFERED = "none_offered"  # the routing table offers no out-of-hours alternative now: {service}
 NOT_PROFESSIONAL = "not_professional"
 NEEDS_MOBILE = "needs_mobile"
 NOTE_NEEDED = "note_needed"
@@ -47,6 +49,10 @@ _SERVICE = {
     TYPE: "Give the service as its code, like DN",
     UNKNOWN: "Select a service from the list",
     SAME: "The referral is already to {service}: select another service",
+    NOT_OFFERED: "{service} is not the routing table's out-of-hours alternative now: refer to the "
+                 "alternative shown, or choose another route with a reason",
+    NONE_OFFERED: "{service} is not an out-of-hours alternative now (the routing table offers none): "
+                  "accept the recommended route, or choose another route with a reason",
 }
 _REASON = {
     REQUIRED: "Enter a reason",
@@ -59,6 +65,18 @@ _DATE_PARTS = {
     YEAR_DIGITS: "{label} must have a year of 4 numbers, like {year}",
     INVALID: "{label} must be a real date",
 }
+
+
+def _report_date(which: str, example: str) -> dict[str, str]:
+    """A report's 'from' or 'to' date, typed as day, month and year (old links give it as YYYY-MM-DD)."""
+    return {
+        REQUIRED: f"Enter the '{which}' date as well, for example {example}",
+        MISSING_PART: f"The '{which}' date must include a {{part}}",
+        YEAR_DIGITS: f"Enter the '{which}' date with a year of 4 numbers, for example {example}",
+        INVALID: f"Enter the '{which}' date as a real date, for example {example}",
+        RANGE: f"Enter a '{which}' date between {{start}} and {{end}}",
+    }
+
 
 FIELDS: dict[str, dict[str, str]] = {
     # Log a call.
@@ -140,6 +158,7 @@ FIELDS: dict[str, dict[str, str]] = {
     "reason": _REASON,
     "expected_version": {REQUIRED: _VERSION, INVALID: _VERSION, TYPE: _VERSION, RANGE: _VERSION},
     "data.service": _SERVICE,
+    "data.out_of_hours_alternative": {TYPE: "Give out_of_hours_alternative as true, or leave it out"},
     "service": _SERVICE,  # re-routing a referral
     "data.centre": {
         REQUIRED: "Select the centre to transfer to",
@@ -188,6 +207,16 @@ FIELDS: dict[str, dict[str, str]] = {
     "at": {REQUIRED: _AT_FORMAT, FORMAT: _AT_FORMAT, TYPE: _AT_FORMAT,
            RANGE: "Enter a time between {start} and {end}"},
     "postcode": {INVALID: _POSTCODE, TYPE: _POSTCODE},
+    # The report form's period (web only: domain/reporting/period.py); centre and service use the keys above.
+    "report.from": {
+        **_report_date("from", "1 11 2026"),
+        FUTURE: "The 'from' date must be today or earlier: there is nothing to report after today",
+    },
+    "report.to": {
+        **_report_date("to", "30 11 2026"),
+        TOO_EARLY: "The 'to' date must be the same as or after the 'from' date",
+        TOO_FAR: "A report covers at most {days} days: enter a 'to' date nearer the 'from' date",
+    },
 }
 
 # The date inputs' own labels, for the {label} of their messages.

@@ -60,6 +60,43 @@ def recommended_choice(rec: Any) -> tuple[str, str | None]:
     return "tier3_review", None
 
 
+# A refer trigger's data may say it takes the routing table's out-of-hours alternative to a closed
+# recommended service (routing.Alternative; workflows/routing.yaml, out_of_hours): sanctioned by the table,
+# it needs no typed reason, and is audited with this marker and a generated reason (engine.Engine.fire).
+OUT_OF_HOURS_KEY = "out_of_hours_alternative"
+
+
+def out_of_hours_claim(rec: Any, data: dict[str, Any]) -> dict[str, str]:
+    """Field -> message when the data claims the out-of-hours alternative but the routing Decision `rec`
+    (computed now) does not offer its service now; {} when there is no claim (absent or false) or it holds.
+    Nothing a page of ours sends fails this, unless the table's answer changed since it was drawn."""
+    claim = data.get(OUT_OF_HOURS_KEY)
+    if claim is None or claim is False:
+        return {}
+    if claim is not True:
+        return {f"data.{OUT_OF_HOURS_KEY}": fm.message(f"data.{OUT_OF_HOURS_KEY}", fm.TYPE)}
+    offered = getattr(rec, "out_of_hours", None)
+    service = data.get("service")
+    if offered is not None and service == offered.service:
+        return {}
+    # Echo the service only as a plausible code: the data comes from API clients and tampered forms.
+    shown = service if isinstance(service, str) and service.isalnum() and len(service) <= 12 else "That service"
+    kind = fm.NOT_OFFERED if offered is not None else fm.NONE_OFFERED
+    return {"data.service": fm.message("data.service", kind, service=shown)}
+
+
+def out_of_hours_taken(rec: Any, route: str | None, data: dict[str, Any]) -> bool:
+    """Whether a transition with this route takes the table's out-of-hours alternative, as claimed."""
+    return route == "refer" and data.get(OUT_OF_HOURS_KEY) is True and not out_of_hours_claim(rec, data)
+
+
+def out_of_hours_reason(rec: Any) -> str:
+    """The reason recorded for taking the out-of-hours alternative when no reason was typed."""
+    opens = rec.next_open.astimezone(LONDON)
+    return (f"{rec.service} closed now (opens {opens:%a %d %b %H:%M}): the routing table's out-of-hours "
+            f"alternative, {rec.out_of_hours.service}")
+
+
 def describe_choice(kind: str, service: str | None) -> str:
     return {
         "divert_999": "divert to 999",
@@ -93,6 +130,9 @@ def _route_agreed(entity: Any, ctx: FireContext, route: str | None) -> dict[str,
     rec_kind, rec_service = recommended_choice(ctx.recommendation)
     chosen_service = ctx.data.get("service") if route == "refer" else None
     if (route, chosen_service) == (rec_kind, rec_service):
+        return {}
+    # The table's own out-of-hours alternative, claimed and offered now: sanctioned, no reason to type.
+    if out_of_hours_taken(ctx.recommendation, route, ctx.data):
         return {}
     if not (ctx.reason or "").strip():
         return {"reason": fm.message("reason", fm.OVERRIDE, route=describe_choice(rec_kind, rec_service))}

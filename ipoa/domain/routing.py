@@ -3,6 +3,10 @@
 The table is data (workflows/routing.yaml) so a deployment can describe its own services; the first
 matching row wins and the last row must catch everything, because a call that no rule can place
 goes to tier 3 review in the receiving centre, never silently nowhere.
+
+A service rule may name an out-of-hours alternative: while the rule's service is closed, the decision
+still recommends it (with when it opens) and also offers the alternative if that is open at the same
+instant, so the call handler is not "left not knowing" what happens meanwhile (docs/domain.md, Routing).
 """
 from __future__ import annotations
 
@@ -36,6 +40,15 @@ class RoutingError(ValueError):
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """The routing table's out-of-hours alternative to a closed recommended service: offered only when
+    it is open at the decision instant (open_now), so a referral to it is seen now."""
+
+    service: str
+    open_now: bool
+
+
+@dataclass(frozen=True)
 class Decision:
     tier: int
     service: str | None
@@ -46,10 +59,17 @@ class Decision:
     alert_supervisor: bool
     out_of_area: bool
     next_open: datetime | None
+    # The rule's out-of-hours alternative, when the recommended service is closed and the alternative is
+    # open at the instant; None otherwise (the service open, no alternative, or the alternative closed).
+    out_of_hours: Alternative | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["next_open"] = self.next_open.isoformat() if self.next_open else None
+        # Stored with each call as its recommendation: the key only when an alternative is offered, so a
+        # recommendation stored before alternatives existed reads the same as one without.
+        if self.out_of_hours is None:
+            del data["out_of_hours"]
         return data
 
 
@@ -102,6 +122,19 @@ class Conditions:
 
 
 @dataclass(frozen=True)
+class OutOfHours:
+    """A rule's `out_of_hours`: while the rule's service is closed, this other service may be offered
+    instead if it is open then; urgency limits it to those levels (None: any level the rule takes), since
+    a routine call can wait for the service to open."""
+
+    service: str
+    urgency: tuple[str, ...] | None = None
+
+    def applies_to(self, urgency: str) -> bool:
+        return self.urgency is None or urgency in self.urgency
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     description: str
@@ -111,6 +144,7 @@ class Rule:
     outcome: str | None = None
     alert_supervisor: bool = False
     note: str | None = None
+    out_of_hours: OutOfHours | None = None
 
     @property
     def label(self) -> str:
@@ -197,6 +231,7 @@ class RoutingTable:
         reason = self._reason(rule, f"{rule.label}: {situation} -> {target}")
         if next_open is not None:
             reason += f"; closed now, opens {next_open.astimezone(LONDON):%a %d %b %H:%M}"
+        alternative = None if next_open is None else self._alternative(rule, urgency, at, match)
         return Decision(
             tier=2,
             service=service.code,
@@ -207,7 +242,19 @@ class RoutingTable:
             next_open=next_open,
             locality=match.locality,
             out_of_area=match.out_of_area,
+            out_of_hours=alternative,
         )
+
+    def _alternative(self, rule: Rule, urgency: str, at: datetime, match: LocalityMatch) -> Alternative | None:
+        """The rule's out-of-hours alternative if it applies to this urgency and is open at `at` (and has
+        the locality it needs): only an open service is worth offering instead of waiting."""
+        ooh = rule.out_of_hours
+        if ooh is None or not ooh.applies_to(urgency):
+            return None
+        service = self.directory.services[ooh.service]
+        if not service.calendar.is_open(at) or (service.needs_locality and match.locality is None):
+            return None
+        return Alternative(service=service.code, open_now=True)
 
     def _no_locality(
         self, rule: Rule, service_name: str, situation: str, match: LocalityMatch
@@ -281,6 +328,12 @@ class _RuleIn(_RoutingIn):
     service: str | None = None
     alert_supervisor: StrictBool = False
     note: _Text | None = None
+    out_of_hours: dict[str, Any] | None = None
+
+
+class _OutOfHoursIn(_RoutingIn):
+    service: str
+    urgency: list[str] | None = Field(default=None, min_length=1)
 
 
 class _RuleBuilder:
@@ -302,6 +355,8 @@ class _RuleBuilder:
             raise self.fail(rule_id, describe_validation_errors(exc)) from None
         when = self._conditions(rule_id, rule_in.when or {})
         tier, service, outcome = self._result(rule_id, rule_in)
+        out_of_hours = (None if rule_in.out_of_hours is None
+                        else self._out_of_hours(rule_id, rule_in.out_of_hours, service, when))
         return Rule(
             id=rule_in.id,
             description=rule_in.description,
@@ -311,7 +366,33 @@ class _RuleBuilder:
             outcome=outcome,
             alert_supervisor=rule_in.alert_supervisor,
             note=rule_in.note,
+            out_of_hours=out_of_hours,
         )
+
+    def _out_of_hours(
+        self, rule_id: str, raw: dict[str, Any], service: str | None, when: Conditions
+    ) -> OutOfHours:
+        # A single urgency is as natural to write as a one-item list (as in `when`).
+        if isinstance(raw.get("urgency"), str):
+            raw = {**raw, "urgency": [raw["urgency"]]}
+        try:
+            ooh = _OutOfHoursIn.model_validate(raw)
+        except ValidationError as exc:
+            raise self.fail(rule_id, f"out_of_hours: {describe_validation_errors(exc)}") from None
+        if service is None:
+            raise self.fail(rule_id, "out_of_hours is for a tier 2 rule: it needs the rule's own service: CODE")
+        if ooh.service not in self._directory.services:
+            raise self.fail(rule_id, f"out_of_hours: unknown service code {ooh.service!r}")
+        if ooh.service == service:
+            raise self.fail(rule_id, f"out_of_hours: the alternative must be another service than {service}")
+        for urgency in ooh.urgency or ():
+            if urgency not in URGENCIES:
+                raise self.fail(
+                    rule_id, f"out_of_hours: unknown urgency {urgency!r} (allowed: {', '.join(URGENCIES)})")
+            if when.urgency is not None and urgency not in when.urgency:
+                raise self.fail(rule_id, f"out_of_hours: urgency {urgency!r} never reaches this rule "
+                                         f"(its when: urgency {', '.join(when.urgency)})")
+        return OutOfHours(service=ooh.service, urgency=tuple(ooh.urgency) if ooh.urgency else None)
 
     def _conditions(self, rule_id: str, raw: dict[str, Any]) -> Conditions:
         unknown = [k for k in raw if k not in CONDITION_KEYS]

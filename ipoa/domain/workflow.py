@@ -109,6 +109,21 @@ class WorkflowDefinition:
         return next((t.trigger for t in self.transitions if state in t.sources
                      and (route is None or t.route == route) and (effect is None or effect in t.effects)), None)
 
+    def plain_steps(self, state: str) -> list[TransitionDef]:
+        """Transitions from `state` that are not internal, route nowhere and need, check and do nothing
+        (start_triage, from logged or transferred): steps ipoa may take on a handler's behalf before a route
+        they chose. A step with effects (call_back clears a promised callback) or conditions is never one."""
+        return [t for t in self.triggers_from(state) if not (t.route or t.needs or t.conditions or t.effects)]
+
+    def step_before_route(self, state: str, trigger: str) -> str | None:
+        """The plain step after which the route `trigger` may fire, when it may not fire from `state` now:
+        so accepting the recommended route for a call nobody has started to triage is one action, audited
+        as both transitions. None when it may fire now, is not a route, or no plain step leads to it."""
+        if self.transition(trigger, state) is not None:
+            return None
+        return next((step.trigger for step in self.plain_steps(state)
+                     if (after := self.transition(trigger, step.dest)) is not None and after.route), None)
+
     def transition(self, trigger: str, source: str) -> TransitionDef | None:
         return next((t for t in self.transitions if t.trigger == trigger and source in t.sources), None)
 

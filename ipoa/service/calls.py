@@ -13,6 +13,7 @@ from ..domain import field_messages as fm
 from ..domain import meaning, sharing
 from ..domain.engine import CALL_WORKFLOW, Result, outbox_event
 from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict, WorkflowError
+from ..domain.guards import out_of_hours_claim
 from ..domain.model import AuditEvent, Call, Referral, new_ref
 from ..domain.routing import Decision
 from ..domain.validation import text_problem
@@ -70,6 +71,12 @@ class DuplicateSuspected(DomainError):
     def __init__(self, open_calls: list[OpenCall]):
         self.open_calls = open_calls
         super().__init__(f"{len(open_calls)} open call(s) for this NHS number")
+
+
+class RouteNotOffered(InvalidInput):
+    """A trigger claims the routing table's out-of-hours alternative (data.out_of_hours_alternative) for a
+    route the table does not offer now: refused before anything is stored, 400 naming the field, since no
+    page of ours sends it unless the table's answer changed since the page was drawn (domain/guards.py)."""
 
 
 def _context(svc: Services) -> dict[str, Any]:
@@ -155,10 +162,12 @@ def _call_to_change(uow: UnitOfWork, actor: Actor, ref: str, now: datetime) -> C
 
 
 def fire_call_trigger(svc: Services, actor: Actor, ref: str, payload: dict[str, Any], *,
-                      effect: str | None = None) -> Call:
+                      effect: str | None = None, step_first: bool = False) -> Call:
     """effect: fire whichever transition from the call's state has this effect, whatever its trigger is
     called in the call's version (the dashboard's reassign: `move_centre`); payload's trigger is then
-    only what a refusal names."""
+    only what a refusal names. step_first: a route (the recommendation accepted, or another chosen) from a
+    call not yet in triage: the workflow's plain step before it (start_triage, WorkflowDefinition.step_before_route)
+    is taken first, in the same transaction, and both are audited; if the route is refused, neither is."""
     cmd: FireTrigger = parse(FireTrigger, payload)
     now = svc.clock.now()
     with svc.uow() as uow:
@@ -172,12 +181,34 @@ def fire_call_trigger(svc: Services, actor: Actor, ref: str, payload: dict[str, 
                 raise TriggerNotAllowed(cmd.trigger, state, [t.trigger for t in engine.allowed(call)])
             trigger = by_effect
         decision = recommend(svc, call, now)
+        if claim_errors := out_of_hours_claim(decision, cmd.data):
+            raise RouteNotOffered(claim_errors)
+        expected = cmd.expected_version
+        definition = engine.definition(call.workflow, call.workflow_version)
+        if step_first and (step := definition.step_before_route(_state(call), trigger)) is not None:
+            uow.record(engine.fire(call, step, actor=actor.username, now=now, expected_version=expected))
+            expected = call.version
         result = engine.fire(call, trigger, actor=actor.username, now=now, data=cmd.data,
-                             reason=cmd.reason, expected_version=cmd.expected_version,
+                             reason=cmd.reason, expected_version=expected,
                              recommendation=decision)
         uow.record(result)
         uow.commit()
     return call
+
+
+def route_actions(svc: Services, call: Call) -> tuple[list[TransitionDef], str | None]:
+    """The routes the call page offers (the recommendation and the others), and the plain step they need
+    first, if any: those allowed now, or for a call nobody has started to triage those allowed after the
+    workflow's plain step (start_triage), taken in the same action (fire_call_trigger(step_first=True))."""
+    definition = definition_of(svc, call)
+    state = _state(call)
+    routes = [t for t in allowed_actions(svc, call) if t.route]
+    for step in definition.plain_steps(state):
+        later = [t for t in definition.triggers_from(step.dest)
+                 if t.route and t.trigger not in {r.trigger for r in routes}]
+        if later:
+            return routes + later, step.trigger
+    return routes, None
 
 
 def _load_referral(uow: UnitOfWork, ref: str, referral_id: str) -> tuple[Call, Referral]:
@@ -201,18 +232,19 @@ def service_actions(svc: Services, referral: Referral) -> list[TransitionDef]:
 
 
 def fire_referral_trigger(svc: Services, actor: Actor, ref: str, referral_id: str, payload: dict[str, Any], *,
-                          as_service: str | None = None, by_role: bool = False) -> Call:
+                          as_service: str | None = None) -> Call:
     """as_service: a professional of that service acting (on their page, by SMS) on a referral to it,
     whatever the call's centre: only the triggers with the `service` role. Anyone else acts as a member of
-    the call's centre; by_role (the call page): only the referrer's triggers too, by the rule that decides
-    the page's buttons (referral_actions), so the receiving service's Accept or Complete is refused."""
+    the call's centre, and only with the referrer's triggers (withdraw), by the one rule that also decides
+    the call page's buttons (referral_actions): the receiving service's Accept, Decline, Start or Complete
+    is refused to handlers and supervisors on every path (page, JSON API, service layer)."""
     cmd: FireTrigger = parse(FireTrigger, payload)
     now = svc.clock.now()
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
         if as_service is None:
             access.authorise(uow, actor, call, "act", now)
-            if by_role and not _may_fire(uow, actor, call, referral, definition_of(svc, referral, uow)
+            if not _may_fire(uow, actor, call, referral, definition_of(svc, referral, uow)
                                          .roles_of(cmd.trigger), now):
                 raise Forbidden(f"'{cmd.trigger}' is for the receiving service's professionals "
                                 f"({referral.service}), not the referring centre.")
@@ -243,7 +275,7 @@ def referral_actions(svc: Services, actor: Actor, call: Call) -> dict[str, list[
     """Each referral's transitions (by id) that this actor may take now: those its state allows, of which
     the access policy lets them fire each trigger by its roles (domain/access.may_fire_referral_trigger):
     the receiving service's (`service` role) for its own professionals, the rest (withdraw) for whoever may
-    change the call. The call page shows these; its POST is refused anything else (by_role)."""
+    change the call. The call page shows these; every path is refused anything else."""
     now = svc.clock.now()
     with svc.uow() as uow:
         record, _ = access.facts(uow, actor, call, now)
@@ -460,7 +492,7 @@ __all__ = [
     "Actor", "NotFound", "Forbidden", "OutsideRelationship", "DuplicateSuspected", "OpenCall", "InvalidInput",
     "TriggerNotAllowed",
     "decide_route", "recommend", "log_call", "get_call", "fire_call_trigger", "fire_referral_trigger",
-    "allowed_actions", "referral_actions", "RerouteReferral", "reroute_referral", "may_reroute", "reroutable",
-    "escalatable",
+    "allowed_actions", "route_actions", "referral_actions", "RerouteReferral", "reroute_referral", "may_reroute",
+    "reroutable", "escalatable",
     "service_triggers", "service_actions", "escalate_referral", "record_consent",
 ]

@@ -4,7 +4,8 @@ audit trail).
 
 Every query reads open records only (`closed_at IS NULL` and an open state: the engine sets closed_at as a
 record enters a final state) and groups in SQL, so the cost follows the open workload, not the history.
-Figures are read in one transaction per panel; nothing here writes, except requeueing a failed job."""
+Figures are read in one transaction per panel; nothing here writes, except requeueing a failed job and
+marking a text followed up."""
 from __future__ import annotations
 
 import logging
@@ -17,11 +18,16 @@ from ..adapters.dashboard_queries import DrillStates
 from ..adapters.rq_queue import QUEUE_NAME
 from ..domain import meaning
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
+from ..domain.model import AuditEvent
 from ..domain.sla import Elapsed, SlaPolicyError
 from ..domain.sms.delivery import FINAL_STATUSES
+from ..domain.validation import text_problem
 from ..log_redaction import redact
+from ..users import CAPABILITIES
 from . import audit, workflow_meaning
 from .audit import TrailStatus
+from .errors import Forbidden, NotFound
+from .inputs import InvalidInput
 from .work_queues import _state_sets
 
 if TYPE_CHECKING:
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
     from ..bootstrap import Services
     from ..domain.sla import Rule
     from ..domain.workflow import StateDef
+    from .calls import Actor
 
 log = logging.getLogger(__name__)
 
@@ -346,11 +353,36 @@ def _row(r: Any, transfer: dict[tuple[str, int], set[str]], actions: dict[int, t
 
 # -- exceptions ------------------------------------------------------------------------------------
 
+# Who a text was for, by its recipient's kind (domain/sms/recipients.py), in words.
+RECIPIENT_KINDS = {"on_duty": "On-duty professional", "duty_lead": "Duty lead", "referrer": "Referring professional",
+                   "supervisor": "Supervisor"}
+# What a text was about, by its template (workflows' SMS templates, service/sms.py): the call's reference
+# says which call; nothing about the patient.
+TEXT_ABOUT = {"referral_sent": "New referral to {service}",
+              "referral_accepted": "Update to the referrer: referral to {service} accepted",
+              "referral_declined": "Update to the referrer: referral to {service} declined",
+              "referral_completed": "Update to the referrer: referral to {service} completed",
+              "escalation": "Escalation: a referral to {service} is overdue or was escalated",
+              "escalation_call": "Escalation: a call's clock ran out",
+              "escalation_digest": "Escalations held back, in one text"}
+FOLLOW_UP_NOTE_MAX = 2000  # as the other notes and reasons (domain/access.py NOTE_MAX, escalation reasons)
+
+
+@dataclass(frozen=True)
+class TextRecipient:
+    """Who a text was for, for the supervisor to ring: the person's name when the number is a professional's
+    or a user's, and what they are (their service, or their role and centre)."""
+
+    kind: str  # "On-duty professional", "Duty lead", ...
+    name: str | None  # None: the number is nobody's on record (a caller's, a duty lead's phone)
+    detail: str | None  # "District nursing (DN)"; "supervisor, CNH"
+
+
 @dataclass(frozen=True)
 class SmsException:
     id: str
     call_ref: str
-    to: str  # the full number: templates mask it (the `masked` filter); never logged
+    to: str  # the full number, for the supervisor to ring (a tel: link); never logged
     recipient_kind: str
     template: str
     status: str
@@ -358,6 +390,8 @@ class SmsException:
     error_message: str | None
     created_at: datetime
     age_seconds: int
+    recipient: TextRecipient | None = None
+    about: str = ""  # "New referral to District nursing (DN)": what the text was about, no patient details
 
 
 @dataclass(frozen=True)
@@ -387,12 +421,59 @@ class Exceptions:
                     or (self.trail is not None and self.trail.problem))
 
 
-def _sms_rows(now: datetime, found: tuple[list[Any], int]) -> tuple[list[SmsException], int]:
+def _service_words(svc: Services, code: str | None) -> str | None:
+    if not code:
+        return None
+    service = svc.directory.services.get(code)
+    return f"{service.name} ({code})" if service is not None else code
+
+
+def _recipient(svc: Services, r: Any, pros: dict[Any, Any], people: dict[str, Any]) -> TextRecipient:
+    """The text's recipient in words: the professional it was sent to (by id, else by the number), a user
+    whose mobile it is, a service's duty lead (directory.yaml), or the referring professional (the caller)."""
+    kind = RECIPIENT_KINDS.get(r.recipient_kind, r.recipient_kind.replace("_", " ").capitalize())
+    pro = pros.get(r.professional_id) or pros.get(r.to)
+    if pro is not None:
+        return TextRecipient(kind, pro.name, _service_words(svc, pro.service))
+    person = people.get(r.to)
+    if person is not None:
+        return TextRecipient(kind, person.display_name,
+                             ", ".join(part for part in (person.role, person.centre) if part))
+    if r.recipient_kind == "duty_lead":
+        led = next((code for code, service in svc.directory.services.items() if service.duty_lead == r.to),
+                   r.service)
+        return TextRecipient(kind, None, _service_words(svc, led))
+    if r.recipient_kind == "referrer":
+        return TextRecipient(kind, r.caller_name or None, None)
+    return TextRecipient(kind, None, _service_words(svc, r.service))
+
+
+def _about(svc: Services, r: Any) -> str:
+    about: str = TEXT_ABOUT.get(r.template, r.template.replace("_", " ").capitalize())
+    return about.replace("{service}", _service_words(svc, r.service) or "a service")
+
+
+def _sms_rows(svc: Services, now: datetime, found: tuple[list[Any], int],
+              who: tuple[dict[Any, Any], dict[str, Any]]) -> tuple[list[SmsException], int]:
     rows, total = found
+    pros, people = who
     return [SmsException(id=r.id, call_ref=r.call_ref, to=r.to, recipient_kind=r.recipient_kind,
                          template=r.template, status=r.status, error_code=r.error_code,
                          error_message=r.error_message, created_at=r.created_at,
-                         age_seconds=_seconds(now, r.created_at) or 0) for r in rows], total
+                         age_seconds=_seconds(now, r.created_at) or 0,
+                         recipient=_recipient(svc, r, pros, people), about=_about(svc, r)) for r in rows], total
+
+
+def _recipients(uow: Any, *found: tuple[list[Any], int]) -> tuple[dict[Any, Any], dict[str, Any]]:
+    """The professionals (by id and by mobile) and users (by mobile) the texts went to, in two queries."""
+    rows = [r for listed, _ in found for r in listed]
+    pro_rows, user_rows = uow.dashboard.recipients({r.professional_id for r in rows if r.professional_id},
+                                                   {r.to for r in rows})
+    pros: dict[Any, Any] = {p.id: p for p in pro_rows} | {p.mobile: p for p in pro_rows}
+    people: dict[str, Any] = {}
+    for u in user_rows:  # the first user with that mobile (several may share a desk phone)
+        people.setdefault(u.mobile, u)
+    return pros, people
 
 
 def _last_line(text: str | None) -> str:
@@ -446,10 +527,11 @@ def exceptions(svc: Services) -> Exceptions:
     now = svc.clock.now()
     window = now - EXCEPTIONS_WINDOW
     with svc.uow() as uow:
-        undelivered, undelivered_total = _sms_rows(now, uow.dashboard.undelivered_texts(
-            NOT_DELIVERED_YET, now - UNDELIVERED_AFTER, window, EXCEPTIONS_LIMIT))
-        failed, failed_total = _sms_rows(now, uow.dashboard.failed_texts(PERMANENTLY_FAILED, window,
-                                                                         EXCEPTIONS_LIMIT))
+        late = uow.dashboard.undelivered_texts(NOT_DELIVERED_YET, now - UNDELIVERED_AFTER, window, EXCEPTIONS_LIMIT)
+        gone = uow.dashboard.failed_texts(PERMANENTLY_FAILED, window, EXCEPTIONS_LIMIT)
+        who = _recipients(uow, late, gone)
+    undelivered, undelivered_total = _sms_rows(svc, now, late, who)
+    failed, failed_total = _sms_rows(svc, now, gone, who)
     jobs: list[FailedJob] = []
     jobs_total, jobs_error = 0, None
     try:
@@ -460,6 +542,62 @@ def exceptions(svc: Services) -> Exceptions:
     return Exceptions(undelivered=undelivered, undelivered_total=undelivered_total, failed=failed,
                       failed_total=failed_total, jobs=jobs, jobs_total=jobs_total, jobs_error=jobs_error,
                       trail=audit.status(svc))
+
+
+# -- following up a text not delivered ----------------------------------------------------------------
+
+class FollowUpStale(ValueError):
+    """The text is no longer on the exceptions panel: followed up already, or delivered since."""
+
+
+def _on_panel(status: str, created_at: datetime, now: datetime) -> bool:
+    """Whether a text, not followed up, is one the exceptions panel lists for a follow-up."""
+    return status in PERMANENTLY_FAILED or (status in NOT_DELIVERED_YET and created_at <= now - UNDELIVERED_AFTER)
+
+
+def exception_text(svc: Services, sms_id: str) -> SmsException | None:
+    """One text as the exceptions panel shows it, while it is there to follow up (else None)."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        found = uow.dashboard.text_on_panel(sms_id)
+        who = _recipients(uow, found)
+    rows, _ = _sms_rows(svc, now, found, who)
+    return next((m for m in rows if _on_panel(m.status, m.created_at, now)), None)
+
+
+def mark_followed_up(svc: Services, actor: Actor, sms_id: str, note: Any) -> str:
+    """A supervisor rang the recipient of a text that was not delivered: the text is marked followed up
+    (who, when, the note) and leaves the exceptions panel; an audit event on the call records it, in the
+    same unit of work. Refused: a note missing or too long (InvalidInput), no such text (NotFound), a text
+    followed up already or delivered since (FollowUpStale). Returns the text's call reference."""
+    if actor.role not in CAPABILITIES["supervisor.view"]:
+        raise Forbidden(f"only supervisors follow up texts; {actor.username} is a {actor.role}")
+    if not isinstance(note, str) or not note.strip():
+        raise InvalidInput({"note": "Enter a note: say who you spoke to and what was agreed"})
+    if len(note) > FOLLOW_UP_NOTE_MAX:
+        raise InvalidInput({"note": f"Enter a note of {FOLLOW_UP_NOTE_MAX} characters or fewer"})
+    if problem := text_problem(note, multiline=True, field="note"):  # a NUL, a bidi override: never stored
+        raise InvalidInput({"note": problem})
+    note = note.strip()
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        text = uow.dashboard.exception_text(sms_id)
+        if text is None:
+            raise NotFound(f"no text {sms_id}")
+        if text.followed_up_at is not None:
+            raise FollowUpStale("This text was followed up already: it is no longer on the exceptions panel.")
+        if not _on_panel(text.status, _utc(text.created_at) or now, now):
+            raise FollowUpStale(f"This text is now {text.status.replace('_', ' ')}: there is nothing to follow "
+                                "up.")
+        if not uow.dashboard.mark_followed_up(sms_id, at=now, by=actor.username, note=note):
+            raise FollowUpStale("This text was followed up already: it is no longer on the exceptions panel.")
+        uow.add_event(AuditEvent(
+            call_ref=text.call_ref, entity="text", entity_id=sms_id, actor=actor.username, at=now,
+            from_state=text.status, to_state=text.status, trigger="followed_up", reason=note,
+            data={"recipient": text.recipient_kind, "template": text.template}))
+        uow.commit()
+    log.info("text %s followed up by %s", sms_id, actor.username)  # never the number or the note
+    return str(text.call_ref)
 
 
 class JobNotFound(LookupError):
@@ -478,7 +616,8 @@ def requeue_failed_job(svc: Services, job_id: str, by: str) -> None:
     log.info("failed job %s requeued by %s", job_id, by)
 
 
-__all__ = ["figures", "calls_behind", "exceptions", "requeue_failed_job", "Dashboard", "Figures", "Rag",
-           "Drill", "DrillRow", "Exceptions", "UnknownMeasure", "JobNotFound", "CENTRE_MEASURES",
+__all__ = ["figures", "calls_behind", "exceptions", "requeue_failed_job", "mark_followed_up", "exception_text",
+           "Dashboard", "Figures", "Rag", "Drill", "DrillRow", "Exceptions", "TextRecipient", "UnknownMeasure",
+           "JobNotFound", "FollowUpStale", "FOLLOW_UP_NOTE_MAX", "CENTRE_MEASURES",
            "SERVICE_MEASURES", "AMBER_SHARE", "amber_thresholds", "SIGNED_IN_WITHIN",
            "UNDELIVERED_AFTER"]

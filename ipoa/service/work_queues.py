@@ -52,7 +52,8 @@ def queue_stats(svc: Services) -> dict[str, Any]:
 class QueueRow:
     call: Call
     clock: RunningClock | None  # the call's most urgent running clock (its own or a referral's)
-    callback_due: bool  # a promised callback whose time has come: at the top of the queue
+    callback_due: bool  # a promised callback whose time has come: near the top of the queue
+    overdue: bool = False  # that clock has run out (breached, or past due and about to be): at the very top
 
 
 def _callback_states(svc: Services) -> set[str]:
@@ -65,8 +66,10 @@ def _callback_states(svc: Services) -> set[str]:
 
 
 def centre_queue_rows(svc: Services, centre: str) -> list[QueueRow]:
-    """A centre's open calls: promised callbacks now due first (earliest promise first), then the rest
-    most urgent first, then longest waiting; each with its most urgent running clock."""
+    """A centre's open calls: those whose SLA clock has run out (breached, or overdue and not yet fired)
+    first, so a breach is never below the fold at 3am; then promised callbacks now due (earliest promise
+    first), then the rest most urgent first, then longest waiting; each with its most urgent running
+    clock. Within the calls that ran out, the same order holds (a due callback, then urgency, then wait)."""
     now = svc.clock.now()
     call_open, _ = _state_sets(svc, CALL_WORKFLOW)
     waiting_callback = _callback_states(svc) & call_open
@@ -76,8 +79,13 @@ def centre_queue_rows(svc: Services, centre: str) -> list[QueueRow]:
     due_refs = {c.ref for c in due}
     ordered = due + [c for c in rest if c.ref not in due_refs]
     clocks = running_clocks(svc, [c.ref for c in ordered])
-    return [QueueRow(call=c, clock=_most_urgent(clocks.get(c.ref)), callback_due=c.ref in due_refs)
-            for c in ordered]
+    rows = []
+    for c in ordered:
+        clock = _most_urgent(clocks.get(c.ref))
+        rows.append(QueueRow(call=c, clock=clock, callback_due=c.ref in due_refs,
+                             overdue=clock is not None and (clock.breached or clock.overdue(now))))
+    # A stable sort: the calls that ran out rise, each group keeping the order above.
+    return sorted(rows, key=lambda row: not row.overdue)
 
 
 def _most_urgent(clocks: list[RunningClock] | None) -> RunningClock | None:

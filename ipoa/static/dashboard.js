@@ -1,21 +1,33 @@
-// The supervisor's live dashboard: htmx settings and the "not updated" notice. Loaded after htmx (both
-// deferred), so it runs before htmx starts on DOMContentLoaded. No inline handlers (hx-on evaluates
-// strings as code, which the Content-Security-Policy forbids: ipoa/web/headers.py).
+// The supervisor's live dashboard: what only it needs on top of live.js (htmx settings, the "not updated"
+// notice, answers that are not the fragment never swapped in), which is loaded before it. No inline
+// handlers (hx-on evaluates strings as code, which the Content-Security-Policy forbids: ipoa/web/headers.py).
 (function () {
   "use strict";
   if (!window.htmx) {
     return;
   }
-  // No code from attributes, and no <style> element injected for request indicators (app.css has none
-  // to need it): both would be refused by the policy.
-  window.htmx.config.allowEval = false;
-  window.htmx.config.includeIndicatorStyles = false;
-  function showStale() {
-    var stale = document.getElementById("dashboard-stale");
-    if (stale) {
-      stale.hidden = false;
+  // A refresh replaces the whole live block: an open follow-up form, and the note typed in it, would be
+  // lost every 2 seconds. While one is open or holds a note, the poll is skipped (and the page says so).
+  function writingNote(live) {
+    if (live.querySelector("details.follow-up[open]")) {
+      return true;
     }
+    return Array.prototype.some.call(live.querySelectorAll("details.follow-up textarea"), function (note) {
+      return note.value.trim() !== "";
+    });
   }
-  document.addEventListener("htmx:sendError", showStale);
-  document.addEventListener("htmx:responseError", showStale);
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var live = document.getElementById("dashboard-live");
+    if (!live || event.target !== live) {
+      return;
+    }
+    var paused = document.getElementById("dashboard-paused");
+    var writing = writingNote(live);
+    if (paused) {
+      paused.hidden = !writing;
+    }
+    if (writing) {
+      event.preventDefault();
+    }
+  });
 })();

@@ -1,5 +1,6 @@
 """Administrators' pages: the security log (sign-ins, users and tokens, SMS opt-outs, deploys), newest
-first, by kind and by user, a page at a time."""
+first, by kind and by user, a page at a time. People are named in words (web/people.py), each user's
+username beside, as the filter takes it."""
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
@@ -7,6 +8,7 @@ from flask import Blueprint, render_template, request
 from ..entry.request_context import services
 from ..entry.role_check import requires
 from ..service import security
+from . import people
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -29,5 +31,6 @@ def security_log():
         return render_template("admin_security.html", page=None, values=values, errors=errors,
                                kinds=security.KINDS, describe=security.describe), 400
     page = security.events(services(), kind=kind or None, user=user or None, before=before)
+    people.preload([name for e in page.events for name in (e.actor, e.subject)])  # named by `who`, in one query
     return render_template("admin_security.html", page=page, values=values, errors=errors, before=before,
-                           kinds=security.KINDS, describe=security.describe)
+                           kinds=security.KINDS, describe=security.describe, is_user=people.is_user)

@@ -1,6 +1,7 @@
 """The supervisor's live dashboard: the figures' fragment that the page polls, the calls behind each
 figure, and the actions a supervisor takes from there (reassign to another centre, re-route an unaccepted
-referral, requeue a failed background job). The page itself is `web.supervisor` (/supervisor)."""
+referral, requeue a failed background job, mark a text that was not delivered followed up). The page itself
+is `web.supervisor` (/supervisor)."""
 from __future__ import annotations
 
 import logging
@@ -18,6 +19,7 @@ from ..service.inputs import InvalidInput
 from . import confirmations
 from .form_values import expected_version
 from .live_dashboard import live_context, no_store
+from .referral_view import phone_display, tel_href
 
 bp = Blueprint("dashboard", __name__, url_prefix="/supervisor")
 log = logging.getLogger(__name__)
@@ -155,6 +157,40 @@ def escalate(ref: str, referral_id: str):
     service = referral.service
     flash(f"Call {ref}: the {confirmations.service_name(service)} duty lead is being texted.", "success")
     return _back()
+
+
+@bp.post("/texts/<sms_id>/follow-up")
+@requires("supervisor.view")
+def follow_up_text(sms_id: str):
+    """Mark a text that was not delivered followed up by phone, with a note (audited): it leaves the
+    exceptions panel. A problem is answered with a page of its own (4xx, never a 5xx): the form again with
+    the note's error (400), or why there is nothing to follow up (404, 409)."""
+    svc = services()
+    note = request.form.get("note")
+    try:
+        call_ref = dashboard_service.mark_followed_up(svc, actor(), sms_id, note)
+    except call_service.NotFound:
+        return _no_such_text()
+    except call_service.Forbidden as exc:
+        return render_template("error.html", code=403, title="You cannot follow up this text",
+                               message=str(exc)), 403
+    except dashboard_service.FollowUpStale as exc:
+        return render_template("error.html", code=409, title="Nothing to follow up", message=str(exc)), 409
+    except InvalidInput as exc:
+        text = dashboard_service.exception_text(svc, sms_id)
+        if text is None:
+            return _no_such_text()
+        return no_store(make_response(render_template(
+            "text_follow_up.html", text=text, errors=exc.errors, values={"note": note or ""},
+            note_max=dashboard_service.FOLLOW_UP_NOTE_MAX, phone_display=phone_display, tel_href=tel_href), 400))
+    flash(f"The text about call {call_ref} is marked followed up: your note is on the call's record.", "success")
+    return redirect(url_for("web.supervisor") + "#exceptions")
+
+
+def _no_such_text():
+    return render_template("error.html", code=404, title="Text not found",
+                           message="There is no such text on the exceptions panel: nothing was marked followed "
+                                   "up."), 404
 
 
 @bp.post("/jobs/<job_id>/requeue")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..entry.request_context import services
 from ..service import dashboard as dashboard_service
 from ..service import work_queues
+from .referral_view import phone_display, tel_href
 
 POLL_SECONDS = 2  # the page asks for fresh figures this often while JavaScript runs
 # "Breached now" on the dashboard lists the most overdue this many (all of them are a click away, per centre
@@ -18,7 +19,8 @@ def live_context() -> dict:
     svc = services()
     return {"dash": dashboard_service.figures(svc), "breaches": work_queues.breached_now(svc),
             "exceptions": dashboard_service.exceptions(svc), "poll_seconds": POLL_SECONDS,
-            "breaches_shown": BREACHES_SHOWN}
+            "breaches_shown": BREACHES_SHOWN, "phone_display": phone_display, "tel_href": tel_href,
+            "follow_up_note_max": dashboard_service.FOLLOW_UP_NOTE_MAX}
 
 
 def no_store(resp):

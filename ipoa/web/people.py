@@ -21,6 +21,7 @@ SYSTEM_ACTORS: dict[str, str] = {
     RETENTION_ACTOR: "IPOA (record retention)",
     "system": "IPOA",
     "sms": "SMS reply",
+    "scheduler": "IPOA (nightly check)",  # the timer scheduler's nightly audit verification (service/audit.py)
 }
 # Prefixed actors: "sms:<professional's name>" (service/replies.py), "cli:<os user>", "system:<part>".
 SMS_PREFIX, CLI_PREFIX, SYSTEM_PREFIX = "sms:", "cli:", "system:"
@@ -76,3 +77,13 @@ def who(username: str | None, service: str | None = None) -> str:
     if username and _is_username(username) and username not in _cache():
         preload([username])  # a name the view did not preload: one more query
     return actor_label(username, _cache(), service)
+
+
+def is_user(name: str | None) -> bool:
+    """Whether name is a user's username (looked up as `who` does): the security log shows it beside the
+    person's name, as it is what an administrator types to filter the log."""
+    if not name or not _is_username(name):
+        return False
+    if name not in _cache():
+        preload([name])
+    return _cache().get(name) is not None

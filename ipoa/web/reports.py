@@ -1,9 +1,12 @@
 """Reports for a period and a centre or service, with charts, CSV and the board view.
 
-Every route takes the same GET parameters: from, to (YYYY-MM-DD, Europe/London days, inclusive; both
-blank: the last 30 days, today included), centre and service (codes; blank: all)."""
+Every route takes the same GET parameters: from, to (Europe/London days, inclusive; both blank: the last
+30 days, today included), centre and service (codes; blank: all). The form sends each date as day, month
+and year boxes (from-day, from-month, from-year...), never the browser's date picker, whose order follows
+its locale (issue 12); the links between the views, and older links, carry them as YYYY-MM-DD."""
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, render_template, request
@@ -17,38 +20,60 @@ from ..entry.role_check import requires
 from ..service import report_export
 from ..service import reports as report_service
 from . import charts
+from .form_values import has_parts, part_names, typed
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
+DATES = ("from", "to")
+# What a report's address may carry: a link's YYYY-MM-DD dates, the form's date boxes, the scope.
+_PARAMS = (*DATES, *(p for name in DATES for p in part_names(name)), "centre", "service")
+
+
+def _boxes(name: str, day: date) -> dict[str, str]:
+    return dict(zip(part_names(name), (str(day.day), str(day.month), str(day.year)), strict=True))
+
+
+def _typed(name: str) -> dict[str, str]:
+    """A date's boxes as the form shows them again: what was typed, or a link's YYYY-MM-DD in them."""
+    if has_parts(request.args, name):
+        return typed(request.args, name)
+    try:
+        return _boxes(name, date.fromisoformat((request.args.get(name) or "").strip()))
+    except ValueError:
+        return {}
+
+
 def _inputs():
-    """(period, scope, values, errors): values echo the form; errors is {field: message} or {}."""
+    """(period, scope, values, query, errors, error_parts): values echo the form; query carries the report
+    to its other views (YYYY-MM-DD dates once they are read); errors is {field: message} or {}."""
     svc = services()
-    values = {k: (request.args.get(k) or "").strip() for k in ("from", "to", "centre", "service")}
+    values = {k: (request.args.get(k) or "").strip() for k in ("centre", "service")}
     try:
         period, scope = parse_params(
             request.args, now=svc.clock.now(), centres=svc.directory.centres, services=svc.directory.services)
     except ReportInputError as exc:
-        return None, None, values, exc.errors
-    values.update({"from": period.first.isoformat(), "to": period.last.isoformat(),
+        for name in DATES:
+            values.update(_typed(name))
+        given = {k: v for k in _PARAMS if (v := (request.args.get(k) or "").strip())}
+        return None, None, values, urlencode(given), exc.errors, exc.parts
+    values.update({**_boxes("from", period.first), **_boxes("to", period.last),
                    "centre": scope.centre or "", "service": scope.service or ""})
-    return period, scope, values, {}
+    query = {"from": period.first.isoformat(), "to": period.last.isoformat(), "centre": scope.centre,
+             "service": scope.service}
+    return period, scope, values, urlencode({k: v for k, v in query.items() if v}), {}, {}
 
 
-def _query(values: dict[str, str]) -> str:
-    return urlencode({k: v for k, v in values.items() if v})
-
-
-def _form_context(values, errors) -> dict:
+def _form_context(values, query, errors, error_parts) -> dict:
     svc = services()
     return {
-        "values": values, "errors": errors, "query": _query(values),
+        "values": values, "errors": errors, "error_parts": error_parts, "query": query,
         "centre_choices": [(c.code, f"{c.code} – {c.name}") for c in svc.directory.centres.values()],
         "service_choices": [(s.code, f"{s.code} – {s.name}") for s in svc.directory.services.values()],
     }
 
 
-def _invalid(template: str, values, errors):
-    return render_template(template, report=None, **_form_context(values, errors)), 400
+def _invalid(template: str, values, query, errors, error_parts):
+    return render_template(template, report=None, **_form_context(values, query, errors, error_parts)), 400
 
 
 def _day_label(d) -> str:
@@ -102,33 +127,33 @@ def _charts(report: Report) -> list[dict]:
 @bp.get("/")
 @requires("reports.view")
 def index():
-    period, scope, values, errors = _inputs()
+    period, scope, values, query, errors, error_parts = _inputs()
     if errors:
-        return _invalid("reports.html", values, errors)
+        return _invalid("reports.html", values, query, errors, error_parts)
     report = report_service.build_report(services(), period, scope)
     return render_template("reports.html", report=report, measures=report_export.measure_rows(report),
                            charts=_charts(report), minutes=minutes_text,
                            basis_label=report_export.basis_label,
-                           **_form_context(values, {}))
+                           **_form_context(values, query, {}, {}))
 
 
 @bp.get("/board")
 @requires("reports.view")
 def board():
-    period, scope, values, errors = _inputs()
+    period, scope, values, query, errors, error_parts = _inputs()
     if errors:
-        return _invalid("report_board.html", values, errors)
+        return _invalid("report_board.html", values, query, errors, error_parts)
     current, previous, rows = report_service.board_view(services(), period, scope)
     return render_template("report_board.html", report=current, previous=previous,
-                           rows=rows, **_form_context(values, {}))
+                           rows=rows, **_form_context(values, query, {}, {}))
 
 
 @bp.get("/export.csv")
 @requires("reports.view")
 def export_csv():
-    period, scope, values, errors = _inputs()
+    period, scope, _values, _query, errors, _parts = _inputs()
     if errors:
-        return Response("Report not exported: " + " ".join(errors.values()) + "\n", status=400,
+        return Response("Report not exported: " + "; ".join(errors.values()) + "\n", status=400,
                         mimetype="text/plain")
     report = report_service.build_report(services(), period, scope)
     headers = {"Content-Disposition": f'attachment; filename="{report_export.csv_filename(report)}"',

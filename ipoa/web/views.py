@@ -12,18 +12,18 @@ from ..domain import sharing
 from ..domain.access import BREAK_GLASS_REASONS
 from ..domain.calendar import LONDON
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
-from ..domain.guards import describe_choice, recommended_choice
+from ..domain.guards import OUT_OF_HOURS_KEY, describe_choice, recommended_choice
 from ..domain.sharing import CONSENT
 from ..domain.urgency import URGENCIES
 from ..entry.request_context import actor, services
 from ..entry.role_check import requires
 from ..service import calls as call_service
 from ..service import professionals as professionals_service
-from ..service import records, work_queues
+from ..service import records
 from ..service import sms as sms_service
 from ..service import timers as timer_service
 from ..service.inputs import CALLER_TYPES, InvalidInput
-from . import confirmations, people
+from . import confirmations, live_pages, people
 from .form_values import expected_version, has_parts, in_page_order, read_date, read_date_time, typed
 from .home import home_for
 from .live_dashboard import live_context, no_store
@@ -33,9 +33,8 @@ bp = Blueprint("web", __name__)
 LOG_FIELDS = ("centre", "caller_type", "caller_name", "caller_phone", "nhs_number", "given_name",
               "family_name", "address_line_1", "town", "postcode", "need", "urgency", "summary", "consent")
 # The log-a-call form's fields in the order the page shows them: its error summary lists them so.
-LOG_PAGE_ORDER = ("centre", "need", "urgency", "summary", "nhs_number", "given_name", "family_name",
-                  "date_of_birth", "address_line_1", "town", "postcode", "consent", "caller_type", "caller_name",
-                  "caller_phone")
+LOG_PAGE_ORDER = ("centre", "need", "urgency", "caller_type", "consent", "summary", "given_name", "family_name",
+                  "postcode", "nhs_number", "date_of_birth", "address_line_1", "town", "caller_name", "caller_phone")
 # A call page's form's fields in page order (one form is posted at a time).
 CALL_PAGE_ORDER = ("route_choice", "service", "centre", "callback_at", "reason", "consent", "consent_basis",
                    "consent_reason")
@@ -118,15 +117,13 @@ def no_access():
 @bp.get("/queue")
 @requires("calls.read")
 def queue():
-    centre = request.args.get("centre") or current_user.centre or next(iter(services().directory.centres))
-    if centre not in services().directory.centres:
-        abort(404)
+    """A centre's queue: the whole page rendered here (it works without JavaScript, with a Refresh link);
+    with JavaScript the live part re-fetches itself from live.queue_fragment (web/live_pages.py)."""
     try:
-        rows = work_queues.queue_for(services(), actor(), centre)
+        context = live_pages.queue_context(live_pages.queue_centre())
     except call_service.Forbidden as exc:
         return forbidden(str(exc))
-    return render_template("queue.html", centre=services().directory.centres[centre], rows=rows,
-                           now=services().clock.now())
+    return no_store(make_response(render_template("queue.html", **context)))
 
 
 def forbidden(message: str, status: int = 403):
@@ -218,9 +215,9 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
         return outside_relationship(ref, exc)
     call, history = view.call, view.history
     actions = call_service.allowed_actions(svc, call) if view.may_act else []
-    recommendation = None
-    if any(t.route for t in actions):
-        recommendation = call_service.recommend(svc, call)
+    # The routes offered, and the plain step (start_triage) a logged call takes first in the same action.
+    routes, route_step = call_service.route_actions(svc, call) if view.may_act else ([], None)
+    recommendation = call_service.recommend(svc, call) if routes else None
     # Each referral's buttons are those this user may press: the access policy and the trigger's roles
     # (service.calls.referral_actions): a handler never sees the receiving service's Accept or Complete.
     referral_actions = (call_service.referral_actions(svc, actor(), call) if view.may_act
@@ -234,6 +231,7 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
                     *(grant.reviewed_by for grant in view.break_glass)])
     return render_template(
         "call.html", call=call, history=history, actions=actions, recommendation=recommendation,
+        route_actions=routes, route_step=route_step,
         messages=sms_service.messages_for_call(svc, ref), view=view, viewers=viewers,
         break_glass_reasons=BREAK_GLASS_REASONS,
         rec_choice=rec_choice, referral_actions=referral_actions,
@@ -314,13 +312,16 @@ def _consent_override(form) -> dict[str, Any] | None:
     return {"basis": basis or None, "reason": reason or None}
 
 
-def _apply(ref: str, fire, done):
-    """fire(payload) -> the call as it is now; done(call, payload) -> the confirmation, what happened."""
+def _apply(ref: str, fire, done, *, payload=None, problems=None):
+    """fire(payload) -> the call as it is now; done(call, payload) -> the confirmation, what happened.
+    payload(form) -> the trigger's payload, when not the page's usual forms' (_trigger_payload);
+    problems(exc) -> (errors by page target, the form values to show again), for a form whose errors the
+    page shows elsewhere than the usual fields. A route the routing table does not offer now is 400."""
     form = request.form.to_dict()
     date_errors = DateErrors()
     try:
-        payload = _trigger_payload(form, date_errors)
-        call = fire(payload)
+        body = payload(form) if payload is not None else _trigger_payload(form, date_errors)
+        call = fire(body)
     except VersionConflict:
         flash("Someone else changed this call while you were looking at it. Here it is as it is now; "
               "nothing you submitted was saved.", "error")
@@ -329,32 +330,77 @@ def _apply(ref: str, fire, done):
         flash(f"That action is no longer possible: {exc}", "error")
         return _render_call(ref, status=422)
     except (GuardFailed, InvalidInput) as exc:  # the page's error summary lists the messages
+        status = 400 if isinstance(exc, call_service.RouteNotOffered) else 422
+        if problems is not None:
+            errors, shown = problems(exc)
+            return _render_call(ref, errors=errors, status=status, form=shown)
         errors, error_parts = date_errors.merged(_form_errors(exc.errors))
-        return _render_call(ref, errors=errors, status=422, form=form, error_parts=error_parts)
+        return _render_call(ref, errors=errors, status=status, form=form, error_parts=error_parts)
     except call_service.NotFound:
         abort(404)
     except call_service.OutsideRelationship as exc:
         return outside_relationship(ref, exc)
     except call_service.Forbidden as exc:
         return forbidden(str(exc))
-    flash(done(call, payload) + ".", "success")
+    flash(done(call, body) + ".", "success")
     return redirect(url_for("web.call_page", ref=ref))
 
 
 @bp.post("/calls/<ref>/events")
 @requires("calls.write")
 def call_event(ref: str):
-    return _apply(ref, lambda payload: call_service.fire_call_trigger(services(), actor(), ref, payload),
+    # A route form on a logged call says step_first: its start_triage is taken in the same action.
+    step_first = request.form.get("step_first") == "1"
+    return _apply(ref, lambda payload: call_service.fire_call_trigger(services(), actor(), ref, payload,
+                                                                      step_first=step_first),
                   lambda call, payload: confirmations.call_done(call, payload["trigger"], payload["data"]))
+
+
+# The out-of-hours form's errors, by the ids of what they are about on the page (the error summary links
+# there): its lawful basis fields, or the recommendation for a route the table does not offer now.
+OUT_OF_HOURS_ERROR_TARGETS = {"consent": "out-of-hours-consent-basis",
+                              "data.consent_override": "out-of-hours-consent-basis",
+                              "data.consent_override.basis": "out-of-hours-consent-basis",
+                              "data.consent_override.reason": "out-of-hours-consent-reason"}
+
+
+@bp.post("/calls/<ref>/out-of-hours")
+@requires("calls.write")
+def refer_out_of_hours(ref: str):
+    """The recommendation's "Refer to <alternative> instead": the routing table's out-of-hours alternative
+    to a closed recommended service, in one action and without a typed reason (the refer trigger with
+    data.out_of_hours_alternative). The service layer asks the table again now: a service it does not
+    offer now is a 400 naming the field, with nothing stored. Consent to share is checked as for Accept."""
+    def payload(form: dict[str, str]) -> dict[str, Any]:
+        body = _trigger_payload(form)
+        body["data"][OUT_OF_HOURS_KEY] = True
+        body["reason"] = None
+        return body
+
+    def problems(exc: GuardFailed | InvalidInput) -> tuple[dict[str, str], dict[str, str]]:
+        errors: dict[str, str] = {}
+        for field, message in exc.errors.items():
+            errors.setdefault(OUT_OF_HOURS_ERROR_TARGETS.get(field, "recommendation"), message)
+        # Only the out-of-hours form's own fields go back to the page, so no other form claims its errors.
+        form = request.form
+        return errors, {OUT_OF_HOURS_KEY: "true", "consent_basis": form.get("consent_basis", ""),
+                        "consent_reason": form.get("consent_reason", "")}
+
+    # On a logged call its start_triage is taken first, in the same action, as for Accept (step_first).
+    step_first = request.form.get("step_first") == "1"
+    return _apply(ref, lambda body: call_service.fire_call_trigger(services(), actor(), ref, body,
+                                                                   step_first=step_first),
+                  lambda call, body: confirmations.call_done(call, body["trigger"], body["data"]),
+                  payload=payload, problems=problems)
 
 
 @bp.post("/calls/<ref>/referrals/<referral_id>/events")
 @requires("calls.write")
 def referral_event(ref: str, referral_id: str):
-    """Only the triggers the call page offers this user (by_role): the referrer's, never the receiving
-    service's (those are for its professionals, on their own pages or by SMS)."""
+    """Only the triggers the call page offers this user: the referrer's, never the receiving service's
+    (those are for its professionals, on their own pages or by SMS: service.calls.fire_referral_trigger)."""
     return _apply(ref, lambda payload: call_service.fire_referral_trigger(
-        services(), actor(), ref, referral_id, payload, by_role=True),
+        services(), actor(), ref, referral_id, payload),
         lambda call, _: confirmations.referral_done(call, referral_id))
 
 

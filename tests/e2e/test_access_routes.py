@@ -77,17 +77,21 @@ ROUTES: dict[str, tuple] = {
     "web.my_referrals": ("page", {"professional_dn", "professional_crt"}),
     "web.call_page": ("record", STAFF, "view"),
     "web.call_event": ("record", STAFF, "act"),
+    "web.refer_out_of_hours": ("record", STAFF, "act"),
     "web.referral_event": ("record", STAFF, "act"),
     "web.referral_reroute": ("record", SUPERVISORS, "act"),
     "web.break_glass": ("break_glass", STAFF | PROFESSIONALS),
     "web.secure_link": ("redirect", STAFF | PROFESSIONALS),
     "web.my_referral": ("record", {"professional_dn"}, "view_referral"),
     "dashboard.fragment": ("page", SUPERVISORS),
+    "live.queue_fragment": ("page", STAFF),
+    "live.call_fragment": ("record", STAFF, "view"),
     "dashboard.calls": ("page", SUPERVISORS),
     "dashboard.transfer": ("record", SUPERVISORS, "act"),
     "dashboard.reroute": ("record", SUPERVISORS, "act"),
     "dashboard.escalate": ("record", SUPERVISORS, "act"),
     "dashboard.requeue_job": ("post_page", SUPERVISORS),
+    "dashboard.follow_up_text": ("no_such_text", SUPERVISORS),
     "governance.break_glass_list": ("page", SUPERVISORS),
     "governance.break_glass_review": ("grant", SUPERVISORS),
     "governance.calls_csv": ("page", SUPERVISORS),
@@ -126,6 +130,7 @@ ROUTES: dict[str, tuple] = {
 # the request and the change.
 BODIES = {
     "web.call_event": {"trigger": "cancel", "reason": "walk", "expected_version": "{call_version}"},
+    "web.refer_out_of_hours": {"trigger": "refer", "service": "OOHV", "expected_version": "{call_version}"},
     "web.referral_event": {"trigger": "withdraw", "reason": "walk", "expected_version": "{referral_version}"},
     "web.referral_reroute": {"service": "CRT", "reason": "walk", "expected_version": "{referral_version}"},
     "web.my_referral": {"trigger": "accept", "expected_version": "{referral_version}"},
@@ -205,7 +210,7 @@ def _url(rule, record: dict, world: dict, centre: str) -> str:
     values = {}
     for arg in rule.arguments:
         values[arg] = {"ref": record["ref"], "referral_id": record["referral_id"],
-                       "token": link_token(record["referral_id"]), "job_id": "no-such-job",
+                       "token": link_token(record["referral_id"]), "job_id": "no-such-job", "sms_id": "no-such-text",
                        "grant_id": world["grants"][centre], "name": "call", "version": 1}[arg]
     url = rule.build(values, append_unknown=False)[1]
     if rule.endpoint == "dashboard.calls":
@@ -283,6 +288,8 @@ def _expected(kind: tuple, role: str, method: str, inside: bool, endpoint: str) 
         return {302} if role in kind[1] else {403}
     if kind[0] == "post_page":
         return {302} if role in kind[1] else {403}
+    if kind[0] == "no_such_text":  # a text that does not exist, no note: not found or invalid, else refused
+        return {400, 404} if role in kind[1] else {403}
     if kind[0] == "api_post":  # an empty body: invalid for those allowed to post, refused for the rest
         return {400, 422} if role in kind[1] else {403}
     if kind[0] == "break_glass":  # no reason given: invalid for those who may break glass, refused for the rest

@@ -7,7 +7,7 @@ endpoints (ROLE_ENDPOINTS), and test_every_html_page_is_checked compares them wi
 new page cannot escape the check."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
@@ -20,7 +20,7 @@ from ipoa.service import timers as timer_service
 from tests.conftest import PASSWORD
 from tests.helpers.axe import PHONE, SMALL_PHONE, endpoint_of, html_get_endpoints
 from tests.helpers.clocks import timer_id
-from tests.helpers.web import actor_for, advance, in_triage, load, logged
+from tests.helpers.web import actor_for, advance, fire_as_service, in_triage, load, logged
 
 pytestmark = pytest.mark.browser
 
@@ -40,6 +40,8 @@ NOT_PAGES = {
     "web.index": "redirects each role to its home page",
     "web.secure_link": "an SMS link: redirects to the referral or the call",
     "dashboard.fragment": "the dashboard's live part, checked inside web.supervisor",
+    "live.queue_fragment": "the queue's live part, checked inside web.queue as it refreshes",
+    "live.call_fragment": "the call page's live parts, checked inside web.call_page as they refresh",
 }
 
 
@@ -110,9 +112,7 @@ def refer(svc, ref: str, service: str) -> str:
 
 
 def fire_referral(svc, ref: str, rid: str, trigger: str, **payload) -> None:
-    referral = next(r for r in load(svc, ref).referrals if r.id == rid)
-    call_service.fire_referral_trigger(svc, actor_for(), ref, rid, {"trigger": trigger,
-                                                                    "expected_version": referral.version, **payload})
+    fire_as_service(svc, ref, rid, trigger, **payload)  # the receiving service's professional
 
 
 def breach_all(svc, clock, timers: list[tuple[str, str, str | None]]) -> None:
@@ -267,6 +267,25 @@ def test_handler_pages(live_server, app, axe, page, users, svc, clock):
     assert submit(page, "main form:has([name=reason])") == 422
     axe.check("outside relationship: break-glass, with errors")
 
+    # The recommended service closed now (ILT at night): when it opens, and the routing table's out-of-hours
+    # alternative (OOHV) offered in one action; a claim the table does not make, and one needing a lawful basis.
+    clock.set(datetime(2026, 12, 3, 22, 0, tzinfo=UTC))  # Thu 22:00 UK time
+    closed = in_triage(svc, need="long_term_condition")
+    sign_in(page, live_server, "handler", f"/calls/{closed}")
+    assert page.locator("#out-of-hours-form").count() == 1
+    axe.check("call page: recommended service closed, out-of-hours alternative offered")
+    assert submit(page, "#out-of-hours-form", {"service": "CRS"}) == 400
+    axe.check("call page: out-of-hours alternative not offered, with errors")
+    routine = in_triage(svc, need="long_term_condition", urgency="routine")
+    page.goto(f"{live_server}/calls/{routine}")
+    assert page.locator("#out-of-hours").count() == 1 and page.locator("#out-of-hours-form").count() == 0
+    axe.check("call page: recommended service closed, no alternative")
+    refused = logged(svc, centre="ASC", need="long_term_condition", consent="refused")
+    call_service.fire_call_trigger(svc, actor_for("ASC"), refused, {"trigger": "start_triage", "expected_version": 1})
+    sign_in(page, live_server, "handler.asc", f"/calls/{refused}")
+    assert submit(page, "#out-of-hours-form") == 422
+    axe.check("call page: out-of-hours alternative without a lawful basis, with errors")
+
     assert_visited(app, axe, "handler")
     axe.assert_clean()
 
@@ -298,6 +317,11 @@ def test_supervisor_pages(live_server, app, axe, page, users, svc, clock):
     s = scene(svc, clock)
     sign_in(page, live_server, "supervisor", "/supervisor")
     axe.check("dashboard, with breaches and an undelivered text")
+    assert page.locator("#exceptions details.follow-up").count() >= 1  # the demo's undelivered text
+    page.locator("#exceptions details.follow-up summary").first.click()
+    axe.check("dashboard, a text's follow-up form open")
+    assert submit(page, "#exceptions details.follow-up form") == 400
+    axe.check("mark a text followed up, with errors")
     for query in ("centre=CNH&measure=breached", "service=DN&measure=awaiting_acceptance",
                   "service=CRT&measure=open", "centre=CNH&measure=waiting"):
         page.goto(f"{live_server}/supervisor/calls?{query}")
@@ -323,10 +347,16 @@ def test_supervisor_pages(live_server, app, axe, page, users, svc, clock):
 def reports(page, live_server, axe) -> None:
     page.goto(f"{live_server}/reports/")
     axe.check("reports, with figures")
-    assert page.goto(f"{live_server}/reports/?from=not-a-date&to=2026-11-23").status == 400
-    axe.check("reports, with errors")
+    typed = {"from-day": "31", "from-month": "2", "from-year": "2026", "to-day": "1", "to-month": "", "to-year": "26"}
+    assert submit(page, "form.report-form", typed) == 400
+    axe.check("reports, with errors in both dates' boxes")
+    assert page.goto(f"{live_server}/reports/?from=not-a-date&to=2026-11-23&centre=XYZ").status == 400
+    axe.check("reports, with errors from a link")
     page.goto(f"{live_server}/reports/board")
     axe.check("board view")
+    no_to = {"from-day": "5", "from-month": "11", "from-year": "2026", "to-day": "", "to-month": "", "to-year": ""}
+    assert submit(page, "form.report-form", no_to) == 400
+    axe.check("board view, with an error (no 'to' date)")
     page.goto(f"{live_server}/workflows/")
     axe.check("workflows")
     page.get_by_role("link", name="call v").first.click()
@@ -351,4 +381,33 @@ def test_admin_pages(live_server, app, axe, page, users, svc, clock):
     axe.check("403, an admin on the queue")
 
     assert_visited(app, axe, "admin")
+    axe.assert_clean()
+
+
+def test_live_pages_as_they_refresh(live_server, app, axe, page, users, svc, clock):
+    """The handler's queue and call page after their live parts refreshed in place (web/live_pages.py): the
+    queue with the notice of a call whose clock ran out and the alert-tone choice, the call page with the
+    notice that the call changed underneath it, and each with its "not updated" notice."""
+    waiting = logged(svc, urgency="routine")
+    sent = in_triage(svc)
+    sent_rid = refer(svc, sent, "CRT")
+    sign_in(page, live_server, "handler", "/queue")
+    page.locator("#queue-sound-on").wait_for(state="attached")
+    assert page.locator("#queue-sound").is_visible()
+    axe.check("queue, live: nothing run out, the alert tone offered")
+    breach_all(svc, clock, [(waiting, "triage", None)])
+    page.locator("#queue-breaches").wait_for(state="visible")
+    axe.check("queue, refreshed live: a call's clock ran out, with the notice")
+    page.route("**/queue/live*", lambda route: route.fulfill(status=503, body="down"))
+    page.locator("#queue-live-stale").wait_for(state="visible")
+    axe.check("queue, live part not updated")
+    page.unroute("**/queue/live*")
+
+    page.goto(f"{live_server}/calls/{sent}")
+    fire_as_service(svc, sent, sent_rid, "accept")
+    page.locator("#call-changed-banner").wait_for(state="visible")
+    axe.check("call page, refreshed live: changed underneath, with the notice")
+    page.route("**/live?*", lambda route: route.fulfill(status=503, body="down"))
+    page.locator("#call-live-stale").wait_for(state="visible")
+    axe.check("call page, live part not updated")
     axe.assert_clean()

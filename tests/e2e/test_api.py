@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ipoa.domain.errors import GuardFailed
 from ipoa.service import calls as call_service
 from tests.conftest import call_payload
 from tests.helpers.api import (
@@ -19,6 +20,7 @@ from tests.helpers.api import (
     referred,
     row_counts,
 )
+from tests.helpers.web import fire_as_service
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SATURDAY_10 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -453,34 +455,43 @@ def test_internal_triggers_are_refused(api, svc, internal):
 
 # -- referral events ------------------------------------------------------------------------------
 
-def test_referral_accept_start_complete_closes_the_call(api):
+def test_the_receiving_services_triggers_are_refused_to_the_referrer_through_the_api(api, svc):
+    """Accept, decline, start and complete are the receiving service's (its professionals act on their own
+    page or by SMS): a handler's API call is refused with 403 and stores nothing, as on the call page."""
     ref, rid = referred(api)
-    resp = fire_referral(api, ref, rid, "accept", 1)
-    assert resp.status_code == 200, resp.get_json()
-    assert resp.get_json()["referral"] == {"id": rid, "state": "accepted", "version": 2}
-    assert resp.get_json()["state"] == "referred"
-    assert fire_referral(api, ref, rid, "start", 2).get_json()["referral"]["state"] == "in_progress"
-    body = fire_referral(api, ref, rid, "complete", 3).get_json()
-    assert body["referral"]["state"] == "completed"
-    assert (body["state"], body["version"]) == ("closed", 4)
+    before = row_counts(svc)
+    for trigger, reason in (("accept", None), ("decline", "No capacity"), ("start", None), ("complete", None)):
+        err = error_of(fire_referral(api, ref, rid, trigger, 1, reason=reason), 403, "forbidden")
+        assert "receiving service" in err["message"] and "CRT" in err["message"]
+    assert row_counts(svc) == before
+    assert get_call(api, ref)["referrals"][0]["state"] == "sent"
+
+
+def test_the_services_accept_start_complete_close_the_call_as_the_api_shows(api, svc):
+    ref, rid = referred(api)
+    fire_as_service(svc, ref, rid, "accept")
     call = get_call(api, ref)
+    assert (call["state"], call["referrals"][0]["state"], call["referrals"][0]["version"]) == \
+        ("referred", "accepted", 2)
+    fire_as_service(svc, ref, rid, "start")
+    fire_as_service(svc, ref, rid, "complete")
+    call = get_call(api, ref)
+    assert call["referrals"][0]["state"] == "completed"
+    assert (call["state"], call["version"]) == ("closed", 4)
     assert call["closed_at"] is not None
     assert call["history"][-1]["trigger"] == "referral_completed"
 
 
-def test_referral_decline_needs_a_reason(api):
+def test_a_decline_needs_a_reason_and_returns_the_call_to_triage_for_rerouting_through_the_api(api, svc):
     ref, rid = referred(api)
-    err = error_of(fire_referral(api, ref, rid, "decline", 1), 422, "guard_failed")
-    assert "reason" in err["fields"]
+    with pytest.raises(GuardFailed) as exc:
+        fire_as_service(svc, ref, rid, "decline")
+    assert "reason" in exc.value.errors
     assert get_call(api, ref)["referrals"][0]["state"] == "sent"
-
-
-def test_referral_decline_returns_the_call_to_triage_for_rerouting(api):
-    ref, rid = referred(api)
-    body = fire_referral(api, ref, rid, "decline", 1, reason="No capacity this afternoon").get_json()
-    assert body["referral"]["state"] == "declined"
-    assert body["state"] == "in_triage" and body["version"] == 4
+    fire_as_service(svc, ref, rid, "decline", reason="No capacity this afternoon")
     call = get_call(api, ref)
+    assert call["referrals"][0]["state"] == "declined"
+    assert call["state"] == "in_triage" and call["version"] == 4
     assert call["referrals"][0]["outcome_reason"] == "No capacity this afternoon"
     assert "refer" in call["allowed_triggers"]
     # Re-route to another service: a second referral, the first stays declined.
@@ -489,29 +500,30 @@ def test_referral_decline_returns_the_call_to_triage_for_rerouting(api):
     assert [(r["service"], r["state"]) for r in body["referrals"]] == [("CRT", "declined"), ("DN", "sent")]
 
 
-def test_referral_withdraw(api):
+def test_referral_withdraw(api, svc):
     ref, rid = referred(api)
-    assert fire_referral(api, ref, rid, "accept", 1).status_code == 200
+    fire_as_service(svc, ref, rid, "accept")
     body = fire_referral(api, ref, rid, "withdraw", 2, reason="Family now caring").get_json()
     assert body["referral"]["state"] == "withdrawn" and body["state"] == "in_triage"
 
 
 def test_referral_trigger_not_allowed(api):
     ref, rid = referred(api)
-    err = error_of(fire_referral(api, ref, rid, "complete", 1), 422, "trigger_not_allowed")
-    assert set(err["allowed"]) == {"accept", "decline", "withdraw"}
+    assert fire_referral(api, ref, rid, "withdraw", 1, reason="Family now caring").status_code == 200
+    err = error_of(fire_referral(api, ref, rid, "withdraw", 2, reason="Again"), 422, "trigger_not_allowed")
+    assert err["allowed"] == []
 
 
 def test_unknown_referral_is_404(api):
     ref, _ = referred(api)
-    error_of(fire_referral(api, ref, "nope", "accept", 1), 404, "not_found")
-    error_of(fire_referral(api, "ZZZZ-ZZZZ", "nope", "accept", 1), 404, "not_found")
+    error_of(fire_referral(api, ref, "nope", "withdraw", 1), 404, "not_found")
+    error_of(fire_referral(api, "ZZZZ-ZZZZ", "nope", "withdraw", 1), 404, "not_found")
 
 
-def test_stale_referral_version_is_409(api):
+def test_stale_referral_version_is_409(api, svc):
     ref, rid = referred(api)
-    assert fire_referral(api, ref, rid, "accept", 1).status_code == 200
-    err = error_of(fire_referral(api, ref, rid, "decline", 1, reason="x"), 409, "version_conflict")
+    fire_as_service(svc, ref, rid, "accept")
+    err = error_of(fire_referral(api, ref, rid, "withdraw", 1, reason="x"), 409, "version_conflict")
     assert err["current_version"] == 2
     assert get_call(api, ref)["referrals"][0]["state"] == "accepted"
 

@@ -39,8 +39,10 @@ def test_a_broken_chain_shows_on_the_exceptions_panel(client, users, svc, clock)
     found = panel(client)
     assert "No exceptions" not in found
     assert "The audit trail is broken." in found
-    assert "The verification that finished 23 Nov 2026 10:13 (scheduler) found events changed, deleted, " \
-           "inserted or reordered outside the application." in found
+    # Who ran it, in words (the `who` filter, web/people.py), never the bare actor "scheduler".
+    assert "The verification that finished 23 Nov 2026 10:13, run by IPOA (nightly check), found events " \
+           "changed, deleted, inserted or reordered outside the application." in found
+    assert "(scheduler)" not in found
     header, *rows = tables(block(found, 'id="audit-breaks"', "<table"))[0]
     assert header == ["Chain", "Event", "Problem"]
     assert rows == [["audit", "2", "content or hash does not match the chain (changed, inserted or reordered)"]]
@@ -60,7 +62,9 @@ def test_a_break_in_two_chains_lists_both(client, users, svc, clock):
     tamper(svc, insert(orm.security_events).values(seq=last + 1, hash="0" * 64, at=svc.clock.now(),
                                                    kind="sign_in", actor="nobody", detail={}))
     audit_service.verify_all(svc, "cli:operator")
-    _, *rows = tables(block(panel(client), 'id="audit-breaks"', "<table"))[0]
+    found = panel(client)
+    assert ", run by IPOA (command line), found" in found and "cli:operator" not in found
+    _, *rows = tables(block(found, 'id="audit-breaks"', "<table"))[0]
     assert [r[:2] for r in rows] == [["audit", "1"], ["security", str(last + 1)]]
 
 

@@ -3,6 +3,7 @@
 page."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from ipoa.domain.engine import Result
@@ -107,3 +108,25 @@ def test_one_user_look_up_a_page(client, users, svc, monkeypatch):
     page = text(client.get(f"/calls/{ref}"))
     assert "Handler (handler, CNH)" in page
     assert len(asked) == 1 and {"handler", "setup"} <= asked[0]
+
+
+def detail(page: str, key: str) -> str:
+    """A row of the call's Details summary list: its value, each line break as " / "."""
+    value = re.search(rf'<dt class="nhsuk-summary-list__key">{key}</dt><dd[^>]*>(.*?)</dd>', page, re.S)
+    assert value is not None, key
+    return " ".join(value[1].replace("<br>", " / ").split())
+
+
+def test_the_details_show_the_address_or_say_it_is_not_known(client, users, svc):
+    full = logged(svc, subject={"address_line_1": "12 Station Road", "town": "Loughborough"})
+    street_only = logged(svc, subject={"address_line_1": "Flat 2, 1 Mill Lane"})
+    town_only = logged(svc, subject={"town": "Loughborough"})
+    neither = logged(svc)
+    signed_in(client)
+    page = text(client.get(f"/calls/{full}"))
+    assert detail(page, "Address") == "12 Station Road / Loughborough"
+    assert page.index(">Person</dt>") < page.index(">Address</dt>") < page.index(">Postcode</dt>")
+    assert detail(page, "Postcode").startswith("LE11 3AB")
+    assert detail(text(client.get(f"/calls/{street_only}")), "Address") == "Flat 2, 1 Mill Lane"
+    assert detail(text(client.get(f"/calls/{town_only}")), "Address") == "Loughborough"
+    assert detail(text(client.get(f"/calls/{neither}")), "Address") == "not known"

@@ -3,6 +3,7 @@ API, the call and queue pages, and the supervisor page, with the FixedClock move
 fired as the worker would (ipoa.service.timers.fire)."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from ipoa.adapters import orm
 from ipoa.service import work_queues as queue_service
 from tests.helpers.api import error_of, fire_ok, get_call, log, referred
 from tests.helpers.clocks import breach, reroute, running_timers
-from tests.helpers.web import REF_LINK, block, error_text, signed_in, tables, text
+from tests.helpers.web import REF_LINK, block, error_text, fire_as_service, signed_in, tables, text
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -34,14 +35,14 @@ def test_api_shows_the_triage_clock_counting_down_and_then_overdue(api, clock):
         "overdue by 3 min", True, -180, False)
 
 
-def test_api_shows_the_referral_clocks_with_their_referral(api, clock):
+def test_api_shows_the_referral_clocks_with_their_referral(api, svc, clock):
     ref, rid = referred(api)  # the triage clock stops; the referral's acceptance clock starts
     body = get_call(api, ref)
     assert [(c["clock"], c["referral_id"], c["remaining"], c["rule"]) for c in body["clocks"]] == [
         ("acceptance", rid, "due in 30 min", "urgent: 30 min")]
     assert body["referrals"][0]["breach"] is None and body["referrals"][0]["breached_at"] is None
     clock.advance(minutes=10)
-    api("POST", f"/api/v1/calls/{ref}/referrals/{rid}/events", {"trigger": "accept", "expected_version": 1})
+    fire_as_service(svc, ref, rid, "accept")
     (c,) = get_call(api, ref)["clocks"]
     assert (c["clock"], c["referral_id"], c["remaining"]) == ("response", rid, "due in 2 h")
 
@@ -81,7 +82,7 @@ def test_call_page_shows_each_running_clock(client, users, api, svc, clock):
     signed_in(client)
     clock.advance(minutes=3)
     clocks = block(text(client.get(f"/calls/{ref}")), 'id="clocks-title"', "<section")
-    plain = " ".join(clocks.split()).replace("</strong>", "").replace("<strong>", "")
+    plain = " ".join(re.sub(r"<[^>]+>", "", clocks).split())  # the words, without the tags around them
     assert "Triage: due in 12 min (urgent: 15 min)" in plain
     assert "Breached" not in clocks
     clock.advance(minutes=15)
@@ -122,7 +123,9 @@ def test_a_due_callback_rises_to_the_top_of_the_queue(client, users, api, svc, c
     promised = log(api, urgency="routine", subject={"nhs_number": None})["ref"]
     fire_ok(api, promised, "promise_callback", 1,
             data={"callback_at": (MONDAY_10 + timedelta(minutes=30)).isoformat()})
-    urgent = log(api, subject={"nhs_number": None})["ref"]
+    # More urgent than the promise, with a triage clock (1 h) that does not run out here: a call whose clock
+    # has run out would rise above both (tests/integration/test_queue_order.py).
+    urgent = log(api, urgency="same_day", subject={"nhs_number": None})["ref"]
     signed_in(client)
     assert REF_LINK.findall(text(client.get("/queue"))) == [urgent, promised]
     assert [c.ref for c in queue_service.centre_queue(svc, "CNH")] == [urgent, promised]
@@ -203,10 +206,7 @@ def test_a_breach_whose_clock_stopped_stays_listed_while_open_and_goes_when_clos
     # The call closes when its referral completes: off the list.
     rid = get_call(api, ref)["referrals"][0]["id"]
     for trigger in ("accept", "complete"):
-        version = [r for r in get_call(api, ref)["referrals"] if r["id"] == rid][0]["version"]
-        resp = api("POST", f"/api/v1/calls/{ref}/referrals/{rid}/events",
-                   {"trigger": trigger, "expected_version": version})
-        assert resp.status_code == 200, resp.get_json()
+        fire_as_service(svc, ref, rid, trigger)
     assert get_call(api, ref)["state"] == "closed"
     section = block(text(client.get("/supervisor")), 'id="breaches-title"', "<section")
     assert "No open call or referral is in breach." in section
@@ -279,9 +279,9 @@ def test_reroute_with_a_stale_version_is_409_and_changes_nothing(api):
     assert call["state"] == "referred" and [r["state"] for r in call["referrals"]] == ["sent"]
 
 
-def test_reroute_of_an_accepted_referral_is_refused(api):
+def test_reroute_of_an_accepted_referral_is_refused(api, svc):
     ref, rid = referred(api)
-    api("POST", f"/api/v1/calls/{ref}/referrals/{rid}/events", {"trigger": "accept", "expected_version": 1})
+    fire_as_service(svc, ref, rid, "accept")
     err = error_of(reroute(api, ref, rid, {"service": "DN", "reason": "x", "expected_version": 2}),
                    422, "trigger_not_allowed")
     assert err["state"] == "accepted"

@@ -425,7 +425,9 @@ def test_the_professional_sees_the_consent_and_the_basis(client, users, api, svc
     rid = fire_ok(api, ref, "refer", 2, data={"service": "DN", "consent_override": SAFEGUARDING})["referrals"][0]["id"]
     sign_in(client, "professional")
     page = text(client.get(f"/my/referrals/{rid}"))
-    assert "Consent refused, recorded by handler" in block(page, 'id="consent-status"', "<dd")
+    # The handler who recorded it by name, role and centre (as the page names the referrer), not a username.
+    assert "Consent refused, recorded by Handler (handler, CNH) Mon 23 Nov 2026" in block(
+        page, 'id="consent-status"', "<dd")
     basis = block(page, 'id="sharing-basis"', "<dd")
     assert "Safeguarding: Care Act 2014 section 42 duty: “" + SAFEGUARDING["reason"] + "”" in basis
 

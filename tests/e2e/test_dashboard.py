@@ -9,20 +9,24 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from ipoa.adapters import orm
 from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.service import calls as call_service
 from ipoa.service import dashboard as dashboard_service
+from ipoa.service.professionals import add_professional
 from tests.conftest import csrf_token
 from tests.helpers.clocks import breach
 from tests.helpers.web import (
     actor_for,
     block,
+    error_text,
+    form_for,
     in_triage,
     load,
     logged,
+    service_fires,
     signed_in,
     table_by_first_cell,
     tables,
@@ -45,7 +49,7 @@ def refer(svc, service: str = "CRT", **overrides) -> tuple[str, str]:
 
 
 def accept(svc, ref: str, rid: str) -> None:
-    call_service.fire_referral_trigger(svc, actor_for(), ref, rid, {"trigger": "accept", "expected_version": 1})
+    service_fires(svc, ref, rid, {"trigger": "accept", "expected_version": 1})
 
 
 @pytest.fixture
@@ -130,8 +134,7 @@ def test_a_breached_referral_counts_for_its_service_and_the_referring_centre(cli
 
 def test_the_figures_read_open_records_only(svc, mix):
     # d's referral completes: the call closes; neither it nor its referral is counted any more.
-    call_service.fire_referral_trigger(svc, actor_for(), mix["d"], mix["d_rid"],
-                                       {"trigger": "complete", "expected_version": 2})
+    service_fires(svc, mix["d"], mix["d_rid"], {"trigger": "complete", "expected_version": 2})
     assert load(svc, mix["d"]).closed_at is not None
     dash = dashboard_service.figures(svc)
     cnh = next(f for f in dash.centres if f.code == "CNH")
@@ -299,7 +302,7 @@ def test_escalating_a_referral_texts_the_services_duty_lead_and_is_audited(clien
     handler = client.application.test_client()
     handler_token = signed_in(handler, "handler")
     assert handler.post(action, data={**form, "csrf_token": handler_token, "reason": "x"}).status_code == 403
-    call_service.fire_referral_trigger(svc, actor_for(), mix["c"], mix["c_rid"], {
+    service_fires(svc, mix["c"], mix["c_rid"], {
         "trigger": "decline", "expected_version": 1, "reason": "Not for us"})
     late = client.post(action, data={**form, "reason": "Chasing"})
     assert "nothing to escalate" in text(client.get(late.headers["Location"]))
@@ -326,13 +329,14 @@ def test_escalating_through_the_api(client, svc, tokens, mix):
 # -- exceptions -----------------------------------------------------------------------------------
 
 def add_sms(svc, *, minutes_ago: int, status: str, to: str = "+447700900123", error_code: int | None = None,
-            ref: str = "AAAA-BBBB", template: str = "referral_sent") -> str:
+            ref: str = "AAAA-BBBB", template: str = "referral_sent", kind: str = "on_duty",
+            professional_id: int | None = None, referral_id: str | None = None) -> str:
     sid = uuid.uuid4().hex
     created = svc.clock.now() - timedelta(minutes=minutes_ago)
     with svc.uow() as uow:
         uow.session.execute(insert(orm.sms_messages).values(
-            id=sid, call_ref=ref, referral_id=None, recipient_kind="professional", to=to, template=template,
-            body=f"{ref} test", status=status, error_code=error_code,
+            id=sid, call_ref=ref, referral_id=referral_id, recipient_kind=kind, professional_id=professional_id,
+            to=to, template=template, body=f"{ref} test", status=status, error_code=error_code,
             error_message="Unreachable destination handset" if error_code else None, attempts=1,
             created_at=created, updated_at=created))
         uow.commit()
@@ -354,26 +358,141 @@ def failed_job(svc) -> str:
 
 
 def test_exceptions_panel_lists_late_and_failed_texts(client, users, svc):
-    late = add_sms(svc, minutes_ago=11, status="sent", to="+447700900123", ref="LATE-0001")
+    ref, rid = refer(svc)  # to CRT
+    nia = add_professional(svc, name="Nia Nurse", service="CRT", mobile="07700 900201")
+    late = add_sms(svc, minutes_ago=11, status="sent", to="+447700900201", ref=ref, referral_id=rid,
+                   professional_id=nia)
     add_sms(svc, minutes_ago=5, status="sent", ref="RCNT-0001")  # not yet 10 minutes
     add_sms(svc, minutes_ago=30, status="delivered", ref="DLVD-0001")
     add_sms(svc, minutes_ago=60 * 25, status="queued", ref="OLDD-0001")  # outside the 24 h window
-    add_sms(svc, minutes_ago=3, status="undelivered", error_code=30003, to="+447700900456", ref="FAIL-0001")
+    add_sms(svc, minutes_ago=3, status="undelivered", error_code=30003, to="+447700900456", ref="FAIL-0001",
+            kind="duty_lead", template="escalation")
     signed_in(client, "supervisor")
     page = text(client.get("/supervisor"))
     panel = block(page, 'id="exceptions-title"', "<section")
     header, *rows = tables(block(panel, 'id="undelivered"', "<table"))[0]
-    assert header == ["Call", "To", "Template", "Status", "Age"]
-    assert rows == [["LATE-0001", "professional +447700******", "referral sent", "sent", "11m (created 09:49)"]]
+    assert header == ["Call", "For", "Status", "Age", "Follow-up"]
+    (row,) = rows
+    # Who it was for in words, their service, and the number to ring; what it was about, no patient details.
+    assert row[:4] == [f"{ref} New referral to Clinical Response Team (CRT)",
+                       "Nia Nurse On-duty professional, Clinical Response Team (CRT) 07700 900201 (ring Nia Nurse)",
+                       "sent", "11m (created 09:49)"]
+    assert f'<a id="tel-{late}" href="tel:+447700900201">' in panel
     header, *rows = tables(block(panel, 'id="failed-sms"', "<table"))[0]
-    assert header == ["Call", "To", "Template", "Status", "Error", "Created"]
-    assert rows == [["FAIL-0001", "professional +447700******", "referral sent", "undelivered",
-                     "30003: Unreachable destination handset", "23 Nov 09:57"]]
-    assert "+447700900123" not in page and "+447700900456" not in page  # masked, never in full
+    assert header == ["Call", "For", "Status", "Error", "Created", "Follow-up"]
+    (row,) = rows
+    assert row[:5] == ["FAIL-0001 Escalation: a referral to a service is overdue or was escalated",
+                       "Duty lead (name not on record) 07700 900456 (ring Duty lead)", "undelivered",
+                       "30003: Unreachable destination handset", "23 Nov 09:57"]
+    assert "+447700******" not in page  # the full number, to ring, rather than a masked one
     assert "RCNT-0001" not in panel and "DLVD-0001" not in panel and "OLDD-0001" not in panel
-    assert late  # the same list through the service layer:
-    exc = dashboard_service.exceptions(svc)
+    exc = dashboard_service.exceptions(svc)  # the same lists through the service layer
     assert [m.id for m in exc.undelivered] == [late] and exc.failed_total == 1
+
+
+def test_the_panel_names_whoever_a_text_was_for(client, users, svc):
+    ref, rid = refer(svc, service="DN")
+    with svc.uow() as uow:
+        uow.session.execute(update(orm.users).where(orm.users.c.username == "supervisor")
+                            .values(mobile="+447700900301"))
+        uow.session.execute(update(orm.calls).where(orm.calls.c.ref == ref).values(caller_name="Dr Demo"))
+        uow.commit()
+    # No professional_id on the row: the number is a professional's all the same.
+    add_professional(svc, name="Ned Nurse", service="DN", mobile="07700 900202", on_duty=False)
+    add_sms(svc, minutes_ago=20, status="sent", to="+447700900202", ref=ref, referral_id=rid)
+    add_sms(svc, minutes_ago=19, status="sent", to="+447700900104", ref=ref, referral_id=rid, kind="duty_lead")
+    add_sms(svc, minutes_ago=18, status="sent", to="+447700900301", ref=ref, kind="supervisor",
+            template="escalation_call")
+    add_sms(svc, minutes_ago=17, status="sent", to="+447700900999", ref=ref, referral_id=rid, kind="referrer",
+            template="referral_accepted")
+    signed_in(client, "supervisor")
+    panel = block(text(client.get("/supervisor")), 'id="exceptions-title"', "<section")
+    _, *rows = tables(block(panel, 'id="undelivered"', "<table"))[0]
+    dn = "Community (district) nursing (DN)"
+    assert [r[:2] for r in rows] == [
+        [f"{ref} New referral to {dn}", f"Ned Nurse On-duty professional, {dn} 07700 900202 (ring Ned Nurse)"],
+        [f"{ref} New referral to {dn}", f"Duty lead, {dn} (name not on record) 07700 900104 (ring Duty lead)"],
+        [f"{ref} Escalation: a call's clock ran out", "Supervisor Supervisor, supervisor, CNH 07700 900301 "
+                                                      "(ring Supervisor)"],
+        [f"{ref} Update to the referrer: referral to {dn} accepted",
+         "Dr Demo Referring professional 07700 900999 (ring Dr Demo)"]]
+    for number in ("+447700900202", "+447700900104", "+447700900301", "+447700900999"):
+        assert f'href="tel:{number}"' in panel
+    # Nothing that identifies the patient: the call's reference stands for the call.
+    call = load(svc, ref)
+    assert call.family_name not in panel and call.nhs_number not in panel
+
+
+def follow_up_url(sms_id: str) -> str:
+    return f"/supervisor/texts/{sms_id}/follow-up"
+
+
+def test_marking_a_text_followed_up_is_audited_and_takes_it_off_the_panel(client, users, svc, clock):
+    from ipoa.service import audit as audit_service
+
+    ref, rid = refer(svc)
+    sid = add_sms(svc, minutes_ago=15, status="undelivered", error_code=30003, ref=ref, referral_id=rid)
+    token = signed_in(client, "supervisor")
+    panel = block(text(client.get("/supervisor")), 'id="exceptions-title"', "<section")
+    form = form_for(panel, f'id="followed-up-{sid}"')
+    assert f'action="{follow_up_url(sid)}"' in form and 'name="csrf_token"' in form
+    assert f'<textarea class="nhsuk-textarea" id="note-{sid}" name="note" rows="2" required maxlength="2000"' in form
+    assert 'class="nhsuk-button nhsuk-button--secondary" type="submit"' in form
+    assert client.post(follow_up_url(sid), data={"note": "Rang Nia"}).status_code == 400  # CSRF, as every form
+
+    clock.advance(minutes=2)
+    resp = client.post(follow_up_url(sid), data={"csrf_token": token, "note": "  Rang Nia: visiting at 3pm  "})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/supervisor#exceptions"
+    page = text(client.get("/supervisor"))
+    assert f"The text about call {ref} is marked followed up" in page
+    assert f'id="text-{sid}"' not in page and "No exceptions:" in page
+    # Kept on the text: by whom, when and the note; and in the audit trail, on the call's record.
+    with svc.uow() as uow:
+        row = uow.session.execute(select(orm.sms_messages).where(orm.sms_messages.c.id == sid)).one()
+    assert (row.followed_up_by, row.followed_up_at, row.follow_up_note) == (
+        "supervisor", clock.now(), "Rang Nia: visiting at 3pm")
+    (event,) = [e for e in audit(svc, ref) if e.trigger == "followed_up"]
+    assert (event.entity, event.entity_id, event.actor, event.reason, event.at) == (
+        "text", sid, "supervisor", "Rang Nia: visiting at 3pm", clock.now())
+    assert event.data == {"recipient": "on_duty", "template": "referral_sent"}
+    assert audit_service.verify_all(svc, "cli:test").ok  # chained like every other event
+    # Again (a second supervisor, a double press): nothing to follow up, said plainly, never a 5xx.
+    again = client.post(follow_up_url(sid), data={"csrf_token": token, "note": "Rang again"})
+    assert again.status_code == 409 and "followed up already" in text(again)
+    assert len([e for e in audit(svc, ref) if e.trigger == "followed_up"]) == 1
+
+
+def test_a_follow_up_without_a_note_is_refused_naming_the_field(client, users, svc):
+    sid = add_sms(svc, minutes_ago=15, status="failed", ref="FAIL-0002")
+    token = signed_in(client, "supervisor")
+    for note, message in (("", "Enter a note: say who you spoke to and what was agreed"),
+                          ("   ", "Enter a note: say who you spoke to and what was agreed"),
+                          ("x" * 2001, "Enter a note of 2000 characters or fewer")):
+        resp = client.post(follow_up_url(sid), data={"csrf_token": token, "note": note})
+        assert resp.status_code == 400
+        page = text(resp)
+        # The NHS.UK error pattern: a summary linking to the field, the message beside it, the text's details.
+        assert '<a href="#note">' + message + "</a>" in page and error_text(page, "note") == message
+        assert 'aria-invalid="true"' in form_for(page, 'id="note"') and "FAIL-0002" in page
+        assert page.count('href="tel:+447700900123"') == 1
+    still = text(client.get("/supervisor"))
+    assert f'id="text-{sid}"' in still
+    with svc.uow() as uow:
+        assert uow.session.scalar(select(orm.sms_messages.c.followed_up_at)
+                                  .where(orm.sms_messages.c.id == sid)) is None
+
+
+def test_following_up_a_text_not_on_the_panel_is_a_4xx(client, users, svc):
+    token = signed_in(client, "supervisor")
+    missing = client.post(follow_up_url("0" * 32), data={"csrf_token": token, "note": "Rang them"})
+    assert missing.status_code == 404 and "Text not found" in text(missing)
+    missing = client.post(follow_up_url("0" * 32), data={"csrf_token": token, "note": ""})
+    assert missing.status_code == 404
+    delivered = add_sms(svc, minutes_ago=15, status="delivered", ref="DLVD-0002")
+    resp = client.post(follow_up_url(delivered), data={"csrf_token": token, "note": "Rang them"})
+    assert resp.status_code == 409 and "This text is now delivered: there is nothing to follow up." in text(resp)
+    recent = add_sms(svc, minutes_ago=2, status="sent", ref="RCNT-0002")  # not late yet
+    assert client.post(follow_up_url(recent), data={"csrf_token": token, "note": "Rang"}).status_code == 409
 
 
 def test_a_failed_job_is_listed_and_requeued(client, users, svc):
@@ -426,6 +545,7 @@ def test_the_dashboard_survives_redis_being_unreachable(client, users, svc, monk
 def test_only_supervisors_reach_the_dashboard(client, users, svc, username):
     ref = logged(svc)
     job_id = failed_job(svc)
+    sms_id = add_sms(svc, minutes_ago=15, status="failed", ref=ref)
     token = signed_in(client, username)
     for url in ("/supervisor", "/supervisor/dashboard/fragment", "/supervisor/calls?centre=CNH&measure=open",
                 "/supervisor/calls?service=CRT&measure=sent"):
@@ -433,9 +553,11 @@ def test_only_supervisors_reach_the_dashboard(client, users, svc, username):
     for url, form in ((f"/supervisor/calls/{ref}/transfer", {"centre": "ASC", "reason": "x", "expected_version": "1"}),
                       (f"/supervisor/calls/{ref}/referrals/{'0' * 32}/reroute",
                        {"service": "DN", "reason": "x", "expected_version": "1"}),
-                      (f"/supervisor/jobs/{job_id}/requeue", {})):
+                      (f"/supervisor/jobs/{job_id}/requeue", {}),
+                      (follow_up_url(sms_id), {"note": "Rang them"})):
         assert client.post(url, data={"csrf_token": token, **form}).status_code == 403, url
     assert load(svc, ref).centre == "CNH"
+    assert [m.id for m in dashboard_service.exceptions(svc).failed] == [sms_id]  # still to follow up
     from rq import Queue
     from rq.registry import FailedJobRegistry
     assert job_id in FailedJobRegistry(queue=Queue(QUEUE_NAME, connection=svc.redis())).get_job_ids()

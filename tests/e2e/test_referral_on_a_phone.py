@@ -56,8 +56,10 @@ def test_the_log_a_call_form_stores_the_address(client, users, svc):
         field = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
         assert field and 'autocomplete="off"' in field.group(0) and "required" not in field.group(0)
         assert f'<label class="nhsuk-label" for="{name}">' in page and label in page
-    # In page order: the address comes before the postcode, after the date of birth.
-    assert page.index('name="address_line_1"') < page.index('name="town"') < page.index('name="postcode"')
+    # In page order: the postcode (which decides the locality) comes first, then the date of birth, then
+    # the address for the visit.
+    assert page.index('name="postcode"') < page.index('name="date_of_birth-day"') \
+        < page.index('name="address_line_1"') < page.index('name="town"')
 
     ref = ref_from_redirect(client.post("/calls/new", data=log_form(token, address_line_1=" 12 Station Road ",
                                                                     town="Loughborough")))
@@ -76,7 +78,7 @@ def test_a_wrong_address_is_shown_beside_its_field_in_page_order(client, users, 
     assert error_text(page, "address_line_1") == "Enter address line 1 in 100 characters or fewer"
     assert error_text(page, "town") == "Enter a town or city of 60 characters or fewer"
     summary = page[page.index("nhsuk-error-summary"):]
-    assert summary.index('href="#address_line_1"') < summary.index('href="#town"') < summary.index('href="#postcode"')
+    assert summary.index('href="#postcode"') < summary.index('href="#address_line_1"') < summary.index('href="#town"')
     assert 'value="' + "x" * 101 + '"' in page  # what was typed is kept to correct
 
 

@@ -18,9 +18,9 @@ from ipoa.service import calls as call_service
 from ipoa.service import report_export
 from ipoa.service import reports as report_service
 from ipoa.service import timers as timer_service
-from tests.conftest import call_payload
+from tests.conftest import PASSWORD, call_payload
 from tests.helpers.clocks import timer_id
-from tests.helpers.web import actor_for, load, signed_in, tables, text
+from tests.helpers.web import actor_for, load, service_fires, signed_in, tables, text
 
 NOV = 11
 
@@ -57,7 +57,7 @@ def referral_event(svc, clock, when, ref, rid, trigger, reason=None) -> None:
     body = {"trigger": trigger, "expected_version": call.referral(rid).version}
     if reason is not None:
         body["reason"] = reason
-    call_service.fire_referral_trigger(svc, actor_for(call.centre), ref, rid, body)
+    service_fires(svc, ref, rid, body)  # accept, decline, start, complete: the receiving service's
 
 
 def fire_timer(svc, clock, when, ref, kind, rid=None) -> None:
@@ -312,15 +312,55 @@ def test_report_page_shows_the_measures_the_charts_and_the_days(client, users, s
     assert "Calls logged per day" in svgs[0] and "% of referrals accepted within SLA" in svgs[1]
     assert "Target 95%" in svgs[1]
     # The form keeps the choices; the other views carry the same period.
-    assert 'value="2026-11-23"' in page and f'href="/reports/board?{QUERY}"' in page
-    assert f'href="/reports/export.csv?{QUERY}"' in page
+    assert boxes(page, "from") == ("23", "11", "2026") and boxes(page, "to") == ("24", "11", "2026")
+    assert f'href="/reports/board?{QUERY}"' in page and f'href="/reports/export.csv?{QUERY}"' in page
+
+
+def boxes(page: str, name: str) -> tuple[str, ...]:
+    """What a date input's day, month and year boxes hold."""
+    return tuple(re.search(rf'id="{name}-{part}" name="{name}-{part}" type="text"[^>]*? value="([^"]*)"', page)[1]
+                 for part in ("day", "month", "year"))
 
 
 def test_report_page_defaults_to_the_last_30_days_with_today(client, users, svc, clock):
     signed_in(client, "admin")
     page = text(client.get("/reports/"))  # the test clock: Monday 23 November 2026
-    assert 'value="2026-10-25"' in page and 'value="2026-11-23"' in page
+    assert boxes(page, "from") == ("25", "10", "2026") and boxes(page, "to") == ("23", "11", "2026")
     assert "25 Oct 2026 to 23 Nov 2026" in page
+    assert 'type="date"' not in page  # never the browser's picker, whose order follows its locale
+
+
+def test_the_form_s_day_month_and_year_boxes_make_the_period(client, users, svc, scene):
+    signed_in(client, "supervisor")
+    typed = "from-day=5&from-month=11&from-year=2026&to-day=24&to-month=11&to-year=2026&centre=CNH&service="
+    page = text(client.get(f"/reports/?{typed}"))
+    assert "5 Nov 2026 to 24 Nov 2026 · centre CNH" in page
+    assert boxes(page, "from") == ("5", "11", "2026") and boxes(page, "to") == ("24", "11", "2026")
+    # The other views and the CSV carry the period as YYYY-MM-DD, which every view reads.
+    query = "from=2026-11-05&to=2026-11-24&centre=CNH"
+    assert f'href="/reports/board?{query}"' in page and f'href="/reports/export.csv?{query}"' in page
+    resp = client.get("/reports/export.csv?from=2026-11-05&to=2026-11-24&centre=CNH")
+    assert resp.headers["Content-Disposition"] == 'attachment; filename="ipoa-report-2026-11-05-to-2026-11-24-CNH.csv"'
+    # The CSV answers the form's boxes as well, and leading zeros change nothing.
+    resp = client.get("/reports/export.csv?from-day=05&from-month=11&from-year=2026&to-day=24&to-month=11&to-year=2026")
+    assert resp.status_code == 200 and "2026-11-05-to-2026-11-24" in resp.headers["Content-Disposition"]
+
+
+def test_a_bad_date_keeps_what_was_typed_and_marks_the_box(client, users, svc):
+    signed_in(client, "supervisor")
+    resp = client.get("/reports/board?from-day=5&from-month=13&from-year=2026&to-day=30&to-month=11&to-year=26")
+    assert resp.status_code == 400
+    page = text(resp)
+    assert "<title>Error: Board report" in page
+    summary = page[page.index('id="error-summary"'):page.index("<h1")]
+    assert '<a href="#from-month">Enter the \'from\' date as a real date, for example 1 11 2026</a>' in summary
+    assert '<a href="#to-year">Enter the \'to\' date with a year of 4 numbers, for example 30 11 2026</a>' in summary
+    assert boxes(page, "from") == ("5", "13", "2026") and boxes(page, "to") == ("30", "11", "26")
+    marked = re.findall(r'id="((?:from|to)-\w+)"[^>]*aria-invalid="true"', page)
+    assert marked == ["from-month", "to-year"]
+    assert "Download CSV" not in page
+    # Switching view keeps what was typed, errors and all.
+    assert 'href="/reports/?from-day=5&from-month=13&from-year=2026&to-day=30' in page
 
 
 def test_report_for_a_service_says_call_measures_do_not_apply(client, users, svc, scene):
@@ -332,14 +372,51 @@ def test_report_for_a_service_says_call_measures_do_not_apply(client, users, svc
     assert len(re.findall(r"<svg\b", page)) == 2  # no calls-per-day chart
 
 
+@pytest.mark.browser
+def test_a_date_typed_day_month_year_is_read_so_in_a_us_english_browser(live_server, page, users, svc):
+    """5 / 11 / 2026 is 5 November, not 11 May, though the browser's own date order is month first."""
+    us = page.context.browser.new_context(locale="en-US", viewport={"width": 1280, "height": 720})
+    try:
+        tab = us.new_page()
+        tab.goto(f"{live_server}/login")
+        tab.locator("[name=username]").fill("supervisor")
+        tab.locator("[name=password]").fill(PASSWORD)
+        with tab.expect_navigation():
+            tab.locator("[name=password]").press("Enter")
+        assert tab.evaluate("navigator.language") == "en-US"
+        tab.goto(f"{live_server}/reports/")
+        for name, typed in (("from", ("5", "11", "2026")), ("to", ("23", "11", "2026"))):
+            for part, value in zip(("day", "month", "year"), typed, strict=True):
+                tab.locator(f"#{name}-{part}").fill(value)
+        with tab.expect_navigation():
+            tab.get_by_role("button", name="Show report").click()
+        assert tab.locator("#measures-title").inner_text().startswith("5 Nov 2026 to 23 Nov 2026")
+        assert [tab.locator(f"#from-{part}").input_value() for part in ("day", "month", "year")] == ["5", "11", "2026"]
+        board = tab.get_by_role("link", name="Board view").get_attribute("href")
+        assert board == "/reports/board?from=2026-11-05&to=2026-11-23"
+    finally:
+        us.close()
+
+
+def parts(day: str, month: str, year: str, name: str = "from") -> str:
+    return f"{name}-day={day}&{name}-month={month}&{name}-year={year}"
+
+
 @pytest.mark.parametrize("query,message", [
-    ("from=2026-13-01&to=2026-11-30", "'2026-13-01' is not a date"),
-    ("from=2026-11-30&to=2026-11-01", "The 'to' date must be on or after the 'from' date."),
-    ("from=2026-11-01", "Enter the 'to' date as well"),
-    ("from=2024-01-01&to=2026-11-01", "A report covers at most 366 days."),
-    ("from=2027-01-01&to=2027-01-31", "The period starts in the future"),
-    ("centre=XYZ", "Unknown centre 'XYZ'."),
-    ("service=<b>", "Unknown service '<B>'."),
+    ("from=2026-13-01&to=2026-11-30", "Enter the 'from' date as a real date, for example 1 11 2026"),
+    ("from=2026-11-30&to=2026-11-01", "The 'to' date must be the same as or after the 'from' date"),
+    ("from=2026-11-01", "Enter the 'to' date as well, for example 30 11 2026"),
+    ("from=2024-01-01&to=2026-11-01", "A report covers at most 366 days: enter a 'to' date nearer the 'from' date"),
+    ("from=2027-01-01&to=2027-01-31", "The 'from' date must be today or earlier"),
+    ("from=1999-12-31&to=2026-01-01", "Enter a 'from' date between 1 January 2000 and 31 December 2099"),
+    (parts("31", "2", "2026") + "&" + parts("1", "3", "2026", "to"),
+     "Enter the 'from' date as a real date, for example 1 11 2026"),
+    (parts("1", "", "2026") + "&" + parts("1", "3", "2026", "to"), "The 'from' date must include a month"),
+    (parts("1", "3", "2026") + "&" + parts("", "", "", "to"), "Enter the 'to' date as well, for example 30 11 2026"),
+    (parts("1", "3", "2026") + "&" + parts("1", "4", "２０２６", "to"),
+     "Enter the 'to' date as a real date, for example 30 11 2026"),
+    ("centre=XYZ", "Select a centre from the list"),
+    ("service=<b>", "Select a service from the list"),
 ])
 def test_bad_inputs_are_400_with_a_message(client, users, svc, query, message):
     signed_in(client, "supervisor")
@@ -350,6 +427,7 @@ def test_bad_inputs_are_400_with_a_message(client, users, svc, query, message):
         assert "<B>" not in page  # escaped
         assert message in text(resp), url
         assert 'aria-invalid="true"' in page and 'role="alert"' in page
+        assert "<title>Error: " in page and text(resp).count(message) == 2  # in the summary and at the field
     resp = client.get(f"/reports/export.csv?{query}")
     assert resp.status_code == 400 and message in resp.get_data(as_text=True)
 

@@ -13,6 +13,7 @@ from ipoa.adapters import audit_store
 from ipoa.adapters.orm import security_events
 from ipoa.service import users as user_service
 from tests.conftest import PASSWORD, csrf_token, sign_in
+from tests.helpers.web import tables
 
 CLI = "cli:ops"
 
@@ -183,6 +184,23 @@ def test_an_administrator_sees_the_events_newest_first_and_filters_them(client, 
     assert bad.status_code == 400 and "Choose a kind of event from the list." in text(bad)
     nul = client.get("/admin/security?user=ad%00min")  # PostgreSQL would refuse it in a query
     assert nul.status_code == 400 and "without control characters" in text(nul)
+
+
+def test_the_security_log_names_people_in_words_with_the_username_the_filter_takes(client, users, svc):
+    with svc.uow() as uow:
+        uow.users.find("handler").display_name = "Hana Hughes"
+        uow.commit()
+    user_service.issue_token(svc, CLI, "handler")  # by the command line, about a user
+    sign_in(client, "no.such.person", "a-wrong-password")  # what was typed: no user to name
+    assert sign_in(client, "admin").status_code == 302
+    page = text(client.get("/admin/security"))
+    header, *rows = tables(page)[0]
+    by_kind = {row[2]: dict(zip(header, row)) for row in rows}
+    issued, failed, signed = by_kind["token issued"], by_kind["sign in failed"], by_kind["sign in"]
+    assert (issued["By"], issued["About"]) == ("IPOA (command line)", "Hana Hughes (handler, CNH) username handler")
+    assert (failed["By"], failed["About"]) == ("no.such.person", "–")
+    assert signed["By"] == "Admin (admin) username admin"
+    assert "cli:ops" not in page.split("<tbody")[1]  # no internal actor names
 
 
 def test_the_security_log_pages_back_fifty_at_a_time(client, users, svc):

@@ -3,7 +3,7 @@ the queue, the call page's actions and the supervisor's figures."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -307,10 +307,17 @@ def test_call_page_offers_only_the_actions_valid_in_logged(client, users, svc):
     assert {"action-start_triage", "action-transfer", "action-promise_callback", "action-cancel"} <= found
     assert "action-close" not in found and "action-call_back" not in found
     assert ">Close<" not in page
-    # Routing in "logged": only divert_999 is a route here; the refer route is not offered yet.
-    assert "accept-route" not in found
+    # Routing in "logged": every route is offered, the recommendation's Accept first and focused; the forms
+    # say step_first, so start_triage is taken in the same action (service.calls.route_actions).
+    assert "accept-route" in found
+    accept = form_for(page, 'id="accept-route"')
+    assert 'name="step_first" value="1"' in accept and 'value="refer"' in accept
+    assert re.search(r'id="accept-route"[^>]*autofocus', page)
     options = form_for(page, 'id="override-route"')
-    assert 'value="divert_999"' in options and 'value="refer:' not in options
+    assert 'value="divert_999"' in options and 'value="refer:CRT"' in options
+    assert 'name="step_first" value="1"' in options
+    # Start triage stays, no longer the main action: the recommendation's Accept is.
+    assert 'nhsuk-button--secondary" type="submit" id="action-start_triage"' in page
     # The transfer choice never offers the call's own centre.
     transfer = form_for(page, 'id="action-transfer"')
     assert 'value="CNH"' not in transfer and 'value="ASC"' in transfer
@@ -581,3 +588,18 @@ def test_an_open_referral_says_whose_it_is_to_move_on(client, users, svc):
     signed_in(client)
     referrals = block(text(client.get(f"/calls/{ref}")), 'id="referrals-title"', "<section")
     assert "For CRT to accept and update." in referrals
+
+
+def test_focus_starts_on_the_main_action_and_on_nothing_after_an_error(client, users, svc, clock):
+    """Keyboard first: a call awaiting its callback opens on "Call back now"; one page, one autofocus."""
+    ref = logged(svc)
+    advance(svc, ref, "promise_callback", data={"callback_at": (clock.now() + timedelta(hours=1)).isoformat()})
+    signed_in(client)
+    page = text(client.get(f"/calls/{ref}"))
+    assert re.findall(r'<[^>]+autofocus[^>]*>', page) == [
+        re.search(r'<button[^>]+id="action-call_back"[^>]*>', page).group(0)]
+    token = csrf_token(client, f"/calls/{ref}")
+    version = load(svc, ref).version
+    refused = text(client.post(f"/calls/{ref}/events", data={"csrf_token": token, "trigger": "cancel",
+                                                             "expected_version": version}))
+    assert 'id="error-summary"' in refused and "autofocus" not in refused

@@ -94,12 +94,15 @@ def test_errors_come_in_page_order_with_plain_messages_and_no_banner(app, client
     assert list(errors.items()) == [
         ("urgency", "Select the urgency"),
         ("summary", "Enter a summary of the call"),
-        ("nhs_number", "Enter a 10-digit NHS number"),
         ("given_name", "Enter the person's given name"),
+        ("nhs_number", "Enter a 10-digit NHS number"),
         ("date_of_birth", "Date of birth must be a real date"),
         ("caller_phone", "Enter the caller's phone number, like 01632 960 001 or 07700 900 982"),
     ]
     page = text(resp)
+    # The summary's order is the form's: each field's box appears in the page in the same order.
+    boxes = [page.index(f'id="{name}{"-day" if name == "date_of_birth" else ""}"') for name in errors]
+    assert boxes == sorted(boxes)
     assert "Please correct the fields marked below." not in page
     assert re.search(r"<title>\s*Error: ", page)
     for message in errors.values():

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ipoa.adapters import orm
 from ipoa.service import calls as call_service
 from ipoa.service.calls import Actor
-from tests.helpers import call_payload, csrf_token, sign_in
+from tests.helpers import PASSWORD, call_payload, csrf_token, sign_in
 
 REF_LINK = re.compile(r'href="/calls/([0-9A-Z]{4}-[0-9A-Z]{4})"')
 
@@ -54,6 +54,14 @@ def referred(svc) -> tuple[str, str]:
     ref = in_triage(svc)
     advance(svc, ref, "refer", data={"service": "CRT"})
     return ref, load(svc, ref).referrals[0].id
+
+
+def service_fires(svc, ref: str, rid: str, payload: dict, *, username: str = "professional"):
+    """The receiving service's professional fires a referral trigger with this payload (as on their page
+    or by SMS): Accept, Decline, Start and Complete are theirs alone (domain/access.may_fire_referral_trigger)."""
+    service = next(r for r in load(svc, ref).referrals if r.id == rid).service
+    prof = Actor(username=username, role="professional", centre=None, service=service)
+    return call_service.fire_referral_trigger(svc, prof, ref, rid, payload, as_service=service)
 
 
 def fire_as_service(svc, ref: str, rid: str, trigger: str, *, username: str = "professional", **payload) -> None:
@@ -184,3 +192,14 @@ def table_by_first_cell(table: list[list[str]]) -> dict[str, dict[str, str]]:
     """{first cell's first word: {header: cell}} for a table whose first row is its header."""
     header, *rows = table
     return {row[0].split()[0]: dict(zip(header, row)) for row in rows}
+
+
+def browser_sign_in(page, live_server: str, username: str, path: str) -> None:
+    """In a real browser: open path, sign in on the page it sends you to (Enter in the password box), and
+    land on path."""
+    page.goto(f"{live_server}{path}")
+    page.locator("[name=username]").fill(username)
+    page.locator("[name=password]").fill(PASSWORD)
+    with page.expect_navigation():
+        page.locator("[name=password]").press("Enter")
+    assert page.url == f"{live_server}{path}"

@@ -31,3 +31,23 @@ def test_the_address_migration_goes_down_and_up_again(services):
     assert {"address_line_1", "town"} <= columns()
     with services.db.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_the_text_follow_up_migration_goes_down_and_up_again(services):
+    """0010 (a supervisor's follow-up of a text not delivered) removes its three columns and adds them back."""
+    added = {"followed_up_at", "followed_up_by", "follow_up_note"}
+
+    def columns() -> set[str]:
+        return {c["name"] for c in inspect(services.db).get_columns("sms_messages")}
+
+    assert added <= columns()
+    cfg = alembic_config(services.db)
+    try:
+        command.downgrade(cfg, "0009")
+        assert not added & columns()
+        assert "delivered_at" in columns()
+    finally:
+        command.upgrade(cfg, "head")
+    assert added <= columns()
+    with services.db.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []

@@ -14,6 +14,7 @@ from ipoa.domain.errors import VersionConflict, WorkflowError
 from ipoa.domain.model import Call
 from ipoa.service import calls as call_service
 from tests.conftest import call_payload
+from tests.helpers.web import service_fires
 
 
 def count(svc, table) -> int:
@@ -149,8 +150,8 @@ def test_referral_and_call_move_together_in_one_transaction(svc, handler_actor):
     call = call_service.fire_call_trigger(svc, handler_actor, call.ref,
                                           {"trigger": "refer", "expected_version": 2, "data": {"service": "DN"}})
     referral = call.referrals[0]
-    call = call_service.fire_referral_trigger(svc, handler_actor, call.ref, referral.id,
-                                              {"trigger": "decline", "reason": "no capacity", "expected_version": 1})
+    call = service_fires(svc, call.ref, referral.id,
+                         {"trigger": "decline", "reason": "no capacity", "expected_version": 1})
     with svc.uow() as uow:
         stored = uow.calls.get(call.ref)
         assert stored.state == "in_triage" and stored.referrals[0].state == "declined"

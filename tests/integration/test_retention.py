@@ -19,7 +19,7 @@ from ipoa.service import records, retention
 from ipoa.service.calls import Actor
 from ipoa.service.reports import build_report
 from tests.conftest import DEFAULT_NOW, call_payload
-from tests.helpers.web import signed_in, text
+from tests.helpers.web import service_fires, signed_in, text
 
 HANDLER = Actor(username="handler", role="handler", centre="CNH")
 SUPERVISOR = Actor(username="supervisor", role="supervisor", centre="CNH")
@@ -62,7 +62,7 @@ def declined_then_resolved(svc, clock, at: datetime) -> str:
     fire(svc, ref, "refer", data={"service": "CRT"}, reason="Known to this service")
     clock.advance(minutes=10)
     call, _ = call_service.get_call(svc, ref)
-    call_service.fire_referral_trigger(svc, HANDLER, ref, call.referrals[0].id,
+    service_fires(svc, ref, call.referrals[0].id,
                                        {"trigger": "decline", "expected_version": call.referrals[0].version,
                                         "reason": "Already on our caseload"})
     clock.advance(minutes=10)

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from ipoa.adapters.orm import sms_messages
 from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.adapters.sms_gateway import PermanentSmsError, Submitted, TransientSmsError
-from ipoa.service import calls as call_service
 from ipoa.service import outbox, sms
 from ipoa.service.professionals import add_professional
 from tests.helpers.sms import IDENTIFIERS, ScriptedGateway, drain, handle_events, referred_call
+from tests.helpers.web import service_fires
 
 
 def texts(svc):
@@ -60,8 +60,7 @@ def test_a_redelivered_event_texts_nobody_twice(app, svc, handler_actor):
 def test_the_referrer_hears_of_acceptance_when_they_asked(app, svc, handler_actor):
     call = referred_call(svc, handler_actor, type="professional", phone="07700 900299", wants_updates=True)
     referral = call.referrals[0]
-    call_service.fire_referral_trigger(svc, handler_actor, call.ref, referral.id,
-                                       {"trigger": "accept", "expected_version": 1})
+    service_fires(svc, call.ref, referral.id, {"trigger": "accept", "expected_version": 1})
     drain(app, svc)
     updates = [t for t in texts(svc) if t.recipient_kind == "referrer"]
     assert [(t.to, t.template) for t in updates] == [("+447700900299", "referral_accepted")]
@@ -70,8 +69,7 @@ def test_the_referrer_hears_of_acceptance_when_they_asked(app, svc, handler_acto
 
 def test_no_update_for_a_referrer_who_did_not_ask(app, svc, handler_actor):
     call = referred_call(svc, handler_actor, type="professional", phone="07700 900299")
-    call_service.fire_referral_trigger(svc, handler_actor, call.ref, call.referrals[0].id,
-                                       {"trigger": "accept", "expected_version": 1})
+    service_fires(svc, call.ref, call.referrals[0].id, {"trigger": "accept", "expected_version": 1})
     drain(app, svc)
     assert [t for t in texts(svc) if t.recipient_kind == "referrer"] == []
 

@@ -26,6 +26,7 @@ from ipoa.service import dashboard, outbox, replies, reports
 from ipoa.service.calls import Actor
 from ipoa.service.professionals import add_professional
 from tests.conftest import NO_SIGN_IN_RULES, call_payload, csrf_token, sign_in
+from tests.helpers.web import service_fires
 
 # What the administrator renames: every state and trigger the code used to name.
 STATES = {
@@ -140,7 +141,7 @@ def test_reroute_and_escalate_follow_the_tags(renamed_app):
         "from_referral": referral.id, "from_service": "DN"}
 
     # Taken on: no longer re-routable, still escalatable (by the tags, not the names).
-    call_service.fire_referral_trigger(services, HANDLER, call.ref, new.id,
+    service_fires(services, call.ref, new.id,
                                        {"trigger": "take_on", "expected_version": 1})
     with pytest.raises(TriggerNotAllowed):
         call_service.reroute_referral(services, SUPERVISOR, call.ref, new.id, {
@@ -214,14 +215,14 @@ def test_the_dashboard_counts_both_versions_by_their_own_tags(svc, renamed, cloc
     # One referral on the shipped v1 ('sent', 'accepted'), before the copy is deployed...
     v1 = referred(svc, refer="refer", triage="start_triage")
     v1_accepted = referred(svc, refer="refer", triage="start_triage")
-    call_service.fire_referral_trigger(svc, HANDLER, v1_accepted.ref, v1_accepted.referrals[0].id,
+    service_fires(svc, v1_accepted.ref, v1_accepted.referrals[0].id,
                                        {"trigger": "accept", "expected_version": 1})
     app, services = app_from(renamed, svc, clock)
     try:
         # ... and on v2 ('awaiting_service', 'taken_on').
         waiting = referred(services)
         taken = referred(services)
-        call_service.fire_referral_trigger(services, HANDLER, taken.ref, taken.referrals[0].id,
+        service_fires(services, taken.ref, taken.referrals[0].id,
                                            {"trigger": "take_on", "expected_version": 1})
         figures = dashboard.figures(services)
         dn = next(f for f in figures.services if f.code == "DN")
@@ -264,12 +265,12 @@ def test_reports_count_the_renamed_states(renamed_app):
     _, services = renamed_app
     accepted = referred(services)
     services.clock.advance(minutes=20)
-    call_service.fire_referral_trigger(services, HANDLER, accepted.ref, accepted.referrals[0].id,
+    service_fires(services, accepted.ref, accepted.referrals[0].id,
                                        {"trigger": "take_on", "expected_version": 1})
-    call_service.fire_referral_trigger(services, HANDLER, accepted.ref, accepted.referrals[0].id,
+    service_fires(services, accepted.ref, accepted.referrals[0].id,
                                        {"trigger": "first_visit", "expected_version": 2})
     declined = referred(services)
-    call_service.fire_referral_trigger(services, HANDLER, declined.ref, declined.referrals[0].id,
+    service_fires(services, declined.ref, declined.referrals[0].id,
                                        {"trigger": "turn_down", "reason": "no capacity", "expected_version": 1})
     today = services.clock.now().date()
     report = reports.build_report(services, Period(today, today), Scope())
@@ -319,7 +320,7 @@ def test_init_updates_a_deployed_versions_tags_in_place(app, svc, users, tmp_pat
     """Tags are meaning, not shape: the same version number, its tags replaced, logged; the engine rereads."""
     call = referred(svc, refer="refer", triage="start_triage")
     rid = call.referrals[0].id
-    call_service.fire_referral_trigger(svc, HANDLER, call.ref, rid, {"trigger": "accept", "expected_version": 1})
+    service_fires(svc, call.ref, rid, {"trigger": "accept", "expected_version": 1})
     folder = copy_workflows(tmp_path / "workflows")
     referral = load(folder, "referral")
     for st in referral["states"]:

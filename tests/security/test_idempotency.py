@@ -167,7 +167,7 @@ def test_the_answer_written_with_the_change_is_the_views_answer(client, tokens, 
                     {"trigger": "refer", "expected_version": 2, "data": {"service": "CRT"}}, key="k3")
     rid = referred.get_json()["referrals"][0]["id"]
     accepted = post(client, token, f"/api/v1/calls/{ref}/referrals/{rid}/events",
-                    {"trigger": "accept", "expected_version": 1}, key="k4")
+                    {"trigger": "withdraw", "expected_version": 1, "reason": "Family now caring"}, key="k4")
     assert [created.status_code, referred.status_code, accepted.status_code] == [201, 200, 200]
     assert stored == []
     rows = {r.key: r for r in key_rows(svc)}
@@ -209,11 +209,11 @@ def test_an_event_retry_returns_the_first_answer_not_a_version_conflict(app, cli
 
     rid = body["referrals"][0]["id"]
     rurl = f"/api/v1/calls/{ref}/referrals/{rid}/events"
-    accept = {"trigger": "accept", "expected_version": 1}
-    first = post(client, token, rurl, accept, key="accept-1")
-    assert first.status_code == 200 and first.get_json()["referral"]["state"] == "accepted"
+    withdraw = {"trigger": "withdraw", "expected_version": 1, "reason": "Family now caring"}
+    first = post(client, token, rurl, withdraw, key="withdraw-1")
+    assert first.status_code == 200 and first.get_json()["referral"]["state"] == "withdrawn"
     before = counts(svc)
-    same_answer(first, post(client, token, rurl, accept, key="accept-1"))
+    same_answer(first, post(client, token, rurl, withdraw, key="withdraw-1"))
     assert counts(svc) == before
 
 

@@ -27,6 +27,7 @@ from ipoa.service import sms
 from ipoa.service.professionals import add_professional
 from tests.conftest import sign_in
 from tests.helpers.sms import drain, referred_call
+from tests.helpers.web import service_fires
 
 # 40 characters, https, a plausible NHS host name.
 NHS_40 = "https://ipoa.northamptonshire-icb.nhs.uk"
@@ -147,13 +148,11 @@ def test_a_short_code_leads_where_the_old_token_did_and_the_old_token_still_work
 
 
 def test_one_code_per_referral_whatever_texts_it_causes(app, svc, handler_actor):
-    from ipoa.service import calls as call_service
 
     add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
     add_professional(svc, name="Ned", service="DN", mobile="07700 900202")
     call = referred_call(svc, handler_actor, type="professional", phone="07700 900299", wants_updates=True)
-    call_service.fire_referral_trigger(svc, handler_actor, call.ref, call.referrals[0].id,
-                                       {"trigger": "accept", "expected_version": 1})
+    service_fires(svc, call.ref, call.referrals[0].id, {"trigger": "accept", "expected_version": 1})
     drain(app, svc)
     with svc.uow() as uow:
         bodies = uow.session.scalars(select(sms_messages.c.body)).all()

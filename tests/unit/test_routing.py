@@ -12,7 +12,9 @@ from ipoa.domain.calendar import LONDON
 from ipoa.domain.directory import load_directory_file
 from ipoa.domain.routing import (
     URGENCIES,
+    Alternative,
     Decision,
+    OutOfHours,
     RoutingError,
     RoutingTable,
     load_routing,
@@ -500,3 +502,115 @@ def test_single_values_and_numeric_ids_are_accepted():
     _rule(data, "16").update(id=16, when={"need": "housing", "urgency": ["urgent", "same_day", "routine"]})
     table = load_routing(data, DIRECTORY, source=SOURCE)
     assert table.decide("housing", "routine", london(WEDNESDAY, 12)).rule == "16"
+
+
+# --- out-of-hours alternatives (workflows/routing.yaml, out_of_hours) ------------------------------------
+
+THURSDAY = date(2026, 12, 3)
+
+
+def test_row_15_offers_oohv_while_ilt_is_closed_at_night_for_urgent_and_same_day():
+    for urgency in ("urgent", "same_day"):
+        decision = decide("long_term_condition", urgency, london(THURSDAY, 22))
+        # The recommendation itself is unchanged: ILT, closed, opening at 08:00.
+        assert (decision.tier, decision.service, decision.rule) == (2, "ILT", "15")
+        assert decision.next_open == london(date(2026, 12, 4), 8).astimezone(UTC)
+        assert decision.out_of_hours == Alternative(service="OOHV", open_now=True)
+        data = json.loads(json.dumps(decision.to_dict()))
+        assert data["out_of_hours"] == {"service": "OOHV", "open_now": True}
+        assert "OOHV" not in decision.reason
+
+
+def test_a_routine_call_waits_for_ilt_without_an_alternative():
+    decision = decide("long_term_condition", "routine", london(THURSDAY, 22))
+    assert decision.service == "ILT" and decision.next_open is not None
+    assert decision.out_of_hours is None
+    assert "out_of_hours" not in decision.to_dict()
+
+
+@pytest.mark.parametrize("at", [
+    london(THURSDAY, 12),  # ILT open: nothing to offer instead
+    london(THURSDAY, 18, 30),  # ILT closed, OOHV not yet open
+    london(date(2026, 12, 5), 12),  # Saturday midday: both closed
+])
+def test_no_alternative_while_ilt_is_open_or_when_oohv_is_closed_too(at):
+    decision = decide("long_term_condition", "urgent", at)
+    assert decision.service == "ILT"
+    assert decision.out_of_hours is None
+    assert "out_of_hours" not in decision.to_dict()
+
+
+def test_rows_without_the_key_offer_nothing_even_when_closed():
+    decision = decide("social_care_assessment", "routine", london(SATURDAY, 12))
+    assert decision.next_open is not None and decision.out_of_hours is None
+
+
+def test_an_alternative_without_urgency_applies_to_every_level_the_rule_takes():
+    data = copy.deepcopy(RAW)
+    _rule(data, "15")["out_of_hours"] = {"service": "OOHV"}
+    table = load_routing(data, DIRECTORY, source=SOURCE)
+    decision = table.decide("long_term_condition", "routine", london(THURSDAY, 22).astimezone(UTC), IN_AREA)
+    assert decision.out_of_hours == Alternative(service="OOHV", open_now=True)
+
+
+def test_single_urgency_is_accepted_and_the_rule_keeps_its_alternative():
+    data = copy.deepcopy(RAW)
+    _rule(data, "15")["out_of_hours"] = {"service": "OOHV", "urgency": "urgent"}
+    table = load_routing(data, DIRECTORY, source=SOURCE)
+    assert next(r for r in table.rules if r.id == "15").out_of_hours == OutOfHours("OOHV", ("urgent",))
+    at = london(THURSDAY, 22).astimezone(UTC)
+    assert table.decide("long_term_condition", "urgent", at, IN_AREA).out_of_hours is not None
+    assert table.decide("long_term_condition", "same_day", at, IN_AREA).out_of_hours is None
+
+
+def test_an_alternative_that_needs_a_locality_is_not_offered_without_one():
+    data = copy.deepcopy(RAW)
+    _rule(data, "16")["out_of_hours"] = {"service": "ILT"}  # housing (LB): ILT needs the locality
+    table = load_routing(data, DIRECTORY, source=SOURCE)
+    saturday_noon = london(SATURDAY, 12).astimezone(UTC)
+    tuesday_evening = london(date(2026, 6, 2), 17, 30).astimezone(UTC)  # LB closed, ILT open
+    assert table.decide("housing", "routine", saturday_noon, IN_AREA).out_of_hours is None  # ILT closed too
+    assert table.decide("housing", "routine", tuesday_evening, IN_AREA).out_of_hours == Alternative("ILT", True)
+    assert table.decide("housing", "routine", tuesday_evening, None).out_of_hours is None
+
+
+@pytest.mark.parametrize(
+    "out_of_hours, fragments",
+    [
+        ({"service": "OOHVX"}, ("out_of_hours: unknown service code 'OOHVX'",)),
+        ({"service": "ILT"}, ("out_of_hours: the alternative must be another service than ILT",)),
+        ({"service": "OOHV", "urgency": ["soon"]}, ("out_of_hours: unknown urgency 'soon'",)),
+        ({"service": "OOHV", "urgency": ["emergency"]}, ("urgency 'emergency' never reaches this rule",)),
+        ({"service": "OOHV", "urgency": []}, ("out_of_hours:", "urgency")),
+        ({"service": "OOHV", "when": "night"}, ("out_of_hours:", "when: unknown key")),
+        ({}, ("out_of_hours:", "service")),
+        ("OOHV", ("out_of_hours",)),
+    ],
+)
+def test_bad_out_of_hours_is_refused_on_load(out_of_hours, fragments):
+    _expect_error(lambda d: _rule(d, "15").update(out_of_hours=out_of_hours), "rule 15:", *fragments)
+
+
+@pytest.mark.parametrize("rule_id", ["1", "2", "18"])
+def test_out_of_hours_is_for_service_rules_only(rule_id):
+    _expect_error(lambda d: _rule(d, rule_id).update(out_of_hours={"service": "OOHV"}),
+                  f"rule {rule_id}:", "out_of_hours is for a tier 2 rule")
+
+
+@PROPERTY
+@given(st.one_of(st.just("long_term_condition"), NEEDS), st.sampled_from(URGENCIES), INSTANTS, POSTCODES)
+def test_an_offered_alternative_is_open_differs_and_only_stands_in_for_a_closed_service(need, urgency, at, postcode):
+    decision = TABLE.decide(need, urgency, at, postcode)
+    rule = next(r for r in TABLE.rules if r.id == decision.rule)
+    alternative = decision.out_of_hours
+    if alternative is None:
+        # Nothing is withheld: the service is open, the rule has none for this urgency, or it is closed too.
+        if decision.next_open is not None and rule.out_of_hours and rule.out_of_hours.applies_to(urgency):
+            assert not DIRECTORY.services[rule.out_of_hours.service].calendar.is_open(at)
+        return
+    assert decision.tier == 2 and decision.next_open is not None
+    assert not DIRECTORY.services[decision.service].calendar.is_open(at)
+    assert alternative.service != decision.service and alternative.open_now
+    assert DIRECTORY.services[alternative.service].calendar.is_open(at)
+    assert rule.out_of_hours is not None and alternative.service == rule.out_of_hours.service
+    assert rule.out_of_hours.applies_to(urgency)

@@ -78,6 +78,29 @@ def test_call_workflow_states(shipped):
     assert call.final_states == {"closed", "cancelled"}
 
 
+def test_the_plain_step_before_a_route_is_start_triage_and_never_one_with_an_effect(shipped):
+    call = shipped["call"]
+    assert [t.trigger for t in call.plain_steps("logged")] == ["start_triage"]
+    assert call.step_before_route("logged", "refer") == "start_triage"
+    assert call.step_before_route("transferred", "resolve") == "start_triage"
+    assert call.step_before_route("in_triage", "refer") is None  # may fire now
+    assert call.step_before_route("logged", "divert_999") is None  # may fire now
+    assert call.step_before_route("logged", "promise_callback") is None  # not a route
+    # call_back clears the promised callback: never taken on the handler's behalf.
+    assert call.plain_steps("awaiting_callback") == []
+    assert call.step_before_route("awaiting_callback", "refer") is None
+
+
+def test_a_step_with_a_condition_or_needs_is_not_plain():
+    data = minimal()
+    data["transitions"] = [{"trigger": "go", "source": "a", "dest": "b", "conditions": ["reason_given"]},
+                           {"trigger": "finish", "source": "b", "dest": "z", "route": "refer"}]
+    wf = parse_workflow(data, SOURCE)
+    assert wf.plain_steps("a") == [] and wf.step_before_route("a", "finish") is None
+    data["transitions"][0].pop("conditions")
+    assert parse_workflow(data, SOURCE).step_before_route("a", "finish") == "go"
+
+
 def test_referral_workflow_states(shipped):
     referral = shipped["referral"]
     assert set(referral.states) == REFERRAL_STATES

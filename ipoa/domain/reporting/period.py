@@ -3,12 +3,14 @@ and service, one centre, one service, or a centre's referrals to one service), a
 the report form's parameters."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from .. import field_messages as fm
 from ..calendar import LONDON
+from ..date_parts import DATE_PARTS, PartsProblem, parse_date
 from ..validation import EARLIEST_DAY, LATEST_DAY, day_in_range
 
 __all__ = ["DEFAULT_DAYS", "MAX_DAYS", "Period", "ReportInputError", "Scope", "default_period", "london_midnight",
@@ -20,10 +22,11 @@ DEFAULT_DAYS = 30
 
 
 class ReportInputError(ValueError):
-    """Bad report parameters: {field: message}."""
+    """Bad report parameters: {field: message}, and for a date, the boxes to highlight {field: parts}."""
 
-    def __init__(self, errors: dict[str, str]):
+    def __init__(self, errors: dict[str, str], parts: dict[str, list[str]] | None = None):
         self.errors = errors
+        self.parts = parts or {}
         super().__init__("; ".join(errors.values()))
 
 
@@ -92,47 +95,66 @@ class Scope:
         return "all centres and services"
 
 
-def parse_params(args: dict[str, Any], *, now: datetime, centres: Iterable[str],
+def _day(args: Mapping[str, Any], name: str) -> date | PartsProblem | None:
+    """A date of the form: typed into its day, month and year boxes (<name>-day, -month, -year), read
+    whatever the browser's locale; or, from a link or a bookmark, YYYY-MM-DD in <name>. None: not given."""
+    if any(f"{name}-{part}" in args for part in DATE_PARTS):
+        return parse_date(*(str(args.get(f"{name}-{part}") or "") for part in DATE_PARTS))
+    raw = str(args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return PartsProblem(fm.FORMAT, DATE_PARTS)
+
+
+def _long(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def parse_params(args: Mapping[str, Any], *, now: datetime, centres: Iterable[str],
                  services: Iterable[str]) -> tuple[Period, Scope]:
-    """Validate the report form's GET parameters (from, to: YYYY-MM-DD; centre, service: codes or blank).
-    Raises ReportInputError with a message per field."""
+    """Validate the report form's GET parameters (from, to: day, month and year boxes, or YYYY-MM-DD;
+    centre, service: codes or blank). Raises ReportInputError with a message per field
+    (domain/field_messages.py) and the date boxes to highlight."""
     errors: dict[str, str] = {}
+    parts: dict[str, list[str]] = {}
+
+    def refuse(name: str, kind: str, marked: Iterable[str] = DATE_PARTS, **params: object) -> None:
+        errors[name] = fm.message(f"report.{name}", kind, **params)
+        parts[name] = list(marked)
+
     default = default_period(now)
-    raw_from = (args.get("from") or "").strip()
-    raw_to = (args.get("to") or "").strip()
+    given = {name: _day(args, name) for name in ("from", "to")}
     first: date | None = default.first
     last: date | None = default.last
-    if raw_from or raw_to:
+    if given["from"] is not None or given["to"] is not None:
         first = last = None
-        for name, raw in (("from", raw_from), ("to", raw_to)):
-            if not raw:
-                errors[name] = f"Enter the '{name}' date as well (YYYY-MM-DD)."
-                continue
-            try:
-                value = date.fromisoformat(raw)
-            except ValueError:
-                errors[name] = f"'{raw[:40]}' is not a date: use YYYY-MM-DD, e.g. 2026-10-31."
-                continue
-            if not day_in_range(value):  # far-off days overflowed the previous period's arithmetic
-                errors[name] = f"Give a date between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}."
-                continue
-            if name == "from":
+        for name, value in given.items():
+            if value is None:
+                refuse(name, fm.REQUIRED)
+            elif isinstance(value, PartsProblem):
+                refuse(name, value.kind, value.parts, **value.params)
+            elif not day_in_range(value):  # far-off days overflowed the previous period's arithmetic
+                refuse(name, fm.RANGE, start=_long(EARLIEST_DAY), end=_long(LATEST_DAY))
+            elif name == "from":
                 first = value
             else:
                 last = value
         if first is not None and last is not None:
             if first > last:
-                errors["to"] = "The 'to' date must be on or after the 'from' date."
+                refuse("to", fm.TOO_EARLY)
             elif (last - first).days + 1 > MAX_DAYS:
-                errors["to"] = f"A report covers at most {MAX_DAYS} days."
+                refuse("to", fm.TOO_FAR, days=MAX_DAYS)
             elif first > now.astimezone(LONDON).date():
-                errors["from"] = "The period starts in the future: there is nothing to report yet."
+                refuse("from", fm.FUTURE)
     centre = (args.get("centre") or "").strip().upper() or None
     service = (args.get("service") or "").strip().upper() or None
     if centre is not None and centre not in set(centres):
-        errors["centre"] = f"Unknown centre '{centre[:16]}'."
+        errors["centre"] = fm.message("centre", fm.UNKNOWN)
     if service is not None and service not in set(services):
-        errors["service"] = f"Unknown service '{service[:16]}'."
+        errors["service"] = fm.message("service", fm.UNKNOWN)
     if errors or first is None or last is None:  # both set once no date was refused
-        raise ReportInputError(errors)
+        raise ReportInputError(errors, parts)
     return Period(first, last), Scope(centre, service)
