@@ -13,7 +13,8 @@ What it does, bounded by --max-seconds:
 1. Set-up. Takes the benchmarks' lock (the one bench/intake.py takes, so two benchmarks never share
    the CPUs), empties Redis db 14 (the benchmark's own), drops and recreates the PostgreSQL database
    `ipoa_sms_bench` (never `test` or `ipoa_bench`), runs `flask --app ipoa init` and
-   `flask --app ipoa professionals add` (one on-duty DN professional, so each referral is one text).
+   `flask --app ipoa professionals add` and `rota import` (one on-duty DN professional, so each referral is
+   one text).
 2. Throughput. Commits N referrals in-process through the service layer (log a call, start triage,
    refer to DN: three transactions, four outbox events) with no relay or worker running, so the relay's
    list holds every committed id. Then starts one worker (`python -m workers.worker`, an RQ
@@ -338,6 +339,18 @@ def main(argv=None) -> int:
                          "PUBLIC_BASE_URL": "http://127.0.0.1:1"})
         flask(env, "init")
         flask(env, "professionals", "add", "Bench Nurse", "--service", "DN", "--mobile", MOBILE)
+        # On duty by the rota, all of today and tomorrow (London dates), as a rostering tool's CSV.
+        from datetime import timedelta
+
+        from ipoa.domain.calendar import LONDON
+
+        today = datetime.now(UTC).astimezone(LONDON).date()
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8") as rota:
+            rota.write("service,date,start,end,professional,role\n" + "".join(
+                f"DN,{day},00:00,24:00,{MOBILE},{role}\n" for day in (today, today + timedelta(days=1))
+                for role in ("member", "duty_lead")))
+        flask(env, "rota", "import", rota.name)
+        os.unlink(rota.name)
         print(f"database {args.database_url}\nredis    {args.redis_url}\nemulator {emulator.base_url}  "
               f"(one on-duty DN professional, {MOBILE_E164}: one text per referral; "
               f"TCP_NODELAY {'off' if args.emulator_nagle else 'on'})\n"

@@ -31,6 +31,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(workflows)
     app.cli.add_command(outbox)
     app.cli.add_command(professionals)
+    app.cli.add_command(rota)
     from .cli_governance import register as register_governance
 
     register_governance(app)  # audit, retention, access
@@ -482,10 +483,9 @@ def professionals() -> None:
 @click.argument("name")
 @click.option("--service", required=True, help="Service code from the directory")
 @click.option("--mobile", required=True, help="UK mobile number")
-@click.option("--on-duty/--off-duty", default=True, show_default=True)
 @click.option("--user", "username", help="The professional's sign-in (role professional), for their referral page")
-def professionals_add(name: str, service: str, mobile: str, on_duty: bool, username: str | None) -> None:
-    """Register a professional of a service."""
+def professionals_add(name: str, service: str, mobile: str, username: str | None) -> None:
+    """Register a professional of a service (on duty when a rota says so: `rota import`)."""
     from .service.professionals import InvalidProfessional, add_professional, link_user
 
     svc = _svc()
@@ -497,12 +497,47 @@ def professionals_add(name: str, service: str, mobile: str, on_duty: bool, usern
         if user_id is None:
             raise click.ClickException(f"no professional user {username}")
     try:
-        add_professional(svc, name=name, service=service, mobile=mobile, on_duty=on_duty)
+        new_id = add_professional(svc, name=name, service=service, mobile=mobile)
     except InvalidProfessional as exc:
         raise click.ClickException(str(exc)) from None
     if user_id is not None:
         link_user(svc, mobile, user_id)
-    click.echo(f"added {name} ({service}, {'on' if on_duty else 'off'} duty)")
+    click.echo(f"added {name} ({service}), id {new_id}: on duty when a rota says so")
+
+
+@click.group(cls=AppGroup)
+def rota() -> None:
+    """Rotas: who is on duty for each service (docs/domain.md, "Rotas")."""
+
+
+@rota.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+def rota_import(file) -> None:
+    """Import a rostering tool's CSV (service,date,start,end,professional,role): all of it or, if any line is
+    wrong, none of it."""
+    from .service import rotas, security
+
+    svc = _svc()
+    result = rotas.import_csv(svc, security.cli_actor(), file.read())
+    if not result.ok:
+        for message in result.messages:
+            click.echo(message, err=True)
+        raise click.ClickException(f"nothing imported: {len(result.problems)} problem(s) in {file.name}")
+    click.echo(f"imported {result.shifts} shift(s)")
+
+
+@rota.command("export")
+@click.option("--service", help="Service code from the directory (default: every service)")
+@click.option("--days", type=click.IntRange(1, 92), default=7, show_default=True, help="Days from today")
+def rota_export(service: str | None, days: int) -> None:
+    """Print the rota's shifts from today as CSV, in the shape `rota import` reads."""
+    from .service import rotas
+    from .service.errors import NotFound
+
+    try:
+        click.echo(rotas.export_csv(_svc(), service, days=days), nl=False)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group("security", cls=AppGroup)

@@ -19,6 +19,13 @@ DEMO_PROFESSIONALS = [
     ("Oona Visitor (OOHV)", "OOHV", "07700 900203"), ("Maya Crisis (MHCR)", "MHCR", "07700 900204"),
     ("Ravi Reablement (REA)", "REA", "07700 900205"), ("Sue Social Worker (SCA)", "SCA", "07700 900206"),
 ]
+# Who works the nights (20:00-08:00) of the demo's rotas; the professionals above work the days (08:00-20:00)
+# and lead them, so by day the demo texts the same people as before rotas.
+DEMO_NIGHT_PROFESSIONALS = [
+    ("Nell Nights (DN)", "DN", "07700 900211"), ("Noor Nights (CRT)", "CRT", "07700 900212"),
+    ("Nico Nights (OOHV)", "OOHV", "07700 900213"), ("Nat Nights (MHCR)", "MHCR", "07700 900214"),
+    ("Ned Nights (REA)", "REA", "07700 900215"), ("Nora Nights (SCA)", "SCA", "07700 900216"),
+]
 DEMO_USERS = [
     ("handler", "Hana Handler", "handler", "CNH"),
     ("handler.asc", "Asha Handler (ASC)", "handler", "ASC"),
@@ -26,7 +33,7 @@ DEMO_USERS = [
     ("professional", "Nia Nurse (DN)", "professional", None),
     ("admin", "Ada Admin", "admin", None),
 ]
-# A handset that was off: the demo's one undelivered text went to it, a district nurse since gone off duty
+# A handset that was off: the demo's one undelivered text went to it, a district nurse since off the rota
 # (the supervisor's exceptions panel names her, her service and the number to ring).
 DEMO_UNREACHABLE = "07700 900299"
 DEMO_UNREACHABLE_NAME = "Dee Nurse"
@@ -124,10 +131,11 @@ def seed(svc) -> list[str]:
                          f"{', mobile ' + e164 if e164 else ''})")
         uow.commit()
         known = set(uow.session.scalars(select(professionals.c.mobile)))
-    for name, service, mobile in DEMO_PROFESSIONALS:
+    for name, service, mobile in DEMO_PROFESSIONALS + DEMO_NIGHT_PROFESSIONALS:
         if normalise_uk_mobile(mobile) not in known:
-            add_professional(svc, name=name, service=service, mobile=mobile, on_duty=True)
-            lines.append(f"demo professional {name} on duty")
+            add_professional(svc, name=name, service=service, mobile=mobile)
+            lines.append(f"demo professional {name}")
+    lines += _rotas(svc)
     with svc.uow() as uow:
         demo_professional = uow.users.find("professional")
         professional_user = demo_professional.id if demo_professional is not None else None
@@ -160,6 +168,40 @@ def seed(svc) -> list[str]:
             first_cnh = call.ref
     if first_cnh is not None:
         lines.append(_break_glass(svc, first_cnh))
+    return lines
+
+
+def _rotas(svc) -> list[str]:
+    """A week of rotas for each service the demo has professionals for: a day shift (08:00-20:00) and a
+    night shift (20:00-08:00) every day, each led by the professional who works it, and one cover: on
+    the coming Saturday night the DN day nurse works the night instead."""
+    from datetime import time, timedelta
+
+    from .service import rotas
+
+    lines: list[str] = []
+    with svc.uow() as uow:
+        rows = uow.session.execute(select(professionals.c.mobile, professionals.c.id)).all()
+    ids: dict[str, int] = {row.mobile: row.id for row in rows}
+    now = svc.clock.now()
+    saturday = now.astimezone(LONDON).date() + timedelta(days=(5 - now.astimezone(LONDON).weekday()) % 7)
+    for (_, service, day_mobile), (_, _, night_mobile) in zip(DEMO_PROFESSIONALS, DEMO_NIGHT_PROFESSIONALS):
+        if rotas.next_on_duty(svc, service, now) is not None:
+            continue  # this service has a rota already
+        day_nurse = ids[normalise_uk_mobile(day_mobile) or day_mobile]
+        night_nurse = ids[normalise_uk_mobile(night_mobile) or night_mobile]
+        night_shifts = {}
+        for weekday in range(7):
+            rotas.add_pattern_shift(svc, "demo", service=service, weekday=weekday, start=time(8), end=time(20),
+                                    members=[day_nurse], duty_lead=day_nurse, label="day")
+            night_shifts[weekday] = rotas.add_pattern_shift(
+                svc, "demo", service=service, weekday=weekday, start=time(20), end=time(8), members=[night_nurse],
+                duty_lead=night_nurse, label="night")
+        lines.append(f"demo rota for {service}: day 08:00-20:00 and night 20:00-08:00, every day")
+        if service == "DN":
+            rotas.cover(svc, "demo", night_shifts[5], saturday, professionals=[day_nurse], duty_lead=day_nurse,
+                        reason="Demo: the night nurse is on a course")
+            lines.append(f"demo cover: DN night of {saturday:%a %d %b} worked by the day nurse")
     return lines
 
 
@@ -201,7 +243,7 @@ def _undelivered_alert(svc, call) -> str:
         nurse = uow.session.scalar(select(professionals.c.id).where(professionals.c.mobile == unreachable))
     if nurse is None:
         nurse = add_professional(svc, name=f"{DEMO_UNREACHABLE_NAME} ({referral.service})", service=referral.service,
-                                 mobile=DEMO_UNREACHABLE, on_duty=False)
+                                 mobile=DEMO_UNREACHABLE)
     at = svc.clock.now() - timedelta(minutes=20)
     text = SmsMessage(call_ref=call.ref, referral_id=referral.id,
                       recipient=Recipient("on_duty", unreachable, nurse),

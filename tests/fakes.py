@@ -14,6 +14,7 @@ test (tests/integration/test_route_in_one_action.py).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +23,7 @@ from ipoa.adapters.clock import FixedClock
 from ipoa.adapters.referral_store import ReplyTarget, RunningClock
 from ipoa.adapters.repository import OpenCallRow
 from ipoa.adapters.sms_reply_store import AlreadyReceived
+from ipoa.adapters.sms_store import InvitationRow
 from ipoa.config import REPO_ROOT
 from ipoa.domain.catalogue import Catalogue, load_catalogue
 from ipoa.domain.engine import Engine, Result
@@ -92,6 +94,24 @@ class FakeReferralStore:
                            mine[0].workflow_version) if mine else None
 
 
+class FakeSmsStore:
+    """The texts sent (db.texts: SmsMessage), as far as a reply reads them back (service/replies.py)."""
+
+    def __init__(self, db: FakeDatabase):
+        self.db = db
+
+    def invitations(self, number: str, call_ref: str, templates: Iterable[str]) -> list[InvitationRow]:
+        call = self.db.calls.get(call_ref)
+        found = [(r, t) for t in self.db.texts if t.to == number and t.call_ref == call_ref
+                 and t.template in set(templates) and call is not None
+                 and (r := call.referral(t.referral_id)) is not None]
+        # Open referrals first, then the latest sent; a referral's latest text first.
+        found.sort(key=lambda rt: (rt[0].closed_at is not None, -rt[0].sent_at.timestamp(),
+                                   -rt[1].created_at.timestamp()))
+        return [InvitationRow(t.recipient_kind, t.status, r.id, r.state, r.version, r.workflow,
+                              r.workflow_version, r.service) for r, t in found]
+
+
 class FakeBreakGlassStore:
     def __init__(self, db: FakeDatabase):
         self.db = db
@@ -121,11 +141,10 @@ class FakeProfessionalStore:
     def mobile_registered(self, e164: str) -> bool:
         return self.by_mobile(e164) is not None
 
-    def add(self, *, name: str, mobile: str, service: str, on_duty: bool, created_at: datetime) -> int:
+    def add(self, *, name: str, mobile: str, service: str, created_at: datetime) -> int:
         new_id = len(self.db.professionals) + 1
         self.db.professionals.append(SimpleNamespace(id=new_id, name=name, mobile=mobile, service=service,
-                                                     on_duty=on_duty, opted_out_at=None, user_id=None,
-                                                     created_at=created_at))
+                                                     opted_out_at=None, user_id=None, created_at=created_at))
         return new_id
 
     def set_opted_out(self, professional_id: int, at: datetime | None) -> None:
@@ -218,6 +237,7 @@ class FakeDatabase:
         self.grants: list[Any] = []
         self.professionals: list[Any] = []
         self.sms_replies: dict[str, dict[str, Any]] = {}
+        self.texts: list[Any] = []  # SmsMessage
         self.intake_locks: list[str] = []
         self.published: list[str] = []  # outbox message ids handed to the publisher after commit
         self.pending_calls: list[Call] = []
@@ -241,6 +261,7 @@ class FakeUnitOfWork:
         self.break_glass = FakeBreakGlassStore(self.db)
         self.professionals = FakeProfessionalStore(self.db)
         self.sms_replies = FakeSmsReplyStore(self.db)
+        self.sms = FakeSmsStore(self.db)
         self.users = FakeUserStore(self.db)
         self.sessions = FakeSessionStore(self.db)
         self.security_events = FakeSecurityEventStore(self.db)

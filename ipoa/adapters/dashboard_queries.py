@@ -20,7 +20,7 @@ class FigureRows(NamedTuple):
     calls: list[Any]  # (centre, state, urgency, count, breached, oldest queued_at)
     referrals: list[Any]  # (service, centre, state, urgency, workflow_version, count, breached, oldest sent_at)
     handlers: list[Any]  # (centre, handlers signed in)
-    on_duty: list[Any]  # (service, professionals on duty and not opted out)
+    # Who is on duty per service comes from the rotas (service/rotas.on_duty_counts), not a query here.
 
 
 class DrillStates(NamedTuple):
@@ -48,7 +48,7 @@ class DashboardQueries:
         self.session = session
 
     def figures(self, call_open: set[str], referral_open: set[str], signed_in_since: datetime) -> FigureRows:
-        """Figures per centre and per service, in four grouped queries over open records."""
+        """Figures per centre and per service, in three grouped queries over open records."""
         s = self.session
         call_rows = s.execute(
             select(calls.c.centre, calls.c.state, calls.c.urgency, func.count(), func.count(calls.c.breach),
@@ -68,11 +68,7 @@ class DashboardQueries:
             .where(users.c.role == "handler", users.c.active.is_(True),
                    users.c.last_seen_at >= signed_in_since)
             .group_by(users.c.centre)).all()
-        duty_rows = s.execute(
-            select(professionals.c.service, func.count())
-            .where(professionals.c.on_duty.is_(True), professionals.c.opted_out_at.is_(None))
-            .group_by(professionals.c.service)).all()
-        return FigureRows(list(call_rows), list(ref_rows), list(handler_rows), list(duty_rows))
+        return FigureRows(list(call_rows), list(ref_rows), list(handler_rows))
 
     def behind(self, *, centre: str | None, service: str | None, measure: str, states: DrillStates,
                limit: int) -> DrillRows | None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import registry, relationship
@@ -345,11 +346,84 @@ professionals = Table(
     Column("name", String(120), nullable=False),
     Column("mobile", String(20), nullable=False, unique=True),
     Column("service", String(8), nullable=False),
-    Column("on_duty", Boolean, nullable=False, default=False),
     Column("opted_out_at", UTCDateTime),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
     Column("created_at", UTCDateTime, nullable=False),
-    Index("ix_professionals_service_on_duty", "service", "on_duty"),
+    Index("ix_professionals_service", "service"),
+)
+
+# -- rotas: who is on duty (migration 0011; domain/rota, adapters/rota_store.py) ----------------------------
+# A service's shifts: weekly patterns (weekday set, day NULL) and one-off shifts on a date (day set,
+# weekday NULL); start and end are Europe/London wall-clock times (docs/domain.md, "Rotas"). A pattern
+# is deactivated, never deleted: the covers and swaps made for it stay readable.
+rota_shifts = Table(
+    "rota_shifts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("service", String(8), nullable=False),
+    Column("weekday", Integer),
+    Column("day", Date),
+    Column("start_time", Time, nullable=False),
+    Column("end_time", Time, nullable=False),
+    Column("label", String(20)),
+    Column("duty_lead_id", Integer, ForeignKey("professionals.id", ondelete="SET NULL")),
+    Column("valid_from", Date),
+    Column("valid_to", Date),
+    Column("active", Boolean, nullable=False, default=True),
+    Index("ix_rota_shifts_service_day", "service", "day"),
+)
+
+# The professionals who work a shift (its members; the duty lead is the shift's own column).
+rota_shift_members = Table(
+    "rota_shift_members", metadata,
+    Column("shift_id", Integer, ForeignKey("rota_shifts.id", ondelete="CASCADE"), primary_key=True),
+    Column("professional_id", Integer, ForeignKey("professionals.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# One-off changes to pattern occurrences: kind "cover" (shift_id and day: the occurrence; professionals,
+# a JSON list, or NULL to keep them; duty_lead_id or NULL to keep it), "leave" (professional_id off from
+# first_day to last_day) and "swap" (professional_id's occurrence shift_id/day exchanged with
+# other_professional_id's other_shift_id/other_day).
+rota_changes = Table(
+    "rota_changes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("service", String(8), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("shift_id", Integer, ForeignKey("rota_shifts.id", ondelete="CASCADE")),
+    Column("day", Date),
+    Column("professionals", JSON),
+    Column("duty_lead_id", Integer, ForeignKey("professionals.id", ondelete="CASCADE")),
+    Column("professional_id", Integer, ForeignKey("professionals.id", ondelete="CASCADE")),
+    Column("first_day", Date),
+    Column("last_day", Date),
+    Column("other_professional_id", Integer, ForeignKey("professionals.id", ondelete="CASCADE")),
+    Column("other_shift_id", Integer, ForeignKey("rota_shifts.id", ondelete="CASCADE")),
+    Column("other_day", Date),
+    Column("reason", String(200)),
+    Index("ix_rota_changes_service_kind", "service", "kind"),
+)
+
+# A service's standing duty lead set as a professional. Without a row, the directory's duty_lead number
+# (workflows/directory.yaml) is the standing lead: as that professional when the number is registered.
+standing_duty_leads = Table(
+    "standing_duty_leads", metadata,
+    Column("service", String(8), primary_key=True),
+    Column("professional_id", Integer, ForeignKey("professionals.id", ondelete="CASCADE"), nullable=False),
+)
+
+# Who a referral's texts went to and why (domain/rota/recipients.choose_recipients): one row per
+# referral.sent event, written with its texts, so the call page can say it, and a referral that reached
+# nobody is on the supervisor's exceptions panel.
+sms_recipient_choices = Table(
+    "sms_recipient_choices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("outbox_id", String(32), nullable=False, unique=True),
+    Column("call_ref", String(16), nullable=False, index=True),
+    Column("referral_id", String(32)),
+    Column("service", String(8), nullable=False),
+    Column("step", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_sms_recipient_choices_step_created", "step", "created_at"),
 )
 
 sms_messages = Table(

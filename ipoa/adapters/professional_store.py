@@ -15,16 +15,16 @@ class ProfessionalStore:
         self.session = session
 
     def by_mobile(self, e164: str) -> AnyRow | None:
-        """The professional's row (id, name, mobile, service, on_duty, opted_out_at, user_id, created_at),
+        """The professional's row (id, name, mobile, service, opted_out_at, user_id, created_at),
         or None."""
         return self.session.execute(select(professionals).where(professionals.c.mobile == e164)).first()
 
     def mobile_registered(self, e164: str) -> bool:
         return bool(self.session.scalar(select(professionals.c.id).where(professionals.c.mobile == e164)))
 
-    def add(self, *, name: str, mobile: str, service: str, on_duty: bool, created_at: datetime) -> int:
+    def add(self, *, name: str, mobile: str, service: str, created_at: datetime) -> int:
         return inserted_int_id(self.session.execute(insert(professionals).values(
-            name=name, mobile=mobile, service=service, on_duty=on_duty, created_at=created_at)))
+            name=name, mobile=mobile, service=service, created_at=created_at)))
 
     def for_user(self, user_id: int) -> AnyRow | None:
         """The row of the professional a user account is linked to, or None."""

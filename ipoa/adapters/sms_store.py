@@ -5,6 +5,7 @@ The claim and lease statements are the send path's cost (docs/performance.md, SM
 one statement, and the send claim is built once."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -14,9 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..domain.sms.delivery import SmsMessage
 from ..domain.sms.links import new_link_code
-from ..domain.sms.recipients import Professional
 from .orm import calls, referrals, sms_links, sms_messages, users
-from .orm import professionals as professionals_table
 from .orm import sms_escalation_windows as windows
 from .results import rowcount
 
@@ -33,6 +32,19 @@ class WindowRow(NamedTuple):
     digest_id: str | None
     held: int
     scope: str | None
+
+
+class InvitationRow(NamedTuple):
+    """A text to a number about a call's referral (service/replies.py): how it went, and the referral."""
+
+    recipient_kind: str
+    status: str
+    referral_id: str
+    state: str
+    version: int
+    workflow: str
+    workflow_version: int
+    service: str
 
 
 class HandoverRow(NamedTuple):
@@ -121,17 +133,6 @@ class SmsStore:
         return LinkRow(*row) if row is not None else None
 
     # -- who is told -------------------------------------------------------------------------------------
-
-    def on_duty(self, service: str) -> list[Professional]:
-        """The service's professionals. Once per service per transaction: a relay's batch holds many
-        referrals to the same few services, and the query was its largest cost (docs/performance.md, SMS)."""
-        cache = self.session.info.setdefault("ipoa_on_duty", {})
-        if service not in cache:
-            rows = self.session.execute(select(professionals_table)
-                                        .where(professionals_table.c.service == service))
-            cache[service] = [Professional(id=r.id, name=r.name, mobile=r.mobile, service=r.service,
-                                           on_duty=r.on_duty, opted_out=r.opted_out_at is not None) for r in rows]
-        return cache[service]
 
     def updates_to(self, ref: str) -> str | None:
         return self.session.scalar(select(calls.c.updates_to).where(calls.c.ref == ref))
@@ -224,6 +225,18 @@ class SmsStore:
                                     .with_for_update()).one_or_none()
 
     # -- reading -------------------------------------------------------------------------------------------
+
+    def invitations(self, number: str, call_ref: str, templates: Iterable[str]) -> list[InvitationRow]:
+        """The texts of these templates sent to `number` about the call's referrals, with each referral: its
+        open ones first (closed_at is set as a referral reaches a final state), then the latest sent."""
+        return [InvitationRow(*r) for r in self.session.execute(
+            select(sms_messages.c.recipient_kind, sms_messages.c.status, referrals.c.id, referrals.c.state,
+                   referrals.c.version, referrals.c.workflow, referrals.c.workflow_version, referrals.c.service)
+            .join(referrals, referrals.c.id == sms_messages.c.referral_id)
+            .where(sms_messages.c.to == number, sms_messages.c.call_ref == call_ref,
+                   sms_messages.c.template.in_(sorted(templates)))
+            .order_by(referrals.c.closed_at.is_(None).desc(), referrals.c.sent_at.desc(),
+                      sms_messages.c.created_at.desc())).all()]
 
     def call_ref_for_referral(self, referral_id: str) -> str | None:
         return self.session.scalar(select(calls.c.ref).join(referrals, referrals.c.call_id == calls.c.id)

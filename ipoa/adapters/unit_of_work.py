@@ -30,6 +30,7 @@ from .referral_store import ReferralStore
 from .report_queries import ReportQueries
 from .repository import CallRepository
 from .retention_store import RetentionStore
+from .rota_store import RotaStore
 from .security_store import SecurityEventStore
 from .session_store import SessionStore
 from .sms_reply_store import SmsReplyStore
@@ -107,6 +108,7 @@ class UnitOfWork:
     break_glass = _Store(BreakGlassStore)
     access_log = _Store(AccessLogQueries)
     professionals = _Store(ProfessionalStore)
+    rotas = _Store(RotaStore)  # shifts, changes and standing duty leads; who a referral's texts went to
     sms_replies = _Store(SmsReplyStore)
     presence = _Store(PresenceStore)
     work_queues = _Store(WorkQueueQueries)  # read model: queue figures, a centre's queue, breaches

@@ -232,12 +232,15 @@ def service_actions(svc: Services, referral: Referral) -> list[TransitionDef]:
 
 
 def fire_referral_trigger(svc: Services, actor: Actor, ref: str, referral_id: str, payload: dict[str, Any], *,
-                          as_service: str | None = None) -> Call:
+                          as_service: str | None = None, on_behalf: dict[str, Any] | None = None) -> Call:
     """as_service: a professional of that service acting (on their page, by SMS) on a referral to it,
     whatever the call's centre: only the triggers with the `service` role. Anyone else acts as a member of
     the call's centre, and only with the referrer's triggers (withdraw), by the one rule that also decides
     the call page's buttons (referral_actions): the receiving service's Accept, Decline, Start or Complete
-    is refused to handlers and supervisors on every path (page, JSON API, service layer)."""
+    is refused to handlers and supervisors on every path (page, JSON API, service layer).
+
+    on_behalf: added to the data of the audit events it causes, when someone acts for the service without
+    being one of its professionals (a duty lead's SMS reply, service/replies.py)."""
     cmd: FireTrigger = parse(FireTrigger, payload)
     now = svc.clock.now()
     with svc.uow() as uow:
@@ -260,6 +263,9 @@ def fire_referral_trigger(svc: Services, actor: Actor, ref: str, referral_id: st
         result = engine.fire_referral(call, referral_id, cmd.trigger, actor=actor.username, now=now,
                                       data=cmd.data, reason=cmd.reason,
                                       expected_version=cmd.expected_version)
+        if on_behalf:
+            for event in result.audit:
+                event.data.update(on_behalf)
         uow.record(result)
         uow.commit()
     return call

@@ -19,12 +19,13 @@ from ..adapters.rq_queue import QUEUE_NAME
 from ..domain import meaning
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
 from ..domain.model import AuditEvent
+from ..domain.rota.recipients import NOBODY
 from ..domain.sla import Elapsed, SlaPolicyError
 from ..domain.sms.delivery import FINAL_STATUSES
 from ..domain.validation import text_problem
 from ..log_redaction import redact
 from ..users import CAPABILITIES
-from . import audit, workflow_meaning
+from . import audit, rotas, workflow_meaning
 from .audit import TrailStatus
 from .errors import Forbidden, NotFound
 from .inputs import InvalidInput
@@ -174,8 +175,8 @@ def figures(svc: Services) -> Dashboard:
     services = {s.code: Figures(s.code, s.name, s.calendar.is_open(now))
                 for s in svc.directory.services.values()}
     with svc.uow() as uow:
-        call_rows, ref_rows, handler_rows, duty_rows = uow.dashboard.figures(call_open, ref_open,
-                                                                             now - SIGNED_IN_WITHIN)
+        call_rows, ref_rows, handler_rows = uow.dashboard.figures(call_open, ref_open, now - SIGNED_IN_WITHIN)
+        duty_rows = rotas.on_duty_counts(svc, uow, now).items()  # from the rota at this instant
 
     for centre, state, urgency, n, breached, oldest in call_rows:
         f = centres.get(centre)
@@ -395,6 +396,17 @@ class SmsException:
 
 
 @dataclass(frozen=True)
+class UntextedReferral:
+    """A referral whose texts reached nobody: its call, the service, when, and why in words."""
+
+    call_ref: str
+    service: str
+    about: str  # "Community (district) nursing (DN)"
+    created_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class FailedJob:
     id: str
     func_name: str
@@ -414,11 +426,15 @@ class Exceptions:
     # The audit trail's verification (service/audit.py): the latest run found a break, or none has
     # succeeded for 48 hours.
     trail: TrailStatus | None = None
+    # Referrals of the last 24 hours whose texts reached nobody: nobody on duty, no duty lead and no
+    # supervisor with a mobile (service/rotas.referral_recipients); someone must phone the service.
+    untexted: list[UntextedReferral] = field(default_factory=list)
+    untexted_total: int = 0
 
     @property
     def empty(self) -> bool:
         return not (self.undelivered_total or self.failed_total or self.jobs_total or self.jobs_error
-                    or (self.trail is not None and self.trail.problem))
+                    or self.untexted_total or (self.trail is not None and self.trail.problem))
 
 
 def _service_words(svc: Services, code: str | None) -> str | None:
@@ -530,6 +546,9 @@ def exceptions(svc: Services) -> Exceptions:
         late = uow.dashboard.undelivered_texts(NOT_DELIVERED_YET, now - UNDELIVERED_AFTER, window, EXCEPTIONS_LIMIT)
         gone = uow.dashboard.failed_texts(PERMANENTLY_FAILED, window, EXCEPTIONS_LIMIT)
         who = _recipients(uow, late, gone)
+        nobody_rows, untexted_total = uow.rotas.choices_with_step(NOBODY, window, EXCEPTIONS_LIMIT)
+    untexted = [UntextedReferral(r.call_ref, r.service, _service_words(svc, r.service) or r.service, r.created_at,
+                                 r.reason) for r in nobody_rows]
     undelivered, undelivered_total = _sms_rows(svc, now, late, who)
     failed, failed_total = _sms_rows(svc, now, gone, who)
     jobs: list[FailedJob] = []
@@ -541,7 +560,7 @@ def exceptions(svc: Services) -> Exceptions:
         jobs_error = "Background job status is unavailable: the queue (Redis) cannot be reached."
     return Exceptions(undelivered=undelivered, undelivered_total=undelivered_total, failed=failed,
                       failed_total=failed_total, jobs=jobs, jobs_total=jobs_total, jobs_error=jobs_error,
-                      trail=audit.status(svc))
+                      trail=audit.status(svc), untexted=untexted, untexted_total=untexted_total)
 
 
 # -- following up a text not delivered ----------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Professionals of the onward services: who is texted when a referral arrives."""
+"""Professionals of the onward services: who is texted when a referral arrives (when a rota puts them on
+duty: service/rotas.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ class InvalidProfessional(ValueError):
     pass
 
 
-def add_professional(svc: Services, *, name: str, service: str, mobile: str, on_duty: bool = True) -> int:
+def add_professional(svc: Services, *, name: str, service: str, mobile: str) -> int:
     if service not in svc.directory.services:
         raise InvalidProfessional(f"unknown service {service}")
     e164 = normalise_uk_mobile(mobile)
@@ -26,8 +27,7 @@ def add_professional(svc: Services, *, name: str, service: str, mobile: str, on_
     with svc.uow() as uow:
         if uow.professionals.mobile_registered(e164):
             raise InvalidProfessional("that mobile is already registered")
-        new_id = uow.professionals.add(name=name, mobile=e164, service=service, on_duty=on_duty,
-                                       created_at=svc.clock.now())
+        new_id = uow.professionals.add(name=name, mobile=e164, service=service, created_at=svc.clock.now())
         uow.commit()
     return new_id
 

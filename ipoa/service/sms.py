@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..adapters.sms_gateway import PermanentSmsError, TransientSmsError
 from ..adapters.sms_store import DIGEST_TEMPLATE  # the send claim's SQL needs it too
 from ..domain.calendar import LONDON
+from ..domain.rota.recipients import ON_DUTY, SHIFT_DUTY_LEAD, STANDING_DUTY_LEAD, SUPERVISOR, RecipientChoice
 from ..domain.sms.delivery import (
     HANDOVER_LEASE_SECONDS,
     SEND_LEASE_SECONDS,
@@ -43,14 +44,15 @@ from ..domain.sms.links import LINK_TOKEN_LENGTH, normalise_link_code
 from ..domain.sms.recipients import (
     Recipient,
     escalation_recipients,
-    referral_sent_recipients,
     referrer_update,
 )
 from ..domain.sms.timetext import local_time_text
+from . import rotas
 from .errors import NotFound
 
 if TYPE_CHECKING:
     from ..adapters.outbox_store import ClaimedEvent
+    from ..adapters.rota_store import ChoiceRow
     from ..adapters.sms_store import WindowRow
     from ..adapters.unit_of_work import UnitOfWork
     from ..bootstrap import Services
@@ -62,6 +64,9 @@ ESCALATION_TOPICS = ("sla.breached", "referral.escalated")
 # Events whose texts may carry a referral's link: their codes are made for the whole batch at once.
 _LINKED_TOPICS = ("referral.sent", "referral.state_changed", *ESCALATION_TOPICS)
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # a window row made only to be locked: no text yet
+# A referral text's recipient kind (sms_messages.recipient_kind) by the step of the chain that chose it.
+RECIPIENT_KIND = {ON_DUTY: "on_duty", SHIFT_DUTY_LEAD: "duty_lead", STANDING_DUTY_LEAD: "duty_lead",
+                  SUPERVISOR: "supervisor"}
 
 
 def escalation_settings(svc: Services) -> EscalationSettings:
@@ -167,17 +172,22 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
               "sent_at": now.astimezone(LONDON).strftime("%H:%M")}
     out: list[SmsMessage] = []
     if topic == "referral.sent":
-        service = svc.directory.services.get(payload["service"])
-        recipients = referral_sent_recipients(payload["service"], uow.sms.on_duty(payload["service"]),
-                                              service.duty_lead if service else None)
-        if not recipients:
+        # The rota at this instant, down the fall-back chain (service/rotas.referral_recipients); the step
+        # and its reason are kept with the texts for the call page, and a referral that reached nobody
+        # for the exceptions panel.
+        choice = rotas.referral_recipients(svc, uow, payload["service"], payload.get("centre"), now)
+        uow.rotas.record_choice(outbox_id=message_id, call_ref=payload["ref"], referral_id=referral_id,
+                                service=payload["service"], step=choice.step, reason=choice.reason, created_at=now)
+        if choice.nobody:
             log.warning("referral %s: nobody to text for service %s", payload["ref"], payload["service"])
             return []
         body = svc.sms_templates.render("referral_sent", **fields,
                                         link=_link(svc, uow, now, referral_id=referral_id))
-        for r in recipients:
-            out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=r,
-                                  template="referral_sent", body=body, created_at=now, outbox_id=message_id))
+        kind = RECIPIENT_KIND[choice.step]
+        for c in choice.recipients:
+            out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id,
+                                  recipient=Recipient(kind, c.mobile, c.professional_id), template="referral_sent",
+                                  body=body, created_at=now, outbox_id=message_id))
     else:
         updates_to = uow.sms.updates_to(payload["ref"])
         update_ = referrer_update(_trigger_roles(svc, uow, referral_id, payload.get("trigger")),
@@ -191,13 +201,16 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
     return out
 
 
-def referral_recipients(svc: Services, service_code: str) -> list[Recipient]:
-    """Who a referral to this service sent now is texted (what messages_for_event will queue): its on-duty
-    professionals, else its duty lead; [] when there is nobody to text."""
-    service = svc.directory.services.get(service_code)
+def referral_recipients(svc: Services, service_code: str, centre: str | None = None) -> RecipientChoice:
+    """Who a referral to this service from this centre sent now is texted, and why (what
+    messages_for_event will choose: service/rotas.referral_recipients)."""
+    return rotas.preview_recipients(svc, service_code, centre)
+
+
+def recipient_choices(svc: Services, ref: str) -> list[ChoiceRow]:
+    """Who each of a call's referrals was texted and why, oldest first (for the call page)."""
     with svc.uow() as uow:
-        return referral_sent_recipients(service_code, uow.sms.on_duty(service_code),
-                                        service.duty_lead if service else None)
+        return uow.rotas.choices_for_call(ref)
 
 
 def _trigger_roles(svc: Services, uow: UnitOfWork, referral_id: str, trigger: str | None) -> frozenset[str]:

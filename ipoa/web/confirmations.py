@@ -7,6 +7,7 @@ from typing import Any
 
 from ..domain.calendar import LONDON
 from ..domain.model import Call, Referral
+from ..domain.rota.recipients import NOBODY, SHIFT_DUTY_LEAD, STANDING_DUTY_LEAD, SUPERVISOR
 from ..entry.request_context import services
 from ..service import sms as sms_service
 from ..service.workflow_meaning import definition_of
@@ -29,20 +30,24 @@ def centre_name(code: str) -> str:
     return centre.name if centre is not None else code
 
 
-def texts_queued(service_code: str) -> str:
-    """Who the referral's texts go to, counted from the service's recipients now (what the relay will
-    send: service/sms.referral_recipients)."""
-    recipients = sms_service.referral_recipients(services(), service_code)
-    if not recipients:
+def texts_queued(service_code: str, centre: str | None = None) -> str:
+    """Who the referral's texts go to, by the step of the fall-back chain a referral from `centre` sent
+    now takes (what the relay will choose: service/rotas.referral_recipients; the call page's "Text
+    messages" then says who was texted and why)."""
+    choice = sms_service.referral_recipients(services(), service_code, centre)
+    n = len(choice.recipients)
+    if choice.step == NOBODY:
         return "nobody can be texted: phone the service"
-    if all(r.kind == "duty_lead" for r in recipients):
+    if choice.step in (SHIFT_DUTY_LEAD, STANDING_DUTY_LEAD):
         return "nobody is on duty, so the duty lead is texted"
-    n = len(recipients)
+    if choice.step == SUPERVISOR:
+        whom = "supervisor is" if n == 1 else "supervisors are"
+        return f"nobody is on duty and there is no duty lead, so the referring centre's {whom} texted"
     return f"{n} text{'s' if n != 1 else ''} sent"
 
 
-def referred(service_code: str) -> str:
-    return f"Referred to {service_name(service_code)}: {texts_queued(service_code)}"
+def referred(service_code: str, centre: str | None = None) -> str:
+    return f"Referred to {service_name(service_code)}: {texts_queued(service_code, centre)}"
 
 
 def _state_label(entity: Call | Referral) -> str:
@@ -58,7 +63,7 @@ def call_done(call: Call, trigger: str, data: dict[str, Any]) -> str:
     needs = transition.needs if transition is not None else ()
     if (transition is not None and transition.route == "refer") or "service" in needs:
         code = data.get("service") or (call.referrals[-1].service if call.referrals else "")
-        return referred(code)
+        return referred(code, call.centre)
     if "centre" in needs:
         return f"Transferred to {centre_name(call.centre)}"
     if "callback_at" in needs and call.callback_due is not None:
@@ -77,5 +82,5 @@ def referral_done(call: Call, referral_id: str) -> str:
     return said
 
 
-def rerouted(old_service: str, new: Referral) -> str:
-    return f"Referral to {service_name(old_service)} withdrawn. {referred(new.service)}"
+def rerouted(old_service: str, new: Referral, centre: str | None = None) -> str:
+    return f"Referral to {service_name(old_service)} withdrawn. {referred(new.service, centre)}"

@@ -131,7 +131,7 @@ def reroute(ref: str, referral_id: str):
         flash(f"Call {ref} not re-routed: " + "; ".join(exc.errors.values()), "error")
         return _back()
     withdrawn = old.referral(referral_id)
-    flash(f"Call {ref}: {confirmations.rerouted(withdrawn.service if withdrawn else '', new)}.", "success")
+    flash(f"Call {ref}: {confirmations.rerouted(withdrawn.service if withdrawn else '', new, old.centre)}.", "success")
     return _back()
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from flask import g
 
+from ..domain.sms.invitations import invited_actor_words
 from ..entry.request_context import services
 from ..service import users as user_service
 from ..service.retention import AUDIT_ACTOR as RETENTION_ACTOR
@@ -23,7 +24,8 @@ SYSTEM_ACTORS: dict[str, str] = {
     "sms": "SMS reply",
     "scheduler": "IPOA (nightly check)",  # the timer scheduler's nightly audit verification (service/audit.py)
 }
-# Prefixed actors: "sms:<professional's name>" (service/replies.py), "cli:<os user>", "system:<part>".
+# Prefixed actors: "sms:<professional's name>" and "sms-duty-lead:<service>" (service/replies.py), "cli:<os
+# user>", "system:<part>".
 SMS_PREFIX, CLI_PREFIX, SYSTEM_PREFIX = "sms:", "cli:", "system:"
 
 _CACHE = "ipoa_people"
@@ -41,6 +43,9 @@ def actor_label(username: str | None, people: Mapping[str, user_service.Person |
         return f"{person.display_name} ({where})" if where else person.display_name
     if username in SYSTEM_ACTORS:
         return SYSTEM_ACTORS[username]
+    invited = invited_actor_words(username)
+    if invited is not None:
+        return invited
     if username.startswith(SMS_PREFIX):
         name = username.removeprefix(SMS_PREFIX).strip() or "a professional"
         return f"SMS reply from {name}" + (f" ({service})" if service else "")
@@ -52,7 +57,8 @@ def actor_label(username: str | None, people: Mapping[str, user_service.Person |
 
 
 def _is_username(name: str) -> bool:
-    return bool(name) and name not in SYSTEM_ACTORS and not name.startswith((SMS_PREFIX, CLI_PREFIX, SYSTEM_PREFIX))
+    return (bool(name) and name not in SYSTEM_ACTORS and invited_actor_words(name) is None
+            and not name.startswith((SMS_PREFIX, CLI_PREFIX, SYSTEM_PREFIX)))
 
 
 def _cache() -> dict[str, user_service.Person | None]:

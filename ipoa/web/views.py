@@ -20,6 +20,7 @@ from ..entry.role_check import requires
 from ..service import calls as call_service
 from ..service import professionals as professionals_service
 from ..service import records
+from ..service import rotas as rotas_service
 from ..service import sms as sms_service
 from ..service import timers as timer_service
 from ..service.inputs import CALLER_TYPES, InvalidInput
@@ -233,6 +234,7 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
         "call.html", call=call, history=history, actions=actions, recommendation=recommendation,
         route_actions=routes, route_step=route_step,
         messages=sms_service.messages_for_call(svc, ref), view=view, viewers=viewers,
+        recipient_choices=sms_service.recipient_choices(svc, ref),
         break_glass_reasons=BREAK_GLASS_REASONS,
         rec_choice=rec_choice, referral_actions=referral_actions,
         referral_services={r.id: r.service for r in call.referrals}, errors=errors or {}, form=form or {},
@@ -437,7 +439,7 @@ def referral_reroute(ref: str, referral_id: str):
     except call_service.NotFound:
         abort(404)
     withdrawn = old.referral(referral_id)
-    flash(confirmations.rerouted(withdrawn.service if withdrawn else "", new) + ".", "success")
+    flash(confirmations.rerouted(withdrawn.service if withdrawn else "", new, old.centre) + ".", "success")
     return redirect(url_for("web.call_page", ref=ref))
 
 
@@ -504,7 +506,9 @@ def _my_professional():
 def my_referrals():
     prof = _my_professional()
     rows = professionals_service.service_referrals(services(), prof.service)
-    return render_template("my_referrals.html", prof=prof, rows=rows)
+    # On duty is the rota's answer now (service/rotas.py), not a column of the professional's row.
+    on_duty = rotas_service.is_on_duty(services(), prof.id, prof.service)
+    return render_template("my_referrals.html", prof={**prof._mapping, "on_duty": on_duty}, rows=rows)
 
 
 @bp.route("/my/referrals/<referral_id>", methods=["GET", "POST"])

@@ -21,10 +21,11 @@ from ipoa import create_app
 from ipoa.adapters import orm
 from ipoa.service import calls as call_service
 from ipoa.service.calls import Actor
-from ipoa.service.professionals import add_professional, link_user
+from ipoa.service.professionals import link_user
 from ipoa.service.records import break_glass
 from ipoa.service.sms import link_token
 from tests.conftest import NO_SIGN_IN_RULES, PASSWORD, call_payload, make_token, make_user
+from tests.helpers.rota import add_on_duty
 
 # Two invented people: one CNH call referred to DN, one ASC call referred to SCA (same organisation).
 PEOPLE = {
@@ -172,7 +173,7 @@ def world(svc):
         tokens[name] = make_token(svc, users[name])
         if service:
             mobile = {"DN": "07700 900211", "CRT": "07700 900212"}[service]
-            add_professional(svc, name=username, service=service, mobile=mobile)
+            add_on_duty(svc, name=username, service=service, mobile=mobile)
             link_user(svc, mobile, users[name].id)
     grants = {centre: break_glass(svc, Actor("walk.outsider", "handler", "FCP"), rec["ref"],
                                   {"reason": "other", "note": "walk"}, route="walk").id

@@ -7,10 +7,12 @@ endpoints (ROLE_ENDPOINTS), and test_every_html_page_is_checked compares them wi
 new page cannot escape the check."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
+from sqlalchemy import update
 
 from ipoa import demo
 from ipoa.adapters import orm
@@ -20,6 +22,7 @@ from ipoa.service import timers as timer_service
 from tests.conftest import PASSWORD
 from tests.helpers.axe import PHONE, SMALL_PHONE, endpoint_of, html_get_endpoints
 from tests.helpers.clocks import timer_id
+from tests.helpers.sms import handle_events
 from tests.helpers.web import actor_for, advance, fire_as_service, in_triage, load, logged
 
 pytestmark = pytest.mark.browser
@@ -227,7 +230,7 @@ def test_signed_out_pages_and_the_second_factor(live_server, app, axe, page, use
     axe.assert_clean()
 
 
-def test_handler_pages(live_server, app, axe, page, users, svc, clock):
+def test_handler_pages(live_server, app, axe, page, users, svc, clock, monkeypatch):
     s = scene(svc, clock)
     sign_in(page, live_server, "handler")
     axe.check("queue, with a breached call")
@@ -285,6 +288,26 @@ def test_handler_pages(live_server, app, axe, page, users, svc, clock):
     sign_in(page, live_server, "handler.asc", f"/calls/{refused}")
     assert submit(page, "#out-of-hours-form") == 422
     axe.check("call page: out-of-hours alternative without a lawful basis, with errors")
+
+    # Who a referral's texts went to and why, and, in red, a referral that nobody could be texted about
+    # (no rota, no duty lead, no supervisor's mobile: service/rotas.referral_recipients).
+    clock.set(datetime(2026, 12, 3, 10, 0, tzinfo=UTC))  # Thu 10:00 UK time: both services open
+    texted = in_triage(svc)
+    refer(svc, texted, "CRT")  # the demo's rota has Carl on the CRT day shift
+    untexted = in_triage(svc)
+    refer(svc, untexted, "SG")  # on no rota
+    with svc.uow() as uow:  # nor the CNH supervisor's mobile to fall back on
+        uow.session.execute(update(orm.users).where(orm.users.c.role == "supervisor").values(mobile=None))
+        uow.commit()
+    with monkeypatch.context() as m:
+        m.setitem(svc.directory.services, "SG", replace(svc.directory.services["SG"], duty_lead=None))
+        handle_events(svc)
+    sign_in(page, live_server, "handler", f"/calls/{texted}")
+    assert "texted the professional on duty for CRT" in page.locator("#texted-why-1").inner_text()
+    axe.check("call page: who the referral's texts went to and why")
+    page.goto(f"{live_server}/calls/{untexted}")
+    assert page.locator("#texted-why-1.nhsuk-error-message").count() == 1
+    axe.check("call page: nobody could be texted about the referral")
 
     assert_visited(app, axe, "handler")
     axe.assert_clean()

@@ -62,15 +62,15 @@ def test_the_supervisor_dashboard_updates_live_when_a_referral_is_accepted_by_sm
     from playwright.sync_api import expect
 
     from ipoa.service import replies
-    from ipoa.service.professionals import add_professional
     from tests.conftest import call_payload
+    from tests.helpers.rota import add_on_duty
 
     setup = call_service.Actor(username="setup", role="supervisor", centre="CNH")
     ref = call_service.log_call(svc, setup, call_payload(), allow_duplicate=True).ref
     call_service.fire_call_trigger(svc, setup, ref, {"trigger": "start_triage", "expected_version": 1})
     call_service.fire_call_trigger(svc, setup, ref, {"trigger": "refer", "expected_version": 2,
                                                      "data": {"service": "CRT"}})
-    add_professional(svc, name="Nia", service="CRT", mobile="07700 900201")
+    add_on_duty(svc, name="Nia", service="CRT", mobile="07700 900201")
 
     page.goto(f"{live_server}/supervisor")
     page.get_by_label("Username").fill("supervisor")

@@ -21,10 +21,11 @@ from playwright.sync_api import expect
 
 from ipoa.service import calls as call_service
 from ipoa.service.calls import Actor
-from ipoa.service.professionals import add_professional, link_user
+from ipoa.service.professionals import link_user
 from tests.conftest import call_payload
 from tests.helpers.axe import PHONE, SMALL_PHONE
 from tests.helpers.clocks import breach
+from tests.helpers.rota import add_on_duty
 from tests.helpers.web import advance, browser_sign_in, in_triage, logged, referred
 
 pytestmark = pytest.mark.browser
@@ -55,7 +56,7 @@ def scrolls_sideways(page) -> bool:
 
 
 def test_4_the_nurses_referral_on_a_phone(live_server, page, users, svc, clock):
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     link_user(svc, "07700 900201", users["professional"].id)
     ref = logged(svc, need="community_nursing", urgency="urgent",
                  subject={"nhs_number": "9990000026", "given_name": "Edith", "family_name": "Phone",

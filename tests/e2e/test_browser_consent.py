@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ipoa.service import calls as call_service
-from ipoa.service.professionals import add_professional, link_user
+from ipoa.service.professionals import link_user
 from tests.conftest import PASSWORD, call_payload
+from tests.helpers.rota import add_on_duty
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +29,7 @@ def test_a_refusal_stops_the_referral_until_a_lawful_basis_is_given(live_server,
     setup = call_service.Actor(username="handler", role="handler", centre="CNH")
     ref = call_service.log_call(svc, setup, call_payload(consent="refused"), allow_duplicate=True).ref
     call_service.fire_call_trigger(svc, setup, ref, {"trigger": "start_triage", "expected_version": 1})
-    add_professional(svc, name="Carl", service="CRT", mobile="07700 900202")
+    add_on_duty(svc, name="Carl", service="CRT", mobile="07700 900202")
     link_user(svc, "07700 900202", users["professional"].id)
 
     sign_in_as(page, live_server, "handler", f"/calls/{ref}")

@@ -4,12 +4,17 @@ page."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
+from sqlalchemy import update
+
+from ipoa.adapters import orm
 from ipoa.domain.engine import Result
 from ipoa.domain.model import AuditEvent
 from ipoa.service import professionals
 from ipoa.service import users as user_service
+from tests.helpers.rota import on_duty
 from tests.helpers.web import (
     fire_as_service,
     in_triage,
@@ -32,9 +37,9 @@ def confirmation(client, resp) -> str:
 
 
 def test_a_referral_says_where_to_and_how_many_texts(client, users, svc):
-    professionals.add_professional(svc, name="Cal One", service="CRT", mobile="07700 900201")
-    professionals.add_professional(svc, name="Cal Two", service="CRT", mobile="07700 900202")
-    professionals.add_professional(svc, name="Off Duty", service="CRT", mobile="07700 900203", on_duty=False)
+    on_duty(svc, "CRT", professionals.add_professional(svc, name="Cal One", service="CRT", mobile="07700 900201"),
+            professionals.add_professional(svc, name="Cal Two", service="CRT", mobile="07700 900202"))
+    professionals.add_professional(svc, name="Off Duty", service="CRT", mobile="07700 900203")  # on no rota
     ref = in_triage(svc)
     token = signed_in(client)
     resp = post_event(client, token, ref, 2, trigger="refer", service="CRT")
@@ -48,6 +53,22 @@ def test_a_referral_to_a_service_with_nobody_on_duty_says_the_duty_lead_is_texte
     said = confirmation(client, resp)
     assert "Referred to Community (district) nursing: " in said
     assert "Done." not in said
+
+
+def test_with_no_duty_lead_the_confirmation_says_the_supervisor_is_texted_or_nobody(client, users, svc,
+                                                                                    monkeypatch):
+    """The confirmation follows the rota's fall-back chain (service/rotas.referral_recipients)."""
+    monkeypatch.setitem(svc.directory.services, "CRT", replace(svc.directory.services["CRT"], duty_lead=None))
+    token = signed_in(client)
+    resp = post_event(client, token, in_triage(svc), 2, trigger="refer", service="CRT")
+    assert "Referred to Clinical Response Team: nobody can be texted: phone the service." in confirmation(client, resp)
+    with svc.uow() as uow:
+        uow.session.execute(update(orm.users).where(orm.users.c.username == "supervisor")
+                            .values(mobile="+447700900301"))
+        uow.commit()
+    resp = post_event(client, token, in_triage(svc), 2, trigger="refer", service="CRT")
+    assert ("Referred to Clinical Response Team: nobody is on duty and there is no duty lead, so the referring "
+            "centre's supervisor is texted.") in confirmation(client, resp)
 
 
 def test_transfer_callback_cancel_and_triage_say_what_happened(client, users, svc, clock):

@@ -13,10 +13,11 @@ from ipoa.adapters import orm
 from ipoa.domain.reporting.period import Period, Scope
 from ipoa.service import report_export
 from ipoa.service import reports as report_service
-from ipoa.service.professionals import add_professional, link_user
+from ipoa.service.professionals import link_user
 from tests.conftest import DEFAULT_NOW, call_payload, sign_in
 from tests.helpers.api import error_of, fire, fire_ok, get_call, log, row_counts
 from tests.helpers.clocks import reroute
+from tests.helpers.rota import add_on_duty
 from tests.helpers.web import block, error_text, form_for, load, post_event, signed_in, tables, text
 
 SAFEGUARDING = {"basis": "safeguarding", "reason": "Unexplained bruising; she is frightened of her carer"}
@@ -419,7 +420,7 @@ def test_the_supervisors_reroute_form_takes_a_lawful_basis(client, users, api, s
 # -- the receiving professional's page ------------------------------------------------------------------
 
 def test_the_professional_sees_the_consent_and_the_basis(client, users, api, svc):
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     link_user(svc, "07700 900201", users["professional"].id)
     ref = triaged(api, need="community_nursing")
     rid = fire_ok(api, ref, "refer", 2, data={"service": "DN", "consent_override": SAFEGUARDING})["referrals"][0]["id"]

@@ -18,6 +18,7 @@ from ipoa.service import dashboard as dashboard_service
 from ipoa.service.professionals import add_professional
 from tests.conftest import csrf_token
 from tests.helpers.clocks import breach
+from tests.helpers.rota import add_on_duty
 from tests.helpers.web import (
     actor_for,
     block,
@@ -359,7 +360,7 @@ def failed_job(svc) -> str:
 
 def test_exceptions_panel_lists_late_and_failed_texts(client, users, svc):
     ref, rid = refer(svc)  # to CRT
-    nia = add_professional(svc, name="Nia Nurse", service="CRT", mobile="07700 900201")
+    nia = add_on_duty(svc, name="Nia Nurse", service="CRT", mobile="07700 900201")
     late = add_sms(svc, minutes_ago=11, status="sent", to="+447700900201", ref=ref, referral_id=rid,
                    professional_id=nia)
     add_sms(svc, minutes_ago=5, status="sent", ref="RCNT-0001")  # not yet 10 minutes
@@ -398,7 +399,7 @@ def test_the_panel_names_whoever_a_text_was_for(client, users, svc):
         uow.session.execute(update(orm.calls).where(orm.calls.c.ref == ref).values(caller_name="Dr Demo"))
         uow.commit()
     # No professional_id on the row: the number is a professional's all the same.
-    add_professional(svc, name="Ned Nurse", service="DN", mobile="07700 900202", on_duty=False)
+    add_professional(svc, name="Ned Nurse", service="DN", mobile="07700 900202")
     add_sms(svc, minutes_ago=20, status="sent", to="+447700900202", ref=ref, referral_id=rid)
     add_sms(svc, minutes_ago=19, status="sent", to="+447700900104", ref=ref, referral_id=rid, kind="duty_lead")
     add_sms(svc, minutes_ago=18, status="sent", to="+447700900301", ref=ref, kind="supervisor",

@@ -29,9 +29,9 @@ from twilio.request_validator import RequestValidator
 from ipoa.adapters.orm import outbox, sms_messages, timers
 from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.service import calls as call_service
-from ipoa.service.professionals import add_professional
 from tests import processes
 from tests.conftest import call_payload, make_token, make_user
+from tests.helpers.rota import add_on_duty
 
 MARKER = "FORCE-DB-ERROR"
 FORCED_SID = "SM" + "f0" * 16  # the inbound SMS whose sms_inbound row the database refuses
@@ -135,7 +135,7 @@ def _tail(path, n: int = 4000) -> str:
 @pytest.mark.timeout(240)
 def test_forced_database_errors_write_no_identifier_to_any_process_log(svc, tmp_path, handler_actor):
     token = make_token(svc, make_user(svc, "handler", "handler", "CNH"))
-    add_professional(svc, name="Nia Nurse", service="DN", mobile=PROF_MOBILE, on_duty=True)
+    add_on_duty(svc, name="Nia Nurse", service="DN", mobile=PROF_MOBILE)
     # Logged on the test clock, days ago in real time: its clocks are overdue, so the scheduler hands them
     # to the worker, whose breach goes through the relay.
     call_service.log_call(svc, handler_actor, call_payload(subject=SUBJECT, caller=CALLER, summary=SUMMARY),

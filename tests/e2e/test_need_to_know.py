@@ -13,8 +13,9 @@ from ipoa.adapters.audit_store import verify_chain
 from ipoa.service import calls as call_service
 from ipoa.service import records
 from ipoa.service.calls import Actor
-from ipoa.service.professionals import add_professional, link_user
+from ipoa.service.professionals import link_user
 from tests.conftest import call_payload, csrf_token, make_token, make_user
+from tests.helpers.rota import add_on_duty
 from tests.helpers.web import signed_in, text
 
 CNH = Actor("setup.cnh", "handler", "CNH")
@@ -81,8 +82,8 @@ def test_another_centres_queue_and_texts_are_not_shown(client, svc, users):
         call = call_service.get_call(svc, r)[0]
         call_service.fire_call_trigger(svc, actor, r, {"trigger": "start_triage", "expected_version": call.version})
     from ipoa.service import outbox
-    add_professional(svc, name="Sue", service="SCA", mobile="07700 900206")
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Sue", service="SCA", mobile="07700 900206")
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     call_service.fire_call_trigger(svc, ASC, mine, {"trigger": "refer", "expected_version": 2,
                                                     "data": {"service": "SCA"}, "reason": "test"})
     call_service.fire_call_trigger(svc, CNH, ref, {"trigger": "refer", "expected_version": 2,
@@ -173,7 +174,7 @@ def test_supervisors_see_who_has_viewed_a_record(client, svc, users, tokens):
 
 
 def test_a_professional_sees_referrals_to_their_own_service_only(client, svc, users):
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     link_user(svc, "07700 900201", users["professional"].id)
     ref = cnh_call(svc)
     call_service.fire_call_trigger(svc, CNH, ref, {"trigger": "start_triage", "expected_version": 1})

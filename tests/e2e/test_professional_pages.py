@@ -5,8 +5,9 @@ from sqlalchemy import select
 
 from ipoa.adapters.orm import referrals
 from ipoa.service import calls as call_service
-from ipoa.service.professionals import add_professional, link_user
+from ipoa.service.professionals import link_user
 from tests.conftest import csrf_token, sign_in
+from tests.helpers.rota import add_on_duty
 from tests.helpers.sms import referred_call
 
 
@@ -16,7 +17,7 @@ def state_of(svc, referral_id):
 
 
 def nurse(svc, users):
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     link_user(svc, "07700 900201", users["professional"].id)
 
 

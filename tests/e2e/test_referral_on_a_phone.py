@@ -10,17 +10,18 @@ from datetime import timedelta
 from ipoa.domain.calendar import LONDON
 from ipoa.service import calls as call_service
 from ipoa.service.calls import Actor
-from ipoa.service.professionals import add_professional, link_user
+from ipoa.service.professionals import link_user
 from tests.conftest import call_payload, sign_in
 from tests.helpers import make_user
 from tests.helpers.clocks import breach, timer_id
+from tests.helpers.rota import add_on_duty
 from tests.helpers.web import block, error_text, load, log_form, ref_from_redirect, signed_in, text
 
 ADDRESS = {"address_line_1": "12 Station Road", "town": "Loughborough"}
 
 
 def nurse(svc, users):
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     link_user(svc, "07700 900201", users["professional"].id)
 
 

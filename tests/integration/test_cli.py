@@ -152,3 +152,65 @@ def test_the_demo_shows_a_consent_refusal_and_a_break_glass_access(app, svc):
     assert (event.purpose, event.grant_id) == ("break_glass", grant.id)
     (listed,) = records.break_glass_reviews(svc, Actor("supervisor", "supervisor", "CNH"))
     assert listed.call_ref == grant.call_ref
+
+
+def test_professionals_add_has_no_off_duty_flag_and_a_rota_puts_them_on_duty(app, svc):
+    from datetime import UTC, datetime
+
+    from ipoa.service import rotas
+
+    out = run(app, "professionals", "add", "Nia Nurse", "--service", "DN", "--mobile", "07700 900201")
+    assert out.exit_code == 0 and "on duty when a rota says so" in out.output
+    refused = app.test_cli_runner().invoke(args=["professionals", "add", "Ned", "--service", "DN", "--mobile",
+                                                 "07700 900202", "--off-duty"])
+    assert refused.exit_code != 0 and "No such option '--off-duty'" in refused.output
+    assert rotas.on_duty_now(svc, "DN", datetime(2026, 12, 5, 10, tzinfo=UTC)).professionals == ()
+
+
+def test_rota_import_reports_numbered_lines_and_imports_nothing_then_exports(app, svc, clock, tmp_path):
+    from datetime import UTC, datetime
+
+    from ipoa.service.professionals import add_professional
+
+    clock.set(datetime(2026, 12, 3, 10, tzinfo=UTC))  # the export lists the week from this Thursday
+
+    add_professional(svc, name="Nia Nurse", service="DN", mobile="07700 900201")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("service,date,start,end,professional,role\n"
+                   "DN,2026-12-05,08:00,20:00,07700 900201,duty_lead\n"
+                   "DN,2026-12-31,25:00,20:00,07700 900201,member\n", encoding="utf-8")
+    out = app.test_cli_runner().invoke(args=["rota", "import", str(bad)])
+    assert out.exit_code != 0
+    assert "Line 3: the start time '25:00' is not a time of day; use 24-hour HH:MM" in out.output
+    assert "nothing imported: 1 problem(s)" in out.output
+    assert run(app, "rota", "export", "--service", "DN").output.splitlines() == [
+        "service,date,start,end,professional,role"]
+    good = tmp_path / "good.csv"
+    good.write_text("\ufeffservice,date,start,end,professional,role\n"
+                    "DN,2026-12-05,08:00,20:00,07700 900201,member\n"
+                    "DN,2026-12-05,08:00,20:00,07700 900201,duty_lead\n", encoding="utf-8")
+    out = run(app, "rota", "import", str(good))
+    assert out.exit_code == 0 and "imported 1 shift(s)" in out.output
+    exported = run(app, "rota", "export", "--service", "DN").output.splitlines()
+    assert exported[1:] == ["DN,2026-12-05,08:00,20:00,07700 900201,member",
+                            "DN,2026-12-05,08:00,20:00,07700 900201,duty_lead"]
+    unknown = app.test_cli_runner().invoke(args=["rota", "export", "--service", "NOPE"])
+    assert unknown.exit_code != 0 and "no service NOPE" in unknown.output
+
+
+def test_the_demo_rota_texts_the_day_nurse_by_day_and_the_night_nurse_by_night(app, svc, clock):
+    from datetime import UTC, datetime
+
+    from ipoa.service import rotas
+
+    clock.set(datetime(2026, 12, 3, 10, tzinfo=UTC))  # a Thursday, 10:00 in London
+    out = run(app, "seed-demo")
+    assert "demo rota for DN: day 08:00-20:00 and night 20:00-08:00, every day" in out.output
+    assert "demo cover: DN night of Sat 05 Dec worked by the day nurse" in out.output
+    assert [p.name for p in rotas.on_duty_now(svc, "DN").professionals] == ["Nia Nurse (DN)"]
+    assert [p.name for p in rotas.on_duty_now(svc, "CRT").duty_leads] == ["Carl Paramedic (CRT)"]
+    night = rotas.on_duty_now(svc, "DN", datetime(2026, 12, 3, 22, tzinfo=UTC))
+    assert [p.name for p in night.professionals] == ["Nell Nights (DN)"]
+    covered = rotas.on_duty_now(svc, "DN", datetime(2026, 12, 5, 22, tzinfo=UTC))
+    assert [p.name for p in covered.professionals] == ["Nia Nurse (DN)"]
+    assert "demo rota for" not in run(app, "seed-demo").output  # once

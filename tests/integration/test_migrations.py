@@ -51,3 +51,36 @@ def test_the_text_follow_up_migration_goes_down_and_up_again(services):
     assert added <= columns()
     with services.db.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_the_rota_migration_turns_the_on_duty_flag_into_a_rota_and_back(svc):
+    """0011 (rotas): going down puts the flag back on for everyone on a weekly shift; going up turns the
+    flag into a whole-day shift on every weekday with those professionals, so they stay on duty, and drops
+    the column."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from ipoa.service import rotas
+    from ipoa.service.professionals import add_professional
+    from tests.helpers.rota import on_duty
+
+    nia = add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    off = add_professional(svc, name="Off", service="DN", mobile="07700 900202")
+    on_duty(svc, "DN", nia)
+    cfg = alembic_config(svc.db)
+    try:
+        command.downgrade(cfg, "0010")
+        assert "rota_shifts" not in inspect(svc.db).get_table_names()
+        with svc.db.connect() as conn:
+            flags = {pid: bool(flag) for pid, flag in conn.execute(text("SELECT id, on_duty FROM professionals"))}
+        assert flags == {nia: True, off: False}
+    finally:
+        command.upgrade(cfg, "head")
+    assert "on_duty" not in {c["name"] for c in inspect(svc.db).get_columns("professionals")}
+    with svc.db.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        weekdays = conn.execute(text("SELECT weekday FROM rota_shifts WHERE service = 'DN' ORDER BY weekday"))
+        assert [w for (w,) in weekdays] == list(range(7))
+    for at in (datetime(2026, 12, 5, 3, 0, tzinfo=UTC), datetime(2026, 12, 9, 23, 59, tzinfo=UTC)):
+        assert [p.id for p in rotas.on_duty_now(svc, "DN", at).professionals] == [nia]

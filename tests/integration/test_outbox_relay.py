@@ -10,8 +10,8 @@ from ipoa.adapters.redis_conn import connect
 from ipoa.adapters.rq_queue import OUTBOX_LIST, QUEUE_NAME, OutboxNotifier
 from ipoa.service import calls as call_service
 from ipoa.service import outbox
-from ipoa.service.professionals import add_professional
 from tests.conftest import call_payload
+from tests.helpers.rota import add_on_duty
 
 
 def outbox_rows(svc):
@@ -45,7 +45,7 @@ def test_the_relay_handles_committed_events_in_one_batch(svc, handler_actor):
 
 
 def test_a_referral_event_becomes_one_send_job_per_text(app, svc, handler_actor):
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201", on_duty=True)
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     call = call_service.log_call(svc, handler_actor, call_payload(need="community_nursing"))
     call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "start_triage", "expected_version": 1})
     call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "refer", "expected_version": 2,

@@ -18,9 +18,9 @@ from ipoa.adapters.orm import audit_events, outbox, sms_messages, timers
 from ipoa.adapters.redis_conn import connect
 from ipoa.adapters.rq_queue import OutboxNotifier
 from ipoa.service import calls as call_service
-from ipoa.service.professionals import add_professional
 from tests import processes
 from tests.conftest import call_payload
+from tests.helpers.rota import add_on_duty
 
 
 class PrivateRedis:
@@ -80,7 +80,7 @@ def _count(svc, table, *where) -> int:
 @pytest.mark.timeout(120)
 def test_texts_for_calls_committed_while_redis_is_down_go_out_once_it_is_back(
         svc, handler_actor, private_redis, monkeypatch):
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201", on_duty=True)
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     monkeypatch.setattr(svc, "publisher", OutboxNotifier(lambda: connect(private_redis.url)))
     relay = worker = None
     try:

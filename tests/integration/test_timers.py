@@ -14,9 +14,9 @@ from ipoa.adapters.orm import audit_events, calls, outbox, referrals, sms_messag
 from ipoa.service import calls as call_service
 from ipoa.service import outbox as outbox_service
 from ipoa.service import timers as timer_service
-from ipoa.service.professionals import add_professional
 from tests import processes
 from tests.conftest import call_payload, make_user
+from tests.helpers.rota import add_on_duty
 
 SUPERVISOR_MOBILE = "+447700900301"
 
@@ -89,7 +89,7 @@ def test_a_due_timer_breaches_once_audits_and_escalates_by_text(svc, handler_act
                             .values(mobile=SUPERVISOR_MOBILE))
         uow.session.execute(update(users).where(users.c.username == "sup.other").values(mobile="+447700900399"))
         uow.commit()
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201", on_duty=True)
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     call = log(svc, handler_actor, need="community_nursing")
     fire(svc, handler_actor, call.ref, "start_triage", 1)
     call = fire(svc, handler_actor, call.ref, "refer", 2, data={"service": "DN"})

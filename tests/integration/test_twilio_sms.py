@@ -14,7 +14,7 @@ from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.adapters.sms_gateway import TwilioGateway
 from ipoa.domain.sms.delivery import SEND_LEASE_SECONDS
 from ipoa.service import sms
-from ipoa.service.professionals import add_professional
+from tests.helpers.rota import add_on_duty
 from tests.helpers.sms import IDENTIFIERS, drain, handle_events, referred_call
 from tests.twilio_emulator import TwilioEmulator
 
@@ -55,7 +55,7 @@ def referral_state(svc, referral_id):
 
 def test_a_referral_reaches_the_emulator_without_identifiers_and_receipts_are_recorded(
         twilio_app, svc, emulator, handler_actor):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     call = referred_call(svc, handler_actor)
     drain(twilio_app, svc)
     (received,) = emulator.wait_for(1)
@@ -72,7 +72,7 @@ def test_a_referral_reaches_the_emulator_without_identifiers_and_receipts_are_re
 
 
 def test_a_receipt_with_a_bad_signature_is_refused(twilio_app, svc, emulator, handler_actor):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     referred_call(svc, handler_actor)
     drain(twilio_app, svc)
     (received,) = emulator.wait_for(1)
@@ -81,7 +81,7 @@ def test_a_receipt_with_a_bad_signature_is_refused(twilio_app, svc, emulator, ha
 
 
 def test_a_permanent_twilio_error_fails_the_message_with_its_code(twilio_app, svc, emulator, handler_actor):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     emulator.script(NIA, [("error", 400, 21610, "Attempt to send to unsubscribed recipient")])
     referred_call(svc, handler_actor)
     drain(twilio_app, svc)
@@ -94,7 +94,7 @@ def test_rate_limiting_is_retried_and_the_message_goes_once(twilio_app, svc, emu
 
     from ipoa.service import outbox
 
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     emulator.script(NIA, [("error", 429, 20429, "Too Many Requests")])
     referred_call(svc, handler_actor)
     drain(twilio_app, svc)  # first attempt refused: the text waits out its back-off in the table
@@ -111,7 +111,7 @@ def test_rate_limiting_is_retried_and_the_message_goes_once(twilio_app, svc, emu
 
 
 def test_a_lost_response_is_not_sent_twice(twilio_app, svc, emulator, handler_actor):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     emulator.script(NIA, [("accept_then_drop",)])  # Twilio took it, the answer never came back
     referred_call(svc, handler_actor)
     drain(twilio_app, svc)
@@ -128,9 +128,9 @@ def test_texts_handed_over_together_go_in_one_batch_job_and_a_transient_failure_
     from rq.registry import ScheduledJobRegistry
 
     ned = "+447700900202"
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
-    add_professional(svc, name="Ned", service="DN", mobile=ned)
-    add_professional(svc, name="Noor", service="DN", mobile="+447700900203")
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Ned", service="DN", mobile=ned)
+    add_on_duty(svc, name="Noor", service="DN", mobile="+447700900203")
     emulator.script(ned, [("error", 503, 20500, "Service Unavailable")])
     referred_call(svc, handler_actor)
     queue = Queue(QUEUE_NAME, connection=svc.redis())
@@ -160,7 +160,7 @@ def inbound(emulator, svc, body, from_=NIA, sid=None, **kw):
 
 
 def test_a_signed_accept_reply_moves_the_referral_and_the_referrer_hears(twilio_app, svc, emulator, handler_actor):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     call = referred_call(svc, handler_actor, type="professional", phone="07700 900299", wants_updates=True)
     drain(twilio_app, svc)
     status, text = inbound(emulator, svc, f"accept {call.ref.lower().replace('-', '')}", sid="SM" + "a" * 32)
@@ -175,7 +175,7 @@ def test_a_signed_accept_reply_moves_the_referral_and_the_referrer_hears(twilio_
 
 
 def test_decline_needs_a_reason_and_sends_the_call_back_to_triage(twilio_app, svc, emulator, handler_actor):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     call = referred_call(svc, handler_actor)
     _, text = inbound(emulator, svc, f"DECLINE {call.ref}")
     assert "could not act" in text and referral_state(svc, call.referrals[0].id) == "sent"
@@ -185,8 +185,8 @@ def test_decline_needs_a_reason_and_sends_the_call_back_to_triage(twilio_app, sv
 
 @pytest.mark.parametrize("who", ["unknown", "other_service"])
 def test_replies_from_unknown_or_unlinked_numbers_change_nothing(twilio_app, svc, emulator, handler_actor, who):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
-    add_professional(svc, name="Carl", service="CRT", mobile="+447700900202")
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Carl", service="CRT", mobile="+447700900202")
     call = referred_call(svc, handler_actor)
     sender = "+447700900555" if who == "unknown" else "+447700900202"
     status, text = inbound(emulator, svc, f"ACCEPT {call.ref}", from_=sender)
@@ -195,14 +195,14 @@ def test_replies_from_unknown_or_unlinked_numbers_change_nothing(twilio_app, svc
 
 
 def test_an_unsigned_reply_is_refused(twilio_app, svc, emulator, handler_actor):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     call = referred_call(svc, handler_actor)
     status, _ = inbound(emulator, svc, f"ACCEPT {call.ref}", sign=False)
     assert status == 403 and referral_state(svc, call.referrals[0].id) == "sent"
 
 
 def test_stop_and_start_are_honoured(twilio_app, svc, emulator, handler_actor):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     inbound(emulator, svc, "STOP")
     with svc.uow() as uow:
         assert uow.session.scalar(select(professionals.c.opted_out_at)) is not None
@@ -215,7 +215,7 @@ def test_stop_and_start_are_honoured(twilio_app, svc, emulator, handler_actor):
 
 
 def test_status_reply_tells_the_state(twilio_app, svc, emulator, handler_actor):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     call = referred_call(svc, handler_actor)
     _, text = inbound(emulator, svc, f"STATUS {call.ref}")
     assert f"{call.ref} for DN: sent" in text
@@ -232,7 +232,7 @@ def test_a_worker_killed_mid_send_causes_no_duplicate(app, svc, handler_actor, m
     from tests import processes
 
     with TwilioEmulator(account_sid=SID, auth_token=TOKEN) as emu:  # real time: the worker's clock
-        add_professional(svc, name="Nia", service="DN", mobile=NIA)
+        add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
         referred_call(svc, handler_actor)
         handle_events(svc)
         (row,) = stored(svc)

@@ -24,8 +24,8 @@ from ipoa.domain.reporting.period import Period, Scope
 from ipoa.service import calls as call_service
 from ipoa.service import dashboard, outbox, replies, reports
 from ipoa.service.calls import Actor
-from ipoa.service.professionals import add_professional
 from tests.conftest import NO_SIGN_IN_RULES, call_payload, csrf_token, sign_in
+from tests.helpers.rota import add_on_duty
 from tests.helpers.web import service_fires
 
 # What the administrator renames: every state and trigger the code used to name.
@@ -152,7 +152,7 @@ def test_reroute_and_escalate_follow_the_tags(renamed_app):
 
 def test_sms_replies_fire_the_renamed_triggers(renamed_app):
     app, services = renamed_app
-    add_professional(services, name="Nia", service="DN", mobile="07700 900201", on_duty=True)
+    add_on_duty(services, name="Nia", service="DN", mobile="07700 900201")
     call = referred(services, type="professional", phone="07700 900299", wants_updates=True)
     other = referred(services)
 

@@ -18,10 +18,10 @@ from ipoa.adapters import orm
 from ipoa.entry.json_input import MAX_JSON_DEPTH, json_depth_exceeds, loads
 from ipoa.service import calls as call_service
 from ipoa.service.calls import Actor
-from ipoa.service.professionals import add_professional
 from ipoa.service.records import break_glass
 from ipoa.web.input_limits import MAX_CONTENT_LENGTH
 from tests.conftest import DEFAULT_NOW, PASSWORD, call_payload, sign_in
+from tests.helpers.rota import add_on_duty
 
 HANDLER = Actor("handler", "handler", "CNH")
 # What must never be stored: NUL, another C0 control, DEL, a C1 control, each bidirectional override
@@ -446,7 +446,7 @@ def test_a_professional_declining_with_hostile_text_stores_nothing(web, svc, wor
     from tests.conftest import make_user
 
     user = make_user(svc, "nurse", "professional", None)
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     link_user(svc, "07700 900201", user.id)
     web_sign_in(web, "nurse")
     before = counts(svc)
@@ -506,7 +506,7 @@ def _signed(client, path: str, form: dict):
 # A lone surrogate cannot travel in a form's UTF-8 (werkzeug reads its bytes as U+FFFD): not in this list.
 @pytest.mark.parametrize("kind", sorted(set(HOSTILE) - {"surrogate"}))
 def test_an_sms_reply_with_hostile_text_is_answered_politely_and_changes_nothing(client, svc, world, twilio, kind):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     before = counts(svc)
     bad = HOSTILE[kind]
     for form in ({"MessageSid": "SM" + "1" * 32, "From": NIA, "Body": f"DECLINE {world['referred']} no{bad}"},
@@ -520,7 +520,7 @@ def test_an_sms_reply_with_hostile_text_is_answered_politely_and_changes_nothing
 
 
 def test_an_sms_reply_over_several_lines_still_works(client, svc, world, twilio):
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     resp = _signed(client, "/webhooks/twilio/sms/inbound",
                    {"MessageSid": "SM" + "4" * 32, "From": NIA, "Body": f"ACCEPT {world['referred']}\n"})
     assert resp.status_code == 200
@@ -538,7 +538,7 @@ def test_a_delivery_receipt_with_hostile_text_is_400(client, svc, twilio):
 def test_a_decline_by_sms_with_a_reason_the_record_refuses_is_answered_not_500(client, svc, world, twilio):
     # A concatenated text can carry 1,600 characters; with a reason over the record's 2,000 (a long body
     # Twilio joined, a tester's script) the service refuses the reason: the reply says where it stands.
-    add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
     before = counts(svc)
     resp = _signed(client, "/webhooks/twilio/sms/inbound",
                    {"MessageSid": "SM" + "5" * 32, "From": NIA,

@@ -24,8 +24,8 @@ from ipoa.domain.sms.encoding import SMS_LIMIT, gsm7_length, segments
 from ipoa.domain.sms.links import LINK_CODE_ALPHABET, LINK_CODE_LENGTH
 from ipoa.domain.sms.templates import TEMPLATE_NAMES, SmsTemplateError, SmsTemplates
 from ipoa.service import sms
-from ipoa.service.professionals import add_professional
 from tests.conftest import sign_in
+from tests.helpers.rota import add_on_duty
 from tests.helpers.sms import drain, referred_call
 from tests.helpers.web import service_fires
 
@@ -106,7 +106,7 @@ def test_init_refuses_a_too_long_address_saying_how_to_fix_it(tmp_path):
 def test_texts_on_a_40_character_address_fit_and_carry_a_short_code(app, svc, handler_actor, monkeypatch):
     templates = SmsTemplates.load(SMS_TEMPLATES, NHS_40, required=TEMPLATE_NAMES, link_code_length=LINK_CODE_LENGTH)
     monkeypatch.setattr(svc, "sms_templates", templates)
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     call = referred_call(svc, handler_actor, service="DN")
     drain(app, svc)
     with svc.uow() as uow:
@@ -123,7 +123,7 @@ def test_texts_on_a_40_character_address_fit_and_carry_a_short_code(app, svc, ha
 # -- codes resolve; old tokens too ------------------------------------------------------------------------
 
 def test_a_short_code_leads_where_the_old_token_did_and_the_old_token_still_works(app, svc, handler_actor, users):
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     call = referred_call(svc, handler_actor)
     drain(app, svc)
     with svc.uow() as uow:
@@ -149,8 +149,8 @@ def test_a_short_code_leads_where_the_old_token_did_and_the_old_token_still_work
 
 def test_one_code_per_referral_whatever_texts_it_causes(app, svc, handler_actor):
 
-    add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
-    add_professional(svc, name="Ned", service="DN", mobile="07700 900202")
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Ned", service="DN", mobile="07700 900202")
     call = referred_call(svc, handler_actor, type="professional", phone="07700 900299", wants_updates=True)
     service_fires(svc, call.ref, call.referrals[0].id, {"trigger": "accept", "expected_version": 1})
     drain(app, svc)

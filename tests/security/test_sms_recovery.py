@@ -30,8 +30,8 @@ from ipoa.domain.sms.delivery import (
     retry_delay,
 )
 from ipoa.service import outbox, sms
-from ipoa.service.professionals import add_professional
 from tests import processes
+from tests.helpers.rota import add_on_duty
 from tests.helpers.sms import ScriptedGateway, handle_events, referred_call
 from tests.twilio_emulator import TwilioEmulator
 
@@ -188,8 +188,8 @@ def test_a_worker_killed_mid_batch_recovers_within_30_seconds_and_sends_each_tex
     wait in RQ. The worker comes back 3 seconds later. Every text must reach Twilio exactly once; the 429'd
     one within 30 s of its back-off ending (and of the worker being back), everything else within 30 s of
     the restart."""
-    add_professional(svc, name="Nia", service="DN", mobile=NIA, on_duty=True)
-    add_professional(svc, name="Ned", service="DN", mobile=NED, on_duty=True)
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
+    add_on_duty(svc, name="Ned", service="DN", mobile=NED)
     with TwilioEmulator(account_sid=SID, auth_token=TOKEN) as emu:  # real time, as the processes'
         emu.script(NIA, [("error", 429, 20429, "Too Many Requests")])
         emu.script(NED, [("delay", 60)])  # stored at once, answered never (the worker is killed first)

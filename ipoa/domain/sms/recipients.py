@@ -1,5 +1,5 @@
-"""Who is told what: the professionals texted about a referral, the referrer's updates and an escalation's
-recipients."""
+"""Who is told what: the referrer's updates and an escalation's recipients. Who a referral is texted to
+comes from the rota (domain/rota/recipients.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from ..meaning import ACCEPT, COMPLETE, DECLINE
 
-__all__ = ["REFERRER_UPDATES", "Professional", "Recipient", "escalation_recipients", "referral_sent_recipients",
-           "referrer_update"]
+__all__ = ["REFERRER_UPDATES", "Recipient", "escalation_recipients", "referrer_update"]
 
 # What the referring professional hears about, by the role of the trigger a referral moved by (its
 # workflow version's, domain/meaning.py), and the template for each.
@@ -16,30 +15,10 @@ REFERRER_UPDATES = {ACCEPT: "referral_accepted", DECLINE: "referral_declined", C
 
 
 @dataclass(frozen=True)
-class Professional:
-    id: int
-    name: str
-    mobile: str
-    service: str
-    on_duty: bool
-    opted_out: bool = False
-
-
-@dataclass(frozen=True)
 class Recipient:
-    kind: str  # on_duty | duty_lead | referrer
+    kind: str  # on_duty | duty_lead | supervisor | referrer
     to: str
     professional_id: int | None = None
-
-
-def referral_sent_recipients(service_code: str, professionals: Iterable[Professional],
-                             duty_lead: str | None) -> list[Recipient]:
-    """The service's on-duty professionals; the duty lead when nobody on duty can be texted."""
-    on_duty = [Recipient("on_duty", p.mobile, p.id) for p in professionals
-               if p.service == service_code and p.on_duty and not p.opted_out]
-    if on_duty:
-        return on_duty
-    return [Recipient("duty_lead", duty_lead)] if duty_lead else []
 
 
 def referrer_update(roles: Iterable[str], updates_to: str | None) -> tuple[Recipient, str] | None:

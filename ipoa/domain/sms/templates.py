@@ -13,6 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from .encoding import SMS_LIMIT, gsm7_length, is_gsm7, non_gsm7
 from .fields import ALLOWED_FIELDS, FIELD_FORMATS, FIELD_MAX_LENGTHS, FIELDS
+from .invitations import invites_reply
 from .links import DEFAULT_LINK_BASE, LINK_TOKEN_LENGTH, LINK_TOKEN_MIN
 
 __all__ = ["TEMPLATE_NAMES", "SmsTemplateError", "SmsTemplates"]
@@ -62,8 +63,11 @@ class SmsTemplates:
     """The checked SMS templates of one folder. Build with `SmsTemplates.load`."""
 
     def __init__(self, folder: Path, link_base: str, templates: Mapping[str, Template],
-                 variables: Mapping[str, frozenset[str]], link_code_length: int = LINK_TOKEN_LENGTH):
+                 variables: Mapping[str, frozenset[str]], link_code_length: int = LINK_TOKEN_LENGTH,
+                 reply_inviting: Iterable[str] = ()):
         self.folder = folder
+        # The templates whose words invite a reply about their call (domain/sms/invitations.py).
+        self.reply_inviting = frozenset(reply_inviting)
         self.link_base = link_base
         self.link_code_length = link_code_length
         self._templates = dict(templates)
@@ -105,13 +109,16 @@ class SmsTemplates:
         problems: list[str] = []
         templates: dict[str, Template] = {}
         variables: dict[str, frozenset[str]] = {}
+        inviting: set[str] = set()
         paths = sorted(p for p in folder.glob("*.txt") if p.is_file() and not p.name.startswith("."))
         for path in paths:
             found = cls._check_file(env, path, worst)
             if isinstance(found, list):
                 problems.extend(f"{path}: {p}" for p in found)
             else:
-                templates[path.stem], variables[path.stem] = found
+                templates[path.stem], variables[path.stem], invites = found
+                if invites:
+                    inviting.add(path.stem)
 
         missing = sorted(set(required) - {p.stem for p in paths})
         if missing:
@@ -120,7 +127,7 @@ class SmsTemplates:
             problems.append(f"{folder}: no SMS templates (*.txt) found")
         if problems:
             raise SmsTemplateError("SMS templates refused:\n  " + "\n  ".join(problems))
-        return cls(folder, base, templates, variables, link_code_length)
+        return cls(folder, base, templates, variables, link_code_length, inviting)
 
     @staticmethod
     def _check_link_base(link_base: str) -> str:
@@ -138,8 +145,8 @@ class SmsTemplates:
 
     @staticmethod
     def _check_file(env: SandboxedEnvironment, path: Path,
-                    worst: Mapping[str, str]) -> tuple[Template, frozenset[str]] | list[str]:
-        """(template, variables) or a list of problems."""
+                    worst: Mapping[str, str]) -> tuple[Template, frozenset[str], bool] | list[str]:
+        """(template, variables, whether its words invite a reply about its call) or a list of problems."""
         try:
             source = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
@@ -186,7 +193,8 @@ class SmsTemplates:
                 f"renders to {length} GSM-7 characters with the longest allowed values, over the "
                 f"{SMS_LIMIT} limit by {over}: {fix}. Longest text: {text!r}"
             ]
-        return template, frozenset(used)
+        words = " ".join(node.data for node in tree.find_all(nodes.TemplateData))
+        return template, frozenset(used), invites_reply(_collapse(words), used)
 
     @staticmethod
     def _check_nodes(tree: nodes.Template) -> list[str]:

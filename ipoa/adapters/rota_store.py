@@ -1,0 +1,225 @@
+"""Rotas: a service's shifts, their members, the one-off changes and its standing duty lead (tables
+rota_shifts, rota_shift_members, rota_changes, standing_duty_leads: migration 0011), loaded as the
+domain's Rota (domain/rota) for a window of time; and who a referral's texts went to and why
+(sms_recipient_choices)."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, delete, func, insert, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from ..domain.calendar import LONDON
+from ..domain.rota import Cover, Leave, OccurrenceRef, OneOffShift, PatternShift, Rota, StandingDutyLead, Swap
+from .orm import (
+    professionals,
+    rota_changes,
+    rota_shift_members,
+    rota_shifts,
+    sms_recipient_choices,
+    standing_duty_leads,
+    users,
+)
+from .results import inserted_int_id
+
+# A shift lasts at most a day and an hour on the wall, so one starting two dates earlier may still run
+# (domain/rota/shifts.occurrences looks as far back).
+_LOOK_BACK = timedelta(days=2)
+
+
+class ContactRow(NamedTuple):
+    id: int
+    name: str
+    mobile: str
+    service: str
+    opted_out: bool
+
+
+class ChoiceRow(NamedTuple):
+    call_ref: str
+    referral_id: str | None
+    service: str
+    step: str
+    reason: str
+    created_at: datetime
+
+
+class RotaStore:
+    def __init__(self, session: Session):
+        self.session = session
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def _members(self, shift_ids: list[int]) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {i: [] for i in shift_ids}
+        if shift_ids:
+            for sid, pid in self.session.execute(
+                    select(rota_shift_members.c.shift_id, rota_shift_members.c.professional_id)
+                    .where(rota_shift_members.c.shift_id.in_(shift_ids))
+                    .order_by(rota_shift_members.c.shift_id, rota_shift_members.c.professional_id)):
+                out[sid].append(pid)
+        return out
+
+    def rota(self, service: str | None, start: datetime, end: datetime) -> Rota:
+        """The rota of one service (or every service) as far as it matters for instants in [start, end):
+        every active weekly pattern, the one-off shifts and changes on the dates concerned, the standing
+        duty leads set."""
+        first = start.astimezone(LONDON).date() - _LOOK_BACK
+        last = end.astimezone(LONDON).date()
+        of = (lambda column: column == service) if service is not None else (lambda column: true())
+        pattern_rows = self.session.execute(select(rota_shifts).where(
+            of(rota_shifts.c.service), rota_shifts.c.weekday.is_not(None), rota_shifts.c.active.is_(True))
+            .order_by(rota_shifts.c.id)).all()
+        one_off_rows = self.session.execute(select(rota_shifts).where(
+            of(rota_shifts.c.service), rota_shifts.c.day.is_not(None), rota_shifts.c.active.is_(True),
+            rota_shifts.c.day >= first, rota_shifts.c.day <= last).order_by(rota_shifts.c.id)).all()
+        members = self._members([r.id for r in pattern_rows] + [r.id for r in one_off_rows])
+        patterns = tuple(PatternShift(r.id, r.service, r.weekday, r.start_time, r.end_time, tuple(members[r.id]),
+                                      r.duty_lead_id, r.label, r.valid_from, r.valid_to) for r in pattern_rows)
+        one_offs = tuple(OneOffShift(r.service, r.day, r.start_time, r.end_time, tuple(members[r.id]),
+                                     r.duty_lead_id, r.label, r.id) for r in one_off_rows)
+        by_id = {p.id: p for p in patterns}
+
+        def runs(shift_id: int | None, day: date | None) -> bool:
+            # A change for a pattern deactivated since (or moved off that date) no longer applies.
+            pattern = by_id.get(shift_id) if shift_id is not None else None
+            return pattern is not None and day is not None and pattern.runs_on(day)
+
+        change_rows = self.session.execute(select(rota_changes).where(
+            of(rota_changes.c.service),
+            or_(and_(rota_changes.c.kind.in_(("cover", "swap")),
+                     or_(rota_changes.c.day.between(first, last), rota_changes.c.other_day.between(first, last))),
+                and_(rota_changes.c.kind == "leave", rota_changes.c.first_day <= last,
+                     rota_changes.c.last_day >= first)))
+            .order_by(rota_changes.c.id)).all()
+        covers: dict[OccurrenceRef, Cover] = {}
+        leave: list[Leave] = []
+        swaps: list[Swap] = []
+        for c in change_rows:
+            if c.kind == "cover" and runs(c.shift_id, c.day):
+                ref = OccurrenceRef(c.shift_id, c.day)
+                covers[ref] = Cover(ref, tuple(c.professionals) if c.professionals is not None else None,
+                                    c.duty_lead_id, c.reason or "")  # the latest cover has the final word
+            elif c.kind == "leave":
+                leave.append(Leave(c.professional_id, c.first_day, c.last_day, c.reason or ""))
+            elif c.kind == "swap" and runs(c.shift_id, c.day) and runs(c.other_shift_id, c.other_day):
+                swaps.append(Swap(c.professional_id, OccurrenceRef(c.shift_id, c.day), c.other_professional_id,
+                                  OccurrenceRef(c.other_shift_id, c.other_day)))
+        leads = self.session.execute(select(standing_duty_leads).where(of(standing_duty_leads.c.service))
+                                     .order_by(standing_duty_leads.c.service)).all()
+        return Rota(patterns, one_offs, tuple(covers.values()), tuple(leave), tuple(swaps),
+                    tuple(StandingDutyLead(r.service, r.professional_id) for r in leads))
+
+    def shift(self, shift_id: int) -> Any:
+        """A shift's row (pattern or one-off), or None."""
+        return self.session.execute(select(rota_shifts).where(rota_shifts.c.id == shift_id)).first()
+
+    def one_offs_between(self, service: str | None, first: date, last: date) -> list[OneOffShift]:
+        rows = self.session.execute(select(rota_shifts).where(
+            (rota_shifts.c.service == service) if service is not None else true(),
+            rota_shifts.c.day.between(first, last), rota_shifts.c.active.is_(True))
+            .order_by(rota_shifts.c.day, rota_shifts.c.start_time, rota_shifts.c.id)).all()
+        members = self._members([r.id for r in rows])
+        return [OneOffShift(r.service, r.day, r.start_time, r.end_time, tuple(members[r.id]), r.duty_lead_id,
+                            r.label, r.id) for r in rows]
+
+    def contacts(self, ids: Iterable[int]) -> dict[int, ContactRow]:
+        """Professionals by id: name, mobile, service and whether they opted out of texts."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        return {r.id: ContactRow(r.id, r.name, r.mobile, r.service, r.opted_out_at is not None)
+                for r in self.session.execute(select(professionals).where(professionals.c.id.in_(wanted)))}
+
+    def professional_by_mobile(self, e164: str) -> ContactRow | None:
+        r = self.session.execute(select(professionals).where(professionals.c.mobile == e164)).first()
+        return ContactRow(r.id, r.name, r.mobile, r.service, r.opted_out_at is not None) if r else None
+
+    def professional_ids(self) -> set[int]:
+        return set(self.session.scalars(select(professionals.c.id)))
+
+    def supervisors(self, centre: str) -> list[tuple[str, str]]:
+        """(name, mobile) of the centre's active supervisors with a mobile, in id order."""
+        return [(r.display_name or r.username, r.mobile) for r in self.session.execute(
+            select(users.c.username, users.c.display_name, users.c.mobile).where(
+                users.c.role == "supervisor", users.c.centre == centre, users.c.active.is_(True),
+                users.c.mobile.is_not(None)).order_by(users.c.id))]
+
+    # -- writing -----------------------------------------------------------------------------------------
+
+    def _set_members(self, shift_id: int, members: Iterable[int]) -> None:
+        self.session.execute(delete(rota_shift_members).where(rota_shift_members.c.shift_id == shift_id))
+        rows = [{"shift_id": shift_id, "professional_id": p} for p in members]
+        if rows:
+            self.session.execute(insert(rota_shift_members), rows)
+
+    def add_shift(self, *, service: str, start: time, end: time, members: Iterable[int], duty_lead: int | None,
+                  label: str | None = None, weekday: int | None = None, day: date | None = None,
+                  valid_from: date | None = None, valid_to: date | None = None) -> int:
+        """A weekly pattern (weekday) or a one-off shift (day); its id."""
+        shift_id = inserted_int_id(self.session.execute(insert(rota_shifts).values(
+            service=service, weekday=weekday, day=day, start_time=start, end_time=end, label=label,
+            duty_lead_id=duty_lead, valid_from=valid_from, valid_to=valid_to, active=True)))
+        self._set_members(shift_id, members)
+        return shift_id
+
+    def update_shift(self, shift_id: int, *, members: Iterable[int] | None = None, **values: Any) -> None:
+        """Change a shift's columns (start_time, end_time, label, duty_lead_id, valid_from, valid_to,
+        active) and/or its members."""
+        if values:
+            self.session.execute(update(rota_shifts).where(rota_shifts.c.id == shift_id).values(**values))
+        if members is not None:
+            self._set_members(shift_id, members)
+
+    def add_change(self, *, service: str, kind: str, **values: Any) -> int:
+        return inserted_int_id(self.session.execute(insert(rota_changes).values(service=service, kind=kind,
+                                                                                 **values)))
+
+    def delete_one_offs(self, service: str, first: date, last: date) -> int:
+        """Remove the one-off shifts of a service on these dates (a CSV import replaces them); how many."""
+        ids = list(self.session.scalars(select(rota_shifts.c.id).where(
+            rota_shifts.c.service == service, rota_shifts.c.day.between(first, last))))
+        if ids:
+            self.session.execute(delete(rota_shift_members).where(rota_shift_members.c.shift_id.in_(ids)))
+            self.session.execute(delete(rota_shifts).where(rota_shifts.c.id.in_(ids)))
+        return len(ids)
+
+    def set_standing_duty_lead(self, service: str, professional_id: int | None) -> None:
+        self.session.execute(delete(standing_duty_leads).where(standing_duty_leads.c.service == service))
+        if professional_id is not None:
+            self.session.execute(insert(standing_duty_leads).values(service=service,
+                                                                    professional_id=professional_id))
+
+    # -- who a referral's texts went to --------------------------------------------------------------------
+
+    def memo(self) -> dict[Any, Any]:
+        """Per session, so per transaction: the relay's batch holds many referrals to the same few
+        services, and choosing their recipients reads the rota (docs/performance.md, SMS)."""
+        return self.session.info.setdefault("ipoa_rota_choices", {})
+
+    def record_choice(self, *, outbox_id: str, call_ref: str, referral_id: str | None, service: str, step: str,
+                      reason: str, created_at: datetime) -> None:
+        exists = self.session.scalar(select(sms_recipient_choices.c.id)
+                                     .where(sms_recipient_choices.c.outbox_id == outbox_id))
+        if exists is None:
+            self.session.execute(insert(sms_recipient_choices).values(
+                outbox_id=outbox_id, call_ref=call_ref, referral_id=referral_id, service=service, step=step,
+                reason=reason, created_at=created_at))
+
+    def choices_for_call(self, call_ref: str) -> list[ChoiceRow]:
+        c = sms_recipient_choices.c
+        return [ChoiceRow(*r) for r in self.session.execute(
+            select(c.call_ref, c.referral_id, c.service, c.step, c.reason, c.created_at)
+            .where(c.call_ref == call_ref).order_by(c.created_at, c.id))]
+
+    def choices_with_step(self, step: str, since: datetime, limit: int) -> tuple[list[ChoiceRow], int]:
+        """The choices of one step (NOBODY: referrals that reached nobody) since an instant, newest first."""
+        c = sms_recipient_choices.c
+        where = (c.step == step, c.created_at >= since)
+        total = self.session.execute(select(func.count()).select_from(sms_recipient_choices).where(*where)).scalar_one()
+        rows = [ChoiceRow(*r) for r in self.session.execute(
+            select(c.call_ref, c.referral_id, c.service, c.step, c.reason, c.created_at)
+            .where(*where).order_by(c.created_at.desc(), c.id.desc()).limit(limit))]
+        return rows, total

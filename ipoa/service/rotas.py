@@ -1,0 +1,420 @@
+"""Rotas: who is on duty for a service now and next, who a referral's texts go to (the fall-back chain of
+domain/rota/recipients.py), and the changes to a rota: weekly pattern shifts, one-off shifts, cover,
+leave, swaps, the standing duty lead, and a rostering tool's CSV imported whole or not at all
+(docs/domain.md, "Rotas"). Every change is one unit of work with its `rota_changed` security event
+(docs/security.md), which names the service and the change, never a mobile number."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..domain.calendar import LONDON
+from ..domain.rota import (
+    Contact,
+    CsvProblem,
+    Occurrence,
+    OneOffShift,
+    RecipientChoice,
+    Rota,
+    RotaError,
+    choose_recipients,
+    occurrences,
+    parse_rota_csv,
+)
+from ..domain.rota import export_csv as rota_csv
+from ..domain.rota import next_on_duty as rota_next_on_duty
+from ..domain.rota import on_duty as rota_on_duty
+from . import security
+from .errors import NotFound
+
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
+    from ..bootstrap import Services
+
+_INSTANT = timedelta(microseconds=1)
+EXPORT_DAYS = 7  # a CSV export lists the shifts of the next week unless told otherwise
+
+
+class InvalidRota(ValueError):
+    """A rota change that cannot be made, in words for the person making it."""
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int | None  # None: the directory's duty-lead number, not a registered professional
+    name: str
+    mobile: str
+
+
+@dataclass(frozen=True)
+class Duty:
+    """Who is on duty for a service at an instant: the professionals, the shifts' duty leads, the shifts,
+    and the service's standing duty lead (the fall-back when no shift names one)."""
+
+    service: str
+    at: datetime
+    professionals: tuple[Person, ...]
+    duty_leads: tuple[Person, ...]
+    shifts: tuple[Occurrence, ...]
+    standing_duty_lead: Person | None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    shifts: int  # how many shifts were stored (0 when there are problems)
+    problems: tuple[CsvProblem, ...]  # line-numbered, in plain English
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def messages(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+# -- reading -----------------------------------------------------------------------------------------------
+
+def _standing(svc: Services, uow: UnitOfWork, rota: Rota, service: str) -> Person | None:
+    """The service's standing duty lead: the professional set for it, else the directory's duty_lead
+    number, as the professional registered with it if there is one."""
+    chosen = rota.standing_duty_lead(service)
+    if chosen is not None:
+        row = uow.rotas.contacts([chosen]).get(chosen)
+        return Person(row.id, row.name, row.mobile) if row is not None else None
+    entry = svc.directory.services.get(service)
+    number = entry.duty_lead if entry is not None else None
+    if not number:
+        return None
+    row = uow.rotas.professional_by_mobile(number)
+    if row is not None:
+        return Person(row.id, row.name, row.mobile)
+    return Person(None, f"the {service} duty lead", number)
+
+
+def _duty(svc: Services, uow: UnitOfWork, service: str, at: datetime, rota: Rota) -> Duty:
+    found = rota_on_duty(rota, service, at)
+    people = uow.rotas.contacts([*found.professionals, *found.duty_leads])
+
+    def persons(ids: Iterable[int]) -> tuple[Person, ...]:
+        return tuple(Person(people[i].id, people[i].name, people[i].mobile) for i in ids if i in people)
+
+    return Duty(service, found.at, persons(found.professionals), persons(found.duty_leads), found.shifts,
+                _standing(svc, uow, rota, service))
+
+
+def _known(svc: Services, service: str) -> None:
+    if service not in svc.directory.services:
+        raise NotFound(f"no service {service}")
+
+
+def on_duty_now(svc: Services, service: str, at: datetime | None = None) -> Duty:
+    """Who is on duty for the service at `at` (now by default)."""
+    _known(svc, service)
+    at = at or svc.clock.now()
+    with svc.uow() as uow:
+        return _duty(svc, uow, service, at, uow.rotas.rota(service, at, at + _INSTANT))
+
+
+def next_on_duty(svc: Services, service: str, at: datetime | None = None) -> Duty | None:
+    """Who is on duty from the service's next shift change after `at` (now by default); None when nothing
+    is rostered within a year."""
+    _known(svc, service)
+    at = at or svc.clock.now()
+    with svc.uow() as uow:
+        # The one-off shifts and changes of the year ahead: what domain next_on_duty searches.
+        rota = uow.rotas.rota(service, at, at + timedelta(days=371))
+        found = rota_next_on_duty(rota, service, at)
+        if found is None:
+            return None
+        return _duty(svc, uow, service, found.starts_at, rota)
+
+
+def is_on_duty(svc: Services, professional_id: int, service: str, at: datetime | None = None) -> bool:
+    """Whether the rota has the professional working a shift of their service at `at` (now by default)."""
+    return any(p.id == professional_id for p in on_duty_now(svc, service, at).professionals)
+
+
+def on_duty_counts(svc: Services, uow: UnitOfWork, at: datetime) -> dict[str, int]:
+    """Per service, how many professionals are on duty at `at` and can be texted (not opted out)."""
+    rota = uow.rotas.rota(None, at, at + _INSTANT)
+    by_service = {s: rota_on_duty(rota, s, at).professionals
+                  for s in sorted({p.service for p in rota.patterns} | {o.service for o in rota.one_offs})}
+    people = uow.rotas.contacts(p for ids in by_service.values() for p in ids)
+    counts = {s: sum(1 for p in ids if p in people and not people[p].opted_out) for s, ids in by_service.items()}
+    return {s: n for s, n in counts.items() if n}
+
+
+def referral_recipients(svc: Services, uow: UnitOfWork, service: str, centre: str | None,
+                        at: datetime) -> RecipientChoice:
+    """Who a referral to `service` from `centre` is texted at `at`, and why: the professionals on duty;
+    else the shifts' duty leads; else the service's standing duty lead; else the referring centre's
+    supervisors with a mobile (domain/rota/recipients.choose_recipients). Opted-out professionals are
+    skipped at every step. Chosen once per service and centre per transaction (a relay's batch is made
+    within a second)."""
+    memo = uow.rotas.memo()
+    key = (service, centre)
+    choice: RecipientChoice | None = memo.get(key)
+    if choice is None:
+        choice = memo[key] = _choose(svc, uow, service, centre, at)
+    return choice
+
+
+def _choose(svc: Services, uow: UnitOfWork, service: str, centre: str | None, at: datetime) -> RecipientChoice:
+    rota = uow.rotas.rota(service, at, at + _INSTANT)
+    found = rota_on_duty(rota, service, at)
+    people = uow.rotas.contacts([*found.professionals, *found.duty_leads])
+
+    def reachable(ids: Iterable[int]) -> list[Contact]:
+        return [Contact(people[i].name, people[i].mobile, i) for i in ids
+                if i in people and not people[i].opted_out]
+
+    standing = _standing(svc, uow, rota, service)
+    if standing is not None and standing.id is not None:
+        row = uow.rotas.contacts([standing.id]).get(standing.id)
+        if row is None or row.opted_out:
+            standing = None
+    supervisors = [Contact(name, mobile) for name, mobile in uow.rotas.supervisors(centre)] if centre else []
+    return choose_recipients(service, reachable(found.professionals), reachable(found.duty_leads),
+                             Contact(standing.name, standing.mobile, standing.id) if standing else None,
+                             supervisors)
+
+
+def preview_recipients(svc: Services, service: str, centre: str | None) -> RecipientChoice:
+    """Who a referral sent now would be texted, and why (what the relay will choose: for a confirmation)."""
+    with svc.uow() as uow:
+        return referral_recipients(svc, uow, service, centre, svc.clock.now())
+
+
+# -- writing -----------------------------------------------------------------------------------------------
+
+def _check_people(uow: UnitOfWork, ids: Iterable[int | None]) -> None:
+    wanted = {i for i in ids if i is not None}
+    missing = wanted - set(uow.rotas.contacts(wanted))
+    if missing:
+        raise InvalidRota(f"no professional has the id {', '.join(str(i) for i in sorted(missing))}")
+
+
+def _record(svc: Services, uow: UnitOfWork, actor: str, service: str, change: str, **detail: Any) -> None:
+    security.record(uow, svc.clock.now(), security.ROTA_CHANGED, actor, subject=service,
+                    detail={"change": change, **{k: _plain(v) for k, v in detail.items()}})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _pattern(uow: UnitOfWork, shift_id: int) -> Any:
+    row = uow.rotas.shift(shift_id)
+    if row is None or row.weekday is None:
+        raise NotFound(f"no weekly pattern shift {shift_id}")
+    return row
+
+
+def add_pattern_shift(svc: Services, actor: str, *, service: str, weekday: int, start: time, end: time,
+                      members: Sequence[int] = (), duty_lead: int | None = None, label: str | None = None,
+                      valid_from: date | None = None, valid_to: date | None = None) -> int:
+    """A weekly shift (weekday 0 = Monday); its id."""
+    _known(svc, service)
+    if not 0 <= weekday <= 6:
+        raise InvalidRota("the weekday must be 0 (Monday) to 6 (Sunday)")
+    if len(set(members)) != len(members):
+        raise InvalidRota("a professional is named twice on the shift")
+    if valid_from and valid_to and valid_to < valid_from:
+        raise InvalidRota("the shift stops before it starts: check the dates")
+    with svc.uow() as uow:
+        _check_people(uow, [*members, duty_lead])
+        shift_id = uow.rotas.add_shift(service=service, weekday=weekday, start=start, end=end, members=members,
+                                       duty_lead=duty_lead, label=label, valid_from=valid_from, valid_to=valid_to)
+        _record(svc, uow, actor, service, "pattern_added", shift=shift_id, weekday=weekday, start=start, end=end,
+                members=list(members), duty_lead=duty_lead)
+        uow.commit()
+    return shift_id
+
+
+_EDITABLE = {"start": "start_time", "end": "end_time", "label": "label", "duty_lead": "duty_lead_id",
+             "valid_from": "valid_from", "valid_to": "valid_to"}
+
+
+def edit_pattern_shift(svc: Services, actor: str, shift_id: int, *, members: Sequence[int] | None = None,
+                       **changes: Any) -> None:
+    """Change a weekly shift's times, label, duty lead, dates (start, end, label, duty_lead, valid_from,
+    valid_to) and/or its members, from now on (covers and swaps already made stay)."""
+    unknown = set(changes) - set(_EDITABLE)
+    if unknown:
+        raise InvalidRota(f"a shift has no {', '.join(sorted(unknown))} to change")
+    if members is not None and len(set(members)) != len(members):
+        raise InvalidRota("a professional is named twice on the shift")
+    with svc.uow() as uow:
+        row = _pattern(uow, shift_id)
+        _check_people(uow, [*(members or ()), changes.get("duty_lead")])
+        valid_from = changes.get("valid_from", row.valid_from)
+        valid_to = changes.get("valid_to", row.valid_to)
+        if valid_from and valid_to and valid_to < valid_from:
+            raise InvalidRota("the shift stops before it starts: check the dates")
+        uow.rotas.update_shift(shift_id, members=members, **{_EDITABLE[k]: v for k, v in changes.items()})
+        _record(svc, uow, actor, row.service, "pattern_edited", shift=shift_id, fields=sorted(changes),
+                **({"members": list(members)} if members is not None else {}))
+        uow.commit()
+
+
+def deactivate_pattern_shift(svc: Services, actor: str, shift_id: int) -> None:
+    """The weekly shift no longer runs (kept, with its covers and swaps, for the record)."""
+    with svc.uow() as uow:
+        row = _pattern(uow, shift_id)
+        uow.rotas.update_shift(shift_id, active=False)
+        _record(svc, uow, actor, row.service, "pattern_deactivated", shift=shift_id)
+        uow.commit()
+
+
+def add_one_off_shift(svc: Services, actor: str, *, service: str, day: date, start: time, end: time,
+                      members: Sequence[int] = (), duty_lead: int | None = None, label: str | None = None) -> int:
+    """A shift on one date (extra cover); its id."""
+    _known(svc, service)
+    try:
+        OneOffShift(service, day, start, end, tuple(members), duty_lead, label)
+    except RotaError as exc:
+        raise InvalidRota(str(exc)) from exc
+    with svc.uow() as uow:
+        _check_people(uow, [*members, duty_lead])
+        shift_id = uow.rotas.add_shift(service=service, day=day, start=start, end=end, members=members,
+                                       duty_lead=duty_lead, label=label)
+        _record(svc, uow, actor, service, "shift_added", shift=shift_id, day=day, start=start, end=end,
+                members=list(members), duty_lead=duty_lead)
+        uow.commit()
+    return shift_id
+
+
+def _runs(row: Any, day: date) -> bool:
+    return (row.active and day.weekday() == row.weekday and (row.valid_from is None or day >= row.valid_from)
+            and (row.valid_to is None or day <= row.valid_to))
+
+
+def cover(svc: Services, actor: str, shift_id: int, day: date, *, professionals: Sequence[int] | None = None,
+          duty_lead: int | None = None, reason: str = "") -> int:
+    """For the weekly shift's occurrence on `day` only: these professionals work it (None: as rostered)
+    and/or this duty lead leads it (None: as rostered)."""
+    if professionals is None and duty_lead is None:
+        raise InvalidRota("a cover must name who works the shift, its duty lead or both")
+    if professionals is not None and len(set(professionals)) != len(professionals):
+        raise InvalidRota("a professional is named twice on the shift")
+    with svc.uow() as uow:
+        row = _pattern(uow, shift_id)
+        if not _runs(row, day):
+            raise InvalidRota(f"that shift does not run on {day:%A %d %B %Y}")
+        _check_people(uow, [*(professionals or ()), duty_lead])
+        change_id = uow.rotas.add_change(service=row.service, kind="cover", shift_id=shift_id, day=day,
+                                         professionals=list(professionals) if professionals is not None else None,
+                                         duty_lead_id=duty_lead, reason=reason[:200] or None)
+        _record(svc, uow, actor, row.service, "cover", shift=shift_id, day=day,
+                members=list(professionals) if professionals is not None else None, duty_lead=duty_lead)
+        uow.commit()
+    return change_id
+
+
+def leave(svc: Services, actor: str, professional_id: int, first_day: date, last_day: date,
+          reason: str = "") -> int:
+    """The professional is off every weekly shift starting from `first_day` to `last_day` (inclusive)."""
+    if last_day < first_day:
+        raise InvalidRota("the leave ends before it starts: check the dates")
+    with svc.uow() as uow:
+        row = uow.rotas.contacts([professional_id]).get(professional_id)
+        if row is None:
+            raise InvalidRota(f"no professional has the id {professional_id}")
+        change_id = uow.rotas.add_change(service=row.service, kind="leave", professional_id=professional_id,
+                                         first_day=first_day, last_day=last_day, reason=reason[:200] or None)
+        _record(svc, uow, actor, row.service, "leave", professional=professional_id, first_day=first_day,
+                last_day=last_day)
+        uow.commit()
+    return change_id
+
+
+def swap(svc: Services, actor: str, *, first: int, first_shift: int, first_day: date, second: int,
+         second_shift: int, second_day: date) -> int:
+    """`first` works `second`'s place on second_shift/second_day, and `second` first's on
+    first_shift/first_day."""
+    if first == second:
+        raise InvalidRota("a swap needs two different professionals")
+    with svc.uow() as uow:
+        one, other = _pattern(uow, first_shift), _pattern(uow, second_shift)
+        for row, day in ((one, first_day), (other, second_day)):
+            if not _runs(row, day):
+                raise InvalidRota(f"shift {row.id} does not run on {day:%A %d %B %Y}")
+        _check_people(uow, [first, second])
+        change_id = uow.rotas.add_change(service=one.service, kind="swap", professional_id=first,
+                                         shift_id=first_shift, day=first_day, other_professional_id=second,
+                                         other_shift_id=second_shift, other_day=second_day)
+        _record(svc, uow, actor, one.service, "swap", first=first, first_shift=first_shift, first_day=first_day,
+                second=second, second_shift=second_shift, second_day=second_day)
+        uow.commit()
+    return change_id
+
+
+def set_standing_duty_lead(svc: Services, actor: str, service: str, professional_id: int | None) -> None:
+    """The service's standing duty lead (None: back to the directory's duty_lead number)."""
+    _known(svc, service)
+    with svc.uow() as uow:
+        _check_people(uow, [professional_id])
+        uow.rotas.set_standing_duty_lead(service, professional_id)
+        _record(svc, uow, actor, service, "standing_duty_lead", professional=professional_id)
+        uow.commit()
+
+
+def _resolver(uow: UnitOfWork) -> Callable[[str], int | None]:
+    ids = uow.rotas.professional_ids()
+
+    def resolve(value: str) -> int | None:
+        if value.startswith("+"):
+            row = uow.rotas.professional_by_mobile(value)
+            return row.id if row is not None else None
+        return int(value) if value.isdigit() and int(value) in ids else None
+    return resolve
+
+
+def import_csv(svc: Services, actor: str, text: str) -> ImportResult:
+    """A rostering tool's CSV (domain/rota/csv_io.py): every shift is stored, replacing the one-off shifts
+    of each service on each date the file lists, or, if any line is wrong, none is and every problem is
+    returned with its line number."""
+    with svc.uow() as uow:
+        parsed = parse_rota_csv(text, set(svc.directory.services), _resolver(uow))
+        if not parsed.ok:
+            return ImportResult(0, parsed.problems)
+        for service, day in sorted({(s.service, s.day) for s in parsed.shifts}):
+            uow.rotas.delete_one_offs(service, day, day)
+        for s in parsed.shifts:
+            uow.rotas.add_shift(service=s.service, day=s.day, start=s.start, end=s.end, members=s.professionals,
+                                duty_lead=s.duty_lead, label=s.label)
+        for service in sorted({s.service for s in parsed.shifts}):
+            mine = [s for s in parsed.shifts if s.service == service]
+            _record(svc, uow, actor, service, "csv_imported", shifts=len(mine),
+                    first_day=min(s.day for s in mine), last_day=max(s.day for s in mine))
+        uow.commit()
+    return ImportResult(len(parsed.shifts), ())
+
+
+def _uk(mobile: str) -> str:
+    """An E.164 UK mobile as people write it (a spreadsheet reads a leading + as a formula)."""
+    return "0" + mobile[3:7] + " " + mobile[7:] if mobile.startswith("+44") and len(mobile) == 13 else mobile
+
+
+def export_csv(svc: Services, service: str | None = None, first: date | None = None,
+               days: int = EXPORT_DAYS) -> str:
+    """The shifts (weekly patterns with their changes, and one-off shifts) starting on `days` dates from
+    `first` (today by default), in the import's shape, each professional by their UK mobile."""
+    if service is not None:
+        _known(svc, service)
+    first = first or svc.clock.now().astimezone(LONDON).date()
+    start = datetime.combine(first, time(0), tzinfo=LONDON)
+    end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=LONDON)
+    with svc.uow() as uow:
+        rota = uow.rotas.rota(service, start, end)
+        shifts = [o for o in occurrences(rota, start, end, service) if first <= o.day < first + timedelta(days=days)]
+        people = uow.rotas.contacts(p for o in shifts for p in (*o.professionals, o.duty_lead) if p is not None)
+    return rota_csv([o.as_shift() for o in shifts],
+                    lambda pid: _uk(people[pid].mobile) if pid in people else str(pid))
