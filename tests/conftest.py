@@ -102,6 +102,9 @@ def reset_database(svc, catalogue) -> None:
     with svc.uow() as uow:
         workflow_store.deploy(uow.session, catalogue.workflows, svc.clock.now())
         uow.commit()
+    from ipoa.service import rotas
+
+    rotas.forget_outlook(svc)  # the dashboard's look ahead is kept for a minute: not from the last test's rota
 
 
 @pytest.fixture

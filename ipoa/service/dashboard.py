@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.dashboard_queries import DrillStates
 from ..adapters.rq_queue import QUEUE_NAME
 from ..domain import meaning
+from ..domain.calendar import LONDON
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
 from ..domain.model import AuditEvent
 from ..domain.rota.recipients import NOBODY
@@ -124,6 +125,10 @@ class Figures:
     oldest_wait_seconds: int | None = None
     staff: int = 0  # centres: handlers signed in; services: professionals on duty (not opted out)
     rag: Rag | None = None
+    # Services: who the rota has on duty now (names only), and "20:00 today: Bob Night" for the next shift
+    # change within a week (service/rotas.outlook), else None.
+    on_duty: tuple[str, ...] = ()
+    next_on_duty: str | None = None
     _oldest_by_urgency: dict[str, datetime] = field(default_factory=dict, repr=False)
 
     def _note_wait(self, now: datetime, oldest: datetime | None) -> None:
@@ -176,7 +181,8 @@ def figures(svc: Services) -> Dashboard:
                 for s in svc.directory.services.values()}
     with svc.uow() as uow:
         call_rows, ref_rows, handler_rows = uow.dashboard.figures(call_open, ref_open, now - SIGNED_IN_WITHIN)
-        duty_rows = rotas.on_duty_counts(svc, uow, now).items()  # from the rota at this instant
+        duty_rows = rotas.on_duty_people(svc, uow, now).items()  # from the rota at this instant
+    ahead = rotas.outlook(svc, now)  # worked out at most once a minute
 
     for centre, state, urgency, n, breached, oldest in call_rows:
         f = centres.get(centre)
@@ -219,9 +225,15 @@ def figures(svc: Services) -> Dashboard:
     for centre, n in handler_rows:
         if centre in centres:
             centres[centre].staff = n
-    for service, n in duty_rows:
+    for service, people in duty_rows:
         if service in services:
-            services[service].staff = n
+            services[service].staff = sum(1 for _, textable in people if textable)
+            services[service].on_duty = tuple(name for name, _ in people)
+    today = ahead.minute.astimezone(LONDON).date()
+    for service, seen in ahead.services.items():
+        if service in services and seen.next_at is not None:
+            services[service].next_on_duty = (f"{_at_words(seen.next_at, today)}: "
+                                              f"{', '.join(seen.next_names) or 'nobody rostered'}")
     for f in centres.values():
         f.rag = _rag(f.breached, f._late(now, amber_thresholds(sla.triage)), "call waiting")
     for f in services.values():
@@ -230,6 +242,53 @@ def figures(svc: Services) -> Dashboard:
         generated_at=now, centres=list(centres.values()), services=list(services.values()),
         call_states=[st for st in engine.latest(CALL_WORKFLOW).states.values() if not st.final],
         referral_states=[st for st in engine.latest(REFERRAL_WORKFLOW).states.values() if not st.final])
+
+
+# -- rota words: UK time, 24-hour, the day said when it is not today ------------------------------------
+
+def _day_words(day: date, today: date) -> str:
+    if day == today:
+        return "today"
+    if day == today + timedelta(days=1):
+        return "tomorrow"
+    return f"{day:%A} {day.day} {day:%B}"  # "Wednesday 9 December": no doubt which Wednesday
+
+
+def _at_words(at: datetime, today: date) -> str:
+    """"20:00 today", "08:00 tomorrow", "09:00 Saturday 5 December"."""
+    local = at.astimezone(LONDON)
+    return f"{local:%H:%M} {_day_words(local.date(), today)}"
+
+
+def _hours_words(td: timedelta) -> str:
+    """"12 hours", "1 hour 30 minutes", "45 minutes" (real time: a clock change counts as it happens)."""
+    hours, minutes = divmod(int(td.total_seconds()) // 60, 60)
+    parts = ([f"{hours} hour{'' if hours == 1 else 's'}"] if hours else []) + (
+        [f"{minutes} minute{'' if minutes == 1 else 's'}"] if minutes or not hours else [])
+    return " ".join(parts)
+
+
+def gap_words(start: datetime, end: datetime, window_start: datetime, window_end: datetime) -> str:
+    """One uncovered interval in words: "20:00–08:00 tonight (12 hours)", "from now until 08:00 tomorrow
+    (3 hours)", "for the whole of the next 24 hours (24 hours)"."""
+    today = window_start.astimezone(LONDON).date()
+    s, e = start.astimezone(LONDON), end.astimezone(LONDON)
+    last_day = e.date() - timedelta(days=1) if e.hour == 0 and e.minute == 0 else e.date()  # midnight ends a day
+    ends = "midnight" if last_day != e.date() else f"{e:%H:%M}"
+    if start <= window_start and end >= window_end:
+        span = "for the whole of the next 24 hours"
+    elif start <= window_start:
+        span = f"from now until {ends} {_day_words(last_day, today)}"
+    elif end >= window_end:
+        span = f"from {_at_words(start, today)} for the rest of the next 24 hours"
+    elif s.date() == last_day:
+        span = f"{s:%H:%M}–{ends} {_day_words(last_day, today)}"
+    elif last_day == s.date() + timedelta(days=1) and s.hour >= 17 and e.hour < 12:
+        night = {today: "tonight", today + timedelta(days=1): "tomorrow night"}.get(s.date(), f"{s:%A} night")
+        span = f"{s:%H:%M}–{ends} {night}"
+    else:
+        span = f"{_at_words(start, today)}–{ends} {_day_words(last_day, today)}"
+    return f"{span} ({_hours_words(end - start)})"
 
 
 # -- drill-down: the records behind a figure ---------------------------------------------------------
@@ -407,6 +466,16 @@ class UntextedReferral:
 
 
 @dataclass(frozen=True)
+class RotaGap:
+    """A service open by its calendar in the next 24 hours with nobody rostered for some of it."""
+
+    service: str
+    about: str  # "Crisis response team (CRT)"
+    words: str  # "nobody rostered 20:00–08:00 tonight (12 hours)"
+    starts_at: datetime  # the first uncovered instant, for the order
+
+
+@dataclass(frozen=True)
 class FailedJob:
     id: str
     func_name: str
@@ -430,6 +499,10 @@ class Exceptions:
     # supervisor with a mobile (service/rotas.referral_recipients); someone must phone the service.
     untexted: list[UntextedReferral] = field(default_factory=list)
     untexted_total: int = 0
+    # Services open by their calendar in the next 24 hours with nobody rostered for some of that time
+    # (docs/domain.md, "Rotas"), soonest first. Not counted in `empty`: the gaps are ahead, not a failure
+    # to follow up, and the panel lists them apart from its "No exceptions" line.
+    rota_gaps: list[RotaGap] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -549,6 +622,7 @@ def exceptions(svc: Services) -> Exceptions:
         nobody_rows, untexted_total = uow.rotas.choices_with_step(NOBODY, window, EXCEPTIONS_LIMIT)
     untexted = [UntextedReferral(r.call_ref, r.service, _service_words(svc, r.service) or r.service, r.created_at,
                                  r.reason) for r in nobody_rows]
+    rota_gaps = rota_gaps_ahead(svc, now)
     undelivered, undelivered_total = _sms_rows(svc, now, late, who)
     failed, failed_total = _sms_rows(svc, now, gone, who)
     jobs: list[FailedJob] = []
@@ -560,7 +634,19 @@ def exceptions(svc: Services) -> Exceptions:
         jobs_error = "Background job status is unavailable: the queue (Redis) cannot be reached."
     return Exceptions(undelivered=undelivered, undelivered_total=undelivered_total, failed=failed,
                       failed_total=failed_total, jobs=jobs, jobs_total=jobs_total, jobs_error=jobs_error,
-                      trail=audit.status(svc), untexted=untexted, untexted_total=untexted_total)
+                      trail=audit.status(svc), untexted=untexted, untexted_total=untexted_total,
+                      rota_gaps=rota_gaps)
+
+
+def rota_gaps_ahead(svc: Services, now: datetime) -> list[RotaGap]:
+    """The rota gaps of the next 24 hours per service, in words (service/rotas.outlook: once a minute)."""
+    ahead = rotas.outlook(svc, now)
+    found = [RotaGap(code, _service_words(svc, code) or code,
+                     "nobody rostered " + " and ".join(gap_words(start, end, ahead.minute, ahead.window_end)
+                                                       for start, end in seen.gaps.intervals),
+                     seen.gaps.intervals[0][0])
+             for code, seen in ahead.services.items() if seen.gaps]
+    return sorted(found, key=lambda g: (g.starts_at, g.service))
 
 
 # -- following up a text not delivered ----------------------------------------------------------------
@@ -639,4 +725,4 @@ __all__ = ["figures", "calls_behind", "exceptions", "requeue_failed_job", "mark_
            "Dashboard", "Figures", "Rag", "Drill", "DrillRow", "Exceptions", "TextRecipient", "UnknownMeasure",
            "JobNotFound", "FollowUpStale", "FOLLOW_UP_NOTE_MAX", "CENTRE_MEASURES",
            "SERVICE_MEASURES", "AMBER_SHARE", "amber_thresholds", "SIGNED_IN_WITHIN",
-           "UNDELIVERED_AFTER"]
+           "UNDELIVERED_AFTER", "RotaGap", "rota_gaps_ahead", "gap_words"]

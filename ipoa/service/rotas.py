@@ -7,19 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from ..domain.calendar import LONDON
 from ..domain.rota import (
     Contact,
     CsvProblem,
+    Gaps,
     Occurrence,
     OneOffShift,
     RecipientChoice,
     Rota,
     RotaError,
     choose_recipients,
+    gaps,
     occurrences,
     parse_rota_csv,
 )
@@ -137,14 +140,84 @@ def is_on_duty(svc: Services, professional_id: int, service: str, at: datetime |
     return any(p.id == professional_id for p in on_duty_now(svc, service, at).professionals)
 
 
-def on_duty_counts(svc: Services, uow: UnitOfWork, at: datetime) -> dict[str, int]:
-    """Per service, how many professionals are on duty at `at` and can be texted (not opted out)."""
+def on_duty_people(svc: Services, uow: UnitOfWork, at: datetime) -> dict[str, list[tuple[str, bool]]]:
+    """Per service with anyone on duty at `at`, each professional on duty as (name, can be texted: not
+    opted out), in the rota's order. One read of the rota and one of the professionals."""
     rota = uow.rotas.rota(None, at, at + _INSTANT)
     by_service = {s: rota_on_duty(rota, s, at).professionals
                   for s in sorted({p.service for p in rota.patterns} | {o.service for o in rota.one_offs})}
     people = uow.rotas.contacts(p for ids in by_service.values() for p in ids)
-    counts = {s: sum(1 for p in ids if p in people and not people[p].opted_out) for s, ids in by_service.items()}
+    found = {s: [(people[p].name, not people[p].opted_out) for p in ids if p in people]
+             for s, ids in by_service.items()}
+    return {s: rows for s, rows in found.items() if rows}
+
+
+def on_duty_counts(svc: Services, uow: UnitOfWork, at: datetime) -> dict[str, int]:
+    """Per service, how many professionals are on duty at `at` and can be texted (not opted out)."""
+    counts = {s: sum(1 for _, textable in rows if textable) for s, rows in on_duty_people(svc, uow, at).items()}
     return {s: n for s, n in counts.items() if n}
+
+
+# -- the supervisor's look ahead ----------------------------------------------------------------------------
+
+GAPS_AHEAD = timedelta(hours=24)  # the exceptions panel lists the rota gaps of the next 24 hours (issue 13)
+NEXT_AHEAD = timedelta(days=7)  # the dashboard names the next shift if it starts within a week
+
+
+@dataclass(frozen=True)
+class ServiceOutlook:
+    """One service seen from the start of a minute: the gaps of the next 24 hours (open by its calendar,
+    nobody rostered), and the next shift change within a week with who is on duty from then."""
+
+    service: str
+    gaps: Gaps
+    next_at: datetime | None
+    next_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outlook:
+    minute: datetime  # UTC, seconds 0: the windows start here
+    services: dict[str, ServiceOutlook]
+
+    @property
+    def window_end(self) -> datetime:
+        return self.minute + GAPS_AHEAD
+
+
+# The dashboard fragment is polled every 2 s; the look ahead is worked out at most once a minute per
+# Services (shift times and calendars are in whole minutes, so a minute's answer holds for all of it) and
+# again at once after a rota change made through this process (`_record`).
+_OUTLOOKS: WeakKeyDictionary[Services, Outlook] = WeakKeyDictionary()
+
+
+def outlook(svc: Services, now: datetime) -> Outlook:
+    """Per service of the directory, its rota gaps in the 24 hours from the start of `now`'s minute and
+    its next shift change (docs/domain.md, "Rotas": a gap is open time with no professional rostered)."""
+    minute = now.astimezone(UTC).replace(second=0, microsecond=0)
+    cached = _OUTLOOKS.get(svc)
+    if cached is not None and cached.minute == minute:
+        return cached
+    found: dict[str, tuple[Gaps, datetime | None, tuple[int, ...]]] = {}
+    with svc.uow() as uow:
+        rota = uow.rotas.rota(None, minute, minute + NEXT_AHEAD)
+        for code, entry in svc.directory.services.items():
+            ahead = occurrences(rota, minute, minute + NEXT_AHEAD, code)
+            starts = sorted({o.start for o in ahead if o.start > minute})
+            then = rota_on_duty(rota, code, starts[0]).professionals if starts else ()
+            found[code] = (gaps(rota, code, entry.calendar, minute, minute + GAPS_AHEAD),
+                           starts[0] if starts else None, then)
+        people = uow.rotas.contacts(p for _, _, ids in found.values() for p in ids)
+    result = Outlook(minute, {code: ServiceOutlook(code, g, at, tuple(people[p].name for p in ids if p in people))
+                              for code, (g, at, ids) in found.items()})
+    _OUTLOOKS[svc] = result
+    return result
+
+
+def forget_outlook(svc: Services) -> None:
+    """Work the look ahead out afresh at the next call (the rota changed under this process: a test's
+    emptied database)."""
+    _OUTLOOKS.pop(svc, None)
 
 
 def referral_recipients(svc: Services, uow: UnitOfWork, service: str, centre: str | None,
@@ -198,6 +271,7 @@ def _check_people(uow: UnitOfWork, ids: Iterable[int | None]) -> None:
 
 
 def _record(svc: Services, uow: UnitOfWork, actor: str, service: str, change: str, **detail: Any) -> None:
+    _OUTLOOKS.pop(svc, None)  # the look ahead is worked out again from the changed rota
     security.record(uow, svc.clock.now(), security.ROTA_CHANGED, actor, subject=service,
                     detail={"change": change, **{k: _plain(v) for k, v in detail.items()}})
 

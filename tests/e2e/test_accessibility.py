@@ -339,7 +339,9 @@ def test_professional_pages_on_a_desktop_and_phones(live_server, app, axe, page,
 def test_supervisor_pages(live_server, app, axe, page, users, svc, clock):
     s = scene(svc, clock)
     sign_in(page, live_server, "supervisor", "/supervisor")
-    axe.check("dashboard, with breaches and an undelivered text")
+    # Issue 13: gaps in the rota ahead on the exceptions panel, who is on duty now and next by service.
+    assert page.locator("#rota-gaps li").count() >= 1 and page.locator("#services [id$='-next']").count() >= 1
+    axe.check("dashboard, with breaches, an undelivered text, gaps in the rota ahead, who is on duty now and next")
     assert page.locator("#exceptions details.follow-up").count() >= 1  # the demo's undelivered text
     page.locator("#exceptions details.follow-up summary").first.click()
     axe.check("dashboard, a text's follow-up form open")

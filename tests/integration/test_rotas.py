@@ -137,3 +137,35 @@ def test_the_dashboard_counts_who_the_rota_has_on_duty(svc, clock, team):
     assert (by_code["DN"].staff, by_code["CRT"].staff) == (1, 0)
     clock.set(at(3, 10))  # Thursday: no shift
     assert {f.code: f for f in dashboard.figures(svc).services}["DN"].staff == 0
+
+
+def test_the_gaps_ahead_come_from_the_stored_rota_and_each_calendar(svc, clock, team):
+    """Issue 13, point 4: open by its calendar in the next 24 hours and nobody rostered. DN is open 24/7,
+    CRT 08:00-20:00 and OOHV 20:00-08:00 (workflows/directory.yaml); only DN has a rota (Wednesdays)."""
+    clock.set(at(2, 10))  # Wednesday 10:00
+    ahead = rotas.outlook(svc, at(2, 10))
+    assert ahead.services["DN"].gaps.intervals == ((at(3, 8), at(3, 10)),)  # the night ends 08:00 Thursday
+    assert ahead.services["CRT"].gaps.intervals == ((at(2, 10), at(2, 20)), (at(3, 8), at(3, 10)))
+    assert ahead.services["OOHV"].gaps.intervals == ((at(2, 20), at(3, 8)),)
+    assert ahead.services["DN"].next_at == at(2, 20) and ahead.services["DN"].next_names == ("Bob Night",)
+    by_service = {g.service: g.words for g in dashboard.exceptions(svc).rota_gaps}
+    assert by_service["OOHV"] == "nobody rostered 20:00–08:00 tonight (12 hours)"
+    assert by_service["DN"] == "nobody rostered from 08:00 tomorrow for the rest of the next 24 hours (2 hours)"
+    assert by_service["CRT"] == ("nobody rostered from now until 20:00 today (10 hours) and from 08:00 tomorrow "
+                                 "for the rest of the next 24 hours (2 hours)")
+    assert by_service["CRS"] == "nobody rostered for the whole of the next 24 hours (24 hours)"  # 24/7, no rota
+
+    # Worked out once a minute: the same answer for the rest of the minute, a fresh one after it ...
+    assert rotas.outlook(svc, at(2, 10).replace(second=40)) is ahead
+    assert rotas.outlook(svc, at(2, 10, 1)) is not ahead
+    # ... and at once after a rota change: Bob's leave empties the night (only its duty lead is left).
+    rotas.leave(svc, "sup", team["bob"], date(2026, 12, 2), date(2026, 12, 2))
+    assert rotas.outlook(svc, at(2, 10, 1)).services["DN"].gaps.intervals == ((at(2, 20), at(3, 10, 1)),)
+
+
+def test_a_gap_over_the_october_clock_change_lasts_the_real_hours(svc, clock):
+    """OOHV's 20:00-08:00 on the night the clocks go back (Sunday 25 October 2026) is 13 real hours."""
+    saturday_noon = datetime(2026, 10, 24, 11, 0, tzinfo=UTC)  # 12:00 BST
+    (gap,) = [g for g in dashboard.rota_gaps_ahead(svc, saturday_noon) if g.service == "OOHV"]
+    assert gap.words == "nobody rostered 20:00–08:00 tonight (13 hours)"
+    assert gap.starts_at == datetime(2026, 10, 24, 19, 0, tzinfo=UTC)
