@@ -35,6 +35,10 @@ CAPABILITIES = {
     "security.view": {"admin"},
     # Unlock accounts locked after failed sign-ins: a supervisor their centre's users, an admin anyone's.
     "accounts.unlock": {"supervisor", "admin"},
+    # Add, edit and deactivate the onward services' professionals (mobile, service, linked user).
+    "professionals.manage": {"admin"},
+    # See and change rotas: shifts, cover, leave, swaps, duty leads, CSV import and export.
+    "rotas.manage": {"supervisor", "admin"},
 }
 
 

@@ -349,6 +349,11 @@ professionals = Table(
     Column("opted_out_at", UTCDateTime),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),
     Column("created_at", UTCDateTime, nullable=False),
+    # Deactivated professionals are kept (their texts and audit events name them) but are never on duty
+    # nor texted (migration 0012).
+    Column("active", Boolean, nullable=False, default=True),
+    # Texted OFF within a shift: not texted until this instant (the shift's end) or until they text ON.
+    Column("unavailable_until", UTCDateTime),
     Index("ix_professionals_service", "service"),
 )
 
@@ -424,6 +429,24 @@ sms_recipient_choices = Table(
     Column("reason", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_sms_recipient_choices_step_created", "step", "created_at"),
+)
+
+# Hand-overs (migration 0012; service/handover.py). One row per referral re-sent at a shift change: the
+# primary key is what makes a re-send happen once, whoever runs the job and however often.
+handover_resends = Table(
+    "handover_resends", metadata,
+    Column("referral_id", String(32), ForeignKey("referrals.id", ondelete="CASCADE"), primary_key=True),
+    Column("handover_at", UTCDateTime, primary_key=True),
+    Column("service", String(8), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# How far each service's shift changes have been looked at: the next run starts from here, so a change
+# is seen once and a scheduler that was down catches up.
+handover_checks = Table(
+    "handover_checks", metadata,
+    Column("service", String(8), primary_key=True),
+    Column("checked_until", UTCDateTime, nullable=False),
 )
 
 sms_messages = Table(

@@ -35,6 +35,21 @@ class ContactRow(NamedTuple):
     mobile: str
     service: str
     opted_out: bool
+    active: bool = True  # deactivated professionals are never on duty nor texted
+    unavailable_until: datetime | None = None  # texted OFF: not texted before this instant
+
+    def on_duty_at(self, at: datetime) -> bool:
+        """Whether a rostered professional is working at `at`: active, and not marked unavailable by an
+        OFF text then."""
+        return self.active and (self.unavailable_until is None or self.unavailable_until <= at)
+
+    def textable_at(self, at: datetime) -> bool:
+        return self.on_duty_at(at) and not self.opted_out
+
+
+def _contact(r: Any) -> ContactRow:
+    return ContactRow(r.id, r.name, r.mobile, r.service, r.opted_out_at is not None, bool(r.active),
+                      r.unavailable_until)
 
 
 class ChoiceRow(NamedTuple):
@@ -126,16 +141,17 @@ class RotaStore:
                             r.label, r.id) for r in rows]
 
     def contacts(self, ids: Iterable[int]) -> dict[int, ContactRow]:
-        """Professionals by id: name, mobile, service and whether they opted out of texts."""
+        """Professionals by id: name, mobile, service, whether they opted out of texts, are active, and
+        until when they texted OFF."""
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        return {r.id: ContactRow(r.id, r.name, r.mobile, r.service, r.opted_out_at is not None)
+        return {r.id: _contact(r)
                 for r in self.session.execute(select(professionals).where(professionals.c.id.in_(wanted)))}
 
     def professional_by_mobile(self, e164: str) -> ContactRow | None:
         r = self.session.execute(select(professionals).where(professionals.c.mobile == e164)).first()
-        return ContactRow(r.id, r.name, r.mobile, r.service, r.opted_out_at is not None) if r else None
+        return _contact(r) if r else None
 
     def professional_ids(self) -> set[int]:
         return set(self.session.scalars(select(professionals.c.id)))

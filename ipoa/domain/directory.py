@@ -56,6 +56,9 @@ class Service:
     description: str = ""
     duty_lead: str | None = None  # E.164 mobile: the fallback when no professional is on duty
     organisation: str = ""  # an Organisation code; always set when loaded from directory.yaml
+    # At a shift change, re-send the referrals still waiting for acceptance to the incoming shift
+    # (service/handover.py; docs/domain.md, "Rotas"). On unless the directory says `resend_at_handover: false`.
+    resend_at_handover: bool = True
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class _ServiceIn(Strict):
     response_target: _Text
     needs_locality: StrictBool = False
     duty_lead: str | None = None
+    resend_at_handover: StrictBool = True
 
     @field_validator("duty_lead")
     @classmethod
@@ -308,6 +312,7 @@ def load_directory(
             s.description,
             s.duty_lead,
             s.organisation,
+            s.resend_at_handover,
         )
         for s in raw.services
     }

@@ -86,14 +86,14 @@ def _standing(svc: Services, uow: UnitOfWork, rota: Rota, service: str) -> Perso
     chosen = rota.standing_duty_lead(service)
     if chosen is not None:
         row = uow.rotas.contacts([chosen]).get(chosen)
-        return Person(row.id, row.name, row.mobile) if row is not None else None
+        return Person(row.id, row.name, row.mobile) if row is not None and row.active else None
     entry = svc.directory.services.get(service)
     number = entry.duty_lead if entry is not None else None
     if not number:
         return None
     row = uow.rotas.professional_by_mobile(number)
     if row is not None:
-        return Person(row.id, row.name, row.mobile)
+        return Person(row.id, row.name, row.mobile) if row.active else None
     return Person(None, f"the {service} duty lead", number)
 
 
@@ -102,7 +102,9 @@ def _duty(svc: Services, uow: UnitOfWork, service: str, at: datetime, rota: Rota
     people = uow.rotas.contacts([*found.professionals, *found.duty_leads])
 
     def persons(ids: Iterable[int]) -> tuple[Person, ...]:
-        return tuple(Person(people[i].id, people[i].name, people[i].mobile) for i in ids if i in people)
+        # Deactivated professionals, and those who texted OFF, are not on duty whatever the rota says.
+        return tuple(Person(people[i].id, people[i].name, people[i].mobile) for i in ids
+                     if i in people and people[i].on_duty_at(at))
 
     return Duty(service, found.at, persons(found.professionals), persons(found.duty_leads), found.shifts,
                 _standing(svc, uow, rota, service))
@@ -141,13 +143,14 @@ def is_on_duty(svc: Services, professional_id: int, service: str, at: datetime |
 
 
 def on_duty_people(svc: Services, uow: UnitOfWork, at: datetime) -> dict[str, list[tuple[str, bool]]]:
-    """Per service with anyone on duty at `at`, each professional on duty as (name, can be texted: not
-    opted out), in the rota's order. One read of the rota and one of the professionals."""
+    """Per service with anyone on duty at `at`, each professional on duty (active, not texted OFF) as
+    (name, can be texted: not opted out), in the rota's order. One read of the rota and one of the professionals."""
     rota = uow.rotas.rota(None, at, at + _INSTANT)
     by_service = {s: rota_on_duty(rota, s, at).professionals
                   for s in sorted({p.service for p in rota.patterns} | {o.service for o in rota.one_offs})}
     people = uow.rotas.contacts(p for ids in by_service.values() for p in ids)
-    found = {s: [(people[p].name, not people[p].opted_out) for p in ids if p in people]
+    found = {s: [(people[p].name, not people[p].opted_out) for p in ids
+                 if p in people and people[p].on_duty_at(at)]
              for s, ids in by_service.items()}
     return {s: rows for s, rows in found.items() if rows}
 
@@ -242,12 +245,12 @@ def _choose(svc: Services, uow: UnitOfWork, service: str, centre: str | None, at
 
     def reachable(ids: Iterable[int]) -> list[Contact]:
         return [Contact(people[i].name, people[i].mobile, i) for i in ids
-                if i in people and not people[i].opted_out]
+                if i in people and people[i].textable_at(at)]
 
     standing = _standing(svc, uow, rota, service)
     if standing is not None and standing.id is not None:
         row = uow.rotas.contacts([standing.id]).get(standing.id)
-        if row is None or row.opted_out:
+        if row is None or not row.textable_at(at):
             standing = None
     supervisors = [Contact(name, mobile) for name, mobile in uow.rotas.supervisors(centre)] if centre else []
     return choose_recipients(service, reachable(found.professionals), reachable(found.duty_leads),

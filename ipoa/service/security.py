@@ -37,6 +37,8 @@ WORKFLOW_DEPLOYED = "workflow_deployed"
 CONFIG_DEPLOYED = "config_deployed"
 BREAK_GLASS_REVIEWED = "break_glass_reviewed"  # written by service/records.review_break_glass
 ROTA_CHANGED = "rota_changed"  # service/rotas.py: a shift, cover, leave, swap, duty lead or CSV import
+PROFESSIONAL_CHANGED = "professional_changed"  # service/professionals.py: added, edited, deactivated
+AVAILABILITY_CHANGED = "availability_changed"  # a professional's OFF / ON text within their shift
 # Sign-in, sessions and multi-factor (service/signin.py, sessions.py, mfa.py; docs/security.md).
 SIGN_IN_REFUSED = "sign_in_refused"        # not checked: the account is locked, or the address throttled
 ACCOUNT_LOCKED = "account_locked"          # too many failed sign-ins for a username
@@ -53,7 +55,8 @@ SIGN_IN_KINDS = (SIGN_IN_REFUSED, ACCOUNT_LOCKED, ACCOUNT_UNLOCKED, SESSION_ENDE
 
 KINDS = (SIGN_IN, SIGN_IN_FAILED, SIGN_OUT, USER_CREATED, USER_CHANGED, USER_DEACTIVATED, USER_REACTIVATED,
          ROLE_CHANGED, PASSWORD_CHANGED, TOKEN_ISSUED, TOKEN_REVOKED, SMS_OPT_OUT, SMS_OPT_IN,
-         WORKFLOW_DEPLOYED, CONFIG_DEPLOYED, BREAK_GLASS_REVIEWED, ROTA_CHANGED) + SIGN_IN_KINDS
+         WORKFLOW_DEPLOYED, CONFIG_DEPLOYED, BREAK_GLASS_REVIEWED, ROTA_CHANGED, PROFESSIONAL_CHANGED,
+         AVAILABILITY_CHANGED) + SIGN_IN_KINDS
 
 # The table's column widths: a longer value would fail the whole unit of work, not just the event.
 _ACTOR_MAX, _SUBJECT_MAX, _CLIENT_MAX = 80, 80, 64

@@ -84,3 +84,41 @@ def test_the_rota_migration_turns_the_on_duty_flag_into_a_rota_and_back(svc):
         assert [w for (w,) in weekdays] == list(range(7))
     for at in (datetime(2026, 12, 5, 3, 0, tzinfo=UTC), datetime(2026, 12, 9, 23, 59, tzinfo=UTC)):
         assert [p.id for p in rotas.on_duty_now(svc, "DN", at).professionals] == [nia]
+
+
+def test_the_professionals_and_handover_migration_goes_down_and_up_again(svc):
+    from ipoa.service.professionals import add_professional
+    from tests.helpers.rota import on_duty
+
+    nia = add_professional(svc, name="Nia", service="DN", mobile="07700 900211")
+    on_duty(svc, "DN", nia)
+
+    """0012 (professionals managed in the product, hand-overs) removes its two columns and two tables and
+    adds them back; an existing professional comes back active, and nothing that refers to a professional
+    is lost on the way (a table copied and dropped on SQLite would cascade to their shifts)."""
+    added = {"active", "unavailable_until"}
+
+    def columns() -> set[str]:
+        return {c["name"] for c in inspect(svc.db).get_columns("professionals")}
+
+    def tables() -> set[str]:
+        return set(inspect(svc.db).get_table_names())
+
+    assert added <= columns() and {"handover_resends", "handover_checks"} <= tables()
+    cfg = alembic_config(svc.db)
+    try:
+        command.downgrade(cfg, "0011")
+        assert not added & columns()
+        assert not {"handover_resends", "handover_checks"} & tables()
+        with svc.db.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO professionals (name, mobile, service, created_at) "
+                                 "VALUES ('Migrated Nurse', '+447700900999', 'DN', '2026-12-01 09:00:00+00:00')")
+    finally:
+        command.upgrade(cfg, "head")
+    assert added <= columns() and {"handover_resends", "handover_checks"} <= tables()
+    with svc.db.connect() as conn:
+        assert conn.exec_driver_sql("SELECT active FROM professionals WHERE mobile = '+447700900999'").scalar() \
+            in (True, 1)
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        members = conn.exec_driver_sql("SELECT professional_id FROM rota_shift_members").scalars().all()
+        assert set(members) == {nia}

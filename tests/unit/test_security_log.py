@@ -15,7 +15,8 @@ def test_kinds_are_the_issues_list_break_glass_reviews_and_rota_changes():
     assert set(security.KINDS) - set(security.SIGN_IN_KINDS) == {
         "sign_in", "sign_in_failed", "sign_out", "user_created", "user_changed", "user_deactivated",
         "user_reactivated", "role_changed", "password_changed", "token_issued", "token_revoked", "sms_opt_out",
-        "sms_opt_in", "workflow_deployed", "config_deployed", "break_glass_reviewed", "rota_changed"}
+        "sms_opt_in", "workflow_deployed", "config_deployed", "break_glass_reviewed", "rota_changed",
+        "professional_changed", "availability_changed"}
     # Sign-in, sessions and multi-factor (docs/security.md).
     assert set(security.SIGN_IN_KINDS) == {
         "sign_in_refused", "account_locked", "account_unlocked", "session_ended", "mfa_challenged", "mfa_failed",
