@@ -53,7 +53,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(governance.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(workflow_pages.bp)
+    from .web import rota_pages
+    app.register_blueprint(rota_pages.bp)
     app.register_blueprint(admin.bp)
+    from .web import professionals_admin
+    app.register_blueprint(professionals_admin.bp)
     app.register_blueprint(v1.bp)
     # Token-authenticated (api/tokens.py): no ambient cookie credentials to forge, so no CSRF token.
     access.csrf.exempt(v1.bp)

@@ -479,6 +479,18 @@ def professionals() -> None:
     """Professionals who receive referral texts."""
 
 
+# Where a refused change to a professional is given on the command line (service/professionals.py names
+# the field), so the message names the option at fault.
+_PROFESSIONAL_OPTION = {"name": "--name", "mobile": "--mobile", "service": "--service", "user": "--user"}
+
+
+def _professional_refused(exc, name_hint: str = "--name") -> click.ClickException:
+    options = {**_PROFESSIONAL_OPTION, "name": name_hint}
+    if getattr(exc, "field", None) in options:
+        return click.BadParameter(str(exc), param_hint=options[exc.field])
+    return click.ClickException(str(exc))
+
+
 @professionals.command("add")
 @click.argument("name")
 @click.option("--service", required=True, help="Service code from the directory")
@@ -486,23 +498,109 @@ def professionals() -> None:
 @click.option("--user", "username", help="The professional's sign-in (role professional), for their referral page")
 def professionals_add(name: str, service: str, mobile: str, username: str | None) -> None:
     """Register a professional of a service (on duty when a rota says so: `rota import`)."""
-    from .service.professionals import InvalidProfessional, add_professional, link_user
+    from .service.professionals import InvalidProfessional, add_professional
 
-    svc = _svc()
-    user_id = None
-    if username:
-        with svc.uow() as uow:
-            user = uow.users.find(username)
-            user_id = user.id if user is not None and user.role == "professional" else None
-        if user_id is None:
-            raise click.ClickException(f"no professional user {username}")
     try:
-        new_id = add_professional(svc, name=name, service=service, mobile=mobile)
+        new_id = add_professional(_svc(), name=name, service=service, mobile=mobile, actor=security.cli_actor(),
+                                  user=username)
     except InvalidProfessional as exc:
-        raise click.ClickException(str(exc)) from None
-    if user_id is not None:
-        link_user(svc, mobile, user_id)
+        raise _professional_refused(exc, "NAME") from None
     click.echo(f"added {name} ({service}), id {new_id}: on duty when a rota says so")
+
+
+@professionals.command("list")
+@click.option("--service", help="Service code from the directory (default: every service)")
+@click.option("--all", "show_all", is_flag=True, help="Include deactivated professionals")
+def professionals_list(service: str | None, show_all: bool) -> None:
+    """Professionals: id, name, service, mobile, linked user, state."""
+    from .service.professionals import list_professionals
+
+    if service is not None and service not in _svc().directory.services:
+        raise click.BadParameter(f"no service {service} in the directory", param_hint="--service")
+    found = list_professionals(_svc(), service, include_inactive=show_all)
+    if not found:
+        click.echo("no professionals")
+        return
+    click.echo("id\tname\tservice\tmobile\tuser\tstate")
+    for p in found:
+        state = ("active" if p.active else "deactivated") + (", opted out of texts" if p.opted_out else "")
+        click.echo(f"{p.id}\t{p.name}\t{p.service}\t{p.mobile}\t{p.username or '-'}\t{state}")
+
+
+@professionals.command("edit")
+@click.argument("professional_id", type=int)
+@click.option("--name", help="New name")
+@click.option("--mobile", help="New UK mobile number")
+@click.option("--service", help="New service code (they are taken off the old service's shifts)")
+@click.option("--user", "username", help="Link the user with this username (role professional)")
+@click.option("--unlink", is_flag=True, help="Unlink the linked user")
+def professionals_edit(professional_id: int, name: str | None, mobile: str | None, service: str | None,
+                       username: str | None, unlink: bool) -> None:
+    """Change a professional's name, mobile, service or linked user."""
+    from .service.errors import NotFound
+    from .service.professionals import KEEP, InvalidProfessional, edit_professional
+
+    if username is not None and unlink:
+        raise click.UsageError("choose --user or --unlink, not both")
+    if name is None and mobile is None and service is None and username is None and not unlink:
+        raise click.UsageError("say what to change: --name, --mobile, --service, --user or --unlink")
+    try:
+        changed = edit_professional(
+            _svc(), security.cli_actor(), professional_id,
+            name=KEEP if name is None else name, mobile=KEEP if mobile is None else mobile,
+            service=KEEP if service is None else service,
+            user=None if unlink else (KEEP if username is None else username))
+    except NotFound as exc:
+        raise click.BadParameter(str(exc), param_hint="PROFESSIONAL_ID") from None
+    except InvalidProfessional as exc:
+        raise _professional_refused(exc) from None
+    click.echo(f"updated professional {professional_id}: {', '.join(changed)}" if changed
+               else f"professional {professional_id} already had those details; nothing changed")
+
+
+def _shift_words(shift) -> str:
+    import calendar
+
+    when = calendar.day_name[shift.weekday] + "s" if shift.weekday is not None else f"{shift.day:%a %d %b %Y}"
+    role = " (duty lead)" if shift.duty_lead and not shift.member else (", duty lead" if shift.duty_lead else "")
+    label = f" {shift.label}" if shift.label else ""
+    return f"shift {shift.id}: {shift.service}{label} {when} {shift.start:%H:%M}-{shift.end:%H:%M}{role}"
+
+
+@professionals.command("deactivate")
+@click.argument("professional_id", type=int)
+def professionals_deactivate(professional_id: int) -> None:
+    """Never on duty nor texted again (kept for the record); taken off their shifts and standing duty lead."""
+    from .service.errors import NotFound
+    from .service.professionals import deactivate_professional
+
+    try:
+        removed = deactivate_professional(_svc(), security.cli_actor(), professional_id)
+    except NotFound as exc:
+        raise click.BadParameter(str(exc), param_hint="PROFESSIONAL_ID") from None
+    if removed is None:
+        click.echo(f"professional {professional_id} was already deactivated; nothing changed")
+        return
+    click.echo(f"deactivated professional {professional_id}")
+    for shift in removed.shifts:
+        click.echo(f"taken off {_shift_words(shift)}")
+    for service in removed.standing_duty_lead_of:
+        click.echo(f"no longer the standing duty lead of {service}")
+
+
+@professionals.command("reactivate")
+@click.argument("professional_id", type=int)
+def professionals_reactivate(professional_id: int) -> None:
+    """May be rostered and texted again (put them back on shifts: the rota is not restored)."""
+    from .service.errors import NotFound
+    from .service.professionals import reactivate_professional
+
+    try:
+        changed = reactivate_professional(_svc(), security.cli_actor(), professional_id)
+    except NotFound as exc:
+        raise click.BadParameter(str(exc), param_hint="PROFESSIONAL_ID") from None
+    click.echo(f"reactivated professional {professional_id}: put them on the rota's shifts again" if changed
+               else f"professional {professional_id} was already active; nothing changed")
 
 
 @click.group(cls=AppGroup)
@@ -538,6 +636,16 @@ def rota_export(service: str | None, days: int) -> None:
         click.echo(rotas.export_csv(_svc(), service, days=days), nl=False)
     except NotFound as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@rota.command("handover")
+def rota_handover() -> None:
+    """Re-send the referrals still awaiting acceptance to the incoming shift at each shift change since the
+    last look (what the scheduler does every 30 s), once each."""
+    from .service import shift_handover
+
+    n = shift_handover.run(_svc())
+    click.echo(f"re-sent {n} referral(s) to the incoming shift")
 
 
 @click.group("security", cls=AppGroup)

@@ -9,7 +9,9 @@ over again) and firing claims the timer, so none escalates twice. One query per 
 
 It also starts the nightly verification of the audit trail (`flask --app ipoa audit verify --by
 scheduler`, at 02:30 Europe/London) in a process of its own: a walk over millions of events takes minutes,
-and the ticks must not wait for it. See NightlyVerification."""
+and the ticks must not wait for it. See NightlyVerification. Every 30 s it re-sends the referrals still
+awaiting acceptance at each shift change to the incoming shift (service/shift_handover.py): see
+ShiftHandovers."""
 from __future__ import annotations
 
 import logging
@@ -89,6 +91,40 @@ class NightlyVerification:
                 self.child.kill()
 
 
+HANDOVER_CHECK_SECONDS = 30.0  # how often the shift changes are looked at (service/shift_handover.py)
+
+
+class ShiftHandovers:
+    """Re-sends the referrals still awaiting acceptance at each shift change (service/shift_handover.run),
+    at most every check_seconds: poll() is called every tick and returns at once in between. A failure is
+    logged by its kind only (the database's message may quote a row) and tried again at the next check;
+    handover_checks says where the last run stopped, so nothing is missed meanwhile."""
+
+    def __init__(self, svc, run=None, check_seconds: float = HANDOVER_CHECK_SECONDS, monotonic=time.monotonic):
+        from ipoa.service import shift_handover
+
+        self.svc = svc
+        self.run = run or shift_handover.run
+        self.check_seconds = check_seconds
+        self.monotonic = monotonic
+        self._next_check = monotonic()  # the first tick looks at once
+
+    def poll(self) -> int | None:
+        """The number of referrals re-sent; None when it was not time to look, or the look failed."""
+        if self.monotonic() < self._next_check:
+            return None
+        self._next_check = self.monotonic() + self.check_seconds
+        try:
+            n = self.run(self.svc)
+        except Exception as exc:  # noqa: BLE001 - never let a hand-over stop the timers
+            log.warning("shift hand-over check failed (%s); tried again in %.0fs", type(exc).__name__,
+                        self.check_seconds)
+            return None
+        if n:
+            log.info("re-sent %d referral(s) to the incoming shift at a shift change", n)
+        return n
+
+
 def rq_enqueue(svc):
     from rq import Queue
 
@@ -99,7 +135,7 @@ def rq_enqueue(svc):
 
 
 def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = timers.REQUEUE_AFTER,
-        nightly: NightlyVerification | None = None) -> None:
+        nightly: NightlyVerification | None = None, handovers: ShiftHandovers | None = None) -> None:
     enqueue = rq_enqueue(svc)
     try:
         while not stop():
@@ -115,6 +151,8 @@ def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = t
                     nightly.poll()
                 except Exception:  # noqa: BLE001 - never let the verification stop the timers
                     log.warning("nightly audit verification check failed; retrying", exc_info=True)
+            if handovers is not None:
+                handovers.poll()  # logs its own failures and never raises
             time.sleep(max(0.0, tick - (time.monotonic() - started)))
     finally:
         if nightly is not None:
@@ -127,7 +165,8 @@ def main() -> None:
     tick = config["SCHEDULER_TICK_SECONDS"]
     requeue = timedelta(seconds=config["TIMER_REQUEUE_SECONDS"])
     log.info("timer scheduler started (tick %.2fs)", tick)
-    run(svc, tick=tick, stop=stop, requeue_after=requeue, nightly=NightlyVerification(svc))
+    run(svc, tick=tick, stop=stop, requeue_after=requeue, nightly=NightlyVerification(svc),
+        handovers=ShiftHandovers(svc))
 
 
 if __name__ == "__main__":

@@ -431,7 +431,7 @@ sms_recipient_choices = Table(
     Index("ix_sms_recipient_choices_step_created", "step", "created_at"),
 )
 
-# Hand-overs (migration 0012; service/handover.py). One row per referral re-sent at a shift change: the
+# Hand-overs (migration 0012; service/shift_handover.py). One row per referral re-sent at a shift change: the
 # primary key is what makes a re-send happen once, whoever runs the job and however often.
 handover_resends = Table(
     "handover_resends", metadata,

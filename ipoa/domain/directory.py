@@ -57,7 +57,7 @@ class Service:
     duty_lead: str | None = None  # E.164 mobile: the fallback when no professional is on duty
     organisation: str = ""  # an Organisation code; always set when loaded from directory.yaml
     # At a shift change, re-send the referrals still waiting for acceptance to the incoming shift
-    # (service/handover.py; docs/domain.md, "Rotas"). On unless the directory says `resend_at_handover: false`.
+    # (service/shift_handover.py; docs/domain.md, "Rotas"). On unless the directory says `resend_at_handover: false`.
     resend_at_handover: bool = True
 
 

@@ -424,7 +424,11 @@ TEXT_ABOUT = {"referral_sent": "New referral to {service}",
               "referral_completed": "Update to the referrer: referral to {service} completed",
               "escalation": "Escalation: a referral to {service} is overdue or was escalated",
               "escalation_call": "Escalation: a call's clock ran out",
-              "escalation_digest": "Escalations held back, in one text"}
+              "escalation_digest": "Escalations held back, in one text",
+              # To a duty lead, about a colleague's OFF / ON (service/availability.py): not about a call.
+              "availability_off": "To the duty lead: a professional texted OFF (unavailable)",
+              "availability_off_alone": "To the duty lead: a professional texted OFF, nobody else on duty",
+              "availability_on": "To the duty lead: a professional texted ON (back)"}
 FOLLOW_UP_NOTE_MAX = 2000  # as the other notes and reasons (domain/access.py NOTE_MAX, escalation reasons)
 
 

@@ -9,7 +9,8 @@ A reply about a call acts, through the same service-layer transition the web pag
   A professional of another service texted as this service's duty lead acts this way too.
 Anything else (a stranger's number, a number texted about another call, a ref that does not match, a text
 that did not invite a reply) changes nothing and gets the same neutral answer, so the reply reveals
-nothing. STOP / START are a registered professional's. Each reply acts once, by Twilio's MessageSid."""
+nothing. STOP / START are a registered professional's; so are OFF / ON (service/availability.py), from an
+active one only. Each reply acts once, by Twilio's MessageSid."""
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,8 @@ from ..domain.errors import DomainError
 from ..domain.meaning import SMS_COMMANDS
 from ..domain.sms.invitations import acts_by_invitation, invited_actor
 from ..domain.sms.replies import Reply, parse_reply
+from . import availability, security
 from . import calls as call_service
-from . import security
 from .errors import NotFound
 from .inputs import InvalidInput
 from .sms import referral_link
@@ -51,12 +52,18 @@ def handle(svc: Services, *, provider_sid: str, from_number: str, body: str) -> 
     neutral = svc.sms_templates.render("reply_unknown")
     outcome, answer, ref = "ignored", neutral, reply.ref
     opting = prof is not None and reply.command in ("STOP", "START")
+    if reply.command in ("OFF", "ON") and prof is not None and not prof.active:
+        prof = None  # a deactivated professional is a stranger here
+    available = availability.decide(svc, prof, reply.command, now) if (
+        prof is not None and reply.command in ("OFF", "ON")) else None
 
     about_a_call = reply.command in (*SMS_COMMANDS, "STATUS") and reply.ref is not None
     target = _target(svc, prof, from_number, reply.ref) if about_a_call and reply.ref is not None else None
 
     if opting:
         outcome, answer = reply.command.lower(), ""  # the carrier/Twilio sends the opt-out confirmation
+    elif available is not None:
+        outcome, answer = available.outcome, available.answer
     elif target is not None:
         outcome, answer = _act(svc, target, reply)
     elif prof is None:
@@ -70,6 +77,9 @@ def handle(svc: Services, *, provider_sid: str, from_number: str, body: str) -> 
                 # With the reply's own record: the same STOP delivered twice at once changes it (and
                 # logs it) once, as the second insert fails on its provider_sid.
                 _set_opted_out(uow, prof.id, reply.command == "STOP", now)
+            if available is not None and prof is not None:
+                # With the reply's record too: a retried webhook (same MessageSid) changes nothing twice.
+                availability.record(uow, now, prof, available)
             uow.sms_replies.add(
                 provider_sid=provider_sid, professional_id=prof.id if prof else None, command=reply.command,
                 call_ref=ref if prof or target else None, outcome=outcome, reply=answer, received_at=now)

@@ -47,8 +47,9 @@ from ..domain.sms.recipients import (
     referrer_update,
 )
 from ..domain.sms.timetext import local_time_text
-from . import rotas
+from . import availability, rotas
 from .errors import NotFound
+from .shift_handover import HANDOVER_TOPIC, texts_for_handover
 
 if TYPE_CHECKING:
     from ..adapters.outbox_store import ClaimedEvent
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 
 ESCALATION_TOPICS = ("sla.breached", "referral.escalated")
 # Events whose texts may carry a referral's link: their codes are made for the whole batch at once.
-_LINKED_TOPICS = ("referral.sent", "referral.state_changed", *ESCALATION_TOPICS)
+_LINKED_TOPICS = ("referral.sent", "referral.state_changed", HANDOVER_TOPIC, *ESCALATION_TOPICS)
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # a window row made only to be locked: no text yet
 # A referral text's recipient kind (sms_messages.recipient_kind) by the step of the chain that chose it.
 RECIPIENT_KIND = {ON_DUTY: "on_duty", SHIFT_DUTY_LEAD: "duty_lead", STANDING_DUTY_LEAD: "duty_lead",
@@ -164,6 +165,10 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
     now = svc.clock.now()
     if topic in ESCALATION_TOPICS:
         return _escalation(svc, uow, message_id, topic, payload, now)
+    if topic == HANDOVER_TOPIC:  # re-sent to the incoming shift at a shift change
+        return texts_for_handover(svc, uow, message_id, payload, now, RECIPIENT_KIND)
+    if topic == availability.TOPIC:  # a professional's OFF / ON: their duty lead is told
+        return availability.messages_for_event(svc, uow, message_id, payload)
     referral_id = payload.get("referral_id")
     if referral_id is None or topic not in ("referral.sent", "referral.state_changed"):
         return []

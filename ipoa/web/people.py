@@ -14,12 +14,14 @@ from ..domain.sms.invitations import invited_actor_words
 from ..entry.request_context import services
 from ..service import users as user_service
 from ..service.retention import AUDIT_ACTOR as RETENTION_ACTOR
+from ..service.shift_handover import ACTOR as HANDOVER_ACTOR
 from ..service.timers import SYSTEM_ACTOR as SLA_ACTOR
 
 # Actors that are ipoa itself, as the audit trail names them (domain/model.AuditEvent.actor).
 SYSTEM_ACTORS: dict[str, str] = {
     SLA_ACTOR: "SLA clock",
     RETENTION_ACTOR: "IPOA (record retention)",
+    HANDOVER_ACTOR: "IPOA (shift hand-over)",
     "system": "IPOA",
     "sms": "SMS reply",
     "scheduler": "IPOA (nightly check)",  # the timer scheduler's nightly audit verification (service/audit.py)

@@ -18,6 +18,7 @@ from ..domain.urgency import URGENCIES
 from ..entry.request_context import actor, services
 from ..entry.role_check import requires
 from ..service import calls as call_service
+from ..service import my_shifts as my_shifts_service
 from ..service import professionals as professionals_service
 from ..service import records
 from ..service import rotas as rotas_service
@@ -508,7 +509,10 @@ def my_referrals():
     rows = professionals_service.service_referrals(services(), prof.service)
     # On duty is the rota's answer now (service/rotas.py), not a column of the professional's row.
     on_duty = rotas_service.is_on_duty(services(), prof.id, prof.service)
-    return render_template("my_referrals.html", prof={**prof._mapping, "on_duty": on_duty}, rows=rows)
+    # Their shifts of the next week, and whether they texted OFF (service/my_shifts.py).
+    shifts = my_shifts_service.my_shifts(services(), prof)
+    return render_template("my_referrals.html", prof={**prof._mapping, "on_duty": on_duty}, rows=rows,
+                           shifts=shifts)
 
 
 @bp.route("/my/referrals/<referral_id>", methods=["GET", "POST"])

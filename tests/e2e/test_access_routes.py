@@ -101,6 +101,21 @@ ROUTES: dict[str, tuple] = {
     "reports.export_csv": ("page", {"supervisor_cnh", "admin"}),
     "workflows.index": ("page", {"supervisor_cnh", "admin"}),
     "workflows.diagram": ("page", {"supervisor_cnh", "admin"}),
+    # Rotas (web/rota_pages.py): supervisors and administrators; a form posted empty is refused with 400
+    # naming its fields, and a weekly shift that does not exist (shift_id below) is not found.
+    "rotas_admin.index": ("page", {"supervisor_cnh", "admin"}),
+    "rotas_admin.service_rota": ("page", {"supervisor_cnh", "admin"}),
+    "rotas_admin.export_all": ("page", {"supervisor_cnh", "admin"}),
+    "rotas_admin.export_service": ("page", {"supervisor_cnh", "admin"}),
+    "rotas_admin.add_weekly": ("form_400", {"supervisor_cnh", "admin"}),
+    "rotas_admin.edit_weekly": ("no_such_shift", {"supervisor_cnh", "admin"}),
+    "rotas_admin.deactivate_weekly": ("no_such_shift", {"supervisor_cnh", "admin"}),
+    "rotas_admin.add_one_off": ("form_400", {"supervisor_cnh", "admin"}),
+    "rotas_admin.cover": ("form_400", {"supervisor_cnh", "admin"}),
+    "rotas_admin.leave": ("form_400", {"supervisor_cnh", "admin"}),
+    "rotas_admin.swap": ("form_400", {"supervisor_cnh", "admin"}),
+    "rotas_admin.standing_duty_lead": ("form_400", {"supervisor_cnh", "admin"}),
+    "rotas_admin.import_csv": ("form_400", {"supervisor_cnh", "admin"}),
     "api.create_call": ("api_post", STAFF),
     "api.read_call": ("record", STAFF, "view"),
     "api.call_event": ("record", STAFF, "act"),
@@ -115,6 +130,13 @@ ROUTES: dict[str, tuple] = {
     "api.record_consent": ("record", STAFF, "act"),
     "web.record_consent": ("record", STAFF, "act"),
     "admin.security_log": ("page", {"admin"}),
+    # The administrators' professionals pages (the walk's DN professional; deactivated, then reactivated).
+    "professionals_admin.index": ("page", {"admin"}),
+    "professionals_admin.new": ("form_400", {"admin"}),
+    "professionals_admin.edit": ("form_400", {"admin"}),
+    "professionals_admin.confirm_deactivate": ("page", {"admin"}),
+    "professionals_admin.deactivate": ("post_page", {"admin"}),
+    "professionals_admin.reactivate": ("post_page", {"admin"}),
     # Sign-in: the second factor (signed in already: sent home), the user's own sign-in security, and
     # locked accounts (a supervisor's centre's, an administrator's any).
     "auth.mfa_code": ("public", {302}),
@@ -167,18 +189,18 @@ def world(svc):
         call = call_service.fire_call_trigger(svc, actor, ref, {
             "trigger": "refer", "expected_version": 2, "data": {"service": SERVICES[centre]}, "reason": "walk"})
         records[centre] = {"ref": ref, "referral_id": call.referrals[0].id}
-    users, tokens = {}, {}
+    users, tokens, professional_ids = {}, {}, {}
     for name, (username, role, centre, service) in ROLES.items():
         users[name] = make_user(svc, username, role, centre)
         tokens[name] = make_token(svc, users[name])
         if service:
             mobile = {"DN": "07700 900211", "CRT": "07700 900212"}[service]
-            add_on_duty(svc, name=username, service=service, mobile=mobile)
+            professional_ids[service] = add_on_duty(svc, name=username, service=service, mobile=mobile)
             link_user(svc, mobile, users[name].id)
     grants = {centre: break_glass(svc, Actor("walk.outsider", "handler", "FCP"), rec["ref"],
                                   {"reason": "other", "note": "walk"}, route="walk").id
               for centre, rec in records.items()}
-    return {"records": records, "tokens": tokens, "grants": grants}
+    return {"records": records, "tokens": tokens, "grants": grants, "professional_id": professional_ids["DN"]}
 
 
 def _snapshot(svc, ref: str) -> tuple:
@@ -212,7 +234,9 @@ def _url(rule, record: dict, world: dict, centre: str) -> str:
     for arg in rule.arguments:
         values[arg] = {"ref": record["ref"], "referral_id": record["referral_id"],
                        "token": link_token(record["referral_id"]), "job_id": "no-such-job", "sms_id": "no-such-text",
-                       "grant_id": world["grants"][centre], "name": "call", "version": 1}[arg]
+                       "grant_id": world["grants"][centre], "name": "call", "version": 1,
+                       "service": "DN", "shift_id": 999999,
+                       "professional_id": world["professional_id"]}[arg]
     url = rule.build(values, append_unknown=False)[1]
     if rule.endpoint == "dashboard.calls":
         url += "?centre=CNH&measure=open"
@@ -285,6 +309,10 @@ def _expected(kind: tuple, role: str, method: str, inside: bool, endpoint: str) 
         return {200, 302} if role in kind[1] else {403}
     if kind[0] == "form":  # GET the form; POST it empty: invalid for those allowed, refused for the rest
         return ({200} if method == "GET" else {422}) if role in kind[1] else {403}
+    if kind[0] == "form_400":  # GET the form; POST it empty: refused with 400 naming the fields
+        return ({200} if method == "GET" else {400}) if role in kind[1] else {403}
+    if kind[0] == "no_such_shift":  # a rota's weekly shift that does not exist: not found, else refused
+        return {404} if role in kind[1] else {403}
     if kind[0] == "redirect":  # the SMS link sends on to the page that applies the policy
         return {302} if role in kind[1] else {403}
     if kind[0] == "post_page":

@@ -34,9 +34,13 @@ ROLE_ENDPOINTS = {
     "professional": {"web.my_referrals", "web.my_referral", "web.queue"},
     "supervisor": {"web.supervisor", "dashboard.calls", "governance.break_glass_list", "reports.index",
                    "reports.board", "workflows.index", "workflows.diagram", "accounts.locked", "web.call_page",
-                   "web.queue"},
+                   "web.queue", "rotas_admin.index", "rotas_admin.service_rota", "rotas_admin.add_weekly",
+                   "rotas_admin.edit_weekly", "rotas_admin.deactivate_weekly", "rotas_admin.add_one_off",
+                   "rotas_admin.cover", "rotas_admin.leave", "rotas_admin.swap", "rotas_admin.standing_duty_lead",
+                   "rotas_admin.import_csv"},
     "admin": {"workflows.index", "workflows.diagram", "admin.security_log", "reports.index", "reports.board",
-              "accounts.locked", "web.queue"},
+              "accounts.locked", "web.queue", "professionals_admin.index", "professionals_admin.new",
+              "professionals_admin.edit", "professionals_admin.confirm_deactivate"},
 }
 # GET endpoints that render no page of their own.
 NOT_PAGES = {
@@ -317,8 +321,10 @@ def test_professional_pages_on_a_desktop_and_phones(live_server, app, axe, page,
     s = scene(svc, clock)
     sizes = [PHONE, SMALL_PHONE]
     sign_in(page, live_server, "professional")
-    axe.check("my referrals")
-    axe.check_at("my referrals", sizes)
+    # Issue 13: the demo's rota puts the professional on shifts every day, so "Your shifts" lists them.
+    assert page.locator("#my-shifts li").count() >= 7
+    axe.check("my referrals, with your shifts")
+    axe.check_at("my referrals, with your shifts", sizes)
     for label, rid in [("sent", s["dn_sent_rid"]), ("breached", s["dn_breached_rid"]),
                        ("accepted", s["accepted_rid"]), ("completed", s["closed_rid"])]:
         page.goto(f"{live_server}/my/referrals/{rid}")
@@ -331,6 +337,24 @@ def test_professional_pages_on_a_desktop_and_phones(live_server, app, axe, page,
     assert page.goto(f"{live_server}/queue").status == 403
     axe.check("403, a professional on the queue")
     axe.check_at("403, a professional on the queue", sizes)
+
+    # Texted OFF within the shift on now: the page says until when, in words, with the shift on now.
+    from datetime import time
+
+    from ipoa.demo import DEMO_PROFESSIONALS
+    from ipoa.domain.calendar import LONDON
+    from ipoa.domain.validation import normalise_uk_mobile
+    from ipoa.service import replies
+
+    tomorrow = clock.now().astimezone(LONDON).date() + timedelta(days=1)
+    clock.set(datetime.combine(tomorrow, time(10), tzinfo=LONDON))  # the demo's day shift, 08:00-20:00
+    answer = replies.handle(svc, provider_sid="SM" + "7" * 32, body="OFF",
+                            from_number=normalise_uk_mobile(DEMO_PROFESSIONALS[0][2]))
+    assert "unavailable until 20:00" in answer
+    page.goto(f"{live_server}/my/referrals")
+    assert page.locator("#unavailable").count() == 1 and page.locator("#shift-now").count() == 1
+    axe.check("my referrals, marked unavailable after texting OFF, a shift on now")
+    axe.check_at("my referrals, marked unavailable after texting OFF, a shift on now", sizes)
 
     assert_visited(app, axe, "professional")
     axe.assert_clean()
@@ -364,6 +388,22 @@ def test_supervisor_pages(live_server, app, axe, page, users, svc, clock):
     reports(page, live_server, axe)
     page.goto(f"{live_server}/accounts/locked")
     axe.check("locked accounts")
+    # Rotas (web/rota_pages.py): every service, the demo's DN week, each change's form, one with errors.
+    for path, label in (("/rotas/", "rotas"), ("/rotas/DN", "DN's rota week"),
+                        ("/rotas/DN/weekly/new", "add a weekly shift"),
+                        ("/rotas/DN/one-off/new", "add a one-off shift"), ("/rotas/DN/cover", "cover a shift"),
+                        ("/rotas/DN/leave", "record leave"), ("/rotas/DN/swap", "swap two shifts"),
+                        ("/rotas/DN/duty-lead", "standing duty lead"), ("/rotas/import?service=DN", "import a CSV")):
+        page.goto(f"{live_server}{path}")
+        axe.check(f"rota: {label}")
+    assert submit(page, "#rota-form") == 400  # nothing pasted, no file
+    axe.check("rota: import a CSV, with errors")
+    page.goto(f"{live_server}/rotas/DN")
+    page.locator("#patterns a[id^=edit-]").first.click()
+    axe.check("rota: change a weekly shift")
+    page.goto(f"{live_server}/rotas/DN")
+    page.locator("#patterns a[id^=stop-]").first.click()
+    axe.check("rota: stop a weekly shift")
 
     assert_visited(app, axe, "supervisor")
     axe.assert_clean()
@@ -404,6 +444,29 @@ def test_admin_pages(live_server, app, axe, page, users, svc, clock):
     axe.check("locked accounts, one locked")
     assert page.goto(f"{live_server}/queue").status == 403
     axe.check("403, an admin on the queue")
+    # The professionals pages: the demo's professionals, their rota shifts named before one is deactivated.
+    from ipoa.service.professionals import list_professionals
+
+    nurse = next(p for p in list_professionals(svc, "DN") if p.username == "professional")
+    page.goto(f"{live_server}/admin/professionals/")
+    axe.check("professionals")
+    page.goto(f"{live_server}/admin/professionals/new")
+    axe.check("add a professional")
+    bad = {"name": "", "mobile": "0116 496 0000", "service": "", "user": "handler"}
+    assert submit(page, "#professional-form", bad) == 400
+    axe.check("add a professional, with errors in every field")
+    page.goto(f"{live_server}/admin/professionals/{nurse.id}")
+    axe.check("change a professional")
+    assert submit(page, "#professional-form", {"mobile": "not a mobile"}) == 400
+    axe.check("change a professional, with an error")
+    page.goto(f"{live_server}/admin/professionals/{nurse.id}/deactivate")
+    assert page.locator("#removed-from li").count() > 0
+    axe.check("deactivate a professional: are you sure, naming their shifts")
+    assert submit(page, "form:has(#deactivate)") == 200
+    assert page.locator(".nhsuk-notification-banner--success").count() == 1
+    axe.check("professionals, one deactivated, with the notice")
+    page.goto(f"{live_server}/admin/professionals/{nurse.id}")
+    axe.check("change a deactivated professional")
 
     assert_visited(app, axe, "admin")
     axe.assert_clean()

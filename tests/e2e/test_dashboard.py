@@ -391,6 +391,20 @@ def test_exceptions_panel_lists_late_and_failed_texts(client, users, svc):
     assert [m.id for m in exc.undelivered] == [late] and exc.failed_total == 1
 
 
+def test_a_failed_text_about_no_call_is_listed_without_a_link_to_a_call(client, users, svc):
+    """The duty lead's text about a colleague's OFF (service/availability.py) belongs to no call: the row
+    says so rather than linking to /calls/."""
+    sid = add_sms(svc, minutes_ago=3, status="undelivered", error_code=30003, to="+447700900456", ref="",
+                  kind="duty_lead", template="availability_off_alone")
+    signed_in(client, "supervisor")
+    panel = block(text(client.get("/supervisor")), 'id="exceptions-title"', "<section")
+    _, *rows = tables(block(panel, 'id="failed-sms"', "<table"))[0]
+    (row,) = rows
+    assert row[0] == "Not about a call To the duty lead: a professional texted OFF, nobody else on duty"
+    assert f'<span id="sms-{sid}">Not about a call</span>' in panel
+    assert 'href="/calls/"' not in panel and "about call <" not in panel
+
+
 def test_the_panel_names_whoever_a_text_was_for(client, users, svc):
     ref, rid = refer(svc, service="DN")
     with svc.uow() as uow:

@@ -239,7 +239,9 @@ def test_stop_and_start_are_logged_by_the_professionals_id_never_the_number(svc)
         assert uow.session.scalar(select(professionals.c.opted_out_at)) == svc.clock.now()
     replies.handle(svc, provider_sid="SM2", from_number=NIA, body="START")
     replies.handle(svc, provider_sid="SM2", from_number=NIA, body="START")  # the same webhook again
+    # Adding her is an event of its own (professional_changed), by the professional's id too.
     assert [(e.kind, e.actor, e.subject, e.detail) for e in logged(svc)] == [
+        ("professional_changed", "system", str(prof_id), {"change": "added", "service": "DN"}),
         ("sms_opt_out", "sms", str(prof_id), {}), ("sms_opt_in", "sms", str(prof_id), {})]
     assert not anywhere(svc, "900201") and not anywhere(svc, "Nia")
     with svc.uow() as uow:
@@ -249,8 +251,9 @@ def test_stop_and_start_are_logged_by_the_professionals_id_never_the_number(svc)
 
 def test_stop_from_an_unknown_number_changes_and_logs_nothing(svc):
     add_professional(svc, name="Nia", service="DN", mobile="07700 900201")
+    before = logged(svc)
     replies.handle(svc, provider_sid="SM1", from_number="+447700900999", body="STOP")
-    assert logged(svc) == []
+    assert logged(svc) == before
 
 
 # -- deploys ---------------------------------------------------------------------------------------

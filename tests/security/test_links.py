@@ -43,7 +43,8 @@ def test_the_probe_addresses_are_what_they_say():
 
 WORST = {"ref": "K7M4-QX9Z", "service": "MHCRHT", "centre": "CHSSPA", "urgency": "emergency",
          "due": "Wed 30 Sep 23:59", "sent_at": "Wed 30 Sep 23:59", "state": "awaiting first visit",
-         "breach": "first visit not made", "action": "DECLINE", "total": "9999"}
+         "breach": "first visit not made", "action": "DECLINE", "total": "9999",
+         "staff_name": "Abcdefghij Klmnopqrst-Uvwxyzab"}
 
 
 @pytest.mark.parametrize("base", ["https://ipoa.sec-probe.example", "https://ipoa.leicestershire.nhs.uk", NHS_40])

@@ -35,7 +35,7 @@ def worst_values(templates: SmsTemplates) -> dict[str, str]:
         "ref": "K7M4-QX9Z", "service": "MHCRHT", "centre": "CHSSPA", "urgency": "emergency",
         "due": "Wed 30 Sep 23:59", "sent_at": "Wed 30 Sep 23:59", "state": "awaiting first visit",
         "breach": "first visit not made", "action": "DECLINE", "link": templates.link_for("Q" * LINK_TOKEN_LENGTH),
-        "total": "9999",
+        "total": "9999", "staff_name": "Abcdefghij Klmnopqrst-Uvwxyzab",
     }
     assert {k: len(v) for k, v in values.items()} == templates.max_lengths
     return values
@@ -363,6 +363,7 @@ def test_max_lengths_documented(shipped):
     assert shipped.max_lengths == {
         "ref": 9, "service": 6, "centre": 6, "urgency": 9, "due": 16, "sent_at": 16, "state": 20,
         "breach": 20, "action": 7, "link": len(DEFAULT_LINK_BASE) + 3 + LINK_TOKEN_LENGTH, "total": 4,
+        "staff_name": 30,
     }
     assert set(shipped.max_lengths) == ALLOWED_FIELDS
 
@@ -386,6 +387,8 @@ _values = st.fixed_dictionaries({
     "action": st.sampled_from(["ACCEPT", "DECLINE", "DONE", "STATUS"]),
     "link": _tokens.map(lambda t: f"{DEFAULT_LINK_BASE}/r/{t}"),
     "total": st.integers(1, 9999).map(str),
+    "staff_name": st.from_regex(r"[A-Za-z][A-Za-z .'-]{0,29}", fullmatch=True).map(lambda s: " ".join(s.split()))
+              .filter(lambda s: s and s[0].isalpha()),
 })
 
 

@@ -55,6 +55,10 @@ FIELDS: Mapping[str, Field] = MappingProxyType({
     "action": Field(7, "DECLINE", "one of: " + ", ".join(_ACTIONS), choices={a: a for a in _ACTIONS}),
     # How many escalations a digest stands for (a storm of breaches for one recipient: one text).
     "total": Field(4, "9999", "a whole number from 1 to 9999", re.compile(r"[1-9][0-9]{0,3}")),
+    # A professional's name as their colleague reads it (the duty lead told of an OFF / ON text): staff, never
+    # the person cared for; plain letters so it is GSM-7 (service/availability.py shortens or replaces others).
+    "staff_name": Field(30, "Abcdefghij Klmnopqrst-Uvwxyzab", "a professional's name in plain letters, spaces, "
+                  "hyphens, apostrophes and full stops, up to 30 characters", re.compile(r"[A-Za-z][A-Za-z .'-]*")),
 })
 assert all(len(f.worst) == f.max_length for f in FIELDS.values())
 

@@ -1,5 +1,6 @@
-"""Replies from professionals: `ACCEPT <ref>`, `DECLINE <ref> <reason>`, `DONE <ref>`, `STATUS <ref>` and
-the opt-out keywords, parsed into a command; acting on them belongs to the service layer."""
+"""Replies from professionals: `ACCEPT <ref>`, `DECLINE <ref> <reason>`, `DONE <ref>`, `STATUS <ref>`, the
+opt-out keywords and `OFF` / `ON` (unavailable within a shift, and back), parsed into a command; acting on
+them belongs to the service layer."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from .references import normalise_ref
 
 __all__ = ["COMMANDS", "Reply", "parse_reply"]
 
-COMMANDS = ("ACCEPT", "DECLINE", "DONE", "STATUS", "STOP", "START", "HELP", "UNKNOWN")
+COMMANDS = ("ACCEPT", "DECLINE", "DONE", "STATUS", "STOP", "START", "HELP", "OFF", "ON", "UNKNOWN")
 
 # Twilio's default keywords. Like Twilio, only a message that is the keyword alone counts: a
 # professional writing "Cancel K7M4-QX9Z, visit done" must not be opted out of alerts.
@@ -16,6 +17,10 @@ _KEYWORDS = {
     **dict.fromkeys(("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"), "STOP"),
     **dict.fromkeys(("START", "YES", "UNSTOP"), "START"),
     **dict.fromkeys(("HELP", "INFO"), "HELP"),
+    # Ours, not Twilio's (docs/domain.md, "Rotas"): unavailable for the rest of the shift, and back. Alone
+    # too, so "Off to a visit" or "On my way" changes nothing; none of Twilio's keywords is either word.
+    "OFF": "OFF",
+    "ON": "ON",
 }
 _REF_COMMANDS = ("ACCEPT", "DECLINE", "DONE", "STATUS")
 _PUNCTUATION = ".,;:!?#\"'()"
@@ -38,8 +43,8 @@ class Reply:
 
 
 def parse_reply(body: str) -> Reply:
-    """Read `ACCEPT <ref>`, `DECLINE <ref> <reason>`, `DONE <ref>`, `STATUS <ref>` and the opt-out
-    keywords, forgiving case, spacing, stray punctuation and a reference typed without its dash (or
+    """Read `ACCEPT <ref>`, `DECLINE <ref> <reason>`, `DONE <ref>`, `STATUS <ref>`, the opt-out
+    keywords and `OFF` / `ON`, forgiving case, spacing, stray punctuation and a reference typed without its dash (or
     split by a space). Words after the reference of ACCEPT, DONE and STATUS are ignored."""
     words = (body or "").split()
     if not words:

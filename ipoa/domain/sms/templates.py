@@ -30,6 +30,14 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "reply_ack",
     "reply_status",
     "reply_unknown",
+    # OFF / ON within a shift (service/availability.py): the answers, and what the duty lead is told.
+    "reply_off",
+    "reply_off_no_shift",
+    "reply_on",
+    "reply_on_not_off",
+    "availability_off",
+    "availability_off_alone",
+    "availability_on",
 )
 
 
