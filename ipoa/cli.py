@@ -537,6 +537,7 @@ def professionals_list(service: str | None, show_all: bool) -> None:
 def professionals_edit(professional_id: int, name: str | None, mobile: str | None, service: str | None,
                        username: str | None, unlink: bool) -> None:
     """Change a professional's name, mobile, service or linked user."""
+    from .service import rota_warnings
     from .service.errors import NotFound
     from .service.professionals import KEEP, InvalidProfessional, edit_professional
 
@@ -544,18 +545,23 @@ def professionals_edit(professional_id: int, name: str | None, mobile: str | Non
         raise click.UsageError("choose --user or --unlink, not both")
     if name is None and mobile is None and service is None and username is None and not unlink:
         raise click.UsageError("say what to change: --name, --mobile, --service, --user or --unlink")
+
+    svc = _svc()
     try:
-        changed = edit_professional(
-            _svc(), security.cli_actor(), professional_id,
-            name=KEEP if name is None else name, mobile=KEEP if mobile is None else mobile,
-            service=KEEP if service is None else service,
-            user=None if unlink else (KEEP if username is None else username))
+        # A move to another service takes them off the old one's shifts, which may leave it uncovered.
+        changed, gaps = rota_warnings.with_gap_warning(
+            svc, _service_of(svc, professional_id), lambda: edit_professional(
+                svc, security.cli_actor(), professional_id,
+                name=KEEP if name is None else name, mobile=KEEP if mobile is None else mobile,
+                service=KEEP if service is None else service,
+                user=None if unlink else (KEEP if username is None else username)))
     except NotFound as exc:
         raise click.BadParameter(str(exc), param_hint="PROFESSIONAL_ID") from None
     except InvalidProfessional as exc:
         raise _professional_refused(exc) from None
     click.echo(f"updated professional {professional_id}: {', '.join(changed)}" if changed
                else f"professional {professional_id} already had those details; nothing changed")
+    _warn_gaps(svc, gaps)
 
 
 def _shift_words(shift) -> str:
@@ -571,11 +577,15 @@ def _shift_words(shift) -> str:
 @click.argument("professional_id", type=int)
 def professionals_deactivate(professional_id: int) -> None:
     """Never on duty nor texted again (kept for the record); taken off their shifts and standing duty lead."""
+    from .service import rota_warnings
     from .service.errors import NotFound
     from .service.professionals import deactivate_professional
 
+    svc = _svc()
     try:
-        removed = deactivate_professional(_svc(), security.cli_actor(), professional_id)
+        removed, gaps = rota_warnings.with_gap_warning(
+            svc, _service_of(svc, professional_id),
+            lambda: deactivate_professional(svc, security.cli_actor(), professional_id))
     except NotFound as exc:
         raise click.BadParameter(str(exc), param_hint="PROFESSIONAL_ID") from None
     if removed is None:
@@ -586,6 +596,22 @@ def professionals_deactivate(professional_id: int) -> None:
         click.echo(f"taken off {_shift_words(shift)}")
     for service in removed.standing_duty_lead_of:
         click.echo(f"no longer the standing duty lead of {service}")
+    _warn_gaps(svc, gaps)
+
+
+def _service_of(svc, professional_id: int) -> str:
+    """The service of a professional (NotFound if there is none with that id)."""
+    from .service.professionals import get_professional
+
+    return get_professional(svc, professional_id).service
+
+
+def _warn_gaps(svc, gaps) -> None:
+    """A change that opened a gap in the rota warns the person making it (docs/domain.md, "Rotas")."""
+    from .service import rota_warnings
+
+    for line in rota_warnings.warning_lines(svc, gaps):
+        click.echo(f"warning: {line}", err=True)
 
 
 @professionals.command("reactivate")
@@ -613,15 +639,17 @@ def rota() -> None:
 def rota_import(file) -> None:
     """Import a rostering tool's CSV (service,date,start,end,professional,role): all of it or, if any line is
     wrong, none of it."""
-    from .service import rotas, security
+    from .service import rota_warnings, rotas, security
 
     svc = _svc()
-    result = rotas.import_csv(svc, security.cli_actor(), file.read())
+    text = file.read()
+    result, gaps = rota_warnings.with_gap_warning(svc, None, lambda: rotas.import_csv(svc, security.cli_actor(), text))
     if not result.ok:
         for message in result.messages:
             click.echo(message, err=True)
         raise click.ClickException(f"nothing imported: {len(result.problems)} problem(s) in {file.name}")
     click.echo(f"imported {result.shifts} shift(s)")
+    _warn_gaps(svc, gaps)
 
 
 @rota.command("export")

@@ -113,6 +113,22 @@ def with_gap_warning(svc: Services, services: str | Iterable[str] | None,
     return result, sorted(found, key=lambda g: (g.start, g.service))
 
 
+def warning_lines(svc: Services, found: Sequence[GapText]) -> list[str]:
+    """One plain line per service a change left uncovered, for a notice or the command line: "This leaves
+    District nursing (DN) with nobody on duty while it is open: Sat 5 Dec 20:00 to Sun 6 Dec 08:00, 12 hours.
+    Arrange cover on its rota." """
+    by_service: dict[str, list[str]] = {}
+    for g in found:
+        by_service.setdefault(g.service, []).append(g.words)
+    lines = []
+    for code, words in by_service.items():
+        entry = svc.directory.services.get(code)
+        name = f"{entry.name} ({code})" if entry is not None else code
+        lines.append(f"This leaves {name} with nobody on duty while it is open: {'; '.join(words)}. "
+                     f"Arrange cover on its rota.")
+    return lines
+
+
 # -- reads for the rota pages ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

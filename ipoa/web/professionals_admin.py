@@ -12,6 +12,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from ..entry.request_context import current, services
 from ..entry.role_check import requires
 from ..service import professionals as professional_service
+from ..service import rota_warnings
 from ..service.errors import NotFound
 from ..service.professionals import InvalidProfessional
 from .form_values import in_page_order
@@ -103,9 +104,11 @@ def edit(professional_id: int):
         return _render_form(_shown(professional), {}, professional)
     values = _form_values()
     try:
-        changed = professional_service.edit_professional(
-            services(), current().username, professional_id, name=values["name"], mobile=values["mobile"],
-            service=values["service"], user=values["user"] or None, client=request.remote_addr)
+        # A move to another service takes them off the old one's shifts, which may leave it uncovered.
+        changed, gaps = rota_warnings.with_gap_warning(
+            services(), professional.service, lambda: professional_service.edit_professional(
+                services(), current().username, professional_id, name=values["name"], mobile=values["mobile"],
+                service=values["service"], user=values["user"] or None, client=request.remote_addr))
     except InvalidProfessional as exc:
         return _render_form(values, exc.errors, professional, status=400)
     if not changed:
@@ -116,6 +119,7 @@ def edit(professional_id: int):
         moved = (f" They were taken off {_service_name(professional.service)}'s shifts."
                  if "service" in changed else "")
         flash(f"{values['name'].strip() or professional.name}: {said} changed.{moved}", "success")
+        _warn(gaps)
     return redirect(url_for("professionals_admin.index"))
 
 
@@ -132,8 +136,9 @@ def confirm_deactivate(professional_id: int):
 @requires("professionals.manage")
 def deactivate(professional_id: int):
     professional = _get(professional_id)
-    removed = professional_service.deactivate_professional(services(), current().username, professional_id,
-                                                          client=request.remote_addr)
+    removed, gaps = rota_warnings.with_gap_warning(
+        services(), professional.service, lambda: professional_service.deactivate_professional(
+            services(), current().username, professional_id, client=request.remote_addr))
     if removed is None:
         flash(f"{professional.name} was already deactivated: nothing changed.", "info")
     else:
@@ -141,7 +146,14 @@ def deactivate(professional_id: int):
             f"standing duty lead of {_service_name(code)}" for code in removed.standing_duty_lead_of]
         off = f" Taken off: {'; '.join(taken)}." if taken else " They were on no shifts."
         flash(f"{professional.name} is deactivated: never on duty nor texted.{off}", "success")
+        _warn(gaps)
     return redirect(url_for("professionals_admin.index"))
+
+
+def _warn(gaps: list[rota_warnings.GapText]) -> None:
+    """A change that opened a gap in the rota warns the person making it (issue 13; docs/domain.md, "Rotas")."""
+    for line in rota_warnings.warning_lines(services(), gaps):
+        flash(line, "info")
 
 
 @bp.post("/<int:professional_id>/reactivate")

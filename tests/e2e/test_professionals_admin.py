@@ -132,6 +132,10 @@ def test_deactivating_names_the_shifts_takes_them_off_and_they_are_no_longer_on_
     assert resp.status_code == 302
     listing = notice(client)
     assert "Nia Nurse is deactivated" in listing and "Taken off: DN day, Mondays" in listing
+    # Ned still works Mondays, but Saturday's one-off shift had only Nia: the administrator is warned.
+    assert ("This leaves Community (district) nursing (DN) with nobody on duty while it is open: "
+            "Sat 28 Nov 08:00 to Sat 28 Nov 20:00, 12 hours. Arrange cover on its rota.") in listing
+    assert listing.count("This leaves") == 1
     on_duty_now = rotas.on_duty_now(svc, "DN", MONDAY_10)
     assert [p.id for p in on_duty_now.professionals] == [other]
     assert on_duty_now.duty_leads == ()
@@ -147,7 +151,8 @@ def test_deactivating_names_the_shifts_takes_them_off_and_they_are_no_longer_on_
     assert "Deactivated" in row[4] and "Reactivate" in row[5]
     # Again: nothing changes, nothing recorded.
     client.post(f"{BASE}{pid}/deactivate", data={"csrf_token": token})
-    assert len(events(svc)) == added + 1 and "already deactivated" in notice(client)
+    again = notice(client)
+    assert len(events(svc)) == added + 1 and "already deactivated" in again and "This leaves" not in again
     # Reactivated: active again, not back on the shifts (whoever keeps the rota puts them back).
     assert client.post(f"{BASE}{pid}/reactivate", data={"csrf_token": token}).status_code == 302
     assert "Nia Nurse is active again" in notice(client)

@@ -191,9 +191,19 @@ def test_rota_import_reports_numbered_lines_and_imports_nothing_then_exports(app
                     "DN,2026-12-05,08:00,20:00,07700 900201,duty_lead\n", encoding="utf-8")
     out = run(app, "rota", "import", str(good))
     assert out.exit_code == 0 and "imported 1 shift(s)" in out.output
+    assert "warning" not in out.output  # it covers time, it opens no gap
     exported = run(app, "rota", "export", "--service", "DN").output.splitlines()
     assert exported[1:] == ["DN,2026-12-05,08:00,20:00,07700 900201,member",
                             "DN,2026-12-05,08:00,20:00,07700 900201,duty_lead"]
+    # A file that shortens Saturday's shift replaces it and leaves 12:00-20:00 uncovered: a warning.
+    shorter = tmp_path / "shorter.csv"
+    shorter.write_text("service,date,start,end,professional,role\n"
+                       "DN,2026-12-05,08:00,12:00,07700 900201,member\n"
+                       "DN,2026-12-05,08:00,12:00,07700 900201,duty_lead\n", encoding="utf-8")
+    out = run(app, "rota", "import", str(shorter))
+    assert out.exit_code == 0 and "imported 1 shift(s)" in out.output
+    assert ("warning: This leaves Community (district) nursing (DN) with nobody on duty while it is open: "
+            "Sat 5 Dec 12:00 to Sat 5 Dec 20:00, 8 hours. Arrange cover on its rota.") in out.output
     unknown = app.test_cli_runner().invoke(args=["rota", "export", "--service", "NOPE"])
     assert unknown.exit_code != 0 and "no service NOPE" in unknown.output
 

@@ -128,9 +128,14 @@ def test_deactivate_lists_the_shifts_and_reactivate(app, svc, cli_user):
     out = run(app, "deactivate", str(pid))
     assert out.exit_code == 0, out.output
     assert f"taken off shift {shift}: DN day Mondays 08:00-20:00" in out.output
+    # Nobody else works Mondays: the operator is warned of the gaps of the week ahead it opens.
+    assert ("warning: This leaves Community (district) nursing (DN) with nobody on duty while it is open: "
+            "Mon 23 Nov 10:00 to Mon 23 Nov 20:00, 10 hours; Mon 30 Nov 08:00 to Mon 30 Nov 10:00, 2 hours. "
+            "Arrange cover on its rota.") in out.output
     assert rotas.on_duty_now(svc, "DN", MONDAY_10).professionals == ()
     assert stored(svc)[0][4] is False
-    assert "already deactivated" in run(app, "deactivate", str(pid)).output
+    again = run(app, "deactivate", str(pid)).output
+    assert "already deactivated" in again and "warning" not in again
     assert run(app, "list").output.strip() == "no professionals"  # the active only, without --all
     assert "deactivated" in run(app, "list", "--all").output
     out = run(app, "reactivate", str(pid))
