@@ -144,8 +144,21 @@ class FakeProfessionalStore:
     def add(self, *, name: str, mobile: str, service: str, created_at: datetime) -> int:
         new_id = len(self.db.professionals) + 1
         self.db.professionals.append(SimpleNamespace(id=new_id, name=name, mobile=mobile, service=service,
-                                                     opted_out_at=None, user_id=None, created_at=created_at))
+                                                     opted_out_at=None, user_id=None, created_at=created_at,
+                                                     active=True, unavailable_until=None))
         return new_id
+
+    def get(self, professional_id: int) -> Any:
+        return next((p for p in self.db.professionals if p.id == professional_id), None)
+
+    def mobile_taken(self, e164: str, except_id: int | None = None) -> bool:
+        return any(p.mobile == e164 and p.id != except_id for p in self.db.professionals)
+
+    def linked_to(self, user_id: int, except_id: int | None = None) -> int | None:
+        return next((p.id for p in self.db.professionals if p.user_id == user_id and p.id != except_id), None)
+
+    def update(self, professional_id: int, **values: Any) -> None:
+        vars(self.get(professional_id)).update(values)
 
     def set_opted_out(self, professional_id: int, at: datetime | None) -> None:
         next(p for p in self.db.professionals if p.id == professional_id).opted_out_at = at

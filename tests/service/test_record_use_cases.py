@@ -68,4 +68,5 @@ def test_stop_opts_the_professional_out_and_is_in_the_security_log(svc, db):
     assert replies.handle(svc, provider_sid="SM4", from_number=PROFESSIONAL_MOBILE, body="STOP") == ""
     (prof,) = db.professionals
     assert prof.opted_out_at == svc.clock.now()
-    assert [(e.kind, e.subject) for e in db.events if hasattr(e, "kind")] == [("sms_opt_out", str(prof.id))]
+    assert [(e.kind, e.subject) for e in db.events if hasattr(e, "kind")] == [
+        ("professional_changed", str(prof.id)), ("sms_opt_out", str(prof.id))]  # added, then opted out
