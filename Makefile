@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install browser-js run test screenshots lint bench check clean vendor-nhsuk
+.PHONY: install browser-js run test screenshots lint bench bench-engine check clean vendor-nhsuk
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,12 @@ check: install
 
 bench: install
 	$(BIN)/python bench/intake.py
+
+# The engine core (issue 14): the call lifecycle through the service layer against the same-work limit and
+# SpiffWorkflow (the `bench` extra, installed here), on SQLite (WAL) and PostgreSQL (bench/engine.py).
+bench-engine: install
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/engine.py --backend both --calls 300 --rounds 3
 
 # Re-vendor nhsuk-frontend's CSS, JS and icons into ipoa/static/vendor/nhsuk/ (npm; reproduces them exactly).
 vendor-nhsuk:

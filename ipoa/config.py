@@ -10,6 +10,7 @@ from typing import Any
 
 from . import paths
 from .domain.sms.escalation import EscalationSettings
+from .domain.sms.rate import SenderRates
 
 # The checkout's root (tests, make run). Files the product ships are found through ipoa/paths.py.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,9 @@ def from_environment(instance_path: str | Path) -> dict[str, Any]:
         # long a timer handed to RQ but not fired is handed over again.
         "SCHEDULER_TICK_SECONDS": float(env.get("SCHEDULER_TICK_SECONDS") or 1),
         "TIMER_REQUEUE_SECONDS": float(env.get("TIMER_REQUEUE_SECONDS") or 30),
+        # How far ahead the scheduler hands the timers about to fall due to the worker, which fires each
+        # at its instant (workers/scheduler.py): more than its read interval (0.2 s).
+        "TIMER_PREFETCH_SECONDS": float(env.get("TIMER_PREFETCH_SECONDS") or 0.5),
         # ESCALATION_REPEAT_MINUTES and ESCALATION_DIGEST_SECONDS (docs/security.md): read at start, so a
         # bad value stops the process starting, not every batch that escalates.
         "ESCALATION": EscalationSettings.from_environment(env),
@@ -89,6 +93,10 @@ def from_environment(instance_path: str | Path) -> dict[str, Any]:
             "from": env.get("TWILIO_FROM"),
             "messaging_service_sid": env.get("TWILIO_MESSAGING_SERVICE_SID"),
             "api_base_url": env.get("TWILIO_API_BASE_URL"),
+            # Each sender's token bucket, shared by all workers (SMS_RATE_PER_SECOND, SMS_RATE_BURST,
+            # SMS_SENDER_RATES, SMS_RATE_MAX_WAIT_SECONDS: ipoa/domain/sms/rate.py); read at start, so a
+            # bad value stops the process starting.
+            "rates": SenderRates.from_environment(env),
         },
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         "BENCH_ENDPOINTS": env.get("IPOA_BENCH_ENDPOINTS") == "1",

@@ -2,6 +2,8 @@
 the worker's (workers/worker.py calls use() at start), or a test's."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from ipoa.bootstrap import Services
 from ipoa.service import sms
 
@@ -30,9 +32,9 @@ def send_sms(sms_id: str, ticket: str | None = None) -> str:
 
 def send_sms_batch(sms_ids: list[str], ticket: str | None = None) -> dict[str, str]:
     """Texts handed over together. Each is sent as send_sms would; one that fails transiently waits out
-    its own back-off, holding up neither the others nor this job."""
-    svc = _svc()
-    return {sid: sms.send(svc, sid, ticket) for sid in sms_ids}
+    its own back-off, holding up neither the others nor this job. One transaction per text: each one's
+    outcome is recorded with the next one's claim (sms.send_many)."""
+    return sms.send_many(_svc(), sms_ids, ticket)
 
 
 def fire_timers(timer_ids: list[str]) -> dict[str, str]:
@@ -40,3 +42,14 @@ def fire_timers(timer_ids: list[str]) -> dict[str, str]:
     from ipoa.service import timers
 
     return timers.fire_many(_svc(), timer_ids)
+
+
+def fire_timers_when_due(due: list[tuple[str, datetime]]) -> dict[str, str]:
+    """Timers the scheduler handed over ahead, with their due instants: each fired at its instant, never
+    before, once (see ipoa.service.timers.fire_when_due)."""
+    import time
+
+    from ipoa.adapters.rq_queue import TIMER_BATCH, TIMER_GRAIN_SECONDS
+    from ipoa.service import timers
+
+    return timers.fire_when_due(_svc(), due, time.sleep, TIMER_BATCH, TIMER_GRAIN_SECONDS)

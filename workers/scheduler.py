@@ -1,17 +1,24 @@
-"""The SLA timer scheduler: `python -m workers.scheduler`. Every tick it hands the due timers to RQ
-(jobs of up to ipoa.adapters.rq_queue.TIMER_BATCH timers, run by the worker).
+"""The SLA timer scheduler: `python -m workers.scheduler`. Every READ_SECONDS it reads the timers falling
+due in the next PREFETCH_SECONDS (one query on an index), marks them handed over as of their due instants
+and enqueues them with those instants (jobs of up to ipoa.adapters.rq_queue.TIMER_JOB timers); the
+worker fires each at its instant, never before (service/timers.fire_when_due). So a timer fires within
+tens of milliseconds of its due instant, not at the next tick; and a worker that falls behind fires all
+that are due at once, in larger transactions.
 
 A small loop of ours rather than RQ's scheduler (enqueue_at): RQ keeps scheduled jobs in Redis, so a
 flushed or replaced Redis would lose every clock, and a clock that stops early would leave a job to
-cancel. Here the database holds every timer; each tick re-reads the due ones, so killing and restarting
-this process, the worker or Redis loses none (a timer handed over but not fired within 30 s is handed
-over again) and firing claims the timer, so none escalates twice. One query per tick on an index.
+cancel. Here the database holds every timer and Redis only the next half second's, so killing and
+restarting this process, the worker or Redis loses none: this process holds nothing in memory, and
+restarted it reads the overdue ones at once; a starting worker releases the hand-overs of the unfired
+timers (service/timers.release_hand_overs), so the job its killed predecessor was running is handed over
+again at the next read; and a timer handed over but not fired within 30 s of its instant is handed over
+again (Redis flushed). Firing claims the timer, so none escalates twice.
 
 It also starts the nightly verification of the audit trail (`flask --app ipoa audit verify --by
 scheduler`, at 02:30 Europe/London) in a process of its own: a walk over millions of events takes minutes,
 and the ticks must not wait for it. See NightlyVerification. Every 30 s it re-sends the referrals still
 awaiting acceptance at each shift change to the incoming shift (service/shift_handover.py): see
-ShiftHandovers."""
+ShiftHandovers. Both are looked at every tick (SCHEDULER_TICK_SECONDS)."""
 from __future__ import annotations
 
 import logging
@@ -128,33 +135,57 @@ class ShiftHandovers:
 def rq_enqueue(svc):
     from rq import Queue
 
-    from ipoa.adapters.rq_queue import QUEUE_NAME, enqueue_timer_batches
+    from ipoa.adapters.rq_queue import QUEUE_NAME, enqueue_timers_ahead
 
     queue = Queue(QUEUE_NAME, connection=svc.redis())
-    return lambda ids: enqueue_timer_batches(queue, ids)
+    return lambda due: enqueue_timers_ahead(queue, due, svc.clock.now())
+
+
+# How often the scheduler reads the timers about to fall due, and how far ahead it hands them over (with
+# their instants: the worker fires each at its instant). A timer created due sooner than READ_SECONDS
+# from now is handed over at most READ_SECONDS late; SLA clocks run for minutes. A job holds about
+# READ_SECONDS of timers; the margin (PREFETCH - READ) absorbs a late read on a busy machine.
+READ_SECONDS = 0.2
+PREFETCH_SECONDS = 0.5
+READ_LIMIT = 2000
 
 
 def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = timers.REQUEUE_AFTER,
-        nightly: NightlyVerification | None = None, handovers: ShiftHandovers | None = None) -> None:
-    enqueue = rq_enqueue(svc)
+        nightly: NightlyVerification | None = None, handovers: ShiftHandovers | None = None, *,
+        prefetch: float = PREFETCH_SECONDS, read_every: float = READ_SECONDS, enqueue=None, sleep=time.sleep,
+        monotonic=time.monotonic) -> None:
+    """The loop: every read_every, the timers falling due within `prefetch` handed over with their
+    instants (service/timers.hand_over_ahead); the nightly verification and the shift hand-overs looked
+    at every `tick`. `enqueue`, `sleep` and `monotonic`: the tests' (a fake sleep moving the test
+    clock)."""
+    enqueue = enqueue or rq_enqueue(svc)
+    window = timedelta(seconds=prefetch)
+    next_tick = monotonic()
+    handed, logged_at = 0, monotonic()
     try:
         while not stop():
-            started = time.monotonic()
+            started = monotonic()
             try:
-                n = timers.hand_over_due(svc, enqueue, requeue_after=requeue_after)
-                if n:
-                    log.info("scheduler handed over %d due timer(s)", n)
+                handed += timers.hand_over_ahead(svc, enqueue, window, READ_LIMIT, requeue_after)
             except Exception:  # noqa: BLE001 - the database or Redis is down: the timers wait in the table
-                log.warning("scheduler tick failed; retrying", exc_info=True)
-            if nightly is not None:
-                try:
-                    nightly.poll()
-                except Exception:  # noqa: BLE001 - never let the verification stop the timers
-                    log.warning("nightly audit verification check failed; retrying", exc_info=True)
-            if handovers is not None:
-                handovers.poll()  # logs its own failures and never raises
-            time.sleep(max(0.0, tick - (time.monotonic() - started)))
+                log.warning("scheduler read failed; retrying", exc_info=True)
+            if monotonic() >= next_tick:
+                next_tick = monotonic() + tick
+                if nightly is not None:
+                    try:
+                        nightly.poll()
+                    except Exception:  # noqa: BLE001 - never let the verification stop the timers
+                        log.warning("nightly audit verification check failed; retrying", exc_info=True)
+                if handovers is not None:
+                    handovers.poll()  # logs its own failures and never raises
+            # A line at most every 10 s, however many reads: the table is the timers' record.
+            if handed and monotonic() - logged_at >= 10:
+                log.info("scheduler handed over %d timer(s)", handed)
+                handed, logged_at = 0, monotonic()
+            sleep(max(0.0, min(read_every, next_tick - started) - (monotonic() - started)))
     finally:
+        if handed:
+            log.info("scheduler handed over %d timer(s)", handed)
         if nightly is not None:
             nightly.stop()
 
@@ -164,9 +195,11 @@ def main() -> None:
     stop = stop_requested()
     tick = config["SCHEDULER_TICK_SECONDS"]
     requeue = timedelta(seconds=config["TIMER_REQUEUE_SECONDS"])
-    log.info("timer scheduler started (tick %.2fs)", tick)
+    prefetch = config["TIMER_PREFETCH_SECONDS"]
+    log.info("timer scheduler started (tick %.2fs; timers read every %.2fs and handed over %.2fs ahead, "
+             "each fired at its instant)", tick, READ_SECONDS, prefetch)
     run(svc, tick=tick, stop=stop, requeue_after=requeue, nightly=NightlyVerification(svc),
-        handovers=ShiftHandovers(svc))
+        handovers=ShiftHandovers(svc), prefetch=prefetch)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,9 @@ class TwilioGateway:
         if not (from_ or messaging_service_sid):
             raise ValueError("SMS_BACKEND=twilio needs TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID")
         self.from_, self.messaging_service_sid = from_, messaging_service_sid
+        # Whose rate limit a send counts against (service/sms.py, adapters/rate_limit.py): the Messaging
+        # Service when there is one, else the number.
+        self.sender: str = messaging_service_sid or from_ or ""
         self.client = Client(account_sid, auth_token,
                              http_client=RetargetedHttpClient.make(api_base_url, timeout))
 

@@ -71,6 +71,17 @@ _CLAIM = (
 )
 
 
+# Built once too: recording what the gateway said of a text still `submitting` (the usual outcome,
+# "queued" or "accepted"; "sent" and "delivered" also set their own times: update_submitting).
+_RECORD = (
+    update(sms_messages)
+    .where(sms_messages.c.id == bindparam("record_id"), sms_messages.c.status == "submitting")
+    .values(provider_sid=bindparam("record_sid"), status=bindparam("record_status"),
+            updated_at=bindparam("record_now", type_=_T), next_attempt_at=None, error_message=None,
+            error_code=None)
+)
+
+
 class SmsStore:
     def __init__(self, session: Session):
         self.session = session
@@ -213,6 +224,12 @@ class SmsStore:
         if for_update:
             return self.session.get(SmsMessage, sms_id, with_for_update=True)
         return self.session.get(SmsMessage, sms_id)
+
+    def record_submitted(self, sms_id: str, provider_sid: str, status: str, now: datetime) -> bool:
+        """The gateway took a text still `submitting` with this status (not "sent" nor "delivered": those
+        go through update_submitting with their times); True if the text was still submitting."""
+        return bool(rowcount(self.session.execute(_RECORD, {"record_id": sms_id, "record_sid": provider_sid,
+                                                            "record_status": status, "record_now": now})))
 
     def update_submitting(self, sms_id: str, **values: Any) -> int:
         """Change a text still `submitting`; how many rows changed (0 or 1)."""

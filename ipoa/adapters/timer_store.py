@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from .orm import calls as calls_table
 from .orm import referrals as referrals_table
 from .orm import timers
+from .results import rowcount
 
 
 class DueTimer(NamedTuple):
@@ -72,6 +73,36 @@ class TimerStore:
 
     def mark_handed_over(self, ids: list[str], now: datetime) -> None:
         self.session.execute(update(timers).where(timers.c.id.in_(ids)).values(enqueued_at=now))
+
+    def due_soon(self, until: datetime, handed_over_before: datetime, limit: int) -> list[tuple[str, datetime]]:
+        """(id, due_at) of unfired timers due by `until` (now plus the scheduler's prefetch window), not
+        handed over since `handed_over_before`, soonest first: one range scan of ix_timers_due."""
+        return [(r[0], r[1]) for r in self.session.execute(
+            select(timers.c.id, timers.c.due_at).where(
+                timers.c.fired_at.is_(None), timers.c.due_at <= until,
+                (timers.c.enqueued_at.is_(None)) | (timers.c.enqueued_at <= handed_over_before))
+            .order_by(timers.c.due_at).limit(limit))]
+
+    def claim_hand_over(self, ids: list[str], now: datetime,
+                        handed_over_before: datetime) -> list[tuple[str, datetime]]:
+        """Mark handed over those of these timers still unfired and not handed over since
+        `handed_over_before`, as of their due instant (now for one overdue): REQUEUE_AFTER counts from the
+        instant, not from this early hand-over. Returns their (id, due_at). Conditional, so of two
+        schedulers holding the same timer one hands it over (PostgreSQL re-checks the condition on the row
+        it waited for; SQLite writes one at a time)."""
+        return [(r[0], r[1]) for r in self.session.execute(
+            update(timers).where(
+                timers.c.id.in_(ids), timers.c.fired_at.is_(None),
+                (timers.c.enqueued_at.is_(None)) | (timers.c.enqueued_at <= handed_over_before))
+            .values(enqueued_at=case((timers.c.due_at > now, timers.c.due_at), else_=now))
+            .returning(timers.c.id, timers.c.due_at))]
+
+    def release_hand_overs(self) -> int:
+        """Forget the hand-over of every unfired timer, so the scheduler hands it over again at its next
+        read (a worker starting: the job its killed predecessor was running is gone)."""
+        return rowcount(self.session.execute(
+            update(timers).where(timers.c.fired_at.is_(None), timers.c.enqueued_at.is_not(None))
+            .values(enqueued_at=None)))
 
     def next_due(self) -> datetime | None:
         return self.session.scalar(select(timers.c.due_at).where(timers.c.fired_at.is_(None))

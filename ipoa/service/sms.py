@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..adapters.sms_gateway import PermanentSmsError, TransientSmsError
+from ..adapters.rate_limit import SenderBuckets
+from ..adapters.sms_gateway import PermanentSmsError, Submitted, TransientSmsError
 from ..adapters.sms_store import DIGEST_TEMPLATE  # the send claim's SQL needs it too
 from ..domain.calendar import LONDON
 from ..domain.rota.recipients import ON_DUTY, SHIFT_DUTY_LEAD, STANDING_DUTY_LEAD, SUPERVISOR, RecipientChoice
@@ -41,6 +44,7 @@ from ..domain.sms.delivery import (
 )
 from ..domain.sms.escalation import BREACH_WORDS, EscalationSettings, EscalationWindow, window_decision
 from ..domain.sms.links import LINK_TOKEN_LENGTH, normalise_link_code
+from ..domain.sms.rate import SenderRates
 from ..domain.sms.recipients import (
     Recipient,
     escalation_recipients,
@@ -374,14 +378,62 @@ def _may_act(msg: SmsMessage, now: datetime, ticket: datetime | None) -> bool:
 def send(svc: Services, sms_id: str, ticket: str | None = None) -> str:
     """Send one message once. Returns its status afterwards, or "retrying" when a transient gateway error
     (or a failed check) has it waiting out a back-off, after which the relay hands it over again. A
-    permanent error marks it failed at once."""
-    now = svc.clock.now()
+    permanent error marks it failed at once. "deferred" when the sender's token bucket is booked for longer
+    than a worker waits (_wait_for_turn): the text is pending again, due when the sender is free."""
+    return send_many(svc, [sms_id], ticket)[sms_id]
+
+
+# A text the gateway took whose outcome is not recorded yet: (id, what the gateway said).
+_Unrecorded = tuple[str, Submitted]
+
+
+def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None) -> dict[str, str]:
+    """Send texts one after the other, each once, as send() would: each one's status afterwards. A batch
+    job's texts (workers/jobs.send_sms_batch) cost one transaction each rather than two: a text's outcome
+    is recorded in the transaction that claims the next (docs/performance.md, SMS), at once after its
+    send as before; only the last text's has a transaction of its own."""
     ticket_at = datetime.fromisoformat(ticket) if ticket else None
+    out: dict[str, str] = {}
+    carry: _Unrecorded | None = None
+    # The job's share of waiting for the sender's turns, all its texts together: a batch for a busy
+    # sender puts the rest back rather than holding the worker (and the timers' jobs behind it).
+    budget = _WaitBudget()
+    for sms_id in sms_ids:
+        status, sent, carried_recorded = _send_one(svc, sms_id, ticket_at, carry, budget)
+        if carry is not None:
+            out[carry[0]] = carry[1].status if carried_recorded else _record_carried(svc, carry)
+        carry = sent
+        if status is not None:
+            out[sms_id] = status
+    if carry is not None:
+        out[carry[0]] = _record_carried(svc, carry)
+    return out
+
+
+def _record_carried(svc: Services, carry: _Unrecorded) -> str:
+    sms_id, result = carry
+    return _record_submitted(svc, sms_id, result.provider_sid, result.status)
+
+
+class _WaitBudget:
+    """Seconds a job has waited for turns so far (at most SMS_RATE_MAX_WAIT_SECONDS in all)."""
+
+    def __init__(self) -> None:
+        self.waited = 0.0
+
+
+def _send_one(svc: Services, sms_id: str, ticket_at: datetime | None, carry: _Unrecorded | None,
+              budget: _WaitBudget) -> tuple[str | None, _Unrecorded | None, bool]:
+    """Claim, wait for the sender's turn, send. Returns (the status when settled here, else None; what
+    the gateway took, to be recorded; whether `carry`, the text before, was recorded in the claim's
+    transaction)."""
+    now = svc.clock.now()
     # The usual case, a pending message, is claimed in one statement (about half the cost of loading
     # and flushing it through the ORM: see docs/performance.md, SMS). Two jobs for one message cannot
     # both claim it (_may_act, in SQL: adapters/sms_store.py). The lease: a worker that dies now leaves it
     # `submitting` with this deadline.
     with svc.uow() as uow:
+        carried = carry is not None and _record_fast(uow, carry[0], carry[1], now)
         claimed = uow.sms.claim(sms_id, now, now + timedelta(seconds=SEND_LEASE_SECONDS), ticket_at)
         uow.commit()
     if claimed is not None:
@@ -389,8 +441,12 @@ def send(svc: Services, sms_id: str, ticket: str | None = None) -> str:
     else:
         outcome = _claim_unfinished(svc, sms_id, ticket_at)
         if isinstance(outcome, str):
-            return outcome
+            return outcome, None, carried
         to, body, attempts = outcome
+    # Claimed: the sender's turn, after the claim so that the gateway is asked right after the turn comes.
+    booked = _wait_for_turn(svc, budget)
+    if booked is not None:
+        return _put_back(svc, sms_id, attempts, booked), None, carried
     try:
         result = svc.sms_gateway.send(to, body, status_callback_url(svc))
     except PermanentSmsError as exc:
@@ -400,10 +456,59 @@ def send(svc: Services, sms_id: str, ticket: str | None = None) -> str:
             msg.next_attempt_at = None
             uow.commit()
         log.warning("sms %s failed permanently: %s", sms_id, exc.code)
-        return "failed"
+        return "failed", None, carried
     except TransientSmsError as exc:
-        return _hold_back(svc, sms_id, attempts, exc, "submitting" if exc.maybe_sent else "pending")
-    return _record_submitted(svc, sms_id, result.provider_sid, result.status)
+        return _hold_back(svc, sms_id, attempts, exc, "submitting" if exc.maybe_sent else "pending"), None, carried
+    return None, (sms_id, result), carried
+
+
+_buckets: weakref.WeakKeyDictionary[Services, SenderBuckets] = weakref.WeakKeyDictionary()
+
+
+def _sender_buckets(svc: Services) -> tuple[str, SenderBuckets] | None:
+    """The gateway's sender and the shared buckets, when the gateway has a sender (Twilio's number or
+    Messaging Service) and the configuration its rates (ipoa/config.py; services built without them,
+    the console gateway and the tests' scripted ones send unthrottled)."""
+    sender = getattr(svc.sms_gateway, "sender", None)
+    rates = svc.twilio.get("rates")
+    if not sender or not isinstance(rates, SenderRates):
+        return None
+    buckets = _buckets.get(svc)
+    if buckets is None or buckets.rates is not rates:
+        buckets = _buckets[svc] = SenderBuckets(svc.redis(), rates)
+    return sender, buckets
+
+
+def _wait_for_turn(svc: Services, budget: _WaitBudget,
+                   sleep: Callable[[float], None] = time.sleep) -> float | None:
+    """Take the sender's next turn in its token bucket (shared by every worker: adapters/rate_limit.py)
+    and wait for it; None when it has come. Returns the seconds the sender is booked for instead when
+    that is longer than what is left of the job's SMS_RATE_MAX_WAIT_SECONDS (nothing taken): the text is
+    put back until then."""
+    found = _sender_buckets(svc)
+    if found is None:
+        return None
+    sender, buckets = found
+    turn = buckets.reserve(sender, max_wait=buckets.rates.max_wait - budget.waited)
+    if not turn.granted:
+        return max(turn.wait, 0.001)
+    if turn.wait > 0:
+        budget.waited += turn.wait
+        sleep(turn.wait)
+    return None
+
+
+def _put_back(svc: Services, sms_id: str, attempts: int, booked: float) -> str:
+    """A claimed text whose sender is booked for longer than a worker waits: back to `pending`, its
+    attempt not counted (the gateway was not asked, so it cannot have gone), due when the sender is
+    free; the relay hands it over then (due_for_handover)."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        uow.sms.update_submitting(sms_id, status="pending", attempts=max(0, attempts - 1), updated_at=now,
+                                  next_attempt_at=_ms(now + timedelta(seconds=booked)))
+        uow.commit()
+    log.info("sms %s: sender busy, put back for %.1fs", sms_id, booked)
+    return "deferred"
 
 
 def _claimed_message(uow: UnitOfWork, sms_id: str) -> SmsMessage:
@@ -483,17 +588,28 @@ def _claim_unfinished(svc: Services, sms_id: str, ticket: datetime | None) -> st
     return to, body, attempts
 
 
+def _record_fast(uow: UnitOfWork, sms_id: str, result: Submitted, now: datetime) -> bool:
+    """What the gateway said of a text still `submitting`, in one statement; False when that will not do
+    (the text moved on meanwhile, or an odd status): _record_submitted's ORM path decides then."""
+    status = result.status
+    if STATUS_RANK.get(status, 0) <= STATUS_RANK["submitting"]:
+        return False
+    if status not in ("sent", "delivered"):
+        return uow.sms.record_submitted(sms_id, result.provider_sid, status, now)
+    values = {"provider_sid": result.provider_sid, "status": status, "updated_at": now, "next_attempt_at": None,
+              "error_message": None, "error_code": None}
+    if status == "sent":
+        values["sent_at"] = now
+    if status == "delivered":
+        values["delivered_at"] = now
+    return bool(uow.sms.update_submitting(sms_id, **values))
+
+
 def _record_submitted(svc: Services, sms_id: str, provider_sid: str, status: str) -> str:
     now = svc.clock.now()
     if STATUS_RANK.get(status, 0) > STATUS_RANK["submitting"]:
-        values = {"provider_sid": provider_sid, "status": status, "updated_at": now, "next_attempt_at": None,
-                  "error_message": None, "error_code": None}
-        if status == "sent":
-            values["sent_at"] = now
-        if status == "delivered":
-            values["delivered_at"] = now
         with svc.uow() as uow:
-            done = uow.sms.update_submitting(sms_id, **values)
+            done = _record_fast(uow, sms_id, Submitted(provider_sid, status), now)
             uow.commit()
         if done:
             return status

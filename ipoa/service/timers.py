@@ -1,9 +1,11 @@
 """Durable SLA timers: finding the due ones (the scheduler), firing one (a worker job), and the running
 clocks people see.
 
-The database holds every timer; Redis only carries the job that fires it. The scheduler re-reads due,
-unfired timers every tick and hands them over again if their job has not fired them within
-REQUEUE_AFTER (a flushed or restarted Redis, a worker killed mid-job), so no due timer is lost. Firing
+The database holds every timer; Redis only carries the job that fires it. The scheduler hands over the
+timers falling due in the next half second or so with their instants (hand_over_ahead), and the worker
+fires each at its instant (fire_when_due). The scheduler hands a timer over again if its job has not
+fired it within REQUEUE_AFTER of its instant (a flushed or restarted Redis, a worker killed mid-job),
+so no due timer is lost. Firing
 claims the timer (fired_at) in the same transaction as the breach, its audit event and its outbox event,
 so a timer handed over twice escalates once."""
 from __future__ import annotations
@@ -31,6 +33,7 @@ REQUEUE_AFTER = timedelta(seconds=30)
 SYSTEM_ACTOR = "system:sla"
 
 Enqueue = Callable[[list[str]], None]
+EnqueueAhead = Callable[[list[tuple[str, datetime]]], None]  # (timer id, due instant), soonest first
 
 
 def hand_over_due(svc: Services, enqueue: Enqueue, limit: int = 2000, requeue_after: timedelta = REQUEUE_AFTER) -> int:
@@ -45,6 +48,58 @@ def hand_over_due(svc: Services, enqueue: Enqueue, limit: int = 2000, requeue_af
         # After the commit: a crash between the two leaves them for the next tick past REQUEUE_AFTER.
         enqueue(ids)
     return len(ids)
+
+
+def hand_over_ahead(svc: Services, enqueue: EnqueueAhead, window: timedelta, limit: int = 2000,
+                    requeue_after: timedelta = REQUEUE_AFTER) -> int:
+    """One scheduler read: the unfired timers falling due within `window` from now (or overdue) that are
+    not handed over, or were more than requeue_after after their instant and are still unfired, are
+    marked handed over as of their due instant and given to enqueue with that instant: the worker fires
+    each at its instant (fire_when_due). One indexed read and one conditional update: a timer another
+    scheduler has just handed over is skipped. Returns how many were handed over."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        found = uow.timers.due_soon(now + window, now - requeue_after, limit)
+        claimed = uow.timers.claim_hand_over([tid for tid, _ in found], now, now - requeue_after) if found else []
+        uow.commit()
+    if claimed:
+        # After the commit, as hand_over_due: a crash between the two leaves them for REQUEUE_AFTER.
+        enqueue(sorted(claimed, key=lambda c: (c[1], c[0])))
+    return len(claimed)
+
+
+def fire_when_due(svc: Services, due: list[tuple[str, datetime]], sleep: Callable[[float], None],
+                  batch: int = 50, grain: float = 0.0) -> dict[str, str]:
+    """A worker job: timers handed over ahead with their due instants, each fired at its instant, never
+    before (fire_many's claim reports 'not due' otherwise). Every firing takes all those due by then, up
+    to `batch`, and starts at least `grain` seconds after the one before: a transaction's fixed cost is
+    paid for the few timers due within `grain` of each other rather than for each (at most `grain` late),
+    and a worker that fell behind catches up in fewer, larger transactions."""
+    pending = sorted(((at, tid) for tid, at in dict(due).items()), reverse=True)  # soonest last
+    out: dict[str, str] = {}
+    next_allowed: datetime | None = None
+    while pending:
+        now = svc.clock.now()
+        wake = max(pending[-1][0], next_allowed) if next_allowed is not None else pending[-1][0]
+        if wake > now:
+            sleep((wake - now).total_seconds())
+            continue
+        ids: list[str] = []
+        while pending and pending[-1][0] <= now and len(ids) < batch:
+            ids.append(pending.pop()[1])
+        next_allowed = now + timedelta(seconds=grain)
+        out.update(fire_many(svc, ids))
+    return out
+
+
+def release_hand_overs(svc: Services) -> int:
+    """A worker starting: every unfired timer handed over is handed over again at the scheduler's next
+    read instead of REQUEUE_AFTER after its instant (the job a killed worker was running is gone with
+    it; those still queued fire once all the same: firing claims)."""
+    with svc.uow() as uow:
+        n = uow.timers.release_hand_overs()
+        uow.commit()
+    return n
 
 
 def next_due(svc: Services) -> datetime | None:

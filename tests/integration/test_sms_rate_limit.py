@@ -1,0 +1,200 @@
+"""The senders' token buckets on the real Redis (adapters/rate_limit.py), shared by several workers, and
+the send path's use of them (service/sms.send): a sender's rate is never exceeded, and a text whose
+sender is booked is put back, not lost nor sent twice."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import redis
+from sqlalchemy import select
+
+from ipoa.adapters.orm import sms_messages
+from ipoa.adapters.rate_limit import KEY_PREFIX, SenderBuckets
+from ipoa.adapters.sms_gateway import Submitted
+from ipoa.domain.sms.rate import SenderRate, SenderRates, reserve
+from ipoa.service import sms
+from tests.helpers.rota import add_on_duty
+from tests.helpers.sms import handle_events, referred_call
+
+SENDER = "+447700900999"
+
+
+def buckets(svc, rate: SenderRate, max_wait: float = 60.0) -> SenderBuckets:
+    # a connection of its own, as another worker process has
+    return SenderBuckets(redis.Redis.from_url(svc.redis_url) if svc.redis_url.startswith("redis://")
+                         else svc.redis(), SenderRates(rate, {}, max_wait))
+
+
+def test_the_script_keeps_the_same_arithmetic_as_the_domain(svc, clock):
+    rate = SenderRate(2, 3)
+    shared = buckets(svc, rate, max_wait=1.0)
+    tat = None
+    for now in [1000.0, 1000.0, 1000.0, 1000.0, 1000.2, 1000.2, 1000.2, 1001.0, 1009.0]:
+        expected = reserve(tat, now, rate, 1.0)
+        got = shared.reserve(SENDER, now=now)
+        assert got.granted == expected.granted
+        assert abs(got.wait - expected.wait) < 1e-3
+        if expected.granted:
+            assert got.tat is not None and expected.tat is not None and abs(got.tat - expected.tat) < 1e-3
+            tat = expected.tat
+    # one key per sender: another number has its own bucket
+    assert shared.reserve("+447700900111", now=1000.2).wait == 0
+
+
+def test_workers_asking_at_once_each_get_their_own_turn(svc):
+    rate = SenderRate(5, 2)
+    got: list[float] = []
+    lock = threading.Lock()
+
+    def worker():
+        mine = buckets(svc, rate)
+        for _ in range(6):
+            turn = mine.reserve(SENDER, now=5000.0)  # all at the same instant: only the order differs
+            assert turn.granted
+            with lock:
+                got.append(turn.wait)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    # 18 turns, none shared: the first two at once (the burst), then one every 0.2 s
+    assert sorted(round(w, 3) for w in got) == [0.0, 0.0] + [round(0.2 * k, 3) for k in range(1, 17)]
+
+
+class Recording:
+    """A gateway with a sender that records when each send reached it."""
+
+    sender = SENDER
+
+    def __init__(self):
+        self.sent: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+
+    def send(self, to, body, status_callback=None):
+        with self._lock:
+            self.sent.append((time.monotonic(), to))
+            return Submitted(f"SM{len(self.sent)}", "queued")
+
+    def find_submitted(self, to, body, since):
+        return None
+
+
+def pending_texts(svc, handler_actor, professionals: int) -> list[str]:
+    for i in range(professionals):
+        add_on_duty(svc, name=f"Nurse {i}", service="DN", mobile=f"077009002{i:02d}")
+    referred_call(svc, handler_actor)
+    handle_events(svc)
+    with svc.uow() as uow:
+        return list(uow.session.scalars(select(sms_messages.c.id).order_by(sms_messages.c.to)))
+
+
+def rows(svc):
+    with svc.uow() as uow:
+        return {r.id: r for r in uow.session.execute(select(sms_messages)).all()}
+
+
+def test_three_workers_sending_never_exceed_the_senders_rate(svc, handler_actor, monkeypatch):
+    ids = pending_texts(svc, handler_actor, 9)
+    rate = SenderRate(5, 1)
+    gateway = Recording()
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {"rates": SenderRates(rate, {}, max_wait=5.0)})
+    outcomes: list[str] = []
+
+    def worker(mine):
+        outcomes.extend(sms.send(svc, sid) for sid in mine)
+
+    threads = [threading.Thread(target=worker, args=(ids[k::3],)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["queued"] * 9
+    assert sorted(to for _, to in gateway.sent) == sorted(r.to for r in rows(svc).values())  # each once
+    went = sorted(t for t, _ in gateway.sent)
+    # the bucket's promise, with 50 ms for the threads' own scheduling between a turn and the send
+    for i in range(len(went)):
+        for j in range(i + 1, len(went)):
+            assert j - i + 1 <= rate.burst + rate.per_second * (went[j] - went[i] + 0.05), (i, j, went)
+
+
+def test_a_text_whose_sender_is_booked_is_put_back_and_later_sent_once(svc, handler_actor, monkeypatch):
+    first, second = pending_texts(svc, handler_actor, 2)
+    gateway = Recording()
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {"rates": SenderRates(SenderRate(1, 1), {}, max_wait=0.0)})
+    assert sms.send(svc, first) == "queued"
+    assert sms.send(svc, second) == "deferred"  # booked for about a second: not waited for
+    row = rows(svc)[second]
+    assert (row.status, row.attempts, row.provider_sid) == ("pending", 0, None)
+    assert svc.clock.now() < row.next_attempt_at <= svc.clock.now() + timedelta(seconds=1)
+    assert len(gateway.sent) == 1
+    assert sms.due_for_handover(svc) == []  # not due yet
+    svc.clock.advance(seconds=1)
+    svc.redis().delete(KEY_PREFIX + SENDER)  # the sender's second has passed
+    ((sid, ticket),) = sms.due_for_handover(svc)
+    assert sid == second
+    assert sms.send(svc, second, ticket) == "queued"
+    assert sms.send(svc, second, ticket) == "queued"  # a repeated job sends nothing more
+    assert len(gateway.sent) == 2 and rows(svc)[second].attempts == 1
+
+
+def test_without_configured_rates_or_a_sender_nothing_is_throttled(svc, handler_actor, monkeypatch):
+    ids = pending_texts(svc, handler_actor, 3)
+    gateway = Recording()
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {})
+    assert [sms.send(svc, sid) for sid in ids] == ["queued"] * 3
+    assert svc.redis().keys(KEY_PREFIX + "*") == []
+
+
+def test_a_batch_records_each_text_with_the_next_ones_claim(svc, handler_actor, monkeypatch):
+    from sqlalchemy import event
+
+    from ipoa.adapters.sms_gateway import PermanentSmsError
+
+    ids = pending_texts(svc, handler_actor, 4)
+    outcomes = [Submitted("SM-a", "queued"), PermanentSmsError(21610, "unsubscribed"),
+                Submitted("SM-c", "queued"), Submitted("SM-d", "queued")]
+
+    class Gateway(Recording):
+        def send(self, to, body, status_callback=None):
+            super().send(to, body, status_callback)
+            outcome = outcomes.pop(0)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+    monkeypatch.setattr(svc, "sms_gateway", Gateway())
+    commits: list[int] = []
+    listener = lambda conn: commits.append(1)  # noqa: E731
+    event.listen(svc.db, "commit", listener)
+    try:
+        got = sms.send_many(svc, ids)
+    finally:
+        event.remove(svc.db, "commit", listener)
+    assert got == {ids[0]: "queued", ids[1]: "failed", ids[2]: "queued", ids[3]: "queued"}
+    stored = rows(svc)
+    assert [(stored[i].status, stored[i].provider_sid) for i in ids] == [
+        ("queued", "SM-a"), ("failed", None), ("queued", "SM-c"), ("queued", "SM-d")]
+    # four claims, the failure's own record, and the last text's record: not eight
+    assert len(commits) == 6
+    assert sms.send_many(svc, ids) == got  # a repeated job sends nothing more
+
+
+def test_a_batch_for_a_busy_sender_waits_its_share_then_puts_the_rest_back(svc, handler_actor, monkeypatch):
+    ids = pending_texts(svc, handler_actor, 5)
+    gateway = Recording()
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {"rates": SenderRates(SenderRate(1, 1), {}, max_wait=1.5)})
+    got = sms.send_many(svc, ids)
+    # the first at once, the second a second later; the third would take the job past its 1.5 s
+    assert [got[i] for i in ids] == ["queued", "queued", "deferred", "deferred", "deferred"]
+    assert len(gateway.sent) == 2
+    stored = rows(svc)
+    assert [(stored[i].status, stored[i].attempts) for i in ids[2:]] == [("pending", 0)] * 3
+    assert all(stored[i].next_attempt_at > svc.clock.now() for i in ids[2:])
