@@ -1,17 +1,19 @@
 """Appending to the chained tables and reading them back to verify (domain/audit_chain.py).
 
-A transaction that extends a chain locks the chain's head row (SELECT ... FOR UPDATE on PostgreSQL;
-SQLite's writers are serialised already), numbers and hashes its events after the head, moves the head
-and inserts the events, all in the same transaction as the change they record. The unit of work does
-this after flushing everything else, so the head is the last lock a transaction takes: two transactions
-never wait on each other in a cycle."""
+A transaction that extends a chain locks the chain's head row (its UPDATE, or SELECT ... FOR UPDATE, on
+PostgreSQL; SQLite's writers are serialised already by BEGIN IMMEDIATE), numbers and hashes its events after
+the head, moves the head and inserts the events, all in the same transaction as the change they record.
+Usually one statement moves the head: the events are hashed after the head this process last left, and an
+UPDATE ... RETURNING moves it only from exactly there (see append). The unit of work does this after
+flushing everything else, so the head is the last lock a transaction takes: two transactions never wait on
+each other in a cycle."""
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Insert, func, select, update
+from sqlalchemy import URL, Insert, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, seal, verify
@@ -66,9 +68,61 @@ def append(session: Session, events: Iterable[Any]) -> None:
         new = by_chain.get(chain)
         if not new:
             continue
-        head = seal(new, lock_head(session, chain), functools.partial(content, chain))
-        session.execute(update(heads).where(heads.c.chain == chain).values(seq=head.seq, hash=head.hash))
+        seal_after = functools.partial(seal, new, content_of=functools.partial(content, chain))
+        key = (_database(session), chain)
+        guess, head = _last_head.get(key), None
+        if guess is not None:
+            # One statement when the head is where this process last left it (the usual case): the events
+            # hashed after that head, the head moved on only if it still is that head. The UPDATE takes the
+            # row's lock either way, as SELECT ... FOR UPDATE did, and returns the head as it then stands.
+            moved = seal_after(guess)
+            current = _move_if_at(session, chain, guess, moved)
+            if current == moved:
+                head = moved
+            elif current is not None:  # another writer moved it: hashed again after theirs, under the lock
+                head = seal_after(current)
+                _set_head(session, chain, head)
+        if head is None:  # no guess yet, or no head row
+            head = seal_after(lock_head(session, chain))
+            _set_head(session, chain, head)
+        _last_head[key] = head
         session.add_all(new)
+
+
+def moved(session: Session, chain: str, head: Head) -> None:
+    """The head a statement of the unit of work's own moved the chain to (UnitOfWork.add_new_call)."""
+    _last_head[(_database(session), chain)] = head
+
+
+# Each chain's head as this process last moved it, by database: where the next unit of work most likely finds
+# it. Only a guess: _move_if_at moves the head only from exactly this head, so a stale guess (another process
+# wrote since, the transaction rolled back) costs one more statement, never a wrong link.
+_last_head: dict[tuple[URL, str], Head] = {}
+
+
+def _database(session: Session) -> URL:
+    return session.get_bind().engine.url
+
+
+def _set_head(session: Session, chain: str, head: Head) -> None:
+    session.execute(update(heads).where(heads.c.chain == chain).values(seq=head.seq, hash=head.hash))
+
+
+def _move_if_at(session: Session, chain: str, expected: Head, new: Head) -> Head | None:
+    """UPDATE ... RETURNING the chain's head: to new if it is expected, else left as it is (but locked all
+    the same). The head as it stands after the statement (new when moved), or None when there is no head row.
+    Never backwards (the PostgreSQL trigger of migration 0007 would refuse it): new is after expected."""
+    row = session.execute(_MOVE_IF_AT, {"head_chain": chain, "at_seq": expected.seq, "at_hash": expected.hash,
+                                        "new_seq": new.seq, "new_hash": new.hash}).first()
+    return Head(row.seq, row.hash) if row is not None else None
+
+
+# Built once, with bound parameters: SQLAlchemy compiles it once and each use only binds.
+_AT = (heads.c.seq == bindparam("at_seq")) & (heads.c.hash == bindparam("at_hash"))
+_MOVE_IF_AT = (update(heads).where(heads.c.chain == bindparam("head_chain"))
+               .values(seq=case((_AT, bindparam("new_seq")), else_=heads.c.seq),
+                       hash=case((_AT, bindparam("new_hash")), else_=heads.c.hash))
+               .returning(heads.c.seq, heads.c.hash))
 
 
 def _rows(session: Session, chain: str, batch: int = 2000) -> Iterator[tuple[int, str, dict[str, Any]]]:

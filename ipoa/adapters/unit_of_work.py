@@ -12,7 +12,7 @@ from sqlalchemy import Column, Select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..domain.audit_chain import canonical
+from ..domain.audit_chain import Head, canonical
 from ..domain.engine import Engine, Result
 from ..domain.errors import VersionConflict
 from ..domain.model import AccessEvent, AuditEvent, Call, SecurityEvent
@@ -174,6 +174,7 @@ class UnitOfWork:
         if row is None:  # no head row: nothing of the audit chain may be written without it
             raise audit_store.ChainHeadMissing("the audit chain's head record is missing")
         cast("_Keyed", call).id, event.seq, event.hash = row
+        audit_store.moved(self.session, "audit", Head(event.seq, event.hash))
         self._pending += [m.id for m in result.outbox]
 
     def record(self, result: Result) -> None:

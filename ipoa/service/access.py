@@ -3,7 +3,7 @@
 transaction (`record_access`). Entry points never check relationships themselves."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,10 +43,34 @@ def subject(actor: Who) -> policy.Subject:
 
 
 def facts(uow: UnitOfWork, actor: Who, call: Call, now: datetime) -> tuple[policy.RecordFacts, int | None]:
-    grant = uow.break_glass.active_grant(actor.username, call.ref, now)
-    record = policy.RecordFacts(centre=call.centre, centres=call.centres,
-                                services=tuple(r.service for r in call.referrals), break_glass=grant is not None)
-    return record, grant
+    return Facts(uow, actor, call, now).full()
+
+
+class Facts:
+    """What the policy knows of a call for one actor at one instant, for a use case to ask about more than
+    one action (authorise, then _may_fire). The break-glass grant is looked up at most once, and only when
+    the relationship alone does not allow the action: a grant can only add a relationship, and the weakest
+    (domain/access.relationships lists break_glass last), so it never changes a decision the others make."""
+
+    def __init__(self, uow: UnitOfWork, actor: Who, call: Call, now: datetime) -> None:
+        self._uow, self._username, self._ref, self._now = uow, actor.username, call.ref, now
+        self.subject = subject(actor)
+        self.without_grant = policy.RecordFacts(centre=call.centre, centres=call.centres,
+                                                services=tuple(r.service for r in call.referrals))
+        self._full: tuple[policy.RecordFacts, int | None] | None = None
+
+    def full(self) -> tuple[policy.RecordFacts, int | None]:
+        """The facts with the grant looked up, and the grant's id."""
+        if self._full is None:
+            grant = self._uow.break_glass.active_grant(self._username, self._ref, self._now)
+            self._full = (replace(self.without_grant, break_glass=grant is not None), grant)
+        return self._full
+
+    def for_action(self, action: str) -> tuple[policy.RecordFacts, int | None]:
+        """Facts on which the policy decides action as it would on the full facts."""
+        if policy.decide(self.subject, self.without_grant, action) is not None:
+            return self.without_grant, None
+        return self.full()
 
 
 _REFUSED = {
@@ -58,10 +82,14 @@ _REFUSED = {
 }
 
 
-def authorise(uow: UnitOfWork, actor: Who, call: Call, action: str, now: datetime) -> Access:
-    """Access, or OutsideRelationship (a 403) when the policy refuses."""
-    record, grant = facts(uow, actor, call, now)
-    who = subject(actor)
+def authorise(uow: UnitOfWork, actor: Who, call: Call, action: str, now: datetime,
+              known: Facts | None = None) -> Access:
+    """Access, or OutsideRelationship (a 403) when the policy refuses. known: this actor's Facts of this
+    call now, when the use case asks the policy more than once."""
+    if known is None:
+        known = Facts(uow, actor, call, now)
+    record, grant = known.for_action(action)
+    who = known.subject
     relationship = policy.decide(who, record, action)
     if relationship is None:
         can_break_glass = not record.break_glass and policy.break_glass_would_allow(who, action)
@@ -74,8 +102,9 @@ def authorise(uow: UnitOfWork, actor: Who, call: Call, action: str, now: datetim
 
 
 def permitted(uow: UnitOfWork, actor: Who, call: Call, action: str, now: datetime) -> bool:
-    record, _ = facts(uow, actor, call, now)
-    return policy.decide(subject(actor), record, action) is not None
+    known = Facts(uow, actor, call, now)
+    record, _ = known.for_action(action)
+    return policy.decide(known.subject, record, action) is not None
 
 
 def may_create_in(actor: Who, centre: str) -> bool:

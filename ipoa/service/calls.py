@@ -246,18 +246,18 @@ def fire_referral_trigger(svc: Services, actor: Actor, ref: str, referral_id: st
     with svc.uow() as uow:
         call, referral = _load_referral(uow, ref, referral_id)
         if as_service is None:
-            access.authorise(uow, actor, call, "act", now)
-            if not _may_fire(uow, actor, call, referral, definition_of(svc, referral, uow)
-                                         .roles_of(cmd.trigger), now):
+            known = access.Facts(uow, actor, call, now)  # one set of facts for both questions
+            access.authorise(uow, actor, call, "act", now, known)
+            if not _may_fire(known, referral, definition_of(svc, referral, uow).roles_of(cmd.trigger)):
                 raise Forbidden(f"'{cmd.trigger}' is for the receiving service's professionals "
                                 f"({referral.service}), not the referring centre.")
         else:
             acting = Actor(actor.username, actor.role, actor.centre, as_service)
-            access.authorise(uow, acting, call, "act_referral", now)
+            known = access.Facts(uow, acting, call, now)
+            access.authorise(uow, acting, call, "act_referral", now, known)
             if referral.service != as_service:
                 raise Forbidden(f"Referral {referral_id} is to {referral.service}, not {as_service}.")
-            if not _may_fire(uow, acting, call, referral, definition_of(svc, referral, uow).roles_of(cmd.trigger),
-                             now):
+            if not _may_fire(known, referral, definition_of(svc, referral, uow).roles_of(cmd.trigger)):
                 raise Forbidden(f"'{cmd.trigger}' is for the referring centre, not the service.")
         engine = uow.engine(svc, needs=(referral.workflow, referral.workflow_version))
         result = engine.fire_referral(call, referral_id, cmd.trigger, actor=actor.username, now=now,
@@ -271,10 +271,9 @@ def fire_referral_trigger(svc: Services, actor: Actor, ref: str, referral_id: st
     return call
 
 
-def _may_fire(uow: UnitOfWork, actor: Actor, call: Call, referral: Referral, roles: frozenset[str],
-              now: datetime) -> bool:
-    record, _ = access.facts(uow, actor, call, now)
-    return policy.may_fire_referral_trigger(access.subject(actor), record, referral.service, roles)
+def _may_fire(known: access.Facts, referral: Referral, roles: frozenset[str]) -> bool:
+    record, _ = known.for_action(policy.referral_trigger_action(roles))
+    return policy.may_fire_referral_trigger(known.subject, record, referral.service, roles)
 
 
 def referral_actions(svc: Services, actor: Actor, call: Call) -> dict[str, list[TransitionDef]]:

@@ -1,0 +1,165 @@
+"""A persisted workflow step's statements (issue 14, point 1; bench/engine.py counts them), on a real database:
+the audit chain's head moved by one UPDATE ... RETURNING when this process's last head is still the head,
+and rightly after another writer's head when it is not; a call read with its referrals in one SELECT; the
+break-glass grant read only when the relationship alone does not decide. Same chains, same decisions, same
+access events."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event, select
+
+from ipoa.adapters import audit_store, orm
+from ipoa.domain.model import SecurityEvent
+from ipoa.service import calls as call_service
+from ipoa.service import records
+from ipoa.service.calls import Actor
+from ipoa.service.errors import OutsideRelationship
+from tests.helpers.web import advance, fire_as_service, in_triage, load, logged, referred
+
+SUPERVISOR = Actor("step.supervisor", "supervisor", "CNH")
+ELSEWHERE = Actor("step.asc", "handler", "ASC")
+
+
+@contextmanager
+def statements(svc) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *_):
+        seen.append(" ".join(statement.split()).upper())
+
+    event.listen(svc.db, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(svc.db, "before_cursor_execute", count)
+
+
+def on(table: str, seen: list[str]) -> list[str]:
+    return [s for s in seen if re.search(rf"\b{table.upper()}\b", s)]
+
+
+def verified(svc) -> dict[str, int]:
+    out = {}
+    with svc.uow() as uow:
+        for chain in ("audit", "access", "security"):
+            problem, n = audit_store.verify_chain(uow.session, chain)
+            assert problem is None, str(problem)
+            out[chain] = n
+    return out
+
+
+def head(svc, chain: str = "audit"):
+    with svc.uow() as uow:
+        return uow.session.execute(select(orm.audit_chain_heads.c.seq, orm.audit_chain_heads.c.hash)
+                                   .where(orm.audit_chain_heads.c.chain == chain)).one()
+
+
+def sign_in_event(svc) -> None:
+    with svc.uow() as uow:
+        uow.add_event(SecurityEvent(at=svc.clock.now(), kind="sign_in", actor="step.handler"))
+        uow.commit()
+
+
+def test_a_step_moves_the_chain_head_in_one_statement(svc):
+    ref = in_triage(svc)  # the head has been moved by this process: its next move is one statement
+    with statements(svc) as seen:
+        advance(svc, ref, "refer", data={"service": "CRT"})
+    heads = on("audit_chain_heads", seen)
+    assert len(heads) == 1 and heads[0].startswith("UPDATE") and "RETURNING" in heads[0]
+    chain = verified(svc)["audit"]
+    assert chain > 2 and head(svc).seq == chain
+
+
+def test_a_head_another_writer_moved_is_locked_read_and_followed(svc):
+    """Another process (here: this one's last head put back as it was) moved the head since: the events are
+    hashed again after the head as it stands, and the chain holds."""
+    ref = logged(svc)
+    stale = dict(audit_store._last_head)
+    advance(svc, ref, "start_triage")  # the other writer
+    audit_store._last_head.clear()
+    audit_store._last_head.update(stale)
+    with statements(svc) as seen:
+        advance(svc, ref, "refer", data={"service": "CRT"})
+    assert [s.split()[0] for s in on("audit_chain_heads", seen)] == ["UPDATE", "UPDATE"]
+    chain = verified(svc)["audit"]
+    assert chain > 2 and head(svc).seq == chain
+
+
+def test_a_rolled_back_unit_of_work_leaves_no_event_and_no_gap(svc):
+    sign_in_event(svc)
+    with svc.uow() as uow:  # numbered and the head moved, then rolled back: this process's guess is ahead
+        uow.add_event(SecurityEvent(at=svc.clock.now(), kind="sign_in", actor="step.handler"))
+        uow.session.flush()
+        audit_store.append(uow.session, uow._chained)
+    assert head(svc, "security").seq == 1
+    sign_in_event(svc)
+    assert verified(svc)["security"] == 2 and head(svc, "security").seq == 2
+
+
+def test_a_chain_emptied_under_the_guess_starts_afresh(svc):
+    sign_in_event(svc)
+    sign_in_event(svc)
+    with svc.db.begin() as conn:  # a head row missing beside no events: a new database
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        conn.execute(orm.security_events.delete())
+        conn.execute(orm.audit_chain_heads.delete().where(orm.audit_chain_heads.c.chain == "security"))
+    sign_in_event(svc)
+    assert verified(svc)["security"] == 1 and head(svc, "security").seq == 1
+
+
+def test_a_call_is_read_with_its_referrals_in_one_select(svc):
+    ref, rid = referred(svc)
+    with statements(svc) as seen, svc.uow() as uow:
+        call = uow.calls.get(ref)
+        assert call is not None and [r.id for r in call.referrals] == [rid]
+        assert [r.service for r in call.referrals] == ["CRT"]
+    assert len([s for s in seen if s.startswith("SELECT")]) == 1
+    with svc.uow() as uow:
+        fresh = uow.calls.get(in_triage(svc))
+        assert fresh is not None and fresh.referrals == []
+
+
+def test_a_stale_version_is_still_refused_after_the_joined_read(svc):
+    ref, rid = referred(svc)
+    version = load(svc, ref).referrals[0].version
+    fire_as_service(svc, ref, rid, "accept")
+    with pytest.raises(call_service.VersionConflict):
+        call_service.fire_referral_trigger(
+            svc, Actor("professional", "professional", None, "CRT"), ref, rid,
+            {"trigger": "start", "expected_version": version}, as_service="CRT")
+
+
+def test_the_relationship_decides_without_reading_grants(svc):
+    ref, rid = referred(svc)
+    with statements(svc) as seen:
+        fire_as_service(svc, ref, rid, "accept")  # authorise and _may_fire: own service
+        records.view_call(svc, SUPERVISOR, ref, route="test")  # view, act and view_access_log: own centre
+    # The grants a page lists (break_glass.for_call) are still read; this user's live grant is not.
+    assert [s for s in on("break_glass_grants", seen) if "EXPIRES_AT >" in s] == []
+    assert load(svc, ref).referrals[0].state == "accepted"
+    with svc.uow() as uow:
+        (row,) = uow.session.execute(select(orm.access_events.c.purpose, orm.access_events.c.grant_id)).all()
+    assert tuple(row) == ("own_centre", None)
+
+
+def test_break_glass_is_still_read_and_recorded_when_the_relationship_refuses(svc):
+    ref = in_triage(svc)
+    with pytest.raises(OutsideRelationship) as refused:
+        records.view_call(svc, ELSEWHERE, ref, route="test")
+    assert refused.value.break_glass
+    grant = records.break_glass(svc, ELSEWHERE, ref, {"reason": "safeguarding_concern"}, route="test")
+    records.view_call(svc, ELSEWHERE, ref, route="test again")
+    with svc.uow() as uow:
+        rows = uow.session.execute(select(orm.access_events.c.purpose, orm.access_events.c.grant_id)
+                                   .order_by(orm.access_events.c.seq)).all()
+    assert [tuple(r) for r in rows] == [("break_glass", grant.id)] * 2
+    with statements(svc) as seen:  # the grant is what lets them act: read once
+        call_service.fire_call_trigger(svc, ELSEWHERE, ref, {"trigger": "refer", "data": {"service": "CRT"},
+                                                             "expected_version": load(svc, ref).version})
+    assert len(on("break_glass_grants", seen)) == 1
+    assert load(svc, ref).state != "in_triage" and verified(svc)["access"] == 2
