@@ -305,9 +305,12 @@ def get_professional(svc: Services, professional_id: int) -> ProfessionalListing
 
 
 def for_user(svc: Services, user_id: int) -> Any:
-    """The professional record a signed-in professional user is linked to, or None."""
+    """The professional record a signed-in professional user is linked to, or None. A deactivated
+    professional is of no service any more: their user sees and acts on no referral (docs/domain.md,
+    "Rotas")."""
     with svc.uow() as uow:
-        return uow.professionals.for_user(user_id)
+        row = uow.professionals.for_user(user_id)
+    return row if row is not None and row.active else None
 
 
 def link_user(svc: Services, mobile: str, user_id: int) -> None:

@@ -51,9 +51,11 @@ def handle(svc: Services, *, provider_sid: str, from_number: str, body: str) -> 
     now = svc.clock.now()
     neutral = svc.sms_templates.render("reply_unknown")
     outcome, answer, ref = "ignored", neutral, reply.ref
+    if prof is not None and not prof.active and reply.command not in ("STOP", "START"):
+        # A deactivated professional acts for no service (no ACCEPT of an old text, no OFF / ON): a stranger
+        # here. Their STOP / START is still recorded: it is their number's wish.
+        prof = None
     opting = prof is not None and reply.command in ("STOP", "START")
-    if reply.command in ("OFF", "ON") and prof is not None and not prof.active:
-        prof = None  # a deactivated professional is a stranger here
     available = availability.decide(svc, prof, reply.command, now) if (
         prof is not None and reply.command in ("OFF", "ON")) else None
 

@@ -264,3 +264,22 @@ def test_other_roles_are_refused(client, users, svc, role):
 def test_the_admin_navigation_links_to_the_page(client, users, svc):
     admin(client)
     assert f'href="{BASE}"' in text(client.get("/admin/security"))
+
+
+def test_a_deactivated_professionals_user_sees_and_acts_on_no_referral(client, users, svc, handler_actor):
+    """Deactivated (left the service): their user account, if still active, is of no service any more: no
+    worklist, no referral page, and so no accept from the web (the policy's own_service relationship needs
+    a service)."""
+    from ipoa.service.professionals import deactivate_professional, link_user
+    from tests.helpers.sms import referred_call
+
+    add_professional(svc, name="Nia Nurse", service="DN", mobile="07700 900201")
+    link_user(svc, "07700 900201", users["professional"].id)
+    referral_id = referred_call(svc, handler_actor, service="DN").referrals[0].id
+    assert sign_in(client, "professional").status_code == 302
+    assert client.get("/my/referrals").status_code == 200
+    assert client.get(f"/my/referrals/{referral_id}").status_code == 200
+    (pid,) = [r[0] for r in stored(svc)]
+    deactivate_professional(svc, "admin", pid)
+    assert client.get("/my/referrals").status_code == 403
+    assert client.get(f"/my/referrals/{referral_id}").status_code == 403

@@ -50,6 +50,21 @@ def test_an_sms_accept_from_the_services_professional_accepts_the_referral_once(
     assert db.sms_replies["SM1"]["outcome"] == "accept"
 
 
+def test_a_deactivated_professional_acts_on_nothing_by_text(svc, db):
+    """Deactivated (left the service): their ACCEPT of an old text is a stranger's, nothing changes; their
+    STOP is still their number's wish and is recorded."""
+    ref, _ = referred(svc)
+    _crt_professional(svc)
+    (prof,) = db.professionals
+    prof.active = False
+    answer = replies.handle(svc, provider_sid="SM1", from_number=PROFESSIONAL_MOBILE, body=f"ACCEPT {ref}")
+    assert answer == svc.sms_templates.render("reply_unknown")
+    assert summary(svc, ref)["referrals"] == [("CRT", "sent", 1, None)]
+    assert "accept" not in [e.trigger for e in db.audit]
+    replies.handle(svc, provider_sid="SM2", from_number=PROFESSIONAL_MOBILE, body="STOP")
+    assert prof.opted_out_at == svc.clock.now()
+
+
 def test_an_sms_from_an_unknown_number_changes_nothing_and_reveals_nothing(svc, db):
     ref, _ = referred(svc)
     _crt_professional(svc)
