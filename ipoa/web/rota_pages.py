@@ -10,7 +10,7 @@ the form again with status 400, the NHS.UK error summary and the message beside 
 (docs/security.md: hostile input refused with a 4xx naming the field)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any
@@ -286,6 +286,22 @@ def _refused(reader: Reader, exc: Exception, where: str) -> None:
     reader.errors.setdefault(where, str(exc)[:1].upper() + str(exc)[1:])
 
 
+# What a rota change's use case refuses with: shown beside a field, the form again with 400.
+_REFUSALS: tuple[type[Exception], ...] = (rotas.InvalidRota, RotaError, NotFound)
+
+
+def _apply(reader: Reader, service: str, where: str, change: Callable[[], Any],
+           refusals: tuple[type[Exception], ...] = _REFUSALS) -> list[rw.GapText] | None:
+    """Make a rota change with its gap warning (service/rota_warnings.py): the gaps it opened, or None when
+    the use case refused it (its message then stands beside `where`)."""
+    try:
+        _, found = rw.with_gap_warning(services(), service, change)
+    except refusals as exc:
+        _refused(reader, exc, where)
+        return None
+    return found
+
+
 def _weekly_fields(people: list[rw.Named]) -> list[Field]:
     return [
         Field("weekday", "select", "Day of the week", options=WEEKDAY_OPTIONS),
@@ -339,14 +355,11 @@ def add_weekly(service: str):
     reader = Reader(request.form)
     v = _read_weekly(reader, people)
     if not reader.errors:
-        try:
-            _, found = rw.with_gap_warning(svc, service, lambda: rotas.add_pattern_shift(
-                svc, actor().username, service=service, weekday=v["weekday"], start=v["start"], end=v["end"],
-                members=v["members"], duty_lead=v["duty_lead"], label=v["label"], valid_from=v["valid_from"],
-                valid_to=v["valid_to"]))
-        except (rotas.InvalidRota, RotaError, NotFound) as exc:
-            _refused(reader, exc, "start")
-        else:
+        found = _apply(reader, service, "start", lambda: rotas.add_pattern_shift(
+            svc, actor().username, service=service, weekday=v["weekday"], start=v["start"], end=v["end"],
+            members=v["members"], duty_lead=v["duty_lead"], label=v["label"], valid_from=v["valid_from"],
+            valid_to=v["valid_to"]))
+        if found is not None:
             words = f"{rw.WEEKDAYS[v['weekday']]} {v['start']:%H:%M} to {v['end']:%H:%M}"
             return _done(service, f"Weekly shift added: {words}", found)
     return _form(entry, "weekly", title, fields, reader, button="Add the weekly shift", status=400)
@@ -388,14 +401,13 @@ def edit_weekly(service: str, shift_id: int):
         reader.errors["weekday"] = ("A weekly shift keeps its day: stop this one and add a shift on the other day")
     if not reader.errors:
         try:
-            _, found = rw.with_gap_warning(svc, service, lambda: rotas.edit_pattern_shift(
+            found = _apply(reader, service, "start", lambda: rotas.edit_pattern_shift(
                 svc, actor().username, shift_id, members=v["members"], start=v["start"], end=v["end"],
-                label=v["label"], duty_lead=v["duty_lead"], valid_from=v["valid_from"], valid_to=v["valid_to"]))
-        except (rotas.InvalidRota, RotaError) as exc:
-            _refused(reader, exc, "start")
+                label=v["label"], duty_lead=v["duty_lead"], valid_from=v["valid_from"], valid_to=v["valid_to"]),
+                refusals=(rotas.InvalidRota, RotaError))
         except NotFound:
             abort(404)
-        else:
+        if found is not None:
             return _done(service, f"Weekly shift changed: {rw.pattern(svc, service, shift_id).describe}", found)
     return _form(entry, "weekly", title, fields, reader, button="Save the weekly shift", intro=intro, status=400)
 
@@ -443,13 +455,10 @@ def add_one_off(service: str):
     members = reader.ids("members", "Professionals", ids)
     lead = reader.one_id("duty_lead", "Duty lead", ids, required=False)
     if not reader.errors and day is not None and start is not None and end is not None:
-        try:
-            _, found = rw.with_gap_warning(svc, service, lambda: rotas.add_one_off_shift(
-                svc, actor().username, service=service, day=day, start=start, end=end, members=members or (),
-                duty_lead=lead, label=label))
-        except (rotas.InvalidRota, RotaError, NotFound) as exc:
-            _refused(reader, exc, "members")
-        else:
+        found = _apply(reader, service, "members", lambda: rotas.add_one_off_shift(
+            svc, actor().username, service=service, day=day, start=start, end=end, members=members or (),
+            duty_lead=lead, label=label))
+        if found is not None:
             return _done(service, f"One-off shift added: {_day_words(day)}, {start:%H:%M} to {end:%H:%M}",
                          found, day)
     return _form(entry, "one_off", title, fields, reader, button="Add the one-off shift", status=400)
@@ -496,13 +505,10 @@ def cover(service: str):
         reader.errors["people"] = "Choose the professionals who work it, or a duty lead, or both"
     if not reader.errors and shift_id is not None and day is not None:
         professionals = members if mode == "replace" else None
-        try:
-            _, found = rw.with_gap_warning(svc, service, lambda: rotas.cover(
-                svc, actor().username, shift_id, day, professionals=professionals, duty_lead=lead,
-                reason=reason or ""))
-        except (rotas.InvalidRota, RotaError, NotFound) as exc:
-            _refused(reader, exc, "day")
-        else:
+        found = _apply(reader, service, "day", lambda: rotas.cover(
+            svc, actor().username, shift_id, day, professionals=professionals, duty_lead=lead,
+            reason=reason or ""))
+        if found is not None:
             return _done(service, f"Cover recorded: {by_id[shift_id].describe} on {_day_words(day)}", found, day)
     return _form(entry, "cover", title, fields, reader, button="Record the cover", status=400)
 
@@ -532,12 +538,9 @@ def leave(service: str):
     if first and last and last < first and "last_day" not in reader.errors:
         reader.errors["last_day"] = "The last day of leave must be the same as or after the first day"
     if not reader.errors and who is not None and first is not None and last is not None:
-        try:
-            _, found = rw.with_gap_warning(svc, service, lambda: rotas.leave(
-                svc, actor().username, who, first, last, reason or ""))
-        except (rotas.InvalidRota, RotaError, NotFound) as exc:
-            _refused(reader, exc, "professional")
-        else:
+        found = _apply(reader, service, "professional", lambda: rotas.leave(
+            svc, actor().username, who, first, last, reason or ""))
+        if found is not None:
             return _done(service, f"Leave recorded: {names[who]} off from {_day_words(first)} to {_day_words(last)}",
                          found, first)
     return _form(entry, "leave", title, fields, reader, button="Record the leave", intro=intro, status=400)
@@ -579,13 +582,10 @@ def swap(service: str):
                                     f"{by_id[shift_id].weekday_name}")
     if (not reader.errors and first is not None and second is not None and first_shift is not None
             and second_shift is not None and first_day is not None and second_day is not None):
-        try:
-            _, found = rw.with_gap_warning(svc, service, lambda: rotas.swap(
-                svc, actor().username, first=first, first_shift=first_shift, first_day=first_day, second=second,
-                second_shift=second_shift, second_day=second_day))
-        except (rotas.InvalidRota, RotaError, NotFound) as exc:
-            _refused(reader, exc, "first")
-        else:
+        found = _apply(reader, service, "first", lambda: rotas.swap(
+            svc, actor().username, first=first, first_shift=first_shift, first_day=first_day, second=second,
+            second_shift=second_shift, second_day=second_day))
+        if found is not None:
             return _done(service, f"Swap recorded: {names[first]} and {names[second]}", found, first_day)
     return _form(entry, "swap", title, fields, reader, button="Record the swap", intro=intro, status=400)
 
@@ -610,12 +610,9 @@ def standing_duty_lead(service: str):
     if request.form.get("professional") != "directory":  # the directory's number: no professional
         who = reader.one_id("professional", "Standing duty lead", list(names), required=True)
     if not reader.errors:
-        try:
-            _, found = rw.with_gap_warning(svc, service, lambda: rotas.set_standing_duty_lead(
-                svc, actor().username, service, who))
-        except (rotas.InvalidRota, RotaError, NotFound) as exc:
-            _refused(reader, exc, "professional")
-        else:
+        found = _apply(reader, service, "professional", lambda: rotas.set_standing_duty_lead(
+            svc, actor().username, service, who))
+        if found is not None:
             said = names[who] if who is not None else "the directory's duty lead number"
             return _done(service, f"Standing duty lead set: {said}", found)
     return _form(entry, "duty_lead", title, fields, reader, button="Set the standing duty lead", status=400)
