@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..domain.calendar import LONDON
 from ..domain.rota import Occurrence, PatternShift, gaps, occurrences
-from ..domain.rota.coverage import Interval
+from ..domain.rota.coverage import Interval, opened
 from .errors import NotFound
 
 if TYPE_CHECKING:
@@ -35,32 +35,6 @@ class GapText:
 
 
 # -- the pure part ------------------------------------------------------------------------------------------
-
-def opened(before: Sequence[Interval], after: Sequence[Interval]) -> list[Interval]:
-    """The parts of `after`'s intervals not in any of `before`'s: the uncovered time a change added. Both
-    sorted or not, touching or not; the answer is sorted and merged."""
-    covered = sorted(before)
-    out: list[Interval] = []
-    for start, end in sorted(after):
-        cursor = start
-        for b_start, b_end in covered:
-            if b_end <= cursor or b_start >= end:
-                continue
-            if b_start > cursor:
-                out.append((cursor, b_start))
-            cursor = max(cursor, b_end)
-            if cursor >= end:
-                break
-        if cursor < end:
-            out.append((cursor, end))
-    merged: list[Interval] = []
-    for start, end in out:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
 
 def length_words(span: timedelta) -> str:
     """"12 hours", "1 hour 30 minutes", "45 minutes" (real time: a clock change counts as it happens)."""

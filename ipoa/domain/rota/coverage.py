@@ -9,13 +9,14 @@ change, which the change's idempotency key makes sure of.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..calendar import Calendar, open_intervals, require_aware
 from .shifts import Occurrence, ProfessionalId, Rota, occurrences
 
-__all__ = ["Gaps", "Handover", "gaps", "handover_due", "handover_key"]
+__all__ = ["Gaps", "Handover", "gaps", "handover_due", "handover_key", "opened"]
 
 Interval = tuple[datetime, datetime]
 
@@ -61,6 +62,13 @@ def _subtract(span: Interval, covered: list[Interval]) -> list[Interval]:
     if cursor < stop:
         out.append((cursor, stop))
     return out
+
+
+def opened(before: Sequence[Interval], after: Sequence[Interval]) -> list[Interval]:
+    """The parts of `after`'s intervals in none of `before`'s: the uncovered time a rota change added
+    (service/rota_warnings.py). Sorted or not, touching or not; the answer is sorted and merged."""
+    covered = _merged(list(before))
+    return _merged([part for span in after for part in _subtract(span, covered)])
 
 
 def gaps(rota: Rota, service: str, calendar: Calendar, start: datetime, end: datetime) -> Gaps:
