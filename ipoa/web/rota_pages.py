@@ -124,13 +124,20 @@ class Reader:
             return None
         return parsed
 
-    def choice(self, name: str, label: str, allowed: Iterable[str], *, required: bool) -> str | None:
+    def _picked(self, name: str, label: str, *, required: bool) -> str | None:
+        """What was chosen from a list, or None: nothing chosen ("Choose the ..." when required) or unreadable."""
         value = self._raw(name, 40)
         if value is None:
             return None
         if not value:
             if required:
                 self.errors[name] = f"Choose the {label.lower()}"
+            return None
+        return value
+
+    def choice(self, name: str, label: str, allowed: Iterable[str], *, required: bool) -> str | None:
+        value = self._picked(name, label, required=required)
+        if value is None:
             return None
         if value not in set(allowed):
             self.errors[name] = f"Choose the {label.lower()} from the list"
@@ -139,12 +146,8 @@ class Reader:
 
     def one_id(self, name: str, label: str, allowed: Iterable[int], *, required: bool) -> int | None:
         """An id chosen from a list (a professional or shift of this service)."""
-        value = self._raw(name, 40)
+        value = self._picked(name, label, required=required)
         if value is None:
-            return None
-        if not value:
-            if required:
-                self.errors[name] = f"Choose the {label.lower()}"
             return None
         if not (value.isascii() and value.isdigit() and len(value) <= ID_MAX) or int(value) not in set(allowed):
             self.errors[name] = f"Choose the {label.lower()} from the list: that is not one of this service's"
