@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..domain.model import Call
+from . import repository
 from .orm import idempotency_keys as table
 from .results import rowcount
 
@@ -78,10 +79,7 @@ class CommittingTransaction:
 
     def call(self, ref: str) -> Call | None:
         """The call `ref` if this transaction has it loaded (or added), else None."""
-        for obj in list(self.session.identity_map.values()):
-            if isinstance(obj, Call) and obj.ref == ref:
-                return obj
-        return None
+        return repository.in_transaction(self.session, ref)
 
     def complete_key(self, key_id: int, status: int, body: str) -> bool:
         return IdempotencyKeyStore(self.session).complete(key_id, status, body)

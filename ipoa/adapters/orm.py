@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry, relationship
 from sqlalchemy.types import TypeDecorator
 
-from ..domain.model import AccessEvent, AuditEvent, Call, OutboxMessage, Referral, SecurityEvent, Timer
+from ..domain.model import Call, Referral
 from ..domain.sms.delivery import SmsMessage
 from ..users import ApiToken, User
 
@@ -567,11 +567,9 @@ def start_mappers() -> None:
                                       cascade="all, delete-orphan", lazy="selectin"),
         },
     )
-    mapper_registry.map_imperatively(AuditEvent, audit_events)
-    mapper_registry.map_imperatively(AccessEvent, access_events)
-    mapper_registry.map_imperatively(SecurityEvent, security_events)
-    mapper_registry.map_imperatively(OutboxMessage, outbox)
-    mapper_registry.map_imperatively(Timer, timers)
+    # Audit, access and security events, outbox messages and timers are not mapped: written once by Core
+    # (adapters/row_inserts.py), read back as rows; plain dataclasses cost nothing to make and read, where
+    # an instrumented one paid for every field set (docs/performance.md, "Engine core").
     mapper_registry.map_imperatively(SmsMessage, sms_messages)
     mapper_registry.map_imperatively(User, users)
     mapper_registry.map_imperatively(ApiToken, api_tokens)

@@ -1,15 +1,34 @@
 """Loading and saving calls. Reads for screens and figures live in adapters/queries.py."""
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Integer,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.instrumentation import manager_of_class
+from sqlalchemy.sql.dml import ReturningInsert
 
-from ..domain.model import AuditEvent, Call
-from .orm import audit_events, calls
+from ..domain.errors import VersionConflict
+from ..domain.model import AuditEvent, Call, Referral
+from .orm import audit_events, calls, referrals
 
 
 class OpenCallRow(NamedTuple):
@@ -23,27 +42,58 @@ class OpenCallRow(NamedTuple):
 
 
 class CallRepository:
+    """Calls as aggregates: a call with its referrals, loaded by `get` and saved by `save_changes` (the unit
+    of work's commit).
+
+    A call loaded by `get` is read by Core and never enters the ORM session; with what its columns held kept
+    beside it (_Tracked), at commit only what
+    changed is written, one Core UPDATE per changed row with its version check (WHERE version = the version
+    loaded; none updated is a VersionConflict), and a new referral is INSERTed; a call added by `add` is
+    INSERTed. The ORM's flush did the same work at several times the cost, a quarter of a workflow step
+    (docs/performance.md, "Engine core"). `get` returns the same object for the same ref within a unit of
+    work, as the session's identity map did. (Read models still load calls through the ORM, read-only.)"""
+
     def __init__(self, session: Session):
         self.session = session
+        self._tracked: dict[str, _Tracked] = {}
+        session.info[_CALLS] = self._tracked  # for in_transaction: a hook sees the session, not the store
 
     def add(self, call: Call) -> None:
-        self.session.add(call)
+        """A new call (with any referrals it has): INSERTed by save_changes, which gives it its id."""
+        self._tracked[call.ref] = _Tracked(call, new=True)
 
     def get(self, ref: str) -> Call | None:
-        """The call with its referrals, in one SELECT (joined) rather than the mapping's two (selectin):
-        every use case that changes a call reads them (the access policy's facts, the workflow)."""
-        return self.session.scalars(select(Call).where(calls.c.ref == ref)
-                                    .options(joinedload(_referrals()))).unique().one_or_none()
+        """The call with its referrals, in one SELECT (joined), read by Core: every use case that changes a
+        call reads them (the access policy's facts, the workflow)."""
+        tracked = self._tracked.get(ref)
+        if tracked is not None:
+            return tracked.call
+        rows = self.session.connection().execute(_CALL_AND_REFERRALS, {"b_ref": ref}).all()
+        if not rows:
+            return None
+        n = len(_CALL_COLUMNS)
+        call = _loaded(Call, _CALL_COLUMNS, rows[0][:n])
+        set_committed_value(call, "referrals", [_loaded(Referral, _REFERRAL_COLUMNS, row[n:])
+                                                for row in rows if row[n] is not None])
+        self._tracked[ref] = _Tracked(call)
+        return call
+
+    def save_changes(self) -> None:
+        """Write what changed in the calls loaded by `get` (see the class). Raises VersionConflict when a
+        row's version is no longer the one loaded (someone else changed it first)."""
+        if not self._tracked:
+            return
+        connection = self.session.connection()
+        for tracked in self._tracked.values():
+            tracked.save(connection)
 
     def open_for_nhs_number(self, nhs_number: str, final_states: set[str], limit: int = 10) -> list[OpenCallRow]:
         """The most recent open calls for a person (ref, centre, state, logged_at, need, urgency): enough
         for the handler to recognise a duplicate. Bounded, and plain rows rather than entities, because
         every intake asks."""
-        stmt = (select(calls.c.ref, calls.c.centre, calls.c.centre_path, calls.c.state, calls.c.logged_at,
-                       calls.c.need, calls.c.urgency)
-                .where(calls.c.nhs_number == nhs_number, calls.c.state.not_in(sorted(final_states)))
-                .order_by(calls.c.logged_at.desc()).limit(limit))
-        return [OpenCallRow(*row) for row in self.session.execute(stmt)]
+        rows = self.session.connection().execute(_open_for_nhs_number(frozenset(final_states)),
+                                                 {"b_nhs_number": nhs_number, "b_limit": limit})
+        return [OpenCallRow(*row) for row in rows]
 
     def lock_intake(self, nhs_number: str) -> None:
         """Serialise intakes for one NHS number from the duplicate check to commit. Without it, concurrent
@@ -66,13 +116,119 @@ class CallRepository:
             .order_by(calls.c.logged_at).limit(limit)))
 
     def history(self, ref: str) -> list[AuditEvent]:
-        stmt = select(AuditEvent).where(audit_events.c.call_ref == ref).order_by(audit_events.c.seq)
-        return list(self.session.scalars(stmt))
+        stmt = select(audit_events).where(audit_events.c.call_ref == ref).order_by(audit_events.c.seq)
+        return [AuditEvent(**row._mapping) for row in self.session.execute(stmt)]
 
 
-def _referrals() -> Any:
-    """Call.referrals as the mapping (adapters/orm.py) instruments it: the domain class types it a list."""
-    return cast(Any, Call).referrals
+def in_transaction(session: Session, ref: str) -> Call | None:
+    """The call `ref` if the unit of work on this session has loaded or added it, else None."""
+    tracked: dict[str, _Tracked] = session.info.get(_CALLS, {})
+    found = tracked.get(ref)
+    return found.call if found is not None else None
+
+
+_CALLS = "ipoa.calls"  # the session.info key of a unit of work's calls
+_CALL_COLUMNS = tuple(c.name for c in calls.columns)
+_REFERRAL_COLUMNS = tuple(c.name for c in referrals.columns)
+_T = TypeVar("_T")
+
+# A call's row joined with each of its referrals' (or with NULLs when it has none), oldest referral first:
+# built once, with a bound parameter (b_*: distinct from the columns' names).
+_CALL_AND_REFERRALS = (select(*calls.columns, *referrals.columns)
+                       .select_from(calls.outerjoin(referrals, referrals.c.call_id == calls.c.id))
+                       .where(calls.c.ref == bindparam("b_ref")).order_by(referrals.c.sent_at))
+
+
+@functools.lru_cache(maxsize=16)
+def _open_for_nhs_number(final_states: frozenset[str]) -> Select[Any]:
+    """Built once per workflow's final states, with bound parameters: each intake only binds (the states
+    are written into the statement, so nothing is expanded per execution)."""
+    return (select(calls.c.ref, calls.c.centre, calls.c.centre_path, calls.c.state, calls.c.logged_at,
+                   calls.c.need, calls.c.urgency)
+            .where(calls.c.nhs_number == bindparam("b_nhs_number"),
+                   calls.c.state.not_in([literal(state) for state in sorted(final_states)]))
+            .order_by(calls.c.logged_at.desc()).limit(bindparam("b_limit", type_=Integer)))
+
+
+def _loaded(cls: type[_T], names: tuple[str, ...], values: Sequence[Any]) -> _T:
+    """An instance of a mapped class as the ORM's loading makes one: without calling __init__, its columns'
+    values set directly (no change events)."""
+    obj: _T = manager_of_class(cls).new_instance()
+    obj.__dict__.update(zip(names, values))
+    return obj
+
+
+def _values(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
+    # A JSON column's dict is compared, not copied: as with the ORM's JSON type, a change is a new value
+    # (the domain never changes one in place). Read from the instance's dict: no attribute events.
+    state = obj.__dict__
+    return {name: state.get(name) for name in names}
+
+
+class _Tracked:
+    """A call of the unit of work and the column values it and its referrals were last saved with (None: a
+    new call, not yet saved)."""
+
+    __slots__ = ("call", "saved", "saved_referrals")
+
+    def __init__(self, call: Call, new: bool = False):
+        self.call = call
+        self.saved: dict[str, Any] | None = None if new else _values(call, _CALL_COLUMNS)
+        self.saved_referrals = {} if new else {r.id: _values(r, _REFERRAL_COLUMNS) for r in call.referrals}
+
+    def save(self, connection: Connection) -> None:
+        call = self.call
+        now = _values(call, _CALL_COLUMNS)
+        if self.saved is None:
+            del now["id"]  # the database numbers calls
+            now["id"] = cast("_Keyed", call).id = connection.execute(_insert_call(), now).scalar_one()
+        else:
+            _update(connection, calls, self.saved, now)
+        referrals_now: dict[str, dict[str, Any]] = {}
+        for referral in call.referrals:
+            values = _values(referral, _REFERRAL_COLUMNS)
+            values["call_id"] = now["id"]
+            saved = self.saved_referrals.get(referral.id)
+            if saved is None:
+                connection.execute(_insert(referrals), values)
+            else:
+                _update(connection, referrals, saved, values)
+            referrals_now[referral.id] = values
+        if set(self.saved_referrals) - set(referrals_now):
+            raise RuntimeError(f"call {call.ref}: a referral was removed; referrals are never deleted")
+        self.saved, self.saved_referrals = now, referrals_now
+
+
+class _Keyed(Protocol):
+    id: int  # the calls table's key, which the domain class does not declare (the database numbers it)
+
+
+def _update(connection: Connection, table: Table, saved: dict[str, Any], now: dict[str, Any]) -> None:
+    changed = {name: value for name, value in now.items() if value != saved[name]}
+    if not changed:
+        return
+    # b_*: an UPDATE's own bound parameters may not be named after the table's columns
+    result = connection.execute(_update_by_version(table), {"b_id": saved["id"], "b_version": saved["version"],
+                                                            **changed})
+    if result.rowcount != 1:
+        raise VersionConflict(None, None)
+
+
+@functools.cache
+def _update_by_version(table: Table) -> Update:
+    """UPDATE table SET <the columns given> WHERE id = :b_id AND version = :b_version: built once; SQLAlchemy
+    compiles it once per set of columns changed."""
+    return update(table).where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    return insert(table)
+
+
+@functools.cache
+def _insert_call() -> ReturningInsert[int]:
+    return insert(calls).returning(calls.c.id)
 
 
 # pg_advisory_xact_lock(space, key): this space is the duplicate check's, so its keys never meet another

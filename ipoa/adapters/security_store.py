@@ -21,18 +21,19 @@ class SecurityEventStore:
                      limit: int) -> list[SecurityEvent]:
         """Up to `limit` events by number, newest first: of one kind, naming one user as actor or subject,
         numbered below `before`, when given."""
-        stmt = select(SecurityEvent).order_by(table.c.seq.desc()).limit(limit)
+        stmt = select(table).order_by(table.c.seq.desc()).limit(limit)
         if kind:
             stmt = stmt.where(table.c.kind == kind)
         if user:
             stmt = stmt.where(or_(table.c.actor == user, table.c.subject == user))
         if before is not None:
             stmt = stmt.where(table.c.seq < before)
-        return list(self.session.scalars(stmt))
+        return [SecurityEvent(**row._mapping) for row in self.session.execute(stmt)]
 
     def latest(self, kind: str) -> SecurityEvent | None:
-        return self.session.scalars(select(SecurityEvent).where(table.c.kind == kind)
-                                    .order_by(table.c.seq.desc()).limit(1)).first()
+        row = self.session.execute(select(table).where(table.c.kind == kind)
+                                   .order_by(table.c.seq.desc()).limit(1)).first()
+        return SecurityEvent(**row._mapping) if row is not None else None
 
     def last_at(self, actor: str, kind: str, after: datetime) -> datetime | None:
         """When `actor` last had an event of `kind` after `after`, or None."""

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
-from sqlalchemy import Column, Select
+from sqlalchemy import Column, Select, Update, bindparam, func, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -16,7 +16,7 @@ from ..domain.audit_chain import Head, canonical
 from ..domain.engine import Engine, Result
 from ..domain.errors import VersionConflict
 from ..domain.model import AccessEvent, AuditEvent, Call, SecurityEvent
-from . import audit_store
+from . import audit_store, row_inserts
 from .access_log_queries import AccessLogQueries
 from .audit_queries import AuditTrailQueries
 from .break_glass_store import BreakGlassStore
@@ -137,6 +137,7 @@ class UnitOfWork:
         self._stores = {}
         self._pending: list[str] = []
         self._chained: list[Any] = []  # audit, access and security events: numbered and hashed at commit
+        self._inserts: list[Any] = []  # timers and outbox messages: inserted at commit (adapters/row_inserts.py)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -155,7 +156,7 @@ class UnitOfWork:
         data-modifying CTEs (one round trip instead of five, on the path every call takes: see
         docs/performance.md, intake). The head's UPDATE locks it and hashes the event in the database:
         sha256(previous hash, number, canonical content), the same link domain/audit_chain.py makes
-        (and `audit verify` checks). Elsewhere, the ORM."""
+        (and `audit verify` checks). Elsewhere, the call is added to the repository and its rows go at commit."""
         shape = (len(result.audit), len(result.outbox), len(result.timers))
         if (self.session.get_bind().dialect.name != "postgresql" or result.new_referrals or result.stopped_clocks
                 or shape not in _NEW_CALL_SHAPES or not _unset_at_logging(call, result)
@@ -179,24 +180,19 @@ class UnitOfWork:
 
     def record(self, result: Result) -> None:
         if result.stopped_clocks:
-            from sqlalchemy import func, update
-
-            from .orm import timers
-
+            # Core on the session's connection, not Session.execute: no ORM statement handling and no
+            # autoflush (the record's own UPDATE, with its version check, belongs to commit(), where a stale
+            # version becomes a VersionConflict).
+            connection = self.session.connection()
             for call_ref, referral_id, kind, at in result.stopped_clocks:
-                subject = (timers.c.referral_id.is_(None) if referral_id is None
-                           else timers.c.referral_id == referral_id)
-                # No autoflush: the record's own UPDATE (with its version check) belongs to commit(),
-                # where a stale version becomes a VersionConflict.
-                with self.session.no_autoflush:
-                    self.session.execute(update(timers).where(
-                        timers.c.call_ref == call_ref, subject, timers.c.kind == kind,
-                        timers.c.stopped_at.is_(None))
-                        .values(stopped_at=at, fired_at=func.coalesce(timers.c.fired_at, at),
-                                outcome=func.coalesce(timers.c.outcome, "stopped")))
-        self.session.add_all(result.timers)
+                if referral_id is None:
+                    connection.execute(_STOP_CALL_CLOCK, {"b_call_ref": call_ref, "b_kind": kind, "b_at": at})
+                else:
+                    connection.execute(_STOP_REFERRAL_CLOCK, {"b_call_ref": call_ref, "b_referral_id": referral_id,
+                                                              "b_kind": kind, "b_at": at})
+        self._inserts += result.timers
         self._chained += result.audit
-        self.session.add_all(result.outbox)
+        self._inserts += result.outbox
         self._pending += [m.id for m in result.outbox]
 
     def add_event(self, event: AuditEvent | AccessEvent | SecurityEvent) -> None:
@@ -206,15 +202,25 @@ class UnitOfWork:
 
     def commit(self) -> None:
         chained, self._chained = self._chained, []
+        inserts, self._inserts = self._inserts, []
         try:
+            # The calls and referrals first (the rows inserted point at them), then the new rows; the
+            # audit chain last: its head is the last lock the transaction takes.
+            calls = self._stores.get("calls") if self._stores is not None else None
+            if calls is not None:
+                calls.save_changes()
+            self.session.flush()
             if chained:
-                # Everything else first: the chain head is the last lock the transaction takes.
-                self.session.flush()
-                audit_store.append(self.session, chained)
+                audit_store.append(self.session, chained, inserts)
+            else:
+                row_inserts.insert_rows(self.session, inserts)
             self.session.commit()
         except StaleDataError as exc:
             self.session.rollback()
             raise VersionConflict(None, None) from exc
+        except VersionConflict:
+            self.session.rollback()
+            raise
         pending, self._pending = self._pending, []
         if pending and self.publisher is not None:
             try:
@@ -225,6 +231,24 @@ class UnitOfWork:
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+def _stop_clock(referral: bool) -> Update:
+    """A running clock of a call (or of one of its referrals) stopped: built once with bound parameters, so
+    SQLAlchemy compiles it once and each use only binds."""
+    from .orm import timers
+
+    # b_*: an UPDATE's bound parameters may not be named after its table's columns
+    at = bindparam("b_at", type_=timers.c.stopped_at.type)
+    subject = timers.c.referral_id == bindparam("b_referral_id") if referral else timers.c.referral_id.is_(None)
+    return (update(timers).where(timers.c.call_ref == bindparam("b_call_ref"), subject,
+                                 timers.c.kind == bindparam("b_kind"), timers.c.stopped_at.is_(None))
+            .values(stopped_at=at, fired_at=func.coalesce(timers.c.fired_at, at),
+                    outcome=func.coalesce(timers.c.outcome, "stopped")))
+
+
+_STOP_CALL_CLOCK = _stop_clock(referral=False)
+_STOP_REFERRAL_CLOCK = _stop_clock(referral=True)
 
 
 # Logging a call causes one audit event and one outbox event, and one timer when its centre has a triage

@@ -21,7 +21,7 @@ from ipoa.service import signin
 from ipoa.service import timers as timer_service
 from tests.conftest import PASSWORD
 from tests.helpers.axe import PHONE, SMALL_PHONE, endpoint_of, html_get_endpoints
-from tests.helpers.clocks import timer_id
+from tests.helpers.clocks import due_at, timer_id
 from tests.helpers.sms import handle_events
 from tests.helpers.web import actor_for, advance, fire_as_service, in_triage, load, logged
 
@@ -125,8 +125,7 @@ def fire_referral(svc, ref: str, rid: str, trigger: str, **payload) -> None:
 def breach_all(svc, clock, timers: list[tuple[str, str, str | None]]) -> None:
     """Runs the clock past the latest of these timers' due times and fires them all, as the scheduler would."""
     ids = [timer_id(svc, ref, kind, rid) for ref, kind, rid in timers]
-    with svc.uow() as uow:
-        latest = max(uow.session.get(orm.Timer, tid).due_at for tid in ids)
+    latest = max(due_at(svc, tid) for tid in ids)
     clock.set(latest + timedelta(minutes=1))
     for tid in ids:
         assert timer_service.fire(svc, tid) == "breached"

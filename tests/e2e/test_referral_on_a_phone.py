@@ -13,7 +13,7 @@ from ipoa.service.calls import Actor
 from ipoa.service.professionals import link_user
 from tests.conftest import call_payload, sign_in
 from tests.helpers import make_user
-from tests.helpers.clocks import breach, timer_id
+from tests.helpers.clocks import breach, due_at, timer_id
 from tests.helpers.rota import add_on_duty
 from tests.helpers.web import block, error_text, load, log_form, ref_from_redirect, signed_in, text
 
@@ -116,9 +116,7 @@ def test_the_referral_page_has_what_a_nurse_needs_at_the_door(client, svc, users
     assert 'href="tel:+441632960101"' in page
     assert "hana" not in row(page, "referrer")  # a name to ask for, not a username
     # The deadline, from the referral's running acceptance clock, in UK time.
-    with svc.uow() as uow:
-        from ipoa.adapters import orm
-        due = uow.session.get(orm.Timer, timer_id(svc, call.ref, "acceptance", rid)).due_at
+    due = due_at(svc, timer_id(svc, call.ref, "acceptance", rid))
     assert row(page, "accept-by") == f"Accept by {due.astimezone(LONDON):%H:%M} today"
     assert "Acceptance overdue" not in page
 

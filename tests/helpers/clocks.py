@@ -21,6 +21,12 @@ def timer_id(svc, ref: str, kind: str, referral_id: str | None = None) -> str:
             orm.timers.c.stopped_at.is_(None))).scalar_one()
 
 
+def due_at(svc, tid: str):
+    """When that timer falls due (UTC)."""
+    with svc.uow() as uow:
+        return uow.session.execute(select(orm.timers.c.due_at).where(orm.timers.c.id == tid)).scalar_one()
+
+
 def running_timers(svc, ref: str) -> list[tuple[str, str | None]]:
     with svc.uow() as uow:
         return sorted(uow.session.execute(select(orm.timers.c.kind, orm.timers.c.referral_id).where(
@@ -30,8 +36,7 @@ def running_timers(svc, ref: str) -> list[tuple[str, str | None]]:
 def breach(svc, clock, ref: str, kind: str, referral_id: str | None = None, *, late_minutes: int = 1) -> None:
     """Run the clock past the timer's due time and fire it, as the scheduler and worker would."""
     tid = timer_id(svc, ref, kind, referral_id)
-    with svc.uow() as uow:
-        due = uow.session.get(orm.Timer, tid).due_at
+    due = due_at(svc, tid)
     clock.set(due + timedelta(minutes=late_minutes))
     assert timer_service.fire(svc, tid) == "breached"
 

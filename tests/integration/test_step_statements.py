@@ -69,9 +69,20 @@ def test_a_step_moves_the_chain_head_in_one_statement(svc):
     with statements(svc) as seen:
         advance(svc, ref, "refer", data={"service": "CRT"})
     heads = on("audit_chain_heads", seen)
-    assert len(heads) == 1 and heads[0].startswith("UPDATE") and "RETURNING" in heads[0]
+    assert len(heads) == 1 and "RETURNING" in heads[0]
+    if svc.db.dialect.name == "postgresql":
+        # With the step's new rows (adapters/pg_step_write.py): its outbox and timer rows, the head's move
+        # and the events hashed after it, in that one statement.
+        assert heads[0].startswith("WITH CHAIN_HEAD AS (UPDATE AUDIT_CHAIN_HEADS")
+        for table in ("audit_events", "outbox", "timers"):
+            assert [w for w in on(table, seen) if w.startswith(("INSERT", "WITH"))] == heads, table
+    else:
+        assert heads[0].startswith("UPDATE")
     chain = verified(svc)["audit"]
     assert chain > 2 and head(svc).seq == chain
+    with svc.uow() as uow:
+        assert uow.session.execute(select(orm.timers.c.kind).where(
+            orm.timers.c.call_ref == ref, orm.timers.c.stopped_at.is_(None))).scalars().all() == ["acceptance"]
 
 
 def test_a_head_another_writer_moved_is_locked_read_and_followed(svc):
@@ -84,7 +95,8 @@ def test_a_head_another_writer_moved_is_locked_read_and_followed(svc):
     audit_store._last_head.update(stale)
     with statements(svc) as seen:
         advance(svc, ref, "refer", data={"service": "CRT"})
-    assert [s.split()[0] for s in on("audit_chain_heads", seen)] == ["UPDATE", "UPDATE"]
+    first = "WITH" if svc.db.dialect.name == "postgresql" else "UPDATE"  # with the step's rows: see above
+    assert [s.split()[0] for s in on("audit_chain_heads", seen)] == [first, "UPDATE"]
     chain = verified(svc)["audit"]
     assert chain > 2 and head(svc).seq == chain
 
@@ -163,3 +175,61 @@ def test_break_glass_is_still_read_and_recorded_when_the_relationship_refuses(sv
                                                              "expected_version": load(svc, ref).version})
     assert len(on("break_glass_grants", seen)) == 1
     assert load(svc, ref).state != "in_triage" and verified(svc)["access"] == 2
+
+
+# Calls saved by what changed (adapters/repository.py): one UPDATE per changed row, with its version check.
+
+def test_a_step_writes_only_the_rows_that_changed_with_their_version_check(svc):
+    ref, rid = referred(svc)
+    with statements(svc) as seen:
+        fire_as_service(svc, ref, rid, "accept")  # the referral changes; the call does not
+    assert on("referrals", [s for s in seen if s.startswith("UPDATE")]), seen
+    assert not [s for s in seen if s.startswith("UPDATE CALLS")], seen
+    (update,) = [s for s in seen if s.startswith("UPDATE REFERRALS")]
+    assert "REFERRALS.VERSION =" in update.split("WHERE", 1)[1]
+    after = load(svc, ref)
+    assert after.state == "referred" and after.referrals[0].state == "accepted"
+    assert after.referrals[0].version == 2
+
+
+def test_the_same_call_is_the_same_object_within_a_unit_of_work(svc):
+    ref = logged(svc)
+    with statements(svc) as seen, svc.uow() as uow:
+        first = uow.calls.get(ref)
+        assert first is not None and uow.calls.get(ref) is first
+    assert len([s for s in seen if s.startswith("SELECT")]) == 1
+    with svc.uow() as uow:
+        assert uow.calls.get("NO-SUCH-REF") is None
+
+
+def test_a_change_saved_by_another_unit_of_work_first_is_a_version_conflict_and_nothing_is_written(svc):
+    ref = logged(svc)
+    with svc.uow() as slow:
+        mine = slow.calls.get(ref)
+        assert mine is not None
+        slow.session.rollback()  # its read done (SQLite's BEGIN IMMEDIATE would hold the other writer back)
+        advance(svc, ref, "start_triage")  # another unit of work moves the call on and commits
+        mine.summary, mine.version = "Changed by a stale copy.", mine.version + 1
+        with pytest.raises(call_service.VersionConflict):
+            slow.commit()
+    after = load(svc, ref)
+    assert after.state == "in_triage" and after.summary != "Changed by a stale copy."
+
+
+def test_a_new_json_value_and_a_new_referral_are_saved_and_a_removed_referral_is_refused(svc):
+    ref, rid = referred(svc)
+    with svc.uow() as uow:
+        call = uow.calls.get(ref)
+        assert call is not None
+        call.route = {"service": "CRT", "changed": True}
+        call.version += 1
+        uow.commit()
+    assert load(svc, ref).route == {"service": "CRT", "changed": True}
+    with svc.uow() as uow:
+        call = uow.calls.get(ref)
+        assert call is not None
+        call.referrals.clear()
+        call.version += 1
+        with pytest.raises(RuntimeError, match="referrals are never deleted"):
+            uow.commit()
+    assert [r.id for r in load(svc, ref).referrals] == [rid]

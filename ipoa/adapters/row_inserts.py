@@ -1,0 +1,55 @@
+"""Rows written once and never changed by the unit of work that makes them (audit, access and security
+events; outbox messages; timers), inserted by Core, one executemany per table, instead of by the ORM's flush.
+
+Why: the ORM's flush of these rows was a quarter of a workflow step's time (docs/performance.md, "Engine
+core"): identity map, state tracking and a topological sort for rows nobody loads back or changes in the
+same transaction. Their classes are plain dataclasses, not mapped (adapters/orm.py): the tables' columns are
+exactly their fields."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Insert, Table, insert
+from sqlalchemy.orm import Session
+
+from ..domain.model import AccessEvent, AuditEvent, OutboxMessage, SecurityEvent, Timer
+from .orm import access_events, audit_events, outbox, security_events, timers
+
+_TABLES: dict[type, Table] = {AuditEvent: audit_events, AccessEvent: access_events,
+                              SecurityEvent: security_events, OutboxMessage: outbox, Timer: timers}
+
+
+def table_of(obj: Any) -> Table:
+    return _TABLES[type(obj)]
+
+
+def grouped(objs: Iterable[Any]) -> dict[Table, list[Any]]:
+    """The objects by table, tables in the order first met (the caller's order: foreign keys point at
+    rows inserted before)."""
+    by_table: dict[Table, list[Any]] = {}
+    for obj in objs:
+        by_table.setdefault(_TABLES[type(obj)], []).append(obj)
+    return by_table
+
+
+def insert_rows(session: Session, objs: Iterable[Any]) -> None:
+    """INSERT each object as its table's row: one executemany per table, in the order grouped() gives."""
+    by_table = grouped(objs)
+    if by_table:
+        connection = session.connection()  # Core, not Session.execute: no ORM statement handling
+        for table, rows in by_table.items():
+            names = columns(table)
+            connection.execute(_insert(table), [{name: getattr(obj, name) for name in names} for obj in rows])
+
+
+@functools.cache
+def columns(table: Table) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns)
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    """Built once per table: SQLAlchemy compiles it once and each use only binds."""
+    return insert(table)
