@@ -121,32 +121,37 @@ FROM (
 """
 
 
-def seed(database_url: str, closed: int, open_: int) -> dict[str, float]:
-    import psycopg
-
-    took: dict[str, float] = {}
-    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
-        conn.execute("SELECT setseed(0.42)")
-        conn.execute("SET synchronous_commit = off")
-        t = time.monotonic()
-        conn.execute(_calls_insert(1, closed, open_calls=False))
-        conn.execute(_calls_insert(closed + 1, open_, open_calls=True))
-        conn.execute("SELECT setval(pg_get_serial_sequence('calls', 'id'), (SELECT max(id) FROM calls))")
-        took["calls"] = time.monotonic() - t
-
-        t = time.monotonic()
-        # Closed calls: 40 % were referred; their referrals are finished.
-        conn.execute(f"""
+def closed_calls(conn, first: int, count: int) -> None:
+    """Calls first .. first+count-1 in final states (see the module's docstring), with their finished
+    referrals and breach timers; conn: a psycopg connection in autocommit. bench/growth.py grows its
+    history with this too."""
+    last = first + count - 1
+    conn.execute(_calls_insert(first, count, open_calls=False))
+    # 40 % were referred; their referrals are finished.
+    conn.execute(f"""
 INSERT INTO referrals (id, call_id, service, state, workflow, workflow_version, version, sent_at, sent_by,
   updated_at, closed_at, outcome_reason, breach, breached_at)
 SELECT md5('r' || c.id), c.id, {_pick(SERVICES, 'random()')},
   CASE WHEN s < 0.80 THEN 'completed' WHEN s < 0.95 THEN 'declined' ELSE 'withdrawn' END,
   'referral', 1, 3, c.logged_at + interval '20 minutes', 'bench.handler', c.closed_at, c.closed_at,
   NULL, NULL, NULL
-FROM (SELECT id, logged_at, closed_at, random() AS s, random() AS p FROM calls WHERE id <= {closed}) AS c
+FROM (SELECT id, logged_at, closed_at, random() AS s, random() AS p FROM calls
+      WHERE id BETWEEN {first} AND {last}) AS c
 WHERE c.p < 0.40""")
-        # Open referred calls: one open referral each, some breached.
-        conn.execute(f"""
+    # Breached and stopped clocks.
+    conn.execute(TIMER_INSERT + f"""
+SELECT md5('t' || id), breach, ref, NULL, breached_at, 1, 'bench', logged_at, breached_at, breached_at,
+  'breached', closed_at
+FROM calls WHERE id BETWEEN {first} AND {last} AND breach IS NOT NULL""")
+
+
+def open_calls(conn, first: int, count: int) -> None:
+    """Calls first .. first+count-1 open (see the module's docstring), with their open referrals and
+    running (or breached) timers; conn: a psycopg connection in autocommit."""
+    last = first + count - 1
+    conn.execute(_calls_insert(first, count, open_calls=True))
+    # Open referred calls: one open referral each, some breached.
+    conn.execute(f"""
 INSERT INTO referrals (id, call_id, service, state, workflow, workflow_version, version, sent_at, sent_by,
   updated_at, closed_at, outcome_reason, breach, breached_at)
 SELECT md5('r' || id), id, service, state, 'referral', 1, 2, sent_at, 'bench.handler', sent_at, NULL, NULL,
@@ -156,30 +161,42 @@ FROM (
     CASE WHEN s < 0.45 THEN 'sent' WHEN s < 0.85 THEN 'accepted' ELSE 'in_progress' END AS state,
     CASE WHEN b < 0.08 AND s < 0.45 THEN 'acceptance' WHEN b < 0.08 AND s < 0.85 THEN 'response' END AS breach
   FROM (SELECT id, logged_at, random() AS s, random() AS b FROM calls
-        WHERE id > {closed} AND state = 'referred') AS c
+        WHERE id BETWEEN {first} AND {last} AND state = 'referred') AS c
 ) AS r""")
-        took["referrals"] = time.monotonic() - t
-
-        t = time.monotonic()
-        timer_cols = ("INSERT INTO timers (id, kind, call_ref, referral_id, due_at, set_at_version, rule, "
-                      "created_at, enqueued_at, fired_at, outcome, stopped_at) ")
-        # Breached and stopped clocks of closed calls.
-        conn.execute(timer_cols + f"""
-SELECT md5('t' || id), breach, ref, NULL, breached_at, 1, 'bench', logged_at, breached_at, breached_at,
-  'breached', closed_at
-FROM calls WHERE id <= {closed} AND breach IS NOT NULL""")
-        # Running clocks of open calls (triage: logged / in triage) and open referrals (acceptance: sent;
-        # response: accepted); the breached ones fired.
-        conn.execute(timer_cols + f"""
+    # Running clocks of open calls (triage: logged / in triage) and open referrals (acceptance: sent;
+    # response: accepted); the breached ones fired.
+    conn.execute(TIMER_INSERT + f"""
 SELECT md5('t' || id), 'triage', ref, NULL, coalesce(breached_at, logged_at + interval '2 hours'), 1,
   'bench', logged_at, breached_at, breached_at, CASE WHEN breach IS NOT NULL THEN 'breached' END, NULL
-FROM calls WHERE id > {closed} AND state IN ('logged', 'in_triage')""")
-        conn.execute(timer_cols + """
+FROM calls WHERE id BETWEEN {first} AND {last} AND state IN ('logged', 'in_triage')""")
+    conn.execute(TIMER_INSERT + f"""
 SELECT md5('t' || r.id), CASE WHEN r.state = 'sent' THEN 'acceptance' ELSE 'response' END, c.ref, r.id,
   coalesce(r.breached_at, r.sent_at + interval '4 hours'), 1, 'bench', r.sent_at, r.breached_at,
   r.breached_at, CASE WHEN r.breach IS NOT NULL THEN 'breached' END, NULL
-FROM referrals r JOIN calls c ON c.id = r.call_id WHERE r.state IN ('sent', 'accepted')""")
-        took["timers"] = time.monotonic() - t
+FROM referrals r JOIN calls c ON c.id = r.call_id
+WHERE c.id BETWEEN {first} AND {last} AND r.state IN ('sent', 'accepted')""")
+
+
+TIMER_INSERT = ("INSERT INTO timers (id, kind, call_ref, referral_id, due_at, set_at_version, rule, "
+               "created_at, enqueued_at, fired_at, outcome, stopped_at) ")
+
+
+def seed(database_url: str, closed: int, open_: int) -> dict[str, float]:
+    import psycopg
+
+    took: dict[str, float] = {}
+    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
+        conn.execute("SELECT setseed(0.42)")
+        conn.execute("SET synchronous_commit = off")
+        t = time.monotonic()
+        if closed:
+            closed_calls(conn, 1, closed)
+        took["closed calls"] = time.monotonic() - t
+        t = time.monotonic()
+        if open_:
+            open_calls(conn, closed + 1, open_)
+        conn.execute("SELECT setval(pg_get_serial_sequence('calls', 'id'), (SELECT max(id) FROM calls))")
+        took["open calls"] = time.monotonic() - t
 
         t = time.monotonic()
         conn.execute("VACUUM ANALYZE")
