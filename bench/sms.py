@@ -26,10 +26,11 @@ What it does, bounded by --max-seconds:
    list holds every committed id. Then starts one worker (`python -m workers.worker`, an RQ
    SimpleWorker) and, once it listens, the relay (`python -m workers.relay`), and times from the first
    event the relay handled to the last text received. Ratio: texts/s over the client's texts/s. CPU ms
-   per text of the relay and the worker together (Linux: /proc), over the same window.
+   per text of the relay and the worker together (Linux: /proc), over the same window, the relay's from
+   its "outbox relay started" line (its start-up is not the texts' cost).
 4. Offered load: N' = R x S calls logged and triaged, the pipeline left to go idle, then one referral
-   committed every 1/R s (from 4 threads, each at its time): commit returned -> emulator's receipt of its
-   text, p50 / p99.
+   committed every 1/R s (bench/sms_offered.py, a process of its own, from 4 threads, each at its time):
+   commit returned -> emulator's receipt of its text, p50 / p99, and where the time went.
 5. The sender's rate: from the emulator's receipt times in phases 3 and 4, the busiest second and the
    number of windows holding more texts than burst + rate x their length (--rate-slack, 50 ms, allowed for
    the machine and the network between a worker's turn and the receipt): never exceeded means 0.
@@ -155,6 +156,17 @@ class App:
                 "SELECT o.id, s.id FROM outbox o LEFT JOIN sms_messages s ON s.outbox_id = o.id "
                 "WHERE o.topic = 'referral.sent' AND s.call_ref = :ref"), {"ref": ref}).first()
         return (row[0], row[1]) if row else (None, None)
+
+    def stage_times(self, refs: list[str]) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """Per call: when the relay handled its referral's event, when a worker claimed its text."""
+        from sqlalchemy import bindparam, text
+
+        with self.svc.db.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT s.call_ref, o.processed_at, s.submitted_at FROM sms_messages s "
+                "JOIN outbox o ON o.id = s.outbox_id WHERE s.call_ref IN :refs")
+                .bindparams(bindparam("refs", expanding=True)), {"refs": refs}).all()
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def first_event_handled(self) -> datetime:
         from sqlalchemy import text
@@ -293,7 +305,7 @@ def rate_breaches(times: list[float], per_second: float, burst: int, slack: floa
     return bad
 
 
-def offered_load(app, emulator, rate: float, seconds: float, deadline: float) -> dict:
+def offered_load(app, emulator, env: dict[str, str], rate: float, seconds: float, deadline: float) -> dict:
     """Referrals committed at `rate` a second for `seconds` (their calls logged and triaged first, the
     pipeline then left to go idle); commit -> emulator receipt for each text."""
     count = max(1, int(rate * seconds))
@@ -304,26 +316,20 @@ def offered_load(app, emulator, rate: float, seconds: float, deadline: float) ->
             raise BenchError("the pipeline did not go idle after the offered phase's calls were logged")
         time.sleep(0.05)
     emulator.reset()
-    committed: dict[str, float] = {}
+    # Committed by bench/sms_offered.py, in a process of its own (why: its docstring).
+    import json
+    import subprocess
 
-    def refer(ref: str) -> None:
-        app.refer(ref)
-        committed[ref] = time.monotonic()  # the commit has returned
-
-    # Committed from a few threads, each referral at its time: one thread commits ~30 a second here
-    # (about 35 ms per refer on a busy machine), less than the rate offered.
-    from concurrent.futures import ThreadPoolExecutor
-
-    start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = []
-        for i, ref in enumerate(refs):
-            pause = start + i / rate - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            futures.append(pool.submit(refer, ref))
-        for f in futures:
-            f.result()
+    out = subprocess.run([sys.executable, "-m", "bench.sms_offered"], env=env,
+                         cwd=str(Path(__file__).resolve().parent.parent), capture_output=True, text=True,
+                         input=json.dumps({"rate": rate, "refs": refs}),
+                         timeout=max(10.0, deadline - time.monotonic()))
+    if out.returncode != 0:
+        raise BenchError(f"the offered load exited with {out.returncode}:\n{out.stderr[-3000:]}")
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    start = got["start"]
+    committed = {ref: c[0] for ref, c in got["committed"].items()}
+    committed_wall = {ref: datetime.fromisoformat(c[1]) for ref, c in got["committed"].items()}
     offered_window = max(committed.values()) - start
     try:
         emulator.wait_for(count, timeout=min(60.0, max(0.1, deadline - time.monotonic())))
@@ -334,8 +340,21 @@ def offered_load(app, emulator, rate: float, seconds: float, deadline: float) ->
     for m in received:
         ref = next(r for r in committed if r in m.body)
         lat.append(m.received_at - committed[ref])
+    # Where the time went, per text, from the tables' own times (the same machine's clock): commit -> the
+    # relay's claim of the referral's event -> the worker's claim of the text -> the emulator's receipt.
+    times = app.stage_times(list(committed))
+    receipt = {next(r for r in committed if r in m.body): m.received_wall for m in received}
+    stages: dict[str, list[float]] = {"commit -> relay handles the event": [],
+                                      "relay -> worker claims the text": [],
+                                      "worker's claim -> Twilio receipt": []}
+    for ref, (handled, claimed) in times.items():
+        if handled is None or claimed is None or ref not in receipt:
+            continue
+        stages["commit -> relay handles the event"].append((utc(handled) - committed_wall[ref]).total_seconds())
+        stages["relay -> worker claims the text"].append((utc(claimed) - utc(handled)).total_seconds())
+        stages["worker's claim -> Twilio receipt"].append((utc(receipt[ref]) - utc(claimed)).total_seconds())
     return {"count": count, "offered_per_s": count / offered_window if offered_window else float("inf"),
-            "latencies": lat, "receipts": [m.received_at for m in received]}
+            "latencies": lat, "receipts": [m.received_at for m in received], "stages": stages}
 
 
 def run_noop(redis_url: str, env: dict[str, str], count: int, log_dir: Path, deadline: float,
@@ -508,6 +527,17 @@ def main(argv=None) -> int:
         meter = CpuMeter({"worker": worker.pid, "relay": relay.pid})
         cpu_samples = [(datetime.now(UTC), meter.snapshot())]  # every 0.5 s: start-up is left out below
         launched = relay.launched
+        # The relay's start-up (imports, services: ~1 s of CPU) is not its cost per text: a snapshot as it
+        # says it has started, just before its loop, so that at most the few ms this takes to notice are
+        # left out of its work rather than up to 0.5 s of its start-up counted in (the samples' step).
+        relay_ready = None
+        ready_by = time.monotonic() + 60
+        while relay_ready is None and time.monotonic() < min(ready_by, deadline):
+            if "outbox relay started" in relay.log_text():
+                relay_ready = (datetime.now(UTC), meter.snapshot())
+            else:
+                relay.check()
+                time.sleep(0.002)
         while len(emulator.messages) < N:
             relay.check()
             worker.check()
@@ -546,6 +576,9 @@ def main(argv=None) -> int:
         # CPU from the last sample before the first event handled (start-up left out) to the end
         cpu_from = max((x for x in cpu_samples if x[0] <= utc(first_handled)), key=lambda x: x[0],
                        default=cpu_samples[0])
+        if relay_ready is not None and relay_ready[0] > cpu_from[0]:
+            cpu_from = relay_ready
+        ready_gap = (utc(first_handled) - cpu_from[0]).total_seconds()
         cpu_from_wall = cpu_from[0]
         cpu = CpuMeter.delta(cpu_from[1], cpu_samples[-1][1])
         cpu_seconds = (cpu_samples[-1][0] - cpu_from_wall).total_seconds()
@@ -579,7 +612,7 @@ def main(argv=None) -> int:
         # -- commit -> send at an offered rate
         offered = None
         if args.offered_rate > 0:
-            offered = offered_load(app, emulator, args.offered_rate, args.offered_seconds, deadline)
+            offered = offered_load(app, emulator, env, args.offered_rate, args.offered_seconds, deadline)
             print(f"offered load: {offered['count']} referrals at {offered['offered_per_s']:.1f}/s")
             rate_sets = [receipts, offered["receipts"]]
         else:
@@ -666,6 +699,8 @@ def main(argv=None) -> int:
         if cpu:
             parts = [k for k in cpu if k != "other"]
             busy = sum(v for k, v in cpu.items())
+            print(f"  CPU counted from {ready_gap * 1000:+.0f} ms before the first event handled (the relay "
+                  f"said it had started)")
             print(f"  CPU over {cpu_seconds:.1f}s from the first job: {busy:.1f}s busy of "
                   f"{cpu_seconds * (os.cpu_count() or 1):.1f}s on {os.cpu_count()} cpus")
             print("  CPU ms per text during the SMS phase: "
@@ -693,6 +728,10 @@ def main(argv=None) -> int:
             print(f"commit -> Twilio receipt at {offered['offered_per_s']:.1f} texts/s offered, {len(ol)} texts: "
                   f"p50 {percentile(ol, 50) * 1000:.1f} ms, p99 {p99_offered:.1f} ms, max {max(ol) * 1000:.1f}"
                   f"   goal p99 < {P99_GOAL_MS:.0f} ms: {'met' if p99_offered < P99_GOAL_MS else 'NOT met'}")
+            print("  stages (median / p99 ms, the tables' times):")
+            for k, v in offered["stages"].items():
+                if v:
+                    print(f"    {k:<38} {percentile(v, 50) * 1000:7.1f} / {percentile(v, 99) * 1000:7.1f}")
         print()
         print(f"latency commit -> Twilio receipt, idle worker, {len(lat)} samples: p50 {p50:.1f} ms, "
               f"p99 {p99:.1f} ms, min {min(lat) * 1000:.1f}, max {max(lat) * 1000:.1f}   goal p50 < "

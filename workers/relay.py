@@ -1,9 +1,11 @@
 """The outbox relay: `python -m workers.relay`. Handles committed outbox events (recording the texts they
-cause), queues a send job per text, hands over again every second the texts due again (back-off over,
-job lost, worker dead: ipoa/service/sms.py), and sweeps up events left behind. A separate process so the
-web request only appends ids to a Redis list."""
+cause), queues send jobs for the texts (those that come while a job waits go together in the next),
+hands over again every second the texts due again (back-off over, job lost, worker dead:
+ipoa/service/sms.py), and sweeps up events left behind. A separate process so the web request only
+appends ids to a Redis list."""
 from __future__ import annotations
 
+import gc
 import logging
 
 from ipoa import bootstrap
@@ -18,6 +20,7 @@ def main() -> None:
     stop = stop_requested()
     logging.getLogger(__name__).info("outbox relay started (escalation digest window %ss)",
                                      int(svc.escalation_settings.digest_window.total_seconds()))
+    gc.freeze()  # start-up's objects live as long as the process: out of the collector's way (workers/worker.py)
     run_relay(svc, stop=stop)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..domain.sms.delivery import SmsMessage
 from ..domain.sms.links import new_link_code
-from .orm import calls, referrals, sms_links, sms_messages, users
+from .orm import calls, referrals, sms_links, sms_messages, sms_recipient_choices, users
 from .orm import sms_escalation_windows as windows
 from .results import rowcount
 
@@ -71,6 +71,21 @@ _CLAIM = (
 )
 
 
+# The same claim for a batch job's texts at once (service/sms.send_many): one statement for the batch.
+_CLAIM_MANY = (
+    update(sms_messages)
+    .where(sms_messages.c.id.in_(bindparam("claim_ids", expanding=True)), sms_messages.c.status == "pending",
+           or_(and_(sms_messages.c.attempts == 0, sms_messages.c.template != DIGEST_TEMPLATE),
+               sms_messages.c.next_attempt_at.is_(None),
+               sms_messages.c.next_attempt_at <= bindparam("claim_now", type_=_T),
+               sms_messages.c.next_attempt_at == bindparam("claim_ticket", type_=_T)))
+    .values(status="submitting", attempts=sms_messages.c.attempts + 1,
+            submitted_at=bindparam("claim_now", type_=_T), updated_at=bindparam("claim_now", type_=_T),
+            next_attempt_at=bindparam("claim_lease", type_=_T))
+    .returning(sms_messages.c.id, sms_messages.c.to, sms_messages.c.body, sms_messages.c.attempts)
+)
+
+
 # Built once too: recording what the gateway said of a text still `submitting` (the usual outcome,
 # "queued" or "accepted"; "sent" and "delivered" also set their own times: update_submitting).
 _RECORD = (
@@ -101,14 +116,28 @@ class SmsStore:
     def _codes(self) -> dict[str, str]:
         return self.session.info.setdefault("ipoa_link_codes", {})  # per session, so per transaction here
 
-    def prepare_link_codes(self, referral_ids, now: datetime) -> None:
-        """The codes for these referrals, made where missing, in three statements whatever their number
-        (the relay's batch). A code taken meanwhile by another referral (1 in 10^7 with 60 million in use)
-        is simply not cached: link_code draws again."""
+    def prepare_link_codes(self, referral_ids, now: datetime, new: Iterable[str] = ()) -> None:
+        """The codes for these referrals, made where missing: those expected to be `new` (a referral's
+        first text) are inserted straight away, one INSERT ... ON CONFLICT DO NOTHING RETURNING for all
+        of them; the rest, and any of those that had one already, are read with one SELECT, and the ones
+        still missing inserted and read again. So one statement for a batch of new referrals, two for a
+        mixed one, whatever their number (the relay's batch). A code taken meanwhile by another referral
+        (1 in 10^7 with 60 million in use) is simply not cached: link_code draws again."""
         codes = self._codes()
         wanted = sorted(set(referral_ids) - set(codes))
         if not wanted:
             return
+        fresh = sorted(set(new) & set(wanted))
+        if fresh:
+            insert = (postgresql.insert(sms_links) if self.session.get_bind().dialect.name == "postgresql"
+                      else sqlite.insert(sms_links))
+            for rid, code in self.session.execute(
+                    insert.on_conflict_do_nothing().returning(sms_links.c.referral_id, sms_links.c.code),
+                    [{"code": new_link_code(), "referral_id": r, "scope": None, "created_at": now} for r in fresh]):
+                codes[rid] = code
+            wanted = [r for r in wanted if r not in codes]
+            if not wanted:
+                return
 
         def load():
             for rid, code in self.session.execute(select(sms_links.c.referral_id, sms_links.c.code)
@@ -158,6 +187,12 @@ class SmsStore:
         return list(self.session.scalars(select(users.c.mobile).where(
             users.c.role == "supervisor", users.c.centre == centre, users.c.active.is_(True),
             users.c.mobile.is_not(None)).order_by(users.c.id)))
+
+    def record_choices(self, choices: list[dict[str, Any]]) -> None:
+        """Who a batch's referrals were texted and why (sms_recipient_choices; one row per outbox event,
+        the same keys as RotaStore.record_choice), in one statement: an event's choice already recorded
+        is left as it is."""
+        self._insert_ignoring_conflicts(sms_recipient_choices, choices)
 
     # -- escalation windows and digests --------------------------------------------------------------------
 
@@ -219,6 +254,24 @@ class SmsStore:
         claimed = self.session.execute(_CLAIM, {"claim_id": sms_id, "claim_now": now, "claim_lease": lease,
                                                 "claim_ticket": ticket}).first()
         return None if claimed is None else (claimed[0], claimed[1], claimed[2])
+
+    def claim_many(self, sms_ids: list[str], now: datetime, lease: datetime,
+                   ticket: datetime | None) -> dict[str, tuple[str, str, int]]:
+        """claim() for several texts in one statement: {id: (to, body, attempts)} for those claimed."""
+        if not sms_ids:
+            return {}
+        return {r[0]: (r[1], r[2], r[3]) for r in self.session.execute(
+            _CLAIM_MANY, {"claim_ids": list(sms_ids), "claim_now": now, "claim_lease": lease,
+                          "claim_ticket": ticket})}
+
+    def record_submitted_many(self, outcomes: list[tuple[str, str, str]], now: datetime) -> int:
+        """record_submitted for several texts, (id, provider sid, status) each, in one round of statements
+        (executemany); how many of them were still submitting (all of them, unless one moved on)."""
+        if not outcomes:
+            return 0
+        return rowcount(self.session.execute(_RECORD, [
+            {"record_id": i, "record_sid": sid, "record_status": status, "record_now": now}
+            for i, sid, status in outcomes]))
 
     def get(self, sms_id: str, *, for_update: bool = False) -> SmsMessage | None:
         if for_update:

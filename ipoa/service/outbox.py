@@ -8,6 +8,9 @@ batch is one transaction: the events are claimed (processed_at) and the messages
 together, so a batch delivered twice, or handled by two relays at once, texts nobody twice, and a crash
 leaves neither.
 
+While a send job waits in the queue (the worker busy), the texts handled meanwhile are held and queued
+together once it has started (Backlog): a job of several texts instead of a job each.
+
 Texts held back (Twilio's 429, a time-out, a worker that died mid-send, a job lost with its worker) are
 handed over again by the same loop, every second, as plain RQ jobs, when their next_attempt_at comes
 (sweep_texts): nothing waits on RQ's scheduler."""
@@ -20,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..adapters.rq_queue import OUTBOX_LIST, enqueue_sms_batches
+from ..adapters.rq_queue import OUTBOX_LIST, SMS_BATCH_SIZE, enqueue_sms_batches
 from ..domain.sms.delivery import HANDOVER_LEASE_SECONDS
 from ..log_redaction import redact  # an error's text may echo a row's values
 from . import sms
@@ -46,16 +49,27 @@ def _claim_and_record(svc: Services, ids: list[str]) -> list[tuple[str, str, dic
     with svc.uow() as uow:
         claimed = uow.outbox.claim(ids, now)
         handled = []
-        rows = sorted(claimed, key=lambda r: ids.index(r.id))
+        order = {mid: i for i, mid in enumerate(ids)}
+        rows = sorted(claimed, key=lambda r: order[r.id])
         sms.prepare(svc, uow, rows)
+        sms.begin_batch(uow)
         # If their jobs are lost (a worker killed holding them), the relay hands them over again then.
         lost_after = now + timedelta(seconds=HANDOVER_LEASE_SECONDS)
+        # The batch's texts go to the session together at the end (one flush, the ORM's INSERTs batched),
+        # and its referrals' recipient choices in one statement: adding them event by event had every
+        # later read flush them one at a time (docs/performance.md, SMS). Only events whose texts depend
+        # on the texts recorded before them (sms.READS_TEXTS) see them added first.
+        held: list[SmsMessage] = []
         for row in rows:
+            if held and row.topic in sms.READS_TEXTS:
+                uow.sms.add_all(held)
+                held = []
             texts = sms.messages_for_event(svc, uow, row.id, row.topic, row.payload)
             for text in texts:
                 text.next_attempt_at = text.next_attempt_at or lost_after
-            uow.sms.add_all(texts)
+            held += texts
             handled.append((row.id, row.topic, row.payload, texts))
+        sms.record_batch(uow, held)
         uow.commit()
     return handled
 
@@ -83,9 +97,13 @@ def handle(svc: Services, ids: list[str], send_queue: SendQueue | None = None) -
         return 0
     sms_ids = []
     for mid, topic, payload, texts in handled:
-        # Codes and references only: the payload never holds a patient identifier.
-        log.info("outbox %s topic=%s ref=%s sms=%d", mid, topic, payload.get("ref"), len(texts))
+        # Codes and references only: the payload never holds a patient identifier. A line for each event
+        # that caused a text; the others (three of a referral's four events) are counted in one line.
+        if texts:
+            log.info("outbox %s topic=%s ref=%s sms=%d", mid, topic, payload.get("ref"), len(texts))
         sms_ids += [t.id for t in texts]
+    if len(handled) > len(sms_ids) or len(handled) > 1:
+        log.debug("outbox batch: %d event(s) handled, %d text(s)", len(handled), len(sms_ids))
     if sms_ids and send_queue is not None:
         send_queue(sms_ids)
     return len(handled)
@@ -145,21 +163,39 @@ def sweep_texts(svc: Services, queue: Queue) -> int:
 
 
 class Backlog:
-    """Texts recorded but not yet queued (Redis was down when their events were handled): queued on the
-    relay's next cycle instead of waiting for the stuck-text sweep."""
+    """Texts recorded but not yet queued. Queued on the relay's next cycle when Redis was down as their
+    events were handled, instead of waiting for the stuck-text sweep. And gathered while the queue is busy
+    (`busy()`: a job waits that no worker has started): a send job queued now would only wait behind that
+    one, so the texts that come meanwhile go together in the next job (one job's cost for several texts:
+    docs/performance.md, SMS), queued as soon as the queue is free, with a full batch, or after `hold`
+    seconds at most."""
 
-    def __init__(self, enqueue: SendQueue):
+    def __init__(self, enqueue: SendQueue, busy: Callable[[], bool] | None = None, hold: float = 1.0,
+                 full: int = SMS_BATCH_SIZE):
         self._enqueue = enqueue
+        self._busy = busy
+        self._hold, self._full = hold, full
         self.ids: list[str] = []
+        self._since = 0.0
 
     def __call__(self, sms_ids: list[str]) -> None:
+        if sms_ids and not self.ids:
+            self._since = time.monotonic()
         self.ids += sms_ids
         self.flush()
 
-    def flush(self) -> None:
-        if self.ids:
-            self._enqueue(self.ids)  # raises while Redis is down: the ids stay for the next cycle
-            self.ids = []
+    def flush(self, *, now: bool = False) -> None:
+        if not self.ids:
+            return
+        if (not now and self._busy is not None and len(self.ids) < self._full
+                and time.monotonic() - self._since < self._hold and self._busy()):
+            return  # held: they go with the next texts, once the job before them has started
+        self._enqueue(self.ids)  # raises while Redis is down: the ids stay for the next cycle
+        self.ids = []
+
+
+# While texts are held (Backlog), the relay looks this often whether the queue is free.
+HOLD_POLL_SECONDS = 0.005
 
 
 def run_relay(svc: Services, sweep_every: float = 10.0, stop: Callable[[], bool] = lambda: False,
@@ -172,8 +208,10 @@ def run_relay(svc: Services, sweep_every: float = 10.0, stop: Callable[[], bool]
     from ..adapters.rq_queue import QUEUE_NAME
 
     last_sweep = last_texts = 0.0
-    queue = Queue(QUEUE_NAME, connection=svc.redis())
-    send_queue = Backlog(lambda sms_ids: enqueue_sms_batches(queue, sms_ids))
+    conn = svc.redis()
+    queue = Queue(QUEUE_NAME, connection=conn)
+    send_queue = Backlog(lambda sms_ids: enqueue_sms_batches(queue, sms_ids),
+                         busy=lambda: bool(conn.llen(queue.key)))
     while not stop():
         try:
             send_queue.flush()
@@ -187,7 +225,11 @@ def run_relay(svc: Services, sweep_every: float = 10.0, stop: Callable[[], bool]
                 if n:
                     log.info("relay swept %d event(s) left behind", n)
                 last_sweep = time.monotonic()
-            relay_once(svc, send_queue)
+            relay_once(svc, send_queue, block_seconds=HOLD_POLL_SECONDS if send_queue.ids else 1.0)
         except Exception:  # noqa: BLE001 - Redis or the database down: keep trying, the table keeps the truth
             log.warning("relay cycle failed; retrying", exc_info=True)
             time.sleep(1.0)
+    try:
+        send_queue.flush(now=True)  # texts held at a stop go now, not a lease later (due_for_handover)
+    except Exception:  # noqa: BLE001 - Redis down: they are handed over again from the table
+        log.warning("relay stopping: %d held text(s) left for the hand-over sweep", len(send_queue.ids))

@@ -95,10 +95,10 @@ def referral_id_from_token(token: str) -> str | None:
         return None
 
 
-def prepare_link_codes(uow: UnitOfWork, referral_ids: Iterable[str], now: datetime) -> None:
-    """The codes for these referrals, made where missing, in three statements whatever their number (the
-    relay's batch)."""
-    uow.sms.prepare_link_codes(referral_ids, now)
+def prepare_link_codes(uow: UnitOfWork, referral_ids: Iterable[str], now: datetime, new: Iterable[str] = ()) -> None:
+    """The codes for these referrals, made where missing, in one to three statements whatever their number
+    (the relay's batch); `new`: those whose first text this is (adapters/sms_store.py)."""
+    uow.sms.prepare_link_codes(referral_ids, now, new)
 
 
 def link_code(uow: UnitOfWork, now: datetime, *, referral_id: str | None = None, scope: str | None = None) -> str:
@@ -154,7 +154,9 @@ def prepare(svc: Services, uow: UnitOfWork, events: Sequence[ClaimedEvent]) -> N
     order, so two relays handling batches at once wait for each other instead of deadlocking."""
     now = svc.clock.now()
     prepare_link_codes(uow, [e.payload["referral_id"] for e in events
-                                 if e.topic in _LINKED_TOPICS and e.payload.get("referral_id")], now)
+                             if e.topic in _LINKED_TOPICS and e.payload.get("referral_id")], now,
+                       new=[e.payload["referral_id"] for e in events
+                            if e.topic == "referral.sent" and e.payload.get("referral_id")])
     if escalation_settings(svc).digest_window > timedelta(0):
         numbers = {r.to for e in events if e.topic in ESCALATION_TOPICS
                    for r in _escalation_recipients(svc, uow, e.topic, e.payload)}
@@ -185,8 +187,8 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
         # and its reason are kept with the texts for the call page, and a referral that reached nobody
         # for the exceptions panel.
         choice = rotas.referral_recipients(svc, uow, payload["service"], payload.get("centre"), now)
-        uow.rotas.record_choice(outbox_id=message_id, call_ref=payload["ref"], referral_id=referral_id,
-                                service=payload["service"], step=choice.step, reason=choice.reason, created_at=now)
+        _record_choice(uow, outbox_id=message_id, call_ref=payload["ref"], referral_id=referral_id,
+                       service=payload["service"], step=choice.step, reason=choice.reason, created_at=now)
         if choice.nobody:
             log.warning("referral %s: nobody to text for service %s", payload["ref"], payload["service"])
             return []
@@ -208,6 +210,40 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
             out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=recipient,
                                   template=template, body=body, created_at=now, outbox_id=message_id))
     return out
+
+
+_BATCH_CHOICES = "ipoa_batch_choices"  # session.info: the recipient choices of a relay's batch, not yet written
+
+
+def _record_choice(uow: UnitOfWork, **choice: Any) -> None:
+    """Who a referral's texts go to and why. In a relay's batch (begin_batch), kept until record_batch
+    writes every choice of the batch in one statement; otherwise written now."""
+    batch = uow.session.info.get(_BATCH_CHOICES)
+    if batch is None:
+        uow.rotas.record_choice(**choice)
+    else:
+        batch.append(choice)
+
+
+def begin_batch(uow: UnitOfWork) -> None:
+    """A relay's batch starts in this transaction: the recipient choices of its referrals are written
+    together by record_batch (one statement for the batch, not a SELECT and an INSERT per referral)."""
+    uow.session.info[_BATCH_CHOICES] = []
+
+
+def record_batch(uow: UnitOfWork, texts: list[SmsMessage]) -> None:
+    """The end of a relay's batch: its texts and recipient choices added to the transaction, each kind in
+    one statement (the ORM flushes the texts together at the commit)."""
+    choices = uow.session.info.pop(_BATCH_CHOICES, None)
+    if choices:
+        uow.sms.record_choices(choices)
+    uow.sms.add_all(texts)
+
+
+# Events whose texts are worked out from the texts already recorded (an escalation's window and digest,
+# a hand-over's "already texted", a professional's OFF / ON): before one of these in a batch, the texts
+# recorded so far go to the session, so its reads see them (service/outbox.py).
+READS_TEXTS = (*ESCALATION_TOPICS, HANDOVER_TOPIC, availability.TOPIC)
 
 
 def referral_recipients(svc: Services, service_code: str, centre: str | None = None) -> RecipientChoice:
@@ -386,33 +422,79 @@ def send(svc: Services, sms_id: str, ticket: str | None = None) -> str:
 # A text the gateway took whose outcome is not recorded yet: (id, what the gateway said).
 _Unrecorded = tuple[str, Submitted]
 
+# A batch job claims its texts in one statement; the claim's lease (SEND_LEASE_SECONDS) covers them all
+# only while a send started now ends within it (the gateway's time-out, 10 s, and a margin). A text the
+# job reaches later than this after the claim is put back for the relay to hand over again, never sent
+# under a lease that may run out mid-send.
+SEND_WITHIN_SECONDS = SEND_LEASE_SECONDS - 12
+# What the gateway said of a batch's texts is recorded together: every RECORD_EVERY texts, or once the
+# first unrecorded one is RECORD_WITHIN_SECONDS old, before a wait for the sender's turn, and at the end.
+# (A worker killed in between leaves them `submitting`: the next job asks the gateway before sending.)
+RECORD_EVERY = 10
+RECORD_WITHIN_SECONDS = 0.05
+_elapsed: Callable[[], float] = time.monotonic  # the job's own clock for the two above (the tests' is fake)
+
 
 def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None) -> dict[str, str]:
     """Send texts one after the other, each once, as send() would: each one's status afterwards. A batch
-    job's texts (workers/jobs.send_sms_batch) cost one transaction each rather than two: a text's outcome
-    is recorded in the transaction that claims the next (docs/performance.md, SMS), at once after its
-    send as before; only the last text's has a transaction of its own."""
+    job's texts (workers/jobs.send_sms_batch) are claimed in one statement and their outcomes recorded
+    a few at a time (docs/performance.md, SMS): two transactions for a batch of up to RECORD_EVERY texts
+    rather than one per text. A text the claim did not take (sent already, another job on it, cut off
+    mid-send by a killed worker) goes the single text's way (_claim_unfinished)."""
     ticket_at = datetime.fromisoformat(ticket) if ticket else None
+    ids = list(dict.fromkeys(sms_ids))
+    now = svc.clock.now()
+    claimed_at = _elapsed()
+    # Two jobs for one text cannot both claim it (_may_act, in SQL: adapters/sms_store.py). The lease: a
+    # worker that dies now leaves them `submitting` with this deadline.
+    with svc.uow() as uow:
+        claimed = uow.sms.claim_many(ids, now, now + timedelta(seconds=SEND_LEASE_SECONDS), ticket_at)
+        uow.commit()
     out: dict[str, str] = {}
-    carry: _Unrecorded | None = None
     # The job's share of waiting for the sender's turns, all its texts together: a batch for a busy
     # sender puts the rest back rather than holding the worker (and the timers' jobs behind it).
     budget = _WaitBudget()
-    for sms_id in sms_ids:
-        status, sent, carried_recorded = _send_one(svc, sms_id, ticket_at, carry, budget)
-        if carry is not None:
-            out[carry[0]] = carry[1].status if carried_recorded else _record_carried(svc, carry)
-        carry = sent
-        if status is not None:
-            out[sms_id] = status
-    if carry is not None:
-        out[carry[0]] = _record_carried(svc, carry)
+    outcomes = _Outcomes(svc, out)
+    try:
+        for sms_id in ids:
+            got, since = claimed.get(sms_id), claimed_at
+            if got is None:
+                unfinished = _claim_unfinished(svc, sms_id, ticket_at)
+                if isinstance(unfinished, str):
+                    out[sms_id] = unfinished
+                    continue
+                got, since = unfinished, _elapsed()
+            status = _send_claimed(svc, sms_id, got, since, budget, outcomes)
+            if status is not None:
+                out[sms_id] = status
+    finally:
+        outcomes.flush()
     return out
 
 
-def _record_carried(svc: Services, carry: _Unrecorded) -> str:
-    sms_id, result = carry
-    return _record_submitted(svc, sms_id, result.provider_sid, result.status)
+class _Outcomes:
+    """What the gateway said of a batch's texts, not yet recorded (RECORD_EVERY, RECORD_WITHIN_SECONDS)."""
+
+    def __init__(self, svc: Services, out: dict[str, str]):
+        self.svc, self.out = svc, out
+        self.held: list[_Unrecorded] = []
+        self.first = 0.0
+
+    def add(self, sms_id: str, result: Submitted) -> None:
+        if not self.held:
+            self.first = _elapsed()
+        self.held.append((sms_id, result))
+        if len(self.held) >= RECORD_EVERY:
+            self.flush()
+
+    def due(self) -> None:
+        if self.held and _elapsed() - self.first >= RECORD_WITHIN_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        held, self.held = self.held, []
+        if held:
+            self.out.update(_record_many(self.svc, held))
 
 
 class _WaitBudget:
@@ -422,31 +504,19 @@ class _WaitBudget:
         self.waited = 0.0
 
 
-def _send_one(svc: Services, sms_id: str, ticket_at: datetime | None, carry: _Unrecorded | None,
-              budget: _WaitBudget) -> tuple[str | None, _Unrecorded | None, bool]:
-    """Claim, wait for the sender's turn, send. Returns (the status when settled here, else None; what
-    the gateway took, to be recorded; whether `carry`, the text before, was recorded in the claim's
-    transaction)."""
-    now = svc.clock.now()
-    # The usual case, a pending message, is claimed in one statement (about half the cost of loading
-    # and flushing it through the ORM: see docs/performance.md, SMS). Two jobs for one message cannot
-    # both claim it (_may_act, in SQL: adapters/sms_store.py). The lease: a worker that dies now leaves it
-    # `submitting` with this deadline.
-    with svc.uow() as uow:
-        carried = carry is not None and _record_fast(uow, carry[0], carry[1], now)
-        claimed = uow.sms.claim(sms_id, now, now + timedelta(seconds=SEND_LEASE_SECONDS), ticket_at)
-        uow.commit()
-    if claimed is not None:
-        to, body, attempts = claimed
-    else:
-        outcome = _claim_unfinished(svc, sms_id, ticket_at)
-        if isinstance(outcome, str):
-            return outcome, None, carried
-        to, body, attempts = outcome
-    # Claimed: the sender's turn, after the claim so that the gateway is asked right after the turn comes.
-    booked = _wait_for_turn(svc, budget)
+def _send_claimed(svc: Services, sms_id: str, claimed: tuple[str, str, int], since: float,
+                  budget: _WaitBudget, outcomes: _Outcomes) -> str | None:
+    """Wait for the sender's turn and send a text this job has claimed (at `since`, monotonic). The status
+    when settled here; None when the gateway took it (its outcome is in `outcomes`, to be recorded)."""
+    to, body, attempts = claimed
+    if _elapsed() - since > SEND_WITHIN_SECONDS:  # its lease may run out mid-send: not sent by this job
+        outcomes.flush()
+        return _put_back(svc, sms_id, attempts, 0.001)
+    # The sender's turn, after the claim so that the gateway is asked right after the turn comes.
+    booked = _wait_for_turn(svc, budget, before_waiting=outcomes.flush)
     if booked is not None:
-        return _put_back(svc, sms_id, attempts, booked), None, carried
+        return _put_back(svc, sms_id, attempts, booked)
+    outcomes.due()
     try:
         result = svc.sms_gateway.send(to, body, status_callback_url(svc))
     except PermanentSmsError as exc:
@@ -456,10 +526,29 @@ def _send_one(svc: Services, sms_id: str, ticket_at: datetime | None, carry: _Un
             msg.next_attempt_at = None
             uow.commit()
         log.warning("sms %s failed permanently: %s", sms_id, exc.code)
-        return "failed", None, carried
+        return "failed"
     except TransientSmsError as exc:
-        return _hold_back(svc, sms_id, attempts, exc, "submitting" if exc.maybe_sent else "pending"), None, carried
-    return None, (sms_id, result), carried
+        return _hold_back(svc, sms_id, attempts, exc, "submitting" if exc.maybe_sent else "pending")
+    outcomes.add(sms_id, result)
+    return None
+
+
+def _record_many(svc: Services, held: list[_Unrecorded]) -> dict[str, str]:
+    """Record what the gateway said of texts still `submitting`: the usual outcome ("queued", "accepted")
+    for all of them in one transaction (one executemany); one by one, by the rank rules, when one is
+    another status or moved on meanwhile."""
+    now = svc.clock.now()
+    plain = [(i, r.provider_sid, r.status) for i, r in held
+             if r.status not in ("sent", "delivered") and STATUS_RANK.get(r.status, 0) > STATUS_RANK["submitting"]]
+    if len(plain) == len(held):
+        with svc.uow() as uow:
+            recorded = uow.sms.record_submitted_many(plain, now)
+            uow.commit()
+        if recorded == len(plain):
+            return {i: status for i, _, status in plain}
+    # Rare: an odd status, or a text moved on. Those recorded above are left as they are (same sid,
+    # same status: the rank rules change nothing).
+    return {i: _record_submitted(svc, i, r.provider_sid, r.status) for i, r in held}
 
 
 _buckets: weakref.WeakKeyDictionary[Services, SenderBuckets] = weakref.WeakKeyDictionary()
@@ -479,8 +568,8 @@ def _sender_buckets(svc: Services) -> tuple[str, SenderBuckets] | None:
     return sender, buckets
 
 
-def _wait_for_turn(svc: Services, budget: _WaitBudget,
-                   sleep: Callable[[float], None] = time.sleep) -> float | None:
+def _wait_for_turn(svc: Services, budget: _WaitBudget, sleep: Callable[[float], None] = time.sleep,
+                   before_waiting: Callable[[], None] | None = None) -> float | None:
     """Take the sender's next turn in its token bucket (shared by every worker: adapters/rate_limit.py)
     and wait for it; None when it has come. Returns the seconds the sender is booked for instead when
     that is longer than what is left of the job's SMS_RATE_MAX_WAIT_SECONDS (nothing taken): the text is
@@ -494,6 +583,8 @@ def _wait_for_turn(svc: Services, budget: _WaitBudget,
         return max(turn.wait, 0.001)
     if turn.wait > 0:
         budget.waited += turn.wait
+        if before_waiting is not None:
+            before_waiting()  # what was sent before is recorded rather than held through the wait
         sleep(turn.wait)
     return None
 

@@ -159,3 +159,58 @@ def test_texts_that_could_not_be_queued_are_queued_on_the_next_cycle():
     assert calls == [["a", "b"]] and backlog.ids == []
     backlog(["c"])
     assert calls == [["a", "b"], ["c"]]
+
+
+def test_texts_are_gathered_while_a_send_job_waits_and_go_together_when_it_has_started():
+    calls, busy = [], [True]
+    backlog = outbox.Backlog(lambda ids: calls.append(list(ids)), busy=lambda: busy[0], hold=60.0, full=3)
+    backlog(["a"])
+    backlog(["b"])
+    assert calls == [] and backlog.ids == ["a", "b"]  # a job waits: these would only queue behind it
+    busy[0] = False
+    backlog.flush()
+    assert calls == [["a", "b"]] and backlog.ids == []  # one job for both
+    backlog(["c"])
+    assert calls == [["a", "b"], ["c"]]  # an idle queue: at once
+    busy[0] = True
+    backlog(["d", "e"])
+    backlog(["f"])
+    assert calls[-1] == ["d", "e", "f"]  # a full batch gains nothing by waiting
+
+
+def test_held_texts_go_after_the_longest_hold_even_with_the_queue_busy():
+    calls = []
+    backlog = outbox.Backlog(lambda ids: calls.append(list(ids)), busy=lambda: True, hold=0.0)
+    backlog(["a"])
+    assert calls == [["a"]]
+
+
+def test_held_texts_go_when_the_relay_stops():
+    calls = []
+    backlog = outbox.Backlog(lambda ids: calls.append(list(ids)), busy=lambda: True, hold=60.0)
+    backlog(["a"])
+    assert calls == []
+    backlog.flush(now=True)
+    assert calls == [["a"]] and backlog.ids == []
+
+
+def test_a_batchs_referrals_record_their_recipient_choices_together(svc, handler_actor):
+    from ipoa.service import sms as sms_service
+
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
+    refs = []
+    for _ in range(3):
+        call = call_service.log_call(svc, handler_actor, call_payload(need="community_nursing"),
+                                     allow_duplicate=True)
+        call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "start_triage",
+                                                                      "expected_version": 1})
+        call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "refer", "expected_version": 2,
+                                                                      "data": {"service": "DN"}})
+        refs.append(call.ref)
+    sent = SendQueue()
+    assert outbox.relay_once(svc, sent, block_seconds=0) == 12
+    assert len(sent.ids) == 3
+    for ref in refs:
+        (choice,) = sms_service.recipient_choices(svc, ref)
+        assert choice.step == "on_duty"
+    assert [r for r in outbox_rows(svc) if r.processed_at is None] == []

@@ -152,7 +152,8 @@ def test_without_configured_rates_or_a_sender_nothing_is_throttled(svc, handler_
     assert svc.redis().keys(KEY_PREFIX + "*") == []
 
 
-def test_a_batch_records_each_text_with_the_next_ones_claim(svc, handler_actor, monkeypatch):
+def test_a_batch_is_claimed_in_one_transaction_and_its_outcomes_recorded_together(svc, handler_actor,
+                                                                                    monkeypatch):
     from sqlalchemy import event
 
     from ipoa.adapters.sms_gateway import PermanentSmsError
@@ -181,8 +182,9 @@ def test_a_batch_records_each_text_with_the_next_ones_claim(svc, handler_actor, 
     stored = rows(svc)
     assert [(stored[i].status, stored[i].provider_sid) for i in ids] == [
         ("queued", "SM-a"), ("failed", None), ("queued", "SM-c"), ("queued", "SM-d")]
-    # four claims, the failure's own record, and the last text's record: not eight
-    assert len(commits) == 6
+    # one claim for the four, the failure's own record, and the three outcomes recorded together: not
+    # a claim and a record per text
+    assert len(commits) == 3
     assert sms.send_many(svc, ids) == got  # a repeated job sends nothing more
 
 
@@ -198,3 +200,58 @@ def test_a_batch_for_a_busy_sender_waits_its_share_then_puts_the_rest_back(svc, 
     stored = rows(svc)
     assert [(stored[i].status, stored[i].attempts) for i in ids[2:]] == [("pending", 0)] * 3
     assert all(stored[i].next_attempt_at > svc.clock.now() for i in ids[2:])
+
+
+def test_a_batch_sends_no_text_its_claims_lease_may_not_cover_and_a_later_job_sends_it_once(
+        svc, handler_actor, monkeypatch):
+    ids = pending_texts(svc, handler_actor, 3)
+    elapsed = [0.0]
+    monkeypatch.setattr(sms, "_elapsed", lambda: elapsed[0])
+
+    class Slow(Recording):
+        def send(self, to, body, status_callback=None):
+            elapsed[0] += sms.SEND_WITHIN_SECONDS + 0.5  # the first send took more than the claim allows
+            return super().send(to, body, status_callback)
+
+    gateway = Slow()
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {})
+    got = sms.send_many(svc, ids)
+    assert [got[i] for i in ids] == ["queued", "deferred", "deferred"]
+    assert len(gateway.sent) == 1
+    stored = rows(svc)
+    # put back unsent, the attempt not counted, due at once: the relay hands them over again
+    assert [(stored[i].status, stored[i].attempts, stored[i].provider_sid) for i in ids[1:]] == [
+        ("pending", 0, None)] * 2
+    svc.clock.advance(seconds=1)
+    handed = sms.due_for_handover(svc)
+    assert sorted(sid for sid, _ in handed) == sorted(ids[1:])
+    for sid, ticket in handed:  # each its own job, whose claim is fresh
+        assert sms.send_many(svc, [sid], ticket) == {sid: "queued"}
+    assert sms.send_many(svc, ids) == dict.fromkeys(ids, "queued")  # a repeated job sends nothing more
+    assert sorted(to for _, to in gateway.sent) == sorted(r.to for r in rows(svc).values())  # each once
+    assert {rows(svc)[i].status for i in ids} == {"queued"}
+
+
+def test_a_batch_text_that_moved_on_before_its_outcome_was_recorded_keeps_the_later_status(
+        svc, handler_actor, monkeypatch):
+    from sqlalchemy import update
+
+    ids = pending_texts(svc, handler_actor, 2)
+
+    class Overtaken(Recording):
+        def send(self, to, body, status_callback=None):
+            result = super().send(to, body, status_callback)
+            if len(self.sent) == 2:  # as if the first text's delivery was recorded before its own outcome
+                with svc.uow() as uow:
+                    uow.session.execute(update(sms_messages).where(sms_messages.c.id == ids[0])
+                                        .values(status="delivered", provider_sid="SM1"))
+                    uow.commit()
+            return result
+
+    monkeypatch.setattr(svc, "sms_gateway", Overtaken())
+    monkeypatch.setattr(svc, "twilio", {})
+    got = sms.send_many(svc, ids)
+    assert got == {ids[0]: "delivered", ids[1]: "queued"}
+    stored = rows(svc)
+    assert [(stored[i].status, stored[i].provider_sid) for i in ids] == [("delivered", "SM1"), ("queued", "SM2")]
