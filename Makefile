@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install browser-js run test screenshots lint bench bench-engine check clean vendor-nhsuk
+.PHONY: install browser-js run test screenshots lint bench bench-engine bench-growth check clean vendor-nhsuk
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,11 @@ bench: install
 bench-engine: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/engine.py --backend both --calls 300 --rounds 3
+
+# Growth (issue 14, point 5): step, intake and dashboard cost at 0, 100k and 1M calls with their history,
+# on PostgreSQL (bench/growth.py; seeding 1M takes several minutes).
+bench-growth: install
+	$(BIN)/python bench/growth.py --sizes 0,100000,1000000 --rounds 5
 
 # Re-vendor nhsuk-frontend's CSS, JS and icons into ipoa/static/vendor/nhsuk/ (npm; reproduces them exactly).
 vendor-nhsuk:
