@@ -45,13 +45,13 @@ class CallRepository:
     """Calls as aggregates: a call with its referrals, loaded by `get` and saved by `save_changes` (the unit
     of work's commit).
 
-    A call loaded by `get` is read by Core and never enters the ORM session; with what its columns held kept
-    beside it (_Tracked), at commit only what
-    changed is written, one Core UPDATE per changed row with its version check (WHERE version = the version
-    loaded; none updated is a VersionConflict), and a new referral is INSERTed; a call added by `add` is
-    INSERTed. The ORM's flush did the same work at several times the cost, a quarter of a workflow step
-    (docs/performance.md, "Engine core"). `get` returns the same object for the same ref within a unit of
-    work, as the session's identity map did. (Read models still load calls through the ORM, read-only.)"""
+    A call loaded by `get` is read by Core and never enters the ORM session. What its columns held is kept
+    beside it (_Tracked), and at commit only what changed is written: one Core UPDATE per changed row with
+    its version check (WHERE version = the version loaded; none updated is a VersionConflict), an INSERT
+    for a new referral, and an INSERT for a call added by `add`. The ORM's flush did the same work at
+    several times the cost, a quarter of a workflow step (docs/performance.md, "Engine core"). `get`
+    returns the same object for the same ref within a unit of work, as the session's identity map did.
+    (Read models still load calls through the ORM mapping, read-only.)"""
 
     def __init__(self, session: Session):
         self.session = session
