@@ -10,14 +10,14 @@ each other in a cycle."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import URL, Insert, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, seal, verify
-from . import pg_step_write, row_inserts
+from . import row_inserts
 from .orm import access_events, audit_events, security_events
 from .orm import audit_chain_heads as heads
 
@@ -60,36 +60,24 @@ def _insert_head_if_missing(session: Session, chain: str) -> Insert:
     return sqlite_insert(heads).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
 
 
-def append(session: Session, events: Iterable[Any], rows: Sequence[Any] = ()) -> None:
-    """Number, hash and add events (AuditEvent, AccessEvent, SecurityEvent) to their chains, after inserting
-    rows (the unit of work's other new rows: outbox messages, timers). On PostgreSQL, when this process
-    has a guess at the first chain's head, the rows, that head's move and its events go in one statement
-    (adapters/pg_step_write.py)."""
+def append(session: Session, events: Iterable[Any]) -> None:
+    """Number, hash and add events (AuditEvent, AccessEvent, SecurityEvent) to their chains."""
     by_chain: dict[str, list[Any]] = {}
     for event in events:
         by_chain.setdefault(event.CHAIN, []).append(event)
-    first = next((chain for chain in CHAINS if by_chain.get(chain)), None)
-    together = (first is not None and _last_head.get((_database(session), first)) is not None
-                and pg_step_write.usable(session, by_chain[first], rows))
-    if not together:
-        row_inserts.insert_rows(session, rows)
     for chain in CHAINS:  # always in this order: see the module's docstring
         new = by_chain.get(chain)
         if not new:
             continue
         seal_after = functools.partial(seal, new, content_of=functools.partial(content, chain))
         key = (_database(session), chain)
-        guess, head, inserted = _last_head.get(key), None, False
+        guess, head = _last_head.get(key), None
         if guess is not None:
             # One statement when the head is where this process last left it (the usual case): the events
             # hashed after that head, the head moved on only if it still is that head. The UPDATE takes the
             # row's lock either way, as SELECT ... FOR UPDATE did, and returns the head as it then stands.
             moved = seal_after(guess)
-            if together and chain == first:
-                current, inserted = pg_step_write.move_if_at_inserting(session, TABLES[chain], chain, guess, moved,
-                                                                       new, rows)
-            else:
-                current = _move_if_at(session, chain, guess, moved)
+            current = _move_if_at(session, chain, guess, moved)
             if current == moved:
                 head = moved
             elif current is not None:  # another writer moved it: hashed again after theirs, under the lock
@@ -99,8 +87,7 @@ def append(session: Session, events: Iterable[Any], rows: Sequence[Any] = ()) ->
             head = seal_after(lock_head(session, chain))
             _set_head(session, chain, head)
         _last_head[key] = head
-        if not inserted:
-            row_inserts.insert_rows(session, new)
+        row_inserts.insert_rows(session, new)
 
 
 def moved(session: Session, chain: str, head: Head) -> None:

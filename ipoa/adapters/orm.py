@@ -19,7 +19,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
 )
-from sqlalchemy.orm import registry, relationship
+from sqlalchemy.orm import configure_mappers, registry, relationship
 from sqlalchemy.types import TypeDecorator
 
 from ..domain.model import Call, Referral
@@ -573,5 +573,9 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(SmsMessage, sms_messages)
     mapper_registry.map_imperatively(User, users)
     mapper_registry.map_imperatively(ApiToken, api_tokens)
+    # Configured now rather than at the first ORM query: CallRepository.get sets a call's referrals
+    # through the relationship's own attribute, which exists only once the mappers are configured (a
+    # process whose first use of the database is that read, such as a worker's, would otherwise fail).
+    configure_mappers()
 
     _mapped = True

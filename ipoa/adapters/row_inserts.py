@@ -21,10 +21,6 @@ _TABLES: dict[type, Table] = {AuditEvent: audit_events, AccessEvent: access_even
                               SecurityEvent: security_events, OutboxMessage: outbox, Timer: timers}
 
 
-def table_of(obj: Any) -> Table:
-    return _TABLES[type(obj)]
-
-
 def grouped(objs: Iterable[Any]) -> dict[Table, list[Any]]:
     """The objects by table, tables in the order first met (the caller's order: foreign keys point at
     rows inserted before)."""

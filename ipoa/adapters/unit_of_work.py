@@ -210,10 +210,9 @@ class UnitOfWork:
             if calls is not None:
                 calls.save_changes()
             self.session.flush()
+            row_inserts.insert_rows(self.session, inserts)
             if chained:
-                audit_store.append(self.session, chained, inserts)
-            else:
-                row_inserts.insert_rows(self.session, inserts)
+                audit_store.append(self.session, chained)
             self.session.commit()
         except StaleDataError as exc:
             self.session.rollback()

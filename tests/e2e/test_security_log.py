@@ -49,7 +49,7 @@ def signed_out(resp) -> bool:
 def broken_log(monkeypatch):
     """The security chain cannot be written (a locked head, a full disk, a lost connection)."""
 
-    def broken(session, events, rows=()):
+    def broken(session, events):
         raise RuntimeError("the security log is unwritable")
 
     monkeypatch.setattr(audit_store, "append", broken)
@@ -110,7 +110,7 @@ def test_sign_out_is_never_blocked_by_the_log(client, users, svc, monkeypatch):
     assert sign_in(client, "handler").status_code == 302
     token = csrf_token(client, "/no-access")
 
-    def broken(session, events, rows=()):
+    def broken(session, events):
         raise RuntimeError("the security log is unwritable")
 
     monkeypatch.setattr(audit_store, "append", broken)

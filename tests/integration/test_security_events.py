@@ -213,7 +213,7 @@ def test_revoking_one_token_or_all_of_a_users(svc, clock):
 def test_a_change_whose_event_cannot_be_written_does_not_happen(svc, monkeypatch):
     make(svc)
 
-    def broken(session, events, rows=()):
+    def broken(session, events):
         raise RuntimeError("the security log is unwritable")
 
     monkeypatch.setattr(audit_store, "append", broken)
