@@ -9,9 +9,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import and_, bindparam, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from ..domain.sms.delivery import SmsMessage
 from ..domain.sms.links import new_link_code
@@ -57,33 +58,28 @@ class HandoverRow(NamedTuple):
 # service's _may_act in SQL. A NULL ticket compares as unknown, so only a job holding the current one
 # gains by it.
 _T = sms_messages.c.next_attempt_at.type  # UTCDateTime: aware UTC in, naive UTC for SQLite
-_CLAIM = (
-    update(sms_messages)
-    .where(sms_messages.c.id == bindparam("claim_id"), sms_messages.c.status == "pending",
-           or_(and_(sms_messages.c.attempts == 0, sms_messages.c.template != DIGEST_TEMPLATE),
-               sms_messages.c.next_attempt_at.is_(None),
-               sms_messages.c.next_attempt_at <= bindparam("claim_now", type_=_T),
-               sms_messages.c.next_attempt_at == bindparam("claim_ticket", type_=_T)))
-    .values(status="submitting", attempts=sms_messages.c.attempts + 1,
-            submitted_at=bindparam("claim_now", type_=_T), updated_at=bindparam("claim_now", type_=_T),
-            next_attempt_at=bindparam("claim_lease", type_=_T))
-    .returning(sms_messages.c.to, sms_messages.c.body, sms_messages.c.attempts)
-)
 
 
+def _claim_of(which: ColumnElement[bool], *returning: ColumnElement[Any]) -> ReturningUpdate[Any]:
+    return (
+        update(sms_messages)
+        .where(which, sms_messages.c.status == "pending",
+               or_(and_(sms_messages.c.attempts == 0, sms_messages.c.template != DIGEST_TEMPLATE),
+                   sms_messages.c.next_attempt_at.is_(None),
+                   sms_messages.c.next_attempt_at <= bindparam("claim_now", type_=_T),
+                   sms_messages.c.next_attempt_at == bindparam("claim_ticket", type_=_T)))
+        .values(status="submitting", attempts=sms_messages.c.attempts + 1,
+                submitted_at=bindparam("claim_now", type_=_T), updated_at=bindparam("claim_now", type_=_T),
+                next_attempt_at=bindparam("claim_lease", type_=_T))
+        .returning(*returning)
+    )
+
+
+_CLAIM = _claim_of(sms_messages.c.id == bindparam("claim_id"),
+                   sms_messages.c.to, sms_messages.c.body, sms_messages.c.attempts)
 # The same claim for a batch job's texts at once (service/sms.send_many): one statement for the batch.
-_CLAIM_MANY = (
-    update(sms_messages)
-    .where(sms_messages.c.id.in_(bindparam("claim_ids", expanding=True)), sms_messages.c.status == "pending",
-           or_(and_(sms_messages.c.attempts == 0, sms_messages.c.template != DIGEST_TEMPLATE),
-               sms_messages.c.next_attempt_at.is_(None),
-               sms_messages.c.next_attempt_at <= bindparam("claim_now", type_=_T),
-               sms_messages.c.next_attempt_at == bindparam("claim_ticket", type_=_T)))
-    .values(status="submitting", attempts=sms_messages.c.attempts + 1,
-            submitted_at=bindparam("claim_now", type_=_T), updated_at=bindparam("claim_now", type_=_T),
-            next_attempt_at=bindparam("claim_lease", type_=_T))
-    .returning(sms_messages.c.id, sms_messages.c.to, sms_messages.c.body, sms_messages.c.attempts)
-)
+_CLAIM_MANY = _claim_of(sms_messages.c.id.in_(bindparam("claim_ids", expanding=True)),
+                        sms_messages.c.id, sms_messages.c.to, sms_messages.c.body, sms_messages.c.attempts)
 
 
 # Built once too: recording what the gateway said of a text still `submitting` (the usual outcome,
