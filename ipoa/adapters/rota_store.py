@@ -23,6 +23,7 @@ from .orm import (
     users,
 )
 from .results import inserted_int_id
+from .upsert import insert_ignoring_conflicts
 
 # A shift lasts at most a day and an hour on the wall, so one starting two dates earlier may still run
 # (domain/rota/shifts.occurrences looks as far back).
@@ -217,12 +218,13 @@ class RotaStore:
 
     def record_choice(self, *, outbox_id: str, call_ref: str, referral_id: str | None, service: str, step: str,
                       reason: str, created_at: datetime) -> None:
-        exists = self.session.scalar(select(sms_recipient_choices.c.id)
-                                     .where(sms_recipient_choices.c.outbox_id == outbox_id))
-        if exists is None:
-            self.session.execute(insert(sms_recipient_choices).values(
-                outbox_id=outbox_id, call_ref=call_ref, referral_id=referral_id, service=service, step=step,
-                reason=reason, created_at=created_at))
+        self.record_choices([{"outbox_id": outbox_id, "call_ref": call_ref, "referral_id": referral_id,
+                              "service": service, "step": step, "reason": reason, "created_at": created_at}])
+
+    def record_choices(self, choices: list[dict[str, Any]]) -> None:
+        """Who referrals were texted and why (one row per outbox event, record_choice's keys), in one
+        statement: an event's choice already recorded (outbox_id is unique) is left as it is."""
+        insert_ignoring_conflicts(self.session, sms_recipient_choices, choices)
 
     def choices_for_call(self, call_ref: str) -> list[ChoiceRow]:
         c = sms_recipient_choices.c

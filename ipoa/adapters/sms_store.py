@@ -16,9 +16,10 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from ..domain.sms.delivery import SmsMessage
 from ..domain.sms.links import new_link_code
-from .orm import calls, referrals, sms_links, sms_messages, sms_recipient_choices, users
+from .orm import calls, referrals, sms_links, sms_messages, users
 from .orm import sms_escalation_windows as windows
 from .results import rowcount
+from .upsert import insert_ignoring_conflicts
 
 DIGEST_TEMPLATE = "escalation_digest"  # service/sms.py's: a digest is never sent before its window ends
 
@@ -97,16 +98,6 @@ class SmsStore:
     def __init__(self, session: Session):
         self.session = session
 
-    def _insert_ignoring_conflicts(self, table, rows: list[dict[str, Any]]) -> None:
-        """INSERT ... ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike (one statement, compiled once
-        and cached, executed for all the rows)."""
-        if not rows:
-            return
-        if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
-        else:
-            self.session.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
-
     # -- links -------------------------------------------------------------------------------------------
 
     def _codes(self) -> dict[str, str]:
@@ -142,7 +133,7 @@ class SmsStore:
         load()
         missing = [r for r in wanted if r not in codes]
         if missing:
-            self._insert_ignoring_conflicts(sms_links, [
+            insert_ignoring_conflicts(self.session, sms_links, [
                 {"code": new_link_code(), "referral_id": r, "scope": None, "created_at": now} for r in missing])
             load()
 
@@ -157,7 +148,7 @@ class SmsStore:
         column = sms_links.c.referral_id if referral_id else sms_links.c.scope
         code = self.session.scalar(select(sms_links.c.code).where(column == key))
         while code is None:
-            self._insert_ignoring_conflicts(sms_links, [{"code": new_link_code(), "referral_id": referral_id,
+            insert_ignoring_conflicts(self.session, sms_links, [{"code": new_link_code(), "referral_id": referral_id,
                                                          "scope": scope, "created_at": now}])
             code = self.session.scalar(select(sms_links.c.code).where(column == key))
         self._codes()[key] = code
@@ -184,19 +175,13 @@ class SmsStore:
             users.c.role == "supervisor", users.c.centre == centre, users.c.active.is_(True),
             users.c.mobile.is_not(None)).order_by(users.c.id)))
 
-    def record_choices(self, choices: list[dict[str, Any]]) -> None:
-        """Who a batch's referrals were texted and why (sms_recipient_choices; one row per outbox event,
-        the same keys as RotaStore.record_choice), in one statement: an event's choice already recorded
-        is left as it is."""
-        self._insert_ignoring_conflicts(sms_recipient_choices, choices)
-
     # -- escalation windows and digests --------------------------------------------------------------------
 
     def lock_window(self, number: str, never: datetime) -> WindowRow:
         """The number's window row, made if missing (last_at `never`), locked until the transaction ends
         (PostgreSQL; SQLite's BEGIN IMMEDIATE has every writing transaction wait for the one before
         anyway)."""
-        self._insert_ignoring_conflicts(windows, [{"to": number, "last_at": never, "digest_id": None, "held": 0,
+        insert_ignoring_conflicts(self.session, windows, [{"to": number, "last_at": never, "digest_id": None, "held": 0,
                                                    "scope": None}])
         row = self.session.execute(select(windows).where(windows.c.to == number).with_for_update()).one()
         return WindowRow(row.last_at, row.digest_id, row.held, row.scope)

@@ -236,7 +236,7 @@ def record_batch(uow: UnitOfWork, texts: list[SmsMessage]) -> None:
     one statement (the ORM flushes the texts together at the commit)."""
     choices = uow.session.info.pop(_BATCH_CHOICES, None)
     if choices:
-        uow.sms.record_choices(choices)
+        uow.rotas.record_choices(choices)
     uow.sms.add_all(texts)
 
 
