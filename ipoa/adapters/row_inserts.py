@@ -21,27 +21,21 @@ _TABLES: dict[type, Table] = {AuditEvent: audit_events, AccessEvent: access_even
                               SecurityEvent: security_events, OutboxMessage: outbox, Timer: timers}
 
 
-def grouped(objs: Iterable[Any]) -> dict[Table, list[Any]]:
-    """The objects by table, tables in the order first met (the caller's order: foreign keys point at
-    rows inserted before)."""
+def insert_rows(session: Session, objs: Iterable[Any]) -> None:
+    """INSERT each object as its table's row: one executemany per table, tables in the order first met
+    (the caller's order: foreign keys point at rows inserted before)."""
     by_table: dict[Table, list[Any]] = {}
     for obj in objs:
         by_table.setdefault(_TABLES[type(obj)], []).append(obj)
-    return by_table
-
-
-def insert_rows(session: Session, objs: Iterable[Any]) -> None:
-    """INSERT each object as its table's row: one executemany per table, in the order grouped() gives."""
-    by_table = grouped(objs)
     if by_table:
         connection = session.connection()  # Core, not Session.execute: no ORM statement handling
         for table, rows in by_table.items():
-            names = columns(table)
+            names = _columns(table)
             connection.execute(_insert(table), [{name: getattr(obj, name) for name in names} for obj in rows])
 
 
 @functools.cache
-def columns(table: Table) -> tuple[str, ...]:
+def _columns(table: Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.columns)
 
 
