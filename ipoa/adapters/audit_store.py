@@ -20,6 +20,7 @@ from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, seal, verify
 from . import row_inserts
 from .orm import access_events, audit_events, security_events
 from .orm import audit_chain_heads as heads
+from .prepared import Prepared
 
 TABLES = {"audit": audit_events, "access": access_events, "security": security_events}
 _CONTENT = {chain: [c.name for c in table.columns if c.name not in ("seq", "hash")]
@@ -115,16 +116,16 @@ def _move_if_at(session: Session, chain: str, expected: Head, new: Head) -> Head
     Never backwards (the PostgreSQL trigger of migration 0007 would refuse it): new is after expected."""
     params = {"head_chain": chain, "at_seq": expected.seq, "at_hash": expected.hash, "new_seq": new.seq,
               "new_hash": new.hash}
-    row = session.connection().execute(_MOVE_IF_AT, params).first()  # Core: no ORM statement handling
-    return Head(row.seq, row.hash) if row is not None else None
+    row = _MOVE_IF_AT.first(session.connection(), params)
+    return Head(*row) if row is not None else None
 
 
-# Built once, with bound parameters: SQLAlchemy compiles it once and each use only binds.
+# Prepared once (adapters/prepared.py): each use only binds.
 _AT = (heads.c.seq == bindparam("at_seq")) & (heads.c.hash == bindparam("at_hash"))
-_MOVE_IF_AT = (update(heads).where(heads.c.chain == bindparam("head_chain"))
-               .values(seq=case((_AT, bindparam("new_seq")), else_=heads.c.seq),
-                       hash=case((_AT, bindparam("new_hash")), else_=heads.c.hash))
-               .returning(heads.c.seq, heads.c.hash))
+_MOVE_IF_AT = Prepared(update(heads).where(heads.c.chain == bindparam("head_chain"))
+                       .values(seq=case((_AT, bindparam("new_seq")), else_=heads.c.seq),
+                               hash=case((_AT, bindparam("new_hash")), else_=heads.c.hash))
+                       .returning(heads.c.seq, heads.c.hash))
 
 
 def _rows(session: Session, chain: str, batch: int = 2000) -> Iterator[tuple[int, str, dict[str, Any]]]:

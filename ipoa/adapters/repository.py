@@ -9,11 +9,8 @@ from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
-    Insert,
     Integer,
-    Select,
     Table,
-    Update,
     bindparam,
     insert,
     literal,
@@ -24,11 +21,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.instrumentation import manager_of_class
-from sqlalchemy.sql.dml import ReturningInsert
 
 from ..domain.errors import VersionConflict
 from ..domain.model import AuditEvent, Call, Referral
 from .orm import audit_events, calls, referrals
+from .prepared import Prepared
 
 
 class OpenCallRow(NamedTuple):
@@ -68,7 +65,7 @@ class CallRepository:
         tracked = self._tracked.get(ref)
         if tracked is not None:
             return tracked.call
-        rows = self.session.connection().execute(_CALL_AND_REFERRALS, {"b_ref": ref}).all()
+        rows = _CALL_AND_REFERRALS.rows(self.session.connection(), {"b_ref": ref})
         if not rows:
             return None
         n = len(_CALL_COLUMNS)
@@ -91,8 +88,8 @@ class CallRepository:
         """The most recent open calls for a person (ref, centre, state, logged_at, need, urgency): enough
         for the handler to recognise a duplicate. Bounded, and plain rows rather than entities, because
         every intake asks."""
-        rows = self.session.connection().execute(_open_for_nhs_number(frozenset(final_states)),
-                                                 {"b_nhs_number": nhs_number, "b_limit": limit})
+        rows = _open_for_nhs_number(frozenset(final_states)).rows(self.session.connection(),
+                                                                  {"b_nhs_number": nhs_number, "b_limit": limit})
         return [OpenCallRow(*row) for row in rows]
 
     def lock_intake(self, nhs_number: str) -> None:
@@ -134,16 +131,16 @@ _T = TypeVar("_T")
 
 # A call's row joined with each of its referrals' (or with NULLs when it has none), oldest referral first:
 # built once, with a bound parameter (b_*: distinct from the columns' names).
-_CALL_AND_REFERRALS = (select(*calls.columns, *referrals.columns)
-                       .select_from(calls.outerjoin(referrals, referrals.c.call_id == calls.c.id))
-                       .where(calls.c.ref == bindparam("b_ref")).order_by(referrals.c.sent_at))
+_CALL_AND_REFERRALS = Prepared(select(*calls.columns, *referrals.columns)
+                               .select_from(calls.outerjoin(referrals, referrals.c.call_id == calls.c.id))
+                               .where(calls.c.ref == bindparam("b_ref")).order_by(referrals.c.sent_at))
 
 
 @functools.lru_cache(maxsize=16)
-def _open_for_nhs_number(final_states: frozenset[str]) -> Select[Any]:
+def _open_for_nhs_number(final_states: frozenset[str]) -> Prepared:
     """Built once per workflow's final states, with bound parameters: each intake only binds (the states
     are written into the statement, so nothing is expanded per execution)."""
-    return (select(calls.c.ref, calls.c.centre, calls.c.centre_path, calls.c.state, calls.c.logged_at,
+    return Prepared(select(calls.c.ref, calls.c.centre, calls.c.centre_path, calls.c.state, calls.c.logged_at,
                    calls.c.need, calls.c.urgency)
             .where(calls.c.nhs_number == bindparam("b_nhs_number"),
                    calls.c.state.not_in([literal(state) for state in sorted(final_states)]))
@@ -181,7 +178,8 @@ class _Tracked:
         now = _values(call, _CALL_COLUMNS)
         if self.saved is None:
             del now["id"]  # the database numbers calls
-            now["id"] = cast("_Keyed", call).id = connection.execute(_insert_call(), now).scalar_one()
+            (new_id,) = _INSERT_CALL.rows(connection, now)[0]
+            now["id"] = cast("_Keyed", call).id = new_id
         else:
             _update(connection, calls, self.saved, now)
         referrals_now: dict[str, dict[str, Any]] = {}
@@ -190,7 +188,7 @@ class _Tracked:
             values["call_id"] = now["id"]
             saved = self.saved_referrals.get(referral.id)
             if saved is None:
-                connection.execute(_insert(referrals), values)
+                _INSERT_REFERRAL.run(connection, values)
             else:
                 _update(connection, referrals, saved, values)
             referrals_now[referral.id] = values
@@ -208,27 +206,23 @@ def _update(connection: Connection, table: Table, saved: dict[str, Any], now: di
     if not changed:
         return
     # b_*: an UPDATE's own bound parameters may not be named after the table's columns
-    result = connection.execute(_update_by_version(table), {"b_id": saved["id"], "b_version": saved["version"],
-                                                            **changed})
-    if result.rowcount != 1:
+    updated = _update_by_version(table, tuple(changed)).run(connection, {"b_id": saved["id"],
+                                                                         "b_version": saved["version"], **changed})
+    if updated != 1:
         raise VersionConflict(None, None)
 
 
-@functools.cache
-def _update_by_version(table: Table) -> Update:
-    """UPDATE table SET <the columns given> WHERE id = :b_id AND version = :b_version: built once; SQLAlchemy
-    compiles it once per set of columns changed."""
-    return update(table).where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
+@functools.lru_cache(maxsize=256)  # the sets of columns a step changes are few (a state, a version, a time...)
+def _update_by_version(table: Table, columns: tuple[str, ...]) -> Prepared:
+    """UPDATE table SET <columns> WHERE id = :b_id AND version = :b_version: prepared once per set of
+    columns changed."""
+    return Prepared(update(table).where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version")),
+                    column_keys=columns)
 
 
-@functools.cache
-def _insert(table: Table) -> Insert:
-    return insert(table)
-
-
-@functools.cache
-def _insert_call() -> ReturningInsert[int]:
-    return insert(calls).returning(calls.c.id)
+_INSERT_REFERRAL = Prepared(insert(referrals), column_keys=_REFERRAL_COLUMNS)
+# Every column but the key, which the database numbers.
+_INSERT_CALL = Prepared(insert(calls).returning(calls.c.id), column_keys=_CALL_COLUMNS[1:])
 
 
 # pg_advisory_xact_lock(space, key): this space is the duplicate check's, so its keys never meet another

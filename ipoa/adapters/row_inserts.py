@@ -11,11 +11,12 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from ..domain.model import AccessEvent, AuditEvent, OutboxMessage, SecurityEvent, Timer
 from .orm import access_events, audit_events, outbox, security_events, timers
+from .prepared import Prepared
 
 _TABLES: dict[type, Table] = {AuditEvent: audit_events, AccessEvent: access_events,
                               SecurityEvent: security_events, OutboxMessage: outbox, Timer: timers}
@@ -28,10 +29,10 @@ def insert_rows(session: Session, objs: Iterable[Any]) -> None:
     for obj in objs:
         by_table.setdefault(_TABLES[type(obj)], []).append(obj)
     if by_table:
-        connection = session.connection()  # Core, not Session.execute: no ORM statement handling
+        connection = session.connection()
         for table, rows in by_table.items():
             names = _columns(table)
-            connection.execute(_insert(table), [{name: getattr(obj, name) for name in names} for obj in rows])
+            _insert(table).run_many(connection, [{name: getattr(obj, name) for name in names} for obj in rows])
 
 
 @functools.cache
@@ -40,6 +41,6 @@ def _columns(table: Table) -> tuple[str, ...]:
 
 
 @functools.cache
-def _insert(table: Table) -> Insert:
-    """Built once per table: SQLAlchemy compiles it once and each use only binds."""
-    return insert(table)
+def _insert(table: Table) -> Prepared:
+    """Prepared once per table (adapters/prepared.py): each use only binds."""
+    return Prepared(insert(table), column_keys=_columns(table))

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
-from sqlalchemy import Column, Select, Update, bindparam, func, update
+from sqlalchemy import Column, Select, bindparam, func, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -24,6 +24,7 @@ from .dashboard_queries import DashboardQueries
 from .idempotency_store import IdempotencyKeyStore
 from .mfa_store import RecoveryCodeStore
 from .outbox_store import OutboxStore
+from .prepared import Prepared
 from .presence_store import PresenceStore
 from .professional_store import ProfessionalStore
 from .referral_store import ReferralStore
@@ -180,16 +181,16 @@ class UnitOfWork:
 
     def record(self, result: Result) -> None:
         if result.stopped_clocks:
-            # Core on the session's connection, not Session.execute: no ORM statement handling and no
-            # autoflush (the record's own UPDATE, with its version check, belongs to commit(), where a stale
-            # version becomes a VersionConflict).
+            # On the session's connection, not Session.execute: no ORM statement handling and no autoflush
+            # (the record's own UPDATE, with its version check, belongs to commit(), where a stale version
+            # becomes a VersionConflict).
             connection = self.session.connection()
             for call_ref, referral_id, kind, at in result.stopped_clocks:
                 if referral_id is None:
-                    connection.execute(_STOP_CALL_CLOCK, {"b_call_ref": call_ref, "b_kind": kind, "b_at": at})
+                    _STOP_CALL_CLOCK.run(connection, {"b_call_ref": call_ref, "b_kind": kind, "b_at": at})
                 else:
-                    connection.execute(_STOP_REFERRAL_CLOCK, {"b_call_ref": call_ref, "b_referral_id": referral_id,
-                                                              "b_kind": kind, "b_at": at})
+                    _STOP_REFERRAL_CLOCK.run(connection, {"b_call_ref": call_ref, "b_referral_id": referral_id,
+                                                          "b_kind": kind, "b_at": at})
         self._inserts += result.timers
         self._chained += result.audit
         self._inserts += result.outbox
@@ -232,18 +233,18 @@ class UnitOfWork:
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
-def _stop_clock(referral: bool) -> Update:
-    """A running clock of a call (or of one of its referrals) stopped: built once with bound parameters, so
-    SQLAlchemy compiles it once and each use only binds."""
+def _stop_clock(referral: bool) -> Prepared:
+    """A running clock of a call (or of one of its referrals) stopped: prepared once (adapters/prepared.py),
+    each use only binds."""
     from .orm import timers
 
     # b_*: an UPDATE's bound parameters may not be named after its table's columns
     at = bindparam("b_at", type_=timers.c.stopped_at.type)
     subject = timers.c.referral_id == bindparam("b_referral_id") if referral else timers.c.referral_id.is_(None)
-    return (update(timers).where(timers.c.call_ref == bindparam("b_call_ref"), subject,
-                                 timers.c.kind == bindparam("b_kind"), timers.c.stopped_at.is_(None))
-            .values(stopped_at=at, fired_at=func.coalesce(timers.c.fired_at, at),
-                    outcome=func.coalesce(timers.c.outcome, "stopped")))
+    return Prepared(update(timers).where(timers.c.call_ref == bindparam("b_call_ref"), subject,
+                                         timers.c.kind == bindparam("b_kind"), timers.c.stopped_at.is_(None))
+                    .values(stopped_at=at, fired_at=func.coalesce(timers.c.fired_at, at),
+                            outcome=func.coalesce(timers.c.outcome, "stopped")))
 
 
 _STOP_CALL_CLOCK = _stop_clock(referral=False)

@@ -1,0 +1,80 @@
+"""Statements prepared for the DB-API cursor (adapters/prepared.py) behave as Core's: the same values read
+back, a driver's error raised as SQLAlchemy's with the parameters hidden, a required parameter missing
+refused, and the engine's statement listeners called. On SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from sqlalchemy import bindparam, exc, insert, select
+
+from ipoa.adapters.orm import calls, referrals
+from ipoa.adapters.prepared import Prepared
+from ipoa.adapters.repository import _CALL_AND_REFERRALS
+from ipoa.service import calls as call_service
+from tests.conftest import call_payload
+from tests.helpers.web import referred
+
+
+def test_a_call_and_its_referrals_read_as_core_reads_them(svc):
+    ref, _ = referred(svc)
+    with svc.uow() as uow:
+        connection = uow.session.connection()
+        prepared = _CALL_AND_REFERRALS.rows(connection, {"b_ref": ref})
+        core = [tuple(row) for row in connection.execute(_CALL_AND_REFERRALS.statement, {"b_ref": ref})]
+    assert prepared == core
+    (row,) = prepared
+    by_name = dict(zip([c.name for c in calls.columns], row))
+    assert isinstance(by_name["logged_at"], datetime) and by_name["logged_at"].tzinfo is not None
+    assert isinstance(by_name["recommended"], dict)  # JSON, decoded
+    assert by_name["date_of_birth"] is None or isinstance(by_name["date_of_birth"], date)
+    assert by_name["out_of_area"] in (True, False)
+
+
+def test_a_driver_error_is_sqlalchemys_with_the_parameters_hidden(svc, handler_actor):
+    call = call_service.log_call(svc, handler_actor, call_payload())
+    insert_call = Prepared(insert(calls), column_keys=[c.name for c in calls.columns if c.name != "id"])
+    with svc.uow() as uow:
+        connection = uow.session.connection()
+        row = connection.execute(select(*[c for c in calls.columns if c.name != "id"])
+                                 .where(calls.c.ref == call.ref)).one()
+        with pytest.raises(exc.IntegrityError) as raised:  # the same ref again: the unique index refuses it
+            insert_call.run(connection, dict(row._mapping))
+    message = str(raised.value)
+    # The row's values are not in it (the database's own detail may name the key, as through Core).
+    assert "9990000026" not in message and "Edith" not in message
+    assert "parameters hidden" in message  # SQLAlchemy's own words
+
+
+def test_a_required_parameter_missing_is_refused_before_the_database(svc):
+    by_ref = Prepared(select(calls.c.id).where(calls.c.ref == bindparam("b_ref")))
+    with svc.uow() as uow, pytest.raises(exc.ArgumentError, match="b_ref"):
+        by_ref.rows(uow.session.connection(), {})
+
+
+def test_the_engines_statement_listeners_see_each_statement(svc):
+    from sqlalchemy import event
+
+    ref, _ = referred(svc)
+    seen: list[tuple[str, object]] = []
+
+    def before(_conn, _cursor, statement, _params, context, _many):
+        context.started = True  # a listener may keep its own state on the context (bench/growth.py does)
+        seen.append(("before", statement))
+
+    def after(_conn, _cursor, statement, _params, context, _many):
+        assert context.started
+        seen.append(("after", statement))
+
+    by_ref = Prepared(select(referrals.c.id).join(calls, calls.c.id == referrals.c.call_id)
+                      .where(calls.c.ref == bindparam("b_ref")))
+    event.listen(svc.db, "before_cursor_execute", before)
+    event.listen(svc.db, "after_cursor_execute", after)
+    try:
+        with svc.uow() as uow:
+            assert len(by_ref.rows(uow.session.connection(), {"b_ref": ref})) == 1
+    finally:
+        event.remove(svc.db, "before_cursor_execute", before)
+        event.remove(svc.db, "after_cursor_execute", after)
+    mine = [(when, s) for when, s in seen if "referrals" in s.lower()]
+    assert [when for when, _ in mine] == ["before", "after"]
