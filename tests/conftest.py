@@ -20,6 +20,7 @@ from ipoa import create_app  # noqa: E402
 from ipoa.adapters import orm, workflow_store  # noqa: E402
 from ipoa.adapters.clock import FixedClock  # noqa: E402
 from ipoa.adapters.db import migrate  # noqa: E402
+from ipoa.adapters.rq_queue import OutboxNotifier  # noqa: E402
 from ipoa.bootstrap import Services  # noqa: E402
 from ipoa.config import REPO_ROOT  # noqa: E402
 from ipoa.domain.audit_chain import CHAINS, GENESIS  # noqa: E402
@@ -74,6 +75,9 @@ def services(tmp_path_factory, catalogue, clock):
     root = tmp_path_factory.mktemp("ipoa")
     svc = Services(database_url=_database_url(root), redis_url=_redis_url(root), workflows_dir=WORKFLOWS,
                    clock=clock, catalogue=catalogue, workflow_refresh_seconds=0)
+    # Tests read the relay's list as soon as a use case returns: each id confirmed by Redis before that
+    # (adapters/rq_queue.OutboxNotifier; tests/integration/test_outbox_notifier.py tests the unconfirmed one).
+    svc.publisher = OutboxNotifier(svc.redis, confirmed=True)
     if svc.db.dialect.name == "postgresql":
         with svc.db.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))

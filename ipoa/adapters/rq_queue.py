@@ -6,8 +6,11 @@ twice is not queued twice while its job waits, and a send job never sends a mess
 (The work queues people see, calls waiting per centre, are service/work_queues.py.)"""
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 import redis
 from rq import Queue
@@ -15,15 +18,64 @@ from rq.exceptions import DuplicateJobError
 
 QUEUE_NAME = "ipoa"
 OUTBOX_LIST = "ipoa:outbox:committed"
-class OutboxNotifier:
-    """What the web app and the CLI use after a commit."""
 
-    def __init__(self, connection_factory: Callable[[], redis.Redis]):
+
+class OutboxNotifier:
+    """What the web app, the workers and the CLI use after a commit: the committed ids RPUSHed to
+    OUTBOX_LIST without waiting for Redis's answer, on a connection of the notifier's own set to CLIENT REPLY
+    OFF. Waiting for the answer (the round trip, and the other process's turn on a busy machine) was a fifth
+    of a workflow step (docs/performance.md, "Engine core"). Not waiting loses nothing the outbox did not
+    already cover: an id Redis never got (Redis down, a connection broken in between) leaves its event
+    unhandled in the table, and the relay's sweep hands it over within 30 s (service/outbox.sweep), as when
+    an RPUSH fails outright. The relay blocks on the list (BLPOP), so an id is handled as soon as Redis
+    reads it.
+
+    confirmed=True waits for each answer instead: the test suite's choice, because it reads the list from
+    other connections at once, and Redis does not order one connection's commands against another's (an
+    id sent unanswered can arrive after a read sent later on another connection)."""
+
+    def __init__(self, connection_factory: Callable[[], redis.Redis], confirmed: bool = False):
         self._connection_factory = connection_factory
+        self._confirmed = confirmed
+        self._lock = threading.Lock()  # one connection for the process's threads: a command is one write
+        self._connection: redis.Connection | None = None
+        self._pid = 0
 
     def publish(self, message_ids: list[str]) -> None:
-        if message_ids:
+        if not message_ids:
+            return
+        if self._confirmed:
             self._connection_factory().rpush(OUTBOX_LIST, *message_ids)
+            return
+        with self._lock:
+            try:
+                self._open().send_command("RPUSH", OUTBOX_LIST, *message_ids)
+            except (redis.ConnectionError, OSError):
+                self._close()  # the next publish connects afresh; this one's ids are left to the sweep
+                raise
+
+    def _open(self) -> redis.Connection:
+        connection = self._connection
+        if connection is not None and self._pid == os.getpid():
+            try:
+                # Nothing is ever answered on this connection: something to read is Redis closing it.
+                if not connection.can_read(timeout=0):
+                    return connection
+            except (redis.ConnectionError, OSError):
+                pass
+            self._close()
+        # A forked process (an RQ job's work horse) gets a connection of its own: the parent's socket is
+        # the parent's.
+        connection = cast("redis.Connection", self._connection_factory().connection_pool.make_connection())
+        connection.connect()
+        connection.send_command("CLIENT", "REPLY", "OFF")
+        self._connection, self._pid = connection, os.getpid()
+        return connection
+
+    def _close(self) -> None:
+        if self._connection is not None and self._pid == os.getpid():
+            self._connection.disconnect()
+        self._connection = None
 
 
 SEND_SMS_PATH = "workers.jobs.send_sms"
