@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import URL, Insert, bindparam, case, func, select, update
+from sqlalchemy import URL, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, seal, verify
@@ -37,28 +37,36 @@ def content(chain: str, obj: Any) -> dict[str, Any]:
 
 
 def lock_head(session: Session, chain: str) -> Head:
-    stmt = select(heads.c.seq, heads.c.hash).where(heads.c.chain == chain).with_for_update()
-    row = session.execute(stmt).first()
+    # Prepared statements (adapters/prepared.py), like every statement of a unit of work's commit: inside its
+    # batch (PostgreSQL's pipeline mode) only they read their results back rightly.
+    connection = session.connection()
+    row = _LOCK_HEAD.first(connection, {"b_chain": chain})
     if row is not None:
-        return Head(row.seq, row.hash)
+        return Head(*row)
     # A chain with no events and no head (a new database, or the test suite's emptied one) starts
     # afresh; a head missing beside events is a broken chain, and nothing is appended to it.
-    table = TABLES[chain]
-    if session.execute(select(func.count()).select_from(table)).scalar_one():
+    (count,) = _COUNT[chain].rows(connection, {})[0]
+    if count:
         raise ChainHeadMissing(f"the {chain} chain's head record is missing: run `flask --app ipoa audit verify`")
-    session.execute(_insert_head_if_missing(session, chain))  # two writers may both find it missing
-    row = session.execute(stmt).one()
-    return Head(row.seq, row.hash)
+    _INSERT_HEAD_IF_MISSING[connection.dialect.name].run(connection, {"b_chain": chain})  # two writers may race
+    row = _LOCK_HEAD.first(connection, {"b_chain": chain})
+    if row is None:
+        raise ChainHeadMissing(f"the {chain} chain's head record could not be made")
+    return Head(*row)
 
 
-def _insert_head_if_missing(session: Session, chain: str) -> Insert:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(heads).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
+def _insert_head_if_missing() -> dict[str, Prepared]:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(heads).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
+    return {name: Prepared(insert(heads).values(chain=bindparam("b_chain"), seq=0, hash=GENESIS)
+                           .on_conflict_do_nothing())
+            for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+
+
+_LOCK_HEAD = Prepared(select(heads.c.seq, heads.c.hash).where(heads.c.chain == bindparam("b_chain")).with_for_update())
+_COUNT = {chain: Prepared(select(func.count()).select_from(table)) for chain, table in TABLES.items()}
+_INSERT_HEAD_IF_MISSING = _insert_head_if_missing()
 
 
 def append(session: Session, events: Iterable[Any]) -> None:
@@ -107,7 +115,10 @@ def _database(session: Session) -> URL:
 
 
 def _set_head(session: Session, chain: str, head: Head) -> None:
-    session.execute(update(heads).where(heads.c.chain == chain).values(seq=head.seq, hash=head.hash))
+    _SET_HEAD.run(session.connection(), {"b_chain": chain, "seq": head.seq, "hash": head.hash})
+
+
+_SET_HEAD = Prepared(update(heads).where(heads.c.chain == bindparam("b_chain")), column_keys=("seq", "hash"))
 
 
 def _move_if_at(session: Session, chain: str, expected: Head, new: Head) -> Head | None:

@@ -14,8 +14,11 @@ invalidated, and listeners of the engine's before/after_cursor_execute events (t
 count and time statements) see each statement, with a bare object as its context."""
 from __future__ import annotations
 
+import functools
+import operator
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any, NoReturn, cast
 
@@ -30,7 +33,7 @@ Processor = Callable[[Any], Any] | None
 class _Compiled:
     """One statement's SQL for one dialect, with how to bind a mapping of parameters and read a row."""
 
-    __slots__ = ("sql", "binds", "positional", "columns")
+    __slots__ = ("sql", "names", "positional", "defaults", "take", "bind_processors", "row_processors")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None) -> None:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect,
@@ -38,37 +41,45 @@ class _Compiled:
         self.sql = compiled.string
         processors: Mapping[str, Any] = compiled._bind_processors  # what Core applies to each bound value
         binds = compiled.binds
-
-        def bind(name: str) -> tuple[str, Processor, Any]:
-            param = binds[name]
-            # A literal in the statement (a bound value given at build time) is its own default.
-            return name, processors.get(name), param.effective_value if not param.required else _REQUIRED
-
         self.positional = compiled.positiontup is not None
-        names = compiled.positiontup if compiled.positiontup is not None else list(binds)
-        self.binds = [bind(name) for name in names]
+        self.names: list[str] = list(compiled.positiontup if compiled.positiontup is not None else binds)
+        # A literal in the statement (a value given when it was built) is its own default.
+        self.defaults = {name: binds[name].effective_value for name in self.names if not binds[name].required}
+        # The values in order, taken in one C call (itemgetter gives a single value alone, not in a tuple).
+        self.take = (operator.itemgetter(*self.names, self.names[0]) if self.names else None)
+        self.bind_processors = [(i, processors[name]) for i, name in enumerate(self.names) if name in processors]
         # A SELECT's columns, or an INSERT's or UPDATE's RETURNING (none without it)
         returned = getattr(statement, "exported_columns", ())
-        self.columns: list[Processor] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in returned]
+        self.row_processors = [(i, process) for i, process in enumerate(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in returned)
+            if process is not None]
 
     def parameters(self, given: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        values = []
-        for name, process, default in self.binds:
-            value = given.get(name, default)
-            if value is _REQUIRED:
-                raise exc.ArgumentError(f"a value is required for bound parameter {name!r}")
-            values.append(process(value) if process is not None and value is not None else value)
-        if self.positional:
-            return values
-        return {name: value for (name, _, _), value in zip(self.binds, values)}
+        if self.take is None:
+            return [] if self.positional else {}
+        if self.defaults:
+            given = {**self.defaults, **given}
+        try:
+            values = list(self.take(given))[:-1]  # the last: the first again, so that one name is a tuple too
+        except KeyError as missing:
+            raise exc.ArgumentError(f"a value is required for bound parameter {missing.args[0]!r}") from None
+        for i, process in self.bind_processors:
+            value = values[i]
+            if value is not None:
+                values[i] = process(value)
+        return values if self.positional else dict(zip(self.names, values))
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(value if process is None or value is None else process(value)
-                     for process, value in zip(self.columns, raw))
+        if not self.row_processors:
+            return tuple(raw)  # the drivers' rows are tuples already: no copy
+        values = list(raw)
+        for i, process in self.row_processors:
+            value = values[i]
+            if value is not None:
+                values[i] = process(value)
+        return tuple(values)
 
 
-_REQUIRED = object()
 
 
 class Prepared:
@@ -109,6 +120,23 @@ class Prepared:
         count: int = _run(connection, compiled, compiled.parameters(params), many=False, fetch=False)
         return count
 
+    def run_later(self, connection: Connection, params: Mapping[str, Any]) -> Callable[[], int]:
+        """Runs the statement, or inside `batched` sends it with the batch; the returned function gives how
+        many rows it changed, once the batch's results are in (it waits for them if need be)."""
+        batch: _Batch | None = connection.info.get(_BATCH)
+        if batch is None:
+            count = self.run(connection, params)
+            return lambda: count
+        compiled = self._compiled(connection.dialect)
+        cursor = _run(connection, compiled, compiled.parameters(params), many=False, fetch=False, cursor_back=True)
+
+        def rowcount() -> int:
+            if cursor.rowcount < 0:  # not in yet: psycopg gives -1 until the batch's results are read
+                batch.sync(connection)
+            return int(cursor.rowcount)
+
+        return rowcount
+
     def run_many(self, connection: Connection, params: Iterable[Mapping[str, Any]]) -> None:
         """Runs the statement once per mapping (the driver's executemany)."""
         compiled = self._compiled(connection.dialect)
@@ -117,11 +145,19 @@ class Prepared:
             _run(connection, compiled, batch, many=True, fetch=False)
 
 
-def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: bool, fetch: bool) -> Any:
+def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: bool, fetch: bool,
+         cursor_back: bool = False) -> Any:
+    """The rows (fetch), else the rowcount, or with cursor_back the cursor itself. Inside `batched`, a
+    statement whose rows are not fetched at once has its results later: its cursor stays open until the
+    batch ends (rowcount -1 until then)."""
     dbapi_connection = connection.connection.dbapi_connection
     if dbapi_connection is None:
         raise exc.ResourceClosedError("the unit of work's connection is closed")
     cursor = dbapi_connection.cursor()
+    batch: _Batch | None = connection.info.get(_BATCH)
+    later = batch is not None and not fetch
+    if batch is not None and later:
+        batch.cursors.append(cursor)
     dispatch = connection.dispatch
     context = SimpleNamespace() if (dispatch.before_cursor_execute or dispatch.after_cursor_execute) else None
     try:
@@ -133,11 +169,55 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
             cursor.execute(compiled.sql, parameters)
         if context is not None:
             dispatch.after_cursor_execute(connection, cursor, compiled.sql, parameters, context, many)
+        if cursor_back:
+            return cursor
         return cursor.fetchall() if fetch else cursor.rowcount
     except connection.dialect.loaded_dbapi.Error as error:
         _raise(connection, cursor, compiled.sql, parameters, error, many)
     finally:
-        cursor.close()
+        if not later:
+            cursor.close()
+
+
+_BATCH = "ipoa.batch"  # the connection's info key of the batch under way (the pool's record: removed after)
+
+
+class _Batch:
+    __slots__ = ("pipeline", "cursors")
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.cursors: list[Any] = []
+
+    def sync(self, connection: Connection) -> None:
+        try:
+            self.pipeline.sync()
+        except connection.dialect.loaded_dbapi.Error as error:
+            _raise(connection, None, "(a batch of statements)", None, error, False)
+
+
+@contextmanager
+def batched(connection: Connection) -> Iterator[Callable[[], None]]:
+    """On PostgreSQL (psycopg), the statements run inside are sent together in psycopg's pipeline mode: one
+    round trip until a result is needed (a fetch, `run_later`'s count, the yielded sync, COMMIT) instead of
+    one per statement. A statement's error is raised when the batch's results are read, not when it is
+    sent. Elsewhere (SQLite: no round trips) statements run as they come and the sync does nothing. Yields
+    a function that reads the batch's results in so far."""
+    dbapi_connection = connection.connection.dbapi_connection
+    pipeline_of = getattr(dbapi_connection, "pipeline", None)
+    if pipeline_of is None or connection.dialect.name != "postgresql" or _BATCH in connection.info:
+        yield lambda: None
+        return
+    try:
+        with pipeline_of() as pipeline:
+            batch = connection.info[_BATCH] = _Batch(pipeline)
+            yield functools.partial(batch.sync, connection)
+    except connection.dialect.loaded_dbapi.Error as error:  # raised as the pipeline ended
+        _raise(connection, None, "(a batch of statements)", None, error, False)
+    finally:
+        batch = connection.info.pop(_BATCH, None)
+        for cursor in batch.cursors if batch is not None else ():
+            cursor.close()
 
 
 def _raise(connection: Connection, cursor: Any, sql: str, parameters: Any, error: Exception, many: bool) -> NoReturn:

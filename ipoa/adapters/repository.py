@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
@@ -75,14 +75,23 @@ class CallRepository:
         self._tracked[ref] = _Tracked(call)
         return call
 
-    def save_changes(self) -> None:
-        """Write what changed in the calls loaded by `get` (see the class). Raises VersionConflict when a
-        row's version is no longer the one loaded (someone else changed it first)."""
+    def save_changes(self) -> Callable[[], None]:
+        """Write what changed in the calls loaded by `get` (see the class). Returns the check to make before
+        COMMIT, which raises VersionConflict when a row's version was no longer the one loaded (someone else
+        changed it first): inside a batch (adapters/prepared.batched) the UPDATEs' counts come in with the
+        batch's results, not statement by statement."""
         if not self._tracked:
-            return
+            return _nothing_to_check
         connection = self.session.connection()
+        updates: list[Callable[[], int]] = []
         for tracked in self._tracked.values():
-            tracked.save(connection)
+            tracked.save(connection, updates)
+
+        def check() -> None:
+            if any(updated() != 1 for updated in updates):
+                raise VersionConflict(None, None)
+
+        return check
 
     def open_for_nhs_number(self, nhs_number: str, final_states: set[str], limit: int = 10) -> list[OpenCallRow]:
         """The most recent open calls for a person (ref, centre, state, logged_at, need, urgency): enough
@@ -173,7 +182,8 @@ class _Tracked:
         self.saved: dict[str, Any] | None = None if new else _values(call, _CALL_COLUMNS)
         self.saved_referrals = {} if new else {r.id: _values(r, _REFERRAL_COLUMNS) for r in call.referrals}
 
-    def save(self, connection: Connection) -> None:
+    def save(self, connection: Connection, updates: list[Callable[[], int]]) -> None:
+        """updates: each UPDATE's count of rows changed, to be read before COMMIT (one, or a conflict)."""
         call = self.call
         now = _values(call, _CALL_COLUMNS)
         if self.saved is None:
@@ -181,7 +191,7 @@ class _Tracked:
             (new_id,) = _INSERT_CALL.rows(connection, now)[0]
             now["id"] = cast("_Keyed", call).id = new_id
         else:
-            _update(connection, calls, self.saved, now)
+            _update(connection, calls, self.saved, now, updates)
         referrals_now: dict[str, dict[str, Any]] = {}
         for referral in call.referrals:
             values = _values(referral, _REFERRAL_COLUMNS)
@@ -190,7 +200,7 @@ class _Tracked:
             if saved is None:
                 _INSERT_REFERRAL.run(connection, values)
             else:
-                _update(connection, referrals, saved, values)
+                _update(connection, referrals, saved, values, updates)
             referrals_now[referral.id] = values
         if set(self.saved_referrals) - set(referrals_now):
             raise RuntimeError(f"call {call.ref}: a referral was removed; referrals are never deleted")
@@ -201,15 +211,18 @@ class _Keyed(Protocol):
     id: int  # the calls table's key, which the domain class does not declare (the database numbers it)
 
 
-def _update(connection: Connection, table: Table, saved: dict[str, Any], now: dict[str, Any]) -> None:
+def _update(connection: Connection, table: Table, saved: dict[str, Any], now: dict[str, Any],
+            updates: list[Callable[[], int]]) -> None:
     changed = {name: value for name, value in now.items() if value != saved[name]}
     if not changed:
         return
     # b_*: an UPDATE's own bound parameters may not be named after the table's columns
-    updated = _update_by_version(table, tuple(changed)).run(connection, {"b_id": saved["id"],
-                                                                         "b_version": saved["version"], **changed})
-    if updated != 1:
-        raise VersionConflict(None, None)
+    updates.append(_update_by_version(table, tuple(changed)).run_later(
+        connection, {"b_id": saved["id"], "b_version": saved["version"], **changed}))
+
+
+def _nothing_to_check() -> None:
+    return None
 
 
 @functools.lru_cache(maxsize=256)  # the sets of columns a step changes are few (a state, a version, a time...)

@@ -16,7 +16,7 @@ from ..domain.audit_chain import Head, canonical
 from ..domain.engine import Engine, Result
 from ..domain.errors import VersionConflict
 from ..domain.model import AccessEvent, AuditEvent, Call, SecurityEvent
-from . import audit_store, row_inserts
+from . import audit_store, prepared, row_inserts
 from .access_log_queries import AccessLogQueries
 from .audit_queries import AuditTrailQueries
 from .break_glass_store import BreakGlassStore
@@ -201,20 +201,34 @@ class UnitOfWork:
         rest of the unit of work."""
         self._chained.append(event)
 
+    def _write(self, calls: CallRepository | None, inserts: list[Any], chained: list[Any]) -> None:
+        """The calls and referrals first (the rows inserted point at them), then the new rows; the audit
+        chain last: its head is the last lock the transaction takes. Each row's version is checked before
+        COMMIT: someone else's change first is a VersionConflict, and nothing is written."""
+        check = calls.save_changes() if calls is not None else None
+        self.session.flush()
+        row_inserts.insert_rows(self.session, inserts)
+        if chained:
+            audit_store.append(self.session, chained)
+        if check is not None:
+            check()
+
     def commit(self) -> None:
         chained, self._chained = self._chained, []
         inserts, self._inserts = self._inserts, []
         try:
-            # The calls and referrals first (the rows inserted point at them), then the new rows; the
-            # audit chain last: its head is the last lock the transaction takes.
             calls = self._stores.get("calls") if self._stores is not None else None
-            if calls is not None:
-                calls.save_changes()
-            self.session.flush()
-            row_inserts.insert_rows(self.session, inserts)
-            if chained:
-                audit_store.append(self.session, chained)
-            self.session.commit()
+            session = self.session
+            if (calls is not None or inserts or chained) and not (session.new or session.dirty or session.deleted):
+                # Only prepared statements to run (adapters/prepared.py): on PostgreSQL they go as one batch,
+                # two round trips instead of one per statement. The ORM's flush, and the before-commit hooks
+                # (service/idempotency.py), read each statement's result as they go: never in the batch.
+                with prepared.batched(session.connection()):
+                    self._write(calls, inserts, chained)
+                session.commit()
+            else:
+                self._write(calls, inserts, chained)
+                session.commit()
         except StaleDataError as exc:
             self.session.rollback()
             raise VersionConflict(None, None) from exc

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import bindparam, exc, insert, select
+from sqlalchemy import bindparam, exc, insert, select, update
 
 from ipoa.adapters.orm import calls, referrals
-from ipoa.adapters.prepared import Prepared
+from ipoa.adapters.prepared import Prepared, batched
 from ipoa.adapters.repository import _CALL_AND_REFERRALS
 from ipoa.service import calls as call_service
 from tests.conftest import call_payload
@@ -78,3 +78,35 @@ def test_the_engines_statement_listeners_see_each_statement(svc):
         event.remove(svc.db, "after_cursor_execute", after)
     mine = [(when, s) for when, s in seen if "referrals" in s.lower()]
     assert [when for when, _ in mine] == ["before", "after"]
+
+
+def test_in_a_batch_each_update_counts_the_rows_it_changed(svc):
+    """On PostgreSQL the statements go in one batch (psycopg's pipeline mode); on SQLite one by one."""
+    ref, _ = referred(svc)
+    set_summary = Prepared(update(calls).where(calls.c.ref == bindparam("b_ref"), calls.c.version == bindparam("b_v")),
+                           column_keys=("summary",))
+    with svc.uow() as uow:
+        connection = uow.session.connection()
+        with batched(connection) as sync:
+            changed = set_summary.run_later(connection, {"b_ref": ref, "b_v": 3, "summary": "Batched."})
+            stale = set_summary.run_later(connection, {"b_ref": ref, "b_v": 1, "summary": "Stale."})
+            sync()
+            assert (changed(), stale()) == (1, 0)
+        uow.session.commit()
+    with svc.uow() as uow:
+        assert uow.session.execute(select(calls.c.summary).where(calls.c.ref == ref)).scalar_one() == "Batched."
+
+
+def test_an_error_in_a_batch_is_sqlalchemys_and_the_transaction_writes_nothing(svc, handler_actor):
+    ref, _ = referred(svc)
+    set_summary = Prepared(update(calls).where(calls.c.ref == bindparam("b_ref")), column_keys=("summary",))
+    set_ref = Prepared(update(calls).where(calls.c.ref == bindparam("b_ref")), column_keys=("ref",))
+    other = call_service.log_call(svc, handler_actor, call_payload(), allow_duplicate=True).ref
+    with svc.uow() as uow, pytest.raises(exc.IntegrityError):
+        connection = uow.session.connection()
+        with batched(connection):
+            set_summary.run(connection, {"b_ref": ref, "summary": "Never."})
+            set_ref.run(connection, {"b_ref": ref, "ref": other})  # the unique index refuses it
+            _CALL_AND_REFERRALS.rows(connection, {"b_ref": ref})  # results read: the error surfaces
+    with svc.uow() as uow:
+        assert uow.session.execute(select(calls.c.summary).where(calls.c.ref == ref)).scalar_one() != "Never."
