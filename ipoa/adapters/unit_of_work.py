@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..domain.audit_chain import Head, canonical
 from ..domain.engine import Engine, Result
 from ..domain.errors import VersionConflict
-from ..domain.model import AccessEvent, AuditEvent, Call, SecurityEvent
+from ..domain.model import AccessEvent, AuditEvent, Call, SecurityEvent, Timer
 from . import audit_store, prepared, row_inserts
 from .access_log_queries import AccessLogQueries
 from .audit_queries import AuditTrailQueries
@@ -138,6 +138,7 @@ class UnitOfWork:
         self._stores = {}
         self._pending: list[str] = []
         self._chained: list[Any] = []  # audit, access and security events: numbered and hashed at commit
+        self._stops: list[tuple[str, str | None, str, Any]] = []  # clocks whose running timers close at commit
         self._inserts: list[Any] = []  # timers and outbox messages: inserted at commit (adapters/row_inserts.py)
         return self
 
@@ -180,17 +181,15 @@ class UnitOfWork:
         self._pending += [m.id for m in result.outbox]
 
     def record(self, result: Result) -> None:
+        """What a change caused, written at commit: its stopped clocks' timers closed first, then its new
+        rows (the commit's batch on PostgreSQL: adapters/prepared.batched)."""
         if result.stopped_clocks:
-            # On the session's connection, not Session.execute: no ORM statement handling and no autoflush
-            # (the record's own UPDATE, with its version check, belongs to commit(), where a stale version
-            # becomes a VersionConflict).
-            connection = self.session.connection()
-            for call_ref, referral_id, kind, at in result.stopped_clocks:
-                if referral_id is None:
-                    _STOP_CALL_CLOCK.run(connection, {"b_call_ref": call_ref, "b_kind": kind, "b_at": at})
-                else:
-                    _STOP_REFERRAL_CLOCK.run(connection, {"b_call_ref": call_ref, "b_referral_id": referral_id,
-                                                          "b_kind": kind, "b_at": at})
+            # A clock started by an earlier change of this unit of work and stopped by this one never ran
+            # (as domain/engine.Result.extend): its timer is not written at all.
+            stopped = {(ref, rid, kind) for ref, rid, kind, _ in result.stopped_clocks}
+            self._inserts = [row for row in self._inserts if not (
+                isinstance(row, Timer) and (row.call_ref, row.referral_id, row.kind) in stopped)]
+            self._stops += result.stopped_clocks
         self._inserts += result.timers
         self._chained += result.audit
         self._inserts += result.outbox
@@ -201,10 +200,21 @@ class UnitOfWork:
         rest of the unit of work."""
         self._chained.append(event)
 
-    def _write(self, calls: CallRepository | None, inserts: list[Any], chained: list[Any]) -> None:
-        """The calls and referrals first (the rows inserted point at them), then the new rows; the audit
-        chain last: its head is the last lock the transaction takes. Each row's version is checked before
-        COMMIT: someone else's change first is a VersionConflict, and nothing is written."""
+    def _write(self, calls: CallRepository | None, stops: list[tuple[str, str | None, str, Any]],
+               inserts: list[Any], chained: list[Any]) -> None:
+        """Stopped clocks' timers closed first (before any new timer of the same clock is inserted; the
+        order firing takes its locks in too: timers, then the call); then the calls and referrals (the rows
+        inserted point at them), then the new rows; the audit chain last: its head is the last lock the
+        transaction takes. Each row's version is checked before COMMIT: someone else's change first is a
+        VersionConflict, and nothing is written."""
+        if stops:
+            connection = self.session.connection()
+            for call_ref, referral_id, kind, at in stops:
+                if referral_id is None:
+                    _STOP_CALL_CLOCK.run(connection, {"b_call_ref": call_ref, "b_kind": kind, "b_at": at})
+                else:
+                    _STOP_REFERRAL_CLOCK.run(connection, {"b_call_ref": call_ref, "b_referral_id": referral_id,
+                                                          "b_kind": kind, "b_at": at})
         check = calls.save_changes() if calls is not None else None
         self.session.flush()
         row_inserts.insert_rows(self.session, inserts)
@@ -216,18 +226,20 @@ class UnitOfWork:
     def commit(self) -> None:
         chained, self._chained = self._chained, []
         inserts, self._inserts = self._inserts, []
+        stops, self._stops = self._stops, []
         try:
             calls = self._stores.get("calls") if self._stores is not None else None
             session = self.session
-            if (calls is not None or inserts or chained) and not (session.new or session.dirty or session.deleted):
+            if (calls is not None or stops or inserts or chained) and not (
+                    session.new or session.dirty or session.deleted):
                 # Only prepared statements to run (adapters/prepared.py): on PostgreSQL they go as one batch,
                 # two round trips instead of one per statement. The ORM's flush, and the before-commit hooks
                 # (service/idempotency.py), read each statement's result as they go: never in the batch.
                 with prepared.batched(session.connection()):
-                    self._write(calls, inserts, chained)
+                    self._write(calls, stops, inserts, chained)
                 session.commit()
             else:
-                self._write(calls, inserts, chained)
+                self._write(calls, stops, inserts, chained)
                 session.commit()
         except StaleDataError as exc:
             self.session.rollback()

@@ -246,3 +246,26 @@ def test_a_process_whose_first_use_of_the_database_is_reading_a_call_reads_its_r
                           capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["referred", f"['{rid}']"]
+
+
+def test_a_clock_started_and_stopped_in_one_unit_of_work_never_runs(svc):
+    """Two changes recorded in one transaction (a route taken with its plain step first): a clock the first
+    starts and the second stops is not written, and a clock running before is closed at commit."""
+    from datetime import timedelta
+
+    from ipoa.domain.engine import Result
+    from ipoa.domain.model import Timer
+
+    ref = logged(svc)
+    now = svc.clock.now()
+    started = Timer(kind="callback", call_ref=ref, referral_id=None, due_at=now + timedelta(minutes=20),
+                    set_at_version=1, rule="test", created_at=now)
+    with svc.uow() as uow:
+        uow.calls.get(ref)
+        uow.record(Result(timers=[started]))
+        uow.record(Result(stopped_clocks=[(ref, None, "callback", now), (ref, None, "triage", now)]))
+        uow.commit()
+    with svc.uow() as uow:
+        rows = uow.session.execute(select(orm.timers.c.kind, orm.timers.c.outcome)
+                                   .where(orm.timers.c.call_ref == ref)).all()
+    assert sorted(rows) == [("triage", "stopped")]  # the call's triage clock, from logging, closed
