@@ -48,10 +48,8 @@ class FakeCallRepository:
     def get(self, ref: str) -> Call | None:
         return self.db.calls.get(ref)
 
-    def lock_intake(self, nhs_number: str) -> None:
+    def lock_and_find_open(self, nhs_number: str, final_states: set[str], limit: int = 10) -> list[OpenCallRow]:
         self.db.intake_locks.append(nhs_number)
-
-    def open_for_nhs_number(self, nhs_number: str, final_states: set[str], limit: int = 10) -> list[OpenCallRow]:
         found = sorted((c for c in self.db.calls.values()
                         if c.nhs_number == nhs_number and c.state not in final_states),
                        key=lambda c: c.logged_at, reverse=True)[:limit]

@@ -25,7 +25,7 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 from ..domain.errors import VersionConflict
 from ..domain.model import AuditEvent, Call, Referral
 from .orm import audit_events, calls, referrals
-from .prepared import Prepared
+from .prepared import Prepared, batched
 
 
 class OpenCallRow(NamedTuple):
@@ -93,27 +93,28 @@ class CallRepository:
 
         return check
 
-    def open_for_nhs_number(self, nhs_number: str, final_states: set[str], limit: int = 10) -> list[OpenCallRow]:
-        """The most recent open calls for a person (ref, centre, state, logged_at, need, urgency): enough
-        for the handler to recognise a duplicate. Bounded, and plain rows rather than entities, because
-        every intake asks."""
-        rows = _open_for_nhs_number(frozenset(final_states)).rows(self.session.connection(),
-                                                                  {"b_nhs_number": nhs_number, "b_limit": limit})
-        return [OpenCallRow(*row) for row in rows]
+    def lock_and_find_open(self, nhs_number: str, final_states: set[str], limit: int = 10) -> list[OpenCallRow]:
+        """Intakes for one NHS number serialised from this check to commit, and the person's most recent
+        open calls (ref, centre, state, logged_at, need, urgency): enough for the handler to recognise a
+        duplicate. Bounded, and plain rows rather than entities, because every intake asks.
 
-    def lock_intake(self, nhs_number: str) -> None:
-        """Serialise intakes for one NHS number from the duplicate check to commit. Without it, concurrent
-        intakes all find no open call and all insert one (10 at once made 7). On PostgreSQL a transaction-
-        scoped advisory lock, released by commit or rollback; its own statement, before the check, because
-        a statement's snapshot is taken when it starts (READ COMMITTED): the check must start after the lock
-        is held to see the call its holder committed. SQLite needs nothing: BEGIN IMMEDIATE already makes
-        each writing transaction wait for the one before."""
-        if self.session.get_bind().dialect.name != "postgresql":
-            return
+        The lock: without it, concurrent intakes all find no open call and all insert one (10 at once made
+        7). On PostgreSQL a transaction-scoped advisory lock, released by commit or rollback, in a statement
+        of its own before the check's, because a statement's snapshot is taken when it starts (READ
+        COMMITTED): the check must start after the lock is held to see the call its holder committed. The
+        two go in one batch (adapters/prepared.batched: one round trip), which the server still runs one
+        after the other. SQLite needs no lock: BEGIN IMMEDIATE already makes each writing transaction wait
+        for the one before."""
+        connection = self.session.connection()
+        params = {"b_nhs_number": nhs_number, "b_limit": limit}
+        find = _open_for_nhs_number(frozenset(final_states))
+        if connection.dialect.name != "postgresql":
+            return [OpenCallRow(*row) for row in find.rows(connection, params)]
         digest = hashlib.sha256(nhs_number.encode()).digest()
-        self.session.execute(
-            text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))"),
-            {"space": _INTAKE_LOCK_SPACE, "key": int.from_bytes(digest[:4], "big", signed=True)})
+        with batched(connection):
+            _LOCK_INTAKE.run(connection, {"b_key": int.from_bytes(digest[:4], "big", signed=True)})
+            rows = find.rows(connection, params)
+        return [OpenCallRow(*row) for row in rows]
 
     def logged_in(self, centre: str, start: datetime, end: datetime, limit: int) -> list[Call]:
         """A centre's calls logged in [start, end), oldest first, at most limit."""
@@ -241,3 +242,5 @@ _INSERT_CALL = Prepared(insert(calls).returning(calls.c.id), column_keys=_CALL_C
 # pg_advisory_xact_lock(space, key): this space is the duplicate check's, so its keys never meet another
 # advisory lock's. The key is a hash of the NHS number, not the number: locks show in pg_locks.
 _INTAKE_LOCK_SPACE = 0x1A0A
+_LOCK_INTAKE = Prepared(text(f"SELECT pg_advisory_xact_lock({_INTAKE_LOCK_SPACE}, CAST(:b_key AS integer))")
+                        .bindparams(bindparam("b_key", type_=Integer)))

@@ -106,8 +106,7 @@ def log_call(svc: Services, actor: Actor, payload: dict[str, Any], *, allow_dupl
         if cmd.subject.nhs_number and not allow_duplicate:
             # Intakes for one NHS number wait for each other from this check to commit (PostgreSQL: an
             # advisory lock; docs/security.md): only an intake that checks waits.
-            uow.calls.lock_intake(cmd.subject.nhs_number)
-            existing = uow.calls.open_for_nhs_number(cmd.subject.nhs_number, wf.final_states)
+            existing = uow.calls.lock_and_find_open(cmd.subject.nhs_number, wf.final_states)
             if existing:
                 raise DuplicateSuspected([_open_call(actor, row) for row in existing])
         call = Call(
