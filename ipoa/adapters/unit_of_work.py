@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
-from sqlalchemy import Column, Select, bindparam, func, update
+from sqlalchemy import Column, bindparam, func, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -173,7 +173,7 @@ class UnitOfWork:
                 params.update(_params(obj, f"{prefix}{i}", _columns(table)))
         (event,) = result.audit
         params["a0_content"] = canonical(audit_store.content("audit", event))
-        row = self.session.execute(_new_call_statement(shape), params).first()
+        row = _new_call_statement(shape).first(self.session.connection(), params)
         if row is None:  # no head row: nothing of the audit chain may be written without it
             raise audit_store.ChainHeadMissing("the audit chain's head record is missing")
         cast("_Keyed", call).id, event.seq, event.hash = row
@@ -336,13 +336,14 @@ def _params(obj: object, prefix: str, columns: list[Column[Any]]) -> dict[str, A
     return {f"{prefix}_{c.name}": getattr(obj, c.name) for c in columns}
 
 
-_statements: dict[tuple[int, int, int], Select[Any, Any, Any]] = {}
+_statements: dict[tuple[int, int, int], Prepared] = {}
 
 
-def _new_call_statement(shape: tuple[int, int, int]) -> Select[Any, Any, Any]:
-    """Built once per shape with bound parameters, so SQLAlchemy compiles it once."""
-    stmt = _statements.get(shape)
-    if stmt is None:
+def _new_call_statement(shape: tuple[int, int, int]) -> Prepared:
+    """Built once per shape with bound parameters and prepared (adapters/prepared.py): SQLAlchemy's cache key
+    of a statement this large, built on every execution through Core, cost more than the statement."""
+    prepared_statement = _statements.get(shape)
+    if prepared_statement is None:
         from sqlalchemy import (
             ColumnClause,
             LargeBinary,
@@ -391,5 +392,5 @@ def _new_call_statement(shape: tuple[int, int, int]) -> Select[Any, Any, Any]:
             for i in range(n):
                 stmt = stmt.add_cte(insert(metadata.tables[table_name])
                                     .values(values(f"{prefix}{i}", table_name)).cte(f"ins_{prefix}{i}"))
-        _statements[shape] = stmt
-    return stmt
+        prepared_statement = _statements[shape] = Prepared(stmt)
+    return prepared_statement
