@@ -11,7 +11,11 @@ and runs it, in the transaction the session began (same connection, same locks).
 What Core would also do, kept: a driver error is raised as SQLAlchemy's exception for it (IntegrityError,
 OperationalError, ... with the parameters hidden, as the app's engine hides them), a lost connection is
 invalidated, and listeners of the engine's before/after_cursor_execute events (the tests and benchmarks
-count and time statements) see each statement, with a bare object as its context."""
+count and time statements) see each statement, with a bare object as its context.
+
+On PostgreSQL a unit of work's writes at commit go as one batch (`batched`: psycopg's pipeline mode), a
+round trip or two instead of one per statement; a statement's row count (a version check) is read when
+the batch's results come in (`Prepared.run_later`)."""
 from __future__ import annotations
 
 import functools
@@ -78,8 +82,6 @@ class _Compiled:
             if value is not None:
                 values[i] = process(value)
         return tuple(values)
-
-
 
 
 class Prepared:
@@ -156,7 +158,7 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
     cursor = dbapi_connection.cursor()
     batch: _Batch | None = connection.info.get(_BATCH)
     later = batch is not None and not fetch
-    if batch is not None and later:
+    if later and batch is not None:
         batch.cursors.append(cursor)
     dispatch = connection.dispatch
     context = SimpleNamespace() if (dispatch.before_cursor_execute or dispatch.after_cursor_execute) else None
