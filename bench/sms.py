@@ -33,7 +33,18 @@ What it does, bounded by --max-seconds:
    commit returned -> emulator's receipt of its text, p50 / p99, and where the time went.
 5. The sender's rate: from the emulator's receipt times in phases 3 and 4, the busiest second and the
    number of windows holding more texts than burst + rate x their length (--rate-slack, 50 ms, allowed for
-   the machine and the network between a worker's turn and the receipt): never exceeded means 0.
+   the machine and the network between a worker's turn and the receipt): never exceeded means 0. The
+   report says whether the limit bound (the busiest second near the rate).
+
+   Two uses, two settings. By default the limit (--sender-rate 10000, --sender-burst 1000) is far above
+   what the pipeline reaches on any machine this project runs on (600-900 texts/s on the fastest so far),
+   so phase 3 measures the pipeline, not the limit: with the earlier default, 400/s, a faster machine's
+   pipeline was capped at 400/s and its ratio was the limit's (0.31), not the code's. The bucket is still
+   asked for the texts' turns, as in production (a batch's together while it has them free: the burst,
+   1000, is over the 10000/s x 50 ms that turns taken ahead cost it plus a batch, ipoa/domain/sms/rate.py).
+   Whether the limit holds is checked with one that binds, far below the pipeline's rate:
+       .venv/bin/python bench/sms.py --messages 200 --offered-rate 0 --sender-rate 20 --sender-burst 5
+   (the busiest second then holds burst + rate = 25 texts, and no window more than its share).
 6. Latency with an idle worker (the earlier goal, p50 < 250 ms): M referrals one at a time.
 7. Verdicts: ratio >= 0.7; relay + worker CPU <= 1.5 ms per text; p99 < 100 ms at the offered rate; the
    sender's rate never exceeded. Reported; only --check turns them into an exit status.
@@ -204,17 +215,18 @@ class JobTimes:
 def job_times(conn, job_ids: list[str]) -> JobTimes:
     from rq.job import Job
 
-    jobs = []
+    fetched: list[Job | None] = []
     for i in range(0, len(job_ids), 500):
-        jobs += Job.fetch_many(job_ids[i:i + 500], connection=conn)
-    jobs = [j for j in jobs if j is not None]
-    done = [j for j in jobs if j.started_at and j.ended_at]
-    failed = sum(1 for j in jobs if j.get_status(refresh=False) == "failed")
-    return JobTimes(len(jobs), min((j.started_at for j in done), default=None),
-                    max((j.ended_at for j in done), default=None),
-                    [(j.ended_at - j.started_at).total_seconds() for j in done],
-                    [(j.started_at - j.enqueued_at).total_seconds() for j in done if j.enqueued_at],
-                    failed, {j.worker_name for j in done}, [j.id for j in jobs])
+        fetched += Job.fetch_many(job_ids[i:i + 500], connection=conn)
+    jobs = [j for j in fetched if j is not None]
+    # (job, started, ended) of those that ran
+    done = [(j, started, ended) for j in jobs if (started := j.started_at) and (ended := j.ended_at)]
+    failed = len([j for j in jobs if j.get_status(refresh=False) == "failed"])
+    return JobTimes(len(jobs), min((started for _, started, _ in done), default=None),
+                    max((ended for _, _, ended in done), default=None),
+                    [(ended - started).total_seconds() for _, started, ended in done],
+                    [(started - j.enqueued_at).total_seconds() for j, started, _ in done if j.enqueued_at],
+                    failed, {j.worker_name for j, _, _ in done}, [j.id for j in jobs])
 
 
 def send_job_ids(conn) -> list[str]:
@@ -397,6 +409,7 @@ def run_noop(redis_url: str, env: dict[str, str], count: int, log_dir: Path, dea
     if t.count != count or len(t.durations) != count or t.failed or len(t.workers) != 1:
         raise BenchError(f"no-op run: {len(t.durations)} of {count} jobs finished, {t.failed} failed:\n"
                          f"{worker.log_tail()}\nworkers: {sorted(t.workers)}")
+    assert t.last_end is not None and t.first_start is not None  # every job finished (checked above)
     window = (t.last_end - t.first_start).total_seconds()
     conn.delete(*[f"rq:job:{i}" for i in ids], f"rq:queue:{NOOP_QUEUE}")
     return NoopRun(count, window, wall, statistics.median(t.durations) * 1000, CpuMeter.delta(before, after))
@@ -421,13 +434,14 @@ def parse_args(argv):
                    "commit-to-send phase; 0 skips it (default: %(default)s)")
     p.add_argument("--offered-seconds", type=float, default=10.0, help="how long the offered load lasts "
                    "(default: %(default)s)")
-    p.add_argument("--sender-rate", type=float, default=400.0, help="the sender's rate limit, texts a second "
-                   "(SMS_RATE_PER_SECOND for the worker; checked from the emulator's receipts) "
+    p.add_argument("--sender-rate", type=float, default=10000.0, help="the sender's rate limit, texts a "
+                   "second (SMS_RATE_PER_SECOND for the worker; checked from the emulator's receipts); the "
+                   "default is far above what the pipeline reaches, so that it never binds: see the docstring "
                    "(default: %(default)s)")
     p.add_argument("--rate-slack", type=float, default=0.05, help="seconds allowed between a worker's turn "
                    "and the emulator's receipt when checking the rate (a loaded machine delays some sends "
                    "and bunches receipts) (default: %(default)s)")
-    p.add_argument("--sender-burst", type=int, default=40, help="the sender's burst (SMS_RATE_BURST) "
+    p.add_argument("--sender-burst", type=int, default=1000, help="the sender's burst (SMS_RATE_BURST) "
                    "(default: %(default)s)")
     p.add_argument("--emulator-nagle", action="store_true", help="leave Nagle's algorithm on the emulator's "
                    "sockets (adds ~40 ms per send under load: see the comment in main)")
@@ -655,10 +669,13 @@ def main(argv=None) -> int:
             if not eid or not sid:
                 continue
             sj = Job.fetch(f"sms-{sid}", connection=conn)
-            stages["commit -> send job enqueued (relay)"].append((utc(sj.enqueued_at) - commit_wall).total_seconds())
-            stages["send job waiting"].append((sj.started_at - sj.enqueued_at).total_seconds())
-            stages["send job start -> Twilio receipt"].append((utc(recv_wall) - utc(sj.started_at)).total_seconds())
-            stages["send job running"].append((sj.ended_at - sj.started_at).total_seconds())
+            enqueued, began, ended = sj.enqueued_at, sj.started_at, sj.ended_at
+            if enqueued is None or began is None or ended is None:
+                continue
+            stages["commit -> send job enqueued (relay)"].append((utc(enqueued) - commit_wall).total_seconds())
+            stages["send job waiting"].append((began - enqueued).total_seconds())
+            stages["send job start -> Twilio receipt"].append((utc(recv_wall) - utc(began)).total_seconds())
+            stages["send job running"].append((ended - began).total_seconds())
 
         # -- report
         ratio = sms_rate / client_rate
@@ -721,6 +738,11 @@ def main(argv=None) -> int:
         print(f"sender rate {args.sender_rate:g}/s, burst {args.sender_burst}: busiest second held {busiest} "
               f"texts; windows over burst + rate x length: {breaches}   "
               f"{'never exceeded' if rate_ok else 'EXCEEDED'}")
+        # Which question the run answered (the docstring, 5.): the pipeline's own rate, or the limit's.
+        if busiest >= 0.9 * (args.sender_rate + args.sender_burst):
+            print("  the limit bound: texts/s above is the limit's, not the pipeline's")
+        elif busiest < 0.5 * args.sender_rate:
+            print("  the limit never bound (for the check that it holds: --sender-rate 20 --sender-burst 5)")
         p99_offered = None
         if offered:
             ol = offered["latencies"]
@@ -750,9 +772,9 @@ def main(argv=None) -> int:
         print(f"\nbench/sms.py: FAILED: {exc}", file=sys.stderr)
         return 2
     finally:
-        for p in (worker, relay):
-            if p is not None:
-                p.stop()
+        for running in (worker, relay):
+            if running is not None:
+                running.stop()
         if emulator is not None:
             emulator.stop()
         if app is not None:

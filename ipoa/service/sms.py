@@ -430,7 +430,7 @@ SEND_WITHIN_SECONDS = SEND_LEASE_SECONDS - 12
 # What the gateway said of a batch's texts is recorded together: every RECORD_EVERY texts, or once the
 # first unrecorded one is RECORD_WITHIN_SECONDS old, before a wait for the sender's turn, and at the end.
 # (A worker killed in between leaves them `submitting`: the next job asks the gateway before sending.)
-RECORD_EVERY = 10
+RECORD_EVERY = 20
 RECORD_WITHIN_SECONDS = 0.05
 _elapsed: Callable[[], float] = time.monotonic  # the job's own clock for the two above (the tests' is fake)
 
@@ -456,7 +456,8 @@ def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None) 
     budget = _WaitBudget()
     outcomes = _Outcomes(svc, out)
     try:
-        for sms_id in ids:
+        for n, sms_id in enumerate(ids):
+            budget.wanted = len(ids) - n  # turns worth taking together (_wait_for_turn)
             got, since = claimed.get(sms_id), claimed_at
             if got is None:
                 unfinished = _claim_unfinished(svc, sms_id, ticket_at)
@@ -497,11 +498,23 @@ class _Outcomes:
             self.out.update(_record_many(self.svc, held))
 
 
+# Turns a job takes ahead for its next texts (domain/sms/rate.reserve's `within`): each is used within this
+# long of asking for it (the job's clock), else given up and asked for again. Long enough for a batch's
+# sends at the client's pace (about 1 ms each here); the bucket counts each as sent this late, so the
+# longer it is, the less of a burst the turns taken together leave (rate x this, at most).
+TURNS_WITHIN_SECONDS = 0.05
+
+
 class _WaitBudget:
-    """Seconds a job has waited for turns so far (at most SMS_RATE_MAX_WAIT_SECONDS in all)."""
+    """Seconds a job has waited for turns so far (at most SMS_RATE_MAX_WAIT_SECONDS in all); the turns it
+    holds for its next texts (`spare`, good until `until` on the job's clock); how many texts it has left
+    to send (`wanted`: the most turns worth asking for at once)."""
 
     def __init__(self) -> None:
         self.waited = 0.0
+        self.spare = 0
+        self.until = 0.0
+        self.wanted = 1
 
 
 def _send_claimed(svc: Services, sms_id: str, claimed: tuple[str, str, int], since: float,
@@ -512,11 +525,12 @@ def _send_claimed(svc: Services, sms_id: str, claimed: tuple[str, str, int], sin
     if _elapsed() - since > SEND_WITHIN_SECONDS:  # its lease may run out mid-send: not sent by this job
         outcomes.flush()
         return _put_back(svc, sms_id, attempts, 0.001)
-    # The sender's turn, after the claim so that the gateway is asked right after the turn comes.
+    outcomes.due()
+    # The sender's turn, after the claim and anything else so that the gateway is asked right after the
+    # turn comes (a turn taken ahead is good for TURNS_WITHIN_SECONDS only).
     booked = _wait_for_turn(svc, budget, before_waiting=outcomes.flush)
     if booked is not None:
         return _put_back(svc, sms_id, attempts, booked)
-    outcomes.due()
     try:
         result = svc.sms_gateway.send(to, body, status_callback_url(svc))
     except PermanentSmsError as exc:
@@ -577,10 +591,18 @@ def _wait_for_turn(svc: Services, budget: _WaitBudget, sleep: Callable[[float], 
     found = _sender_buckets(svc)
     if found is None:
         return None
+    if budget.spare:
+        budget.spare -= 1
+        if _elapsed() < budget.until:
+            return None  # a turn taken with an earlier one: no round trip to Redis for this text
+        budget.spare = 0  # too late for them: the bucket counted them as gone by now; ask again
     sender, buckets = found
-    turn = buckets.reserve(sender, max_wait=buckets.rates.max_wait - budget.waited)
+    asked = _elapsed()  # before Redis's clock read the request: the turns' deadline errs early
+    turn = buckets.reserve(sender, max_wait=buckets.rates.max_wait - budget.waited, count=budget.wanted,
+                           within=TURNS_WITHIN_SECONDS)
     if not turn.granted:
         return max(turn.wait, 0.001)
+    budget.spare, budget.until = turn.count - 1, asked + TURNS_WITHIN_SECONDS
     if turn.wait > 0:
         budget.waited += turn.wait
         if before_waiting is not None:

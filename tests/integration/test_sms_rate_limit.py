@@ -43,6 +43,21 @@ def test_the_script_keeps_the_same_arithmetic_as_the_domain(svc, clock):
     assert shared.reserve("+447700900111", now=1000.2).wait == 0
 
 
+def test_the_script_takes_turns_together_with_the_same_arithmetic_as_the_domain(svc):
+    rate = SenderRate(40, 5)
+    shared = buckets(svc, rate, max_wait=1.0)
+    tat = None
+    for now, count in [(1000.0, 20), (1000.0, 20), (1000.01, 3), (1000.3, 2), (1000.3, 20), (1001.0, 20),
+                       (1009.0, 1)]:
+        expected = reserve(tat, now, rate, 1.0, count, 0.05)
+        got = shared.reserve(SENDER, now=now, count=count, within=0.05)
+        assert (got.granted, got.count) == (expected.granted, expected.count)
+        assert abs(got.wait - expected.wait) < 1e-3
+        assert got.tat is not None and expected.tat is not None and abs(got.tat - expected.tat) < 1e-3
+        tat = expected.tat
+    assert reserve(None, 1000.0, rate, 1.0, 20, 0.05).count == 4  # the case above did take turns ahead
+
+
 def test_workers_asking_at_once_each_get_their_own_turn(svc):
     rate = SenderRate(5, 2)
     got: list[float] = []
@@ -120,6 +135,72 @@ def test_three_workers_sending_never_exceed_the_senders_rate(svc, handler_actor,
     for i in range(len(went)):
         for j in range(i + 1, len(went)):
             assert j - i + 1 <= rate.burst + rate.per_second * (went[j] - went[i] + 0.05), (i, j, went)
+
+
+def test_three_workers_sending_batches_take_turns_ahead_and_never_exceed_the_senders_rate(
+        svc, handler_actor, monkeypatch):
+    ids = pending_texts(svc, handler_actor, 24)
+    rate = SenderRate(20, 4)
+    gateway = Recording()
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {"rates": SenderRates(rate, {}, max_wait=5.0)})
+    asked: list[int] = []
+    real = SenderBuckets.reserve_with
+
+    def counted(self, sender, rate, now=None, max_wait=None, count=1, within=0.0):
+        turn = real(self, sender, rate, now, max_wait, count, within)
+        asked.append(turn.count)
+        return turn
+
+    monkeypatch.setattr(SenderBuckets, "reserve_with", counted)
+    outcomes: dict[str, str] = {}
+
+    def worker(mine):
+        outcomes.update(sms.send_many(svc, mine))
+
+    threads = [threading.Thread(target=worker, args=(ids[k::3],)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes.values()) == ["queued"] * 24
+    assert sorted(to for _, to in gateway.sent) == sorted(r.to for r in rows(svc).values())  # each once
+    assert max(asked) > 1  # turns taken together (the first call: the burst, four), not one call a text
+    went = sorted(t for t, _ in gateway.sent)
+    # the bucket's promise, with 50 ms for the threads' own scheduling between a turn and the send
+    for i in range(len(went)):
+        for j in range(i + 1, len(went)):
+            assert j - i + 1 <= rate.burst + rate.per_second * (went[j] - went[i] + 0.05), (i, j, went)
+
+
+def test_a_batch_asks_for_its_turns_together_and_gives_up_those_it_is_too_late_for(
+        svc, handler_actor, monkeypatch):
+    ids = pending_texts(svc, handler_actor, 6)
+    elapsed = [0.0]
+    monkeypatch.setattr(sms, "_elapsed", lambda: elapsed[0])
+
+    class Slow(Recording):
+        def send(self, to, body, status_callback=None):
+            if len(self.sent) == 2:  # the third send, taking longer than a turn taken ahead is good for
+                elapsed[0] += sms.TURNS_WITHIN_SECONDS + 0.01
+            return super().send(to, body, status_callback)
+
+    gateway = Slow()
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {"rates": SenderRates(SenderRate(1000, 100), {}, max_wait=5.0)})
+    asked: list[tuple[int, int]] = []
+    real = SenderBuckets.reserve_with
+
+    def counted(self, sender, rate, now=None, max_wait=None, count=1, within=0.0):
+        turn = real(self, sender, rate, now, max_wait, count, within)
+        asked.append((count, turn.count))
+        return turn
+
+    monkeypatch.setattr(SenderBuckets, "reserve_with", counted)
+    assert sms.send_many(svc, ids) == dict.fromkeys(ids, "queued")
+    # six turns in one call; the fourth text came too late for its turn, so the last three asked again
+    assert asked == [(6, 6), (3, 3)]
+    assert len(gateway.sent) == 6
 
 
 def test_a_text_whose_sender_is_booked_is_put_back_and_later_sent_once(svc, handler_actor, monkeypatch):

@@ -7,6 +7,13 @@ A sender allowed `rate` texts a second with a burst of `burst` sends at most bur
 any T seconds, and no more than `burst` at once. A send that would have to wait longer than `max_wait`
 reserves nothing: the text is put back to wait that long in the table (service/sms.py).
 
+A worker sending a batch takes the turns it can use at once together (`count`): the first as above,
+and more only while the bucket has them free now, each counted as if sent at the latest instant it may
+go, `within` seconds after it was asked for (the worker never sends one later: it asks again). So the
+promise holds for the texts' real times, whatever order two workers' sends interleave in: each went no
+earlier than its turn allowed, and the bucket moved on as far as it would have had it gone at the last
+moment (docs/performance.md, "Texts at the client's rate").
+
 Defaults (SMS_RATE_PER_SECOND=1, SMS_RATE_BURST=1): a UK long code, which Twilio sends at about one
 message a second; raise them per sender for a short code or a Messaging Service with a pool of numbers
 (SMS_SENDER_RATES)."""
@@ -40,18 +47,28 @@ class Reservation:
     granted: bool
     wait: float            # seconds from now until the text may go (granted), or would have (refused)
     tat: float | None      # the bucket's new theoretical arrival time; None when nothing was reserved
+    count: int = 1         # turns reserved (granted): the first after `wait`, the others at once, each
+    #                        to be used within the `within` the reservation was asked with, or never
 
 
-def reserve(tat: float | None, now: float, rate: SenderRate, max_wait: float) -> Reservation:
-    """One send's reservation against a bucket whose theoretical arrival time is `tat` (None: unused or
+def reserve(tat: float | None, now: float, rate: SenderRate, max_wait: float, count: int = 1,
+            within: float = 0.0) -> Reservation:
+    """A send's reservation against a bucket whose theoretical arrival time is `tat` (None: unused or
     expired). The send may go `wait` seconds from now; the next one is measured from the returned tat.
-    Nothing is reserved when the wait would exceed max_wait."""
+    Nothing is reserved when the wait would exceed max_wait.
+
+    count > 1: up to count - 1 more turns when the first needs no wait, as many as the bucket allows now,
+    each charged as if its text went `within` seconds from now (the latest it may go): the caller sends
+    each extra turn's text within that time of asking, or gives the turn up."""
     tat = now if tat is None or tat < now else tat
     allowed_at = tat - (rate.burst - 1) * rate.interval
     wait = max(0.0, allowed_at - now)
     if wait > max_wait:
         return Reservation(False, wait, None)
-    return Reservation(True, wait, tat + rate.interval)
+    tat, granted = tat + rate.interval, 1
+    while wait == 0.0 and granted < count and tat - (rate.burst - 1) * rate.interval <= now:
+        tat, granted = max(tat, now + within) + rate.interval, granted + 1
+    return Reservation(True, wait, tat, granted)
 
 
 @dataclass(frozen=True)
