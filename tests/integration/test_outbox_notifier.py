@@ -12,15 +12,6 @@ import redis
 
 from ipoa.adapters.redis_conn import connect
 from ipoa.adapters.rq_queue import OUTBOX_LIST, OutboxNotifier
-from tests.helpers.private_redis import PrivateRedis
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.kill()
 
 
 def _eventually(check, seconds: float = 5.0) -> None:

@@ -17,16 +17,7 @@ from ipoa.adapters.rq_queue import OutboxNotifier
 from ipoa.service import calls as call_service
 from tests import processes
 from tests.conftest import call_payload
-from tests.helpers.private_redis import PrivateRedis
 from tests.helpers.rota import add_on_duty
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    r = PrivateRedis(tmp_path)
-    r.start()
-    yield r
-    r.kill()
 
 
 def _count(svc, table, *where) -> int:

@@ -21,6 +21,24 @@ from tests.helpers.sms import handle_events, referred_call
 SENDER = "+447700900999"
 
 
+def in_threads(worker, shares: list) -> None:
+    """worker(share) in a thread of its own for each share, all at once; back when all are done."""
+    threads = [threading.Thread(target=worker, args=(share,)) for share in shares]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+
+def assert_within_rate(gateway, rate: SenderRate) -> None:
+    """The bucket's promise over the texts' send times: at most burst + rate x T in any T seconds, with 50 ms
+    for the threads' own scheduling between a turn and the send."""
+    went = sorted(t for t, _ in gateway.sent)
+    for i in range(len(went)):
+        for j in range(i + 1, len(went)):
+            assert j - i + 1 <= rate.burst + rate.per_second * (went[j] - went[i] + 0.05), (i, j, went)
+
+
 def buckets(svc, rate: SenderRate, max_wait: float = 60.0) -> SenderBuckets:
     # a connection of its own, as another worker process has
     return SenderBuckets(redis.Redis.from_url(svc.redis_url) if svc.redis_url.startswith("redis://")
@@ -123,18 +141,10 @@ def test_three_workers_sending_never_exceed_the_senders_rate(svc, handler_actor,
     def worker(mine):
         outcomes.extend(sms.send(svc, sid) for sid in mine)
 
-    threads = [threading.Thread(target=worker, args=(ids[k::3],)) for k in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    in_threads(worker, [ids[k::3] for k in range(3)])
     assert sorted(outcomes) == ["queued"] * 9
     assert sorted(to for _, to in gateway.sent) == sorted(r.to for r in rows(svc).values())  # each once
-    went = sorted(t for t, _ in gateway.sent)
-    # the bucket's promise, with 50 ms for the threads' own scheduling between a turn and the send
-    for i in range(len(went)):
-        for j in range(i + 1, len(went)):
-            assert j - i + 1 <= rate.burst + rate.per_second * (went[j] - went[i] + 0.05), (i, j, went)
+    assert_within_rate(gateway, rate)
 
 
 def test_three_workers_sending_batches_take_turns_ahead_and_never_exceed_the_senders_rate(
@@ -158,19 +168,11 @@ def test_three_workers_sending_batches_take_turns_ahead_and_never_exceed_the_sen
     def worker(mine):
         outcomes.update(sms.send_many(svc, mine))
 
-    threads = [threading.Thread(target=worker, args=(ids[k::3],)) for k in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    in_threads(worker, [ids[k::3] for k in range(3)])
     assert sorted(outcomes.values()) == ["queued"] * 24
     assert sorted(to for _, to in gateway.sent) == sorted(r.to for r in rows(svc).values())  # each once
     assert max(asked) > 1  # turns taken together (the first call: the burst, four), not one call a text
-    went = sorted(t for t, _ in gateway.sent)
-    # the bucket's promise, with 50 ms for the threads' own scheduling between a turn and the send
-    for i in range(len(went)):
-        for j in range(i + 1, len(went)):
-            assert j - i + 1 <= rate.burst + rate.per_second * (went[j] - went[i] + 0.05), (i, j, went)
+    assert_within_rate(gateway, rate)
 
 
 def test_a_batch_asks_for_its_turns_together_and_gives_up_those_it_is_too_late_for(
