@@ -151,10 +151,10 @@ def _open_for_nhs_number(final_states: frozenset[str]) -> Prepared:
     """Built once per workflow's final states, with bound parameters: each intake only binds (the states
     are written into the statement, so nothing is expanded per execution)."""
     return Prepared(select(calls.c.ref, calls.c.centre, calls.c.centre_path, calls.c.state, calls.c.logged_at,
-                   calls.c.need, calls.c.urgency)
-            .where(calls.c.nhs_number == bindparam("b_nhs_number"),
-                   calls.c.state.not_in([literal(state) for state in sorted(final_states)]))
-            .order_by(calls.c.logged_at.desc()).limit(bindparam("b_limit", type_=Integer)))
+                           calls.c.need, calls.c.urgency)
+                    .where(calls.c.nhs_number == bindparam("b_nhs_number"),
+                           calls.c.state.not_in([literal(state) for state in sorted(final_states)]))
+                    .order_by(calls.c.logged_at.desc()).limit(bindparam("b_limit", type_=Integer)))
 
 
 def _loaded(cls: type[_T], names: tuple[str, ...], values: Sequence[Any]) -> _T:
