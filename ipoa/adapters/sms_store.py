@@ -80,11 +80,12 @@ def _claim_of(which: ColumnElement[bool], *returning: ColumnElement[Any]) -> Ret
 _CLAIM = _claim_of(sms_messages.c.id == bindparam("claim_id"),
                    sms_messages.c.to, sms_messages.c.body, sms_messages.c.attempts)
 # The same claim for a batch job's texts at once (service/sms.send_many): one statement for up to
-# CLAIM_SLOTS texts (a send job's batch: adapters/rq_queue.SMS_BATCH_SIZE), the slots a batch leaves
+# CLAIM_SLOTS texts (a send job's batch, adapters/rq_queue.SMS_BATCH_SIZE, in two; more slots would take the
+# statement past the 50 parameters psycopg keeps a parsed query for), the slots a batch leaves
 # unused bound to NULL, which matches no id. A fixed list, not an expanding one, so that the statement is
 # compiled once and run on the DB-API cursor (adapters/prepared.py): SQLAlchemy renders an expanding IN
 # again at every use, which cost ~0.2 ms of a job's CPU (docs/performance.md, SMS).
-CLAIM_SLOTS = 20
+CLAIM_SLOTS = 25
 _CLAIM_MANY = Prepared(_claim_of(sms_messages.c.id.in_([bindparam(f"claim_id{k}") for k in range(CLAIM_SLOTS)]),
                                  sms_messages.c.id, sms_messages.c.to, sms_messages.c.body, sms_messages.c.attempts))
 
