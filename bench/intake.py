@@ -213,6 +213,20 @@ def post(session, url: str, data: bytes, headers: dict[str, str], what: str, fai
     return True
 
 
+def send_one(session, url: str, headers: dict[str, str], endpoint: str, i: int, bodies: list[bytes] | None,
+             deadline: float, failures: list[str]) -> float | None:
+    """POST request i (its body, or {} for the baseline) unless the run's time is up: the perf_counter instant
+    it was sent, or None when it was not sent or did not answer 201 (`failures` says why)."""
+    if time.monotonic() > deadline:
+        failures.append(f"run time limit reached during the {endpoint} phase")
+        return None
+    data = bodies[i] if bodies is not None else b"{}"
+    sent = time.perf_counter()
+    if not post(session, url, data, headers, f"{endpoint} request {i}", failures):
+        return None
+    return sent
+
+
 def run_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | None, count: int,
               concurrency: int, deadline: float, sessions: dict, meter: CpuMeter | None = None) -> Phase:
     """`count` POSTs to `endpoint` from `concurrency` threads, each with its own keep-alive session."""
@@ -230,14 +244,10 @@ def run_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | No
             i = next(counter)
             if i >= count:
                 return
-            if time.monotonic() > deadline:
-                failures.append(f"run time limit reached during the {endpoint} phase")
+            sent = send_one(session, url, headers, endpoint, i, bodies, deadline, failures)
+            if sent is None:
                 return
-            data = bodies[i] if bodies is not None else b"{}"
-            t0 = time.perf_counter()
-            if not post(session, url, data, headers, f"{endpoint} request {i}", failures):
-                return
-            mine.append(time.perf_counter() - t0)
+            mine.append(time.perf_counter() - sent)
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         futures = [pool.submit(worker, slot) for slot in range(concurrency)]
@@ -290,12 +300,8 @@ def run_offered_phase(base_url: str, token: str, endpoint: str, bodies: list[byt
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            if time.monotonic() > deadline:
-                failures.append(f"run time limit reached during the {endpoint} phase")
-                return
-            data = bodies[i] if bodies is not None else b"{}"
-            sent = time.perf_counter()
-            if not post(session, url, data, headers, f"{endpoint} request {i}", failures):
+            sent = send_one(session, url, headers, endpoint, i, bodies, deadline, failures)
+            if sent is None:
                 return
             done = time.perf_counter()
             latencies[slot].append(done - due)

@@ -39,6 +39,21 @@ def assert_within_rate(gateway, rate: SenderRate) -> None:
             assert j - i + 1 <= rate.burst + rate.per_second * (went[j] - went[i] + 0.05), (i, j, went)
 
 
+def slow_gateway(monkeypatch, seconds: float, only_send: int | None = None) -> Recording:
+    """A recording gateway on a fake job clock (service/sms._elapsed): each send, or only the send numbered
+    only_send (from 0), moves the clock on by `seconds`."""
+    elapsed = [0.0]
+    monkeypatch.setattr(sms, "_elapsed", lambda: elapsed[0])
+
+    class Slow(Recording):
+        def send(self, to, body, status_callback=None):
+            if only_send is None or len(self.sent) == only_send:
+                elapsed[0] += seconds
+            return super().send(to, body, status_callback)
+
+    return Slow()
+
+
 def buckets(svc, rate: SenderRate, max_wait: float = 60.0) -> SenderBuckets:
     # a connection of its own, as another worker process has
     return SenderBuckets(redis.Redis.from_url(svc.redis_url) if svc.redis_url.startswith("redis://")
@@ -178,16 +193,8 @@ def test_three_workers_sending_batches_take_turns_ahead_and_never_exceed_the_sen
 def test_a_batch_asks_for_its_turns_together_and_gives_up_those_it_is_too_late_for(
         svc, handler_actor, monkeypatch):
     ids = pending_texts(svc, handler_actor, 6)
-    elapsed = [0.0]
-    monkeypatch.setattr(sms, "_elapsed", lambda: elapsed[0])
-
-    class Slow(Recording):
-        def send(self, to, body, status_callback=None):
-            if len(self.sent) == 2:  # the third send, taking longer than a turn taken ahead is good for
-                elapsed[0] += sms.TURNS_WITHIN_SECONDS + 0.01
-            return super().send(to, body, status_callback)
-
-    gateway = Slow()
+    # the third send takes longer than a turn taken ahead is good for
+    gateway = slow_gateway(monkeypatch, sms.TURNS_WITHIN_SECONDS + 0.01, only_send=2)
     monkeypatch.setattr(svc, "sms_gateway", gateway)
     monkeypatch.setattr(svc, "twilio", {"rates": SenderRates(SenderRate(1000, 100), {}, max_wait=5.0)})
     asked: list[tuple[int, int]] = []
@@ -288,15 +295,8 @@ def test_a_batch_for_a_busy_sender_waits_its_share_then_puts_the_rest_back(svc, 
 def test_a_batch_sends_no_text_its_claims_lease_may_not_cover_and_a_later_job_sends_it_once(
         svc, handler_actor, monkeypatch):
     ids = pending_texts(svc, handler_actor, 3)
-    elapsed = [0.0]
-    monkeypatch.setattr(sms, "_elapsed", lambda: elapsed[0])
-
-    class Slow(Recording):
-        def send(self, to, body, status_callback=None):
-            elapsed[0] += sms.SEND_WITHIN_SECONDS + 0.5  # the first send took more than the claim allows
-            return super().send(to, body, status_callback)
-
-    gateway = Slow()
+    # the first send took more than the claim allows
+    gateway = slow_gateway(monkeypatch, sms.SEND_WITHIN_SECONDS + 0.5)
     monkeypatch.setattr(svc, "sms_gateway", gateway)
     monkeypatch.setattr(svc, "twilio", {})
     got = sms.send_many(svc, ids)
