@@ -227,6 +227,16 @@ def send_one(session, url: str, headers: dict[str, str], endpoint: str, i: int, 
     return sent
 
 
+def completed(endpoint: str, count: int, latencies: list[list[float]], failures: list[str]) -> list[float]:
+    """A phase's latencies, its threads' lists joined, once every request answered 201 (else BenchError)."""
+    if failures:
+        raise BenchError(failures[0])
+    flat = [x for chunk in latencies for x in chunk]
+    if len(flat) != count:
+        raise BenchError(f"{endpoint}: {len(flat)} of {count} requests completed")
+    return flat
+
+
 def run_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | None, count: int,
               concurrency: int, deadline: float, sessions: dict, meter: CpuMeter | None = None) -> Phase:
     """`count` POSTs to `endpoint` from `concurrency` threads, each with its own keep-alive session."""
@@ -258,12 +268,8 @@ def run_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | No
             f.result()
         seconds = time.perf_counter() - t0
         after = meter.snapshot() if meter else {}
-    if failures:
-        raise BenchError(failures[0])
-    flat = [x for chunk in latencies for x in chunk]
-    if len(flat) != count:
-        raise BenchError(f"{endpoint}: {len(flat)} of {count} requests completed")
-    return Phase(endpoint, count, seconds, flat, CpuMeter.delta(before, after))
+    return Phase(endpoint, count, seconds, completed(endpoint, count, latencies, failures),
+                 CpuMeter.delta(before, after))
 
 
 def offered_threads(rate: float) -> int:
@@ -316,11 +322,7 @@ def run_offered_phase(base_url: str, token: str, endpoint: str, bodies: list[byt
         for f in futures:
             f.result()
         after = meter.snapshot() if meter else {}
-    if failures:
-        raise BenchError(failures[0])
-    flat = [x for chunk in latencies for x in chunk]
-    if len(flat) != count:
-        raise BenchError(f"{endpoint}: {len(flat)} of {count} requests completed")
+    flat = completed(endpoint, count, latencies, failures)
     # count intervals of 1/rate, the last one stretched by however late its response came back
     return Phase(endpoint, count, max(last_response) - start + 1 / rate, flat, CpuMeter.delta(before, after),
                  offered=rate, late=[x for chunk in lateness for x in chunk])

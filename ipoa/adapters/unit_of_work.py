@@ -3,6 +3,7 @@ together or not at all. Committed outbox messages are then handed to the publish
 (Redis down) they stay unpublished in the table and the sweep hands them over later."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -230,17 +231,14 @@ class UnitOfWork:
         try:
             calls = self._stores.get("calls") if self._stores is not None else None
             session = self.session
-            if (calls is not None or stops or inserts or chained) and not (
-                    session.new or session.dirty or session.deleted):
-                # Only prepared statements to run (adapters/prepared.py): on PostgreSQL they go as one batch,
-                # two round trips instead of one per statement. The ORM's flush, and the before-commit hooks
-                # (service/idempotency.py), read each statement's result as they go: never in the batch.
-                with prepared.batched(session.connection()):
-                    self._write(calls, stops, inserts, chained)
-                session.commit()
-            else:
+            # Only prepared statements to run (adapters/prepared.py): on PostgreSQL they go as one batch, two
+            # round trips instead of one per statement. The ORM's flush, and the before-commit hooks
+            # (service/idempotency.py), read each statement's result as they go: never in the batch.
+            only_prepared = (calls is not None or stops or inserts or chained) and not (
+                session.new or session.dirty or session.deleted)
+            with prepared.batched(session.connection()) if only_prepared else contextlib.nullcontext():
                 self._write(calls, stops, inserts, chained)
-                session.commit()
+            session.commit()
         except StaleDataError as exc:
             self.session.rollback()
             raise VersionConflict(None, None) from exc

@@ -140,6 +140,14 @@ def pending_texts(svc, handler_actor, professionals: int) -> list[str]:
         return list(uow.session.scalars(select(sms_messages.c.id).order_by(sms_messages.c.to)))
 
 
+def recording_sender(svc, monkeypatch, rate: SenderRate) -> Recording:
+    """The services' gateway a Recording, and their one sender limited to `rate` (a turn waited for up to 5 s)."""
+    gateway = Recording()
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {"rates": SenderRates(rate, {}, max_wait=5.0)})
+    return gateway
+
+
 def rows(svc):
     with svc.uow() as uow:
         return {r.id: r for r in uow.session.execute(select(sms_messages)).all()}
@@ -148,9 +156,7 @@ def rows(svc):
 def test_three_workers_sending_never_exceed_the_senders_rate(svc, handler_actor, monkeypatch):
     ids = pending_texts(svc, handler_actor, 9)
     rate = SenderRate(5, 1)
-    gateway = Recording()
-    monkeypatch.setattr(svc, "sms_gateway", gateway)
-    monkeypatch.setattr(svc, "twilio", {"rates": SenderRates(rate, {}, max_wait=5.0)})
+    gateway = recording_sender(svc, monkeypatch, rate)
     outcomes: list[str] = []
 
     def worker(mine):
@@ -166,9 +172,7 @@ def test_three_workers_sending_batches_take_turns_ahead_and_never_exceed_the_sen
         svc, handler_actor, monkeypatch):
     ids = pending_texts(svc, handler_actor, 24)
     rate = SenderRate(20, 4)
-    gateway = Recording()
-    monkeypatch.setattr(svc, "sms_gateway", gateway)
-    monkeypatch.setattr(svc, "twilio", {"rates": SenderRates(rate, {}, max_wait=5.0)})
+    gateway = recording_sender(svc, monkeypatch, rate)
     asked: list[int] = []
     real = SenderBuckets.reserve_with
 
