@@ -485,6 +485,8 @@ def profile_ipoa(backend: Backend, n: int) -> str:
                   file=out)
     print("\n  top 30 by cumulative time:", file=out)
     stats.sort_stats("cumulative").print_stats(30)
+    print("\n  top 30 by self time:", file=out)
+    stats.sort_stats("tottime").print_stats(30)
     text = out.getvalue().replace(str(Path(sys.prefix) / "lib"), "<venv>/lib").replace(str(REPO) + "/", "")
     return text
 

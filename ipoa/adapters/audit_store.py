@@ -10,10 +10,11 @@ each other in a cycle."""
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import URL, bindparam, case, func, select, update
+from sqlalchemy import Engine, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, seal, verify
@@ -107,11 +108,20 @@ def moved(session: Session, chain: str, head: Head) -> None:
 # Each chain's head as this process last moved it, by database: where the next unit of work most likely finds
 # it. Only a guess: _move_if_at moves the head only from exactly this head, so a stale guess (another process
 # wrote since, the transaction rolled back) costs one more statement, never a wrong link.
-_last_head: dict[tuple[URL, str], Head] = {}
+_last_head: dict[tuple[str, str], Head] = {}
 
 
-def _database(session: Session) -> URL:
-    return session.get_bind().engine.url
+def _database(session: Session) -> str:
+    engine = session.get_bind().engine
+    text = _url_text.get(engine)
+    if text is None:
+        text = _url_text[engine] = engine.url.render_as_string(hide_password=False)
+    return text
+
+
+# Each engine's database URL as text, worked out once: a URL object builds its hash anew each time it is
+# looked up, which cost about 2% of a workflow step (docs/performance.md, "Engine core").
+_url_text: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
 def _set_head(session: Session, chain: str, head: Head) -> None:

@@ -1,9 +1,11 @@
 """Database engine, sessions and migrations."""
 from __future__ import annotations
 
+import time
+
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
@@ -43,10 +45,44 @@ def make_engine(url: str, **kwargs) -> Engine:
             _BEGIN_IMMEDIATE.run(conn, {})  # on the DB-API cursor: every unit of work begins so
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    ping_after_idle = kwargs.pop("ping_after_idle", PING_AFTER_IDLE)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+# A pooled PostgreSQL connection is pinged before use when it has sat unused in the pool for longer than this
+# (seconds), not on every checkout (the pool's pre_ping): the ping is a round trip, one of six a workflow step
+# made (docs/performance.md, "Engine core"). A connection handed back moments ago was working moments ago; one
+# idle longer may have been closed by a server restart, a failover or an idle timeout, and is replaced unseen.
+PING_AFTER_IDLE = 1.0
+_IDLE_SINCE = "ipoa.idle_since"  # the pool record's info key: when the connection was last handed back
+
+
+def _ping_when_idle(engine: Engine, after: float) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection, record) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is not None and time.monotonic() - since <= after:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if not dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            # As the pool's own pre_ping: this connection is discarded and another checked out (a new one if
+            # need be), and every connection made before now is replaced when next checked out (the server
+            # may have restarted).
+            raise exc.InvalidatePoolError("the pooled connection was closed") from error
 
 
 # Prepared once (adapters/prepared.py): SQLAlchemy's own handling of a statement was most of its cost.

@@ -1,19 +1,20 @@
 """Idempotency-Key records, `idempotency_keys` (service/idempotency.py; docs/security.md, "Races and
-retries"), and the hook that completes a claim inside the change's own transaction: a listener on every
-SQLAlchemy Session's before_commit, which hands the service a view of the committing transaction."""
+retries"), and the hook that completes a claim inside the change's own transaction: run by every unit of
+work just before it commits, with a view of the committing transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..domain.model import Call
 from . import repository
 from .orm import idempotency_keys as table
+from .prepared import Prepared
 from .results import rowcount
 
 
@@ -82,21 +83,29 @@ class CommittingTransaction:
         return repository.in_transaction(self.session, ref)
 
     def complete_key(self, key_id: int, status: int, body: str) -> bool:
-        return IdempotencyKeyStore(self.session).complete(key_id, status, body)
+        """As IdempotencyKeyStore.complete, as a prepared statement: a unit of work's commit may run its hooks
+        inside a batch (adapters/prepared.batched), where only prepared statements' row counts can be read."""
+        done = _COMPLETE.run_later(self.session.connection(), {"b_id": key_id, "b_status": status, "b_body": body})
+        return done() == 1
+
+
+# b_*: an UPDATE's bound parameters may not be named after its table's columns
+_COMPLETE = Prepared(update(table).where(table.c.id == bindparam("b_id"), table.c.status_code.is_(None))
+                     .values(status_code=bindparam("b_status", type_=table.c.status_code.type),
+                             response_body=bindparam("b_body", type_=table.c.response_body.type)))
 
 
 _hooks: list[Callable[[CommittingTransaction], None]] = []
 
 
-def _before_commit(session: Session) -> None:
-    for hook in _hooks:
-        hook(CommittingTransaction(session))
-
-
 def before_every_commit(hook: Callable[[CommittingTransaction], None]) -> None:
-    """Run `hook` just before every Session commits, inside its transaction (registered once per process,
-    however often this is called)."""
+    """Run `hook` just before every unit of work commits, inside its transaction (adapters/unit_of_work.py;
+    registered once per process, however often this is called)."""
     if hook not in _hooks:
         _hooks.append(hook)
-    if not event.contains(Session, "before_commit", _before_commit):
-        event.listen(Session, "before_commit", _before_commit)
+
+
+def run_before_commit(session: Session) -> None:
+    """The hooks, for the unit of work about to commit on `session`."""
+    for hook in _hooks:
+        hook(CommittingTransaction(session))

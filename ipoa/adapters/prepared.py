@@ -13,9 +13,10 @@ OperationalError, ... with the parameters hidden, as the app's engine hides them
 invalidated, and listeners of the engine's before/after_cursor_execute events (the tests and benchmarks
 count and time statements) see each statement, with a bare object as its context.
 
-On PostgreSQL a unit of work's writes at commit go as one batch (`batched`: psycopg's pipeline mode), a
-round trip or two instead of one per statement; a statement's row count (a version check) is read when
-the batch's results come in (`Prepared.run_later`)."""
+On PostgreSQL a unit of work's writes at commit go as one batch ending with its COMMIT (`batched`: psycopg's
+pipeline mode; `commit_in_batch`), two round trips instead of one per statement and one for the COMMIT; a
+statement's row count (a version check) is read when the batch's results come in (`Prepared.run_later`),
+and rows a batch's statement returns can be read once it is over (`Prepared.rows_later`)."""
 from __future__ import annotations
 
 import functools
@@ -112,6 +113,26 @@ class Prepared:
         raw = _run(connection, compiled, compiled.parameters(params), many=False, fetch=True)
         return [compiled.row(r) for r in raw]
 
+    def rows_later(self, connection: Connection, params: Mapping[str, Any]) -> Callable[[], list[tuple[Any, ...]]]:
+        """As `rows`, but inside `batched` sent with the batch and read once the batch is in (after it ends):
+        no round trip of its own. The returned function gives the rows."""
+        if _BATCH not in connection.info:
+            found = self.rows(connection, params)
+            return lambda: found
+        compiled = self._compiled(connection.dialect)
+        cursor = _run(connection, compiled, compiled.parameters(params), many=False, fetch=False, cursor_back=True)
+        connection.info[_BATCH].cursors.remove(cursor)  # still to be read: closed when read, not by the batch
+
+        def read() -> list[tuple[Any, ...]]:
+            try:
+                return [compiled.row(r) for r in cursor.fetchall()]
+            except connection.dialect.loaded_dbapi.Error as error:
+                _raise(connection, cursor, compiled.sql, None, error, False)
+            finally:
+                cursor.close()
+
+        return read
+
     def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         rows = self.rows(connection, params)
         return rows[0] if rows else None
@@ -155,8 +176,8 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
     dbapi_connection = connection.connection.dbapi_connection
     if dbapi_connection is None:
         raise exc.ResourceClosedError("the unit of work's connection is closed")
-    cursor = dbapi_connection.cursor()
     batch: _Batch | None = connection.info.get(_BATCH)
+    cursor = dbapi_connection.cursor()
     later = batch is not None and not fetch
     if later and batch is not None:
         batch.cursors.append(cursor)
@@ -222,6 +243,25 @@ def batched(connection: Connection) -> Iterator[Callable[[], None]]:
             cursor.close()
 
 
+def commit_in_batch(connection: Connection) -> None:
+    """Inside `batched` on PostgreSQL, the transaction's COMMIT sent as the batch's last statement: it goes,
+    and its outcome comes back, in the batch's last round trip, and the session's own commit afterwards finds
+    no transaction and sends nothing. (psycopg's `commit()` would wait for its answer, and the batch's end for
+    another.) An error committing is raised as the batch ends. Elsewhere it does nothing: the session commits
+    as usual."""
+    batch: _Batch | None = connection.info.get(_BATCH)
+    if batch is None:
+        return
+    # Not a statement to the engine's listeners: Core's COMMIT is not one either (its `commit` event fires
+    # when the session commits).
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    batch.cursors.append(cursor)
+    try:
+        cursor.execute("COMMIT")
+    except connection.dialect.loaded_dbapi.Error as error:
+        _raise(connection, cursor, "COMMIT", None, error, False)
+
+
 def _raise(connection: Connection, cursor: Any, sql: str, parameters: Any, error: Exception, many: bool) -> NoReturn:
     """As Core raises a driver's error: wrapped in SQLAlchemy's exception for it, the parameters hidden when
     the engine hides them (the app's does: a row's identifiers must not reach a log), a lost connection
@@ -232,5 +272,8 @@ def _raise(connection: Connection, cursor: Any, sql: str, parameters: Any, error
                                       hide_parameters=connection.engine.hide_parameters,
                                       connection_invalidated=disconnect, dialect=dialect, ismulti=many)
     if disconnect:
+        # As Core: the server may have restarted, so every pooled connection made before now is replaced when
+        # next checked out, and this one is discarded.
+        connection.engine.pool._invalidate(connection.connection, error, _checkin=False)
         connection.invalidate(error)
     raise wrapped from error

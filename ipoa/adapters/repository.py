@@ -102,9 +102,9 @@ class CallRepository:
         7). On PostgreSQL a transaction-scoped advisory lock, released by commit or rollback, in a statement
         of its own before the check's, because a statement's snapshot is taken when it starts (READ
         COMMITTED): the check must start after the lock is held to see the call its holder committed. The
-        two go in one batch (adapters/prepared.batched: one round trip), which the server still runs one
-        after the other. SQLite needs no lock: BEGIN IMMEDIATE already makes each writing transaction wait
-        for the one before."""
+        two go in one batch with the transaction's BEGIN (adapters/prepared.batched: one round trip), which
+        the server still runs one after the other. SQLite needs no lock: BEGIN IMMEDIATE already makes each
+        writing transaction wait for the one before."""
         connection = self.session.connection()
         params = {"b_nhs_number": nhs_number, "b_limit": limit}
         find = _open_for_nhs_number(frozenset(final_states))
@@ -113,8 +113,8 @@ class CallRepository:
         digest = hashlib.sha256(nhs_number.encode()).digest()
         with batched(connection):
             _LOCK_INTAKE.run(connection, {"b_key": int.from_bytes(digest[:4], "big", signed=True)})
-            rows = find.rows(connection, params)
-        return [OpenCallRow(*row) for row in rows]
+            rows = find.rows_later(connection, params)
+        return [OpenCallRow(*row) for row in rows()]
 
     def logged_in(self, centre: str, start: datetime, end: datetime, limit: int) -> list[Call]:
         """A centre's calls logged in [start, end), oldest first, at most limit."""

@@ -3,7 +3,6 @@ together or not at all. Committed outbox messages are then handed to the publish
 (Redis down) they stay unpublished in the table and the sweep hands them over later."""
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from ..domain.audit_chain import Head, canonical
 from ..domain.engine import Engine, Result
 from ..domain.errors import VersionConflict
 from ..domain.model import AccessEvent, AuditEvent, Call, SecurityEvent, Timer
-from . import audit_store, prepared, row_inserts
+from . import audit_store, idempotency_store, prepared, row_inserts
 from .access_log_queries import AccessLogQueries
 from .audit_queries import AuditTrailQueries
 from .break_glass_store import BreakGlassStore
@@ -231,14 +230,23 @@ class UnitOfWork:
         try:
             calls = self._stores.get("calls") if self._stores is not None else None
             session = self.session
-            # Only prepared statements to run (adapters/prepared.py): on PostgreSQL they go as one batch, two
-            # round trips instead of one per statement. The ORM's flush, and the before-commit hooks
-            # (service/idempotency.py), read each statement's result as they go: never in the batch.
+            # Only prepared statements to run (adapters/prepared.py): on PostgreSQL they go as one batch ending
+            # with the COMMIT, two round trips instead of one per statement and one for the COMMIT. The ORM's
+            # flush reads each statement's result as it goes: never in the batch. The before-commit hooks
+            # (service/idempotency.py) run in it, with batch-safe statements
+            # (adapters/idempotency_store.CommittingTransaction).
             only_prepared = (calls is not None or stops or inserts or chained) and not (
                 session.new or session.dirty or session.deleted)
-            with prepared.batched(session.connection()) if only_prepared else contextlib.nullcontext():
+            if only_prepared:
+                connection = session.connection()
+                with prepared.batched(connection):
+                    self._write(calls, stops, inserts, chained)
+                    idempotency_store.run_before_commit(session)
+                    prepared.commit_in_batch(connection)
+            else:
                 self._write(calls, stops, inserts, chained)
-            session.commit()
+                idempotency_store.run_before_commit(session)
+            session.commit()  # after commit_in_batch, the transaction is over: nothing is sent
         except StaleDataError as exc:
             self.session.rollback()
             raise VersionConflict(None, None) from exc

@@ -1,0 +1,170 @@
+"""Round trips to PostgreSQL per use case (issue 14, point 1; docs/performance.md, "Engine core"), counted
+from libpq's own trace of the protocol messages, and the pooled connection's ping only after idleness
+(adapters/db.py): a connection the server closed while it sat in the pool is replaced unseen.
+
+A round trip is the client sending and then waiting for the server's answer: in the trace, a run of
+frontend (F) messages followed by backend (B) ones. SQLite has no round trips: these tests need
+PostgreSQL (TEST_DATABASE_URL), as production runs on."""
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from psycopg import pq
+from sqlalchemy import event, text
+
+from ipoa.adapters.db import make_engine
+from ipoa.domain.errors import VersionConflict
+from ipoa.service import calls as call_service
+from tests.helpers import call_payload
+from tests.helpers.web import actor_for, advance, in_triage, logged
+
+
+@pytest.fixture
+def pg(svc, monkeypatch):
+    if svc.db.dialect.name != "postgresql":
+        pytest.skip("round trips and pooled connections are PostgreSQL's (set TEST_DATABASE_URL)")
+    # The deployed workflow versions are re-checked every 30 s by default (Services.engine): not within a test
+    monkeypatch.setattr(svc, "workflow_refresh_seconds", 3600.0)
+    svc.engine()
+    return svc
+
+
+@contextmanager
+def traced(engine) -> Iterator[list[str]]:
+    """The protocol messages of every connection checked out of `engine` meanwhile: 'F Parse', 'B DataRow'..."""
+    messages: list[str] = []
+    files = []
+
+    def start(dbapi_connection, _record, _proxy):
+        out = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 - closed below, once the trace is read
+        files.append((dbapi_connection, out))
+        dbapi_connection.pgconn.trace(out.fileno())
+        dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+    event.listen(engine, "checkout", start)
+    try:
+        yield messages
+    finally:
+        event.remove(engine, "checkout", start)
+        for dbapi_connection, out in files:
+            dbapi_connection.pgconn.untrace()
+            out.seek(0)
+            for line in out.read().decode().splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 3 and parts[0] in ("F", "B"):
+                    messages.append(" ".join([parts[0]] + parts[2:]))
+            out.close()
+
+
+NOT_YET_LOGGED = "9990000034"  # a valid NHS number (never issued: the 999 range) no test logs in this file
+
+
+def round_trips(messages: list[str]) -> int:
+    trips, sending = 0, False
+    for message in messages:
+        if message.startswith("F "):
+            sending = True
+        elif sending:
+            trips, sending = trips + 1, False
+    return trips
+
+
+def test_a_workflow_step_takes_four_round_trips(pg):
+    ref = in_triage(pg)
+    call, _ = call_service.get_call(pg, ref)
+    with traced(pg.db) as messages:
+        call_service.fire_call_trigger(pg, actor_for("CNH"), ref, {
+            "trigger": "refer", "expected_version": call.version, "data": {"service": "CRT"}})
+    # BEGIN (psycopg waits for it); the call and its referrals; the batch up to the audit chain's head
+    # (UPDATE ... RETURNING); the audit events with the COMMIT. No ping (the connection was in use moments
+    # ago), no COMMIT of its own: six before (docs/performance.md, "Engine core").
+    assert round_trips(messages) == 4, messages
+    # and no COMMIT of the session's after the batch (a simple-protocol Query)
+    assert sum(m.startswith("F Query") and "COMMIT" in m for m in messages) == 0, messages
+
+
+def test_logging_a_call_takes_four_round_trips(pg):
+    logged(pg)  # a first call: statements prepared, the chain's head known to this process
+    payload = call_payload()
+    payload["subject"]["nhs_number"] = NOT_YET_LOGGED
+    with traced(pg.db) as messages:
+        call_service.log_call(pg, actor_for("CNH"), payload)
+    # BEGIN; the intake lock with the duplicate check; the call with its rows (one statement); the COMMIT.
+    # Six before: a ping, and the lock's batch read its rows before its end (two).
+    assert round_trips(messages) == 4, messages
+
+
+def test_a_refused_step_writes_nothing_and_the_next_one_on_the_same_connection_commits(pg):
+    ref = in_triage(pg)
+    before, history = call_service.get_call(pg, ref)
+    with pytest.raises(VersionConflict):  # a stale version: refused at the batch's version check
+        call_service.fire_call_trigger(pg, actor_for("CNH"), ref, {
+            "trigger": "refer", "expected_version": before.version - 1, "data": {"service": "CRT"}})
+    after, same = call_service.get_call(pg, ref)
+    assert (after.state, after.version, len(same)) == (before.state, before.version, len(history))
+    advance(pg, ref, "refer", data={"service": "CRT"})
+    done, _ = call_service.get_call(pg, ref)
+    assert done.version > before.version and done.state != before.state
+
+
+def _backend_pids(engine) -> set[int]:
+    with engine.connect() as connection:
+        return {connection.execute(text("select pg_backend_pid()")).scalar_one()}
+
+
+def _terminate(url: str, pids: set[int]) -> None:
+    other = make_engine(url, ping_after_idle=0)
+    with other.begin() as connection:
+        for pid in pids:
+            connection.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+    other.dispose()
+
+
+def test_a_connection_closed_while_idle_in_the_pool_is_replaced_unseen(pg):
+    url = pg.db.url.render_as_string(hide_password=False)
+    engine = make_engine(url, ping_after_idle=0.05)
+    try:
+        first = _backend_pids(engine)
+        _terminate(url, first)
+        time.sleep(0.1)  # idle longer than the threshold: pinged at checkout, found closed, replaced
+        second = _backend_pids(engine)
+        assert second and second != first
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_used_moments_ago_is_not_pinged(pg):
+    url = pg.db.url.render_as_string(hide_password=False)
+    engine = make_engine(url, ping_after_idle=60)
+    try:
+        _backend_pids(engine)
+        with traced(engine) as messages:
+            _backend_pids(engine)
+        # BEGIN, the statement, the ROLLBACK as it goes back to the pool: no ping ("SELECT 1") before them.
+        assert round_trips(messages) == 3, messages
+        assert not [m for m in messages if m.startswith("F") and "SELECT 1" in m.upper()], messages
+    finally:
+        engine.dispose()
+
+
+def test_after_a_server_restart_one_statement_fails_and_the_pool_then_recovers(pg):
+    """What pinging only after idleness gives up, said plainly: a connection used within the threshold and
+    closed since (a server restart) fails its next statement, as one in use at the restart would; the
+    failure replaces every pooled connection made before it, and the next use succeeds."""
+    from sqlalchemy.exc import DBAPIError
+
+    url = pg.db.url.render_as_string(hide_password=False)
+    engine = make_engine(url, ping_after_idle=60)
+    try:
+        pids = _backend_pids(engine)
+        _terminate(url, pids)
+        with pytest.raises(DBAPIError) as failed:
+            _backend_pids(engine)
+        assert failed.value.connection_invalidated
+        assert _backend_pids(engine).isdisjoint(pids)
+    finally:
+        engine.dispose()
