@@ -174,6 +174,14 @@ def ipoa_runner(backend: Backend) -> Callable[[int], None]:
 
 # ------------------------------------------------------------------------------------------ same-work
 
+def _own_transactions(conn: Any, backend: Backend) -> None:
+    """A hand-written loop's connection begins its transactions as the driver does: psycopg, out of its
+    autocommit mode, sends BEGIN before a transaction's first statement. (The app's engine puts its
+    connections in autocommit and sends BEGIN with the first statement itself: adapters/prepared.py.)"""
+    if not backend.sqlite:
+        conn.driver_connection.autocommit = False
+
+
 class SameWork:
     """The minimum durable work of each step, by hand, on the app engine's DB-API connection."""
 
@@ -181,6 +189,7 @@ class SameWork:
         self.backend = backend
         self.conn = backend.svc.db.raw_connection()  # the app's pragmas (SQLite: WAL, isolation_level None)
         self.sqlite = backend.sqlite
+        _own_transactions(self.conn, backend)
         self.cur = self.conn.cursor()
         self.sql = {k: self._style(v) for k, v in _SAME_WORK_SQL.items()}
         self.seq = 0
@@ -353,6 +362,7 @@ class Spiff:
         self.serializer = BpmnWorkflowSerializer()
         self.backend, self.in_memory, self.sqlite = backend, in_memory, backend.sqlite
         self.conn = backend.svc.db.raw_connection()
+        _own_transactions(self.conn, backend)
         self.cur = self.conn.cursor()
         style = (lambda s: s) if self.sqlite else (lambda s: re.sub(r":(\w+)", r"%(\1)s", s))
         self.insert = style("INSERT INTO bench_spiff_workflows (id, state, updated_at) VALUES (:id, :state, :at)")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from ..paths import MIGRATIONS
 from .orm import start_mappers
-from .prepared import Prepared
+from .prepared import Prepared, begin_with_first_statement
 
 
 def normalise_url(url: str) -> str:
@@ -50,6 +50,7 @@ def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     engine = create_engine(url, **kwargs)
     _ping_when_idle(engine, ping_after_idle)
+    begin_with_first_statement(engine)
     return engine
 
 

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any, NoReturn, cast
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Engine, event, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -177,6 +177,18 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
     if dbapi_connection is None:
         raise exc.ResourceClosedError("the unit of work's connection is closed")
     batch: _Batch | None = connection.info.get(_BATCH)
+    if batch is None and BEGIN_PENDING in connection.info:
+        # The transaction's first statement: sent in a batch after its BEGIN, one round trip for both
+        # (begin_with_first_statement), its rows or count read once the batch is in.
+        with batched(connection):
+            cursor = _run(connection, compiled, parameters, many=many, fetch=False, cursor_back=True)
+            connection.info[_BATCH].cursors.remove(cursor)
+        try:
+            return cursor.fetchall() if fetch else cursor.rowcount
+        except connection.dialect.loaded_dbapi.Error as error:
+            _raise(connection, cursor, compiled.sql, parameters, error, many)
+        finally:
+            cursor.close()
     cursor = dbapi_connection.cursor()
     later = batch is not None and not fetch
     if later and batch is not None:
@@ -234,6 +246,8 @@ def batched(connection: Connection) -> Iterator[Callable[[], None]]:
     try:
         with pipeline_of() as pipeline:
             batch = connection.info[_BATCH] = _Batch(pipeline)
+            if connection.info.pop(BEGIN_PENDING, False):
+                _send_begin(connection, batch)
             yield functools.partial(batch.sync, connection)
     except connection.dialect.loaded_dbapi.Error as error:  # raised as the pipeline ended
         _raise(connection, None, "(a batch of statements)", None, error, False)
@@ -241,6 +255,74 @@ def batched(connection: Connection) -> Iterator[Callable[[], None]]:
         batch = connection.info.pop(_BATCH, None)
         for cursor in batch.cursors if batch is not None else ():
             cursor.close()
+
+
+# PostgreSQL: the transaction's BEGIN is not yet sent (begin_with_first_statement). A key of the connection's
+# info (its pool record's), as _BATCH.
+BEGIN_PENDING = "ipoa.begin_pending"
+
+
+def _send_begin(connection: Connection, batch: _Batch | None, wrap: bool = True) -> None:
+    """wrap=False: a driver's error raised as it is, for SQLAlchemy to handle (inside its own execution)."""
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("BEGIN")
+    except connection.dialect.loaded_dbapi.Error as error:
+        if not wrap:
+            raise
+        _raise(connection, cursor, "BEGIN", None, error, False)
+    finally:
+        if batch is None:
+            cursor.close()
+        else:
+            batch.cursors.append(cursor)
+
+
+def begin_with_first_statement(engine: Engine) -> None:
+    """On PostgreSQL, a transaction's BEGIN sent with its first statement: one round trip, not two.
+
+    psycopg, left to begin transactions itself, sends BEGIN and waits for its answer before the first
+    statement, even in pipeline mode (it must learn the transaction's status). So the app's connections are
+    put in psycopg's autocommit mode, in which psycopg sends nothing of its own, and the BEGIN is ours: when
+    SQLAlchemy begins a transaction, BEGIN is noted as pending on the connection, and it goes just before
+    the transaction's first statement. A prepared statement (this module's, the hot paths) sends it in a
+    batch with itself; any other statement of SQLAlchemy's sends it just before, as psycopg did. psycopg's
+    commit() and rollback() go by the server's transaction status, so SQLAlchemy's commits and rollbacks are
+    unchanged, and a transaction that ran no statement sends neither BEGIN nor COMMIT.
+
+    Every statement of the app goes through SQLAlchemy's cursor events or this module (`_run`), which both
+    send a pending BEGIN first: no statement of a transaction runs outside it
+    (tests/integration/test_round_trips.py). A connection with SQLAlchemy's AUTOCOMMIT isolation level gets
+    no BEGIN. Code that takes the DB-API connection itself (engine.raw_connection(), as bench/engine.py's
+    baselines do) sets psycopg's autocommit to False to have psycopg's own transactions."""
+    @event.listens_for(engine, "connect")
+    def _ours(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.autocommit = True
+
+    @event.listens_for(engine, "checkout")
+    def _ours_again(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        record.info.pop(BEGIN_PENDING, None)
+        if not dbapi_connection.autocommit:  # SQLAlchemy set it back after an isolation level of its own
+            dbapi_connection.autocommit = True
+
+    @event.listens_for(engine, "begin")
+    def _pending(connection: Connection) -> None:
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.info[BEGIN_PENDING] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _over(connection: Connection) -> None:
+        if not connection.invalidated:  # (an invalidated connection's info is gone with it: nothing pending)
+            connection.info.pop(BEGIN_PENDING, None)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin_first(connection: Connection, *_: Any) -> None:
+        if connection.info.pop(BEGIN_PENDING, False):
+            # An error goes to SQLAlchemy as the statement's would (it wraps it, and a lost connection is
+            # invalidated as its own statements' are).
+            _send_begin(connection, connection.info.get(_BATCH), wrap=False)
 
 
 def commit_in_batch(connection: Connection) -> None:

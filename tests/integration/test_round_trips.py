@@ -1,6 +1,8 @@
 """Round trips to PostgreSQL per use case (issue 14, point 1; docs/performance.md, "Engine core"), counted
-from libpq's own trace of the protocol messages, and the pooled connection's ping only after idleness
-(adapters/db.py): a connection the server closed while it sat in the pool is replaced unseen.
+from libpq's own trace of the protocol messages; BEGIN sent with a transaction's first statement, which
+every statement stays inside (adapters/prepared.begin_with_first_statement); and the pooled connection's
+ping only after idleness (adapters/db.py): a connection the server closed while it sat in the pool is
+replaced unseen.
 
 A round trip is the client sending and then waiting for the server's answer: in the trace, a run of
 frontend (F) messages followed by backend (B) ones. SQLite has no round trips: these tests need
@@ -14,9 +16,11 @@ from contextlib import contextmanager
 
 import pytest
 from psycopg import pq
-from sqlalchemy import event, text
+from sqlalchemy import bindparam, event, func, insert, select, text
 
 from ipoa.adapters.db import make_engine
+from ipoa.adapters.orm import bench_pings
+from ipoa.adapters.prepared import Prepared, batched
 from ipoa.domain.errors import VersionConflict
 from ipoa.service import calls as call_service
 from tests.helpers import call_payload
@@ -73,29 +77,30 @@ def round_trips(messages: list[str]) -> int:
     return trips
 
 
-def test_a_workflow_step_takes_four_round_trips(pg):
+def test_a_workflow_step_takes_three_round_trips(pg):
     ref = in_triage(pg)
     call, _ = call_service.get_call(pg, ref)
     with traced(pg.db) as messages:
         call_service.fire_call_trigger(pg, actor_for("CNH"), ref, {
             "trigger": "refer", "expected_version": call.version, "data": {"service": "CRT"}})
-    # BEGIN (psycopg waits for it); the call and its referrals; the batch up to the audit chain's head
-    # (UPDATE ... RETURNING); the audit events with the COMMIT. No ping (the connection was in use moments
-    # ago), no COMMIT of its own: six before (docs/performance.md, "Engine core").
-    assert round_trips(messages) == 4, messages
+    # BEGIN with the call and its referrals; the batch up to the audit chain's head (UPDATE ... RETURNING);
+    # the audit events with the COMMIT. No ping (the connection was in use moments ago), no BEGIN nor COMMIT
+    # of their own: six before (docs/performance.md, "Engine core").
+    assert round_trips(messages) == 3, messages
+    assert messages[0].startswith('F Parse  "" "BEGIN"'), messages
     # and no COMMIT of the session's after the batch (a simple-protocol Query)
     assert sum(m.startswith("F Query") and "COMMIT" in m for m in messages) == 0, messages
 
 
-def test_logging_a_call_takes_four_round_trips(pg):
+def test_logging_a_call_takes_three_round_trips(pg):
     logged(pg)  # a first call: statements prepared, the chain's head known to this process
     payload = call_payload()
     payload["subject"]["nhs_number"] = NOT_YET_LOGGED
     with traced(pg.db) as messages:
         call_service.log_call(pg, actor_for("CNH"), payload)
-    # BEGIN; the intake lock with the duplicate check; the call with its rows (one statement); the COMMIT.
-    # Six before: a ping, and the lock's batch read its rows before its end (two).
-    assert round_trips(messages) == 4, messages
+    # BEGIN with the intake lock and the duplicate check; the call with its rows (one statement); the
+    # COMMIT. Six before: a ping, BEGIN alone, and the lock's batch read its rows before its end (two).
+    assert round_trips(messages) == 3, messages
 
 
 def test_a_refused_step_writes_nothing_and_the_next_one_on_the_same_connection_commits(pg):
@@ -144,7 +149,8 @@ def test_a_connection_used_moments_ago_is_not_pinged(pg):
         _backend_pids(engine)
         with traced(engine) as messages:
             _backend_pids(engine)
-        # BEGIN, the statement, the ROLLBACK as it goes back to the pool: no ping ("SELECT 1") before them.
+        # BEGIN, then the statement (Core's, not prepared: BEGIN goes just before it, as psycopg sent it), the
+        # ROLLBACK as it goes back to the pool: no ping ("SELECT 1") before them.
         assert round_trips(messages) == 3, messages
         assert not [m for m in messages if m.startswith("F") and "SELECT 1" in m.upper()], messages
     finally:
@@ -168,3 +174,57 @@ def test_after_a_server_restart_one_statement_fails_and_the_pool_then_recovers(p
         assert _backend_pids(engine).isdisjoint(pids)
     finally:
         engine.dispose()
+
+
+# The app's connections are in psycopg's autocommit mode and send BEGIN themselves (adapters/prepared.py,
+# begin_with_first_statement): whichever kind of statement comes first in a unit of work, every statement
+# is inside its transaction, and a rollback undoes them all.
+
+def _pings(svc) -> int:
+    with svc.db.connect() as connection:
+        return connection.execute(select(func.count()).select_from(bench_pings)).scalar_one()
+
+
+_PREPARED_PING = Prepared(insert(bench_pings).values(created_at=bindparam("b_at", type_=bench_pings.c.created_at.type),
+                                                     note="prepared"))
+
+
+def _core_first(uow, now):
+    uow.session.execute(insert(bench_pings).values(created_at=now, note="core"))
+
+
+def _prepared_first(uow, now):
+    _PREPARED_PING.run(uow.session.connection(), {"b_at": now})
+
+
+def _batch_first(uow, now):
+    connection = uow.session.connection()
+    with batched(connection):
+        _PREPARED_PING.run(connection, {"b_at": now})
+
+
+def _read_first(uow, now):
+    uow.session.execute(select(func.count()).select_from(bench_pings)).scalar_one()
+
+
+@pytest.mark.parametrize("first", [_core_first, _prepared_first, _batch_first, _read_first])
+def test_every_statement_of_a_unit_of_work_is_in_its_transaction(pg, first):
+    now = pg.clock.now()
+    with pg.uow() as uow:
+        first(uow, now)
+        uow.session.execute(insert(bench_pings).values(created_at=now, note="second"))
+        _PREPARED_PING.run(uow.session.connection(), {"b_at": now})
+        # not committed: leaving the unit of work rolls everything back
+    assert _pings(pg) == 0
+    with pg.uow() as uow:
+        first(uow, now)
+        _PREPARED_PING.run(uow.session.connection(), {"b_at": now})
+        uow.commit()
+    assert _pings(pg) == (1 if first is _read_first else 2)
+
+
+def test_a_transaction_that_runs_no_statement_sends_nothing(pg):
+    with traced(pg.db) as messages, pg.uow() as uow:
+        uow.session.connection()
+        uow.commit()
+    assert messages == []
