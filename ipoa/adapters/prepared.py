@@ -260,6 +260,7 @@ def batched(connection: Connection) -> Iterator[Callable[[], None]]:
 # PostgreSQL: the transaction's BEGIN is not yet sent (begin_with_first_statement). A key of the connection's
 # info (its pool record's), as _BATCH.
 BEGIN_PENDING = "ipoa.begin_pending"
+_WROTE = "ipoa.wrote"  # the transaction ran a statement other than a SELECT
 
 
 def _send_begin(connection: Connection, batch: _Batch | None, wrap: bool = True) -> None:
@@ -303,26 +304,51 @@ def begin_with_first_statement(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _ours_again(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         record.info.pop(BEGIN_PENDING, None)
+        record.info.pop(_WROTE, None)
         if not dbapi_connection.autocommit:  # SQLAlchemy set it back after an isolation level of its own
             dbapi_connection.autocommit = True
 
     @event.listens_for(engine, "begin")
     def _pending(connection: Connection) -> None:
+        connection.info.pop(_WROTE, None)
         if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             connection.info[BEGIN_PENDING] = True
 
     @event.listens_for(engine, "commit")
-    @event.listens_for(engine, "rollback")
     def _over(connection: Connection) -> None:
         if not connection.invalidated:  # (an invalidated connection's info is gone with it: nothing pending)
             connection.info.pop(BEGIN_PENDING, None)
+            connection.info.pop(_WROTE, None)
+
+    @event.listens_for(engine, "rollback")
+    def _over_reading(connection: Connection) -> None:
+        """A transaction that only read is ended by COMMIT rather than ROLLBACK (the same for it): psycopg
+        answers every ROLLBACK by forgetting the connection's prepared statements (DEALLOCATE ALL, one more
+        round trip), and every read-only unit of work (a page, the API's token check) ends by rolling back.
+        SQLAlchemy's rollback then finds no transaction and sends nothing."""
+        if connection.invalidated:
+            return
+        info = connection.info
+        info.pop(BEGIN_PENDING, None)
+        if info.pop(_WROTE, False) or _BATCH in info:
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        status = getattr(getattr(dbapi_connection, "info", None), "transaction_status", None)
+        if status is not None and status.name == "INTRANS":
+            try:
+                dbapi_connection.commit()  # type: ignore[union-attr]
+            except connection.dialect.loaded_dbapi.Error:
+                pass  # SQLAlchemy's own rollback follows, and deals with the connection as it finds it
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _begin_first(connection: Connection, *_: Any) -> None:
-        if connection.info.pop(BEGIN_PENDING, False):
+    def _begin_first(connection: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        info = connection.info
+        if info.pop(BEGIN_PENDING, False):
             # An error goes to SQLAlchemy as the statement's would (it wraps it, and a lost connection is
             # invalidated as its own statements' are).
-            _send_begin(connection, connection.info.get(_BATCH), wrap=False)
+            _send_begin(connection, info.get(_BATCH), wrap=False)
+        if statement.lstrip()[:6].upper() != "SELECT":
+            info[_WROTE] = True  # (anything but a plain SELECT counts as a write: WITH, SAVEPOINT, ...)
 
 
 def commit_in_batch(connection: Connection) -> None:

@@ -87,7 +87,6 @@ def test_a_workflow_step_takes_three_round_trips(pg):
     # the audit events with the COMMIT. No ping (the connection was in use moments ago), no BEGIN nor COMMIT
     # of their own: six before (docs/performance.md, "Engine core").
     assert round_trips(messages) == 3, messages
-    assert messages[0].startswith('F Parse  "" "BEGIN"'), messages
     # and no COMMIT of the session's after the batch (a simple-protocol Query)
     assert sum(m.startswith("F Query") and "COMMIT" in m for m in messages) == 0, messages
 
@@ -228,3 +227,24 @@ def test_a_transaction_that_runs_no_statement_sends_nothing(pg):
         uow.session.connection()
         uow.commit()
     assert messages == []
+
+
+def test_a_unit_of_work_that_only_read_ends_with_commit_and_keeps_the_prepared_statements(pg):
+    ref = logged(pg)
+    for _ in range(6):  # psycopg prepares a statement on the server from its fifth run on a connection
+        call_service.get_call(pg, ref)
+    with traced(pg.db) as messages:
+        call_service.get_call(pg, ref)
+    assert not [m for m in messages if "DEALLOCATE" in m or "ROLLBACK" in m], messages
+    assert [m for m in messages if m.startswith("F") and "COMMIT" in m], messages
+    # its statements ran prepared: bound to a named statement, not parsed again
+    assert [m for m in messages if m.startswith('F Bind  "" "_pg3_')], messages
+
+
+def test_a_unit_of_work_that_wrote_and_did_not_commit_rolls_back(pg):
+    now = pg.clock.now()
+    with traced(pg.db) as messages, pg.uow() as uow:
+        uow.session.execute(select(func.count()).select_from(bench_pings)).scalar_one()
+        uow.session.execute(insert(bench_pings).values(created_at=now, note="undone"))
+    assert [m for m in messages if m.startswith("F") and "ROLLBACK" in m], messages
+    assert _pings(pg) == 0
