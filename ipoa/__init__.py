@@ -62,6 +62,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Token-authenticated (api/tokens.py): no ambient cookie credentials to forge, so no CSRF token.
     access.csrf.exempt(v1.bp)
     app.register_blueprint(webhooks.bp)
+    from .web import voice_webhooks
+    app.register_blueprint(voice_webhooks.bp)
     if app.config.get("BENCH_ENDPOINTS"):
         from .api import bench
         app.register_blueprint(bench.bp)

@@ -227,3 +227,27 @@ def axe(page):
     checker = Axe(page, axe_source())
     page.set_viewport_size(DESKTOP)
     return checker
+
+
+# -- Twilio Voice (issue 15): the app on a live local port, the Voice emulator calling its webhooks, signed.
+
+VOICE_SID, VOICE_TOKEN = "AC" + "5" * 32, "voice-emulator-auth-token"
+
+
+@pytest.fixture
+def voice(app, svc, clock, monkeypatch):
+    """A Voice emulator (tests/voice_emulator.py) ringing the app served on a live local port; webhooks are
+    signed with the token the app checks. voice.calls, voice.queues; the app's side in tests/helpers/voice.py."""
+    from tests.voice_emulator import VoiceEmulator
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setattr(svc, "public_base_url", base)
+    monkeypatch.setattr(svc, "twilio", {"account_sid": VOICE_SID, "auth_token": VOICE_TOKEN})
+    with VoiceEmulator(VOICE_SID, VOICE_TOKEN, voice_url=f"{base}/webhooks/twilio/voice/incoming",
+                       status_url=f"{base}/webhooks/twilio/voice/status", clock=clock.now) as emulator:
+        yield emulator
+    server.shutdown()
+    thread.join(10)

@@ -110,6 +110,8 @@ calls = Table(
     Index("ix_calls_centre_state", "centre", "state"),
     Index("ix_calls_state", "state"),
     Index("ix_calls_logged_at", "logged_at"),  # reports select a period's calls
+    # A caller who rings again is matched to their open calls by number (service/phone_calls.py): 0013.
+    Index("ix_calls_caller_phone", "caller_phone"),
 )
 
 referrals = Table(
@@ -538,6 +540,45 @@ timers = Table(
     Column("outcome", String(16)),
     Column("stopped_at", UTCDateTime),
     Index("ix_timers_due", "fired_at", "due_at"),
+)
+
+# Phone legs (Twilio Voice, issue 15; docs/telephony.md): one row per inbound call Twilio handles (its
+# CallSid), written by service/phone_calls.py, from ringing to hanging up. The caller's number is kept to
+# call back an abandoned call and to match a caller who rings again; it is never logged nor texted.
+phone_legs = Table(
+    "phone_legs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("call_sid", String(64), nullable=False, unique=True),
+    Column("centre", String(8), nullable=False),  # whose number was rung
+    Column("queue", String(8)),  # the centre whose queue it is (or was) in: another one after an overflow
+    Column("caller_number", String(20)),  # E.164 UK number; NULL when withheld or not a UK number
+    Column("caller_type", String(16)),  # professional | public, from the menu
+    Column("priority", Boolean, nullable=False, default=False),  # a professional: answered first
+    Column("arrived_at", UTCDateTime, nullable=False),
+    Column("enqueued_at", UTCDateTime),
+    Column("answered_at", UTCDateTime),
+    Column("answered_by", String(64)),
+    Column("left_queue_at", UTCDateTime),
+    Column("hung_up_at", UTCDateTime),
+    Column("outcome", String(24)),  # domain/telephony/legs.py OUTCOMES; NULL while live
+    Column("overflowed_from", String(8)),
+    Column("matched_call_ref", String(16)),  # an open call for the caller's number when it rang
+    Column("call_ref", String(16)),  # the call made (or matched) for the callback an abandoned leg needs
+    Column("last_status", String(20)),  # Twilio's CallStatus, ranked (domain/telephony/legs.py)
+    Column("menu_attempt", Integer, nullable=False, default=0),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_phone_legs_queue_enqueued_at", "queue", "enqueued_at"),  # a queue's waiting callers
+    Index("ix_phone_legs_arrived_at", "arrived_at"),  # a period's legs (the measures)
+    Index("ix_phone_legs_caller_number", "caller_number"),
+)
+
+# Handlers taking phone calls (a flag per user with when it last changed): a centre with nobody taking
+# calls overflows if its line says so (domain/telephony/centre_voice.py).
+handler_availability = Table(
+    "handler_availability", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("taking_calls", Boolean, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
 )
 
 # The benchmark's baseline: one plain insert through the same app, auth and transaction handling.

@@ -19,6 +19,7 @@ from .calendar import BankHolidays, Calendar, calendar_from_spec
 from .input_models import NonBlank as _Text
 from .input_models import Strict
 from .postcodes import outward_code
+from .telephony.centre_voice import CentreVoice, LineFacts, VoiceIn, reference_problems
 from .validation import normalise_uk_mobile, normalise_uk_phone
 
 
@@ -44,6 +45,9 @@ class Centre:
     description: str = ""
     organisation: str = ""  # an Organisation code; always set when loaded from directory.yaml
     phone: str | None = None  # E.164: the number professionals ring back the centre on, if listed
+    # The centre's phone line as ipoa answers it (Twilio Voice: domain/telephony, docs/telephony.md); None:
+    # its calls do not come to ipoa.
+    voice: CentreVoice | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class Directory:
         name = self._by_district.get(outward_code(postcode))
         return LocalityMatch(name, name is None)
 
+    def centre_for_number(self, number: str) -> Centre | None:
+        """The centre whose line ipoa answers on this number (E.164, as Twilio sends `To`)."""
+        return next((c for c in self.centres.values() if c.voice is not None and c.phone == number), None)
+
     def organisation_of_centre(self, code: str) -> Organisation | None:
         centre = self.centres.get(code)
         return self.organisations.get(centre.organisation) if centre else None
@@ -122,6 +130,7 @@ class _CentreIn(Strict):
     description: str = ""
     calendar: Any
     phone: str | None = None
+    voice: VoiceIn | None = None
 
     @field_validator("phone")
     @classmethod
@@ -298,10 +307,13 @@ def load_directory(
     centres = {
         c.code: Centre(
             c.code, c.name, c.run_by, resolver.build(f"centre {c.code}", c.code, c.calendar), c.description,
-            c.organisation, c.phone,
+            c.organisation, c.phone, c.voice.build() if c.voice else None,
         )
         for c in raw.centres
     }
+    problems = reference_problems({code: LineFacts(c.phone, c.voice) for code, c in centres.items()})
+    if problems:
+        raise DirectoryError(f"{source}: " + "; ".join(problems))
     services = {
         s.code: Service(
             s.code,

@@ -187,6 +187,18 @@ class ClockBinding:
         return None
 
 
+@dataclass(frozen=True)
+class AbandonedCalls:
+    """A caller who hangs up while queued (Twilio Voice, docs/telephony.md): abandoned after waiting more
+    than `after` (shorter waits are not counted, docs/domain.md "Telephony measures"), and promised a
+    callback within `call_back_within` of hanging up: the call's callback clock, escalated like any promised
+    callback (`callback.overdue_after` after the promised time)."""
+
+    after: timedelta = timedelta(seconds=5)
+    call_back_within: timedelta = timedelta(minutes=20)
+    call_back_text: str = "20 min"
+
+
 class SlaPolicy:
     def __init__(
         self,
@@ -196,6 +208,7 @@ class SlaPolicy:
         callback_overdue_after: timedelta,
         callback_text: str = "",
         clocks: Mapping[str, ClockBinding] | None = None,
+        abandoned: AbandonedCalls | None = None,
     ):
         # Where each clock runs is data (sla.yaml `clocks`, checked against the workflows on load): no
         # state names here. A policy built without bindings keeps no clock.
@@ -205,6 +218,7 @@ class SlaPolicy:
         self.response = {code: dict(rules) for code, rules in response.items()}
         self.callback_overdue_after = callback_overdue_after
         self._callback_text = callback_text or f"{callback_overdue_after}"
+        self.abandoned = abandoned or AbandonedCalls()
 
     def triage_due(self, urgency: str, logged_at: datetime, centre_calendar: Calendar) -> Clock:
         rule = self.triage[_urgency(urgency)]
@@ -284,6 +298,11 @@ class _CallbackIn(Strict):
     overdue_after: Any
 
 
+class _AbandonedIn(Strict):
+    after_seconds: int = 5
+    call_back_within: Any = "20m"
+
+
 class _ClockIn(Strict):
     workflow: str
     runs_in: str
@@ -296,6 +315,7 @@ class _PolicyIn(Strict):
     acceptance: dict[str, Any]
     response: dict[str, Any]
     callback: _CallbackIn
+    abandoned_call: _AbandonedIn | None = None  # optional: the defaults of AbandonedCalls
 
 
 def parse_duration(value: Any, *, allow_zero: bool = False) -> tuple[timedelta, str]:
@@ -422,6 +442,15 @@ def load_sla_policy(data: Any, directory: Directory, source: str = "<sla data>")
         overdue, overdue_text = parse_duration(raw.callback.overdue_after, allow_zero=True)
     except ValueError as exc:
         raise loader.fail("callback.overdue_after", str(exc)) from None
+    abandoned = AbandonedCalls()
+    if raw.abandoned_call is not None:
+        if not 0 <= raw.abandoned_call.after_seconds <= 600:
+            raise loader.fail("abandoned_call.after_seconds", "must be a whole number of seconds from 0 to 600")
+        try:
+            within, within_text = parse_duration(raw.abandoned_call.call_back_within)
+        except ValueError as exc:
+            raise loader.fail("abandoned_call.call_back_within", str(exc)) from None
+        abandoned = AbandonedCalls(timedelta(seconds=raw.abandoned_call.after_seconds), within, within_text)
     clocks = {}
     for kind in CLOCK_KINDS:
         if kind not in raw.clocks:
@@ -442,6 +471,7 @@ def load_sla_policy(data: Any, directory: Directory, source: str = "<sla data>")
         response=loader.response(raw.response, directory),
         callback_overdue_after=overdue,
         callback_text=overdue_text,
+        abandoned=abandoned,
     )
 
 

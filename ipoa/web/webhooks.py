@@ -17,7 +17,8 @@ csrf.exempt(bp)
 
 
 @bp.before_request
-def _verify_signature():
+def verify_signature():
+    """Every Twilio webhook's check, SMS and Voice alike (web/voice_webhooks.py registers it too)."""
     svc = services()
     token = svc.twilio.get("auth_token")
     url = svc.public_base_url.rstrip("/") + request.full_path.rstrip("?")

@@ -69,6 +69,11 @@ ROUTES: dict[str, tuple] = {
     "health.readyz": ("public", {200, 503}),
     "webhooks.sms_status": ("public", {403}),    # Twilio's signature is the credential
     "webhooks.sms_inbound": ("public", {403}),
+    "voice_webhooks.incoming": ("public", {403}),  # Twilio Voice: the same signature check
+    "voice_webhooks.menu": ("public", {403}),
+    "voice_webhooks.queue_wait": ("public", {403}),
+    "voice_webhooks.queue_left": ("public", {403}),
+    "voice_webhooks.status": ("public", {403}),
     "web.index": ("public", {302}),
     "web.no_access": ("public", {403}),
     "web.queue": ("page", STAFF),

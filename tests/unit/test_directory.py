@@ -290,6 +290,8 @@ def test_shipped_centres_have_example_call_back_numbers():
 
 def test_a_centre_phone_is_optional_and_must_be_a_uk_number():
     data = copy.deepcopy(RAW)
+    for centre in data["centres"]:  # a line ipoa answers needs its number (tests/unit/test_telephony_config.py)
+        centre.pop("voice", None)
     del data["centres"][0]["phone"]
     assert load_directory(data, source=SOURCE).centres["CNH"].phone is None
     data["centres"][0]["phone"] = "12345"

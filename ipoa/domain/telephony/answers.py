@@ -1,0 +1,229 @@
+"""What a ringing call is told and where it goes: a small description of the answer (say this, offer the
+menu, queue here, put through to that number, leave the queue, hang up), decided from the centre's line
+(centre_voice.py), its calendar, the time and the queues' state. Rendered as TwiML at the edge
+(ipoa/web/twiml.py). A caller is never left with silence: every answer that does not queue or put the
+caller through ends with the 999 and 111 advice (docs/domain.md, "Telephony measures"; docs/telephony.md)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ..directory import Centre, Directory
+
+LONDON = ZoneInfo("Europe/London")
+
+ADVICE = ("If someone's life is at risk, hang up and call 999 now. "
+          "For urgent medical help at any time, call 111.")
+MENU_PROMPT = "If you are a health or care professional, press 1. For anything else, press 2."
+MENU_RETRY = "Sorry, that was not one of the choices."
+MENU_TRIES = 2  # a caller who presses nothing or a wrong key twice is queued as a member of the public
+WAIT_PAUSE_SECONDS = 20  # between the announcements of the caller's place in the queue
+
+# What the answer does to the leg (adapters' phone_legs.outcome, or the step the leg is at).
+OUT_OF_HOURS = "out_of_hours"
+MENU = "menu"
+QUEUED = "queued"
+OVERFLOW_QUEUE = "overflow_queue"
+OVERFLOW_DIAL = "overflow_dial"
+NOT_OURS = "not_ours"
+WAITING = "waiting"
+LEAVING = "leaving"
+ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class Menu:
+    """Gather one digit after saying the prompt; no key pressed comes back as no choice (`attempt` counts)."""
+
+    prompt: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    queue: str  # a centre code: one Twilio queue per centre
+
+
+@dataclass(frozen=True)
+class Dial:
+    number: str  # E.164
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Leave:
+    """Out of the queue: the enqueue's action then says where the caller goes next (the overflow)."""
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+Step = Say | Menu | Enqueue | Dial | Pause | Leave | Hangup
+
+
+@dataclass(frozen=True)
+class Answer:
+    steps: tuple[Step, ...]
+    kind: str  # OUT_OF_HOURS, MENU, QUEUED, ...
+    queue: str | None = None  # the centre whose queue the caller enters
+    overflowed_from: str | None = None  # the centre the caller overflowed from
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """A centre's queue now: how long its longest-waiting caller has waited (None: nobody waits), and how
+    many of its handlers are taking calls."""
+
+    longest_wait: timedelta | None
+    handlers_available: int
+
+
+def spoken_time(at: datetime, now: datetime) -> str:
+    """"8:30 today", "8:30 tomorrow", "8:30 on Monday": Europe/London, for text-to-speech."""
+    local, today = at.astimezone(LONDON), now.astimezone(LONDON).date()
+    clock = f"{local.hour}:{local.minute:02d}"
+    if local.date() == today:
+        return f"{clock} today"
+    if local.date() == today + timedelta(days=1):
+        return f"{clock} tomorrow"
+    return f"{clock} on {local:%A}"
+
+
+def not_ours() -> Answer:
+    """A number no centre's line is configured for (or a call we know nothing of): the advice, not silence."""
+    return Answer((Say(f"Sorry, this number cannot take your call. {ADVICE}"), Hangup()), NOT_OURS)
+
+
+def incoming(centre: Centre, directory: Directory, now: datetime, queues: Mapping[str, QueueState]) -> Answer:
+    """The first answer: closed by the calendar, the out-of-hours route; open, the greeting and the menu if
+    the line has one, else the queue (or its overflow)."""
+    voice = centre.voice
+    if voice is None:
+        return not_ours()
+    if not centre.calendar.is_open(now):
+        return _out_of_hours(centre, directory, now)
+    if voice.menu:
+        return Answer((Say(voice.greeting), Menu(MENU_PROMPT)), MENU)
+    return to_queue(centre, directory, now, queues, greeting=voice.greeting)
+
+
+def menu_choice(digits: str | None, attempt: int) -> tuple[bool | None, Answer | None]:
+    """(priority, None) for a choice made (1: a professional, answered first; 2: the public), or (None, the
+    menu again) after a key that is not a choice; after MENU_TRIES the caller is taken as the public."""
+    if digits == "1":
+        return True, None
+    if digits == "2" or attempt >= MENU_TRIES:
+        return False, None
+    return None, Answer((Say(MENU_RETRY), Menu(MENU_PROMPT, attempt + 1)), MENU)
+
+
+def to_queue(centre: Centre, directory: Directory, now: datetime, queues: Mapping[str, QueueState], *,
+             greeting: str | None = None) -> Answer:
+    """Into the centre's queue, or, when its overflow applies now, to the centre the directory names."""
+    lead = (Say(greeting),) if greeting else ()
+    target = _overflow_target(centre, directory, now, queues.get(centre.code))
+    if target is not None:
+        return _overflow(centre, target, lead)
+    return Answer((*lead, Enqueue(centre.code)), QUEUED, queue=centre.code)
+
+
+def waiting(centre: Centre, directory: Directory, now: datetime, *, waited: timedelta, position: int,
+            expected: timedelta | None, overflowed: bool) -> Answer:
+    """The wait URL's answer, asked again each time it ends: the caller's place and expected wait; or, for a
+    caller whose own wait has passed the line's overflow threshold (not one who overflowed already), out of
+    the queue to be put through to the overflow centre."""
+    overflow = centre.voice.overflow if centre.voice else None
+    if (not overflowed and overflow is not None and overflow.longest_wait_seconds is not None
+            and waited > timedelta(seconds=overflow.longest_wait_seconds)):
+        target = directory.centres.get(overflow.to)
+        if target is not None and target.calendar.is_open(now):
+            return Answer((Say(f"We are sorry to keep you waiting. We are putting you through to the "
+                               f"{target.name}."), Leave()), LEAVING, queue=centre.code)
+    place = f"You are number {position} in the queue."
+    if expected is None:
+        wait = "We will answer you as soon as we can."
+    else:
+        minutes = max(1, -(-int(expected.total_seconds()) // 60))
+        wait = f"Your expected wait is about {minutes} minute{'s' if minutes > 1 else ''}."
+    return Answer((Say(f"{place} {wait}"), Pause(WAIT_PAUSE_SECONDS)), WAITING, queue=centre.code)
+
+
+def after_leaving(centre: Centre, directory: Directory, now: datetime) -> Answer:
+    """The caller left the queue (the wait URL's Leave): to the overflow centre; if that has closed since,
+    back into the centre's own queue."""
+    overflow = centre.voice.overflow if centre.voice else None
+    target = directory.centres.get(overflow.to) if overflow else None
+    if target is None or not target.calendar.is_open(now):
+        return Answer((Enqueue(centre.code),), QUEUED, queue=centre.code)
+    return _overflow(centre, target, (), told=True)  # the wait URL's answer told the caller already
+
+
+def queue_failed(call_back: bool) -> Answer:
+    """Twilio could not hold the call (queue full, an error): said so, with the callback if there will be one."""
+    then = ("We will call you back on this number as soon as we can." if call_back
+            else "Please ring again.")
+    return Answer((Say(f"We are sorry, we cannot hold your call just now. {then} {ADVICE}"), Hangup()), ENDED)
+
+
+def ended() -> Answer:
+    """After the caller was answered (or hung up): nothing more to do."""
+    return Answer((Hangup(),), ENDED)
+
+
+def expected_wait(recent_average: timedelta | None, waited: timedelta) -> timedelta | None:
+    """How much longer a caller may wait: the queue's recent average wait of answered calls less what they
+    have waited already (at least a minute, since they are still waiting); None without a recent average."""
+    if recent_average is None:
+        return None
+    return max(recent_average - waited, timedelta(minutes=1))
+
+
+def _out_of_hours(centre: Centre, directory: Directory, now: datetime) -> Answer:
+    assert centre.voice is not None
+    greeting = centre.voice.greeting
+    reopens = spoken_time(centre.calendar.next_open(now), now)
+    closed = f"The {centre.name} is closed now. It opens again at {reopens}."
+    code = centre.voice.out_of_hours.transfer_to
+    target = directory.centres.get(code) if code else None
+    if target is not None and target.phone is not None and target.calendar.is_open(now):
+        return Answer((Say(f"{greeting} {closed} We are putting you through to the {target.name}."),
+                       Dial(target.phone), Say(ADVICE), Hangup()), OUT_OF_HOURS)
+    return Answer((Say(f"{greeting} {closed} {ADVICE}"), Hangup()), OUT_OF_HOURS)
+
+
+def _overflow_target(centre: Centre, directory: Directory, now: datetime, state: QueueState | None) -> Centre | None:
+    overflow = centre.voice.overflow if centre.voice else None
+    if overflow is None or state is None:
+        return None
+    too_long = (overflow.longest_wait_seconds is not None and state.longest_wait is not None
+                and state.longest_wait > timedelta(seconds=overflow.longest_wait_seconds))
+    nobody = overflow.when_nobody_available and state.handlers_available == 0
+    target = directory.centres.get(overflow.to)
+    if not (too_long or nobody) or target is None or not target.calendar.is_open(now):
+        return None
+    return target
+
+
+def _overflow(centre: Centre, target: Centre, lead: tuple[Step, ...], *, told: bool = False) -> Answer:
+    assert centre.voice is not None and centre.voice.overflow is not None
+    if not told:
+        lead = (*lead, Say(f"All our call handlers are busy just now. We are putting you through to the "
+                           f"{target.name}, who can help you."))
+    if centre.voice.overflow.via == "dial" and target.phone is not None:
+        return Answer((*lead, Dial(target.phone), Say(ADVICE), Hangup()), OVERFLOW_DIAL,
+                      overflowed_from=centre.code)
+    return Answer((*lead, Enqueue(target.code)), OVERFLOW_QUEUE, queue=target.code,
+                  overflowed_from=centre.code)

@@ -1,0 +1,276 @@
+"""Twilio Voice's webhooks as use cases (issue 15; docs/telephony.md): a call rings a centre's number, the
+caller chooses from the menu, waits in the queue, leaves it (answered, hung up, overflowed), and the call's
+status callbacks say it ended. Each runs in one unit of work: the phone leg's row, and for a caller who
+abandoned the queue the call that promises them a callback (service/abandoned_calls.py), commit together.
+
+The answer itself (what the caller hears, where the call goes) is the pure core's (domain/telephony/answers.py);
+the entry point renders it as TwiML (ipoa/web/twiml.py). Twilio retries a webhook it got no answer to, and its
+callbacks come late, twice or out of order: a retried webhook gets the same answer and writes nothing again,
+a callback for a leg already past that point changes nothing, and an unknown CallSid changes nothing at all.
+The caller's number is stored on the leg (to call back and to match a caller who rings again), never logged."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..adapters.phone_leg_store import PhoneLegStore
+from ..adapters.voice_queue_queries import VoiceQueueQueries
+from ..domain.directory import Centre
+from ..domain.telephony import answers, legs
+from ..domain.telephony.answers import Answer, Enqueue, QueueState
+from ..domain.telephony.legs import PhoneLeg
+from ..domain.validation import normalise_uk_phone
+from . import abandoned_calls
+
+if TYPE_CHECKING:
+    from ..adapters.unit_of_work import UnitOfWork
+    from ..bootstrap import Services
+
+# A handler counts as available if they are taking calls and signed in: seen within this long, the
+# dashboard's "signed in" (service/dashboard.py SIGNED_IN_WITHIN).
+SIGNED_IN_WITHIN = timedelta(minutes=15)
+# The queue's recent average wait of answered calls, behind the expected wait a caller is told.
+RECENT = timedelta(hours=1)
+
+
+def _centre(svc: Services, code: str) -> Centre | None:
+    return svc.directory.centres.get(code)
+
+
+def queue_states(uow: UnitOfWork, centre: Centre, now: datetime) -> dict[str, QueueState]:
+    """The state of the centre's queue (and its overflow centre's) as the answer needs it."""
+    codes = [centre.code] + ([centre.voice.overflow.to] if centre.voice and centre.voice.overflow else [])
+    queries = VoiceQueueQueries(uow.session)
+    since = queries.longest_waiting_since(codes)
+    available = queries.handlers_available(codes, now - SIGNED_IN_WITHIN)
+    return {code: QueueState(now - since[code] if code in since else None, available.get(code, 0))
+            for code in codes}
+
+
+def incoming(svc: Services, call_sid: str, to: str, from_: str) -> Answer:
+    """A call rings a centre's number (Twilio's `To`). A number no centre's line is configured for gets the
+    999 and 111 advice and nothing is stored."""
+    now = svc.clock.now()
+    number = normalise_uk_phone(to) if to else None
+    centre = svc.directory.centre_for_number(number) if number else None
+    if centre is None:
+        return answers.not_ours()
+    caller = normalise_uk_phone(from_) if from_ else None
+    with svc.uow() as uow:
+        store = PhoneLegStore(uow.session)
+        known = store.get(call_sid)
+        if known is not None:  # Twilio retried: the same answer, nothing written again
+            return _again(svc, uow, known, now)
+        answer = answers.incoming(centre, svc.directory, now, queue_states(uow, centre, now))
+        leg = PhoneLeg(call_sid=call_sid, centre=centre.code, arrived_at=now, caller_number=caller)
+        if caller is not None:
+            leg.matched_call_ref = _match(svc, uow, store, caller)
+        if answer.kind == answers.MENU:
+            leg.menu_attempt = 1
+        _apply(leg, answer, now)
+        store.add(leg, now)
+        uow.commit()
+    return answer
+
+
+def menu(svc: Services, call_sid: str, digits: str | None, attempt: int) -> Answer:
+    """The caller pressed a key (or none, `digits` None) at the menu's `attempt`-th offer."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        store = PhoneLegStore(uow.session)
+        leg = store.get(call_sid, lock=True)
+        if leg is None:
+            return answers.not_ours()
+        if leg.enqueued_at is not None or leg.outcome is not None or attempt < leg.menu_attempt:
+            return _again(svc, uow, leg, now)  # a retry, or a late one: the choice was made
+        centre = _centre(svc, leg.centre)
+        if centre is None:
+            return answers.not_ours()
+        priority, again = answers.menu_choice(digits, attempt)
+        if again is not None:
+            leg.menu_attempt = attempt + 1
+            store.save(leg, now)
+            uow.commit()
+            return again
+        leg.priority = bool(priority)
+        leg.caller_type = "professional" if priority else "public"
+        answer = answers.to_queue(centre, svc.directory, now, queue_states(uow, centre, now))
+        _apply(leg, answer, now)
+        store.save(leg, now)
+        uow.commit()
+    return answer
+
+
+def waiting(svc: Services, call_sid: str, twilio_position: int | None, twilio_average: int | None) -> Answer:
+    """The queue's wait URL, asked again each time its answer ends: the caller's place in ipoa's order
+    (professionals first), the expected wait, or out of the queue to the overflow centre. Writes nothing."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        leg = PhoneLegStore(uow.session).get(call_sid)
+        centre = _centre(svc, leg.queue) if leg is not None and leg.queue else None
+        if leg is None or centre is None or not leg.in_queue:
+            # Not one of ours (or it left already): hold, with Twilio's own figures.
+            average = timedelta(seconds=twilio_average) if twilio_average else None
+            return answers.Answer((answers.Say(_place(twilio_position, average)),
+                                   answers.Pause(answers.WAIT_PAUSE_SECONDS)), answers.WAITING)
+        queries = VoiceQueueQueries(uow.session)
+        order = [w.call_sid for w in queries.waiting(centre.code)]
+        position = order.index(call_sid) + 1 if call_sid in order else (twilio_position or 1)
+        recent = queries.average_answer_wait(centre.code, now - RECENT)
+        if recent is None and twilio_average:
+            recent = timedelta(seconds=twilio_average)
+        waited = leg.waited(now)
+        return answers.waiting(centre, svc.directory, now, waited=waited, position=position,
+                               expected=answers.expected_wait(recent, waited),
+                               overflowed=leg.overflowed_from is not None)
+
+
+def left_queue(svc: Services, call_sid: str, result: str) -> Answer | None:
+    """The Enqueue's action: the caller left the queue, as QueueResult says. None: an empty answer (the call
+    was redirected by the REST API and runs the TwiML it was given)."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        store = PhoneLegStore(uow.session)
+        leg = store.get(call_sid, lock=True)
+        if leg is None:
+            return answers.not_ours()
+        answer = _left(svc, uow, leg, result, now)
+        store.save(leg, now)
+        uow.commit()
+    return answer
+
+
+def _left(svc: Services, uow: UnitOfWork, leg: PhoneLeg, result: str, now: datetime) -> Answer | None:
+    if result in (legs.BRIDGED, "bridging-in-process"):
+        if leg.answered_at is None and leg.hung_up_at is None:
+            leg.answered_at = now
+            leg.outcome = legs.ANSWERED
+        leg.left_queue_at = leg.left_queue_at or now
+        return answers.ended()
+    if result in (legs.REDIRECTED, "redirected-from-bridged"):
+        if leg.left_queue_at is None:
+            leg.left_queue_at = now
+            leg.outcome = leg.outcome or (legs.ANSWERED if leg.answered_at else legs.LEFT)
+        return None
+    if result == legs.HANGUP:
+        if leg.in_queue:
+            _hung_up_in_queue(svc, uow, leg, now)
+        return answers.ended()
+    if result == legs.LEAVE:
+        return _overflowing(svc, leg, now)
+    # queue-full, error, system-error: Twilio could not hold the call. Told so, and called back.
+    if leg.outcome is None and leg.answered_at is None:
+        leg.left_queue_at = leg.left_queue_at or now
+        leg.outcome = legs.QUEUE_FAILED
+        leg.call_ref = abandoned_calls.call_back(svc, uow, leg, now, waited_seconds=_seconds(leg.waited(now)))
+    return answers.queue_failed(call_back=leg.call_ref is not None)
+
+
+def _overflowing(svc: Services, leg: PhoneLeg, now: datetime) -> Answer:
+    """Out of the queue by the wait URL's Leave: to the overflow centre (once)."""
+    centre = _centre(svc, leg.queue or leg.centre)
+    if centre is None or not leg.in_queue:
+        return answers.ended()
+    if leg.overflowed_from is not None:  # a retried action: it overflowed already, into this queue
+        return Answer((Enqueue(centre.code),), answers.QUEUED, queue=centre.code)
+    answer = answers.after_leaving(centre, svc.directory, now)
+    if answer.kind == answers.OVERFLOW_QUEUE:
+        leg.overflowed_from, leg.queue = centre.code, answer.queue
+    elif answer.kind == answers.OVERFLOW_DIAL:
+        leg.overflowed_from = centre.code
+        leg.left_queue_at, leg.outcome = now, legs.OVERFLOW_DIAL
+    return answer
+
+
+def status(svc: Services, call_sid: str, call_status: str) -> bool:
+    """A status callback. True if it changed the leg: a status no later than the last one recorded (a retry,
+    or one overtaken by a later one) and an unknown CallSid change nothing."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        store = PhoneLegStore(uow.session)
+        leg = store.get(call_sid, lock=True)
+        if leg is None or not legs.status_moves_on(leg.last_status, call_status):
+            return False
+        leg.last_status = call_status
+        if call_status in legs.FINAL_STATUSES and leg.hung_up_at is None:
+            if leg.in_queue:  # hung up in the queue, and the enqueue's action has not said so (yet)
+                _hung_up_in_queue(svc, uow, leg, now)
+            else:
+                if leg.outcome is None and leg.answered_at is None and leg.enqueued_at is None:
+                    leg.outcome = legs.HUNG_UP_BEFORE_QUEUE
+                leg.hung_up_at = now
+        store.save(leg, now)
+        uow.commit()
+    return True
+
+
+def answered(svc: Services, call_sid: str, username: str) -> bool:
+    """A handler answered the caller (the Answer button, before it redirects the call to them). False if the
+    caller is no longer waiting (answered by someone else, hung up, gone): the handler is told, nothing changes."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        store = PhoneLegStore(uow.session)
+        leg = store.get(call_sid, lock=True)
+        if leg is None or not leg.in_queue:
+            return False
+        leg.answered_at, leg.answered_by, leg.outcome = now, username, legs.ANSWERED
+        store.save(leg, now)
+        uow.commit()
+    return True
+
+
+def _hung_up_in_queue(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime) -> None:
+    waited = leg.waited(now)
+    sla = svc.catalogue.sla
+    threshold = sla.abandoned.after if sla is not None else timedelta(seconds=5)
+    leg.left_queue_at = leg.hung_up_at = now
+    leg.outcome = legs.end_in_queue(waited, threshold)
+    if leg.outcome == legs.ABANDONED:
+        leg.call_ref = abandoned_calls.call_back(svc, uow, leg, now, waited_seconds=_seconds(waited))
+
+
+def _apply(leg: PhoneLeg, answer: Answer, now: datetime) -> None:
+    """What the first answer (or the menu's) does to the leg."""
+    if answer.kind in (answers.QUEUED, answers.OVERFLOW_QUEUE):
+        leg.queue = answer.queue
+        leg.enqueued_at = leg.enqueued_at or now
+        leg.overflowed_from = answer.overflowed_from
+    elif answer.kind == answers.OVERFLOW_DIAL:
+        leg.overflowed_from, leg.outcome = answer.overflowed_from, legs.OVERFLOW_DIAL
+    elif answer.kind == answers.OUT_OF_HOURS:
+        leg.outcome = legs.OUT_OF_HOURS
+
+
+def _again(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime) -> Answer:
+    """The answer to a webhook Twilio retried (or a late one): from the leg as it stands, nothing written."""
+    if leg.in_queue and leg.queue:
+        return Answer((Enqueue(leg.queue),), answers.QUEUED, queue=leg.queue)
+    centre = _centre(svc, leg.centre)
+    if centre is None or leg.hung_up_at is not None or leg.answered_at is not None:
+        return answers.ended()
+    if leg.outcome in (legs.OUT_OF_HOURS, legs.OVERFLOW_DIAL):  # the first answer never reached the caller
+        return answers.incoming(centre, svc.directory, now, queue_states(uow, centre, now))
+    if leg.enqueued_at is None and leg.outcome is None:  # still at the menu
+        return Answer((answers.Menu(answers.MENU_PROMPT, max(leg.menu_attempt, 1)),), answers.MENU)
+    return answers.ended()
+
+
+def _match(svc: Services, uow: UnitOfWork, store: PhoneLegStore, caller: str) -> str | None:
+    """The open call a caller who rings again is matched to: the latest awaiting a callback, else the latest."""
+    rows = store.open_calls_for(caller)
+    if not rows:
+        return None
+    waiting_states = abandoned_calls.awaiting_callback_states(uow.engine(svc))
+    return str(next((r.ref for r in rows if r.state in waiting_states), rows[0].ref))
+
+
+def _place(position: int | None, average: timedelta | None) -> str:
+    place = f"You are number {position} in the queue. " if position else ""
+    if average is None:
+        return place + "We will answer you as soon as we can."
+    minutes = max(1, -(-int(average.total_seconds()) // 60))
+    return place + f"Your expected wait is about {minutes} minute{'s' if minutes > 1 else ''}."
+
+
+def _seconds(span: timedelta) -> int:
+    return int(span.total_seconds())

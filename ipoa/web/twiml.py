@@ -1,0 +1,40 @@
+"""The pure core's answer to a ringing call (domain/telephony/answers.py) as TwiML, built by the twilio
+library. The URLs Twilio is sent back to are absolute, from PUBLIC_BASE_URL: Twilio signs the URL it calls,
+and the webhooks check the signature against that same public URL (web/webhooks.py)."""
+from __future__ import annotations
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from ..domain.telephony import answers
+from ..domain.telephony.answers import Answer
+
+LANGUAGE = "en-GB"
+PREFIX = "/webhooks/twilio/voice"
+GATHER_TIMEOUT_SECONDS = 6
+DIAL_TIMEOUT_SECONDS = 30
+
+
+def render(answer: Answer | None, base_url: str) -> str:
+    base = base_url.rstrip("/") + PREFIX
+    response = VoiceResponse()
+    for step in answer.steps if answer is not None else ():
+        if isinstance(step, answers.Say):
+            response.say(step.text, language=LANGUAGE)
+        elif isinstance(step, answers.Menu):
+            url = f"{base}/menu?attempt={step.attempt}"
+            gather = Gather(num_digits=1, action=url, method="POST", timeout=GATHER_TIMEOUT_SECONDS)
+            gather.say(step.prompt, language=LANGUAGE)
+            response.append(gather)
+            response.redirect(url, method="POST")  # no key pressed: back to the menu without Digits
+        elif isinstance(step, answers.Enqueue):
+            response.enqueue(step.queue, action=f"{base}/queue/left", method="POST",
+                             wait_url=f"{base}/queue/wait", wait_url_method="POST")
+        elif isinstance(step, answers.Dial):
+            response.dial(step.number, timeout=DIAL_TIMEOUT_SECONDS)
+        elif isinstance(step, answers.Pause):
+            response.pause(length=step.seconds)
+        elif isinstance(step, answers.Leave):
+            response.leave()
+        elif isinstance(step, answers.Hangup):
+            response.hangup()
+    return str(response)

@@ -1,0 +1,122 @@
+"""Twilio Voice webhooks (issue 15; docs/telephony.md): a call ringing a centre's number, the menu's key,
+the queue's wait URL, the enqueue's action (the caller left the queue) and the call's status callbacks.
+No sign-in: Twilio's signature is the credential, checked exactly as for the SMS webhooks (web/webhooks.py),
+so an unsigned or mis-signed request gets a 403 and changes nothing. A malformed parameter gets a 400 naming
+it, before anything is read or stored; never a 500 (Twilio would retry it, and the caller hear an error)."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, request
+
+from ..domain.telephony import answers, legs
+from ..domain.validation import text_problem
+from ..entry.request_context import services
+from ..service import phone_calls
+from .access import csrf
+from .twiml import render
+from .webhooks import verify_signature
+
+bp = Blueprint("voice_webhooks", __name__, url_prefix="/webhooks/twilio/voice")
+csrf.exempt(bp)
+bp.before_request(verify_signature)
+
+_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+_NUMBER_MAX = 64  # Twilio's From and To: E.164, "anonymous", "client:<identity>", "sip:..."
+_DIGITS = re.compile(r"[0-9*#]?")
+_SECONDS = re.compile(r"[0-9]{1,7}")
+
+
+class _Bad(Exception):
+    def __init__(self, field: str, problem: str):
+        self.field, self.problem = field, problem
+
+
+def _bad(exc: _Bad) -> Response:
+    return Response(f"{exc.field}: {exc.problem}", status=400, mimetype="text/plain")
+
+
+def _call_sid() -> str:
+    sid = request.form.get("CallSid", "")
+    if not _CALL_SID.fullmatch(sid):
+        raise _Bad("CallSid", "must be CA followed by 32 hexadecimal digits")
+    return sid
+
+
+def _text(name: str) -> str:
+    value = request.form.get(name, "")
+    if len(value) > _NUMBER_MAX or text_problem(value):
+        raise _Bad(name, f"at most {_NUMBER_MAX} characters, with no control character")
+    return value
+
+
+def _seconds(name: str) -> int | None:
+    value = request.form.get(name)
+    if value is None or value == "":
+        return None
+    if not _SECONDS.fullmatch(value):
+        raise _Bad(name, "must be a whole number of seconds")
+    return int(value)
+
+
+def _twiml(answer: answers.Answer | None) -> Response:
+    return Response(render(answer, services().public_base_url), mimetype="text/xml")
+
+
+@bp.post("/incoming")
+def incoming():
+    try:
+        sid, to, from_ = _call_sid(), _text("To"), _text("From")
+    except _Bad as exc:
+        return _bad(exc)
+    return _twiml(phone_calls.incoming(services(), sid, to, from_))
+
+
+@bp.post("/menu")
+def menu():
+    try:
+        sid = _call_sid()
+        digits = request.form.get("Digits")
+        if digits is not None and not _DIGITS.fullmatch(digits):
+            raise _Bad("Digits", "must be one key: 0-9, * or #")
+        attempt_text = request.args.get("attempt", "1")
+        if not attempt_text.isdigit() or not 1 <= int(attempt_text) <= answers.MENU_TRIES:
+            raise _Bad("attempt", f"must be a whole number from 1 to {answers.MENU_TRIES}")
+    except _Bad as exc:
+        return _bad(exc)
+    return _twiml(phone_calls.menu(services(), sid, digits or None, int(attempt_text)))
+
+
+@bp.post("/queue/wait")
+def queue_wait():
+    try:
+        sid, position, average = _call_sid(), _seconds("QueuePosition"), _seconds("AvgQueueTime")
+    except _Bad as exc:
+        return _bad(exc)
+    return _twiml(phone_calls.waiting(services(), sid, position, average))
+
+
+@bp.post("/queue/left")
+def queue_left():
+    try:
+        sid = _call_sid()
+        result = request.form.get("QueueResult", "")
+        if result not in legs.QUEUE_RESULTS:
+            raise _Bad("QueueResult", "not one of Twilio's queue results")
+        _seconds("QueueTime")
+    except _Bad as exc:
+        return _bad(exc)
+    return _twiml(phone_calls.left_queue(services(), sid, result))
+
+
+@bp.post("/status")
+def status():
+    try:
+        sid = _call_sid()
+        call_status = request.form.get("CallStatus", "")
+        if call_status not in legs.STATUS_RANK:
+            raise _Bad("CallStatus", "not one of Twilio's call statuses")
+    except _Bad as exc:
+        return _bad(exc)
+    phone_calls.status(services(), sid, call_status)
+    return Response(status=204)

@@ -1,0 +1,277 @@
+"""Twilio Voice end to end (issue 15): the Voice emulator plays the caller's side of the real webhook
+sequence, signed, against the app on a live local port; the phone legs and the calls made for callbacks are
+read back from the database (SQLite here, PostgreSQL with TEST_DATABASE_URL)."""
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ipoa.adapters.voice_gateway import TwilioVoiceGateway, VoiceGatewayError
+from ipoa.domain.telephony.centre_voice import Overflow
+from ipoa.service import phone_calls, phone_queue
+from tests.conftest import VOICE_SID, VOICE_TOKEN
+from tests.helpers import make_user
+from tests.helpers.voice import (
+    ASC_LINE,
+    CALLER,
+    CNH_LINE,
+    EDT_LINE,
+    FCP_LINE,
+    OTHER_CALLER,
+    all_calls,
+    audit_of,
+    leg,
+    legs,
+    taking_calls,
+    timers_of,
+    with_line,
+)
+
+NIGHT = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)  # a Monday, 22:00 in London: ASC and FCP closed
+
+
+def queued(voice, caller=CALLER, line=CNH_LINE, key="2"):
+    call = voice.ring(from_=caller, to=line)
+    voice.press(call, key)
+    return call
+
+
+def test_the_caller_hears_the_greeting_and_the_menu_and_waits_in_the_centres_queue(voice, svc):
+    call = voice.ring(from_=CALLER, to=CNH_LINE)
+    assert call.heard[0] == "Thank you for calling the Clinical Navigation Hub."
+    assert "press 1" in call.heard[1] and call.gather_action
+    voice.press(call, "2")
+    assert call.queue == "CNH"
+    assert call.heard[-1] == "You are number 1 in the queue. We will answer you as soon as we can."
+    row = leg(svc, call.sid)
+    assert (row.centre, row.queue, row.priority, row.caller_type) == ("CNH", "CNH", False, "public")
+    assert row.caller_number == CALLER and row.enqueued_at == svc.clock.now() and row.outcome is None
+
+
+def test_a_professional_is_answered_before_the_public_and_each_is_told_their_place(voice, svc, clock):
+    public = queued(voice, CALLER, key="2")
+    clock.advance(seconds=30)
+    professional = queued(voice, OTHER_CALLER, key="1")
+    assert professional.heard[-1].startswith("You are number 1 in the queue.")
+    assert voice.wait(public)[0].startswith("You are number 2 in the queue.")
+    waiting = phone_queue.waiting_callers(svc, "CNH")
+    assert [(w.position, w.call_sid, w.priority) for w in waiting] == [
+        (1, professional.sid, True), (2, public.sid, False)]
+    assert waiting[1].waited == timedelta(seconds=30)
+    assert waiting[0].number_masked == "07700 ••• •456" and OTHER_CALLER not in repr(waiting[0].number_masked)
+
+
+def test_no_key_twice_queues_the_caller_as_the_public(voice, svc):
+    call = voice.ring(from_=CALLER, to=CNH_LINE)
+    voice.no_input(call)
+    assert call.heard[-2] == "Sorry, that was not one of the choices." and call.queue is None
+    voice.no_input(call)
+    assert call.queue == "CNH" and leg(svc, call.sid).caller_type == "public"
+
+
+def test_the_expected_wait_comes_from_the_queues_recent_answered_calls(voice, svc, clock):
+    first = queued(voice)
+    clock.advance(seconds=150)
+    assert phone_calls.answered(svc, first.sid, "handler")
+    second = queued(voice, OTHER_CALLER)
+    clock.advance(seconds=30)
+    assert voice.wait(second) == ["You are number 1 in the queue. Your expected wait is about 2 minutes."]
+
+
+def test_a_caller_who_hangs_up_after_the_threshold_becomes_a_call_awaiting_a_callback(voice, svc, clock):
+    call = queued(voice, key="1")
+    clock.advance(seconds=42)
+    voice.hang_up(call)
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.hung_up_at, row.left_queue_at) == ("abandoned", clock.now(), clock.now())
+    (made,) = all_calls(svc)
+    assert row.call_ref == made.ref
+    assert (made.state, made.centre, made.caller_phone, made.caller_type, made.urgency, made.need) == (
+        "awaiting_callback", "CNH", CALLER, "professional", "urgent", "other")
+    assert made.callback_due == clock.now() + timedelta(minutes=20)
+    assert made.nhs_number is None and CALLER not in made.summary and "42 s" in made.summary
+    (timer,) = [t for t in timers_of(svc, made.ref) if t.stopped_at is None]
+    # The callback clock escalates like any promised callback's: sla.yaml's overdue_after after the promise.
+    assert (timer.kind, timer.due_at) == ("callback", made.callback_due + timedelta(minutes=15))
+    assert [(e.trigger, e.actor) for e in audit_of(svc, made.ref)] == [
+        ("log", "telephony"), ("promise_callback", "telephony")]
+    # The status callback came after the enqueue's action (the emulator sends both): nothing more happened.
+    assert len(all_calls(svc)) == 1 and leg(svc, call.sid).last_status == "completed"
+
+
+def test_the_callback_clock_breaches_and_escalates_like_any_promised_callback(voice, svc, clock):
+    from ipoa.service import timers
+
+    call = queued(voice)
+    clock.advance(seconds=10)
+    voice.hang_up(call)
+    (made,) = all_calls(svc)
+    (timer,) = [t for t in timers_of(svc, made.ref) if t.kind == "callback"]
+    clock.set(timer.due_at)
+    assert timers.fire(svc, timer.id) == "breached"
+    (after,) = all_calls(svc)
+    assert (after.state, after.breach) == ("awaiting_callback", "callback")
+
+
+def test_a_hang_up_within_the_threshold_is_not_counted_and_makes_no_call(voice, svc, clock):
+    call = queued(voice)
+    clock.advance(seconds=5)
+    voice.hang_up(call)
+    assert leg(svc, call.sid).outcome == "short_abandon" and all_calls(svc) == []
+
+
+def test_a_caller_who_hangs_up_at_the_menu_is_not_in_the_queue(voice, svc):
+    call = voice.ring(from_=CALLER, to=CNH_LINE)
+    voice.hang_up(call)
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.enqueued_at) == ("hung_up_before_queue", None) and all_calls(svc) == []
+
+
+def test_a_caller_who_rings_again_is_matched_to_their_open_call_and_not_given_a_second(voice, svc, clock):
+    first = queued(voice)
+    clock.advance(seconds=20)
+    voice.hang_up(first)
+    (made,) = all_calls(svc)
+    clock.advance(minutes=3)
+    again = queued(voice)
+    assert leg(svc, again.sid).matched_call_ref == made.ref
+    assert phone_queue.waiting_callers(svc, "CNH")[0].open_calls == 1
+    clock.advance(seconds=30)
+    voice.hang_up(again)
+    assert len(all_calls(svc)) == 1 and leg(svc, again.sid).call_ref == made.ref
+    assert [e.trigger for e in audit_of(svc, made.ref)][-1] == "rang_again"
+
+
+def test_a_withheld_number_is_counted_as_abandoned_with_no_call_to_make(voice, svc, clock):
+    call = queued(voice, caller="anonymous")
+    clock.advance(seconds=30)
+    voice.hang_up(call)
+    row = leg(svc, call.sid)
+    assert (row.caller_number, row.outcome, row.call_ref) == (None, "abandoned", None) and all_calls(svc) == []
+
+
+def test_out_of_hours_the_caller_is_put_through_to_the_emergency_duty_team(voice, svc, clock):
+    clock.set(NIGHT)
+    call = voice.ring(from_=CALLER, to=ASC_LINE)
+    assert "The Adult Social Care Customer Service Centre is closed now. It opens again at 8:30 tomorrow." in \
+        call.heard[0]
+    assert "putting you through to the Emergency Duty Team" in call.heard[0]
+    assert call.dialled == [EDT_LINE] and "999" in call.heard[1] and "111" in call.heard[1]
+    assert call.ended and call.queue is None
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.enqueued_at, row.hung_up_at) == ("out_of_hours", None, clock.now())
+
+
+def test_out_of_hours_without_a_transfer_the_caller_hears_999_and_111_never_silence(voice, svc, clock):
+    clock.set(NIGHT)
+    call = voice.ring(from_=CALLER, to=FCP_LINE)
+    (said,) = call.heard
+    assert "closed now" in said and "call 999 now" in said and "call 111" in said
+    assert call.dialled == [] and leg(svc, call.sid).outcome == "out_of_hours"
+
+
+def test_a_caller_waiting_past_the_threshold_is_told_and_overflows_to_the_named_centres_queue(voice, svc, clock):
+    call = queued(voice)
+    clock.advance(seconds=181)
+    heard = voice.wait(call)
+    assert heard[0] == "We are sorry to keep you waiting. We are putting you through to the " \
+                       "Community Health Services single point of access."
+    assert call.queue == "CHS" and heard[1].startswith("You are number 1 in the queue.")
+    row = leg(svc, call.sid)
+    assert (row.queue, row.overflowed_from, row.centre) == ("CHS", "CNH", "CNH")
+    clock.advance(seconds=200)
+    assert voice.wait(call)[0].startswith("You are number 1")  # overflows once: no ping-pong back to CNH
+
+
+def test_a_new_caller_overflows_at_once_while_the_longest_wait_is_past_the_threshold(voice, svc, clock):
+    queued(voice)
+    clock.advance(seconds=181)
+    second = queued(voice, OTHER_CALLER)
+    assert "All our call handlers are busy just now. We are putting you through to the Community Health" in \
+        second.heard[-2]
+    assert second.queue == "CHS" and leg(svc, second.sid).overflowed_from == "CNH"
+
+
+def test_with_nobody_taking_calls_the_line_overflows_if_it_says_so(voice, svc, catalogue, monkeypatch, users):
+    monkeypatch.setattr(svc, "catalogue", with_line(catalogue, "CNH", overflow=Overflow(
+        "CHS", "dial", None, when_nobody_available=True)))
+    call = queued(voice)
+    assert call.dialled == ["+441632960105"] and "busy" in call.heard[-2] and call.queue is None
+    assert leg(svc, call.sid).outcome == "overflow_dial"
+    taking_calls(svc, "handler")
+    second = queued(voice, OTHER_CALLER)
+    assert second.queue == "CNH" and second.dialled == []
+
+
+def test_a_handler_taking_calls_but_not_signed_in_does_not_count(voice, svc, catalogue, monkeypatch, users):
+    monkeypatch.setattr(svc, "catalogue", with_line(catalogue, "CNH", overflow=Overflow(
+        "CHS", "queue", None, when_nobody_available=True)))
+    taking_calls(svc, "handler", seen=False)
+    assert queued(voice).queue == "CHS"
+
+
+def test_answer_bridges_the_caller_through_the_rest_api_and_the_leg_is_answered(voice, svc, clock):
+    call = queued(voice)
+    clock.advance(seconds=12)
+    assert phone_calls.answered(svc, call.sid, "handler")
+    gateway = TwilioVoiceGateway(account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=voice.base_url,
+                                 timeout=5)
+    gateway.redirect(call.sid, "<Response><Dial>+447700900777</Dial></Response>")
+    assert call.dialled == ["+447700900777"] and call.queue is None and call.updates
+    clock.advance(minutes=4)
+    voice.hang_up(call)
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.answered_by, row.answered_at) == ("answered", "handler", row.enqueued_at +
+                                                                timedelta(seconds=12))
+    assert row.hung_up_at == clock.now() and all_calls(svc) == []
+    assert not phone_calls.answered(svc, call.sid, "handler.asc")  # gone: nobody answers it twice
+    with pytest.raises(VoiceGatewayError):
+        gateway.redirect(call.sid, "<Response><Dial>+447700900777</Dial></Response>")
+
+
+def test_a_caller_taken_from_the_queue_by_dial_queue_is_answered(voice, svc, clock):
+    call = queued(voice)
+    clock.advance(seconds=8)
+    voice.dequeue("CNH")
+    clock.advance(minutes=2)
+    voice.hang_up(call)
+    row = leg(svc, call.sid)
+    assert row.outcome == "answered" and all_calls(svc) == []
+
+
+def test_a_full_queue_tells_the_caller_they_will_be_called_back_and_makes_the_call(voice, svc, clock):
+    call = queued(voice)
+    clock.advance(seconds=2)
+    voice._leave_queue(call, "queue-full")
+    assert "We will call you back on this number" in call.heard[-1] and call.ended
+    row = leg(svc, call.sid)
+    (made,) = all_calls(svc)
+    assert (row.outcome, row.call_ref, made.state) == ("queue_failed", made.ref, "awaiting_callback")
+
+
+def test_a_number_no_line_is_configured_for_gets_the_advice_and_nothing_is_stored(voice, svc):
+    call = voice.ring(from_=CALLER, to="+441632960999")
+    assert "cannot take your call" in call.heard[0] and "999" in call.heard[0] and call.ended
+    assert legs(svc) == []
+
+
+def test_no_log_line_carries_the_callers_number(voice, svc, clock, caplog):
+    caplog.set_level(logging.DEBUG)
+    call = queued(voice)
+    clock.advance(seconds=30)
+    voice.hang_up(call)
+    queued(voice)
+    assert all_calls(svc)
+    for record in caplog.records:
+        text = record.getMessage()
+        assert CALLER not in text and "7700900123" not in text and "7700 900123" not in text
+
+
+def test_the_queue_lists_a_users_centre_only_by_queue(voice, svc):
+    make_user(svc, "handler.chs", "handler", "CHS")
+    queued(voice)
+    queued(voice, OTHER_CALLER, line="+441632960105")
+    assert [w.queue for w in phone_queue.waiting_callers(svc, "CHS")] == ["CHS"]
+    assert [w.queue for w in phone_queue.waiting_callers(svc, "CNH")] == ["CNH"]
