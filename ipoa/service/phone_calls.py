@@ -10,6 +10,7 @@ a callback for a leg already past that point changes nothing, and an unknown Cal
 The caller's number is stored on the leg (to call back and to match a caller who rings again), never logged."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -134,9 +135,11 @@ def left_queue(svc: Services, call_sid: str, result: str) -> Answer | None:
         leg = store.get(call_sid, lock=True)
         if leg is None:
             return answers.not_ours()
+        before = replace(leg)
         answer = _left(svc, uow, leg, result, now)
-        store.save(leg, now)
-        uow.commit()
+        if leg != before:  # a retried or late action changes nothing twice, not even updated_at
+            store.save(leg, now)
+            uow.commit()
     return answer
 
 

@@ -1,0 +1,162 @@
+"""Hostile and repeated input to the Twilio Voice webhooks (issue 15): unsigned or mis-signed requests get a
+403 and change nothing; a malformed parameter gets a 400 naming it (never the value) and changes nothing,
+never a 5xx; unknown CallSids change nothing; Twilio's retries and late, repeated or out-of-order callbacks
+change nothing twice. On SQLite and on PostgreSQL (CI's second pass)."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from ipoa.adapters import orm
+from tests.helpers.properties import examples
+from tests.helpers.voice import CALLER, CNH_LINE, leg
+
+TOKEN = "voice-hostile-auth-token"
+BASE = "https://ipoa.example.test"
+PREFIX = "/webhooks/twilio/voice"
+SID = "CA" + "a" * 32
+ENDPOINTS = ("/incoming", "/menu?attempt=1", "/queue/wait", "/queue/left", "/status")
+TABLES = (orm.phone_legs, orm.calls, orm.audit_events, orm.outbox, orm.timers)
+
+
+@pytest.fixture
+def twilio(svc, monkeypatch):
+    monkeypatch.setattr(svc, "public_base_url", BASE)
+    monkeypatch.setattr(svc, "twilio", {"account_sid": "AC" + "1" * 32, "auth_token": TOKEN})
+
+
+def counts(svc) -> dict[str, int]:
+    with svc.uow() as uow:
+        return {t.name: uow.session.execute(select(func.count()).select_from(t)).scalar_one() for t in TABLES}
+
+
+def post(client, path: str, form: dict, *, token: str | None = TOKEN):
+    headers = {} if token is None else {
+        "X-Twilio-Signature": RequestValidator(token).compute_signature(BASE + PREFIX + path, form)}
+    return client.post(PREFIX + path, data=form, headers=headers)
+
+
+def ring(client, sid=SID, caller=CALLER):
+    return post(client, "/incoming", {"CallSid": sid, "From": caller, "To": CNH_LINE, "CallStatus": "ringing"})
+
+
+def queued(client, sid=SID):
+    assert ring(client, sid).status_code == 200
+    answer = post(client, "/menu?attempt=1", {"CallSid": sid, "Digits": "2"})
+    assert "<Enqueue" in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize("token", [None, "not-the-token"])
+def test_an_unsigned_or_mis_signed_webhook_is_403_and_changes_nothing(client, svc, twilio, path, token):
+    queued(client)
+    before, row = counts(svc), leg(svc, SID)
+    form = {"CallSid": SID, "From": CALLER, "To": CNH_LINE, "Digits": "1", "QueueResult": "hangup",
+            "CallStatus": "completed"}
+    assert post(client, path, form, token=token).status_code == 403
+    assert counts(svc) == before and leg(svc, SID) == row
+
+
+def test_a_signature_for_another_url_is_403(client, svc, twilio):
+    form = {"CallSid": SID, "From": CALLER, "To": CNH_LINE}
+    signature = RequestValidator(TOKEN).compute_signature(BASE + PREFIX + "/status", form)
+    assert client.post(PREFIX + "/incoming", data=form, headers={"X-Twilio-Signature": signature}).status_code == 403
+    assert counts(svc)["phone_legs"] == 0
+
+
+@pytest.mark.parametrize(("path", "form", "field"), [
+    ("/incoming", {"CallSid": "CA123", "From": CALLER, "To": CNH_LINE}, "CallSid"),
+    ("/incoming", {"From": CALLER, "To": CNH_LINE}, "CallSid"),
+    ("/incoming", {"CallSid": SID, "From": CALLER + "\x00", "To": CNH_LINE}, "From"),
+    ("/incoming", {"CallSid": SID, "From": CALLER, "To": CNH_LINE + "\u202e"}, "To"),
+    ("/incoming", {"CallSid": SID, "From": "9" * 200, "To": CNH_LINE}, "From"),
+    ("/menu?attempt=1", {"CallSid": SID, "Digits": "12"}, "Digits"),
+    ("/menu?attempt=1", {"CallSid": SID, "Digits": "\x00"}, "Digits"),
+    ("/menu?attempt=9", {"CallSid": SID, "Digits": "1"}, "attempt"),
+    ("/menu?attempt=x", {"CallSid": SID, "Digits": "1"}, "attempt"),
+    ("/queue/wait", {"CallSid": SID, "QueuePosition": "-1"}, "QueuePosition"),
+    ("/queue/wait", {"CallSid": SID, "AvgQueueTime": "1e9"}, "AvgQueueTime"),
+    ("/queue/left", {"CallSid": SID, "QueueResult": "exploded"}, "QueueResult"),
+    ("/queue/left", {"CallSid": SID, "QueueResult": "hangup", "QueueTime": "soon"}, "QueueTime"),
+    ("/status", {"CallSid": SID, "CallStatus": "completed\x00"}, "CallStatus"),
+    ("/status", {"CallSid": SID + "\x00", "CallStatus": "completed"}, "CallSid"),
+])
+def test_a_malformed_parameter_is_400_naming_it_and_changes_nothing(client, svc, twilio, path, form, field):
+    queued(client)
+    before, row = counts(svc), leg(svc, SID)
+    answer = post(client, path, form)
+    assert answer.status_code == 400
+    text = answer.get_data(as_text=True)
+    assert text.startswith(f"{field}:") and "\x00" not in text and "\u202e" not in text
+    assert counts(svc) == before and leg(svc, SID) == row
+
+
+def test_unknown_call_sids_change_nothing_and_the_caller_is_never_left_in_silence(client, svc, twilio):
+    queued(client)
+    before, row = counts(svc), leg(svc, SID)
+    other = "CA" + "b" * 32
+    for path, form in (("/menu?attempt=1", {"CallSid": other, "Digits": "1"}),
+                       ("/queue/left", {"CallSid": other, "QueueResult": "leave"})):
+        answer = post(client, path, form)
+        assert answer.status_code == 200 and "<Say" in answer.get_data(as_text=True) and "999" in answer.get_data(
+            as_text=True)
+    wait = post(client, "/queue/wait", {"CallSid": other, "QueuePosition": "3"})
+    assert "You are number 3 in the queue." in wait.get_data(as_text=True)
+    assert post(client, "/status", {"CallSid": other, "CallStatus": "completed"}).status_code == 204
+    assert counts(svc) == before and leg(svc, SID) == row
+
+
+def test_a_retried_incoming_webhook_gets_the_same_answer_and_one_leg(client, svc, twilio):
+    first = ring(client).get_data(as_text=True)
+    assert ring(client).get_data(as_text=True).endswith(first[first.index("<Gather"):])
+    assert counts(svc)["phone_legs"] == 1
+    post(client, "/menu?attempt=1", {"CallSid": SID, "Digits": "1"})
+    row = leg(svc, SID)
+    assert "<Enqueue" in ring(client).get_data(as_text=True)  # retried late: where the caller is now
+    again = post(client, "/menu?attempt=1", {"CallSid": SID, "Digits": "2"})  # the menu retried: no change
+    assert "<Enqueue" in again.get_data(as_text=True) and leg(svc, SID) == row and row.priority
+
+
+def test_repeated_and_out_of_order_callbacks_change_nothing_twice(client, svc, twilio, clock):
+    queued(client)
+    clock.advance(seconds=30)
+    assert post(client, "/queue/left", {"CallSid": SID, "QueueResult": "hangup", "QueueTime": "30"}).status_code == 200
+    after_first = counts(svc)
+    assert after_first["calls"] == 1
+    row = leg(svc, SID)
+    clock.advance(seconds=5)
+    post(client, "/queue/left", {"CallSid": SID, "QueueResult": "hangup", "QueueTime": "35"})  # retried
+    assert counts(svc) == after_first and leg(svc, SID) == row
+    assert post(client, "/status", {"CallSid": SID, "CallStatus": "completed"}).status_code == 204
+    done = leg(svc, SID)
+    assert done.last_status == "completed" and done.hung_up_at == row.hung_up_at and counts(svc) == after_first
+    for late in ("in-progress", "ringing", "completed", "failed"):  # late, or repeated: none moves it back
+        post(client, "/status", {"CallSid": SID, "CallStatus": late})
+    assert leg(svc, SID) == done and counts(svc) == after_first
+
+
+def test_a_status_callback_before_the_enqueue_action_makes_the_callback_once(client, svc, twilio, clock):
+    queued(client)
+    clock.advance(seconds=30)
+    assert post(client, "/status", {"CallSid": SID, "CallStatus": "completed"}).status_code == 204
+    assert counts(svc)["calls"] == 1 and leg(svc, SID).outcome == "abandoned"
+    post(client, "/queue/left", {"CallSid": SID, "QueueResult": "hangup", "QueueTime": "30"})
+    assert counts(svc)["calls"] == 1
+
+
+_FIELDS = ("CallSid", "From", "To", "Digits", "QueueResult", "QueueTime", "QueuePosition", "AvgQueueTime",
+           "CallStatus")
+
+
+@settings(max_examples=examples(120), suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(path=st.sampled_from(ENDPOINTS),
+       form=st.dictionaries(st.sampled_from(_FIELDS),
+                            st.one_of(st.text(max_size=80), st.sampled_from([SID, CALLER, CNH_LINE, "1", "hangup",
+                                                                            "completed", "leave", ""])),
+                            max_size=len(_FIELDS)))
+def test_any_signed_form_is_answered_without_a_5xx(client, svc, twilio, path, form):
+    answer = post(client, path, {k: v.replace("\ud800", "") for k, v in form.items()})
+    assert answer.status_code < 500, answer.get_data(as_text=True)
