@@ -1,0 +1,137 @@
+"""What a ringing call hears and where it goes (domain/telephony/answers.py): pure, from the centre's line,
+its calendar, the time and the queues' state. Never silence: every answer that neither queues nor puts the
+caller through ends with the 999 and 111 advice."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ipoa.domain.directory import load_directory_file
+from ipoa.domain.telephony import answers
+from ipoa.domain.telephony.answers import ADVICE, Dial, Enqueue, Hangup, Leave, Menu, QueueState, Say
+from ipoa.domain.telephony.centre_voice import Overflow
+from ipoa.domain.telephony.legs import ABANDONED, SHORT_ABANDON, end_in_queue, status_moves_on
+
+ROOT = Path(__file__).resolve().parents[2]
+DIRECTORY = load_directory_file(ROOT / "workflows" / "directory.yaml")
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+MONDAY_22 = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
+SATURDAY_NOON = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+NOBODY_WAITS = QueueState(None, 1)
+
+
+def line(code, **changes):
+    centre = DIRECTORY.centres[code]
+    return replace(centre, voice=replace(centre.voice, **changes)) if changes else centre
+
+
+def test_an_open_centre_with_a_menu_greets_and_offers_it():
+    answer = answers.incoming(line("CNH"), DIRECTORY, MONDAY_10, {"CNH": NOBODY_WAITS})
+    assert answer.steps == (Say("Thank you for calling the Clinical Navigation Hub."), Menu(answers.MENU_PROMPT))
+    assert answer.kind == answers.MENU
+
+
+def test_an_open_centre_without_a_menu_greets_and_queues():
+    answer = answers.incoming(line("MHA"), DIRECTORY, MONDAY_10, {"MHA": NOBODY_WAITS})
+    assert answer.steps == (Say("Thank you for calling the Mental Health Central Access Point."), Enqueue("MHA"))
+    assert (answer.kind, answer.queue) == (answers.QUEUED, "MHA")
+
+
+def test_a_closed_centre_transfers_to_the_out_of_hours_centre_then_advises():
+    answer = answers.incoming(line("ASC"), DIRECTORY, MONDAY_22, {})
+    said, dial, advice, end = answer.steps
+    assert "closed now. It opens again at 8:30 tomorrow." in said.text and "Emergency Duty Team" in said.text
+    assert (dial, advice, end) == (Dial("+441632960104"), Say(ADVICE), Hangup())
+
+
+def test_a_closed_centre_whose_out_of_hours_centre_is_closed_too_advises():
+    # EDT is open whenever ASC is closed; sent to FCP (closed at night too) the caller hears the advice.
+    answer = answers.incoming(line("ASC", out_of_hours=replace(line("ASC").voice.out_of_hours, transfer_to="FCP")),
+                              DIRECTORY, MONDAY_22, {})
+    (said, end) = answer.steps
+    assert said.text.endswith(ADVICE) and end == Hangup() and answer.kind == answers.OUT_OF_HOURS
+
+
+def test_the_weekend_reopening_is_said_by_day():
+    (said, _) = answers.incoming(line("FCP"), DIRECTORY, SATURDAY_NOON, {}).steps
+    assert "It opens again at 8:30 on Monday." in said.text
+
+
+def test_menu_choices():
+    assert answers.menu_choice("1", 1) == (True, None)
+    assert answers.menu_choice("2", 1) == (False, None)
+    priority, again = answers.menu_choice("7", 1)
+    assert priority is None and again.steps == (Say(answers.MENU_RETRY), Menu(answers.MENU_PROMPT, 2))
+    assert answers.menu_choice(None, answers.MENU_TRIES) == (False, None)
+
+
+def test_overflow_when_nobody_is_available_and_only_to_an_open_centre():
+    cnh = line("CNH", overflow=Overflow("CHS", "queue", None, True))
+    answer = answers.to_queue(cnh, DIRECTORY, MONDAY_10, {"CNH": QueueState(None, 0)})
+    assert answer.steps[-1] == Enqueue("CHS") and answer.overflowed_from == "CNH" and "busy" in answer.steps[0].text
+    assert answers.to_queue(cnh, DIRECTORY, MONDAY_10, {"CNH": QueueState(None, 2)}).steps == (Enqueue("CNH"),)
+    to_closed = line("CNH", overflow=Overflow("FCP", "dial", None, True))
+    assert answers.to_queue(to_closed, DIRECTORY, MONDAY_22, {"CNH": QueueState(None, 0)}).steps == (Enqueue("CNH"),)
+    by_dial = answers.to_queue(to_closed, DIRECTORY, MONDAY_10, {"CNH": QueueState(None, 0)})
+    assert by_dial.steps[1:] == (Dial("+441632960102"), Say(ADVICE), Hangup())
+
+
+def test_overflow_when_the_longest_wait_passes_the_threshold_strictly():
+    cnh = line("CNH")  # 180 s to CHS
+    at = {"CNH": QueueState(timedelta(seconds=180), 1)}
+    assert answers.to_queue(cnh, DIRECTORY, MONDAY_10, at).queue == "CNH"
+    past = {"CNH": QueueState(timedelta(seconds=181), 1)}
+    assert answers.to_queue(cnh, DIRECTORY, MONDAY_10, past).queue == "CHS"
+
+
+def test_the_wait_url_tells_the_place_and_the_wait_and_leaves_once_past_the_threshold():
+    cnh = line("CNH")
+    told = answers.waiting(cnh, DIRECTORY, MONDAY_10, waited=timedelta(seconds=40), position=3,
+                           expected=timedelta(seconds=61), overflowed=False)
+    assert told.steps == (Say("You are number 3 in the queue. Your expected wait is about 2 minutes."),
+                          answers.Pause(answers.WAIT_PAUSE_SECONDS))
+    leaving = answers.waiting(cnh, DIRECTORY, MONDAY_10, waited=timedelta(seconds=181), position=1, expected=None,
+                              overflowed=False)
+    assert leaving.steps[-1] == Leave() and "Community Health Services" in leaving.steps[0].text
+    stays = answers.waiting(cnh, DIRECTORY, MONDAY_10, waited=timedelta(seconds=181), position=1, expected=None,
+                            overflowed=True)
+    assert stays.steps[0] == Say("You are number 1 in the queue. We will answer you as soon as we can.")
+    assert answers.after_leaving(cnh, DIRECTORY, MONDAY_10).steps == (Enqueue("CHS"),)
+
+
+def test_the_expected_wait_is_the_recent_average_less_the_wait_so_far_at_least_a_minute():
+    assert answers.expected_wait(None, timedelta(0)) is None
+    assert answers.expected_wait(timedelta(minutes=5), timedelta(minutes=2)) == timedelta(minutes=3)
+    assert answers.expected_wait(timedelta(minutes=1), timedelta(minutes=9)) == timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("code", sorted(DIRECTORY.centres))
+@given(at=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)),
+       available=st.integers(0, 3), longest=st.one_of(st.none(), st.integers(0, 1000)))
+def test_no_caller_is_ever_left_in_silence(code, at, available, longest):
+    state = QueueState(None if longest is None else timedelta(seconds=longest), available)
+    centre = DIRECTORY.centres[code]
+    answer = answers.incoming(centre, DIRECTORY, at, dict.fromkeys(DIRECTORY.centres, state))
+    assert isinstance(answer.steps[0], Say)
+    last = answer.steps[-1]
+    assert isinstance(last, (Menu, Enqueue)) or (isinstance(last, Hangup) and answer.steps[-2] == Say(ADVICE)) \
+        or ADVICE in answer.steps[-2].text
+    if isinstance(last, Hangup) and not centre.calendar.is_open(at):
+        assert answer.kind == answers.OUT_OF_HOURS
+
+
+def test_a_hang_up_in_the_queue_is_abandoned_only_after_more_than_the_threshold():
+    five = timedelta(seconds=5)
+    assert end_in_queue(five, five) == SHORT_ABANDON
+    assert end_in_queue(five + timedelta(microseconds=1), five) == ABANDONED
+
+
+def test_call_statuses_only_move_on():
+    assert status_moves_on(None, "ringing") and status_moves_on("in-progress", "completed")
+    assert not status_moves_on("completed", "in-progress") and not status_moves_on("completed", "failed")
+    assert not status_moves_on("completed", "made-up")
