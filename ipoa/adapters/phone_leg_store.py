@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..domain.telephony.legs import PhoneLeg
 from .orm import calls, phone_legs
+from .results import rowcount
 from .upsert import insert_ignoring_conflicts
 
 _FIELDS = tuple(f.name for f in fields(PhoneLeg))
@@ -52,3 +53,9 @@ class PhoneLegStore:
             select(calls.c.ref, calls.c.centre, calls.c.state, calls.c.logged_at)
             .where(calls.c.caller_phone == number, calls.c.closed_at.is_(None))
             .order_by(calls.c.logged_at.desc()).limit(limit)))
+
+    def forget_numbers_before(self, cutoff: datetime) -> int:
+        """Retention (service/retention.py): the caller's number removed from the legs that rang before the
+        cutoff. How many were."""
+        return rowcount(self.session.execute(update(phone_legs).where(
+            phone_legs.c.arrived_at < cutoff, phone_legs.c.caller_number.is_not(None)).values(caller_number=None)))

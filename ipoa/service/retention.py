@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ..adapters.phone_leg_store import PhoneLegStore
 from ..domain.errors import VersionConflict, WorkflowError
 from ..domain.model import AuditEvent, Call, SecurityEvent
 
@@ -124,8 +125,12 @@ def run(svc: Services, years: int = DEFAULT_YEARS, *, dry_run: bool = False, by:
             if progress is not None:
                 progress(len(done))
     with svc.uow() as uow:
+        # Phone legs keep the caller's number (to call back, to match a caller who rings again): forgotten
+        # with the calls, on the legs that rang before the cutoff (docs/telephony.md). Times and outcomes stay.
+        numbers = 0 if dry_run else PhoneLegStore(uow.session).forget_numbers_before(cutoff)
         uow.add_event(SecurityEvent(at=now, kind="retention_run", actor=by, detail={
-            "years": years, "pseudonymised": 0 if dry_run else len(done), "due": len(done), "dry_run": dry_run}))
+            "years": years, "pseudonymised": 0 if dry_run else len(done), "due": len(done), "dry_run": dry_run,
+            "phone_numbers_forgotten": numbers}))
         uow.commit()
     log.info("retention (%d years after the last contact)%s: %d call(s)%s", years, " dry run" if dry_run else "",
              len(done), " would be pseudonymised" if dry_run else " pseudonymised")

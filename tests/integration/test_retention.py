@@ -151,7 +151,8 @@ def test_calls_closed_nine_years_ago_are_pseudonymised(app, svc, calls):
     assert event.from_state == event.to_state == "closed" and event.data == {"years": 8}
     (run,) = security_events(svc, "retention_run")
     assert run.actor.startswith("cli:")
-    assert run.detail == {"years": 8, "pseudonymised": 2, "due": 2, "dry_run": False}
+    assert run.detail == {"years": 8, "pseudonymised": 2, "due": 2, "dry_run": False,
+                          "phone_numbers_forgotten": 0}
 
 
 def test_nothing_is_deleted_and_the_chain_still_verifies(svc, calls):
@@ -197,7 +198,8 @@ def test_a_dry_run_lists_the_calls_and_changes_nothing(app, svc, calls):
     assert listed == [calls["old"], calls["referred"]]
     assert {name: snapshot(svc, ref) for name, ref in calls.items()} == before
     (run,) = security_events(svc, "retention_run")
-    assert run.detail == {"years": 8, "pseudonymised": 0, "due": 2, "dry_run": True}
+    assert run.detail == {"years": 8, "pseudonymised": 0, "due": 2, "dry_run": True,
+                          "phone_numbers_forgotten": 0}
 
 
 def test_the_period_comes_from_years_or_the_setting(app, svc, calls):

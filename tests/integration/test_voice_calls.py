@@ -275,3 +275,15 @@ def test_the_queue_lists_a_users_centre_only_by_queue(voice, svc):
     queued(voice, OTHER_CALLER, line="+441632960105")
     assert [w.queue for w in phone_queue.waiting_callers(svc, "CHS")] == ["CHS"]
     assert [w.queue for w in phone_queue.waiting_callers(svc, "CNH")] == ["CNH"]
+
+
+def test_retention_forgets_the_callers_number_on_old_legs_and_keeps_the_times(voice, svc, clock):
+    from ipoa.service import retention
+
+    old = queued(voice)
+    voice.hang_up(old)
+    clock.advance(days=365 * 8 + 3)
+    recent = queued(voice, OTHER_CALLER)
+    retention.run(svc, years=8)
+    assert leg(svc, old.sid).caller_number is None and leg(svc, old.sid).outcome == "short_abandon"
+    assert leg(svc, recent.sid).caller_number == OTHER_CALLER
