@@ -287,3 +287,22 @@ def test_retention_forgets_the_callers_number_on_old_legs_and_keeps_the_times(vo
     retention.run(svc, years=8)
     assert leg(svc, old.sid).caller_number is None and leg(svc, old.sid).outcome == "short_abandon"
     assert leg(svc, recent.sid).caller_number == OTHER_CALLER
+
+
+def test_the_enqueue_action_and_the_status_callback_at_once_make_one_callback(voice, svc, clock):
+    import threading
+
+    call = queued(voice)
+    clock.advance(seconds=30)
+    hangup = {"QueueResult": "hangup", "QueueTime": "30"}
+    posts = [(call.enqueue_action, hangup), (voice.status_url, {"CallStatus": "completed"})] * 4
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda u=url, f=form: answers.append(voice.webhook(call, u, f)[0]))
+               for url, form in posts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(answers) == [200] * 4 + [204] * 4
+    (made,) = all_calls(svc)
+    assert leg(svc, call.sid).call_ref == made.ref and leg(svc, call.sid).outcome == "abandoned"
