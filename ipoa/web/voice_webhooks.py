@@ -22,7 +22,7 @@ csrf.exempt(bp)
 bp.before_request(verify_signature)
 
 _CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
-_NUMBER_MAX = 64  # Twilio's From and To: E.164, "anonymous", "client:<identity>", "sip:..."
+_NUMBER_MAX = 256  # Twilio's From and To: E.164, "anonymous", "client:<identity>", a SIP address
 _DIGITS = re.compile(r"[0-9*#]?")
 _SECONDS = re.compile(r"[0-9]{1,7}")
 

@@ -72,7 +72,7 @@ def test_a_signature_for_another_url_is_403(client, svc, twilio):
     ("/incoming", {"From": CALLER, "To": CNH_LINE}, "CallSid"),
     ("/incoming", {"CallSid": SID, "From": CALLER + "\x00", "To": CNH_LINE}, "From"),
     ("/incoming", {"CallSid": SID, "From": CALLER, "To": CNH_LINE + "\u202e"}, "To"),
-    ("/incoming", {"CallSid": SID, "From": "9" * 200, "To": CNH_LINE}, "From"),
+    ("/incoming", {"CallSid": SID, "From": "9" * 300, "To": CNH_LINE}, "From"),
     ("/menu?attempt=1", {"CallSid": SID, "Digits": "12"}, "Digits"),
     ("/menu?attempt=1", {"CallSid": SID, "Digits": "\x00"}, "Digits"),
     ("/menu?attempt=9", {"CallSid": SID, "Digits": "1"}, "attempt"),
