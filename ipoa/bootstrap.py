@@ -29,6 +29,7 @@ from .adapters.redis_conn import connect as redis_connect
 from .adapters.rq_queue import OutboxNotifier
 from .adapters.sms_gateway import ConsoleGateway, Submitted, TwilioGateway
 from .adapters.unit_of_work import Publisher, UnitOfWork
+from .adapters.voice_gateway import ConsoleVoiceGateway, TwilioVoiceGateway
 from .domain.catalogue import Catalogue, load_catalogue
 from .domain.directory import Directory
 from .domain.engine import Engine
@@ -54,6 +55,12 @@ class SmsGateway(Protocol):
     def find_submitted(self, to: str, body: str, since: datetime) -> Submitted | None: ...
 
 
+class VoiceGateway(Protocol):
+    """ConsoleVoiceGateway or TwilioVoiceGateway (ipoa/adapters/voice_gateway.py): a live call redirected."""
+
+    def redirect(self, call_sid: str, twiml: str) -> None: ...
+
+
 def make_gateway(backend: str, twilio: Mapping[str, Any] | None = None) -> SmsGateway:
     if backend == "console":
         return ConsoleGateway()
@@ -75,6 +82,7 @@ class Services:
     sms_templates: SmsTemplates
     twilio: Mapping[str, str | None]  # TWILIO_* (ipoa/config.py): the webhooks check signatures with its token
     sms_gateway: SmsGateway
+    voice_backend: str  # VOICE_BACKEND: console | twilio (voice_gateway)
     # ESCALATION_REPEAT_MINUTES / ESCALATION_DIGEST_SECONDS, read once at start (ipoa/config.py): a bad value
     # stops the process starting. ipoa.service.sms.escalation_settings(svc) reads this attribute.
     escalation_settings: EscalationSettings
@@ -89,7 +97,8 @@ class Services:
                  catalogue: Catalogue | None = None, workflow_refresh_seconds: float = 30.0,
                  public_base_url: str = "http://127.0.0.1:5000", sms_backend: str = "console",
                  sms_gateway: SmsGateway | None = None, twilio: Mapping[str, str | None] | None = None,
-                 sla_file: str | Path | None = None, escalation_settings: EscalationSettings | None = None):
+                 sla_file: str | Path | None = None, escalation_settings: EscalationSettings | None = None,
+                 voice_backend: str = "console"):
         self.database_url = database_url
         self.redis_url = redis_url
         self.workflows_dir = Path(workflows_dir)
@@ -103,6 +112,10 @@ class Services:
                                                link_code_length=LINK_CODE_LENGTH)
         self.twilio = twilio or {}
         self.sms_gateway = sms_gateway or make_gateway(sms_backend, self.twilio)
+        if voice_backend not in ("console", "twilio"):
+            raise ValueError(f"VOICE_BACKEND={voice_backend!r}: choose 'console' or 'twilio'")
+        self.voice_backend = voice_backend
+        self._voice_gateway: VoiceGateway | None = None
         self.escalation_settings = escalation_settings or EscalationSettings()
         self.db = make_engine(database_url)
         self.session_factory = make_session_factory(self.db)
@@ -125,6 +138,22 @@ class Services:
     @property
     def routing(self) -> RoutingTable:
         return self.catalogue.routing
+
+    @property
+    def voice_gateway(self) -> VoiceGateway:
+        """Redirects live calls (adapters/voice_gateway.py), built on first use: most processes never do."""
+        if self._voice_gateway is None:
+            if self.voice_backend == "twilio":
+                self._voice_gateway = TwilioVoiceGateway(
+                    account_sid=self.twilio.get("account_sid") or "", auth_token=self.twilio.get("auth_token") or "",
+                    api_base_url=self.twilio.get("api_base_url"))
+            else:
+                self._voice_gateway = ConsoleVoiceGateway()
+        return self._voice_gateway
+
+    @voice_gateway.setter
+    def voice_gateway(self, gateway: VoiceGateway) -> None:
+        self._voice_gateway = gateway
 
     def redis(self) -> redis.Redis:
         if self._redis is None:
@@ -172,7 +201,7 @@ def build_services(config: Mapping[str, Any]) -> Services:
         database_url=config["DATABASE_URL"], redis_url=config["REDIS_URL"],
         workflows_dir=config["WORKFLOWS_DIR"], public_base_url=config["PUBLIC_BASE_URL"],
         sms_backend=config["SMS_BACKEND"], twilio=config["TWILIO"], sla_file=config["SLA_POLICY_FILE"],
-        escalation_settings=config["ESCALATION"])
+        escalation_settings=config["ESCALATION"], voice_backend=config.get("VOICE_BACKEND", "console"))
 
 
 def configure_logging(level: str) -> None:

@@ -72,6 +72,9 @@ def from_environment(instance_path: str | Path) -> dict[str, Any]:
         # clocks, so a breach shows within minutes).
         "SLA_POLICY_FILE": env.get("SLA_POLICY_FILE") or None,
         "SMS_BACKEND": env.get("SMS_BACKEND", "console"),
+        # Live phone calls redirected through Twilio's REST API (the Answer bridge: docs/telephony.md):
+        # `console` records them, `twilio` sends them with TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+        "VOICE_BACKEND": env.get("VOICE_BACKEND", "console"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         # The SLA timer scheduler (workers/scheduler.py): how often it looks for due timers, and after how
         # long a timer handed to RQ but not fired is handed over again.

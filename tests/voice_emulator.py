@@ -157,8 +157,10 @@ class VoiceEmulator(TwilioEmulator):
                 if call.wait_url:
                     self.wait(call)  # Twilio asks the wait URL as the caller joins the queue
                 return
-            elif verb.tag == "Dial":
-                call.dialled.append((verb.text or "").strip())
+            elif verb.tag == "Dial":  # a number as its text, or a <Number>, <Client> or <Queue> within
+                nouns = [f"{n.tag.lower()}:{(n.text or '').strip()}" if n.tag != "Number" else (n.text or "").strip()
+                         for n in verb]
+                call.dialled += nouns or [(verb.text or "").strip()]
             elif verb.tag == "Leave":
                 if not in_wait:
                     raise AssertionError("<Leave> outside a wait URL's TwiML")

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..adapters.phone_leg_store import PhoneLegStore
+from ..adapters.voice_gateway import VoiceGatewayError
 from ..adapters.voice_queue_queries import VoiceQueueQueries
 from ..domain.directory import Centre
 from ..domain.telephony import answers, legs
@@ -220,6 +221,35 @@ def answered(svc: Services, call_sid: str, username: str) -> bool:
         store.save(leg, now)
         uow.commit()
     return True
+
+
+def bridge(svc: Services, call_sid: str, username: str, twiml: str) -> bool:
+    """Answer: the caller is marked answered by this handler (one unit of work: nobody else answers them),
+    then their call is redirected to `twiml` (a <Dial> to the handler's phone or Twilio Client identity,
+    built at the entry point: web/twiml.bridge_twiml) through the REST API. False: the caller was no longer
+    waiting. Should Twilio refuse or be unreachable, the answer is undone (the caller is still waiting, for
+    the next handler) and VoiceGatewayError raised for the entry point to say so."""
+    if not answered(svc, call_sid, username):
+        return False
+    try:
+        svc.voice_gateway.redirect(call_sid, twiml)
+    except VoiceGatewayError:
+        _unanswer(svc, call_sid, username)
+        raise
+    return True
+
+
+def _unanswer(svc: Services, call_sid: str, username: str) -> None:
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        store = PhoneLegStore(uow.session)
+        leg = store.get(call_sid, lock=True)
+        # Only the answer this handler made, and only if nothing has happened to the call since.
+        if leg is None or leg.answered_by != username or leg.left_queue_at or leg.hung_up_at:
+            return
+        leg.answered_at = leg.answered_by = leg.outcome = None
+        store.save(leg, now)
+        uow.commit()
 
 
 def _hung_up_in_queue(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime) -> None:

@@ -3,7 +3,7 @@ library. The URLs Twilio is sent back to are absolute, from PUBLIC_BASE_URL: Twi
 and the webhooks check the signature against that same public URL (web/webhooks.py)."""
 from __future__ import annotations
 
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from ..domain.telephony import answers
 from ..domain.telephony.answers import Answer
@@ -37,4 +37,17 @@ def render(answer: Answer | None, base_url: str) -> str:
             response.leave()
         elif isinstance(step, answers.Hangup):
             response.hangup()
+    return str(response)
+
+
+def bridge_twiml(dial_to: str) -> str:
+    """The caller put through to a handler (service/phone_calls.bridge): `dial_to` an E.164 number, or
+    `client:<identity>` for a Twilio Client (a handler's browser or softphone)."""
+    response = VoiceResponse()
+    dial = Dial(timeout=DIAL_TIMEOUT_SECONDS)
+    if dial_to.startswith("client:"):
+        dial.client(dial_to.removeprefix("client:"))
+    else:
+        dial.number(dial_to)
+    response.append(dial)
     return str(response)

@@ -11,6 +11,7 @@ import pytest
 from ipoa.adapters.voice_gateway import TwilioVoiceGateway, VoiceGatewayError
 from ipoa.domain.telephony.centre_voice import Overflow
 from ipoa.service import phone_calls, phone_queue
+from ipoa.web.twiml import bridge_twiml
 from tests.conftest import VOICE_SID, VOICE_TOKEN
 from tests.helpers import make_user
 from tests.helpers.voice import (
@@ -212,23 +213,45 @@ def test_a_handler_taking_calls_but_not_signed_in_does_not_count(voice, svc, cat
     assert queued(voice).queue == "CHS"
 
 
-def test_answer_bridges_the_caller_through_the_rest_api_and_the_leg_is_answered(voice, svc, clock):
+def test_answer_bridges_the_caller_through_the_rest_api_and_the_leg_is_answered(voice, svc, clock, monkeypatch):
+    monkeypatch.setattr(svc, "voice_gateway", TwilioVoiceGateway(
+        account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=voice.base_url, timeout=5))
     call = queued(voice)
     clock.advance(seconds=12)
-    assert phone_calls.answered(svc, call.sid, "handler")
-    gateway = TwilioVoiceGateway(account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=voice.base_url,
-                                 timeout=5)
-    gateway.redirect(call.sid, "<Response><Dial>+447700900777</Dial></Response>")
+    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777"))
     assert call.dialled == ["+447700900777"] and call.queue is None and call.updates
+    assert phone_queue.waiting_callers(svc, "CNH") == []
     clock.advance(minutes=4)
     voice.hang_up(call)
     row = leg(svc, call.sid)
     assert (row.outcome, row.answered_by, row.answered_at) == ("answered", "handler", row.enqueued_at +
                                                                 timedelta(seconds=12))
     assert row.hung_up_at == clock.now() and all_calls(svc) == []
-    assert not phone_calls.answered(svc, call.sid, "handler.asc")  # gone: nobody answers it twice
-    with pytest.raises(VoiceGatewayError):
-        gateway.redirect(call.sid, "<Response><Dial>+447700900777</Dial></Response>")
+    assert not phone_calls.bridge(svc, call.sid, "handler.asc", bridge_twiml("client:asc"))  # gone
+
+
+def test_a_bridge_twilio_refuses_leaves_the_caller_waiting_for_the_next_handler(voice, svc, clock, monkeypatch):
+    gateway = TwilioVoiceGateway(account_sid=VOICE_SID, auth_token="wrong-token", api_base_url=voice.base_url,
+                                 timeout=5)
+    monkeypatch.setattr(svc, "voice_gateway", gateway)
+    call = queued(voice)
+    with pytest.raises(VoiceGatewayError, match="refused"):
+        phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("client:handler"))
+    row = leg(svc, call.sid)
+    assert (row.answered_at, row.answered_by, row.outcome) == (None, None, None)
+    assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
+    monkeypatch.setattr(svc, "voice_gateway", TwilioVoiceGateway(
+        account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=voice.base_url, timeout=5))
+    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("client:handler"))
+    assert call.dialled == ["client:handler"]
+
+
+def test_the_console_voice_gateway_records_the_bridge(svc):
+    from ipoa.adapters.voice_gateway import ConsoleVoiceGateway
+
+    assert isinstance(svc.voice_gateway, ConsoleVoiceGateway)
+    svc.voice_gateway.redirect("CA" + "1" * 32, bridge_twiml("+447700900777"))
+    assert svc.voice_gateway.redirected[-1][0] == "CA" + "1" * 32
 
 
 def test_a_caller_taken_from_the_queue_by_dial_queue_is_answered(voice, svc, clock):
