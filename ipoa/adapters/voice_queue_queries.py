@@ -52,12 +52,7 @@ class VoiceQueueQueries:
         """Per queue with anyone waiting, when its longest-waiting caller joined."""
         rows = self.session.execute(select(phone_legs.c.queue, func.min(phone_legs.c.enqueued_at))
                                     .where(*_waiting(queues)).group_by(phone_legs.c.queue))
-        from .orm import UTCDateTime
-
-        kind = UTCDateTime()
-        # min() over the column loses its type on SQLite (a naive string or datetime): read it as the column.
-        return {queue: kind.process_result_value(_as_datetime(at), self.session.get_bind().dialect)
-                for queue, at in rows if at is not None}
+        return {str(queue): at for queue, at in rows if at is not None}
 
     def average_answer_wait(self, queue: str, since: datetime, limit: int = 200) -> timedelta | None:
         """The mean wait of the calls answered from this queue since then (the latest `limit`), or None."""
@@ -91,8 +86,3 @@ class VoiceQueueQueries:
                                     .group_by(calls.c.caller_phone))
         return {str(number): int(count) for number, count in rows}
 
-
-def _as_datetime(value: object) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))

@@ -112,9 +112,7 @@ def waiting(svc: Services, call_sid: str, twilio_position: int | None, twilio_av
         centre = _centre(svc, leg.queue) if leg is not None and leg.queue else None
         if leg is None or centre is None or not leg.in_queue:
             # Not one of ours (or it left already): hold, with Twilio's own figures.
-            average = timedelta(seconds=twilio_average) if twilio_average else None
-            return answers.Answer((answers.Say(_place(twilio_position, average)),
-                                   answers.Pause(answers.WAIT_PAUSE_SECONDS)), answers.WAITING)
+            return answers.holding(twilio_position, timedelta(seconds=twilio_average) if twilio_average else None)
         queries = VoiceQueueQueries(uow.session)
         order = [w.call_sid for w in queries.waiting(centre.code)]
         position = order.index(call_sid) + 1 if call_sid in order else (twilio_position or 1)
@@ -295,14 +293,6 @@ def _match(svc: Services, uow: UnitOfWork, store: PhoneLegStore, caller: str) ->
         return None
     waiting_states = abandoned_calls.awaiting_callback_states(uow.engine(svc))
     return str(next((r.ref for r in rows if r.state in waiting_states), rows[0].ref))
-
-
-def _place(position: int | None, average: timedelta | None) -> str:
-    place = f"You are number {position} in the queue. " if position else ""
-    if average is None:
-        return place + "We will answer you as soon as we can."
-    minutes = max(1, -(-int(average.total_seconds()) // 60))
-    return place + f"Your expected wait is about {minutes} minute{'s' if minutes > 1 else ''}."
 
 
 def _seconds(span: timedelta) -> int:

@@ -152,13 +152,18 @@ def waiting(centre: Centre, directory: Directory, now: datetime, *, waited: time
         if target is not None and target.calendar.is_open(now):
             return Answer((Say(f"We are sorry to keep you waiting. We are putting you through to the "
                                f"{target.name}."), Leave()), LEAVING, queue=centre.code)
-    place = f"You are number {position} in the queue."
+    return holding(position, expected, queue=centre.code)
+
+
+def holding(position: int | None, expected: timedelta | None, *, queue: str | None = None) -> Answer:
+    """The caller's place and expected wait (either may be unknown), then a pause before the next telling."""
+    place = f"You are number {position} in the queue. " if position else ""
     if expected is None:
         wait = "We will answer you as soon as we can."
     else:
         minutes = max(1, -(-int(expected.total_seconds()) // 60))
         wait = f"Your expected wait is about {minutes} minute{'s' if minutes > 1 else ''}."
-    return Answer((Say(f"{place} {wait}"), Pause(WAIT_PAUSE_SECONDS)), WAITING, queue=centre.code)
+    return Answer((Say(place + wait), Pause(WAIT_PAUSE_SECONDS)), WAITING, queue=queue)
 
 
 def after_leaving(centre: Centre, directory: Directory, now: datetime) -> Answer:
