@@ -63,7 +63,7 @@ def incoming(svc: Services, call_sid: str, to: str, from_: str) -> Answer:
         known = store.get(call_sid)
         if known is not None:  # Twilio retried: the same answer, nothing written again
             return _again(svc, uow, known, now)
-        answer = answers.incoming(centre, svc.directory, now, queue_states(uow, centre, now))
+        answer = answers.incoming(centre, svc.directory, now, lambda: queue_states(uow, centre, now))
         leg = PhoneLeg(call_sid=call_sid, centre=centre.code, arrived_at=now, caller_number=caller)
         if caller is not None:
             leg.matched_call_ref = _match(svc, uow, store, caller)
@@ -280,7 +280,7 @@ def _again(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime) -> Answ
     if centre is None or leg.hung_up_at is not None or leg.answered_at is not None:
         return answers.ended()
     if leg.outcome in (legs.OUT_OF_HOURS, legs.OVERFLOW_DIAL):  # the first answer never reached the caller
-        return answers.incoming(centre, svc.directory, now, queue_states(uow, centre, now))
+        return answers.incoming(centre, svc.directory, now, lambda: queue_states(uow, centre, now))
     if leg.enqueued_at is None and leg.outcome is None:  # still at the menu
         return Answer((answers.Menu(answers.MENU_PROMPT, max(leg.menu_attempt, 1)),), answers.MENU)
     return answers.ended()

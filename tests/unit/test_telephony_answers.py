@@ -25,25 +25,29 @@ SATURDAY_NOON = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 NOBODY_WAITS = QueueState(None, 1)
 
 
+def not_asked():
+    raise AssertionError("the queues' state was read for an answer that does not queue")
+
+
 def line(code, **changes):
     centre = DIRECTORY.centres[code]
     return replace(centre, voice=replace(centre.voice, **changes)) if changes else centre
 
 
 def test_an_open_centre_with_a_menu_greets_and_offers_it():
-    answer = answers.incoming(line("CNH"), DIRECTORY, MONDAY_10, {"CNH": NOBODY_WAITS})
+    answer = answers.incoming(line("CNH"), DIRECTORY, MONDAY_10, not_asked)
     assert answer.steps == (Say("Thank you for calling the Clinical Navigation Hub."), Menu(answers.MENU_PROMPT))
     assert answer.kind == answers.MENU
 
 
 def test_an_open_centre_without_a_menu_greets_and_queues():
-    answer = answers.incoming(line("MHA"), DIRECTORY, MONDAY_10, {"MHA": NOBODY_WAITS})
+    answer = answers.incoming(line("MHA"), DIRECTORY, MONDAY_10, lambda: {"MHA": NOBODY_WAITS})
     assert answer.steps == (Say("Thank you for calling the Mental Health Central Access Point."), Enqueue("MHA"))
     assert (answer.kind, answer.queue) == (answers.QUEUED, "MHA")
 
 
 def test_a_closed_centre_transfers_to_the_out_of_hours_centre_then_advises():
-    answer = answers.incoming(line("ASC"), DIRECTORY, MONDAY_22, {})
+    answer = answers.incoming(line("ASC"), DIRECTORY, MONDAY_22, not_asked)
     said, dial, advice, end = answer.steps
     assert "closed now. It opens again at 8:30 tomorrow." in said.text and "Emergency Duty Team" in said.text
     assert (dial, advice, end) == (Dial("+441632960104"), Say(ADVICE), Hangup())
@@ -52,13 +56,13 @@ def test_a_closed_centre_transfers_to_the_out_of_hours_centre_then_advises():
 def test_a_closed_centre_whose_out_of_hours_centre_is_closed_too_advises():
     # EDT is open whenever ASC is closed; sent to FCP (closed at night too) the caller hears the advice.
     answer = answers.incoming(line("ASC", out_of_hours=replace(line("ASC").voice.out_of_hours, transfer_to="FCP")),
-                              DIRECTORY, MONDAY_22, {})
+                              DIRECTORY, MONDAY_22, dict)
     (said, end) = answer.steps
     assert said.text.endswith(ADVICE) and end == Hangup() and answer.kind == answers.OUT_OF_HOURS
 
 
 def test_the_weekend_reopening_is_said_by_day():
-    (said, _) = answers.incoming(line("FCP"), DIRECTORY, SATURDAY_NOON, {}).steps
+    (said, _) = answers.incoming(line("FCP"), DIRECTORY, SATURDAY_NOON, dict).steps
     assert "It opens again at 8:30 on Monday." in said.text
 
 
@@ -116,7 +120,7 @@ def test_the_expected_wait_is_the_recent_average_less_the_wait_so_far_at_least_a
 def test_no_caller_is_ever_left_in_silence(code, at, available, longest):
     state = QueueState(None if longest is None else timedelta(seconds=longest), available)
     centre = DIRECTORY.centres[code]
-    answer = answers.incoming(centre, DIRECTORY, at, dict.fromkeys(DIRECTORY.centres, state))
+    answer = answers.incoming(centre, DIRECTORY, at, lambda: dict.fromkeys(DIRECTORY.centres, state))
     assert isinstance(answer.steps[0], Say)
     last = answer.steps[-1]
     assert isinstance(last, (Menu, Enqueue)) or (isinstance(last, Hangup) and answer.steps[-2] == Say(ADVICE)) \

@@ -5,7 +5,7 @@ menu, queue here, put through to that number, leave the queue, hang up), decided
 caller through ends with the 999 and 111 advice (docs/domain.md, "Telephony measures"; docs/telephony.md)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -107,9 +107,11 @@ def not_ours() -> Answer:
     return Answer((Say(f"Sorry, this number cannot take your call. {ADVICE}"), Hangup()), NOT_OURS)
 
 
-def incoming(centre: Centre, directory: Directory, now: datetime, queues: Mapping[str, QueueState]) -> Answer:
+def incoming(centre: Centre, directory: Directory, now: datetime,
+             queues: Callable[[], Mapping[str, QueueState]]) -> Answer:
     """The first answer: closed by the calendar, the out-of-hours route; open, the greeting and the menu if
-    the line has one, else the queue (or its overflow)."""
+    the line has one, else the queue (or its overflow). `queues` is asked only then: the queues' state costs
+    the caller's first answer two reads, for nothing when the centre is closed or the menu comes first."""
     voice = centre.voice
     if voice is None:
         return not_ours()
@@ -117,7 +119,7 @@ def incoming(centre: Centre, directory: Directory, now: datetime, queues: Mappin
         return _out_of_hours(centre, directory, now)
     if voice.menu:
         return Answer((Say(voice.greeting), Menu(MENU_PROMPT)), MENU)
-    return to_queue(centre, directory, now, queues, greeting=voice.greeting)
+    return to_queue(centre, directory, now, queues(), greeting=voice.greeting)
 
 
 def menu_choice(digits: str | None, attempt: int) -> tuple[bool | None, Answer | None]:
