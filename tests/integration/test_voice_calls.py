@@ -329,3 +329,20 @@ def test_the_enqueue_action_and_the_status_callback_at_once_make_one_callback(vo
     assert sorted(answers) == [200] * 4 + [204] * 4
     (made,) = all_calls(svc)
     assert leg(svc, call.sid).call_ref == made.ref and leg(svc, call.sid).outcome == "abandoned"
+
+
+def test_the_callback_call_shows_on_the_handlers_queue_and_its_page(voice, svc, clock, app, users):
+    from tests.helpers import sign_in
+
+    call = queued(voice)
+    clock.advance(seconds=25)
+    voice.hang_up(call)
+    (made,) = all_calls(svc)
+    client = app.test_client()
+    sign_in(client, "handler")
+    queue = client.get("/queue")
+    assert queue.status_code == 200 and made.ref in queue.get_data(as_text=True)
+    page = client.get(f"/calls/{made.ref}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "awaiting callback" in text and "25 s in the CNH queue" in text
+    assert "Mon 23 Nov 2026 10:20" in text  # the callback promised: 20 minutes after the hang-up
