@@ -122,3 +122,25 @@ def test_the_professionals_and_handover_migration_goes_down_and_up_again(svc):
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         members = conn.exec_driver_sql("SELECT professional_id FROM rota_shift_members").scalars().all()
         assert set(members) == {nia}
+
+
+def test_the_phone_legs_migration_goes_down_and_up_again(svc):
+    """0013 (Twilio Voice) removes its two tables and the index on calls.caller_phone, and adds them back."""
+    added = {"phone_legs", "handler_availability"}
+
+    def tables() -> set[str]:
+        return set(inspect(svc.db).get_table_names())
+
+    def call_indexes() -> set[str]:
+        return {i["name"] for i in inspect(svc.db).get_indexes("calls")}
+
+    assert added <= tables() and "ix_calls_caller_phone" in call_indexes()
+    cfg = alembic_config(svc.db)
+    try:
+        command.downgrade(cfg, "0012")
+        assert not added & tables() and "ix_calls_caller_phone" not in call_indexes()
+    finally:
+        command.upgrade(cfg, "head")
+    assert added <= tables() and "ix_calls_caller_phone" in call_indexes()
+    with svc.db.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
