@@ -11,7 +11,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .orm import calls, handler_availability, phone_legs, users
+from .orm import calls, handler_availability, phone_legs, professionals, users
 
 CALL_TAKING_ROLES = ("handler", "supervisor")
 
@@ -86,3 +86,12 @@ class VoiceQueueQueries:
                                     .group_by(calls.c.caller_phone))
         return {str(number): int(count) for number, count in rows}
 
+    def professionals_by_number(self, numbers: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """The active registered professionals ringing from these numbers: number -> (name, service code)
+        (screen pop: "Nia, district nurse")."""
+        wanted = sorted({n for n in numbers if n})
+        if not wanted:
+            return {}
+        rows = self.session.execute(select(professionals.c.mobile, professionals.c.name, professionals.c.service)
+                                    .where(professionals.c.mobile.in_(wanted), professionals.c.active.is_(True)))
+        return {str(mobile): (str(name), str(service)) for mobile, name, service in rows}

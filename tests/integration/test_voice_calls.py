@@ -346,3 +346,29 @@ def test_the_callback_call_shows_on_the_handlers_queue_and_its_page(voice, svc, 
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "awaiting callback" in text and "25 s in the CNH queue" in text
     assert "Mon 23 Nov 2026 10:20" in text  # the callback promised: 20 minutes after the hang-up
+
+
+def test_a_registered_professional_ringing_from_their_mobile_is_named_in_the_queue(voice, svc):
+    from ipoa.service.professionals import add_professional
+
+    add_professional(svc, name="Nia", service="DN", mobile="07700 900123")
+    queued(voice, CALLER, key="1")
+    queued(voice, OTHER_CALLER, key="2")
+    first, second = phone_queue.waiting_callers(svc, "CNH")
+    assert (first.professional, second.professional) == ("Nia, DN", None)
+
+
+def test_only_handlers_and_supervisors_take_calls_and_the_flag_says_since_when(svc, users, clock):
+    from ipoa.service import call_takers
+    from ipoa.service.errors import Forbidden
+
+    handler = users["handler"]
+    assert call_takers.taking_calls_since(svc, handler.id) is None
+    assert call_takers.set_taking_calls(svc, handler.id, "handler", True)
+    clock.advance(minutes=5)
+    assert not call_takers.set_taking_calls(svc, handler.id, "handler", True)  # already: since unchanged
+    assert call_takers.taking_calls_since(svc, handler.id) == clock.now() - timedelta(minutes=5)
+    assert call_takers.set_taking_calls(svc, handler.id, "handler", False)
+    assert call_takers.taking_calls_since(svc, handler.id) is None
+    with pytest.raises(Forbidden):
+        call_takers.set_taking_calls(svc, users["professional"].id, "professional", True)
