@@ -9,6 +9,7 @@ events, outbox events and timer commit together or not at all. Nothing here name
 audit reason, an outbox payload or a log line: the number is on the call (caller_phone), as a handler types it."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ from ..domain.telephony.legs import PhoneLeg
 if TYPE_CHECKING:
     from ..adapters.unit_of_work import UnitOfWork
     from ..bootstrap import Services
+
+log = logging.getLogger(__name__)
 
 ACTOR = "telephony"  # who the audit names for what the phone line does by itself
 NEED = "other"  # nobody heard what the call was about: the handler who calls back triages it
@@ -50,6 +53,8 @@ def call_back(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime, *, w
                 to_state=row.state, trigger="rang_again",
                 reason="The caller rang again and hung up in the queue before being answered.",
                 data={"centre": queue, "waited_seconds": waited_seconds}))
+            log.info("phone call abandoned in the %s queue after %d s: call %s awaits its callback already",
+                     queue, waited_seconds, row.ref)
             return str(row.ref)
     sla = svc.catalogue.sla
     if sla is None:
@@ -73,4 +78,6 @@ def call_back(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime, *, w
         call, promise, actor=ACTOR, now=now, data={"callback_at": promised_at.isoformat()},
         reason=f"Abandoned phone call: a callback is due within {sla.abandoned.call_back_text} of the hang-up."))
     uow.add_new_call(call, result)
+    log.info("phone call abandoned in the %s queue after %d s: call %s made to call the caller back",
+             queue, waited_seconds, call.ref)
     return call.ref

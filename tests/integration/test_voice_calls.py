@@ -287,6 +287,7 @@ def test_no_log_line_carries_the_callers_number(voice, svc, clock, caplog):
     voice.hang_up(call)
     queued(voice)
     assert all_calls(svc)
+    assert any("abandoned in the CNH queue after 30 s" in r.getMessage() for r in caplog.records)
     for record in caplog.records:
         text = record.getMessage()
         assert CALLER not in text and "7700900123" not in text and "7700 900123" not in text
