@@ -64,6 +64,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(webhooks.bp)
     from .web import voice_webhooks
     app.register_blueprint(voice_webhooks.bp)
+    from .web import phone_pages, phone_simulator
+    app.register_blueprint(phone_pages.bp)
+    app.register_blueprint(phone_simulator.bp)
     if app.config.get("BENCH_ENDPOINTS"):
         from .api import bench
         app.register_blueprint(bench.bp)

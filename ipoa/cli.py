@@ -71,7 +71,7 @@ def tokens_group() -> None:
 
 # Where a refused change's field is given on the command line, so click can name the option at fault.
 _OPTION_FOR = {"role": "--role", "centre": "--centre", "mobile": "--mobile", "display_name": "--name",
-               "name": "--name", "days": "--days"}
+               "name": "--name", "days": "--days", "answer_on": "--answer-on"}
 
 
 def _refused(exc: user_service.UserError) -> click.ClickException:
@@ -161,11 +161,13 @@ def users_list() -> None:
 @click.option("--mobile", help="New UK mobile number; '' removes it")
 @click.option("--centre", help="New home centre code; '' removes it (not for handlers and supervisors)")
 @click.option("--role", type=click.Choice(ROLES), help="New role (ends the user's signed-in sessions)")
+@click.option("--answer-on", help="Where Answer puts phone callers through to: a UK phone number or "
+                                  "client:<identity> (a Twilio Client); '' removes it")
 def users_update(username: str, display_name: str | None, mobile: str | None, centre: str | None,
-                 role: str | None) -> None:
-    """Change a user's display name, mobile, home centre or role."""
-    if display_name is None and mobile is None and centre is None and role is None:
-        raise click.UsageError("say what to change: --name, --mobile, --centre or --role")
+                 role: str | None, answer_on: str | None) -> None:
+    """Change a user's display name, mobile, home centre, role or where they answer phone calls."""
+    if display_name is None and mobile is None and centre is None and role is None and answer_on is None:
+        raise click.UsageError("say what to change: --name, --mobile, --centre, --role or --answer-on")
     keep = user_service.KEEP  # an option not given leaves its field as it is
     try:
         changed = user_service.update_user(
@@ -173,7 +175,8 @@ def users_update(username: str, display_name: str | None, mobile: str | None, ce
             display_name=keep if display_name is None else display_name,
             mobile=keep if mobile is None else mobile or None,  # '' removes it
             centre=keep if centre is None else centre or None,
-            role=keep if role is None else role)
+            role=keep if role is None else role,
+            answer_on=keep if answer_on is None else answer_on or None)
     except user_service.UserError as exc:
         raise _refused(exc) from None
     click.echo(f"updated {username}: {', '.join(f.replace('_', ' ') for f in changed)}" if changed

@@ -75,6 +75,9 @@ def from_environment(instance_path: str | Path) -> dict[str, Any]:
         # Live phone calls redirected through Twilio's REST API (the Answer bridge: docs/telephony.md):
         # `console` records them, `twilio` sends them with TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
         "VOICE_BACKEND": env.get("VOICE_BACKEND", "console"),
+        # The demo's "Simulate an incoming call" (web/phone_simulator.py): make run sets VOICE_SIMULATOR=1;
+        # it works only with VOICE_BACKEND=console, never with real calls.
+        "VOICE_SIMULATOR": env.get("VOICE_SIMULATOR") == "1",
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         # The SLA timer scheduler (workers/scheduler.py): how often it looks for due timers, and after how
         # long a timer handed to RQ but not fired is handed over again.

@@ -62,6 +62,8 @@ class User:
         self.mfa_secret: str | None = None  # TOTP, once enrolled
         self.mfa_enrolled_at: datetime | None = None
         self.mfa_last_step: int | None = None  # the TOTP time step last accepted: none is accepted twice
+        # Where the Answer button puts a phone caller through: E.164 or client:<identity> (docs/telephony.md).
+        self.answer_on: str | None = None
         if password_hash is not None:
             self.password_hash = password_hash  # e.g. one hash shared by many test users (scrypt is slow by design)
         elif password is not None:

@@ -272,6 +272,8 @@ users = Table(
     Column("mfa_enrolled_at", UTCDateTime),
     # The last TOTP time step accepted, so that no code is accepted twice (service/mfa.py).
     Column("mfa_last_step", Integer),  # unix time // 30: fits a 32-bit integer for 2,000 years
+    # Where the handler answers phone calls: E.164, or client:<identity> (migration 0014, docs/telephony.md).
+    Column("answer_on", String(140)),
 )
 
 # Server-side sessions: the cookie holds only an opaque id; the row (keyed by the id's SHA-256) says whose

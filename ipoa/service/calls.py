@@ -93,7 +93,10 @@ def recommend(svc: Services, call: Call, at: datetime | None = None) -> Decision
     return svc.routing.decide(call.need, call.urgency, at or svc.clock.now(), postcode=call.postcode)
 
 
-def log_call(svc: Services, actor: Actor, payload: dict[str, Any], *, allow_duplicate: bool = False) -> Call:
+def log_call(svc: Services, actor: Actor, payload: dict[str, Any], *, allow_duplicate: bool = False,
+             phone_leg: str | None = None) -> Call:
+    """Log a call. phone_leg: the CallSid of the phone call the handler answered and is logging (Answer,
+    docs/telephony.md): linked to the new call in the same unit of work, or InvalidInput and nothing stored."""
     cmd: LogCall = parse(LogCall, payload, **_context(svc))
     if not access.may_create_in(actor, cmd.centre):
         raise Forbidden(f"You can log calls for your own centre only ({actor.centre or 'none'}), "
@@ -120,6 +123,10 @@ def log_call(svc: Services, actor: Actor, payload: dict[str, Any], *, allow_dupl
             updates_to=cmd.caller.phone if cmd.caller.wants_updates else None, consent=cmd.consent,
             address_line_1=cmd.subject.address_line_1, town=cmd.subject.town)
         result = engine.start_call(call, actor=actor.username, now=now)
+        if phone_leg is not None:
+            from .phone_answering import link_leg
+
+            link_leg(uow, actor, phone_leg, call.ref, now)
         uow.add_new_call(call, result)
         idempotency.note_created(call)  # a keyed API intake stores its answer in this transaction
         uow.commit()

@@ -12,6 +12,7 @@ hash is kept). A password reset, a role change or a deactivation ends the user's
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from ..domain import passwords
-from ..domain.validation import normalise_uk_mobile
+from ..domain.validation import normalise_uk_mobile, normalise_uk_phone
 from ..users import ROLES, ApiToken, User, hash_token, new_token
 from . import security, sessions
 
@@ -133,10 +134,12 @@ def create_user(svc: Services, actor: str, *, username: str, role: str, centre: 
 
 def update_user(svc: Services, actor: str, username: str, *, display_name: str | Keep = KEEP,
                 mobile: str | None | Keep = KEEP, centre: str | None | Keep = KEEP,
-                role: str | Keep = KEEP) -> list[str]:
-    """Change a user's display name, mobile, centre or role (None clears mobile or centre); the fields
-    that changed. A role change is its own event (role_changed, from and to); the rest are one
-    user_changed naming the fields, never their values."""
+                role: str | Keep = KEEP, answer_on: str | None | Keep = KEEP) -> list[str]:
+    """Change a user's display name, mobile, centre, role or where they answer phone calls (None clears
+    mobile, centre or answer_on); the fields that changed. A role change is its own event (role_changed,
+    from and to); the rest are one user_changed naming the fields, never their values."""
+    if answer_on is not KEEP:
+        answer_on = _answer_on(answer_on)
     if role is not KEEP:
         _check_role(role)
     if display_name is not KEEP:
@@ -150,7 +153,7 @@ def update_user(svc: Services, actor: str, username: str, *, display_name: str |
         new_centre = user.centre if centre is KEEP else centre
         if role is not KEEP or centre is not KEEP:
             _check_centre(svc, new_role, new_centre)
-        wanted = {"display_name": display_name, "mobile": mobile, "centre": centre}
+        wanted = {"display_name": display_name, "mobile": mobile, "centre": centre, "answer_on": answer_on}
         changed = [f for f, v in wanted.items() if v is not KEEP and getattr(user, f) != v]
         for field in changed:
             setattr(user, field, wanted[field])
@@ -385,6 +388,28 @@ def _mobile(mobile: str | None) -> str | None:
     e164 = normalise_uk_mobile(mobile)
     if e164 is None:
         raise UserError(f"{mobile!r} is not a valid UK mobile number", "mobile")
+    return e164
+
+
+# A Twilio Client identity as ipoa accepts it: letters, digits and underscores (Twilio's own rule for
+# identities that work on every SDK), at most 121 so that client:<identity> fits users.answer_on.
+_CLIENT_IDENTITY = re.compile(r"[A-Za-z0-9_]{1,121}")
+CLIENT_PREFIX = "client:"
+
+
+def _answer_on(target: str | None) -> str | None:
+    """Where the Answer button dials a caller through to (docs/telephony.md): a UK phone number, stored in
+    E.164, or client:<identity>, a Twilio Client (the handler's browser or softphone)."""
+    if target is None:
+        return None
+    if target.startswith(CLIENT_PREFIX):
+        if _CLIENT_IDENTITY.fullmatch(target.removeprefix(CLIENT_PREFIX)):
+            return target
+        raise UserError("a Twilio Client identity is client: then 1 to 121 letters, digits or underscores",
+                        "answer_on")
+    e164 = normalise_uk_phone(target) if len(target) <= 32 else None
+    if e164 is None:
+        raise UserError(f"{target[:32]!r} is neither a UK phone number nor client:<identity>", "answer_on")
     return e164
 
 

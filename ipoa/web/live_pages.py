@@ -17,11 +17,12 @@ from typing import Any
 from flask import Blueprint, abort, make_response, render_template, request
 from flask_login import current_user
 
+from ..adapters.voice_queue_queries import CALL_TAKING_ROLES
 from ..domain.calendar import LONDON
 from ..entry.request_context import actor, services
 from ..entry.role_check import requires
 from ..service import call_status as status_service
-from ..service import work_queues
+from ..service import call_takers, phone_answering, work_queues
 from ..service.errors import Forbidden, NotFound
 from ..service.work_queues import QueueRow
 from . import confirmations, people
@@ -52,12 +53,20 @@ def queue_centre() -> str:
 
 
 def queue_context(centre: str) -> dict[str, Any]:
-    """What templates/queue.html and its live part need; Forbidden for a centre the user may not see."""
+    """What templates/queue.html and its live part need; Forbidden for a centre the user may not see.
+    The phone queue (service/phone_answering.py) comes with the calls: waiting callers with their screen
+    pop, and whether this user may answer them (their own centre's, as a handler or supervisor)."""
     svc = services()
-    rows = work_queues.queue_for(svc, actor(), centre)
+    who = actor()
+    rows = work_queues.queue_for(svc, who, centre)
+    has_line = svc.directory.centres[centre].voice is not None
+    takes_calls = who.role in CALL_TAKING_ROLES and who.centre == centre
     return {"centre": svc.directory.centres[centre], "rows": rows, "now": svc.clock.now(),
             "poll_seconds": POLL_SECONDS, "breach_notice": breach_notice(rows),
-            "breach_key": " ".join(sorted(row.call.ref for row in rows if row.overdue))}
+            "breach_key": " ".join(sorted(row.call.ref for row in rows if row.overdue)),
+            "has_line": has_line, "phone_rows": phone_answering.phone_queue_for(svc, who, centre) if has_line else [],
+            "may_answer": takes_calls and has_line,
+            "taking_calls_since": call_takers.taking_calls_since(svc, current_user.id) if takes_calls else None}
 
 
 def _words(n: int, one: str, many: str) -> str:

@@ -19,8 +19,8 @@ from ..entry.request_context import actor, services
 from ..entry.role_check import requires
 from ..service import calls as call_service
 from ..service import my_shifts as my_shifts_service
+from ..service import phone_answering, records
 from ..service import professionals as professionals_service
-from ..service import records
 from ..service import rotas as rotas_service
 from ..service import sms as sms_service
 from ..service import timers as timer_service
@@ -165,19 +165,42 @@ def _form_errors(errors: dict[str, str]) -> dict[str, str]:
     return {FIELD_MAP.get(k, k): v for k, v in errors.items()}
 
 
+def _answered_phone_call(call_sid: str | None) -> tuple[phone_answering.Intake | None, dict[str, str]]:
+    """The phone call a handler answered and is logging (Answer, web/phone_pages.py): its pre-filled
+    fields, or the error naming phone_leg for any other."""
+    if not call_sid:
+        return None, {}
+    try:
+        return phone_answering.intake_for(services(), actor(), call_sid), {}
+    except InvalidInput as exc:
+        return None, exc.errors
+
+
 @bp.route("/calls/new", methods=["GET", "POST"])
 @requires("calls.write")
 def new_call():
-    values = {"centre": current_user.centre}
+    values: dict[str, Any] = {"centre": current_user.centre}
     if request.method == "GET":
-        return render_template("call_new.html", values=values, errors={}, error_parts={}, duplicates=None)
+        phone, phone_errors = _answered_phone_call(request.args.get("phone_leg"))
+        if phone is not None:
+            values.update(phone.values)
+        return render_template("call_new.html", values=values, errors=phone_errors, error_parts={}, duplicates=None,
+                               phone=phone), 400 if phone_errors else 200
     values = {k: request.form.get(k, "") for k in LOG_FIELDS}
     values.update(typed(request.form, "date_of_birth"))
     values["centre"] = current_user.centre  # a call is logged for the user's own centre (service.access)
+    phone_leg = request.form.get("phone_leg") or None
+    phone, phone_errors = _answered_phone_call(phone_leg)
+    if phone_leg:
+        values["phone_leg"] = phone_leg
+    if phone_errors:  # not a phone call this handler answered and has not logged: nothing is stored
+        return render_template("call_new.html", values=values, errors=phone_errors, error_parts={},
+                               duplicates=None, phone=None), 400
     dob = read_date(request.form, "date_of_birth", "subject.date_of_birth")
     try:
         call = call_service.log_call(services(), actor(), _log_payload(values, dob.value),
-                                     allow_duplicate=request.form.get("confirm_duplicate") == "1")
+                                     allow_duplicate=request.form.get("confirm_duplicate") == "1",
+                                     phone_leg=phone_leg)
     except InvalidInput as exc:
         # No flash: the page's error summary lists each message, linked to its field.
         errors = _form_errors(exc.errors)
@@ -185,15 +208,15 @@ def new_call():
         if dob.error:
             errors["date_of_birth"], error_parts["date_of_birth"] = dob.error, dob.parts
         return render_template("call_new.html", values=values, errors=in_page_order(errors, LOG_PAGE_ORDER),
-                               error_parts=error_parts, duplicates=None), 422
+                               error_parts=error_parts, duplicates=None, phone=phone), 422
     except call_service.DuplicateSuspected as dup:
         return render_template("call_new.html", values=values, errors={}, error_parts={},
-                               duplicates=dup.open_calls), 409
+                               duplicates=dup.open_calls, phone=phone), 409
     except call_service.Forbidden as exc:
         flash(str(exc), "error")
         return render_template("call_new.html", values=values, errors={"centre": str(exc)}, error_parts={},
-                               duplicates=None), 403
-    flash(f"Call {call.ref} logged.", "success")
+                               duplicates=None, phone=phone), 403
+    flash(f"Call {call.ref} logged" + (", with the phone call you answered." if phone_leg else "."), "success")
     return redirect(url_for("web.call_page", ref=call.ref))
 
 
@@ -235,6 +258,7 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
         "call.html", call=call, history=history, actions=actions, recommendation=recommendation,
         route_actions=routes, route_step=route_step,
         messages=sms_service.messages_for_call(svc, ref), view=view, viewers=viewers,
+        phone_legs=phone_answering.legs_of_call(svc, ref),
         recipient_choices=sms_service.recipient_choices(svc, ref),
         break_glass_reasons=BREAK_GLASS_REASONS,
         rec_choice=rec_choice, referral_actions=referral_actions,

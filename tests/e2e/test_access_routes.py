@@ -152,6 +152,13 @@ ROUTES: dict[str, tuple] = {
     "account.recovery_codes": ("page", EVERYONE),
     "accounts.locked": ("page", {"supervisor_cnh", "admin"}),
     "accounts.unlock": ("post_page", {"supervisor_cnh", "admin"}),
+    # Phone calls (web/phone_pages.py): taking calls posted empty is refused naming the field; Answer for a
+    # caller who is not waiting goes back to the queue, saying so. The demo's simulated calls
+    # (web/phone_simulator.py) are off here (no VOICE_SIMULATOR): not found for staff, refused for the rest.
+    "phone.taking_calls": ("form_400", STAFF),
+    "phone.answer": ("post_redirect", STAFF),
+    "phone_simulator.ring": ("demo_off", STAFF),
+    "phone_simulator.hang_up": ("demo_off", STAFF),
 }
 
 # A plausible body for each route that changes a record, so that only the access policy stands between
@@ -241,7 +248,7 @@ def _url(rule, record: dict, world: dict, centre: str) -> str:
                        "token": link_token(record["referral_id"]), "job_id": "no-such-job", "sms_id": "no-such-text",
                        "grant_id": world["grants"][centre], "name": "call", "version": 1,
                        "service": "DN", "shift_id": 999999,
-                       "professional_id": world["professional_id"]}[arg]
+                       "professional_id": world["professional_id"], "call_sid": "CA" + "0" * 32}[arg]
     url = rule.build(values, append_unknown=False)[1]
     if rule.endpoint == "dashboard.calls":
         url += "?centre=CNH&measure=open"
@@ -322,6 +329,10 @@ def _expected(kind: tuple, role: str, method: str, inside: bool, endpoint: str) 
         return {302} if role in kind[1] else {403}
     if kind[0] == "post_page":
         return {302} if role in kind[1] else {403}
+    if kind[0] == "post_redirect":  # a POST answered with See Other
+        return {303} if role in kind[1] else {403}
+    if kind[0] == "demo_off":  # the demo's routes, switched off: not found, else refused
+        return {404} if role in kind[1] else {403}
     if kind[0] == "no_such_text":  # a text that does not exist, no note: not found or invalid, else refused
         return {400, 404} if role in kind[1] else {403}
     if kind[0] == "api_post":  # an empty body: invalid for those allowed to post, refused for the rest
