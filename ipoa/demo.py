@@ -40,6 +40,10 @@ DEMO_UNREACHABLE_NAME = "Dee Nurse"
 # The supervisor's mobile, also an Ofcom drama number, receives the CNH escalations when a clock runs
 # out (with the console SMS backend they show on /messages).
 DEMO_MOBILES = {"supervisor": "07700 900301"}
+# Where the demo's handlers answer phone calls (users.answer_on, docs/telephony.md): a Twilio Client identity
+# each; with the console Voice gateway the Answer's <Dial> is only recorded.
+DEMO_ANSWER_ON = {"handler": "client:handler_cnh", "handler.asc": "client:handler_asc",
+                  "supervisor": "client:supervisor_cnh"}
 
 
 def demo_nhs_numbers(count: int) -> list[str]:
@@ -119,14 +123,20 @@ def seed(svc) -> list[str]:
         for username, name, role, centre in DEMO_USERS:
             mobile = DEMO_MOBILES.get(username)
             e164 = normalise_uk_mobile(mobile) if mobile else None
+            answer_on = DEMO_ANSWER_ON.get(username)
             if username in existing:
                 user = existing[username]
                 if e164 and not user.mobile:  # seeded before demo users had mobiles
                     user.mobile = e164
                     lines.append(f"demo user {username} now has mobile {e164}")
+                if answer_on and not user.answer_on:  # seeded before handlers answered phone calls
+                    user.answer_on = answer_on
+                    lines.append(f"demo user {username} now answers phone calls on {answer_on}")
                 continue
-            uow.users.add(User(username=username, display_name=name, role=role, centre=centre,
-                               password=DEMO_PASSWORD, created_at=svc.clock.now(), mobile=e164))
+            user = User(username=username, display_name=name, role=role, centre=centre,
+                        password=DEMO_PASSWORD, created_at=svc.clock.now(), mobile=e164)
+            user.answer_on = answer_on
+            uow.users.add(user)
             lines.append(f"demo user {username} ({role}{', ' + centre if centre else ''}"
                          f"{', mobile ' + e164 if e164 else ''})")
         uow.commit()

@@ -4,6 +4,7 @@ outbox relay and the SLA timer scheduler, prints the URL and the logins, and sto
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -14,6 +15,15 @@ from .adapters.redis_conn import connect, embedded_socket
 from .config import REPO_ROOT
 from .demo import DEMO_PASSWORD, DEMO_USERS
 from .paths import DEMO_SLA_POLICY
+
+
+def voice_demo(env: dict[str, str]) -> None:
+    """The demo's phone (web/phone_simulator.py): "Simulate an incoming call" on the queue page plays
+    Twilio's signed webhooks in-process, with the console Voice gateway only. Without a Twilio account the
+    webhooks need a token to check signatures against: one made up for this run, known to nobody else."""
+    if env.get("VOICE_BACKEND", "console") == "console":
+        env.setdefault("VOICE_SIMULATOR", "1")
+        env.setdefault("TWILIO_AUTH_TOKEN", secrets.token_hex(16))
 
 
 def main() -> int:
@@ -32,6 +42,7 @@ def main() -> int:
     # The demo signs supervisors and admins in with a password alone (nobody has an authenticator app set
     # up for `supervisor` or `admin`); MFA_REQUIRED_ROLES=supervisor,admin make run turns it on.
     env.setdefault("MFA_REQUIRED_ROLES", "")
+    voice_demo(env)
     flask = [str(bin_dir / "flask"), "--app", "ipoa"]
     subprocess.run(flask + ["init"], env=env, check=True, cwd=REPO_ROOT)
     subprocess.run(flask + ["seed-demo"], env=env, check=True, cwd=REPO_ROOT)
@@ -46,6 +57,9 @@ def main() -> int:
     print("\n" + "=" * 64)
     print(f"ipoa is running at http://127.0.0.1:{port}/  (Ctrl-C stops it)")
     print("Embedded defaults: SQLite and Redis in ./instance, console SMS.")
+    if env.get("VOICE_SIMULATOR") == "1":
+        print("No Twilio: sign in as handler and press 'Simulate an incoming call' on the queue to see a")
+        print("phone call ring, queue, be answered and logged.")
     print(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for username, name, role, centre in DEMO_USERS:
         print(f"  {username:<14} {role:<13} {centre or '':<4} {name}")

@@ -309,3 +309,22 @@ def test_a_centre_whose_line_ipoa_does_not_answer_has_no_phone_queue(handler, sv
         directory, centres={**directory.centres, "CNH": no_line})))
     page = handler.get("/queue").get_data(as_text=True)
     assert "Phone queue" not in page and "Take phone calls" not in page and "Log a call" in page
+
+
+def test_the_demos_handlers_answer_on_a_twilio_client_and_make_run_turns_the_simulator_on(svc):
+    from sqlalchemy import select
+
+    from ipoa import devserver
+    from ipoa.adapters.orm import users as users_table
+    from ipoa.demo import seed
+
+    seed(svc)
+    with svc.uow() as uow:
+        answering = dict(uow.session.execute(select(users_table.c.username, users_table.c.answer_on)).all())
+    assert answering["handler"] == "client:handler_cnh" and answering["professional"] is None
+    env: dict[str, str] = {}
+    devserver.voice_demo(env)
+    assert env["VOICE_SIMULATOR"] == "1" and len(env["TWILIO_AUTH_TOKEN"]) == 32
+    real = {"VOICE_BACKEND": "twilio", "TWILIO_AUTH_TOKEN": "theirs"}
+    devserver.voice_demo(real)
+    assert real == {"VOICE_BACKEND": "twilio", "TWILIO_AUTH_TOKEN": "theirs"}  # a real line: no simulator
