@@ -52,7 +52,7 @@ class PhoneLeg:
     outcome: str | None = None
     overflowed_from: str | None = None
     matched_call_ref: str | None = None  # an open call for the caller's number when it rang
-    call_ref: str | None = None      # the call made (or matched) for the callback it needs
+    call_ref: str | None = None      # the call made (or matched) for the callback it needs, or logged from it
     last_status: str | None = None
     menu_attempt: int = 0
 
