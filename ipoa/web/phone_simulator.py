@@ -14,7 +14,7 @@ import secrets
 import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
@@ -45,6 +45,11 @@ def enabled() -> bool:
 @bp.app_context_processor
 def _simulator_globals() -> dict:
     return {"phone_simulator": enabled, "simulated_callers": CALLERS}
+
+
+def _bad(field: str, problem: str):
+    return render_template("error.html", code=400, title="Not sent",
+                           message=f"{field}: {problem}. Nothing was simulated."), 400
 
 
 def _post(url: str, params: dict[str, str]) -> tuple[int, str]:
@@ -89,8 +94,7 @@ def ring():
         abort(404)
     kind = request.form.get("caller", "")
     if kind not in CALLERS:
-        flash("caller: choose who is calling from the list. No call was simulated.", "error")
-        return redirect(url_for("web.queue"), code=303)
+        return _bad("caller", "choose who is calling from the list")
     svc = services()
     centre = svc.directory.centres.get(current_user.centre or "")
     if centre is None or centre.voice is None or not centre.phone:
@@ -132,8 +136,7 @@ def hang_up(call_sid: str):
     if not enabled():
         abort(404)
     if not CALL_SID.fullmatch(call_sid):
-        flash("call_sid: must be CA followed by 32 hexadecimal digits. Nothing was changed.", "error")
-        return redirect(url_for("web.queue"), code=303)
+        return _bad("call_sid", "must be CA followed by 32 hexadecimal digits")
     svc = services()
     with svc.uow() as uow:
         leg = PhoneLegStore(uow.session).get(call_sid)

@@ -269,9 +269,20 @@ def test_a_simulated_call_rings_queues_is_answered_through_the_console_and_hangs
     assert svc.voice_gateway.redirected[-1] == (row.call_sid, bridge_twiml(HANDLER_PHONE))
     answered = leg(svc, row.call_sid)
     assert answered.outcome == "answered" and answered.left_queue_at == clock.now()  # Twilio's `redirected`
+    logged = log_form(handler, resp.headers["Location"])
+    (made,) = all_calls(svc)
+    call_page = f"/calls/{made.ref}"
+    assert logged.headers["Location"] == call_page
+    page = handler.get(call_page).get_data(as_text=True)
+    assert f'id="hang-up-{row.call_sid}"' in page  # the answered caller is still on the line
     clock.advance(minutes=3)
-    post(handler, f"/demo/phone/{row.call_sid}/hang-up")
-    assert leg(svc, row.call_sid).hung_up_at == clock.now() and all_calls(svc) == []
+    hung_up = handler.post(f"/demo/phone/{row.call_sid}/hang-up", data={"csrf_token": csrf_token(handler, call_page)},
+                           headers={"Referer": f"http://localhost{call_page}"})
+    assert hung_up.status_code == 303 and hung_up.headers["Location"].endswith(call_page)
+    ended = leg(svc, row.call_sid)
+    assert (ended.hung_up_at, ended.outcome, ended.call_ref) == (clock.now(), "answered", made.ref)
+    assert len(all_calls(svc)) == 1  # an answered caller who hangs up is not called back
+    assert f'id="hang-up-{row.call_sid}"' not in handler.get(call_page).get_data(as_text=True)
 
 
 def test_a_simulated_caller_who_hangs_up_in_the_queue_is_called_back(simulator, handler, svc, clock):
@@ -295,8 +306,10 @@ def test_the_simulator_is_off_without_its_setting_and_with_the_twilio_gateway(ap
 
 
 def test_a_simulated_call_with_an_unknown_caller_kind_rings_nothing(simulator, handler, svc):
-    post(handler, "/demo/phone/ring", {"caller": "robot"})
-    assert "caller: choose who is calling" in handler.get("/queue").get_data(as_text=True)
+    resp = post(handler, "/demo/phone/ring", {"caller": "robot"})
+    assert resp.status_code == 400 and "caller: choose who is calling" in resp.get_data(as_text=True)
+    bad_sid = post(handler, "/demo/phone/CA1/hang-up")
+    assert bad_sid.status_code == 400 and "call_sid" in bad_sid.get_data(as_text=True)
     assert legs(svc) == []
 
 
