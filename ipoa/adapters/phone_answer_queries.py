@@ -45,6 +45,19 @@ class PhoneAnswerQueries:
             found.setdefault(str(number), []).append(OpenCallRow(str(ref), str(centre), str(path or centre)))
         return found
 
+    def a_professional_number(self) -> str | None:
+        """Any active registered professional's mobile (the demo's simulated professional caller)."""
+        number = self.session.scalar(select(professionals.c.mobile).where(professionals.c.active.is_(True))
+                                     .order_by(professionals.c.id).limit(1))
+        return str(number) if number else None
+
+    def latest_open_caller_mobile(self, centre: str) -> str | None:
+        """The mobile of the latest open call's caller in a centre (the demo's caller who rings again)."""
+        number = self.session.scalar(select(calls.c.caller_phone).where(
+            calls.c.centre == centre, calls.c.closed_at.is_(None), calls.c.caller_phone.like("+447%"))
+            .order_by(calls.c.logged_at.desc(), calls.c.id.desc()).limit(1))
+        return str(number) if number else None
+
     def legs_of_call(self, ref: str, limit: int = 50) -> list[Any]:
         """The phone legs that belong to a call (call_ref: logged from it, or made for its hang-up) or were
         matched to it when the caller rang again (matched_call_ref), oldest first."""

@@ -206,3 +206,21 @@ def legs_of_call(svc: Services, ref: str) -> list[LegView]:
             waited=(waited_until - r.enqueued_at) if r.enqueued_at and waited_until else None,
             rang_again=r.call_ref != ref))
     return views
+
+
+def phone_leg(svc: Services, call_sid: str) -> PhoneLeg | None:
+    """A phone leg as it stands (the demo's simulated caller needs to know where they are)."""
+    with svc.uow() as uow:
+        return PhoneLegStore(uow.session).get(call_sid)
+
+
+def demo_caller_number(svc: Services, kind: str, centre: str) -> str | None:
+    """The number a simulated caller rings from (web/phone_simulator.py): a registered professional's, or
+    the caller of the centre's latest open call; None when there is none (the entry point makes one up)."""
+    with svc.uow() as uow:
+        queries = PhoneAnswerQueries(uow.session)
+        if kind == "professional":
+            return queries.a_professional_number()
+        if kind == "known":
+            return queries.latest_open_caller_mobile(centre)
+    return None

@@ -16,13 +16,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from ..adapters.orm import calls, professionals
-from ..adapters.phone_leg_store import PhoneLegStore
 from ..entry.request_context import services
 from ..entry.role_check import requires
+from ..service import phone_answering
 from ..service.phone_answering import CALL_SID
 from ..service.phone_queue import masked
 
@@ -70,20 +68,8 @@ def _params(call_sid: str, from_: str, to: str, status: str, **more: str) -> dic
 
 
 def _caller_number(kind: str, centre: str) -> str:
-    svc = services()
-    with svc.uow() as uow:
-        if kind == "professional":
-            number = uow.session.scalar(select(professionals.c.mobile).where(professionals.c.active.is_(True))
-                                        .order_by(professionals.c.id).limit(1))
-            if number:
-                return str(number)
-        if kind == "known":
-            number = uow.session.scalar(select(calls.c.caller_phone).where(
-                calls.c.centre == centre, calls.c.closed_at.is_(None), calls.c.caller_phone.like("+447%"))
-                .order_by(calls.c.logged_at.desc()).limit(1))
-            if number:
-                return str(number)
-    return f"+447700900{secrets.randbelow(100) + 400:03d}"  # Ofcom's drama range, never a real phone
+    known = phone_answering.demo_caller_number(services(), kind, centre)
+    return known or f"+447700900{secrets.randbelow(100) + 400:03d}"  # Ofcom's drama range, never a real phone
 
 
 @bp.post("/ring")
@@ -138,8 +124,7 @@ def hang_up(call_sid: str):
     if not CALL_SID.fullmatch(call_sid):
         return _bad("call_sid", "must be CA followed by 32 hexadecimal digits")
     svc = services()
-    with svc.uow() as uow:
-        leg = PhoneLegStore(uow.session).get(call_sid)
+    leg = phone_answering.phone_leg(svc, call_sid)
     if leg is None or leg.hung_up_at is not None or leg.queue != current_user.centre:
         flash("That call has already ended (or is not in your centre's queue).", "error")
         return redirect(url_for("web.queue"), code=303)
@@ -168,8 +153,7 @@ def bridged(call_sid: str) -> None:
     if not enabled():
         return
     svc = services()
-    with svc.uow() as uow:
-        leg = PhoneLegStore(uow.session).get(call_sid)
+    leg = phone_answering.phone_leg(svc, call_sid)
     if leg is None or leg.left_queue_at is not None:
         return
     line = svc.directory.centres[leg.centre].phone if leg.centre in svc.directory.centres else ""

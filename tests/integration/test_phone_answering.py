@@ -341,3 +341,16 @@ def test_the_demos_handlers_answer_on_a_twilio_client_and_make_run_turns_the_sim
     real = {"VOICE_BACKEND": "twilio", "TWILIO_AUTH_TOKEN": "theirs"}
     devserver.voice_demo(real)
     assert real == {"VOICE_BACKEND": "twilio", "TWILIO_AUTH_TOKEN": "theirs"}  # a real line: no simulator
+
+
+def test_a_simulated_caller_with_an_open_call_pops_up_with_it(simulator, handler, svc):
+    from ipoa.service.calls import Actor, log_call
+
+    ref = log_call(svc, Actor("setup", "handler", "CNH"),
+                   call_payload(caller={"type": "carer", "name": "Jo", "phone": "07700 900456"},
+                                subject={"nhs_number": None, "given_name": "Edith", "family_name": "Testperson"})).ref
+    post(handler, "/demo/phone/ring", {"caller": "known"})
+    (row,) = legs(svc)
+    assert (row.caller_number, row.caller_type, row.matched_call_ref) == (OTHER_CALLER, "public", ref)
+    live = handler.get("/queue/live").get_data(as_text=True)
+    assert f'1 open call for this number: <a href="/calls/{ref}">{ref}</a>' in live
