@@ -13,6 +13,7 @@ from ipoa.domain.catalogue import load_catalogue
 from ipoa.domain.reporting.board import BoardTargetError, BoardTargets, board, load_board_targets
 from ipoa.domain.reporting.figures import Durations, Rate, Report
 from ipoa.domain.reporting.period import Period, Scope
+from ipoa.domain.telephony.measures import PhoneMeasures, TelephonyTargets
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
@@ -28,7 +29,18 @@ def with_targets(**changes) -> dict:
 def test_the_shipped_targets_load_with_the_catalogue():
     assert load_catalogue(WORKFLOWS).board == BoardTargets(
         triage_in_sla=95.0, accepted_in_sla=95.0, acceptance_p90_minutes=30.0, responded_in_target=90.0,
-        sms_delivered=98.0)
+        sms_delivered=98.0, telephony=TelephonyTargets(answered_within_60s=95.0, abandoned=3.0,
+                                                       average_speed_to_answer_seconds=20.0,
+                                                       abandoned_called_back=95.0))
+
+
+def test_the_phone_targets_are_optional_and_default_to_the_domain_figures():
+    """docs/domain.md, "Telephony measures": 95% within 60 s, at most 3% abandoned, 20 s average speed to
+    answer; it sets no figure for the callbacks, so none is assumed."""
+    without = {k: v for k, v in SHIPPED["targets"].items() if not k.startswith(("calls_", "average_", "abandoned_"))}
+    assert load_board_targets({"targets": without}).telephony == TelephonyTargets(95.0, 3.0, 20.0, None)
+    assert load_board_targets(with_targets(calls_abandoned=5, average_speed_to_answer_seconds=30)).telephony == (
+        TelephonyTargets(95.0, 5.0, 30.0, 95.0))
 
 
 def test_a_time_target_takes_the_sla_files_durations():
@@ -45,6 +57,10 @@ def test_a_time_target_takes_the_sla_files_durations():
     (with_targets(acceptance_p90="0m"), "targets.acceptance_p90: bad duration '0m': must be more than zero"),
     (with_targets(triage_in_sla=None), "targets.triage_in_sla: missing"),
     (with_targets(acepted_in_sla=95), "targets.acepted_in_sla: unknown target"),
+    (with_targets(calls_abandoned=0), "targets.calls_abandoned: 0 is not a number above 0 and at most 100"),
+    (with_targets(calls_answered_within_60s="95%"), "targets.calls_answered_within_60s: '95%' is not a number"),
+    (with_targets(average_speed_to_answer_seconds=3601),
+     "targets.average_speed_to_answer_seconds: 3601 is not a number above 0 and at most 3600"),
     ({"targets": [95, 95]}, "targets: expected a mapping"),
     ({"target": SHIPPED["targets"]}, "target: unknown section"),
     ({}, "targets: missing"),
@@ -98,3 +114,38 @@ def test_the_board_rates_each_measure_against_the_deployments_targets():
     one_service = _report(accepted=Rate(1, 1), p90_seconds=60, scope=Scope(service="CRT"))
     assert "Calls triaged within SLA" not in {r.metric for r in board(one_service, one_service,
                                                                           load_board_targets(SHIPPED))}
+
+
+def _phone(**counts) -> PhoneMeasures:
+    return PhoneMeasures(centre=None, **counts)
+
+
+def test_the_board_rates_the_phone_lines_against_their_targets_with_the_previous_period():
+    current = _report(accepted=Rate(1, 1), p90_seconds=60)
+    previous = _report(accepted=Rate(1, 1), p90_seconds=60)
+    current.phone = _phone(offered=100, answered=90, answered_within=88, abandoned=4, answer_wait_total=90 * 25.0,
+                           to_call_back=4, called_back_in_time=4)
+    previous.phone = _phone(offered=100, answered=95, answered_within=90, abandoned=2, answer_wait_total=95 * 30.0,
+                            to_call_back=2, called_back_in_time=1)
+    rows = {r.metric: r for r in board(current, previous, load_board_targets(SHIPPED))}
+    within = rows["Phone calls answered within 60 s"]
+    assert (within.current_text, within.target_text, within.rag, within.trend) == (
+        "97.8%", "≥ 95.0%", "green", "improving")  # 88 of 90 against 90 of 95 (94.7%)
+    abandoned = rows["Phone calls abandoned"]
+    assert (abandoned.current_text, abandoned.target_text, abandoned.rag, abandoned.trend) == (
+        "4.0%", "≤ 3.0%", "amber", "deteriorating")
+    asa = rows["Average speed to answer"]
+    assert (asa.current_text, asa.previous_text, asa.target_text, asa.rag, asa.trend) == (
+        "25 s", "30 s", "≤ 20 s", "amber", "improving")
+    back = rows["Abandoned calls called back in time"]
+    assert (back.current_text, back.previous_text, back.rag) == ("100.0%", "50.0%", "green")
+    untargeted = {r.metric: r for r in board(current, previous, load_board_targets(
+        {"targets": {k: v for k, v in SHIPPED["targets"].items() if k != "abandoned_called_back"}}))}
+    back = untargeted["Abandoned calls called back in time"]
+    assert (back.target_text, back.rag, back.rag_text, back.verdict) == (
+        "No target set", "none", "Grey: no target set", "Performance improving")
+
+
+def test_a_report_without_phone_measures_has_no_phone_rows():
+    plain = _report(accepted=Rate(1, 1), p90_seconds=60)
+    assert not any(r.metric.startswith("Phone") for r in board(plain, plain, load_board_targets(SHIPPED)))

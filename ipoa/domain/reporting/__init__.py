@@ -2,6 +2,7 @@
 the pure part, one job per module:
 
   period          the period and scope a report covers, and the report form's parameters
+  rate            a share of cases as a percentage
   figures         what a report holds: rates, durations and their percentiles, the figures per day
   workflow_terms  the workflow states and triggers the measures count by
   measures        working the figures out from a period's rows (ipoa/adapters/report_queries.py reads them)

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..sla import parse_duration
+from ..telephony.measures import PhoneMeasures, TelephonyTargets, seconds_text
 from .figures import Rate, Report
 
 __all__ = ["BoardRow", "BoardTargetError", "BoardTargets", "board", "board_row", "load_board_targets",
-           "minutes_text"]
+           "minutes_text", "phone_rows"]
 
 # Amber: short of the target by no more than this (percentage points; for times, this share of the target).
 AMBER_MARGIN_POINTS = 5.0
@@ -37,6 +38,9 @@ class BoardTargets:
     acceptance_p90_minutes: float  # 90% of referrals accepted within this many minutes
     responded_in_target: float  # % of accepted referrals with a first visit/contact within the service's target
     sms_delivered: float  # % of texts delivered (of those delivered or failed)
+    # The phone lines' (docs/domain.md, "Telephony measures"): optional in board.yaml, that section's figures
+    # by default.
+    telephony: TelephonyTargets = TelephonyTargets()
 
 
 # Key in board.yaml's `targets` -> what it is, as an error message says it.
@@ -47,6 +51,15 @@ _PERCENT_TARGETS = {
     "sms_delivered": "% of texts delivered",
 }
 _TIME_TARGETS = {"acceptance_p90": "the time within which 90% of referrals are accepted"}
+# Optional: the phone lines' targets (key -> TelephonyTargets field, what it is, higher is better).
+_PHONE_TARGETS = {
+    "calls_answered_within_60s": ("answered_within_60s", "% of answered calls answered within 60 s", True),
+    "calls_abandoned": ("abandoned", "% of calls offered abandoned (at most)", False),
+    "average_speed_to_answer_seconds": ("average_speed_to_answer_seconds",
+                                        "the mean wait of answered calls in seconds (at most)", False),
+    "abandoned_called_back": ("abandoned_called_back",
+                              "% of abandoned calls called back within the promised time", True),
+}
 
 
 def load_board_targets(data: Any, source: str = "<board data>") -> BoardTargets:
@@ -65,8 +78,9 @@ def load_board_targets(data: Any, source: str = "<board data>") -> BoardTargets:
         raise BoardTargetError(f"{source}: targets: expected a mapping of target name to value")
     known = {**_PERCENT_TARGETS, **_TIME_TARGETS}
     for key in sorted(map(str, raw)):
-        if key not in known:
-            raise BoardTargetError(f"{source}: targets.{key}: unknown target (known: {', '.join(sorted(known))})")
+        if key not in known and key not in _PHONE_TARGETS:
+            names = ", ".join(sorted([*known, *_PHONE_TARGETS]))
+            raise BoardTargetError(f"{source}: targets.{key}: unknown target (known: {names})")
     for key in sorted(known):
         if key not in raw:
             raise BoardTargetError(f"{source}: targets.{key}: missing: {known[key]}")
@@ -82,7 +96,18 @@ def load_board_targets(data: Any, source: str = "<board data>") -> BoardTargets:
         p90, _ = parse_duration(raw["acceptance_p90"])
     except ValueError as exc:
         raise BoardTargetError(f"{source}: targets.acceptance_p90: {exc}") from None
-    return BoardTargets(acceptance_p90_minutes=p90.total_seconds() / 60.0, **values)
+    phone: dict[str, float] = {}
+    for key, (name, what, _) in _PHONE_TARGETS.items():
+        if key not in raw:
+            continue
+        value = raw[key]
+        ceiling = 3600 if name == "average_speed_to_answer_seconds" else 100
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= ceiling:
+            raise BoardTargetError(f"{source}: targets.{key}: {value!r} is not a number above 0 and at most "
+                                   f"{ceiling} ({what})")
+        phone[name] = float(value)
+    return BoardTargets(acceptance_p90_minutes=p90.total_seconds() / 60.0, telephony=TelephonyTargets(**phone),
+                        **values)
 
 
 # -- the rows ---------------------------------------------------------------------------------------
@@ -116,13 +141,17 @@ def minutes_text(seconds: float | None) -> str:
     return f"{hours} h {mins:02d} min"
 
 
-def board_row(metric: str, target: float, current: float | None, previous: float | None, *,
+def board_row(metric: str, target: float | None, current: float | None, previous: float | None, *,
               higher_is_better: bool, unit: str) -> BoardRow:
-    is_time = unit == "time"
-    fmt = (lambda v: minutes_text(None if v is None else v * 60)) if is_time else _pct_text
-    target_text = (f"≤ {fmt(target)}" if not higher_is_better else f"≥ {fmt(target)}")
+    """unit: pct, time (minutes) or seconds. target None: none set (the row is graded by nothing, only
+    compared with the previous period)."""
+    is_time = unit in ("time", "seconds")
+    fmt = (seconds_text if unit == "seconds" else (lambda v: minutes_text(None if v is None else v * 60))
+           if is_time else _pct_text)
+    target_text = ("No target set" if target is None
+                   else f"≤ {fmt(target)}" if not higher_is_better else f"≥ {fmt(target)}")
     sign = 1 if higher_is_better else -1
-    if current is None:
+    if current is None or target is None:
         rag, met = "none", None
     else:
         met = sign * (current - target) >= 0
@@ -137,6 +166,9 @@ def board_row(metric: str, target: float, current: float | None, previous: float
             "improving" if delta > 0 else "deteriorating")
     if current is None:
         verdict = "No data for this period"
+    elif target is None:
+        verdict = {"improving": "Performance improving", "deteriorating": "Performance deteriorating",
+                   "no change": "No change in performance"}.get(trend, "No previous period to compare")
     elif met:
         verdict = ("Achieving target but performance deteriorating" if trend == "deteriorating"
                    else "On track to achieve target")
@@ -153,7 +185,8 @@ def board_row(metric: str, target: float, current: float | None, previous: float
     if is_time and trend in ("improving", "deteriorating") and current is not None and previous is not None:
         trend_text = ("▼ " if current < previous else "▲ ") + trend.capitalize()
     rag_text = {"green": "Green: target met", "amber": "Amber: just below target",
-                "red": "Red: below target", "none": "Grey: no data"}[rag]
+                "red": "Red: below target",
+                "none": "Grey: no data" if current is None else "Grey: no target set"}[rag]
     return BoardRow(metric=metric, target_text=target_text, current=current, current_text=fmt(current),
                     previous=previous, previous_text=fmt(previous), trend=trend, trend_text=trend_text,
                     rag=rag, rag_text=rag_text, verdict=verdict)
@@ -183,4 +216,22 @@ def board(current: Report, previous: Report, targets: BoardTargets) -> list[Boar
         board_row("Texts delivered", targets.sms_delivered, current.sms_delivered_rate.pct,
                   previous.sms_delivered_rate.pct, higher_is_better=True, unit="pct"),
     ]
+    if current.phone is not None and previous.phone is not None:
+        rows += phone_rows(current.phone, previous.phone, targets.telephony)
     return rows
+
+
+def phone_rows(current: PhoneMeasures, previous: PhoneMeasures, targets: TelephonyTargets) -> list[BoardRow]:
+    """The phone lines' measures with a target (docs/domain.md, "Telephony measures")."""
+    return [
+        board_row("Phone calls answered within 60 s", targets.answered_within_60s,
+                  current.answered_within_rate.pct, previous.answered_within_rate.pct,
+                  higher_is_better=True, unit="pct"),
+        board_row("Phone calls abandoned", targets.abandoned, current.abandoned_rate.pct,
+                  previous.abandoned_rate.pct, higher_is_better=False, unit="pct"),
+        board_row("Average speed to answer", targets.average_speed_to_answer_seconds,
+                  current.average_speed_to_answer, previous.average_speed_to_answer,
+                  higher_is_better=False, unit="seconds"),
+        board_row("Abandoned calls called back in time", targets.abandoned_called_back,
+                  current.called_back_rate.pct, previous.called_back_rate.pct, higher_is_better=True, unit="pct"),
+    ]

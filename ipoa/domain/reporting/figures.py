@@ -6,8 +6,13 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from .period import Period, Scope
+from .rate import Rate
+
+if TYPE_CHECKING:
+    from ..telephony.measures import PhoneMeasures
 
 __all__ = ["ACCEPTANCE_BANDS", "DayRow", "Durations", "Rate", "Report", "percentile"]
 
@@ -16,16 +21,6 @@ ACCEPTANCE_BANDS: tuple[tuple[int | None, str], ...] = (
     (15 * 60, "under 15 min"), (30 * 60, "15-30 min"), (60 * 60, "30-60 min"), (2 * 3600, "1-2 h"),
     (4 * 3600, "2-4 h"), (24 * 3600, "4-24 h"), (None, "24 h and over"),
 )
-
-
-@dataclass(frozen=True)
-class Rate:
-    hits: int
-    total: int
-
-    @property
-    def pct(self) -> float | None:
-        return None if self.total == 0 else 100.0 * self.hits / self.total
 
 
 @dataclass(frozen=True)
@@ -102,6 +97,12 @@ class Report:
     sms_delivered: int = 0
     sms_failed: int = 0
     days: list[DayRow] = field(default_factory=list)
+    # The phone lines' measures (docs/domain.md, "Telephony measures"): the centre's, or every centre's
+    # together; None for a service's report (calls do not apply). abandoned_after and call_back_within are
+    # sla.yaml's `abandoned_call`, which the measures' names quote.
+    phone: PhoneMeasures | None = None
+    abandoned_after_seconds: int = 5
+    call_back_within_minutes: int = 20
 
     @property
     def sms_delivered_rate(self) -> Rate:

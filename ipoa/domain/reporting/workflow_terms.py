@@ -3,6 +3,9 @@ a renamed state or trigger is still counted (the tags and roles are domain/meani
 
 * call triggers: which are routing decisions (and which decision each is: the `route` its transition
   records), and which move a call to another centre (the `move_centre` effect);
+* call states and triggers of a promised callback: which states await one (tag `awaiting_callback`), and
+  which triggers mean the callback was made: those leaving such a state for one that is neither final
+  (a cancelled call was not called back) nor awaiting a callback (`call_back` in the shipped workflow);
 * referral states: which mean accepted (tag `accepted`), responded, i.e. the first visit or contact
   (tag `response`), and declined (the destination of the trigger with the role `decline`, the one a
   professional's DECLINE fires: no state tag says declined).
@@ -13,10 +16,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..engine import CALL_WORKFLOW
-from ..meaning import ACCEPTED, DECLINE, RESPONSE
+from ..meaning import ACCEPTED, AWAITING_CALLBACK, DECLINE, RESPONSE
 from ..workflow import WorkflowDefinition
 
-__all__ = ["CallTriggers", "ReferralStates", "ReferralTerms", "call_triggers", "referral_terms"]
+__all__ = ["CallTriggers", "CallbackTerms", "ReferralStates", "ReferralTerms", "call_triggers", "callback_terms",
+           "referral_terms"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,28 @@ def call_triggers(definitions: Iterable[WorkflowDefinition]) -> CallTriggers:
         refer=frozenset(t.trigger for t in ts if t.route == "refer"),
         transfer=frozenset(t.trigger for t in ts if "move_centre" in t.effects),
     )
+
+
+@dataclass(frozen=True)
+class CallbackTerms:
+    waiting: frozenset[str]  # states awaiting a promised callback
+    made: frozenset[str]  # triggers out of them that mean the callback was made
+
+
+def callback_terms(definitions: Iterable[WorkflowDefinition]) -> CallbackTerms:
+    """Over every deployed version of the call workflow (a call stays on the version it started on)."""
+    waiting: set[str] = set()
+    made: set[str] = set()
+    for d in definitions:
+        if d.name != CALL_WORKFLOW:
+            continue
+        awaiting = d.states_tagged(AWAITING_CALLBACK)
+        waiting |= awaiting
+        for t in d.transitions:
+            dest = d.states.get(t.dest)
+            if set(t.sources) & awaiting and t.dest not in awaiting and dest is not None and not dest.final:
+                made.add(t.trigger)
+    return CallbackTerms(frozenset(waiting), frozenset(made))
 
 
 @dataclass(frozen=True)
