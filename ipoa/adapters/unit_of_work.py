@@ -24,6 +24,7 @@ from .dashboard_queries import DashboardQueries
 from .idempotency_store import IdempotencyKeyStore
 from .mfa_store import RecoveryCodeStore
 from .outbox_store import OutboxStore
+from .phone_measure_queries import PhoneMeasureQueries
 from .prepared import Prepared
 from .presence_store import PresenceStore
 from .professional_store import ProfessionalStore
@@ -115,6 +116,7 @@ class UnitOfWork:
     work_queues = _Store(WorkQueueQueries)  # read model: queue figures, a centre's queue, breaches
     dashboard = _Store(DashboardQueries)  # read model: the supervisor's dashboard
     reports = _Store(ReportQueries)  # read model: a period's rows for the reports
+    phone_measures = _Store(PhoneMeasureQueries)  # read model: a period's phone legs (telephony measures)
     workflows = _Store(WorkflowStore)  # deployed workflow versions
     # Stores for sign-in, sessions, security and the background machinery (one adapters module each).
     users = _Store(UserStore)

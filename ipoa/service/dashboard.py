@@ -26,7 +26,7 @@ from ..domain.sms.delivery import FINAL_STATUSES
 from ..domain.validation import text_problem
 from ..log_redaction import redact
 from ..users import CAPABILITIES
-from . import audit, rotas, workflow_meaning
+from . import audit, phone_measures, rotas, workflow_meaning
 from .audit import TrailStatus
 from .errors import Forbidden, NotFound
 from .inputs import InvalidInput
@@ -158,6 +158,8 @@ class Dashboard:
     services: list[Figures]
     call_states: list[StateDef]  # the latest call workflow's open states (label, name), for the columns
     referral_states: list[StateDef]
+    # The phone lines' measures today, per centre (service/phone_measures.py; docs/domain.md).
+    phone: list[phone_measures.CentreLine] = field(default_factory=list)
 
 
 def figures(svc: Services) -> Dashboard:
@@ -182,6 +184,7 @@ def figures(svc: Services) -> Dashboard:
     with svc.uow() as uow:
         call_rows, ref_rows, handler_rows = uow.dashboard.figures(call_open, ref_open, now - SIGNED_IN_WITHIN)
         duty_rows = rotas.on_duty_people(svc, uow, now).items()  # from the rota at this instant
+        phone = phone_measures.today_by_centre(svc, uow, now)
     ahead = rotas.outlook(svc, now)  # worked out at most once a minute
 
     for centre, state, urgency, n, breached, oldest in call_rows:
@@ -241,7 +244,8 @@ def figures(svc: Services) -> Dashboard:
     return Dashboard(
         generated_at=now, centres=list(centres.values()), services=list(services.values()),
         call_states=[st for st in engine.latest(CALL_WORKFLOW).states.values() if not st.final],
-        referral_states=[st for st in engine.latest(REFERRAL_WORKFLOW).states.values() if not st.final])
+        referral_states=[st for st in engine.latest(REFERRAL_WORKFLOW).states.values() if not st.final],
+        phone=phone)
 
 
 # -- rota words: UK time, 24-hour, the day said when it is not today ------------------------------------

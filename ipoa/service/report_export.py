@@ -9,7 +9,7 @@ from typing import TypeVar
 from ..domain.reporting.figures import DayRow, Report
 from ..domain.sharing import BASES
 
-__all__ = ["DAY_COLUMNS", "basis_label", "csv_filename", "day_values", "measure_rows", "report_csv"]
+__all__ = ["DAY_COLUMNS", "basis_label", "csv_filename", "day_values", "measure_rows", "phone_rows", "report_csv"]
 
 # Cells a spreadsheet would run as a formula (a decline reason is free text).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -45,9 +45,10 @@ def measure_rows(r: Report) -> list[tuple[str, str, str]]:
             ("Time to triage 90th percentile (min)", mins(triage.p90), f"{triage.count} calls"),
             ("Triaged within SLA %", num(in_sla.pct), f"{in_sla.hits} of {in_sla.total}"),
         ]
+        rows += phone_rows(r)
     else:
         rows += [(name, "", na) for name in ("Calls logged", "Resolved at first contact (tier 1) %", "Referred %",
-                                              "Transfers between centres", "Time to triage")]
+                                              "Transfers between centres", "Time to triage", "Phone calls")]
     accepted = f"{r.time_to_acceptance.count} accepted"
     rows += [
         ("Referrals sent", num(r.referrals_sent), ""),
@@ -66,6 +67,30 @@ def measure_rows(r: Report) -> list[tuple[str, str, str]]:
         ("Texts failed", num(r.sms_failed), ""),
     ]
     return rows
+
+
+def phone_rows(r: Report) -> list[tuple[str, str, str]]:
+    """The phone lines' measures (docs/domain.md, "Telephony measures"), each name starting "Phone: ".
+    Counts only: never a caller's number."""
+    p = _measured(r.phone, "phone")
+    after, within = r.abandoned_after_seconds, r.call_back_within_minutes
+
+    def num(v: float | None) -> str:
+        return "" if v is None else f"{v:.1f}"
+
+    answered, abandoned, back = p.answered_within_rate, p.abandoned_rate, p.called_back_rate
+    return [
+        ("Phone: calls offered", str(p.offered),
+         f"{p.overflowed} overflowed to another centre; {p.out_of_hours} out of hours (not offered)"),
+        ("Phone: calls answered", str(p.answered), f"{p.still_waiting} still waiting; {p.not_held} not held"),
+        ("Phone: answered within 60 s %", num(answered.pct), f"{answered.hits} of {answered.total} answered"),
+        (f"Phone: abandoned after {after} s %", num(abandoned.pct),
+         f"{abandoned.hits} of {abandoned.total} offered; {p.short_abandons} hung up within {after} s"),
+        ("Phone: average speed to answer (s)", num(p.average_speed_to_answer), f"{p.answered} answered"),
+        ("Phone: longest wait (s)", num(p.longest_wait_seconds), f"{p.offered} offered"),
+        (f"Phone: abandoned calls called back within {within} min %", num(back.pct),
+         f"{back.hits} of {back.total}; {p.withheld} withheld, cannot be called back"),
+    ]
 
 
 def _measured(value: _T | None, measure: str) -> _T:

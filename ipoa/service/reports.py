@@ -12,11 +12,13 @@ from ..domain.reporting.figures import DayRow, Report
 from ..domain.reporting.measures import call_measures, referral_measures, sms_measures
 from ..domain.reporting.period import Period, Scope
 from ..domain.reporting.workflow_terms import call_triggers, referral_terms
+from ..domain.telephony.measures import Verdict, verdicts
+from . import phone_measures
 
 if TYPE_CHECKING:
     from ..bootstrap import Services
 
-__all__ = ["board_view", "build_report"]
+__all__ = ["board_view", "build_report", "phone_verdicts"]
 
 
 def build_report(svc: Services, period: Period, scope: Scope) -> Report:
@@ -35,6 +37,11 @@ def build_report(svc: Services, period: Period, scope: Scope) -> Report:
                           decisions=rows.call_decisions(start, end, centre, triggers.routing),
                           triage_clocks=rows.triage_clocks(start, end, centre),
                           transfers=rows.call_transfers(start, end, triggers.transfer))
+            # The phone lines' measures: of the centre, or every centre's together (docs/domain.md).
+            report.phone = phone_measures.for_period(svc, uow, start, end, centre, now)
+            abandoned = phone_measures.abandoned_terms(svc)
+            report.abandoned_after_seconds = int(abandoned.after.total_seconds())
+            report.call_back_within_minutes = int(abandoned.call_back_within.total_seconds() // 60)
         referral_measures(report, days, now=now, terms=referral_terms(definitions),
                           sent=rows.sent_referrals(start, end, centre, service),
                           changes=rows.referral_changes(start, end, centre, service),
@@ -42,6 +49,15 @@ def build_report(svc: Services, period: Period, scope: Scope) -> Report:
         sms_measures(report, days, rows.texts(start, end, centre, service))
     report.days = list(days.values())
     return report
+
+
+def phone_verdicts(svc: Services, report: Report) -> list[Verdict]:
+    """The report's phone measures against board.yaml's targets (none for a service's report)."""
+    if report.phone is None:
+        return []
+    abandoned = phone_measures.abandoned_terms(svc)
+    return verdicts(report.phone, phone_measures.targets(svc), abandoned_after=abandoned.after,
+                    call_back_within=abandoned.call_back_within)
 
 
 def board_view(svc: Services, period: Period, scope: Scope) -> tuple[Report, Report, list[BoardRow]]:

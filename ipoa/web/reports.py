@@ -132,6 +132,7 @@ def index():
         return _invalid("reports.html", values, query, errors, error_parts)
     report = report_service.build_report(services(), period, scope)
     return render_template("reports.html", report=report, measures=report_export.measure_rows(report),
+                           phone_verdicts=report_service.phone_verdicts(services(), report),
                            charts=_charts(report), minutes=minutes_text,
                            basis_label=report_export.basis_label,
                            **_form_context(values, query, {}, {}))

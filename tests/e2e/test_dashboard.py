@@ -70,11 +70,14 @@ def mix(svc, clock):
 
 
 def dashboard_tables(page: str):
-    """(breaches or None, centres, services) from the supervisor page or the fragment."""
+    """(breaches or None, centres, services) from the supervisor page or the fragment, told apart by their
+    headers (the phone lines' table, and the exceptions' tables, come between and after them)."""
     found = tables(page)
-    if len(found) == 2:
-        return None, *found
-    return found[0], found[1], found[2]
+
+    def first(*header: str):
+        return next((t for t in found if t and tuple(t[0][:len(header)]) == header), None)
+
+    return first("Call", "Clock"), first("Centre", "Status"), first("Service", "Status")
 
 
 def listed_refs(page: str) -> list[str]:

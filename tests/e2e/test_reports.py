@@ -293,7 +293,7 @@ def test_report_page_shows_the_measures_the_charts_and_the_days(client, users, s
     resp = client.get(f"/reports/?{QUERY}")
     assert resp.status_code == 200
     page = text(resp)
-    measures, reasons, _by_basis, days = tables(page)
+    measures, _phone, reasons, _by_basis, days = tables(page)
     rows = {row[0]: row[1:] for row in measures[1:]}
     assert rows["Calls logged"] == ["8", ""]
     assert rows["Resolved at first contact (tier 1) %"] == ["25.0", "2 of 8"]

@@ -154,7 +154,7 @@ def test_supervisor_sees_the_counts(client, users, svc, clock):
     signed_in(client, "supervisor")
     resp = client.get("/supervisor")
     assert resp.status_code == 200
-    by_centre, by_service = tables(text(resp))
+    by_centre, _phone, by_service = tables(text(resp))
     centres = table_by_first_cell(by_centre)
     assert set(centres) == {"CNH", "FCP", "ASC", "EDT", "CHS", "MHA", "HFD"}
     cnh = centres["CNH"]
