@@ -22,6 +22,7 @@ from ipoa.service import timers as timer_service
 from tests.conftest import PASSWORD
 from tests.helpers.axe import PHONE, SMALL_PHONE, endpoint_of, html_get_endpoints
 from tests.helpers.clocks import due_at, timer_id
+from tests.helpers.phone_measures import a_few_calls
 from tests.helpers.sms import handle_events
 from tests.helpers.web import actor_for, advance, fire_as_service, in_triage, load, logged
 
@@ -361,7 +362,10 @@ def test_professional_pages_on_a_desktop_and_phones(live_server, app, axe, page,
 
 def test_supervisor_pages(live_server, app, axe, page, users, svc, clock):
     s = scene(svc, clock)
+    a_few_calls(svc, clock)  # the phone lines' measures: a target met, one not met, others with no data
     sign_in(page, live_server, "supervisor", "/supervisor")
+    assert page.locator("#phone .phone-verdict-met").count() >= 1
+    assert page.locator("#phone .phone-verdict-not-met").count() >= 1
     # Issue 13: gaps in the rota ahead on the exceptions panel, who is on duty now and next by service.
     assert page.locator("#rota-gaps li").count() >= 1 and page.locator("#services [id$='-next']").count() >= 1
     axe.check("dashboard, with breaches, an undelivered text, gaps in the rota ahead, who is on duty now and next")

@@ -11,30 +11,17 @@ from sqlalchemy import select
 from ipoa.adapters.orm import calls
 from ipoa.domain.reporting.period import Period, Scope
 from ipoa.service import calls as call_service
-from ipoa.service import dashboard, phone_calls, phone_measures, reports
+from ipoa.service import dashboard, phone_measures, reports
+from tests.helpers.phone_measures import answer as _answer
+from tests.helpers.phone_measures import hang_up as _hang_up
+from tests.helpers.phone_measures import queued
 from tests.helpers.voice import ASC_LINE, CNH_LINE, leg
 
 NUMBERS = iter(f"+4477009{n:05d}" for n in range(1, 99999))
 
 
-def _sid(n: int) -> str:
-    return f"CA{n:032x}"
-
-
 def _queued(svc, n: int, line=CNH_LINE, caller: str | None = "next") -> str:
-    sid = _sid(n)
-    phone_calls.incoming(svc, sid, line, next(NUMBERS) if caller == "next" else (caller or ""))
-    phone_calls.menu(svc, sid, "2", 1)
-    return sid
-
-
-def _answer(svc, sid: str) -> None:
-    assert phone_calls.answered(svc, sid, "handler")
-    phone_calls.left_queue(svc, sid, "bridged")
-
-
-def _hang_up(svc, sid: str) -> None:
-    phone_calls.left_queue(svc, sid, "hangup")
+    return queued(svc, n, next(NUMBERS) if caller == "next" else caller, line)
 
 
 def _a_morning(svc, clock, handler_actor):
