@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install browser-js run test screenshots lint bench bench-engine bench-growth check clean vendor-nhsuk
+.PHONY: install browser-js run test screenshots lint bench bench-engine bench-growth bench-voice check clean vendor-nhsuk
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ bench-engine: install
 # on PostgreSQL (bench/growth.py; seeding 1M takes several minutes).
 bench-growth: install
 	$(BIN)/python bench/growth.py --sizes 0,100000,1000000 --rounds 5
+
+# Voice (issue 15): the TwiML answer to an incoming call at 20 calls/s against a bare TwiML endpoint, on
+# PostgreSQL (bench/voice.py: its own database ipoa_voice_bench and Redis db 9).
+bench-voice: install
+	$(BIN)/python bench/voice.py --lock-wait 600
 
 # Re-vendor nhsuk-frontend's CSS, JS and icons into ipoa/static/vendor/nhsuk/ (npm; reproduces them exactly).
 vendor-nhsuk:

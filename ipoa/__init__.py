@@ -71,6 +71,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         from .api import bench
         app.register_blueprint(bench.bp)
         access.csrf.exempt(bench.bp)
+        from .web import bench_voice
+        app.register_blueprint(bench_voice.bp)  # signed like a Twilio webhook, not token-checked
 
     from . import cli
     cli.register(app)

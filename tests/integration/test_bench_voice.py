@@ -1,0 +1,63 @@
+"""bench/voice.py runs end to end on tiny numbers: on SQLite in a temporary folder with an embedded Redis
+(nothing shared is touched), gunicorn on a loopback port, signed incoming calls and the bare TwiML baseline.
+No time is asserted: the benchmark's figures are for people to read (docs/performance.md)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from bench import voice
+
+FIGURE = r"[0-9.]+"
+
+
+# The benchmarks' lock may be held by another benchmark for minutes (bench/common.py run_lock): this test waits
+# for it up to --lock-wait, beyond the suite's default timeout.
+@pytest.mark.timeout(900)
+def test_the_voice_benchmark_runs_on_sqlite(tmp_path, capsys):
+    figures = tmp_path / "voice.json"
+
+    code = voice.main(["--sqlite", "--offered-rate", "10", "--offered-seconds", "0.5", "--requests", "10",
+                       "--rounds", "2", "--warmup", "4", "--concurrency", "2", "--workers", "1", "--threads", "2",
+                       "--lock-wait", "600", "--json", str(figures)])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for endpoint in ("bare", "incoming"):
+        assert len(re.findall(rf"^  10/s round [12] {endpoint} +achieved +{FIGURE}/s", out, re.M)) == 2, out
+        assert len(re.findall(rf"^  closed round [12] {endpoint} +{FIGURE} calls/s", out, re.M)) == 2, out
+        assert re.search(rf"^{endpoint} +10 +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} +(yes|NO) ", out,
+                         re.M), out
+        assert re.search(rf"^{endpoint} +20 +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} ", out, re.M), out
+    assert re.search(rf"^incoming p99 at 10/s: {FIGURE} ms  goal < 50 ms at a sustained rate: (met|NOT met)$", out,
+                     re.M), out
+    assert re.search(rf"^ratio incoming/bare \(calls/s, closed loop\): {FIGURE}  goal >= 0.7: (met|NOT met)$", out,
+                     re.M), out
+    # One leg per incoming call: warm-up 4, open loop 2 x 5, closed loop 2 x 10.
+    assert "phone legs written: 34, one per incoming call" in out
+    result = json.loads(figures.read_text())
+    assert [s["endpoint"] for s in result["open_loop"]] == ["bare", "incoming"]
+    assert result["closed_loop"][1]["requests"] == 20 and result["ratio"] > 0
+
+
+def test_the_bare_endpoint_checks_the_signature_like_the_incoming_one(svc, monkeypatch):
+    """Registered only with IPOA_BENCH_ENDPOINTS; unsigned, it is refused like any Twilio webhook."""
+    from twilio.request_validator import RequestValidator
+
+    from ipoa import create_app
+
+    app = create_app({"TESTING": True, "SERVICES": svc, "SECRET_KEY": "test-secret", "BENCH_ENDPOINTS": True})
+    client = app.test_client()
+    monkeypatch.setattr(svc, "twilio", {**svc.twilio, "auth_token": "bench-token"})
+    params = {"CallSid": "CA" + "0" * 32, "From": "+447700900123", "To": "+441632960101"}
+    url = svc.public_base_url.rstrip("/") + voice.BARE_PATH
+    assert client.post(voice.BARE_PATH, data=params).status_code == 403
+    signed = client.post(voice.BARE_PATH, data=params,
+                         headers={"X-Twilio-Signature": RequestValidator("bench-token").compute_signature(url, params)})
+    assert signed.status_code == 200 and signed.mimetype == "text/xml"
+    assert signed.get_data(as_text=True).endswith('<Response><Say language="en-GB">Thank you for calling.</Say>'
+                                                  '</Response>')
+    plain = create_app({"TESTING": True, "SERVICES": svc, "SECRET_KEY": "test-secret", "BENCH_ENDPOINTS": False})
+    assert plain.test_client().post(voice.BARE_PATH, data=params).status_code == 404
