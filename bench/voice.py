@@ -27,9 +27,8 @@ enqueued), both open at all hours.
 Goals: incoming p99 < 50 ms at 20/s (sustained) and a ratio >= 0.7. The verdict is printed; only --check
 turns it into an exit status. Every answer must be 200 text/xml with a <Response> (anything else stops the
 run); afterwards the phone legs are counted against the incoming calls sent. Gunicorn is always stopped;
-one benchmark at a time per machine (bench/common.py run_lock). Nothing is sent anywhere but 127.0.0.1,
-and the caller numbers (07700 9xxxxx) are never dialled: they stay in the benchmark's database, dropped
-afterwards.
+one benchmark at a time per machine (bench/common.py run_lock). Nothing is sent anywhere but 127.0.0.1;
+the caller numbers are Ofcom's drama numbers (07700 900000-900999, in turn), in the benchmark's database only.
 """
 from __future__ import annotations
 
@@ -88,6 +87,13 @@ ENDPOINTS = ("bare", "incoming")
 
 # --------------------------------------------------------------------------------------------- requests
 
+def caller(n: int) -> str:
+    """Call n's number: Ofcom's 1,000 drama mobile numbers (07700 900000-900999) in turn, so that each is a
+    valid UK number (matched to open calls like any caller's) and none is anybody's; distinct over any 1,000
+    consecutive calls."""
+    return f"+447700900{n % 1000:03d}"
+
+
 class Calls:
     """Signed request bodies, one per incoming call, each with its own CallSid and caller number, handed out
     once each (the HMAC is computed here, not while timing)."""
@@ -107,8 +113,8 @@ class Calls:
         out = []
         for n in numbers:
             params = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": f"CA{self._salt:08x}{n:024x}",
-                      "CallStatus": "ringing", "Called": LINES[n % 2], "Caller": f"+4477009{n % 100000:05d}",
-                      "Direction": "inbound", "From": f"+4477009{n % 100000:05d}", "FromCountry": "GB",
+                      "CallStatus": "ringing", "Called": LINES[n % 2], "Caller": caller(n),
+                      "Direction": "inbound", "From": caller(n), "FromCountry": "GB",
                       "To": LINES[n % 2], "ToCountry": "GB"}
             out.append((urlencode(params).encode(), self._validator.compute_signature(url, params)))
         return out

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ..domain.telephony.legs import PhoneLeg
 from .orm import calls, phone_legs
 from .results import rowcount
-from .upsert import insert_ignoring_conflicts
+from .upsert import insert_one_ignoring_conflict
 
 _FIELDS = tuple(f.name for f in fields(PhoneLeg))
 
@@ -34,13 +34,11 @@ class PhoneLegStore:
         return _leg(row) if row is not None else None
 
     def add(self, leg: PhoneLeg, now: datetime) -> bool:
-        """Records a new leg; False if one with its CallSid is there already (Twilio retried the webhook)."""
+        """Records a new leg; False if one with its CallSid is there already (Twilio retried the webhook). One
+        statement: the CallSid's unique key decides (a retry racing the first attempt waits for it on
+        PostgreSQL, then finds it there)."""
         values = {name: getattr(leg, name) for name in _FIELDS} | {"updated_at": now}
-        before = self.session.execute(select(phone_legs.c.id).where(phone_legs.c.call_sid == leg.call_sid)).first()
-        if before is not None:
-            return False
-        insert_ignoring_conflicts(self.session, phone_legs, [values])
-        return True
+        return insert_one_ignoring_conflict(self.session, phone_legs, values)
 
     def save(self, leg: PhoneLeg, now: datetime) -> None:
         values = {name: getattr(leg, name) for name in _FIELDS if name != "call_sid"} | {"updated_at": now}

@@ -16,3 +16,11 @@ def insert_ignoring_conflicts(session: Session, table: Table, rows: list[dict[st
         return
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+
+def insert_one_ignoring_conflict(session: Session, table: Table, row: dict[str, Any]) -> bool:
+    """One row, if its unique key is free: whether it was inserted (one round trip, no read first). Told by
+    RETURNING, not the rowcount, which psycopg leaves at -1 for this statement."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**row).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    return session.execute(stmt).first() is not None

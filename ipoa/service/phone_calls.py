@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..adapters.phone_leg_store import PhoneLegStore
@@ -53,16 +54,13 @@ def incoming(svc: Services, call_sid: str, to: str, from_: str) -> Answer:
     """A call rings a centre's number (Twilio's `To`). A number no centre's line is configured for gets the
     999 and 111 advice and nothing is stored."""
     now = svc.clock.now()
-    number = normalise_uk_phone(to) if to else None
+    number = _line_number(to) if to else None
     centre = svc.directory.centre_for_number(number) if number else None
     if centre is None:
         return answers.not_ours()
     caller = normalise_uk_phone(from_) if from_ else None
     with svc.uow() as uow:
         store = PhoneLegStore(uow.session)
-        known = store.get(call_sid)
-        if known is not None:  # Twilio retried: the same answer, nothing written again
-            return _again(svc, uow, known, now)
         answer = answers.incoming(centre, svc.directory, now, lambda: queue_states(uow, centre, now))
         leg = PhoneLeg(call_sid=call_sid, centre=centre.code, arrived_at=now, caller_number=caller)
         if caller is not None:
@@ -70,9 +68,19 @@ def incoming(svc: Services, call_sid: str, to: str, from_: str) -> Answer:
         if answer.kind == answers.MENU:
             leg.menu_attempt = 1
         _apply(leg, answer, now)
-        store.add(leg, now)
+        # The CallSid's unique key tells a retry, in the insert itself (no read before it: bench/voice.py,
+        # docs/performance.md). A retry gets the answer for where the caller is now, and nothing is written.
+        if not store.add(leg, now):
+            known = store.get(call_sid)
+            return _again(svc, uow, known, now) if known is not None else answer
         uow.commit()
     return answer
+
+
+@lru_cache(maxsize=64)
+def _line_number(to: str) -> str | None:
+    """Twilio's `To` in E.164: one of the centres' few line numbers, so parsed once each (bench/voice.py)."""
+    return normalise_uk_phone(to)
 
 
 def menu(svc: Services, call_sid: str, digits: str | None, attempt: int) -> Answer:
