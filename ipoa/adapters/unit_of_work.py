@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from sqlalchemy import Column, bindparam, func, update
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -142,6 +143,7 @@ class UnitOfWork:
         self._chained: list[Any] = []  # audit, access and security events: numbered and hashed at commit
         self._stops: list[tuple[str, str | None, str, Any]] = []  # clocks whose running timers close at commit
         self._inserts: list[Any] = []  # timers and outbox messages: inserted at commit (adapters/row_inserts.py)
+        self._new_call: tuple[Prepared, dict[str, Any], Call, AuditEvent] | None = None  # add_new_call's statement
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -175,12 +177,16 @@ class UnitOfWork:
                 params.update(_params(obj, f"{prefix}{i}", _columns(table)))
         (event,) = result.audit
         params["a0_content"] = canonical(audit_store.content("audit", event))
-        row = _new_call_statement(shape).first(self.session.connection(), params)
-        if row is None:  # no head row: nothing of the audit chain may be written without it
-            raise audit_store.ChainHeadMissing("the audit chain's head record is missing")
-        cast("_Keyed", call).id, event.seq, event.hash = row
-        audit_store.moved(self.session, "audit", Head(event.seq, event.hash))
+        # Sent at commit, in the commit's batch with the COMMIT: one round trip for both. Its row (the call's
+        # id, the event's number and hash) is read once the batch is in.
+        self._new_call = (_new_call_statement(shape), params, call, event)
         self._pending += [m.id for m in result.outbox]
+
+    def _logged(self, read: Callable[[], list[tuple[Any, ...]]], call: Call, event: AuditEvent) -> None:
+        """The row of add_new_call's statement, once its batch is in."""
+        ((call_id, seq, hash_, _),) = read()
+        cast("_Keyed", call).id, event.seq, event.hash = call_id, seq, hash_
+        audit_store.moved(self.session, "audit", Head(seq, hash_))
 
     def record(self, result: Result) -> None:
         """What a change caused, written at commit: its stopped clocks' timers closed first, then its new
@@ -229,6 +235,7 @@ class UnitOfWork:
         chained, self._chained = self._chained, []
         inserts, self._inserts = self._inserts, []
         stops, self._stops = self._stops, []
+        new_call, self._new_call = self._new_call, None
         try:
             calls = self._stores.get("calls") if self._stores is not None else None
             session = self.session
@@ -237,14 +244,26 @@ class UnitOfWork:
             # flush reads each statement's result as it goes: never in the batch. The before-commit hooks
             # (service/idempotency.py) run in it, with batch-safe statements
             # (adapters/idempotency_store.CommittingTransaction).
-            only_prepared = (calls is not None or stops or inserts or chained) and not (
+            only_prepared = (new_call is not None or calls is not None or stops or inserts or chained) and not (
                 session.new or session.dirty or session.deleted)
             if only_prepared:
                 connection = session.connection()
-                with prepared.batched(connection):
-                    self._write(calls, stops, inserts, chained)
-                    idempotency_store.run_before_commit(session)
-                    prepared.commit_in_batch(connection)
+                read = None
+                try:
+                    with prepared.batched(connection):
+                        if new_call is not None:
+                            read = new_call[0].rows_later(connection, new_call[1])
+                        self._write(calls, stops, inserts, chained)
+                        idempotency_store.run_before_commit(session)
+                        prepared.commit_in_batch(connection)
+                except DataError as exc:
+                    if new_call is not None and type(exc.orig).__name__ == "DivisionByZero":
+                        # the statement's guard: no head row, and nothing of the audit chain may be written
+                        # without it (the statement failed, so the transaction committed nothing)
+                        raise audit_store.ChainHeadMissing("the audit chain's head record is missing") from exc
+                    raise
+                if read is not None and new_call is not None:
+                    self._logged(read, new_call[2], new_call[3])
             else:
                 self._write(calls, stops, inserts, chained)
                 idempotency_store.run_before_commit(session)
@@ -357,6 +376,7 @@ def _new_call_statement(shape: tuple[int, int, int]) -> Prepared:
             LargeBinary,
             Text,
             bindparam,
+            case,
             cast,
             func,
             insert,
@@ -388,8 +408,12 @@ def _new_call_statement(shape: tuple[int, int, int]) -> Prepared:
         head = (update(heads).where(heads.c.chain == literal_column("'audit'"))
                 .values(seq=heads.c.seq + one, hash=link).returning(heads.c.seq, heads.c.hash).cte("chain_head"))
         new_call = insert(calls).values(values("c", "calls")).returning(calls.c.id).cte("new_call")
-        # One row each: joined on true (a cross join, said so).
-        stmt = select(new_call.c.id, head.c.seq, head.c.hash).select_from(new_call.join(head, true()))
+        # One row each: joined on true (a cross join, said so). Without a head row the join is outer and the
+        # guard divides by zero: the statement fails, and with it the transaction, so the call is never
+        # committed without its audit event even though COMMIT goes in the same batch (UnitOfWork.commit).
+        guard = literal_column("1") / case((head.c.seq.is_(None), literal_column("0")), else_=literal_column("1"))
+        stmt = select(new_call.c.id, head.c.seq, head.c.hash, guard.label("head_guard")).select_from(
+            new_call.outerjoin(head, true()))
         audit = metadata.tables["audit_events"]
         event = values("a0", "audit_events")
         stmt = stmt.add_cte(insert(audit).from_select(

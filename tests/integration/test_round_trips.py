@@ -16,10 +16,11 @@ from contextlib import contextmanager
 
 import pytest
 from psycopg import pq
-from sqlalchemy import bindparam, event, func, insert, select, text
+from sqlalchemy import bindparam, delete, event, func, insert, select, text
 
+from ipoa.adapters.audit_store import ChainHeadMissing
 from ipoa.adapters.db import make_engine
-from ipoa.adapters.orm import bench_pings
+from ipoa.adapters.orm import audit_chain_heads, bench_pings, calls
 from ipoa.adapters.prepared import Prepared, batched
 from ipoa.domain.errors import VersionConflict
 from ipoa.service import calls as call_service
@@ -91,15 +92,46 @@ def test_a_workflow_step_takes_three_round_trips(pg):
     assert sum(m.startswith("F Query") and "COMMIT" in m for m in messages) == 0, messages
 
 
-def test_logging_a_call_takes_three_round_trips(pg):
+def test_logging_a_call_takes_two_round_trips(pg):
     logged(pg)  # a first call: statements prepared, the chain's head known to this process
     payload = call_payload()
     payload["subject"]["nhs_number"] = NOT_YET_LOGGED
     with traced(pg.db) as messages:
         call_service.log_call(pg, actor_for("CNH"), payload)
-    # BEGIN with the intake lock and the duplicate check; the call with its rows (one statement); the
-    # COMMIT. Six before: a ping, BEGIN alone, and the lock's batch read its rows before its end (two).
-    assert round_trips(messages) == 3, messages
+    # BEGIN with the intake lock and the duplicate check; the call with its rows (one statement) and the
+    # COMMIT. Six before: a ping, BEGIN alone, the lock's batch read before its end (two), the statement, COMMIT.
+    assert round_trips(messages) == 2, messages
+
+
+def test_logging_a_call_without_an_nhs_number_takes_one_round_trip(pg):
+    logged(pg)
+    payload = call_payload()
+    del payload["subject"]["nhs_number"]
+    with traced(pg.db) as messages:
+        call = call_service.log_call(pg, actor_for("CNH"), payload)
+    assert round_trips(messages) == 1, messages  # BEGIN, the call with its rows, COMMIT: one batch
+    stored, history = call_service.get_call(pg, call.ref)
+    assert stored.id == call.id and [e.seq for e in history] == [history[0].seq] and history[0].hash
+
+
+def test_an_intake_without_the_audit_chains_head_commits_nothing(pg):
+    """add_new_call's statement goes with the COMMIT: without the chain's head row its guard fails the
+    statement, so the transaction commits nothing (the call is never stored without its audit event)."""
+    logged(pg)
+    with pg.db.begin() as connection:
+        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")  # the head's triggers
+        connection.execute(delete(audit_chain_heads).where(audit_chain_heads.c.chain == "audit"))
+    before = _count(pg, calls)
+    payload = call_payload()
+    del payload["subject"]["nhs_number"]
+    with pytest.raises(ChainHeadMissing):
+        call_service.log_call(pg, actor_for("CNH"), payload)
+    assert _count(pg, calls) == before
+
+
+def _count(svc, table) -> int:
+    with svc.db.connect() as connection:
+        return connection.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def test_a_refused_step_writes_nothing_and_the_next_one_on_the_same_connection_commits(pg):
