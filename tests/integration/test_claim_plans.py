@@ -1,0 +1,83 @@
+"""The relay's and the worker's claims find their rows by primary key, however many wait: a backlog (an
+outage over, a burst) must not make each claim read the whole backlog (docs/performance.md, texts' fourth
+step). PostgreSQL's planner, told by its statistics that few events are unhandled and few texts pending
+(as they are in steady state), chose the processed_at or status index for the claims and read every
+waiting row to claim a batch of them."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, insert, text
+
+from ipoa.adapters import orm
+
+HANDLED, WAITING = 3000, 3000
+
+
+def _rows(now, n, *, handled: bool):
+    outbox = [{"id": uuid.uuid4().hex, "topic": "referral.sent", "payload": {}, "created_at": now,
+               "processed_at": now if handled else None, "attempts": 0} for _ in range(n)]
+    texts = [{"id": uuid.uuid4().hex, "call_ref": "CNH-0000-0001", "recipient_kind": "on_duty",
+              "to": "+447700900201", "template": "referral_sent", "body": "IPOA referral",
+              "status": "queued" if handled else "pending", "attempts": 0 if not handled else 1,
+              "created_at": now, "updated_at": now} for _ in range(n)]
+    return outbox, texts
+
+
+def _plans(svc, claim):
+    """The plan of each statement `claim(uow)` runs, from EXPLAIN with the same SQL and parameters."""
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE"):
+            seen.append((statement, parameters))
+
+    event.listen(svc.db, "before_cursor_execute", capture)
+    try:
+        with svc.uow() as uow:
+            claim(uow)
+            cursor = uow.session.connection().connection.cursor()
+            # The test's tables hold thousands of rows, where reading a whole table costs about what 200 key
+            # look-ups do; production's hold millions. The question is which index the claim takes.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            plans = []
+            for statement, parameters in seen:
+                cursor.execute("EXPLAIN " + statement, parameters)
+                plans.append("\n".join(r[0] for r in cursor.fetchall()))
+            uow.session.rollback()
+    finally:
+        event.remove(svc.db, "before_cursor_execute", capture)
+    assert plans, "the claim ran no UPDATE"
+    return plans
+
+
+@pytest.mark.postgres_only
+def test_claims_take_their_rows_by_primary_key_when_a_backlog_has_built_up(svc):
+    if svc.db.dialect.name != "postgresql":
+        pytest.skip("the planner's choice is PostgreSQL's (SQLite's claims look their ids up by key)")
+    now = svc.clock.now()
+    handled_outbox, handled_texts = _rows(now - timedelta(hours=1), HANDLED, handled=True)
+    with svc.db.begin() as conn:
+        conn.execute(insert(orm.outbox), handled_outbox)
+        conn.execute(insert(orm.sms_messages), handled_texts)
+    with svc.db.connect() as conn:  # statistics as in steady state: nothing waiting
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE outbox, sms_messages"))
+    waiting_outbox, waiting_texts = _rows(now, WAITING, handled=False)
+    with svc.db.begin() as conn:  # then a backlog, which the statistics have not seen
+        conn.execute(insert(orm.outbox), waiting_outbox)
+        conn.execute(insert(orm.sms_messages), waiting_texts)
+
+    event_ids = [r["id"] for r in waiting_outbox[1000:1200]]
+    for plan in _plans(svc, lambda uow: uow.outbox.claim(event_ids, now)):
+        assert "pk_outbox" in plan and "ix_outbox_unprocessed" not in plan, plan
+
+    text_ids = [r["id"] for r in waiting_texts[1000:1050]]
+    lease = now + timedelta(seconds=20)
+    plans = _plans(svc, lambda uow: uow.sms.claim_many(text_ids, now, lease, None))
+    assert len(plans) == 2  # 50 texts: two statements of CLAIM_SLOTS
+    for plan in plans:
+        assert "pk_sms_messages" in plan and "ix_sms_messages_status_created" not in plan, plan
+    single = _plans(svc, lambda uow: uow.sms.claim(text_ids[0], now, lease, None))
+    assert "pk_sms_messages" in single[0], single[0]
