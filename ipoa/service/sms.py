@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -428,7 +430,8 @@ _Unrecorded = tuple[str, Submitted]
 # under a lease that may run out mid-send.
 SEND_WITHIN_SECONDS = SEND_LEASE_SECONDS - 12
 # What the gateway said of a batch's texts is recorded together: every RECORD_EVERY texts, or once the
-# first unrecorded one is RECORD_WITHIN_SECONDS old, before a wait for the sender's turn, and at the end.
+# first unrecorded one is RECORD_WITHIN_SECONDS old, before a wait for the sender's turn, and at the end;
+# by the recorder thread while the job sends on (_Outcomes), the job's end waiting for them all.
 # (A worker killed in between leaves them `submitting`: the next job asks the gateway before sending.)
 RECORD_EVERY = 20
 RECORD_WITHIN_SECONDS = 0.05
@@ -438,8 +441,9 @@ _elapsed: Callable[[], float] = time.monotonic  # the job's own clock for the tw
 def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None) -> dict[str, str]:
     """Send texts one after the other, each once, as send() would: each one's status afterwards. A batch
     job's texts (workers/jobs.send_sms_batch) are claimed in one statement and their outcomes recorded
-    a few at a time (docs/performance.md, SMS): two transactions for a batch of up to RECORD_EVERY texts
-    rather than one per text. A text the claim did not take (sent already, another job on it, cut off
+    a few at a time, by the recorder thread while the job sends on (docs/performance.md, SMS): two
+    transactions for a batch of up to RECORD_EVERY texts rather than one per text, and none the sends
+    wait for but the claim. A text the claim did not take (sent already, another job on it, cut off
     mid-send by a killed worker) goes the single text's way (_claim_unfinished)."""
     ticket_at = datetime.fromisoformat(ticket) if ticket else None
     ids = list(dict.fromkeys(sms_ids))
@@ -469,17 +473,23 @@ def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None) 
             if status is not None:
                 out[sms_id] = status
     finally:
-        outcomes.flush()
+        outcomes.finish()
     return out
 
 
 class _Outcomes:
-    """What the gateway said of a batch's texts, not yet recorded (RECORD_EVERY, RECORD_WITHIN_SECONDS)."""
+    """What the gateway said of a batch's texts, not yet recorded (RECORD_EVERY, RECORD_WITHIN_SECONDS).
+    Recorded by the process's recorder thread (_recorder) while the job sends on: the job's sends do not
+    wait for PostgreSQL's answers (docs/performance.md, texts' fourth step). finish() waits for every
+    record, at the job's end; a record that failed raises in the job at its next text or at the end, as
+    it did when the job recorded them itself (the texts stay `submitting`: the next attempt asks the
+    gateway before sending again)."""
 
     def __init__(self, svc: Services, out: dict[str, str]):
         self.svc, self.out = svc, out
         self.held: list[_Unrecorded] = []
         self.first = 0.0
+        self.recording: list[Future[dict[str, str]]] = []
 
     def add(self, sms_id: str, result: Submitted) -> None:
         if not self.held:
@@ -489,13 +499,38 @@ class _Outcomes:
             self.flush()
 
     def due(self) -> None:
+        if self.recording and self.recording[0].done():
+            self._collect(lambda f: f.done())
         if self.held and _elapsed() - self.first >= RECORD_WITHIN_SECONDS:
             self.flush()
 
     def flush(self) -> None:
         held, self.held = self.held, []
         if held:
-            self.out.update(_record_many(self.svc, held))
+            self.recording.append(_recorder().submit(_record_many, self.svc, held))
+
+    def finish(self) -> None:
+        """Everything held recorded, and waited for."""
+        self.flush()
+        self._collect(lambda f: True)
+
+    def _collect(self, ready: Callable[[Future[dict[str, str]]], bool]) -> None:
+        while self.recording and ready(self.recording[0]):
+            self.out.update(self.recording.pop(0).result())  # raises what the record raised
+
+
+_recorders: dict[int, ThreadPoolExecutor] = {}
+
+
+def _recorder() -> ThreadPoolExecutor:
+    """This process's recorder thread (one: records go one after the other, as a job made them). Made at
+    first use, and again in a forked child (a thread does not survive the fork)."""
+    pid = os.getpid()
+    executor = _recorders.get(pid)
+    if executor is None:
+        _recorders.clear()
+        executor = _recorders[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sms-recorder")
+    return executor
 
 
 # Turns a job takes ahead for its next texts (domain/sms/rate.reserve's `within`): each is used within this

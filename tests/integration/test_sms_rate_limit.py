@@ -7,8 +7,10 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 import redis
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from ipoa.adapters.orm import sms_messages
 from ipoa.adapters.rate_limit import KEY_PREFIX, SenderBuckets
@@ -342,3 +344,67 @@ def test_a_batch_text_that_moved_on_before_its_outcome_was_recorded_keeps_the_la
     assert got == {ids[0]: "delivered", ids[1]: "queued"}
     stored = rows(svc)
     assert [(stored[i].status, stored[i].provider_sid) for i in ids] == [("delivered", "SM1"), ("queued", "SM2")]
+
+
+def test_a_batch_sends_on_while_the_outcomes_before_are_recorded(svc, handler_actor, monkeypatch):
+    ids = pending_texts(svc, handler_actor, 4)
+    monkeypatch.setattr(sms, "RECORD_EVERY", 2)
+    last_sent = threading.Event()
+    real = sms._record_many
+    held_until_the_last_send: list[bool] = []
+
+    def slow_record(svc_, held):  # PostgreSQL slow to answer: held up until the batch's last send, at most 10 s
+        held_until_the_last_send.append(last_sent.wait(10))
+        return real(svc_, held)
+
+    class Gateway(Recording):
+        def send(self, to, body, status_callback=None):
+            result = super().send(to, body, status_callback)
+            if len(self.sent) == len(ids):
+                last_sent.set()
+            return result
+
+    monkeypatch.setattr(sms, "_record_many", slow_record)
+    monkeypatch.setattr(svc, "sms_gateway", Gateway())
+    monkeypatch.setattr(svc, "twilio", {})
+    assert sms.send_many(svc, ids) == dict.fromkeys(ids, "queued")
+    # both records (two texts each) waited for the last send: the sends never waited for a record
+    assert held_until_the_last_send == [True, True]
+    stored = rows(svc)  # and every outcome was recorded by the time the job ended
+    assert sorted((stored[i].status, stored[i].provider_sid) for i in ids) == [
+        ("queued", f"SM{k}") for k in range(1, 5)]
+
+
+def test_a_record_that_fails_fails_the_job_and_no_text_the_gateway_took_is_sent_again(
+        svc, handler_actor, monkeypatch):
+    ids = pending_texts(svc, handler_actor, 3)
+    monkeypatch.setattr(sms, "RECORD_EVERY", 1)
+    real = sms._record_many
+
+    def failing_record(svc_, held):
+        raise OperationalError("UPDATE sms_messages", {}, Exception("the database went away"))
+
+    gateway = Recording()
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {})
+    monkeypatch.setattr(sms, "_record_many", failing_record)
+    with pytest.raises(OperationalError):
+        sms.send_many(svc, ids)
+    took = {to for _, to in gateway.sent}
+    assert took  # the first at least went before the failure was known
+    stored = rows(svc)
+    # what the gateway took is left `submitting` (never `pending`): the next attempt asks before sending
+    assert {stored[i].status for i in ids if stored[i].to in took} == {"submitting"}
+    monkeypatch.setattr(sms, "_record_many", real)
+
+    class Asked(Recording):
+        def find_submitted(self, to, body, since):
+            return Submitted(f"SM-{to}", "queued") if to in took else None
+
+    again = Asked()
+    monkeypatch.setattr(svc, "sms_gateway", again)
+    svc.clock.advance(seconds=sms.SEND_LEASE_SECONDS + 1)  # the claim's lease over: handed over again
+    for sid, ticket in sms.due_for_handover(svc):
+        sms.send_many(svc, [sid], ticket)
+    assert {to for _, to in again.sent} == {stored[i].to for i in ids} - took  # only the untouched ones
+    assert {r.status for r in rows(svc).values()} == {"queued"}
