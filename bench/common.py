@@ -20,9 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -445,3 +446,33 @@ def call_body(need: str, summary: str, nhs_number: str = "9990000026") -> dict:
         "summary": summary,
         "consent": "given",
     }
+
+
+def profile_app_in_process(env: dict[str, str], names: tuple[str, ...], send: Callable[[Any, Any], None],
+                           items: list[Any], top: int, warm: int = 20) -> str:
+    """Run `send(client, item)` for each item through the Flask test client under cProfile (one thread, no
+    HTTP) against the benchmark's own database and Redis (the `names` of `env` set in this process), after
+    `warm` unprofiled items (connections, the engine, imports); the top of the cumulative and own-time
+    listings. `send` raises BenchError on an unexpected answer."""
+    import cProfile
+    import io
+    import pstats
+
+    os.environ.update({k: env[k] for k in names})
+    from ipoa import create_app
+
+    app = create_app()
+    client = app.test_client()
+    for item in items[:warm]:
+        send(client, item)
+    prof = cProfile.Profile()
+    prof.enable()
+    for item in items[warm:]:
+        send(client, item)
+    prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    app.extensions["ipoa"].close()
+    return out.getvalue()

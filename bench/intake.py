@@ -50,6 +50,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -66,6 +67,7 @@ from bench.common import (  # noqa: E402
     flask,
     local_only,
     percentile,
+    profile_app_in_process,
     redis_db_number,
     release,
     run_lock,
@@ -466,31 +468,15 @@ def queued_messages(redis_url: str) -> str:
 def profile_in_process(env: dict[str, str], token: str, bodies: list[bytes], top: int) -> str:
     """Run `len(bodies)` intakes through the Flask test client under cProfile (one thread, no HTTP)
     against the same database, and return the top of the cumulative and own-time listings."""
-    import cProfile
-    import io
-    import pstats
-
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "IPOA_BENCH_ENDPOINTS", "SECRET_KEY")})
-    from ipoa import create_app
-
-    app = create_app()
-    client = app.test_client()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    for body in bodies[:20]:  # warm: connections, engine, imports
-        assert client.post(INTAKE_PATH, data=body, headers=headers).status_code == 201
-    prof = cProfile.Profile()
-    prof.enable()
-    for body in bodies[20:]:
+
+    def send(client: Any, body: bytes) -> None:
         resp = client.post(INTAKE_PATH, data=body, headers=headers)
         if resp.status_code != 201:
             raise BenchError(f"profile: HTTP {resp.status_code}: {resp.get_data(as_text=True)[:300]}")
-    prof.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(prof, stream=out)
-    stats.sort_stats("cumulative").print_stats(top)
-    stats.sort_stats("tottime").print_stats(top)
-    app.extensions["ipoa"].close()
-    return out.getvalue()
+
+    return profile_app_in_process(env, ("DATABASE_URL", "REDIS_URL", "IPOA_BENCH_ENDPOINTS", "SECRET_KEY"), send,
+                                  bodies, top)
 
 
 # ---------------------------------------------------------------------------------------------- main

@@ -47,6 +47,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 if not __package__:  # run as `python bench/voice.py`: the repository (bench.common, ipoa), not bench/
@@ -60,6 +61,7 @@ from bench.common import (  # noqa: E402
     clean_env,
     flask,
     percentile,
+    profile_app_in_process,
     release,
     run_lock,
 )
@@ -391,38 +393,18 @@ def leg_count(database_url: str) -> int:
 def profile_in_process(env: dict[str, str], calls: list[tuple[bytes, str]], top: int) -> str:
     """Run the incoming calls through the Flask test client under cProfile (one thread, no HTTP) against the
     same database; the top of the cumulative and own-time listings."""
-    import cProfile
-    import io
-    import pstats
-
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "IPOA_BENCH_ENDPOINTS", "SECRET_KEY",
-                                           "PUBLIC_BASE_URL", "TWILIO_AUTH_TOKEN")})
-    from ipoa import create_app
-
-    app = create_app()
-    client = app.test_client()
     base = urlsplit(PUBLIC_BASE_URL)
 
-    def one(body: bytes, signature: str) -> None:
+    def send(client: Any, call: tuple[bytes, str]) -> None:
+        body, signature = call
         resp = client.post(INCOMING_PATH, data=body, base_url=f"{base.scheme}://{base.netloc}",
                            headers={"X-Twilio-Signature": signature},
                            content_type="application/x-www-form-urlencoded")
         if resp.status_code != 200:
             raise BenchError(f"profile: HTTP {resp.status_code}: {resp.get_data(as_text=True)[:300]}")
 
-    for call in calls[:20]:  # warm: connections, engine, imports
-        one(*call)
-    prof = cProfile.Profile()
-    prof.enable()
-    for call in calls[20:]:
-        one(*call)
-    prof.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(prof, stream=out)
-    stats.sort_stats("cumulative").print_stats(top)
-    stats.sort_stats("tottime").print_stats(top)
-    app.extensions["ipoa"].close()
-    return out.getvalue()
+    return profile_app_in_process(env, ("DATABASE_URL", "REDIS_URL", "IPOA_BENCH_ENDPOINTS", "SECRET_KEY",
+                                        "PUBLIC_BASE_URL", "TWILIO_AUTH_TOKEN"), send, calls, top)
 
 
 # ------------------------------------------------------------------------------------------------ main
