@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .orm import calls, phone_legs, professionals
+from .voice_queue_queries import professionals_by_number
 
 
 class OpenCallRow(NamedTuple):
@@ -24,12 +25,7 @@ class PhoneAnswerQueries:
 
     def professionals_by_number(self, numbers: Iterable[str]) -> dict[str, tuple[str, str]]:
         """The active registered professional each number belongs to: number -> (name, service code)."""
-        wanted = sorted({n for n in numbers if n})
-        if not wanted:
-            return {}
-        rows = self.session.execute(select(professionals.c.mobile, professionals.c.name, professionals.c.service)
-                                    .where(professionals.c.mobile.in_(wanted), professionals.c.active.is_(True)))
-        return {str(mobile): (str(name), str(service)) for mobile, name, service in rows}
+        return professionals_by_number(self.session, numbers)
 
     def open_calls_by_number(self, numbers: Iterable[str], limit: int = 200) -> dict[str, list[OpenCallRow]]:
         """Each number's open calls (no closed_at), the latest first, with where they are."""

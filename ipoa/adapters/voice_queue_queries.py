@@ -89,9 +89,14 @@ class VoiceQueueQueries:
     def professionals_by_number(self, numbers: Iterable[str]) -> dict[str, tuple[str, str]]:
         """The active registered professionals ringing from these numbers: number -> (name, service code)
         (screen pop: "Nia, district nurse")."""
-        wanted = sorted({n for n in numbers if n})
-        if not wanted:
-            return {}
-        rows = self.session.execute(select(professionals.c.mobile, professionals.c.name, professionals.c.service)
-                                    .where(professionals.c.mobile.in_(wanted), professionals.c.active.is_(True)))
-        return {str(mobile): (str(name), str(service)) for mobile, name, service in rows}
+        return professionals_by_number(self.session, numbers)
+
+
+def professionals_by_number(session: Session, numbers: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """The active registered professional each number belongs to: number -> (name, service code)."""
+    wanted = sorted({n for n in numbers if n})
+    if not wanted:
+        return {}
+    rows = session.execute(select(professionals.c.mobile, professionals.c.name, professionals.c.service)
+                           .where(professionals.c.mobile.in_(wanted), professionals.c.active.is_(True)))
+    return {str(mobile): (str(name), str(service)) for mobile, name, service in rows}
