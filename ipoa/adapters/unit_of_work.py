@@ -246,27 +246,30 @@ class UnitOfWork:
             # (adapters/idempotency_store.CommittingTransaction).
             only_prepared = (new_call is not None or calls is not None or stops or inserts or chained) and not (
                 session.new or session.dirty or session.deleted)
-            if only_prepared:
-                connection = session.connection()
-                read = None
-                try:
+            read = None
+            try:
+                if only_prepared:
+                    connection = session.connection()
                     with prepared.batched(connection):
                         if new_call is not None:
                             read = new_call[0].rows_later(connection, new_call[1])
                         self._write(calls, stops, inserts, chained)
                         idempotency_store.run_before_commit(session)
                         prepared.commit_in_batch(connection)
-                except DataError as exc:
-                    if new_call is not None and type(exc.orig).__name__ == "DivisionByZero":
-                        # the statement's guard: no head row, and nothing of the audit chain may be written
-                        # without it (the statement failed, so the transaction committed nothing)
-                        raise audit_store.ChainHeadMissing("the audit chain's head record is missing") from exc
-                    raise
-                if read is not None and new_call is not None:
-                    self._logged(read, new_call[2], new_call[3])
-            else:
-                self._write(calls, stops, inserts, chained)
-                idempotency_store.run_before_commit(session)
+                else:
+                    if new_call is not None:  # (ORM changes too: the new call's statement on its own first)
+                        found = new_call[0].rows(session.connection(), new_call[1])
+                        read = lambda: found  # noqa: E731
+                    self._write(calls, stops, inserts, chained)
+                    idempotency_store.run_before_commit(session)
+            except DataError as exc:
+                if new_call is not None and type(exc.orig).__name__ == "DivisionByZero":
+                    # the new call's guard: no head row, and nothing of the audit chain may be written without
+                    # it (the statement failed, so the transaction commits nothing)
+                    raise audit_store.ChainHeadMissing("the audit chain's head record is missing") from exc
+                raise
+            if read is not None and new_call is not None:
+                self._logged(read, new_call[2], new_call[3])
             session.commit()  # after commit_in_batch, the transaction is over: nothing is sent
         except StaleDataError as exc:
             self.session.rollback()

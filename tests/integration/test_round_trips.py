@@ -20,11 +20,13 @@ from sqlalchemy import bindparam, delete, event, func, insert, select, text
 
 from ipoa.adapters.audit_store import ChainHeadMissing
 from ipoa.adapters.db import make_engine
-from ipoa.adapters.orm import audit_chain_heads, bench_pings, calls
+from ipoa.adapters.orm import audit_chain_heads, audit_events, bench_pings, calls, users
 from ipoa.adapters.prepared import Prepared, batched
+from ipoa.adapters.unit_of_work import UnitOfWork
 from ipoa.domain.errors import VersionConflict
 from ipoa.service import calls as call_service
-from tests.helpers import call_payload
+from ipoa.users import User
+from tests.helpers import PASSWORD_HASH, call_payload
 from tests.helpers.web import actor_for, advance, in_triage, logged
 
 
@@ -280,3 +282,29 @@ def test_a_unit_of_work_that_wrote_and_did_not_commit_rolls_back(pg):
         uow.session.execute(insert(bench_pings).values(created_at=now, note="undone"))
     assert [m for m in messages if m.startswith("F") and "ROLLBACK" in m], messages
     assert _pings(pg) == 0
+
+
+def test_a_new_call_in_a_unit_of_work_with_orm_changes_is_stored_with_them(pg, monkeypatch):
+    """add_new_call's statement is sent at commit: in the commit's batch, or, when the unit of work also has
+    changes for the ORM to flush (never in a batch), on its own before them."""
+    original = UnitOfWork.add_new_call
+
+    def and_an_orm_change(self, call, result):
+        original(self, call, result)
+        self.session.add(User(username="orm.change", display_name="Orm Change", role="handler", centre="CNH",
+                              password_hash=PASSWORD_HASH, created_at=pg.clock.now()))
+
+    monkeypatch.setattr(UnitOfWork, "add_new_call", and_an_orm_change)
+    payload = call_payload()
+    del payload["subject"]["nhs_number"]
+    call = call_service.log_call(pg, actor_for("CNH"), payload)
+    stored, history = call_service.get_call(pg, call.ref)
+    assert stored.id == call.id and len(history) == 1 and history[0].seq == call_history_seq(pg, call.ref)
+    with pg.db.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(users).where(
+            users.c.username == "orm.change")).scalar_one() == 1
+
+
+def call_history_seq(svc, ref: str) -> int:
+    with svc.db.connect() as connection:
+        return connection.execute(select(audit_events.c.seq).where(audit_events.c.call_ref == ref)).scalar_one()
