@@ -96,15 +96,11 @@ class PhoneMeasures:
         return None if self.answered == 0 else self.answer_wait_total / self.answered
 
 
-def _seconds(span: timedelta) -> float:
-    return max(span.total_seconds(), 0.0)
-
-
-def _wait(leg: LegRow, now: datetime) -> float:
+def _wait(leg: LegRow, now: datetime) -> timedelta:
     """How long the caller waited in the queue(s): to the answer, the hang-up or leaving; still waiting: now."""
     assert leg.enqueued_at is not None
     end = leg.answered_at or leg.left_queue_at or leg.hung_up_at or now
-    return _seconds(end - leg.enqueued_at)
+    return max(end - leg.enqueued_at, timedelta(0))
 
 
 def phone_measures(centre: str | None, legs: Iterable[LegRow], callbacks: Iterable[CallbackMade], *,
@@ -119,7 +115,8 @@ def phone_measures(centre: str | None, legs: Iterable[LegRow], callbacks: Iterab
     n: dict[str, int] = dict.fromkeys(("offered", "answered", "answered_within", "abandoned", "short_abandons",
                                        "still_waiting", "not_held", "overflowed", "out_of_hours", "to_call_back",
                                        "called_back_in_time"), 0)
-    wait_total = 0.0
+    # Summed as timedeltas (whole microseconds): a sum of floats depends on the order of the legs.
+    wait_total = timedelta(0)
     longest: float | None = None
     for leg in legs:
         if leg.overflowed_from is not None and (centre is None or leg.overflowed_from == centre):
@@ -129,12 +126,13 @@ def phone_measures(centre: str | None, legs: Iterable[LegRow], callbacks: Iterab
         if leg.enqueued_at is None or (centre is not None and leg.queue != centre):
             continue  # never reached this centre's queue: not offered to it
         n["offered"] += 1
-        waited = _wait(leg, now)
+        span = _wait(leg, now)
+        waited = span.total_seconds()
         longest = waited if longest is None else max(longest, waited)
         if leg.outcome == L.ANSWERED and leg.answered_at is not None:
             n["answered"] += 1
-            wait_total += waited
-            n["answered_within"] += int(waited <= ANSWER_WITHIN.total_seconds())
+            wait_total += span
+            n["answered_within"] += int(span <= ANSWER_WITHIN)
         elif leg.outcome == L.ABANDONED:
             n["abandoned"] += 1
             if leg.call_ref is not None:
@@ -150,7 +148,8 @@ def phone_measures(centre: str | None, legs: Iterable[LegRow], callbacks: Iterab
         elif leg.outcome is None and leg.answered_at is None and leg.left_queue_at is None \
                 and leg.hung_up_at is None:
             n["still_waiting"] += 1
-    return PhoneMeasures(centre=centre, answer_wait_total=wait_total, longest_wait_seconds=longest, **n)
+    return PhoneMeasures(centre=centre, answer_wait_total=wait_total.total_seconds(), longest_wait_seconds=longest,
+                         **n)
 
 
 def by_centre(centres: Iterable[str], legs: Iterable[LegRow], callbacks: Iterable[CallbackMade], *,
