@@ -19,7 +19,7 @@ from psycopg import pq
 from sqlalchemy import bindparam, delete, event, func, insert, select, text
 
 from ipoa.adapters.audit_store import ChainHeadMissing
-from ipoa.adapters.db import make_engine
+from ipoa.adapters.db import make_engine, make_session_factory
 from ipoa.adapters.orm import audit_chain_heads, audit_events, bench_pings, calls, users
 from ipoa.adapters.prepared import Prepared, batched
 from ipoa.adapters.unit_of_work import UnitOfWork
@@ -265,10 +265,22 @@ def test_a_transaction_that_runs_no_statement_sends_nothing(pg):
 
 def test_a_unit_of_work_that_only_read_ends_with_commit_and_keeps_the_prepared_statements(pg):
     ref = logged(pg)
-    for _ in range(6):  # psycopg prepares a statement on the server from its fifth run on a connection
-        call_service.get_call(pg, ref)
-    with traced(pg.db) as messages:
-        call_service.get_call(pg, ref)
+    # An engine of one connection: psycopg prepares a statement on the server from its fifth run on a
+    # connection, and the suite's pool may hold several connections, handed out in turn.
+    engine = make_engine(pg.db.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0)
+    factory = make_session_factory(engine)
+
+    def read() -> None:
+        with UnitOfWork(factory) as uow:
+            assert uow.calls.get(ref) is not None
+
+    try:
+        for _ in range(6):
+            read()
+        with traced(engine) as messages:
+            read()
+    finally:
+        engine.dispose()
     assert not [m for m in messages if "DEALLOCATE" in m or "ROLLBACK" in m], messages
     assert [m for m in messages if m.startswith("F") and "COMMIT" in m], messages
     # its statements ran prepared: bound to a named statement, not parsed again
