@@ -3,7 +3,8 @@
 A transaction that extends a chain locks the chain's head row (its UPDATE, or SELECT ... FOR UPDATE, on
 PostgreSQL; SQLite's writers are serialised already by BEGIN IMMEDIATE), numbers and hashes its events after
 the head, moves the head and inserts the events, all in the same transaction as the change they record.
-Usually one statement moves the head: the events are hashed after the head this process last left, and an
+On PostgreSQL the database does it, one statement an event (_append_in_database). On SQLite usually one
+statement moves the head: the events are hashed after the head this process last left, and an
 UPDATE ... RETURNING moves it only from exactly there (see append). The unit of work does this after
 flushing everything else, so the head is the last lock a transaction takes: two transactions never wait on
 each other in a cycle."""
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
-from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, seal, verify
+from ..domain.audit_chain import CHAINS, GENESIS, Break, Head, canonical, seal, verify
 from . import row_inserts
 from .orm import access_events, audit_events, security_events
 from .orm import audit_chain_heads as heads
@@ -70,11 +71,16 @@ _COUNT = {chain: Prepared(select(func.count()).select_from(table)) for chain, ta
 _INSERT_HEAD_IF_MISSING = _insert_head_if_missing()
 
 
-def append(session: Session, events: Iterable[Any]) -> None:
-    """Number, hash and add events (AuditEvent, AccessEvent, SecurityEvent) to their chains."""
+def append(session: Session, events: Iterable[Any]) -> Callable[[], None]:
+    """Number, hash and add events (AuditEvent, AccessEvent, SecurityEvent) to their chains. Returns what
+    gives the events their numbers and hashes once the statements' results are in: on PostgreSQL the
+    database numbers and hashes them (_append_in_database), and inside the unit of work's batch their rows
+    come back only with the batch's end."""
     by_chain: dict[str, list[Any]] = {}
     for event in events:
         by_chain.setdefault(event.CHAIN, []).append(event)
+    if session.connection().dialect.name == "postgresql":
+        return _append_in_database(session, by_chain)
     for chain in CHAINS:  # always in this order: see the module's docstring
         new = by_chain.get(chain)
         if not new:
@@ -98,6 +104,71 @@ def append(session: Session, events: Iterable[Any]) -> None:
             _set_head(session, chain, head)
         _last_head[key] = head
         row_inserts.insert_rows(session, new)
+    return _numbered_already
+
+
+def _numbered_already() -> None:
+    return None
+
+
+def _append_in_database(session: Session, by_chain: dict[str, list[Any]]) -> Callable[[], None]:
+    """PostgreSQL: each event in one statement that moves its chain's head on by one, hashing the event in
+    the database as domain/audit_chain.link does (sha256 over the previous hash, the number and the canonical
+    content, which is bound), and inserts it with that number and hash. Nothing is read before COMMIT, so a
+    workflow step's statements and its COMMIT go in one batch: two round trips a step, not three
+    (docs/performance.md, "Two round trips a step"). The head's row is locked by the statement and held only
+    until the COMMIT in the same batch.
+
+    A chain with no head row and no events (a new database) gets its head in the same statement (an upsert:
+    the event is its first). A head row missing beside events would number the event 1 again: the events'
+    primary key refuses it, the transaction fails, and UnitOfWork.commit raises ChainHeadMissing."""
+    connection = session.connection()
+    reads: list[tuple[Any, Callable[[], list[tuple[Any, ...]]]]] = []
+    for chain in CHAINS:  # always in this order: see the module's docstring
+        for event in by_chain.get(chain, ()):
+            fields = content(chain, event)
+            params = {f"e_{name}": value for name, value in fields.items()}
+            params["e_content"] = canonical(fields)
+            reads.append((event, _append_one(chain).rows_later(connection, params)))
+
+    def numbered() -> None:
+        for event, read in reads:
+            ((event.seq, event.hash),) = read()
+
+    return numbered
+
+
+def numbered_twice(error: Exception) -> bool:
+    """Whether a database error is an event's number taken already in its chain (see _append_in_database)."""
+    diag = getattr(getattr(error, "orig", None), "diag", None)
+    return getattr(diag, "constraint_name", None) in {f"pk_{table.name}" for table in TABLES.values()}
+
+
+@functools.cache
+def _append_one(chain: str) -> Prepared:
+    from sqlalchemy import ColumnClause, LargeBinary, Text, cast, insert, literal_column
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    table = TABLES[chain]
+    content_bytes = bindparam("e_content", type_=LargeBinary)
+    newline: ColumnClause[Any] = literal_column("E'\\n'")
+    one: ColumnClause[Any] = literal_column("1")
+    utf8: ColumnClause[Any] = literal_column("'UTF8'")
+
+    def link(previous: Any, seq: Any) -> Any:
+        return func.encode(func.sha256(func.convert_to(previous.concat(newline).concat(cast(seq, Text))
+                                                       .concat(newline), utf8).op("||")(content_bytes)),
+                           literal_column("'hex'"))
+
+    head = (pg_insert(heads).values(chain=literal_column(f"'{chain}'"), seq=one,
+                                    hash=link(literal_column(f"'{GENESIS}'"), one))
+            .on_conflict_do_update(index_elements=[heads.c.chain],
+                                   set_={"seq": heads.c.seq + one, "hash": link(heads.c.hash, heads.c.seq + one)})
+            .returning(heads.c.seq, heads.c.hash).cte("chain_head"))
+    values = [cast(bindparam(f"e_{name}", type_=table.c[name].type), table.c[name].type) for name in _CONTENT[chain]]
+    event = (insert(table).from_select(["seq", "hash", *_CONTENT[chain]], select(head.c.seq, head.c.hash, *values))
+             .returning(table.c.seq, table.c.hash).cte("chain_event"))
+    return Prepared(select(event.c.seq, event.c.hash))
 
 
 def moved(session: Session, chain: str, head: Head) -> None:

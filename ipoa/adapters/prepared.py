@@ -351,6 +351,29 @@ def begin_with_first_statement(engine: Engine) -> None:
             info[_WROTE] = True  # (anything but a plain SELECT counts as a write: WITH, SAVEPOINT, ...)
 
 
+def in_batch(connection: Connection) -> bool:
+    """Inside `batched` on PostgreSQL: what is sent now is answered only when the batch ends, with its COMMIT.
+    A check that must stop the COMMIT is then made by the database itself (`one_row_or_fail`)."""
+    return _BATCH in connection.info
+
+
+def one_row_or_fail(changed: Any, message: str) -> Any:
+    """A SELECT over a data-modifying CTE (`changed`, with RETURNING) that fails its statement, and so the
+    transaction whose COMMIT follows in the same batch, unless the CTE changed exactly one row: the text
+    `message` cast to an integer, which PostgreSQL refuses with the text in its error (`failed_check`). The
+    cast's argument depends on the count, so the planner cannot fold it (and fail every time)."""
+    from sqlalchemy import Integer, case, cast, func, literal_column, select
+
+    quoted = "'" + message.replace("'", "''") + "'"
+    return select(cast(case((func.count() == 1, literal_column("'1'")), else_=literal_column(quoted)), Integer)
+                  ).select_from(changed)
+
+
+def failed_check(error: exc.DBAPIError, message: str) -> bool:
+    """Whether a driver's error is the refusal of a `one_row_or_fail` statement made with `message`."""
+    return getattr(error.orig, "sqlstate", None) == "22P02" and message in str(error.orig)
+
+
 def commit_in_batch(connection: Connection) -> None:
     """Inside `batched` on PostgreSQL, the transaction's COMMIT sent as the batch's last statement: it goes,
     and its outcome comes back, in the batch's last round trip, and the session's own commit afterwards finds

@@ -25,7 +25,7 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 from ..domain.errors import VersionConflict
 from ..domain.model import AuditEvent, Call, Referral
 from .orm import audit_events, calls, referrals
-from .prepared import Prepared, batched
+from .prepared import Prepared, batched, in_batch, one_row_or_fail
 
 
 class OpenCallRow(NamedTuple):
@@ -78,8 +78,9 @@ class CallRepository:
     def save_changes(self) -> Callable[[], None]:
         """Write what changed in the calls loaded by `get` (see the class). Returns the check to make before
         COMMIT, which raises VersionConflict when a row's version was no longer the one loaded (someone else
-        changed it first): inside a batch (adapters/prepared.batched) the UPDATEs' counts come in with the
-        batch's results, not statement by statement."""
+        changed it first). Inside a batch (adapters/prepared.batched, PostgreSQL) the COMMIT goes with the
+        UPDATEs, so each UPDATE checks its row's version itself and fails the transaction
+        (UnitOfWork.commit raises the VersionConflict), and there is nothing left to check."""
         if not self._tracked:
             return _nothing_to_check
         connection = self.session.connection()
@@ -217,6 +218,13 @@ def _update(connection: Connection, table: Table, saved: dict[str, Any], now: di
     changed = {name: value for name, value in now.items() if value != saved[name]}
     if not changed:
         return
+    if in_batch(connection):
+        # PostgreSQL, with the COMMIT in the same batch: the count would come back with the COMMIT's answer,
+        # too late to stop it, so the statement checks the version itself and fails the transaction.
+        params = {f"v_{name}": value for name, value in changed.items()}
+        params["b_id"], params["b_version"] = saved["id"], saved["version"]
+        _checked_update_by_version(table, tuple(changed)).run_later(connection, params)
+        return
     # b_*: an UPDATE's own bound parameters may not be named after the table's columns
     updates.append(_update_by_version(table, tuple(changed)).run_later(
         connection, {"b_id": saved["id"], "b_version": saved["version"], **changed}))
@@ -232,6 +240,22 @@ def _update_by_version(table: Table, columns: tuple[str, ...]) -> Prepared:
     columns changed."""
     return Prepared(update(table).where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version")),
                     column_keys=columns)
+
+
+# What the database says when a checked UPDATE found the row at another version (UnitOfWork.commit makes it a
+# VersionConflict).
+VERSION_CHANGED = "ipoa: the row was changed by someone else first"
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_update_by_version(table: Table, columns: tuple[str, ...]) -> Prepared:
+    """As _update_by_version, failing the statement (and the transaction) unless it updated the row
+    (adapters/prepared.one_row_or_fail). v_*: the new values (a SET's bound parameters may not be named after
+    the columns either)."""
+    changed = (update(table).where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
+               .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns})
+               .returning(table.c.id).cte("versioned"))
+    return Prepared(one_row_or_fail(changed, VERSION_CHANGED))
 
 
 _INSERT_REFERRAL = Prepared(insert(referrals), column_keys=_REFERRAL_COLUMNS)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from sqlalchemy import Column, bindparam, func, update
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -31,7 +31,7 @@ from .presence_store import PresenceStore
 from .professional_store import ProfessionalStore
 from .referral_store import ReferralStore
 from .report_queries import ReportQueries
-from .repository import CallRepository
+from .repository import VERSION_CHANGED, CallRepository
 from .retention_store import RetentionStore
 from .rota_store import RotaStore
 from .security_store import SecurityEventStore
@@ -209,12 +209,13 @@ class UnitOfWork:
         self._chained.append(event)
 
     def _write(self, calls: CallRepository | None, stops: list[tuple[str, str | None, str, Any]],
-               inserts: list[Any], chained: list[Any]) -> None:
+               inserts: list[Any], chained: list[Any]) -> Callable[[], None] | None:
         """Stopped clocks' timers closed first (before any new timer of the same clock is inserted; the
         order firing takes its locks in too: timers, then the call); then the calls and referrals (the rows
         inserted point at them), then the new rows; the audit chain last: its head is the last lock the
         transaction takes. Each row's version is checked before COMMIT: someone else's change first is a
-        VersionConflict, and nothing is written."""
+        VersionConflict, and nothing is written. Returns what numbers the audit events once the statements'
+        results are in (audit_store.append)."""
         if stops:
             connection = self.session.connection()
             for call_ref, referral_id, kind, at in stops:
@@ -226,10 +227,10 @@ class UnitOfWork:
         check = calls.save_changes() if calls is not None else None
         self.session.flush()
         row_inserts.insert_rows(self.session, inserts)
-        if chained:
-            audit_store.append(self.session, chained)
+        numbered = audit_store.append(self.session, chained) if chained else None
         if check is not None:
             check()
+        return numbered
 
     def commit(self) -> None:
         chained, self._chained = self._chained, []
@@ -246,30 +247,40 @@ class UnitOfWork:
             # (adapters/idempotency_store.CommittingTransaction).
             only_prepared = (new_call is not None or calls is not None or stops or inserts or chained) and not (
                 session.new or session.dirty or session.deleted)
-            read = None
+            read = numbered = None
             try:
                 if only_prepared:
                     connection = session.connection()
                     with prepared.batched(connection):
                         if new_call is not None:
                             read = new_call[0].rows_later(connection, new_call[1])
-                        self._write(calls, stops, inserts, chained)
+                        numbered = self._write(calls, stops, inserts, chained)
                         idempotency_store.run_before_commit(session)
                         prepared.commit_in_batch(connection)
                 else:
                     if new_call is not None:  # (ORM changes too: the new call's statement on its own first)
                         found = new_call[0].rows(session.connection(), new_call[1])
                         read = lambda: found  # noqa: E731
-                    self._write(calls, stops, inserts, chained)
+                    numbered = self._write(calls, stops, inserts, chained)
                     idempotency_store.run_before_commit(session)
             except DataError as exc:
+                # The checks PostgreSQL makes itself when the COMMIT goes in the same batch (the statement failed,
+                # so the transaction commits nothing): a row's version (CallRepository.save_changes), and the new
+                # call's guard (no head row, and nothing of the audit chain may be written without it).
+                if prepared.failed_check(exc, VERSION_CHANGED):
+                    raise VersionConflict(None, None) from exc
                 if new_call is not None and type(exc.orig).__name__ == "DivisionByZero":
-                    # the new call's guard: no head row, and nothing of the audit chain may be written without
-                    # it (the statement failed, so the transaction commits nothing)
                     raise audit_store.ChainHeadMissing("the audit chain's head record is missing") from exc
+                raise
+            except IntegrityError as exc:
+                if audit_store.numbered_twice(exc):
+                    raise audit_store.ChainHeadMissing("an audit chain's head record is missing beside its "
+                                                       "events: run `flask --app ipoa audit verify`") from exc
                 raise
             if read is not None and new_call is not None:
                 self._logged(read, new_call[2], new_call[3])
+            if numbered is not None:
+                numbered()
             session.commit()  # after commit_in_batch, the transaction is over: nothing is sent
         except StaleDataError as exc:
             self.session.rollback()

@@ -16,11 +16,11 @@ from contextlib import contextmanager
 
 import pytest
 from psycopg import pq
-from sqlalchemy import bindparam, delete, event, func, insert, select, text
+from sqlalchemy import bindparam, delete, event, func, insert, select, text, update
 
 from ipoa.adapters.audit_store import ChainHeadMissing
 from ipoa.adapters.db import make_engine, make_session_factory
-from ipoa.adapters.orm import audit_chain_heads, audit_events, bench_pings, calls, users
+from ipoa.adapters.orm import audit_chain_heads, audit_events, bench_pings, calls, outbox, users
 from ipoa.adapters.prepared import Prepared, batched
 from ipoa.adapters.unit_of_work import UnitOfWork
 from ipoa.domain.errors import VersionConflict
@@ -80,16 +80,18 @@ def round_trips(messages: list[str]) -> int:
     return trips
 
 
-def test_a_workflow_step_takes_three_round_trips(pg):
+def test_a_workflow_step_takes_two_round_trips(pg):
     ref = in_triage(pg)
     call, _ = call_service.get_call(pg, ref)
     with traced(pg.db) as messages:
         call_service.fire_call_trigger(pg, actor_for("CNH"), ref, {
             "trigger": "refer", "expected_version": call.version, "data": {"service": "CRT"}})
-    # BEGIN with the call and its referrals; the batch up to the audit chain's head (UPDATE ... RETURNING);
-    # the audit events with the COMMIT. No ping (the connection was in use moments ago), no BEGIN nor COMMIT
-    # of their own: six before (docs/performance.md, "Engine core").
-    assert round_trips(messages) == 3, messages
+    # BEGIN with the call and its referrals; the rest with the COMMIT: the version checked and the audit
+    # event numbered and hashed by the statements themselves. No ping (the connection was in use moments
+    # ago), no BEGIN nor COMMIT of their own: six before, then three (docs/performance.md, "Engine core").
+    assert round_trips(messages) == 2, messages
+    stored, history = call_service.get_call(pg, ref)
+    assert stored.state == "referred" and history[-1].trigger == "refer" and history[-1].hash
     # and no COMMIT of the session's after the batch (a simple-protocol Query)
     assert sum(m.startswith("F Query") and "COMMIT" in m for m in messages) == 0, messages
 
@@ -147,6 +149,51 @@ def test_a_refused_step_writes_nothing_and_the_next_one_on_the_same_connection_c
     advance(pg, ref, "refer", data={"service": "CRT"})
     done, _ = call_service.get_call(pg, ref)
     assert done.version > before.version and done.state != before.state
+
+
+def _chain_state(svc) -> tuple[int, int, int]:
+    with svc.db.connect() as connection:
+        return (connection.execute(select(audit_chain_heads.c.seq).where(audit_chain_heads.c.chain == "audit"))
+                .scalar_one(), _count(svc, audit_events), _count(svc, outbox))
+
+
+def test_a_row_changed_after_the_read_fails_the_batch_and_its_commit(pg):
+    """The step's batch carries its COMMIT, so the version is checked by the UPDATE's own statement: a call
+    changed by someone else after this unit of work read it fails the transaction, nothing of the step is
+    written (audit event, outbox, timers), and it is a VersionConflict."""
+    ref = logged(pg)
+    before = _chain_state(pg)
+    with pg.uow() as uow:
+        call = uow.calls.get(ref)
+        assert call is not None
+        engine = uow.engine(pg, needs=(call.workflow, call.workflow_version))
+        uow.record(engine.fire(call, "start_triage", actor="round.trips", now=pg.clock.now(),
+                               expected_version=call.version))
+        with pg.db.begin() as other:  # someone else's change, committed after the read (no lock is held yet)
+            other.execute(update(calls).where(calls.c.ref == ref).values(version=calls.c.version + 1))
+        with traced(pg.db) as messages, pytest.raises(VersionConflict):
+            uow.commit()
+        assert not [m for m in messages if m.startswith("B CommandComplete") and "COMMIT" in m], messages
+    assert _chain_state(pg) == before
+    stored, _ = call_service.get_call(pg, ref)
+    assert stored.state == "logged"
+    advance(pg, ref, "start_triage")  # the connection is fine for the next one
+    assert _chain_state(pg)[0] == before[0] + 1
+
+
+def test_a_step_without_the_audit_chains_head_beside_its_events_commits_nothing(pg):
+    """On PostgreSQL the step's audit event is numbered from the head in its own statement: with the head's
+    row gone and events in the chain, it would be numbered 1 again, which the events' key refuses."""
+    ref = in_triage(pg)
+    call, history = call_service.get_call(pg, ref)
+    with pg.db.begin() as connection:
+        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")  # the head's triggers
+        connection.execute(delete(audit_chain_heads).where(audit_chain_heads.c.chain == "audit"))
+    with pytest.raises(ChainHeadMissing):
+        call_service.fire_call_trigger(pg, actor_for("CNH"), ref, {
+            "trigger": "refer", "expected_version": call.version, "data": {"service": "CRT"}})
+    after, same = call_service.get_call(pg, ref)
+    assert (after.state, after.version, len(same)) == (call.state, call.version, len(history))
 
 
 def _backend_pids(engine) -> set[int]:
