@@ -177,14 +177,15 @@ def _left(svc: Services, uow: UnitOfWork, leg: PhoneLeg, result: str, now: datet
 
 
 def _overflowing(svc: Services, leg: PhoneLeg, now: datetime) -> Answer:
-    """Out of the queue by the wait URL's Leave: to the overflow centre (once)."""
+    """Out of the queue by the wait URL's Leave: to the overflow centre (once), or, the centre having closed,
+    to its out-of-hours route."""
     centre = _centre(svc, leg.queue or leg.centre)
     if centre is None or not leg.in_queue:
         return answers.ended()
-    if leg.overflowed_from is not None:  # a retried action: it overflowed already, into this queue
-        return Answer((Enqueue(centre.code),), answers.QUEUED, queue=centre.code)
-    answer = answers.after_leaving(centre, svc.directory, now)
-    if answer.kind == answers.OVERFLOW_QUEUE:
+    answer = answers.after_leaving(centre, svc.directory, now, overflowed=leg.overflowed_from is not None)
+    if answer.kind == answers.OUT_OF_HOURS:
+        leg.left_queue_at, leg.outcome = now, legs.OUT_OF_HOURS
+    elif answer.kind == answers.OVERFLOW_QUEUE:
         leg.overflowed_from, leg.queue = centre.code, answer.queue
     elif answer.kind == answers.OVERFLOW_DIAL:
         leg.overflowed_from = centre.code

@@ -186,6 +186,24 @@ def test_a_caller_waiting_past_the_threshold_is_told_and_overflows_to_the_named_
     assert voice.wait(call)[0].startswith("You are number 1")  # overflows once: no ping-pong back to CNH
 
 
+def test_a_caller_still_waiting_at_closing_time_is_told_and_put_through_to_the_out_of_hours_centre(voice, svc,
+                                                                                                        clock):
+    clock.set(datetime(2026, 11, 23, 16, 58, tzinfo=UTC))  # ASC closes at 17:00 (Monday)
+    call = queued(voice, line=ASC_LINE)
+    assert voice.wait(call)[0].startswith("You are number 1 in the queue.")
+    clock.set(datetime(2026, 11, 23, 17, 0, 20, tzinfo=UTC))
+    heard = voice.wait(call)
+    assert heard[:2] == ["We are sorry to keep you waiting.",
+                         "The Adult Social Care Customer Service Centre is closed now. It opens again at 8:30 "
+                         "tomorrow. We are putting you through to the Emergency Duty Team."]
+    assert call.dialled == [EDT_LINE] and call.queue is None
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.left_queue_at, row.answered_at) == ("out_of_hours", clock.now(), None)
+    assert all_calls(svc) == []  # put through, not abandoned: no callback call
+    voice.hang_up(call)
+    assert leg(svc, call.sid).outcome == "out_of_hours"
+
+
 def test_a_new_caller_overflows_at_once_while_the_longest_wait_is_past_the_threshold(voice, svc, clock):
     queued(voice)
     clock.advance(seconds=181)

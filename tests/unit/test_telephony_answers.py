@@ -61,6 +61,31 @@ def test_a_closed_centre_whose_out_of_hours_centre_is_closed_too_advises():
     assert said.text.endswith(ADVICE) and end == Hangup() and answer.kind == answers.OUT_OF_HOURS
 
 
+MONDAY_17 = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # ASC closes at 17:00 (London is on UTC in November)
+
+
+def test_a_caller_still_waiting_when_the_centre_closes_leaves_the_queue_for_its_out_of_hours_route():
+    waiting = answers.waiting(line("ASC"), DIRECTORY, MONDAY_17, waited=timedelta(minutes=3), position=1,
+                              expected=None, overflowed=False)
+    assert waiting.steps == (Say("We are sorry to keep you waiting."), Leave())
+    assert (waiting.kind, waiting.queue) == (answers.LEAVING, "ASC")
+    after = answers.after_leaving(line("ASC"), DIRECTORY, MONDAY_17)
+    said, dial, advice, end = after.steps
+    # no greeting again for someone who has been waiting
+    assert said.text == ("The Adult Social Care Customer Service Centre is closed now. It opens again at 8:30 "
+                         "tomorrow. "
+                         "We are putting you through to the Emergency Duty Team.")
+    assert (dial, advice, end, after.kind) == (Dial("+441632960104"), Say(ADVICE), Hangup(), answers.OUT_OF_HOURS)
+    # a minute earlier, the same caller is still told their place
+    assert answers.waiting(line("ASC"), DIRECTORY, MONDAY_17 - timedelta(minutes=1), waited=timedelta(minutes=3),
+                           position=1, expected=None, overflowed=False).kind == answers.WAITING
+
+
+def test_a_retried_leave_for_a_caller_who_overflowed_already_queues_them_where_they_are():
+    after = answers.after_leaving(line("CNH"), DIRECTORY, MONDAY_10, overflowed=True)
+    assert (after.steps, after.kind) == ((Enqueue("CNH"),), answers.QUEUED)
+
+
 def test_the_weekend_reopening_is_said_by_day():
     (said, _) = answers.incoming(line("FCP"), DIRECTORY, SATURDAY_NOON, dict).steps
     assert "It opens again at 8:30 on Monday." in said.text

@@ -146,7 +146,10 @@ def waiting(centre: Centre, directory: Directory, now: datetime, *, waited: time
             expected: timedelta | None, overflowed: bool) -> Answer:
     """The wait URL's answer, asked again each time it ends: the caller's place and expected wait; or, for a
     caller whose own wait has passed the line's overflow threshold (not one who overflowed already), out of
-    the queue to be put through to the overflow centre."""
+    the queue to be put through to the overflow centre; or, once the centre has closed by its calendar, out
+    of the queue to its out-of-hours route (after_leaving): nobody is left waiting in a queue nobody works."""
+    if not centre.calendar.is_open(now):
+        return Answer((Say("We are sorry to keep you waiting."), Leave()), LEAVING, queue=centre.code)
     overflow = centre.voice.overflow if centre.voice else None
     if (not overflowed and overflow is not None and overflow.longest_wait_seconds is not None
             and waited > timedelta(seconds=overflow.longest_wait_seconds)):
@@ -168,12 +171,15 @@ def holding(position: int | None, expected: timedelta | None, *, queue: str | No
     return Answer((Say(place + wait), Pause(WAIT_PAUSE_SECONDS)), WAITING, queue=queue)
 
 
-def after_leaving(centre: Centre, directory: Directory, now: datetime) -> Answer:
-    """The caller left the queue (the wait URL's Leave): to the overflow centre; if that has closed since,
-    back into the centre's own queue."""
+def after_leaving(centre: Centre, directory: Directory, now: datetime, *, overflowed: bool = False) -> Answer:
+    """The caller left `centre`'s queue (the wait URL's Leave). The centre closed: its out-of-hours route.
+    Else to the overflow centre, once (`overflowed`: a retried action for a caller who overflowed already,
+    who goes back into the queue they are in); if that has closed since, back into the centre's own queue."""
+    if not centre.calendar.is_open(now):
+        return _out_of_hours(centre, directory, now, greet=False)
     overflow = centre.voice.overflow if centre.voice else None
     target = directory.centres.get(overflow.to) if overflow else None
-    if target is None or not target.calendar.is_open(now):
+    if overflowed or target is None or not target.calendar.is_open(now):
         return Answer((Enqueue(centre.code),), QUEUED, queue=centre.code)
     return _overflow(centre, target, (), told=True)  # the wait URL's answer told the caller already
 
@@ -198,17 +204,18 @@ def expected_wait(recent_average: timedelta | None, waited: timedelta) -> timede
     return max(recent_average - waited, timedelta(minutes=1))
 
 
-def _out_of_hours(centre: Centre, directory: Directory, now: datetime) -> Answer:
+def _out_of_hours(centre: Centre, directory: Directory, now: datetime, *, greet: bool = True) -> Answer:
+    """greet=False: for a caller who has been waiting (the centre closed meanwhile), not one just ringing."""
     assert centre.voice is not None
-    greeting = centre.voice.greeting
     reopens = spoken_time(centre.calendar.next_open(now), now)
     closed = f"The {centre.name} is closed now. It opens again at {reopens}."
+    greeting = centre.voice.greeting if greet else ""
     code = centre.voice.out_of_hours.transfer_to
     target = directory.centres.get(code) if code else None
     if target is not None and target.phone is not None and target.calendar.is_open(now):
-        return Answer((Say(f"{greeting} {closed} We are putting you through to the {target.name}."),
+        return Answer((Say(f"{greeting} {closed} We are putting you through to the {target.name}.".lstrip()),
                        Dial(target.phone), Say(ADVICE), Hangup()), OUT_OF_HOURS)
-    return Answer((Say(f"{greeting} {closed} {ADVICE}"), Hangup()), OUT_OF_HOURS)
+    return Answer((Say(f"{greeting} {closed} {ADVICE}".lstrip()), Hangup()), OUT_OF_HOURS)
 
 
 def _overflow_target(centre: Centre, directory: Directory, now: datetime, state: QueueState | None) -> Centre | None:
