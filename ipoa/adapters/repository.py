@@ -223,7 +223,7 @@ def _update(connection: Connection, table: Table, saved: dict[str, Any], now: di
         # too late to stop it, so the statement checks the version itself and fails the transaction.
         params = {f"v_{name}": value for name, value in changed.items()}
         params["b_id"], params["b_version"] = saved["id"], saved["version"]
-        _checked_update_by_version(table, tuple(changed)).run_later(connection, params)
+        _checked_update_by_version(table, tuple(changed)).run(connection, params)  # (no count to read)
         return
     # b_*: an UPDATE's own bound parameters may not be named after the table's columns
     updates.append(_update_by_version(table, tuple(changed)).run_later(
