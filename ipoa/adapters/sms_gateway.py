@@ -102,6 +102,10 @@ class TwilioGateway:
         self.sender: str = messaging_service_sid or from_ or ""
         self.client = Client(account_sid, auth_token,
                              http_client=RetargetedHttpClient.make(api_base_url, timeout))
+        # The client imports its API's modules at first use (about 30 ms here): at start-up, then, not in
+        # the first text's send (the worker's first job after a start; docs/performance.md, texts' fifth
+        # step).
+        _ = self.client.messages
 
     def send(self, to: str, body: str, status_callback: str | None = None) -> Submitted:
         import requests

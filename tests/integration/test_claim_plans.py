@@ -81,3 +81,39 @@ def test_claims_take_their_rows_by_primary_key_when_a_backlog_has_built_up(svc):
         assert "pk_sms_messages" in plan and "ix_sms_messages_status_created" not in plan, plan
     single = _plans(svc, lambda uow: uow.sms.claim(text_ids[0], now, lease, None))
     assert "pk_sms_messages" in single[0], single[0]
+
+
+@pytest.mark.postgres_only
+def test_a_flush_of_outcomes_takes_its_texts_by_primary_key_when_many_are_submitting(svc):
+    """The worker's recorder writes a flush's outcomes in one statement (adapters/sms_store._RECORD_ALL): it
+    must look its texts up by key, not read every text `submitting` through the status index (thousands of
+    them when a backlog is being sent), and record exactly the texts it names."""
+    if svc.db.dialect.name != "postgresql":
+        pytest.skip("the planner's choice is PostgreSQL's (SQLite records a text a statement, by key)")
+    now = svc.clock.now()
+    _, handled_texts = _rows(now - timedelta(hours=1), HANDLED, handled=True)
+    with svc.db.begin() as conn:
+        conn.execute(insert(orm.sms_messages), handled_texts)
+    with svc.db.connect() as conn:  # statistics as in steady state: nothing submitting
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE sms_messages"))
+    _, sending = _rows(now, WAITING, handled=False)
+    for row in sending:
+        row.update(status="submitting", attempts=1, submitted_at=now)
+    with svc.db.begin() as conn:
+        conn.execute(insert(orm.sms_messages), sending)
+
+    outcomes = [(r["id"], f"SM{k:032d}", "queued") for k, r in enumerate(sending[1000:1020])]
+    plans = _plans(svc, lambda uow: uow.sms.record_submitted_many(outcomes, now))
+    assert len(plans) == 1  # the flush's 20 outcomes: one statement
+    assert "pk_sms_messages" in plans[0] and "ix_sms_messages_status_created" not in plans[0], plans[0]
+
+    with svc.uow() as uow:
+        assert uow.sms.record_submitted_many(outcomes, now) == 20
+        uow.commit()
+    with svc.db.connect() as conn:
+        rows = {r.id: (r.status, r.provider_sid, r.next_attempt_at) for r in conn.execute(
+            text("SELECT id, status, provider_sid, next_attempt_at FROM sms_messages WHERE status <> 'submitting'"
+                 " AND created_at = :now"), {"now": now})}
+    assert rows == {i: ("queued", sid, None) for i, sid, _ in outcomes}
+    with svc.uow() as uow:  # recorded already: no longer submitting, so not recorded again
+        assert uow.sms.record_submitted_many(outcomes[:3], now) == 0
