@@ -76,7 +76,7 @@ def test_claims_take_their_rows_by_primary_key_when_a_backlog_has_built_up(svc):
     text_ids = [r["id"] for r in waiting_texts[1000:1050]]
     lease = now + timedelta(seconds=20)
     plans = _plans(svc, lambda uow: uow.sms.claim_many(text_ids, now, lease, None))
-    assert len(plans) == 2  # 50 texts: two statements of CLAIM_SLOTS
+    assert len(plans) == 1  # 50 texts: one statement (their ids as one array)
     for plan in plans:
         assert "pk_sms_messages" in plan and "ix_sms_messages_status_created" not in plan, plan
     single = _plans(svc, lambda uow: uow.sms.claim(text_ids[0], now, lease, None))
