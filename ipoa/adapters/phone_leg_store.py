@@ -2,17 +2,19 @@
 service/phone_calls.py in the webhooks' own units of work; and the open calls a caller's number matches."""
 from __future__ import annotations
 
+import functools
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, false, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..domain.telephony.legs import PhoneLeg
 from .orm import calls, phone_legs
+from .prepared import Prepared
 from .results import rowcount
-from .upsert import insert_one_ignoring_conflict
 
 _FIELDS = tuple(f.name for f in fields(PhoneLeg))
 
@@ -33,12 +35,17 @@ class PhoneLegStore:
         row = self.session.execute(stmt.with_for_update() if lock else stmt).first()
         return _leg(row) if row is not None else None
 
-    def add(self, leg: PhoneLeg, now: datetime) -> bool:
-        """Records a new leg; False if one with its CallSid is there already (Twilio retried the webhook). One
-        statement: the CallSid's unique key decides (a retry racing the first attempt waits for it on
-        PostgreSQL, then finds it there)."""
-        values = {name: getattr(leg, name) for name in _FIELDS} | {"updated_at": now}
-        return insert_one_ignoring_conflict(self.session, phone_legs, values)
+    def new_leg(self, leg: PhoneLeg, now: datetime,
+                awaiting_callback: frozenset[str]) -> tuple[Prepared, dict[str, Any]]:
+        """The statement recording a new leg, for the unit of work to send at commit (UnitOfWork.at_commit):
+        its rows are the leg's id, or none if a leg with its CallSid is there already (Twilio retried the
+        webhook; nothing is written). The caller is matched in the statement itself (matched_call_ref): the
+        latest of their open calls in a state awaiting a callback (`awaiting_callback`), else the latest
+        (as `open_calls_for` orders them). One statement instead of a read and an insert; with BEGIN and
+        COMMIT, one round trip on PostgreSQL (docs/performance.md, "Voice")."""
+        params = {f"b_{name}": getattr(leg, name) for name in _FIELDS if name != "matched_call_ref"}
+        params["b_updated_at"] = now
+        return _new_leg(self.session.get_bind().dialect.name, tuple(sorted(awaiting_callback))), params
 
     def save(self, leg: PhoneLeg, now: datetime) -> None:
         values = {name: getattr(leg, name) for name in _FIELDS if name != "call_sid"} | {"updated_at": now}
@@ -57,3 +64,22 @@ class PhoneLegStore:
         cutoff. How many were."""
         return rowcount(self.session.execute(update(phone_legs).where(
             phone_legs.c.arrived_at < cutoff, phone_legs.c.caller_number.is_not(None)).values(caller_number=None)))
+
+
+@functools.lru_cache(maxsize=16)
+def _new_leg(dialect: str, awaiting_callback: tuple[str, ...]) -> Prepared:
+    """Built and prepared once per dialect and set of states awaiting a callback (they change only when a new
+    version of the call workflow is deployed). The states are literals of the statement, not an expanding
+    list (a prepared statement's SQL is fixed)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    caller = bindparam("b_caller_number", type_=phone_legs.c.caller_number.type)
+    awaiting = or_(*(calls.c.state == literal(state) for state in awaiting_callback)) if awaiting_callback \
+        else false()
+    match = (select(calls.c.ref).where(calls.c.caller_phone == caller, calls.c.closed_at.is_(None))
+             .order_by(case((awaiting, literal(0)), else_=literal(1)), calls.c.logged_at.desc())
+             .limit(1).scalar_subquery())
+    values: dict[str, Any] = {name: bindparam(f"b_{name}", type_=phone_legs.c[name].type)
+                              for name in _FIELDS if name != "matched_call_ref"}
+    values["matched_call_ref"] = match
+    values["updated_at"] = bindparam("b_updated_at", type_=phone_legs.c.updated_at.type)
+    return Prepared(insert(phone_legs).values(values).on_conflict_do_nothing().returning(phone_legs.c.id))

@@ -133,6 +133,21 @@ class Prepared:
 
         return read
 
+    def rows_before_transaction(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """As `rows`, for a plain read (no lock taken, nothing written) made before the transaction has sent
+        anything: on PostgreSQL it then goes on its own, one round trip without the BEGIN, which stays pending
+        for the transaction's first statement (which may then be its only one: `alone`). It sees what it would
+        inside the transaction: under READ COMMITTED, PostgreSQL's default and the app's, every statement sees
+        what was committed when it began, in a transaction or not. Once the transaction has begun (or on
+        SQLite, whose BEGIN IMMEDIATE comes first), it runs in the transaction as `rows` does."""
+        info = connection.info
+        pending = info.pop(BEGIN_PENDING, False)
+        try:
+            return self.rows(connection, params)
+        finally:
+            if pending:
+                info[BEGIN_PENDING] = True
+
     def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         rows = self.rows(connection, params)
         return rows[0] if rows else None
@@ -372,6 +387,15 @@ def one_row_or_fail(changed: Any, message: str) -> Any:
 def failed_check(error: exc.DBAPIError, message: str) -> bool:
     """Whether a driver's error is the refusal of a `one_row_or_fail` statement made with `message`."""
     return getattr(error.orig, "sqlstate", None) == "22P02" and message in str(error.orig)
+
+
+def alone(connection: Connection) -> bool:
+    """On PostgreSQL, whether the transaction has sent nothing yet (its BEGIN still pending), in which case
+    the BEGIN is dropped: the caller's one statement then goes without BEGIN and COMMIT, a transaction of its
+    own (the server commits a statement sent outside a transaction when it ends, as durably as a COMMIT),
+    one round trip and no batch. The caller must send exactly one statement and then commit; the session's
+    commit finds no transaction and sends nothing. False elsewhere (SQLite) and once anything was sent."""
+    return bool(connection.info.pop(BEGIN_PENDING, False))
 
 
 def commit_in_batch(connection: Connection) -> None:

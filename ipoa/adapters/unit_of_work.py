@@ -66,6 +66,21 @@ class EngineSource(Protocol):
 _S = TypeVar("_S")
 
 
+class CommittedRows:
+    """The rows of a statement sent at commit (UnitOfWork.at_commit): called, they are given once the unit of
+    work has committed."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] | None = None
+
+    def __call__(self) -> list[tuple[Any, ...]]:
+        if self.rows is None:
+            raise RuntimeError("a statement sent at commit has rows once the unit of work has committed")
+        return self.rows
+
+
 class _Store(Generic[_S]):
     """A store of the unit of work (`uow.calls`, ...), built on first use in a `with` entry, on that entry's
     session, and the same object until the next entry: a use case pays only for the stores it touches.
@@ -144,6 +159,7 @@ class UnitOfWork:
         self._stops: list[tuple[str, str | None, str, Any]] = []  # clocks whose running timers close at commit
         self._inserts: list[Any] = []  # timers and outbox messages: inserted at commit (adapters/row_inserts.py)
         self._new_call: tuple[Prepared, dict[str, Any], Call, AuditEvent] | None = None  # add_new_call's statement
+        self._at_commit: list[tuple[Prepared, dict[str, Any], CommittedRows]] = []  # at_commit's statements
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -181,6 +197,15 @@ class UnitOfWork:
         # id, the event's number and hash) is read once the batch is in.
         self._new_call = (_new_call_statement(shape), params, call, event)
         self._pending += [m.id for m in result.outbox]
+
+    def at_commit(self, statement: Prepared, params: dict[str, Any]) -> CommittedRows:
+        """A prepared statement (adapters/prepared.py) sent at commit, after the unit of work's other writes:
+        on PostgreSQL in the commit's batch, with the transaction's BEGIN when nothing was sent before it, and
+        its COMMIT (a use case writing one row takes one round trip: service/phone_calls.incoming). Calling
+        the object returned gives the statement's rows, once the unit of work has committed."""
+        rows = CommittedRows()
+        self._at_commit.append((statement, params, rows))
+        return rows
 
     def _logged(self, read: Callable[[], list[tuple[Any, ...]]], call: Call, event: AuditEvent) -> None:
         """The row of add_new_call's statement, once its batch is in."""
@@ -237,6 +262,7 @@ class UnitOfWork:
         inserts, self._inserts = self._inserts, []
         stops, self._stops = self._stops, []
         new_call, self._new_call = self._new_call, None
+        at_commit, self._at_commit = self._at_commit, []
         try:
             calls = self._stores.get("calls") if self._stores is not None else None
             session = self.session
@@ -245,16 +271,34 @@ class UnitOfWork:
             # flush reads each statement's result as it goes: never in the batch. The before-commit hooks
             # (service/idempotency.py) run in it, with batch-safe statements
             # (adapters/idempotency_store.CommittingTransaction).
-            only_prepared = (new_call is not None or calls is not None or stops or inserts or chained) and not (
-                session.new or session.dirty or session.deleted)
+            only_prepared = (new_call is not None or calls is not None or stops or inserts or chained
+                             or at_commit) and not (session.new or session.dirty or session.deleted)
             read = numbered = None
+            reads: list[Callable[[], list[tuple[Any, ...]]]] = []
             try:
-                if only_prepared:
+                if (len(at_commit) == 1 and only_prepared and new_call is None and calls is None
+                        and not (stops or inserts or chained)):
+                    # One statement to write, and nothing else: when the transaction has sent nothing yet, the
+                    # statement is the transaction, without BEGIN or COMMIT (adapters/prepared.alone). The
+                    # before-commit hooks run first: should one write, the statement joins its transaction.
+                    connection = session.connection()
+                    idempotency_store.run_before_commit(session)
+                    statement, params, _ = at_commit[0]
+                    if prepared.alone(connection):
+                        found_alone = statement.rows(connection, params)
+                    else:
+                        with prepared.batched(connection):
+                            later = statement.rows_later(connection, params)
+                            prepared.commit_in_batch(connection)
+                        found_alone = later()
+                    reads.append(lambda: found_alone)
+                elif only_prepared:
                     connection = session.connection()
                     with prepared.batched(connection):
                         if new_call is not None:
                             read = new_call[0].rows_later(connection, new_call[1])
                         numbered = self._write(calls, stops, inserts, chained)
+                        reads = [statement.rows_later(connection, params) for statement, params, _ in at_commit]
                         idempotency_store.run_before_commit(session)
                         prepared.commit_in_batch(connection)
                 else:
@@ -262,6 +306,9 @@ class UnitOfWork:
                         found = new_call[0].rows(session.connection(), new_call[1])
                         read = lambda: found  # noqa: E731
                     numbered = self._write(calls, stops, inserts, chained)
+                    for statement, params, _ in at_commit:
+                        found_rows = statement.rows(session.connection(), params)
+                        reads.append(lambda found_rows=found_rows: found_rows)  # type: ignore[misc]
                     idempotency_store.run_before_commit(session)
             except DataError as exc:
                 # The checks PostgreSQL makes itself when the COMMIT goes in the same batch (the statement failed,
@@ -281,7 +328,10 @@ class UnitOfWork:
                 self._logged(read, new_call[2], new_call[3])
             if numbered is not None:
                 numbered()
+            statements_rows = [r() for r in reads]  # (read before the session's commit: their cursors close)
             session.commit()  # after commit_in_batch, the transaction is over: nothing is sent
+            for (_, _, committed), found in zip(at_commit, statements_rows, strict=True):
+                committed.rows = found
         except StaleDataError as exc:
             self.session.rollback()
             raise VersionConflict(None, None) from exc

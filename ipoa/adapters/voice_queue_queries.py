@@ -8,10 +8,11 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
-from .orm import calls, handler_availability, phone_legs, professionals, users
+from .orm import UTCDateTime, calls, handler_availability, phone_legs, professionals, users
+from .prepared import Prepared
 
 CALL_TAKING_ROLES = ("handler", "supervisor")
 
@@ -34,9 +35,59 @@ def _waiting(queues: Iterable[str]):
             phone_legs.c.answered_at.is_(None))
 
 
+class QueueNow(NamedTuple):
+    """One queue's state for the answer to a ringing call: when its longest-waiting caller joined (None:
+    nobody waits), and how many of its centre's handlers are taking calls and signed in."""
+
+    longest_waiting_since: datetime | None
+    handlers_available: int
+
+
+def _longest_waiting_since(queue):
+    return select(func.min(phone_legs.c.enqueued_at)).where(
+        phone_legs.c.queue == queue, phone_legs.c.enqueued_at.is_not(None), phone_legs.c.left_queue_at.is_(None),
+        phone_legs.c.hung_up_at.is_(None), phone_legs.c.answered_at.is_(None)).scalar_subquery()
+
+
+def _handlers_available(centre, seen_since):
+    return (select(func.count()).select_from(users.join(handler_availability,
+                                                        handler_availability.c.user_id == users.c.id))
+            .where(users.c.centre == centre, users.c.active.is_(True),
+                   users.c.role.in_([literal(role) for role in CALL_TAKING_ROLES]),  # (not expanding: prepared)
+                   handler_availability.c.taking_calls.is_(True), users.c.last_seen_at >= seen_since)
+            .scalar_subquery())
+
+
+def _queues_now() -> Prepared:
+    """Both queues an incoming call may need (the centre's and its overflow's) in one statement of four
+    scalar subqueries, prepared once (adapters/prepared.py): one round trip, or none of its own as a
+    transaction's first statement (sent with its BEGIN). Each subquery is the same read as
+    longest_waiting_since's and handlers_available's for one queue."""
+    seen = bindparam("b_seen_since", type_=UTCDateTime())
+    first, second = bindparam("b_first", type_=String()), bindparam("b_second", type_=String())
+    return Prepared(select(_longest_waiting_since(first).label("first_since"),
+                           _handlers_available(first, seen).label("first_available"),
+                           _longest_waiting_since(second).label("second_since"),
+                           _handlers_available(second, seen).label("second_available")))
+
+
+_QUEUES_NOW = _queues_now()
+
+
 class VoiceQueueQueries:
     def __init__(self, session: Session):
         self.session = session
+
+    def queues_now(self, first: str, second: str | None, seen_since: datetime) -> dict[str, QueueNow]:
+        """The state of one queue, or two (a centre's and its overflow centre's), for the answer to a ringing
+        call (service/phone_calls.queue_states): one statement (docs/performance.md, "Voice")."""
+        # A plain read: before the transaction's write, on its own (adapters/prepared.rows_before_transaction).
+        (row,) = _QUEUES_NOW.rows_before_transaction(self.session.connection(), {
+            "b_first": first, "b_second": second or first, "b_seen_since": seen_since})  # (always one row)
+        out = {first: QueueNow(row[0], int(row[1]))}
+        if second is not None:
+            out[second] = QueueNow(row[2], int(row[3]))
+        return out
 
     def waiting(self, queue: str, limit: int = 500) -> list[WaitingLeg]:
         """The callers waiting in the queue, first to be answered first: position is index + 1."""
@@ -48,12 +99,6 @@ class VoiceQueueQueries:
             .order_by(phone_legs.c.priority.desc(), phone_legs.c.enqueued_at, phone_legs.c.id).limit(limit))
         return [WaitingLeg(*row) for row in rows]
 
-    def longest_waiting_since(self, queues: Iterable[str]) -> dict[str, datetime]:
-        """Per queue with anyone waiting, when its longest-waiting caller joined."""
-        rows = self.session.execute(select(phone_legs.c.queue, func.min(phone_legs.c.enqueued_at))
-                                    .where(*_waiting(queues)).group_by(phone_legs.c.queue))
-        return {str(queue): at for queue, at in rows if at is not None}
-
     def average_answer_wait(self, queue: str, since: datetime, limit: int = 200) -> timedelta | None:
         """The mean wait of the calls answered from this queue since then (the latest `limit`), or None."""
         rows = self.session.execute(
@@ -64,17 +109,6 @@ class VoiceQueueQueries:
         if not rows:
             return None
         return sum((answered - enqueued for enqueued, answered in rows), timedelta(0)) / len(rows)
-
-    def handlers_available(self, centres: Iterable[str], seen_since: datetime) -> dict[str, int]:
-        """Per centre, its active handlers and supervisors taking calls and signed in (seen since then)."""
-        rows = self.session.execute(
-            select(users.c.centre, func.count())
-            .join(handler_availability, handler_availability.c.user_id == users.c.id)
-            .where(users.c.centre.in_(sorted(set(centres))), users.c.active.is_(True),
-                   users.c.role.in_(CALL_TAKING_ROLES), handler_availability.c.taking_calls.is_(True),
-                   users.c.last_seen_at >= seen_since)
-            .group_by(users.c.centre))
-        return {str(centre): int(count) for centre, count in rows if centre}
 
     def open_calls_by_number(self, numbers: Iterable[str]) -> dict[str, int]:
         """How many open calls each of these numbers has (screen pop: "2 open calls for this number")."""

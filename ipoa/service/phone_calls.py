@@ -42,12 +42,10 @@ def _centre(svc: Services, code: str) -> Centre | None:
 
 def queue_states(uow: UnitOfWork, centre: Centre, now: datetime) -> dict[str, QueueState]:
     """The state of the centre's queue (and its overflow centre's) as the answer needs it."""
-    codes = [centre.code] + ([centre.voice.overflow.to] if centre.voice and centre.voice.overflow else [])
-    queries = VoiceQueueQueries(uow.session)
-    since = queries.longest_waiting_since(codes)
-    available = queries.handlers_available(codes, now - SIGNED_IN_WITHIN)
-    return {code: QueueState(now - since[code] if code in since else None, available.get(code, 0))
-            for code in codes}
+    overflow = centre.voice.overflow.to if centre.voice and centre.voice.overflow else None
+    found = VoiceQueueQueries(uow.session).queues_now(centre.code, overflow, now - SIGNED_IN_WITHIN)
+    return {code: QueueState(now - q.longest_waiting_since if q.longest_waiting_since is not None else None,
+                             q.handlers_available) for code, q in found.items()}
 
 
 def incoming(svc: Services, call_sid: str, to: str, from_: str) -> Answer:
@@ -63,17 +61,20 @@ def incoming(svc: Services, call_sid: str, to: str, from_: str) -> Answer:
         store = PhoneLegStore(uow.session)
         answer = answers.incoming(centre, svc.directory, now, lambda: queue_states(uow, centre, now))
         leg = PhoneLeg(call_sid=call_sid, centre=centre.code, arrived_at=now, caller_number=caller)
-        if caller is not None:
-            leg.matched_call_ref = _match(svc, uow, store, caller)
         if answer.kind == answers.MENU:
             leg.menu_attempt = 1
         _apply(leg, answer, now)
-        # The CallSid's unique key tells a retry, in the insert itself (no read before it: bench/voice.py,
-        # docs/performance.md). A retry gets the answer for where the caller is now, and nothing is written.
-        if not store.add(leg, now):
+        # One statement, sent with the COMMIT (on PostgreSQL one round trip, with the BEGIN when the answer
+        # needed no queue read: docs/performance.md, "Voice"): the leg, the caller matched to their open call
+        # in it, and the CallSid's unique key telling a retry (no read before it). The leg is committed
+        # before the answer goes back: a caller who rang is never lost.
+        waiting_states = abandoned_calls.awaiting_callback_states(uow.engine(svc)) if caller else frozenset()
+        inserted = uow.at_commit(*store.new_leg(leg, now, waiting_states))
+        uow.commit()
+        if not inserted():
+            # A retry gets the answer for where the caller is now, and nothing is written.
             known = store.get(call_sid)
             return _again(svc, uow, known, now) if known is not None else answer
-        uow.commit()
     return answer
 
 
@@ -293,15 +294,6 @@ def _again(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime) -> Answ
     if leg.enqueued_at is None and leg.outcome is None:  # still at the menu
         return Answer((answers.Menu(answers.MENU_PROMPT, max(leg.menu_attempt, 1)),), answers.MENU)
     return answers.ended()
-
-
-def _match(svc: Services, uow: UnitOfWork, store: PhoneLegStore, caller: str) -> str | None:
-    """The open call a caller who rings again is matched to: the latest awaiting a callback, else the latest."""
-    rows = store.open_calls_for(caller)
-    if not rows:
-        return None
-    waiting_states = abandoned_calls.awaiting_callback_states(uow.engine(svc))
-    return str(next((r.ref for r in rows if r.state in waiting_states), rows[0].ref))
 
 
 def _seconds(span: timedelta) -> int:

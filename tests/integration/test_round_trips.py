@@ -20,13 +20,16 @@ from sqlalchemy import bindparam, delete, event, func, insert, select, text, upd
 
 from ipoa.adapters.audit_store import ChainHeadMissing
 from ipoa.adapters.db import make_engine, make_session_factory
-from ipoa.adapters.orm import audit_chain_heads, audit_events, bench_pings, calls, outbox, users
+from ipoa.adapters.orm import audit_chain_heads, audit_events, bench_pings, calls, outbox, phone_legs, users
 from ipoa.adapters.prepared import Prepared, batched
 from ipoa.adapters.unit_of_work import UnitOfWork
 from ipoa.domain.errors import VersionConflict
+from ipoa.domain.telephony import answers
 from ipoa.service import calls as call_service
+from ipoa.service import phone_calls
 from ipoa.users import User
 from tests.helpers import PASSWORD_HASH, call_payload
+from tests.helpers.voice import CALLER, CNH_LINE, leg
 from tests.helpers.web import actor_for, advance, in_triage, logged
 
 
@@ -367,3 +370,45 @@ def test_a_new_call_in_a_unit_of_work_with_orm_changes_is_stored_with_them(pg, m
 def call_history_seq(svc, ref: str) -> int:
     with svc.db.connect() as connection:
         return connection.execute(select(audit_events.c.seq).where(audit_events.c.call_ref == ref)).scalar_one()
+
+
+MHA_LINE = "+441632960106"  # the Mental Health Central Access Point's: no menu, straight to the queue
+
+
+def _sid(n: int) -> str:
+    return f"CA{n:032x}"
+
+
+def test_a_ringing_call_answered_with_the_menu_takes_one_round_trip(pg):
+    logged(pg, caller={"phone": CALLER})  # an open call of the caller's: matched in the leg's statement
+    phone_calls.incoming(pg, _sid(1), CNH_LINE, CALLER)  # the statement prepared, the engine loaded
+    with traced(pg.db) as messages:
+        answer = phone_calls.incoming(pg, _sid(2), CNH_LINE, CALLER)
+    # The leg's INSERT with the caller's match in it, alone: no BEGIN and no COMMIT (a statement outside a
+    # transaction commits as it ends). Four before: BEGIN, the match's read, the INSERT, COMMIT.
+    assert answer.kind == answers.MENU and round_trips(messages) == 1, messages
+    assert not [m for m in messages if m.startswith("F") and ("BEGIN" in m or "COMMIT" in m)], messages
+    row = leg(pg, _sid(2))
+    assert row.menu_attempt == 1 and row.matched_call_ref is not None
+
+
+def test_a_ringing_call_put_in_the_queue_takes_two_round_trips(pg):
+    phone_calls.incoming(pg, _sid(3), MHA_LINE, CALLER)
+    with traced(pg.db) as messages:
+        answer = phone_calls.incoming(pg, _sid(4), MHA_LINE, CALLER)
+    # The queues' state (one statement for the centre's queue and its overflow's), then the leg's INSERT.
+    # Six before: BEGIN, two queue reads, the match's read, the INSERT, COMMIT.
+    assert answer.kind == answers.QUEUED and round_trips(messages) == 2, messages
+    row = leg(pg, _sid(4))
+    assert (row.queue, row.enqueued_at) == ("MHA", pg.clock.now())
+
+
+def test_a_retried_ringing_call_writes_nothing_and_is_told_where_the_caller_is(pg):
+    first = phone_calls.incoming(pg, _sid(5), MHA_LINE, CALLER)
+    before = leg(pg, _sid(5))
+    pg.clock.advance(seconds=5)
+    again = phone_calls.incoming(pg, _sid(5), MHA_LINE, CALLER)
+    assert first.kind == again.kind == answers.QUEUED and again.queue == "MHA"
+    assert leg(pg, _sid(5)) == before
+    with pg.db.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(phone_legs)).scalar_one() == 1

@@ -29,6 +29,7 @@ from tests.helpers.voice import (
     timers_of,
     with_line,
 )
+from tests.helpers.web import logged
 
 NIGHT = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)  # a Monday, 22:00 in London: ASC and FCP closed
 
@@ -143,6 +144,29 @@ def test_a_caller_who_rings_again_is_matched_to_their_open_call_and_not_given_a_
     voice.hang_up(again)
     assert len(all_calls(svc)) == 1 and leg(svc, again.sid).call_ref == made.ref
     assert [e.trigger for e in audit_of(svc, made.ref)][-1] == "rang_again"
+
+
+def test_a_caller_is_matched_to_their_call_awaiting_a_callback_before_a_later_open_one(voice, svc, clock):
+    first = queued(voice)
+    clock.advance(seconds=20)
+    voice.hang_up(first)
+    (made,) = all_calls(svc)  # awaiting the callback
+    clock.advance(minutes=1)
+    later = logged(svc, caller={"phone": CALLER})  # logged since, for the same number: not awaiting a callback
+    clock.advance(minutes=1)
+    again = voice.ring(from_=CALLER, to=CNH_LINE)
+    assert leg(svc, again.sid).matched_call_ref == made.ref != later
+
+
+def test_a_caller_with_open_calls_none_awaiting_a_callback_is_matched_to_the_latest(voice, svc, clock):
+    logged(svc, caller={"phone": CALLER})
+    clock.advance(minutes=1)
+    latest = logged(svc, caller={"phone": CALLER})
+    clock.advance(minutes=1)
+    logged(svc, caller={"phone": OTHER_CALLER})
+    call = voice.ring(from_=CALLER, to=CNH_LINE)
+    assert leg(svc, call.sid).matched_call_ref == latest
+    assert leg(svc, voice.ring(from_="anonymous", to=CNH_LINE).sid).matched_call_ref is None
 
 
 def test_a_withheld_number_is_counted_as_abandoned_with_no_call_to_make(voice, svc, clock):
