@@ -320,6 +320,8 @@ class Summary:
     p99_ms: float
     max_ms: float
     app_cpu_ms: float | None  # the app's CPU milliseconds per request, median over phases
+    postgres_cpu_ms: float | None = None  # PostgreSQL's (all its processes), likewise
+    client_cpu_ms: float | None = None  # this process's (the client threads), likewise
     sustained: bool | None = None  # open loop only
     late_max_ms: float | None = None
 
@@ -327,11 +329,14 @@ class Summary:
 def summarise(endpoint: str, phases: list[Phase], offered: bool) -> Summary:
     mine = [p for p in phases if p.endpoint == endpoint and (p.offered > 0) == offered]
     lat = sorted(x for p in mine for x in p.latencies)
-    cpu = [p.cpu["app"] / p.requests * 1000 for p in mine if "app" in p.cpu]
+    def cpu(component: str) -> float | None:
+        per_request = [p.cpu[component] / p.requests * 1000 for p in mine if component in p.cpu]
+        return statistics.median(per_request) if per_request else None
+
     s = Summary(endpoint, sum(p.requests for p in mine),
                 min(p.rate for p in mine) if offered else statistics.median(p.rate for p in mine),
                 percentile(lat, 50) * 1000, percentile(lat, 99) * 1000, lat[-1] * 1000,
-                statistics.median(cpu) if cpu else None)
+                cpu("app"), cpu("postgres"), cpu("client"))
     if offered:
         late = [x for p in mine for x in p.late]
         s.late_max_ms = max(late) * 1000
@@ -342,21 +347,23 @@ def summarise(endpoint: str, phases: list[Phase], offered: bool) -> Summary:
 def report(open_loop: list[Summary], closed: list[Summary], rate: float) -> tuple[dict, bool]:
     """Prints the tables and the verdict; returns the figures and whether both goals were met. Each list is
     (bare, incoming)."""
-    def cpu(s: Summary) -> str:
-        return "n/a" if s.app_cpu_ms is None else f"{s.app_cpu_ms:.2f}"
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
 
     print(f"\nopen loop at {rate:g}/s offered")
     print(f"{'endpoint':<9} {'requests':>8} {'achieved/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
           f"{'late max':>8} {'sustained':>9} {'app CPU ms':>10}")
     for s in open_loop:
         print(f"{s.endpoint:<9} {s.requests:>8} {s.rate:>10.1f} {s.p50_ms:>7.1f} {s.p99_ms:>7.1f} {s.max_ms:>7.1f} "
-              f"{s.late_max_ms or 0:>8.1f} {'yes' if s.sustained else 'NO':>9} {cpu(s):>10}")
+              f"{s.late_max_ms or 0:>8.1f} {'yes' if s.sustained else 'NO':>9} {ms(s.app_cpu_ms):>10}")
     print("\nclosed loop")
     print(f"{'endpoint':<9} {'requests':>8} {'calls/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-          f"{'app CPU ms':>10}")
+          f"{'app CPU ms':>10} {'postgres':>8} {'client':>8}")
     for s in closed:
         print(f"{s.endpoint:<9} {s.requests:>8} {s.rate:>10.1f} {s.p50_ms:>7.1f} {s.p99_ms:>7.1f} {s.max_ms:>7.1f} "
-              f"{cpu(s):>10}")
+              f"{ms(s.app_cpu_ms):>10} {ms(s.postgres_cpu_ms):>8} {ms(s.client_cpu_ms):>8}")
+    print("(CPU ms per request, median over the phases: the app's gunicorn, every postgres process, and this "
+          "process's client threads)")
     incoming = open_loop[1]
     ratio = closed[1].rate / closed[0].rate
     p99_met = bool(incoming.sustained) and incoming.p99_ms < P99_GOAL_MS
