@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import configure_mappers, registry, relationship
 from sqlalchemy.types import TypeDecorator
@@ -547,6 +548,9 @@ timers = Table(
 # Phone legs (Twilio Voice, issue 15; docs/telephony.md): one row per inbound call Twilio handles (its
 # CallSid), written by service/phone_calls.py, from ringing to hanging up. The caller's number is kept to
 # call back an abandoned call and to match a caller who rings again; it is never logged nor texted.
+# A phone leg waiting in its queue (adapters/voice_queue_queries.py reads these; its own conditions match).
+_WAITING = text("enqueued_at IS NOT NULL AND left_queue_at IS NULL AND hung_up_at IS NULL AND answered_at IS NULL")
+
 phone_legs = Table(
     "phone_legs", metadata,
     Column("id", Integer, primary_key=True),
@@ -569,7 +573,10 @@ phone_legs = Table(
     Column("last_status", String(20)),  # Twilio's CallStatus, ranked (domain/telephony/legs.py)
     Column("menu_attempt", Integer, nullable=False, default=0),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_phone_legs_queue_enqueued_at", "queue", "enqueued_at"),  # a queue's waiting callers
+    Index("ix_phone_legs_queue_enqueued_at", "queue", "enqueued_at"),  # a queue's callers, answered ones too
+    # Only the callers waiting now (migration 0015): the answer to every ringing call reads its queue's longest
+    # wait, which through the index above walked past every caller the queue ever answered.
+    Index("ix_phone_legs_waiting", "queue", "enqueued_at", postgresql_where=_WAITING, sqlite_where=_WAITING),
     Index("ix_phone_legs_arrived_at", "arrived_at"),  # a period's legs (the measures)
     Index("ix_phone_legs_caller_number", "caller_number"),
 )

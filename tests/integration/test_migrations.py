@@ -144,3 +144,20 @@ def test_the_phone_legs_migration_goes_down_and_up_again(svc):
     assert added <= tables() and "ix_calls_caller_phone" in call_indexes()
     with svc.db.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_the_waiting_callers_index_goes_down_and_up_again(svc):
+    """0015 adds the partial index of the callers waiting now, and removes it going down."""
+    def indexes() -> set[str]:
+        return {i["name"] for i in inspect(svc.db).get_indexes("phone_legs")}
+
+    assert "ix_phone_legs_waiting" in indexes()
+    cfg = alembic_config(svc.db)
+    try:
+        command.downgrade(cfg, "0014")
+        assert "ix_phone_legs_waiting" not in indexes() and "ix_phone_legs_queue_enqueued_at" in indexes()
+    finally:
+        command.upgrade(cfg, "head")
+    assert "ix_phone_legs_waiting" in indexes()
+    with svc.db.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []

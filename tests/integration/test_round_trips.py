@@ -412,3 +412,22 @@ def test_a_retried_ringing_call_writes_nothing_and_is_told_where_the_caller_is(p
     assert leg(pg, _sid(5)) == before
     with pg.db.connect() as connection:
         assert connection.execute(select(func.count()).select_from(phone_legs)).scalar_one() == 1
+
+
+def test_the_queues_longest_wait_is_read_from_the_waiting_callers_only(pg):
+    """The queue read takes the partial index of the callers waiting now (migration 0015), not a walk past
+    every caller the queue ever answered."""
+    from ipoa.adapters.voice_queue_queries import _QUEUES_NOW
+
+    now = pg.clock.now()
+    with pg.db.begin() as connection:
+        connection.execute(insert(phone_legs), [
+            {"call_sid": _sid(1000 + n), "centre": "MHA", "queue": "MHA", "priority": False, "arrived_at": now,
+             "enqueued_at": now, "answered_at": now if n else None, "left_queue_at": now if n else None,
+             "menu_attempt": 0, "updated_at": now} for n in range(2000)])
+        connection.exec_driver_sql("ANALYZE phone_legs")
+        compiled = _QUEUES_NOW._compiled(connection.dialect)
+        plan = connection.exec_driver_sql(
+            "EXPLAIN " + compiled.sql, compiled.parameters({"b_first": "MHA", "b_second": "CHS",
+                                                             "b_seen_since": now})).scalars().all()
+    assert sum("ix_phone_legs_waiting" in line for line in plan) == 2, plan
