@@ -29,12 +29,21 @@ def normalise_nhs_number(raw: str) -> str | None:
     return digits if nhs_number.is_valid(digits) else None
 
 
+# A UK number in E.164 as Twilio sends a caller's From: read without phonenumbers' parser (a third of this
+# check's cost; docs/performance.md, "Voice"), into the same number the parser makes of it (country 44,
+# the rest the national number, which cannot start with a 0 here).
+_UK_E164 = re.compile(r"\+44[1-9][0-9]{6,12}")
+
+
 def normalise_uk_phone(raw: str) -> str | None:
     """A valid UK number in E.164, or None."""
-    try:
-        parsed = phonenumbers.parse(raw, "GB")
-    except phonenumbers.NumberParseException:
-        return None
+    if _UK_E164.fullmatch(raw):
+        parsed = phonenumbers.PhoneNumber(country_code=44, national_number=int(raw[3:]))
+    else:
+        try:
+            parsed = phonenumbers.parse(raw, "GB")
+        except phonenumbers.NumberParseException:
+            return None
     if parsed.country_code != 44:
         return None
     fiction = int(f"44{parsed.national_number}")

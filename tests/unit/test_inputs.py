@@ -7,12 +7,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import phonenumbers
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from ipoa.domain import validation
 from ipoa.domain.catalogue import load_catalogue
-from ipoa.domain.validation import normalise_nhs_number
+from ipoa.domain.validation import normalise_nhs_number, normalise_uk_phone
 from ipoa.service.inputs import DecideRoute, FireTrigger, InvalidInput, LogCall, parse
 from tests.conftest import call_payload
 from tests.helpers.properties import examples
@@ -362,3 +364,30 @@ def test_the_drama_landline_the_phone_message_gives_as_an_example_is_taken():
     cmd = parse(LogCall, body(caller={"type": "carer", "phone": "01632 960 001"}), **CONTEXT)
     assert cmd.caller.phone == "+441632960001"
     assert "caller.phone" in errors_of(LogCall, body(caller={"type": "carer", "phone": "01632 961 001"}))
+
+
+def _through_the_parser(raw: str) -> str | None:
+    """normalise_uk_phone as it was before its E.164 shortcut: every number through phonenumbers.parse."""
+    try:
+        parsed = phonenumbers.parse(raw, "GB")
+    except phonenumbers.NumberParseException:
+        return None
+    fiction = int(f"44{parsed.national_number}")
+    if parsed.country_code != 44 or not (phonenumbers.is_valid_number(parsed) or fiction in validation._FICTION_MOBILES
+                                         or fiction in validation._FICTION_LANDLINES):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@settings(max_examples=examples(2000))
+@given(st.sampled_from(["+44", "+440", "+447", "+4420", "+44113", "+441632960", "+447700900", "+44800", "+443"]),
+       st.text(alphabet="0123456789", max_size=13))
+@example("+44", "7911123456")
+@example("+44", "7700900123")
+@example("+44", "1632960101")
+@example("+44", "79111234567")  # a digit too many
+def test_a_number_in_e164_reads_as_phonenumbers_parses_it(prefix, digits):
+    # Twilio's From is read without the parser when it is +44 and digits (validation._UK_E164): the same
+    # answer as the parser's for every such string, valid or not.
+    raw = prefix + digits
+    assert normalise_uk_phone(raw) == _through_the_parser(raw)
