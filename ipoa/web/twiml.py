@@ -3,6 +3,8 @@ library. The URLs Twilio is sent back to are absolute, from PUBLIC_BASE_URL: Twi
 and the webhooks check the signature against that same public URL (web/webhooks.py)."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from ..domain.telephony import answers
@@ -14,7 +16,12 @@ GATHER_TIMEOUT_SECONDS = 6
 DIAL_TIMEOUT_SECONDS = 30
 
 
+@lru_cache(maxsize=256)
 def render(answer: Answer | None, base_url: str) -> str:
+    """The answer's TwiML. Kept for the answers last given: an answer is a frozen value, and its TwiML depends
+    on nothing else, so every caller of a line hearing the same greeting and menu (or queue) costs it once
+    (building it with the twilio library was about 7% of the answer's CPU in the app: docs/performance.md, "Voice").
+    The few answers that vary (a spoken reopening time) are simply built again."""
     base = base_url.rstrip("/") + PREFIX
     response = VoiceResponse()
     for step in answer.steps if answer is not None else ():

@@ -415,3 +415,18 @@ def test_only_handlers_and_supervisors_take_calls_and_the_flag_says_since_when(s
     assert call_takers.taking_calls_since(svc, handler.id) is None
     with pytest.raises(Forbidden):
         call_takers.set_taking_calls(svc, users["professional"].id, "professional", True)
+
+
+def test_an_answers_twiml_is_built_once_and_is_the_same_as_built_afresh():
+    from ipoa.domain.telephony import answers
+    from ipoa.web.twiml import render
+
+    menu = answers.Answer((answers.Say("Hello."), answers.Menu(answers.MENU_PROMPT)), answers.MENU)
+    queued = answers.Answer((answers.Enqueue("MHA"),), answers.QUEUED, queue="MHA")
+    for answer in (menu, queued, answers.not_ours()):
+        for base in ("https://a.example", "https://b.example/"):
+            assert render(answer, base) == render.__wrapped__(answer, base)
+    assert render(menu, "https://a.example") != render(menu, "https://b.example")  # the URLs in it are the base's
+    hits = render.cache_info().hits
+    render(answers.Answer((answers.Enqueue("MHA"),), answers.QUEUED, queue="MHA"), "https://a.example")  # an equal one
+    assert render.cache_info().hits == hits + 1
