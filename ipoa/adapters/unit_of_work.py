@@ -199,10 +199,11 @@ class UnitOfWork:
         self._pending += [m.id for m in result.outbox]
 
     def at_commit(self, statement: Prepared, params: dict[str, Any]) -> CommittedRows:
-        """A prepared statement (adapters/prepared.py) sent at commit, after the unit of work's other writes:
-        on PostgreSQL in the commit's batch, with the transaction's BEGIN when nothing was sent before it, and
-        its COMMIT (a use case writing one row takes one round trip: service/phone_calls.incoming). Calling
-        the object returned gives the statement's rows, once the unit of work has committed."""
+        """A prepared statement (adapters/prepared.py) sent at commit, after the unit of work's other writes: on
+        PostgreSQL in the commit's batch with its COMMIT; or, when it is the unit of work's only statement and
+        nothing was sent before it, alone, without BEGIN or COMMIT (adapters/prepared.alone: a use case writing
+        one row takes one round trip, service/phone_calls.incoming). Calling the object returned gives the
+        statement's rows, once the unit of work has committed."""
         rows = CommittedRows()
         self._at_commit.append((statement, params, rows))
         return rows
