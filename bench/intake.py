@@ -37,9 +37,7 @@ time per machine (a lock file in the temporary folder). Nothing is sent anywhere
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import math
 import os
 import secrets
 import statistics
@@ -47,8 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,6 +69,7 @@ from bench.common import (  # noqa: E402
     release,
     run_lock,
 )
+from bench.load import Phase, Send, closed_phase, offered_phase, offered_threads  # noqa: E402
 
 GOAL = 0.5
 # Offered load (issue 14, point 4): app CPU per request baseline/intake, intake's p99 at a sustained rate.
@@ -178,24 +176,6 @@ class Bodies:
 
 # ------------------------------------------------------------------------------------------------ load
 
-@dataclass
-class Phase:
-    endpoint: str
-    requests: int
-    seconds: float
-    latencies: list[float] = field(default_factory=list)
-    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per component during the phase
-    offered: float = 0.0  # requests a second offered (open loop); 0 for a closed-loop phase
-    late: list[float] = field(default_factory=list)  # open loop: send start - scheduled instant, seconds
-
-    @property
-    def rate(self) -> float:
-        """Closed loop: requests over the phase's time. Open loop: the achieved rate, requests over first
-        scheduled instant -> last response, plus one interval (1/rate: a phase that keeps up achieves the
-        rate offered)."""
-        return self.requests / self.seconds
-
-
 def target(base_url: str, token: str, endpoint: str) -> tuple[str, dict[str, str]]:
     """The URL and headers of an endpoint's POST."""
     path = INTAKE_PATH if endpoint == "intake" else BASELINE_PATH
@@ -215,119 +195,31 @@ def post(session, url: str, data: bytes, headers: dict[str, str], what: str, fai
     return True
 
 
-def send_one(session, url: str, headers: dict[str, str], endpoint: str, i: int, bodies: list[bytes] | None,
-             deadline: float, failures: list[str]) -> float | None:
-    """POST request i (its body, or {} for the baseline) unless the run's time is up: the perf_counter instant
-    it was sent, or None when it was not sent or did not answer 201 (`failures` says why)."""
-    if time.monotonic() > deadline:
-        failures.append(f"run time limit reached during the {endpoint} phase")
-        return None
-    data = bodies[i] if bodies is not None else b"{}"
-    sent = time.perf_counter()
-    if not post(session, url, data, headers, f"{endpoint} request {i}", failures):
-        return None
-    return sent
+def sender(base_url: str, token: str, endpoint: str, bodies: list[bytes] | None) -> Send:
+    """How request i of a phase is sent: its body (or {} for the baseline), answered 201."""
+    url, headers = target(base_url, token, endpoint)
 
+    def send(session, i: int, failures: list[str]) -> bool:
+        data = bodies[i] if bodies is not None else b"{}"
+        return post(session, url, data, headers, f"{endpoint} request {i}", failures)
 
-def completed(endpoint: str, count: int, latencies: list[list[float]], failures: list[str]) -> list[float]:
-    """A phase's latencies, its threads' lists joined, once every request answered 201 (else BenchError)."""
-    if failures:
-        raise BenchError(failures[0])
-    flat = [x for chunk in latencies for x in chunk]
-    if len(flat) != count:
-        raise BenchError(f"{endpoint}: {len(flat)} of {count} requests completed")
-    return flat
+    return send
 
 
 def run_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | None, count: int,
               concurrency: int, deadline: float, sessions: dict, meter: CpuMeter | None = None) -> Phase:
-    """`count` POSTs to `endpoint` from `concurrency` threads, each with its own keep-alive session."""
-    url, headers = target(base_url, token, endpoint)
-    counter = itertools.count()
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    failures: list[str] = []
-    start_gate = threading.Barrier(concurrency + 1)
-
-    def worker(slot: int) -> None:
-        session = sessions.setdefault(slot, requests.Session())
-        mine = latencies[slot]
-        start_gate.wait()
-        while not failures:
-            i = next(counter)
-            if i >= count:
-                return
-            sent = send_one(session, url, headers, endpoint, i, bodies, deadline, failures)
-            if sent is None:
-                return
-            mine.append(time.perf_counter() - sent)
-
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures = [pool.submit(worker, slot) for slot in range(concurrency)]
-        before = meter.snapshot() if meter else {}
-        start_gate.wait()
-        t0 = time.perf_counter()
-        for f in futures:
-            f.result()
-        seconds = time.perf_counter() - t0
-        after = meter.snapshot() if meter else {}
-    return Phase(endpoint, count, seconds, completed(endpoint, count, latencies, failures),
-                 CpuMeter.delta(before, after))
-
-
-def offered_threads(rate: float) -> int:
-    """Client threads enough for responses of up to half a second not to hold up the next send."""
-    return max(8, math.ceil(rate * 0.5))
+    """`count` POSTs to `endpoint` from `concurrency` threads, closed loop (bench/load.py)."""
+    return closed_phase(endpoint, count, sender(base_url, token, endpoint, bodies), concurrency, deadline,
+                        sessions, meter)
 
 
 def run_offered_phase(base_url: str, token: str, endpoint: str, bodies: list[bytes] | None, rate: float,
                       seconds: float, threads: int, deadline: float, sessions: dict,
                       meter: CpuMeter | None = None) -> Phase:
-    """Open loop: rate x seconds POSTs to `endpoint`, request i at start + i / rate, from `threads`
-    threads (each with its own keep-alive session; a free one takes the next request and waits for its
-    instant). Each latency runs from the request's scheduled instant to its response, so a send that
-    starts late (every thread busy, or the client starved of CPU) counts its wait too; how late each send
-    started is kept apart (Phase.late)."""
-    count = max(1, round(rate * seconds))
-    url, headers = target(base_url, token, endpoint)
-    counter = itertools.count()
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    lateness: list[list[float]] = [[] for _ in range(threads)]
-    last_response = [0.0] * threads
-    failures: list[str] = []
-    start_gate = threading.Barrier(threads + 1)
-    start = 0.0  # set before the gate opens; the threads read it after
-
-    def worker(slot: int) -> None:
-        session = sessions.setdefault(slot, requests.Session())
-        start_gate.wait()
-        while not failures:
-            i = next(counter)
-            if i >= count:
-                return
-            due = start + i / rate
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            sent = send_one(session, url, headers, endpoint, i, bodies, deadline, failures)
-            if sent is None:
-                return
-            done = time.perf_counter()
-            latencies[slot].append(done - due)
-            lateness[slot].append(sent - due)
-            last_response[slot] = done
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = [pool.submit(worker, slot) for slot in range(threads)]
-        before = meter.snapshot() if meter else {}
-        start = time.perf_counter() + 0.05  # the threads past the gate before the first instant
-        start_gate.wait()
-        for f in futures:
-            f.result()
-        after = meter.snapshot() if meter else {}
-    flat = completed(endpoint, count, latencies, failures)
-    # count intervals of 1/rate, the last one stretched by however late its response came back
-    return Phase(endpoint, count, max(last_response) - start + 1 / rate, flat, CpuMeter.delta(before, after),
-                 offered=rate, late=[x for chunk in lateness for x in chunk])
+    """Open loop: rate x seconds POSTs to `endpoint`, request i at start + i / rate, its latency counted from
+    that instant (bench/load.py)."""
+    return offered_phase(endpoint, max(1, round(rate * seconds)), sender(base_url, token, endpoint, bodies),
+                         rate, threads, deadline, sessions, meter)
 
 
 @dataclass

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import os
 import secrets
 import statistics
@@ -44,8 +43,7 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -53,6 +51,7 @@ from urllib.parse import urlencode, urlsplit
 if not __package__:  # run as `python bench/voice.py`: the repository (bench.common, ipoa), not bench/
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import load  # noqa: E402
 from bench.common import (  # noqa: E402
     BenchError,
     CpuMeter,
@@ -65,6 +64,7 @@ from bench.common import (  # noqa: E402
     release,
     run_lock,
 )
+from bench.load import Phase, Send, offered_threads  # noqa: E402
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ipoa_voice_bench"
 REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -142,121 +142,28 @@ def post(session, url: str, body: bytes, signature: str, what: str, failures: li
 
 # ------------------------------------------------------------------------------------------------ load
 
-@dataclass
-class Phase:
-    endpoint: str
-    requests: int
-    seconds: float
-    latencies: list[float]
-    cpu: dict[str, float] = field(default_factory=dict)
-    offered: float = 0.0  # 0: closed loop
-    late: list[float] = field(default_factory=list)
+def sender(base_url: str, endpoint: str, calls: list[tuple[bytes, str]]) -> Send:
+    """How request i of a phase is sent: call i's signed form, answered 200 with TwiML."""
+    url = base_url + (INCOMING_PATH if endpoint == "incoming" else BARE_PATH)
 
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
+    def send(session, i: int, failures: list[str]) -> bool:
+        return post(session, url, *calls[i], f"{endpoint} request {i}", failures)
 
-
-def _done(endpoint: str, count: int, latencies: list[list[float]], failures: list[str]) -> list[float]:
-    if failures:
-        raise BenchError(failures[0])
-    flat = [x for chunk in latencies for x in chunk]
-    if len(flat) != count:
-        raise BenchError(f"{endpoint}: {len(flat)} of {count} requests completed")
-    return flat
+    return send
 
 
 def closed_phase(base_url: str, endpoint: str, calls: list[tuple[bytes, str]], concurrency: int, deadline: float,
                  sessions: dict, meter: CpuMeter | None = None) -> Phase:
     """len(calls) POSTs from `concurrency` threads, each sending its next as soon as the last is answered."""
-    import requests
-
-    url = base_url + (INCOMING_PATH if endpoint == "incoming" else BARE_PATH)
-    counter = itertools.count()
-    latencies: list[list[float]] = [[] for _ in range(concurrency)]
-    failures: list[str] = []
-    gate = threading.Barrier(concurrency + 1)
-
-    def worker(slot: int) -> None:
-        session = sessions.setdefault(slot, requests.Session())
-        gate.wait()
-        while not failures:
-            i = next(counter)
-            if i >= len(calls):
-                return
-            if time.monotonic() > deadline:
-                failures.append(f"run time limit reached during the {endpoint} phase")
-                return
-            sent = time.perf_counter()
-            if not post(session, url, *calls[i], f"{endpoint} request {i}", failures):
-                return
-            latencies[slot].append(time.perf_counter() - sent)
-
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures = [pool.submit(worker, slot) for slot in range(concurrency)]
-        before = meter.snapshot() if meter else {}
-        gate.wait()
-        t0 = time.perf_counter()
-        for f in futures:
-            f.result()
-        seconds = time.perf_counter() - t0
-        after = meter.snapshot() if meter else {}
-    return Phase(endpoint, len(calls), seconds, _done(endpoint, len(calls), latencies, failures),
-                 CpuMeter.delta(before, after))
-
-
-def offered_threads(rate: float) -> int:
-    """Client threads enough for answers of up to half a second not to hold up the next send."""
-    return max(8, math.ceil(rate * 0.5))
+    return load.closed_phase(endpoint, len(calls), sender(base_url, endpoint, calls), concurrency, deadline,
+                             sessions, meter)
 
 
 def offered_phase(base_url: str, endpoint: str, calls: list[tuple[bytes, str]], rate: float, threads: int,
                   deadline: float, sessions: dict, meter: CpuMeter | None = None) -> Phase:
     """Open loop: request i at start + i / rate; its latency runs from that instant to its answer."""
-    import requests
-
-    url = base_url + (INCOMING_PATH if endpoint == "incoming" else BARE_PATH)
-    count = len(calls)
-    counter = itertools.count()
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    lateness: list[list[float]] = [[] for _ in range(threads)]
-    last = [0.0] * threads
-    failures: list[str] = []
-    gate = threading.Barrier(threads + 1)
-    start = 0.0
-
-    def worker(slot: int) -> None:
-        session = sessions.setdefault(slot, requests.Session())
-        gate.wait()
-        while not failures:
-            i = next(counter)
-            if i >= count:
-                return
-            due = start + i / rate
-            if (pause := due - time.perf_counter()) > 0:
-                time.sleep(pause)
-            if time.monotonic() > deadline:
-                failures.append(f"run time limit reached during the {endpoint} phase")
-                return
-            sent = time.perf_counter()
-            if not post(session, url, *calls[i], f"{endpoint} request {i}", failures):
-                return
-            done = time.perf_counter()
-            latencies[slot].append(done - due)
-            lateness[slot].append(sent - due)
-            last[slot] = done
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = [pool.submit(worker, slot) for slot in range(threads)]
-        before = meter.snapshot() if meter else {}
-        start = time.perf_counter() + 0.05
-        gate.wait()
-        for f in futures:
-            f.result()
-        after = meter.snapshot() if meter else {}
-    flat = _done(endpoint, count, latencies, failures)
-    return Phase(endpoint, count, max(last) - start + 1 / rate, flat, CpuMeter.delta(before, after), offered=rate,
-                 late=[x for chunk in lateness for x in chunk])
+    return load.offered_phase(endpoint, len(calls), sender(base_url, endpoint, calls), rate, threads, deadline,
+                              sessions, meter)
 
 
 class Handlers:
