@@ -26,6 +26,23 @@ def _rows(now, n, *, handled: bool):
     return outbox, texts
 
 
+def _backlog(svc, now, tables: tuple[str, ...], prepare=lambda rows: None) -> list[list[dict]]:
+    """Rows handled an hour ago, with statistics taken as in steady state (nothing waiting), then a backlog the
+    statistics have not seen (each table's new rows, `prepare`d first): the new rows, a list per table."""
+    handled = dict(zip(("outbox", "sms_messages"), _rows(now - timedelta(hours=1), HANDLED, handled=True)))
+    waiting = dict(zip(("outbox", "sms_messages"), _rows(now, WAITING, handled=False)))
+    with svc.db.begin() as conn:
+        for table in tables:
+            conn.execute(insert(orm.metadata.tables[table]), handled[table])
+    with svc.db.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text(f"ANALYZE {', '.join(tables)}"))
+    with svc.db.begin() as conn:
+        for table in tables:
+            prepare(waiting[table])
+            conn.execute(insert(orm.metadata.tables[table]), waiting[table])
+    return [waiting[table] for table in tables]
+
+
 def _plans(svc, claim):
     """The plan of each statement `claim(uow)` runs, from EXPLAIN with the same SQL and parameters."""
     seen: list[tuple[str, object]] = []
@@ -58,16 +75,7 @@ def test_claims_take_their_rows_by_primary_key_when_a_backlog_has_built_up(svc):
     if svc.db.dialect.name != "postgresql":
         pytest.skip("the planner's choice is PostgreSQL's (SQLite's claims look their ids up by key)")
     now = svc.clock.now()
-    handled_outbox, handled_texts = _rows(now - timedelta(hours=1), HANDLED, handled=True)
-    with svc.db.begin() as conn:
-        conn.execute(insert(orm.outbox), handled_outbox)
-        conn.execute(insert(orm.sms_messages), handled_texts)
-    with svc.db.connect() as conn:  # statistics as in steady state: nothing waiting
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE outbox, sms_messages"))
-    waiting_outbox, waiting_texts = _rows(now, WAITING, handled=False)
-    with svc.db.begin() as conn:  # then a backlog, which the statistics have not seen
-        conn.execute(insert(orm.outbox), waiting_outbox)
-        conn.execute(insert(orm.sms_messages), waiting_texts)
+    waiting_outbox, waiting_texts = _backlog(svc, now, ("outbox", "sms_messages"))
 
     event_ids = [r["id"] for r in waiting_outbox[1000:1200]]
     for plan in _plans(svc, lambda uow: uow.outbox.claim(event_ids, now)):
@@ -91,16 +99,12 @@ def test_a_flush_of_outcomes_takes_its_texts_by_primary_key_when_many_are_submit
     if svc.db.dialect.name != "postgresql":
         pytest.skip("the planner's choice is PostgreSQL's (SQLite records a text a statement, by key)")
     now = svc.clock.now()
-    _, handled_texts = _rows(now - timedelta(hours=1), HANDLED, handled=True)
-    with svc.db.begin() as conn:
-        conn.execute(insert(orm.sms_messages), handled_texts)
-    with svc.db.connect() as conn:  # statistics as in steady state: nothing submitting
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE sms_messages"))
-    _, sending = _rows(now, WAITING, handled=False)
-    for row in sending:
-        row.update(status="submitting", attempts=1, submitted_at=now)
-    with svc.db.begin() as conn:
-        conn.execute(insert(orm.sms_messages), sending)
+
+    def submitting(rows):
+        for row in rows:
+            row.update(status="submitting", attempts=1, submitted_at=now)
+
+    (sending,) = _backlog(svc, now, ("sms_messages",), submitting)
 
     outcomes = [(r["id"], f"SM{k:032d}", "queued") for k, r in enumerate(sending[1000:1020])]
     plans = _plans(svc, lambda uow: uow.sms.record_submitted_many(outcomes, now))
