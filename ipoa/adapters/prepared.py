@@ -204,6 +204,8 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
             _raise(connection, cursor, compiled.sql, parameters, error, many)
         finally:
             cursor.close()
+    if batch is not None and connection.info.pop(BEGIN_PENDING, False):
+        _send_begin(connection, batch)  # the batch's first statement: its transaction's BEGIN goes first
     cursor = dbapi_connection.cursor()
     later = batch is not None and not fetch
     if later and batch is not None:
@@ -260,9 +262,9 @@ def batched(connection: Connection) -> Iterator[Callable[[], None]]:
         return
     try:
         with pipeline_of() as pipeline:
+            # A pending BEGIN goes with the batch's first statement (_run, or the cursor events' for Core's),
+            # so a batch that sends none sends no BEGIN either (commit_in_batch: nor COMMIT).
             batch = connection.info[_BATCH] = _Batch(pipeline)
-            if connection.info.pop(BEGIN_PENDING, False):
-                _send_begin(connection, batch)
             yield functools.partial(batch.sync, connection)
     except connection.dialect.loaded_dbapi.Error as error:  # raised as the pipeline ended
         _raise(connection, None, "(a batch of statements)", None, error, False)
@@ -407,6 +409,8 @@ def commit_in_batch(connection: Connection) -> None:
     batch: _Batch | None = connection.info.get(_BATCH)
     if batch is None:
         return
+    if connection.info.pop(BEGIN_PENDING, False):
+        return  # the transaction sent nothing: nothing to commit
     # Not a statement to the engine's listeners: Core's COMMIT is not one either (its `commit` event fires
     # when the session commits).
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

@@ -61,11 +61,19 @@ class CallRepository:
 
     def get(self, ref: str) -> Call | None:
         """The call with its referrals, in one SELECT (joined), read by Core: every use case that changes a
-        call reads them (the access policy's facts, the workflow)."""
+        call reads them (the access policy's facts, the workflow).
+
+        On PostgreSQL, when the transaction has sent nothing yet, the SELECT goes before its BEGIN, alone
+        (adapters/prepared.Prepared.rows_before_transaction), and the BEGIN with the step's writes and COMMIT.
+        It reads what it would inside: under READ COMMITTED a read takes no lock and sees what was committed
+        when it began, in a transaction or not; what the step then writes is checked against the versions
+        read (save_changes). Sending the BEGIN with it took a batch of its own (psycopg's pipeline mode),
+        which costs more of the app's CPU than the statement: 6% of a workflow step (docs/performance.md,
+        "Engine core")."""
         tracked = self._tracked.get(ref)
         if tracked is not None:
             return tracked.call
-        rows = _CALL_AND_REFERRALS.rows(self.session.connection(), {"b_ref": ref})
+        rows = _CALL_AND_REFERRALS.rows_before_transaction(self.session.connection(), {"b_ref": ref})
         if not rows:
             return None
         n = len(_CALL_COLUMNS)

@@ -89,10 +89,14 @@ def test_a_workflow_step_takes_two_round_trips(pg):
     with traced(pg.db) as messages:
         call_service.fire_call_trigger(pg, actor_for("CNH"), ref, {
             "trigger": "refer", "expected_version": call.version, "data": {"service": "CRT"}})
-    # BEGIN with the call and its referrals; the rest with the COMMIT: the version checked and the audit
-    # event numbered and hashed by the statements themselves. No ping (the connection was in use moments
-    # ago), no BEGIN nor COMMIT of their own: six before, then three (docs/performance.md, "Engine core").
+    # The call and its referrals read alone, before the transaction's BEGIN; the BEGIN and the rest with the
+    # COMMIT: the version checked and the audit event numbered and hashed by the statements themselves. No
+    # ping (the connection was in use moments ago), no BEGIN nor COMMIT of their own: six before, then three
+    # (docs/performance.md, "Engine core").
     assert round_trips(messages) == 2, messages
+    first_trip = messages[:messages.index("B ReadyForQuery  I") + 1]  # (I: idle, no transaction open)
+    begun = [m for m in messages if m.startswith("B CommandComplete") and "BEGIN" in m]
+    assert begun and begun[0] not in first_trip, messages
     stored, history = call_service.get_call(pg, ref)
     assert stored.state == "referred" and history[-1].trigger == "refer" and history[-1].hash
     # and no COMMIT of the session's after the batch (a simple-protocol Query)
@@ -322,7 +326,8 @@ def test_a_unit_of_work_that_only_read_ends_with_commit_and_keeps_the_prepared_s
 
     def read() -> None:
         with UnitOfWork(factory) as uow:
-            assert uow.calls.get(ref) is not None
+            # (a read in the transaction: uow.calls.get alone would go before it, and end with nothing to end)
+            assert uow.calls.history(ref)
 
     try:
         for _ in range(6):
@@ -431,3 +436,18 @@ def test_the_queues_longest_wait_is_read_from_the_waiting_callers_only(pg):
             "EXPLAIN " + compiled.sql, compiled.parameters({"b_first": "MHA", "b_second": "CHS",
                                                              "b_seen_since": now})).scalars().all()
     assert sum("ix_phone_legs_waiting" in line for line in plan) == 2, plan
+
+
+def test_loading_a_call_first_is_a_read_of_its_own_before_the_transaction(pg):
+    """CallRepository.get, the transaction's first statement, goes alone without BEGIN (one round trip, no
+    batch); a unit of work that only loaded the call then sends neither BEGIN, COMMIT nor ROLLBACK (its commit's
+    batch, empty, only syncs)."""
+    ref = logged(pg)
+    with traced(pg.db) as messages, pg.uow() as uow:
+        assert uow.calls.get(ref) is not None
+        uow.commit()
+    assert not [m for m in messages if any(word in m for word in ("BEGIN", "COMMIT", "ROLLBACK"))], messages
+    # (psycopg may first prepare the statement, on its fifth run on the connection: a Parse of its own)
+    after_read = messages[messages.index('B CommandComplete  "SELECT 1"') + 1:]
+    assert after_read[0] == "B ReadyForQuery  I", messages
+    assert set(after_read[1:]) <= {"F Sync", "F Flush", "B ReadyForQuery  I"}, messages  # the empty batch's end
