@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -71,21 +71,24 @@ class IdempotencyKeyStore:
 
 
 class CommittingTransaction:
-    """What a before-commit hook may see of the transaction about to commit."""
+    """What a before-commit hook may see of the transaction about to commit: its session, if it has one (a
+    unit of work that ran only prepared statements has none, and so no call loaded: UnitOfWork.session),
+    and its connection."""
 
-    __slots__ = ("session",)
+    __slots__ = ("_session", "_connection")
 
-    def __init__(self, session: Session):
-        self.session = session
+    def __init__(self, session: Session | None, connection: Callable[[], Connection]):
+        self._session = session
+        self._connection = connection
 
     def call(self, ref: str) -> Call | None:
         """The call `ref` if this transaction has it loaded (or added), else None."""
-        return repository.in_transaction(self.session, ref)
+        return repository.in_transaction(self._session, ref) if self._session is not None else None
 
     def complete_key(self, key_id: int, status: int, body: str) -> bool:
         """As IdempotencyKeyStore.complete, as a prepared statement: a unit of work's commit may run its hooks
         inside a batch (adapters/prepared.batched), where only prepared statements' row counts can be read."""
-        done = _COMPLETE.run_later(self.session.connection(), {"b_id": key_id, "b_status": status, "b_body": body})
+        done = _COMPLETE.run_later(self._connection(), {"b_id": key_id, "b_status": status, "b_body": body})
         return done() == 1
 
 
@@ -105,7 +108,7 @@ def before_every_commit(hook: Callable[[CommittingTransaction], None]) -> None:
         _hooks.append(hook)
 
 
-def run_before_commit(session: Session) -> None:
-    """The hooks, for the unit of work about to commit on `session`."""
+def run_before_commit(session: Session | None, connection: Callable[[], Connection]) -> None:
+    """The hooks, for the unit of work about to commit: its session (None: it has none) and its connection."""
     for hook in _hooks:
-        hook(CommittingTransaction(session))
+        hook(CommittingTransaction(session, connection))

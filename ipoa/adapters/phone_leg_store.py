@@ -37,15 +37,8 @@ class PhoneLegStore:
 
     def new_leg(self, leg: PhoneLeg, now: datetime,
                 awaiting_callback: frozenset[str]) -> tuple[Prepared, dict[str, Any]]:
-        """The statement recording a new leg, for the unit of work to send at commit (UnitOfWork.at_commit):
-        its rows are the leg's id, or none if a leg with its CallSid is there already (Twilio retried the
-        webhook; nothing is written). The caller is matched in the statement itself (matched_call_ref): the
-        latest of their open calls in a state awaiting a callback (`awaiting_callback`), else the latest
-        (as `open_calls_for` orders them). One statement instead of a read and an insert; with BEGIN and
-        COMMIT, one round trip on PostgreSQL (docs/performance.md, "Voice")."""
-        params = {f"b_{name}": getattr(leg, name) for name in _FIELDS if name != "matched_call_ref"}
-        params["b_updated_at"] = now
-        return _new_leg(self.session.get_bind().dialect.name, tuple(sorted(awaiting_callback))), params
+        """new_leg (below) on this store's database."""
+        return new_leg(self.session.get_bind().dialect.name, leg, now, awaiting_callback)
 
     def save(self, leg: PhoneLeg, now: datetime) -> None:
         values = {name: getattr(leg, name) for name in _FIELDS if name != "call_sid"} | {"updated_at": now}
@@ -64,6 +57,20 @@ class PhoneLegStore:
         cutoff. How many were."""
         return rowcount(self.session.execute(update(phone_legs).where(
             phone_legs.c.arrived_at < cutoff, phone_legs.c.caller_number.is_not(None)).values(caller_number=None)))
+
+
+def new_leg(dialect: str, leg: PhoneLeg, now: datetime,
+            awaiting_callback: frozenset[str]) -> tuple[Prepared, dict[str, Any]]:
+    """The statement recording a new leg, for the unit of work to send at commit (UnitOfWork.at_commit):
+    its rows are the leg's id, or none if a leg with its CallSid is there already (Twilio retried the
+    webhook; nothing is written). The caller is matched in the statement itself (matched_call_ref): the
+    latest of their open calls in a state awaiting a callback (`awaiting_callback`), else the latest
+    (as `open_calls_for` orders them). One statement instead of a read and an insert; with BEGIN and
+    COMMIT, one round trip on PostgreSQL (docs/performance.md, "Voice"). `dialect`: the database's
+    ("postgresql", "sqlite")."""
+    params = {f"b_{name}": getattr(leg, name) for name in _FIELDS if name != "matched_call_ref"}
+    params["b_updated_at"] = now
+    return _new_leg(dialect, tuple(sorted(awaiting_callback))), params
 
 
 @functools.lru_cache(maxsize=16)

@@ -8,7 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
-from sqlalchemy import Column, bindparam, func, update
+from sqlalchemy import Column, Connection, bindparam, func, update
+from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -152,7 +153,10 @@ class UnitOfWork:
         self._stores: dict[str, Any] | None = None  # this entry's stores, built as they are first used
 
     def __enter__(self) -> UnitOfWork:
-        self.session: Session = self.session_factory()
+        # The ORM session is made when first used (`session`): a use case that only runs prepared statements
+        # (adapters/prepared.py) runs them on the unit of work's connection (`connection`) without one.
+        self._session: Session | None = None
+        self._connection: Connection | None = None  # the transaction's connection while there is no session
         self._stores = {}
         self._pending: list[str] = []
         self._chained: list[Any] = []  # audit, access and security events: numbered and hashed at commit
@@ -165,12 +169,56 @@ class UnitOfWork:
     def __exit__(self, *exc: object) -> None:
         # close() rolls back anything uncommitted without expiring what was loaded, so callers can
         # still read the (now detached) objects they were handed.
-        self.session.close()
+        if self._session is not None:
+            self._session.close()
+        if self._connection is not None:
+            self._connection.close()  # (rolls back a transaction still open on it)
+            self._connection = None
+
+    @property
+    def session(self) -> Session:
+        """The unit of work's ORM session, made on first use. Made while the transaction is under way on
+        `connection`, it takes that transaction over (its connection, its BEGIN, what was sent): one
+        transaction all the same, committed or rolled back by the session from then on."""
+        session = self._session
+        if session is None:
+            if self._connection is not None:
+                session = self.session_factory(bind=self._connection, join_transaction_mode="control_fully")
+            else:
+                session = self.session_factory()
+            self._session = session
+        return session
+
+    def connection(self) -> Connection:
+        """The connection of the unit of work's transaction, for prepared statements (adapters/prepared.py):
+        the session's, or without a session one of the engine's own, its transaction begun (the engine's
+        begin events: BEGIN pending on PostgreSQL, BEGIN IMMEDIATE on SQLite) and committed by `commit`.
+        Why: the ORM session's own work (its transaction's states, the pool's checkout through it, its
+        commit and close) was about a fifth of the CPU of a ringing call's answer, whose one statement
+        needs none of it (docs/performance.md, "The incoming call's CPU cut")."""
+        if self._session is not None:
+            return self._session.connection()
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._engine().connect()
+            connection.begin()
+        return connection
+
+    def _engine(self) -> SqlEngine:
+        bind = self.session_factory.kw["bind"]
+        return cast(SqlEngine, bind)
+
+    def dialect_name(self) -> str:
+        """The database's dialect ("postgresql", "sqlite"), without making a session."""
+        return self._engine().dialect.name
 
     def engine(self, services: EngineSource, needs: tuple[str, int] | None = None) -> Engine:
         """The services' workflow engine, the deployed versions it may need read on this unit of work's
-        own connection: a second connection would wait on this one's lock under SQLite."""
-        return services.engine(needs=needs, session=self.session)
+        own connection: a second connection would wait on this one's lock under SQLite. (Before the unit of
+        work has a session or a connection, it holds no lock: the services read on their own, and no session
+        is made for it.)"""
+        held = self._session is not None or self._connection is not None
+        return services.engine(needs=needs, session=self.session if held else None)
 
     def add_new_call(self, call: Call, result: Result) -> None:
         """A call just logged, with what logging it caused. On PostgreSQL, one statement: the call's
@@ -259,6 +307,10 @@ class UnitOfWork:
         return numbered
 
     def commit(self) -> None:
+        if self._session is None and not (self._chained or self._inserts or self._stops or self._new_call
+                                          or self._pending):
+            self._commit_statements()
+            return
         chained, self._chained = self._chained, []
         inserts, self._inserts = self._inserts, []
         stops, self._stops = self._stops, []
@@ -283,7 +335,7 @@ class UnitOfWork:
                     # statement is the transaction, without BEGIN or COMMIT (adapters/prepared.alone). The
                     # before-commit hooks run first: should one write, the statement joins its transaction.
                     connection = session.connection()
-                    idempotency_store.run_before_commit(session)
+                    idempotency_store.run_before_commit(session, session.connection)
                     statement, params, _ = at_commit[0]
                     if prepared.alone(connection):
                         found_alone = statement.rows(connection, params)
@@ -300,7 +352,7 @@ class UnitOfWork:
                             read = new_call[0].rows_later(connection, new_call[1])
                         numbered = self._write(calls, stops, inserts, chained)
                         reads = [statement.rows_later(connection, params) for statement, params, _ in at_commit]
-                        idempotency_store.run_before_commit(session)
+                        idempotency_store.run_before_commit(session, session.connection)
                         prepared.commit_in_batch(connection)
                 else:
                     if new_call is not None:  # (ORM changes too: the new call's statement on its own first)
@@ -310,7 +362,7 @@ class UnitOfWork:
                     for statement, params, _ in at_commit:
                         found_rows = statement.rows(session.connection(), params)
                         reads.append(lambda found_rows=found_rows: found_rows)  # type: ignore[misc]
-                    idempotency_store.run_before_commit(session)
+                    idempotency_store.run_before_commit(session, session.connection)
             except DataError as exc:
                 # The checks PostgreSQL makes itself when the COMMIT goes in the same batch (the statement failed,
                 # so the transaction commits nothing): a row's version (CallRepository.save_changes), and the new
@@ -346,6 +398,31 @@ class UnitOfWork:
             except Exception:  # noqa: BLE001 - the sweep re-publishes; the committed change stands
                 log.warning("outbox publish failed for %d message(s); the sweep will retry", len(pending),
                             exc_info=True)
+
+
+    def _commit_statements(self) -> None:
+        """commit() of a unit of work that never made a session: only its prepared statements (at_commit) to
+        send, on its own connection, then its COMMIT; as commit() sends them (one alone without BEGIN or
+        COMMIT, several in a batch with the COMMIT on PostgreSQL). The before-commit hooks run first, on the
+        same connection."""
+        at_commit, self._at_commit = self._at_commit, []
+        idempotency_store.run_before_commit(None, self.connection)
+        if not at_commit and self._connection is None:
+            return  # nothing was sent, nor is to be: no transaction to commit
+        connection = self.connection()
+        if len(at_commit) == 1 and prepared.alone(connection):
+            statement, params, committed = at_commit[0]
+            committed_rows = [statement.rows(connection, params)]
+        else:
+            with prepared.batched(connection):
+                reads = [statement.rows_later(connection, params) for statement, params, _ in at_commit]
+                prepared.commit_in_batch(connection)
+            committed_rows = [read() for read in reads]
+        connection.commit()  # after commit_in_batch or alone, the transaction is over: nothing is sent
+        connection.close()
+        self._connection = None
+        for (_, _, committed), found in zip(at_commit, committed_rows, strict=True):
+            committed.rows = found
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

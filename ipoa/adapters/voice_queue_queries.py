@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import String, bindparam, func, literal, select
+from sqlalchemy import Connection, String, bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
 from .orm import UTCDateTime, calls, handler_availability, phone_legs, professionals, users
@@ -74,20 +74,27 @@ def _queues_now() -> Prepared:
 _QUEUES_NOW = _queues_now()
 
 
+def queues_now(connection: Connection, first: str, second: str | None,
+               seen_since: datetime) -> dict[str, QueueNow]:
+    """The state of one queue, or two (a centre's and its overflow centre's), for the answer to a ringing
+    call (service/phone_calls.queue_states): one statement (docs/performance.md, "Voice"), on the unit of
+    work's connection."""
+    # A plain read: before the transaction's write, on its own (adapters/prepared.rows_before_transaction).
+    (row,) = _QUEUES_NOW.rows_before_transaction(connection, {
+        "b_first": first, "b_second": second or first, "b_seen_since": seen_since})  # (always one row)
+    out = {first: QueueNow(row[0], int(row[1]))}
+    if second is not None:
+        out[second] = QueueNow(row[2], int(row[3]))
+    return out
+
+
 class VoiceQueueQueries:
     def __init__(self, session: Session):
         self.session = session
 
     def queues_now(self, first: str, second: str | None, seen_since: datetime) -> dict[str, QueueNow]:
-        """The state of one queue, or two (a centre's and its overflow centre's), for the answer to a ringing
-        call (service/phone_calls.queue_states): one statement (docs/performance.md, "Voice")."""
-        # A plain read: before the transaction's write, on its own (adapters/prepared.rows_before_transaction).
-        (row,) = _QUEUES_NOW.rows_before_transaction(self.session.connection(), {
-            "b_first": first, "b_second": second or first, "b_seen_since": seen_since})  # (always one row)
-        out = {first: QueueNow(row[0], int(row[1]))}
-        if second is not None:
-            out[second] = QueueNow(row[2], int(row[3]))
-        return out
+        """queues_now (below) on this session's connection."""
+        return queues_now(self.session.connection(), first, second, seen_since)
 
     def waiting(self, queue: str, limit: int = 500) -> list[WaitingLeg]:
         """The callers waiting in the queue, first to be answered first: position is index + 1."""

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..adapters.phone_leg_store import PhoneLegStore
+from ..adapters import voice_queue_queries
+from ..adapters.phone_leg_store import PhoneLegStore, new_leg
 from ..adapters.voice_gateway import VoiceGatewayError
 from ..adapters.voice_queue_queries import VoiceQueueQueries
 from ..domain.directory import Centre
@@ -43,7 +44,7 @@ def _centre(svc: Services, code: str) -> Centre | None:
 def queue_states(uow: UnitOfWork, centre: Centre, now: datetime) -> dict[str, QueueState]:
     """The state of the centre's queue (and its overflow centre's) as the answer needs it."""
     overflow = centre.voice.overflow.to if centre.voice and centre.voice.overflow else None
-    found = VoiceQueueQueries(uow.session).queues_now(centre.code, overflow, now - SIGNED_IN_WITHIN)
+    found = voice_queue_queries.queues_now(uow.connection(), centre.code, overflow, now - SIGNED_IN_WITHIN)
     return {code: QueueState(now - q.longest_waiting_since if q.longest_waiting_since is not None else None,
                              q.handlers_available) for code, q in found.items()}
 
@@ -58,7 +59,9 @@ def incoming(svc: Services, call_sid: str, to: str, from_: str) -> Answer:
         return answers.not_ours()
     caller = normalise_uk_phone(from_) if from_ else None
     with svc.uow() as uow:
-        store = PhoneLegStore(uow.session)
+        # Only prepared statements, on the unit of work's connection: no ORM session (UnitOfWork.connection).
+        # The states are read first, before the transaction holds anything (UnitOfWork.engine).
+        waiting_states = abandoned_calls.awaiting_callback_states(uow.engine(svc)) if caller else frozenset()
         answer = answers.incoming(centre, svc.directory, now, lambda: queue_states(uow, centre, now))
         leg = PhoneLeg(call_sid=call_sid, centre=centre.code, arrived_at=now, caller_number=caller)
         if answer.kind == answers.MENU:
@@ -68,12 +71,11 @@ def incoming(svc: Services, call_sid: str, to: str, from_: str) -> Answer:
         # needed no queue read: docs/performance.md, "Voice"): the leg, the caller matched to their open call
         # in it, and the CallSid's unique key telling a retry (no read before it). The leg is committed
         # before the answer goes back: a caller who rang is never lost.
-        waiting_states = abandoned_calls.awaiting_callback_states(uow.engine(svc)) if caller else frozenset()
-        inserted = uow.at_commit(*store.new_leg(leg, now, waiting_states))
+        inserted = uow.at_commit(*new_leg(uow.dialect_name(), leg, now, waiting_states))
         uow.commit()
         if not inserted():
             # A retry gets the answer for where the caller is now, and nothing is written.
-            known = store.get(call_sid)
+            known = PhoneLegStore(uow.session).get(call_sid)
             return _again(svc, uow, known, now) if known is not None else answer
     return answer
 

@@ -183,3 +183,45 @@ def test_a_logged_call_is_stored_with_its_audit_event_outbox_event_and_timer(svc
     # The ORM loads what the single statement wrote.
     loaded, history = call_service.get_call(svc, call.ref)
     assert loaded.id == call.id and [h.trigger for h in history] == ["log"]
+
+
+# A unit of work that runs only prepared statements (a ringing call's answer: service/phone_calls.incoming)
+# runs them on its own connection, without the ORM session (UnitOfWork.connection); a session asked for
+# afterwards takes the same transaction over. On SQLite as on PostgreSQL.
+
+def _ping_statements():
+    from sqlalchemy import bindparam, insert
+
+    from ipoa.adapters.prepared import Prepared
+
+    at = bindparam("b_at", type_=orm.bench_pings.c.created_at.type)
+    return (Prepared(insert(orm.bench_pings).values(created_at=at, note="at commit").returning(orm.bench_pings.c.id)),
+            Prepared(insert(orm.bench_pings).values(created_at=at, note="now")))
+
+
+def test_a_unit_of_work_of_prepared_statements_commits_them_all_or_nothing(svc):
+    at_commit, now_ = _ping_statements()
+    with svc.uow() as uow:
+        now_.run(uow.connection(), {"b_at": svc.clock.now()})
+        uow.at_commit(at_commit, {"b_at": svc.clock.now()})
+    assert count(svc, orm.bench_pings) == 0  # left without commit: rolled back, the statement at commit unsent
+    with svc.uow() as uow:
+        now_.run(uow.connection(), {"b_at": svc.clock.now()})
+        rows = uow.at_commit(at_commit, {"b_at": svc.clock.now()})
+        uow.commit()
+    assert len(rows()) == 1 and count(svc, orm.bench_pings) == 2
+
+
+def test_a_session_made_after_the_units_connection_was_used_is_in_the_same_transaction(svc):
+    from sqlalchemy import insert
+
+    at_commit, now_ = _ping_statements()
+    for commit in (False, True):
+        with svc.uow() as uow:
+            now_.run(uow.connection(), {"b_at": svc.clock.now()})
+            uow.session.execute(insert(orm.bench_pings).values(created_at=svc.clock.now(), note="orm"))
+            assert uow.connection() is uow.session.connection()
+            uow.at_commit(at_commit, {"b_at": svc.clock.now()})
+            if commit:
+                uow.commit()
+        assert count(svc, orm.bench_pings) == (3 if commit else 0)

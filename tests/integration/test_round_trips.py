@@ -294,7 +294,13 @@ def _read_first(uow, now):
     uow.session.execute(select(func.count()).select_from(bench_pings)).scalar_one()
 
 
-@pytest.mark.parametrize("first", [_core_first, _prepared_first, _batch_first, _read_first])
+def _connection_first(uow, now):
+    """On the unit of work's connection before it has a session: the session made next takes the transaction
+    over (UnitOfWork.session)."""
+    _PREPARED_PING.run(uow.connection(), {"b_at": now})
+
+
+@pytest.mark.parametrize("first", [_core_first, _prepared_first, _batch_first, _read_first, _connection_first])
 def test_every_statement_of_a_unit_of_work_is_in_its_transaction(pg, first):
     now = pg.clock.now()
     with pg.uow() as uow:
@@ -308,6 +314,38 @@ def test_every_statement_of_a_unit_of_work_is_in_its_transaction(pg, first):
         _PREPARED_PING.run(uow.session.connection(), {"b_at": now})
         uow.commit()
     assert _pings(pg) == (1 if first is _read_first else 2)
+
+
+_PING_ID = Prepared(insert(bench_pings).values(created_at=bindparam("b_at", type_=bench_pings.c.created_at.type),
+                                               note="at commit").returning(bench_pings.c.id))
+_PINGS = Prepared(select(func.count()).select_from(bench_pings))
+
+
+def test_a_unit_of_work_of_prepared_statements_only_is_one_transaction_without_the_orm(pg):
+    """A read and a statement sent at commit on the unit of work's connection (UnitOfWork.connection), as a
+    ringing call's answer runs: no ORM session is made; the read goes before the transaction, the statement
+    alone; two statements at commit go in one batch with BEGIN and COMMIT."""
+    now = pg.clock.now()
+    with traced(pg.db) as messages, pg.uow() as uow:
+        assert _PINGS.rows_before_transaction(uow.connection(), {}) == [(0,)]
+        inserted = uow.at_commit(_PING_ID, {"b_at": now})
+        uow.commit()
+        assert uow._session is None  # noqa: SLF001 - what this test is about
+    assert len(inserted()) == 1 and _pings(pg) == 1
+    assert round_trips(messages) == 2 and not [m for m in messages if "BEGIN" in m or "COMMIT" in m], messages
+    with traced(pg.db) as messages, pg.uow() as uow:
+        first, second = uow.at_commit(_PING_ID, {"b_at": now}), uow.at_commit(_PING_ID, {"b_at": now})
+        uow.commit()
+    assert len(first()) == len(second()) == 1 and _pings(pg) == 3
+    assert round_trips(messages) == 1 and [m for m in messages if m.startswith("F") and "COMMIT" in m], messages
+
+
+def test_a_unit_of_work_of_prepared_statements_left_uncommitted_writes_nothing(pg):
+    now = pg.clock.now()
+    with pg.uow() as uow:
+        _PREPARED_PING.run(uow.connection(), {"b_at": now})
+        uow.at_commit(_PING_ID, {"b_at": now})
+    assert _pings(pg) == 0
 
 
 def test_a_transaction_that_runs_no_statement_sends_nothing(pg):
