@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -627,5 +628,40 @@ def start_mappers() -> None:
     # through the relationship's own attribute, which exists only once the mappers are configured (a
     # process whose first use of the database is that read, such as a worker's, would otherwise fail).
     configure_mappers()
+    for cls in (Call, Referral):
+        _construct_without_change_events(cls)
 
     _mapped = True
+
+
+class _Fields:
+    """What a domain constructor is run on: a bare object that only collects the attributes it sets."""
+
+
+def _construct_without_change_events(cls: type) -> None:
+    """A new Call or Referral built by its own domain constructor, whose attributes are then put in the
+    instance's dict as the ORM's loading puts a row's (adapters/repository._loaded): no change event per
+    attribute. Mapped, the constructor's ~40 attribute sets each fired the ORM's events (about 20 µs a
+    call, more inside a request: docs/performance.md, "Intake's app CPU cut"), which nothing uses: calls
+    and referrals are written by Core from their values (adapters/repository.py), never by the session's
+    flush. A collection (a call's referrals) is still set through its attribute, so it is the ORM's own;
+    left empty, it is not set at all: reading it gives the same empty collection, made when first read."""
+    from sqlalchemy.orm.instrumentation import ClassManager, manager_of_class
+
+    manager: ClassManager[Any] = manager_of_class(cls)
+    domain_init = manager.original_init  # the class's own __init__, which the ORM's calls after its set-up
+    if domain_init is None:
+        raise RuntimeError(f"{cls.__name__} is not mapped with a constructor of its own")
+    collections = frozenset(manager.mapper.relationships.keys())
+
+    def __init__(self: object, *args: object, **kwargs: object) -> None:
+        fields = _Fields()
+        domain_init(fields, *args, **kwargs)
+        values = fields.__dict__
+        later = {name: values.pop(name) for name in collections if name in values}
+        self.__dict__.update(values)
+        for name, value in later.items():
+            if value:
+                setattr(self, name, value)
+
+    manager.original_init = __init__

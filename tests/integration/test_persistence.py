@@ -225,3 +225,39 @@ def test_a_session_made_after_the_units_connection_was_used_is_in_the_same_trans
             if commit:
                 uow.commit()
         assert count(svc, orm.bench_pings) == (3 if commit else 0)
+
+
+def test_a_new_call_and_referral_hold_just_what_their_domain_constructors_set(svc, handler_actor):
+    # Mapped, they are built without the ORM's change events (adapters/orm._construct_without_change_events):
+    # the constructor's own values, each set once, and still ORM instances (a referral appended to a new
+    # call's referrals is in the ORM's collection).
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from sqlalchemy import inspect
+
+    from ipoa.domain.model import Referral
+
+    now = datetime(2026, 6, 3, 9, 0, tzinfo=UTC)
+    made = {
+        Call: dict(ref="ABCD-EFGH", centre="CNH", caller_type="carer", caller_name="Jo", caller_phone=None,
+                   nhs_number=None, given_name="Edith", family_name="Testperson", date_of_birth=None,
+                   postcode=None, locality=None, out_of_area=False, need="housing", urgency="routine",
+                   summary="s", workflow="call", workflow_version=1, logged_at=now, logged_by="handler",
+                   recommended={"tier": 2}, consent="given"),
+        Referral: dict(service="LB", workflow="referral", workflow_version=1, sent_at=now, sent_by="handler"),
+    }
+    for cls, kwargs in made.items():
+        built = cls(**kwargs)
+        by_the_domain = SimpleNamespace()
+        cls.__init__._sa_original_init(by_the_domain, **kwargs)  # the domain's own, as SQLAlchemy keeps it
+        expected = vars(by_the_domain)
+        if cls is Referral:
+            expected["id"] = built.id  # (a new uuid each time)
+        assert {name: getattr(built, name) for name in expected} == expected
+        assert inspect(built).transient
+    call = call_service.log_call(svc, handler_actor, call_payload())
+    assert call.referrals == [] and call.id is not None
+    referral = Referral(**made[Referral])
+    call.referrals.append(referral)
+    assert call.referrals == [referral]
