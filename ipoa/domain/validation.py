@@ -33,12 +33,19 @@ def normalise_nhs_number(raw: str) -> str | None:
 # check's cost; docs/performance.md, "Voice"), into the same number the parser makes of it (country 44,
 # the rest the national number, which cannot start with a 0 here).
 _UK_E164 = re.compile(r"\+44[1-9][0-9]{6,12}")
+# ... and a UK number as people type it, a 0 and nine or ten digits with spaces anywhere (07911 123456,
+# 0116 496 0123), the way most of intake's callers' numbers come (docs/performance.md, "Intake's app CPU
+# cut"): the parser makes of it the same number, the digits after the 0. Not of eight digits after the 0
+# (it keeps the 0 then), so those, and anything else, still go through the parser.
+_UK_NATIONAL = re.compile(r"0[1-9][0-9]{8,9}")
 
 
 def normalise_uk_phone(raw: str) -> str | None:
     """A valid UK number in E.164, or None."""
     if _UK_E164.fullmatch(raw):
         parsed = phonenumbers.PhoneNumber(country_code=44, national_number=int(raw[3:]))
+    elif _UK_NATIONAL.fullmatch(compact := raw.replace(" ", "")):
+        parsed = phonenumbers.PhoneNumber(country_code=44, national_number=int(compact[1:]))
     else:
         try:
             parsed = phonenumbers.parse(raw, "GB")

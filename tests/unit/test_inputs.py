@@ -391,3 +391,18 @@ def test_a_number_in_e164_reads_as_phonenumbers_parses_it(prefix, digits):
     # answer as the parser's for every such string, valid or not.
     raw = prefix + digits
     assert normalise_uk_phone(raw) == _through_the_parser(raw)
+
+
+@settings(max_examples=examples(2000))
+@given(st.sampled_from(["0", "07", "01", "020", "0116", "01632960", "07700900", "0800", "03", "00", "0 7", " 0"]),
+       st.lists(st.sampled_from(list("0123456789") + [" ", "  "]), max_size=16).map("".join))
+@example("07911", " 123456")
+@example("0116", " 496 0123")
+@example("07", "9111234567")  # a digit too many
+@example("0", "38657070")  # eight digits after the 0: the parser keeps the 0, so this goes through it
+@example("07", "911 123 456 ")
+def test_a_number_as_people_type_it_reads_as_phonenumbers_parses_it(prefix, rest):
+    # Read without the parser when it is a 0 and nine or ten digits, spaces anywhere (validation._UK_NATIONAL):
+    # the same answer as the parser's for every string of digits and spaces, valid or not.
+    raw = prefix + rest
+    assert normalise_uk_phone(raw) == _through_the_parser(raw)
