@@ -127,6 +127,10 @@ class Window:
         return f"{format_days(self.days)} {self.start:%H:%M}-{end}"
 
 
+# The days a weekly calendar keeps the intervals of (WeeklyCalendar._intervals): a fortnight and more.
+_DAYS_KEPT = 32
+
+
 class WeeklyCalendar:
     def __init__(
         self,
@@ -139,14 +143,27 @@ class WeeklyCalendar:
             raise ValueError("a weekly calendar needs at least one opening window")
         self.closed_on_bank_holidays = closed_on_bank_holidays
         self.bank_holidays = bank_holidays if bank_holidays is not None else BankHolidays()
+        self._by_day: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
-    def _intervals(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The local date's opening intervals as UTC instants, sorted by start."""
+    def _intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The local date's opening intervals as UTC instants, sorted by start. Kept for the days last
+        asked about: they depend on the date alone (the windows and holidays never change), and every
+        call's routing and triage clock asks for today's and yesterday's again (docs/performance.md,
+        "Intake's app CPU cut")."""
+        found = self._by_day.get(day)
+        if found is None:
+            found = self._intervals_of(day)
+            if len(self._by_day) >= _DAYS_KEPT:
+                self._by_day.clear()  # (a whole-year report asks for every day: never more than this kept)
+            self._by_day[day] = found
+        return found
+
+    def _intervals_of(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         if self.closed_on_bank_holidays and self.bank_holidays.is_holiday(day):
-            return []
+            return ()
         intervals = (w.interval(day) for w in self.windows if day.weekday() in w.days)
         # A window lying wholly inside the spring-forward gap has no real duration.
-        return sorted((start, end) for start, end in intervals if start < end)
+        return tuple(sorted((start, end) for start, end in intervals if start < end))
 
     def _open_until(self, at: datetime) -> datetime | None:
         """The end of the latest interval containing `at`, or None when closed at `at`."""

@@ -190,6 +190,21 @@ def test_an_overnight_window_belongs_to_its_start_day():
     assert not calendar.is_open(london(friday + timedelta(days=1), 1, 0))
 
 
+def test_a_calendar_answers_from_the_days_it_keeps_as_it_would_afresh():
+    # WeeklyCalendar keeps the intervals of the days last asked about: asked again and again across a year
+    # (clock changes and bank holidays included, an overnight window too), it answers as a new calendar does.
+    windows = [Window(parse_days("Mon-Fri"), time(8, 30), time(17, 0)),
+               Window(parse_days("Sat"), time(22, 0), time(2, 0))]
+    kept = WeeklyCalendar(windows, closed_on_bank_holidays=True)
+    at = utc(2026, 1, 1, 0, 0)
+    while at < utc(2027, 1, 10, 0, 0):
+        fresh = WeeklyCalendar(windows, closed_on_bank_holidays=True)
+        assert (kept.is_open(at), kept.next_open(at), kept.next_close(at)) == (
+            fresh.is_open(at), fresh.next_open(at), fresh.next_close(at)), at
+        assert len(kept._by_day) <= 32  # bounded: a long search does not keep every day it looked at
+        at += timedelta(hours=7, minutes=13)
+
+
 # --- clock changes --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
