@@ -406,3 +406,35 @@ def test_a_number_as_people_type_it_reads_as_phonenumbers_parses_it(prefix, rest
     # the same answer as the parser's for every string of digits and spaces, valid or not.
     raw = prefix + rest
     assert normalise_uk_phone(raw) == _through_the_parser(raw)
+
+
+_CHARACTERS = st.sampled_from(["a", "Z", " ", "é", "東", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", "\x85", "\u202e",
+                               "\u2066", "\ud800", "\udfff", "\u200f"])
+_TEXT = st.lists(_CHARACTERS, max_size=4).map("".join)
+_JSON = st.recursive(st.one_of(st.none(), st.integers(), st.booleans(), _TEXT),
+                     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_TEXT, inner, max_size=3)),
+                     max_leaves=12)
+
+
+def _strings(value, keys, texts):
+    if isinstance(value, str):
+        texts.append(value)
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            keys.append(key)
+            _strings(sub, keys, texts)
+    elif isinstance(value, list):
+        for sub in value:
+            _strings(sub, keys, texts)
+    return keys, texts
+
+
+@settings(max_examples=examples(2000))
+@given(_JSON)
+def test_a_body_is_found_clean_exactly_when_each_of_its_strings_is(value):
+    # text_errors answers a clean body from one search over its keys and one over its strings, joined
+    # (validation._all_clean): the same verdict as checking each key (one line) and each string on its own.
+    keys, texts = _strings(value, [], [])
+    each_clean = (all(validation.text_problem(k) is None for k in keys)
+                  and all(validation.text_problem(t, multiline=True) is None for t in texts))
+    assert (validation.text_errors(value) == {}) == each_clean
