@@ -371,6 +371,36 @@ def profile_in_process(env: dict[str, str], token: str, bodies: list[bytes], top
                                   bodies, top)
 
 
+def cpu_in_process(env: dict[str, str], token: str, bodies: list[bytes], warm: int = 50) -> str:
+    """The app's CPU per request of both endpoints, without HTTP or gunicorn: `len(bodies) - warm` intakes
+    and as many baseline requests through the Flask test client in this process (one thread), alternating
+    one and the other, each timed by time.process_time(), against the same database. Medians per request,
+    and their ratio baseline/intake. Only this process's CPU is counted (not PostgreSQL's, not another
+    process's on the machine), so it moves less with other work than the closed-loop figures do
+    (docs/performance.md, "Intake's app CPU cut")."""
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "IPOA_BENCH_ENDPOINTS", "SECRET_KEY")})
+    from ipoa import create_app
+
+    app = create_app()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    spent: dict[str, list[float]] = {"baseline": [], "intake": []}
+    try:
+        for i, body in enumerate(bodies):
+            for endpoint, path, data in (("intake", INTAKE_PATH, body), ("baseline", BASELINE_PATH, b"{}")):
+                started = time.process_time()
+                resp = client.post(path, data=data, headers=headers)
+                if resp.status_code != 201:
+                    raise BenchError(f"cpu: {endpoint}: HTTP {resp.status_code}: {resp.get_data(as_text=True)[:300]}")
+                if i >= warm:
+                    spent[endpoint].append(time.process_time() - started)
+    finally:
+        app.extensions["ipoa"].close()
+    base, intake = (statistics.median(spent[e]) * 1000 for e in ("baseline", "intake"))
+    return (f"app CPU ms per request in-process (median of {len(spent['intake'])} each): baseline {base:.3f}, "
+            f"intake {intake:.3f}; baseline/intake {base / intake:.2f}")
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -403,6 +433,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="wait this long for another benchmark to finish (default: %(default)s, give up at once)")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="afterwards, profile N intakes in-process (cProfile, Flask test client)")
+    p.add_argument("--cpu", type=int, default=0, metavar="N",
+                   help="afterwards, time N intakes and N baseline requests in-process, alternating (Flask test "
+                        "client, time.process_time per request): the app's CPU without HTTP, less moved by "
+                        "other work on the machine")
     p.add_argument("--json", type=Path, help="also write the figures here (e.g. bench/results/intake.json)")
     p.add_argument("--keep", action="store_true", help="keep the database and Redis contents afterwards")
     p.add_argument("--flush-redis", action="store_true",
@@ -555,6 +589,8 @@ def main(argv: list[str] | None = None) -> int:
                           "met": met}
             args.json.write_text(json.dumps(result, indent=2))
 
+        if args.cpu > 0:
+            print("\n" + cpu_in_process(env, token, bodies.take(args.cpu + 50)))
         if args.profile > 0:
             print(f"\nprofile of {args.profile} intakes in-process (test client, one thread):")
             print(profile_in_process(env, token, bodies.take(args.profile + 20), top=30))

@@ -22,10 +22,12 @@ FIGURE = r"[0-9.]+"
 @pytest.mark.timeout(900)
 def test_the_intake_benchmark_runs_closed_loop_on_sqlite(capsys):
     code = intake.main(["--sqlite", "--requests", "20", "--rounds", "1", "--warmup", "5", "--concurrency", "2",
-                        "--workers", "1", "--threads", "2", "--lock-wait", "600"])
+                        "--workers", "1", "--threads", "2", "--lock-wait", "600", "--cpu", "8"])
 
     out = capsys.readouterr().out
     assert code == 0, out
+    assert re.search(rf"^app CPU ms per request in-process \(median of 8 each\): baseline {FIGURE}, intake {FIGURE}; "
+                     rf"baseline/intake {FIGURE}$", out, re.M), out
     for endpoint in ("baseline", "intake"):
         assert re.search(rf"^  round 1 {endpoint} +{FIGURE} calls/s", out, re.M), out
         assert re.search(rf"^{endpoint} +20 +{FIGURE} +{FIGURE} +{FIGURE} ", out, re.M), out
