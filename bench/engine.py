@@ -91,6 +91,7 @@ from bench.common import (  # noqa: E402
     release,
     run_lock,
 )
+from ipoa.domain.model import time_ordered_id  # noqa: E402 - the keys ipoa gives outbox events: the limit's too
 
 DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ipoa_engine_bench"
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -221,7 +222,7 @@ class SameWork:
             "entity": entity, "entity_id": entity_id, "actor": "bench.limit", "at": at, "from_state": frm,
             "to_state": to, "trigger": trigger, "data": json.dumps(data)})
         self.cur.execute(self.sql["outbox"], {
-            "id": uuid.uuid4().hex, "topic": topic, "created_at": at,
+            "id": time_ordered_id(), "topic": topic, "created_at": at,
             "payload": json.dumps({"ref": ref, "entity": entity, "state": to, "trigger": trigger})})
 
     def _update(self, key: str, params: dict[str, Any]) -> None:
@@ -385,7 +386,7 @@ class Spiff:
     def run(self, n: int) -> None:
         cur, conn = self.cur, self.conn
         for nhs in self.backend.take_nhs(n):
-            wid = uuid.uuid4().hex
+            wid = time_ordered_id()
             body = call_body("urgent_community_health", "Bench call: engine benchmark.", nhs_number=nhs)
             wf = self.workflow_class(self.spec)
             wf.data.update(body)

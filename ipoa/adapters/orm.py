@@ -529,6 +529,8 @@ sms_escalation_windows = Table(
 
 # SLA clocks. The database holds the truth: the scheduler re-reads due timers every tick, so a restart or
 # a flushed Redis loses none, and firing claims the row (fired_at) in the escalation's transaction.
+_RUNNING = text("fired_at IS NULL")  # a timer not yet fired nor stopped (timer_store's queries say the same)
+
 timers = Table(
     "timers", metadata,
     Column("id", String(32), primary_key=True),
@@ -543,7 +545,9 @@ timers = Table(
     Column("fired_at", UTCDateTime),
     Column("outcome", String(16)),
     Column("stopped_at", UTCDateTime),
-    Index("ix_timers_due", "fired_at", "due_at"),
+    # The scheduler's: the clocks still running, by due time (migration 0016). Only they are in it: a clock
+    # stopped or fired leaves it, rather than moving to an ever-growing part of it for the fired.
+    Index("ix_timers_due", "due_at", postgresql_where=_RUNNING, sqlite_where=_RUNNING),
 )
 
 # Phone legs (Twilio Voice, issue 15; docs/telephony.md): one row per inbound call Twilio handles (its

@@ -85,8 +85,9 @@ class CommittedRows:
 
 class _Store(Generic[_S]):
     """A store of the unit of work (`uow.calls`, ...), built on first use in a `with` entry, on that entry's
-    session, and the same object until the next entry: a use case pays only for the stores it touches.
-    Read on an instance it is typed as the store itself."""
+    session (its stand-in, _SessionView: the ORM session itself is made only if the store needs more than
+    the connection), and the same object until the next entry: a use case pays only for the stores it
+    touches. Read on an instance it is typed as the store itself."""
 
     __slots__ = ("build", "name")
 
@@ -111,7 +112,7 @@ class _Store(Generic[_S]):
             raise AttributeError(f"uow.{self.name}: a unit of work's stores are used inside `with uow:`")
         store: _S | None = stores.get(self.name)
         if store is None:
-            store = stores[self.name] = self.build(uow.session)
+            store = stores[self.name] = self.build(cast(Session, uow._view))
         return store
 
     def __set__(self, uow: UnitOfWork, store: _S) -> None:
@@ -119,6 +120,36 @@ class _Store(Generic[_S]):
         if uow._stores is None:
             raise AttributeError(f"uow.{self.name}: a unit of work's stores are set inside `with uow:`")
         uow._stores[self.name] = store
+
+
+class _SessionView:
+    """What the unit of work's stores are given as their session: the connection of the unit of work's
+    transaction (`connection()`), its engine (`get_bind()`) and its `info`, without an ORM session; for
+    anything else (an ORM query, `execute`, `add`, ...) the unit of work's session, made then
+    (UnitOfWork.session: it takes over the transaction under way). Why: a workflow step and an intake run
+    only prepared statements (adapters/prepared.py), and the session's own work (made, its transaction's
+    states, a connection look-up through it per statement, its commit and close) was about 8% of a step
+    (docs/performance.md, "A step without the ORM session")."""
+
+    __slots__ = ("_uow",)
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def connection(self) -> Connection:
+        return self._uow.connection()
+
+    def get_bind(self) -> SqlEngine:
+        return self._uow._engine()
+
+    @property
+    def info(self) -> dict[Any, Any]:
+        uow = self._uow
+        session = uow._session
+        return session.info if session is not None else uow._info
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._uow.session, name)
 
 
 class UnitOfWork:
@@ -152,12 +183,14 @@ class UnitOfWork:
         self.session_factory = session_factory
         self.publisher = publisher
         self._stores: dict[str, Any] | None = None  # this entry's stores, built as they are first used
+        self._view = _SessionView(self)
 
     def __enter__(self) -> UnitOfWork:
         # The ORM session is made when first used (`session`): a use case that only runs prepared statements
         # (adapters/prepared.py) runs them on the unit of work's connection (`connection`) without one.
         self._session: Session | None = None
         self._connection: Connection | None = None  # the transaction's connection while there is no session
+        self._info: dict[Any, Any] = {}  # the session's info while there is no session (_SessionView.info)
         self._stores = {}
         self._pending: list[str] = []
         self._chained: list[Any] = []  # audit, access and security events: numbered and hashed at commit
@@ -185,8 +218,10 @@ class UnitOfWork:
         if session is None:
             if self._connection is not None:
                 session = self.session_factory(bind=self._connection, join_transaction_mode="control_fully")
+                session.connection()  # joined now: its commit, rollback or close ends the transaction under way
             else:
                 session = self.session_factory()
+            session.info.update(self._info)  # what the stores noted before the session was made
             self._session = session
         return session
 
@@ -220,7 +255,8 @@ class UnitOfWork:
         work has a session or a connection, it holds no lock: the services read on their own, and no session
         is made for it.)"""
         held = self._session is not None or self._connection is not None
-        return services.engine(needs=needs, session=self.session if held else None)
+        # (the view: a session is made only if the deployed versions must be read)
+        return services.engine(needs=needs, session=cast(Session, self._view) if held else None)
 
     def add_new_call(self, call: Call, result: Result) -> None:
         """A call just logged, with what logging it caused. On PostgreSQL, one statement: the call's
@@ -230,7 +266,7 @@ class UnitOfWork:
         sha256(previous hash, number, canonical content), the same link domain/audit_chain.py makes
         (and `audit verify` checks). Elsewhere, the call is added to the repository and its rows go at commit."""
         shape = (len(result.audit), len(result.outbox), len(result.timers))
-        if (self.session.get_bind().dialect.name != "postgresql" or result.new_referrals or result.stopped_clocks
+        if (self.dialect_name() != "postgresql" or result.new_referrals or result.stopped_clocks
                 or shape not in _NEW_CALL_SHAPES or not _unset_at_logging(call, result)
                 or not _shared_values_agree(call, result)):
             self.calls.add(call)
@@ -262,7 +298,7 @@ class UnitOfWork:
         """The row of add_new_call's statement, once its batch is in."""
         ((call_id, seq, hash_, _),) = read()
         cast("_Keyed", call).id, event.seq, event.hash = call_id, seq, hash_
-        audit_store.moved(self.session, "audit", Head(seq, hash_))
+        audit_store.moved(cast(Session, self._view), "audit", Head(seq, hash_))
 
     def record(self, result: Result) -> None:
         """What a change caused, written at commit: its stopped clocks' timers closed first, then its new
@@ -292,8 +328,9 @@ class UnitOfWork:
         transaction takes. Each row's version is checked before COMMIT: someone else's change first is a
         VersionConflict, and nothing is written. Returns what numbers the audit events once the statements'
         results are in (audit_store.append)."""
+        view = cast(Session, self._view)
         if stops:
-            connection = self.session.connection()
+            connection = self.connection()
             for call_ref, referral_id, kind, at in stops:
                 if referral_id is None:
                     _STOP_CALL_CLOCK.run(connection, {"b_call_ref": call_ref, "b_kind": kind, "b_at": at})
@@ -301,16 +338,18 @@ class UnitOfWork:
                     _STOP_REFERRAL_CLOCK.run(connection, {"b_call_ref": call_ref, "b_referral_id": referral_id,
                                                           "b_kind": kind, "b_at": at})
         check = calls.save_changes() if calls is not None else None
-        self.session.flush()
-        row_inserts.insert_rows(self.session, inserts)
-        numbered = audit_store.append(self.session, chained) if chained else None
+        if self._session is not None:
+            self._session.flush()
+        row_inserts.insert_rows(view, inserts)
+        numbered = audit_store.append(view, chained) if chained else None
         if check is not None:
             check()
         return numbered
 
     def commit(self) -> None:
-        if self._session is None and not (self._chained or self._inserts or self._stops or self._new_call
-                                          or self._pending):
+        calls = self._stores.get("calls") if self._stores is not None else None
+        if self._session is None and calls is None and not (self._chained or self._inserts or self._stops
+                                                            or self._new_call or self._pending):
             self._commit_statements()
             return
         chained, self._chained = self._chained, []
@@ -318,16 +357,19 @@ class UnitOfWork:
         stops, self._stops = self._stops, []
         new_call, self._new_call = self._new_call, None
         at_commit, self._at_commit = self._at_commit, []
+        # The session, if a store or the use case made one (ORM work); else the unit of work's own connection,
+        # committed here (_SessionView).
+        session = self._session
+        view = cast(Session, self._view)
         try:
-            calls = self._stores.get("calls") if self._stores is not None else None
-            session = self.session
             # Only prepared statements to run (adapters/prepared.py): on PostgreSQL they go as one batch ending
             # with the COMMIT, two round trips instead of one per statement and one for the COMMIT. The ORM's
             # flush reads each statement's result as it goes: never in the batch. The before-commit hooks
             # (service/idempotency.py) run in it, with batch-safe statements
             # (adapters/idempotency_store.CommittingTransaction).
             only_prepared = (new_call is not None or calls is not None or stops or inserts or chained
-                             or at_commit) and not (session.new or session.dirty or session.deleted)
+                             or at_commit) and not (session is not None
+                                                    and (session.new or session.dirty or session.deleted))
             read = numbered = None
             reads: list[Callable[[], list[tuple[Any, ...]]]] = []
             try:
@@ -336,8 +378,8 @@ class UnitOfWork:
                     # One statement to write, and nothing else: when the transaction has sent nothing yet, the
                     # statement is the transaction, without BEGIN or COMMIT (adapters/prepared.alone). The
                     # before-commit hooks run first: should one write, the statement joins its transaction.
-                    connection = session.connection()
-                    idempotency_store.run_before_commit(session, session.connection)
+                    connection = self.connection()
+                    idempotency_store.run_before_commit(view, self.connection)
                     statement, params, _ = at_commit[0]
                     if prepared.alone(connection):
                         found_alone = statement.rows(connection, params)
@@ -348,23 +390,23 @@ class UnitOfWork:
                         found_alone = later()
                     reads.append(lambda: found_alone)
                 elif only_prepared:
-                    connection = session.connection()
+                    connection = self.connection()
                     with prepared.batched(connection):
                         if new_call is not None:
                             read = new_call[0].rows_later(connection, new_call[1])
                         numbered = self._write(calls, stops, inserts, chained)
                         reads = [statement.rows_later(connection, params) for statement, params, _ in at_commit]
-                        idempotency_store.run_before_commit(session, session.connection)
+                        idempotency_store.run_before_commit(view, self.connection)
                         prepared.commit_in_batch(connection)
                 else:
                     if new_call is not None:  # (ORM changes too: the new call's statement on its own first)
-                        found = new_call[0].rows(session.connection(), new_call[1])
+                        found = new_call[0].rows(self.connection(), new_call[1])
                         read = lambda: found  # noqa: E731
                     numbered = self._write(calls, stops, inserts, chained)
                     for statement, params, _ in at_commit:
-                        found_rows = statement.rows(session.connection(), params)
+                        found_rows = statement.rows(self.connection(), params)
                         reads.append(lambda found_rows=found_rows: found_rows)  # type: ignore[misc]
-                    idempotency_store.run_before_commit(session, session.connection)
+                    idempotency_store.run_before_commit(view, self.connection)
             except DataError as exc:
                 # The checks PostgreSQL makes itself when the COMMIT goes in the same batch (the statement failed,
                 # so the transaction commits nothing): a row's version (CallRepository.save_changes), and the new
@@ -384,14 +426,19 @@ class UnitOfWork:
             if numbered is not None:
                 numbered()
             statements_rows = [r() for r in reads]  # (read before the session's commit: their cursors close)
-            session.commit()  # after commit_in_batch, the transaction is over: nothing is sent
+            # After commit_in_batch (or alone), the transaction is over: nothing is sent.
+            session = self._session  # (made since, if a store or hook needed one)
+            if session is not None:
+                session.commit()
+            else:
+                self._commit_connection()
             for (_, _, committed), found in zip(at_commit, statements_rows, strict=True):
                 committed.rows = found
         except StaleDataError as exc:
-            self.session.rollback()
+            self._rollback()
             raise VersionConflict(None, None) from exc
         except VersionConflict:
-            self.session.rollback()
+            self._rollback()
             raise
         pending, self._pending = self._pending, []
         if pending and self.publisher is not None:
@@ -401,6 +448,21 @@ class UnitOfWork:
                 log.warning("outbox publish failed for %d message(s); the sweep will retry", len(pending),
                             exc_info=True)
 
+    def _commit_connection(self) -> None:
+        """Commits the unit of work's own connection (no session was made) and gives it back to the pool: a
+        statement after this begins a new transaction on a connection taken afresh, as after a session's
+        commit."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.commit()
+            connection.close()
+
+    def _rollback(self) -> None:
+        if self._session is not None:
+            self._session.rollback()
+        elif self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()  # (rolls the transaction back)
 
     def _commit_statements(self) -> None:
         """commit() of a unit of work that never made a session: only its prepared statements (at_commit) to

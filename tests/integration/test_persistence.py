@@ -227,6 +227,42 @@ def test_a_session_made_after_the_units_connection_was_used_is_in_the_same_trans
         assert count(svc, orm.bench_pings) == (3 if commit else 0)
 
 
+def test_a_workflow_step_and_an_intake_make_no_orm_session(svc, handler_actor, monkeypatch):
+    """They run only prepared statements on the unit of work's connection (adapters/unit_of_work._SessionView):
+    the ORM session is made only for a store that needs more than that, and then takes over the transaction
+    under way (the test above)."""
+    import traceback
+
+    from ipoa.adapters.unit_of_work import UnitOfWork
+
+    made: list[str] = []
+    session_of = UnitOfWork.session.fget
+
+    def counted(uow):
+        if uow._session is None:  # noqa: SLF001 - what this test is about
+            made.append("".join(traceback.format_stack()[-6:-1]))  # where, should it fail
+        return session_of(uow)
+
+    monkeypatch.setattr(UnitOfWork, "session", property(counted))
+    svc.workflow_refresh_seconds = 3600  # (a due re-check of the deployed versions reads them with a session)
+    call = call_service.log_call(svc, handler_actor, call_payload())
+    call = call_service.fire_call_trigger(svc, handler_actor, call.ref,
+                                          {"trigger": "start_triage", "expected_version": call.version})
+    call = call_service.fire_call_trigger(svc, handler_actor, call.ref, {
+        "trigger": "refer", "expected_version": call.version, "data": {"service": "CRT"},
+        "reason": "Known to this service"})
+    assert call.state == "referred" and len(call.referrals) == 1
+    assert made == [], "\n\n".join(made)
+    # A use case that does need the session still gets one, in the same transaction.
+    with svc.uow() as uow:
+        uow.calls.get(call.ref)
+        assert uow.calls.logged_in(call.centre, call.logged_at, call.logged_at.replace(year=2100), 5)
+        uow.commit()
+    assert len(made) == 1
+    # all written: log, start triage, refer (the call referred and its referral sent)
+    assert count(svc, orm.audit_events) == 4 and count(svc, orm.outbox) == 4 and count(svc, orm.timers) >= 1
+
+
 def test_a_new_call_and_referral_hold_just_what_their_domain_constructors_set(svc, handler_actor):
     # Mapped, they are built without the ORM's change events (adapters/orm._construct_without_change_events):
     # the constructor's own values, each set once, and still ORM instances (a referral appended to a new
