@@ -408,6 +408,65 @@ def test_a_number_as_people_type_it_reads_as_phonenumbers_parses_it(prefix, rest
     assert normalise_uk_phone(raw) == _through_the_parser(raw)
 
 
+
+# National numbers of +44 for validation._is_valid_uk_number against phonenumbers.is_valid_number: 7 to 11 digits
+# after leading digits that reach each region's types and where the regions meet (GB; Guernsey 1481, 7781,
+# 7839, 79111/79117; Jersey 1534, 7509, 7829, 7937, 7797; the Isle of Man by its leading digits 1624, 74576, 7524,
+# 7624), the drama numbers, and numbers of every other first digit.
+_UK_LEADING_DIGITS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "11", "20", "1481", "1534", "1624", "7781", "7839",
+                      "7911", "7624", "74576", "7524", "7509", "7829", "7937", "7797", "7700", "7700900", "1632960",
+                      "33", "3440", "55", "56", "70", "76", "800", "8001111", "845464", "87", "90", "98"]
+
+
+@st.composite
+def _uk_national_numbers(draw):
+    leading = draw(st.sampled_from(_UK_LEADING_DIGITS))
+    length = draw(st.integers(min_value=max(7, len(leading)), max_value=11))
+    rest = length - len(leading)
+    return leading + draw(st.text(alphabet="0123456789", min_size=rest, max_size=rest))
+
+
+@pytest.mark.parametrize(("national", "valid"), [
+    ("7400123456", True),   # a GB mobile
+    ("7911123456", True),   # Guernsey's mobile (79111), not GB's
+    ("7781123456", True), ("7839123456", True), ("1481256789", True),  # Guernsey
+    ("1534123456", True), ("7937123456", True),  # Jersey
+    ("1624512345", True), ("7624123456", True), ("7457612345", True), ("7524123456", True),  # the Isle of Man
+    ("1162345678", True), ("2079460000", True),  # GB landlines
+    ("3001234567", True), ("5612345678", True), ("7012345678", True), ("7640123456", True),  # UAN, VoIP, ..., pager
+    ("8001111", True), ("800123456", True), ("8454641", True), ("9012345678", True),  # toll free, premium rate
+    ("1624123456", False),  # the Isle of Man's leading digits, no type of its own: invalid, whatever GB would say
+    ("1481123456", False), ("1534312345", False),  # Guernsey's and Jersey's codes, not their numbers
+    ("7700900123", False), ("1632960001", False),  # the drama numbers: unallocated (normalise_uk_phone allows them)
+    ("7912345", False), ("1162345", False), ("8123456", False), ("123", False),  # lengths without that type
+    ("79111234567", False), ("11623456789", False), ("4123456789", False), ("6123456789", False),
+])
+def test_the_validity_of_a_uk_number_is_phonenumbers_own(national, valid):
+    number = phonenumbers.PhoneNumber(country_code=44, national_number=int(national))
+    assert validation._UK_REGIONS is not None  # (else every number goes to phonenumbers and this proves nothing)
+    assert validation._is_valid_uk_number(number) is phonenumbers.is_valid_number(number) is valid
+
+
+@pytest.mark.parametrize("zeros", [None, 0, 1, 2])
+@pytest.mark.parametrize("national", ["7400123456", "162345678", "1162345678", "7911123456"])
+def test_a_leading_zero_counts_as_phonenumbers_counts_it(national, zeros):
+    # A parsed number may keep a zero before its national number (italian_leading_zero): part of the number then.
+    number = phonenumbers.PhoneNumber(country_code=44, national_number=int(national), italian_leading_zero=True,
+                                      number_of_leading_zeros=zeros)
+    assert validation._is_valid_uk_number(number) is phonenumbers.is_valid_number(number)
+
+
+@settings(max_examples=examples(1000))
+@given(_uk_national_numbers())
+@example("7911723456")  # Guernsey 79117
+@example("7624012345")  # the Isle of Man, mobile
+@example("1624123456")  # the Isle of Man's leading digits, no type: invalid
+def test_a_uk_number_is_valid_when_phonenumbers_says_so(national):
+    # normalise_uk_phone's validity check (validation._is_valid_uk_number, one pattern a region and length built
+    # from phonenumbers' metadata) answers as phonenumbers.is_valid_number, valid or not, in any of +44's regions.
+    number = phonenumbers.PhoneNumber(country_code=44, national_number=int(national))
+    assert validation._is_valid_uk_number(number) is phonenumbers.is_valid_number(number)
+
 _CHARACTERS = st.sampled_from(["a", "Z", " ", "é", "東", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", "\x85", "\u202e",
                                "\u2066", "\ud800", "\udfff", "\u200f"])
 _TEXT = st.lists(_CHARACTERS, max_size=4).map("".join)
