@@ -32,9 +32,9 @@ def normalise_nhs_number(raw: str) -> str | None:
 
 # Whether a +44 number is valid, as phonenumbers.is_valid_number decides it, without its walk of each region's
 # number types one pattern at a time (premium rate, toll free, ..., fixed line, mobile: 17-26 µs a number,
-# most of the caller's number's cost on an incoming call; docs/performance.md, "Voice"). Built once from
-# phonenumbers' own metadata, as it loads it; no pattern is written here. What is_valid_number does for
-# country 44, read in phonenumberutil.py:
+# most of the caller's number's cost on an incoming call; docs/performance.md, "The caller's number without
+# phonenumbers' walk of its patterns"). Built once from phonenumbers' own metadata, as it loads it; no
+# pattern is written here. What is_valid_number does for country 44, read in phonenumberutil.py:
 #   - the number's region (region_code_for_number) is the first of GB, GG, IM, JE (in that order) that
 #     either has leading digits the national number starts with (IM: then that region whatever follows), or,
 #     having none, finds a type for the number (GB, GG, JE: then it is valid);
