@@ -244,7 +244,8 @@ def test_a_workflow_step_and_an_intake_make_no_orm_session(svc, handler_actor, m
         return session_of(uow)
 
     monkeypatch.setattr(UnitOfWork, "session", property(counted))
-    svc.workflow_refresh_seconds = 3600  # (a due re-check of the deployed versions reads them with a session)
+    # (a due re-check of the deployed versions reads them with a session; set back after the test)
+    monkeypatch.setattr(svc, "workflow_refresh_seconds", 3600)
     call = call_service.log_call(svc, handler_actor, call_payload())
     call = call_service.fire_call_trigger(svc, handler_actor, call.ref,
                                           {"trigger": "start_triage", "expected_version": call.version})
