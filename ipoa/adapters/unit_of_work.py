@@ -348,10 +348,6 @@ class UnitOfWork:
 
     def commit(self) -> None:
         calls = self._stores.get("calls") if self._stores is not None else None
-        if self._session is None and calls is None and not (self._chained or self._inserts or self._stops
-                                                            or self._new_call or self._pending):
-            self._commit_statements()
-            return
         chained, self._chained = self._chained, []
         inserts, self._inserts = self._inserts, []
         stops, self._stops = self._stops, []
@@ -463,30 +459,6 @@ class UnitOfWork:
         elif self._connection is not None:
             connection, self._connection = self._connection, None
             connection.close()  # (rolls the transaction back)
-
-    def _commit_statements(self) -> None:
-        """commit() of a unit of work that never made a session: only its prepared statements (at_commit) to
-        send, on its own connection, then its COMMIT; as commit() sends them (one alone without BEGIN or
-        COMMIT, several in a batch with the COMMIT on PostgreSQL). The before-commit hooks run first, on the
-        same connection."""
-        at_commit, self._at_commit = self._at_commit, []
-        idempotency_store.run_before_commit(None, self.connection)
-        if not at_commit and self._connection is None:
-            return  # nothing was sent, nor is to be: no transaction to commit
-        connection = self.connection()
-        if len(at_commit) == 1 and prepared.alone(connection):
-            statement, params, committed = at_commit[0]
-            committed_rows = [statement.rows(connection, params)]
-        else:
-            with prepared.batched(connection):
-                reads = [statement.rows_later(connection, params) for statement, params, _ in at_commit]
-                prepared.commit_in_batch(connection)
-            committed_rows = [read() for read in reads]
-        connection.commit()  # after commit_in_batch or alone, the transaction is over: nothing is sent
-        connection.close()
-        self._connection = None
-        for (_, _, committed), found in zip(at_commit, committed_rows, strict=True):
-            committed.rows = found
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
