@@ -66,14 +66,19 @@ def recommended_choice(rec: Any) -> tuple[str, str | None]:
 OUT_OF_HOURS_KEY = "out_of_hours_alternative"
 
 
+def claims_out_of_hours(data: dict[str, Any]) -> bool:
+    """Whether the data says anything of the out-of-hours alternative (out_of_hours_claim checks what)."""
+    claim = data.get(OUT_OF_HOURS_KEY)
+    return claim is not None and claim is not False
+
+
 def out_of_hours_claim(rec: Any, data: dict[str, Any]) -> dict[str, str]:
     """Field -> message when the data claims the out-of-hours alternative but the routing Decision `rec`
     (computed now) does not offer its service now; {} when there is no claim (absent or false) or it holds.
     Nothing a page of ours sends fails this, unless the table's answer changed since it was drawn."""
-    claim = data.get(OUT_OF_HOURS_KEY)
-    if claim is None or claim is False:
+    if not claims_out_of_hours(data):
         return {}
-    if claim is not True:
+    if data.get(OUT_OF_HOURS_KEY) is not True:
         return {f"data.{OUT_OF_HOURS_KEY}": fm.message(f"data.{OUT_OF_HOURS_KEY}", fm.TYPE)}
     offered = getattr(rec, "out_of_hours", None)
     service = data.get("service")

@@ -124,6 +124,11 @@ class WorkflowDefinition:
         return next((step.trigger for step in self.plain_steps(state)
                      if (after := self.transition(trigger, step.dest)) is not None and after.route), None)
 
+    def routes(self, trigger: str) -> bool:
+        """Whether any transition of this trigger takes a route (refer, advice, ...): only those read the
+        routing table's recommendation (the override check, the route recorded)."""
+        return any(t.route for t in self.transitions if t.trigger == trigger)
+
     def transition(self, trigger: str, source: str) -> TransitionDef | None:
         return next((t for t in self.transitions if t.trigger == trigger and source in t.sources), None)
 

@@ -13,7 +13,7 @@ from ..domain import field_messages as fm
 from ..domain import meaning, sharing
 from ..domain.engine import CALL_WORKFLOW, Result, outbox_event
 from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict, WorkflowError
-from ..domain.guards import out_of_hours_claim
+from ..domain.guards import claims_out_of_hours, out_of_hours_claim
 from ..domain.model import AuditEvent, Call, Referral, new_ref
 from ..domain.routing import Decision
 from ..domain.validation import text_problem
@@ -186,11 +186,15 @@ def fire_call_trigger(svc: Services, actor: Actor, ref: str, payload: dict[str, 
             if by_effect is None:
                 raise TriggerNotAllowed(cmd.trigger, state, [t.trigger for t in engine.allowed(call)])
             trigger = by_effect
-        decision = recommend(svc, call, now)
+        definition = engine.definition(call.workflow, call.workflow_version)
+        # The routing table's recommendation, for a route (what it recommended, whether this overrides it) or a
+        # claim to its out-of-hours alternative; a step that routes nowhere (start_triage, ...) reads none
+        # (domain/guards.py, engine._record_route: nothing else looks at it).
+        decision = (recommend(svc, call, now) if definition.routes(trigger) or claims_out_of_hours(cmd.data)
+                    else None)
         if claim_errors := out_of_hours_claim(decision, cmd.data):
             raise RouteNotOffered(claim_errors)
         expected = cmd.expected_version
-        definition = engine.definition(call.workflow, call.workflow_version)
         if step_first and (step := definition.step_before_route(_state(call), trigger)) is not None:
             uow.record(engine.fire(call, step, actor=actor.username, now=now, expected_version=expected))
             expected = call.version
