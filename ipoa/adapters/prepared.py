@@ -191,8 +191,9 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
     dbapi_connection = connection.connection.dbapi_connection
     if dbapi_connection is None:
         raise exc.ResourceClosedError("the unit of work's connection is closed")
-    batch: _Batch | None = connection.info.get(_BATCH)
-    if batch is None and BEGIN_PENDING in connection.info:
+    info = connection.info
+    batch: _Batch | None = info.get(_BATCH)
+    if batch is None and BEGIN_PENDING in info:
         # The transaction's first statement: sent in a batch after its BEGIN, one round trip for both
         # (begin_with_first_statement), its rows or count read once the batch is in.
         with batched(connection):
@@ -204,13 +205,15 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
             _raise(connection, cursor, compiled.sql, parameters, error, many)
         finally:
             cursor.close()
-    if batch is not None and connection.info.pop(BEGIN_PENDING, False):
+    if batch is not None and info.pop(BEGIN_PENDING, False):
         _send_begin(connection, batch)  # the batch's first statement: its transaction's BEGIN goes first
     cursor = dbapi_connection.cursor()
     later = batch is not None and not fetch
     if later and batch is not None:
         batch.cursors.append(cursor)
-    dispatch = connection.dispatch
+    # The engine's listeners (the app's engine is where the tests and benchmarks listen): its dispatch lasts,
+    # where a new Connection's (one per unit of work) builds its joined listeners on first use.
+    dispatch = connection.engine.dispatch
     context = SimpleNamespace() if (dispatch.before_cursor_execute or dispatch.after_cursor_execute) else None
     try:
         if context is not None:

@@ -178,7 +178,7 @@ def _values(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
     # A JSON column's dict is compared, not copied: as with the ORM's JSON type, a change is a new value
     # (the domain never changes one in place). Read from the instance's dict: no attribute events.
     state = obj.__dict__
-    return {name: state.get(name) for name in names}
+    return dict(zip(names, map(state.get, names)))  # (a dict comprehension's Python-level calls: twice the time)
 
 
 class _Tracked:

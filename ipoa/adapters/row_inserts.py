@@ -31,8 +31,9 @@ def insert_rows(session: Session, objs: Iterable[Any]) -> None:
     if by_table:
         connection = session.connection()
         for table, rows in by_table.items():
-            names = _columns(table)
-            _insert(table).run_many(connection, [{name: getattr(obj, name) for name in names} for obj in rows])
+            # A dataclass instance's own dict holds its fields, which are its table's columns: bound as they
+            # are (the statement takes its columns from it by name; a missing one is an error, never NULL).
+            _insert(table).run_many(connection, [vars(obj) for obj in rows])
 
 
 @functools.cache

@@ -60,6 +60,8 @@ class WorkflowDefinition:
     description: str = ""
     source: str = "<data>"
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    # states_tagged's answers: a definition is never changed once read (a corrected meaning is a new one).
+    _tagged: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -87,8 +89,11 @@ class WorkflowDefinition:
 
     def states_tagged(self, tag: str) -> frozenset[str]:
         """The states carrying a tag (domain/meaning.py): empty for a tag of the other workflow."""
-        meaning.known_state_tag(tag)
-        return frozenset(s.name for s in self.states.values() if tag in s.tags)
+        found = self._tagged.get(tag)
+        if found is None:
+            meaning.known_state_tag(tag)
+            found = self._tagged[tag] = frozenset(s.name for s in self.states.values() if tag in s.tags)
+        return found
 
     def triggers_with_role(self, role: str) -> frozenset[str]:
         """The triggers carrying a role (domain/meaning.py): empty for a role of the other workflow."""

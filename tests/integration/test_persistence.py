@@ -298,3 +298,14 @@ def test_a_new_call_and_referral_hold_just_what_their_domain_constructors_set(sv
     referral = Referral(**made[Referral])
     call.referrals.append(referral)
     assert call.referrals == [referral]
+
+
+def test_each_row_written_once_has_exactly_its_tables_columns_as_fields():
+    """adapters/row_inserts.py binds an event's, message's or timer's own fields as its row: a field without a
+    column, or a column without a field, must fail here rather than at a write."""
+    from dataclasses import fields
+
+    from ipoa.adapters.row_inserts import _TABLES
+
+    for cls, table in _TABLES.items():
+        assert {f.name for f in fields(cls)} == {c.name for c in table.columns}, cls.__name__
