@@ -13,7 +13,8 @@ Nothing leaves 127.0.0.1. What it does, bounded by --max-seconds:
    `flask --app ipoa init` on it, and the app's Services in this process (adapters and SystemClock as the
    web app wires them; outbox ids RPUSHed to Redis after each commit, as in production).
 2. Three runners, N calls each, five steps a call, one commit a step, in turn within each round (the
-   order rotates from round to round), after a warm-up of a few calls each:
+   order rotates from round to round), after a warm-up of a few calls each, after which what the process
+   holds is frozen out of the garbage collector's way (gc.freeze, as the app's processes do once started):
      ipoa        log -> start triage -> refer (to CRT) -> accept -> complete, each step a real use case of
                  ipoa/service/calls.py in its own unit of work: log_call (with the duplicate check: each
                  call has its own valid NHS number from the never-issued 999 range) and fire_call_trigger as
@@ -56,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import hashlib
 import io
 import json
@@ -560,6 +562,12 @@ def run_backend(backend: Backend, args, redis_url: str, tmp: Path, deadline: flo
     try:
         for run in runners.values():  # warm-up: imports, caches, statements prepared
             run(min(WARM_UP_CALLS, args.calls))
+        # What start-up and the warm-up made (ipoa's services, SpiffWorkflow's parsed process, ...) leaves the
+        # collector's full collections, as the app's processes do once started (gunicorn.conf.py,
+        # workers/): otherwise a full collection walks some 150,000 objects (about 90 ms) in whichever
+        # runner's round happens to cross its threshold.
+        gc.collect()
+        gc.freeze()
         names = list(runners)
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]

@@ -66,3 +66,18 @@ def test_workers_do_not_build_the_flask_app(path):
     names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
     modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "create_app" not in names and "flask" not in modules
+
+
+def test_a_gunicorn_worker_freezes_what_its_start_up_made():
+    """gunicorn.conf.py's post_worker_init, as gunicorn calls it once the app is loaded: start-up's objects
+    leave the collector's full collections (as in workers/worker.py and workers/relay.py)."""
+    import gc
+    import runpy
+
+    hooks = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))
+    frozen = gc.get_freeze_count()
+    try:
+        hooks["post_worker_init"](None)
+        assert gc.get_freeze_count() > frozen + 10_000
+    finally:
+        gc.unfreeze()  # (the test process's objects go back to the collector)
