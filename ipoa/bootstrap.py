@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import config as config_module
 from . import log_redaction
-from .adapters import workflow_store
+from .adapters import held_connections, workflow_store
 from .adapters.clock import SystemClock
 from .adapters.db import make_engine, make_session_factory
 from .adapters.redis_conn import connect as redis_connect
@@ -191,6 +191,9 @@ class Services:
         return engine
 
     def close(self) -> None:
+        held = held_connections.for_engine(self.db)
+        if held is not None:
+            held.release_all()  # (SQLite: the threads' kept connections, adapters/held_connections.py)
         self.db.dispose()
 
 

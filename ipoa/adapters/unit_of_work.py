@@ -19,7 +19,7 @@ from ..domain.audit_chain import Head, canonical
 from ..domain.engine import Engine, Result
 from ..domain.errors import VersionConflict
 from ..domain.model import AccessEvent, AuditEvent, Call, SecurityEvent, Timer
-from . import audit_store, idempotency_store, prepared, row_inserts
+from . import audit_store, held_connections, idempotency_store, prepared, row_inserts
 from .access_log_queries import AccessLogQueries
 from .audit_queries import AuditTrailQueries
 from .break_glass_store import BreakGlassStore
@@ -206,8 +206,7 @@ class UnitOfWork:
         if self._session is not None:
             self._session.close()
         if self._connection is not None:
-            self._connection.close()  # (rolls back a transaction still open on it)
-            self._connection = None
+            self._close_connection()  # (rolls back a transaction still open on it)
 
     @property
     def session(self) -> Session:
@@ -237,7 +236,10 @@ class UnitOfWork:
             return self._session.connection()
         connection = self._connection
         if connection is None:
-            connection = self._connection = self._engine().connect()
+            engine = self._engine()
+            held = held_connections.for_engine(engine)  # SQLite: the thread's, kept from its last unit of work
+            connection = (held.take() if held is not None else None) or engine.connect()
+            self._connection = connection
             connection.begin()
         return connection
 
@@ -451,14 +453,24 @@ class UnitOfWork:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.commit()
+            held = held_connections.for_engine(connection.engine)
+            if held is None or not held.keep(connection):  # SQLite: kept for the thread's next unit of work
+                connection.close()
+
+    def _close_connection(self) -> None:
+        """The unit of work's connection closed (back to the pool, its transaction rolled back), not kept."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            held = held_connections.for_engine(connection.engine)
+            if held is not None:
+                held.forget(connection)
             connection.close()
 
     def _rollback(self) -> None:
         if self._session is not None:
             self._session.rollback()
         elif self._connection is not None:
-            connection, self._connection = self._connection, None
-            connection.close()  # (rolls the transaction back)
+            self._close_connection()  # (rolls the transaction back)
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -1,0 +1,123 @@
+"""SQLite: a thread keeps its engine connection from one unit of work to the next, instead of taking one from
+the pool and handing it back for every unit of work.
+
+Why: the pool's check-out and check-in, and the Connection made around them, were about 6% of the
+instructions of a workflow step on SQLite (docs/performance.md, "A step asks less of the kernel"). With no
+server on the other end, a connection kept between units of work cannot go stale the way a PostgreSQL one
+can (a restart, a failover, an idle time-out: the pool pings those after an idle spell, adapters/db.py),
+so PostgreSQL keeps the pool's round.
+
+What keeps this safe:
+- Only a connection committed cleanly is kept (UnitOfWork._commit_connection): one a unit of work leaves in
+  any other way (rolled back, an error, an ORM session that took it over) is closed as before.
+- Between units of work a kept connection holds no transaction, so no lock: SQLite's write lock is taken by
+  each unit of work's BEGIN IMMEDIATE and given up by its COMMIT.
+- At most `limit` threads keep one at a time (the pool's own size), so that threads beyond them still find
+  the pool's connections; the others check out and in as before.
+- A thread's connection goes back to the pool when the thread object is collected after the thread ended
+  (weakref.finalize), and all of them when the services close (`release_all`).
+- A forked process never uses its parent's: the holder is made anew in a process of another pid."""
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+
+class HeldConnections:
+    """The connections kept, one per thread, for one engine."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pid = os.getpid()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._held: set[Connection] = set()
+
+    def take(self) -> Connection | None:
+        """The thread's kept connection for a unit of work, if it has one fit to use and no unit of work of
+        the thread has it now (one run inside another takes its own from the pool)."""
+        local = self._local
+        connection: Connection | None = getattr(local, "connection", None)
+        if connection is None or getattr(local, "in_use", False):
+            return None
+        if connection.closed or connection.invalidated:
+            self.forget(connection)
+            _close_quietly(connection)
+            return None
+        local.in_use = True
+        return connection
+
+    def keep(self, connection: Connection) -> bool:
+        """Keep a connection just committed for this thread's next unit of work; False when not kept (the
+        caller closes it): the thread keeps another already, or `limit` threads keep one."""
+        local = self._local
+        if getattr(local, "connection", None) is connection:
+            local.in_use = False
+            return True
+        with self._lock:
+            if getattr(local, "connection", None) is not None or len(self._held) >= self.limit:
+                return False
+            self._held.add(connection)
+        local.connection, local.in_use = connection, False
+        weakref.finalize(threading.current_thread(), self._thread_ended, connection)
+        return True
+
+    def forget(self, connection: Connection) -> None:
+        """Not kept any more (the caller closes it)."""
+        local = self._local
+        if getattr(local, "connection", None) is connection:
+            local.connection, local.in_use = None, False
+        with self._lock:
+            self._held.discard(connection)
+
+    def release_all(self) -> None:
+        """Every kept connection back to the pool (the services close)."""
+        with self._lock:
+            held, self._held = self._held, set()
+        self._local = threading.local()
+        for connection in held:
+            _close_quietly(connection)
+
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def _thread_ended(self, connection: Connection) -> None:
+        with self._lock:
+            if connection not in self._held:
+                return  # (forgotten already: closed by whoever forgot it)
+            self._held.discard(connection)
+        _close_quietly(connection)
+
+
+def _close_quietly(connection: Connection) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - going back to the pool; a broken one is the pool's to discard
+        pass
+
+
+_BY_ENGINE: weakref.WeakKeyDictionary[Engine, HeldConnections] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def for_engine(engine: Engine) -> HeldConnections | None:
+    """The engine's kept connections: SQLite only (None elsewhere: the pool's round applies)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    held = _BY_ENGINE.get(engine)
+    if held is None or held.pid != os.getpid():
+        with _LOCK:
+            held = _BY_ENGINE.get(engine)
+            if held is None or held.pid != os.getpid():
+                held = _BY_ENGINE[engine] = HeldConnections(limit=_pool_size(engine))
+    return held
+
+
+def _pool_size(engine: Engine) -> int:
+    size: Any = getattr(engine.pool, "size", None)
+    return int(size()) if callable(size) else 1
