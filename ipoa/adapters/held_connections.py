@@ -33,53 +33,69 @@ class HeldConnections:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.pid = os.getpid()
-        self._local = threading.local()
+        self._local = threading.local()  # .connection: the thread's; .generation: when it was kept
         self._lock = threading.Lock()
         self._held: set[Connection] = set()
+        self._in_use: set[Connection] = set()  # taken by a unit of work and not yet given back
+        self._generation = 0  # moved on by release_all: what was kept before is not kept any more
 
     def take(self) -> Connection | None:
         """The thread's kept connection for a unit of work, if it has one fit to use and no unit of work of
         the thread has it now (one run inside another takes its own from the pool)."""
         local = self._local
         connection: Connection | None = getattr(local, "connection", None)
-        if connection is None or getattr(local, "in_use", False):
+        if connection is None:
             return None
-        if connection.closed or connection.invalidated:
-            self.forget(connection)
-            _close_quietly(connection)
-            return None
-        local.in_use = True
-        return connection
+        with self._lock:
+            if connection in self._in_use:
+                return None
+            if getattr(local, "generation", None) != self._generation or connection not in self._held:
+                local.connection = None  # (released: closed by release_all or by the thread's ended hook)
+                return None
+            if not (connection.closed or connection.invalidated):
+                self._in_use.add(connection)
+                return connection
+            self._held.discard(connection)
+            local.connection = None
+        _close_quietly(connection)
+        return None
 
     def keep(self, connection: Connection) -> bool:
         """Keep a connection just committed for this thread's next unit of work; False when not kept (the
-        caller closes it): the thread keeps another already, or `limit` threads keep one."""
+        caller closes it): released meanwhile, the thread keeps another already, or `limit` threads keep
+        one."""
         local = self._local
-        if getattr(local, "connection", None) is connection:
-            local.in_use = False
-            return True
         with self._lock:
+            self._in_use.discard(connection)
+            if getattr(local, "connection", None) is connection:
+                if getattr(local, "generation", None) == self._generation and connection in self._held:
+                    return True
+                local.connection = None
+                return False
             if getattr(local, "connection", None) is not None or len(self._held) >= self.limit:
                 return False
             self._held.add(connection)
-        local.connection, local.in_use = connection, False
+            local.connection, local.generation = connection, self._generation
         weakref.finalize(threading.current_thread(), self._thread_ended, connection)
         return True
 
     def forget(self, connection: Connection) -> None:
         """Not kept any more (the caller closes it)."""
         local = self._local
-        if getattr(local, "connection", None) is connection:
-            local.connection, local.in_use = None, False
         with self._lock:
             self._held.discard(connection)
+            self._in_use.discard(connection)
+            if getattr(local, "connection", None) is connection:
+                local.connection = None
 
     def release_all(self) -> None:
-        """Every kept connection back to the pool (the services close)."""
+        """Every kept connection back to the pool (the services close); one a unit of work has now is closed
+        by it as it ends (keep refuses it)."""
         with self._lock:
-            held, self._held = self._held, set()
-        self._local = threading.local()
-        for connection in held:
+            self._generation += 1
+            idle = self._held - self._in_use
+            self._held = set()
+        for connection in idle:
             _close_quietly(connection)
 
     def held(self) -> int:
@@ -89,8 +105,9 @@ class HeldConnections:
     def _thread_ended(self, connection: Connection) -> None:
         with self._lock:
             if connection not in self._held:
-                return  # (forgotten already: closed by whoever forgot it)
+                return  # (not kept any more: closed by whoever let it go)
             self._held.discard(connection)
+            self._in_use.discard(connection)
         _close_quietly(connection)
 
 

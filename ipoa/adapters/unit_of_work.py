@@ -447,12 +447,13 @@ class UnitOfWork:
                             exc_info=True)
 
     def _commit_connection(self) -> None:
-        """Commits the unit of work's own connection (no session was made) and gives it back to the pool: a
-        statement after this begins a new transaction on a connection taken afresh, as after a session's
-        commit."""
-        connection, self._connection = self._connection, None
+        """Commits the unit of work's own connection (no session was made) and gives it back to the pool (on
+        SQLite, keeps it for the thread's next unit of work: adapters/held_connections.py): a statement after
+        this begins a new transaction, as after a session's commit."""
+        connection = self._connection
         if connection is not None:
-            connection.commit()
+            connection.commit()  # (should it fail, __exit__ closes the connection: never kept)
+            self._connection = None
             held = held_connections.for_engine(connection.engine)
             if held is None or not held.keep(connection):  # SQLite: kept for the thread's next unit of work
                 connection.close()

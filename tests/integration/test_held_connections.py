@@ -133,3 +133,23 @@ def test_postgresql_keeps_none(svc):
     checked_out = svc.db.pool.checkedout()
     committed_connection(svc)
     assert svc.db.pool.checkedout() == checked_out
+
+
+def test_a_connection_in_use_when_the_services_close_is_closed_by_its_unit_of_work_not_kept(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'released.db'}")
+    held = held_connections.for_engine(engine)
+    assert held is not None
+    try:
+        first = engine.connect()
+        first.begin()
+        first.commit()
+        assert held.keep(first)
+        taken = held.take()
+        assert taken is first and held.take() is None  # in use: not lent twice
+        held.release_all()  # while a unit of work has it
+        assert not first.closed
+        assert not held.keep(first)  # its unit of work then closes it
+        first.close()
+        assert held.take() is None and held.held() == 0 and engine.pool.checkedout() == 0
+    finally:
+        engine.dispose()
