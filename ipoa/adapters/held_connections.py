@@ -16,7 +16,8 @@ What keeps this safe:
   the pool's connections; the others check out and in as before.
 - A thread's connection goes back to the pool when the thread object is collected after the thread ended
   (weakref.finalize), and all of them when the services close (`release_all`).
-- A forked process never uses its parent's: the holder is made anew in a process of another pid."""
+- A forked process never uses its parent's, nor hands them to the pool: in the child they are set aside
+  untouched (os.register_at_fork) and the child keeps its own."""
 from __future__ import annotations
 
 import os
@@ -32,7 +33,7 @@ class HeldConnections:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.pid = os.getpid()
+        self.abandoned = False  # a forked child's copy of its parent's: never used nor closed
         self._local = threading.local()  # .connection: the thread's; .generation: when it was kept
         self._lock = threading.Lock()
         self._held: set[Connection] = set()
@@ -104,7 +105,7 @@ class HeldConnections:
 
     def _thread_ended(self, connection: Connection) -> None:
         with self._lock:
-            if connection not in self._held:
+            if self.abandoned or connection not in self._held:
                 return  # (not kept any more: closed by whoever let it go)
             self._held.discard(connection)
             self._in_use.discard(connection)
@@ -120,6 +121,7 @@ def _close_quietly(connection: Connection) -> None:
 
 _BY_ENGINE: weakref.WeakKeyDictionary[Engine, HeldConnections] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+_ABANDONED: list[HeldConnections] = []  # (a forked child's: kept referenced, so no finalizer touches them)
 
 
 def for_engine(engine: Engine) -> HeldConnections | None:
@@ -127,12 +129,25 @@ def for_engine(engine: Engine) -> HeldConnections | None:
     if engine.dialect.name != "sqlite":
         return None
     held = _BY_ENGINE.get(engine)
-    if held is None or held.pid != os.getpid():
+    if held is None:
         with _LOCK:
             held = _BY_ENGINE.get(engine)
-            if held is None or held.pid != os.getpid():
+            if held is None:
                 held = _BY_ENGINE[engine] = HeldConnections(limit=_pool_size(engine))
     return held
+
+
+def _forked() -> None:
+    """In a forked child: its parent's connections set aside, untouched (a SQLite connection must not cross a
+    fork; closing the copy would hand the parent's connection to the child's pool)."""
+    for held in list(_BY_ENGINE.values()):
+        held.abandoned = True
+        _ABANDONED.append(held)
+    _BY_ENGINE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _pool_size(engine: Engine) -> int:

@@ -153,3 +153,24 @@ def test_a_connection_in_use_when_the_services_close_is_closed_by_its_unit_of_wo
         assert held.take() is None and held.held() == 0 and engine.pool.checkedout() == 0
     finally:
         engine.dispose()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork is how a process would inherit them")
+def test_a_forked_child_never_uses_its_parents_kept_connection(svc, sqlite_only):
+    import multiprocessing
+
+    kept = committed_connection(svc)
+    context = multiprocessing.get_context("fork")
+    answer = context.Queue()
+
+    def child() -> None:
+        held = held_connections.for_engine(svc.db)
+        answer.put((held is not None and held.take() is None, held.held() if held else -1))
+
+    process = context.Process(target=child)
+    process.start()
+    found = answer.get(timeout=30)
+    process.join(30)
+    assert process.exitcode == 0
+    assert found == (True, 0)  # a holder of its own, empty: the parent's connection is not the child's
+    assert committed_connection(svc) is kept  # and the parent's is still its own
