@@ -34,11 +34,10 @@ class HeldConnections:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.abandoned = False  # a forked child's copy of its parent's: never used nor closed
-        self._local = threading.local()  # .connection: the thread's; .generation: when it was kept
+        self._local = threading.local()  # .connection: the thread's, while it is in _held
         self._lock = threading.Lock()
         self._held: set[Connection] = set()
         self._in_use: set[Connection] = set()  # taken by a unit of work and not yet given back
-        self._generation = 0  # moved on by release_all: what was kept before is not kept any more
 
     def take(self) -> Connection | None:
         """The thread's kept connection for a unit of work, if it has one fit to use and no unit of work of
@@ -50,7 +49,7 @@ class HeldConnections:
         with self._lock:
             if connection in self._in_use:
                 return None
-            if getattr(local, "generation", None) != self._generation or connection not in self._held:
+            if connection not in self._held:
                 local.connection = None  # (released: closed by release_all or by the thread's ended hook)
                 return None
             if not (connection.closed or connection.invalidated):
@@ -69,14 +68,14 @@ class HeldConnections:
         with self._lock:
             self._in_use.discard(connection)
             if getattr(local, "connection", None) is connection:
-                if getattr(local, "generation", None) == self._generation and connection in self._held:
+                if connection in self._held:
                     return True
                 local.connection = None
                 return False
             if getattr(local, "connection", None) is not None or len(self._held) >= self.limit:
                 return False
             self._held.add(connection)
-            local.connection, local.generation = connection, self._generation
+            local.connection = connection
         weakref.finalize(threading.current_thread(), self._thread_ended, connection)
         return True
 
@@ -93,7 +92,6 @@ class HeldConnections:
         """Every kept connection back to the pool (the services close); one a unit of work has now is closed
         by it as it ends (keep refuses it)."""
         with self._lock:
-            self._generation += 1
             idle = self._held - self._in_use
             self._held = set()
         for connection in idle:
