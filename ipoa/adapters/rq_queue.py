@@ -51,8 +51,10 @@ class OutboxNotifier:
             return
         with self._lock:
             try:
-                self._open().send_command("RPUSH", OUTBOX_LIST, *message_ids)
-            except (redis.ConnectionError, OSError):
+                # Packed here (redis-py's packer and health check cost about as much as the rest of the
+                # hand-over's Python); sent by redis-py, which closes the connection on a failed write.
+                self._open().send_packed_command([rpush_command(OUTBOX_LIST, message_ids)], check_health=False)
+            except BaseException:
                 self._close()  # the next publish connects afresh; this one's ids are left to the sweep
                 raise
 
@@ -68,8 +70,11 @@ class OutboxNotifier:
         elif connection is not None:
             self._close()
         # A forked process (an RQ job's work horse) gets a connection of its own: the parent's socket is
-        # the parent's.
-        connection = cast("redis.Connection", self._connection_factory().connection_pool.make_connection())
+        # the parent's. Made from the pool's settings but not by the pool, which counts what it makes
+        # against its limit (100) and never hears of one this notifier closes: after a hundred reconnections
+        # (Redis restarted, a connection broken) every publish would fail.
+        pool = self._connection_factory().connection_pool
+        connection = cast("redis.Connection", pool.connection_class(**pool.connection_kwargs))
         connection.connect()
         connection.send_command("CLIENT", "REPLY", "OFF")
         sock = connection._sock
@@ -84,6 +89,13 @@ class OutboxNotifier:
         if self._connection is not None and self._forks == _FORKS[0]:
             self._connection.disconnect()
         self._connection = self._poll = None
+
+
+def rpush_command(key: str, values: list[str]) -> bytes:
+    """RPUSH key values... in Redis's protocol (RESP: an array of bulk strings, UTF-8), as redis-py packs it."""
+    parts = [key.encode(), *(value.encode() for value in values)]
+    return b"".join([b"*%d\r\n$5\r\nRPUSH\r\n" % (len(parts) + 1),
+                     *(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)])
 
 
 # How many times this process's line of descent has forked: a connection made before a fork is the parent's

@@ -89,3 +89,17 @@ def test_a_forked_process_publishes_on_a_connection_of_its_own(private_redis):
     # Nothing lost or garbled by two processes writing on one socket, each process's ids in its own order.
     assert [i for i in listed if i.startswith("parent")] == [f"parent{i}" for i in range(201)]
     assert [i for i in listed if i.startswith("child")] == [f"child{i}" for i in range(200)]
+
+
+def test_reconnecting_any_number_of_times_never_runs_out_of_connections(private_redis):
+    # Each hang-up the notifier sees (Redis restarted, a connection broken) makes it a new connection; the
+    # Redis client's pool would count each against its limit (100) and never hear it was closed. One
+    # client, as the app's services give it (Services.redis).
+    client = connect(private_redis.url)
+    notifier = OutboxNotifier(lambda: client)
+    reader = connect(private_redis.url)
+    for i in range(150):
+        notifier.publish([f"m{i}"])
+        reader.client_kill_filter(_type="normal", skipme=True)  # the notifier's connection, closed by Redis
+        _eventually(lambda i=i: reader.llen(OUTBOX_LIST) == i + 1)
+    assert _listed(private_redis.url) == [f"m{i}" for i in range(150)]
