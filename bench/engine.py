@@ -1,7 +1,8 @@
 """Engine core benchmark (issue 14, point 1): a call's lifecycle step by step through the service layer,
 against the same-work limit and against SpiffWorkflow, in one run, on SQLite (WAL) and PostgreSQL.
 
-    .venv/bin/python bench/engine.py [--backend sqlite|postgresql|both] [--calls 300] [--rounds 3] [--profile]
+    .venv/bin/python bench/engine.py [--backend sqlite|postgresql|both] [--calls 300] [--rounds 3] [--slice 25]
+                                     [--profile]
 
 Nothing leaves 127.0.0.1. What it does, bounded by --max-seconds:
 
@@ -12,9 +13,11 @@ Nothing leaves 127.0.0.1. What it does, bounded by --max-seconds:
    `ipoa_engine_bench` on 127.0.0.1, dropped and recreated (never `test` nor a test_* database). Then
    `flask --app ipoa init` on it, and the app's Services in this process (adapters and SystemClock as the
    web app wires them; outbox ids RPUSHed to Redis after each commit, as in production).
-2. Three runners, N calls each, five steps a call, one commit a step, in turn within each round (the
-   order rotates from round to round), after a warm-up of a few calls each, after which what the process
-   holds is frozen out of the garbage collector's way (gc.freeze, as the app's processes do once started):
+2. Three runners, N calls each, five steps a call, one commit a step, taking turns within each round, a
+   slice of --slice calls each (25; the order rotates from round to round; each runner's figures are its
+   own slices' totals, so that the machine's slow and fast spells fall on all runners alike), after a
+   warm-up of a few calls each, after which what the process holds is frozen out of the garbage
+   collector's way (gc.freeze, as the app's processes do once started):
      ipoa        log -> start triage -> refer (to CRT) -> accept -> complete, each step a real use case of
                  ipoa/service/calls.py in its own unit of work: log_call (with the duplicate check: each
                  call has its own valid NHS number from the never-issued 999 range) and fire_call_trigger as
@@ -571,21 +574,37 @@ def run_backend(backend: Backend, args, redis_url: str, tmp: Path, deadline: flo
         names = list(runners)
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
+            # The runners take turns within the round, a slice of calls each (--slice), so that the machine's
+            # spells (other work, the host's) fall on all of them alike rather than on one runner's whole
+            # round; each runner's rate and CPU are its own slices' totals.
+            size = args.slice or args.calls
+            wall = dict.fromkeys(order, 0.0)
+            cpu_totals: dict[str, dict[str, float]] = {name: {} for name in order}
+            done = dict.fromkeys(order, 0)
+            while any(done[name] < args.calls for name in order):
+                for name in order:
+                    n = min(size, args.calls - done[name])
+                    if n <= 0:
+                        continue
+                    if time.monotonic() > deadline:
+                        raise BenchError("run time limit reached (--max-seconds)")
+                    before = meter.snapshot()
+                    t0 = time.perf_counter()
+                    runners[name](n)
+                    wall[name] += time.perf_counter() - t0
+                    after = meter.snapshot()
+                    done[name] += n
+                    if before:
+                        for k, v in CpuMeter.delta(before, after).items():
+                            cpu_totals[name][k] = cpu_totals[name].get(k, 0.0) + v
+            steps = args.calls * len(STEPS)
             for name in order:
-                if time.monotonic() > deadline:
-                    raise BenchError("run time limit reached (--max-seconds)")
-                before = meter.snapshot()
-                t0 = time.perf_counter()
-                runners[name](args.calls)
-                wall = time.perf_counter() - t0
-                after = meter.snapshot()
-                steps = args.calls * len(STEPS)
-                figures.steps_per_s.setdefault(name, []).append(steps / wall)
-                if before:
-                    cpu = CpuMeter.delta(before, after)
-                    figures.cpu_ms.setdefault(name, []).append({k: v / steps * 1000 for k, v in cpu.items()})
-                print(f"  {backend.name} round {r + 1}: {name:<9} {steps / wall:8.1f} steps/s "
-                      f"{args.calls / wall:7.1f} calls/s", flush=True)
+                figures.steps_per_s.setdefault(name, []).append(steps / wall[name])
+                if cpu_totals[name]:
+                    figures.cpu_ms.setdefault(name, []).append(
+                        {k: v / steps * 1000 for k, v in cpu_totals[name].items()})
+                print(f"  {backend.name} round {r + 1}: {name:<9} {steps / wall[name]:8.1f} steps/s "
+                      f"{args.calls / wall[name]:7.1f} calls/s", flush=True)
         count_statements(backend, runners["ipoa"], count_calls(args))
         if args.profile and backend.name == args.profile_backend:
             print(profile_ipoa(backend, args.calls))
@@ -721,6 +740,9 @@ def parse_args(argv):
     p.add_argument("--calls", type=int, default=300, help="calls per runner per round, 5 steps each "
                    "(default: %(default)s)")
     p.add_argument("--rounds", type=int, default=3, help="rounds; the figures are medians (default: %(default)s)")
+    p.add_argument("--slice", type=int, default=25, help="calls a runner makes in its turn: within a round the "
+                   "runners take turns until each has made --calls; 0: each makes its round's calls in one turn "
+                   "(default: %(default)s)")
     p.add_argument("--profile", action="store_true", help="one more ipoa pass under cProfile (on SQLite, or the "
                    "one backend chosen): top entries and time by area")
     p.add_argument("--pages", action="store_true", help="SQLite: one more pass per runner, counting the pages "
@@ -731,8 +753,8 @@ def parse_args(argv):
     add_sandbox_options(p, DATABASE_URL, REDIS_URL, max_seconds=1800)
     p.add_argument("--keep", action="store_true", help="keep the databases and Redis contents afterwards")
     args = p.parse_args(argv)
-    if args.calls < 1 or args.rounds < 1:
-        p.error("--calls and --rounds must be at least 1")
+    if args.calls < 1 or args.rounds < 1 or args.slice < 0:
+        p.error("--calls and --rounds must be at least 1, --slice at least 0")
     args.profile_backend = "postgresql" if args.backend == "postgresql" else "sqlite"
     return args
 
