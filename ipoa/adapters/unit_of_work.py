@@ -190,6 +190,7 @@ class UnitOfWork:
         # (adapters/prepared.py) runs them on the unit of work's connection (`connection`) without one.
         self._session: Session | None = None
         self._connection: Connection | None = None  # the transaction's connection while there is no session
+        self._held: held_connections.HeldConnections | None = None  # its engine's kept connections (SQLite)
         self._info: dict[Any, Any] = {}  # the session's info while there is no session (_SessionView.info)
         self._stores = {}
         self._pending: list[str] = []
@@ -237,8 +238,8 @@ class UnitOfWork:
         connection = self._connection
         if connection is None:
             engine = self._engine()
-            held = held_connections.for_engine(engine)  # SQLite: the thread's, kept from its last unit of work
-            connection = (held.take() if held is not None else None) or engine.connect()
+            held = self._held = held_connections.for_engine(engine)  # SQLite: the thread's, kept from its last
+            connection = (held.take() if held is not None else None) or engine.connect()  # unit of work
             self._connection = connection
             connection.begin()
         return connection
@@ -454,7 +455,7 @@ class UnitOfWork:
         if connection is not None:
             connection.commit()  # (should it fail, __exit__ closes the connection: never kept)
             self._connection = None
-            held = held_connections.for_engine(connection.engine)
+            held = self._held
             if held is None or not held.keep(connection):  # SQLite: kept for the thread's next unit of work
                 connection.close()
 
@@ -462,7 +463,7 @@ class UnitOfWork:
         """The unit of work's connection closed (back to the pool, its transaction rolled back), not kept."""
         connection, self._connection = self._connection, None
         if connection is not None:
-            held = held_connections.for_engine(connection.engine)
+            held = self._held
             if held is not None:
                 held.forget(connection)
             connection.close()

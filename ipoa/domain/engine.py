@@ -70,6 +70,7 @@ class Engine:
         check_family(defs)
         self.directory = directory
         self.sla = sla  # an SlaPolicy: without one (some unit tests) no clock is kept
+        self._clock_changes: dict[tuple[str, int, str | None, str, str], tuple[tuple[str, bool, bool], ...]] = {}
         self._compiled: dict[tuple[str, int], CompiledWorkflow] = {
             d.key: CompiledWorkflow(d, _check) for d in defs}
         self._latest: dict[str, WorkflowDefinition] = {}
@@ -255,21 +256,36 @@ class Engine:
         if self.sla is None:
             return
         subject = referral if referral is not None else call
-        definition = self.definition(subject.workflow, subject.workflow_version)
-        for kind, binding in self.sla.clocks.items():
-            if binding.workflow != subject.workflow:
-                continue
-            change = binding.change(definition, from_state, to_state, trigger)
-            if change is None:
-                continue
-            if change == "stop" or from_state in binding.states(definition):  # stopped, or restarted
+        key = (subject.workflow, subject.workflow_version, from_state, to_state, trigger)
+        changes = self._clock_changes.get(key)
+        if changes is None:
+            changes = self._clock_changes[key] = self._changes(key)
+        for kind, stops, starts in changes:
+            if stops:
                 result.stopped_clocks.append((call.ref, referral.id if referral else None, kind, now))
-            if change == "start":
+            if starts:
                 clock = self._due(kind, call, referral, now)
                 if clock is not None:
                     result.timers.append(Timer(
                         kind=kind, call_ref=call.ref, referral_id=referral.id if referral else None,
                         due_at=clock.due_at, set_at_version=subject.version, rule=clock.rule, created_at=now))
+
+    def _changes(self, key: tuple[str, int, str | None, str, str]) -> tuple[tuple[str, bool, bool], ...]:
+        """The clocks a state change of a workflow version starts or stops: (kind, stops, starts), stops
+        also when it starts afresh. Depends only on the definitions and the policy, both fixed for this
+        engine: worked out once per change (_clocks, every workflow step)."""
+        workflow, version, from_state, to_state, trigger = key
+        definition = self.definition(workflow, version)
+        out = []
+        for kind, binding in self.sla.clocks.items():
+            if binding.workflow != workflow:
+                continue
+            change = binding.change(definition, from_state, to_state, trigger)
+            if change is None:
+                continue
+            stops = change == "stop" or from_state in binding.states(definition)  # stopped, or restarted
+            out.append((kind, stops, change == "start"))
+        return tuple(out)
 
     def _due(self, kind: str, call: Call, referral: Referral | None, now: datetime) -> Any:
         sla, directory = self.sla, self.directory
