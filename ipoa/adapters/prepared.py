@@ -125,11 +125,12 @@ class Prepared:
 
         def read() -> list[tuple[Any, ...]]:
             try:
-                return [compiled.row(r) for r in cursor.fetchall()]
+                found = [compiled.row(r) for r in cursor.fetchall()]
             except connection.dialect.loaded_dbapi.Error as error:
-                _raise(connection, cursor, compiled.sql, None, error, False)
-            finally:
                 cursor.close()
+                _raise(connection, cursor, compiled.sql, None, error, False)
+            _done(connection, cursor)
+            return found
 
         return read
 
@@ -167,6 +168,8 @@ class Prepared:
             return lambda: count
         compiled = self._compiled(connection.dialect)
         cursor = _run(connection, compiled, compiled.parameters(params), many=False, fetch=False, cursor_back=True)
+        batch.cursors.remove(cursor)  # its count is read after the batch, maybe: closed then, never reused
+        batch.kept.append(cursor)
 
         def rowcount() -> int:
             if cursor.rowcount < 0:  # not in yet: psycopg gives -1 until the batch's results are read
@@ -200,14 +203,15 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
             cursor = _run(connection, compiled, parameters, many=many, fetch=False, cursor_back=True)
             connection.info[_BATCH].cursors.remove(cursor)
         try:
-            return cursor.fetchall() if fetch else cursor.rowcount
+            found = cursor.fetchall() if fetch else cursor.rowcount
         except connection.dialect.loaded_dbapi.Error as error:
-            _raise(connection, cursor, compiled.sql, parameters, error, many)
-        finally:
             cursor.close()
+            _raise(connection, cursor, compiled.sql, parameters, error, many)
+        _done(connection, cursor)
+        return found
     if batch is not None and info.pop(BEGIN_PENDING, False):
         _send_begin(connection, batch)  # the batch's first statement: its transaction's BEGIN goes first
-    cursor = dbapi_connection.cursor()
+    cursor = _cursor(info, dbapi_connection)
     later = batch is not None and not fetch
     if later and batch is not None:
         batch.cursors.append(cursor)
@@ -226,23 +230,64 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
             dispatch.after_cursor_execute(connection, cursor, compiled.sql, parameters, context, many)
         if cursor_back:
             return cursor
-        return cursor.fetchall() if fetch else cursor.rowcount
+        found = cursor.fetchall() if fetch else cursor.rowcount
     except connection.dialect.loaded_dbapi.Error as error:
-        _raise(connection, cursor, compiled.sql, parameters, error, many)
-    finally:
         if not later:
             cursor.close()
+        _raise(connection, cursor, compiled.sql, parameters, error, many)
+    except BaseException:
+        if not later:
+            cursor.close()
+        raise
+    if not later:
+        _done(connection, cursor)
+    return found
+
+
+# PostgreSQL: a DB-API connection's cursors read to the end and done with, for its next statements. A psycopg
+# cursor costs about 11 µs to make (its adapters' set-up), and a workflow step ran about seven, one per
+# statement, BEGIN and COMMIT (docs/performance.md, "Engine core"). The connection's info (its pool record's,
+# kept across check-outs) holds them with the DB-API connection they belong to, so that one reconnected is
+# never handed another's. SQLite's cursors are closed as before: a cursor left with a statement not stepped
+# to its end would keep it open, and one costs about 1 µs to make.
+_FREE = "ipoa.free_cursors"
+_FREE_MAX = 16
+
+
+def _cursor(info: dict[Any, Any], dbapi_connection: Any) -> Any:
+    free = info.get(_FREE)
+    if free is not None and free[0] is dbapi_connection and free[1]:
+        return free[1].pop()
+    return dbapi_connection.cursor()
+
+
+def _done(connection: Connection, cursor: Any) -> None:
+    """A cursor whose results were all read: kept for the connection's next statement (PostgreSQL), or
+    closed."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if connection.dialect.name != "postgresql" or dbapi_connection is None or cursor.closed:
+        cursor.close()
+        return
+    info = connection.info
+    free = info.get(_FREE)
+    if free is None or free[0] is not dbapi_connection:
+        free = info[_FREE] = (dbapi_connection, [])
+    if len(free[1]) < _FREE_MAX:
+        free[1].append(cursor)
+    else:
+        cursor.close()
 
 
 _BATCH = "ipoa.batch"  # the connection's info key of the batch under way (the pool's record: removed after)
 
 
 class _Batch:
-    __slots__ = ("pipeline", "cursors")
+    __slots__ = ("pipeline", "cursors", "kept")
 
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
-        self.cursors: list[Any] = []
+        self.cursors: list[Any] = []  # read by the batch's end: free for the connection's next statements
+        self.kept: list[Any] = []  # still to be read by someone after the batch (run_later's): closed
 
     def sync(self, connection: Connection) -> None:
         try:
@@ -263,18 +308,26 @@ def batched(connection: Connection) -> Iterator[Callable[[], None]]:
     if pipeline_of is None or connection.dialect.name != "postgresql" or _BATCH in connection.info:
         yield lambda: None
         return
+    clean = False
     try:
         with pipeline_of() as pipeline:
             # A pending BEGIN goes with the batch's first statement (_run, or the cursor events' for Core's),
             # so a batch that sends none sends no BEGIN either (commit_in_batch: nor COMMIT).
             batch = connection.info[_BATCH] = _Batch(pipeline)
             yield functools.partial(batch.sync, connection)
+        clean = True
     except connection.dialect.loaded_dbapi.Error as error:  # raised as the pipeline ended
         _raise(connection, None, "(a batch of statements)", None, error, False)
     finally:
         batch = connection.info.pop(_BATCH, None)
-        for cursor in batch.cursors if batch is not None else ():
-            cursor.close()
+        if batch is not None:
+            for cursor in batch.cursors:
+                if clean:  # (every result in: the pipeline ended without an error)
+                    _done(connection, cursor)
+                else:
+                    cursor.close()
+            for cursor in batch.kept:
+                cursor.close()
 
 
 # PostgreSQL: the transaction's BEGIN is not yet sent (begin_with_first_statement). A key of the connection's
@@ -286,18 +339,19 @@ _WROTE = "ipoa.wrote"  # the transaction ran a statement other than a SELECT
 def _send_begin(connection: Connection, batch: _Batch | None, wrap: bool = True) -> None:
     """wrap=False: a driver's error raised as it is, for SQLAlchemy to handle (inside its own execution)."""
     dbapi_connection = connection.connection.dbapi_connection
-    cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(connection.info, dbapi_connection)
+    if batch is not None:
+        batch.cursors.append(cursor)
     try:
         cursor.execute("BEGIN")
     except connection.dialect.loaded_dbapi.Error as error:
+        if batch is None:
+            cursor.close()
         if not wrap:
             raise
         _raise(connection, cursor, "BEGIN", None, error, False)
-    finally:
-        if batch is None:
-            cursor.close()
-        else:
-            batch.cursors.append(cursor)
+    if batch is None:
+        _done(connection, cursor)
 
 
 def begin_with_first_statement(engine: Engine) -> None:
@@ -416,7 +470,7 @@ def commit_in_batch(connection: Connection) -> None:
         return  # the transaction sent nothing: nothing to commit
     # Not a statement to the engine's listeners: Core's COMMIT is not one either (its `commit` event fires
     # when the session commits).
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(connection.info, connection.connection.dbapi_connection)
     batch.cursors.append(cursor)
     try:
         cursor.execute("COMMIT")

@@ -3,6 +3,7 @@ back, a driver's error raised as SQLAlchemy's with the parameters hidden, a requ
 refused, and the engine's statement listeners called. On SQLite and on PostgreSQL."""
 from __future__ import annotations
 
+import sys
 from datetime import date, datetime
 
 import pytest
@@ -110,3 +111,64 @@ def test_an_error_in_a_batch_is_sqlalchemys_and_the_transaction_writes_nothing(s
             _CALL_AND_REFERRALS.rows(connection, {"b_ref": ref})  # results read: the error surfaces
     with svc.uow() as uow:
         assert uow.session.execute(select(calls.c.summary).where(calls.c.ref == ref)).scalar_one() != "Never."
+
+
+def test_postgresql_statements_take_cursors_read_to_the_end_and_never_another_connections(svc, handler_actor,
+                                                                                           monkeypatch):
+    """PostgreSQL: a connection's cursors, once every result is read, serve its next statements (a psycopg
+    cursor costs about 11 µs to make, docs/performance.md); a count still to be read after a batch keeps its
+    own, and no connection is handed another's. SQLite closes each as before."""
+    from ipoa.adapters import prepared
+
+    if svc.db.dialect.name != "postgresql":
+        pytest.skip("cursors are kept on PostgreSQL only")
+    import psycopg
+
+    made: list[object] = []  # by this module's statements (SQLAlchemy's own make theirs as ever)
+    make = psycopg.Connection.cursor
+
+    def counting(self, *args, **kwargs):
+        cursor = make(self, *args, **kwargs)
+        if sys._getframe(1).f_code.co_filename == prepared.__file__:
+            made.append(cursor)
+        return cursor
+
+    ref, _ = referred(svc)  # (steps already made: the pool's connections have been used)
+    monkeypatch.setattr(psycopg.Connection, "cursor", counting)
+    for _ in range(3):  # the same step's statements again: the pool hands back a connection used before
+        call = call_service.log_call(svc, handler_actor, call_payload(), allow_duplicate=True)
+        assert call.version == 1
+    fresh = len(made)
+    for _ in range(5):
+        call_service.log_call(svc, handler_actor, call_payload(), allow_duplicate=True)
+    assert len(made) == fresh, "a step on a connection used before made new cursors"
+
+    # An error in a batch: its cursors are closed, not kept (the connection's next statements work).
+    set_ref = Prepared(update(calls).where(calls.c.ref == bindparam("b_ref")), column_keys=("ref",))
+    other = call_service.log_call(svc, handler_actor, call_payload(), allow_duplicate=True).ref
+    with svc.uow() as uow, pytest.raises(exc.IntegrityError):
+        connection = uow.session.connection()
+        with batched(connection):
+            set_ref.run(connection, {"b_ref": ref, "ref": other})  # the unique index refuses it
+            _CALL_AND_REFERRALS.rows(connection, {"b_ref": ref})
+    for _ in range(3):
+        call_service.log_call(svc, handler_actor, call_payload(), allow_duplicate=True)
+    keeping = 0
+    for record in list(svc.db.pool._pool.queue):  # what each idle connection of the pool keeps: its own, open
+        kept = record.info.get(prepared._FREE)
+        if kept is not None:
+            owner, cursors = kept
+            assert owner is record.dbapi_connection
+            assert all(not c.closed and c.connection is owner for c in cursors)
+            assert len(cursors) <= prepared._FREE_MAX
+            keeping += bool(cursors)
+    assert keeping
+
+    # Another DB-API connection (a reconnection, the pool's next one) never takes this one's cursors.
+    with svc.db.connect() as one, svc.db.connect() as two:
+        first, second = one.connection.dbapi_connection, two.connection.dbapi_connection
+        cursor = first.cursor()
+        info = {prepared._FREE: (first, [cursor])}
+        assert prepared._cursor(info, second) is not cursor
+        assert prepared._cursor(info, second).connection is second
+        assert prepared._cursor(info, first) is cursor
