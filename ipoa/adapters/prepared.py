@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -211,7 +212,9 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
         return found
     if batch is not None and info.pop(BEGIN_PENDING, False):
         _send_begin(connection, batch)  # the batch's first statement: its transaction's BEGIN goes first
-    cursor = _cursor(info, dbapi_connection)
+    free = info.get(_FREE)  # (inline: every statement of a workflow step passes here)
+    cursor = (free[1].pop() if free is not None and free[1] and free[0] is dbapi_connection
+              else dbapi_connection.cursor())
     later = batch is not None and not fetch
     if later and batch is not None:
         batch.cursors.append(cursor)
@@ -240,7 +243,10 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
             cursor.close()
         raise
     if not later:
-        _done(connection, cursor)
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            cursor.close()  # (see _FREE)
+        else:
+            _done(connection, cursor)
     return found
 
 
@@ -265,7 +271,7 @@ def _done(connection: Connection, cursor: Any) -> None:
     """A cursor whose results were all read: kept for the connection's next statement (PostgreSQL), or
     closed."""
     dbapi_connection = connection.connection.dbapi_connection
-    if connection.dialect.name != "postgresql" or dbapi_connection is None or cursor.closed:
+    if dbapi_connection is None or isinstance(dbapi_connection, sqlite3.Connection) or cursor.closed:
         cursor.close()
         return
     info = connection.info
