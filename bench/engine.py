@@ -589,13 +589,20 @@ def run_backend(backend: Backend, args, redis_url: str, tmp: Path, deadline: flo
                     if time.monotonic() > deadline:
                         raise BenchError("run time limit reached (--max-seconds)")
                     before = meter.snapshot()
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     runners[name](n)
                     wall[name] += time.perf_counter() - t0
+                    own = time.process_time() - c0
                     after = meter.snapshot()
                     done[name] += n
                     if before:
-                        for k, v in CpuMeter.delta(before, after).items():
+                        delta = CpuMeter.delta(before, after)
+                        # This process's CPU timed around the runner alone: a snapshot reads all of /proc
+                        # (a few ms), which would otherwise count as the runner's, once a slice. (It counts
+                        # as the machine's other work instead.)
+                        delta["other"] = delta.get("other", 0.0) + delta.get(meter.own, 0.0) - own
+                        delta[meter.own] = own
+                        for k, v in delta.items():
                             cpu_totals[name][k] = cpu_totals[name].get(k, 0.0) + v
             steps = args.calls * len(STEPS)
             for name in order:
