@@ -130,7 +130,7 @@ class Prepared:
             except connection.dialect.loaded_dbapi.Error as error:
                 cursor.close()
                 _raise(connection, cursor, compiled.sql, None, error, False)
-            _done(connection, cursor)
+            _done(connection.info, connection.connection.dbapi_connection, cursor)
             return found
 
         return read
@@ -208,13 +208,11 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
         except connection.dialect.loaded_dbapi.Error as error:
             cursor.close()
             _raise(connection, cursor, compiled.sql, parameters, error, many)
-        _done(connection, cursor)
+        _done(info, dbapi_connection, cursor)
         return found
     if batch is not None and info.pop(BEGIN_PENDING, False):
         _send_begin(connection, batch)  # the batch's first statement: its transaction's BEGIN goes first
-    free = info.get(_FREE)  # (inline: every statement of a workflow step passes here)
-    cursor = (free[1].pop() if free is not None and free[1] and free[0] is dbapi_connection
-              else dbapi_connection.cursor())
+    cursor = _cursor(info, dbapi_connection)
     later = batch is not None and not fetch
     if later and batch is not None:
         batch.cursors.append(cursor)
@@ -234,19 +232,14 @@ def _run(connection: Connection, compiled: _Compiled, parameters: Any, *, many: 
         if cursor_back:
             return cursor
         found = cursor.fetchall() if fetch else cursor.rowcount
-    except connection.dialect.loaded_dbapi.Error as error:
+    except BaseException as error:
         if not later:
             cursor.close()
-        _raise(connection, cursor, compiled.sql, parameters, error, many)
-    except BaseException:
-        if not later:
-            cursor.close()
+        if isinstance(error, connection.dialect.loaded_dbapi.Error):
+            _raise(connection, cursor, compiled.sql, parameters, error, many)
         raise
     if not later:
-        if isinstance(dbapi_connection, sqlite3.Connection):
-            cursor.close()  # (see _FREE)
-        else:
-            _done(connection, cursor)
+        _done(info, dbapi_connection, cursor)
     return found
 
 
@@ -267,14 +260,12 @@ def _cursor(info: dict[Any, Any], dbapi_connection: Any) -> Any:
     return dbapi_connection.cursor()
 
 
-def _done(connection: Connection, cursor: Any) -> None:
-    """A cursor whose results were all read: kept for the connection's next statement (PostgreSQL), or
-    closed."""
-    dbapi_connection = connection.connection.dbapi_connection
+def _done(info: dict[Any, Any], dbapi_connection: Any, cursor: Any) -> None:
+    """A cursor of this DB-API connection whose results were all read: kept for the connection's next
+    statement (PostgreSQL), or closed. info: the connection's (Connection.info)."""
     if dbapi_connection is None or isinstance(dbapi_connection, sqlite3.Connection) or cursor.closed:
         cursor.close()
         return
-    info = connection.info
     free = info.get(_FREE)
     if free is None or free[0] is not dbapi_connection:
         free = info[_FREE] = (dbapi_connection, [])
@@ -329,7 +320,7 @@ def batched(connection: Connection) -> Iterator[Callable[[], None]]:
         if batch is not None:
             for cursor in batch.cursors:
                 if clean:  # (every result in: the pipeline ended without an error)
-                    _done(connection, cursor)
+                    _done(connection.info, dbapi_connection, cursor)
                 else:
                     cursor.close()
             for cursor in batch.kept:
@@ -357,7 +348,7 @@ def _send_begin(connection: Connection, batch: _Batch | None, wrap: bool = True)
             raise
         _raise(connection, cursor, "BEGIN", None, error, False)
     if batch is None:
-        _done(connection, cursor)
+        _done(connection.info, dbapi_connection, cursor)
 
 
 def begin_with_first_statement(engine: Engine) -> None:
