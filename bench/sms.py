@@ -3,11 +3,14 @@ twilio client sending alone from a process like the worker's, in one run (issue 
 
     .venv/bin/python bench/sms.py [--messages N] [--offered-rate R --offered-seconds S]
                                   [--sender-rate X --sender-burst B] [--latency-samples M]
+                                  [--emulator-delay-ms D]
 
 Nothing is sent anywhere but 127.0.0.1: the Twilio API is tests/twilio_emulator.py, served in this
 process on a free loopback port, and the worker's twilio client is aimed at it (TWILIO_API_BASE_URL).
 Its sockets get TCP_NODELAY here (without it each back-to-back send waits ~40 ms for a delayed ACK: an
-artefact of the emulator, see main(); --emulator-nagle reproduces it).
+artefact of the emulator, see main(); --emulator-nagle reproduces it). It answers each text at once;
+--emulator-delay-ms holds each answer as Twilio's API would (tens to hundreds of milliseconds), for the
+baseline and the pipeline alike (docs/performance.md, "Every benchmark of issues 14 and 15 again").
 
 What it does, bounded by --max-seconds:
 
@@ -445,6 +448,9 @@ def parse_args(argv):
                    "(default: %(default)s)")
     p.add_argument("--emulator-nagle", action="store_true", help="leave Nagle's algorithm on the emulator's "
                    "sockets (adds ~40 ms per send under load: see the comment in main)")
+    p.add_argument("--emulator-delay-ms", type=float, default=0.0, help="the emulator answers each text this "
+                   "long after taking it, as Twilio's API takes tens to hundreds of milliseconds (default: "
+                   "%(default)s, at once); the baseline meets the same delay")
     p.add_argument("--profile", metavar="DIR", help="run the worker and the relay under cProfile, writing "
                    "DIR/worker.prof and DIR/relay.prof when they stop")
     p.add_argument("--keep", action="store_true", help="keep the database and Redis contents afterwards")
@@ -452,6 +458,8 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.messages < 1 or args.latency_samples < 1:
         p.error("--messages and --latency-samples must be positive")
+    if not 0 <= args.emulator_delay_ms <= 10_000:
+        p.error("--emulator-delay-ms must be from 0 to 10000")
     return args
 
 
@@ -479,7 +487,8 @@ def main(argv=None) -> int:
         # TCP_NODELAY). That is the emulator's, not the app's nor Twilio's, so by default its sockets
         # get TCP_NODELAY (set on the handler class, in this process only; --emulator-nagle keeps it).
         _Handler.disable_nagle_algorithm = not args.emulator_nagle
-        emulator = TwilioEmulator(account_sid=SID, auth_token=TOKEN).start()
+        emulator = TwilioEmulator(account_sid=SID, auth_token=TOKEN,
+                                  answer_delay=args.emulator_delay_ms / 1000).start()
         env = clean_env({"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
                          "SECRET_KEY": secrets.token_hex(32), "SMS_BACKEND": "twilio",
                          "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM": FROM,
@@ -504,7 +513,8 @@ def main(argv=None) -> int:
         os.unlink(rota.name)
         print(f"database {args.database_url}\nredis    {args.redis_url}\nemulator {emulator.base_url}  "
               f"(one on-duty DN professional, {MOBILE_E164}: one text per referral; "
-              f"TCP_NODELAY {'off' if args.emulator_nagle else 'on'})\n"
+              f"TCP_NODELAY {'off' if args.emulator_nagle else 'on'}; each text answered after "
+              f"{args.emulator_delay_ms:g} ms)\n"
               f"cpus     {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} at the start")
 
         app = App(env)

@@ -143,8 +143,12 @@ class _Handler(BaseHTTPRequestHandler):
 class TwilioEmulator:
     def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-auth-token", *,
                  api_keys: dict[str, str] | None = None, clock=None, callback_base_url: str | None = None,
-                 webhook_timeout: float = 10.0):
+                 webhook_timeout: float = 10.0, answer_delay: float = 0.0):
         self.account_sid, self.auth_token = account_sid, auth_token
+        # Seconds each message create waits before it is answered (the message stored first), unless a fault
+        # is scripted for it: Twilio's API answers in tens to hundreds of milliseconds, this emulator at once
+        # (bench/sms.py --emulator-delay-ms).
+        self.answer_delay = answer_delay
         self.api_keys = dict(api_keys or {})  # {"SK...": secret}
         self.clock = clock or (lambda: datetime.now(UTC))
         # When set, webhooks go to this base URL (path and query kept) but are signed for the URL Twilio would call,
@@ -350,6 +354,8 @@ class TwilioEmulator:
         with self._lock:
             queue = self._scripts.get(to)
             fault = queue.pop(0) if queue else self._fail_all
+        if fault is None and self.answer_delay > 0:
+            fault = ("delay", self.answer_delay)
 
         def log(outcome: str) -> None:
             with self._lock:

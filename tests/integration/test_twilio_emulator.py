@@ -187,6 +187,28 @@ def test_delay_times_out_the_client_but_the_message_exists(emulator):
     assert impatient.messages.list(to=TO)[0].sid == msg.sid
 
 
+def test_answer_delay_holds_every_create_but_a_scripted_fault_takes_its_place(emulator, client):
+    """answer_delay: each create is stored at once and answered that much later (Twilio's own answer time,
+    for bench/sms.py); a scripted fault for a create replaces it; other requests are not held."""
+    emulator.answer_delay = 0.5
+    started = time.monotonic()
+    first = client.messages.create(to=TO, from_=SENDER, body="held")
+    assert 0.5 <= time.monotonic() - started < 2.5
+    assert emulator.attempts[-1].outcome == "201"
+    emulator.script(TO, [("error", 500, 20500)])
+    started = time.monotonic()
+    with pytest.raises(TwilioRestException):
+        client.messages.create(to=TO, from_=SENDER, body="refused")
+    assert time.monotonic() - started < 0.45
+    started = time.monotonic()
+    assert client.messages(first.sid).fetch().body == "held"
+    assert time.monotonic() - started < 0.45
+    emulator.answer_delay = 0.0
+    started = time.monotonic()
+    client.messages.create(to=TO, from_=SENDER, body="at once")
+    assert time.monotonic() - started < 0.45
+
+
 def test_accept_then_drop_closes_without_answer(client, emulator):
     emulator.script(TO, [("accept_then_drop",)])
     with pytest.raises(requests.exceptions.ConnectionError):
