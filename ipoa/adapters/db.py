@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from ..paths import MIGRATIONS
+from . import json_text
 from .orm import start_mappers
 from .prepared import Prepared, begin_with_first_statement
 
@@ -26,6 +27,7 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
     kwargs["hide_parameters"] = True  # a failed statement's message must not carry the row's identifiers
+    kwargs.setdefault("json_serializer", json_text.dumps)  # the JSON columns' text, by orjson (json_text.py)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 

@@ -3,13 +3,15 @@ back, a driver's error raised as SQLAlchemy's with the parameters hidden, a requ
 refused, and the engine's statement listeners called. On SQLite and on PostgreSQL."""
 from __future__ import annotations
 
+import json
 import sys
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import bindparam, exc, insert, select, update
+from sqlalchemy import Text, bindparam, cast, exc, insert, select, update
 
-from ipoa.adapters.orm import calls, referrals
+from ipoa.adapters import json_text
+from ipoa.adapters.orm import calls, outbox, referrals
 from ipoa.adapters.prepared import Prepared, batched
 from ipoa.adapters.repository import _CALL_AND_REFERRALS
 from ipoa.service import calls as call_service
@@ -174,3 +176,18 @@ def test_postgresql_statements_take_cursors_read_to_the_end_and_never_another_co
         assert prepared._cursor(info, second) is not cursor
         assert prepared._cursor(info, second).connection is second
         assert prepared._cursor(info, first) is cursor
+
+
+def test_the_json_columns_are_written_by_orjson_and_read_back_equal(svc, handler_actor):
+    """adapters/json_text.py: the engine's JSON columns (here an outbox event's payload) hold orjson's compact
+    text, and read back (Core, the prepared statements) as the values written."""
+    call = call_service.log_call(svc, handler_actor, call_payload())
+    with svc.uow() as uow:
+        connection = uow.session.connection()
+        texts = connection.execute(select(cast(outbox.c.payload, Text), outbox.c.payload)
+                                   .where(outbox.c.topic == "call.logged")).all()
+    assert texts
+    for text, payload in texts:
+        assert payload["ref"] == call.ref
+        assert text == json_text.dumps(payload) and ": " not in text  # orjson's text, as written
+        assert json.loads(text) == payload

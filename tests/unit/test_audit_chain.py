@@ -44,8 +44,8 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow
 
 @given(st.dictionaries(st.text(), _json, max_size=8))
 def test_canonical_content_is_what_json_dumps_writes_with_the_chains_options(fields_):
-    # canonical keeps one encoder rather than making one per call (json.dumps): the same bytes, so every
-    # hash already stored still verifies.
+    # canonical keeps json's C encoder rather than making one per call (json.dumps): the same bytes, so
+    # every hash already stored still verifies.
     from ipoa.domain.audit_chain import _instant
 
     assert canonical(fields_) == json.dumps(fields_, sort_keys=True, separators=(",", ":"), ensure_ascii=True,

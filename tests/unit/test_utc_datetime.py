@@ -35,6 +35,23 @@ def test_the_same_text_as_sqlalchemys_processors_for_any_aware_instant(value):
     assert OURS(value) == sqlalchemys(value)
 
 
+utc_instants = st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.just(UTC))
+
+
+@given(st.lists(st.one_of(instants, utc_instants, st.none()), min_size=1, max_size=12), st.data())
+def test_the_last_text_remembered_is_only_ever_an_equal_instants(values, data):
+    """The processor remembers the last instant's text: a run of instants with repeats (the same instant in
+    other offsets, a naive one in between) still gives each its own text."""
+    assert OURS is not None
+    run = [*values, *data.draw(st.lists(st.sampled_from(values), max_size=12))]
+    for value in run:
+        if value is not None and data.draw(st.booleans()):
+            value = value.astimezone(data.draw(offsets))  # the same instant, another offset
+        assert OURS(value) == sqlalchemys(value)
+        with pytest.raises(ValueError, match="naive"):
+            OURS(datetime(2026, 12, 4, 16, 0))
+
+
 def test_whole_seconds_keep_their_microseconds_and_none_stays_none():
     assert OURS is not None
     whole = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
@@ -50,9 +67,40 @@ def test_a_naive_instant_is_refused_as_before():
         sqlalchemys(datetime(2026, 12, 4, 16, 0))
 
 
+READ = UTCDateTime().dialect_impl(SQLITE).result_processor(SQLITE, None)
+
+
+def sqlalchemys_read(text: str | None) -> datetime | None:
+    """What SQLAlchemy's processors give a DATETIME column's text: SQLite's, then process_result_value."""
+    generic = TypeDecorator.result_processor(UTCDateTime().dialect_impl(SQLITE), SQLITE, None)
+    assert generic is not None
+    return generic(text)
+
+
+@given(instants)
+def test_an_instant_written_reads_back_as_sqlalchemys_processors_read_it(value):
+    assert OURS is not None and READ is not None
+    text = OURS(value)
+    assert READ(text) == sqlalchemys_read(text) == value
+    assert READ(text).tzinfo is UTC
+
+
+@pytest.mark.parametrize("text", [
+    "2026-12-05", "2026-12-05 01:02", "2026-12-05 01:02:03", "2026-12-05T01:02:03.5", "2026-12-05 01:02:03.123",
+    "2026-12-05 01:02:03+01:00", "2026-12-05 01:02:03Z", None])
+def test_text_written_otherwise_reads_as_sqlalchemys_processors_read_it(text):
+    """A date alone, an offset of its own, fewer digits: what another writer (a migration, a hand) may leave."""
+    assert READ is not None
+    assert READ(text) == sqlalchemys_read(text)
+    assert text is None or READ(text).tzinfo is UTC
+
+
 def test_postgresql_keeps_sqlalchemys_own_processing():
     dialect = postgresql.dialect()
     ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
     generic = TypeDecorator.bind_processor(UTCDateTime().dialect_impl(dialect), dialect)
     moment = datetime(2026, 12, 4, 16, 0, tzinfo=timezone(timedelta(hours=1)))
     assert (ours(moment) if ours else moment) == (generic(moment) if generic else moment)
+    read = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    generic_read = TypeDecorator.result_processor(UTCDateTime().dialect_impl(dialect), dialect, None)
+    assert (read(moment) if read else moment) == (generic_read(moment) if generic_read else moment)
