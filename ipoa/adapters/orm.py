@@ -90,27 +90,28 @@ class UTCDateTime(TypeDecorator):
         "Engine core"). tests/unit/test_utc_datetime.py checks the two agree on any aware instant."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
-        # The last instant written and its text: a unit of work writes the same instant (its clock's `now`)
-        # into several columns and rows, and datetime's isoformat is dear (about 7,000 instructions: it
+        # The last instant in UTC written and its text: a unit of work writes the same instant (its clock's
+        # `now`) into several columns and rows, and datetime's isoformat is dear (about 7,000 instructions: it
         # formats through PyUnicode_FromFormat). One tuple, replaced whole, so threads never see a mixed pair.
-        # Equal aware instants have the same UTC text whatever their offset.
-        last: list[tuple[datetime | None, str | None]] = [(None, None)]
+        # Only instants in UTC are remembered and compared: two datetimes with the same zone compare by their
+        # wall-clock fields, fold ignored, so the two 01:30s of the hour London repeats would be "equal".
+        last: tuple[datetime | None, str] = (None, "")
 
         def process(value: datetime | None) -> str | None:
+            nonlocal last
             if value is None:
                 return None
-            seen, text = last[0]
-            if seen is not None and value == seen:
-                return text
             offset = value.tzinfo
             if offset is UTC:  # (the clock's instants: isoformat's "+00:00" cut off, nothing converted)
+                seen, text = last
+                if value == seen:
+                    return text
                 text = value.isoformat(" ", "microseconds")[:-6]
-            elif offset is None:
+                last = (value, text)
+                return text
+            if offset is None:
                 raise ValueError("naive datetime: store aware UTC instants only")
-            else:
-                text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-            last[0] = (value, text)
-            return text
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
         return process
 

@@ -4,6 +4,7 @@ Core, adapters/prepared.py) must compare and sort as the same instants."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -36,9 +37,12 @@ def test_the_same_text_as_sqlalchemys_processors_for_any_aware_instant(value):
 
 
 utc_instants = st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.just(UTC))
+london_instants = st.datetimes(min_value=datetime(1980, 1, 1), max_value=datetime(2100, 12, 31),
+                               timezones=st.just(ZoneInfo("Europe/London")), allow_imaginary=False)
 
 
-@given(st.lists(st.one_of(instants, utc_instants, st.none()), min_size=1, max_size=12), st.data())
+@given(st.lists(st.one_of(instants, utc_instants, london_instants, st.none()), min_size=1, max_size=12),
+       st.data())
 def test_the_last_text_remembered_is_only_ever_an_equal_instants(values, data):
     """The processor remembers the last instant's text: a run of instants with repeats (the same instant in
     other offsets, a naive one in between) still gives each its own text."""
@@ -93,6 +97,19 @@ def test_text_written_otherwise_reads_as_sqlalchemys_processors_read_it(text):
     assert READ is not None
     assert READ(text) == sqlalchemys_read(text)
     assert text is None or READ(text).tzinfo is UTC
+
+
+def test_the_hour_london_repeats_is_written_as_two_instants():
+    """Datetimes in one zone compare by their wall-clock fields, fold ignored: 01:30 on the last Sunday of
+    October, before and after the clocks go back, are "equal" but an hour apart."""
+    assert OURS is not None
+    london = ZoneInfo("Europe/London")
+    first, second = (datetime(2026, 10, 25, 1, 30, tzinfo=london, fold=fold) for fold in (0, 1))
+    assert first == second  # (as Python compares them)
+    texts = [OURS(first), OURS(second), OURS(first.astimezone(UTC)), OURS(second.astimezone(UTC)), OURS(first)]
+    assert texts == ["2026-10-25 00:30:00.000000", "2026-10-25 01:30:00.000000", "2026-10-25 00:30:00.000000",
+                     "2026-10-25 01:30:00.000000", "2026-10-25 00:30:00.000000"]
+    assert texts[:2] == [sqlalchemys(first), sqlalchemys(second)]
 
 
 def test_postgresql_keeps_sqlalchemys_own_processing():
