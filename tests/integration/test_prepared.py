@@ -189,5 +189,5 @@ def test_the_json_columns_are_written_by_orjson_and_read_back_equal(svc, handler
     assert texts
     for text, payload in texts:
         assert payload["ref"] == call.ref
-        assert text == json_text.dumps(payload) and ": " not in text  # orjson's text, as written
+        assert text == json_text.dumps(payload)  # orjson's text, as written (json.dumps puts a space after ":")
         assert json.loads(text) == payload
