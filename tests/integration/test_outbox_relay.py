@@ -215,3 +215,28 @@ def test_a_batchs_referrals_record_their_recipient_choices_together(svc, handler
         (choice,) = sms_service.recipient_choices(svc, ref)
         assert choice.step == "on_duty"
     assert [r for r in outbox_rows(svc) if r.processed_at is None] == []
+
+
+def test_a_batch_logs_one_line_at_info_counting_its_texts_by_topic(svc, handler_actor, caplog):
+    # A line a text cost the relay about a twentieth of its CPU at load (docs/performance.md, SMS): at info
+    # one line a batch, each event's own line at debug. Codes and counts only, never a name or number.
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
+    for _ in range(2):
+        call = call_service.log_call(svc, handler_actor, call_payload(need="community_nursing"), allow_duplicate=True)
+        call_service.fire_call_trigger(svc, handler_actor, call.ref,
+                                       {"trigger": "start_triage", "expected_version": 1})
+        call_service.fire_call_trigger(svc, handler_actor, call.ref,
+                                       {"trigger": "refer", "expected_version": 2, "data": {"service": "DN"}})
+    caplog.set_level("INFO", logger="ipoa.service.outbox")
+    sent = SendQueue()
+    assert outbox.relay_once(svc, sent, block_seconds=0) == 8
+    lines = [r.getMessage() for r in caplog.records if r.name == "ipoa.service.outbox"]
+    assert lines == ["outbox batch: 8 event(s) handled, 2 text(s) (referral.sent 2)"]
+    assert len(sent.ids) == 2
+    caplog.clear()
+    caplog.set_level("DEBUG", logger="ipoa.service.outbox")
+    call_service.log_call(svc, handler_actor, call_payload(need="community_nursing"), allow_duplicate=True)
+    assert outbox.relay_once(svc, sent, block_seconds=0) == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "ipoa.service.outbox"] == [
+        "outbox batch: 1 event(s) handled, no text"]
+    assert "Nia" not in caplog.text and "900201" not in caplog.text
