@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, exc, text
+from sqlalchemy import Connection, create_engine, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from ..paths import MIGRATIONS
-from . import json_text
+from . import held_connections, json_text
 from .orm import start_mappers
 from .prepared import Prepared, begin_with_first_statement
 
@@ -53,6 +54,9 @@ def make_engine(url: str, **kwargs) -> Engine:
     engine = create_engine(url, **kwargs)
     _ping_when_idle(engine, ping_after_idle)
     begin_with_first_statement(engine)
+    # A thread keeps its connection between units of work, tested as the pool tests one at check-out
+    # (adapters/held_connections.py).
+    held_connections.keep_for(engine, _reusable(engine, ping_after_idle))
     return engine
 
 
@@ -61,7 +65,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 # made (docs/performance.md, "Engine core"). A connection handed back moments ago was working moments ago; one
 # idle longer may have been closed by a server restart, a failover or an idle timeout, and is replaced unseen.
 PING_AFTER_IDLE = 1.0
-_IDLE_SINCE = "ipoa.idle_since"  # the pool record's info key: when the connection was last handed back
+_IDLE_SINCE = held_connections.IDLE_SINCE  # the pool record's info key: when the connection was last handed back
 
 
 def _ping_when_idle(engine: Engine, after: float) -> None:
@@ -86,6 +90,37 @@ def _ping_when_idle(engine: Engine, after: float) -> None:
             # need be), and every connection made before now is replaced when next checked out (the server
             # may have restarted).
             raise exc.InvalidatePoolError("the pooled connection was closed") from error
+
+
+def _reusable(engine: Engine, after: float) -> Callable[[Connection], bool]:
+    """The test a connection a thread kept (adapters/held_connections.py) passes before it is used again: the
+    pool's own at check-out. Not when the pool has seen a disconnect since the connection was made (as the
+    pool recycles it); pinged when idle longer than `after` (as _ping_when_idle); invalidated, and False,
+    when either finds it unfit."""
+    dialect = engine.dialect
+
+    def reusable(connection: Connection) -> bool:
+        fairy = connection.connection
+        record = getattr(fairy, "_connection_record", None)
+        if record is not None and engine.pool._invalidate_time > record.starttime:  # (dispose() makes a new pool)
+            connection.invalidate()
+            return False
+        since = connection.info.get(_IDLE_SINCE)
+        if since is not None and time.monotonic() - since <= after:
+            return True
+        dbapi_connection = fairy.dbapi_connection
+        if dbapi_connection is None:  # (invalidated meanwhile)
+            return False
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if not dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            connection.invalidate()
+            return False
+        return True
+
+    return reusable
 
 
 # Prepared once (adapters/prepared.py): SQLAlchemy's own handling of a statement was most of its cost.

@@ -18,6 +18,7 @@ import pytest
 from psycopg import pq
 from sqlalchemy import bindparam, delete, event, func, insert, select, text, update
 
+from ipoa.adapters import held_connections
 from ipoa.adapters.audit_store import ChainHeadMissing
 from ipoa.adapters.db import make_engine, make_session_factory
 from ipoa.adapters.orm import audit_chain_heads, audit_events, bench_pings, calls, outbox, phone_legs, users
@@ -56,6 +57,11 @@ def traced(engine) -> Iterator[list[str]]:
         dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
 
     event.listen(engine, "checkout", start)
+    # (and the connection this thread keeps between units of work, which no checkout hands out again)
+    held = held_connections.for_engine(engine)
+    kept = held.kept() if held is not None else None
+    if kept is not None:
+        start(kept.connection.dbapi_connection, None, None)
     try:
         yield messages
     finally:
