@@ -193,7 +193,7 @@ class Services:
     def close(self) -> None:
         held = held_connections.for_engine(self.db)
         if held is not None:
-            held.release_all()  # (SQLite: the threads' kept connections, adapters/held_connections.py)
+            held.release_all()  # (the threads' kept connections, adapters/held_connections.py)
         self.db.dispose()
 
 

@@ -190,7 +190,7 @@ class UnitOfWork:
         # (adapters/prepared.py) runs them on the unit of work's connection (`connection`) without one.
         self._session: Session | None = None
         self._connection: Connection | None = None  # the transaction's connection while there is no session
-        self._held: held_connections.HeldConnections | None = None  # its engine's kept connections (SQLite)
+        self._held: held_connections.HeldConnections | None = None  # its engine's kept connections
         self._info: dict[Any, Any] = {}  # the session's info while there is no session (_SessionView.info)
         self._stores = {}
         self._pending: list[str] = []
@@ -238,7 +238,7 @@ class UnitOfWork:
         connection = self._connection
         if connection is None:
             engine = self._engine()
-            held = self._held = held_connections.for_engine(engine)  # SQLite: the thread's, kept from its last
+            held = self._held = held_connections.for_engine(engine)  # the thread's, kept from its last
             connection = (held.take() if held is not None else None) or engine.connect()  # unit of work
             self._connection = connection
             connection.begin()
@@ -448,15 +448,15 @@ class UnitOfWork:
                             exc_info=True)
 
     def _commit_connection(self) -> None:
-        """Commits the unit of work's own connection (no session was made) and gives it back to the pool (on
-        SQLite, keeps it for the thread's next unit of work: adapters/held_connections.py): a statement after
-        this begins a new transaction, as after a session's commit."""
+        """Commits the unit of work's own connection (no session was made) and keeps it for the thread's next
+        unit of work (adapters/held_connections.py), or gives it back to the pool: a statement after this
+        begins a new transaction, as after a session's commit."""
         connection = self._connection
         if connection is not None:
             connection.commit()  # (should it fail, __exit__ closes the connection: never kept)
             self._connection = None
             held = self._held
-            if held is None or not held.keep(connection):  # SQLite: kept for the thread's next unit of work
+            if held is None or not held.keep(connection):  # kept for the thread's next unit of work
                 connection.close()
 
     def _close_connection(self) -> None:

@@ -100,7 +100,7 @@ def handle(svc: Services, ids: list[str], send_queue: SendQueue | None = None) -
     for mid, topic, payload, texts in handled:
         # Codes and references only: the payload never holds a patient identifier. Each event's line is a
         # debug one; at info, one line a batch counts its texts by topic (a line a text cost the relay
-        # about a twentieth of its CPU at load: docs/performance.md, SMS). Which event caused which text
+        # about a tenth of its CPU at load: docs/performance.md, SMS). Which event caused which text
         # stays in the table (sms_messages.outbox_id).
         if texts:
             by_topic[topic] += len(texts)

@@ -218,7 +218,7 @@ def test_a_batchs_referrals_record_their_recipient_choices_together(svc, handler
 
 
 def test_a_batch_logs_one_line_at_info_counting_its_texts_by_topic(svc, handler_actor, caplog):
-    # A line a text cost the relay about a twentieth of its CPU at load (docs/performance.md, SMS): at info
+    # A line a text cost the relay about a tenth of its CPU at load (docs/performance.md, SMS): at info
     # one line a batch, each event's own line at debug. Codes and counts only, never a name or number.
     add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     for _ in range(2):
