@@ -105,10 +105,6 @@ class HeldConnections:
         weakref.finalize(threading.current_thread(), self._thread_ended, connection)
         return True
 
-    def idle_from_now(self, connection: Connection) -> None:
-        """A connection just kept (keep returned True) is idle from now: what `reusable` reads."""
-        connection.info[IDLE_SINCE] = time.monotonic()
-
     def forget(self, connection: Connection) -> None:
         """Not kept any more (the caller closes it)."""
         local = self._local

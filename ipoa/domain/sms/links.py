@@ -27,7 +27,7 @@ LINK_CODE_LENGTH = 10
 # A code is drawn from one read of the system's randomness, not one a character (secrets.choice asks the
 # kernel every time: ten system calls a code, a relay's batch of texts making a code each;
 # docs/performance.md, SMS). Bytes at or above _UNBIASED are dropped, so each character stays uniform over
-# the alphabet (256 is not a multiple of 30); 16 bytes leave fewer than 10 usable about once in 10^6 codes,
+# the alphabet (256 is not a multiple of 30); 16 bytes leave fewer than 10 usable about once in 40,000 codes,
 # and then more are read.
 _UNBIASED = 256 - 256 % len(LINK_CODE_ALPHABET)
 
