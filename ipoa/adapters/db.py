@@ -78,18 +78,31 @@ def _ping_when_idle(engine: Engine, after: float) -> None:
 
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
-        since = record.info.get(_IDLE_SINCE)
-        if since is not None and time.monotonic() - since <= after:
+        if _used_lately(record.info, after):
             return
-        try:
-            dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as error:
-            if not dialect.is_disconnect(error, dbapi_connection, None):
-                raise
+        if (closed := _closed_by_server(dialect, dbapi_connection)) is not None:
             # As the pool's own pre_ping: this connection is discarded and another checked out (a new one if
             # need be), and every connection made before now is replaced when next checked out (the server
             # may have restarted).
-            raise exc.InvalidatePoolError("the pooled connection was closed") from error
+            raise exc.InvalidatePoolError("the pooled connection was closed") from closed
+
+
+def _used_lately(info: dict, after: float) -> bool:
+    """Idle (handed back to the pool, or kept by a thread) for at most `after` seconds: not pinged."""
+    since = info.get(_IDLE_SINCE)
+    return since is not None and time.monotonic() - since <= after
+
+
+def _closed_by_server(dialect, dbapi_connection) -> Exception | None:
+    """Pinged: the driver's error when the server has closed the connection; None when it answered. Any other
+    error is raised."""
+    try:
+        dialect.do_ping(dbapi_connection)
+    except dialect.loaded_dbapi.Error as error:
+        if not dialect.is_disconnect(error, dbapi_connection, None):
+            raise
+        return error
+    return None
 
 
 def _reusable(engine: Engine, after: float) -> Callable[[Connection], bool]:
@@ -105,17 +118,12 @@ def _reusable(engine: Engine, after: float) -> Callable[[Connection], bool]:
         if record is not None and engine.pool._invalidate_time > record.starttime:  # (dispose() makes a new pool)
             connection.invalidate()
             return False
-        since = connection.info.get(_IDLE_SINCE)
-        if since is not None and time.monotonic() - since <= after:
+        if _used_lately(connection.info, after):
             return True
         dbapi_connection = fairy.dbapi_connection
         if dbapi_connection is None:  # (invalidated meanwhile)
             return False
-        try:
-            dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as error:
-            if not dialect.is_disconnect(error, dbapi_connection, None):
-                raise
+        if _closed_by_server(dialect, dbapi_connection) is not None:
             connection.invalidate()
             return False
         return True

@@ -9,9 +9,11 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import exc, text
+from sqlalchemy import Engine, exc, text
 
 from ipoa.adapters import held_connections
 from ipoa.adapters.db import PING_AFTER_IDLE, make_engine
@@ -174,27 +176,31 @@ def test_a_kept_connection_the_server_closed_is_replaced_unseen_by_the_next_use_
     assert committed_connection(svc) is not kept
 
 
-def test_a_kept_connection_used_moments_ago_is_not_pinged(svc, postgresql_only, monkeypatch):
-    engine = make_engine(svc.db.url.render_as_string(hide_password=False), ping_after_idle=60)
+@contextmanager
+def own_engine(svc, ping_after_idle: float) -> Iterator[tuple[Engine, held_connections.HeldConnections]]:
+    """An engine of the test's own on the suite's database, with its kept connections; all let go after."""
+    engine = make_engine(svc.db.url.render_as_string(hide_password=False), ping_after_idle=ping_after_idle)
     held = held_connections.for_engine(engine)
     assert held is not None
-    pings: list[object] = []
-    ping = engine.dialect.do_ping
-    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or ping(c))
     try:
-        first = _one_unit(engine, held)
-        assert _one_unit(engine, held) == first
-        assert pings == []
+        yield engine, held
     finally:
         held.release_all()
         engine.dispose()
 
 
+def test_a_kept_connection_used_moments_ago_is_not_pinged(svc, postgresql_only, monkeypatch):
+    with own_engine(svc, ping_after_idle=60) as (engine, held):
+        pings: list[object] = []
+        ping = engine.dialect.do_ping
+        monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or ping(c))
+        first = _one_unit(engine, held)
+        assert _one_unit(engine, held) == first
+        assert pings == []
+
+
 def test_a_kept_connection_idle_past_the_threshold_is_pinged_and_if_closed_replaced(svc, postgresql_only):
-    engine = make_engine(svc.db.url.render_as_string(hide_password=False), ping_after_idle=0.05)
-    held = held_connections.for_engine(engine)
-    assert held is not None
-    try:
+    with own_engine(svc, ping_after_idle=0.05) as (engine, held):
         first = _one_unit(engine, held)
         time.sleep(0.1)
         assert _one_unit(engine, held) == first  # pinged, alive: kept on
@@ -204,19 +210,13 @@ def test_a_kept_connection_idle_past_the_threshold_is_pinged_and_if_closed_repla
         assert second != first
         assert _one_unit(engine, held) == second  # the new one is kept in turn
         assert engine.pool.checkedout() == 1
-    finally:
-        held.release_all()
-        engine.dispose()
 
 
 def test_a_kept_connection_older_than_a_disconnect_the_pool_saw_is_not_reused(svc, postgresql_only):
     # The server restarted: another thread meets the disconnect first. As the pool would recycle its own
     # connections made before then, the thread's kept one is not used again either (it is not pinged: used
     # moments ago).
-    engine = make_engine(svc.db.url.render_as_string(hide_password=False), ping_after_idle=60)
-    held = held_connections.for_engine(engine)
-    assert held is not None
-    try:
+    with own_engine(svc, ping_after_idle=60) as (engine, held):
         kept = _one_unit(engine, held)
         time.sleep(0.05)  # (the pool compares wall-clock times)
         outcome: list[BaseException] = []
@@ -234,24 +234,16 @@ def test_a_kept_connection_older_than_a_disconnect_the_pool_saw_is_not_reused(sv
         thread.join(30)
         assert outcome and getattr(outcome[0], "connection_invalidated", False)
         assert _one_unit(engine, held) != kept
-    finally:
-        held.release_all()
-        engine.dispose()
 
 
 def test_a_kept_connection_handed_back_tells_the_pool_how_long_it_has_been_idle(svc, postgresql_only):
-    engine = make_engine(svc.db.url.render_as_string(hide_password=False), ping_after_idle=0.05)
-    held = held_connections.for_engine(engine)
-    assert held is not None
-    try:
+    with own_engine(svc, ping_after_idle=0.05) as (engine, held):
         first = _one_unit(engine, held)
         time.sleep(0.1)
         held.release_all()  # back to the pool after 0.1 s idle: not "idle from now"
         _terminate(svc, first)
         with engine.connect() as connection:  # the pool pings it, finds it closed, and makes another
             assert _backend_pid(connection) != first
-    finally:
-        engine.dispose()
 
 
 def test_a_connection_in_use_when_the_services_close_is_closed_by_its_unit_of_work_not_kept(tmp_path):
