@@ -50,6 +50,9 @@ Nothing leaves 127.0.0.1. What it does, bounded by --max-seconds:
    --profile: one more ipoa pass of N calls under cProfile, on SQLite (or the one backend chosen): the top
    entries by cumulative time, a few named functions' cumulative shares and the time by area (SQLAlchemy
    ORM, SQLAlchemy Core, driver, Redis, ipoa engine, transitions, pydantic, ipoa service/adapters, other).
+   On SQLite also each runner's COMMIT (SQLite writes the step's pages to the WAL and syncs the file),
+   timed in a pass of COMMIT_CALLS calls each after the rounds: its median and mean microseconds a step,
+   and the mean's share of the step at the rounds' median rate.
    --pages (SQLite): one more pass of PAGES_CALLS calls per runner with the WAL's automatic checkpoints off,
    then the pages each step wrote to the WAL (what each COMMIT writes and syncs), and whose they were (the
    table or index, from SQLite's dbstat).
@@ -113,6 +116,7 @@ GOAL_SPIFF, RESOLVED_SPIFF = 2.0, 1.0  # ipoa / SpiffWorkflow, calls/s
 WARM_UP_CALLS = 5
 COUNT_CALLS = 50  # the pass that counts ipoa's statements
 PAGES_CALLS = 20  # --pages: the pass whose WAL pages are counted
+COMMIT_CALLS = 50  # SQLite: the pass whose COMMITs are timed
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -518,6 +522,7 @@ def profile_ipoa(backend: Backend, n: int) -> str:
 class Figures:
     steps_per_s: dict[str, list[float]] = field(default_factory=dict)
     cpu_ms: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    commit_s: dict[str, list[float]] = field(default_factory=dict)  # SQLite: each COMMIT's seconds, a pass
 
     def median(self, who: str) -> float:
         return statistics.median(self.steps_per_s[who])
@@ -613,6 +618,9 @@ def run_backend(backend: Backend, args, redis_url: str, tmp: Path, deadline: flo
                 print(f"  {backend.name} round {r + 1}: {name:<9} {steps / wall[name]:8.1f} steps/s "
                       f"{args.calls / wall[name]:7.1f} calls/s", flush=True)
         count_statements(backend, runners["ipoa"], count_calls(args))
+        if backend.sqlite:
+            figures.commit_s = time_commits(backend, runners, [same, *([spiff] if spiff is not None else [])],
+                                            commit_calls(args))
         if args.profile and backend.name == args.profile_backend:
             print(profile_ipoa(backend, args.calls))
         if args.pages and backend.sqlite:
@@ -649,9 +657,20 @@ def wal_pages(backend: Backend, runners: dict[str, Callable[[int], None]], raw: 
         with closing(sqlite3.connect(path)) as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    from ipoa.adapters import held_connections
+
     engine = backend.svc.db
+    held = held_connections.for_engine(engine)
+
+    def fresh_connections() -> None:
+        # The connection this thread kept between units of work (adapters/held_connections.py) goes back
+        # too: left open, it would go on checkpointing (and restarting the WAL) under ipoa's pass.
+        if held is not None:
+            held.release_all()
+        engine.dispose()
+
     event.listen(engine, "connect", no_checkpoints)
-    engine.dispose()
+    fresh_connections()
     for conn in raw:
         conn.cursor().execute("PRAGMA wal_autocheckpoint=0")
     lines = [f"  WAL pages a step ({PAGES_CALLS} calls each, automatic checkpoints off):"]
@@ -669,7 +688,7 @@ def wal_pages(backend: Backend, runners: dict[str, Callable[[int], None]], raw: 
                 f"{who} {count / steps:.1f}" for who, count in top))
     finally:
         event.remove(engine, "connect", no_checkpoints)
-        engine.dispose()
+        fresh_connections()
         for conn in raw:
             conn.cursor().execute("PRAGMA wal_autocheckpoint=1000")
     return "\n".join(lines)
@@ -679,13 +698,66 @@ def count_calls(args) -> int:
     return min(COUNT_CALLS, args.calls)
 
 
+def commit_calls(args) -> int:
+    return min(COMMIT_CALLS, args.calls)
+
+
+class _TimedCommits:
+    """A runner's own DB-API connection (the same-work limit's, SpiffWorkflow's) whose commit() is timed."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+        self.times: list[float] = []
+
+    def commit(self) -> None:
+        t0 = time.perf_counter()
+        self.conn.commit()
+        self.times.append(time.perf_counter() - t0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+def time_commits(backend: Backend, runners: dict[str, Callable[[int], None]], own: list[Any],
+                 n: int) -> dict[str, list[float]]:
+    """SQLite: each runner's COMMITs timed, in a pass of n calls of its own after the timed rounds (which run
+    untouched): ipoa's through the app engine's dialect (every unit of work commits through do_commit), the
+    others' on their own connections (`own`: runners whose `conn` is theirs). A COMMIT is where SQLite writes
+    the step's pages to the WAL and syncs the file (and, once in about a hundred, checkpoints)."""
+    dialect = backend.svc.db.dialect
+    original = dialect.do_commit
+    ipoa: list[float] = []
+
+    def timed(dbapi_connection: Any) -> None:
+        t0 = time.perf_counter()
+        original(dbapi_connection)
+        ipoa.append(time.perf_counter() - t0)
+
+    dialect.do_commit = timed  # (an attribute of this dialect object, shadowing its class's method)
+    try:
+        runners["ipoa"](n)
+    finally:
+        del dialect.do_commit
+    out = {"ipoa": ipoa}
+    for name, runner in zip([name for name in runners if name != "ipoa"], own, strict=True):
+        wrapped = _TimedCommits(runner.conn)
+        runner.conn = wrapped
+        try:
+            runners[name](n)
+        finally:
+            runner.conn = wrapped.conn
+        out[name] = wrapped.times
+    return out
+
+
 def check_rows(backend: Backend, args, with_spiff: bool) -> None:
     """Every call of every pass closed; the limit's and ipoa's rows are really there."""
     from sqlalchemy import text
 
     runs = min(WARM_UP_CALLS, args.calls)
-    pages = PAGES_CALLS if args.pages and backend.sqlite else 0
-    expected = 2 * (runs + args.calls * args.rounds + pages) + count_calls(args) + (
+    passes = PAGES_CALLS if args.pages and backend.sqlite else 0  # the passes every runner makes
+    passes += commit_calls(args) if backend.sqlite else 0
+    expected = 2 * (runs + args.calls * args.rounds + passes) + count_calls(args) + (
         args.calls if args.profile and backend.name == args.profile_backend else 0)
     with backend.svc.db.connect() as conn:
         closed = conn.execute(text("SELECT count(*) FROM calls WHERE state = 'closed'")).scalar_one()
@@ -694,8 +766,8 @@ def check_rows(backend: Backend, args, with_spiff: bool) -> None:
                  if with_spiff else None)
     if closed != expected or open_:
         raise BenchError(f"expected {expected} closed calls and none open; found {closed} closed, {open_} open")
-    if spiff is not None and spiff != runs + args.calls * args.rounds + pages:
-        raise BenchError(f"expected {runs + args.calls * args.rounds + pages} SpiffWorkflow rows, found {spiff}")
+    if spiff is not None and spiff != runs + args.calls * args.rounds + passes:
+        raise BenchError(f"expected {runs + args.calls * args.rounds + passes} SpiffWorkflow rows, found {spiff}")
 
 
 def verdict(ratio: float, goal: float, resolved: float) -> str:
@@ -722,6 +794,13 @@ def report(backend: Backend, figures: Figures, args, with_spiff: bool) -> None:
     kinds = ", ".join(f"{k} {v / counted:.2f}" for k, v in sorted(backend.statements.items(), key=lambda kv: -kv[1]))
     print(f"  ipoa SQL statements per step: {total / counted:.2f} ({kinds}; a pass of {counted // steps} calls "
           "of its own)")
+    if figures.commit_s:
+        print(f"  COMMIT a step, SQLite's WAL written and synced (a pass of {commit_calls(args)} calls each; median, "
+              "mean, the mean's share of the step at the median rate):")
+        for who, times in figures.commit_s.items():
+            mean, step = statistics.fmean(times), 1 / figures.median(who)
+            print(f"    {who:<10} {statistics.median(times) * 1e6:6.0f} us {mean * 1e6:6.0f} us "
+                  f"{mean / step:6.0%}   the rest of the step {(step - mean) * 1e6:5.0f} us")
     ipoa = figures.median("ipoa")
     r_limit = ipoa / figures.median("same-work")
     print(f"  ratio ipoa / same-work limit (steps/s): {r_limit:.3f}   goal >= {GOAL_LIMIT}, resolved >= "
