@@ -240,3 +240,53 @@ def test_a_batch_logs_one_line_at_info_counting_its_texts_by_topic(svc, handler_
     assert [r.getMessage() for r in caplog.records if r.name == "ipoa.service.outbox"] == [
         "outbox batch: 1 event(s) handled, no text"]
     assert "Nia" not in caplog.text and "900201" not in caplog.text
+
+
+def test_a_batchs_texts_are_written_in_one_statement_with_every_field(svc, handler_actor, monkeypatch):
+    # The relay's texts go in by one Core executemany, not the ORM's flush (adapters/sms_store.add_all;
+    # docs/performance.md, SMS): each row must hold everything the text held.
+    from sqlalchemy import event
+
+    from ipoa.adapters.sms_store import SmsStore
+
+    nia = add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
+    add_on_duty(svc, name="Tom", service="DN", mobile="07700 900202")
+    for _ in range(2):
+        call = call_service.log_call(svc, handler_actor, call_payload(need="community_nursing"), allow_duplicate=True)
+        call_service.fire_call_trigger(svc, handler_actor, call.ref,
+                                       {"trigger": "start_triage", "expected_version": 1})
+        call_service.fire_call_trigger(svc, handler_actor, call.ref,
+                                       {"trigger": "refer", "expected_version": 2, "data": {"service": "DN"}})
+    made = []
+    real_add_all = SmsStore.add_all
+
+    def add_all(self, messages):
+        made.extend(messages)
+        return real_add_all(self, messages)
+
+    monkeypatch.setattr(SmsStore, "add_all", add_all)
+    inserts = []
+
+    def count(_conn, _cursor, statement, _params, _context, many):
+        if statement.lstrip().upper().startswith("INSERT INTO SMS_MESSAGES"):
+            inserts.append(many)
+
+    event.listen(svc.db, "before_cursor_execute", count)
+    try:
+        sent = SendQueue()
+        assert outbox.relay_once(svc, sent, block_seconds=0) == 8
+    finally:
+        event.remove(svc.db, "before_cursor_execute", count)
+    assert inserts == [True]  # one executemany for the batch's four texts
+    assert len(made) == 4 and sorted(sent.ids) == sorted(m.id for m in made)
+    columns = [c.name for c in orm.sms_messages.columns]
+    with svc.uow() as uow:
+        rows = {r.id: r._mapping for r in uow.session.execute(select(orm.sms_messages))}
+    for text in made:
+        row = rows[text.id]
+        for name in columns:
+            assert row[name] == getattr(text, name, None), name
+    assert {(r["to"], r["status"], r["attempts"]) for r in rows.values()} == {
+        ("+447700900201", "pending", 0), ("+447700900202", "pending", 0)}
+    assert all(r["next_attempt_at"] is not None for r in rows.values())  # the hand-over's lease
+    assert {r["professional_id"] for r in rows.values()} >= {nia}
