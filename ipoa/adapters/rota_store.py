@@ -4,11 +4,26 @@ domain's Rota (domain/rota) for a window of time; and who a referral's texts wen
 (sms_recipient_choices)."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, func, insert, or_, select, true, update
+from sqlalchemy import (
+    Date,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from ..domain.calendar import LONDON
@@ -22,6 +37,7 @@ from .orm import (
     standing_duty_leads,
     users,
 )
+from .prepared import Prepared, batched
 from .results import inserted_int_id
 from .upsert import insert_ignoring_conflicts
 
@@ -81,21 +97,27 @@ class RotaStore:
     def rota(self, service: str | None, start: datetime, end: datetime) -> Rota:
         """The rota of one service (or every service) as far as it matters for instants in [start, end):
         every active weekly pattern, the one-off shifts and changes on the dates concerned, the standing
-        duty leads set."""
-        first = start.astimezone(LONDON).date() - _LOOK_BACK
-        last = end.astimezone(LONDON).date()
-        of = (lambda column: column == service) if service is not None else (lambda column: true())
-        pattern_rows = self.session.execute(select(rota_shifts).where(
-            of(rota_shifts.c.service), rota_shifts.c.weekday.is_not(None), rota_shifts.c.active.is_(True))
-            .order_by(rota_shifts.c.id)).all()
-        one_off_rows = self.session.execute(select(rota_shifts).where(
-            of(rota_shifts.c.service), rota_shifts.c.day.is_not(None), rota_shifts.c.active.is_(True),
-            rota_shifts.c.day >= first, rota_shifts.c.day <= last).order_by(rota_shifts.c.id)).all()
-        members = self._members([r.id for r in pattern_rows] + [r.id for r in one_off_rows])
-        patterns = tuple(PatternShift(r.id, r.service, r.weekday, r.start_time, r.end_time, tuple(members[r.id]),
-                                      r.duty_lead_id, r.label, r.valid_from, r.valid_to) for r in pattern_rows)
-        one_offs = tuple(OneOffShift(r.service, r.day, r.start_time, r.end_time, tuple(members[r.id]),
-                                     r.duty_lead_id, r.label, r.id) for r in one_off_rows)
+        duty leads set.
+
+        Five reads, prepared once (_rota_reads) and sent together: on PostgreSQL one round trip, in the
+        transaction's batch (adapters/prepared.batched). The relay reads a rota for each referral's texts,
+        and its five round trips, each built and compiled by Core, were a fifth of the relay's time
+        (docs/performance.md, SMS)."""
+        connection = self.session.connection()
+        reads = _rota_reads(service is not None)
+        params = {"b_service": service, "b_first": start.astimezone(LONDON).date() - _LOOK_BACK,
+                  "b_last": end.astimezone(LONDON).date()}
+        with batched(connection):
+            later = [read.rows_later(connection, params) for read in reads]
+        pattern_rows, one_off_rows, member_rows, change_rows, lead_rows = (rows() for rows in later)
+        members: dict[int, list[int]] = {}
+        for shift_id, professional_id in member_rows:  # (in shift and professional order)
+            members.setdefault(shift_id, []).append(professional_id)
+        patterns = tuple(PatternShift(r.id, r.service, r.weekday, r.start_time, r.end_time,
+                                      tuple(members.get(r.id, ())), r.duty_lead_id, r.label, r.valid_from,
+                                      r.valid_to) for r in map(_ShiftRow._make, pattern_rows))
+        one_offs = tuple(OneOffShift(r.service, r.day, r.start_time, r.end_time, tuple(members.get(r.id, ())),
+                                     r.duty_lead_id, r.label, r.id) for r in map(_ShiftRow._make, one_off_rows))
         by_id = {p.id: p for p in patterns}
 
         def runs(shift_id: int | None, day: date | None) -> bool:
@@ -103,17 +125,10 @@ class RotaStore:
             pattern = by_id.get(shift_id) if shift_id is not None else None
             return pattern is not None and day is not None and pattern.runs_on(day)
 
-        change_rows = self.session.execute(select(rota_changes).where(
-            of(rota_changes.c.service),
-            or_(and_(rota_changes.c.kind.in_(("cover", "swap")),
-                     or_(rota_changes.c.day.between(first, last), rota_changes.c.other_day.between(first, last))),
-                and_(rota_changes.c.kind == "leave", rota_changes.c.first_day <= last,
-                     rota_changes.c.last_day >= first)))
-            .order_by(rota_changes.c.id)).all()
         covers: dict[OccurrenceRef, Cover] = {}
         leave: list[Leave] = []
         swaps: list[Swap] = []
-        for c in change_rows:
+        for c in map(_ChangeRow._make, change_rows):
             if c.kind == "cover" and runs(c.shift_id, c.day):
                 ref = OccurrenceRef(c.shift_id, c.day)
                 covers[ref] = Cover(ref, tuple(c.professionals) if c.professionals is not None else None,
@@ -123,10 +138,8 @@ class RotaStore:
             elif c.kind == "swap" and runs(c.shift_id, c.day) and runs(c.other_shift_id, c.other_day):
                 swaps.append(Swap(c.professional_id, OccurrenceRef(c.shift_id, c.day), c.other_professional_id,
                                   OccurrenceRef(c.other_shift_id, c.other_day)))
-        leads = self.session.execute(select(standing_duty_leads).where(of(standing_duty_leads.c.service))
-                                     .order_by(standing_duty_leads.c.service)).all()
         return Rota(patterns, one_offs, tuple(covers.values()), tuple(leave), tuple(swaps),
-                    tuple(StandingDutyLead(r.service, r.professional_id) for r in leads))
+                    tuple(StandingDutyLead(service_, professional_id) for service_, professional_id in lead_rows))
 
     def shift(self, shift_id: int) -> Any:
         """A shift's row (pattern or one-off), or None."""
@@ -241,3 +254,77 @@ class RotaStore:
             select(c.call_ref, c.referral_id, c.service, c.step, c.reason, c.created_at)
             .where(*where).order_by(c.created_at.desc(), c.id.desc()).limit(limit))]
         return rows, total
+
+
+class _ShiftRow(NamedTuple):
+    """A row of rota_shifts, as RotaStore.rota reads it (all its columns, in the table's order). A pattern
+    has its weekday, a one-off shift its day (the reads select each kind by them): Any, not Optional."""
+
+    id: int
+    service: str
+    weekday: Any
+    day: Any
+    start_time: time
+    end_time: time
+    label: str | None
+    duty_lead_id: int | None
+    valid_from: date | None
+    valid_to: date | None
+    active: bool
+
+
+class _ChangeRow(NamedTuple):
+    """A row of rota_changes, as RotaStore.rota reads it (all its columns, in the table's order). Which of
+    the nullable columns a change fills depends on its kind (cover, swap, leave): Any, not Optional."""
+
+    id: int
+    service: str
+    kind: str
+    shift_id: Any
+    day: Any
+    professionals: list[int] | None
+    duty_lead_id: int | None
+    professional_id: Any
+    first_day: Any
+    last_day: Any
+    other_professional_id: Any
+    other_shift_id: Any
+    other_day: Any
+    reason: str | None
+
+
+# The rows are read by position: a column added to either table must be added to its class too.
+for _row, _table in ((_ShiftRow, rota_shifts), (_ChangeRow, rota_changes)):
+    if _row._fields != tuple(c.name for c in _table.columns):
+        raise RuntimeError(f"{_table.name}'s columns are not {_row.__name__}'s fields")
+
+
+@functools.cache
+def _rota_reads(one_service: bool) -> tuple[Prepared, ...]:
+    """The five reads of a rota for dates b_first to b_last, of the service b_service (one_service) or of
+    every service: active weekly patterns; active one-off shifts on those dates; the members of both, in
+    shift and professional order; the cover and swap changes touching those dates and the leave
+    overlapping them; the standing duty leads. Built and compiled once each (adapters/prepared.py)."""
+    first, last = bindparam("b_first", type_=Date()), bindparam("b_last", type_=Date())
+
+    def of(column: Any) -> Any:
+        return column == bindparam("b_service", type_=String()) if one_service else true()
+
+    patterns = (of(rota_shifts.c.service), rota_shifts.c.weekday.is_not(None), rota_shifts.c.active.is_(True))
+    one_offs = (of(rota_shifts.c.service), rota_shifts.c.day.is_not(None), rota_shifts.c.active.is_(True),
+                rota_shifts.c.day >= first, rota_shifts.c.day <= last)
+    shift_ids = union_all(select(rota_shifts.c.id).where(*patterns), select(rota_shifts.c.id).where(*one_offs))
+    changes = (of(rota_changes.c.service),
+               or_(and_(rota_changes.c.kind.in_([literal("cover"), literal("swap")]),
+                        or_(rota_changes.c.day.between(first, last), rota_changes.c.other_day.between(first, last))),
+                   and_(rota_changes.c.kind == literal("leave"), rota_changes.c.first_day <= last,
+                        rota_changes.c.last_day >= first)))
+    return tuple(Prepared(statement) for statement in (
+        select(rota_shifts).where(*patterns).order_by(rota_shifts.c.id),
+        select(rota_shifts).where(*one_offs).order_by(rota_shifts.c.id),
+        select(rota_shift_members.c.shift_id, rota_shift_members.c.professional_id)
+        .where(rota_shift_members.c.shift_id.in_(shift_ids))
+        .order_by(rota_shift_members.c.shift_id, rota_shift_members.c.professional_id),
+        select(rota_changes).where(*changes).order_by(rota_changes.c.id),
+        select(standing_duty_leads.c.service, standing_duty_leads.c.professional_id)
+        .where(of(standing_duty_leads.c.service)).order_by(standing_duty_leads.c.service)))

@@ -495,3 +495,18 @@ def test_loading_a_call_first_is_a_read_of_its_own_before_the_transaction(pg):
     after_read = messages[messages.index('B CommandComplete  "SELECT 1"') + 1:]
     assert after_read[0] == "B ReadyForQuery  I", messages
     assert set(after_read[1:]) <= {"F Sync", "F Flush", "B ReadyForQuery  I"}, messages  # the empty batch's end
+
+
+def test_a_services_rota_is_read_in_one_round_trip(pg):
+    # Its five reads (patterns, one-off shifts, their members, changes, standing duty leads) go together:
+    # the relay reads a rota for each referral's texts (docs/performance.md, SMS). Five round trips before.
+    from tests.helpers.rota import add_on_duty
+
+    nia = add_on_duty(pg, name="Nia", service="DN", mobile="07700 900201")
+    now = pg.clock.now()
+    with pg.uow() as uow:
+        uow.rotas.rota("DN", now, now)  # the statements prepared
+    with pg.uow() as uow, traced(pg.db) as messages:
+        rota = uow.rotas.rota("DN", now, now)
+    assert round_trips(messages) == 1, messages
+    assert rota.patterns and all(nia in p.professionals for p in rota.patterns)
