@@ -100,9 +100,9 @@ class RotaStore:
         duty leads set.
 
         Five reads, prepared once (_rota_reads) and sent together: on PostgreSQL one round trip, in the
-        transaction's batch (adapters/prepared.batched). The relay reads a rota for each referral's texts,
-        and its five round trips, each built and compiled by Core, were a fifth of the relay's time
-        (docs/performance.md, SMS)."""
+        transaction's batch (adapters/prepared.batched). The relay reads a service's rota for each batch
+        of referrals it texts, and the five round trips, each statement built and compiled by Core, were
+        a fifth of the relay's time (docs/performance.md, SMS)."""
         connection = self.session.connection()
         reads = _rota_reads(service is not None)
         params = {"b_service": service, "b_first": start.astimezone(LONDON).date() - _LOOK_BACK,

@@ -499,7 +499,8 @@ def test_loading_a_call_first_is_a_read_of_its_own_before_the_transaction(pg):
 
 def test_a_services_rota_is_read_in_one_round_trip(pg):
     # Its five reads (patterns, one-off shifts, their members, changes, standing duty leads) go together:
-    # the relay reads a rota for each referral's texts (docs/performance.md, SMS). Five round trips before.
+    # the relay reads a service's rota for each batch of referrals (docs/performance.md, SMS). Six round trips
+    # before (a BEGIN, then one a read).
     from tests.helpers.rota import add_on_duty
 
     nia = add_on_duty(pg, name="Nia", service="DN", mobile="07700 900201")
