@@ -47,12 +47,12 @@ Nothing leaves 127.0.0.1. What it does, bounded by --max-seconds:
    run without a listener; SQLite's BEGIN IMMEDIATE included), the CPU
    milliseconds per step in this process, PostgreSQL and Redis, and the verdict against the issue's goals
    (>= 0.5 of the same-work limit, >= 2x SpiffWorkflow per call; resolved at >= 0.3 and >= 1x).
+   On SQLite it also times each runner's COMMIT (where SQLite writes the step's pages to the WAL and syncs
+   the file), in a pass of COMMIT_CALLS calls each after the rounds: the median and mean microseconds a
+   step, and the mean's share of the step at the rounds' median rate.
    --profile: one more ipoa pass of N calls under cProfile, on SQLite (or the one backend chosen): the top
    entries by cumulative time, a few named functions' cumulative shares and the time by area (SQLAlchemy
    ORM, SQLAlchemy Core, driver, Redis, ipoa engine, transitions, pydantic, ipoa service/adapters, other).
-   On SQLite also each runner's COMMIT (SQLite writes the step's pages to the WAL and syncs the file),
-   timed in a pass of COMMIT_CALLS calls each after the rounds: its median and mean microseconds a step,
-   and the mean's share of the step at the rounds' median rate.
    --pages (SQLite): one more pass of PAGES_CALLS calls per runner with the WAL's automatic checkpoints off,
    then the pages each step wrote to the WAL (what each COMMIT writes and syncs), and whose they were (the
    table or index, from SQLite's dbstat).
