@@ -12,6 +12,7 @@ from ipoa.service import calls as call_service
 from ipoa.service import outbox
 from tests.conftest import call_payload
 from tests.helpers.rota import add_on_duty
+from tests.helpers.web import advance, in_triage
 
 
 def outbox_rows(svc):
@@ -28,6 +29,16 @@ class SendQueue:
 
     def __call__(self, sms_ids):
         self.ids += sms_ids
+
+
+def referred_to_dn(svc, n: int) -> list[str]:
+    """n calls logged, triaged and referred to district nursing (four outbox events each); their refs."""
+    refs = []
+    for _ in range(n):
+        ref = in_triage(svc, need="community_nursing")
+        advance(svc, ref, "refer", data={"service": "DN"})
+        refs.append(ref)
+    return refs
 
 
 def test_the_relay_handles_committed_events_in_one_batch(svc, handler_actor):
@@ -195,19 +206,11 @@ def test_held_texts_go_when_the_relay_stops():
     assert calls == [["a"]] and backlog.ids == []
 
 
-def test_a_batchs_referrals_record_their_recipient_choices_together(svc, handler_actor):
+def test_a_batchs_referrals_record_their_recipient_choices_together(svc):
     from ipoa.service import sms as sms_service
 
     add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
-    refs = []
-    for _ in range(3):
-        call = call_service.log_call(svc, handler_actor, call_payload(need="community_nursing"),
-                                     allow_duplicate=True)
-        call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "start_triage",
-                                                                      "expected_version": 1})
-        call_service.fire_call_trigger(svc, handler_actor, call.ref, {"trigger": "refer", "expected_version": 2,
-                                                                      "data": {"service": "DN"}})
-        refs.append(call.ref)
+    refs = referred_to_dn(svc, 3)
     sent = SendQueue()
     assert outbox.relay_once(svc, sent, block_seconds=0) == 12
     assert len(sent.ids) == 3
@@ -221,12 +224,7 @@ def test_a_batch_logs_one_line_at_info_counting_its_texts_by_topic(svc, handler_
     # A line a text cost the relay about a tenth of its CPU at load (docs/performance.md, SMS): at info
     # one line a batch, each event's own line at debug. Codes and counts only, never a name or number.
     add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
-    for _ in range(2):
-        call = call_service.log_call(svc, handler_actor, call_payload(need="community_nursing"), allow_duplicate=True)
-        call_service.fire_call_trigger(svc, handler_actor, call.ref,
-                                       {"trigger": "start_triage", "expected_version": 1})
-        call_service.fire_call_trigger(svc, handler_actor, call.ref,
-                                       {"trigger": "refer", "expected_version": 2, "data": {"service": "DN"}})
+    referred_to_dn(svc, 2)
     caplog.set_level("INFO", logger="ipoa.service.outbox")
     sent = SendQueue()
     assert outbox.relay_once(svc, sent, block_seconds=0) == 8
@@ -242,7 +240,7 @@ def test_a_batch_logs_one_line_at_info_counting_its_texts_by_topic(svc, handler_
     assert "Nia" not in caplog.text and "900201" not in caplog.text
 
 
-def test_a_batchs_texts_are_written_in_one_statement_with_every_field(svc, handler_actor, monkeypatch):
+def test_a_batchs_texts_are_written_in_one_statement_with_every_field(svc, monkeypatch):
     # The relay's texts go in by one Core executemany, not the ORM's flush (adapters/sms_store.add_all;
     # docs/performance.md, SMS): each row must hold everything the text held.
     from sqlalchemy import event
@@ -251,12 +249,7 @@ def test_a_batchs_texts_are_written_in_one_statement_with_every_field(svc, handl
 
     nia = add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
     add_on_duty(svc, name="Tom", service="DN", mobile="07700 900202")
-    for _ in range(2):
-        call = call_service.log_call(svc, handler_actor, call_payload(need="community_nursing"), allow_duplicate=True)
-        call_service.fire_call_trigger(svc, handler_actor, call.ref,
-                                       {"trigger": "start_triage", "expected_version": 1})
-        call_service.fire_call_trigger(svc, handler_actor, call.ref,
-                                       {"trigger": "refer", "expected_version": 2, "data": {"service": "DN"}})
+    referred_to_dn(svc, 2)
     made = []
     real_add_all = SmsStore.add_all
 
