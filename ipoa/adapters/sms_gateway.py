@@ -3,11 +3,11 @@ alert without a Twilio account; `twilio` uses the real client, aimed elsewhere b
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
+
+from .twilio_http import TRANSPORT_ERRORS, TwilioHttp
 
 log = logging.getLogger(__name__)
 
@@ -55,37 +55,6 @@ class ConsoleGateway:
 PERMANENT_CODES = {21211, 21408, 21610, 21612, 21614, 21617, 21635, 30005, 30006}
 
 
-class RetargetedHttpClient:
-    """Builds the twilio HTTP client that sends every *.twilio.com request to another base URL (the
-    tests' emulator, a staging proxy), keeping path and query; always with a time-out."""
-
-    @staticmethod
-    def make(base_url: str | None, timeout: float):
-        import requests
-        from twilio.http.http_client import TwilioHttpClient
-
-        class _Client(TwilioHttpClient):
-            def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
-                        allow_redirects=False):
-                if base_url:
-                    parts = urlsplit(url)
-                    if parts.hostname and parts.hostname.endswith("twilio.com"):
-                        url = base_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
-                return super().request(method, url, params=params, data=data, headers=headers, auth=auth,
-                                       timeout=timeout, allow_redirects=allow_redirects)
-
-        client = _Client(timeout=timeout)
-        # requests would look up proxies and CA bundle in the environment on every request (about 1 ms
-        # each, a tenth of a send): look them up once, for where the requests go.
-        target = base_url or "https://api.twilio.com"
-        client.proxy = requests.utils.get_environ_proxies(target)
-        client.session.trust_env = False
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if ca_bundle:
-            client.session.verify = ca_bundle
-        return client
-
-
 class TwilioGateway:
     name = "twilio"
 
@@ -100,15 +69,13 @@ class TwilioGateway:
         # Whose rate limit a send counts against (service/sms.py, adapters/rate_limit.py): the Messaging
         # Service when there is one, else the number.
         self.sender: str = messaging_service_sid or from_ or ""
-        self.client = Client(account_sid, auth_token,
-                             http_client=RetargetedHttpClient.make(api_base_url, timeout))
+        self.client = Client(account_sid, auth_token, http_client=TwilioHttp(api_base_url, timeout))
         # The client imports its API's modules at first use (about 30 ms here): at start-up, then, not in
         # the first text's send (the worker's first job after a start; docs/performance.md, texts' fifth
         # step).
         _ = self.client.messages
 
     def send(self, to: str, body: str, status_callback: str | None = None) -> Submitted:
-        import requests
         from twilio.base.exceptions import TwilioException, TwilioRestException
 
         kwargs = {"to": to, "body": body, "status_callback": status_callback}
@@ -124,19 +91,18 @@ class TwilioGateway:
             if (exc.status or 0) >= 500:
                 raise TransientSmsError(f"{exc.status} {exc.code}", code=exc.code) from exc
             raise PermanentSmsError(exc.code, _plain(exc.msg)) from exc
-        except (requests.Timeout, requests.ConnectionError, TwilioException) as exc:
+        except (*TRANSPORT_ERRORS, TwilioException) as exc:
             # The message may or may not have been created: the retry asks before sending again.
             raise TransientSmsError(type(exc).__name__) from exc
         return Submitted(provider_sid=message.sid, status=message.status or "queued")
 
     def find_submitted(self, to: str, body: str, since) -> Submitted | None:
         """A message to `to` with this body created since `since`: Twilio has no idempotency key."""
-        import requests
         from twilio.base.exceptions import TwilioException
 
         try:
             found = self.client.messages.list(to=to, date_sent_after=since.date(), limit=50)
-        except (requests.RequestException, TwilioException) as exc:
+        except (*TRANSPORT_ERRORS, TwilioException) as exc:
             raise TransientSmsError("cannot check whether the message was already sent") from exc
         for m in found:
             created = m.date_created

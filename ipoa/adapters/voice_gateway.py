@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .sms_gateway import RetargetedHttpClient
+from .twilio_http import TRANSPORT_ERRORS, TwilioHttp
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +32,14 @@ class TwilioVoiceGateway:
                  timeout: float = 10.0):
         from twilio.rest import Client
 
-        self.client = Client(account_sid, auth_token,
-                             http_client=RetargetedHttpClient.make(api_base_url, timeout))
+        self.client = Client(account_sid, auth_token, http_client=TwilioHttp(api_base_url, timeout))
 
     def redirect(self, call_sid: str, twiml: str) -> None:
-        import requests
         from twilio.base.exceptions import TwilioException, TwilioRestException
 
         try:
             self.client.calls(call_sid).update(twiml=twiml)
         except TwilioRestException as exc:
             raise VoiceGatewayError(f"Twilio refused the update: {exc.status} {exc.code}") from exc
-        except (requests.RequestException, TwilioException) as exc:
+        except (*TRANSPORT_ERRORS, TwilioException) as exc:
             raise VoiceGatewayError(f"Twilio could not be reached: {type(exc).__name__}") from exc
