@@ -31,7 +31,6 @@ MESSAGE = {"sid": "SM" + "5e" * 16, "status": "queued", "account_sid": ACCOUNT, 
 class _Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen: list[dict] = []
-    delay = threading.Event()
 
     def _answer(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
