@@ -33,7 +33,7 @@ def insert_rows(session: Session, objs: Iterable[Any]) -> None:
         for table, rows in by_table.items():
             # A dataclass instance's own dict holds its fields, which are its table's columns: bound as they
             # are (the statement takes its columns from it by name; a missing one is an error, never NULL).
-            _insert(table).run_many(connection, [vars(obj) for obj in rows])
+            prepared_insert(table).run_many(connection, [vars(obj) for obj in rows])
 
 
 @functools.cache
@@ -42,6 +42,7 @@ def _columns(table: Table) -> tuple[str, ...]:
 
 
 @functools.cache
-def _insert(table: Table) -> Prepared:
-    """Prepared once per table (adapters/prepared.py): each use only binds."""
+def prepared_insert(table: Table) -> Prepared:
+    """An INSERT of all the table's columns, prepared once per table (adapters/prepared.py): each use only
+    binds. Also the relay's texts' (adapters/sms_store.add_all)."""
     return Prepared(insert(table), column_keys=_columns(table))

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, String, and_, any_, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, String, and_, any_, bindparam, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
@@ -20,6 +20,7 @@ from .orm import calls, referrals, sms_links, sms_messages, users
 from .orm import sms_escalation_windows as windows
 from .prepared import Prepared
 from .results import rowcount
+from .row_inserts import prepared_insert
 from .upsert import insert_ignoring_conflicts
 
 DIGEST_TEMPLATE = "escalation_digest"  # service/sms.py's: a digest is never sent before its window ends
@@ -249,7 +250,7 @@ class SmsStore:
         tracking and per-row bookkeeping were about a fifth of the relay's time (docs/performance.md, SMS).
         They stay outside the session; a later read in the transaction finds their rows."""
         if messages:
-            _INSERT_TEXTS.run_many(self.session.connection(), [_text_row(m) for m in messages])
+            prepared_insert(sms_messages).run_many(self.session.connection(), [_text_row(m) for m in messages])
 
     # -- handing over and sending --------------------------------------------------------------------------
 
@@ -369,7 +370,6 @@ class SmsStore:
 
 
 _TEXT_COLUMNS = tuple(c.name for c in sms_messages.columns)
-_INSERT_TEXTS = Prepared(insert(sms_messages), column_keys=_TEXT_COLUMNS)
 
 
 def _text_row(message: SmsMessage) -> dict[str, Any]:
