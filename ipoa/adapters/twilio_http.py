@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 import urllib3
 from twilio.http import HttpClient
@@ -124,7 +124,5 @@ def _certifi() -> str:
 
 
 def _unquoted(userinfo: str) -> str:
-    from urllib.parse import unquote
-
     user, _, password = userinfo.partition(":")
     return f"{unquote(user)}:{unquote(password)}"
