@@ -26,11 +26,11 @@ What it does, bounded by --max-seconds:
    (the baseline is their mean). --noop-jobs / --forking-jobs add RQ no-op job runs for comparison.
 3. Throughput. Commits N referrals in-process through the service layer (log a call, start triage,
    refer to DN: three transactions, four outbox events) with no relay or worker running, so the relay's
-   list holds every committed id. Then starts one worker (`python -m workers.worker`, an RQ
-   SimpleWorker) and, once it listens, the relay (`python -m workers.relay`), and times from the first
-   event the relay handled to the last text received. Ratio: texts/s over the client's texts/s. CPU ms
-   per text of the relay and the worker together (Linux: /proc), over the same window, the relay's from
-   its "outbox relay started" line (its start-up is not the texts' cost).
+   list holds every committed id. Then starts one worker (`python -m workers.worker --queues ipoa`, the
+   Procfile's `worker`, an RQ SimpleWorker) and, once it listens, the relay (`python -m workers.relay`),
+   and times from the first event the relay handled to the last text received. Ratio: texts/s over the
+   client's texts/s. CPU ms per text of the relay and the worker together (Linux: /proc), over the same
+   window, the relay's from its "outbox relay started" line (its start-up is not the texts' cost).
 4. Offered load: N' = R x S calls logged and triaged, the pipeline left to go idle, then one referral
    committed every 1/R s (bench/sms_offered.py, a process of its own, from 4 threads, each at its time):
    commit returned -> emulator's receipt of its text, p50 / p99, and where the time went.
@@ -545,7 +545,9 @@ def main(argv=None) -> int:
             return (["-m", "cProfile", "-o", str(Path(args.profile) / f"{name.split('.')[-1]}.prof")]
                     if args.profile else []) + ["-m", name]
 
-        worker = Process("worker", [sys.executable, *module("workers.worker")], env, tmp, exit_zero_ok=True)
+        # As the Procfile's `worker`: the texts' queue only.
+        worker = Process("worker", [sys.executable, *module("workers.worker"), "--queues", "ipoa"], env, tmp,
+                         exit_zero_ok=True)
         wait_for_worker(app.svc.redis(), worker, deadline)
         relay = Process("relay", [sys.executable, *module("workers.relay")], env, tmp, exit_zero_ok=True)
         meter = CpuMeter({"worker": worker.pid, "relay": relay.pid})

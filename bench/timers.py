@@ -16,7 +16,8 @@ What it does, bounded by --max-seconds:
 2. Seeding. Logs one urgent call through the service layer (state `logged`, its triage clock running)
    and copies that row 2N times with one INSERT ... SELECT (new refs): real calls in `logged`, where the
    triage clock runs, so firing each timer breaches its call. The template's own timer is deleted.
-3. Baseline phase. Starts one worker (`python -m workers.worker`, RQ SimpleWorker), no scheduler.
+3. Baseline phase. Starts one worker (`python -m workers.worker --queues ipoa-timers`, the Procfile's
+   `timers`), no scheduler.
    Inserts N triage timers (one INSERT ... SELECT) for calls 1..N, due evenly over --spread seconds
    (default 60) from --lead seconds later (default 10). A thread of this process holding their ids and
    due instants in memory enqueues them to RQ as the scheduler does (every READ_SECONDS those due within
@@ -185,10 +186,10 @@ class InstantFeeder(threading.Thread):
         import redis
         from rq import Queue
 
-        from ipoa.adapters.rq_queue import QUEUE_NAME, enqueue_timers_ahead
+        from ipoa.adapters.rq_queue import TIMERS_QUEUE_NAME, enqueue_timers_ahead
 
         try:
-            queue = Queue(QUEUE_NAME, connection=redis.Redis.from_url(self.redis_url))
+            queue = Queue(TIMERS_QUEUE_NAME, connection=redis.Redis.from_url(self.redis_url))
             i = 0
             while i < len(self.due) and not self.stop_event.is_set():
                 started = time.monotonic()
@@ -278,14 +279,14 @@ def wait_for_log(proc: Process, needle: str, deadline: float) -> None:
 
 
 def fire_jobs(conn) -> tuple[int, int, set, list[float]]:
-    """(finished, failed, worker names, durations in s) of the RQ jobs on the app's queue."""
+    """(finished, failed, worker names, durations in s) of the RQ jobs on the timers' queue."""
     from rq import Queue
     from rq.job import Job
     from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
-    from ipoa.adapters.rq_queue import QUEUE_NAME
+    from ipoa.adapters.rq_queue import TIMERS_QUEUE_NAME
 
-    queue = Queue(QUEUE_NAME, connection=conn)
+    queue = Queue(TIMERS_QUEUE_NAME, connection=conn)
     done_ids = FinishedJobRegistry(queue=queue).get_job_ids()
     failed = len(FailedJobRegistry(queue=queue).get_job_ids())
     jobs = []
@@ -427,7 +428,7 @@ def main(argv=None) -> int:
         print(f"bench/timers.py: {exc}", file=sys.stderr)
         return 2
 
-    from ipoa.adapters.rq_queue import TIMER_BATCH, TIMER_JOB
+    from ipoa.adapters.rq_queue import TIMER_BATCH, TIMER_JOB, TIMERS_QUEUE_NAME
     from workers.scheduler import PREFETCH_SECONDS, READ_SECONDS
 
     started = time.monotonic()
@@ -460,7 +461,9 @@ def main(argv=None) -> int:
               f"polling  the fired count every {args.poll * 1000:.0f} ms")
 
         def start(name: str, module: str) -> Process:
-            procs[name] = Process(name, [sys.executable, "-m", module], env, tmp)
+            # The worker as the Procfile's `timers`: the timers' queue only (workers/worker.py).
+            extra = ["--queues", TIMERS_QUEUE_NAME] if module == "workers.worker" else []
+            procs[name] = Process(name, [sys.executable, "-m", module, *extra], env, tmp)
             return procs[name]
 
         def alive():

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .adapters.redis_conn import connect, embedded_socket
+from .adapters.rq_queue import QUEUE_NAME, TIMERS_QUEUE_NAME
 from .config import REPO_ROOT
 from .demo import DEMO_PASSWORD, DEMO_USERS
 from .paths import DEMO_SLA_POLICY
@@ -49,7 +50,10 @@ def main() -> int:
     procs = [
         subprocess.Popen([str(bin_dir / "gunicorn"), "--workers", "2", "--threads", "4", "--bind",
                           f"127.0.0.1:{port}", "ipoa:create_app()"], env=env, cwd=REPO_ROOT),
-        subprocess.Popen([sys.executable, "-m", "workers.worker"], env=env, cwd=REPO_ROOT),
+        # As the Procfile: texts and SLA timers each with a worker of their own (workers/worker.py).
+        subprocess.Popen([sys.executable, "-m", "workers.worker", "--queues", QUEUE_NAME], env=env, cwd=REPO_ROOT),
+        subprocess.Popen([sys.executable, "-m", "workers.worker", "--queues", TIMERS_QUEUE_NAME], env=env,
+                         cwd=REPO_ROOT),
         subprocess.Popen([sys.executable, "-m", "workers.relay"], env=env, cwd=REPO_ROOT),
         subprocess.Popen([sys.executable, "-m", "workers.scheduler"], env=env, cwd=REPO_ROOT),
     ]

@@ -32,8 +32,8 @@ def send_sms(sms_id: str, ticket: str | None = None) -> str:
 
 def send_sms_batch(sms_ids: list[str], ticket: str | None = None) -> dict[str, str]:
     """Texts handed over together. Each is sent as send_sms would; one that fails transiently waits out
-    its own back-off, holding up neither the others nor this job. The texts are claimed in one statement
-    and their outcomes recorded a few at a time (sms.send_many)."""
+    its own back-off, holding up neither the others nor this job. The texts are claimed and their
+    outcomes recorded a few dozen at a time (sms.send_many)."""
     return sms.send_many(_svc(), sms_ids, ticket)
 
 

@@ -1,9 +1,9 @@
 """The SLA timer scheduler: `python -m workers.scheduler`. Every READ_SECONDS it reads the timers falling
 due in the next PREFETCH_SECONDS (one query on an index), marks them handed over as of their due instants
-and enqueues them with those instants (jobs of up to ipoa.adapters.rq_queue.TIMER_JOB timers); the
-worker fires each at its instant, never before (service/timers.fire_when_due). So a timer fires within
-tens of milliseconds of its due instant, not at the next tick; and a worker that falls behind fires all
-that are due at once, in larger transactions.
+and enqueues them with those instants (jobs of up to ipoa.adapters.rq_queue.TIMER_JOB timers, on the
+timers' own queue, TIMERS_QUEUE_NAME); the worker fires each at its instant, never before
+(service/timers.fire_when_due). So a timer fires within tens of milliseconds of its due instant, not at
+the next tick; and a worker that falls behind fires all that are due at once, in larger transactions.
 
 A small loop of ours rather than RQ's scheduler (enqueue_at): RQ keeps scheduled jobs in Redis, so a
 flushed or replaced Redis would lose every clock, and a clock that stops early would leave a job to
@@ -135,9 +135,9 @@ class ShiftHandovers:
 def rq_enqueue(svc):
     from rq import Queue
 
-    from ipoa.adapters.rq_queue import QUEUE_NAME, enqueue_timers_ahead
+    from ipoa.adapters.rq_queue import TIMERS_QUEUE_NAME, enqueue_timers_ahead
 
-    queue = Queue(QUEUE_NAME, connection=svc.redis())
+    queue = Queue(TIMERS_QUEUE_NAME, connection=svc.redis())
     return lambda due: enqueue_timers_ahead(queue, due, svc.clock.now())
 
 

@@ -1,9 +1,15 @@
-"""The RQ worker: `python -m workers.worker`. SimpleWorker (Worker below: with fewer round trips a job) runs
-jobs in this process (no fork per job: several times the throughput of the forking Worker, and the
-SQLAlchemy pool stays valid). The jobs (workers/jobs.py) run with this process's services, built from the
-configuration the web app reads (ipoa.bootstrap.from_environment), without a Flask app."""
+"""The RQ worker: `python -m workers.worker [--queues NAME,...]`. SimpleWorker (Worker below: with fewer round
+trips a job) runs jobs in this process (no fork per job: several times the throughput of the forking
+Worker, and the SQLAlchemy pool stays valid). The jobs (workers/jobs.py) run with this process's services,
+built from the configuration the web app reads (ipoa.bootstrap.from_environment), without a Flask app.
+
+The Procfile runs two: `worker` on the texts' queue (`--queues ipoa`) and `timers` on the SLA timers'
+(`--queues ipoa-timers`), so that a text never waits behind a timer job sleeping until its instants, nor
+a timer behind a batch of texts (ipoa/adapters/rq_queue.py, TIMERS_QUEUE_NAME). With no --queues a worker
+takes both, the timers first: `make run`'s and the tests' single worker."""
 from __future__ import annotations
 
+import argparse
 import gc
 import logging
 from datetime import timedelta
@@ -13,7 +19,7 @@ from rq import SimpleWorker
 from rq.utils import now
 
 from ipoa import bootstrap
-from ipoa.adapters.rq_queue import QUEUE_NAME
+from ipoa.adapters.rq_queue import TIMERS_QUEUE_NAME, WORKER_QUEUES
 from ipoa.service import timers
 from workers import jobs
 
@@ -43,24 +49,42 @@ class Worker(SimpleWorker):
         super().set_state(state, pipeline)
 
 
-def main() -> None:
+def queues_from(argv: list[str] | None = None) -> list[str]:
+    """The queues named by --queues (comma-separated, in the order they are taken from), each one of
+    WORKER_QUEUES; all of them when none is named."""
+    parser = argparse.ArgumentParser(prog="python -m workers.worker", description="ipoa's RQ worker")
+    parser.add_argument("--queues", default=",".join(WORKER_QUEUES),
+                        help=f"comma-separated queues to take jobs from, first first (default: %(default)s; "
+                             f"known: {', '.join(WORKER_QUEUES)})")
+    names = [n.strip() for n in parser.parse_args(argv).queues.split(",") if n.strip()]
+    unknown = [n for n in names if n not in WORKER_QUEUES]
+    if not names or unknown:
+        parser.error(f"--queues: {', '.join(unknown) or 'none named'}: "
+                     f"name one or more of {', '.join(WORKER_QUEUES)}")
+    return list(dict.fromkeys(names))
+
+
+def main(argv: list[str] | None = None) -> None:
+    queues = queues_from(argv)
     svc, _ = bootstrap.from_environment()
     jobs.use(svc)
     log = logging.getLogger(__name__)
     # The job a killed predecessor was running is gone with it: its due timers are handed over again at
     # the scheduler's next read (within a second of this start), not REQUEUE_AFTER later. Those still
     # queued fire once all the same (firing claims). A database down now: REQUEUE_AFTER still applies.
+    # Only a worker that takes the timers' jobs: a texts' worker restarting must not hand over again the
+    # timers the timers' worker holds (they would fire once all the same, but be read and queued twice).
     try:
-        if n := timers.release_hand_overs(svc):
+        if TIMERS_QUEUE_NAME in queues and (n := timers.release_hand_overs(svc)):
             log.info("worker start: %d due timer(s) handed over but unfired, to be handed over again", n)
     except Exception:  # noqa: BLE001 - never stop the worker starting
         log.warning("worker start: could not release the timers' hand-overs", exc_info=True)
-    worker = Worker([QUEUE_NAME], connection=svc.redis())
+    worker = Worker(queues, connection=svc.redis())
     # What start-up made (modules, the ORM's mappers, compiled templates: ~130,000 objects) lives as long
     # as the process: out of the collector's way, so that its full collections, paid while jobs run, walk
     # only what the jobs made (docs/performance.md, SMS).
     gc.freeze()
-    log.info("worker listening on %s", QUEUE_NAME)
+    log.info("worker listening on %s", ", ".join(queues))
     # No RQ scheduler: nothing is scheduled in RQ. Retries and recovery are the relay's, from the
     # database (ipoa/service/sms.py); the SLA timers are workers/scheduler.py's. RQ's scheduler takes a
     # lock that a SIGKILLed worker keeps for up to 10 minutes, and every retry would have waited for it.

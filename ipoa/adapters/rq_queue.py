@@ -18,6 +18,12 @@ from rq import Queue
 from rq.exceptions import DuplicateJobError
 
 QUEUE_NAME = "ipoa"
+# The SLA timers' jobs have a queue of their own, for a worker of their own (the Procfile's `timers`): a
+# timer job sleeps until its timers' instants, up to the scheduler's PREFETCH_SECONDS (workers/scheduler.py),
+# and a text must not wait behind it, nor a timer behind a batch of texts (docs/performance.md, texts'
+# eighth step). A worker started with no --queues (make run's, the tests') takes both, the timers first.
+TIMERS_QUEUE_NAME = "ipoa-timers"
+WORKER_QUEUES = (TIMERS_QUEUE_NAME, QUEUE_NAME)
 OUTBOX_LIST = "ipoa:outbox:committed"
 
 
@@ -114,11 +120,13 @@ if hasattr(os, "register_at_fork"):
 SEND_SMS_PATH = "workers.jobs.send_sms"
 SEND_SMS_BATCH_PATH = "workers.jobs.send_sms_batch"
 # Texts the relay hands over together go out in jobs of up to this many: RQ's own work per job (about
-# 3-4 ms: dequeue, registries, result) is paid once per batch, not per text. An idle pipeline hands over
+# 3-6 ms: dequeue, registries, result) is paid once per batch, not per text. An idle pipeline hands over
 # one text at a time, which goes as a single job at once. 50 rather than 20: 0.66 of the client's rate
-# rather than 0.62 (docs/performance.md, texts' third step). A batch for a slow sender waits at most
-# SMS_RATE_MAX_WAIT_SECONDS for its turns in all; the texts left go back to the table to wait.
-SMS_BATCH_SIZE = 50
+# rather than 0.62 (docs/performance.md, texts' third step); 200 rather than 50 once the timers had a
+# worker of their own (TIMERS_QUEUE_NAME), so that no timer waits behind a batch (texts' eighth step).
+# The job claims them a few dozen at a time (service/sms.CLAIM_EVERY). A batch for a slow sender waits
+# at most SMS_RATE_MAX_WAIT_SECONDS for its turns in all; the texts left go back to the table to wait.
+SMS_BATCH_SIZE = 200
 # No RQ Retry and no enqueue_in here: a text that must wait (Twilio's 429, a time-out) or whose worker
 # died is recorded as such in the database (sms_messages.next_attempt_at) and the relay hands it over
 # again with a plain enqueue when it is due (ipoa/service/sms.py). RQ's scheduler would need its lock,

@@ -12,10 +12,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..adapters.dashboard_queries import DrillStates
-from ..adapters.rq_queue import QUEUE_NAME
+from ..adapters.rq_queue import WORKER_QUEUES
 from ..domain import meaning
 from ..domain.calendar import LONDON
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
@@ -583,21 +583,28 @@ def _last_line(text: str | None) -> str:
     return redact(tail)[:300] or "(no exception recorded)"
 
 
-def failed_registry(svc: Services) -> FailedJobRegistry:
+def failed_registries(svc: Services) -> list[FailedJobRegistry]:
+    """The failed jobs of each of the app's queues: the texts' and the SLA timers' (WORKER_QUEUES)."""
     from rq import Queue
     from rq.registry import FailedJobRegistry
 
-    return FailedJobRegistry(queue=Queue(QUEUE_NAME, connection=svc.redis()))
+    return [FailedJobRegistry(queue=Queue(name, connection=svc.redis())) for name in WORKER_QUEUES]
 
 
 def failed_jobs(svc: Services) -> tuple[list[FailedJob], int]:
-    """RQ's failed jobs on the app's queue, most recent first. Only id, function name, time and the
+    """RQ's failed jobs on the app's queues, most recent first. Only id, function name, time and the
     exception's last line: job arguments are never shown."""
     from rq.job import Job
 
-    registry = failed_registry(svc)
-    total = registry.count
-    ids = registry.get_job_ids(0, EXCEPTIONS_LIMIT - 1, desc=True) if total else []
+    # Each registry's most recent EXCEPTIONS_LIMIT (scored by when they expire: their failure plus the
+    # one failure_ttl every job is given), merged.
+    total, scored = 0, list[tuple[Any, float]]()
+    for registry in failed_registries(svc):
+        total += registry.count
+        scored += cast("list[tuple[Any, float]]",
+                       svc.redis().zrevrange(registry.key, 0, EXCEPTIONS_LIMIT - 1, withscores=True))
+    ids = [(i.decode() if isinstance(i, bytes) else i) for i, _ in sorted(scored, key=lambda s: -s[1])]
+    ids = ids[:EXCEPTIONS_LIMIT]
     out: list[FailedJob] = []
     for job_id, job in zip(ids, Job.fetch_many(ids, connection=svc.redis()) if ids else []):
         if job is None:  # expired between the two reads
@@ -721,7 +728,9 @@ def requeue_failed_job(svc: Services, job_id: str, by: str) -> None:
     """Put a failed job back on its queue (it runs again from the start: send jobs never text twice)."""
     from rq.exceptions import InvalidJobOperation, InvalidJobOperationError, NoSuchJobError
 
-    registry = failed_registry(svc)
+    registry = next((r for r in failed_registries(svc) if job_id in r), None)
+    if registry is None:
+        raise JobNotFound(job_id)
     try:
         registry.requeue(job_id)
     except (InvalidJobOperation, InvalidJobOperationError, NoSuchJobError) as exc:

@@ -424,16 +424,18 @@ def send(svc: Services, sms_id: str, ticket: str | None = None) -> str:
 # A text the gateway took whose outcome is not recorded yet: (id, what the gateway said).
 _Unrecorded = tuple[str, Submitted]
 
-# A batch job claims its texts in one statement; the claim's lease (SEND_LEASE_SECONDS) covers them all
-# only while a send started now ends within it (the gateway's time-out, 10 s, and a margin). A text the
-# job reaches later than this after the claim is put back for the relay to hand over again, never sent
-# under a lease that may run out mid-send.
+# A batch job claims its texts CLAIM_EVERY at a time, one statement each; a claim's lease
+# (SEND_LEASE_SECONDS) covers its texts only while a send started now ends within it (the gateway's
+# time-out, 10 s, and a margin). A text the job reaches later than this after its claim is put back for
+# the relay to hand over again, never sent under a lease that may run out mid-send.
 SEND_WITHIN_SECONDS = SEND_LEASE_SECONDS - 12
 # What the gateway said of a batch's texts is recorded together: every RECORD_EVERY texts, or once the
 # first unrecorded one is RECORD_WITHIN_SECONDS old, before a wait for the sender's turn, and at the end;
 # by the recorder thread while the job sends on (_Outcomes), the job's end waiting for them all.
 # (A worker killed in between leaves them `submitting`: the next job asks the gateway before sending.)
 RECORD_EVERY = 20
+# A job's texts are claimed this many at a time (one statement each), as the job reaches them.
+CLAIM_EVERY = 50
 RECORD_WITHIN_SECONDS = 0.05
 _elapsed: Callable[[], float] = time.monotonic  # the job's own clock for the two above (the tests' is fake)
 
@@ -447,20 +449,20 @@ def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None) 
     mid-send by a killed worker) goes the single text's way (_claim_unfinished)."""
     ticket_at = datetime.fromisoformat(ticket) if ticket else None
     ids = list(dict.fromkeys(sms_ids))
-    now = svc.clock.now()
-    claimed_at = _elapsed()
-    # Two jobs for one text cannot both claim it (_may_act, in SQL: adapters/sms_store.py). The lease: a
-    # worker that dies now leaves them `submitting` with this deadline.
-    with svc.uow() as uow:
-        claimed = uow.sms.claim_many(ids, now, now + timedelta(seconds=SEND_LEASE_SECONDS), ticket_at)
-        uow.commit()
     out: dict[str, str] = {}
     # The job's share of waiting for the sender's turns, all its texts together: a batch for a busy
-    # sender puts the rest back rather than holding the worker (and the timers' jobs behind it).
+    # sender puts the rest back rather than holding the worker.
     budget = _WaitBudget()
     outcomes = _Outcomes(svc, out)
+    claimed: dict[str, tuple[str, str, int]] = {}
+    claimed_at = 0.0
     try:
         for n, sms_id in enumerate(ids):
+            if n % CLAIM_EVERY == 0:
+                # Claimed CLAIM_EVERY at a time, as the job reaches them, not the whole job's at its start:
+                # against Twilio's answer time (hundreds of ms a text) a job of SMS_BATCH_SIZE would put
+                # back most of its texts under leases taken too early (SEND_WITHIN_SECONDS).
+                claimed, claimed_at = _claim(svc, ids[n:n + CLAIM_EVERY], ticket_at), _elapsed()
             budget.wanted = len(ids) - n  # turns worth taking together (_wait_for_turn)
             got, since = claimed.get(sms_id), claimed_at
             if got is None:
@@ -475,6 +477,17 @@ def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None) 
     finally:
         outcomes.finish()
     return out
+
+
+def _claim(svc: Services, sms_ids: list[str], ticket_at: datetime | None) -> dict[str, tuple[str, str, int]]:
+    """Texts of a job claimed in one statement: {id: (to, body, attempts)} for those claimed. Two jobs for
+    one text cannot both claim it (_may_act, in SQL: adapters/sms_store.py). The lease: a worker that dies
+    now leaves them `submitting` with this deadline."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        claimed = uow.sms.claim_many(sms_ids, now, now + timedelta(seconds=SEND_LEASE_SECONDS), ticket_at)
+        uow.commit()
+    return claimed
 
 
 class _Outcomes:

@@ -5,6 +5,7 @@ jobs and their requeue), role checks, and `users.last_seen_at` behind "Handlers 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -352,10 +353,10 @@ def explode(identifier: str) -> None:
     raise RuntimeError("gateway refused the batch\nsecond line: gave up")
 
 
-def failed_job(svc) -> str:
+def failed_job(svc, queue_name: str = QUEUE_NAME) -> str:
     from rq import Queue, SimpleWorker
 
-    queue = Queue(QUEUE_NAME, connection=svc.redis())
+    queue = Queue(queue_name, connection=svc.redis())
     job = queue.enqueue("tests.e2e.test_dashboard.explode", "arg-9990000026")
     SimpleWorker([queue], connection=svc.redis()).work(burst=True)
     return job.id
@@ -539,6 +540,25 @@ def test_a_failed_job_is_listed_and_requeued(client, users, svc):
     assert f"Job {job_id} requeued." in after and 'id="failed-jobs"' not in after
     resp = client.post(f"/supervisor/jobs/{job_id}/requeue", data={"csrf_token": token})
     assert "no longer in the failed jobs" in text(client.get("/supervisor"))
+
+
+def test_failed_jobs_of_the_timers_queue_are_listed_with_the_texts_newest_first_and_requeued_to_it(
+        client, users, svc):
+    from rq import Queue
+
+    from ipoa.adapters.rq_queue import TIMERS_QUEUE_NAME
+
+    texts_job = failed_job(svc)
+    time.sleep(1.1)  # RQ scores a failure by the second it expires
+    timers_job = failed_job(svc, TIMERS_QUEUE_NAME)
+    jobs, total = dashboard_service.failed_jobs(svc)
+    assert [j.id for j in jobs] == [timers_job, texts_job] and total == 2
+    token = signed_in(client, "supervisor")
+    resp = client.post(f"/supervisor/jobs/{timers_job}/requeue", data={"csrf_token": token})
+    assert resp.status_code == 302
+    assert Queue(TIMERS_QUEUE_NAME, connection=svc.redis()).get_job_ids() == [timers_job]
+    assert Queue(QUEUE_NAME, connection=svc.redis()).get_job_ids() == []
+    assert [j.id for j in dashboard_service.failed_jobs(svc)[0]] == [texts_job]
 
 
 def test_no_exceptions_says_so(client, users):

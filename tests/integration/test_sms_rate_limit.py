@@ -322,6 +322,40 @@ def test_a_batch_sends_no_text_its_claims_lease_may_not_cover_and_a_later_job_se
     assert {rows(svc)[i].status for i in ids} == {"queued"}
 
 
+def test_a_batch_claims_its_texts_a_few_at_a_time_as_it_reaches_them(svc, handler_actor, monkeypatch):
+    monkeypatch.setattr(sms, "CLAIM_EVERY", 2)
+    ids = pending_texts(svc, handler_actor, 5)
+    seen: list[list[str]] = []
+
+    class Looking(Recording):
+        def send(self, to, body, status_callback=None):
+            stored = rows(svc)
+            seen.append([stored[i].status for i in ids])
+            return super().send(to, body, status_callback)
+
+    monkeypatch.setattr(svc, "sms_gateway", Looking())
+    monkeypatch.setattr(svc, "twilio", {})
+    assert sms.send_many(svc, ids) == dict.fromkeys(ids, "queued")
+    # the first two claimed at the start, the others not yet; the third and fourth when the job reaches them
+    assert seen[0] == ["submitting", "submitting", "pending", "pending", "pending"]
+    assert seen[2][2:] == ["submitting", "submitting", "pending"]
+    assert seen[4][4] == "submitting"
+    assert {r.status for r in rows(svc).values()} == {"queued"}
+
+
+def test_a_later_chunks_lease_starts_at_its_own_claim(svc, handler_actor, monkeypatch):
+    monkeypatch.setattr(sms, "CLAIM_EVERY", 2)
+    ids = pending_texts(svc, handler_actor, 4)
+    # the first send takes more than a claim allows: the second text, claimed with it, is put back; the
+    # third and fourth, claimed after it, go
+    gateway = slow_gateway(monkeypatch, sms.SEND_WITHIN_SECONDS + 0.5, only_send=0)
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {})
+    got = sms.send_many(svc, ids)
+    assert [got[i] for i in ids] == ["queued", "deferred", "queued", "queued"]
+    assert len(gateway.sent) == 3
+
+
 def test_a_batch_text_that_moved_on_before_its_outcome_was_recorded_keeps_the_later_status(
         svc, handler_actor, monkeypatch):
     from sqlalchemy import update

@@ -281,6 +281,17 @@ def test_the_loop_still_looks_at_the_shift_changes_and_the_nightly_verification(
     assert looks["handovers"] == looks["nightly"] == 4  # a tick a second for the 4 s
 
 
+def test_the_scheduler_hands_timers_to_the_timers_queue_not_the_texts(svc, clock):
+    from rq import Queue
+
+    from ipoa.adapters.rq_queue import QUEUE_NAME, TIMERS_QUEUE_NAME
+    from workers.scheduler import rq_enqueue
+
+    rq_enqueue(svc)([("t1", clock.now() + timedelta(seconds=0.3))])
+    assert Queue(TIMERS_QUEUE_NAME, connection=svc.redis()).count == 1
+    assert Queue(QUEUE_NAME, connection=svc.redis()).count == 0
+
+
 def test_overdue_timers_go_to_the_front_of_the_queue_soonest_first(svc, clock):
     from rq import Queue
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from ipoa.adapters.orm import audit_events, calls, outbox, referrals, sms_messages, timers, users
+from ipoa.adapters.rq_queue import QUEUE_NAME, TIMERS_QUEUE_NAME
 from ipoa.service import calls as call_service
 from ipoa.service import outbox as outbox_service
 from ipoa.service import timers as timer_service
@@ -212,7 +213,8 @@ def test_killed_processes_and_a_flushed_redis_lose_and_double_nothing(svc, handl
     worker = None
     try:
         # The scheduler hands the timers over; no worker yet: the jobs wait in Redis, which is flushed.
-        processes.wait_until(lambda: svc.redis().llen("rq:queue:ipoa") > 0, 30, "the scheduler's first hand-over")
+        processes.wait_until(lambda: svc.redis().llen(f"rq:queue:{TIMERS_QUEUE_NAME}") > 0, 30,
+                             "the scheduler's first hand-over")
         processes.kill(scheduler)
         svc.redis().flushdb()
         scheduler = processes.start("workers.scheduler", svc)
@@ -233,3 +235,51 @@ def test_killed_processes_and_a_flushed_redis_lose_and_double_nothing(svc, handl
         assert uow.session.scalar(select(func.count()).select_from(outbox)
                                   .where(outbox.c.topic == "sla.breached")) == n
         assert uow.session.scalar(select(func.count()).select_from(calls).where(calls.c.breach == "triage")) == n
+
+
+@pytest.mark.timeout(120)
+def test_a_text_never_waits_behind_a_timer_job_sleeping_until_its_instant(svc, handler_actor):
+    """The Procfile's `worker` and `timers`: a timer job handed over ahead sleeps in the timers' worker
+    until its instant, and a text queued meanwhile is sent by the texts' worker at once."""
+    from datetime import UTC, datetime
+
+    from rq import Queue
+    from rq.job import Job
+    from rq.registry import StartedJobRegistry
+
+    from ipoa.adapters.rq_queue import enqueue_sms, enqueue_timers_ahead
+    from tests.helpers.sms import handle_events, referred_call
+
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700900111")
+    referred_call(svc, handler_actor)
+    handle_events(svc)
+    with svc.uow() as uow:
+        (text_id,) = uow.session.scalars(select(sms_messages.c.id))
+    timers_worker = processes.start("workers.worker", svc, args=["--queues", TIMERS_QUEUE_NAME])
+    texts_worker = processes.start("workers.worker", svc, args=["--queues", QUEUE_NAME])
+    try:
+        redis = svc.redis()
+        processes.wait_until(lambda: len(redis.smembers("rq:workers")) == 2, 60, "both workers")
+        due = datetime.now(UTC) + timedelta(seconds=20)  # a timer nobody has: the job only sleeps till then
+        timers_queue = Queue(TIMERS_QUEUE_NAME, connection=redis)
+        started = StartedJobRegistry(queue=timers_queue)
+        enqueue_timers_ahead(timers_queue, [("no-such-timer", due)])
+        processes.wait_until(lambda: started.count == 1, 30, "the timers' worker to take the timer job")
+        (timer_job_id,) = started.get_job_ids()
+        # A second waits for the timers' worker: the texts' worker, idle, must leave it
+        enqueue_timers_ahead(timers_queue, [("no-such-timer-either", due)])
+        time.sleep(1.0)
+        assert (started.count, timers_queue.count) == (1, 1)
+        enqueue_sms(Queue(QUEUE_NAME, connection=redis), [text_id])
+
+        def sent() -> bool:
+            with svc.uow() as uow:
+                status = uow.session.scalar(select(sms_messages.c.status).where(sms_messages.c.id == text_id))
+            return status not in ("pending", "submitting")
+
+        processes.wait_until(sent, 15, "the text to be sent")
+        assert datetime.now(UTC) < due  # the text did not wait for the timer's instant
+        assert Job.fetch(timer_job_id, connection=redis).get_status() == "started"  # still asleep
+        assert (started.count, timers_queue.count) == (1, 1)
+    finally:
+        processes.kill(timers_worker, texts_worker)
