@@ -33,8 +33,23 @@ def send_sms(sms_id: str, ticket: str | None = None) -> str:
 def send_sms_batch(sms_ids: list[str], ticket: str | None = None) -> dict[str, str]:
     """Texts handed over together. Each is sent as send_sms would; one that fails transiently waits out
     its own back-off, holding up neither the others nor this job. The texts are claimed and their
-    outcomes recorded a few dozen at a time (sms.send_many)."""
-    return sms.send_many(_svc(), sms_ids, ticket)
+    outcomes recorded a few dozen at a time (sms.send_many). When the sends are slow, the texts not yet
+    claimed go back to the queue in smaller jobs, for the other workers (sms.HAND_BACK_AFTER_SECONDS)."""
+    svc = _svc()
+    return sms.send_many(svc, sms_ids, ticket, hand_back=lambda rest: _hand_back(svc, rest, ticket))
+
+
+def _hand_back(svc: Services, sms_ids: list[str], ticket: str | None) -> None:
+    from rq import Queue
+
+    from ipoa.adapters.rq_queue import QUEUE_NAME, enqueue_sms_batches
+
+    # A fresh job id for each (the relay's are made from the first text's id, and this job's may still
+    # be in RQ's registries under it). At the front of the queue: the batch goes on before the jobs queued
+    # after it, each part taken by the next worker free (this one, or another).
+    stamp = f"-h{int(svc.clock.now().timestamp() * 1_000_000)}"
+    enqueue_sms_batches(Queue(QUEUE_NAME, connection=svc.redis()), sms_ids, attempt=stamp, ticket=ticket,
+                        size=sms.CLAIM_EVERY, at_front=True)
 
 
 def fire_timers(timer_ids: list[str]) -> dict[str, str]:

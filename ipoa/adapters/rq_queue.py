@@ -124,8 +124,10 @@ SEND_SMS_BATCH_PATH = "workers.jobs.send_sms_batch"
 # one text at a time, which goes as a single job at once. 50 rather than 20: 0.66 of the client's rate
 # rather than 0.62 (docs/performance.md, texts' third step); 200 rather than 50 once the timers had a
 # worker of their own (TIMERS_QUEUE_NAME), so that no timer waits behind a batch (texts' eighth step).
-# The job claims them a few dozen at a time (service/sms.CLAIM_EVERY). A batch for a slow sender waits
-# at most SMS_RATE_MAX_WAIT_SECONDS for its turns in all; the texts left go back to the table to wait.
+# The job claims them a few dozen at a time, and when its sends are slow (Twilio's answer time) hands
+# those it has not reached back to the queue in smaller jobs, for the other workers (service/sms.py,
+# HAND_BACK_AFTER_SECONDS). A batch for a slow sender waits at most SMS_RATE_MAX_WAIT_SECONDS for its
+# turns in all; the texts left go back to the table to wait.
 SMS_BATCH_SIZE = 200
 # No RQ Retry and no enqueue_in here: a text that must wait (Twilio's 429, a time-out) or whose worker
 # died is recorded as such in the database (sms_messages.next_attempt_at) and the relay hands it over
@@ -145,15 +147,17 @@ def enqueue_sms(queue: Queue, sms_ids: list[str], attempt: str = "", ticket: str
             pass
 
 
-def enqueue_sms_batches(queue: Queue, sms_ids: list[str], attempt: str = "", ticket: str | None = None) -> None:
-    """What the relay uses: a single text gets its own job; several go in batches of SMS_BATCH_SIZE. A
-    batch job sends each message once, as a single job would."""
-    if len(sms_ids) == 1:
+def enqueue_sms_batches(queue: Queue, sms_ids: list[str], attempt: str = "", ticket: str | None = None,
+                        size: int = SMS_BATCH_SIZE, at_front: bool = False) -> None:
+    """What the relay uses: a single text gets its own job; several go in batches of `size`. A batch job
+    sends each message once, as a single job would. `at_front`: the jobs go before those waiting, in
+    their order (a job handing its texts back: workers/jobs.send_sms_batch)."""
+    if len(sms_ids) == 1 and not at_front:
         enqueue_sms(queue, sms_ids, attempt, ticket)
         return
-    _enqueue_chunks(queue, SEND_SMS_BATCH_PATH, sms_ids, SMS_BATCH_SIZE, result_ttl=3600,
+    _enqueue_chunks(queue, SEND_SMS_BATCH_PATH, sms_ids, size, result_ttl=3600,
                     job_id=lambda chunk: f"sms-batch-{chunk[0]}{attempt}",
-                    extra=(ticket,) if ticket else ())
+                    extra=(ticket,) if ticket else (), at_front=at_front)
 
 
 FIRE_TIMERS_PATH = "workers.jobs.fire_timers"
@@ -191,11 +195,12 @@ def enqueue_timers_ahead(queue: Queue, due: list[tuple[str, datetime]], now: dat
 
 
 def _enqueue_chunks(queue: Queue, path: str, ids: list[str], size: int, *, result_ttl: int,
-                    job_id: Callable[[list[str]], str] | None = None, extra: tuple = ()) -> None:
-    """One job per chunk of ids, queued in one Redis round trip."""
+                    job_id: Callable[[list[str]], str] | None = None, extra: tuple = (),
+                    at_front: bool = False) -> None:
+    """One job per chunk of ids, queued in one Redis round trip (at the front: the chunks still in order)."""
+    chunks = [ids[i:i + size] for i in range(0, len(ids), size)]
     with queue.connection.pipeline() as pipe:
-        for i in range(0, len(ids), size):
-            chunk = ids[i:i + size]
+        for chunk in reversed(chunks) if at_front else chunks:  # at the front: each before the one after it
             queue.enqueue(path, chunk, *extra, job_id=job_id(chunk) if job_id else None, result_ttl=result_ttl,
-                          failure_ttl=7 * 24 * 3600, pipeline=pipe)
+                          failure_ttl=7 * 24 * 3600, pipeline=pipe, at_front=at_front)
         pipe.execute()

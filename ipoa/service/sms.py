@@ -439,17 +439,30 @@ SEND_WITHIN_SECONDS = SEND_LEASE_SECONDS - 12
 RECORD_EVERY = 50
 RECORD_WITHIN_SECONDS = 0.1
 _elapsed: Callable[[], float] = time.monotonic  # the job's own clock for the two above (the tests' is fake)
-# A job's texts are claimed this many at a time (one statement each), as the job reaches them.
+# A job's texts are claimed as the job reaches them, one statement each: FIRST_CLAIM, then CLAIM_EVERY at
+# a time. When its sends (its waits for the sender's turns left out) have taken HAND_BACK_AFTER_SECONDS by
+# a claim, the texts left go back to the queue in jobs of CLAIM_EVERY (send_many's hand_back): a job of
+# SMS_BATCH_SIZE texts (200) pays RQ's work once for all of them when the gateway answers at once (the
+# benchmark's emulator, about 1 ms a text), and against Twilio's answer time (100-200 ms a text) the
+# other workers share its texts after about FIRST_CLAIM of them, as they shared jobs of 50 before
+# (docs/performance.md, texts' eighth step).
+FIRST_CLAIM = 10
 CLAIM_EVERY = 50
+HAND_BACK_AFTER_SECONDS = 0.5
 
 
-def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None) -> dict[str, str]:
+def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None,
+              hand_back: Callable[[list[str]], None] | None = None) -> dict[str, str]:
     """Send texts one after the other, each once, as send() would: each one's status afterwards. A batch
     job's texts (workers/jobs.send_sms_batch) are claimed CLAIM_EVERY at a time, one statement each, and
     their outcomes recorded a few dozen at a time, by the recorder thread while the job sends on
     (docs/performance.md, SMS): two transactions for up to RECORD_EVERY texts rather than one per text,
     and none the sends wait for but the claims. A text the claim did not take (sent already, another job
-    on it, cut off mid-send by a killed worker) goes the single text's way (_claim_unfinished)."""
+    on it, cut off mid-send by a killed worker) goes the single text's way (_claim_unfinished).
+
+    `hand_back` (the worker's: a function queueing texts as new jobs): when the sends are slow (Twilio's
+    answer time), the texts not yet claimed go back to the queue for other workers rather than waiting
+    for this one (HAND_BACK_AFTER_SECONDS), each "requeued"."""
     ticket_at = datetime.fromisoformat(ticket) if ticket else None
     ids = list(dict.fromkeys(sms_ids))
     out: dict[str, str] = {}
@@ -458,14 +471,20 @@ def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None) 
     budget = _WaitBudget()
     outcomes = _Outcomes(svc, out)
     claimed: dict[str, tuple[str, str, int]] = {}
-    claimed_at = 0.0
+    claimed_at = started = _elapsed()
+    next_claim = 0
     try:
         for n, sms_id in enumerate(ids):
-            if n % CLAIM_EVERY == 0:
-                # Claimed CLAIM_EVERY at a time, as the job reaches them, not the whole job's at its start:
+            if n == next_claim:
+                if n and hand_back is not None and _elapsed() - started - budget.waited >= HAND_BACK_AFTER_SECONDS:
+                    hand_back(ids[n:])  # raises with Redis down: the texts stay pending, for the relay
+                    out.update(dict.fromkeys(ids[n:], "requeued"))
+                    break
+                # Claimed a few at a time, as the job reaches them, not the whole job's at its start:
                 # against Twilio's answer time (hundreds of ms a text) a job of SMS_BATCH_SIZE would put
                 # back most of its texts under leases taken too early (SEND_WITHIN_SECONDS).
-                claimed, claimed_at = _claim(svc, ids[n:n + CLAIM_EVERY], ticket_at), _elapsed()
+                next_claim = n + (FIRST_CLAIM if n == 0 else CLAIM_EVERY)
+                claimed, claimed_at = _claim(svc, ids[n:next_claim], ticket_at), _elapsed()
             budget.wanted = len(ids) - n  # turns worth taking together (_wait_for_turn)
             got, since = claimed.get(sms_id), claimed_at
             if got is None:

@@ -323,6 +323,7 @@ def test_a_batch_sends_no_text_its_claims_lease_may_not_cover_and_a_later_job_se
 
 
 def test_a_batch_claims_its_texts_a_few_at_a_time_as_it_reaches_them(svc, handler_actor, monkeypatch):
+    monkeypatch.setattr(sms, "FIRST_CLAIM", 2)
     monkeypatch.setattr(sms, "CLAIM_EVERY", 2)
     ids = pending_texts(svc, handler_actor, 5)
     seen: list[list[str]] = []
@@ -344,6 +345,7 @@ def test_a_batch_claims_its_texts_a_few_at_a_time_as_it_reaches_them(svc, handle
 
 
 def test_a_later_chunks_lease_starts_at_its_own_claim(svc, handler_actor, monkeypatch):
+    monkeypatch.setattr(sms, "FIRST_CLAIM", 2)
     monkeypatch.setattr(sms, "CLAIM_EVERY", 2)
     ids = pending_texts(svc, handler_actor, 4)
     # the first send takes more than a claim allows: the second text, claimed with it, is put back; the
@@ -354,6 +356,83 @@ def test_a_later_chunks_lease_starts_at_its_own_claim(svc, handler_actor, monkey
     got = sms.send_many(svc, ids)
     assert [got[i] for i in ids] == ["queued", "deferred", "queued", "queued"]
     assert len(gateway.sent) == 3
+
+
+def small_claims(monkeypatch, hand_back_after: float) -> None:
+    monkeypatch.setattr(sms, "FIRST_CLAIM", 2)
+    monkeypatch.setattr(sms, "CLAIM_EVERY", 2)
+    monkeypatch.setattr(sms, "HAND_BACK_AFTER_SECONDS", hand_back_after)
+
+
+def test_slow_sends_hand_the_texts_not_yet_claimed_back_for_other_workers(svc, handler_actor, monkeypatch):
+    small_claims(monkeypatch, 1.0)
+    ids = pending_texts(svc, handler_actor, 5)
+    gateway = slow_gateway(monkeypatch, 0.6)  # Twilio's answer time, on the job's clock
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {})
+    handed: list[list[str]] = []
+    got = sms.send_many(svc, ids, hand_back=handed.append)
+    # the first claim's two took 1.2 s: the other three go back to the queue unclaimed, at once
+    assert handed == [ids[2:]]
+    assert [got[i] for i in ids] == ["queued", "queued", "requeued", "requeued", "requeued"]
+    assert len(gateway.sent) == 2
+    stored = rows(svc)
+    assert [(stored[i].status, stored[i].attempts) for i in ids[2:]] == [("pending", 0)] * 3
+
+
+def test_fast_sends_keep_the_whole_job_and_waits_for_turns_do_not_count_as_slow(svc, handler_actor, monkeypatch):
+    small_claims(monkeypatch, 1.0)
+    ids = pending_texts(svc, handler_actor, 5)
+    monkeypatch.setattr(svc, "sms_gateway", slow_gateway(monkeypatch, 0.2))  # 1 s for all five
+    monkeypatch.setattr(svc, "twilio", {})
+    handed: list[list[str]] = []
+    assert sms.send_many(svc, ids, hand_back=handed.append) == dict.fromkeys(ids, "queued")
+    assert handed == []
+
+
+def test_a_busy_senders_waits_do_not_hand_texts_back(svc, handler_actor, monkeypatch):
+    small_claims(monkeypatch, 0.5)
+    ids = pending_texts(svc, handler_actor, 5)
+    gateway = Recording()
+    monkeypatch.setattr(svc, "sms_gateway", gateway)
+    monkeypatch.setattr(svc, "twilio", {"rates": SenderRates(SenderRate(1, 1), {}, max_wait=1.5)})
+    handed: list[list[str]] = []
+    got = sms.send_many(svc, ids, hand_back=handed.append)
+    # a second's wait for the second text's turn, as without hand_back: the rest put back, not handed on
+    assert [got[i] for i in ids] == ["queued", "queued", "deferred", "deferred", "deferred"]
+    assert handed == [] and len(gateway.sent) == 2
+
+
+def test_a_batch_job_hands_its_slow_texts_back_as_smaller_jobs_each_sent_once(svc, handler_actor, monkeypatch):
+    from rq import Queue, SimpleWorker
+
+    from ipoa.adapters.rq_queue import QUEUE_NAME
+    from workers import jobs
+
+    small_claims(monkeypatch, 1.0)
+    ids = pending_texts(svc, handler_actor, 5)
+    slow = slow_gateway(monkeypatch, 0.6)
+    monkeypatch.setattr(svc, "sms_gateway", slow)
+    monkeypatch.setattr(svc, "twilio", {})
+    jobs.use(svc)
+    queue = Queue(QUEUE_NAME, connection=svc.redis())
+    queue.enqueue("os.getpid")  # a job queued after the batch's
+    jobs.send_sms_batch(ids)
+    # jobs of CLAIM_EVERY, in their order, before the job that was waiting
+    assert [queue.fetch_job(j).args[:1] for j in queue.job_ids] == [(ids[2:4],), (ids[4:],), ()]
+
+    class Fast(Recording):  # its own message ids
+        def send(self, to, body, status_callback=None):
+            return Submitted(super().send(to, body, status_callback).provider_sid + "-fast", "queued")
+
+    fast = Fast()
+    monkeypatch.setattr(svc, "sms_gateway", fast)
+    monkeypatch.setattr(sms, "_elapsed", lambda: 0.0)
+    SimpleWorker([queue], connection=svc.redis()).work(burst=True)
+    # the three handed back sent by the jobs they went back as: each text once
+    assert len(slow.sent) == 2 and len(fast.sent) == 3
+    assert sorted(to for _, to in slow.sent + fast.sent) == sorted(r.to for r in rows(svc).values())
+    assert {r.status for r in rows(svc).values()} == {"queued"}
 
 
 def test_a_batch_text_that_moved_on_before_its_outcome_was_recorded_keeps_the_later_status(
