@@ -454,11 +454,12 @@ HAND_BACK_AFTER_SECONDS = 0.5
 def send_many(svc: Services, sms_ids: Sequence[str], ticket: str | None = None,
               hand_back: Callable[[list[str]], None] | None = None) -> dict[str, str]:
     """Send texts one after the other, each once, as send() would: each one's status afterwards. A batch
-    job's texts (workers/jobs.send_sms_batch) are claimed CLAIM_EVERY at a time, one statement each, and
-    their outcomes recorded a few dozen at a time, by the recorder thread while the job sends on
-    (docs/performance.md, SMS): two transactions for up to RECORD_EVERY texts rather than one per text,
-    and none the sends wait for but the claims. A text the claim did not take (sent already, another job
-    on it, cut off mid-send by a killed worker) goes the single text's way (_claim_unfinished).
+    job's texts (workers/jobs.send_sms_batch) are claimed as it reaches them (FIRST_CLAIM, then
+    CLAIM_EVERY at a time), one statement each, and their outcomes recorded a few dozen at a time, by the
+    recorder thread while the job sends on (docs/performance.md, SMS): two transactions for up to
+    RECORD_EVERY texts rather than one per text, and none the sends wait for but the claims. A text the
+    claim did not take (sent already, another job on it, cut off mid-send by a killed worker) goes the
+    single text's way (_claim_unfinished).
 
     `hand_back` (the worker's: a function queueing texts as new jobs): when the sends are slow (Twilio's
     answer time), the texts not yet claimed go back to the queue for other workers rather than waiting
