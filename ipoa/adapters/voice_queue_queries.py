@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Connection, String, bindparam, func, literal, select
+from sqlalchemy import Connection, String, bindparam, func, literal, literal_column, select
 from sqlalchemy.orm import Session
 
 from .orm import UTCDateTime, calls, handler_availability, phone_legs, professionals, users
@@ -44,9 +44,14 @@ class QueueNow(NamedTuple):
 
 
 def _longest_waiting_since(queue):
-    return select(func.min(phone_legs.c.enqueued_at)).where(
-        phone_legs.c.queue == queue, phone_legs.c.enqueued_at.is_not(None), phone_legs.c.left_queue_at.is_(None),
-        phone_legs.c.hung_up_at.is_(None), phone_legs.c.answered_at.is_(None)).scalar_subquery()
+    # The first of the waiting callers in ix_phone_legs_waiting's order, not min(): PostgreSQL planned min()
+    # as an aggregate over every caller waiting (and each one's heap row), however deep the queue; the first
+    # entry is one (docs/performance.md, "Voice": the longest wait read from one index entry).
+    return (select(phone_legs.c.enqueued_at)
+            .where(phone_legs.c.queue == queue, phone_legs.c.enqueued_at.is_not(None),
+                   phone_legs.c.left_queue_at.is_(None), phone_legs.c.hung_up_at.is_(None),
+                   phone_legs.c.answered_at.is_(None))
+            .order_by(phone_legs.c.enqueued_at).limit(literal_column("1")).scalar_subquery())
 
 
 def _handlers_available(centre, seen_since):

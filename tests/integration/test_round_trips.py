@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from psycopg import pq
@@ -465,21 +466,30 @@ def test_a_retried_ringing_call_writes_nothing_and_is_told_where_the_caller_is(p
 
 def test_the_queues_longest_wait_is_read_from_the_waiting_callers_only(pg):
     """The queue read takes the partial index of the callers waiting now (migration 0015), not a walk past
-    every caller the queue ever answered."""
-    from ipoa.adapters.voice_queue_queries import _QUEUES_NOW
+    every caller the queue ever answered; and of those waiting, only the first in the index (the longest
+    waiting), not every one as min() did: a deep queue costs its read no more than a short one."""
+    from ipoa.adapters.voice_queue_queries import _QUEUES_NOW, queues_now
 
     now = pg.clock.now()
+    waiting = 60  # the last 60 still wait, joined in no particular order; the 2,000 before them were answered
+    joined = [now - timedelta(seconds=(n * 37) % waiting + 1) for n in range(waiting)]
     with pg.db.begin() as connection:
         connection.execute(insert(phone_legs), [
             {"call_sid": _sid(1000 + n), "centre": "MHA", "queue": "MHA", "priority": False, "arrived_at": now,
-             "enqueued_at": now, "answered_at": now if n else None, "left_queue_at": now if n else None,
-             "menu_attempt": 0, "updated_at": now} for n in range(2000)])
-        connection.exec_driver_sql("ANALYZE phone_legs")
+             "enqueued_at": now - timedelta(hours=1), "answered_at": now, "left_queue_at": now,
+             "menu_attempt": 0, "updated_at": now} for n in range(2000)] + [
+            {"call_sid": _sid(4000 + n), "centre": "MHA", "queue": "MHA", "priority": False, "arrived_at": at,
+             "enqueued_at": at, "answered_at": None, "left_queue_at": None, "menu_attempt": 0, "updated_at": now}
+            for n, at in enumerate(joined)])
         compiled = _QUEUES_NOW._compiled(connection.dialect)
+        params = compiled.parameters({"b_first": "MHA", "b_second": "CHS", "b_seen_since": now})
         plan = connection.exec_driver_sql(
-            "EXPLAIN " + compiled.sql, compiled.parameters({"b_first": "MHA", "b_second": "CHS",
-                                                             "b_seen_since": now})).scalars().all()
-    assert sum("ix_phone_legs_waiting" in line for line in plan) == 2, plan
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + compiled.sql, params).scalars().all()
+        state = queues_now(connection, "MHA", "CHS", now)
+    scans = [line for line in plan if "ix_phone_legs_waiting" in line]
+    assert len(scans) == 2, plan
+    assert "rows=1 " in scans[0], plan  # MHA's: one entry read of its 60
+    assert state["MHA"].longest_waiting_since == min(joined) and state["CHS"].longest_waiting_since is None
 
 
 def test_loading_a_call_first_is_a_read_of_its_own_before_the_transaction(pg):
