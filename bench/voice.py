@@ -251,7 +251,17 @@ def summarise(endpoint: str, phases: list[Phase], offered: bool) -> Summary:
     return s
 
 
-def report(open_loop: list[Summary], closed: list[Summary], rate: float) -> tuple[dict, bool]:
+def round_ratios(phases: list[Phase]) -> list[float]:
+    """Each closed-loop round's incoming/bare rate: its two phases ran one after the other, so the machine's
+    slower drifts (a neighbour's load) touch both alike."""
+    closed = [p for p in phases if p.offered == 0]
+    rounds = [closed[i:i + 2] for i in range(0, len(closed) - 1, 2)]
+    return [next(p.rate for p in pair if p.endpoint == "incoming") / next(p.rate for p in pair if p.endpoint == "bare")
+            for pair in rounds if {p.endpoint for p in pair} == set(ENDPOINTS)]
+
+
+def report(open_loop: list[Summary], closed: list[Summary], rate: float,
+           per_round: list[float] | None = None) -> tuple[dict, bool]:
     """Prints the tables and the verdict; returns the figures and whether both goals were met. Each list is
     (bare, incoming)."""
     def ms(value: float | None) -> str:
@@ -282,13 +292,49 @@ def report(open_loop: list[Summary], closed: list[Summary], rate: float) -> tupl
               "answers than offered): the machine was busy; repeat the run when it is quieter")
     print(f"ratio incoming/bare (calls/s, closed loop): {ratio:.2f}  goal >= {RATIO_GOAL}: "
           f"{'met' if ratio_met else 'NOT met'}")
+    if per_round:
+        print(f"each round's ratio: {', '.join(f'{r:.2f}' for r in per_round)} (median "
+              f"{statistics.median(per_round):.2f})")
     if closed[0].app_cpu_ms and closed[1].app_cpu_ms:
         print(f"app CPU per request bare/incoming: {closed[0].app_cpu_ms / closed[1].app_cpu_ms:.2f} "
               "(the ratio to expect while the app is CPU-bound)")
     figures = {"offered_rate": rate, "open_loop": [s.__dict__ for s in open_loop],
-               "closed_loop": [s.__dict__ for s in closed], "ratio": ratio,
+               "closed_loop": [s.__dict__ for s in closed], "ratio": ratio, "round_ratios": per_round or [],
                "p99_goal_ms": P99_GOAL_MS, "ratio_goal": RATIO_GOAL, "p99_met": p99_met, "ratio_met": ratio_met}
     return figures, p99_met and ratio_met
+
+
+def round_trip_probe(database_url: str, count: int = 4000) -> dict[str, float]:
+    """What one round trip to PostgreSQL costs on this machine now: `SELECT 1`, prepared, `count` times on one
+    connection from this process (nothing else of the client's running), in µs each: this thread's CPU, the
+    backend's (from /proc: 10 ms ticks, so `count` is large) and the wall. The incoming call makes one or
+    two round trips and the bare endpoint none, so the ratio moves with this cost (docs/performance.md,
+    "Voice": on a virtual machine a wake-up's cost changes with the host's load)."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        for _ in range(50):
+            conn.execute("SELECT 1", prepare=True).fetchone()
+        stat = Path(f"/proc/{backend}/stat")
+
+        def backend_cpu() -> float:
+            if not stat.exists():  # another machine's server
+                return float("nan")
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        server0, own0, wall0 = backend_cpu(), time.thread_time(), time.perf_counter()
+        for _ in range(count):
+            conn.execute("SELECT 1", prepare=True).fetchone()
+        server1, own1, wall1 = backend_cpu(), time.thread_time(), time.perf_counter()
+    return {"client_us": (own1 - own0) / count * 1e6, "postgres_us": (server1 - server0) / count * 1e6,
+            "wall_us": (wall1 - wall0) / count * 1e6}
+
+
+def describe_probe(probe: dict[str, float]) -> str:
+    return (f"a round trip to PostgreSQL (SELECT 1): {probe['client_us']:.0f} µs of the client's CPU, "
+            f"{probe['postgres_us']:.0f} µs of the backend's, {probe['wall_us']:.0f} µs of wall")
 
 
 def leg_count(database_url: str) -> int:
@@ -427,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"p50 {percentile(lat, 50) * 1000:6.1f} ms  p99 {percentile(lat, 99) * 1000:6.1f} ms  "
                       f"latest send {max(phase.late) * 1000:6.1f} ms late", flush=True)
                 phases.append(phase)
+        probes = [] if args.sqlite else [round_trip_probe(database_url)]
         for r in range(args.rounds):
             for endpoint in ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]:
                 phase = closed_phase(server.url, endpoint, calls.take(endpoint, args.requests), args.concurrency,
@@ -435,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 phases.append(phase)
         handlers.stop()
+        if probes:
+            probes.append(round_trip_probe(database_url))
         print(f"  (the handlers thread answered {handlers.answered} of MHA's callers, keeping its queue about "
               f"{args.queue_depth} deep)")
         for s in sessions.values():
@@ -444,7 +493,12 @@ def main(argv: list[str] | None = None) -> int:
         server = None
 
         figures, met = report([summarise(e, phases, True) for e in ENDPOINTS],
-                              [summarise(e, phases, False) for e in ENDPOINTS], args.offered_rate)
+                              [summarise(e, phases, False) for e in ENDPOINTS], args.offered_rate,
+                              round_ratios(phases))
+        if probes:
+            figures["round_trip_probes"] = probes
+            for when, probe in zip(("before", "after"), probes):
+                print(f"{when} the closed loop, {describe_probe(probe)}")
         sent = args.warmup + sum(p.requests for p in phases if p.endpoint == "incoming")
         legs = leg_count(database_url)
         if legs != sent:

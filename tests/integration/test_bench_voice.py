@@ -35,11 +35,31 @@ def test_the_voice_benchmark_runs_on_sqlite(tmp_path, capsys):
                      re.M), out
     assert re.search(rf"^ratio incoming/bare \(calls/s, closed loop\): {FIGURE}  goal >= 0.7: (met|NOT met)$", out,
                      re.M), out
+    assert re.search(rf"^each round's ratio: {FIGURE}, {FIGURE} \(median {FIGURE}\)$", out, re.M), out
     # One leg per incoming call: warm-up 4, open loop 2 x 5, closed loop 2 x 10.
     assert "phone legs written: 34, one per incoming call" in out
     result = json.loads(figures.read_text())
     assert [s["endpoint"] for s in result["open_loop"]] == ["bare", "incoming"]
     assert result["closed_loop"][1]["requests"] == 20 and result["ratio"] > 0
+    assert len(result["round_ratios"]) == 2 and all(r > 0 for r in result["round_ratios"])
+
+
+def test_each_rounds_ratio_pairs_the_two_phases_it_ran(svc):
+    def phase(endpoint: str, rate: float, offered: float = 0) -> voice.Phase:
+        return voice.Phase(endpoint, 100, 100 / rate, [0.001] * 100, {}, offered=offered)
+
+    phases = [phase("bare", 20, offered=20), phase("incoming", 20, offered=20),  # the open loop's: not rates
+              phase("bare", 1000), phase("incoming", 800), phase("incoming", 600), phase("bare", 1200)]
+    assert voice.round_ratios(phases) == pytest.approx([0.8, 0.5])
+
+
+def test_the_round_trip_probe_times_a_round_trip_to_postgresql(svc):
+    if svc.db.dialect.name != "postgresql":
+        pytest.skip("the probe is PostgreSQL's (set TEST_DATABASE_URL)")
+    probe = voice.round_trip_probe(svc.db.url.render_as_string(hide_password=False), count=300)
+    assert probe["client_us"] > 0 and probe["wall_us"] >= probe["client_us"] * 0.5, probe
+    assert probe["postgres_us"] >= 0, probe
+    assert "a round trip to PostgreSQL (SELECT 1):" in voice.describe_probe(probe)
 
 
 def test_the_bare_endpoint_checks_the_signature_like_the_incoming_one(svc, monkeypatch):
