@@ -60,6 +60,7 @@ from bench.common import (  # noqa: E402
     clean_env,
     flask,
     percentile,
+    proc_stat,
     profile_app_in_process,
     release,
     run_lock,
@@ -304,6 +305,24 @@ def report(open_loop: list[Summary], closed: list[Summary], rate: float,
     return figures, p99_met and ratio_met
 
 
+def workers_cpu(master: int) -> dict[int, float]:
+    """Each gunicorn worker's CPU seconds so far (the master's children), from /proc."""
+    out = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and (st := proc_stat(int(entry.name))) is not None and st[1] == master:
+            out[int(entry.name)] = st[3]
+    return out
+
+
+def shares(before: dict[int, float], after: dict[int, float]) -> str:
+    """The workers' shares of the app's CPU between two readings, e.g. "31%/69%": the client's keep-alive
+    connections fall to the workers as the kernel hands them out, and a worker given most of them runs its
+    requests on one core, behind one GIL (docs/performance.md, "Voice")."""
+    used = [after[pid] - before.get(pid, 0.0) for pid in sorted(after)]
+    total = sum(used) or 1.0
+    return "/".join(f"{u / total:.0%}" for u in used)
+
+
 def round_trip_probe(database_url: str, count: int = 4000) -> dict[str, float]:
     """What one round trip to PostgreSQL costs on this machine now: `SELECT 1`, prepared, `count` times on one
     connection from this process (nothing else of the client's running), in µs each: this thread's CPU, the
@@ -476,9 +495,11 @@ def main(argv: list[str] | None = None) -> int:
         probes = [] if args.sqlite else [round_trip_probe(database_url)]
         for r in range(args.rounds):
             for endpoint in ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]:
+                workers_before = workers_cpu(server.pid)
                 phase = closed_phase(server.url, endpoint, calls.take(endpoint, args.requests), args.concurrency,
                                      deadline, sessions, meter)
-                print(f"  closed round {r + 1} {endpoint:<8} {phase.rate:8.1f} calls/s  ({phase.seconds:.1f}s)",
+                print(f"  closed round {r + 1} {endpoint:<8} {phase.rate:8.1f} calls/s  ({phase.seconds:.1f}s, "
+                      f"the workers' shares of the app's CPU {shares(workers_before, workers_cpu(server.pid))})",
                       flush=True)
                 phases.append(phase)
         handlers.stop()
