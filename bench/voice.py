@@ -323,6 +323,66 @@ def shares(before: dict[int, float], after: dict[int, float]) -> str:
     return "/".join(f"{u / total:.0%}" for u in used)
 
 
+def connections_by_worker(master: int, port: int) -> dict[int, int]:
+    """How many established TCP connections to `port` each gunicorn worker (the master's children) holds,
+    from /proc: its socket descriptors matched to /proc/net/tcp's established entries."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 01: ESTABLISHED
+                established.add(f"socket:[{fields[9]}]")
+    out = {}
+    for pid in workers_cpu(master):
+        fds = Path(f"/proc/{pid}/fd")
+        count = 0
+        for fd in fds.iterdir() if fds.exists() else ():
+            try:
+                count += os.readlink(fd) in established
+            except OSError:
+                pass
+        out[pid] = count
+    return out
+
+
+def spread_connections(server: Gunicorn, calls: Calls, concurrency: int, sessions: dict, deadline: float) -> str:
+    """The closed loop's keep-alive connections, opened anew and spread evenly over the gunicorn workers, as a
+    router in front of them spreads Twilio's requests: a worker keeps each connection it accepted, and which
+    worker accepts is the kernel's choice, so 8 connections fell 8/0 in one run and 4/4 in the next, and the
+    two endpoints' rates moved in opposite directions with it (docs/performance.md, "Voice"). A connection
+    that lands on a worker holding its share already is closed and opened again. Returns the split."""
+    import requests
+
+    for session in sessions.values():
+        session.close()
+    sessions.clear()
+    workers = len(workers_cpu(server.pid))
+    share = -(-concurrency // max(1, workers))
+    port = int(urlsplit(server.url).port or 0)
+    url = server.url + BARE_PATH
+    failures: list[str] = []
+    for slot in range(concurrency):
+        while True:
+            if time.monotonic() > deadline:
+                raise BenchError("could not spread the closed loop's connections over the workers in time")
+            session = requests.Session()
+            held = sum(connections_by_worker(server.pid, port).values())
+            if not post(session, url, *calls.take("bare", 1)[0], "a connection's first request", failures):
+                raise BenchError(failures[0])
+            counts = connections_by_worker(server.pid, port)
+            if max(counts.values(), default=0) <= share:
+                sessions[slot] = session
+                break
+            session.close()
+            while sum(connections_by_worker(server.pid, port).values()) > held and time.monotonic() < deadline:
+                time.sleep(0.002)  # until the worker has seen the close
+    return "/".join(str(n) for _, n in sorted(connections_by_worker(server.pid, port).items()))
+
+
 def round_trip_probe(database_url: str, count: int = 4000) -> dict[str, float]:
     """What one round trip to PostgreSQL costs on this machine now: `SELECT 1`, prepared, `count` times on one
     connection from this process (nothing else of the client's running), in µs each: this thread's CPU, the
@@ -492,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"p50 {percentile(lat, 50) * 1000:6.1f} ms  p99 {percentile(lat, 99) * 1000:6.1f} ms  "
                       f"latest send {max(phase.late) * 1000:6.1f} ms late", flush=True)
                 phases.append(phase)
+        split = spread_connections(server, calls, args.concurrency, sessions, deadline)
+        print(f"  (the closed loop's {args.concurrency} connections spread over the workers {split})")
         probes = [] if args.sqlite else [round_trip_probe(database_url)]
         for r in range(args.rounds):
             for endpoint in ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]:

@@ -20,7 +20,7 @@ def test_the_voice_benchmark_runs_on_sqlite(tmp_path, capsys):
     figures = tmp_path / "voice.json"
 
     code = voice.main(["--sqlite", "--offered-rate", "10", "--offered-seconds", "0.5", "--requests", "10",
-                       "--rounds", "2", "--warmup", "4", "--concurrency", "2", "--workers", "1", "--threads", "2",
+                       "--rounds", "2", "--warmup", "4", "--concurrency", "2", "--workers", "2", "--threads", "2",
                        "--lock-wait", "600", "--json", str(figures)])
 
     out = capsys.readouterr().out
@@ -36,6 +36,8 @@ def test_the_voice_benchmark_runs_on_sqlite(tmp_path, capsys):
     assert re.search(rf"^ratio incoming/bare \(calls/s, closed loop\): {FIGURE}  goal >= 0.7: (met|NOT met)$", out,
                      re.M), out
     assert re.search(rf"^each round's ratio: {FIGURE}, {FIGURE} \(median {FIGURE}\)$", out, re.M), out
+    # The closed loop's two connections, one to each worker (bench/voice.py spread_connections)
+    assert "(the closed loop's 2 connections spread over the workers 1/1)" in out, out
     # One leg per incoming call: warm-up 4, open loop 2 x 5, closed loop 2 x 10.
     assert "phone legs written: 34, one per incoming call" in out
     result = json.loads(figures.read_text())
