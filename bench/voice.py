@@ -22,8 +22,11 @@ recent every 0.2 s (--queue-depth), so that its queue stays as deep as a busy ce
    Per endpoint: p50, p99, max, the achieved rate and whether it was sustained (achieved >= 0.98 x offered,
    no send more than 50 ms late).
 2. Rate, closed loop: --rounds rounds of alternating phases of --requests requests from --concurrency
-   keep-alive threads; each endpoint's rate is the median over its phases. The ratio incoming/bare compares
-   the two in the same run on the same machine.
+   keep-alive threads, whose connections are first spread evenly over the gunicorn workers (a worker keeps
+   the connections it accepted, and the kernel's choice of worker would otherwise decide the rates); each
+   endpoint's rate is the median over its phases. The ratio incoming/bare compares the two in the same run
+   on the same machine; each round's own ratio, the workers' shares of the app's CPU in each phase, and what
+   a round trip to PostgreSQL costs before and after the closed loop are printed beside it.
 
 Goals: incoming p99 < 50 ms at 20/s (sustained) and a ratio >= 0.7. The verdict is printed; only --check
 turns it into an exit status. Every answer must be 200 text/xml with a <Response> (anything else stops the
