@@ -390,8 +390,9 @@ def round_trip_probe(database_url: str, count: int = 4000) -> dict[str, float]:
     """What one round trip to PostgreSQL costs on this machine now: `SELECT 1`, prepared, `count` times on one
     connection from this process (nothing else of the client's running), in µs each: this thread's CPU, the
     backend's (from /proc: 10 ms ticks, so `count` is large) and the wall. The incoming call makes one or
-    two round trips and the bare endpoint none, so the ratio moves with this cost (docs/performance.md,
-    "Voice": on a virtual machine a wake-up's cost changes with the host's load)."""
+    two round trips and the bare endpoint none: printed so that one run's machine can be told from another's
+    (on this project's machine it stayed within 41-55 µs of the client's CPU while the ratio moved, so it
+    did not explain that: docs/performance.md, "The ratio and the workers' connections")."""
     import psycopg
 
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:

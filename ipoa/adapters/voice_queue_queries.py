@@ -46,7 +46,7 @@ class QueueNow(NamedTuple):
 def _longest_waiting_since(queue):
     # The first of the waiting callers in ix_phone_legs_waiting's order, not min(): PostgreSQL planned min()
     # as an aggregate over every caller waiting (and each one's heap row), however deep the queue; the first
-    # entry is one (docs/performance.md, "Voice": the longest wait read from one index entry).
+    # entry is one read (docs/performance.md, "The ratio and the workers' connections").
     return (select(phone_legs.c.enqueued_at)
             .where(phone_legs.c.queue == queue, phone_legs.c.enqueued_at.is_not(None),
                    phone_legs.c.left_queue_at.is_(None), phone_legs.c.hung_up_at.is_(None),
