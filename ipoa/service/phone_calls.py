@@ -107,7 +107,8 @@ def menu(svc: Services, call_sid: str, digits: str | None, attempt: int) -> Answ
             return again
         leg.priority = bool(priority)
         leg.caller_type = "professional" if priority else "public"
-        answer = answers.to_queue(centre, svc.directory, now, queue_states(uow, centre, now))
+        states = queue_states(uow, centre, now) if answers.overflow_may_apply(centre, svc.directory, now) else {}
+        answer = answers.to_queue(centre, svc.directory, now, states)
         _apply(leg, answer, now)
         store.save(leg, now)
         uow.commit()

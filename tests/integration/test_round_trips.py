@@ -27,11 +27,12 @@ from ipoa.adapters.prepared import Prepared, batched
 from ipoa.adapters.unit_of_work import UnitOfWork
 from ipoa.domain.errors import VersionConflict
 from ipoa.domain.telephony import answers
+from ipoa.domain.telephony.centre_voice import Overflow
 from ipoa.service import calls as call_service
 from ipoa.service import phone_calls
 from ipoa.users import User
 from tests.helpers import PASSWORD_HASH, call_payload
-from tests.helpers.voice import CALLER, CNH_LINE, leg
+from tests.helpers.voice import CALLER, CNH_LINE, leg, with_line
 from tests.helpers.web import actor_for, advance, in_triage, logged
 
 
@@ -442,15 +443,26 @@ def test_a_ringing_call_answered_with_the_menu_takes_one_round_trip(pg):
     assert row.menu_attempt == 1 and row.matched_call_ref is not None
 
 
-def test_a_ringing_call_put_in_the_queue_takes_two_round_trips(pg):
+def test_a_ringing_call_put_in_a_queue_without_an_overflow_takes_one_round_trip(pg):
+    # MHA's line has no overflow: the answer is its queue whatever the queues' state, which is not read.
     phone_calls.incoming(pg, _sid(3), MHA_LINE, CALLER)
     with traced(pg.db) as messages:
         answer = phone_calls.incoming(pg, _sid(4), MHA_LINE, CALLER)
-    # The queues' state (one statement for the centre's queue and its overflow's), then the leg's INSERT.
-    # Six before: BEGIN, two queue reads, the match's read, the INSERT, COMMIT.
-    assert answer.kind == answers.QUEUED and round_trips(messages) == 2, messages
+    assert answer.kind == answers.QUEUED and round_trips(messages) == 1, messages
+    assert not [m for m in messages if "handler_availability" in m], messages
     row = leg(pg, _sid(4))
     assert (row.queue, row.enqueued_at) == ("MHA", pg.clock.now())
+
+
+def test_a_ringing_call_put_in_a_queue_with_an_overflow_takes_two_round_trips(pg, monkeypatch):
+    monkeypatch.setattr(pg, "catalogue", with_line(pg.catalogue, "MHA", overflow=Overflow("CNH", "queue", 180, True)))
+    phone_calls.incoming(pg, _sid(6), MHA_LINE, CALLER)
+    with traced(pg.db) as messages:
+        answer = phone_calls.incoming(pg, _sid(7), MHA_LINE, CALLER)
+    # The queues' state (one statement for the centre's queue and its overflow's), then the leg's INSERT.
+    # Six before: BEGIN, two queue reads, the match's read, the INSERT, COMMIT.
+    assert round_trips(messages) == 2, messages
+    assert (answer.kind, answer.queue) == (answers.OVERFLOW_QUEUE, "CNH")  # nobody taking MHA's calls
 
 
 def test_a_retried_ringing_call_writes_nothing_and_is_told_where_the_caller_is(pg):

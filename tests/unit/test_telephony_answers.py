@@ -41,9 +41,41 @@ def test_an_open_centre_with_a_menu_greets_and_offers_it():
 
 
 def test_an_open_centre_without_a_menu_greets_and_queues():
-    answer = answers.incoming(line("MHA"), DIRECTORY, MONDAY_10, lambda: {"MHA": NOBODY_WAITS})
+    # MHA's line has no overflow: nothing could send the caller elsewhere, so no queue's state is read
+    answer = answers.incoming(line("MHA"), DIRECTORY, MONDAY_10, not_asked)
     assert answer.steps == (Say("Thank you for calling the Mental Health Central Access Point."), Enqueue("MHA"))
     assert (answer.kind, answer.queue) == (answers.QUEUED, "MHA")
+
+
+def test_the_queues_state_is_read_only_when_the_lines_overflow_may_apply():
+    with_overflow = line("MHA", overflow=Overflow("CNH", "queue", 180, False))
+    asked = []
+    answer = answers.incoming(with_overflow, DIRECTORY, MONDAY_10,
+                              lambda: asked.append(1) or {"MHA": QueueState(timedelta(seconds=181), 1)})
+    assert asked == [1] and (answer.kind, answer.queue) == (answers.OVERFLOW_QUEUE, "CNH")
+    to_closed = line("MHA", overflow=Overflow("FCP", "queue", 180, True))  # First Contact Plus: office hours
+    assert answers.incoming(to_closed, DIRECTORY, MONDAY_22, not_asked).queue == "MHA"
+    assert answers.overflow_may_apply(to_closed, DIRECTORY, MONDAY_10)
+    unknown = line("MHA", overflow=Overflow("XYZ", "queue", 180, True))
+    assert answers.incoming(unknown, DIRECTORY, MONDAY_10, not_asked).queue == "MHA"
+
+
+@pytest.mark.parametrize("code", sorted(DIRECTORY.centres))
+@given(at=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)),
+       available=st.integers(0, 3), longest=st.one_of(st.none(), st.integers(0, 1000)),
+       when_nobody=st.booleans(), threshold=st.one_of(st.none(), st.integers(1, 600)))
+def test_to_queue_never_overflows_where_overflow_may_not_apply(code, at, available, longest, when_nobody,
+                                                               threshold):
+    """What skipping the read rests on: where overflow_may_apply says no, to_queue's answer is the centre's
+    own queue whatever the state, the same as with no state at all."""
+    centre = DIRECTORY.centres[code]
+    if centre.voice is None:
+        return
+    for target in ("CNH", "FCP", "XYZ"):
+        changed = line(code, overflow=Overflow(target, "queue", threshold, when_nobody))
+        state = {code: QueueState(None if longest is None else timedelta(seconds=longest), available)}
+        if not answers.overflow_may_apply(changed, DIRECTORY, at):
+            assert answers.to_queue(changed, DIRECTORY, at, state) == answers.to_queue(changed, DIRECTORY, at, {})
 
 
 def test_a_closed_centre_transfers_to_the_out_of_hours_centre_then_advises():

@@ -110,8 +110,9 @@ def not_ours() -> Answer:
 def incoming(centre: Centre, directory: Directory, now: datetime,
              queues: Callable[[], Mapping[str, QueueState]]) -> Answer:
     """The first answer: closed by the calendar, the out-of-hours route; open, the greeting and the menu if
-    the line has one, else the queue (or its overflow). `queues` is asked only then: the queues' state costs
-    the caller's first answer two reads, for nothing when the centre is closed or the menu comes first."""
+    the line has one, else the queue (or its overflow). `queues` is asked only then, and only when the
+    line's overflow may apply now (overflow_may_apply): the queues' state costs the caller's first answer
+    a round trip, for nothing when the centre is closed, the menu comes first or no overflow could follow."""
     voice = centre.voice
     if voice is None:
         return not_ours()
@@ -119,7 +120,19 @@ def incoming(centre: Centre, directory: Directory, now: datetime,
         return _out_of_hours(centre, directory, now)
     if voice.menu:
         return Answer((Say(voice.greeting), Menu(MENU_PROMPT)), MENU)
-    return to_queue(centre, directory, now, queues(), greeting=voice.greeting)
+    return to_queue(centre, directory, now, queues() if overflow_may_apply(centre, directory, now) else {},
+                    greeting=voice.greeting)
+
+
+def overflow_may_apply(centre: Centre, directory: Directory, now: datetime) -> bool:
+    """Whether the centre's overflow could send a caller elsewhere now, whatever its queue's state: the line
+    has an overflow, to a centre the directory knows and whose calendar has it open. Otherwise to_queue
+    queues the caller in the centre's own queue without looking at any queue's state."""
+    overflow = centre.voice.overflow if centre.voice else None
+    if overflow is None:
+        return False
+    target = directory.centres.get(overflow.to)
+    return target is not None and target.calendar.is_open(now)
 
 
 def menu_choice(digits: str | None, attempt: int) -> tuple[bool | None, Answer | None]:
@@ -219,16 +232,14 @@ def _out_of_hours(centre: Centre, directory: Directory, now: datetime, *, greet:
 
 
 def _overflow_target(centre: Centre, directory: Directory, now: datetime, state: QueueState | None) -> Centre | None:
-    overflow = centre.voice.overflow if centre.voice else None
-    if overflow is None or state is None:
+    if state is None or not overflow_may_apply(centre, directory, now):
         return None
+    overflow = centre.voice.overflow if centre.voice else None
+    assert overflow is not None
     too_long = (overflow.longest_wait_seconds is not None and state.longest_wait is not None
                 and state.longest_wait > timedelta(seconds=overflow.longest_wait_seconds))
     nobody = overflow.when_nobody_available and state.handlers_available == 0
-    target = directory.centres.get(overflow.to)
-    if not (too_long or nobody) or target is None or not target.calendar.is_open(now):
-        return None
-    return target
+    return directory.centres[overflow.to] if too_long or nobody else None
 
 
 def _overflow(centre: Centre, target: Centre, lead: tuple[Step, ...], *, told: bool = False) -> Answer:
