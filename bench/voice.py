@@ -12,8 +12,9 @@ parameters, each request with its own CallSid and caller number, signed as Twili
 (X-Twilio-Signature over PUBLIC_BASE_URL + the path and the form), the signatures computed before timing.
 The incoming calls ring two lines in turn: the Clinical Navigation Hub's (greeting and menu: the leg is
 written) and the Mental Health Central Access Point's (no menu: the caller enqueued; its line has no overflow,
-so the queues' state is not read, as for any such line since 2026-12-05), both open at all hours. A thread plays the handlers, answering MHA's callers beyond the 20 most
-recent every 0.2 s (--queue-depth), so that its queue stays as deep as a busy centre's.
+so the queues' state is not read, as for any such line since 2026-12-05), both open at all hours. A thread
+plays the handlers, answering MHA's callers beyond the 20 most recent every 0.2 s (--queue-depth), so that its
+queue stays as deep as a busy centre's.
 
 1. Offered load, open loop: at --offered-rate requests a second (default 20), --rounds rounds of
    alternating phases (bare, incoming / incoming, bare), each --offered-seconds long, request i sent at
