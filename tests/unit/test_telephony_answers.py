@@ -66,15 +66,18 @@ def test_the_queues_state_is_read_only_when_the_lines_overflow_may_apply():
        when_nobody=st.booleans(), threshold=st.one_of(st.none(), st.integers(1, 600)))
 def test_to_queue_never_overflows_where_overflow_may_not_apply(code, at, available, longest, when_nobody,
                                                                threshold):
-    """What skipping the read rests on: where overflow_may_apply says no, to_queue's answer is the centre's
-    own queue whatever the state, the same as with no state at all."""
+    """What skipping the read rests on: overflow_may_apply says no exactly when the overflow's centre is
+    unknown or closed, and then to_queue's answer is the centre's own queue whatever the state, the same as
+    with no state at all."""
     centre = DIRECTORY.centres[code]
     if centre.voice is None:
         return
-    for target in ("CNH", "FCP", "XYZ"):
+    for target in ("CNH", "FCP", "XYZ"):  # always open, office hours, unknown
         changed = line(code, overflow=Overflow(target, "queue", threshold, when_nobody))
         state = {code: QueueState(None if longest is None else timedelta(seconds=longest), available)}
-        if not answers.overflow_may_apply(changed, DIRECTORY, at):
+        target_open = target in DIRECTORY.centres and DIRECTORY.centres[target].calendar.is_open(at)
+        assert answers.overflow_may_apply(changed, DIRECTORY, at) == target_open
+        if not target_open:
             assert answers.to_queue(changed, DIRECTORY, at, state) == answers.to_queue(changed, DIRECTORY, at, {})
 
 
