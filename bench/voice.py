@@ -400,13 +400,10 @@ def round_trip_probe(database_url: str, count: int = 4000) -> dict[str, float]:
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
         for _ in range(50):
             conn.execute("SELECT 1", prepare=True).fetchone()
-        stat = Path(f"/proc/{backend}/stat")
 
         def backend_cpu() -> float:
-            if not stat.exists():  # another machine's server
-                return float("nan")
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            st = proc_stat(backend)
+            return st[3] if st is not None else float("nan")  # None: another machine's server
 
         server0, own0, wall0 = backend_cpu(), time.thread_time(), time.perf_counter()
         for _ in range(count):

@@ -107,8 +107,7 @@ def menu(svc: Services, call_sid: str, digits: str | None, attempt: int) -> Answ
             return again
         leg.priority = bool(priority)
         leg.caller_type = "professional" if priority else "public"
-        states = queue_states(uow, centre, now) if answers.overflow_may_apply(centre, svc.directory, now) else {}
-        answer = answers.to_queue(centre, svc.directory, now, states)
+        answer = answers.to_queue_asking(centre, svc.directory, now, lambda: queue_states(uow, centre, now))
         _apply(leg, answer, now)
         store.save(leg, now)
         uow.commit()

@@ -120,8 +120,7 @@ def incoming(centre: Centre, directory: Directory, now: datetime,
         return _out_of_hours(centre, directory, now)
     if voice.menu:
         return Answer((Say(voice.greeting), Menu(MENU_PROMPT)), MENU)
-    return to_queue(centre, directory, now, queues() if overflow_may_apply(centre, directory, now) else {},
-                    greeting=voice.greeting)
+    return to_queue_asking(centre, directory, now, queues, greeting=voice.greeting)
 
 
 def overflow_may_apply(centre: Centre, directory: Directory, now: datetime) -> bool:
@@ -143,6 +142,15 @@ def menu_choice(digits: str | None, attempt: int) -> tuple[bool | None, Answer |
     if digits == "2" or attempt >= MENU_TRIES:
         return False, None
     return None, Answer((Say(MENU_RETRY), Menu(MENU_PROMPT, attempt + 1)), MENU)
+
+
+def to_queue_asking(centre: Centre, directory: Directory, now: datetime,
+                    queues: Callable[[], Mapping[str, QueueState]], *, greeting: str | None = None) -> Answer:
+    """to_queue, asking `queues` for their state only when the line's overflow may apply now: otherwise the
+    caller joins the centre's own queue whatever the state, and reading it would be a round trip for
+    nothing (the first answer, and the menu's choice: service/phone_calls.py)."""
+    return to_queue(centre, directory, now, queues() if overflow_may_apply(centre, directory, now) else {},
+                    greeting=greeting)
 
 
 def to_queue(centre: Centre, directory: Directory, now: datetime, queues: Mapping[str, QueueState], *,
