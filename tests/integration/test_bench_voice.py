@@ -20,30 +20,33 @@ def test_the_voice_benchmark_runs_on_sqlite(tmp_path, capsys):
     figures = tmp_path / "voice.json"
 
     code = voice.main(["--sqlite", "--offered-rate", "10", "--offered-seconds", "0.5", "--requests", "10",
-                       "--rounds", "2", "--warmup", "4", "--concurrency", "2", "--workers", "2", "--threads", "2",
-                       "--lock-wait", "600", "--json", str(figures)])
+                       "--rounds", "2", "--closed-rounds", "4", "--warmup", "4", "--concurrency", "2",
+                       "--workers", "2", "--threads", "2", "--lock-wait", "600", "--json", str(figures)])
 
     out = capsys.readouterr().out
     assert code == 0, out
     for endpoint in ("bare", "incoming"):
         assert len(re.findall(rf"^  10/s round [12] {endpoint} +achieved +{FIGURE}/s", out, re.M)) == 2, out
-        assert len(re.findall(rf"^  closed round [12] {endpoint} +{FIGURE} calls/s", out, re.M)) == 2, out
+        assert len(re.findall(rf"^  closed round [1-4] {endpoint} +{FIGURE} calls/s", out, re.M)) == 4, out
         assert re.search(rf"^{endpoint} +10 +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} +(yes|NO) ", out,
                          re.M), out
-        assert re.search(rf"^{endpoint} +20 +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} ", out, re.M), out
+        assert re.search(rf"^{endpoint} +40 +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} ", out, re.M), out
     assert re.search(rf"^incoming p99 at 10/s: {FIGURE} ms  goal < 50 ms at a sustained rate: (met|NOT met)$", out,
                      re.M), out
     assert re.search(rf"^ratio incoming/bare \(calls/s, closed loop\): {FIGURE}  goal >= 0.7: (met|NOT met)$", out,
                      re.M), out
-    assert re.search(rf"^each round's ratio: {FIGURE}, {FIGURE} \(median {FIGURE}\)$", out, re.M), out
+    assert re.search(rf"^each round's ratio: {FIGURE}, {FIGURE}, {FIGURE}, {FIGURE} \(median {FIGURE}\)$", out,
+                     re.M), out
+    assert re.search(rf"^the middle half of the rounds' ratios: {FIGURE}-{FIGURE} ", out, re.M), out
     # The closed loop's two connections, one to each worker (bench/voice.py spread_connections)
     assert "(the closed loop's 2 connections spread over the workers 1/1)" in out, out
-    # One leg per incoming call: warm-up 4, open loop 2 x 5, closed loop 2 x 10.
-    assert "phone legs written: 34, one per incoming call" in out
+    # One leg per incoming call: warm-up 4, open loop 2 x 5, closed loop 4 x 10.
+    assert "phone legs written: 54, one per incoming call" in out
     result = json.loads(figures.read_text())
     assert [s["endpoint"] for s in result["open_loop"]] == ["bare", "incoming"]
-    assert result["closed_loop"][1]["requests"] == 20 and result["ratio"] > 0
-    assert len(result["round_ratios"]) == 2 and all(r > 0 for r in result["round_ratios"])
+    assert result["closed_loop"][1]["requests"] == 40 and result["ratio"] > 0
+    assert result["rounds"] == 2 and result["closed_rounds"] == 4
+    assert len(result["round_ratios"]) == 4 and all(r > 0 for r in result["round_ratios"])
 
 
 def test_each_rounds_ratio_pairs_the_two_phases_it_ran(svc):
