@@ -365,33 +365,38 @@ def spread_connections(server: Gunicorn, calls: Calls, concurrency: int, session
     router in front of them spreads Twilio's requests: a worker keeps each connection it accepted, and which
     worker accepts is the kernel's choice, so 8 connections fell 8/0 in one run and 4/4 in the next, and the
     two endpoints' rates moved in opposite directions with it (docs/performance.md, "Voice"). A connection
-    that lands on a worker holding its share already is closed and opened again. Returns the split."""
+    that lands on a worker holding its share already is closed and opened again. Should a worker have closed
+    an idle one meanwhile (gunicorn's keep-alive lasts 2 s, and with more workers the spreading can take
+    longer), the spreading starts again. Returns the split."""
     import requests
 
-    for session in sessions.values():
-        session.close()
-    sessions.clear()
     workers = len(workers_cpu(server.pid))
     share = -(-concurrency // max(1, workers))
     port = int(urlsplit(server.url).port or 0)
     url = server.url + BARE_PATH
     failures: list[str] = []
-    for slot in range(concurrency):
-        while True:
-            if time.monotonic() > deadline:
-                raise BenchError("could not spread the closed loop's connections over the workers in time")
-            session = requests.Session()
-            held = sum(connections_by_worker(server.pid, port).values())
-            if not post(session, url, *calls.take("bare", 1)[0], "a connection's first request", failures):
-                raise BenchError(failures[0])
-            counts = connections_by_worker(server.pid, port)
-            if max(counts.values(), default=0) <= share:
-                sessions[slot] = session
-                break
+    while True:
+        for session in sessions.values():
             session.close()
-            while sum(connections_by_worker(server.pid, port).values()) > held and time.monotonic() < deadline:
-                time.sleep(0.002)  # until the worker has seen the close
-    return "/".join(str(n) for _, n in sorted(connections_by_worker(server.pid, port).items()))
+        sessions.clear()
+        for slot in range(concurrency):
+            while True:
+                if time.monotonic() > deadline:
+                    raise BenchError("could not spread the closed loop's connections over the workers in time")
+                session = requests.Session()
+                held = sum(connections_by_worker(server.pid, port).values())
+                if not post(session, url, *calls.take("bare", 1)[0], "a connection's first request", failures):
+                    raise BenchError(failures[0])
+                counts = connections_by_worker(server.pid, port)
+                if max(counts.values(), default=0) <= share:
+                    sessions[slot] = session
+                    break
+                session.close()
+                while sum(connections_by_worker(server.pid, port).values()) > held and time.monotonic() < deadline:
+                    time.sleep(0.002)  # until the worker has seen the close
+        counts = connections_by_worker(server.pid, port)
+        if sum(counts.values()) == concurrency:
+            return "/".join(str(n) for _, n in sorted(counts.items()))
 
 
 def round_trip_probe(database_url: str, count: int = 4000) -> dict[str, float]:

@@ -85,3 +85,45 @@ def test_the_bare_endpoint_checks_the_signature_like_the_incoming_one(svc, monke
                                                   '</Response>')
     plain = create_app({"TESTING": True, "SERVICES": svc, "SECRET_KEY": "test-secret", "BENCH_ENDPOINTS": False})
     assert plain.test_client().post(voice.BARE_PATH, data=params).status_code == 404
+
+
+def test_the_spreading_starts_again_when_a_worker_closed_an_idle_connection(monkeypatch):
+    """A connection a worker dropped while the others were being spread (its keep-alive ran out) is not left
+    out of the closed loop: the spreading starts again, until every connection is held and spread."""
+    import requests
+
+    workers = {101: 0.0, 102: 0.0}
+    held: dict[object, int] = {}  # session -> the worker holding its connection
+    turn = iter(range(10_000))
+    final_checks = []
+
+    class Session:
+        def close(self) -> None:
+            held.pop(self, None)
+
+    def post(session, *_args) -> bool:
+        held.setdefault(session, 101 + next(turn) % 2)  # the kernel's choice: the two workers in turn
+        return True
+
+    def connections(_master: int, _port: int) -> dict[int, int]:
+        counts = {pid: sum(1 for w in held.values() if w == pid) for pid in workers}
+        if sum(counts.values()) == 4:
+            final_checks.append(dict(counts))
+            if len(final_checks) == 1:  # the first time all four are in, one idle connection is dropped
+                held.pop(next(iter(held)))
+                counts = {pid: sum(1 for w in held.values() if w == pid) for pid in workers}
+        return counts
+
+    monkeypatch.setattr(requests, "Session", Session)
+    monkeypatch.setattr(voice, "post", post)
+    monkeypatch.setattr(voice, "workers_cpu", lambda _master: workers)
+    monkeypatch.setattr(voice, "connections_by_worker", connections)
+    server = type("Server", (), {"pid": 1, "url": "http://127.0.0.1:5999"})()
+    calls = type("Calls", (), {"take": lambda self, endpoint, n: [(b"", "")] * n})()
+    sessions: dict = {}
+
+    split = voice.spread_connections(server, calls, 4, sessions, deadline=float("inf"))
+
+    assert split == "2/2"
+    assert len(final_checks) >= 2  # it started again after the drop
+    assert len(sessions) == 4 and all(s in held for s in sessions.values())
