@@ -28,7 +28,7 @@ queue stays as deep as a busy centre's.
    rates); each endpoint's rate is the median over its phases. The ratio incoming/bare compares the two in
    the same run on the same machine. A phase lasts about a second, and this project's machine ran the same
    requests up to a quarter faster or slower from one second to the next: three rounds (the default until
-   2026-12-05) gave ratios from 0.60 to 0.85 with the same code, so the median is taken over fifteen. Each
+   2026-12-05) gave ratios from 0.60 to 0.90 with the same code, so the median is taken over fifteen. Each
    round's own ratio and the middle half of them, the workers' shares of the app's CPU in each phase, and
    what a round trip to PostgreSQL costs before and after the closed loop are printed beside it.
 
