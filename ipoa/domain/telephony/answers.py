@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..directory import Centre, Directory
+from .centre_voice import Overflow
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -127,11 +128,16 @@ def overflow_may_apply(centre: Centre, directory: Directory, now: datetime) -> b
     """Whether the centre's overflow could send a caller elsewhere now, whatever its queue's state: the line
     has an overflow, to a centre the directory knows and whose calendar has it open. Otherwise to_queue
     queues the caller in the centre's own queue without looking at any queue's state."""
+    return _open_overflow(centre, directory, now) is not None
+
+
+def _open_overflow(centre: Centre, directory: Directory, now: datetime) -> tuple[Overflow, Centre] | None:
+    """The line's overflow and the centre it sends callers to, when that centre is known and open now."""
     overflow = centre.voice.overflow if centre.voice else None
     if overflow is None:
-        return False
+        return None
     target = directory.centres.get(overflow.to)
-    return target is not None and target.calendar.is_open(now)
+    return (overflow, target) if target is not None and target.calendar.is_open(now) else None
 
 
 def menu_choice(digits: str | None, attempt: int) -> tuple[bool | None, Answer | None]:
@@ -240,14 +246,14 @@ def _out_of_hours(centre: Centre, directory: Directory, now: datetime, *, greet:
 
 
 def _overflow_target(centre: Centre, directory: Directory, now: datetime, state: QueueState | None) -> Centre | None:
-    if state is None or not overflow_may_apply(centre, directory, now):
+    found = _open_overflow(centre, directory, now) if state is not None else None
+    if state is None or found is None:
         return None
-    overflow = centre.voice.overflow if centre.voice else None
-    assert overflow is not None
+    overflow, target = found
     too_long = (overflow.longest_wait_seconds is not None and state.longest_wait is not None
                 and state.longest_wait > timedelta(seconds=overflow.longest_wait_seconds))
     nobody = overflow.when_nobody_available and state.handlers_available == 0
-    return directory.centres[overflow.to] if too_long or nobody else None
+    return target if too_long or nobody else None
 
 
 def _overflow(centre: Centre, target: Centre, lead: tuple[Step, ...], *, told: bool = False) -> Answer:
