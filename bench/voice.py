@@ -303,8 +303,8 @@ def report(open_loop: list[Summary], closed: list[Summary], rate: float,
     if per_round:
         print(f"each round's ratio: {', '.join(f'{r:.2f}' for r in per_round)} (median "
               f"{statistics.median(per_round):.2f})")
-    if len(per_round or ()) >= 4:
-        low, _, high = statistics.quantiles(per_round or (), n=4)
+    if per_round and len(per_round) >= 4:
+        low, _, high = statistics.quantiles(per_round, n=4)
         print(f"the middle half of the rounds' ratios: {low:.2f}-{high:.2f} (how much a one-round reading "
               "would have varied on this machine)")
     if closed[0].app_cpu_ms and closed[1].app_cpu_ms:
@@ -368,35 +368,38 @@ def spread_connections(server: Gunicorn, calls: Calls, concurrency: int, session
     that lands on a worker holding its share already is closed and opened again. Should a worker have closed
     an idle one meanwhile (gunicorn's keep-alive lasts 2 s, and with more workers the spreading can take
     longer), the spreading starts again. Returns the split."""
-    import requests
-
     workers = len(workers_cpu(server.pid))
     share = -(-concurrency // max(1, workers))
     port = int(urlsplit(server.url).port or 0)
-    url = server.url + BARE_PATH
-    failures: list[str] = []
     while True:
         for session in sessions.values():
             session.close()
         sessions.clear()
         for slot in range(concurrency):
-            while True:
-                if time.monotonic() > deadline:
-                    raise BenchError("could not spread the closed loop's connections over the workers in time")
-                session = requests.Session()
-                held = sum(connections_by_worker(server.pid, port).values())
-                if not post(session, url, *calls.take("bare", 1)[0], "a connection's first request", failures):
-                    raise BenchError(failures[0])
-                counts = connections_by_worker(server.pid, port)
-                if max(counts.values(), default=0) <= share:
-                    sessions[slot] = session
-                    break
-                session.close()
-                while sum(connections_by_worker(server.pid, port).values()) > held and time.monotonic() < deadline:
-                    time.sleep(0.002)  # until the worker has seen the close
+            sessions[slot] = _connection_within_share(server, calls, port, share, deadline)
         counts = connections_by_worker(server.pid, port)
         if sum(counts.values()) == concurrency:
             return "/".join(str(n) for _, n in sorted(counts.items()))
+
+
+def _connection_within_share(server: Gunicorn, calls: Calls, port: int, share: int, deadline: float) -> Any:
+    """A new keep-alive session whose connection a worker holding fewer than `share` took: one landing on a
+    fuller worker is closed and opened again."""
+    import requests
+
+    failures: list[str] = []
+    while time.monotonic() <= deadline:
+        session = requests.Session()
+        held = sum(connections_by_worker(server.pid, port).values())
+        if not post(session, server.url + BARE_PATH, *calls.take("bare", 1)[0], "a connection's first request",
+                    failures):
+            raise BenchError(failures[0])
+        if max(connections_by_worker(server.pid, port).values(), default=0) <= share:
+            return session
+        session.close()
+        while sum(connections_by_worker(server.pid, port).values()) > held and time.monotonic() < deadline:
+            time.sleep(0.002)  # until the worker has seen the close
+    raise BenchError("could not spread the closed loop's connections over the workers in time")
 
 
 def round_trip_probe(database_url: str, count: int = 4000) -> dict[str, float]:
