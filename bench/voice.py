@@ -7,9 +7,13 @@ dropped and recreated, never the test suite's or another benchmark's) and a Redi
 the other benchmarks take 10-15 and the test suite 0; it must be empty at the start and is emptied
 afterwards), with IPOA_BENCH_ENDPOINTS=1 so that POST /webhooks/twilio/bench/voice exists: the same app and
 the same Twilio signature check as /webhooks/twilio/voice/incoming, answering a fixed <Response><Say> built
-with the twilio library, with no database (ipoa/web/bench_voice.py). Both are sent Twilio's incoming-call
-parameters, each request with its own CallSid and caller number, signed as Twilio signs them
-(X-Twilio-Signature over PUBLIC_BASE_URL + the path and the form), the signatures computed before timing.
+with the twilio library, with no database (ipoa/web/bench_voice.py). The closed loop also runs a third,
+POST /webhooks/twilio/bench/voice/write: the bare answer once one row is committed, sent as the incoming call
+sends its leg (a unit of work's only statement, one round trip): what any answer that must commit a row
+before it answers can reach on the machine, printed beside the verdict (it is not the goal's baseline). All
+are sent Twilio's incoming-call parameters, each request with its own CallSid and caller number, signed as
+Twilio signs them (X-Twilio-Signature over PUBLIC_BASE_URL + the path and the form), the signatures computed
+before timing.
 The incoming calls ring two lines in turn: the Clinical Navigation Hub's (greeting and menu: the leg is
 written) and the Mental Health Central Access Point's (no menu: the caller enqueued; its line has no overflow,
 so the queues' state is not read, as for any such line since 2026-12-05), both open at all hours. A thread
@@ -26,17 +30,19 @@ queue stays as deep as a busy centre's.
    --concurrency keep-alive threads, whose connections are first spread evenly over the gunicorn workers (a
    worker keeps the connections it accepted, and the kernel's choice of worker would otherwise decide the
    rates); each endpoint's rate is the median over its phases. The ratio incoming/bare compares the two in
-   the same run on the same machine. A phase lasts about a second, and this project's machine ran the same
-   requests up to a quarter faster or slower from one second to the next: three rounds (the default until
-   2026-12-05) gave ratios from 0.60 to 0.90 with the same code, so the median is taken over fifteen. Each
-   round's own ratio and the middle half of them, the workers' shares of the app's CPU in each phase, and
-   what a round trip to PostgreSQL costs before and after the closed loop are printed beside it.
+   the same run on the same machine. A round is three phases (bare, incoming, write; the next round in the
+   opposite order). A phase lasts about a second, and this project's machine ran the same requests up to a
+   quarter faster or slower from one second to the next: three rounds (the default until 2026-12-05) gave
+   ratios from 0.60 to 0.90 with the same code, so the median is taken over fifteen. Each round's own ratio
+   and the middle half of them, the workers' shares of the app's CPU in each phase, and what a round trip to
+   PostgreSQL costs before and after the closed loop are printed beside it.
 
 Goals: incoming p99 < 50 ms at 20/s (sustained) and a ratio >= 0.7. The verdict is printed; only --check
 turns it into an exit status. Every answer must be 200 text/xml with a <Response> (anything else stops the
-run); afterwards the phone legs are counted against the incoming calls sent. Gunicorn is always stopped;
-one benchmark at a time per machine (bench/common.py run_lock). Nothing is sent anywhere but 127.0.0.1;
-the caller numbers are Ofcom's drama numbers (07700 900000-900999, in turn), in the benchmark's database only.
+run); afterwards the phone legs are counted against the incoming calls sent, and the write baseline's rows
+against its requests. Gunicorn is always stopped; one benchmark at a time per machine (bench/common.py
+run_lock). Nothing is sent anywhere but 127.0.0.1; the caller numbers are Ofcom's drama numbers (07700
+900000-900999, in turn), in the benchmark's database only.
 """
 from __future__ import annotations
 
@@ -86,6 +92,8 @@ SANDBOX = Sandbox("ipoa_voice_bench", FORBIDDEN_DATABASES, 9, FORBIDDEN_REDIS_DB
 PUBLIC_BASE_URL = "http://127.0.0.1:5000"  # what the app signs against (never called: the port is gunicorn's)
 INCOMING_PATH = "/webhooks/twilio/voice/incoming"
 BARE_PATH = "/webhooks/twilio/bench/voice"
+WRITE_PATH = "/webhooks/twilio/bench/voice/write"
+PATHS = {"incoming": INCOMING_PATH, "bare": BARE_PATH, "write": WRITE_PATH}
 LINES = ("+441632960101", "+441632960106")  # CNH (menu) and MHA (straight to the queue): workflows/directory.yaml
 ACCOUNT_SID = "AC" + "0" * 32
 
@@ -93,7 +101,8 @@ P99_GOAL_MS = 50.0
 RATIO_GOAL = 0.7
 SUSTAINED_SHARE = 0.98
 LATE_LIMIT = 0.050
-ENDPOINTS = ("bare", "incoming")
+ENDPOINTS = ("bare", "incoming")  # the open loop's; the closed loop's add the write baseline
+CLOSED_ENDPOINTS = ("bare", "incoming", "write")
 
 
 # --------------------------------------------------------------------------------------------- requests
@@ -118,7 +127,7 @@ class Calls:
         self._lock = threading.Lock()
 
     def take(self, endpoint: str, count: int) -> list[tuple[bytes, str]]:
-        url = PUBLIC_BASE_URL + (INCOMING_PATH if endpoint == "incoming" else BARE_PATH)
+        url = PUBLIC_BASE_URL + PATHS[endpoint]
         with self._lock:
             numbers = [next(self._next) for _ in range(count)]
         out = []
@@ -152,7 +161,7 @@ def post(session, url: str, body: bytes, signature: str, what: str, failures: li
 
 def sender(base_url: str, endpoint: str, calls: list[tuple[bytes, str]]) -> Send:
     """How request i of a phase is sent: call i's signed form, answered 200 with TwiML."""
-    url = base_url + (INCOMING_PATH if endpoint == "incoming" else BARE_PATH)
+    url = base_url + PATHS[endpoint]
 
     def send(session, i: int, failures: list[str]) -> bool:
         return post(session, url, *calls[i], f"{endpoint} request {i}", failures)
@@ -259,19 +268,24 @@ def summarise(endpoint: str, phases: list[Phase], offered: bool) -> Summary:
     return s
 
 
-def round_ratios(phases: list[Phase]) -> list[float]:
-    """Each closed-loop round's incoming/bare rate: its two phases ran one after the other, so the machine's
-    slower drifts (a neighbour's load) touch both alike."""
+def round_ratios(phases: list[Phase], endpoint: str = "incoming", baseline: str = "bare") -> list[float]:
+    """Each closed-loop round's rate of `endpoint` over `baseline`'s: a round's phases (one per endpoint) ran
+    one after the other, so the machine's slower drifts (a neighbour's load) touch them alike."""
     closed = [p for p in phases if p.offered == 0]
-    rounds = [closed[i:i + 2] for i in range(0, len(closed) - 1, 2)]
-    return [next(p.rate for p in pair if p.endpoint == "incoming") / next(p.rate for p in pair if p.endpoint == "bare")
-            for pair in rounds if {p.endpoint for p in pair} == set(ENDPOINTS)]
+    size = len({p.endpoint for p in closed}) or 1
+    out = []
+    for i in range(0, len(closed) - size + 1, size):
+        rates = {p.endpoint: p.rate for p in closed[i:i + size]}
+        if len(rates) == size and endpoint in rates and baseline in rates:
+            out.append(rates[endpoint] / rates[baseline])
+    return out
 
 
 def report(open_loop: list[Summary], closed: list[Summary], rate: float,
-           per_round: list[float] | None = None) -> tuple[dict, bool]:
-    """Prints the tables and the verdict; returns the figures and whether both goals were met. Each list is
-    (bare, incoming)."""
+           per_round: list[float] | None = None, write_rounds: list[float] | None = None) -> tuple[dict, bool]:
+    """Prints the tables and the verdict; returns the figures and whether both goals were met. open_loop is
+    (bare, incoming); closed is (bare, incoming) or (bare, incoming, write): the write baseline is printed
+    beside the verdict, not part of it. write_rounds: each round's write/bare."""
     def ms(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.2f}"
 
@@ -313,6 +327,13 @@ def report(open_loop: list[Summary], closed: list[Summary], rate: float,
     figures = {"offered_rate": rate, "open_loop": [s.__dict__ for s in open_loop],
                "closed_loop": [s.__dict__ for s in closed], "ratio": ratio, "round_ratios": per_round or [],
                "p99_goal_ms": P99_GOAL_MS, "ratio_goal": RATIO_GOAL, "p99_met": p99_met, "ratio_met": ratio_met}
+    if len(closed) > 2:
+        write = closed[2].rate / closed[0].rate
+        median = f" (rounds' median {statistics.median(write_rounds):.2f})" if write_rounds else ""
+        print(f"the write baseline (the bare answer once one row is committed, as the incoming call commits its "
+              f"leg): {write:.2f} of bare's rate{median}, the most an answer that commits a row before it answers "
+              f"reached in this run; the incoming call reached {closed[1].rate / closed[2].rate:.2f} of its rate")
+        figures.update(write_ratio=write, write_round_ratios=write_rounds or [])
     return figures, p99_met and ratio_met
 
 
@@ -433,7 +454,8 @@ def describe_probe(probe: dict[str, float]) -> str:
             f"{probe['postgres_us']:.0f} µs of the backend's, {probe['wall_us']:.0f} µs of wall")
 
 
-def leg_count(database_url: str) -> int:
+def row_counts(database_url: str) -> tuple[int, int]:
+    """The phone legs written, and the write baseline's rows (bench_pings noted "voice")."""
     from sqlalchemy import create_engine, text
 
     from ipoa.adapters.db import normalise_url
@@ -441,7 +463,8 @@ def leg_count(database_url: str) -> int:
     engine = create_engine(normalise_url(database_url))
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM phone_legs")).scalar_one()
+            return (conn.execute(text("SELECT count(*) FROM phone_legs")).scalar_one(),
+                    conn.execute(text("SELECT count(*) FROM bench_pings WHERE note = 'voice'")).scalar_one())
     finally:
         engine.dispose()
 
@@ -556,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
                          redis_port=redis_port, own="client")
         calls = Calls(token)
         sessions: dict = {}
-        for endpoint in ENDPOINTS:
+        for endpoint in CLOSED_ENDPOINTS:
             closed_phase(server.url, endpoint, calls.take(endpoint, args.warmup), args.concurrency, deadline,
                          sessions)
 
@@ -576,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  (the closed loop's {args.concurrency} connections spread over the workers {split})")
         probes = [] if args.sqlite else [round_trip_probe(database_url)]
         for r in range(args.closed_rounds):
-            for endpoint in ENDPOINTS if r % 2 == 0 else ENDPOINTS[::-1]:
+            for endpoint in CLOSED_ENDPOINTS if r % 2 == 0 else CLOSED_ENDPOINTS[::-1]:
                 workers_before = workers_cpu(server.pid)
                 phase = closed_phase(server.url, endpoint, calls.take(endpoint, args.requests), args.concurrency,
                                      deadline, sessions, meter)
@@ -596,17 +619,21 @@ def main(argv: list[str] | None = None) -> int:
         server = None
 
         figures, met = report([summarise(e, phases, True) for e in ENDPOINTS],
-                              [summarise(e, phases, False) for e in ENDPOINTS], args.offered_rate,
-                              round_ratios(phases))
+                              [summarise(e, phases, False) for e in CLOSED_ENDPOINTS], args.offered_rate,
+                              round_ratios(phases), round_ratios(phases, "write"))
         if probes:
             figures["round_trip_probes"] = probes
             for when, probe in zip(("before", "after"), probes):
                 print(f"{when} the closed loop, {describe_probe(probe)}")
         sent = args.warmup + sum(p.requests for p in phases if p.endpoint == "incoming")
-        legs = leg_count(database_url)
+        written = args.warmup + sum(p.requests for p in phases if p.endpoint == "write")
+        legs, pings = row_counts(database_url)
         if legs != sent:
             raise BenchError(f"{legs} phone legs for {sent} incoming calls sent")
-        print(f"phone legs written: {legs}, one per incoming call")
+        if pings != written:
+            raise BenchError(f"{pings} rows committed for {written} requests to the write baseline")
+        print(f"phone legs written: {legs}, one per incoming call; the write baseline's rows: {pings}, one per "
+              "request")
         if log_tail.strip():
             print(f"\ngunicorn log (tail):\n{log_tail}")
         if args.json:

@@ -31,6 +31,10 @@ def test_the_voice_benchmark_runs_on_sqlite(tmp_path, capsys):
         assert re.search(rf"^{endpoint} +10 +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} +(yes|NO) ", out,
                          re.M), out
         assert re.search(rf"^{endpoint} +40 +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} ", out, re.M), out
+    # The write baseline: the closed loop's only (not in the open loop's table)
+    assert len(re.findall(rf"^  closed round [1-4] write +{FIGURE} calls/s", out, re.M)) == 4, out
+    assert re.search(rf"^write +40 +{FIGURE} +{FIGURE} +{FIGURE} +{FIGURE} ", out, re.M), out
+    assert not re.search(r"^  10/s round [12] write", out, re.M), out
     assert re.search(rf"^incoming p99 at 10/s: {FIGURE} ms  goal < 50 ms at a sustained rate: (met|NOT met)$", out,
                      re.M), out
     assert re.search(rf"^ratio incoming/bare \(calls/s, closed loop\): {FIGURE}  goal >= 0.7: (met|NOT met)$", out,
@@ -38,12 +42,18 @@ def test_the_voice_benchmark_runs_on_sqlite(tmp_path, capsys):
     assert re.search(rf"^each round's ratio: {FIGURE}, {FIGURE}, {FIGURE}, {FIGURE} \(median {FIGURE}\)$", out,
                      re.M), out
     assert re.search(rf"^the middle half of the rounds' ratios: {FIGURE}-{FIGURE} ", out, re.M), out
+    assert re.search(rf"^the write baseline \(the bare answer once one row is committed, as the incoming call commits "
+                     rf"its leg\): {FIGURE} of bare's rate \(rounds' median {FIGURE}\), the most an answer that commits "
+                     rf"a row before it answers reached in this run; the incoming call reached {FIGURE} of its rate$",
+                     out, re.M), out
     # The closed loop's two connections, one to each worker (bench/voice.py spread_connections)
     assert "(the closed loop's 2 connections spread over the workers 1/1)" in out, out
     # One leg per incoming call: warm-up 4, open loop 2 x 5, closed loop 4 x 10.
-    assert "phone legs written: 54, one per incoming call" in out
+    assert "phone legs written: 54, one per incoming call; the write baseline's rows: 44, one per request" in out
     result = json.loads(figures.read_text())
     assert [s["endpoint"] for s in result["open_loop"]] == ["bare", "incoming"]
+    assert [s["endpoint"] for s in result["closed_loop"]] == ["bare", "incoming", "write"]
+    assert result["write_ratio"] > 0 and len(result["write_round_ratios"]) == 4
     assert result["closed_loop"][1]["requests"] == 40 and result["ratio"] > 0
     assert result["rounds"] == 2 and result["closed_rounds"] == 4
     assert len(result["round_ratios"]) == 4 and all(r > 0 for r in result["round_ratios"])
@@ -56,6 +66,17 @@ def test_each_rounds_ratio_pairs_the_two_phases_it_ran(svc):
     phases = [phase("bare", 20, offered=20), phase("incoming", 20, offered=20),  # the open loop's: not rates
               phase("bare", 1000), phase("incoming", 800), phase("incoming", 600), phase("bare", 1200)]
     assert voice.round_ratios(phases) == pytest.approx([0.8, 0.5])
+
+
+def test_each_rounds_ratios_take_the_three_phases_it_ran(svc):
+    """With the write baseline a round is three phases, the next round's in the opposite order."""
+    def phase(endpoint: str, rate: float) -> voice.Phase:
+        return voice.Phase(endpoint, 100, 100 / rate, [0.001] * 100, {})
+
+    phases = [phase("bare", 1000), phase("incoming", 800), phase("write", 900),
+              phase("write", 500), phase("incoming", 600), phase("bare", 1200)]
+    assert voice.round_ratios(phases) == pytest.approx([0.8, 0.5])
+    assert voice.round_ratios(phases, "write") == pytest.approx([0.9, 500 / 1200])
 
 
 def test_the_round_trip_probe_times_a_round_trip_to_postgresql(svc):
@@ -85,6 +106,37 @@ def test_the_bare_endpoint_checks_the_signature_like_the_incoming_one(svc, monke
                                                   '</Response>')
     plain = create_app({"TESTING": True, "SERVICES": svc, "SECRET_KEY": "test-secret", "BENCH_ENDPOINTS": False})
     assert plain.test_client().post(voice.BARE_PATH, data=params).status_code == 404
+
+
+def test_the_write_baseline_commits_one_row_before_it_answers(svc, monkeypatch):
+    """Signed like the others; each answer comes once its row is committed (read back on another connection),
+    and an unsigned request writes nothing."""
+    from sqlalchemy import func, select
+    from twilio.request_validator import RequestValidator
+
+    from ipoa import create_app
+    from ipoa.adapters.orm import bench_pings
+
+    def rows() -> int:
+        with svc.db.connect() as conn:
+            return conn.execute(select(func.count()).select_from(bench_pings)
+                                .where(bench_pings.c.note == "voice")).scalar_one()
+
+    app = create_app({"TESTING": True, "SERVICES": svc, "SECRET_KEY": "test-secret", "BENCH_ENDPOINTS": True})
+    client = app.test_client()
+    monkeypatch.setattr(svc, "twilio", {**svc.twilio, "auth_token": "bench-token"})
+    params = {"CallSid": "CA" + "1" * 32, "From": "+447700900123", "To": "+441632960101"}
+    url = svc.public_base_url.rstrip("/") + voice.WRITE_PATH
+    before = rows()
+    assert client.post(voice.WRITE_PATH, data=params).status_code == 403
+    assert rows() == before
+    signature = RequestValidator("bench-token").compute_signature(url, params)
+    for n in (1, 2):
+        answer = client.post(voice.WRITE_PATH, data=params, headers={"X-Twilio-Signature": signature})
+        assert answer.status_code == 200 and answer.mimetype == "text/xml"
+        assert answer.get_data(as_text=True).endswith('<Response><Say language="en-GB">Thank you for calling.</Say>'
+                                                      '</Response>')
+        assert rows() == before + n
 
 
 def test_the_spreading_starts_again_when_a_worker_closed_an_idle_connection(monkeypatch):
