@@ -42,10 +42,10 @@ def test_the_voice_benchmark_runs_on_sqlite(tmp_path, capsys):
     assert re.search(rf"^each round's ratio: {FIGURE}, {FIGURE}, {FIGURE}, {FIGURE} \(median {FIGURE}\)$", out,
                      re.M), out
     assert re.search(rf"^the middle half of the rounds' ratios: {FIGURE}-{FIGURE} ", out, re.M), out
-    assert re.search(rf"^the write baseline \(the bare answer once one row is committed, as the incoming call commits "
-                     rf"its leg\): {FIGURE} of bare's rate \(rounds' median {FIGURE}\), the most an answer that commits "
-                     rf"a row before it answers reached in this run; the incoming call reached {FIGURE} of its rate$",
-                     out, re.M), out
+    assert re.search(rf"^the write baseline \(the bare answer once one row is committed, as the incoming call "
+                     rf"commits its leg\): {FIGURE} of bare's rate \(rounds' median {FIGURE}\), the most an answer "
+                     rf"that commits a row before it answers reached in this run; the incoming call reached {FIGURE} "
+                     rf"of its rate$", out, re.M), out
     # The closed loop's two connections, one to each worker (bench/voice.py spread_connections)
     assert "(the closed loop's 2 connections spread over the workers 1/1)" in out, out
     # One leg per incoming call: warm-up 4, open loop 2 x 5, closed loop 4 x 10.
