@@ -282,10 +282,10 @@ def round_ratios(phases: list[Phase], endpoint: str = "incoming", baseline: str 
 
 
 def report(open_loop: list[Summary], closed: list[Summary], rate: float,
-           per_round: list[float] | None = None, write_rounds: list[float] | None = None) -> tuple[dict, bool]:
+           per_round: list[float], write_rounds: list[float]) -> tuple[dict, bool]:
     """Prints the tables and the verdict; returns the figures and whether both goals were met. open_loop is
-    (bare, incoming); closed is (bare, incoming) or (bare, incoming, write): the write baseline is printed
-    beside the verdict, not part of it. write_rounds: each round's write/bare."""
+    (bare, incoming); closed is (bare, incoming, write): the write baseline is printed beside the verdict, not
+    part of it. per_round and write_rounds: each closed round's incoming/bare and write/bare."""
     def ms(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.2f}"
 
@@ -325,15 +325,14 @@ def report(open_loop: list[Summary], closed: list[Summary], rate: float,
         print(f"app CPU per request bare/incoming: {closed[0].app_cpu_ms / closed[1].app_cpu_ms:.2f} "
               "(the ratio to expect while the app is CPU-bound)")
     figures = {"offered_rate": rate, "open_loop": [s.__dict__ for s in open_loop],
-               "closed_loop": [s.__dict__ for s in closed], "ratio": ratio, "round_ratios": per_round or [],
+               "closed_loop": [s.__dict__ for s in closed], "ratio": ratio, "round_ratios": per_round,
                "p99_goal_ms": P99_GOAL_MS, "ratio_goal": RATIO_GOAL, "p99_met": p99_met, "ratio_met": ratio_met}
-    if len(closed) > 2:
-        write = closed[2].rate / closed[0].rate
-        median = f" (rounds' median {statistics.median(write_rounds):.2f})" if write_rounds else ""
-        print(f"the write baseline (the bare answer once one row is committed, as the incoming call commits its "
-              f"leg): {write:.2f} of bare's rate{median}, the most an answer that commits a row before it answers "
-              f"reached in this run; the incoming call reached {closed[1].rate / closed[2].rate:.2f} of its rate")
-        figures.update(write_ratio=write, write_round_ratios=write_rounds or [])
+    write = closed[2].rate / closed[0].rate
+    median = f" (rounds' median {statistics.median(write_rounds):.2f})" if write_rounds else ""
+    print(f"the write baseline (the bare answer once one row is committed, as the incoming call commits its "
+          f"leg): {write:.2f} of bare's rate{median}, the most an answer that commits a row before it answers "
+          f"reached in this run; the incoming call reached {closed[1].rate / closed[2].rate:.2f} of its rate")
+    figures.update(write_ratio=write, write_round_ratios=write_rounds)
     return figures, p99_met and ratio_met
 
 

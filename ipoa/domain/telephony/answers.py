@@ -246,8 +246,7 @@ def _out_of_hours(centre: Centre, directory: Directory, now: datetime, *, greet:
 
 
 def _overflow_target(centre: Centre, directory: Directory, now: datetime, state: QueueState | None) -> Centre | None:
-    found = _open_overflow(centre, directory, now) if state is not None else None
-    if state is None or found is None:
+    if state is None or (found := _open_overflow(centre, directory, now)) is None:
         return None
     overflow, target = found
     too_long = (overflow.longest_wait_seconds is not None and state.longest_wait is not None
