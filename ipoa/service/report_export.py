@@ -8,11 +8,9 @@ from typing import TypeVar
 
 from ..domain.reporting.figures import DayRow, Report
 from ..domain.sharing import BASES
+from ..domain.spreadsheet import safe_cell
 
 __all__ = ["DAY_COLUMNS", "basis_label", "csv_filename", "day_values", "measure_rows", "phone_rows", "report_csv"]
-
-# Cells a spreadsheet would run as a formula (a decline reason is free text).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 _T = TypeVar("_T")
 
@@ -111,10 +109,6 @@ def day_values(d: DayRow) -> list[str]:
             str(d.sms_sent), str(d.sms_delivered), str(d.sms_failed)]
 
 
-def _safe_cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def report_csv(report: Report) -> str:
     """The CSV download: the report's period and scope, its measures, then one row per day."""
     period, scope = report.period, report.scope
@@ -128,7 +122,7 @@ def report_csv(report: Report) -> str:
     w.writerow([])
     w.writerow(["measure", "value", "detail"])
     for name, value, detail in measure_rows(report):
-        w.writerow([_safe_cell(name), value, _safe_cell(detail)])
+        w.writerow([safe_cell(name), value, safe_cell(detail)])  # a decline reason is free text
     w.writerow([])
     w.writerow(DAY_COLUMNS)
     for d in report.days:

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from ..domain.access import BREAK_GLASS_REASONS
 from ..domain.calendar import LONDON
+from ..domain.spreadsheet import safe_cell
 from ..domain.validation import day_in_range
 from ..entry.request_context import actor, services
 from ..entry.role_check import requires
@@ -21,8 +22,6 @@ from . import people
 
 bp = Blueprint("governance", __name__, url_prefix="/supervisor")
 
-# Spreadsheets run cells starting with these as formulas; summaries are free text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_DAYS_MAX = 31
 
 
@@ -64,11 +63,6 @@ def _day(value: str | None, default):
     return day if day_in_range(day) else None  # far-off days overflowed the period's arithmetic
 
 
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 @bp.get("/calls.csv")
 @requires("supervisor.view")
 def calls_csv():
@@ -98,7 +92,7 @@ def calls_csv():
                 "family_name", "date_of_birth", "address_line_1", "town", "postcode", "locality", "caller_type",
                 "consent", "summary"])
     for c in calls:
-        w.writerow([_cell(v) for v in (
+        w.writerow([safe_cell(v) for v in (
             c.ref, c.centre, c.logged_at.isoformat(), c.state, c.urgency, c.need, c.nhs_number, c.given_name,
             c.family_name, c.date_of_birth.isoformat() if c.date_of_birth else "", c.address_line_1, c.town,
             c.postcode, c.locality,

@@ -3,6 +3,8 @@ centre's calls and those transferred to or from it; anything else is a 403 that 
 break-glass; every view of a record is in the access log, with why the viewer could see it."""
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
 
@@ -306,6 +308,21 @@ def test_the_centres_calls_export_logs_each_call(client, svc, users, clock):
     client.post("/logout", data={"csrf_token": csrf_token(client, "/no-access")})
     signed_in(client, "handler")
     assert client.get("/supervisor/calls.csv").status_code == 403
+
+
+def test_the_centres_calls_export_never_starts_a_cell_with_a_formula(client, svc, users):
+    """A summary or an address typed as a formula is exported as text (docs/security.md, "Exports")."""
+    payload = call_payload(subject={**SECRET, "address_line_1": "@SUM(1+1)", "town": "-Oakham"},
+                           summary='=HYPERLINK("http://example.invalid","Open")')
+    ref = call_service.log_call(svc, CNH, payload, allow_duplicate=True).ref
+    signed_in(client, "supervisor")
+    rows = list(csv.reader(io.StringIO(client.get("/supervisor/calls.csv").get_data(as_text=True), newline="")))
+    header, row = rows[0], next(r for r in rows[1:] if r[0] == ref)
+    exported = dict(zip(header, row))
+    assert (exported["summary"], exported["address_line_1"], exported["town"]) == (
+        "'=HYPERLINK(\"http://example.invalid\",\"Open\")", "'@SUM(1+1)", "'-Oakham")
+    assert exported["family_name"] == SECRET["family_name"]  # the other cells as typed
+    assert not [cell for r in rows for cell in r if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
 
 
 def test_the_centre_of_a_record_is_not_guessable_from_refusals(client, svc, users, tokens):
