@@ -3,11 +3,12 @@ service/phone_calls.py in the webhooks' own units of work; and the open calls a 
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, false, literal, or_, select, update
+from sqlalchemy import bindparam, case, false, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,10 @@ from .prepared import Prepared
 from .results import rowcount
 
 _FIELDS = tuple(f.name for f in fields(PhoneLeg))
+# pg_advisory_xact_lock(space, key): this space is the abandoned callers', apart from the intake's duplicate
+# check (adapters/repository.py, 0x1A0A).
+_CALLER_LOCK_SPACE = 0x1A0C
+_LOCK_CALLER = text(f"SELECT pg_advisory_xact_lock({_CALLER_LOCK_SPACE}, :key)")
 
 
 def _leg(row: Any) -> PhoneLeg:
@@ -43,6 +48,17 @@ class PhoneLegStore:
     def save(self, leg: PhoneLeg, now: datetime) -> None:
         values = {name: getattr(leg, name) for name in _FIELDS if name != "call_sid"} | {"updated_at": now}
         self.session.execute(update(phone_legs).where(phone_legs.c.call_sid == leg.call_sid).values(**values))
+
+    def one_caller_at_a_time(self, number: str) -> None:
+        """Callers from one number (two of their legs hanging up at once) take turns from here to the end of
+        the unit of work, so the second sees the callback call the first made (service/abandoned_calls.py)
+        instead of making another. On PostgreSQL a transaction-scoped advisory lock, in a statement of its
+        own before the read, which READ COMMITTED then runs on a snapshot taken after the first committed;
+        the key is a hash of the number, not the number (locks show in pg_locks). SQLite needs none: every
+        writing unit of work holds the single writer's lock (adapters/repository.lock_and_find_open)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(number.encode()).digest()[:4], "big", signed=True)
+            self.session.execute(_LOCK_CALLER, {"key": key})
 
     def open_calls_for(self, number: str, limit: int = 10) -> list[Any]:
         """The open calls (not closed nor cancelled: no closed_at) whose caller rang from this number, the

@@ -46,7 +46,9 @@ def call_back(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime, *, w
     engine = uow.engine(svc)
     waiting_states = awaiting_callback_states(engine)
     queue = leg.queue or leg.centre
-    for row in PhoneLegStore(uow.session).open_calls_for(leg.caller_number):
+    store = PhoneLegStore(uow.session)
+    store.one_caller_at_a_time(leg.caller_number)  # two of their legs at once: one callback, not two
+    for row in store.open_calls_for(leg.caller_number):
         if row.state in waiting_states:
             uow.add_event(AuditEvent(
                 call_ref=row.ref, entity="call", entity_id=row.ref, actor=ACTOR, at=now, from_state=row.state,

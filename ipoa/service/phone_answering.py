@@ -111,7 +111,7 @@ def answer(svc: Services, actor: Who, call_sid: str, answer_on: str | None, twim
         leg = PhoneLegStore(uow.session).get(call_sid)
     if leg is None:
         raise NotWaiting("That caller is no longer in the queue.")
-    if not _may_answer(actor, leg.queue):
+    if not _may_answer(actor, leg.queue or leg.centre):  # no queue yet: still at the line's menu
         raise Forbidden(f"You answer the phone queue of your own centre ({actor.centre or 'none'}) only.")
     if not leg.in_queue:
         raise NotWaiting(_why_not_waiting(leg, actor.username))
@@ -137,6 +137,8 @@ def _why_not_waiting(leg: PhoneLeg, username: str) -> str:
         return "You have answered this caller already."
     if leg.hung_up_at is not None:
         return "The caller hung up before you answered."
+    if leg.enqueued_at is None and leg.outcome is None:
+        return "That caller has not reached the queue yet: they are still at the line's menu."
     return "That caller is no longer in the queue."
 
 

@@ -76,7 +76,7 @@ def incoming(svc: Services, call_sid: str, to: str, from_: str) -> Answer:
         if not inserted():
             # A retry gets the answer for where the caller is now, and nothing is written.
             known = PhoneLegStore(uow.session).get(call_sid)
-            return _again(svc, uow, known, now) if known is not None else answer
+            return _again(svc, known, now, first=True) if known is not None else answer
     return answer
 
 
@@ -95,7 +95,7 @@ def menu(svc: Services, call_sid: str, digits: str | None, attempt: int) -> Answ
         if leg is None:
             return answers.not_ours()
         if leg.enqueued_at is not None or leg.outcome is not None or attempt < leg.menu_attempt:
-            return _again(svc, uow, leg, now)  # a retry, or a late one: the choice was made
+            return _again(svc, leg, now)  # a retry, or a late one: the choice was made
         centre = _centre(svc, leg.centre)
         if centre is None:
             return answers.not_ours()
@@ -168,6 +168,10 @@ def _left(svc: Services, uow: UnitOfWork, leg: PhoneLeg, result: str, now: datet
     if result == legs.HANGUP:
         if leg.in_queue:
             _hung_up_in_queue(svc, uow, leg, now)
+        elif leg.answered_at is not None and leg.left_queue_at is None and leg.hung_up_at is None:
+            # Answer held the leg but Twilio had not put the caller through: the redirect will fail, and
+            # _unanswer ends the leg as this hang-up in the queue (with its callback).
+            leg.hung_up_at = now
         return answers.ended()
     if result == legs.LEAVE:
         return _overflowing(svc, leg, now)
@@ -183,7 +187,12 @@ def _overflowing(svc: Services, leg: PhoneLeg, now: datetime) -> Answer:
     """Out of the queue by the wait URL's Leave: to the overflow centre (once), or, the centre having closed,
     to its out-of-hours route."""
     centre = _centre(svc, leg.queue or leg.centre)
-    if centre is None or not leg.in_queue:
+    if centre is None:
+        return answers.ended()
+    if not leg.in_queue:
+        if leg.outcome in (legs.OUT_OF_HOURS, legs.OVERFLOW_DIAL) and leg.hung_up_at is None:
+            # A retried Leave: the transfer it was answered with again, not a hang-up without a word.
+            return answers.put_through_again(centre, svc.directory, now, leg.outcome, greet=False, told=True)
         return answers.ended()
     answer = answers.after_leaving(centre, svc.directory, now, overflowed=leg.overflowed_from is not None)
     if answer.kind == answers.OUT_OF_HOURS:
@@ -244,29 +253,42 @@ def bridge(svc: Services, call_sid: str, username: str, twiml: str) -> bool:
     try:
         svc.voice_gateway.redirect(call_sid, twiml)
     except VoiceGatewayError:
-        _unanswer(svc, call_sid, username)
+        if _unanswer(svc, call_sid, username):
+            return False  # the caller hung up while Twilio was being asked: not put through, called back
         raise
     return True
 
 
-def _unanswer(svc: Services, call_sid: str, username: str) -> None:
+def _unanswer(svc: Services, call_sid: str, username: str) -> bool:
+    """Undo this handler's answer that Twilio did not put through. True if the caller hung up meanwhile: the
+    hang-up's callbacks came while the answer held the leg (phone_calls.status, _left), so they only stamped
+    it; the caller was never put through, so the leg ends as a hang-up in the queue at that moment, and a
+    caller who waited beyond the threshold is called back, as if nobody had pressed Answer."""
     now = svc.clock.now()
     with svc.uow() as uow:
         store = PhoneLegStore(uow.session)
         leg = store.get(call_sid, lock=True)
-        # Only the answer this handler made, and only if nothing has happened to the call since.
-        if leg is None or leg.answered_by != username or leg.left_queue_at or leg.hung_up_at:
-            return
+        # Only the answer this handler made, and never once Twilio said the call was bridged or redirected.
+        if leg is None or leg.answered_by != username or leg.left_queue_at:
+            return False
+        hung_up_at = leg.hung_up_at
         leg.answered_at = leg.answered_by = leg.outcome = None
+        if hung_up_at is not None:
+            leg.hung_up_at = None
+            _hung_up_in_queue(svc, uow, leg, now, at=hung_up_at)
         store.save(leg, now)
         uow.commit()
+    return hung_up_at is not None
 
 
-def _hung_up_in_queue(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime) -> None:
-    waited = leg.waited(now)
+def _hung_up_in_queue(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime,
+                      at: datetime | None = None) -> None:
+    """The caller hung up while queued, `at` (now, unless a callback said so earlier)."""
+    at = at or now
+    waited = leg.waited(at)
     sla = svc.catalogue.sla
     threshold = sla.abandoned.after if sla is not None else timedelta(seconds=5)
-    leg.left_queue_at = leg.hung_up_at = now
+    leg.left_queue_at = leg.hung_up_at = at
     leg.outcome = legs.end_in_queue(waited, threshold)
     if leg.outcome == legs.ABANDONED:
         leg.call_ref = abandoned_calls.call_back(svc, uow, leg, now, waited_seconds=_seconds(waited))
@@ -284,15 +306,16 @@ def _apply(leg: PhoneLeg, answer: Answer, now: datetime) -> None:
         leg.outcome = legs.OUT_OF_HOURS
 
 
-def _again(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime) -> Answer:
-    """The answer to a webhook Twilio retried (or a late one): from the leg as it stands, nothing written."""
+def _again(svc: Services, leg: PhoneLeg, now: datetime, *, first: bool = False) -> Answer:
+    """The answer to a webhook Twilio retried (or a late one): from the leg as it stands, nothing written.
+    `first`: the retried webhook is the incoming call's own."""
     if leg.in_queue and leg.queue:
         return Answer((Enqueue(leg.queue),), answers.QUEUED, queue=leg.queue)
     centre = _centre(svc, leg.centre)
     if centre is None or leg.hung_up_at is not None or leg.answered_at is not None:
         return answers.ended()
-    if leg.outcome in (legs.OUT_OF_HOURS, legs.OVERFLOW_DIAL):  # the first answer never reached the caller
-        return answers.incoming(centre, svc.directory, now, lambda: queue_states(uow, centre, now))
+    if leg.outcome in (legs.OUT_OF_HOURS, legs.OVERFLOW_DIAL):  # the answer never reached the caller
+        return answers.put_through_again(centre, svc.directory, now, leg.outcome, greet=first)
     if leg.enqueued_at is None and leg.outcome is None:  # still at the menu
         return Answer((answers.Menu(answers.MENU_PROMPT, max(leg.menu_attempt, 1)),), answers.MENU)
     return answers.ended()

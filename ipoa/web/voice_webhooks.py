@@ -25,6 +25,7 @@ _CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 _NUMBER_MAX = 256  # Twilio's From and To: E.164, "anonymous", "client:<identity>", a SIP address
 _DIGITS = re.compile(r"[0-9*#]?")
 _SECONDS = re.compile(r"[0-9]{1,7}")
+_ATTEMPT = re.compile(r"[0-9]{1,2}")  # ASCII only: str.isdigit() takes "²" too, which int() refuses
 
 
 class _Bad(Exception):
@@ -80,7 +81,7 @@ def menu():
         if digits is not None and not _DIGITS.fullmatch(digits):
             raise _Bad("Digits", "must be one key: 0-9, * or #")
         attempt_text = request.args.get("attempt", "1")
-        if not attempt_text.isdigit() or not 1 <= int(attempt_text) <= answers.MENU_TRIES:
+        if not _ATTEMPT.fullmatch(attempt_text) or not 1 <= int(attempt_text) <= answers.MENU_TRIES:
             raise _Bad("attempt", f"must be a whole number from 1 to {answers.MENU_TRIES}")
     except _Bad as exc:
         return _bad(exc)

@@ -197,6 +197,42 @@ def test_a_bridge_twilio_refuses_is_said_and_the_caller_waits_for_the_next_handl
     assert leg(svc, call.sid).answered_by is None and call.queue == "CNH"
 
 
+class _HangsUpFirst(TwilioVoiceGateway):
+    """Twilio's REST API reached just after the caller hung up: the hang-up's callbacks (the enqueue's action,
+    then the status callback) arrive while Answer holds the leg, then the redirect is refused (21220)."""
+
+    def __init__(self, emulator, call):
+        super().__init__(account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=emulator.base_url, timeout=5)
+        self.emulator, self.call = emulator, call
+
+    def redirect(self, call_sid, twiml):
+        self.emulator.hang_up(self.call)
+        return super().redirect(call_sid, twiml)
+
+
+def test_a_caller_who_hangs_up_as_answer_puts_them_through_is_called_back(handler, voice, svc, clock,
+                                                                          monkeypatch):
+    call = queued(voice)
+    clock.advance(seconds=40)
+    monkeypatch.setattr(svc, "voice_gateway", _HangsUpFirst(voice, call))
+    resp = answer(handler, call.sid)
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/queue")
+    assert "The caller hung up before you answered." in handler.get("/queue").get_data(as_text=True)
+    ended = leg(svc, call.sid)
+    assert (ended.outcome, ended.answered_by, ended.answered_at) == ("abandoned", None, None)
+    assert ended.hung_up_at == ended.left_queue_at and (ended.left_queue_at - ended.enqueued_at).total_seconds() == 40
+    [made] = all_calls(svc)
+    assert made.state == "awaiting_callback" and ended.call_ref == made.ref and not call.dialled
+
+
+def test_a_caller_still_at_the_menu_cannot_be_answered_yet(handler, voice, svc):
+    call = voice.ring(from_=CALLER, to=CNH_LINE)  # greeting and menu: no key pressed yet
+    resp = answer(handler, call.sid)
+    assert resp.status_code == 303
+    assert "has not reached the queue yet" in handler.get("/queue").get_data(as_text=True)
+    assert leg(svc, call.sid).answered_by is None
+
+
 def test_a_handler_with_nowhere_to_answer_is_told_and_the_caller_still_waits(client, users, voice, svc):
     sign_in(client, "handler")
     call = queued(voice)

@@ -138,3 +138,31 @@ def test_concurrent_retries_of_an_event_with_one_key_move_the_call_once(app, tok
     with svc.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(orm.audit_events)
                                   .where(orm.audit_events.c.call_ref == ref)) == 2  # logged, then started
+
+
+def test_two_of_one_callers_phone_calls_abandoned_at_once_make_one_callback(svc, clock):
+    """One number queued twice (rang on two lines, or again before the first call ended); both callers' hang-ups
+    arrive together: one call awaiting a callback, the other leg matched to it (service/abandoned_calls.py)."""
+    from ipoa.service import phone_calls
+    from tests.helpers.voice import CNH_LINE
+
+    for r in range(ROUNDS):
+        caller = f"+4477009005{r:02d}"
+        sids = [f"CA{r:02x}{side:x}" + "0" * 29 for side in (10, 11)]
+        for sid in sids:
+            phone_calls.incoming(svc, sid, CNH_LINE, caller)
+            phone_calls.menu(svc, sid, "2", 1)
+        clock.advance(seconds=30)
+        barrier = threading.Barrier(len(sids))
+
+        def hang_up(sid, barrier=barrier):
+            barrier.wait(10)
+            return phone_calls.left_queue(svc, sid, "hangup")
+
+        with ThreadPoolExecutor(len(sids)) as pool:
+            list(pool.map(hang_up, sids))
+        with svc.uow() as uow:
+            made = uow.session.scalars(select(orm.calls.c.ref).where(orm.calls.c.caller_phone == caller)).all()
+            refs = uow.session.scalars(select(orm.phone_legs.c.call_ref).where(
+                orm.phone_legs.c.call_sid.in_(sids))).all()
+        assert len(made) == 1 and refs == [made[0]] * 2, (made, refs)

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from ipoa.adapters import orm
+from ipoa.domain.telephony.centre_voice import Overflow
 from tests.helpers.properties import examples
-from tests.helpers.voice import CALLER, CNH_LINE, leg
+from tests.helpers.voice import CALLER, CNH_LINE, leg, with_line
 
 TOKEN = "voice-hostile-auth-token"
 BASE = "https://ipoa.example.test"
@@ -77,6 +78,9 @@ def test_a_signature_for_another_url_is_403(client, svc, twilio):
     ("/menu?attempt=1", {"CallSid": SID, "Digits": "\x00"}, "Digits"),
     ("/menu?attempt=9", {"CallSid": SID, "Digits": "1"}, "attempt"),
     ("/menu?attempt=x", {"CallSid": SID, "Digits": "1"}, "attempt"),
+    ("/menu?attempt=%C2%B2", {"CallSid": SID, "Digits": "1"}, "attempt"),  # "²": isdigit(), but not int()
+    ("/menu?attempt=%E2%91%A0", {"CallSid": SID, "Digits": "1"}, "attempt"),  # "①"
+    ("/menu?attempt=" + "1" * 5000, {"CallSid": SID, "Digits": "1"}, "attempt"),  # beyond int()'s digits
     ("/queue/wait", {"CallSid": SID, "QueuePosition": "-1"}, "QueuePosition"),
     ("/queue/wait", {"CallSid": SID, "AvgQueueTime": "1e9"}, "AvgQueueTime"),
     ("/queue/left", {"CallSid": SID, "QueueResult": "exploded"}, "QueueResult"),
@@ -160,3 +164,39 @@ _FIELDS = ("CallSid", "From", "To", "Digits", "QueueResult", "QueueTime", "Queue
 def test_any_signed_form_is_answered_without_a_5xx(client, svc, twilio, path, form):
     answer = post(client, path, {k: v.replace("\ud800", "") for k, v in form.items()})
     assert answer.status_code < 500, answer.get_data(as_text=True)
+
+
+def _dial_overflow(svc, catalogue, monkeypatch, **when):
+    """CNH's line overflows by phone to the Community Hub (CHS)."""
+    monkeypatch.setattr(svc, "catalogue", with_line(catalogue, "CNH", overflow=Overflow("CHS", "dial", **when)))
+
+
+def test_a_retried_menu_after_an_overflow_by_phone_puts_the_caller_through_again(client, svc, twilio, catalogue,
+                                                                                  monkeypatch):
+    """Nobody is taking CNH's calls, so the menu's choice dials the overflow centre; Twilio never got that
+    answer and retries: the same transfer again, not the menu (which would loop the caller for ever)."""
+    _dial_overflow(svc, catalogue, monkeypatch, longest_wait_seconds=None, when_nobody_available=True)
+    ring(client)
+    first = post(client, "/menu?attempt=1", {"CallSid": SID, "Digits": "2"}).get_data(as_text=True)
+    assert "<Dial" in first and "<Gather" not in first
+    row, before = leg(svc, SID), counts(svc)
+    for key in ("2", "1", ""):
+        again = post(client, "/menu?attempt=1", {"CallSid": SID, "Digits": key}).get_data(as_text=True)
+        assert again == first
+    retried_first = ring(client).get_data(as_text=True)  # the incoming call's own webhook, retried late
+    assert "<Dial" in retried_first and "<Gather" not in retried_first
+    assert leg(svc, SID) == row and counts(svc) == before
+
+
+def test_a_retried_leave_after_an_overflow_by_phone_puts_the_caller_through_again(client, svc, twilio, catalogue,
+                                                                                   monkeypatch, clock):
+    _dial_overflow(svc, catalogue, monkeypatch, longest_wait_seconds=60, when_nobody_available=False)
+    queued(client)
+    clock.advance(seconds=120)
+    assert "<Leave" in post(client, "/queue/wait", {"CallSid": SID}).get_data(as_text=True)
+    left = {"CallSid": SID, "QueueResult": "leave", "QueueTime": "120"}
+    first = post(client, "/queue/left", left).get_data(as_text=True)
+    assert "<Dial" in first
+    row, before = leg(svc, SID), counts(svc)
+    assert post(client, "/queue/left", left).get_data(as_text=True) == first  # not a hang-up without a word
+    assert leg(svc, SID) == row and counts(svc) == before

@@ -211,6 +211,22 @@ def after_leaving(centre: Centre, directory: Directory, now: datetime, *, overfl
     return _overflow(centre, target, (), told=True)  # the wait URL's answer told the caller already
 
 
+def put_through_again(centre: Centre, directory: Directory, now: datetime, outcome: str, *,
+                      greet: bool, told: bool = False) -> Answer:
+    """A retried (or late) webhook for a caller whose answer put them through elsewhere (`outcome`: the
+    out-of-hours route, OUT_OF_HOURS, or the overflow centre by phone, OVERFLOW_DIAL): Twilio never got that
+    answer, so the same transfer again; never the menu again, never silence. `greet`: the retried webhook
+    is the call's first (the caller has not heard the greeting); `told`: the wait URL's answer said where they
+    go (a retried Leave), as after_leaving."""
+    if outcome == OUT_OF_HOURS or not centre.calendar.is_open(now):
+        return _out_of_hours(centre, directory, now, greet=greet)
+    found = _open_overflow(centre, directory, now)
+    lead = (Say(centre.voice.greeting),) if greet and centre.voice else ()
+    if found is not None and found[0].via == "dial" and found[1].phone is not None:
+        return _overflow(centre, found[1], lead, told=told)
+    return Answer((*lead, Say(f"Sorry, we cannot put you through just now. {ADVICE}"), Hangup()), ENDED)
+
+
 def queue_failed(call_back: bool) -> Answer:
     """Twilio could not hold the call (queue full, an error): said so, with the callback if there will be one."""
     then = ("We will call you back on this number as soon as we can." if call_back
