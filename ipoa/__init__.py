@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         access,
         admin,
         auth,
+        converters,
         dashboard,
         governance,
         health,
@@ -41,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         workflow_pages,
     )
 
+    converters.init_app(app)  # before the blueprints: their <int:...> ids bounded
     access.init_app(app)
     from .web import headers, input_limits
     input_limits.init_app(app)  # body, depth and parameter limits

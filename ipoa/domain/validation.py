@@ -146,8 +146,9 @@ def normalise_uk_mobile(raw: str) -> str | None:
 # --- free text from outside -----------------------------------------------------------------------------
 # Every string a user, an API client or a text message supplies is checked before it is stored. Refused:
 #   - control characters (C0, DEL, C1): PostgreSQL cannot store a NUL at all (psycopg refuses it, which
-#     was a 500), and the rest have no place in a name or a note; a tab or a line break is allowed in
-#     multi-line text (a summary, a reason, a note) only;
+#     was a 500), and the rest have no place in a name or a note; a tab or a line break (Unicode's line and
+#     paragraph separators, U+2028 and U+2029, included) is allowed in multi-line text (a summary, a
+#     reason, a note) only;
 #   - bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they make text
 #     display in another order than it is stored ("Trojan Source"), so a reader could be misled;
 #   - unpaired surrogates (U+D800-U+DFFF, possible through a JSON "\ud800" escape): no encoding can
@@ -155,7 +156,7 @@ def normalise_uk_mobile(raw: str) -> str | None:
 # The messages name what is wrong and never repeat the value.
 _ALWAYS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 _MULTI_LINE_BAD = re.compile(f"[{_ALWAYS}]")
-_SINGLE_LINE_BAD = re.compile(f"[{_ALWAYS}\t\n\r]")
+_SINGLE_LINE_BAD = re.compile(f"[{_ALWAYS}\t\n\r\u2028\u2029]")
 _NOT_ALLOWED = ("contains a character that is not allowed (a control character such as NUL, or a "
                 "bidirectional-text override): remove it and try again.")
 TEXT_NOT_ALLOWED = "This text " + _NOT_ALLOWED

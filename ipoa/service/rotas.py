@@ -450,7 +450,8 @@ def _resolver(uow: UnitOfWork) -> Callable[[str], int | None]:
         if value.startswith("+"):
             row = uow.rotas.professional_by_mobile(value)
             return row.id if row is not None else None
-        return int(value) if value.isdigit() and int(value) in ids else None
+        ascii_id = value.isascii() and value.isdigit() and len(value) <= 10  # int() refuses "²"
+        return int(value) if ascii_id and int(value) in ids else None
     return resolve
 
 

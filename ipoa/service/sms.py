@@ -820,7 +820,8 @@ def messages_for_call(svc: Services, ref: str) -> list[SmsMessage]:
 def record_status(svc: Services, provider_sid: str, status: str, error_code: str | None = None) -> bool:
     """A delivery receipt. Statuses only move up (a late `sent` never overwrites `delivered`), so
     repeated or out-of-order callbacks are harmless. Unknown sids are ignored."""
-    code = int(error_code) if error_code and str(error_code).isdigit() else None
+    digits = str(error_code or "")
+    code = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 9 else None  # not "²"
     with svc.uow() as uow:
         msg = uow.sms.by_provider_sid_for_update(provider_sid)
         if msg is None:

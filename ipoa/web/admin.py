@@ -9,6 +9,7 @@ from ..entry.request_context import services
 from ..entry.role_check import requires
 from ..service import security
 from . import people
+from .converters import ID_LARGEST
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -25,7 +26,10 @@ def security_log():
         errors["kind"] = "Choose a kind of event from the list."
     if len(user) > USER_MAX or security.has_control_characters(user):
         errors["user"] = f"A username is at most {USER_MAX} characters, without control characters."
-    before = request.args.get("before", type=int)
+    before_text = (request.args.get("before") or "").strip()
+    before = int(before_text) if before_text.isascii() and before_text.isdigit() and len(before_text) <= 10 else None
+    if before_text and (before is None or not 0 < before <= ID_LARGEST):
+        errors["before"] = "The page to show from is a number from the page's own Older link."
     values = {"kind": kind, "user": user}
     if errors:
         return render_template("admin_security.html", page=None, values=values, errors=errors,

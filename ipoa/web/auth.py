@@ -53,7 +53,8 @@ class CodeForm(FlaskForm):
 
 def _safe_next(target: str | None) -> str | None:
     # Only same-site paths: an open redirect after sign-in is a phishing aid.
-    if not target:
+    if not target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        # urlsplit drops a tab or line break before checking, and one in a Location header is a 500.
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:

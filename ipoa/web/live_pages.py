@@ -103,7 +103,7 @@ def queue_fragment():
 
 def _int_arg(name: str) -> int:
     value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) <= 18 else 0
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else 0  # not "²"
 
 
 def describe_change(change: status_service.Change) -> str:

@@ -20,21 +20,23 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from ..domain import date_parts
 from ..domain.calendar import LONDON
 from ..domain.rota import RotaError
-from ..domain.validation import text_problem
+from ..domain.validation import EARLIEST_DAY, LATEST_DAY, day_in_range, text_problem
 from ..entry.request_context import actor, services
 from ..entry.role_check import requires
 from ..service import rota_warnings as rw
 from ..service import rotas
 from ..service.errors import NotFound
+from .converters import ID_LARGEST
 from .form_values import part_names
 
 bp = Blueprint("rotas_admin", __name__, url_prefix="/rotas")
 
+WEEK_MESSAGE = (f"The week must be a date written YYYY-MM-DD from {EARLIEST_DAY.year} to {LATEST_DAY.year}, "
+                "for example 2026-12-07.")
 CAPABILITY = "rotas.manage"
 LABEL_MAX = 20  # rota_shifts.label
 REASON_MAX = 200  # rota_changes.reason
 ID_MAX = 12  # digits of an id: longer is no id
-ID_LARGEST = 2 ** 31 - 1  # the largest id the tables' INTEGER keys hold
 GAPS_KEY = "rota_gap_warning"  # the session's gap warning, shown once on the service's rota
 TIME_HINT = "24-hour clock, UK time, for example 08:00. An end at or before the start is the next day."
 
@@ -121,6 +123,11 @@ class Reader:
         if isinstance(parsed, date_parts.PartsProblem):
             self.errors[name] = f"The {label.lower()} must be a real date, for example 5 12 2026"
             self.error_parts[name] = list(parsed.parts)
+            return None
+        if not day_in_range(parsed):  # a shift on 31/12/9999 ended in year 10000: every page showing it a 500
+            self.errors[name] = (f"The {label.lower()} must be from {EARLIEST_DAY.year} to {LATEST_DAY.year}, "
+                                 "for example 5 12 2026")
+            self.error_parts[name] = ["year"]
             return None
         return parsed
 
@@ -224,9 +231,10 @@ def _week_arg() -> date | None:
     if given is None:
         return rw.monday_of(_today())
     try:
-        return rw.monday_of(date.fromisoformat(given.strip()[:10]))
+        day = date.fromisoformat(given.strip()[:10])
     except ValueError:
         return None
+    return rw.monday_of(day) if day_in_range(day) else None  # 9999-12-31's week overflowed date arithmetic
 
 
 @bp.get("/<service>")
@@ -235,8 +243,7 @@ def service_rota(service: str):
     entry = _service(service)
     monday = _week_arg()
     if monday is None:
-        message = "The week must be a date written YYYY-MM-DD, for example 2026-12-07."
-        return render_template("error.html", code=400, title="Bad request", message=message), 400
+        return render_template("error.html", code=400, title="Bad request", message=WEEK_MESSAGE), 400
     svc = services()
     week = rw.week(svc, service, monday)
     standing = rotas.on_duty_now(svc, service).standing_duty_lead
@@ -679,9 +686,12 @@ def _first_arg() -> date:
     given = request.args.get("week") or request.args.get("from")
     if given:
         try:
-            return date.fromisoformat(given.strip()[:10])
+            day = date.fromisoformat(given.strip()[:10])
         except ValueError:
-            abort(400, "The week must be a date written YYYY-MM-DD, for example 2026-12-07.")
+            abort(400, WEEK_MESSAGE)
+        if not day_in_range(day):
+            abort(400, WEEK_MESSAGE)
+        return day
     return _today()
 
 

@@ -256,6 +256,13 @@ def test_a_bad_csv_lists_every_line_and_imports_nothing_a_good_one_imports(clien
     assert resp.status_code == 400 and "UTF-8" in error_text(text(resp), "file")
 
 
+@pytest.mark.parametrize("who", ["\u00b2", "1" * 5000])  # isdigit() but not int(); more digits than int() reads
+def test_a_csv_naming_a_professional_by_an_id_int_cannot_read_is_listed_not_a_500(client, sup, svc, team, who):
+    csv_text = "service,date,start,end,professional,role\n" + f"DN,2026-12-01,08:00,20:00,{who},duty_lead\n"
+    resp = client.post("/rotas/import?service=DN", data={"csrf_token": sup, "csv": csv_text})
+    assert resp.status_code == 400 and "Line 2:" in text(resp) and one_offs(svc) == 0
+
+
 def test_the_export_downloads_the_rota_as_csv(client, sup, svc, team):
     resp = client.get("/rotas/DN/export.csv?week=2026-11-23")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
@@ -307,6 +314,11 @@ HOSTILE = [
     ("/rotas/DN/leave", {"first_day-day": "1" * 500}, "first_day"),
     ("/rotas/DN/weekly/new", {"members": ["{ann}", "{ann}"]}, "members"),
     ("/rotas/DN/weekly/{tuesday}", {"weekday": "3", "start": "08:00", "end": "20:00"}, "weekday"),
+    # A shift on 31/12/9999 ends in year 10000: every week page and export showing it was a 500.
+    ("/rotas/DN/one-off/new", {"day-day": "31", "day-month": "12", "day-year": "9999", "start": "08:00",
+                               "end": "07:00", "members": ["{ann}"]}, "day"),
+    ("/rotas/DN/leave", {"professional": "{ann}", "first_day-day": "1", "first_day-month": "1",
+                         "first_day-year": "0001", "reason": "r"}, "first_day"),
 ]
 
 
@@ -336,6 +348,14 @@ def test_unknown_services_and_other_services_shifts_are_not_found(client, sup, s
     assert client.get("/rotas/DN?week=not-a-date").status_code == 400
     assert client.get("/rotas/DN?week=2026-12-02").status_code == 200  # any day: its week
     assert stored(svc)[2] == 14  # only the scene's 14 weekly shifts were ever logged
+
+
+@pytest.mark.parametrize("url", ["/rotas/DN?week=9999-12-31", "/rotas/DN?week=0001-01-01",
+                                 "/rotas/export.csv?week=9999-12-31", "/rotas/export.csv?from=0001-01-01",
+                                 "/rotas/DN/export.csv?from=9999-12-31"])
+def test_a_week_outside_a_sane_range_is_400_not_500(client, sup, url):
+    resp = client.get(url)
+    assert resp.status_code == 400 and "from 2000 to 2099" in text(resp)
 
 
 def test_an_import_from_the_overview_that_opens_a_gap_shows_it_on_that_services_rota(client, sup, svc, team):

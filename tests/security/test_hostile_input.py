@@ -20,7 +20,7 @@ from ipoa.service import calls as call_service
 from ipoa.service.calls import Actor
 from ipoa.service.records import break_glass
 from ipoa.web.input_limits import MAX_CONTENT_LENGTH
-from tests.conftest import DEFAULT_NOW, PASSWORD, call_payload, sign_in
+from tests.conftest import DEFAULT_NOW, PASSWORD, call_payload, csrf_token, sign_in
 from tests.helpers.rota import add_on_duty
 
 HANDLER = Actor("handler", "handler", "CNH")
@@ -90,6 +90,9 @@ def test_what_is_refused_and_what_is_not():
         assert text_problem(ok) is None
     assert text_problem("line one\nline two\ttabbed\r\n", multiline=True) is None
     assert "one line" in text_problem("a\nb", field="caller.name")
+    for separator in ("\u2028", "\u2029"):  # Unicode's line and paragraph separators are line breaks too
+        assert "one line" in text_problem(f"Nia Nurse{separator}(DN)", field="name")
+        assert text_problem(f"line one{separator}line two", multiline=True) is None
     message = text_problem("x\x00", field="subject.given_name")
     assert message.startswith("The subject given name ") and "\x00" not in message
     errors = text_errors({"a": ["ok", {"b": "x\u202e"}], "k\x00": "v"})
@@ -459,6 +462,38 @@ def test_a_professional_declining_with_hostile_text_stores_nothing(web, svc, wor
 def test_sign_in_with_a_nul_in_the_username_is_not_a_server_error(app, svc, users):
     client = app.test_client()
     resp = client.post("/login", data={"username": "hand\x00ler", "password": "x"})
+    assert resp.status_code < 500
+
+
+def test_a_line_break_in_next_signs_in_to_the_home_page_not_a_500(app, svc, users):
+    client = app.test_client()
+    token = csrf_token(client, "/login")
+    resp = client.post("/login?next=%2F%0D%0Aqueue", data={"username": "handler", "password": PASSWORD,
+                                                          "csrf_token": token})
+    assert resp.status_code == 302 and "\r" not in resp.headers["Location"] and "\n" not in resp.headers["Location"]
+
+
+def test_an_id_beyond_the_databases_integers_is_404_and_a_paging_number_400(client, users):
+    huge = "9" * 23
+    sign_in(client, "admin")
+    for url in (f"/admin/professionals/{huge}", f"/admin/professionals/{huge}/deactivate"):
+        assert client.get(url).status_code == 404, url
+    for before in (huge, "%C2%B2", "x"):  # too big for the key, "²" (isdigit() but not int()), not a number
+        resp = client.get(f"/admin/security?before={before}")
+        assert resp.status_code == 400 and "(before)" in resp.get_data(as_text=True), before
+    supervisor = client.application.test_client()
+    sign_in(supervisor, "supervisor")
+    resp = supervisor.post(f"/supervisor/break-glass/{huge}/review",
+                           data={"csrf_token": csrf_token(supervisor, "/supervisor/break-glass"), "comment": "ok"})
+    assert resp.status_code == 404
+
+
+def test_a_superscript_digit_where_a_number_goes_is_never_a_500(client, svc, world, twilio):
+    web = client.application.test_client()
+    sign_in(web, "handler")
+    assert web.get(f"/calls/{world['triage']}/live?after=%C2%B2").status_code == 200
+    resp = _signed(client, "/webhooks/twilio/sms/status",
+                   {"MessageSid": "SM" + "1" * 32, "MessageStatus": "undelivered", "ErrorCode": "\u00b2"})
     assert resp.status_code < 500
 
 

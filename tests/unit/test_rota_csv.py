@@ -66,7 +66,7 @@ def test_every_bad_line_is_reported_with_its_number_and_nothing_is_imported():
     assert result.shifts == () and not result.ok
     assert result.messages == [
         "Line 3: 'XYZ' is not a service in the directory; use its code, like CRT",
-        "Line 4: the date '31/02/2026' is not a real date; use YYYY-MM-DD or DD/MM/YYYY",
+        "Line 4: the date '31/02/2026' is not a real date from 2000 to 2099; use YYYY-MM-DD or DD/MM/YYYY",
         "Line 5: the start time '8am' is not a time of day; use 24-hour HH:MM",
         "Line 6: the role 'boss' is not member or duty_lead",
         "Line 7: the end time '25:00' is not a time of day; use 24-hour HH:MM",
@@ -81,7 +81,7 @@ def test_a_line_with_several_problems_names_each():
     result = parse(HEADER + "XYZ,2026-13-01,08:00,20:00,4,boss\n")
     assert result.messages == [
         "Line 2: 'XYZ' is not a service in the directory; use its code, like CRT",
-        "Line 2: the date '2026-13-01' is not a real date; use YYYY-MM-DD or DD/MM/YYYY",
+        "Line 2: the date '2026-13-01' is not a real date from 2000 to 2099; use YYYY-MM-DD or DD/MM/YYYY",
         "Line 2: the role 'boss' is not member or duty_lead",
     ]
 

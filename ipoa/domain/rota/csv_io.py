@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 
-from ..validation import normalise_uk_mobile, text_problem
+from ..validation import EARLIEST_DAY, LATEST_DAY, day_in_range, normalise_uk_mobile, text_problem
 from .shifts import OneOffShift, ProfessionalId, shift_interval
 
 __all__ = ["HEADER", "MEMBER", "DUTY_LEAD", "ROLES", "CsvProblem", "RotaCsv", "parse_rota_csv", "export_csv"]
@@ -48,7 +48,8 @@ BAD_TEXT = "the {column} contains a character that is not allowed: remove it"
 ONE_LINE = "the {column} must be on one line: remove the tab or line break"
 MISSING = "the {column} is missing"
 UNKNOWN_SERVICE = "'{value}' is not a service in the directory; use its code, like CRT"
-BAD_DATE = "the date '{value}' is not a real date; use YYYY-MM-DD or DD/MM/YYYY"
+BAD_DATE = ("the date '{value}' is not a real date from " + f"{EARLIEST_DAY.year} to {LATEST_DAY.year}"
+            + "; use YYYY-MM-DD or DD/MM/YYYY")
 BAD_TIME = "the {column} time '{value}' is not a time of day; use 24-hour HH:MM"
 BAD_ROLE = "the role '{value}' is not member or duty_lead"
 UNKNOWN_MOBILE = "no professional has the mobile {value}: add them first, or check the number"
@@ -94,9 +95,10 @@ def _date(text: str) -> date | None:
     else:
         return None
     try:
-        return date(year, month, day)
+        parsed = date(year, month, day)
     except ValueError:
         return None
+    return parsed if day_in_range(parsed) else None  # a shift on 31/12/9999 would end in year 10000
 
 
 def _time(text: str, *, end: bool) -> time | None:
