@@ -26,6 +26,10 @@ _DAY = r"(?:0?[1-9]|[12][0-9]|3[01])"
 _DAY_TH = _DAY + r"(?:st|nd|rd|th)?"
 _TIME = r"(?:[T ][0-2][0-9]:[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]+)?)?(?:Z|[+-][0-2][0-9]:?[0-5][0-9])?)?"
 _POSTCODE_SEP = r"(?:[ \t]{0,3}|%20|\+)"
+# As a URL's query string writes them (an access log line): a space as + or %20, a + as %2B, a / as %2F.
+_GAP = r"(?:[ -]|%20|\+)"
+_PLUS = r"(?:\+|%2[Bb])"
+_SLASH = r"(?:[-/]|%2[Ff])"
 
 # PostgreSQL's DETAIL lines echo row values: "Failing row contains (...)." and "Key (col)=(value) ...".
 # A value can hold brackets and newlines, so the row runs to the bracket that the DETAIL's end follows
@@ -41,13 +45,17 @@ _KEY = re.compile(r"(Key \()([^\n]{0,500}?)(\)=\().{0,20000}?\)(?= already exist
 # In order: each pass runs on the text the previous ones left.
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # ISO dates (1931-07-19, 1931/07/19), with a time of day if it has one: the whole instant goes.
-    (re.compile(_B + r"(?:1[89]|2[0-9])[0-9]{2}([-/])(?:0?[1-9]|1[0-2])\1" + _DAY + _TIME + r"(?![0-9])"),
+    (re.compile(_B + r"(?:1[89]|2[0-9])[0-9]{2}(" + _SLASH + r"|\.)(?:0?[1-9]|1[0-2])\1" + _DAY + _TIME
+                + r"(?![0-9])"), "[date]"),
+    # A date object's repr, as a row or an argument prints it: datetime.date(1931, 7, 19).
+    (re.compile(r"datetime\.date(?:time)?\((?:1[89]|2[0-9])[0-9]{2}, [0-9]{1,2}, [0-9]{1,2}[^)]{0,60}\)"),
      "[date]"),
     # Compact 19310719; not the first group of a UUID that happens to read as one (22170521-81c2-...).
-    (re.compile(_B + r"(?:1[89]|2[0-9])[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])" + _E
+    # Nor the digits after a URL's %20 (07700%20900123 is a phone number, not 2090-01-23).
+    (re.compile(_B + r"(?<!%)(?:1[89]|2[0-9])[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])" + _E
                 + r"(?!-[0-9A-Fa-f]{4}-)"), "[date]"),
     # 19/07/1931, 19-07-31, 19.07.1931 (either order of day and month).
-    (re.compile(_B + _DAY + r"([/-])" + _DAY + r"\1(?:[0-9]{4}|[0-9]{2})" + _E), "[date]"),
+    (re.compile(_B + _DAY + "(" + _SLASH + ")" + _DAY + r"\1(?:[0-9]{4}|[0-9]{2})" + _E), "[date]"),
     (re.compile(_B + _DAY + r"\." + _DAY + r"\.[0-9]{4}" + _E), "[date]"),
     # 19 Jul 1931, 19th July 1931, 19-Jul-1931; July 19, 1931. (A weekday in front stays: it says nothing.)
     # The day-first form starts with its digit and looks back after it, so the search skips other text fast.
@@ -55,10 +63,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
                 re.IGNORECASE), "[date]"),
     (re.compile(_B + _MONTH + r"\.?[ ]+" + _DAY_TH + r",?[ ]+[0-9]{4}" + _E, re.IGNORECASE), "[date]"),
     # UK numbers: +44 7700 900123, +44 (0)116 496 0000, 0044..., 07700 900123, 020 7946 0000.
-    (re.compile(r"(?<![0-9A-Za-z+])(?:(?:\+|00)44[ -]?(?:\(0\)[ -]?)?|\(?0)[1-9](?:[ -]?\)?[ -]?[0-9]){8,9}"
-                + _E), "[phone]"),
+    (re.compile(r"(?<![0-9A-Za-z+])(?:(?:" + _PLUS + r"|00)44" + _GAP + r"?(?:\(0\)" + _GAP + r"?)?|\(?0)[1-9]"
+                + r"(?:" + _GAP + r"?\)?" + _GAP + r"?[0-9]){8,9}" + _E), "[phone]"),
     # Any other E.164 number.
-    (re.compile(r"(?<![0-9A-Za-z+])\+[1-9](?:[ -]?[0-9]){6,14}" + _E), "[phone]"),
+    (re.compile(r"(?<![0-9A-Za-z+])" + _PLUS + r"[1-9](?:" + _GAP + r"?[0-9]){6,14}" + _E), "[phone]"),
     # NHS numbers: ten digits, or 3-3-4 with spaces or hyphens (a UK mobile without its 0, too).
     (re.compile(_B + r"[0-9]{3}([ -]|%20|\+|)[0-9]{3}\1[0-9]{4}" + _E), "[nhs-number]"),
     # Postcodes, spaced or not, any case. The inward letters are Royal Mail's (never C I K M O V), which
@@ -88,6 +96,10 @@ def redact_record(record: logging.LogRecord) -> None:
     exception is formatted here and exc_info cleared, so no handler formats the raw one again."""
     if getattr(record, "_redacted", None) is record.msg and not record.args and record.exc_info is None:
         return  # already done (at creation, or by another handler's filter)
+    if record.msg == "Row %r" and record.name.startswith("sqlalchemy.engine"):
+        # SQLAlchemy's engine logger at DEBUG prints every row it reads, whole: names, addresses, summaries
+        # (hide_parameters hides only a statement's parameters). What a row held is nobody's log line.
+        record.msg, record.args = "Row [row]", ()
     try:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - a bad format string: keep what there is, scrubbed

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..domain.model import SecurityEvent
+from ..log_redaction import redact
 
 if TYPE_CHECKING:
     from ..adapters.unit_of_work import UnitOfWork
@@ -86,6 +87,21 @@ def printable(text: str | None, width: int = 64) -> str:
     could forge a line in a log, a bidi override could disguise a name), cut to width."""
     kept = "".join(ch for ch in (text or "") if not _control(ch))
     return kept.strip()[:width]
+
+
+def attempted_username(typed: str | None) -> str:
+    """What a failed or refused sign-in is recorded under (the security log keeps it for good, and
+    administrators read it): the username typed, as printable() keeps it; "(blank)" for nothing; and
+    "(not a username)" for text with a space, which no username has (users._check_username). A handler
+    whose session ended mid-call may type on into the sign-in page's username box, and a patient's name or
+    NHS number has no place in the security log. What reads as an identifier (an NHS number, a phone
+    number, a postcode, a date) is replaced as in a log line (log_redaction.redact)."""
+    name = printable(typed)
+    if not name:
+        return "(blank)"
+    if any(ch.isspace() for ch in name):
+        return "(not a username)"
+    return redact(name)
 
 
 def has_control_characters(text: str) -> bool:

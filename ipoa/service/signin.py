@@ -92,10 +92,11 @@ def check_password(svc: Services, policy: Policy, username: str, password: str, 
     """One sign-in attempt with a username and password; `replacing` is the visitor's session id, which
     the new session replaces (so an id known before sign-in is useless after it)."""
     now = svc.clock.now()
-    name = security.printable(username) or "(blank)"
     with svc.uow() as uow:
-        uow.users.one_at_a_time(name)
+        uow.users.one_at_a_time(security.printable(username) or "(blank)")  # a lock's key, never stored
         user = None if security.has_control_characters(username) else uow.users.find(username)
+        # Recorded under the account's username; under what was typed only as far as it could be one.
+        name = user.username if user is not None else security.attempted_username(username)
         until = _locked_until(uow, name, user, now, policy)
         if until is not None:
             security.record(uow, now, security.SIGN_IN_REFUSED, name, client=client, detail={"reason": "locked"})

@@ -79,7 +79,7 @@ def _throttled(username: str | None):
         svc = services()
         with svc.uow() as uow:
             security.record(uow, svc.clock.now(), security.SIGN_IN_REFUSED,
-                            security.printable(username) or "(blank)", client=request.remote_addr,
+                            security.attempted_username(username), client=request.remote_addr,
                             detail={"reason": "throttled"})
             uow.commit()
     except Exception as exc:  # noqa: BLE001 - refused either way; nothing was checked

@@ -90,10 +90,24 @@ def test_a_failed_sign_in_strips_control_characters_from_the_username(client, us
                                        "password": "whatever-it-is", "csrf_token": token})
     assert resp.status_code == 401
     (event,) = logged(svc, "sign_in_failed")
-    assert event.actor == "mallory2026-11-23 sign_in admin[0m"
+    assert event.actor == "(not a username)"  # a space: no username has one, and no line is forged
+    token = csrf_token(client, "/login")
+    client.post("/login", data={"username": "mallory\x1b[0m", "password": "whatever-it-is", "csrf_token": token})
+    assert logged(svc, "sign_in_failed")[-1].actor == "mallory[0m"
     token = csrf_token(client, "/login")
     client.post("/login", data={"username": "\x07\x00", "password": "whatever-it-is", "csrf_token": token})
     assert logged(svc, "sign_in_failed")[-1].actor == "(blank)"
+
+
+@pytest.mark.parametrize("typed, recorded", [
+    ("Zebedee Quixotically 999 000 0034 LE15 6XY", "(not a username)"),  # typed on after a timeout mid-call
+    ("9990000034", "[nhs-number]"), ("07700900123", "[phone]"), ("LE156XY", "[postcode]"),
+    ("19/07/1931", "[date]"), ("handler.typo", "handler.typo"),
+])
+def test_a_patients_details_typed_as_a_username_are_never_kept(client, users, svc, typed, recorded):
+    token = csrf_token(client, "/login")
+    client.post("/login", data={"username": typed, "password": "whatever-it-is", "csrf_token": token})
+    assert logged(svc, "sign_in_failed")[-1].actor == recorded
 
 
 def test_sign_in_fails_closed_when_it_cannot_be_recorded(client, users, svc, broken_log):

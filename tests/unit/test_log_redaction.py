@@ -141,6 +141,29 @@ def test_other_ways_of_writing_a_date_are_redacted(text):
     assert _assert_redacted(text, "[date]") == "before [date] after"
 
 
+@pytest.mark.parametrize("text, token", [
+    # As a URL's query string writes them, in an access log line: a space as + or %20, + as %2B, / as %2F.
+    ("07700+900123", "[phone]"), ("07700%20900123", "[phone]"), ("%2B447700900123", "[phone]"),
+    ("%2B44+7700+900123", "[phone]"), ("%2b14155550100", "[phone]"), ("+44+7700+900123", "[phone]"),
+    ("19%2F07%2F1931", "[date]"), ("1931%2F07%2F19", "[date]"), ("1931.07.19", "[date]"),
+    # A date object's repr (a row, an argument): datetime.date(1931, 7, 19).
+    ("datetime.date(1931, 7, 19)", "[date]"), ("datetime.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)", "[date]"),
+])
+def test_identifiers_as_urls_and_reprs_write_them_are_redacted(text, token):
+    assert _assert_redacted(text, token) == f"before {token} after"
+
+
+def test_sqlalchemys_debug_rows_are_never_logged():
+    logger, stream = _logger_with_stream("sqlalchemy.engine.Engine.test")
+    logger.setLevel(logging.DEBUG)
+    logger.handlers[0].addFilter(RedactingFilter())
+    logger.debug("Row %r", (1, "2T43-PWTG", "Wilhelmina", "7 Quincewhistle Lane", "Marmalade-kettle"))
+    logger.debug("Col %r", ("id", "ref", "given_name"))
+    out = stream.getvalue()
+    assert "Row [row]" in out and "Wilhelmina" not in out and "Quincewhistle" not in out
+    assert "given_name" in out  # the columns' names are no one's details
+
+
 def test_a_weekday_in_front_of_a_date_stays():
     assert redact("on Sunday 19 July 1931, Sun 19th Jul 1931") == "on Sunday [date], Sun [date]"
 
