@@ -136,9 +136,10 @@ def waiting(svc: Services, call_sid: str, twilio_position: int | None, twilio_av
                                overflowed=leg.overflowed_from is not None)
 
 
-def left_queue(svc: Services, call_sid: str, result: str) -> Answer | None:
-    """The Enqueue's action: the caller left the queue, as QueueResult says. None: an empty answer (the call
-    was redirected by the REST API and runs the TwiML it was given)."""
+def left_queue(svc: Services, call_sid: str, result: str, queue_seconds: int | None = None) -> Answer | None:
+    """The Enqueue's action: the caller left the queue, as QueueResult says, after Twilio's QueueTime
+    (`queue_seconds`, when it sent one). None: an empty answer (the call was redirected by the REST API and
+    runs the TwiML it was given)."""
     now = svc.clock.now()
     with svc.uow() as uow:
         store = PhoneLegStore(uow.session)
@@ -146,14 +147,24 @@ def left_queue(svc: Services, call_sid: str, result: str) -> Answer | None:
         if leg is None:
             return answers.not_ours()
         before = replace(leg)
-        answer = _left(svc, uow, leg, result, now)
+        answer = _left(svc, uow, leg, result, now, _left_at(leg, now, queue_seconds))
         if leg != before:  # a retried or late action changes nothing twice, not even updated_at
             store.save(leg, now)
             uow.commit()
     return answer
 
 
-def _left(svc: Services, uow: UnitOfWork, leg: PhoneLeg, result: str, now: datetime) -> Answer | None:
+def _left_at(leg: PhoneLeg, now: datetime, queue_seconds: int | None) -> datetime:
+    """When the caller left the queue: Twilio's QueueTime after they were queued, where it is earlier than
+    now (the action came late: a retry, a slow network), so that a caller who hung up after 2 s is not
+    counted as waiting for as long as the action took to arrive; otherwise now."""
+    if queue_seconds is None or leg.enqueued_at is None:
+        return now
+    return min(now, leg.enqueued_at + timedelta(seconds=queue_seconds))
+
+
+def _left(svc: Services, uow: UnitOfWork, leg: PhoneLeg, result: str, now: datetime,
+          left_at: datetime) -> Answer | None:
     if result in (legs.BRIDGED, "bridging-in-process"):
         if leg.answered_at is None and leg.hung_up_at is None:
             leg.answered_at = now
@@ -167,7 +178,7 @@ def _left(svc: Services, uow: UnitOfWork, leg: PhoneLeg, result: str, now: datet
         return None
     if result == legs.HANGUP:
         if leg.in_queue:
-            _hung_up_in_queue(svc, uow, leg, now)
+            _hung_up_in_queue(svc, uow, leg, now, at=left_at)
         elif leg.answered_at is not None and leg.left_queue_at is None and leg.hung_up_at is None:
             # Answer held the leg but Twilio had not put the caller through: the redirect will fail, and
             # _unanswer ends the leg as this hang-up in the queue (with its callback).

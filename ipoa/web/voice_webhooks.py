@@ -104,10 +104,10 @@ def queue_left():
         result = request.form.get("QueueResult", "")
         if result not in legs.QUEUE_RESULTS:
             raise _Bad("QueueResult", "not one of Twilio's queue results")
-        _seconds("QueueTime")
+        queue_seconds = _seconds("QueueTime")
     except _Bad as exc:
         return _bad(exc)
-    return _twiml(phone_calls.left_queue(services(), sid, result))
+    return _twiml(phone_calls.left_queue(services(), sid, result, queue_seconds))
 
 
 @bp.post("/status")

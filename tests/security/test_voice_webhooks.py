@@ -200,3 +200,24 @@ def test_a_retried_leave_after_an_overflow_by_phone_puts_the_caller_through_agai
     row, before = leg(svc, SID), counts(svc)
     assert post(client, "/queue/left", left).get_data(as_text=True) == first  # not a hang-up without a word
     assert leg(svc, SID) == row and counts(svc) == before
+
+
+def test_a_late_hang_up_action_counts_twilios_queue_time_not_its_own_delay(client, svc, twilio, clock):
+    """The caller hung up after 2 s; Twilio's action arrived 20 s later (a retry): not an abandoned call."""
+    queued(client)
+    enqueued = leg(svc, SID).enqueued_at
+    clock.advance(seconds=20)
+    post(client, "/queue/left", {"CallSid": SID, "QueueResult": "hangup", "QueueTime": "2"})
+    row = leg(svc, SID)
+    assert row.outcome == "short_abandon" and (row.hung_up_at - enqueued).total_seconds() == 2
+    assert counts(svc)["calls"] == 0
+
+
+def test_a_queue_time_longer_than_the_caller_was_queued_is_capped_at_now(client, svc, twilio, clock):
+    queued(client)
+    enqueued = leg(svc, SID).enqueued_at
+    clock.advance(seconds=30)
+    post(client, "/queue/left", {"CallSid": SID, "QueueResult": "hangup", "QueueTime": "900"})
+    row = leg(svc, SID)
+    assert row.outcome == "abandoned" and (row.hung_up_at - enqueued).total_seconds() == 30
+    assert counts(svc)["calls"] == 1
