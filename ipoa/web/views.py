@@ -25,7 +25,7 @@ from ..service import rotas as rotas_service
 from ..service import sms as sms_service
 from ..service import timers as timer_service
 from ..service.inputs import CALLER_TYPES, InvalidInput
-from . import confirmations, live_pages, people
+from . import confirmations, live_pages, people, submissions
 from .form_values import expected_version, has_parts, in_page_order, read_date, read_date_time, typed
 from .home import home_for
 from .live_dashboard import live_context, no_store
@@ -179,7 +179,7 @@ def _answered_phone_call(call_sid: str | None) -> tuple[phone_answering.Intake |
 @bp.route("/calls/new", methods=["GET", "POST"])
 @requires("calls.write")
 def new_call():
-    values: dict[str, Any] = {"centre": current_user.centre}
+    values: dict[str, Any] = {"centre": current_user.centre, submissions.FIELD: submissions.new_id()}
     if request.method == "GET":
         phone, phone_errors = _answered_phone_call(request.args.get("phone_leg"))
         if phone is not None:
@@ -187,6 +187,7 @@ def new_call():
         return render_template("call_new.html", values=values, errors=phone_errors, error_parts={}, duplicates=None,
                                phone=phone), 400 if phone_errors else 200
     values = {k: request.form.get(k, "") for k in LOG_FIELDS}
+    values[submissions.FIELD] = request.form.get(submissions.FIELD, "")[:32]  # kept: a corrected form is this one
     values.update(typed(request.form, "date_of_birth"))
     values["centre"] = current_user.centre  # a call is logged for the user's own centre (service.access)
     phone_leg = request.form.get("phone_leg") or None
@@ -198,9 +199,9 @@ def new_call():
                                duplicates=None, phone=None), 400
     dob = read_date(request.form, "date_of_birth", "subject.date_of_birth")
     try:
-        call = call_service.log_call(services(), actor(), _log_payload(values, dob.value),
-                                     allow_duplicate=request.form.get("confirm_duplicate") == "1",
-                                     phone_leg=phone_leg)
+        logged = submissions.once("log-call", lambda: call_service.log_call(
+            services(), actor(), _log_payload(values, dob.value),
+            allow_duplicate=request.form.get("confirm_duplicate") == "1", phone_leg=phone_leg))
     except InvalidInput as exc:
         # No flash: the page's error summary lists each message, linked to its field.
         errors = _form_errors(exc.errors)
@@ -216,8 +217,15 @@ def new_call():
         flash(str(exc), "error")
         return render_template("call_new.html", values=values, errors={"centre": str(exc)}, error_parts={},
                                duplicates=None, phone=phone), 403
-    flash(f"Call {call.ref} logged" + (", with the phone call you answered." if phone_leg else "."), "success")
-    return redirect(url_for("web.call_page", ref=call.ref))
+    if isinstance(logged, submissions.Earlier):  # the same form sent again: it logged (or is logging) one call
+        if logged.ref is None:
+            flash("This call is still being logged from the first time the form was sent. It will be on the "
+                  "queue in a moment; do not log it again.", "info")
+            return redirect(url_for("web.queue"))
+        flash(f"Call {logged.ref} was logged when the form was first sent. It was not logged again.", "info")
+        return redirect(url_for("web.call_page", ref=logged.ref))
+    flash(f"Call {logged.ref} logged" + (", with the phone call you answered." if phone_leg else "."), "success")
+    return redirect(url_for("web.call_page", ref=logged.ref))
 
 
 def _sharing_context(call) -> dict[str, Any]:

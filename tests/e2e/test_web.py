@@ -190,6 +190,47 @@ def test_log_a_call_through_the_form(client, users, svc):
     assert f"Call {ref} logged." in text(client.get(f"/calls/{ref}"))
 
 
+def _submission(page: str) -> str:
+    return re.search(r'name="submission" value="([0-9a-f]{32})"', page).group(1)
+
+
+def _calls(svc) -> int:
+    from sqlalchemy import func, select
+
+    from ipoa.adapters import orm
+
+    with svc.uow() as uow:
+        return uow.session.scalar(select(func.count()).select_from(orm.calls))
+
+
+def test_the_log_a_call_form_sent_twice_logs_one_call(client, users, svc):
+    """A double click, or the browser sending the form again: the second POST goes to the call the first
+    logged (web/submissions.py). No NHS number, so the duplicate check cannot catch it."""
+    token = signed_in(client)
+    page = text(client.get("/calls/new"))
+    assert 'data-prevent-double-click="true"' in page
+    form = log_form(token, nhs_number="", submission=_submission(page))
+    first = ref_from_redirect(client.post("/calls/new", data=form))
+    again = client.post("/calls/new", data=form)
+    assert again.status_code == 302 and again.headers["Location"].endswith(f"/calls/{first}")
+    assert f"Call {first} was logged when the form was first sent. It was not logged again." in text(
+        client.get(f"/calls/{first}"))
+    assert _calls(svc) == 1
+    fresh = log_form(token, nhs_number="", submission=_submission(text(client.get("/calls/new"))))
+    assert ref_from_redirect(client.post("/calls/new", data=fresh)) != first  # a new form is a new call
+    assert _calls(svc) == 2
+
+
+def test_a_refused_log_a_call_form_corrected_and_sent_again_logs_it(client, users, svc):
+    token = signed_in(client)
+    submission = _submission(text(client.get("/calls/new")))
+    refused = client.post("/calls/new", data=log_form(token, nhs_number="", postcode="LE11 ZZZ",
+                                                      submission=submission))
+    assert refused.status_code == 422 and _submission(text(refused)) == submission  # the same form, kept
+    ref = ref_from_redirect(client.post("/calls/new", data=log_form(token, nhs_number="", submission=submission)))
+    assert load(svc, ref).postcode == "LE11 3AB" and _calls(svc) == 1
+
+
 def test_handler_cannot_log_into_another_centre_by_editing_the_form(client, users, svc):
     token = signed_in(client)
     ref = ref_from_redirect(client.post("/calls/new", data=log_form(token, centre="ASC")))

@@ -166,3 +166,37 @@ def test_two_of_one_callers_phone_calls_abandoned_at_once_make_one_callback(svc,
             refs = uow.session.scalars(select(orm.phone_legs.c.call_ref).where(
                 orm.phone_legs.c.call_sid.in_(sids))).all()
         assert len(made) == 1 and refs == [made[0]] * 2, (made, refs)
+
+
+def test_the_log_a_call_form_sent_twice_at_once_logs_one_call(app, svc, users):
+    """A double click that reaches two workers at the same moment: one POST logs the call, the other is told
+    it is being logged (web/submissions.py); never two calls."""
+    import re
+
+    from tests.conftest import csrf_token, sign_in
+    from tests.helpers.web import log_form
+
+    clients = [app.test_client() for _ in range(2)]
+    for c in clients:
+        assert sign_in(c, "handler").status_code == 302
+    page = clients[0].get("/calls/new").get_data(as_text=True)
+    submission = re.search(r'name="submission" value="([0-9a-f]{32})"', page).group(1)
+    forms = [log_form(csrf_token(c, "/calls/new"), nhs_number="", submission=submission) for c in clients]
+    for r in range(ROUNDS):
+        before = calls_for_nobody(svc)
+        barrier = threading.Barrier(2)
+
+        def send(i, barrier=barrier):
+            barrier.wait(10)
+            return clients[i].post("/calls/new", data=forms[i])
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(send, range(2)))
+        assert all(a.status_code == 302 for a in answers), [a.status_code for a in answers]
+        assert calls_for_nobody(svc) == before + (1 if r == 0 else 0)
+
+
+def calls_for_nobody(svc) -> int:
+    """Calls logged without an NHS number."""
+    with svc.uow() as uow:
+        return uow.session.scalar(select(func.count()).select_from(orm.calls).where(orm.calls.c.nhs_number.is_(None)))
