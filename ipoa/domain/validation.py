@@ -245,5 +245,11 @@ EARLIEST_DAY = date(2000, 1, 1)
 LATEST_DAY = date(2099, 12, 31)
 
 
+def whole_number(text: str, max_digits: int) -> int | None:
+    """`text` as a whole number when it is 1 to max_digits ASCII digits, else None. str.isdigit() alone also
+    takes "²" and "①", which int() refuses, and int() refuses more than 4,300 digits: each was a 500."""
+    return int(text) if 0 < len(text) <= max_digits and text.isascii() and text.isdigit() else None
+
+
 def day_in_range(day: date) -> bool:
     return EARLIEST_DAY <= day <= LATEST_DAY

@@ -29,6 +29,7 @@ from ..domain.rota import (
 from ..domain.rota import export_csv as rota_csv
 from ..domain.rota import next_on_duty as rota_next_on_duty
 from ..domain.rota import on_duty as rota_on_duty
+from ..domain.validation import whole_number
 from . import security
 from .errors import NotFound
 
@@ -450,8 +451,8 @@ def _resolver(uow: UnitOfWork) -> Callable[[str], int | None]:
         if value.startswith("+"):
             row = uow.rotas.professional_by_mobile(value)
             return row.id if row is not None else None
-        ascii_id = value.isascii() and value.isdigit() and len(value) <= 10  # int() refuses "²"
-        return int(value) if ascii_id and int(value) in ids else None
+        number = whole_number(value, 10)
+        return number if number is not None and number in ids else None
     return resolve
 
 

@@ -53,6 +53,7 @@ from ..domain.sms.recipients import (
     referrer_update,
 )
 from ..domain.sms.timetext import local_time_text
+from ..domain.validation import whole_number
 from . import availability, rotas
 from .errors import NotFound
 from .shift_handover import HANDOVER_TOPIC, texts_for_handover
@@ -820,8 +821,7 @@ def messages_for_call(svc: Services, ref: str) -> list[SmsMessage]:
 def record_status(svc: Services, provider_sid: str, status: str, error_code: str | None = None) -> bool:
     """A delivery receipt. Statuses only move up (a late `sent` never overwrites `delivered`), so
     repeated or out-of-order callbacks are harmless. Unknown sids are ignored."""
-    digits = str(error_code or "")
-    code = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 9 else None  # not "²"
+    code = whole_number(str(error_code or ""), 9)
     with svc.uow() as uow:
         msg = uow.sms.by_provider_sid_for_update(provider_sid)
         if msg is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
+from ..domain.validation import whole_number
 from ..entry.request_context import services
 from ..entry.role_check import requires
 from ..service import security
@@ -27,7 +28,7 @@ def security_log():
     if len(user) > USER_MAX or security.has_control_characters(user):
         errors["user"] = f"A username is at most {USER_MAX} characters, without control characters."
     before_text = (request.args.get("before") or "").strip()
-    before = int(before_text) if before_text.isascii() and before_text.isdigit() and len(before_text) <= 10 else None
+    before = whole_number(before_text, 10)
     if before_text and (before is None or not 0 < before <= ID_LARGEST):
         errors["before"] = "The page to show from is a number from the page's own Older link."
     values = {"kind": kind, "user": user}

@@ -19,6 +19,7 @@ from flask_login import current_user
 
 from ..adapters.voice_queue_queries import CALL_TAKING_ROLES
 from ..domain.calendar import LONDON
+from ..domain.validation import whole_number
 from ..entry.request_context import actor, services
 from ..entry.role_check import requires
 from ..service import call_status as status_service
@@ -103,7 +104,7 @@ def queue_fragment():
 
 def _int_arg(name: str) -> int:
     value = request.args.get(name, "")
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else 0  # not "²"
+    return whole_number(value, 18) or 0
 
 
 def describe_change(change: status_service.Change) -> str:

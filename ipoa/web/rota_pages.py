@@ -230,11 +230,18 @@ def _week_arg() -> date | None:
     given = request.args.get("week")
     if given is None:
         return rw.monday_of(_today())
+    day = _day_arg(given)
+    return rw.monday_of(day) if day is not None else None
+
+
+def _day_arg(given: str) -> date | None:
+    """A week's or an export's day as the query string gives it, YYYY-MM-DD; None if it is not one, or is
+    outside 2000-2099 (9999-12-31's week overflowed date arithmetic: a 500)."""
     try:
         day = date.fromisoformat(given.strip()[:10])
     except ValueError:
         return None
-    return rw.monday_of(day) if day_in_range(day) else None  # 9999-12-31's week overflowed date arithmetic
+    return day if day_in_range(day) else None
 
 
 @bp.get("/<service>")
@@ -685,11 +692,8 @@ def _csv(body: str, name: str) -> Response:
 def _first_arg() -> date:
     given = request.args.get("week") or request.args.get("from")
     if given:
-        try:
-            day = date.fromisoformat(given.strip()[:10])
-        except ValueError:
-            abort(400, WEEK_MESSAGE)
-        if not day_in_range(day):
+        day = _day_arg(given)
+        if day is None:
             abort(400, WEEK_MESSAGE)
         return day
     return _today()

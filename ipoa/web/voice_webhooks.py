@@ -10,7 +10,7 @@ import re
 from flask import Blueprint, Response, request
 
 from ..domain.telephony import answers, legs
-from ..domain.validation import text_problem
+from ..domain.validation import text_problem, whole_number
 from ..entry.request_context import services
 from ..service import phone_calls
 from .access import csrf
@@ -25,7 +25,6 @@ _CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 _NUMBER_MAX = 256  # Twilio's From and To: E.164, "anonymous", "client:<identity>", a SIP address
 _DIGITS = re.compile(r"[0-9*#]?")
 _SECONDS = re.compile(r"[0-9]{1,7}")
-_ATTEMPT = re.compile(r"[0-9]{1,2}")  # ASCII only: str.isdigit() takes "²" too, which int() refuses
 
 
 class _Bad(Exception):
@@ -81,11 +80,12 @@ def menu():
         if digits is not None and not _DIGITS.fullmatch(digits):
             raise _Bad("Digits", "must be one key: 0-9, * or #")
         attempt_text = request.args.get("attempt", "1")
-        if not _ATTEMPT.fullmatch(attempt_text) or not 1 <= int(attempt_text) <= answers.MENU_TRIES:
+        attempt = whole_number(attempt_text, 2)
+        if attempt is None or not 1 <= attempt <= answers.MENU_TRIES:
             raise _Bad("attempt", f"must be a whole number from 1 to {answers.MENU_TRIES}")
     except _Bad as exc:
         return _bad(exc)
-    return _twiml(phone_calls.menu(services(), sid, digits or None, int(attempt_text)))
+    return _twiml(phone_calls.menu(services(), sid, digits or None, attempt))
 
 
 @bp.post("/queue/wait")

@@ -202,22 +202,16 @@ def test_a_retried_leave_after_an_overflow_by_phone_puts_the_caller_through_agai
     assert leg(svc, SID) == row and counts(svc) == before
 
 
-def test_a_late_hang_up_action_counts_twilios_queue_time_not_its_own_delay(client, svc, twilio, clock):
-    """The caller hung up after 2 s; Twilio's action arrived 20 s later (a retry): not an abandoned call."""
+@pytest.mark.parametrize(("elapsed", "queue_time", "outcome", "waited", "calls"), [
+    (20, "2", "short_abandon", 2, 0),  # hung up after 2 s; the action came 20 s later (a retry): not abandoned
+    (30, "900", "abandoned", 30, 1),  # a QueueTime longer than the caller was queued is capped at now
+])
+def test_a_hang_up_action_counts_twilios_queue_time_capped_at_now(client, svc, twilio, clock, elapsed, queue_time,
+                                                                  outcome, waited, calls):
     queued(client)
     enqueued = leg(svc, SID).enqueued_at
-    clock.advance(seconds=20)
-    post(client, "/queue/left", {"CallSid": SID, "QueueResult": "hangup", "QueueTime": "2"})
+    clock.advance(seconds=elapsed)
+    post(client, "/queue/left", {"CallSid": SID, "QueueResult": "hangup", "QueueTime": queue_time})
     row = leg(svc, SID)
-    assert row.outcome == "short_abandon" and (row.hung_up_at - enqueued).total_seconds() == 2
-    assert counts(svc)["calls"] == 0
-
-
-def test_a_queue_time_longer_than_the_caller_was_queued_is_capped_at_now(client, svc, twilio, clock):
-    queued(client)
-    enqueued = leg(svc, SID).enqueued_at
-    clock.advance(seconds=30)
-    post(client, "/queue/left", {"CallSid": SID, "QueueResult": "hangup", "QueueTime": "900"})
-    row = leg(svc, SID)
-    assert row.outcome == "abandoned" and (row.hung_up_at - enqueued).total_seconds() == 30
-    assert counts(svc)["calls"] == 1
+    assert row.outcome == outcome and (row.hung_up_at - enqueued).total_seconds() == waited
+    assert counts(svc)["calls"] == calls
