@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, urlencode, urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -39,15 +39,28 @@ class BenchError(RuntimeError):
 # ------------------------------------------------------------------------------------------- guards
 
 def local_only(url: str, what: str) -> None:
-    host = urlsplit(url).hostname
+    parts = urlsplit(url)
+    host = parts.hostname
+    if host is None and _socket_directory(parts.query):
+        return  # a Unix-domain socket (postgresql://user@/db?host=/var/run/postgresql): on this machine
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise BenchError(f"{what} must point at this machine (127.0.0.1), not {host!r}")
+
+
+def _socket_directory(query: str) -> bool:
+    hosts = parse_qs(query).get("host", [])
+    return len(hosts) == 1 and hosts[0].startswith("/")
+
+
+def _socket_query(parts: SplitResult) -> str:
+    """The URL's socket directory (?host=/dir) where it names one: the rest of the query is the app's."""
+    return urlencode({"host": parse_qs(parts.query)["host"][0]}, safe="/") if _socket_directory(parts.query) else ""
 
 
 def plain_url(url: str) -> str:
     """The URL for psycopg itself (no SQLAlchemy driver suffix)."""
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme.replace("+psycopg", ""), parts.netloc, parts.path, "", ""))
+    return urlunsplit((parts.scheme.replace("+psycopg", ""), parts.netloc, parts.path, _socket_query(parts), ""))
 
 
 def redis_db_number(url: str) -> int:
@@ -78,7 +91,7 @@ class Sandbox:
             raise BenchError(f"refusing to drop and recreate the database {name!r}: use a database of this "
                              f"benchmark's own (default {self.database})")
         scheme = parts.scheme.replace("+psycopg", "")
-        return urlunsplit((scheme, parts.netloc, "/postgres", "", "")), name
+        return urlunsplit((scheme, parts.netloc, "/postgres", _socket_query(parts), "")), name
 
     def recreate_database(self, url: str) -> None:
         import psycopg

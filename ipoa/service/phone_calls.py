@@ -285,7 +285,6 @@ def _unanswer(svc: Services, call_sid: str, username: str) -> bool:
         hung_up_at = leg.hung_up_at
         leg.answered_at = leg.answered_by = leg.outcome = None
         if hung_up_at is not None:
-            leg.hung_up_at = None
             _hung_up_in_queue(svc, uow, leg, now, at=hung_up_at)
         store.save(leg, now)
         uow.commit()

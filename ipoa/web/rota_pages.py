@@ -20,7 +20,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from ..domain import date_parts
 from ..domain.calendar import LONDON
 from ..domain.rota import RotaError
-from ..domain.validation import EARLIEST_DAY, LATEST_DAY, day_in_range, text_problem
+from ..domain.validation import EARLIEST_DAY, LATEST_DAY, day_in_range, text_problem, whole_number
 from ..entry.request_context import actor, services
 from ..entry.role_check import requires
 from ..service import rota_warnings as rw
@@ -156,10 +156,11 @@ class Reader:
         value = self._picked(name, label, required=required)
         if value is None:
             return None
-        if not (value.isascii() and value.isdigit() and len(value) <= ID_MAX) or int(value) not in set(allowed):
+        number = whole_number(value, ID_MAX)
+        if number is None or number not in set(allowed):
             self.errors[name] = f"Choose the {label.lower()} from the list: that is not one of this service's"
             return None
-        return int(value)
+        return number
 
     def ids(self, name: str, label: str, allowed: Iterable[int]) -> list[int] | None:
         getlist = getattr(self.form, "getlist", None)
@@ -168,14 +169,14 @@ class Reader:
         ok = set(allowed)
         out: list[int] = []
         for value in raw:
-            if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= ID_MAX
-                    and int(value) in ok):
+            number = whole_number(value, ID_MAX) if isinstance(value, str) else None
+            if number is None or number not in ok:
                 self.errors[name] = f"Choose the {label.lower()} from the list: one is not this service's"
                 return None
-            if int(value) in out:
+            if number in out:
                 self.errors[name] = f"Each of the {label.lower()} can be chosen once"
                 return None
-            out.append(int(value))
+            out.append(number)
         return out
 
 

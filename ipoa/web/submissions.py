@@ -27,6 +27,13 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
+def kept_or_new() -> str:
+    """The id a re-drawn form carries: the posted one, since a corrected form is the same submission; a new
+    one where none well-formed was posted (an old page, a script), so that the corrected form is protected."""
+    submission = request.form.get(FIELD, "")
+    return submission if _ID.fullmatch(submission) else new_id()
+
+
 @dataclass(frozen=True)
 class Earlier:
     """This submission was sent before: `ref`, the call it logged; None while that first POST still runs."""

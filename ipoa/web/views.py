@@ -187,7 +187,7 @@ def new_call():
         return render_template("call_new.html", values=values, errors=phone_errors, error_parts={}, duplicates=None,
                                phone=phone), 400 if phone_errors else 200
     values = {k: request.form.get(k, "") for k in LOG_FIELDS}
-    values[submissions.FIELD] = request.form.get(submissions.FIELD, "")[:32]  # kept: a corrected form is this one
+    values[submissions.FIELD] = submissions.kept_or_new()
     values.update(typed(request.form, "date_of_birth"))
     values["centre"] = current_user.centre  # a call is logged for the user's own centre (service.access)
     phone_leg = request.form.get("phone_leg") or None

@@ -231,6 +231,23 @@ def test_a_refused_log_a_call_form_corrected_and_sent_again_logs_it(client, user
     assert load(svc, ref).postcode == "LE11 3AB" and _calls(svc) == 1
 
 
+
+def test_a_refused_form_sent_without_a_submission_id_comes_back_with_one_that_protects_it(client, users, svc):
+    """An old page or a script posts no id (or a malformed one): that POST runs unprotected, but the form it
+    gets back carries a new id, so the corrected form, sent twice, logs one call."""
+    token = signed_in(client)
+    for posted in ("", "not-an-id", "A" * 32):
+        refused = client.post("/calls/new", data=log_form(token, nhs_number="", postcode="LE11 ZZZ",
+                                                          submission=posted))
+        assert refused.status_code == 422
+        submission = _submission(text(refused))
+        assert submission != posted
+        form = log_form(token, nhs_number="", submission=submission)
+        first = ref_from_redirect(client.post("/calls/new", data=form))
+        again = client.post("/calls/new", data=form)
+        assert again.status_code == 302 and again.headers["Location"].endswith(f"/calls/{first}")
+    assert _calls(svc) == 3
+
 def test_handler_cannot_log_into_another_centre_by_editing_the_form(client, users, svc):
     token = signed_in(client)
     ref = ref_from_redirect(client.post("/calls/new", data=log_form(token, centre="ASC")))
