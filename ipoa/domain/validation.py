@@ -173,6 +173,24 @@ def _label(field: str | None) -> str:
     return f"The {words}" if words else "This text"
 
 
+# Invisible characters with no place in a name, an address or a code (the `Line` fields of
+# service/inputs.py): a zero-width space (U+200B), a word joiner (U+2060), a zero-width no-break space or
+# byte-order mark (U+FEFF). They come with text pasted from an email or a web page, and make "Smith" and
+# "Sm<U+200B>ith" two names that look the same, so a search or a check for a duplicate misses one. The
+# joiners some scripts need (U+200C, U+200D) and the direction marks (U+200E, U+200F) are allowed, and so is
+# any of these in multi-line text, where nothing is matched on them.
+INVISIBLE = r"\u200b\u2060\ufeff"  # as a regular expression (and JSON Schema pattern) writes them
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")
+
+
+def invisible_problem(value: str, *, field: str | None = None) -> str | None:
+    """Why this one-line value may not be stored because of an invisible character, or None."""
+    if _INVISIBLE.search(value) is None:
+        return None
+    return (f"{_label(field)} contains an invisible character, such as a zero-width space, which can come "
+            "with copied text: delete it and type it again.")
+
+
 def text_problem(value: str, *, multiline: bool = False, field: str | None = None) -> str | None:
     """Why this text may not be stored, or None when it may. multiline: tabs and line breaks allowed.
     field: its name, for the message."""

@@ -13,6 +13,8 @@ from ..domain.input_models import Strict
 from ..domain.sharing import CONSENT
 from ..domain.urgency import Urgency
 from ..domain.validation import (
+    INVISIBLE,
+    invisible_problem,
     normalise_nhs_number,
     normalise_postcode,
     normalise_uk_mobile,
@@ -112,7 +114,7 @@ def parse(model: type[BaseModel], data: Any, **context: Any) -> Any:
 
 
 def _single_line(v: str, info: ValidationInfo) -> str:
-    problem = text_problem(v, field=info.field_name)
+    problem = text_problem(v, field=info.field_name) or invisible_problem(v, field=info.field_name)
     if problem:
         raise ValueError(problem)
     return v
@@ -126,12 +128,13 @@ def _multi_line(v: str, info: ValidationInfo) -> str:
 
 
 # The shared validated strings: Line for names, codes and the like (no control characters, no line
-# breaks, no bidirectional overrides); Text for multi-line free text (summaries, reasons, notes), which
-# may hold tabs and line breaks. See domain/validation.py for what is refused and why.
+# breaks, no bidirectional overrides, no invisible characters such as a zero-width space); Text for
+# multi-line free text (summaries, reasons, notes), which may hold tabs and line breaks. See
+# domain/validation.py for what is refused and why.
 # The patterns only tell API clients (and the fuzzing in tests/security) what is refused; the
 # validators enforce it (and unpaired surrogates, which a pattern cannot name).
 _REFUSED = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069"
-LINE_PATTERN = f"^[^{_REFUSED}\\t\\n\\r]*$"
+LINE_PATTERN = f"^[^{_REFUSED}\\t\\n\\r\\u2028\\u2029{INVISIBLE}]*$"
 TEXT_PATTERN = f"^[^{_REFUSED}]*$"
 Line = Annotated[str, AfterValidator(_single_line), Field(json_schema_extra={"pattern": LINE_PATTERN})]
 Text = Annotated[str, AfterValidator(_multi_line), Field(json_schema_extra={"pattern": TEXT_PATTERN})]

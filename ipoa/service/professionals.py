@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..adapters.professional_store import HeldShift
 from ..domain.calendar import LONDON
-from ..domain.validation import normalise_uk_mobile, text_problem
+from ..domain.validation import invisible_problem, normalise_uk_mobile, text_problem
 from . import security
 from .errors import NotFound
 from .rotas import forget_outlook
@@ -88,6 +88,8 @@ def _check_name(name: object, errors: dict[str, str]) -> str:
     elif text_problem(cleaned) is not None:
         errors["name"] = ("The name must be on one line, without control characters or "
                           "bidirectional-text overrides")
+    elif problem := invisible_problem(cleaned, field="name"):  # as every name's (domain/validation.py)
+        errors["name"] = problem
     return cleaned
 
 

@@ -195,6 +195,7 @@ LONG = "N" * 5000
     ({"name": LONG}, "name", "120 characters or fewer"),
     ({"name": "Nia\nadmin sign_in"}, "name", "on one line"),
     ({"name": "Nia \u202eesruN"}, "name", "bidirectional"),
+    ({"name": "Nia Nu\u200brse"}, "name", "invisible character"),               # a zero-width space
 ])
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(client, users, svc, fields, field, message):
     from ipoa.service import users as user_service

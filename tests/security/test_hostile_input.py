@@ -141,6 +141,39 @@ def test_intake_allows_line_breaks_in_the_summary_only(client, svc, tokens):
     assert counts(svc) == before
 
 
+INVISIBLE = {"zero-width space": "\u200b", "word joiner": "\u2060", "byte-order mark": "\ufeff"}
+
+
+@pytest.mark.parametrize("kind", sorted(INVISIBLE))
+@pytest.mark.parametrize("field", ["caller.name", "subject.given_name", "subject.family_name", "subject.address_line_1",
+                                   "subject.town"])
+def test_a_name_or_an_address_with_an_invisible_character_is_refused(client, svc, tokens, field, kind):
+    # "Sm<U+200B>ith" looks like "Smith" and is not, to a search or a check for a duplicate (domain/validation.py)
+    before = counts(svc)
+    resp = client.post("/api/v1/calls", json=with_value(call_payload(), field, f"Sm{INVISIBLE[kind]}ith"),
+                       headers=auth(tokens["handler"]))
+    assert_refused(resp, 422, field, INVISIBLE[kind])
+    assert "invisible character" in resp.get_json()["error"]["fields"][field]
+    assert counts(svc) == before
+
+
+def test_invisible_characters_are_allowed_where_nothing_is_matched_on_them(client, svc, tokens):
+    # the joiners some scripts need and a direction mark in a name; anything in the free-text summary
+    ok = client.post("/api/v1/calls", json=call_payload(summary="Fell\u200b at home\ufeff.", caller={
+        "type": "carer", "name": "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u200f", "phone": "07911 123456"}),
+        headers=auth(tokens["handler"]))
+    assert ok.status_code == 201, ok.get_json()
+
+
+def test_the_log_a_call_form_refuses_an_invisible_character_beside_the_field(web, svc):
+    web_sign_in(web, "handler")
+    before = counts(svc)
+    resp = web.post("/calls/new", data={**NEW_CALL_FORM, "given_name": "Ma\ufeffry"})
+    assert resp.status_code == 422
+    assert "The given name contains an invisible character" in resp.get_data(as_text=True)
+    assert counts(svc) == before
+
+
 @pytest.mark.parametrize("kind", ["nul", "rlo", "surrogate", "escape"])
 def test_every_api_text_field_refuses_hostile_text(client, svc, world, kind):
     bad = HOSTILE[kind]
