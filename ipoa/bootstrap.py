@@ -29,7 +29,7 @@ from .adapters.redis_conn import connect as redis_connect
 from .adapters.rq_queue import OutboxNotifier
 from .adapters.sms_gateway import ConsoleGateway, Submitted, TwilioGateway
 from .adapters.unit_of_work import Publisher, UnitOfWork
-from .adapters.voice_gateway import ConsoleVoiceGateway, TwilioVoiceGateway
+from .adapters.voice_gateway import CallState, ConsoleVoiceGateway, TwilioVoiceGateway
 from .domain.catalogue import Catalogue, load_catalogue
 from .domain.directory import Directory
 from .domain.engine import Engine
@@ -59,6 +59,8 @@ class VoiceGateway(Protocol):
     """ConsoleVoiceGateway or TwilioVoiceGateway (ipoa/adapters/voice_gateway.py): a live call redirected."""
 
     def redirect(self, call_sid: str, twiml: str) -> None: ...
+
+    def call_state(self, call_sid: str) -> CallState | None: ...
 
 
 def make_gateway(backend: str, twilio: Mapping[str, Any] | None = None) -> SmsGateway:

@@ -1,7 +1,8 @@
 """A local stand-in for Twilio Voice, for the test suite: it plays the caller's side of the real webhook
 sequence against the app, with requests signed exactly as Twilio signs them (incoming call, menu key, the
-queue's wait URL, the enqueue's action, status callbacks), runs the TwiML the app answers (Say, Gather,
-Redirect, Enqueue, Dial, Pause, Leave, Hangup), and accepts the REST API's updates of a live call
+queue's wait URL, the enqueue's action, a Dial's action with the outcome a test chooses, status callbacks
+with CallDuration and Timestamp), runs the TwiML the app answers (Say, Gather, Redirect, Enqueue, Dial, Pause,
+Leave, Hangup), and accepts the REST API's updates of a live call
 (`client.calls(sid).update(twiml=...)`, the Answer button's bridge) on the SMS emulator's server
 (tests/twilio_emulator.py), which it extends. Only loopback is ever contacted.
 
@@ -18,7 +19,8 @@ import re
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
 from tests.twilio_emulator import API_VERSION, TwilioEmulator, error_body, new_sid
@@ -32,6 +34,7 @@ class EmulatedCall:
     from_: str
     to: str
     status: str = "ringing"
+    answered_at: datetime | None = None  # when Twilio answered it (the incoming webhook's answer): CallDuration's start
     heard: list[str] = field(default_factory=list)  # every <Say> the caller heard, in order
     dialled: list[str] = field(default_factory=list)  # numbers the call was put through to
     queue: str | None = None  # the queue the caller waits in now
@@ -39,10 +42,13 @@ class EmulatedCall:
     wait_url: str | None = None
     queued_at: datetime | None = None
     gather_action: str | None = None  # waiting for a key
+    dial_action: str | None = None  # the <Dial> it is in: Twilio requests this when the Dial ends
     no_input_url: str | None = None  # where the call goes if no key is pressed
     bridged: bool = False  # dequeued by a handler's <Dial><Queue>
+    bridged_after: int = 0  # its QueueTime then (whole seconds), sent with `bridged` when the bridged call ends
     updates: list[dict] = field(default_factory=list)  # REST updates received
     answers: list[tuple[str, int, str]] = field(default_factory=list)  # (url, HTTP status, body) of each webhook
+    ended_at: datetime | None = None  # when the call ended, as Twilio's Call resource says (end_time)
 
     @property
     def ended(self) -> bool:
@@ -68,7 +74,7 @@ class VoiceEmulator(TwilioEmulator):
         status, body = self.webhook(call, self.voice_url, {"CallStatus": "ringing"}, sign=sign,
                                     auth_token=auth_token)
         if status == 200:
-            call.status = "in-progress"
+            call.status, call.answered_at = "in-progress", self.clock()
             self._run(call, body)
         return call
 
@@ -102,21 +108,49 @@ class VoiceEmulator(TwilioEmulator):
         if call.queue is not None:
             self._leave_queue(call, "hangup")
         elif call.bridged and call.enqueue_action:
-            self.webhook(call, call.enqueue_action, {"QueueResult": "bridged", "QueueTime": "0"})
+            self.webhook(call, call.enqueue_action, {"QueueResult": "bridged", "QueueTime": str(call.bridged_after)})
+        elif call.dial_action:  # put through by a <Dial> with an action: Twilio requests it, the answer unused
+            self._dial_ended(call, "completed")
         self._end(call)
+
+    def dial_outcome(self, call: EmulatedCall, dial_status: str) -> tuple[int, str]:
+        """The <Dial> the caller is in ends as `dial_status` (completed, answered, busy, no-answer, failed,
+        canceled): Twilio requests the Dial's action with DialCallStatus and runs the TwiML it is answered
+        with (back into a queue, or a hang-up)."""
+        status, body = self._dial_ended(call, dial_status)
+        if status == 200:
+            self._run(call, body)
+        return status, body
+
+    def _dial_ended(self, call: EmulatedCall, dial_status: str) -> tuple[int, str]:
+        url, call.dial_action = call.dial_action, None
+        if url is None:
+            raise AssertionError(f"{call.sid} is not in a <Dial> with an action")
+        return self.webhook(call, url, {"DialCallStatus": dial_status, "DialCallSid": new_sid("CA"),
+                                        "DialCallDuration": "0"})
+
+    def hang_up_unheard(self, call: EmulatedCall) -> None:
+        """The caller hangs up and every webhook that would have said so is lost (ipoa down for a deploy,
+        the network): Twilio's own record of the call says it ended, now; ipoa is told nothing."""
+        with self._voice_lock:
+            if call.queue is not None:
+                self.queues[call.queue].remove(call.sid)
+        call.queue = None
+        call.status, call.ended_at = "completed", self.clock()
 
     def dequeue(self, queue: str) -> EmulatedCall:
         """A handler's <Dial><Queue>: the first caller of Twilio's queue is bridged to them."""
         with self._voice_lock:
             sid = self.queues.get(queue, []).pop(0)
             call = self.calls[sid]
-        call.queue, call.bridged = None, True
+        call.queue, call.bridged, call.bridged_after = None, True, self._queue_time(call)
         return call
 
     def status_callback(self, call: EmulatedCall, status: str, *, sign: bool = True,
-                        auth_token: str | None = None) -> int:
-        """A status callback as Twilio would send it (again, late or out of order, as tests choose)."""
-        return self._status(call, status, sign=sign, auth_token=auth_token)
+                        auth_token: str | None = None, at: datetime | None = None) -> int:
+        """A status callback as Twilio would send it (again, late or out of order, as tests choose). `at`: when
+        the event happened (its Timestamp and, for `completed`, CallDuration), for a callback that comes late."""
+        return self._status(call, status, sign=sign, auth_token=auth_token, at=at)
 
     def webhook(self, call: EmulatedCall, url: str, extra: dict, *, sign: bool = True,
                 auth_token: str | None = None) -> tuple[int, str]:
@@ -161,6 +195,9 @@ class VoiceEmulator(TwilioEmulator):
                 nouns = [f"{n.tag.lower()}:{(n.text or '').strip()}" if n.tag != "Number" else (n.text or "").strip()
                          for n in verb]
                 call.dialled += nouns or [(verb.text or "").strip()]
+                if verb.get("action"):  # Twilio requests it when the Dial ends; nothing after it runs
+                    call.dial_action = verb.get("action")
+                    return
             elif verb.tag == "Leave":
                 if not in_wait:
                     raise AssertionError("<Leave> outside a wait URL's TwiML")
@@ -191,12 +228,20 @@ class VoiceEmulator(TwilioEmulator):
             self._status(call, "completed")
 
     def _status(self, call: EmulatedCall, status: str, *, post: bool = True, sign: bool = True,
-                auth_token: str | None = None) -> int:
+                auth_token: str | None = None, at: datetime | None = None) -> int:
         call.status = status
+        at = at or self.clock()
+        if call.ended and call.ended_at is None:
+            call.ended_at = at
         if not post or not self.status_url:
             return 0
-        return self.webhook(call, self.status_url, {"CallStatus": status, "CallDuration": "0"}, sign=sign,
-                            auth_token=auth_token)[0]
+        # As Twilio sends them: Timestamp (RFC 2822, whole seconds, UTC) on each call-progress event, and on
+        # `completed` CallDuration, the whole seconds (rounded down) since Twilio answered the call.
+        params = {"CallStatus": status, "Timestamp": format_datetime(at.astimezone(UTC).replace(microsecond=0))}
+        if status == "completed":
+            since = int((at - call.answered_at).total_seconds()) if call.answered_at else 0
+            params["CallDuration"] = str(max(0, since))
+        return self.webhook(call, self.status_url, params, sign=sign, auth_token=auth_token)[0]
 
     # -- the REST API: updating a live call ---------------------------------------------------------------------
     def _dispatch(self, h, method: str) -> None:
@@ -236,7 +281,8 @@ class VoiceEmulator(TwilioEmulator):
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{call.sid}.json"
         return {"sid": call.sid, "account_sid": self.account_sid, "from": call.from_, "to": call.to,
                 "status": call.status, "direction": "inbound", "api_version": API_VERSION, "uri": uri,
-                "subresource_uris": {}, "queue_time": str(self._queue_time(call))}
+                "subresource_uris": {}, "queue_time": str(self._queue_time(call)),
+                "end_time": format_datetime(call.ended_at, usegmt=True) if call.ended_at else None}
 
 
 __all__ = ["EmulatedCall", "VoiceEmulator"]

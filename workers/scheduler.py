@@ -18,7 +18,8 @@ It also starts the nightly verification of the audit trail (`flask --app ipoa au
 scheduler`, at 02:30 Europe/London) in a process of its own: a walk over millions of events takes minutes,
 and the ticks must not wait for it. See NightlyVerification. Every 30 s it re-sends the referrals still
 awaiting acceptance at each shift change to the incoming shift (service/shift_handover.py): see
-ShiftHandovers. Both are looked at every tick (SCHEDULER_TICK_SECONDS)."""
+ShiftHandovers. Every minute it asks Twilio about the callers who seem to have waited for ever, a webhook
+lost (service/lost_calls.py): see LostCallCheck. All are looked at every tick (SCHEDULER_TICK_SECONDS)."""
 from __future__ import annotations
 
 import logging
@@ -132,6 +133,36 @@ class ShiftHandovers:
         return n
 
 
+class LostCallCheck:
+    """Asks Twilio about the callers who seem to have waited for ever (service/lost_calls.check: a lost
+    webhook), at most every check_seconds; poll() is called every tick and returns at once in between. A
+    failure is logged by its kind only and tried again at the next check."""
+
+    def __init__(self, svc, run=None, check_seconds: float | None = None, monotonic=time.monotonic):
+        from ipoa.service import lost_calls
+
+        self.svc = svc
+        self.run = run or lost_calls.check
+        self.check_seconds = lost_calls.CHECK_EVERY_SECONDS if check_seconds is None else check_seconds
+        self.monotonic = monotonic
+        self._next_check = monotonic()  # the first tick looks at once
+
+    def poll(self) -> int | None:
+        """The number of lost calls ended; None when it was not time to look, or the look failed."""
+        if self.monotonic() < self._next_check:
+            return None
+        self._next_check = self.monotonic() + self.check_seconds
+        try:
+            n = self.run(self.svc)
+        except Exception as exc:  # noqa: BLE001 - never let this check stop the timers
+            log.warning("lost-call check failed (%s); tried again in %.0fs", type(exc).__name__,
+                        self.check_seconds)
+            return None
+        if n:
+            log.info("ended %d phone call(s) that had ended without a webhook saying so", n)
+        return n
+
+
 def rq_enqueue(svc):
     from rq import Queue
 
@@ -151,7 +182,8 @@ READ_LIMIT = 2000
 
 
 def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = timers.REQUEUE_AFTER,
-        nightly: NightlyVerification | None = None, handovers: ShiftHandovers | None = None, *,
+        nightly: NightlyVerification | None = None, handovers: ShiftHandovers | None = None,
+        lost_calls: LostCallCheck | None = None, *,
         prefetch: float = PREFETCH_SECONDS, read_every: float = READ_SECONDS, enqueue=None, sleep=time.sleep,
         monotonic=time.monotonic) -> None:
     """The loop: every read_every, the timers falling due within `prefetch` handed over with their
@@ -178,6 +210,8 @@ def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = t
                         log.warning("nightly audit verification check failed; retrying", exc_info=True)
                 if handovers is not None:
                     handovers.poll()  # logs its own failures and never raises
+                if lost_calls is not None:
+                    lost_calls.poll()  # logs its own failures and never raises
             # A line at most every 10 s, however many reads: the table is the timers' record.
             if handed and monotonic() - logged_at >= 10:
                 log.info("scheduler handed over %d timer(s)", handed)
@@ -199,7 +233,7 @@ def main() -> None:
     log.info("timer scheduler started (tick %.2fs; timers read every %.2fs and handed over %.2fs ahead, "
              "each fired at its instant)", tick, READ_SECONDS, prefetch)
     run(svc, tick=tick, stop=stop, requeue_after=requeue, nightly=NightlyVerification(svc),
-        handovers=ShiftHandovers(svc), prefetch=prefetch)
+        handovers=ShiftHandovers(svc), lost_calls=LostCallCheck(svc), prefetch=prefetch)
 
 
 if __name__ == "__main__":

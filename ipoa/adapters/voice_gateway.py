@@ -1,10 +1,13 @@
 """Live calls through Twilio's REST API (issue 15): redirecting a caller waiting in a queue to new TwiML,
-which is how "Answer" bridges them to a handler (`<Dial>` to the handler's phone or Twilio Client identity).
-`console` (the embedded default) records the redirect and logs the call SID only. Never logs a number."""
+which is how "Answer" bridges them to a handler (`<Dial>` to the handler's phone or Twilio Client identity),
+and asking how a call stands, for a caller who seems to wait for ever because a webhook was lost
+(service/lost_calls.py). `console` (the embedded default) records the redirect, logs the call SID only and
+knows of no call. Never logs a number."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from .twilio_http import TRANSPORT_ERRORS, TwilioHttp
 
@@ -15,6 +18,23 @@ class VoiceGatewayError(Exception):
     """Twilio refused the update (the call ended, say) or could not be reached: the message says which."""
 
 
+# Twilio's call statuses once a call is over (its Call resource's `status`).
+ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+@dataclass(frozen=True)
+class CallState:
+    """How Twilio says a call stands: its status, and when it ended (None while it goes on, or if Twilio did
+    not say)."""
+
+    status: str
+    ended_at: datetime | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED_STATUSES
+
+
 @dataclass
 class ConsoleVoiceGateway:
     name = "console"
@@ -23,6 +43,10 @@ class ConsoleVoiceGateway:
     def redirect(self, call_sid: str, twiml: str) -> None:
         log.info("voice (console): call %s redirected", call_sid)
         self.redirected.append((call_sid, twiml))
+
+    def call_state(self, call_sid: str) -> CallState | None:
+        """None: the console has no calls to ask about (service/lost_calls.py then goes by time alone)."""
+        return None
 
 
 class TwilioVoiceGateway:
@@ -43,3 +67,18 @@ class TwilioVoiceGateway:
             raise VoiceGatewayError(f"Twilio refused the update: {exc.status} {exc.code}") from exc
         except (*TRANSPORT_ERRORS, TwilioException) as exc:
             raise VoiceGatewayError(f"Twilio could not be reached: {type(exc).__name__}") from exc
+
+    def call_state(self, call_sid: str) -> CallState | None:
+        """The call's status and end as Twilio's Call resource gives them."""
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        try:
+            call = self.client.calls(call_sid).fetch()
+        except TwilioRestException as exc:
+            raise VoiceGatewayError(f"Twilio refused the request: {exc.status} {exc.code}") from exc
+        except (*TRANSPORT_ERRORS, TwilioException) as exc:
+            raise VoiceGatewayError(f"Twilio could not be reached: {type(exc).__name__}") from exc
+        ended_at = call.end_time
+        if isinstance(ended_at, datetime) and ended_at.tzinfo is None:
+            ended_at = ended_at.replace(tzinfo=UTC)
+        return CallState(str(call.status), ended_at if isinstance(ended_at, datetime) else None)

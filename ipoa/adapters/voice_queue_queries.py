@@ -111,6 +111,17 @@ class VoiceQueueQueries:
             .order_by(phone_legs.c.priority.desc(), phone_legs.c.enqueued_at, phone_legs.c.id).limit(limit))
         return [WaitingLeg(*row) for row in rows]
 
+    def waiting_since_before(self, cutoff: datetime, limit: int = 50) -> list[tuple[str, datetime]]:
+        """(call SID, when queued) of the callers in any queue who have waited since before `cutoff`, longest
+        first: those service/lost_calls.py asks Twilio about (ix_phone_legs_waiting holds only the waiting)."""
+        rows = self.session.execute(
+            select(phone_legs.c.call_sid, phone_legs.c.enqueued_at)
+            .where(phone_legs.c.queue.is_not(None), phone_legs.c.enqueued_at.is_not(None),
+                   phone_legs.c.left_queue_at.is_(None), phone_legs.c.hung_up_at.is_(None),
+                   phone_legs.c.answered_at.is_(None), phone_legs.c.enqueued_at <= cutoff)
+            .order_by(phone_legs.c.enqueued_at).limit(limit))
+        return [(str(sid), enqueued_at) for sid, enqueued_at in rows]
+
     def average_answer_wait(self, queue: str, since: datetime, limit: int = 200) -> timedelta | None:
         """The mean wait of the calls answered from this queue since then (the latest `limit`), or None."""
         rows = self.session.execute(

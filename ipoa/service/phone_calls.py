@@ -10,6 +10,7 @@ a callback for a leg already past that point changes nothing, and an unknown Cal
 The caller's number is stored on the leg (to call back and to match a caller who rings again), never logged."""
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -29,6 +30,8 @@ from . import abandoned_calls
 if TYPE_CHECKING:
     from ..adapters.unit_of_work import UnitOfWork
     from ..bootstrap import Services
+
+log = logging.getLogger(__name__)
 
 # A handler counts as available if they are taking calls and signed in: seen within this long, the
 # dashboard's "signed in" (service/dashboard.py SIGNED_IN_WITHIN).
@@ -136,10 +139,12 @@ def waiting(svc: Services, call_sid: str, twilio_position: int | None, twilio_av
                                overflowed=leg.overflowed_from is not None)
 
 
-def left_queue(svc: Services, call_sid: str, result: str, queue_seconds: int | None = None) -> Answer | None:
+def left_queue(svc: Services, call_sid: str, result: str, queue_seconds: int | None = None,
+               rejoined: timedelta | None = None) -> Answer | None:
     """The Enqueue's action: the caller left the queue, as QueueResult says, after Twilio's QueueTime
-    (`queue_seconds`, when it sent one). None: an empty answer (the call was redirected by the REST API and
-    runs the TwiML it was given)."""
+    (`queue_seconds`, when it sent one), counted from when they joined the queue, or `rejoined` after that
+    for a caller back in it (answers.back_in_queue). None: an empty answer (the call was redirected by the
+    REST API and runs the TwiML it was given)."""
     now = svc.clock.now()
     with svc.uow() as uow:
         store = PhoneLegStore(uow.session)
@@ -147,29 +152,34 @@ def left_queue(svc: Services, call_sid: str, result: str, queue_seconds: int | N
         if leg is None:
             return answers.not_ours()
         before = replace(leg)
-        answer = _left(svc, uow, leg, result, now, _left_at(leg, now, queue_seconds))
+        answer = _left(svc, uow, leg, result, now, _left_at(leg, now, queue_seconds, rejoined))
         if leg != before:  # a retried or late action changes nothing twice, not even updated_at
             store.save(leg, now)
             uow.commit()
     return answer
 
 
-def _left_at(leg: PhoneLeg, now: datetime, queue_seconds: int | None) -> datetime:
-    """When the caller left the queue: Twilio's QueueTime after they were queued, where it is earlier than
-    now (the action came late: a retry, a slow network), so that a caller who hung up after 2 s is not
-    counted as waiting for as long as the action took to arrive; otherwise now."""
+def _left_at(leg: PhoneLeg, now: datetime, queue_seconds: int | None,
+             rejoined: timedelta | None = None) -> datetime:
+    """When the caller left the queue: Twilio's QueueTime (whole seconds, rounded down) after they were
+    queued, dated by legs.twilio_dated: now if the action came within that second, else (late: a retry, a
+    slow network) its middle, so that a caller who hung up after 2 s is not counted as waiting for as long
+    as the action took to arrive, and one who hung up after 5.5 s (QueueTime 5) is not a short hang-up."""
     if queue_seconds is None or leg.enqueued_at is None:
         return now
-    return min(now, leg.enqueued_at + timedelta(seconds=queue_seconds))
+    joined = leg.enqueued_at + (rejoined or timedelta(0))
+    return legs.twilio_dated(joined + timedelta(seconds=queue_seconds), now)
 
 
 def _left(svc: Services, uow: UnitOfWork, leg: PhoneLeg, result: str, now: datetime,
           left_at: datetime) -> Answer | None:
     if result in (legs.BRIDGED, "bridging-in-process"):
+        # A handler's <Dial><Queue>: Twilio requests this when the bridged call ends, so the answer is dated
+        # by its QueueTime (left_at), not by now (which would count the conversation as waiting).
         if leg.answered_at is None and leg.hung_up_at is None:
-            leg.answered_at = now
+            leg.answered_at = left_at
             leg.outcome = legs.ANSWERED
-        leg.left_queue_at = leg.left_queue_at or now
+        leg.left_queue_at = leg.left_queue_at or left_at
         return answers.ended()
     if result in (legs.REDIRECTED, "redirected-from-bridged"):
         if leg.left_queue_at is None:
@@ -181,8 +191,8 @@ def _left(svc: Services, uow: UnitOfWork, leg: PhoneLeg, result: str, now: datet
             _hung_up_in_queue(svc, uow, leg, now, at=left_at)
         elif leg.answered_at is not None and leg.left_queue_at is None and leg.hung_up_at is None:
             # Answer held the leg but Twilio had not put the caller through: the redirect will fail, and
-            # _unanswer ends the leg as this hang-up in the queue (with its callback).
-            leg.hung_up_at = now
+            # _unanswer ends the leg as this hang-up in the queue (with its callback), dated as any other.
+            leg.hung_up_at = left_at
         return answers.ended()
     if result == legs.LEAVE:
         return _overflowing(svc, leg, now)
@@ -216,8 +226,10 @@ def _overflowing(svc: Services, leg: PhoneLeg, now: datetime) -> Answer:
     return answer
 
 
-def status(svc: Services, call_sid: str, call_status: str) -> bool:
-    """A status callback. True if it changed the leg: a status no later than the last one recorded (a retry,
+def status(svc: Services, call_sid: str, call_status: str, duration_seconds: int | None = None,
+           timestamp: datetime | None = None) -> bool:
+    """A status callback, with Twilio's CallDuration (`duration_seconds`, on `completed`) and Timestamp
+    when it sent them. True if it changed the leg: a status no later than the last one recorded (a retry,
     or one overtaken by a later one) and an unknown CallSid change nothing."""
     now = svc.clock.now()
     with svc.uow() as uow:
@@ -227,15 +239,31 @@ def status(svc: Services, call_sid: str, call_status: str) -> bool:
             return False
         leg.last_status = call_status
         if call_status in legs.FINAL_STATUSES and leg.hung_up_at is None:
+            ended_at = _ended_at(leg, now, duration_seconds, timestamp)
             if leg.in_queue:  # hung up in the queue, and the enqueue's action has not said so (yet)
-                _hung_up_in_queue(svc, uow, leg, now)
+                _hung_up_in_queue(svc, uow, leg, now, at=ended_at)
             else:
                 if leg.outcome is None and leg.answered_at is None and leg.enqueued_at is None:
                     leg.outcome = legs.HUNG_UP_BEFORE_QUEUE
-                leg.hung_up_at = now
+                leg.hung_up_at = ended_at
         store.save(leg, now)
         uow.commit()
     return True
+
+
+def _ended_at(leg: PhoneLeg, now: datetime, duration_seconds: int | None, timestamp: datetime | None) -> datetime:
+    """When the call ended, by what Twilio's status callback says, dated by legs.twilio_dated (so a
+    callback that comes late does not stretch the wait: a 3 s hang-up told 10 s late is a short hang-up):
+    CallDuration counts from Twilio answering the call, which ipoa did at the incoming webhook (arrived_at),
+    and is on ipoa's own clock; else the event's Timestamp; else now. Never before the caller arrived (or
+    was queued), never after now."""
+    if duration_seconds is not None:
+        at = legs.twilio_dated(leg.arrived_at + timedelta(seconds=duration_seconds), now)
+    elif timestamp is not None:
+        at = legs.twilio_dated(timestamp, now)
+    else:
+        return now
+    return min(max(at, leg.enqueued_at or leg.arrived_at), now)
 
 
 def answered(svc: Services, call_sid: str, username: str) -> bool:
@@ -268,6 +296,40 @@ def bridge(svc: Services, call_sid: str, username: str, twiml: str) -> bool:
             return False  # the caller hung up while Twilio was being asked: not put through, called back
         raise
     return True
+
+
+def dial_result(svc: Services, call_sid: str, dial_status: str) -> Answer:
+    """The <Dial> Answer put the caller through with ended (web/twiml.bridge_twiml's action), as Twilio's
+    DialCallStatus says. The handler reached: nothing changes. Not reached (busy, no answer, failed,
+    canceled): the caller was never answered, so the answer is undone and they are back in the same queue,
+    told so, their wait still counting from when they first joined it; or, if they hung up while the
+    handler's phone rang, the leg ends as that hang-up in the queue (called back past the threshold). A
+    retry changes nothing twice; an unknown CallSid changes nothing."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        store = PhoneLegStore(uow.session)
+        leg = store.get(call_sid, lock=True)
+        if leg is None:
+            return answers.not_ours()
+        if dial_status in legs.DIAL_REACHED:
+            return answers.ended()
+        if leg.in_queue and leg.queue and leg.enqueued_at:  # a retry: back in the queue already
+            return answers.back_in_queue(leg.queue, now - leg.enqueued_at)
+        if leg.outcome != legs.ANSWERED or leg.answered_at is None or not leg.queue or not leg.enqueued_at:
+            return answers.ended()
+        # Logged without identifiers; the handler and the call are on the leg until the answer is undone.
+        log.info("voice: a handler's phone did not pick up (%s); the caller is back in the %s queue",
+                 dial_status, leg.queue)
+        hung_up_at = leg.hung_up_at
+        leg.answered_at = leg.answered_by = leg.outcome = leg.left_queue_at = leg.hung_up_at = None
+        if hung_up_at is not None:
+            _hung_up_in_queue(svc, uow, leg, now, at=hung_up_at)
+            answer = answers.ended()
+        else:
+            answer = answers.back_in_queue(leg.queue, now - leg.enqueued_at)
+        store.save(leg, now)
+        uow.commit()
+    return answer
 
 
 def _unanswer(svc: Services, call_sid: str, username: str) -> bool:
@@ -333,3 +395,22 @@ def _again(svc: Services, leg: PhoneLeg, now: datetime, *, first: bool = False) 
 
 def _seconds(span: timedelta) -> int:
     return int(span.total_seconds())
+
+
+def ended_unseen(svc: Services, call_sid: str, at: datetime) -> bool:
+    """Twilio says this caller's call ended at `at`, and no webhook said so (service/lost_calls.py): a caller
+    still in the queue ends as the hang-up in the queue it was, at that moment (abandoned and called back,
+    or a short hang-up), as the status callback would have ended it. False: the leg is unknown or no longer
+    waiting (a webhook came meanwhile), and nothing changes."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        store = PhoneLegStore(uow.session)
+        leg = store.get(call_sid, lock=True)
+        if leg is None or not leg.in_queue:
+            return False
+        if legs.status_moves_on(leg.last_status, "completed"):
+            leg.last_status = "completed"  # the status callback, should it come after all, changes nothing
+        _hung_up_in_queue(svc, uow, leg, now, at=min(at, now))
+        store.save(leg, now)
+        uow.commit()
+    return True

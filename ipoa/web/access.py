@@ -20,7 +20,8 @@ from ..service import presence
 PUBLIC_ENDPOINTS = {"auth.login", "health.healthz", "health.readyz", "static",
                     "webhooks.sms_status", "webhooks.sms_inbound",  # Twilio's signature is checked instead
                     "voice_webhooks.incoming", "voice_webhooks.menu", "voice_webhooks.queue_wait",
-                    "voice_webhooks.queue_left", "voice_webhooks.status",  # the same: web/voice_webhooks.py
+                    "voice_webhooks.queue_left", "voice_webhooks.dial_result",
+                    "voice_webhooks.status",  # the same: web/voice_webhooks.py
                     "bench_voice.bare_twiml", "bench_voice.write_twiml",  # bench/voice.py's baselines, signed the
                     # same (web/bench_voice.py)
                     "auth.mfa_code", "auth.mfa_enrol"}  # the second factor: they check the half-made session

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -137,7 +138,9 @@ def hang_up(call_sid: str):
         waited = int(leg.waited(svc.clock.now()).total_seconds())
         result = "redirected" if leg.answered_at else "hangup"
         _post(QUEUE_LEFT, _params(call_sid, caller, line, "completed", QueueResult=result, QueueTime=str(waited)))
-    _post(STATUS, _params(call_sid, caller, line, "completed", CallDuration="0"))
+    # As Twilio would: the whole seconds since the call was answered (its incoming webhook), rounded down.
+    duration = int(max(svc.clock.now() - leg.arrived_at, timedelta(0)).total_seconds())
+    _post(STATUS, _params(call_sid, caller, line, "completed", CallDuration=str(duration)))
     flash(f"The simulated caller {masked(leg.caller_number)} hung up.", "success")
     return redirect(request.referrer if _same_site(request.referrer) else url_for("web.queue"), code=303)
 

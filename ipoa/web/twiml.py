@@ -34,7 +34,8 @@ def render(answer: Answer | None, base_url: str) -> str:
             response.append(gather)
             response.redirect(url, method="POST")  # no key pressed: back to the menu without Digits
         elif isinstance(step, answers.Enqueue):
-            response.enqueue(step.queue, action=f"{base}/queue/left", method="POST",
+            rejoined = f"?rejoined={step.rejoined_ms}" if step.rejoined_ms is not None else ""
+            response.enqueue(step.queue, action=f"{base}/queue/left{rejoined}", method="POST",
                              wait_url=f"{base}/queue/wait", wait_url_method="POST")
         elif isinstance(step, answers.Dial):
             response.dial(step.number, timeout=DIAL_TIMEOUT_SECONDS)
@@ -47,11 +48,19 @@ def render(answer: Answer | None, base_url: str) -> str:
     return str(response)
 
 
-def bridge_twiml(dial_to: str) -> str:
+def bridge_twiml(dial_to: str, base_url: str | None = None) -> str:
     """The caller put through to a handler (service/phone_calls.bridge): `dial_to` an E.164 number, or
-    `client:<identity>` for a Twilio Client (a handler's browser or softphone)."""
+    `client:<identity>` for a Twilio Client (a handler's browser or softphone). When the Dial ends Twilio
+    requests its action (the dial result, web/voice_webhooks.py): a handler who did not pick up (busy, no
+    answer, failed) leaves the caller waiting in the queue again, never ended in silence (docs/telephony.md,
+    "Answering a call"). `base_url`: PUBLIC_BASE_URL, the app's own when None (in a request)."""
+    if base_url is None:
+        from ..entry.request_context import services
+
+        base_url = services().public_base_url
     response = VoiceResponse()
-    dial = Dial(timeout=DIAL_TIMEOUT_SECONDS)
+    dial = Dial(timeout=DIAL_TIMEOUT_SECONDS, action=f"{base_url.rstrip('/')}{PREFIX}/dial-result",
+                method="POST")
     if dial_to.startswith("client:"):
         dial.client(dial_to.removeprefix("client:"))
     else:

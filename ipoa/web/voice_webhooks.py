@@ -1,11 +1,14 @@
 """Twilio Voice webhooks (issue 15; docs/telephony.md): a call ringing a centre's number, the menu's key,
-the queue's wait URL, the enqueue's action (the caller left the queue) and the call's status callbacks.
+the queue's wait URL, the enqueue's action (the caller left the queue), the dial result (the <Dial> Answer
+put the caller through with ended) and the call's status callbacks.
 No sign-in: Twilio's signature is the credential, checked exactly as for the SMS webhooks (web/webhooks.py),
 so an unsigned or mis-signed request gets a 403 and changes nothing. A malformed parameter gets a 400 naming
 it, before anything is read or stored; never a 500 (Twilio would retry it, and the caller hear an error)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from flask import Blueprint, Response, request
 
@@ -59,6 +62,20 @@ def _seconds(name: str) -> int | None:
     return int(value)
 
 
+def _timestamp(name: str) -> datetime | None:
+    """Twilio's Timestamp on a call-progress event: RFC 2822, whole seconds, UTC."""
+    value = request.form.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) > 64 or text_problem(value):
+            raise ValueError(name)
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        raise _Bad(name, "must be a date and time as Twilio sends it (RFC 2822)") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def _twiml(answer: answers.Answer | None) -> Response:
     return Response(render(answer, services().public_base_url), mimetype="text/xml")
 
@@ -105,9 +122,27 @@ def queue_left():
         if result not in legs.QUEUE_RESULTS:
             raise _Bad("QueueResult", "not one of Twilio's queue results")
         queue_seconds = _seconds("QueueTime")
+        rejoined_text = request.args.get("rejoined")  # our own, in the action URL Twilio signed
+        rejoined = whole_number(rejoined_text, 10) if rejoined_text is not None else None
+        if rejoined_text is not None and rejoined is None:
+            raise _Bad("rejoined", "must be a whole number of milliseconds")
     except _Bad as exc:
         return _bad(exc)
-    return _twiml(phone_calls.left_queue(services(), sid, result, queue_seconds))
+    return _twiml(phone_calls.left_queue(services(), sid, result, queue_seconds,
+                                         timedelta(milliseconds=rejoined) if rejoined is not None else None))
+
+
+@bp.post("/dial-result")
+def dial_result():
+    """The <Dial> Answer put the caller through with (web/twiml.bridge_twiml) ended, as DialCallStatus says."""
+    try:
+        sid = _call_sid()
+        dial_status = request.form.get("DialCallStatus", "")
+        if dial_status not in legs.DIAL_STATUSES:
+            raise _Bad("DialCallStatus", "not one of Twilio's dial statuses")
+    except _Bad as exc:
+        return _bad(exc)
+    return _twiml(phone_calls.dial_result(services(), sid, dial_status))
 
 
 @bp.post("/status")
@@ -117,7 +152,8 @@ def status():
         call_status = request.form.get("CallStatus", "")
         if call_status not in legs.STATUS_RANK:
             raise _Bad("CallStatus", "not one of Twilio's call statuses")
+        duration, timestamp = _seconds("CallDuration"), _timestamp("Timestamp")
     except _Bad as exc:
         return _bad(exc)
-    phone_calls.status(services(), sid, call_status)
+    phone_calls.status(services(), sid, call_status, duration, timestamp)
     return Response(status=204)

@@ -73,6 +73,7 @@ ROUTES: dict[str, tuple] = {
     "voice_webhooks.menu": ("public", {403}),
     "voice_webhooks.queue_wait": ("public", {403}),
     "voice_webhooks.queue_left": ("public", {403}),
+    "voice_webhooks.dial_result": ("public", {403}),
     "voice_webhooks.status": ("public", {403}),
     "web.index": ("public", {302}),
     "web.no_access": ("public", {403}),
@@ -87,7 +88,7 @@ ROUTES: dict[str, tuple] = {
     "web.referral_event": ("record", STAFF, "act"),
     "web.referral_reroute": ("record", SUPERVISORS, "act"),
     "web.break_glass": ("break_glass", STAFF | PROFESSIONALS),
-    "web.secure_link": ("redirect", STAFF | PROFESSIONALS),
+    "web.secure_link": ("link", STAFF | PROFESSIONALS),
     "web.my_referral": ("record", {"professional_dn"}, "view_referral"),
     "dashboard.fragment": ("page", SUPERVISORS),
     "live.queue_fragment": ("page", STAFF),
@@ -325,8 +326,12 @@ def _expected(kind: tuple, role: str, method: str, inside: bool, endpoint: str) 
         return ({200} if method == "GET" else {400}) if role in kind[1] else {403}
     if kind[0] == "no_such_shift":  # a rota's weekly shift that does not exist: not found, else refused
         return {404} if role in kind[1] else {403}
-    if kind[0] == "redirect":  # the SMS link sends on to the page that applies the policy
-        return {302} if role in kind[1] else {403}
+    if kind[0] == "link":  # an SMS link: a professional is sent on to their referral page, which applies the
+        # policy; staff to the call's page only if the policy lets them see it, else refused there and then
+        # (a redirect would put the reference in the access logs: docs/security.md, "Links in texts")
+        if role not in kind[1]:
+            return {403}
+        return {302} if inside or role in PROFESSIONALS else {403}
     if kind[0] == "post_page":
         return {302} if role in kind[1] else {403}
     if kind[0] == "post_redirect":  # a POST answered with See Other

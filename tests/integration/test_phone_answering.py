@@ -6,6 +6,7 @@ TEST_DATABASE_URL."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -178,7 +179,7 @@ def test_a_caller_another_handler_answered_first_is_said_plainly(handler, rest, 
 
     make_user(svc, "handler.two", "handler", "CNH")
     call = queued(rest)
-    assert phone_calls.bridge(svc, call.sid, "handler.two", bridge_twiml("client:two"))
+    assert phone_calls.bridge(svc, call.sid, "handler.two", bridge_twiml("client:two", svc.public_base_url))
     resp = answer(handler, call.sid)
     assert resp.status_code == 303
     assert "Another handler answered this caller first." in handler.get("/queue").get_data(as_text=True)
@@ -225,6 +226,38 @@ def test_a_caller_who_hangs_up_as_answer_puts_them_through_is_called_back(handle
     assert made.state == "awaiting_callback" and ended.call_ref == made.ref and not call.dialled
 
 
+class _HungUpLateNews(TwilioVoiceGateway):
+    """The caller hung up at `hung_up` (2 s before Answer); the hang-up's callbacks (in `order`) reach ipoa
+    only while Answer holds the leg, then the redirect is refused (21220)."""
+
+    def __init__(self, emulator, call, hung_up, order):
+        super().__init__(account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=emulator.base_url, timeout=5)
+        self.emulator, self.call, self.hung_up, self.order = emulator, call, hung_up, order
+
+    def redirect(self, call_sid, twiml):
+        queue_time = str(int((self.hung_up - self.call.queued_at).total_seconds()))
+        for callback in self.order:
+            if callback == "action":
+                self.emulator.webhook(self.call, self.call.enqueue_action,
+                                      {"QueueResult": "hangup", "QueueTime": queue_time})
+            else:
+                self.emulator.status_callback(self.call, "completed", at=self.hung_up)
+        return super().redirect(call_sid, twiml)
+
+
+@pytest.mark.parametrize("order", [("action", "status"), ("status", "action")])
+def test_a_hang_up_told_late_while_answer_holds_the_caller_is_dated_by_twilio(handler, voice, svc, clock,
+                                                                                  monkeypatch, order):
+    call = queued(voice)
+    hung_up = clock.now() + timedelta(seconds=31)
+    clock.advance(seconds=33)
+    monkeypatch.setattr(svc, "voice_gateway", _HungUpLateNews(voice, call, hung_up, order))
+    assert answer(handler, call.sid).status_code == 303
+    ended = leg(svc, call.sid)
+    assert (ended.outcome, ended.answered_by) == ("abandoned", None)
+    assert ended.hung_up_at == ended.enqueued_at + timedelta(seconds=31.5) and len(all_calls(svc)) == 1
+
+
 def test_a_caller_still_at_the_menu_cannot_be_answered_yet(handler, voice, svc):
     call = voice.ring(from_=CALLER, to=CNH_LINE)  # greeting and menu: no key pressed yet
     resp = answer(handler, call.sid)
@@ -269,7 +302,7 @@ def test_a_phone_leg_answered_by_someone_else_cannot_be_logged_by_this_handler(h
 
     make_user(svc, "handler.two", "handler", "CNH")
     call = queued(rest)
-    assert phone_calls.bridge(svc, call.sid, "handler.two", bridge_twiml("client:two"))
+    assert phone_calls.bridge(svc, call.sid, "handler.two", bridge_twiml("client:two", svc.public_base_url))
     logged = log_form(handler, "/calls/new", phone_leg=call.sid)
     assert logged.status_code == 400 and all_calls(svc) == [] and leg(svc, call.sid).call_ref is None
 
@@ -302,7 +335,7 @@ def test_a_simulated_call_rings_queues_is_answered_through_the_console_and_hangs
     clock.advance(seconds=30)
     resp = answer(handler, row.call_sid)
     assert resp.headers["Location"] == f"/calls/new?phone_leg={row.call_sid}"
-    assert svc.voice_gateway.redirected[-1] == (row.call_sid, bridge_twiml(HANDLER_PHONE))
+    assert svc.voice_gateway.redirected[-1] == (row.call_sid, bridge_twiml(HANDLER_PHONE, svc.public_base_url))
     answered = leg(svc, row.call_sid)
     assert answered.outcome == "answered" and answered.left_queue_at == clock.now()  # Twilio's `redirected`
     logged = log_form(handler, resp.headers["Location"])
@@ -329,6 +362,17 @@ def test_a_simulated_caller_who_hangs_up_in_the_queue_is_called_back(simulator, 
     after = leg(svc, row.call_sid)
     (made,) = all_calls(svc)
     assert after.outcome == "abandoned" and after.call_ref == made.ref and made.state == "awaiting_callback"
+
+
+def test_a_simulated_caller_who_hangs_up_after_5_5_s_is_abandoned_and_called_back(simulator, handler, svc, clock):
+    """The simulator sends QueueTime in whole seconds (5), as Twilio does: the hang-up is still after 5.5 s."""
+    post(handler, "/demo/phone/ring", {"caller": "public"})
+    (row,) = legs(svc)
+    clock.advance(seconds=5.5)
+    post(handler, f"/demo/phone/{row.call_sid}/hang-up")
+    after = leg(svc, row.call_sid)
+    assert after.outcome == "abandoned" and (after.hung_up_at - after.enqueued_at).total_seconds() == 5.5
+    assert len(all_calls(svc)) == 1
 
 
 def test_the_simulator_is_off_without_its_setting_and_with_the_twilio_gateway(app, handler, svc, monkeypatch):

@@ -259,8 +259,9 @@ def test_a_starting_worker_has_the_lost_jobs_timers_handed_over_at_the_next_read
     assert timer_service.release_hand_overs(svc) == 0  # fired: nothing to release
 
 
-def test_the_loop_still_looks_at_the_shift_changes_and_the_nightly_verification(svc, clock, handler_actor):
-    looks = {"handovers": 0, "nightly": 0}
+def test_the_loop_still_looks_at_the_shift_changes_the_nightly_verification_and_lost_calls(svc, clock,
+                                                                                            handler_actor):
+    looks = {"handovers": 0, "nightly": 0, "lost_calls": 0}
 
     class Look:
         def __init__(self, name):
@@ -276,9 +277,9 @@ def test_the_loop_still_looks_at_the_shift_changes_and_the_nightly_verification(
     rec = Recorder(svc, clock)
     clock.set(t.due_at - timedelta(seconds=1))
     run_until(svc, clock, rec, t.due_at + timedelta(seconds=3), tick=1.0, nightly=Look("nightly"),
-              handovers=Look("handovers"))
+              handovers=Look("handovers"), lost_calls=Look("lost_calls"))
     assert rec.at(t.id) and rec.at(t.id)[0] < t.due_at
-    assert looks["handovers"] == looks["nightly"] == 4  # a tick a second for the 4 s
+    assert looks["handovers"] == looks["nightly"] == looks["lost_calls"] == 4  # a tick a second for the 4 s
 
 
 def test_the_scheduler_hands_timers_to_the_timers_queue_not_the_texts(svc, clock):

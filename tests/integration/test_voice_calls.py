@@ -260,7 +260,7 @@ def test_answer_bridges_the_caller_through_the_rest_api_and_the_leg_is_answered(
         account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=voice.base_url, timeout=5))
     call = queued(voice)
     clock.advance(seconds=12)
-    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777"))
+    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
     assert call.dialled == ["+447700900777"] and call.queue is None and call.updates
     assert phone_queue.waiting_callers(svc, "CNH") == []
     clock.advance(minutes=4)
@@ -269,7 +269,7 @@ def test_answer_bridges_the_caller_through_the_rest_api_and_the_leg_is_answered(
     assert (row.outcome, row.answered_by, row.answered_at) == ("answered", "handler", row.enqueued_at +
                                                                 timedelta(seconds=12))
     assert row.hung_up_at == clock.now() and all_calls(svc) == []
-    assert not phone_calls.bridge(svc, call.sid, "handler.asc", bridge_twiml("client:asc"))  # gone
+    assert not phone_calls.bridge(svc, call.sid, "handler.asc", bridge_twiml("client:asc", svc.public_base_url))  # gone
 
 
 def test_a_bridge_twilio_refuses_leaves_the_caller_waiting_for_the_next_handler(voice, svc, clock, monkeypatch):
@@ -278,25 +278,123 @@ def test_a_bridge_twilio_refuses_leaves_the_caller_waiting_for_the_next_handler(
     monkeypatch.setattr(svc, "voice_gateway", gateway)
     call = queued(voice)
     with pytest.raises(VoiceGatewayError, match="refused"):
-        phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("client:handler"))
+        phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("client:handler", svc.public_base_url))
     row = leg(svc, call.sid)
     assert (row.answered_at, row.answered_by, row.outcome) == (None, None, None)
     assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
     monkeypatch.setattr(svc, "voice_gateway", TwilioVoiceGateway(
         account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=voice.base_url, timeout=5))
-    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("client:handler"))
+    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("client:handler", svc.public_base_url))
     assert call.dialled == ["client:handler"]
+
+
+@pytest.fixture
+def rest(voice, svc, monkeypatch):
+    """Answer's redirects go through Twilio's REST API to the emulator."""
+    monkeypatch.setattr(svc, "voice_gateway", TwilioVoiceGateway(
+        account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=voice.base_url, timeout=5))
+    return voice
+
+
+NOT_PUT_THROUGH = "Sorry, we could not put you through. You are still in the queue."
+
+
+@pytest.mark.parametrize("dial_status", ["busy", "no-answer", "failed", "canceled"])
+def test_a_handler_who_does_not_pick_up_leaves_the_caller_waiting_in_the_queue(rest, svc, clock, dial_status):
+    """Answer put the caller through to a <Dial> the handler's phone never picked up: Twilio requests the
+    Dial's action; the caller is told and back in the same queue, their wait still counting from when they
+    first joined it, and the answer is undone (not counted as answered)."""
+    call = queued(rest)
+    enqueued = leg(svc, call.sid).enqueued_at
+    clock.advance(seconds=20)
+    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    assert call.dial_action and call.dial_action.endswith("/webhooks/twilio/voice/dial-result")
+    clock.advance(seconds=30)
+    rest.dial_outcome(call, dial_status)
+    assert NOT_PUT_THROUGH in call.heard and call.queue == "CNH" and not call.ended
+    row = leg(svc, call.sid)
+    assert (row.answered_at, row.answered_by, row.outcome, row.left_queue_at, row.hung_up_at) == (
+        None, None, None, None, None)
+    assert row.enqueued_at == enqueued
+    assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
+    # Retried by Twilio: the same answer, nothing changed twice.
+    again = rest.webhook(call, call.answers[-2][0], {"DialCallStatus": dial_status})
+    assert again[0] == 200 and NOT_PUT_THROUGH in again[1] and leg(svc, call.sid) == row
+    # The caller hangs up 10 s later (Twilio's QueueTime counts from rejoining): 60 s in all, abandoned.
+    clock.advance(seconds=10)
+    rest.hang_up(call)
+    ended = leg(svc, call.sid)
+    (made,) = all_calls(svc)
+    assert ended.outcome == "abandoned" and ended.hung_up_at - enqueued == timedelta(seconds=60)
+    assert ended.call_ref == made.ref
+
+
+def test_a_caller_back_in_the_queue_is_answered_by_the_next_handler(rest, svc, clock):
+    call = queued(rest)
+    clock.advance(seconds=20)
+    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    clock.advance(seconds=30)
+    rest.dial_outcome(call, "no-answer")
+    clock.advance(seconds=5)
+    assert phone_calls.bridge(svc, call.sid, "handler.two", bridge_twiml("client:two", svc.public_base_url))
+    rest.dial_outcome(call, "answered")  # picked up: the conversation, then the caller's call ends
+    assert call.ended
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.answered_by) == ("answered", "handler.two")
+    assert row.answered_at - row.enqueued_at == timedelta(seconds=55) and all_calls(svc) == []
+
+
+def test_a_handler_reached_changes_nothing_when_the_dial_ends(rest, svc, clock):
+    call = queued(rest)
+    clock.advance(seconds=12)
+    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("client:handler", svc.public_base_url))
+    clock.advance(minutes=3)
+    row = leg(svc, call.sid)
+    status, body = rest.dial_outcome(call, "completed")
+    assert status == 200 and "<Hangup" in body and call.ended
+    after = leg(svc, call.sid)
+    assert (after.outcome, after.answered_by, after.answered_at) == ("answered", "handler", row.answered_at)
+    assert all_calls(svc) == []
+
+
+@pytest.mark.parametrize("first", ["status", "dial"])
+def test_a_caller_who_hangs_up_while_the_handlers_phone_rings_is_called_back(rest, svc, clock, first):
+    call = queued(rest)
+    clock.advance(seconds=20)
+    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    clock.advance(seconds=10)  # the caller gives up, never having reached the handler
+    if first == "status":
+        rest.status_callback(call, "completed")
+        rest.dial_outcome(call, "no-answer")
+    else:
+        rest.webhook(call, call.dial_action, {"DialCallStatus": "no-answer"})
+        rest.status_callback(call, "completed")
+    row = leg(svc, call.sid)
+    (made,) = all_calls(svc)
+    assert (row.outcome, row.answered_by, row.call_ref) == ("abandoned", None, made.ref)
+    assert row.hung_up_at - row.enqueued_at == timedelta(seconds=30)
+
+
+def test_a_dial_result_for_an_unknown_call_gets_the_advice_and_stores_nothing(rest, svc):
+    call = queued(rest)
+    stranger = rest.ring(from_=CALLER, to="+441632960999")
+    status, body = rest.webhook(stranger, f"{svc.public_base_url}/webhooks/twilio/voice/dial-result",
+                                {"DialCallStatus": "busy"})
+    assert status == 200 and "999" in body and "<Hangup" in body
+    assert [r.call_sid for r in legs(svc)] == [call.sid]
 
 
 def test_the_console_voice_gateway_records_the_bridge(svc):
     from ipoa.adapters.voice_gateway import ConsoleVoiceGateway
 
     assert isinstance(svc.voice_gateway, ConsoleVoiceGateway)
-    svc.voice_gateway.redirect("CA" + "1" * 32, bridge_twiml("+447700900777"))
+    svc.voice_gateway.redirect("CA" + "1" * 32, bridge_twiml("+447700900777", svc.public_base_url))
     assert svc.voice_gateway.redirected[-1][0] == "CA" + "1" * 32
 
 
 def test_a_caller_taken_from_the_queue_by_dial_queue_is_answered(voice, svc, clock):
+    """Twilio requests the enqueue's action (`bridged`) when the bridged call ends: the wait is its QueueTime
+    (8 s, dated as any late action: the middle of that second), not the conversation's end."""
     call = queued(voice)
     clock.advance(seconds=8)
     voice.dequeue("CNH")
@@ -304,6 +402,54 @@ def test_a_caller_taken_from_the_queue_by_dial_queue_is_answered(voice, svc, clo
     voice.hang_up(call)
     row = leg(svc, call.sid)
     assert row.outcome == "answered" and all_calls(svc) == []
+    assert row.answered_at - row.enqueued_at == timedelta(seconds=8.5) and row.left_queue_at == row.answered_at
+
+
+@pytest.mark.parametrize(("waited", "outcome", "calls"), [
+    (5.1, "abandoned", 1), (5.5, "abandoned", 1), (5.9, "abandoned", 1), (5, "short_abandon", 0),
+    (4.9, "short_abandon", 0)])
+def test_a_hang_up_just_past_the_threshold_is_abandoned_although_queuetime_says_5(voice, svc, clock, waited,
+                                                                                  outcome, calls):
+    """Twilio's QueueTime is whole seconds, rounded down (the emulator sends 5 for 5.9 s): an action on time
+    is dated by ipoa's own clock, so more than 5 s is abandoned and called back."""
+    call = queued(voice)
+    clock.advance(seconds=waited)
+    voice.hang_up(call)
+    row = leg(svc, call.sid)
+    assert row.outcome == outcome and (row.hung_up_at - row.enqueued_at).total_seconds() == waited
+    assert len(all_calls(svc)) == calls
+
+
+def test_a_late_status_callback_before_the_action_dates_a_short_hang_up_by_callduration(voice, svc, clock):
+    """The caller hangs up after 3 s; the status callback (CallDuration 3) comes 10 s late, before the
+    enqueue's action: a short hang-up, no callback, and the action that follows changes nothing."""
+    call = queued(voice)
+    hung_up = clock.now() + timedelta(seconds=3)
+    clock.advance(seconds=13)
+    voice.status_callback(call, "completed", at=hung_up)
+    row = leg(svc, call.sid)
+    assert row.outcome == "short_abandon" and row.hung_up_at == row.enqueued_at + timedelta(seconds=3.5)
+    voice.webhook(call, call.enqueue_action, {"QueueResult": "hangup", "QueueTime": "3"})
+    assert leg(svc, call.sid) == row and all_calls(svc) == []
+
+
+def test_a_late_status_callback_dates_an_abandoned_call_and_its_promise_by_twilio(voice, svc, clock):
+    call = queued(voice)
+    hung_up = clock.now() + timedelta(seconds=30)
+    clock.advance(minutes=5)
+    voice.status_callback(call, "completed", at=hung_up)
+    row = leg(svc, call.sid)
+    (made,) = all_calls(svc)
+    assert row.outcome == "abandoned" and row.hung_up_at == row.enqueued_at + timedelta(seconds=30.5)
+    assert made.callback_due == row.hung_up_at + timedelta(minutes=20)
+
+
+def test_a_status_callback_on_time_is_dated_by_ipoas_clock(voice, svc, clock):
+    call = queued(voice)
+    clock.advance(seconds=5.5)
+    voice.status_callback(call, "completed")  # CallDuration 5: on time, so ipoa's own 5.5 s
+    row = leg(svc, call.sid)
+    assert row.outcome == "abandoned" and row.hung_up_at == clock.now()
 
 
 def test_a_full_queue_tells_the_caller_they_will_be_called_back_and_makes_the_call(voice, svc, clock):

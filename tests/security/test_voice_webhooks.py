@@ -4,6 +4,8 @@ never a 5xx; unknown CallSids change nothing; Twilio's retries and late, repeate
 change nothing twice. On SQLite and on PostgreSQL (CI's second pass)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +21,7 @@ TOKEN = "voice-hostile-auth-token"
 BASE = "https://ipoa.example.test"
 PREFIX = "/webhooks/twilio/voice"
 SID = "CA" + "a" * 32
-ENDPOINTS = ("/incoming", "/menu?attempt=1", "/queue/wait", "/queue/left", "/status")
+ENDPOINTS = ("/incoming", "/menu?attempt=1", "/queue/wait", "/queue/left", "/status", "/dial-result")
 TABLES = (orm.phone_legs, orm.calls, orm.audit_events, orm.outbox, orm.timers)
 
 
@@ -85,7 +87,15 @@ def test_a_signature_for_another_url_is_403(client, svc, twilio):
     ("/queue/wait", {"CallSid": SID, "AvgQueueTime": "1e9"}, "AvgQueueTime"),
     ("/queue/left", {"CallSid": SID, "QueueResult": "exploded"}, "QueueResult"),
     ("/queue/left", {"CallSid": SID, "QueueResult": "hangup", "QueueTime": "soon"}, "QueueTime"),
+    ("/status", {"CallSid": SID, "CallStatus": "completed", "CallDuration": "-3"}, "CallDuration"),
+    ("/status", {"CallSid": SID, "CallStatus": "completed", "Timestamp": "yesterday"}, "Timestamp"),
+    ("/status", {"CallSid": SID, "CallStatus": "completed", "Timestamp": "Mon, 23 Nov 2026 10:00:05 +0000\x00"},
+     "Timestamp"),
     ("/status", {"CallSid": SID, "CallStatus": "completed\x00"}, "CallStatus"),
+    ("/dial-result", {"CallSid": SID, "DialCallStatus": "exploded"}, "DialCallStatus"),
+    ("/dial-result", {"CallSid": SID}, "DialCallStatus"),
+    ("/dial-result", {"CallSid": "CA1", "DialCallStatus": "busy"}, "CallSid"),
+    ("/queue/left?rejoined=soon", {"CallSid": SID, "QueueResult": "hangup"}, "rejoined"),
     ("/status", {"CallSid": SID + "\x00", "CallStatus": "completed"}, "CallSid"),
 ])
 def test_a_malformed_parameter_is_400_naming_it_and_changes_nothing(client, svc, twilio, path, form, field):
@@ -142,6 +152,20 @@ def test_repeated_and_out_of_order_callbacks_change_nothing_twice(client, svc, t
     assert leg(svc, SID) == done and counts(svc) == after_first
 
 
+def test_a_late_status_callback_with_only_a_timestamp_is_dated_by_it(client, svc, twilio, clock):
+    """A call-progress event without CallDuration: its Timestamp (whole seconds) dates the hang-up."""
+    from email.utils import format_datetime
+
+    queued(client)
+    enqueued = leg(svc, SID).enqueued_at
+    clock.advance(seconds=60)
+    stamp = format_datetime(enqueued + timedelta(seconds=3))
+    assert post(client, "/status", {"CallSid": SID, "CallStatus": "completed", "Timestamp": stamp}).status_code == 204
+    row = leg(svc, SID)
+    assert row.outcome == "short_abandon" and row.hung_up_at == enqueued + timedelta(seconds=3.5)
+    assert counts(svc)["calls"] == 0
+
+
 def test_a_status_callback_before_the_enqueue_action_makes_the_callback_once(client, svc, twilio, clock):
     queued(client)
     clock.advance(seconds=30)
@@ -152,7 +176,7 @@ def test_a_status_callback_before_the_enqueue_action_makes_the_callback_once(cli
 
 
 _FIELDS = ("CallSid", "From", "To", "Digits", "QueueResult", "QueueTime", "QueuePosition", "AvgQueueTime",
-           "CallStatus")
+           "CallStatus", "CallDuration", "Timestamp", "DialCallStatus")
 
 
 @settings(max_examples=examples(120), suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
@@ -203,8 +227,16 @@ def test_a_retried_leave_after_an_overflow_by_phone_puts_the_caller_through_agai
 
 
 @pytest.mark.parametrize(("elapsed", "queue_time", "outcome", "waited", "calls"), [
-    (20, "2", "short_abandon", 2, 0),  # hung up after 2 s; the action came 20 s later (a retry): not abandoned
+    # Hung up after 2 s; the action came 20 s later (a retry): the middle of Twilio's second, not abandoned.
+    (20, "2", "short_abandon", 2.5, 0),
     (30, "900", "abandoned", 30, 1),  # a QueueTime longer than the caller was queued is capped at now
+    # QueueTime is whole seconds, rounded down: 5 means 5 to 6 s, so an action on time is ipoa's own 5.5 s
+    # (more than the 5 s threshold: abandoned), and a late one the middle of that second.
+    (5.5, "5", "abandoned", 5.5, 1),
+    (6, "5", "abandoned", 6, 1),
+    (5, "5", "short_abandon", 5, 0),
+    (40, "5", "abandoned", 5.5, 1),
+    (40, "4", "short_abandon", 4.5, 0),
 ])
 def test_a_hang_up_action_counts_twilios_queue_time_capped_at_now(client, svc, twilio, clock, elapsed, queue_time,
                                                                   outcome, waited, calls):

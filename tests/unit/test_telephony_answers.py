@@ -15,7 +15,7 @@ from ipoa.domain.directory import load_directory_file
 from ipoa.domain.telephony import answers
 from ipoa.domain.telephony.answers import ADVICE, Dial, Enqueue, Hangup, Leave, Menu, QueueState, Say
 from ipoa.domain.telephony.centre_voice import Overflow
-from ipoa.domain.telephony.legs import ABANDONED, SHORT_ABANDON, end_in_queue, status_moves_on
+from ipoa.domain.telephony.legs import ABANDONED, SHORT_ABANDON, end_in_queue, status_moves_on, twilio_dated
 
 ROOT = Path(__file__).resolve().parents[2]
 DIRECTORY = load_directory_file(ROOT / "workflows" / "directory.yaml")
@@ -199,3 +199,16 @@ def test_call_statuses_only_move_on():
     assert status_moves_on(None, "ringing") and status_moves_on("in-progress", "completed")
     assert not status_moves_on("completed", "in-progress") and not status_moves_on("completed", "failed")
     assert not status_moves_on("completed", "made-up")
+
+
+@pytest.mark.parametrize(("late", "dated"), [
+    (0.0, 0.0),    # now is the reading itself
+    (0.5, 0.5),    # within Twilio's second: ipoa's own clock is the finer reading
+    (1.0, 1.0),    # the end of the second still counts as on time
+    (1.001, 0.5),  # later: the middle of the second Twilio rounded down
+    (40, 0.5),
+    (-3, -3),      # a reading after now (a QueueTime longer than the wait) is capped at now
+])
+def test_a_whole_second_twilio_reading_is_dated_by_now_within_its_second_else_its_middle(late, dated):
+    reading = MONDAY_10 + timedelta(seconds=5)
+    assert twilio_dated(reading, reading + timedelta(seconds=late)) == reading + timedelta(seconds=dated)

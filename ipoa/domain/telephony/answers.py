@@ -50,6 +50,10 @@ class Menu:
 @dataclass(frozen=True)
 class Enqueue:
     queue: str  # a centre code: one Twilio queue per centre
+    # A caller back in the queue after a handler did not pick up (back_in_queue): how long after first joining
+    # it they rejoined, in whole milliseconds. Twilio's QueueTime then counts from rejoining, so the enqueue's
+    # action needs it to date the caller's leaving (service/phone_calls.py _left_at).
+    rejoined_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,16 @@ def queue_failed(call_back: bool) -> Answer:
     then = ("We will call you back on this number as soon as we can." if call_back
             else "Please ring again.")
     return Answer((Say(f"We are sorry, we cannot hold your call just now. {then} {ADVICE}"), Hangup()), ENDED)
+
+
+NOT_PUT_THROUGH = "Sorry, we could not put you through. You are still in the queue."
+
+
+def back_in_queue(queue: str, rejoined: timedelta) -> Answer:
+    """Answer put the caller through to a handler whose phone did not pick up: told, and back in the same
+    queue (their wait still counts from when they first joined it)."""
+    rejoined_ms = max(int(rejoined / timedelta(milliseconds=1)), 0)
+    return Answer((Say(NOT_PUT_THROUGH), Enqueue(queue, rejoined_ms)), QUEUED, queue=queue)
 
 
 def ended() -> Answer:

@@ -34,6 +34,11 @@ QUEUE_RESULTS = frozenset({"bridged", "bridging-in-process", "queue-full", "hang
                            "redirected-from-bridged", "error", "system-error"})
 QUEUE_FAILURES = frozenset({"queue-full", "error", "system-error"})
 
+# The DialCallStatus values of the <Dial> Answer puts a caller through with (Twilio requests the Dial's action
+# when it ends): the handler was reached, or not (the caller then waits again).
+DIAL_REACHED = frozenset({"completed", "answered"})
+DIAL_STATUSES = DIAL_REACHED | {"busy", "no-answer", "failed", "canceled"}
+
 
 @dataclass
 class PhoneLeg:
@@ -67,6 +72,21 @@ class PhoneLeg:
             return timedelta(0)
         end = self.left_queue_at or self.answered_at or self.hung_up_at or now
         return max(end - self.enqueued_at, timedelta(0))
+
+
+_ONE_SECOND = timedelta(seconds=1)
+_HALF_SECOND = timedelta(milliseconds=500)
+
+
+def twilio_dated(reading: datetime, now: datetime) -> datetime:
+    """When something happened that Twilio counts in whole seconds, rounded down (the enqueue's QueueTime,
+    a status callback's CallDuration or Timestamp): at `reading` or within the second after it. ipoa's own
+    `now` where it is no later than the end of that second (the callback came on time: its own reading is
+    the finer one, so a caller who hung up after 5.5 s, QueueTime 5, waited more than 5 s); otherwise (a
+    retry, a slow network) the middle of that second, so that a whole-second threshold classifies it right."""
+    if now <= reading + _ONE_SECOND:
+        return now
+    return reading + _HALF_SECOND
 
 
 def end_in_queue(waited: timedelta, threshold: timedelta) -> str:
