@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..domain.telephony.legs import ABANDONED
 from .orm import audit_events, phone_legs
 from .results import AnyRow
 
-__all__ = ["PhoneMeasureQueries", "callbacks_made", "period_legs"]
+__all__ = ["PhoneMeasureQueries", "callbacks_made", "period_legs", "waiting_now"]
 
 # The columns the measures read (domain/telephony/measures.py LegRow): not caller_number.
 _LEG_COLUMNS = ("centre", "queue", "overflowed_from", "arrived_at", "enqueued_at", "answered_at",
@@ -57,6 +57,17 @@ def callbacks_made(s: Session, start: datetime, end: datetime, centre: str | Non
         .order_by(audit_events.c.at)).all()
 
 
+def waiting_now(s: Session) -> dict[str, int]:
+    """How many callers wait in each queue now, whenever they rang (the dashboard's "Waiting now" is live, not
+    the day's cohort): queue -> count. The conditions are ix_phone_legs_waiting's (adapters/orm.py), so only
+    the waiting callers' index entries are read."""
+    rows = s.execute(select(phone_legs.c.queue, func.count())
+                     .where(phone_legs.c.enqueued_at.is_not(None), phone_legs.c.left_queue_at.is_(None),
+                            phone_legs.c.hung_up_at.is_(None), phone_legs.c.answered_at.is_(None))
+                     .group_by(phone_legs.c.queue)).all()
+    return {queue: int(n) for queue, n in rows if queue is not None}
+
+
 class PhoneMeasureQueries:
     """The functions above on a unit of work's session (uow.phone_measures)."""
 
@@ -69,3 +80,6 @@ class PhoneMeasureQueries:
     def callbacks_made(self, start: datetime, end: datetime, centre: str | None, *, waiting: Iterable[str],
                        made: Iterable[str]) -> Sequence[AnyRow]:
         return callbacks_made(self.session, start, end, centre, waiting=waiting, made=made)
+
+    def waiting_now(self) -> dict[str, int]:
+        return waiting_now(self.session)

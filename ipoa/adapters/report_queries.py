@@ -83,11 +83,11 @@ def _sent(start: datetime, end: datetime, centre: str | None, service: str | Non
 def sent_referrals(s: Session, start: datetime, end: datetime, centre: str | None,
                    service: str | None) -> Sequence[AnyRow]:
     """The referrals sent in the period (of calls `centre` logged, to `service`), in the order sent: id,
-    service, state, workflow, workflow_version, sent_at, outcome_reason, sharing_basis."""
+    service, state, workflow, workflow_version, sent_at, sharing_basis. Never the outcome's free-text reason,
+    which can name the person: reports count declines by service (docs/information-governance.md)."""
     return s.execute(
         select(referrals.c.id, referrals.c.service, referrals.c.state, referrals.c.workflow,
-               referrals.c.workflow_version, referrals.c.sent_at, referrals.c.outcome_reason,
-               referrals.c.sharing_basis)
+               referrals.c.workflow_version, referrals.c.sent_at, referrals.c.sharing_basis)
         .join(calls, calls.c.id == referrals.c.call_id).where(_sent(start, end, centre, service))
         .order_by(referrals.c.sent_at, referrals.c.id)).all()
 

@@ -48,6 +48,9 @@ class CentreLine:
     name: str
     measures: PhoneMeasures
     verdicts: list[Verdict]
+    # Callers waiting in the centre's queue now, whenever they rang: live, where the measures are today's
+    # cohort (a caller who rang before midnight and still waits is waiting now).
+    waiting_now: int = 0
 
     @property
     def met(self) -> int:
@@ -60,7 +63,8 @@ class CentreLine:
 
 def today_by_centre(svc: Services, uow: UnitOfWork, now: datetime) -> list[CentreLine]:
     """Today's (Europe/London) measures of each centre whose line ipoa answers (a `voice` block in the
-    directory), and of any other centre calls were put through to today, in the directory's order."""
+    directory), and of any other centre calls were put through to today or callers wait for now, in the
+    directory's order; with each centre's callers waiting now, whenever they rang."""
     today = now.astimezone(LONDON).date()
     start, end = london_midnight(today), london_midnight(today + timedelta(days=1))
     terms = callback_terms(uow.engine(svc).definitions())
@@ -69,10 +73,12 @@ def today_by_centre(svc: Services, uow: UnitOfWork, now: datetime) -> list[Centr
     made = rows.callbacks_made(start, end, None, waiting=terms.waiting, made=terms.made)
     abandoned = abandoned_terms(svc)
     codes = [c.code for c in svc.directory.centres.values() if c.voice is not None]
-    codes += sorted({leg.queue for leg in legs if leg.queue and leg.queue not in codes})
+    waiting = rows.waiting_now()
+    codes += sorted({leg.queue for leg in legs if leg.queue and leg.queue not in codes}
+                    | {queue for queue in waiting if queue not in codes})
     measured = by_centre(codes, legs, made, now=now, call_back_within=abandoned.call_back_within)
     goals = targets(svc)
     return [CentreLine(code, c.name if (c := svc.directory.centres.get(code)) else code, m,
                        verdicts(m, goals, abandoned_after=abandoned.after,
-                                call_back_within=abandoned.call_back_within))
+                                call_back_within=abandoned.call_back_within), waiting.get(code, 0))
             for code, m in measured.items()]

@@ -55,7 +55,9 @@ def measure_rows(r: Report) -> list[tuple[str, str, str]]:
         ("Accepted within SLA %", num(r.accepted_in_sla.pct), f"{r.accepted_in_sla.hits} of {r.accepted_in_sla.total}"),
         ("Declined", num(r.declined), ""),
     ]
-    rows += [(f"Declined: {reason}", str(n), "") for reason, n in r.declined_reasons]
+    # By service, never by reason: a decline's reason is free text that can name the person
+    # (docs/information-governance.md, section 3).
+    rows += [(f"Declined: {code}", str(n), r.service_names.get(code, "")) for code, n in r.declined_by_service]
     rows += [(f"Shared: {basis_label(basis)}", str(n), basis or "") for basis, n in r.shared_by_basis]
     rows += [
         ("Responded within target %", num(r.responded_in_target.pct),
@@ -79,7 +81,9 @@ def phone_rows(r: Report) -> list[tuple[str, str, str]]:
     answered, abandoned, back = p.answered_within_rate, p.abandoned_rate, p.called_back_rate
     return [
         ("Phone: calls offered", str(p.offered),
-         f"{p.overflowed} overflowed to another centre; {p.out_of_hours} out of hours (not offered)"),
+         # Out of hours includes a caller still queued at closing, who was offered (docs/domain.md).
+         f"{p.overflowed} overflowed to another centre; {p.out_of_hours} out of hours "
+         "(rang while closed, or still waiting at closing)"),
         ("Phone: calls answered", str(p.answered), f"{p.still_waiting} still waiting; {p.not_held} not held"),
         ("Phone: answered within 60 s %", num(answered.pct), f"{answered.hits} of {answered.total} answered"),
         (f"Phone: abandoned after {after} s %", num(abandoned.pct),
@@ -122,7 +126,7 @@ def report_csv(report: Report) -> str:
     w.writerow([])
     w.writerow(["measure", "value", "detail"])
     for name, value, detail in measure_rows(report):
-        w.writerow([safe_cell(name), value, safe_cell(detail)])  # a decline reason is free text
+        w.writerow([safe_cell(name), value, safe_cell(detail)])  # names come from configuration files
     w.writerow([])
     w.writerow(DAY_COLUMNS)
     for d in report.days:

@@ -23,7 +23,8 @@ __all__ = ["board_view", "build_report", "phone_verdicts"]
 
 def build_report(svc: Services, period: Period, scope: Scope) -> Report:
     now = svc.clock.now()
-    report = Report(period=period, scope=scope, generated_at=now)
+    report = Report(period=period, scope=scope, generated_at=now,
+                    service_names={code: s.name for code, s in svc.directory.services.items()})
     days = {d: DayRow(d) for d in period.days()}
     start, end, centre, service = period.start, period.end, scope.centre, scope.service
     with svc.uow() as uow:

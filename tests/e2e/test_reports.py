@@ -173,7 +173,7 @@ def test_measures_for_every_centre_and_service(svc, scene):
     assert minutes(r.time_to_acceptance.median) == 10 and minutes(r.time_to_acceptance.p90) == 40
     # RB breached its acceptance clock; RD and RF were declined before theirs ran out (not judged).
     assert (r.accepted_in_sla.hits, r.accepted_in_sla.total) == (2, 3)
-    assert r.declined == 2 and r.declined_reasons == [("No capacity", 2)]
+    assert r.declined == 2 and r.declined_by_service == [("CRS", 1), ("CRT", 1)]
     assert (r.responded_in_target.hits, r.responded_in_target.total) == (2, 3)
     assert (r.sms_recorded, r.sms_sent, r.sms_delivered, r.sms_failed) == (8, 7, 3, 3)
     d23, d24 = r.days
@@ -190,12 +190,12 @@ def test_measures_for_one_centre(svc, scene):
     assert cnh.calls_logged == 7 and cnh.resolved.hits == 2 and cnh.referred.hits == 4
     assert (cnh.transfers_out, cnh.transfers_in, cnh.transfers) == (1, 0, 1)
     assert (cnh.triage_in_sla.hits, cnh.triage_in_sla.total) == (5, 7)
-    assert cnh.referrals_sent == 4 and cnh.declined_reasons == [("No capacity", 1)]
+    assert cnh.referrals_sent == 4 and cnh.declined_by_service == [("CRT", 1)]
     assert (cnh.sms_recorded, cnh.sms_sent, cnh.sms_delivered, cnh.sms_failed) == (6, 5, 2, 2)
     asc = report_service.build_report(svc, TWO_DAYS, Scope(centre="ASC"))
     assert asc.calls_logged == 1 and (asc.transfers_out, asc.transfers_in) == (0, 1)
     assert (asc.triage_in_sla.hits, asc.triage_in_sla.total) == (1, 1)  # E counts against CNH, which logged it
-    assert asc.referrals_sent == 1 and asc.declined_reasons == [("no CAPACITY", 1)]
+    assert asc.referrals_sent == 1 and asc.declined_by_service == [("CRS", 1)]
     assert (asc.sms_sent, asc.sms_delivered, asc.sms_failed) == (2, 1, 1)
 
 
@@ -275,7 +275,7 @@ def test_board_compares_with_the_previous_period(svc, scene):
     rows = {r.metric: r for r in report_service.board_view(svc, day24, Scope())[2]}
     triage = rows["Calls triaged within SLA"]
     assert (triage.current_text, triage.previous_text, triage.rag, triage.trend, triage.verdict) == (
-        "100.0%", "66.7%", "green", "improving", "On track to achieve target")
+        "100.0%", "66.6%", "green", "improving", "On track to achieve target")
     p90 = rows["Time to acceptance, 90th percentile"]
     assert (p90.current_text, p90.previous_text, p90.verdict) == ("4 min", "40 min", "On track to achieve target")
     texts = rows["Texts delivered"]
@@ -303,7 +303,8 @@ def test_report_page_shows_the_measures_the_charts_and_the_days(client, users, s
     assert rows["Accepted within SLA %"] == ["66.7", "2 of 3"]
     assert rows["Responded within target %"] == ["66.7", "2 of 3"]
     assert rows["Texts sent"] == ["7", "8 recorded"] and rows["Texts failed"][0] == "3"
-    assert reasons[1:] == [["No capacity", "2"]]
+    assert reasons[1:] == [["CRS – Integrated health and social care Crisis Response", "1"],
+                           ["CRT – Clinical Response Team", "1"]]
     assert [row[0] for row in days[1:]] == ["Mon 23 Nov 2026", "Tue 24 Nov 2026"]
     svgs = re.findall(r"<svg\b.*?</svg>", page, re.S)
     assert len(svgs) == 3
@@ -446,7 +447,8 @@ def test_csv_export(client, users, svc, scene):
     assert measures["Transfers between centres"] == ["1", "1 out, 0 in"]
     assert measures["Triaged within SLA %"] == ["71.4", "5 of 7"]
     assert measures["Time to acceptance median (min)"] == ["10.0", "3 accepted"]
-    assert measures["Declined: No capacity"] == ["1", ""]
+    assert measures["Declined: CRT"] == ["1", "Clinical Response Team"]
+    assert "No capacity" not in body  # never the free-text reason
     days = rows[rows.index(list(report_export.DAY_COLUMNS)) + 1:]
     assert days == [["2026-11-23", "5", "1", "3", "1", "3", "1", "2", "1", "4", "2", "1"],
                     ["2026-11-24", "2", "1", "1", "0", "1", "1", "1", "0", "1", "0", "1"]]
@@ -464,7 +466,7 @@ def test_csv_never_starts_a_cell_with_a_formula(client, users, svc, clock):
     signed_in(client, "supervisor")
     body = client.get("/reports/export.csv?from=2026-11-23&to=2026-11-23").get_data(as_text=True)
     cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
-    assert 'Declined: =HYPERLINK("http://x")' in cells
+    assert "HYPERLINK" not in body  # a decline's free-text reason is never in the CSV
     assert not [cell for cell in cells if cell.startswith(("=", "+", "@"))]
 
 
@@ -478,7 +480,7 @@ def test_board_page(client, users, svc, scene):
     by_metric = {row[0]: dict(zip(header, row)) for row in rows}
     triage = by_metric["Calls triaged within SLA"]
     assert (triage["Target"], triage["Current"], triage["Previous"], triage["RAG"], triage["Verdict"]) == (
-        "≥ 95.0%", "100.0%", "66.7%", "Green: target met", "On track to achieve target")
+        "≥ 95.0%", "100.0%", "66.6%", "Green: target met", "On track to achieve target")
     assert triage["Trend"] == "▲ Improving"
     texts = by_metric["Texts delivered"]
     assert (texts["RAG"], texts["Verdict"]) == ("Red: below target", "Performance deteriorating")
@@ -497,3 +499,43 @@ def test_reports_need_sign_in(client, users, svc):
     for url in ("/reports/", "/reports/board", "/reports/export.csv"):
         resp = client.get(url)
         assert resp.status_code == 302 and "/login" in resp.headers["Location"], url
+
+
+def test_reports_count_declines_by_service_and_never_show_the_free_text_reason(client, users, svc, clock):
+    """A decline's reason is free text that can name the person (a professional's DECLINE <ref> <reason> by
+    text, or the page's reason): reports carry counts and no patient identifier
+    (docs/information-governance.md, section 3), so they count declines by service; the reason stays on the
+    call's page for those with access."""
+    reason = "Philippa Unseenworth already on our caseload, NHS 999 000 0018"
+    ref = log(svc, clock, at(23, 10))
+    call_event(svc, clock, at(23, 10), ref, "start_triage")
+    referral_event(svc, clock, at(23, 10, 2), ref, refer(svc, clock, at(23, 10, 1), ref, "CRT"), "decline",
+                   reason=reason)
+    call_event(svc, clock, at(23, 10, 4), ref, "refer", data={"service": "CRS"}, reason="closer to home")
+    referral_event(svc, clock, at(23, 10, 5), ref, load(svc, ref).referrals[-1].id, "decline", reason="no capacity")
+    referral_event(svc, clock, at(23, 10, 8), ref, refer(svc, clock, at(23, 10, 7), ref, "CRT"), "decline",
+                   reason="Out of area")
+    clock.set(at(25, 10))
+    day = "from=2026-11-23&to=2026-11-23"
+    for username in ("admin", "supervisor"):
+        token = signed_in(client, username)
+        for scope in ("", "&centre=CNH", "&service=CRT"):
+            page = text(client.get(f"/reports/?{day}{scope}"))
+            body = client.get(f"/reports/export.csv?{day}{scope}").get_data(as_text=True)
+            for needle in ("Philippa", "Unseenworth", "999 000 0018", "caseload", "no capacity", "Out of area"):
+                assert needle not in page and needle not in body, (username, scope, needle)
+        if username == "admin":
+            client.post("/logout", data={"csrf_token": token})
+    report = report_service.build_report(svc, Period(date(2026, NOV, 23), date(2026, NOV, 23)), Scope())
+    assert report.declined == 3 and report.declined_by_service == [("CRT", 2), ("CRS", 1)]
+    page = text(client.get(f"/reports/?{day}"))
+    declined = next(t for t in tables(page) if t and t[0] == ["Service", "Referrals declined"])
+    assert declined[1:] == [["CRT – Clinical Response Team", "2"],
+                            ["CRS – Integrated health and social care Crisis Response", "1"]]
+    rows = list(csv.reader(io.StringIO(client.get(f"/reports/export.csv?{day}").get_data(as_text=True))))
+    measures = {row[0]: row[1:] for row in rows[rows.index(["measure", "value", "detail"]) + 1:] if row}
+    assert measures["Declined"] == ["3", ""]
+    assert measures["Declined: CRT"] == ["2", "Clinical Response Team"]
+    assert measures["Declined: CRS"] == ["1", "Integrated health and social care Crisis Response"]
+    # The reason is still on the call's page, for the centre's staff.
+    assert reason in text(client.get(f"/calls/{ref}"))

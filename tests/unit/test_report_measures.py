@@ -57,12 +57,12 @@ def test_each_referral_is_read_with_its_own_versions_states():
     # A version this process has not loaded: the union over the deployed versions.
     assert terms.of("referral", 3).response == {"in_progress", "completed", "accepted", "done"}
 
-    sent = [Row(id="r1", workflow="referral", workflow_version=1, sent_at=T0, outcome_reason=None,
-                sharing_basis="consent_given"),
-            Row(id="r2", workflow="referral", workflow_version=2, sent_at=T0, outcome_reason=None,
-                sharing_basis="consent_given"),
-            Row(id="r3", workflow="referral", workflow_version=2, sent_at=T0, outcome_reason="No capacity",
-                sharing_basis="consent_given")]
+    sent = [Row(id="r1", service="CRT", workflow="referral", workflow_version=1, sent_at=T0,
+                outcome_reason=None, sharing_basis="consent_given"),
+            Row(id="r2", service="CRT", workflow="referral", workflow_version=2, sent_at=T0,
+                outcome_reason=None, sharing_basis="consent_given"),
+            Row(id="r3", service="CRT", workflow="referral", workflow_version=2, sent_at=T0,
+                outcome_reason="No capacity", sharing_basis="consent_given")]
     changes = [Row(entity_id="r1", to_state="accepted", at=T0 + timedelta(minutes=10)),
                Row(entity_id="r2", to_state="taken_on", at=T0 + timedelta(minutes=20)),
                Row(entity_id="r2", to_state="accepted", at=T0 + timedelta(minutes=50)),
@@ -78,7 +78,8 @@ def test_each_referral_is_read_with_its_own_versions_states():
     assert report.time_to_acceptance.values == (600.0, 1200.0)
     assert (report.accepted_in_sla.hits, report.accepted_in_sla.total) == (2, 2)  # r3 declined in time: not judged
     assert (report.responded_in_target.hits, report.responded_in_target.total) == (1, 1)
-    assert (report.declined, report.declined_reasons) == (1, [("No capacity", 1)])
+    assert (report.declined, report.declined_by_service) == (1, [("CRT", 1)])
+    assert "No capacity" not in repr(report)  # free text that can name the person: never in a report
     assert (days[DAY].referrals_sent, days[DAY].declined) == (3, 1)
 
 

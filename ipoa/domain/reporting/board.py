@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..sla import parse_duration
-from ..telephony.measures import PhoneMeasures, TelephonyTargets, seconds_text
+from ..telephony.measures import PhoneMeasures, TelephonyTargets
 from .figures import Rate, Report
+from .shown import minutes_text, pct_text, seconds_text
 
 __all__ = ["BoardRow", "BoardTargetError", "BoardTargets", "board", "board_row", "load_board_targets",
            "minutes_text", "phone_rows"]
@@ -127,29 +128,23 @@ class BoardRow:
     verdict: str
 
 
-def _pct_text(v: float | None) -> str:
-    return "no data" if v is None else f"{v:.1f}%"
-
-
-def minutes_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "no data"
-    minutes = seconds / 60.0
-    if minutes < 60:
-        return f"{minutes:.0f} min" if minutes >= 10 or minutes == int(minutes) else f"{minutes:.1f} min"
-    hours, mins = divmod(int(round(minutes)), 60)
-    return f"{hours} h {mins:02d} min"
-
-
 def board_row(metric: str, target: float | None, current: float | None, previous: float | None, *,
               higher_is_better: bool, unit: str) -> BoardRow:
     """unit: pct, time (minutes) or seconds. target None: none set (the row is graded by nothing, only
     compared with the previous period)."""
     is_time = unit in ("time", "seconds")
-    fmt = (seconds_text if unit == "seconds" else (lambda v: minutes_text(None if v is None else v * 60))
-           if is_time else _pct_text)
+
+    def fmt(v: float | None, toward: bool | None) -> str:
+        """toward: round toward the failing side of a target (domain/reporting/shown.py), so that the figure
+        shown never meets the target its rating says it misses; None: the target itself, to the nearest."""
+        if unit == "seconds":
+            return seconds_text(v, higher_is_better=toward)
+        if unit == "time":
+            return minutes_text(None if v is None else v * 60, higher_is_better=toward)
+        return pct_text(v, higher_is_better=toward)
+
     target_text = ("No target set" if target is None
-                   else f"≤ {fmt(target)}" if not higher_is_better else f"≥ {fmt(target)}")
+                   else f"≤ {fmt(target, None)}" if not higher_is_better else f"≥ {fmt(target, None)}")
     sign = 1 if higher_is_better else -1
     if current is None or target is None:
         rag, met = "none", None
@@ -187,8 +182,9 @@ def board_row(metric: str, target: float | None, current: float | None, previous
     rag_text = {"green": "Green: target met", "amber": "Amber: just below target",
                 "red": "Red: below target",
                 "none": "Grey: no data" if current is None else "Grey: no target set"}[rag]
-    return BoardRow(metric=metric, target_text=target_text, current=current, current_text=fmt(current),
-                    previous=previous, previous_text=fmt(previous), trend=trend, trend_text=trend_text,
+    return BoardRow(metric=metric, target_text=target_text, current=current,
+                    current_text=fmt(current, higher_is_better), previous=previous,
+                    previous_text=fmt(previous, higher_is_better), trend=trend, trend_text=trend_text,
                     rag=rag, rag_text=rag_text, verdict=verdict)
 
 

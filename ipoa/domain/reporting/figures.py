@@ -87,7 +87,9 @@ class Report:
     time_to_acceptance: Durations = field(default_factory=lambda: Durations(()))
     accepted_in_sla: Rate = Rate(0, 0)
     declined: int = 0
-    declined_reasons: list[tuple[str, int]] = field(default_factory=list)
+    # Referrals declined, by the service that declined them (code, count), most first: never by their
+    # free-text reason, which can name the person (docs/information-governance.md, section 3).
+    declined_by_service: list[tuple[str, int]] = field(default_factory=list)
     responded_in_target: Rate = Rate(0, 0)
     # Referrals sent, by the basis the person's details were shared on (domain/sharing.py): every basis,
     # zeros included, in BASES order; None (sent before the basis was recorded) only when there are any.
@@ -101,6 +103,8 @@ class Report:
     # together; None for a service's report (calls do not apply). abandoned_after and call_back_within are
     # sla.yaml's `abandoned_call`, which the measures' names quote.
     phone: PhoneMeasures | None = None
+    # The services' names by code (the directory's), for the rows by service; a code without one is shown as is.
+    service_names: dict[str, str] = field(default_factory=dict)
     abandoned_after_seconds: int = 5
     call_back_within_minutes: int = 20
 
@@ -108,6 +112,10 @@ class Report:
     def sms_delivered_rate(self) -> Rate:
         """Delivered out of the texts whose fate is known (delivered or failed)."""
         return Rate(self.sms_delivered, self.sms_delivered + self.sms_failed)
+
+    def service_label(self, code: str) -> str:
+        name = self.service_names.get(code)
+        return f"{code} – {name}" if name else code
 
     def acceptance_bands(self) -> list[tuple[str, int]]:
         counts = [0] * len(ACCEPTANCE_BANDS)

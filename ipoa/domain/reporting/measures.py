@@ -63,12 +63,12 @@ class Transfer(Protocol):  # an audit event of a trigger moving a call to anothe
     logged_at: datetime
 
 
-class SentReferral(Protocol):
+class SentReferral(Protocol):  # never its outcome reason: free text, not for reports
     id: str
+    service: str
     workflow: str
     workflow_version: int
     sent_at: datetime
-    outcome_reason: str | None
     sharing_basis: str | None
 
 
@@ -234,15 +234,17 @@ def referral_measures(report: Report, days: dict[date, DayRow], *, sent: Iterabl
     report.accepted_in_sla = Rate(acc_hits, acc_total)
     report.responded_in_target = Rate(resp_hits, resp_total)
 
-    reasons: dict[str, list[Any]] = {}
-    for rid in (rid for rid in cohort if rid in declined):  # in the order sent: the first wording shown
+    # Declines are counted by the service that declined, never by their reason: the reason is free text
+    # (a professional's DECLINE <ref> <reason>, or the page's) that can name the person, and reports carry
+    # no patient identifier (docs/information-governance.md, section 3). The product has no coded decline
+    # category; the reason is read on the call's own page.
+    by_service: dict[str, int] = {}
+    for rid in (rid for rid in cohort if rid in declined):
         r = cohort[rid]
         days[_local_day(r.sent_at)].declined += 1
-        text = " ".join((r.outcome_reason or "").split()) or "(no reason given)"
-        entry = reasons.setdefault(text.casefold(), [text, 0])
-        entry[1] += 1
+        by_service[r.service] = by_service.get(r.service, 0) + 1
     report.declined = len(declined)
-    report.declined_reasons = sorted(((t, n) for t, n in reasons.values()), key=lambda x: (-x[1], x[0]))
+    report.declined_by_service = sorted(by_service.items(), key=lambda x: (-x[1], x[0]))
 
 
 def by_basis(bases: Iterable[str | None]) -> list[tuple[str | None, int]]:

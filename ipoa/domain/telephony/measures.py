@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from ..reporting.rate import Rate
+from ..reporting.shown import pct_text, seconds_text
 from . import legs as L
 
 __all__ = ["ANSWER_WITHIN", "CallbackMade", "LegRow", "PhoneMeasures", "TelephonyTargets", "Verdict",
@@ -178,17 +179,6 @@ class Verdict:
         return "Target met" if self.met else "Target not met"
 
 
-def _pct(v: float | None) -> str:
-    return "no data" if v is None else f"{v:.1f}%"
-
-
-def seconds_text(v: float | None) -> str:
-    if v is None:
-        return "no data"
-    minutes, secs = divmod(int(round(v)), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
 def _judge(value: float | None, target: float | None, *, higher_is_better: bool) -> bool | None:
     if value is None or target is None:
         return None
@@ -205,19 +195,23 @@ def verdicts(m: PhoneMeasures, targets: TelephonyTargets, *, abandoned_after: ti
     promise = int(call_back_within.total_seconds() // 60)
     asa = m.average_speed_to_answer
     back_target = targets.abandoned_called_back
+    # Each figure is rounded toward the failing side of its target (domain/reporting/shown.py), so the
+    # figure shown never meets a target that its verdict says is not met.
     return [
-        Verdict("answered_within_60s", "Answered within 60 s", within.pct, _pct(within.pct),
+        Verdict("answered_within_60s", "Answered within 60 s", within.pct,
+                pct_text(within.pct, higher_is_better=True),
                 f"{within.hits} of {within.total} answered", f"at least {targets.answered_within_60s:g}%",
                 _judge(within.pct, targets.answered_within_60s, higher_is_better=True)),
         Verdict("abandoned", f"Abandoned (after {int(abandoned_after.total_seconds())} s)", abandoned.pct,
-                _pct(abandoned.pct),
+                pct_text(abandoned.pct, higher_is_better=False),
                 f"{abandoned.hits} of {abandoned.total} offered", f"at most {targets.abandoned:g}%",
                 _judge(abandoned.pct, targets.abandoned, higher_is_better=False)),
-        Verdict("average_speed_to_answer", "Average speed to answer", asa, seconds_text(asa),
+        Verdict("average_speed_to_answer", "Average speed to answer", asa,
+                seconds_text(asa, higher_is_better=False),
                 f"{m.answered} answered", f"at most {seconds_text(targets.average_speed_to_answer_seconds)}",
                 _judge(asa, targets.average_speed_to_answer_seconds, higher_is_better=False)),
         Verdict("abandoned_called_back", f"Abandoned calls called back within {promise} min", back.pct,
-                _pct(back.pct), f"{back.hits} of {back.total}"
+                pct_text(back.pct, higher_is_better=True), f"{back.hits} of {back.total}"
                 + (f"; {m.withheld} withheld, cannot be called back" if m.withheld else ""),
                 "none set" if back_target is None else f"at least {back_target:g}%",
                 _judge(back.pct, back_target, higher_is_better=True)),
