@@ -26,6 +26,17 @@ class RunRow(NamedTuple):
     problem: str | None
 
 
+class Unreadable(NamedTuple):
+    """An event whose stored values cannot be read back, changed outside the application (SQLite keeps
+    any value in any column: text in a time column, JSON that does not parse): its number."""
+
+    seq: int
+
+
+# What reading a row back raises when a stored value is not what its column's type reads.
+_UNREADABLE = (ValueError, TypeError, OverflowError)
+
+
 def _run_row(r: Any) -> RunRow:
     return RunRow(r.id, r.started_at, r.finished_at, r.by, r.ok, r.events, r.problem)
 
@@ -41,16 +52,34 @@ class AuditTrailQueries:
         return Head(row.seq, row.hash) if row is not None else None
 
     def page(self, chain: str, after: int | None, upto: int | None,
-             limit: int) -> list[tuple[int, str, dict[str, Any]]]:
+             limit: int) -> list[tuple[int, str, dict[str, Any]] | Unreadable]:
         """Up to `limit` events of the chain in seq order, numbered above `after` and at most `upto` (None:
-        no bound): (seq, hash, the content the hash covers)."""
+        no bound): (seq, hash, the content the hash covers). An event that cannot be read back ends the
+        page as Unreadable(seq), after the events before it: a break at that event, not a failure of the
+        verification (docs/audit-and-retention.md, "What the check detects")."""
         table = TABLES[chain]
-        stmt = select(table).order_by(table.c.seq).limit(limit)
+        bounds = []
         if after is not None:
-            stmt = stmt.where(table.c.seq > after)
+            bounds.append(table.c.seq > after)
         if upto is not None:
-            stmt = stmt.where(table.c.seq <= upto)
-        return [(r.seq, r.hash, content(chain, r)) for r in self.session.execute(stmt).all()]
+            bounds.append(table.c.seq <= upto)
+        try:
+            return [(r.seq, r.hash, content(chain, r))
+                    for r in self.session.execute(select(table).where(*bounds).order_by(table.c.seq)
+                                                  .limit(limit)).all()]
+        except _UNREADABLE:
+            pass
+        # Row by row, to find the first that cannot be read (the numbers alone can be).
+        out: list[tuple[int, str, dict[str, Any]] | Unreadable] = []
+        for seq in self.session.execute(select(table.c.seq).where(*bounds).order_by(table.c.seq)
+                                        .limit(limit)).scalars():
+            try:
+                r = self.session.execute(select(table).where(table.c.seq == seq)).one()
+                out.append((r.seq, r.hash, content(chain, r)))
+            except _UNREADABLE:
+                out.append(Unreadable(seq))
+                break
+        return out
 
     def top_seq(self, chain: str) -> int | None:
         return self.session.execute(select(func.max(TABLES[chain].c.seq))).scalar()

@@ -140,13 +140,14 @@ class DashboardQueries:
 
     def _texts(self, where, order, limit: int) -> tuple[list[Any], int]:
         """(rows of (id, call_ref, to, recipient_kind, professional_id, template, status, error_code,
-        error_message, created_at, service: the referral's, caller_name), the full count). A text a
-        supervisor has followed up (followed_up_at) has left the panel."""
+        error_message, created_at, service: the referral's, caller_name, centre and centre_path: the
+        call's, for the access policy; all three None when no call has that reference), the full count). A
+        text a supervisor has followed up (followed_up_at) has left the panel."""
         where = (*where, sms_messages.c.followed_up_at.is_(None))
         cols = (sms_messages.c.id, sms_messages.c.call_ref, sms_messages.c.to, sms_messages.c.recipient_kind,
                 sms_messages.c.professional_id, sms_messages.c.template, sms_messages.c.status,
                 sms_messages.c.error_code, sms_messages.c.error_message, sms_messages.c.created_at,
-                referrals.c.service, calls.c.caller_name)
+                referrals.c.service, calls.c.caller_name, calls.c.centre, calls.c.centre_path)
         total = self.session.execute(select(func.count()).select_from(sms_messages).where(*where)).scalar_one()
         if not total:
             return [], 0

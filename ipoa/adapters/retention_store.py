@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.model import Call
-from .orm import calls, referrals
+from .orm import calls, referrals, sms_messages
+from .results import rowcount
 
 
 def _past_retention(cutoff: datetime):
@@ -36,3 +37,14 @@ class RetentionStore:
     def calls(self, ids: list[int]) -> list[Call]:
         """The calls with these ids, loaded to change (by id)."""
         return list(self.session.scalars(select(Call).where(calls.c.id.in_(ids)).order_by(calls.c.id)))
+
+    def forget_referrer_numbers(self, removed: str) -> int:
+        """Texts to a referrer (recipient_kind `referrer`: the updates a professional caller asked for) about
+        a pseudonymised call: their number, the caller's phone by another name, replaced by `removed` (the
+        column is NOT NULL). Texts to staff keep theirs. The rows changed."""
+        pseudonymised = select(calls.c.ref).where(calls.c.pseudonymised_at.is_not(None))
+        return rowcount(self.session.execute(
+            update(sms_messages)
+            .where(sms_messages.c.recipient_kind == "referrer", sms_messages.c.to != removed,
+                   sms_messages.c.call_ref.in_(pseudonymised))
+            .values(to=removed)))

@@ -27,8 +27,11 @@ RELATIONSHIPS: dict[str, str] = {
 
 ACTIONS: dict[str, str] = {
     "view": "see the call's identifiable details (call page, API, CSV export)",
-    "act": "change the call: log, triage, route, refer, transfer, promise a callback, record consent, "
+    "act": "change the call: log, triage, route, refer, promise a callback, record consent, "
            "re-route or escalate its referrals",
+    # Moving a call makes another centre its own for good: never under break-glass, which opens one record
+    # for a limited time (docs/information-governance.md, section 4).
+    "transfer": "move the call to another centre (a transition with the move_centre effect)",
     "view_referral": "see a referral to one's own service, with the details needed to act on it",
     "act_referral": "accept, decline, start or complete a referral to one's own service",
     "view_access_log": "see who has viewed the call's record",
@@ -37,12 +40,12 @@ ACTIONS: dict[str, str] = {
 # role -> relationship -> actions. Admins configure the service and its users: no patient details.
 POLICY: dict[str, dict[str, frozenset[str]]] = {
     "handler": {
-        "own_centre": frozenset({"view", "act"}),
+        "own_centre": frozenset({"view", "act", "transfer"}),
         "transferred": frozenset({"view"}),
         "break_glass": frozenset({"view", "act"}),
     },
     "supervisor": {
-        "own_centre": frozenset({"view", "act", "view_access_log"}),
+        "own_centre": frozenset({"view", "act", "transfer", "view_access_log"}),
         "transferred": frozenset({"view", "view_access_log"}),
         "break_glass": frozenset({"view", "act"}),
     },
@@ -132,6 +135,16 @@ def check_break_glass_request(reason: object, note: object) -> dict[str, str]:
     elif isinstance(reason, str) and reason in BREAK_GLASS_NOTE_REQUIRED and not (note or "").strip():
         errors["note"] = fm.message("break_glass.note", fm.NOTE_NEEDED)
     return errors
+
+
+# The effect of a call transition that moves the call to another centre (domain/guards.py).
+MOVES_CENTRE = "move_centre"
+
+
+def call_trigger_action(effects: tuple[str, ...] | frozenset[str]) -> str:
+    """The policy action a call transition needs, by its effects: moving the call to another centre is
+    `transfer`; any other change is `act`."""
+    return "transfer" if MOVES_CENTRE in effects else "act"
 
 
 def referral_trigger_action(roles: frozenset[str]) -> str:

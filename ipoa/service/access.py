@@ -76,10 +76,15 @@ class Facts:
 _REFUSED = {
     "view": "You can see the calls of your own centre, and calls transferred to or from it",
     "act": "You can change the calls that are with your own centre",
+    "transfer": "You can transfer the calls that are with your own centre",
     "view_referral": "You can see the referrals to your own service",
     "act_referral": "You can act on the referrals to your own service",
     "view_access_log": "The access log of a call is for the supervisors of the centres it has been with",
 }
+# A referral is reached by its id (a professional's page, a text's link, an SMS reply): its refusal does
+# not name the call behind it, which the user has no relationship with (docs/information-governance.md,
+# section 3).
+_BY_REFERRAL = frozenset({"view_referral", "act_referral"})
 
 
 def authorise(uow: UnitOfWork, actor: Who, call: Call, action: str, now: datetime,
@@ -92,8 +97,14 @@ def authorise(uow: UnitOfWork, actor: Who, call: Call, action: str, now: datetim
     who = known.subject
     relationship = policy.decide(who, record, action)
     if relationship is None:
+        if action == "transfer" and record.break_glass:
+            # The grant is for this record for a limited time; a transfer would make it lasting
+            # (docs/information-governance.md, section 4).
+            raise OutsideRelationship(call.ref, "You opened this call by break-glass: ask a supervisor at "
+                                                f"{call.centre} to transfer it.", break_glass=False)
         can_break_glass = not record.break_glass and policy.break_glass_would_allow(who, action)
-        message = f"{_REFUSED[action]}. Call {call.ref} is not one of them"
+        which = "This referral is" if action in _BY_REFERRAL else f"Call {call.ref} is"
+        message = f"{_REFUSED[action]}. {which} not one of them"
         if can_break_glass:
             message += ("; if you need it now, open it by break-glass: choose a reason, and your "
                         "access is recorded and reviewed by its centre's supervisor")
@@ -105,6 +116,21 @@ def permitted(uow: UnitOfWork, actor: Who, call: Call, action: str, now: datetim
     known = Facts(uow, actor, call, now)
     record, _ = known.for_action(action)
     return policy.decide(known.subject, record, action) is not None
+
+
+def permitted_on(uow: UnitOfWork, actor: Who, ref: str, record: policy.RecordFacts, action: str,
+                 now: datetime) -> bool:
+    """As `permitted`, for a call known only by its reference and facts (a list's rows, read without
+    loading each call): the break-glass grant is looked up only when the relationship alone refuses and a
+    grant would allow the action."""
+    who = subject(actor)
+    if policy.decide(who, record, action) is not None:
+        return True
+    if record.break_glass or not policy.break_glass_would_allow(who, action):
+        return False
+    if uow.break_glass.active_grant(actor.username, ref, now) is None:
+        return False
+    return policy.decide(who, replace(record, break_glass=True), action) is not None
 
 
 def may_create_in(actor: Who, centre: str) -> bool:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, overload
 from zoneinfo import ZoneInfo
 
+from ..adapters.audit_queries import Unreadable
 from ..domain.audit_chain import CHAINS, Break, Head, verify
 
 if TYPE_CHECKING:
@@ -83,9 +84,21 @@ def _head(svc: Services, chain: str) -> Head | None:
         return uow.audit_trail.head(chain)
 
 
+# An event whose values cannot be read back, or hashed, was changed outside the application: a break
+# there, reported as any other (exit status 1), never a verification that could not finish.
+UNREADABLE = "the event cannot be read (a value changed outside the application)"
+
+
+class _UnreadableEvent(Exception):
+    def __init__(self, seq: int):
+        super().__init__(seq)
+        self.seq = seq
+
+
 def _rows(svc: Services, chain: str, upto: int | None,
           counter: list[int]) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """The chain's events in seq order, up to seq `upto` (None: all), a page per transaction."""
+    """The chain's events in seq order, up to seq `upto` (None: all), a page per transaction; an event
+    that cannot be read raises _UnreadableEvent when the walk reaches it (every event before it checked)."""
     last = None
     while True:
         with svc.uow() as uow:
@@ -93,16 +106,27 @@ def _rows(svc: Services, chain: str, upto: int | None,
         if not page:
             return
         for r in page:
+            if isinstance(r, Unreadable):
+                raise _UnreadableEvent(r.seq)
             counter[0] += 1
             yield r
         last = page[-1][0]
 
 
 def verify_chain(svc: Services, chain: str) -> ChainResult:
-    """Walk one chain: its first broken link (changed, deleted, inserted or reordered events), or none."""
+    """Walk one chain: its first broken link (changed, deleted, inserted or reordered events, or one that
+    cannot be read), or none."""
     head = _head(svc, chain)
     counter = [0]
-    problem = verify(chain, _rows(svc, chain, head.seq if head is not None else None, counter), head)
+    rows = _rows(svc, chain, head.seq if head is not None else None, counter)
+    try:
+        problem = verify(chain, rows, head)
+    except _UnreadableEvent as exc:  # the walk reached it: every event before it links
+        problem = Break(chain, exc.seq, UNREADABLE)
+    except (ValueError, TypeError):
+        # The last event handed over could not be hashed (domain/audit_chain.canonical). verify checked its
+        # number first, and the numbers run 1, 2, 3, ...: it is the counter's.
+        problem = Break(chain, counter[0], UNREADABLE)
     if problem is None:
         # Events above the head. Highest number first, the head second: see the module's docstring.
         with svc.uow() as uow:

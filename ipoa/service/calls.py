@@ -150,6 +150,15 @@ def get_call(svc: Services, ref: str) -> tuple[Call, list[AuditEvent]]:
         return call, uow.calls.history(ref)
 
 
+def may_view(svc: Services, actor: Actor, ref: str) -> bool:
+    """Whether the access policy lets actor see the call now (a live break-glass grant included), asked
+    before sending them to it (a text's link): nothing is read out, so no access event."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        call = uow.calls.get(ref)
+        return call is not None and access.permitted(uow, actor, call, "view", now)
+
+
 def _state(entity: Call | Referral) -> str:
     """A stored call's or referral's state: set when it was started, and only ever moved after."""
     if entity.state is None:
@@ -187,6 +196,11 @@ def fire_call_trigger(svc: Services, actor: Actor, ref: str, payload: dict[str, 
                 raise TriggerNotAllowed(cmd.trigger, state, [t.trigger for t in engine.allowed(call)])
             trigger = by_effect
         definition = engine.definition(call.workflow, call.workflow_version)
+        # A transition that moves the call to another centre needs more than `act`: never under
+        # break-glass (domain/access.call_trigger_action; docs/information-governance.md, section 4).
+        transition = definition.transition(trigger, _state(call))
+        if transition is not None and (needs := policy.call_trigger_action(transition.effects)) != "act":
+            access.authorise(uow, actor, call, needs, now)
         # The routing table's recommendation, for a route (what it recommended, whether this overrides it) or a
         # claim to its out-of-hours alternative; a step that routes nowhere (start_triage, ...) reads none
         # (domain/guards.py, engine._record_route: nothing else looks at it).
@@ -508,6 +522,6 @@ __all__ = [
     "TriggerNotAllowed",
     "decide_route", "recommend", "log_call", "get_call", "fire_call_trigger", "fire_referral_trigger",
     "allowed_actions", "route_actions", "referral_actions", "RerouteReferral", "reroute_referral", "may_reroute",
-    "reroutable", "escalatable",
+    "reroutable", "escalatable", "may_view",
     "service_triggers", "service_actions", "escalate_referral", "record_consent",
 ]

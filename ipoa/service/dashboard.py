@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..adapters.dashboard_queries import DrillStates
 from ..adapters.rq_queue import WORKER_QUEUES
+from ..domain import access as policy
 from ..domain import meaning
 from ..domain.calendar import LONDON
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
@@ -26,7 +27,7 @@ from ..domain.sms.delivery import FINAL_STATUSES
 from ..domain.validation import text_problem
 from ..log_redaction import redact
 from ..users import CAPABILITIES
-from . import audit, phone_measures, rotas, workflow_meaning
+from . import access, audit, phone_measures, rotas, workflow_meaning
 from .audit import TrailStatus
 from .errors import Forbidden, NotFound
 from .inputs import InvalidInput
@@ -450,7 +451,9 @@ class TextRecipient:
 class SmsException:
     id: str
     call_ref: str
-    to: str  # the full number, for the supervisor to ring (a tel: link); never logged
+    # The full number, for the supervisor to ring (a tel: link); never logged. None: the text is about a
+    # call the viewer may not see, whose recipient is part of its record (a referrer's mobile).
+    to: str | None
     recipient_kind: str
     template: str
     status: str
@@ -460,6 +463,8 @@ class SmsException:
     age_seconds: int
     recipient: TextRecipient | None = None
     about: str = ""  # "New referral to District nursing (DN)": what the text was about, no patient details
+    centre: str | None = None  # the call's centre (None: not about a call, or no such call)
+    may_follow_up: bool = True  # the viewer may act on the text's call (service/access.py)
 
 
 @dataclass(frozen=True)
@@ -550,15 +555,48 @@ def _about(svc: Services, r: Any) -> str:
     return about.replace("{service}", _service_words(svc, r.service) or "a service")
 
 
+# What a viewer may do with a text's call: (see who it was for, follow it up).
+Reach = dict[str, tuple[bool, bool]]
+
+
+def _reach(uow: Any, viewer: Actor | None, now: datetime, *found: tuple[list[Any], int]) -> Reach:
+    """Per call on the panel, what the access policy lets the viewer do: see who its texts were for (a
+    referrer's name and number are the call's record data: `view`) and follow them up (a note on the
+    call's record: `act`). The panel lists every centre's texts by reference and code
+    (docs/information-governance.md, section 3); the rest is for those with a relationship. The facts come
+    with the rows (no call loaded per row); the referral services are left out, as own_service is a
+    professional's relationship and the panel a supervisor's, so they could only refuse less. No viewer,
+    or no call with that reference: neither."""
+    out: Reach = {}
+    for r in (r for listed, _ in found for r in listed):
+        if not r.call_ref or r.call_ref in out:
+            continue
+        if viewer is None or r.centre is None:
+            out[r.call_ref] = (False, False)
+            continue
+        record = policy.RecordFacts(centre=r.centre, centres=tuple((r.centre_path or r.centre).split()))
+        out[r.call_ref] = (access.permitted_on(uow, viewer, r.call_ref, record, "view", now),
+                           access.permitted_on(uow, viewer, r.call_ref, record, "act", now))
+    return out
+
+
 def _sms_rows(svc: Services, now: datetime, found: tuple[list[Any], int],
-              who: tuple[dict[Any, Any], dict[str, Any]]) -> tuple[list[SmsException], int]:
+              who: tuple[dict[Any, Any], dict[str, Any]], reach: Reach) -> tuple[list[SmsException], int]:
     rows, total = found
     pros, people = who
-    return [SmsException(id=r.id, call_ref=r.call_ref, to=r.to, recipient_kind=r.recipient_kind,
-                         template=r.template, status=r.status, error_code=r.error_code,
-                         error_message=r.error_message, created_at=r.created_at,
-                         age_seconds=_seconds(now, r.created_at) or 0,
-                         recipient=_recipient(svc, r, pros, people), about=_about(svc, r)) for r in rows], total
+    out = []
+    for r in rows:
+        # A text about no call (a duty lead's, about a colleague's OFF) is staff to staff: any supervisor.
+        seen, may_act = reach.get(r.call_ref, (False, False)) if r.call_ref else (True, True)
+        recipient = (_recipient(svc, r, pros, people) if seen else
+                     TextRecipient(RECIPIENT_KINDS.get(r.recipient_kind, r.recipient_kind.replace("_", " ")
+                                                       .capitalize()), None, None))
+        out.append(SmsException(id=r.id, call_ref=r.call_ref, to=r.to if seen else None,
+                                recipient_kind=r.recipient_kind, template=r.template, status=r.status,
+                                error_code=r.error_code, error_message=r.error_message, created_at=r.created_at,
+                                age_seconds=_seconds(now, r.created_at) or 0, recipient=recipient,
+                                about=_about(svc, r), centre=r.centre, may_follow_up=may_act))
+    return out, total
 
 
 def _recipients(uow: Any, *found: tuple[list[Any], int]) -> tuple[dict[Any, Any], dict[str, Any]]:
@@ -627,19 +665,22 @@ def _func_name(job: Job) -> str:
         return "(unknown)"
 
 
-def exceptions(svc: Services) -> Exceptions:
+def exceptions(svc: Services, viewer: Actor | None = None) -> Exceptions:
+    """The exceptions panel as viewer sees it: who a text about a call was for, and its follow-up, only
+    where the access policy lets them (_reach); without a viewer, for no call."""
     now = svc.clock.now()
     window = now - EXCEPTIONS_WINDOW
     with svc.uow() as uow:
         late = uow.dashboard.undelivered_texts(NOT_DELIVERED_YET, now - UNDELIVERED_AFTER, window, EXCEPTIONS_LIMIT)
         gone = uow.dashboard.failed_texts(PERMANENTLY_FAILED, window, EXCEPTIONS_LIMIT)
         who = _recipients(uow, late, gone)
+        reach = _reach(uow, viewer, now, late, gone)
         nobody_rows, untexted_total = uow.rotas.choices_with_step(NOBODY, window, EXCEPTIONS_LIMIT)
     untexted = [UntextedReferral(r.call_ref, r.service, _service_words(svc, r.service) or r.service, r.created_at,
                                  r.reason) for r in nobody_rows]
     rota_gaps = rota_gaps_ahead(svc, now)
-    undelivered, undelivered_total = _sms_rows(svc, now, late, who)
-    failed, failed_total = _sms_rows(svc, now, gone, who)
+    undelivered, undelivered_total = _sms_rows(svc, now, late, who, reach)
+    failed, failed_total = _sms_rows(svc, now, gone, who, reach)
     jobs: list[FailedJob] = []
     jobs_total, jobs_error = 0, None
     try:
@@ -675,35 +716,55 @@ def _on_panel(status: str, created_at: datetime, now: datetime) -> bool:
     return status in PERMANENTLY_FAILED or (status in NOT_DELIVERED_YET and created_at <= now - UNDELIVERED_AFTER)
 
 
-def exception_text(svc: Services, sms_id: str) -> SmsException | None:
-    """One text as the exceptions panel shows it, while it is there to follow up (else None)."""
+def exception_text(svc: Services, sms_id: str, viewer: Actor | None = None) -> SmsException | None:
+    """One text as the exceptions panel shows it to viewer, while it is there to follow up (else None)."""
     now = svc.clock.now()
     with svc.uow() as uow:
         found = uow.dashboard.text_on_panel(sms_id)
         who = _recipients(uow, found)
-    rows, _ = _sms_rows(svc, now, found, who)
+        reach = _reach(uow, viewer, now, found)
+    rows, _ = _sms_rows(svc, now, found, who, reach)
     return next((m for m in rows if _on_panel(m.status, m.created_at, now)), None)
 
 
-def mark_followed_up(svc: Services, actor: Actor, sms_id: str, note: Any) -> str:
-    """A supervisor rang the recipient of a text that was not delivered: the text is marked followed up
-    (who, when, the note) and leaves the exceptions panel; an audit event on the call records it, in the
-    same unit of work. Refused: a note missing or too long (InvalidInput), no such text (NotFound), a text
-    followed up already or delivered since (FollowUpStale). Returns the text's call reference."""
-    if actor.role not in CAPABILITIES["supervisor.view"]:
-        raise Forbidden(f"only supervisors follow up texts; {actor.username} is a {actor.role}")
+def _may_follow_up(uow: Any, actor: Actor, call_ref: str | None, now: datetime) -> None:
+    """A follow-up writes a note on the text's call's record: the access policy's `act` on that call, as
+    every change (docs/information-governance.md, section 3); OutsideRelationship (a 403) otherwise. A text
+    about no call (a duty lead's, about a colleague's OFF) is any supervisor's."""
+    if not call_ref:
+        return
+    call = uow.calls.get(call_ref)
+    if call is None:  # never for a stored text: refused rather than followed up on no record
+        raise Forbidden("This text's call is not on record: nothing was marked followed up.")
+    access.authorise(uow, actor, call, "act", now)
+
+
+def _check_note(note: Any) -> str:
     if not isinstance(note, str) or not note.strip():
         raise InvalidInput({"note": "Enter a note: say who you spoke to and what was agreed"})
     if len(note) > FOLLOW_UP_NOTE_MAX:
         raise InvalidInput({"note": f"Enter a note of {FOLLOW_UP_NOTE_MAX} characters or fewer"})
     if problem := text_problem(note, multiline=True, field="note"):  # a NUL, a bidi override: never stored
         raise InvalidInput({"note": problem})
-    note = note.strip()
+    return note.strip()
+
+
+def mark_followed_up(svc: Services, actor: Actor, sms_id: str, note: Any) -> str:
+    """A supervisor rang the recipient of a text that was not delivered: the text is marked followed up
+    (who, when, the note) and leaves the exceptions panel; an audit event on the call records it, in the
+    same unit of work. Refused: no such text (NotFound), a text about a call the access policy does not let
+    the supervisor change (OutsideRelationship, before the note is looked at: nothing of the text is shown
+    back), a note missing or too long (InvalidInput), a text followed up already or delivered since
+    (FollowUpStale). Returns the text's call reference."""
+    if actor.role not in CAPABILITIES["supervisor.view"]:
+        raise Forbidden(f"only supervisors follow up texts; {actor.username} is a {actor.role}")
     now = svc.clock.now()
     with svc.uow() as uow:
         text = uow.dashboard.exception_text(sms_id)
         if text is None:
             raise NotFound(f"no text {sms_id}")
+        _may_follow_up(uow, actor, text.call_ref, now)
+        note = _check_note(note)
         if text.followed_up_at is not None:
             raise FollowUpStale("This text was followed up already: it is no longer on the exceptions panel.")
         if not _on_panel(text.status, _utc(text.created_at) or now, now):

@@ -5,11 +5,11 @@ health records: 8 years after the conclusion of treatment. A call is past it whe
 last contact (the latest of its closed_at and updated_at and its referrals' closed_at and updated_at) is
 more than that many years ago. Pseudonymising removes what identifies the person (NHS number, names,
 date of birth, address (first line, town) and postcode, the caller's name and phone, the number for
-updates, the summary, and the free text staff wrote on the record: referrals' outcome and sharing
-reasons, the route's override reason) and
-keeps the codes and timings reports count (centre, need, urgency, states, times, route, consent, sharing
-basis, locality, out of area). Each call gets an audit event (trigger "pseudonymise") and each
-run one security event ("retention_run"). The audit trail itself is append-only and is not changed.
+updates (and on the texts sent to it), the summary, and the free text staff wrote on the record:
+referrals' outcome and sharing reasons, the route's override reason) and keeps the codes and timings
+reports count (centre, need, urgency, states, times, route, consent, sharing basis, locality, out of area).
+Each call gets an audit event (trigger "pseudonymise") and each run one security event ("retention_run").
+The audit trail itself is append-only and is not changed.
 
 The calls are changed through the ORM, a few hundred per transaction, with their optimistic-lock version
 bumped like any other change: a page or API client still holding the old version cannot write the old
@@ -128,9 +128,13 @@ def run(svc: Services, years: int = DEFAULT_YEARS, *, dry_run: bool = False, by:
         # Phone legs keep the caller's number (to call back, to match a caller who rings again): forgotten
         # with the calls, on the legs that rang before the cutoff (docs/telephony.md). Times and outcomes stay.
         numbers = 0 if dry_run else PhoneLegStore(uow.session).forget_numbers_before(cutoff)
+        # A referrer's mobile on the texts they asked for is the caller's phone (calls.caller_phone) by
+        # another name: removed from the texts about every pseudonymised call, this run's and any earlier
+        # one's (docs/audit-and-retention.md). Texts to staff keep their numbers.
+        referrers = 0 if dry_run else uow.retention.forget_referrer_numbers(REMOVED)
         uow.add_event(SecurityEvent(at=now, kind="retention_run", actor=by, detail={
             "years": years, "pseudonymised": 0 if dry_run else len(done), "due": len(done), "dry_run": dry_run,
-            "phone_numbers_forgotten": numbers}))
+            "phone_numbers_forgotten": numbers, "referrer_numbers_forgotten": referrers}))
         uow.commit()
     log.info("retention (%d years after the last contact)%s: %d call(s)%s", years, " dry run" if dry_run else "",
              len(done), " would be pseudonymised" if dry_run else " pseudonymised")

@@ -177,7 +177,7 @@ def follow_up_text(sms_id: str):
     except dashboard_service.FollowUpStale as exc:
         return render_template("error.html", code=409, title="Nothing to follow up", message=str(exc)), 409
     except InvalidInput as exc:
-        text = dashboard_service.exception_text(svc, sms_id)
+        text = dashboard_service.exception_text(svc, sms_id, actor())
         if text is None:
             return _no_such_text()
         return no_store(make_response(render_template(

@@ -3,7 +3,7 @@ often the page asks again. Rendered whole by the page (`web.supervisor`, web/vie
 fragment it polls (`dashboard.fragment`, web/dashboard.py)."""
 from __future__ import annotations
 
-from ..entry.request_context import services
+from ..entry.request_context import actor, services
 from ..service import dashboard as dashboard_service
 from ..service import work_queues
 from .referral_view import phone_display, tel_href
@@ -18,7 +18,7 @@ def live_context() -> dict:
     """What the live part of the page (templates/_dashboard_live.html) needs."""
     svc = services()
     return {"dash": dashboard_service.figures(svc), "breaches": work_queues.breached_now(svc),
-            "exceptions": dashboard_service.exceptions(svc), "poll_seconds": POLL_SECONDS,
+            "exceptions": dashboard_service.exceptions(svc, actor()), "poll_seconds": POLL_SECONDS,
             "breaches_shown": BREACHES_SHOWN, "phone_display": phone_display, "tel_href": tel_href,
             "follow_up_note_max": dashboard_service.FOLLOW_UP_NOTE_MAX}
 

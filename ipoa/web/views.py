@@ -524,6 +524,14 @@ def secure_link(token: str):
         return redirect(url_for("web.my_referral", referral_id=referral_id))
     if not current_user.can("calls.read"):
         abort(403)
+    # The policy first: a redirect to /calls/<ref> would put the reference in the access logs of someone
+    # who may not see the call (docs/information-governance.md, section 3). The refusal names no call, so
+    # it offers no break-glass either (that form is the call's page).
+    if ref is None:  # a referral's link always has its call: nothing to send them to
+        abort(404)
+    if not call_service.may_view(services(), actor(), ref):
+        return forbidden("You can see the calls of your own centre, and calls transferred to or from it. "
+                         "The call this link is about is not one of them.")
     return redirect(url_for("web.call_page", ref=ref))
 
 

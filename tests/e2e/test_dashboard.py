@@ -17,7 +17,7 @@ from ipoa.adapters.rq_queue import QUEUE_NAME
 from ipoa.service import calls as call_service
 from ipoa.service import dashboard as dashboard_service
 from ipoa.service.professionals import add_professional
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, make_user
 from tests.helpers.clocks import breach
 from tests.helpers.rota import add_on_duty
 from tests.helpers.web import (
@@ -370,7 +370,8 @@ def test_exceptions_panel_lists_late_and_failed_texts(client, users, svc):
     add_sms(svc, minutes_ago=5, status="sent", ref="RCNT-0001")  # not yet 10 minutes
     add_sms(svc, minutes_ago=30, status="delivered", ref="DLVD-0001")
     add_sms(svc, minutes_ago=60 * 25, status="queued", ref="OLDD-0001")  # outside the 24 h window
-    add_sms(svc, minutes_ago=3, status="undelivered", error_code=30003, to="+447700900456", ref="FAIL-0001",
+    failing = logged(svc)  # texts are about calls of the supervisor's centre (CNH): shown whole
+    add_sms(svc, minutes_ago=3, status="undelivered", error_code=30003, to="+447700900456", ref=failing,
             kind="duty_lead", template="escalation")
     signed_in(client, "supervisor")
     page = text(client.get("/supervisor"))
@@ -386,7 +387,7 @@ def test_exceptions_panel_lists_late_and_failed_texts(client, users, svc):
     header, *rows = tables(block(panel, 'id="failed-sms"', "<table"))[0]
     assert header == ["Call", "For", "Status", "Error", "Created", "Follow-up"]
     (row,) = rows
-    assert row[:5] == ["FAIL-0001 Escalation: a referral to a service is overdue or was escalated",
+    assert row[:5] == [f"{failing} Escalation: a referral to a service is overdue or was escalated",
                        "Duty lead (name not on record) 07700 900456 (ring Duty lead)", "undelivered",
                        "30003: Unreachable destination handset", "23 Nov 09:57"]
     assert "+447700******" not in page  # the full number, to ring, rather than a masked one
@@ -482,7 +483,8 @@ def test_marking_a_text_followed_up_is_audited_and_takes_it_off_the_panel(client
 
 
 def test_a_follow_up_without_a_note_is_refused_naming_the_field(client, users, svc):
-    sid = add_sms(svc, minutes_ago=15, status="failed", ref="FAIL-0002")
+    ref = logged(svc)
+    sid = add_sms(svc, minutes_ago=15, status="failed", ref=ref)
     token = signed_in(client, "supervisor")
     for note, message in (("", "Enter a note: say who you spoke to and what was agreed"),
                           ("   ", "Enter a note: say who you spoke to and what was agreed"),
@@ -492,7 +494,7 @@ def test_a_follow_up_without_a_note_is_refused_naming_the_field(client, users, s
         page = text(resp)
         # The NHS.UK error pattern: a summary linking to the field, the message beside it, the text's details.
         assert '<a href="#note">' + message + "</a>" in page and error_text(page, "note") == message
-        assert 'aria-invalid="true"' in form_for(page, 'id="note"') and "FAIL-0002" in page
+        assert 'aria-invalid="true"' in form_for(page, 'id="note"') and ref in page
         assert page.count('href="tel:+447700900123"') == 1
     still = text(client.get("/supervisor"))
     assert f'id="text-{sid}"' in still
@@ -507,11 +509,66 @@ def test_following_up_a_text_not_on_the_panel_is_a_4xx(client, users, svc):
     assert missing.status_code == 404 and "Text not found" in text(missing)
     missing = client.post(follow_up_url("0" * 32), data={"csrf_token": token, "note": ""})
     assert missing.status_code == 404
-    delivered = add_sms(svc, minutes_ago=15, status="delivered", ref="DLVD-0002")
+    delivered = add_sms(svc, minutes_ago=15, status="delivered", ref=logged(svc))
     resp = client.post(follow_up_url(delivered), data={"csrf_token": token, "note": "Rang them"})
     assert resp.status_code == 409 and "This text is now delivered: there is nothing to follow up." in text(resp)
-    recent = add_sms(svc, minutes_ago=2, status="sent", ref="RCNT-0002")  # not late yet
+    recent = add_sms(svc, minutes_ago=2, status="sent", ref=logged(svc))  # not late yet
     assert client.post(follow_up_url(recent), data={"csrf_token": token, "note": "Rang"}).status_code == 409
+
+
+def test_a_supervisor_of_another_centre_cannot_follow_up_its_texts(client, users, svc):
+    """Following up a text writes a note on its call's record: acting on a call is for its own centre
+    (docs/information-governance.md, section 3), so another centre's supervisor is refused with nothing
+    stored, whatever the note, and the panel offers them no form for it."""
+    make_user(svc, "supervisor.asc", "supervisor", "ASC")
+    ref, rid = refer(svc)  # a CNH call
+    sid = add_sms(svc, minutes_ago=15, status="failed", ref=ref, referral_id=rid)
+    token = signed_in(client, "supervisor.asc")
+    panel = block(text(client.get("/supervisor")), 'id="exceptions-title"', "<section")
+    assert f'id="text-{sid}"' in panel  # still listed: references and codes are for every centre
+    assert f'id="followed-up-{sid}"' not in panel and f'id="note-{sid}"' not in panel
+    assert "For the supervisors of CNH" in panel
+    for note in ("Spoke to Mrs Patient at 07700 900999", ""):  # a missing note never shows the text's page
+        resp = client.post(follow_up_url(sid), data={"csrf_token": token, "note": note})
+        assert resp.status_code == 403
+        assert "You can change the calls that are with your own centre" in text(resp)
+        assert "07700 900999" not in text(resp) and "tel:" not in text(resp)
+    with svc.uow() as uow:
+        assert uow.session.scalar(select(orm.sms_messages.c.followed_up_at)
+                                  .where(orm.sms_messages.c.id == sid)) is None
+    assert [e for e in audit(svc, ref) if e.trigger == "followed_up"] == []
+    assert [m.id for m in dashboard_service.exceptions(svc).failed] == [sid]  # still on CNH's panel
+
+
+def test_who_a_text_was_for_is_shown_only_to_those_who_may_see_its_call(client, users, svc):
+    """A referrer's name and number are part of the call's record: the exceptions panel shows them to the
+    call's own centre, and to every other centre only what kind of recipient it was, with no number."""
+    make_user(svc, "supervisor.asc", "supervisor", "ASC")
+    ref, rid = refer(svc, service="DN")  # a CNH call
+    with svc.uow() as uow:
+        uow.session.execute(update(orm.calls).where(orm.calls.c.ref == ref)
+                            .values(caller_name="Dr Gwendolyn Referrerby"))
+        uow.commit()
+    referrer = add_sms(svc, minutes_ago=15, status="failed", to="+447911123456", ref=ref, referral_id=rid,
+                       kind="referrer", template="referral_accepted")
+    add_professional(svc, name="Ned Nurse", service="DN", mobile="07700 900202")
+    nurse = add_sms(svc, minutes_ago=20, status="sent", to="+447700900202", ref=ref, referral_id=rid)
+    hidden = ("Gwendolyn", "Referrerby", "07911 123456", "+447911123456", "Ned Nurse", "07700 900202",
+              "+447700900202", "tel:")
+    signed_in(client, "supervisor.asc")
+    for url in ("/supervisor", "/supervisor/dashboard/fragment"):
+        panel = block(text(client.get(url)), 'id="exceptions-title"', "<section")
+        assert f'id="text-{referrer}"' in panel and f'id="text-{nurse}"' in panel
+        assert [v for v in hidden if v in panel] == [], url
+        rows = {r[0]: r for r in tables(block(panel, 'id="failed-sms"', "<table"))[0][1:]}
+        assert rows[f"{ref} Update to the referrer: referral to Community (district) nursing (DN) accepted"][1] \
+            == "Referring professional (contact details for CNH only)"
+    # The call's own centre rings them.
+    cnh = client.application.test_client()
+    signed_in(cnh, "supervisor")
+    panel = block(text(cnh.get("/supervisor/dashboard/fragment")), 'id="exceptions-title"', "<section")
+    assert "Dr Gwendolyn Referrerby" in panel and 'href="tel:+447911123456"' in panel
+    assert 'href="tel:+447700900202"' in panel and f'id="followed-up-{referrer}"' in panel
 
 
 def test_a_failed_job_is_listed_and_requeued(client, users, svc):

@@ -240,6 +240,68 @@ def test_break_glass_opens_one_record_for_an_hour_and_is_recorded(client, svc, u
     assert client.get(f"/calls/{ref}").status_code == 403
 
 
+def test_break_glass_does_not_let_a_handler_transfer_the_call(client, svc, users, clock):
+    """Break-glass opens one record for an hour (docs/information-governance.md, section 4): a transfer
+    would make the grant-holder's centre the call's own for good, so it is refused under a grant, with
+    what to do instead; the grant's other changes are still allowed."""
+    ref = cnh_call(svc)
+    token = signed_in(client, "handler.asc")
+    assert client.post(f"/calls/{ref}/break-glass", data={"csrf_token": token, "reason": "transfer_in_progress",
+                                                          "note": "Caller rang ASC"}).status_code == 302
+    for centre in ("ASC", "FCP"):  # to the grant-holder's centre or any other
+        resp = client.post(f"/calls/{ref}/events", data={"csrf_token": token, "trigger": "transfer",
+                                                         "centre": centre, "reason": "Mine now",
+                                                         "expected_version": "1"})
+        assert resp.status_code == 403
+        assert "You opened this call by break-glass: ask a supervisor at CNH to transfer it" in text(resp)
+    try:
+        call_service.fire_call_trigger(svc, Actor("handler.asc", "handler", "ASC"), ref, {
+            "trigger": "transfer", "expected_version": 1, "data": {"centre": "ASC"}, "reason": "x"},
+            effect="move_centre")
+        raise AssertionError("transferred under break-glass")
+    except call_service.OutsideRelationship as exc:
+        assert not exc.break_glass
+    assert call_service.get_call(svc, ref)[0].centre == "CNH"
+    # Other changes under the grant go ahead; after the hour the call is CNH's alone.
+    assert client.post(f"/calls/{ref}/events", data={"csrf_token": token, "trigger": "start_triage",
+                                                     "expected_version": "1"}).status_code == 302
+    clock.advance(minutes=61)
+    assert client.get(f"/calls/{ref}").status_code == 403
+
+
+def test_refusals_and_links_do_not_name_a_call_the_user_may_not_see(client, svc, users):
+    """A professional refused another service's referral is not told its call's reference; a handler
+    following a text's old-style link to another centre's call is refused there and then, not redirected
+    to a URL (kept in access logs) that carries the reference."""
+    from ipoa.service.sms import link_token
+
+    add_on_duty(svc, name="Nia", service="DN", mobile="07700 900201")
+    link_user(svc, "07700 900201", users["professional"].id)
+    ref = cnh_call(svc)
+    call_service.fire_call_trigger(svc, CNH, ref, {"trigger": "start_triage", "expected_version": 1})
+    call = call_service.fire_call_trigger(svc, CNH, ref, {"trigger": "refer", "expected_version": 2,
+                                                          "data": {"service": "CRT"}, "reason": "test"})
+    referral = call.referrals[0]
+    token = signed_in(client, "professional")
+    refused = client.get(f"/my/referrals/{referral.id}")
+    assert refused.status_code == 403 and ref not in text(refused)
+    assert "You can see the referrals to your own service" in text(refused)
+    acted = client.post(f"/my/referrals/{referral.id}", data={"csrf_token": token, "trigger": "accept",
+                                                              "expected_version": "1"})
+    assert acted.status_code == 403 and ref not in text(acted)
+    asc = client.application.test_client()
+    signed_in(asc, "handler.asc")
+    resp = asc.get(f"/r/{link_token(referral.id)}")
+    assert resp.status_code == 403 and "Location" not in resp.headers
+    assert ref not in text(resp) and leaks(text(resp)) == []
+    assert access_rows(svc, ref) == []
+    # The call's own centre is taken to it, as before.
+    cnh = client.application.test_client()
+    signed_in(cnh, "handler")
+    resp = cnh.get(f"/r/{link_token(referral.id)}")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/calls/{ref}")
+
+
 def test_break_glass_through_the_api(client, svc, users, tokens, clock):
     ref = cnh_call(svc)
     token = tokens["handler_asc"]

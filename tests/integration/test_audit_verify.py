@@ -279,6 +279,22 @@ def test_a_run_that_cannot_finish_is_recorded_as_such(app, svc, trail, monkeypat
     assert out.exit_code == 2 and "could not finish (ConnectionError); nothing was concluded" in out.output
 
 
+@pytest.mark.parametrize("chain,column", [("access", "at"), ("audit", "data"), ("security", "at")])
+def test_an_unreadable_value_is_a_break_at_its_event(app, svc, trail, chain, column):
+    """A value changed into something the application cannot read back (text in a time column, broken
+    JSON) stops nothing: the event is broken, and the trail is reported broken there (exit status 1), not
+    as a run that could not finish. SQLite only: PostgreSQL's typed columns refuse such a value."""
+    if svc.db.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's column types refuse a value that cannot be read back")
+    tamper(svc, update(TABLES[chain]).where(TABLES[chain].c.seq == 2)
+           .values({column: text("'garbage'")}))
+    out = audit_service.verify_all(svc, "cli:test")
+    assert not out.ok
+    (bad,) = [c for c in out.chains if not c.ok]
+    assert (bad.chain, bad.problem.seq) == (chain, 2) and "cannot be read" in bad.problem.problem
+    broken(app, svc, chain, 2, "cannot be read")
+
+
 # -- PostgreSQL: the database itself refuses ------------------------------------------------------
 
 def _postgres(svc) -> None:

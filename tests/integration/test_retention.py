@@ -152,7 +152,48 @@ def test_calls_closed_nine_years_ago_are_pseudonymised(app, svc, calls):
     (run,) = security_events(svc, "retention_run")
     assert run.actor.startswith("cli:")
     assert run.detail == {"years": 8, "pseudonymised": 2, "due": 2, "dry_run": False,
-                          "phone_numbers_forgotten": 0}
+                          "phone_numbers_forgotten": 0, "referrer_numbers_forgotten": 0}
+
+
+def test_texts_to_the_referrer_lose_the_referrers_number(app, svc, calls):
+    """A referrer's mobile is the caller's phone by another name (the updates they asked for): removed from
+    their texts with the call, as calls.caller_phone is; a text to staff keeps its recipient's number."""
+    import uuid
+
+    def text(ref: str, kind: str, to: str) -> str:
+        sid = uuid.uuid4().hex
+        with svc.uow() as uow:
+            uow.session.execute(orm.sms_messages.insert().values(
+                id=sid, call_ref=ref, referral_id=None, recipient_kind=kind, professional_id=None, to=to,
+                template="referral_declined" if kind == "referrer" else "referral_sent", body=f"{ref} x",
+                status="delivered", attempts=1, created_at=NINE_YEARS_AGO, updated_at=NINE_YEARS_AGO))
+            uow.commit()
+        return sid
+
+    old_referrer = text(calls["referred"], "referrer", "+447700900123")
+    old_staff = text(calls["referred"], "on_duty", "+447700900201")
+    recent_referrer = text(calls["recent"], "referrer", "+447700900124")
+    assert cli(app, "retention", "run", "--dry-run").exit_code == 0
+
+    def numbers() -> dict[str, str]:
+        with svc.uow() as uow:
+            return dict(uow.session.execute(select(orm.sms_messages.c.id, orm.sms_messages.c.to)).all())
+
+    assert numbers()[old_referrer] == "+447700900123"  # a dry run changes nothing
+    out = cli(app, "retention", "run")
+    assert out.exit_code == 0, out.output
+    assert numbers() == {old_referrer: retention.REMOVED, old_staff: "+447700900201",
+                         recent_referrer: "+447700900124"}
+    (last,) = security_events(svc, "retention_run")[-1:]
+    assert last.detail["referrer_numbers_forgotten"] == 1
+    # A call pseudonymised before texts were cleared is caught up by the next run; nothing else changes.
+    with svc.uow() as uow:
+        uow.session.execute(update(orm.sms_messages).where(orm.sms_messages.c.id == old_referrer)
+                            .values(to="+447700900123"))
+        uow.commit()
+    assert cli(app, "retention", "run").exit_code == 0
+    assert numbers()[old_referrer] == retention.REMOVED
+    assert security_events(svc, "retention_run")[-1].detail["referrer_numbers_forgotten"] == 1
 
 
 def test_nothing_is_deleted_and_the_chain_still_verifies(svc, calls):
@@ -199,7 +240,7 @@ def test_a_dry_run_lists_the_calls_and_changes_nothing(app, svc, calls):
     assert {name: snapshot(svc, ref) for name, ref in calls.items()} == before
     (run,) = security_events(svc, "retention_run")
     assert run.detail == {"years": 8, "pseudonymised": 0, "due": 2, "dry_run": True,
-                          "phone_numbers_forgotten": 0}
+                          "phone_numbers_forgotten": 0, "referrer_numbers_forgotten": 0}
 
 
 def test_the_period_comes_from_years_or_the_setting(app, svc, calls):

@@ -56,6 +56,18 @@ def test_break_glass_grants_what_the_table_says_and_admins_get_nothing():
     assert decide(Subject("a", "admin"), record("CNH", bg=True), "view") is None
 
 
+def test_a_transfer_is_for_the_calls_own_centre_and_never_under_break_glass():
+    """Break-glass is for one record, for a limited time: moving the call to another centre would turn it
+    into lasting access (docs/information-governance.md, section 4)."""
+    for role in ("handler", "supervisor"):
+        me = Subject("u", role, "ASC")
+        assert decide(me, record("CNH", bg=True), "act") == "break_glass"
+        assert decide(me, record("CNH", bg=True), "transfer") is None
+        assert decide(me, record("ASC", bg=True), "transfer") == "own_centre"
+        assert decide(me, record("CNH", path=("ASC", "CNH")), "transfer") is None  # it left: read only
+    assert all("transfer" not in grants.get("break_glass", ()) for grants in policy.POLICY.values())
+
+
 @given(role=st.sampled_from(sorted(policy.POLICY)), centre=st.sampled_from(CENTRES + (None,)),
        service=st.sampled_from(SERVICES + (None,)), action=st.sampled_from(sorted(policy.ACTIONS)),
        rec_centre=st.sampled_from(CENTRES), path=st.lists(st.sampled_from(CENTRES), max_size=3),
