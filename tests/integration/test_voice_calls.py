@@ -180,7 +180,7 @@ def test_a_withheld_number_is_counted_as_abandoned_with_no_call_to_make(voice, s
 def test_out_of_hours_the_caller_is_put_through_to_the_emergency_duty_team(voice, svc, clock):
     clock.set(NIGHT)
     call = voice.ring(from_=CALLER, to=ASC_LINE)
-    assert "The Adult Social Care Customer Service Centre is closed now. It opens again at 8:30 tomorrow." in \
+    assert "We are closed now. We open again at 8:30 tomorrow." in \
         call.heard[0]
     assert "putting you through to the Emergency Duty Team" in call.heard[0]
     assert call.dialled == [EDT_LINE] and "999" in call.heard[1] and "111" in call.heard[1]
@@ -218,7 +218,7 @@ def test_a_caller_still_waiting_at_closing_time_is_told_and_put_through_to_the_o
     clock.set(datetime(2026, 11, 23, 17, 0, 20, tzinfo=UTC))
     heard = voice.wait(call)
     assert heard[:2] == ["We are sorry to keep you waiting.",
-                         "The Adult Social Care Customer Service Centre is closed now. It opens again at 8:30 "
+                         "We are closed now. We open again at 8:30 "
                          "tomorrow. We are putting you through to the Emergency Duty Team."]
     assert call.dialled == [EDT_LINE] and call.queue is None
     row = leg(svc, call.sid)

@@ -84,7 +84,7 @@ def test_to_queue_never_overflows_where_overflow_may_not_apply(code, at, availab
 def test_a_closed_centre_transfers_to_the_out_of_hours_centre_then_advises():
     answer = answers.incoming(line("ASC"), DIRECTORY, MONDAY_22, not_asked)
     said, dial, advice, end = answer.steps
-    assert "closed now. It opens again at 8:30 tomorrow." in said.text and "Emergency Duty Team" in said.text
+    assert "We are closed now. We open again at 8:30 tomorrow." in said.text and "Emergency Duty Team" in said.text
     assert (dial, advice, end) == (Dial("+441632960104"), Say(ADVICE), Hangup())
 
 
@@ -107,7 +107,7 @@ def test_a_caller_still_waiting_when_the_centre_closes_leaves_the_queue_for_its_
     after = answers.after_leaving(line("ASC"), DIRECTORY, MONDAY_17)
     said, dial, advice, end = after.steps
     # no greeting again for someone who has been waiting
-    assert said.text == ("The Adult Social Care Customer Service Centre is closed now. It opens again at 8:30 "
+    assert said.text == ("We are closed now. We open again at 8:30 "
                          "tomorrow. "
                          "We are putting you through to the Emergency Duty Team.")
     assert (dial, advice, end, after.kind) == (Dial("+441632960104"), Say(ADVICE), Hangup(), answers.OUT_OF_HOURS)
@@ -123,7 +123,7 @@ def test_a_retried_leave_for_a_caller_who_overflowed_already_queues_them_where_t
 
 def test_the_weekend_reopening_is_said_by_day():
     (said, _) = answers.incoming(line("FCP"), DIRECTORY, SATURDAY_NOON, dict).steps
-    assert "It opens again at 8:30 on Monday." in said.text
+    assert "We open again at 8:30 on Monday." in said.text
 
 
 def test_menu_choices():

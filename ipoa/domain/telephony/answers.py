@@ -265,7 +265,9 @@ def _out_of_hours(centre: Centre, directory: Directory, now: datetime, *, greet:
     """greet=False: for a caller who has been waiting (the centre closed meanwhile), not one just ringing."""
     assert centre.voice is not None
     reopens = spoken_time(centre.calendar.next_open(now), now)
-    closed = f"The {centre.name} is closed now. It opens again at {reopens}."
+    # "We", not the centre's name: the greeting has just named it, and a name does not always take "the"
+    # ("First Contact Plus").
+    closed = f"We are closed now. We open again at {reopens}."
     greeting = centre.voice.greeting if greet else ""
     code = centre.voice.out_of_hours.transfer_to
     target = directory.centres.get(code) if code else None
