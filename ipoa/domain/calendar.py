@@ -38,11 +38,32 @@ def _require_aware(at: datetime) -> None:
         raise ValueError(f"naive datetime {at.isoformat()}: pass a timezone-aware instant")
 
 
+def wall_instant(day: date, at: time) -> datetime:
+    """The UTC instant of London wall-clock `at` on `day`: a time that happens twice (01:30 on the last Sunday
+    of October) is its first occurrence, still BST; a time the clocks skip (01:30 on the last Sunday of March)
+    is the first instant after the gap, 02:00 BST. Opening hours and rota shifts (domain/rota/shifts.py) both
+    read wall times so (docs/domain.md, "Rotas"), so a rota matching a window leaves no gap on either night."""
+    local = datetime.combine(day, at.replace(tzinfo=None, fold=0), tzinfo=LONDON)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(LONDON).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return instant
+    # Skipped: fold=1 reads the wall time with the offset after the change (an instant before the gap),
+    # fold=0 with the offset before it (an instant after). The change lies between: find its second.
+    low = local.replace(fold=1).astimezone(UTC)
+    high = instant
+    after = high.astimezone(LONDON).utcoffset()
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        middle = middle.replace(microsecond=0)
+        if middle.astimezone(LONDON).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def _local_instant(day: date, at: time) -> datetime:
-    # fold=0 picks the first occurrence of a repeated autumn hour; a time inside the spring gap maps
-    # to the instant the wall clock would have shown it at GMT (i.e. an hour later in BST). Neither
-    # edge falls inside any shipped window; this only has to be deterministic.
-    return datetime.combine(day, at, tzinfo=LONDON).astimezone(UTC)
+    return wall_instant(day, at)
 
 
 class BankHolidays:

@@ -68,19 +68,37 @@ def parse_time(value: str) -> time | PartsProblem:
     return time(int(match[1]), int(match[2]))
 
 
-def london_instant(day: date, at: time) -> datetime | PartsProblem:
-    """A UK wall-clock time on a day as an aware UTC instant. In the hour the clocks go back (01:00-01:59
-    on the last Sunday of October) the earlier instant, in BST, is meant; a time the clocks skip (01:00-01:59
-    on the last Sunday of March) does not exist and is refused."""
+def london_instant(day: date, at: time, *, after: datetime | None = None) -> datetime | PartsProblem:
+    """A UK wall-clock time on a day as an aware UTC instant. A time the clocks skip (01:00-01:59 on the last
+    Sunday of March) does not exist and is refused. A time that happens twice (01:00-01:59 on the last Sunday
+    of October) is its earlier reading, in BST; but a time that must be ahead of `after` (a promised
+    callback, docs/domain.md "SLA clocks") is its first reading still ahead: during the second, GMT, 01:40,
+    "01:50" is the GMT 01:50 in ten minutes, not the BST one already past. When neither is ahead it is the
+    BST one, which the caller refuses as past."""
     local = datetime.combine(day, at, tzinfo=LONDON)
     instant = local.astimezone(UTC)
     if instant.astimezone(LONDON).replace(tzinfo=None) != local.replace(tzinfo=None):
         return PartsProblem(fm.TIME_GAP, ("time",), {"time": at.strftime("%H:%M")})
+    if after is not None and instant <= after:
+        later = local.replace(fold=1).astimezone(UTC)  # the GMT reading; the same instant outside the hour
+        if later > after:
+            return later
     return instant
 
 
-def parse_date_time(day: str, month: str, year: str, at: str) -> datetime | PartsProblem | None:
-    """Date boxes and a time box as a UTC instant; None when all four are empty."""
+def london_clock(instant: datetime, fmt: str = "%a %d %b %H:%M") -> str:
+    """An instant as a UK wall-clock time, with "BST" or "GMT" when that wall time happens twice (01:00-01:59
+    on the last Sunday of October), so that "01:50" says which one."""
+    local = instant.astimezone(LONDON)
+    text = local.strftime(fmt)
+    other = local.replace(fold=1 - local.fold)
+    return f"{text} {local.tzname()}" if other.utcoffset() != local.utcoffset() else text
+
+
+def parse_date_time(day: str, month: str, year: str, at: str, *,
+                    after: datetime | None = None) -> datetime | PartsProblem | None:
+    """Date boxes and a time box as a UTC instant; None when all four are empty. `after`: the time must be
+    ahead of this instant (london_instant)."""
     parsed = parse_date(day, month, year)
     if parsed is None:
         return None if not at.strip() else PartsProblem(fm.MISSING_PART, DATE_PARTS, {"part": "day, month and year"})
@@ -89,7 +107,8 @@ def parse_date_time(day: str, month: str, year: str, at: str) -> datetime | Part
     clock = parse_time(at)
     if isinstance(clock, PartsProblem):
         return clock
-    return london_instant(parsed, clock)
+    return london_instant(parsed, clock, after=after)
 
 
-__all__ = ["DATE_PARTS", "PartsProblem", "parse_date", "parse_time", "london_instant", "parse_date_time"]
+__all__ = ["DATE_PARTS", "PartsProblem", "parse_date", "parse_time", "london_instant", "london_clock",
+           "parse_date_time"]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ..domain.calendar import LONDON
 from ..domain.rota import Occurrence, PatternShift, gaps, occurrences
 from ..domain.rota.coverage import Interval, opened
+from ..domain.validation import EARLIEST_DAY, LATEST_DAY
 from .errors import NotFound
 
 if TYPE_CHECKING:
@@ -173,13 +174,16 @@ def _change_words(o: Occurrence) -> tuple[str, ...]:
 
 def week(svc: Services, service: str, monday: date) -> Week:
     """The service's shifts starting on each date of the week from `monday` (with covers, swaps and leave
-    applied), its active weekly pattern shifts, and the week's gaps."""
+    applied), its active weekly pattern shifts, and the week's gaps. Only its dates from 2000 to 2099, the
+    rota's: the first week of 2000 begins in 1999, the last of 2099 ends in 2100."""
     _known(svc, service)
-    start = datetime.combine(monday, time(0), tzinfo=LONDON)
-    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=LONDON)
+    first = max(monday, EARLIEST_DAY)
+    stop = max(first, min(monday + timedelta(days=7), LATEST_DAY + timedelta(days=1)))
+    start = datetime.combine(first, time(0), tzinfo=LONDON)
+    end = datetime.combine(stop, time(0), tzinfo=LONDON)
     with svc.uow() as uow:
         rota = uow.rotas.rota(service, start, end)
-        found = [o for o in occurrences(rota, start, end, service) if monday <= o.day < monday + timedelta(days=7)]
+        found = [o for o in occurrences(rota, start, end, service) if first <= o.day < stop]
         patterns = [p for p in rota.patterns if p.service == service]
         ids = {i for o in found for i in (*o.professionals, o.duty_lead) if i is not None}
         ids |= {i for p in patterns for i in (*p.professionals, p.duty_lead) if i is not None}
@@ -199,10 +203,10 @@ def week(svc: Services, service: str, monday: date) -> Week:
         return ShiftView(o.day, f"{o.wall_start:%H:%M}", f"{o.wall_end:%H:%M}", o.wall_end <= o.wall_start,
                          o.label, many(o.professionals), named(o.duty_lead), o.pattern_id, _change_words(o))
 
-    days = tuple((monday + timedelta(days=i),
+    days = tuple((first + timedelta(days=i),
                   tuple(view(o) for o in sorted(found, key=lambda o: (o.start, o.end))
-                        if o.day == monday + timedelta(days=i)))
-                 for i in range(7))
+                        if o.day == first + timedelta(days=i)))
+                 for i in range((stop - first).days))
     return Week(service, monday, days, tuple(_pattern_view(p, many, named) for p in patterns),
                 tuple(describe(service, open_gaps)))
 

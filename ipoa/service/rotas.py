@@ -25,11 +25,13 @@ from ..domain.rota import (
     gaps,
     occurrences,
     parse_rota_csv,
+    pattern_problem,
+    shift_problem,
 )
 from ..domain.rota import export_csv as rota_csv
 from ..domain.rota import next_on_duty as rota_next_on_duty
 from ..domain.rota import on_duty as rota_on_duty
-from ..domain.validation import whole_number
+from ..domain.validation import EARLIEST_DAY, LATEST_DAY, whole_number
 from . import security
 from .errors import NotFound
 
@@ -295,6 +297,25 @@ def _pattern(uow: UnitOfWork, shift_id: int) -> Any:
     return row
 
 
+def _never_words(day: date, start: time, end: time) -> str:
+    return (f"the shift does not happen: {start:%H:%M} to {end:%H:%M} on {day:%A} {day.day} {day:%B %Y} falls in "
+            "the hour the clocks go forward; change the times")
+
+
+def shift_refusal(day: date, start: time, end: time) -> str | None:
+    """Why a one-off shift cannot be rostered, in words (the CSV import's rule, domain/rota shift_problem), or
+    None."""
+    return _never_words(day, start, end) if shift_problem(day, start, end) is not None else None
+
+
+def pattern_refusal(weekday: int, start: time, end: time, valid_from: date | None,
+                    valid_to: date | None) -> str | None:
+    """Why a weekly shift cannot be rostered, in words (domain/rota pattern_problem), or None."""
+    if pattern_problem(weekday, start, end, valid_from, valid_to) is None or valid_from is None:
+        return None
+    return _never_words(valid_from + timedelta(days=(weekday - valid_from.weekday()) % 7), start, end)
+
+
 def add_pattern_shift(svc: Services, actor: str, *, service: str, weekday: int, start: time, end: time,
                       members: Sequence[int] = (), duty_lead: int | None = None, label: str | None = None,
                       valid_from: date | None = None, valid_to: date | None = None) -> int:
@@ -306,6 +327,8 @@ def add_pattern_shift(svc: Services, actor: str, *, service: str, weekday: int, 
         raise InvalidRota("a professional is named twice on the shift")
     if valid_from and valid_to and valid_to < valid_from:
         raise InvalidRota("the shift stops before it starts: check the dates")
+    if (never := pattern_refusal(weekday, start, end, valid_from, valid_to)) is not None:
+        raise InvalidRota(never)
     with svc.uow() as uow:
         _check_people(uow, [*members, duty_lead])
         shift_id = uow.rotas.add_shift(service=service, weekday=weekday, start=start, end=end, members=members,
@@ -336,6 +359,10 @@ def edit_pattern_shift(svc: Services, actor: str, shift_id: int, *, members: Seq
         valid_to = changes.get("valid_to", row.valid_to)
         if valid_from and valid_to and valid_to < valid_from:
             raise InvalidRota("the shift stops before it starts: check the dates")
+        never = pattern_refusal(row.weekday, changes.get("start", row.start_time), changes.get("end", row.end_time),
+                                valid_from, valid_to)
+        if never is not None:
+            raise InvalidRota(never)
         uow.rotas.update_shift(shift_id, members=members, **{_EDITABLE[k]: v for k, v in changes.items()})
         _record(svc, uow, actor, row.service, "pattern_edited", shift=shift_id, fields=sorted(changes),
                 **({"members": list(members)} if members is not None else {}))
@@ -359,6 +386,8 @@ def add_one_off_shift(svc: Services, actor: str, *, service: str, day: date, sta
         OneOffShift(service, day, start, end, tuple(members), duty_lead, label)
     except RotaError as exc:
         raise InvalidRota(str(exc)) from exc
+    if (never := shift_refusal(day, start, end)) is not None:
+        raise InvalidRota(never)
     with svc.uow() as uow:
         _check_people(uow, [*members, duty_lead])
         shift_id = uow.rotas.add_shift(service=service, day=day, start=start, end=end, members=members,
@@ -485,15 +514,18 @@ def _uk(mobile: str) -> str:
 def export_csv(svc: Services, service: str | None = None, first: date | None = None,
                days: int = EXPORT_DAYS) -> str:
     """The shifts (weekly patterns with their changes, and one-off shifts) starting on `days` dates from
-    `first` (today by default), in the import's shape, each professional by their UK mobile."""
+    `first` (today by default), in the import's shape, each professional by their UK mobile. Only dates from
+    2000 to 2099 are written, the import's (the first and last weeks reach beyond them)."""
     if service is not None:
         _known(svc, service)
     first = first or svc.clock.now().astimezone(LONDON).date()
+    stop = min(first + timedelta(days=days), LATEST_DAY + timedelta(days=1))
+    first = max(first, EARLIEST_DAY)
     start = datetime.combine(first, time(0), tzinfo=LONDON)
-    end = datetime.combine(first + timedelta(days=days), time(0), tzinfo=LONDON)
+    end = datetime.combine(max(stop, first), time(0), tzinfo=LONDON)
     with svc.uow() as uow:
         rota = uow.rotas.rota(service, start, end)
-        shifts = [o for o in occurrences(rota, start, end, service) if first <= o.day < first + timedelta(days=days)]
+        shifts = [o for o in occurrences(rota, start, end, service) if first <= o.day < stop]
         people = uow.rotas.contacts(p for o in shifts for p in (*o.professionals, o.duty_lead) if p is not None)
     return rota_csv([o.as_shift() for o in shifts],
                     lambda pid: _uk(people[pid].mobile) if pid in people else str(pid))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.calendar import LONDON
+from ..domain.date_parts import london_clock
 from ..domain.model import Call, Referral
 from ..domain.rota.recipients import NOBODY, SHIFT_DUTY_LEAD, STANDING_DUTY_LEAD, SUPERVISOR
 from ..entry.request_context import services
@@ -67,7 +67,7 @@ def call_done(call: Call, trigger: str, data: dict[str, Any]) -> str:
     if "centre" in needs:
         return f"Transferred to {centre_name(call.centre)}"
     if "callback_at" in needs and call.callback_due is not None:
-        return f"Callback promised for {call.callback_due.astimezone(LONDON).strftime('%a %d %b %H:%M')}"
+        return f"Callback promised for {london_clock(call.callback_due)}"  # "01:50 GMT" when it happens twice
     return CALL_DONE.get(trigger) or f"Call {_state_label(call)}"
 
 

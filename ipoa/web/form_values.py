@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from ..domain import date_parts
 from ..domain import field_messages as fm
@@ -59,10 +59,11 @@ def read_date(form, name: str, key: str) -> DateField:
     return _read(date_parts.parse_date(day, month, year), key)
 
 
-def read_date_time(form, name: str, key: str) -> DateField:
-    """A UK date and 24-hour time from the boxes <name>-day, -month, -year, -time, as a UTC instant."""
+def read_date_time(form, name: str, key: str, *, after: datetime | None = None) -> DateField:
+    """A UK date and 24-hour time from the boxes <name>-day, -month, -year, -time, as a UTC instant; `after`:
+    the time must be ahead of this instant (domain/date_parts.london_instant: the repeated hour)."""
     day, month, year, at = (form.get(k, "") for k in part_names(name, with_time=True))
-    return _read(date_parts.parse_date_time(day, month, year, at), key)
+    return _read(date_parts.parse_date_time(day, month, year, at, after=after), key)
 
 
 def has_parts(form, name: str) -> bool:

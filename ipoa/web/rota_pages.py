@@ -235,14 +235,20 @@ def _week_arg() -> date | None:
     return rw.monday_of(day) if day is not None else None
 
 
+# A rota's dates run from 2000 to 2099 (domain/validation.py); a week is any Monday-to-Sunday week holding one
+# of them, so the first begins on Monday 27 December 1999 and the last ends on Sunday 3 January 2100. Its page
+# and its download hold only its dates in range (service/rotas.export_csv, service/rota_warnings.week).
+FIRST_MONDAY = rw.monday_of(EARLIEST_DAY)
+
+
 def _day_arg(given: str) -> date | None:
-    """A week's or an export's day as the query string gives it, YYYY-MM-DD; None if it is not one, or is
-    outside 2000-2099 (9999-12-31's week overflowed date arithmetic: a 500)."""
+    """A week's or an export's day as the query string gives it, YYYY-MM-DD; None if it is not one, or is not
+    in a week holding a date from 2000 to 2099 (9999-12-31's week overflowed date arithmetic: a 500)."""
     try:
         day = date.fromisoformat(given.strip()[:10])
     except ValueError:
         return None
-    return day if day_in_range(day) else None
+    return day if FIRST_MONDAY <= day <= LATEST_DAY else None
 
 
 @bp.get("/<service>")
@@ -256,8 +262,11 @@ def service_rota(service: str):
     week = rw.week(svc, service, monday)
     standing = rotas.on_duty_now(svc, service).standing_duty_lead
     warning = session.pop(GAPS_KEY, None)
+    # No link to a week the page would refuse: none before the first week of 2000 nor after the last of 2099.
+    previous = monday - timedelta(days=7) if monday > FIRST_MONDAY else None
+    following = monday + timedelta(days=7) if monday + timedelta(days=7) <= LATEST_DAY else None
     return render_template("rota_service.html", service=entry, week=week, standing=standing,
-                           previous=monday - timedelta(days=7), following=monday + timedelta(days=7),
+                           previous=previous, following=following,
                            warning=warning if isinstance(warning, dict) else None, day_words=_day_words,
                            today=_today())
 
@@ -472,6 +481,10 @@ def add_one_off(service: str):
     label = reader.text("label", "The label", LABEL_MAX)
     members = reader.ids("members", "Professionals", ids)
     lead = reader.one_id("duty_lead", "Duty lead", ids, required=False)
+    if day is not None and start is not None and end is not None:
+        never = rotas.shift_refusal(day, start, end)  # beside its times; the use case's other refusals concern people
+        if never is not None and "start" not in reader.errors:
+            _refused(reader, rotas.InvalidRota(never), "start")
     if not reader.errors and day is not None and start is not None and end is not None:
         found = _apply(reader, service, "members", lambda: rotas.add_one_off_shift(
             svc, actor().username, service=service, day=day, start=start, end=end, members=members or (),

@@ -325,7 +325,8 @@ def _trigger_payload(form, date_errors: DateErrors | None = None) -> dict[str, A
     if form.get("centre"):
         data["centre"] = form["centre"]
     if has_parts(form, "callback_at"):  # day, month, year and HH:MM, UK time
-        callback = read_date_time(form, "callback_at", "data.callback_at")
+        # A callback is promised for a time ahead: in the repeated hour, the reading still ahead.
+        callback = read_date_time(form, "callback_at", "data.callback_at", after=services().clock.now())
         if callback.value is not None:
             data["callback_at"] = callback.value
         if callback.error and date_errors is not None:

@@ -85,6 +85,26 @@ def test_transfer_callback_cancel_and_triage_say_what_happened(client, users, sv
     assert "Transferred to Adult Social Care Customer Service Centre." in confirmation(client, resp)
 
 
+def test_a_callback_in_the_repeated_hour_is_the_next_one_and_says_which(client, users, svc, clock):
+    """25 Oct 2026: 01:00-01:59 happens twice. At the second 01:40 (GMT), a callback at 01:50 is the GMT one, ten
+    minutes ahead, not the BST one already past; the confirmation says which (docs/domain.md, "SLA clocks")."""
+    clock.set(datetime(2026, 10, 25, 1, 40, tzinfo=UTC))  # 01:40 GMT
+    token = signed_in(client)
+    ref = logged(svc)
+    resp = post_event(client, token, ref, 1, trigger="promise_callback", callback_at="2026-10-25T01:50")
+    assert "Callback promised for Sun 25 Oct 01:50 GMT." in confirmation(client, resp)
+    assert load(svc, ref).callback_due == datetime(2026, 10, 25, 1, 50, tzinfo=UTC)
+    clock.set(datetime(2026, 10, 25, 0, 40, tzinfo=UTC))  # 01:40 BST: the first 01:50 is still ahead
+    other = logged(svc)
+    resp = post_event(client, token, other, 1, trigger="promise_callback", callback_at="2026-10-25T01:50")
+    assert "Callback promised for Sun 25 Oct 01:50 BST." in confirmation(client, resp)
+    assert load(svc, other).callback_due == datetime(2026, 10, 25, 0, 50, tzinfo=UTC)
+    clock.set(datetime(2026, 10, 25, 1, 55, tzinfo=UTC))  # 01:55 GMT: both 01:50s are past
+    late = logged(svc)
+    resp = post_event(client, token, late, 1, trigger="promise_callback", callback_at="2026-10-25T01:50")
+    assert resp.status_code == 422 and "must be in the future" in text(resp)
+
+
 def test_reroute_says_what_was_withdrawn_and_where_it_went(client, users, svc):
     ref, rid = referred(svc)
     token = signed_in(client, "supervisor")

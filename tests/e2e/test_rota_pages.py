@@ -297,6 +297,26 @@ def test_bad_input_shows_the_form_again_naming_each_field_and_stores_nothing(cli
     assert stored(svc) == before
 
 
+def test_a_shift_that_never_happens_is_refused_naming_its_start_as_the_csv_refuses_it(client, sup, svc, team):
+    """28 March 2027: 01:00 GMT becomes 02:00 BST, so 01:00 to 02:00 that day never happens (the CSV import's
+    rule, docs/domain.md "Rotas"); 25 October 2026 00:00 to 00:00 is 24 hours on the wall and is taken."""
+    before = stored(svc)
+    never = ("The shift does not happen: 01:00 to 02:00 on Sunday 28 March 2027 falls in the hour the clocks go "
+             "forward; change the times")
+    shift = {"csrf_token": sup, "start": "01:00", "end": "02:00", "members": [str(team["bob"])],
+             "duty_lead": str(team["bob"])}
+    resp = client.post("/rotas/DN/one-off/new", data={**shift, **boxes("day", date(2027, 3, 28))})
+    assert resp.status_code == 400
+    assert summary(text(resp)) == [("start", never)] and error_text(text(resp), "start") == never
+    resp = client.post("/rotas/DN/weekly/new", data={**shift, "weekday": "6", **boxes("valid_from", date(2027, 3, 28)),
+                                                     **boxes("valid_to", date(2027, 3, 28))})
+    assert resp.status_code == 400 and error_text(text(resp), "start") == never
+    assert stored(svc) == before
+    page = follow(client, client.post("/rotas/DN/one-off/new", data={
+        **shift, **boxes("day", date(2026, 10, 25)), "start": "00:00", "end": "00:00"}))
+    assert "One-off shift added: Sunday 25 October 2026, 00:00 to 00:00" in page
+
+
 HOSTILE = [
     ("/rotas/DN/leave", {"professional": "{dan}"}, "professional"),  # another service's professional
     ("/rotas/DN/leave", {"professional": "9" * 40}, "professional"),
@@ -356,6 +376,34 @@ def test_unknown_services_and_other_services_shifts_are_not_found(client, sup, s
 def test_a_week_outside_a_sane_range_is_400_not_500(client, sup, url):
     resp = client.get(url)
     assert resp.status_code == 400 and "from 2000 to 2099" in text(resp)
+
+
+def link(page: str, link_id: str) -> str | None:
+    found = re.search(rf'id="{link_id}" href="([^"]+)"', page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_the_weeks_at_the_limits_offer_only_links_they_answer(client, sup, svc, team):
+    """Rotas hold dates from 2000 to 2099: the first week of 2000 begins on Monday 27 December 1999 and the last
+    of 2099 ends on Sunday 3 January 2100. Their pages show and download only their dates in range, and offer no
+    week beyond."""
+    last = text(client.get("/rotas/DN?week=2099-12-31"))
+    assert "Week beginning Monday 28 December 2099" in last and link(last, "next-week") is None
+    assert 'id="day-2099-12-31"' in last and 'id="day-2100-01-01"' not in last
+    assert client.get(link(last, "previous-week")).status_code == 200
+    body = client.get(link(last, "export-csv")).get_data(as_text=True)
+    assert "DN,2099-12-31,00:00,00:00,07700 900201,member" in body and ",2100-" not in body
+    assert rotas.import_csv(svc, "sup", body).ok
+    first = text(client.get("/rotas/DN?week=2000-01-01"))
+    assert "Week beginning Monday 27 December 1999" in first and link(first, "previous-week") is None
+    assert 'id="day-2000-01-01"' in first and 'id="day-1999-12-31"' not in first and "1999-12-31" not in first
+    body = client.get(link(first, "export-csv")).get_data(as_text=True)
+    assert [row.split(",")[1] for row in body.splitlines()[1::2]] == ["2000-01-01", "2000-01-02"]
+    assert rotas.import_csv(svc, "sup", body).ok
+    second = text(client.get(link(first, "next-week")))
+    assert "Week beginning Monday 3 January 2000" in second
+    assert "Week beginning Monday 27 December 1999" in text(client.get(link(second, "previous-week")))
+    assert client.get("/rotas/DN?week=1999-12-26").status_code == 400  # a week wholly before 2000
 
 
 def test_an_import_from_the_overview_that_opens_a_gap_shows_it_on_that_services_rota(client, sup, svc, team):

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from ipoa.adapters.orm import rota_shifts
 from ipoa.service import dashboard, rotas, security
 from ipoa.service.professionals import add_professional
+from tests.helpers.rota import on_duty
 
 WEDNESDAY = 2  # weekday of 2 December 2026 (winter: London time is UTC)
 
@@ -169,3 +170,38 @@ def test_a_gap_over_the_october_clock_change_lasts_the_real_hours(svc, clock):
     (gap,) = [g for g in dashboard.rota_gaps_ahead(svc, saturday_noon) if g.service == "OOHV"]
     assert gap.words == "nobody rostered 20:00–08:00 tonight (13 hours)"
     assert gap.starts_at == datetime(2026, 10, 24, 19, 0, tzinfo=UTC)
+
+
+def test_an_all_day_rota_exported_over_both_clock_changes_imports_again(svc, team):
+    """The export is in the import's shape (docs/domain.md, "Rotas"): a 00:00-00:00 shift is 24 hours on the
+    wall, taken by the import though it lasts 25 real hours on 25 October and 23 on 28 March."""
+    on_duty(svc, "DN", team["ann"], duty_lead=team["ann"])
+    for monday in (date(2026, 10, 19), date(2027, 3, 22)):
+        body = rotas.export_csv(svc, "DN", first=monday)
+        result = rotas.import_csv(svc, "sup", body)
+        assert result.ok, result.messages
+    assert "DN,2026-10-25,00:00,00:00,07700 900201,member" in rotas.export_csv(svc, "DN", first=date(2026, 10, 25),
+                                                                               days=1).splitlines()
+
+
+def test_a_shift_that_never_happens_is_refused_as_the_csv_refuses_it(svc, team):
+    spring = date(2027, 3, 28)  # 01:00 GMT becomes 02:00 BST
+    never = ("the shift does not happen: 01:00 to 02:00 on Sunday 28 March 2027 falls in the hour the clocks go "
+             "forward; change the times")
+    with pytest.raises(rotas.InvalidRota) as refused:
+        rotas.add_one_off_shift(svc, "sup", service="DN", day=spring, start=time(1), end=time(2),
+                                members=[team["bob"]], duty_lead=team["bob"])
+    assert str(refused.value) == never
+    with pytest.raises(rotas.InvalidRota, match="^the shift does not happen: 01:00 to 02:00 on Sunday 28 March"):
+        rotas.add_pattern_shift(svc, "sup", service="DN", weekday=6, start=time(1), end=time(2),
+                                members=[team["bob"]], valid_from=spring, valid_to=spring)
+    sunday = rotas.add_pattern_shift(svc, "sup", service="DN", weekday=6, start=time(1), end=time(2),
+                                     members=[team["bob"]])  # runs on every other Sunday
+    with pytest.raises(rotas.InvalidRota, match="^the shift does not happen"):
+        rotas.edit_pattern_shift(svc, "sup", sunday, valid_from=spring, valid_to=spring)
+    with svc.uow() as uow:
+        kept = uow.session.scalar(select(func.count()).select_from(rota_shifts))
+    assert kept == 3  # the team's two and the Sunday one: nothing refused was stored
+    # 25 real hours on the night the clocks go back: 24 on the wall, as the CSV takes it.
+    rotas.add_one_off_shift(svc, "sup", service="DN", day=date(2026, 10, 25), start=time(0), end=time(0),
+                            members=[team["bob"]], duty_lead=team["bob"])

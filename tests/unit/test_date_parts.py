@@ -10,7 +10,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ipoa.domain import field_messages as fm
-from ipoa.domain.date_parts import PartsProblem, london_instant, parse_date, parse_date_time, parse_time
+from ipoa.domain.date_parts import (
+    PartsProblem,
+    london_clock,
+    london_instant,
+    parse_date,
+    parse_date_time,
+    parse_time,
+)
 from tests.helpers.properties import examples
 
 
@@ -102,6 +109,28 @@ def test_the_hour_the_clocks_skip_is_refused_and_the_repeated_hour_means_bst():
     assert parse_date_time("29", "3", "2026", "02:00") == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
     assert parse_date_time("25", "10", "2026", "01:30") == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
     assert parse_date_time("25", "10", "2026", "02:00") == datetime(2026, 10, 25, 2, 0, tzinfo=UTC)
+
+
+def test_a_time_that_must_be_ahead_is_read_as_its_first_reading_still_ahead_in_the_repeated_hour():
+    # 25 October 2026: 01:00-01:59 happens twice, in BST (00:00-00:59 UTC) and then in GMT (01:00-01:59 UTC).
+    bst_0140, gmt_0140, gmt_0155 = (datetime(2026, 10, 25, h, m, tzinfo=UTC) for h, m in ((0, 40), (1, 40), (1, 55)))
+    day, at = date(2026, 10, 25), time(1, 50)
+    assert london_instant(day, at, after=bst_0140) == datetime(2026, 10, 25, 0, 50, tzinfo=UTC)  # BST's: ahead
+    assert london_instant(day, at, after=gmt_0140) == datetime(2026, 10, 25, 1, 50, tzinfo=UTC)  # GMT's: ahead
+    assert london_instant(day, at, after=gmt_0155) == datetime(2026, 10, 25, 0, 50, tzinfo=UTC)  # both past: the first
+    assert parse_date_time("25", "10", "2026", "01:50", after=gmt_0140) == datetime(2026, 10, 25, 1, 50, tzinfo=UTC)
+    # A time that happens once is read as ever, past or not.
+    assert london_instant(day, time(0, 30), after=gmt_0140) == datetime(2026, 10, 24, 23, 30, tzinfo=UTC)
+    assert london_instant(day, time(2, 30), after=gmt_0140) == datetime(2026, 10, 25, 2, 30, tzinfo=UTC)
+
+
+def test_a_wall_time_says_bst_or_gmt_only_when_it_happens_twice():
+    assert london_clock(datetime(2026, 10, 25, 0, 50, tzinfo=UTC)) == "Sun 25 Oct 01:50 BST"
+    assert london_clock(datetime(2026, 10, 25, 1, 50, tzinfo=UTC)) == "Sun 25 Oct 01:50 GMT"
+    assert london_clock(datetime(2026, 10, 25, 2, 0, tzinfo=UTC)) == "Sun 25 Oct 02:00"
+    assert london_clock(datetime(2026, 10, 24, 23, 59, tzinfo=UTC)) == "Sun 25 Oct 00:59"
+    assert london_clock(datetime(2026, 12, 3, 14, 30, tzinfo=UTC)) == "Thu 03 Dec 14:30"
+    assert london_clock(datetime(2026, 10, 25, 1, 5, tzinfo=UTC), "%H:%M") == "01:05 GMT"
 
 
 # -- properties -----------------------------------------------------------------------------------------

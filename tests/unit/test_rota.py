@@ -30,7 +30,7 @@ from ipoa.domain.rota import (
     wall_instant,
 )
 from ipoa.domain.rota.recipients import NOBODY, ON_DUTY, SHIFT_DUTY_LEAD, STANDING_DUTY_LEAD, SUPERVISOR
-from ipoa.domain.rota.shifts import wall_length
+from ipoa.domain.rota.shifts import NEVER, pattern_problem, shift_problem, wall_length
 from tests.helpers.properties import examples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,6 +159,25 @@ def test_a_24_hour_shift_starts_and_ends_at_the_same_wall_time():
     rota = Rota(patterns=(pattern(1, "CRS", WED, "09:00", "09:00"),))
     (shift,) = occurrences(rota, london(WEDNESDAY, 0), london(WEDNESDAY, 23))
     assert shift.duration == 24 * HOUR and shift.end == london(WEDNESDAY + timedelta(days=1), 9)
+
+
+def test_one_rule_says_which_shifts_can_be_rostered():
+    # The CSV import and the weekly and one-off forms all ask it (docs/domain.md, "Rotas").
+    spring, autumn, week = date(2027, 3, 28), date(2026, 10, 25), timedelta(days=7)
+    assert shift_problem(spring, time(1), time(2)) == NEVER  # wholly in the hour the clocks skip
+    assert shift_problem(spring, time(1, 10), time(1, 50)) == NEVER
+    assert shift_problem(spring, time(1, 30), time(9)) is None  # starts when the gap ends
+    assert shift_problem(autumn, time(0), time(0)) is None  # 24 hours on the wall, 25 real hours
+    assert shift_problem(spring, time(0), time(0)) is None  # 24 on the wall, 23 real
+    assert shift_problem(autumn, time(1), time(2)) is None  # the repeated hour happens
+    # A weekly shift never happens when its only dates are such a date.
+    assert pattern_problem(SUN, time(1), time(2), spring, spring) == NEVER
+    assert pattern_problem(SUN, time(1), time(2), spring - timedelta(days=6), spring + timedelta(days=6)) == NEVER
+    assert pattern_problem(SUN, time(1), time(2), spring, spring + week) is None
+    assert pattern_problem(SUN, time(1), time(2), None, spring) is None
+    assert pattern_problem(SUN, time(1), time(2), spring, None) is None
+    assert pattern_problem(SAT, time(1), time(2), spring, spring) is None  # not this rule's: no Saturday there
+    assert pattern_problem(SUN, time(0), time(0), autumn, autumn) is None
 
 
 def test_naive_instants_are_refused():
@@ -409,6 +428,18 @@ def test_gaps_follow_the_calendar_not_the_clock_day():
                                (london(WEDNESDAY + timedelta(days=1), 9), london(WEDNESDAY + timedelta(days=1), 17)),
                                (london(friday, 9), london(friday, 17)))
     assert found.hours == 20.0
+
+
+def test_opening_hours_and_shifts_read_a_skipped_wall_time_alike():
+    # Open Saturday 20:00-01:30 and rostered exactly so: on 27/28 March 2027 01:30 is skipped, and both read it
+    # as the first instant after the gap, 02:00 BST (docs/domain.md, "Rotas"), so no false half hour of gap.
+    saturday = date(2027, 3, 27)
+    calendar = calendar_from_spec({"hours": [{"days": "Sat", "open": "20:00", "close": "01:30"}]}, {})
+    rota = Rota(patterns=(pattern(1, "DN", SAT, "20:00", "01:30"),))
+    night = (london(saturday, 12), london(saturday + timedelta(days=2), 12))
+    assert gaps(rota, "DN", calendar, *night).intervals == ()
+    assert calendar.next_close(london(saturday, 21)) == utc(2027, 3, 28, 1, 0) == wall_instant(
+        saturday + timedelta(days=1), time(1, 30))
 
 
 def test_a_shift_with_only_a_duty_lead_or_emptied_by_leave_is_a_gap():

@@ -6,6 +6,7 @@ from .coverage import Gaps, Handover, gaps, handover_due, handover_key
 from .csv_io import CsvProblem, RotaCsv, export_csv, parse_rota_csv
 from .recipients import Contact, RecipientChoice, choose_recipients
 from .shifts import (
+    NEVER,
     Cover,
     Leave,
     NextOnDuty,
@@ -22,12 +23,15 @@ from .shifts import (
     next_on_duty,
     occurrences,
     on_duty,
+    pattern_problem,
+    shift_problem,
     wall_instant,
 )
 
 __all__ = [
-    "Contact", "Cover", "CsvProblem", "Gaps", "Handover", "Leave", "NextOnDuty", "Occurrence", "OccurrenceRef",
+    "NEVER", "Contact", "Cover", "CsvProblem", "Gaps", "Handover", "Leave", "NextOnDuty", "Occurrence", "OccurrenceRef",
     "OnDuty", "OneOffShift", "PatternShift", "ProfessionalId", "RecipientChoice", "Rota", "RotaCsv", "RotaError",
     "StandingDutyLead", "Swap", "choose_recipients", "export_csv", "gaps", "handover_due", "handover_key",
-    "next_on_duty", "occurrences", "on_duty", "parse_rota_csv", "wall_instant",
+    "next_on_duty", "occurrences", "on_duty", "parse_rota_csv", "pattern_problem", "shift_problem",
+    "wall_instant",
 ]

@@ -5,7 +5,9 @@
     CRT,03/06/2026,08:00,20:00,+447700900456,duty_lead
 
 - date: YYYY-MM-DD or DD/MM/YYYY; start and end: 24-hour HH:MM UK (Europe/London) wall-clock time, an end
-  at or before the start being on the next day (24:00 is accepted as an end: midnight);
+  at or before the start being on the next day (24:00 is accepted as an end: midnight), so a shift is at
+  most 24 hours on the wall (25 real hours over the night the clocks go back); one wholly inside the hour
+  the clocks skip never happens and is refused (shifts.shift_problem, the forms' rule too);
 - professional: their mobile (E.164 or UK format) or an id, which the caller's resolver turns into a
   professional's id; role: member (works the shift) or duty_lead (leads it; a person who works and leads
   it has a row for each).
@@ -22,10 +24,10 @@ import io
 import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, time
 
 from ..validation import EARLIEST_DAY, LATEST_DAY, day_in_range, normalise_uk_mobile, text_problem
-from .shifts import OneOffShift, ProfessionalId, shift_interval
+from .shifts import NEVER, OneOffShift, ProfessionalId, shift_problem
 
 __all__ = ["HEADER", "MEMBER", "DUTY_LEAD", "ROLES", "CsvProblem", "RotaCsv", "parse_rota_csv", "export_csv"]
 
@@ -33,7 +35,6 @@ HEADER = ("service", "date", "start", "end", "professional", "role")
 MEMBER = "member"
 DUTY_LEAD = "duty_lead"
 ROLES = (MEMBER, DUTY_LEAD)
-_LONGEST = timedelta(hours=24)
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _UK_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
@@ -57,8 +58,6 @@ UNKNOWN_ID = "no professional has the mobile or id '{value}': give their UK mobi
 REPEATED = "this repeats line {first}: the same professional in the same role on the same shift"
 NO_DUTY_LEAD = "the {shift} names no duty lead: add a row for it with the role duty_lead"
 TWO_DUTY_LEADS = "the {shift} already has a duty lead (line {first}): a shift has one duty lead"
-TOO_LONG = ("the {shift} lasts {hours} hours because the clocks go back that night; a shift can be at most "
-            "24 hours: split it in two")
 NO_TIME = "the {shift} does not happen: its times fall in the hour the clocks skip; change the times"
 
 
@@ -233,12 +232,8 @@ def parse_rota_csv(text: str, services: Collection[str],
         if shift.lead is None:
             problems.append(CsvProblem(shift.first_line, NO_DUTY_LEAD.format(shift=_describe(shift_key))))
             continue
-        first, last = shift_interval(day, start, end)
-        if last - first > _LONGEST:
-            hours = f"{(last - first) / timedelta(hours=1):g}"
-            problems.append(CsvProblem(shift.first_line, TOO_LONG.format(shift=_describe(shift_key), hours=hours)))
-            continue
-        if last <= first:
+        # The forms' rule too (shifts.shift_problem): no limit in real hours, so an export imports again.
+        if shift_problem(day, start, end) == NEVER:
             problems.append(CsvProblem(shift.first_line, NO_TIME.format(shift=_describe(shift_key))))
             continue
         out.append(OneOffShift(service, day, start, end, tuple(shift.members), shift.lead))

@@ -14,11 +14,15 @@ ipoa's rules for turning wall-clock shifts into instants (docs/domain.md, "Rotas
 - Each end is converted on its own date with zoneinfo, so the real length follows the clocks: a 20:00-08:00
   night lasts 13 real hours across the October change and 11 across the March one.
 - A wall time that does not exist (01:30 on the last Sunday of March, inside the skipped hour) is read as
-  the first instant after the gap (02:00 BST, 01:00 UTC). Note that opening-hours calendars
-  (domain/calendar.py) read it otherwise; no shipped window touches the gap, while a rota may.
+  the first instant after the gap (02:00 BST, 01:00 UTC), as opening-hours calendars read it
+  (calendar.wall_instant, the one rule for both), so a rota matching a window leaves no gap.
 - A wall time that happens twice (01:30 on the last Sunday of October) is its first occurrence (fold=0,
   still BST).
-- A shift that has no real length after this (wholly inside the March gap) does not occur.
+- A shift that has no real length after this (wholly inside the March gap) does not occur, and is refused
+  where shifts are made (shift_problem).
+- A shift is at most 24 hours on the wall clock (its end on the next day at the latest) and its real length is
+  not limited: a 00:00-00:00 shift lasts 25 real hours on the night the clocks go back and 23 on the night
+  they go forward, so the export of any rota, in the import's shape, imports again.
 
 One-off changes apply to a pattern's occurrence in this order: swaps, then leave, then the cover, which is
 the final word for that date's occurrence (it names exactly who works it). One-off shifts are taken as
@@ -33,12 +37,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeAlias
 
-from ..calendar import LONDON, require_aware
+from ..calendar import LONDON, require_aware, wall_instant
 
 __all__ = [
     "DAY", "ProfessionalId", "RotaError", "PatternShift", "OneOffShift", "Cover", "Leave", "Swap",
     "OccurrenceRef", "StandingDutyLead", "Rota", "Occurrence", "OnDuty", "NextOnDuty", "wall_instant",
-    "shift_interval", "wall_length", "occurrences", "on_duty", "next_on_duty",
+    "shift_interval", "wall_length", "NEVER", "shift_problem", "pattern_problem", "occurrences", "on_duty",
+    "next_on_duty",
 ]
 
 ProfessionalId: TypeAlias = int
@@ -271,28 +276,6 @@ class Occurrence:
                            self.duty_lead, self.label)
 
 
-def wall_instant(day: date, at: time) -> datetime:
-    """The UTC instant of London wall-clock `at` on `day`, by ipoa's rule (module docstring): the first
-    occurrence of a repeated time; the end of the gap for a skipped one."""
-    local = datetime.combine(day, at.replace(tzinfo=None, fold=0), tzinfo=LONDON)
-    instant = local.astimezone(UTC)
-    if instant.astimezone(LONDON).replace(tzinfo=None) == local.replace(tzinfo=None):
-        return instant
-    # Skipped: fold=1 reads the wall time with the offset after the change (an instant before the gap),
-    # fold=0 with the offset before it (an instant after). The change lies between: find its second.
-    low = local.replace(fold=1).astimezone(UTC)
-    high = instant
-    after = high.astimezone(LONDON).utcoffset()
-    while high - low > timedelta(seconds=1):
-        middle = low + (high - low) / 2
-        middle = middle.replace(microsecond=0)
-        if middle.astimezone(LONDON).utcoffset() == after:
-            high = middle
-        else:
-            low = middle
-    return high
-
-
 def wall_length(start: time, end: time) -> timedelta:
     """A shift's length on the wall clock: an end at or before the start is on the next day."""
     span = datetime.combine(date.min, end) - datetime.combine(date.min, start)
@@ -303,6 +286,36 @@ def shift_interval(day: date, start: time, end: time) -> tuple[datetime, datetim
     """The UTC instants of a shift starting on local `day` (end on the next day if at or before start)."""
     end_day = day if end > start else day + DAY
     return wall_instant(day, start), wall_instant(end_day, end)
+
+
+# Why a shift cannot be rostered (shift_problem): it has no real time, wholly inside the hour the clocks skip.
+NEVER = "never"
+
+
+def shift_problem(day: date, start: time, end: time) -> str | None:
+    """ipoa's one rule for a shift that can be rostered (module docstring), which the CSV import and the weekly
+    and one-off forms all apply: None, or NEVER when the shift starting on local `day` has no real time. Its
+    length needs no check: as wall-clock times with the end on the next day at the latest, it is at most 24
+    hours on the wall, however many real hours the clocks make of it."""
+    first, last = shift_interval(day, start, end)
+    return NEVER if last <= first else None
+
+
+def pattern_problem(weekday: int, start: time, end: time, valid_from: date | None,
+                    valid_to: date | None) -> str | None:
+    """shift_problem for a weekly shift: NEVER when every date it runs on, from `valid_from` to `valid_to`, is
+    one on which it does not happen (its one Sunday is the last of March). Open-ended, it runs on ordinary
+    dates too; with no date on its weekday at all, it is not this rule's to refuse."""
+    if valid_from is None or valid_to is None:
+        return None
+    day = valid_from + timedelta(days=(weekday - valid_from.weekday()) % 7)
+    found = False
+    while day <= valid_to:
+        if shift_problem(day, start, end) is None:
+            return None
+        found = True
+        day += timedelta(days=7)
+    return NEVER if found else None
 
 
 def _without(people: tuple[ProfessionalId, ...], who: ProfessionalId) -> tuple[ProfessionalId, ...]:
