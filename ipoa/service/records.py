@@ -29,6 +29,7 @@ class CallView:
     may_act: bool
     may_view_access_log: bool
     break_glass: list[AnyRow]  # every break-glass opening of this call: rows of break_glass_grants
+    may_transfer: bool = False  # move it to another centre: never under break-glass (domain/access.py)
 
 
 def view_call(svc: Services, actor: Actor, ref: str, route: str) -> CallView:
@@ -41,13 +42,14 @@ def view_call(svc: Services, actor: Actor, ref: str, route: str) -> CallView:
         granted = access.authorise(uow, actor, call, "view", now)
         may_act = access.permitted(uow, actor, call, "act", now)
         may_log = access.permitted(uow, actor, call, "view_access_log", now)
+        may_transfer = access.permitted(uow, actor, call, "transfer", now)
         history = uow.calls.history(ref)
         if call.pseudonymised_at is not None:
             history = [_without_free_text(e) for e in history]
         openings = uow.break_glass.for_call(ref)
         access.record_access(uow, actor, ref, route, granted, now)
         uow.commit()
-    return CallView(call, history, granted, may_act, may_log, openings)
+    return CallView(call, history, granted, may_act, may_log, openings, may_transfer)
 
 
 REMOVED = "[removed under retention]"

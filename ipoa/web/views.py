@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from ..adapters.sms_gateway import masked
 from ..domain import sharing
-from ..domain.access import BREAK_GLASS_REASONS
+from ..domain.access import BREAK_GLASS_REASONS, call_trigger_action
 from ..domain.calendar import LONDON
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..domain.guards import OUT_OF_HOURS_KEY, describe_choice, recommended_choice
@@ -25,6 +25,7 @@ from ..service import rotas as rotas_service
 from ..service import sms as sms_service
 from ..service import timers as timer_service
 from ..service.inputs import CALLER_TYPES, InvalidInput
+from ..service.retention import REMOVED
 from . import confirmations, live_pages, people, submissions
 from .form_values import expected_version, has_parts, in_page_order, read_date, read_date_time, typed
 from .home import home_for
@@ -66,6 +67,8 @@ bp.add_app_template_filter(people.who, "who")
 
 @bp.app_template_filter("masked")
 def masked_number(value: str | None) -> str:
+    if value == REMOVED:  # forgotten by retention (service/retention.py): said so, not masked as a number
+        return "(number removed)"
     return masked(value) if value else ""
 
 
@@ -247,7 +250,10 @@ def _render_call(ref: str, errors: dict[str, str] | None = None, status: int = 2
     except call_service.OutsideRelationship as exc:
         return outside_relationship(ref, exc)
     call, history = view.call, view.history
-    actions = call_service.allowed_actions(svc, call) if view.may_act else []
+    # Only the buttons this user may press: a transfer (the move_centre effect) needs `transfer`, which
+    # break-glass never grants (domain/access.py call_trigger_action).
+    actions = [t for t in call_service.allowed_actions(svc, call)
+               if view.may_transfer or call_trigger_action(t.effects) == "act"] if view.may_act else []
     # The routes offered, and the plain step (start_triage) a logged call takes first in the same action.
     routes, route_step = call_service.route_actions(svc, call) if view.may_act else ([], None)
     recommendation = call_service.recommend(svc, call) if routes else None

@@ -248,6 +248,8 @@ def test_break_glass_does_not_let_a_handler_transfer_the_call(client, svc, users
     token = signed_in(client, "handler.asc")
     assert client.post(f"/calls/{ref}/break-glass", data={"csrf_token": token, "reason": "transfer_in_progress",
                                                           "note": "Caller rang ASC"}).status_code == 302
+    page = text(client.get(f"/calls/{ref}"))
+    assert 'id="action-transfer"' not in page and 'id="action-start_triage"' in page  # no button it would refuse
     for centre in ("ASC", "FCP"):  # to the grant-holder's centre or any other
         resp = client.post(f"/calls/{ref}/events", data={"csrf_token": token, "trigger": "transfer",
                                                          "centre": centre, "reason": "Mine now",

@@ -360,3 +360,9 @@ def test_pseudonymise_removes_the_free_text_and_keeps_the_codes():
     assert untouched.version == 3  # unchanged rows keep their version
     assert call.route == {"kind": "refer", "service": "SCA", "overridden": False, "override_reason": None}
     assert (call.version, call.consent, call.locality, call.need) == (5, "refused", "charnwood", "safeguarding_concern")
+
+
+def test_a_number_retention_removed_is_shown_as_removed_not_masked_as_a_number(app):
+    masked = app.jinja_env.filters["masked"]
+    assert masked(retention.REMOVED) == "(number removed)"  # not "[re******"
+    assert masked("+447700900123") == "+447700******" and masked(None) == ""
