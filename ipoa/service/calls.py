@@ -93,6 +93,10 @@ def recommend(svc: Services, call: Call, at: datetime | None = None) -> Decision
     return svc.routing.decide(call.need, call.urgency, at or svc.clock.now(), postcode=call.postcode)
 
 
+# The purpose (and route) an access event gives for another centre's call named by the check for a duplicate.
+DUPLICATE_CHECK = "duplicate_check"
+
+
 def log_call(svc: Services, actor: Actor, payload: dict[str, Any], *, allow_duplicate: bool = False,
              phone_leg: str | None = None) -> Call:
     """Log a call. phone_leg: the CallSid of the phone call the handler answered and is logging (Answer,
@@ -111,7 +115,16 @@ def log_call(svc: Services, actor: Actor, payload: dict[str, Any], *, allow_dupl
             # advisory lock; docs/security.md): only an intake that checks waits.
             existing = uow.calls.lock_and_find_open(cmd.subject.nhs_number, wf.final_states)
             if existing:
-                raise DuplicateSuspected([_open_call(actor, row) for row in existing])
+                shown = [_open_call(actor, row) for row in existing]
+                # Another centre's call named in the warning: that it exists for this NHS number, where and
+                # in what state is read out to someone outside its relationship, so it goes in that call's
+                # access log, as a view would (docs/information-governance.md, section 3).
+                outside = [c.ref for c in shown if not c.visible]
+                for ref in outside:
+                    access.record_access(uow, actor, ref, DUPLICATE_CHECK, access.Access(DUPLICATE_CHECK), now)
+                if outside:
+                    uow.commit()
+                raise DuplicateSuspected(shown)
         call = Call(
             ref=new_ref(), centre=cmd.centre, caller_type=cmd.caller.type, caller_name=cmd.caller.name,
             caller_phone=cmd.caller.phone, nhs_number=cmd.subject.nhs_number,

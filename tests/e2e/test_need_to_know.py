@@ -117,6 +117,21 @@ def test_a_duplicate_elsewhere_says_only_that_it_exists(client, svc, users, toke
     assert "Urgent" not in warning and "urgent" not in warning and f'href="/calls/{ref}"' not in warning
 
 
+def test_a_duplicate_elsewhere_is_in_that_calls_access_log(client, svc, users, tokens):
+    """The warning tells someone outside the call's relationship that this NHS number has a call there, where
+    and in what state: that goes in the call's access log, once a warning, as a view would; a warning
+    within the relationship is not a view of anything new."""
+    ref = cnh_call(svc)
+    before = len(access_rows(svc, ref))
+    for _ in range(2):
+        assert api(client, tokens["handler_asc"], "POST", "/api/v1/calls",
+                   call_payload(centre="ASC", subject=SECRET)).status_code == 409
+    rows = access_rows(svc, ref)[before:]
+    assert [(r.username, r.centre, r.purpose) for r in rows] == [("handler.asc", "ASC", "duplicate_check")] * 2
+    assert api(client, tokens["handler"], "POST", "/api/v1/calls", call_payload(subject=SECRET)).status_code == 409
+    assert len(access_rows(svc, ref)) == before + 2
+
+
 # -- transfers: the centre it came from may read, not change ---------------------------------------------
 
 def test_a_transferred_call_stays_readable_by_the_centre_it_left(client, svc, users):
