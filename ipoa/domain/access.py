@@ -9,8 +9,9 @@ outside the relationship, for a limited time, with a reason, and every use is re
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from . import field_messages as fm
 from .meaning import SERVICE
@@ -21,7 +22,7 @@ from .validation import text_problem
 RELATIONSHIPS: dict[str, str] = {
     "own_centre": "the call is with the user's centre",
     "transferred": "the call was transferred to or from the user's centre",
-    "own_service": "a referral on the call is to the user's service",
+    "own_service": "a referral on the call is to the user's service (open, or closed in the last 72 hours)",
     "break_glass": "the user opened it by break-glass, with a reason, for a limited time",
 }
 
@@ -80,6 +81,21 @@ class Subject:
     role: str
     centre: str | None = None
     service: str | None = None
+
+
+# How long a service keeps its relationship with a call after its referral there closed (declined, completed,
+# cancelled, re-routed elsewhere): long enough to finish the paperwork or answer a question about it, over a
+# weekend; not for good. Need to know (docs/information-governance.md, section 3): a team that declined a
+# referral, or finished its visit, has no need to read the person's details, or what has happened since,
+# months later.
+REFERRAL_ACCESS_AFTER_CLOSE = timedelta(hours=72)
+
+
+def referring_services(referrals: Iterable[tuple[str, datetime | None]], now: datetime) -> tuple[str, ...]:
+    """The services a call's referrals relate it to now: (service, closed_at) of each referral; a service
+    counts while one of its referrals is open, or closed no more than REFERRAL_ACCESS_AFTER_CLOSE ago."""
+    return tuple(dict.fromkeys(service for service, closed_at in referrals
+                               if closed_at is None or now - closed_at <= REFERRAL_ACCESS_AFTER_CLOSE))
 
 
 @dataclass(frozen=True)

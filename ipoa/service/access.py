@@ -56,8 +56,15 @@ class Facts:
         self._uow, self._username, self._ref, self._now = uow, actor.username, call.ref, now
         self.subject = subject(actor)
         self.without_grant = policy.RecordFacts(centre=call.centre, centres=call.centres,
-                                                services=tuple(r.service for r in call.referrals))
+                                                services=policy.referring_services(
+                                                    ((r.service, r.closed_at) for r in call.referrals), now))
+        self._services_ever = {r.service for r in call.referrals}
         self._full: tuple[policy.RecordFacts, int | None] | None = None
+
+    @property
+    def services_ever(self) -> set[str]:
+        """Every service the call was ever referred to, however long ago (for the words of a refusal)."""
+        return self._services_ever
 
     def full(self) -> tuple[policy.RecordFacts, int | None]:
         """The facts with the grant looked up, and the grant's id."""
@@ -105,6 +112,10 @@ def authorise(uow: UnitOfWork, actor: Who, call: Call, action: str, now: datetim
         can_break_glass = not record.break_glass and policy.break_glass_would_allow(who, action)
         which = "This referral is" if action in _BY_REFERRAL else f"Call {call.ref} is"
         message = f"{_REFUSED[action]}. {which} not one of them"
+        if action in _BY_REFERRAL and who.service in known.services_ever:
+            hours = int(policy.REFERRAL_ACCESS_AFTER_CLOSE.total_seconds() // 3600)
+            message = (f"Your service's access to this referral ended {hours} hours after it was closed: only "
+                       "those who still need the person's details can see them")
         if can_break_glass:
             message += ("; if you need it now, open it by break-glass: choose a reason, and your "
                         "access is recorded and reviewed by its centre's supervisor")

@@ -71,3 +71,31 @@ def test_the_sms_link_takes_a_professional_to_the_referral(client, svc, users, h
     sign_in(client, "professional")
     resp = client.get(f"/r/{link_token(call.referrals[0].id)}")
     assert resp.headers["Location"].endswith(f"/my/referrals/{call.referrals[0].id}")
+
+
+def test_a_services_access_to_a_referral_ends_72_hours_after_it_closed(client, svc, users, handler_actor, clock):
+    """Need to know (docs/information-governance.md, section 3): a team that declined a referral, or finished
+    its visit, keeps its details long enough to finish the paperwork, not for good."""
+    nurse(svc, users)
+    declined = referred_call(svc, handler_actor, service="DN")
+    done = referred_call(svc, handler_actor, service="DN")
+    open_ = referred_call(svc, handler_actor, service="DN")
+    sign_in(client, "professional")
+    for call, steps in ((declined, ["decline"]), (done, ["accept", "complete"])):
+        url = f"/my/referrals/{call.referrals[0].id}"
+        for version, trigger in enumerate(steps, start=1):
+            resp = client.post(url, data={"csrf_token": csrf_token(client, url), "trigger": trigger,
+                                          "reason": "On our caseload already", "expected_version": str(version)})
+            assert resp.status_code == 302, (trigger, resp.get_data(as_text=True)[:300])
+    clock.advance(hours=72)
+    for call in (declined, done, open_):
+        assert "Zebedee" in client.get(f"/my/referrals/{call.referrals[0].id}").get_data(as_text=True)
+    clock.advance(seconds=1)
+    for call in (declined, done):
+        resp = client.get(f"/my/referrals/{call.referrals[0].id}")
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 403 and "Zebedee" not in page and call.ref not in page
+        assert "access to this referral ended 72 hours after it was closed" in page
+    assert client.get(f"/my/referrals/{open_.referrals[0].id}").status_code == 200  # still open: no limit
+    listing = client.get("/my/referrals").get_data(as_text=True)
+    assert "Zebedee" not in listing

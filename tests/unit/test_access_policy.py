@@ -110,3 +110,16 @@ def test_the_documented_matrix_is_the_policy():
               for role, grants in policy.POLICY.items()}
     assert documented == actual
     assert all(re.fullmatch(r"[a-z_]+", a) for g in actual.values() for acts in g.values() for a in acts)
+
+
+def test_a_service_is_related_to_a_call_while_its_referral_is_open_and_72_hours_after_it_closed():
+    from datetime import UTC, datetime, timedelta
+
+    from ipoa.domain.access import REFERRAL_ACCESS_AFTER_CLOSE, referring_services
+
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert REFERRAL_ACCESS_AFTER_CLOSE == timedelta(hours=72)
+    referrals = [("DN", now - timedelta(hours=72)), ("CRT", now - timedelta(hours=72, seconds=1)), ("ILT", None),
+                 ("SCA", now - timedelta(days=400)), ("SCA", None), ("DN", None)]
+    assert referring_services(referrals, now) == ("DN", "ILT", "SCA")  # each once, in the order referred
+    assert referring_services([("CRT", now - timedelta(days=4))], now) == ()
