@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -135,32 +136,54 @@ class ShiftHandovers:
 
 class LostCallCheck:
     """Asks Twilio about the callers who seem to have waited for ever (service/lost_calls.check: a lost
-    webhook), at most every check_seconds; poll() is called every tick and returns at once in between. A
-    failure is logged by its kind only and tried again at the next check."""
+    webhook), at most every check_seconds, in a thread of its own: a check asks Twilio's REST API about up
+    to 50 callers, and a slow or unreachable Twilio (seconds a request) must not hold up the SLA timers'
+    reads, which this loop makes every 0.2 s. poll() is called every tick and returns at once; a check still
+    running when the next is due is not doubled. A failure is logged by its kind only and tried again at the
+    next check. background=False runs the check in poll() itself (the tests)."""
 
-    def __init__(self, svc, run=None, check_seconds: float | None = None, monotonic=time.monotonic):
+    def __init__(self, svc, run=None, check_seconds: float | None = None, monotonic=time.monotonic, *,
+                 background: bool = True):
         from ipoa.service import lost_calls
 
         self.svc = svc
         self.run = run or lost_calls.check
         self.check_seconds = lost_calls.CHECK_EVERY_SECONDS if check_seconds is None else check_seconds
         self.monotonic = monotonic
+        self.background = background
+        self.thread: threading.Thread | None = None
+        self.last: int | None = None  # what the last check that finished ended (None: it failed, or none ran)
         self._next_check = monotonic()  # the first tick looks at once
 
-    def poll(self) -> int | None:
-        """The number of lost calls ended; None when it was not time to look, or the look failed."""
-        if self.monotonic() < self._next_check:
-            return None
+    def poll(self) -> bool:
+        """True if a check was started now (or, background=False, run)."""
+        if self.monotonic() < self._next_check or (self.thread is not None and self.thread.is_alive()):
+            return False
         self._next_check = self.monotonic() + self.check_seconds
+        if not self.background:
+            self._check()
+            return True
+        self.thread = threading.Thread(target=self._check, name="lost-call-check", daemon=True)
+        self.thread.start()
+        return True
+
+    def _check(self) -> None:
         try:
             n = self.run(self.svc)
-        except Exception as exc:  # noqa: BLE001 - never let this check stop the timers
+        except Exception as exc:  # noqa: BLE001 - never let this check stop the scheduler
             log.warning("lost-call check failed (%s); tried again in %.0fs", type(exc).__name__,
                         self.check_seconds)
-            return None
+            self.last = None
+            return
+        self.last = n
         if n:
             log.info("ended %d phone call(s) that had ended without a webhook saying so", n)
-        return n
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """On the scheduler's stop: let a running check finish (each of its endings is one short unit of
+        work; a check cut off is simply made again by the next scheduler)."""
+        if self.thread is not None:
+            self.thread.join(timeout)
 
 
 def rq_enqueue(svc):
@@ -222,6 +245,8 @@ def run(svc, tick: float = 1.0, stop=lambda: False, requeue_after: timedelta = t
             log.info("scheduler handed over %d timer(s)", handed)
         if nightly is not None:
             nightly.stop()
+        if lost_calls is not None:
+            lost_calls.stop()
 
 
 def main() -> None:

@@ -10,7 +10,9 @@ waited more than ASK_AFTER stands. A call Twilio says is over ends as the hang-u
 the moment Twilio says it ended: abandoned (and called back) or a short hang-up, exactly as if the
 webhook had come. A call still going on is left alone: that caller is waiting. Without Twilio (the console
 gateway of the embedded default, which knows of no call) a leg is ended once it has waited longer than any
-call can last (LONGEST_CALL). Twilio unreachable: nothing changes, and the next check asks again.
+call can last (LONGEST_CALL). Twilio unreachable, or refusing (a 404): nothing changes, the next check
+asks again, and past LONGEST_CALL the leg ends by time alone. The scheduler runs each check in a thread of
+its own, so a slow Twilio never holds up the SLA timers.
 """
 from __future__ import annotations
 
@@ -49,17 +51,19 @@ def check(svc: Services) -> int:
         try:
             state = svc.voice_gateway.call_state(call_sid)
         except VoiceGatewayError as exc:
-            log.warning("could not ask Twilio about waiting call %s (%s); asked again at the next check",
-                        call_sid, exc)
-            continue
-        if state is None:  # nobody to ask: by time alone
+            # Asked again at the next check; and if Twilio never answers for it (a 404, an account
+            # misconfigured), the leg still ends by time alone, so that it cannot hold the queue for good.
+            log.warning("could not ask Twilio about waiting call %s (%s)", call_sid, exc)
+            state = None
+        if state is None:  # nobody to ask, or no answer: by time alone
             if now - enqueued_at <= LONGEST_CALL:
                 continue
             at = enqueued_at + LONGEST_CALL
         elif not state.ended:
             continue  # still in the queue: waiting, not lost
         else:
-            at = min(state.ended_at or now, now)
+            # Twilio's end, never after now nor (another clock's skew) before the caller was queued.
+            at = max(min(state.ended_at or now, now), enqueued_at)
         if phone_calls.ended_unseen(svc, call_sid, at):
             ended += 1
             log.info("call %s had ended without a webhook saying so: ended in the queue", call_sid)

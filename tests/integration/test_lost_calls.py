@@ -4,6 +4,8 @@ emulator's) how the call stands. SQLite here, PostgreSQL with TEST_DATABASE_URL.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import timedelta
 
 from ipoa.adapters.voice_gateway import TwilioVoiceGateway
@@ -124,13 +126,65 @@ def test_the_schedulers_check_runs_once_a_minute_and_survives_a_failure(svc, cap
             raise RuntimeError("database down")
         return 1
 
-    check = LostCallCheck(svc, run=run, monotonic=lambda: now[0])
-    assert check.poll() == 1  # the first tick looks at once
+    check = LostCallCheck(svc, run=run, monotonic=lambda: now[0], background=False)
+    assert check.poll() and check.last == 1  # the first tick looks at once
     now[0] = 59.0
-    assert check.poll() is None and len(runs) == 1
+    assert not check.poll() and len(runs) == 1
     now[0] = 60.0
     with caplog.at_level(logging.WARNING):
-        assert check.poll() is None  # failed: logged by its kind, tried again a minute later
+        assert check.poll() and check.last is None  # failed: logged by its kind, tried again a minute later
     assert "lost-call check failed (RuntimeError)" in caplog.text and "database down" not in caplog.text
     now[0] = 120.0
-    assert check.poll() == 1
+    assert check.poll() and check.last == 1
+
+
+def test_a_slow_twilio_never_holds_up_the_scheduler(svc):
+    """The check runs in a thread of its own: poll() returns at once while Twilio takes its time, and a
+    check still running when the next is due is not doubled."""
+    now = [0.0]
+    release, started = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def slow(_svc):
+        runs.append(1)
+        started.set()
+        assert release.wait(10)
+        return 2
+
+    check = LostCallCheck(svc, run=slow, monotonic=lambda: now[0])
+    before = time.monotonic()
+    assert check.poll()
+    assert started.wait(5) and time.monotonic() - before < 1.0
+    now[0] = 61.0
+    assert not check.poll() and len(runs) == 1  # the first still runs
+    release.set()
+    check.stop(5)
+    assert check.last == 2 and not check.thread.is_alive()
+    assert check.poll() and len(runs) == 2
+    check.stop(5)
+
+
+def test_a_call_twilio_does_not_know_ends_by_time_alone_not_never(voice, svc, clock, monkeypatch, caplog):
+    through_twilio(svc, voice, monkeypatch)
+    call = queued(voice)
+    del voice.calls[call.sid]  # Twilio answers 404 for it (another account's number, say)
+    clock.advance(minutes=11)
+    with caplog.at_level(logging.WARNING):
+        assert lost_calls.check(svc) == 0
+    assert "could not ask Twilio" in caplog.text and leg(svc, call.sid).hung_up_at is None
+    clock.advance(seconds=(lost_calls.LONGEST_CALL - timedelta(minutes=10)).total_seconds())
+    assert lost_calls.check(svc) == 1
+    row = leg(svc, call.sid)
+    assert row.hung_up_at == row.enqueued_at + lost_calls.LONGEST_CALL
+
+
+def test_twilios_end_before_the_caller_was_queued_is_taken_as_when_they_were_queued(voice, svc, clock,
+                                                                                   monkeypatch):
+    through_twilio(svc, voice, monkeypatch)
+    call = queued(voice)
+    voice.hang_up_unheard(call)
+    call.ended_at = clock.now() - timedelta(minutes=2)  # another clock's skew
+    clock.advance(minutes=11)
+    assert lost_calls.check(svc) == 1
+    row = leg(svc, call.sid)
+    assert row.hung_up_at == row.enqueued_at and row.outcome == "short_abandon"
