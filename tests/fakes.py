@@ -22,7 +22,7 @@ from typing import Any
 from ipoa.adapters.clock import FixedClock
 from ipoa.adapters.referral_store import ReplyTarget, RunningClock
 from ipoa.adapters.repository import OpenCallRow
-from ipoa.adapters.sms_reply_store import AlreadyReceived
+from ipoa.adapters.sms_reply_store import RECEIVED, ReplyRow
 from ipoa.adapters.sms_store import InvitationRow
 from ipoa.config import REPO_ROOT
 from ipoa.domain.catalogue import Catalogue, load_catalogue
@@ -98,6 +98,20 @@ class FakeSmsStore:
     def __init__(self, db: FakeDatabase):
         self.db = db
 
+    def texted(self, number: str) -> bool:
+        return any(t.to == number for t in self.db.texts)
+
+    def opted_out(self, numbers: Iterable[str]) -> set[str]:
+        return set(numbers) & set(self.db.opted_out_numbers)
+
+    def set_number_opted_out(self, number: str, at: datetime | None) -> bool:
+        changed = (number in self.db.opted_out_numbers) != (at is not None)
+        if at is None:
+            self.db.opted_out_numbers.pop(number, None)
+        else:
+            self.db.opted_out_numbers.setdefault(number, at)
+        return changed
+
     def invitations(self, number: str, call_ref: str, templates: Iterable[str]) -> list[InvitationRow]:
         call = self.db.calls.get(call_ref)
         found = [(r, t) for t in self.db.texts if t.to == number and t.call_ref == call_ref
@@ -163,17 +177,39 @@ class FakeProfessionalStore:
 
 
 class FakeSmsReplyStore:
+    """sms_inbound by provider sid: each row claimed (outcome RECEIVED) before the reply acts, then completed."""
+
     def __init__(self, db: FakeDatabase):
         self.db = db
 
     def answer_to(self, provider_sid: str) -> str | None:
         row = self.db.sms_replies.get(provider_sid)
-        return row["reply"] if row is not None else None
+        return row["reply"] if row is not None and row["outcome"] != RECEIVED else None
 
-    def add(self, *, provider_sid: str, **values: Any) -> None:
+    def find(self, provider_sid: str) -> ReplyRow | None:
+        row = self.db.sms_replies.get(provider_sid)
+        return None if row is None else ReplyRow(row["id"], row["outcome"], row["reply"], row["received_at"])
+
+    def claim(self, provider_sid: str, received_at: datetime) -> int | None:
         if provider_sid in self.db.sms_replies:  # its unique key
-            raise AlreadyReceived(provider_sid)
-        self.db.sms_replies[provider_sid] = values
+            return None
+        new_id = len(self.db.sms_replies) + 1
+        self.db.sms_replies[provider_sid] = {"id": new_id, "outcome": RECEIVED, "reply": "",
+                                             "received_at": received_at}
+        return new_id
+
+    def remove_unanswered(self, reply_id: int) -> bool:
+        sid = next((s for s, r in self.db.sms_replies.items() if r["id"] == reply_id and r["outcome"] == RECEIVED),
+                   None)
+        return sid is not None and self.db.sms_replies.pop(sid) is not None
+
+    def complete(self, reply_id: int, **values: Any) -> bool:
+        row = next((r for r in self.db.sms_replies.values() if r["id"] == reply_id and r["outcome"] == RECEIVED),
+                   None)
+        if row is None:
+            return False
+        row.update(values)
+        return True
 
 
 class FakeUserStore:
@@ -248,6 +284,7 @@ class FakeDatabase:
         self.grants: list[Any] = []
         self.professionals: list[Any] = []
         self.sms_replies: dict[str, dict[str, Any]] = {}
+        self.opted_out_numbers: dict[str, datetime] = {}
         self.texts: list[Any] = []  # SmsMessage
         self.intake_locks: list[str] = []
         self.published: list[str] = []  # outbox message ids handed to the publisher after commit

@@ -582,6 +582,15 @@ sms_escalation_windows = Table(
     Column("scope", String(24)),  # the list the digest links to: "centre:CNH", "service:DN"
 )
 
+# Opt-outs (STOP) of numbers ipoa texts that are not a professional's (a professional's is on their row):
+# a supervisor's mobile, a directory duty-lead number nobody is registered with (migration 0017;
+# service/replies.py). START deletes the row. Escalations and referral texts to such numbers honour it.
+sms_opt_outs = Table(
+    "sms_opt_outs", metadata,
+    Column("number", String(20), primary_key=True),
+    Column("opted_out_at", UTCDateTime, nullable=False),
+)
+
 # SLA clocks. The database holds the truth: the scheduler re-reads due timers every tick, so a restart or
 # a flushed Redis loses none, and firing claims the row (fired_at) in the escalation's transaction.
 _RUNNING = text("fired_at IS NULL")  # a timer not yet fired nor stopped (timer_store's queries say the same)

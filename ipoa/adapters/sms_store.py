@@ -16,7 +16,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from ..domain.sms.delivery import SmsMessage
 from ..domain.sms.links import new_link_code
-from .orm import calls, referrals, sms_links, sms_messages, users
+from .orm import calls, referrals, sms_links, sms_messages, sms_opt_outs, users
 from .orm import sms_escalation_windows as windows
 from .prepared import Prepared
 from .results import rowcount
@@ -211,9 +211,34 @@ class SmsStore:
         return tuple(row) if row is not None else None
 
     def supervisor_mobiles(self, centre: str) -> list[str]:
+        """The mobiles of the centre's active supervisors, but those opted out (STOP)."""
         return list(self.session.scalars(select(users.c.mobile).where(
             users.c.role == "supervisor", users.c.centre == centre, users.c.active.is_(True),
-            users.c.mobile.is_not(None)).order_by(users.c.id)))
+            users.c.mobile.is_not(None),
+            ~select(sms_opt_outs.c.number).where(sms_opt_outs.c.number == users.c.mobile).exists())
+            .order_by(users.c.id)))
+
+    # -- opt-outs of numbers that are not a professional's (a professional's is on their row) --------------
+
+    def opted_out(self, numbers: Iterable[str]) -> set[str]:
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return set()
+        return set(self.session.scalars(select(sms_opt_outs.c.number).where(sms_opt_outs.c.number.in_(wanted))))
+
+    def texted(self, number: str) -> bool:
+        """Whether ipoa texts this number: a user's mobile, or a number texted before."""
+        return bool(self.session.scalar(select(literal(True)).where(
+            select(users.c.id).where(users.c.mobile == number).exists()
+            | select(sms_messages.c.id).where(sms_messages.c.to == number).exists())))
+
+    def set_number_opted_out(self, number: str, at: datetime | None) -> bool:
+        """STOP (at) or START (None) of a number; True if it changed anything."""
+        if at is None:
+            return rowcount(self.session.execute(sms_opt_outs.delete().where(sms_opt_outs.c.number == number))) > 0
+        before = self.opted_out([number])
+        insert_ignoring_conflicts(self.session, sms_opt_outs, [{"number": number, "opted_out_at": at}])
+        return not before
 
     # -- escalation windows and digests --------------------------------------------------------------------
 

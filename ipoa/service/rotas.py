@@ -118,6 +118,12 @@ def _known(svc: Services, service: str) -> None:
         raise NotFound(f"no service {service}")
 
 
+def duty_in(svc: Services, uow: UnitOfWork, service: str, at: datetime) -> Duty:
+    """Who is on duty for the service at `at`, read in the caller's unit of work (a use case that texts
+    them in the same transaction: service/sms.py's escalations)."""
+    return _duty(svc, uow, service, at, uow.rotas.rota(service, at, at + _INSTANT))
+
+
 def on_duty_now(svc: Services, service: str, at: datetime | None = None) -> Duty:
     """Who is on duty for the service at `at` (now by default)."""
     _known(svc, service)

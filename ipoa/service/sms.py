@@ -35,7 +35,16 @@ from ..adapters.rate_limit import SenderBuckets
 from ..adapters.sms_gateway import PermanentSmsError, Submitted, TransientSmsError
 from ..adapters.sms_store import DIGEST_TEMPLATE  # the send claim's SQL needs it too
 from ..domain.calendar import LONDON
-from ..domain.rota.recipients import ON_DUTY, SHIFT_DUTY_LEAD, STANDING_DUTY_LEAD, SUPERVISOR, RecipientChoice
+from ..domain.rota.recipients import (
+    NOBODY,
+    ON_DUTY,
+    SHIFT_DUTY_LEAD,
+    STANDING_DUTY_LEAD,
+    SUPERVISOR,
+    Contact,
+    RecipientChoice,
+    choose_recipients,
+)
 from ..domain.sms.delivery import (
     HANDOVER_LEASE_SECONDS,
     SEND_LEASE_SECONDS,
@@ -189,7 +198,8 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
         # The rota at this instant, down the fall-back chain (service/rotas.referral_recipients); the step
         # and its reason are kept with the texts for the call page, and a referral that reached nobody
         # for the exceptions panel.
-        choice = rotas.referral_recipients(svc, uow, payload["service"], payload.get("centre"), now)
+        chosen = rotas.referral_recipients(svc, uow, payload["service"], payload.get("centre"), now)
+        choice = _without_opted_out_supervisors(uow, payload["service"], chosen)
         _record_choice(uow, outbox_id=message_id, call_ref=payload["ref"], referral_id=referral_id,
                        service=payload["service"], step=choice.step, reason=choice.reason, created_at=now)
         if choice.nobody:
@@ -213,6 +223,17 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
             out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=recipient,
                                   template=template, body=body, created_at=now, outbox_id=message_id))
     return out
+
+
+def _without_opted_out_supervisors(uow: UnitOfWork, service: str, choice: RecipientChoice) -> RecipientChoice:
+    """The choice, but supervisors whose mobile texted STOP (sms_opt_outs; a professional's opt-out is
+    honoured by the rota already): the same last step of the chain with those left, else nobody."""
+    if choice.step != SUPERVISOR:
+        return choice
+    stopped = uow.sms.opted_out(c.mobile for c in choice.recipients)
+    if not stopped:
+        return choice
+    return choose_recipients(service, (), (), None, [c for c in choice.recipients if c.mobile not in stopped])
 
 
 _BATCH_CHOICES = "ipoa_batch_choices"  # session.info: the recipient choices of a relay's batch, not yet written
@@ -271,24 +292,54 @@ def _trigger_roles(svc: Services, uow: UnitOfWork, referral_id: str, trigger: st
 
 
 def _escalation_recipients(svc: Services, uow: UnitOfWork, topic: str, payload: dict[str, Any]) -> list[Recipient]:
-    """A breached clock: the service's duty lead (referral clocks) and the receiving centre's
-    supervisors. A supervisor's own escalation of a referral: the duty lead only (the supervisors are
-    the ones asking)."""
+    """A breached clock: the service's duty lead(s) (referral clocks) and the receiving centre's
+    supervisors. A supervisor's own escalation of a referral: the duty lead(s) only (the supervisors are
+    the ones asking). The duty leads are the rota's, by the steps referral texts follow after the people on
+    duty (service/rotas.py, domain/rota/recipients.choose_recipients): the shift's duty lead(s), else the
+    standing duty lead, else the directory's number; never an opted-out, deactivated or OFF professional."""
     referral_id = payload.get("referral_id")
-    service = svc.directory.services.get(payload.get("service", "")) if referral_id else None
+    service = payload.get("service", "") if referral_id else ""
+    leads = _duty_leads(svc, uow, service) if service in svc.directory.services else ()
     by_supervisor = topic == "referral.escalated"
-    return escalation_recipients(service.duty_lead if service else None,
-                                 [] if by_supervisor else uow.sms.supervisor_mobiles(payload["centre"]))
+    recipients = escalation_recipients(None, [] if by_supervisor else uow.sms.supervisor_mobiles(payload["centre"]))
+    seen = {r.to for r in recipients}
+    return [*(Recipient("duty_lead", c.mobile, c.professional_id) for c in leads if c.mobile not in seen),
+            *recipients]
+
+
+def _duty_leads(svc: Services, uow: UnitOfWork, service: str) -> tuple[Contact, ...]:
+    now = svc.clock.now()
+    duty = rotas.duty_in(svc, uow, service, now)
+    # _duty leaves out the deactivated and those who texted OFF; opted-out people are left out here, as
+    # rotas.referral_recipients does (a directory number that is nobody's: the opt-outs of any number).
+    people = uow.rotas.contacts(p.id for p in (*duty.duty_leads, duty.standing_duty_lead) if p and p.id)
+
+    def contact(p: rotas.Person | None) -> Contact | None:
+        if p is None or (p.id is not None and (p.id not in people or not people[p.id].textable_at(now))):
+            return None
+        if p.id is None and uow.sms.opted_out([p.mobile]):
+            return None
+        return Contact(p.name, p.mobile, p.id)
+
+    shift_leads = [c for c in map(contact, duty.duty_leads) if c is not None]
+    return choose_recipients(service, (), shift_leads, contact(duty.standing_duty_lead), ()).recipients
 
 
 def _escalation(svc: Services, uow: UnitOfWork, message_id: str, topic: str, payload: dict[str, Any],
                 now: datetime) -> list[SmsMessage]:
     recipients = _escalation_recipients(svc, uow, topic, payload)
-    if not recipients:
-        log.warning("breach on %s (%s clock): nobody to text", payload["ref"], payload["clock"])
-        return []
     referral_id = payload.get("referral_id")
     by_supervisor = topic == "referral.escalated"
+    if not recipients:
+        log.warning("breach on %s (%s clock): nobody to text", payload["ref"], payload["clock"])
+        if referral_id and payload.get("service"):
+            # On the exceptions panel, as a referral whose texts reached nobody is: someone phones instead.
+            what = "escalated by a supervisor" if by_supervisor else BREACH_WORDS.get(payload["clock"], "overdue")
+            _record_choice(uow, outbox_id=message_id, call_ref=payload["ref"], referral_id=referral_id,
+                           service=payload["service"], step=NOBODY, created_at=now,
+                           reason=f"escalation ({what}): no duty lead for {payload['service']} nor supervisor "
+                                  f"with a mobile could be texted, phone {payload['service']} instead")
+        return []
     fields = {"ref": payload["ref"], "urgency": payload.get("urgency", "").replace("_", " "),
               "breach": "supervisor escalated" if by_supervisor else BREACH_WORDS.get(payload["clock"], "overdue"),
               "due": local_time_text(datetime.fromisoformat(payload["due_at"]), now)}

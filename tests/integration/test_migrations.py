@@ -161,3 +161,20 @@ def test_the_waiting_callers_index_goes_down_and_up_again(svc):
     assert "ix_phone_legs_waiting" in indexes()
     with svc.db.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_the_sms_opt_outs_migration_goes_down_and_up_again(svc):
+    """0017 adds sms_opt_outs (a supervisor's STOP), and removes it going down."""
+    def tables() -> set[str]:
+        return set(inspect(svc.db).get_table_names())
+
+    assert "sms_opt_outs" in tables()
+    cfg = alembic_config(svc.db)
+    try:
+        command.downgrade(cfg, "0016")
+        assert "sms_opt_outs" not in tables()
+    finally:
+        command.upgrade(cfg, "head")
+    assert "sms_opt_outs" in tables()
+    with svc.db.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []

@@ -38,7 +38,7 @@ def test_only_a_templates_own_words_count_not_its_comments(tmp_path):
     ("duty_lead", "queued", True),
     ("duty_lead", "submitting", True),  # handed to Twilio, its answer not yet back
     ("duty_lead", "delivered", True),
-    ("supervisor", "sent", True),
+    ("supervisor", "sent", False),  # a referring supervisor relays the referral; never acts for the service
     ("duty_lead", "pending", False),  # not yet handed to Twilio: it has reached nobody
     ("duty_lead", "failed", False),
     ("duty_lead", "undelivered", False),
