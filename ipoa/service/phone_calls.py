@@ -182,9 +182,13 @@ def _left(svc: Services, uow: UnitOfWork, leg: PhoneLeg, result: str, now: datet
         leg.left_queue_at = leg.left_queue_at or left_at
         return answers.ended()
     if result in (legs.REDIRECTED, "redirected-from-bridged"):
-        if leg.left_queue_at is None:
+        # A redirect out of the queue only ever comes from Answer (bridge), which marks the leg answered first.
+        # For a leg no answer holds it is stale: the first enqueue's action coming after the dial result put
+        # the caller back in the queue (the two race, or Twilio retried it), or after Answer undid an answer
+        # whose REST redirect timed out although Twilio made it. The caller is waiting (or will be, once the
+        # dial result puts them back): marking them left would hide them from handlers and from the callback.
+        if leg.answered_at is not None and leg.left_queue_at is None:
             leg.left_queue_at = now
-            leg.outcome = leg.outcome or (legs.ANSWERED if leg.answered_at else legs.LEFT)
         return None
     if result == legs.HANGUP:
         if leg.in_queue:
@@ -215,7 +219,10 @@ def _overflowing(svc: Services, leg: PhoneLeg, now: datetime) -> Answer:
             # A retried Leave: the transfer it was answered with again, not a hang-up without a word.
             return answers.put_through_again(centre, svc.directory, now, leg.outcome, greet=False, told=True)
         return answers.ended()
-    answer = answers.after_leaving(centre, svc.directory, now, overflowed=leg.overflowed_from is not None)
+    # Twilio's QueueTime restarts at the next <Enqueue>: it carries how long after first joining it comes.
+    rejoined = now - leg.enqueued_at if leg.enqueued_at is not None else None
+    answer = answers.after_leaving(centre, svc.directory, now, overflowed=leg.overflowed_from is not None,
+                                   rejoined=rejoined)
     if answer.kind == answers.OUT_OF_HOURS:
         leg.left_queue_at, leg.outcome = now, legs.OUT_OF_HOURS
     elif answer.kind == answers.OVERFLOW_QUEUE:
@@ -269,28 +276,35 @@ def _ended_at(leg: PhoneLeg, now: datetime, duration_seconds: int | None, timest
 def answered(svc: Services, call_sid: str, username: str) -> bool:
     """A handler answered the caller (the Answer button, before it redirects the call to them). False if the
     caller is no longer waiting (answered by someone else, hung up, gone): the handler is told, nothing changes."""
+    return _answer(svc, call_sid, username) is not None
+
+
+def _answer(svc: Services, call_sid: str, username: str) -> datetime | None:
+    """answered(): when the answer was made, None if it was not."""
     now = svc.clock.now()
     with svc.uow() as uow:
         store = PhoneLegStore(uow.session)
         leg = store.get(call_sid, lock=True)
         if leg is None or not leg.in_queue:
-            return False
+            return None
         leg.answered_at, leg.answered_by, leg.outcome = now, username, legs.ANSWERED
         store.save(leg, now)
         uow.commit()
-    return True
+    return now
 
 
 def bridge(svc: Services, call_sid: str, username: str, twiml: str) -> bool:
     """Answer: the caller is marked answered by this handler (one unit of work: nobody else answers them),
     then their call is redirected to `twiml` (a <Dial> to the handler's phone or Twilio Client identity,
-    built at the entry point: web/twiml.bridge_twiml) through the REST API. False: the caller was no longer
-    waiting. Should Twilio refuse or be unreachable, the answer is undone (the caller is still waiting, for
-    the next handler) and VoiceGatewayError raised for the entry point to say so."""
-    if not answered(svc, call_sid, username):
+    built at the entry point: web/twiml.bridge_twiml, its dial result's URL then named with this answer,
+    answers.naming_the_answer) through the REST API. False: the caller was no longer waiting. Should Twilio
+    refuse or be unreachable, the answer is undone (the caller is still waiting, for the next handler) and
+    VoiceGatewayError raised for the entry point to say so."""
+    at = _answer(svc, call_sid, username)
+    if at is None:
         return False
     try:
-        svc.voice_gateway.redirect(call_sid, twiml)
+        svc.voice_gateway.redirect(call_sid, answers.naming_the_answer(twiml, username, at))
     except VoiceGatewayError:
         if _unanswer(svc, call_sid, username):
             return False  # the caller hung up while Twilio was being asked: not put through, called back
@@ -298,23 +312,43 @@ def bridge(svc: Services, call_sid: str, username: str, twiml: str) -> bool:
     return True
 
 
-def dial_result(svc: Services, call_sid: str, dial_status: str) -> Answer:
+def dial_result(svc: Services, call_sid: str, dial_status: str, by: str | None = None,
+                at: int | None = None) -> Answer | None:
     """The <Dial> Answer put the caller through with ended (web/twiml.bridge_twiml's action), as Twilio's
-    DialCallStatus says. The handler reached: nothing changes. Not reached (busy, no answer, failed,
-    canceled): the caller was never answered, so the answer is undone and they are back in the same queue,
-    told so, their wait still counting from when they first joined it; or, if they hung up while the
-    handler's phone rang, the leg ends as that hang-up in the queue (called back past the threshold). A
-    retry changes nothing twice; an unknown CallSid changes nothing."""
+    DialCallStatus says, for the answer its URL names (`by`, and `at` in ms: answers.answer_ms). Only that
+    answer is acted on, so a late or retried dial result never undoes a later one:
+    - not reached (busy, no answer, failed, canceled) and it is the leg's answer: the caller was never
+      answered, so the answer is undone and they are back in the same queue, told so, their wait still counting
+      from when they first joined it; or, if they hung up while the handler's phone rang, the leg ends as that
+      hang-up in the queue (called back past the threshold);
+    - not reached and the caller is back in the queue already (a retry, or an answer Answer undid after its
+      REST redirect timed out although Twilio made it): the same back-in-queue answer, nothing changed;
+    - not reached and the caller was answered by someone else since: nothing changes, an empty answer (the
+      call has moved on);
+    - reached: nothing changes, unless the caller is waiting unanswered (Answer undid the answer after its
+      REST redirect timed out, but Twilio put them through): that answer is recorded, and the caller as having
+      left the queue then, so the call is counted answered and never later taken for an abandon.
+    A dial result without `by` and `at` (TwiML given before they were added) acts on the leg's answer, as
+    before. An unknown CallSid changes nothing."""
     now = svc.clock.now()
     with svc.uow() as uow:
         store = PhoneLegStore(uow.session)
         leg = store.get(call_sid, lock=True)
         if leg is None:
             return answers.not_ours()
+        named = by is not None and at is not None
+        ours = leg.answered_at is not None and (not named or (
+            leg.answered_by == by and answers.answer_ms(leg.answered_at) == at))
         if dial_status in legs.DIAL_REACHED:
+            if by is not None and at is not None and leg.in_queue:
+                _put_through(leg, by, answers.answer_from_ms(at), now)
+                store.save(leg, now)
+                uow.commit()
             return answers.ended()
         if leg.in_queue and leg.queue and leg.enqueued_at:  # a retry: back in the queue already
             return answers.back_in_queue(leg.queue, now - leg.enqueued_at)
+        if not ours:  # answered by someone else since (or by this handler again): not this dial result's
+            return None if leg.answered_at is not None and leg.hung_up_at is None else answers.ended()
         if leg.outcome != legs.ANSWERED or leg.answered_at is None or not leg.queue or not leg.enqueued_at:
             return answers.ended()
         # Logged without identifiers; the handler and the call are on the leg until the answer is undone.
@@ -330,6 +364,15 @@ def dial_result(svc: Services, call_sid: str, dial_status: str) -> Answer:
         store.save(leg, now)
         uow.commit()
     return answer
+
+
+def _put_through(leg: PhoneLeg, by: str, at: datetime, now: datetime) -> None:
+    """The caller, waiting unanswered by ipoa's record, was put through to `by` and reached them: answered `at`
+    (never before they were queued nor after now), and out of the queue then."""
+    assert leg.enqueued_at is not None
+    at = min(max(at, leg.enqueued_at), now)
+    log.info("voice: a handler was reached although Answer's redirect seemed to fail; counted answered")
+    leg.answered_at, leg.answered_by, leg.outcome, leg.left_queue_at = at, by, legs.ANSWERED, at
 
 
 def _unanswer(svc: Services, call_sid: str, username: str) -> bool:

@@ -3,6 +3,7 @@ library. The URLs Twilio is sent back to are absolute, from PUBLIC_BASE_URL: Twi
 and the webhooks check the signature against that same public URL (web/webhooks.py)."""
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
@@ -48,22 +49,27 @@ def render(answer: Answer | None, base_url: str) -> str:
     return str(response)
 
 
-def bridge_twiml(dial_to: str, base_url: str | None = None) -> str:
+def bridge_twiml(dial_to: str, base_url: str | None = None, *, by: str | None = None,
+                 at: datetime | None = None) -> str:
     """The caller put through to a handler (service/phone_calls.bridge): `dial_to` an E.164 number, or
     `client:<identity>` for a Twilio Client (a handler's browser or softphone). When the Dial ends Twilio
     requests its action (the dial result, web/voice_webhooks.py): a handler who did not pick up (busy, no
     answer, failed) leaves the caller waiting in the queue again, never ended in silence (docs/telephony.md,
-    "Answering a call"). `base_url`: PUBLIC_BASE_URL, the app's own when None (in a request)."""
+    "Answering a call"). The action's URL names the answer (`?by=<username>&at=<ms>`), so that a late or
+    retried dial result acts on that answer only: built before the answer is made, it carries the answer's
+    marks, which phone_calls.bridge replaces (answers.naming_the_answer); or this answer, given `by` and `at`.
+    `base_url`: PUBLIC_BASE_URL, the app's own when None (in a request)."""
     if base_url is None:
         from ..entry.request_context import services
 
         base_url = services().public_base_url
     response = VoiceResponse()
-    dial = Dial(timeout=DIAL_TIMEOUT_SECONDS, action=f"{base_url.rstrip('/')}{PREFIX}/dial-result",
-                method="POST")
+    action = f"{base_url.rstrip('/')}{PREFIX}/dial-result?by={answers.ANSWERED_BY_MARK}&at={answers.ANSWERED_AT_MARK}"
+    dial = Dial(timeout=DIAL_TIMEOUT_SECONDS, action=action, method="POST")
     if dial_to.startswith("client:"):
         dial.client(dial_to.removeprefix("client:"))
     else:
         dial.number(dial_to)
     response.append(dial)
-    return str(response)
+    twiml = str(response)
+    return answers.naming_the_answer(twiml, by, at) if by is not None and at is not None else twiml

@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from flask import Blueprint, Response, request
 
 from ..domain.telephony import answers, legs
-from ..domain.validation import text_problem, whole_number
+from ..domain.validation import day_in_range, text_problem, whole_number
 from ..entry.request_context import services
 from ..service import phone_calls
 from .access import csrf
@@ -63,7 +63,9 @@ def _seconds(name: str) -> int | None:
 
 
 def _timestamp(name: str) -> datetime | None:
-    """Twilio's Timestamp on a call-progress event: RFC 2822, whole seconds, UTC."""
+    """Twilio's Timestamp on a call-progress event: RFC 2822, whole seconds, UTC. A day outside 2000-2099 is
+    refused (the service keeps no records from before 2000, and 9999's last day overflowed date arithmetic:
+    a 500), as the reports' days are (domain/validation.day_in_range)."""
     value = request.form.get(name)
     if value is None or value == "":
         return None
@@ -71,9 +73,25 @@ def _timestamp(name: str) -> datetime | None:
         if len(value) > 64 or text_problem(value):
             raise ValueError(name)
         at = parsedate_to_datetime(value)
+        if not day_in_range(at.date()):
+            raise ValueError(name)
     except (TypeError, ValueError, IndexError, OverflowError):
-        raise _Bad(name, "must be a date and time as Twilio sends it (RFC 2822)") from None
+        raise _Bad(name, "must be a date and time as Twilio sends it (RFC 2822), from 2000 to 2099") from None
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _answer_named() -> tuple[str | None, int | None]:
+    """The answer a dial result's URL names (web/twiml.bridge_twiml): `by` (a username) and `at` (whole
+    milliseconds since 1970, within 2000-2099), both or neither (TwiML given before they were added)."""
+    by, at_text = request.args.get("by"), request.args.get("at")
+    if by is None and at_text is None:
+        return None, None
+    if by is None or not by or len(by) > _NUMBER_MAX or text_problem(by):
+        raise _Bad("by", f"must be a username of at most {_NUMBER_MAX} characters, with no control character")
+    at = whole_number(at_text, 13) if at_text is not None else None
+    if at is None or not day_in_range(answers.answer_from_ms(at).date()):
+        raise _Bad("at", "must be a whole number of milliseconds since 1970, from 2000 to 2099")
+    return by, at
 
 
 def _twiml(answer: answers.Answer | None) -> Response:
@@ -140,9 +158,10 @@ def dial_result():
         dial_status = request.form.get("DialCallStatus", "")
         if dial_status not in legs.DIAL_STATUSES:
             raise _Bad("DialCallStatus", "not one of Twilio's dial statuses")
+        by, at = _answer_named()  # our own, in the action URL Twilio signed
     except _Bad as exc:
         return _bad(exc)
-    return _twiml(phone_calls.dial_result(services(), sid, dial_status))
+    return _twiml(phone_calls.dial_result(services(), sid, dial_status, by, at))
 
 
 @bp.post("/status")

@@ -210,6 +210,46 @@ def test_a_caller_waiting_past_the_threshold_is_told_and_overflows_to_the_named_
     assert voice.wait(call)[0].startswith("You are number 1")  # overflows once: no ping-pong back to CNH
 
 
+@pytest.mark.parametrize("put_back", [False, True])
+def test_an_overflowed_caller_who_hangs_up_waited_from_first_joining_and_is_called_back(rest, svc, clock, put_back):
+    """Twilio's QueueTime restarts at the overflow's <Enqueue> into the other centre's queue: its action URL
+    says how long after first joining that was (?rejoined=), as a caller put back in the queue's does. The
+    shipped line overflows CNH to CHS after 180 s: 200 s in CNH (20 of them at a handler's phone that did not
+    pick up, for `put_back`) and 3 s in CHS is 203 s waited, abandoned and called back."""
+    call = queued(rest)
+    enqueued = leg(svc, call.sid).enqueued_at
+    if put_back:
+        clock.advance(seconds=20)
+        assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+        clock.advance(seconds=20)
+        rest.dial_outcome(call, "no-answer")
+        clock.advance(seconds=160)
+    else:
+        clock.advance(seconds=200)
+    rest.wait(call)
+    assert call.queue == "CHS" and "rejoined=200000" in call.enqueue_action
+    clock.advance(seconds=3)
+    rest.hang_up(call)
+    row = leg(svc, call.sid)
+    (made,) = all_calls(svc)
+    assert (row.outcome, row.call_ref, row.hung_up_at - enqueued) == ("abandoned", made.ref, timedelta(seconds=203))
+
+
+def test_an_overflowed_caller_taken_by_dial_queue_waited_from_first_joining(voice, svc, clock):
+    call = queued(voice)
+    enqueued = leg(svc, call.sid).enqueued_at
+    clock.advance(seconds=200)
+    voice.wait(call)
+    assert call.queue == "CHS"
+    clock.advance(seconds=10)
+    voice.dequeue("CHS")
+    clock.advance(minutes=5)
+    voice.hang_up(call)
+    row = leg(svc, call.sid)
+    # QueueTime 10 in CHS, sent late (when the bridged call ended): the middle of that second.
+    assert row.outcome == "answered" and row.answered_at - enqueued == timedelta(seconds=210.5)
+
+
 def test_a_caller_still_waiting_at_closing_time_is_told_and_put_through_to_the_out_of_hours_centre(voice, svc,
                                                                                                         clock):
     clock.set(datetime(2026, 11, 23, 16, 58, tzinfo=UTC))  # ASC closes at 17:00 (Monday)
@@ -308,7 +348,7 @@ def test_a_handler_who_does_not_pick_up_leaves_the_caller_waiting_in_the_queue(r
     enqueued = leg(svc, call.sid).enqueued_at
     clock.advance(seconds=20)
     assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
-    assert call.dial_action and call.dial_action.endswith("/webhooks/twilio/voice/dial-result")
+    assert call.dial_action and "/webhooks/twilio/voice/dial-result?by=handler&at=" in call.dial_action
     clock.advance(seconds=30)
     rest.dial_outcome(call, dial_status)
     assert NOT_PUT_THROUGH in call.heard and call.queue == "CNH" and not call.ended
@@ -382,6 +422,144 @@ def test_a_dial_result_for_an_unknown_call_gets_the_advice_and_stores_nothing(re
                                 {"DialCallStatus": "busy"})
     assert status == 200 and "999" in body and "<Hangup" in body
     assert [r.call_sid for r in legs(svc)] == [call.sid]
+
+
+def dial_result_url(call) -> str:
+    """The dial result Twilio requested last for this call: the URL it would retry."""
+    return [url for url, _, _ in call.answers if "/dial-result" in url][-1]
+
+
+@pytest.mark.parametrize("second", ["handler.two", "handler"])
+def test_a_late_retry_of_a_not_reached_dial_result_leaves_the_next_answer_alone(rest, svc, clock, second):
+    """The dial result's URL names the answer it ends (who, and when): Twilio's retry of the first handler's
+    `no-answer`, coming after the caller was answered again (by another handler, or the same one), changes
+    nothing; the call ends answered, never taken for an abandon."""
+    call = queued(rest)
+    clock.advance(seconds=20)
+    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    clock.advance(seconds=30)
+    rest.dial_outcome(call, "no-answer")
+    stale = dial_result_url(call)
+    assert "by=handler&" in stale and "at=" in stale
+    clock.advance(seconds=5)
+    assert phone_calls.bridge(svc, call.sid, second, bridge_twiml("client:two", svc.public_base_url))
+    answered = leg(svc, call.sid)
+    status, body = rest.webhook(call, stale, {"DialCallStatus": "no-answer"})
+    assert status == 200 and NOT_PUT_THROUGH not in body and "<Enqueue" not in body
+    assert leg(svc, call.sid) == answered
+    assert phone_queue.waiting_callers(svc, "CNH") == []
+    clock.advance(minutes=3)
+    rest.hang_up(call)
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.answered_by, row.answered_at) == ("answered", second, answered.answered_at)
+    assert all_calls(svc) == []
+
+
+@pytest.mark.parametrize("retried", [False, True])
+def test_a_redirected_enqueue_action_after_the_dial_result_leaves_the_caller_waiting(rest, svc, clock, retried):
+    """A redirect out of the queue only ever comes from Answer: the first enqueue's `redirected` action coming
+    after the dial result put the caller back in the queue (the two raced, or Twilio retried it) changes
+    nothing. The caller is still seen waiting, and called back if they hang up."""
+    call = queued(rest)
+    clock.advance(seconds=20)
+    if retried:
+        assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    else:  # Twilio runs the redirect, but its enqueue action comes only after the dial result
+        assert phone_calls.answered(svc, call.sid, "handler")
+        row = leg(svc, call.sid)
+        twiml = bridge_twiml("+447700900777", svc.public_base_url, by="handler", at=row.answered_at)
+        rest.queues["CNH"].remove(call.sid)
+        call.queue = None
+        rest._run(call, twiml, in_wait=True)
+    first_enqueue = [url for url, _, _ in call.answers if "/queue/left" in url][0] if retried else \
+        f"{svc.public_base_url}/webhooks/twilio/voice/queue/left"
+    clock.advance(seconds=30)
+    rest.dial_outcome(call, "no-answer")
+    assert call.queue == "CNH" and NOT_PUT_THROUGH in call.heard
+    before = leg(svc, call.sid)
+    assert rest.webhook(call, first_enqueue, {"QueueResult": "redirected", "QueueTime": "20"})[0] == 200
+    assert leg(svc, call.sid) == before
+    assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
+    clock.advance(seconds=60)
+    rest.hang_up(call)
+    row = leg(svc, call.sid)
+    (made,) = all_calls(svc)
+    assert (row.outcome, row.call_ref, row.hung_up_at - row.enqueued_at) == ("abandoned", made.ref,
+                                                                             timedelta(seconds=110))
+
+
+class _TimesOutAfterRedirecting:
+    """Twilio's REST API redirects the call, but its answer never comes back in time."""
+
+    def __init__(self, real, *, redirects=True):
+        self.real, self.redirects, self.held = real, redirects, []
+
+    def redirect(self, call_sid, twiml):
+        if self.redirects:
+            self.real.redirect(call_sid, twiml)
+        else:  # Twilio redirects it only later: the test does (after Answer undid the answer)
+            self.held.append(twiml)
+        raise VoiceGatewayError("Twilio could not be reached: ReadTimeoutError")
+
+    def call_state(self, call_sid):
+        return self.real.call_state(call_sid)
+
+
+@pytest.mark.parametrize("order", ["redirect_first", "undo_first"])
+def test_a_redirect_that_timed_out_but_happened_and_was_not_picked_up_puts_the_caller_back(rest, svc, clock,
+                                                                                            monkeypatch, order):
+    """The REST redirect timed out, so Answer undid the answer and told the handler; but Twilio had redirected
+    the caller, and the handler's phone then rang out: the caller is told and back in the queue, never hung up
+    on in silence, and called back if they give up."""
+    call = queued(rest)
+    clock.advance(seconds=20)
+    real = svc.voice_gateway
+    if order == "undo_first":  # the enqueue's redirected action comes after Answer undid the answer
+        late = _TimesOutAfterRedirecting(real, redirects=False)
+        monkeypatch.setattr(svc, "voice_gateway", late)
+        with pytest.raises(VoiceGatewayError):
+            phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+        real.redirect(call.sid, late.held[0])
+    else:
+        monkeypatch.setattr(svc, "voice_gateway", _TimesOutAfterRedirecting(real))
+        with pytest.raises(VoiceGatewayError):
+            phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    clock.advance(seconds=30)
+    status, body = rest.dial_outcome(call, "no-answer")
+    assert status == 200 and NOT_PUT_THROUGH in call.heard and call.queue == "CNH" and not call.ended
+    row = leg(svc, call.sid)
+    assert (row.answered_at, row.answered_by, row.outcome, row.left_queue_at) == (None, None, None, None)
+    assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
+    clock.advance(seconds=10)
+    rest.hang_up(call)
+    row = leg(svc, call.sid)
+    (made,) = all_calls(svc)
+    assert (row.outcome, row.call_ref, row.hung_up_at - row.enqueued_at) == ("abandoned", made.ref,
+                                                                             timedelta(seconds=60))
+
+
+def test_a_redirect_that_timed_out_but_reached_the_handler_is_counted_answered(rest, svc, clock, monkeypatch):
+    """The answer was undone after the REST redirect timed out, but Twilio put the caller through and the
+    handler picked up: the dial result records that answer (who, and when), so the call is counted answered
+    and the caller is never later taken for an abandon."""
+    call = queued(rest)
+    clock.advance(seconds=20)
+    real = svc.voice_gateway
+    late = _TimesOutAfterRedirecting(real, redirects=False)
+    monkeypatch.setattr(svc, "voice_gateway", late)
+    with pytest.raises(VoiceGatewayError):
+        phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    answered_at = clock.now()
+    real.redirect(call.sid, late.held[0])  # Twilio did redirect: the enqueue's action came after the undo
+    assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
+    clock.advance(minutes=4)
+    status, body = rest.dial_outcome(call, "completed")
+    assert status == 200 and "<Hangup" in body and call.ended
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.answered_by, row.answered_at, row.left_queue_at) == (
+        "answered", "handler", answered_at, answered_at)
+    assert row.hung_up_at == clock.now() and all_calls(svc) == []
+    assert phone_queue.waiting_callers(svc, "CNH") == []
 
 
 def test_the_console_voice_gateway_records_the_bridge(svc):

@@ -92,9 +92,28 @@ def test_a_signature_for_another_url_is_403(client, svc, twilio):
     ("/status", {"CallSid": SID, "CallStatus": "completed", "Timestamp": "Mon, 23 Nov 2026 10:00:05 +0000\x00"},
      "Timestamp"),
     ("/status", {"CallSid": SID, "CallStatus": "completed\x00"}, "CallStatus"),
+    # Signed, so only Twilio could send them: outside 2000-2099 (9999's end overflowed: a 500).
+    ("/status", {"CallSid": SID, "CallStatus": "completed", "Timestamp": "Fri, 31 Dec 9999 23:59:59 +0000"},
+     "Timestamp"),
+    ("/status", {"CallSid": SID, "CallStatus": "completed", "Timestamp": "Fri, 31 Dec 9999 23:59:59 -1200"},
+     "Timestamp"),
+    ("/status", {"CallSid": SID, "CallStatus": "completed", "Timestamp": "31 Dec 9999 23:59:59 GMT"}, "Timestamp"),
+    ("/status", {"CallSid": SID, "CallStatus": "completed", "Timestamp": "Mon, 01 Jan 1900 00:00:00 +0100"},
+     "Timestamp"),
+    ("/status", {"CallSid": SID, "CallStatus": "completed", "Timestamp": "Fri, 31 Dec 1999 23:59:59 +0000"},
+     "Timestamp"),
     ("/dial-result", {"CallSid": SID, "DialCallStatus": "exploded"}, "DialCallStatus"),
     ("/dial-result", {"CallSid": SID}, "DialCallStatus"),
     ("/dial-result", {"CallSid": "CA1", "DialCallStatus": "busy"}, "CallSid"),
+    # The answer the dial result ends (web/twiml.bridge_twiml): both, or neither.
+    ("/dial-result?by=handler", {"CallSid": SID, "DialCallStatus": "busy"}, "at"),
+    ("/dial-result?at=1795428000000", {"CallSid": SID, "DialCallStatus": "busy"}, "by"),
+    ("/dial-result?by=handler&at=soon", {"CallSid": SID, "DialCallStatus": "busy"}, "at"),
+    ("/dial-result?by=handler&at=%2B1795428000000", {"CallSid": SID, "DialCallStatus": "busy"}, "at"),
+    ("/dial-result?by=handler&at=" + "9" * 20, {"CallSid": SID, "DialCallStatus": "busy"}, "at"),
+    ("/dial-result?by=handler&at=253402300799000", {"CallSid": SID, "DialCallStatus": "busy"}, "at"),  # 9999
+    ("/dial-result?by=" + "h" * 257 + "&at=1795428000000", {"CallSid": SID, "DialCallStatus": "busy"}, "by"),
+    ("/dial-result?by=&at=1795428000000", {"CallSid": SID, "DialCallStatus": "busy"}, "by"),
     ("/queue/left?rejoined=soon", {"CallSid": SID, "QueueResult": "hangup"}, "rejoined"),
     ("/status", {"CallSid": SID + "\x00", "CallStatus": "completed"}, "CallSid"),
 ])

@@ -118,7 +118,7 @@ def test_a_service_is_related_to_a_call_while_its_referral_is_open_and_72_hours_
     from ipoa.domain.access import REFERRAL_ACCESS_AFTER_CLOSE, referring_services
 
     now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-    assert REFERRAL_ACCESS_AFTER_CLOSE == timedelta(hours=72)
+    assert timedelta(hours=72) == REFERRAL_ACCESS_AFTER_CLOSE
     referrals = [("DN", now - timedelta(hours=72)), ("CRT", now - timedelta(hours=72, seconds=1)), ("ILT", None),
                  ("SCA", now - timedelta(days=400)), ("SCA", None), ("DN", None)]
     assert referring_services(referrals, now) == ("DN", "ILT", "SCA")  # each once, in the order referred

@@ -212,3 +212,31 @@ def test_call_statuses_only_move_on():
 def test_a_whole_second_twilio_reading_is_dated_by_now_within_its_second_else_its_middle(late, dated):
     reading = MONDAY_10 + timedelta(seconds=5)
     assert twilio_dated(reading, reading + timedelta(seconds=late)) == reading + timedelta(seconds=dated)
+
+
+@pytest.mark.parametrize("reading", [datetime.max.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC) - timedelta(
+    milliseconds=500), datetime.min.replace(tzinfo=UTC)])
+def test_a_twilio_reading_at_either_end_of_the_calendar_never_overflows(reading):
+    assert twilio_dated(reading, MONDAY_10) == (MONDAY_10 if reading > MONDAY_10 else reading + timedelta(
+        milliseconds=500))
+
+
+def test_a_waiting_caller_overflowing_into_another_queue_says_when_they_first_joined():
+    """Twilio's QueueTime restarts at the overflow's <Enqueue>: its action needs how long after first joining
+    that was, as a caller back in the queue's does (answers.back_in_queue)."""
+    after = answers.after_leaving(line("CNH"), DIRECTORY, MONDAY_10, rejoined=timedelta(seconds=200.25))
+    assert after.kind == answers.OVERFLOW_QUEUE and after.steps == (Enqueue("CHS", 200250),)
+    again = answers.after_leaving(line("CNH"), DIRECTORY, MONDAY_10, overflowed=True, rejoined=timedelta(seconds=9))
+    assert again.steps == (Enqueue("CNH", 9000),)
+    first = answers.to_queue(line("CNH"), DIRECTORY, MONDAY_10, {"CNH": QueueState(timedelta(seconds=181), 1)})
+    assert first.steps[-1] == Enqueue("CHS")  # a new caller joins a queue for the first time: QueueTime is right
+
+
+def test_the_dial_result_names_the_answer_it_ends():
+    at = MONDAY_10 + timedelta(microseconds=123_456)
+    twiml = '<Dial action="https://x/dial-result?by=ANSWERED-BY&amp;at=ANSWERED-AT" />'
+    named = answers.naming_the_answer(twiml, "h&o w<n", at)
+    assert named == ('<Dial action="https://x/dial-result?by=h%26o%20w%3Cn&amp;at='
+                     f'{answers.answer_ms(at)}" />')
+    assert answers.answer_ms(at) == 1795428000123 and answers.answer_from_ms(1795428000123) == MONDAY_10 + \
+        timedelta(milliseconds=123)

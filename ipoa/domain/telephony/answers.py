@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from ..directory import Centre, Directory
@@ -50,9 +51,10 @@ class Menu:
 @dataclass(frozen=True)
 class Enqueue:
     queue: str  # a centre code: one Twilio queue per centre
-    # A caller back in the queue after a handler did not pick up (back_in_queue): how long after first joining
-    # it they rejoined, in whole milliseconds. Twilio's QueueTime then counts from rejoining, so the enqueue's
-    # action needs it to date the caller's leaving (service/phone_calls.py _left_at).
+    # A caller who was queued before (back in the queue after a handler did not pick up, back_in_queue; or moved
+    # to the overflow centre's queue, after_leaving): how long after first joining a queue they joined this
+    # one, in whole milliseconds. Twilio's QueueTime then counts from this <Enqueue>, so the enqueue's action
+    # needs it to date the caller's leaving (service/phone_calls.py _left_at).
     rejoined_ms: int | None = None
 
 
@@ -202,17 +204,21 @@ def holding(position: int | None, expected: timedelta | None, *, queue: str | No
     return Answer((Say(place + wait), Pause(WAIT_PAUSE_SECONDS)), WAITING, queue=queue)
 
 
-def after_leaving(centre: Centre, directory: Directory, now: datetime, *, overflowed: bool = False) -> Answer:
+def after_leaving(centre: Centre, directory: Directory, now: datetime, *, overflowed: bool = False,
+                  rejoined: timedelta | None = None) -> Answer:
     """The caller left `centre`'s queue (the wait URL's Leave). The centre closed: its out-of-hours route.
     Else to the overflow centre, once (`overflowed`: a retried action for a caller who overflowed already,
-    who goes back into the queue they are in); if that has closed since, back into the centre's own queue."""
+    who goes back into the queue they are in); if that has closed since, back into the centre's own queue.
+    `rejoined`: how long after first joining a queue the caller left this one; the <Enqueue> carries it,
+    since Twilio's QueueTime restarts there (Enqueue.rejoined_ms)."""
     if not centre.calendar.is_open(now):
         return _out_of_hours(centre, directory, now, greet=False)
     overflow = centre.voice.overflow if centre.voice else None
     target = directory.centres.get(overflow.to) if overflow else None
     if overflowed or target is None or not target.calendar.is_open(now):
-        return Answer((Enqueue(centre.code),), QUEUED, queue=centre.code)
-    return _overflow(centre, target, (), told=True)  # the wait URL's answer told the caller already
+        return Answer((Enqueue(centre.code, _ms(rejoined)),), QUEUED, queue=centre.code)
+    # The wait URL's answer told the caller already.
+    return _overflow(centre, target, (), told=True, rejoined=rejoined)
 
 
 def put_through_again(centre: Centre, directory: Directory, now: datetime, outcome: str, *,
@@ -244,8 +250,37 @@ NOT_PUT_THROUGH = "Sorry, we could not put you through. You are still in the que
 def back_in_queue(queue: str, rejoined: timedelta) -> Answer:
     """Answer put the caller through to a handler whose phone did not pick up: told, and back in the same
     queue (their wait still counts from when they first joined it)."""
-    rejoined_ms = max(int(rejoined / timedelta(milliseconds=1)), 0)
-    return Answer((Say(NOT_PUT_THROUGH), Enqueue(queue, rejoined_ms)), QUEUED, queue=queue)
+    return Answer((Say(NOT_PUT_THROUGH), Enqueue(queue, _ms(rejoined) or 0)), QUEUED, queue=queue)
+
+
+def _ms(span: timedelta | None) -> int | None:
+    return None if span is None else max(span // timedelta(milliseconds=1), 0)
+
+
+# The dial result (the action of the <Dial> Answer puts the caller through with) names the answer it ends:
+# who answered, and when, in whole milliseconds since 1970 (its URL's `by` and `at`; Twilio signs the whole URL).
+# A late or retried dial result then acts on that answer only, never on a later one (service/phone_calls.py
+# dial_result; docs/telephony.md, "Answering a call"). The TwiML is built by the entry point before the answer
+# is made (web/twiml.bridge_twiml), with these marks where the answer goes; phone_calls.bridge names it.
+ANSWERED_BY_MARK = "ANSWERED-BY"
+ANSWERED_AT_MARK = "ANSWERED-AT"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def answer_ms(at: datetime) -> int:
+    """An answer's time as the dial result's URL carries it: whole milliseconds since 1970, rounded down."""
+    return (at - _EPOCH) // timedelta(milliseconds=1)
+
+
+def answer_from_ms(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def naming_the_answer(twiml: str, by: str, at: datetime) -> str:
+    """`twiml` (web/twiml.bridge_twiml's) with the answer's marks replaced by this answer. The username is
+    percent-encoded, so it is safe in the URL and in the XML attribute alike."""
+    return (twiml.replace(f"by={ANSWERED_BY_MARK}", f"by={quote(by, safe='')}")
+            .replace(f"at={ANSWERED_AT_MARK}", f"at={answer_ms(at)}"))
 
 
 def ended() -> Answer:
@@ -287,7 +322,10 @@ def _overflow_target(centre: Centre, directory: Directory, now: datetime, state:
     return target if too_long or nobody else None
 
 
-def _overflow(centre: Centre, target: Centre, lead: tuple[Step, ...], *, told: bool = False) -> Answer:
+def _overflow(centre: Centre, target: Centre, lead: tuple[Step, ...], *, told: bool = False,
+              rejoined: timedelta | None = None) -> Answer:
+    """To the overflow centre: by phone, or into its queue (`rejoined`: for a caller who waited in `centre`'s
+    queue, how long after first joining it they left it; None for a new caller)."""
     assert centre.voice is not None and centre.voice.overflow is not None
     if not told:
         lead = (*lead, Say(f"All our call handlers are busy just now. We are putting you through to the "
@@ -295,5 +333,5 @@ def _overflow(centre: Centre, target: Centre, lead: tuple[Step, ...], *, told: b
     if centre.voice.overflow.via == "dial" and target.phone is not None:
         return Answer((*lead, Dial(target.phone), Say(ADVICE), Hangup()), OVERFLOW_DIAL,
                       overflowed_from=centre.code)
-    return Answer((*lead, Enqueue(target.code)), OVERFLOW_QUEUE, queue=target.code,
+    return Answer((*lead, Enqueue(target.code, _ms(rejoined))), OVERFLOW_QUEUE, queue=target.code,
                   overflowed_from=centre.code)

@@ -83,10 +83,13 @@ def twilio_dated(reading: datetime, now: datetime) -> datetime:
     a status callback's CallDuration or Timestamp): at `reading` or within the second after it. ipoa's own
     `now` where it is no later than the end of that second (the callback came on time: its own reading is
     the finer one, so a caller who hung up after 5.5 s, QueueTime 5, waited more than 5 s); otherwise (a
-    retry, a slow network) the middle of that second, so that a whole-second threshold classifies it right."""
-    if now <= reading + _ONE_SECOND:
+    retry, a slow network) the middle of that second, so that a whole-second threshold classifies it right.
+    Safe for any datetime: a reading in the calendar's last second (datetime.max) is after now."""
+    try:
+        on_time = now <= reading + _ONE_SECOND
+    except OverflowError:
         return now
-    return reading + _HALF_SECOND
+    return now if on_time else reading + _HALF_SECOND
 
 
 def end_in_queue(waited: timedelta, threshold: timedelta) -> str:
