@@ -205,12 +205,14 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
         if choice.nobody:
             log.warning("referral %s: nobody to text for service %s", payload["ref"], payload["service"])
             return []
-        body = svc.sms_templates.render("referral_sent", **fields,
-                                        link=_link(svc, uow, now, referral_id=referral_id))
+        # The referring centre's supervisor relays it by phone and does not act for the service: a text that
+        # asks them to ring the service, not one inviting ACCEPT (domain/sms/invitations.py).
+        template = "referral_relay" if choice.step == SUPERVISOR else "referral_sent"
+        body = svc.sms_templates.render(template, **fields, link=_link(svc, uow, now, referral_id=referral_id))
         kind = RECIPIENT_KIND[choice.step]
         for c in choice.recipients:
             out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id,
-                                  recipient=Recipient(kind, c.mobile, c.professional_id), template="referral_sent",
+                                  recipient=Recipient(kind, c.mobile, c.professional_id), template=template,
                                   body=body, created_at=now, outbox_id=message_id))
     else:
         updates_to = uow.sms.updates_to(payload["ref"])

@@ -106,7 +106,10 @@ def test_with_no_standing_duty_lead_the_referring_centres_supervisor_is_texted(a
     call = referred_call(svc, handler_actor)
     drain(app, svc)
     (only,) = texts(svc)
-    assert (only.to, only.recipient_kind, only.template) == ("+447700900301", "supervisor", "referral_sent")
+    assert (only.to, only.recipient_kind, only.template) == ("+447700900301", "supervisor", "referral_relay")
+    # They relay it by phone and do not act for the service: asked to ring it, never to reply ACCEPT.
+    assert only.body.startswith(f"{call.ref}: new ") and "Nobody there could be texted: please ring DN." in only.body
+    assert "ACCEPT" not in only.body and "DECLINE" not in only.body
     assert chosen(svc, call.ref) == ("supervisor", "nobody on duty for DN and no duty lead: texted the referring "
                                                    "centre's supervisor, Supervisor")
 

@@ -277,7 +277,7 @@ def test_a_supervisor_who_texted_stop_is_not_texted_until_start(svc, handler_act
     assert reply(svc, "START", from_=SUPERVISOR) == ""
     referred_call(svc, handler_actor)
     handle_events(svc)
-    assert [t.template for t in texts(svc) if t.to == SUPERVISOR] == ["referral_sent"]
+    assert [t.template for t in texts(svc) if t.to == SUPERVISOR] == ["referral_relay"]
 
 
 # -- D1. a referring centre's supervisor relays; they do not act for the service ------------------------------

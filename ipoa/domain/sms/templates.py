@@ -21,6 +21,7 @@ __all__ = ["TEMPLATE_NAMES", "SmsTemplateError", "SmsTemplates"]
 # The shipped set; the app passes it as `required` so a missing file stops start-up, not a send.
 TEMPLATE_NAMES: tuple[str, ...] = (
     "referral_sent",
+    "referral_relay",
     "referral_accepted",
     "referral_declined",
     "referral_completed",
