@@ -89,17 +89,29 @@ def printable(text: str | None, width: int = 64) -> str:
     return kept.strip()[:width]
 
 
+# What an unknown username is recorded as typed only if it is made of: letters and digits (any script)
+# and these (jane.smith, j_o'neil, jane-smith, jane.smith@nhs.net), which is what usernames are.
+USERNAME_PUNCTUATION = "._-@'"
+
+
+def looks_like_a_username(name: str) -> bool:
+    return bool(name) and all(ch.isalnum() or ch in USERNAME_PUNCTUATION for ch in name)
+
+
 def attempted_username(typed: str | None) -> str:
     """What a failed or refused sign-in is recorded under (the security log keeps it for good, and
     administrators read it): the username typed, as printable() keeps it; "(blank)" for nothing; and
-    "(not a username)" for text with a space, which no username has (users._check_username). A handler
-    whose session ended mid-call may type on into the sign-in page's username box, and a patient's name or
-    NHS number has no place in the security log. What reads as an identifier (an NHS number, a phone
-    number, a postcode, a date) is replaced as in a log line (log_redaction.redact)."""
+    "(not a username)" for text that does not look like one: with a space, which no username has
+    (users._check_username), or with any character but letters, digits and USERNAME_PUNCTUATION. A
+    password typed into the username box is kept out that way (most have such a character), and a
+    mistyped username is still recorded as typed. A handler whose session ended mid-call may type on
+    into the sign-in page's username box, and a patient's name or NHS number has no place in the security
+    log. What reads as an identifier (an NHS number, a phone number, a postcode) is replaced as in a log
+    line (log_redaction.redact)."""
     name = printable(typed)
     if not name:
         return "(blank)"
-    if any(ch.isspace() for ch in name):
+    if not looks_like_a_username(name):
         return "(not a username)"
     return redact(name)
 

@@ -74,8 +74,11 @@ def ended_by(row: Row, now: datetime, limits: Limits) -> str | None:
     """Why a loaded session has ended by now ("idle", "expired"), or None if it stands."""
     if now >= row.expires_at:
         return "expired"
-    idle = PENDING_MFA_FOR if row.pending_mfa else limits.idle
-    if now - row.last_seen_at > idle:
+    # The half-made session's 10 minutes run from the password (the row is made then), not from the last
+    # request: reloading the code page does not keep it waiting (docs/security.md, "Multi-factor sign-in").
+    if row.pending_mfa and now - row.created_at > PENDING_MFA_FOR:
+        return "expired"
+    if now - row.last_seen_at > limits.idle:
         return "idle"
     return None
 

@@ -92,11 +92,20 @@ def check_password(svc: Services, policy: Policy, username: str, password: str, 
     """One sign-in attempt with a username and password; `replacing` is the visitor's session id, which
     the new session replaces (so an id known before sign-in is useless after it)."""
     now = svc.clock.now()
+    # One spelling of what was typed for the whole attempt: the lock's key, the lookup, the count and the
+    # lockout. Spaces around it and invisible characters in it are not part of a username (no username has
+    # them: users._check_username), so "handler " is handler, found, checked and locked as handler; were
+    # the lookup exact and the count not, a variant spelling would lock an unknown name but not a known
+    # one, and the answers would tell them apart (docs/security.md, "Signing in").
+    typed = security.printable(username)
     with svc.uow() as uow:
-        uow.users.one_at_a_time(security.printable(username) or "(blank)")  # a lock's key, never stored
-        user = None if security.has_control_characters(username) else uow.users.find(username)
+        uow.users.one_at_a_time(typed or "(blank)")  # a lock's key, never stored
+        user = uow.users.find(typed) if typed else None
         # Recorded under the account's username; under what was typed only as far as it could be one.
-        name = user.username if user is not None else security.attempted_username(username)
+        name = user.username if user is not None else security.attempted_username(typed)
+        if name != typed:
+            # Counted under `name`, which other spellings share ("(not a username)"): one at a time too.
+            uow.users.one_at_a_time(name)
         until = _locked_until(uow, name, user, now, policy)
         if until is not None:
             security.record(uow, now, security.SIGN_IN_REFUSED, name, client=client, detail={"reason": "locked"})

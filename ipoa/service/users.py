@@ -340,9 +340,10 @@ def _summary(user: User) -> UserSummary:
 
 def _check_username(username: str) -> None:
     # The sign-in form takes at most 64 characters, and a username is shown on pages and in logs.
-    if not username or len(username) > USERNAME_MAX or username != security.printable(username, USERNAME_MAX) \
-            or any(ch.isspace() for ch in username):
-        raise UserError(f"a username is 1 to {USERNAME_MAX} characters, without spaces or control characters",
+    # Letters, digits and ._-@' only: what the security log records a failed sign-in under as typed
+    # (security.looks_like_a_username), so a real username and an unknown one are treated alike.
+    if not username or len(username) > USERNAME_MAX or not security.looks_like_a_username(username):
+        raise UserError(f"a username is 1 to {USERNAME_MAX} characters: letters, digits and . _ - @ ' only",
                         "username")
 
 

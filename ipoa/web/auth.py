@@ -15,9 +15,10 @@ same whatever password was typed: nothing is checked while it is locked."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -71,9 +72,12 @@ def _throttle():
 
 
 def _throttled(username: str | None):
-    """A 429 with Retry-After if this address has failed too often lately; else None."""
-    wait = _throttle().retry_after(request.remote_addr)
+    """A 429 with Retry-After if this address has failed too often lately; else None, and the attempt
+    is counted as under way until this request ends (throttle.Throttle.begin: the check and the count
+    are one step, so parallel attempts get no more than the limit)."""
+    wait = _throttle().begin(request.remote_addr)
     if wait is None:
+        g.signin_attempt_from = request.remote_addr
         return None
     try:
         svc = services()
@@ -91,22 +95,35 @@ def _throttled(username: str | None):
     return resp
 
 
+@bp.teardown_request
+def _attempt_over(exc: BaseException | None) -> None:
+    # After the view, which has counted a failure already (`failed`), whatever the outcome or error.
+    if "signin_attempt_from" not in g:
+        return
+    try:
+        _throttle().end(g.pop("signin_attempt_from"))
+    except Exception as failure:  # noqa: BLE001 - the answer has gone; the count runs out by itself
+        log.warning("sign-in attempt not ended in the throttle: %s", type(failure).__name__)
+
+
 def _unavailable():
     return render_template("error.html", code=503, title="Sign-in is unavailable", message=_UNRECORDED), 503
 
 
-def _finish(outcome: signin.Outcome):
-    """The session moved to its new id: signed in, or on to the second factor."""
+def _finish(outcome: signin.Outcome, *, new_person: bool):
+    """The session moved to its new id: signed in, or on to the second factor. `new_person`: after a
+    password, which starts from an empty session (web/sessions.py, ServerSession.move_to); after the
+    second factor the half-made session was the same user's."""
     if outcome.sid is None:  # signin names the new session with every outcome that reaches here
         raise RuntimeError(f"sign-in outcome {outcome.result} without its session")
-    web_sessions.started(outcome.sid)
+    web_sessions.started(outcome.sid, new_person=new_person)
     nxt = _safe_next(request.args.get("next"))
     if outcome.result == signin.SIGNED_IN:
         if outcome.user is None:  # signin hands over the user with every SIGNED_IN
             raise RuntimeError("signed in without a user")
         login_user(outcome.user)
         if outcome.recovery_codes:
-            session["mfa_recovery_codes"] = list(outcome.recovery_codes)
+            keep_recovery_codes(outcome.user, outcome.recovery_codes)
             return redirect(url_for("account.recovery_codes", next=nxt))
         if outcome.recovery_codes_left is not None:
             left = outcome.recovery_codes_left
@@ -144,7 +161,7 @@ def login():
         if outcome.result == signin.FAILED:
             flash(WRONG, "error")
             return render_template("login.html", form=form), 401
-        return _finish(outcome)
+        return _finish(outcome, new_person=True)
     return render_template("login.html", form=form)
 
 
@@ -198,8 +215,7 @@ def mfa_enrol():
         return _gone()
     if signin.enrolled(user):
         return redirect(url_for("auth.mfa_code", next=_safe_next(request.args.get("next"))))
-    secret = session.get("mfa_new_secret") or mfa.new_secret()
-    session["mfa_new_secret"] = secret  # in the session's row on the server, never in the cookie
+    secret = new_secret_for(user)
     form = CodeForm()
     if form.validate_on_submit():
         refused = _throttled(user.username)
@@ -215,7 +231,7 @@ def mfa_enrol():
             log.error("enrolment refused: the security log could not be written (%s)", type(exc).__name__)
             return _unavailable()
         if outcome.result == signin.SIGNED_IN:
-            session.pop("mfa_new_secret", None)
+            forget_new_secret()
         return _after_code(outcome, "mfa_enrol.html", form=form, **enrolment_page(user, secret), new_code=True)
     status = 422 if form.is_submitted() else 200
     return render_template("mfa_enrol.html", form=form, **enrolment_page(user, secret)), status
@@ -240,7 +256,41 @@ def _after_code(outcome: signin.Outcome, template: str, new_code: bool = False, 
     if outcome.result in (signin.NEEDS_CODE, signin.NEEDS_ENROLMENT):
         target = "auth.mfa_code" if outcome.result == signin.NEEDS_CODE else "auth.mfa_enrol"
         return redirect(url_for(target, next=_safe_next(request.args.get("next"))))
-    return _finish(outcome)
+    return _finish(outcome, new_person=False)
+
+
+# --- what the session holds for one user until it is shown ----------------------------------------------
+# A new authenticator secret (until the app's first code confirms it) and a new set of recovery codes
+# (until the page shows them once) are kept in the session's row with the id of the user they were made
+# for, and are used only for that user: a session that somehow carries them (a shared browser, a planted
+# cookie) never shows one person's secret or codes to another (docs/security.md, "Multi-factor sign-in").
+
+def new_secret_for(user: User) -> str:
+    """The secret being set up for this user: the one already shown to them, or a new one."""
+    kept = session.get("mfa_new_secret")
+    if isinstance(kept, dict) and kept.get("user_id") == user.id and isinstance(kept.get("secret"), str):
+        return kept["secret"]
+    secret = mfa.new_secret()
+    session["mfa_new_secret"] = {"user_id": user.id, "secret": secret}  # in the row on the server, never the cookie
+    return secret
+
+
+def forget_new_secret() -> None:
+    session.pop("mfa_new_secret", None)
+
+
+def keep_recovery_codes(user: User, codes: Iterable[str]) -> None:
+    session["mfa_recovery_codes"] = {"user_id": user.id, "codes": list(codes)}
+
+
+def take_recovery_codes(user: User) -> list[str]:
+    """The recovery codes made for this user, once (they are removed as they are read); [] if none."""
+    kept = session.pop("mfa_recovery_codes", None)
+    user_id = getattr(user, "id", None)
+    if user_id is not None and isinstance(kept, dict) and kept.get("user_id") == user_id \
+            and isinstance(kept.get("codes"), list):
+        return [str(code) for code in kept["codes"]]
+    return []
 
 
 # --- signing out --------------------------------------------------------------------------------------

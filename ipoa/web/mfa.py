@@ -3,13 +3,25 @@ not require one (MFA_VOLUNTARY), and new recovery codes; the recovery codes page
 once. Setting up at sign-in, when the role requires it, is auth.mfa_enrol."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import logout_user
 
 from ..entry.request_context import current, services
 from ..service import mfa, signin
 from . import sessions as web_sessions
-from .auth import WRONG_CODE, WRONG_NEW_CODE, CodeForm, SignInForm, _safe_next, enrolment_page, policy
+from .auth import (
+    WRONG_CODE,
+    WRONG_NEW_CODE,
+    CodeForm,
+    SignInForm,
+    _safe_next,
+    enrolment_page,
+    forget_new_secret,
+    keep_recovery_codes,
+    new_secret_for,
+    policy,
+    take_recovery_codes,
+)
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -31,8 +43,7 @@ def set_up():
         return redirect(url_for("account.security_page"))
     if not policy().mfa_offered(user):
         abort(403)
-    secret = session.get("mfa_new_secret") or mfa.new_secret()
-    session["mfa_new_secret"] = secret  # in the session's row on the server, never in the cookie
+    secret = new_secret_for(user)
     form = CodeForm()
     page = enrolment_page(user, secret)
     if form.validate_on_submit():
@@ -40,8 +51,8 @@ def set_up():
         if codes is None:
             return render_template("mfa_enrol.html", form=form, signed_in=True, code_error=WRONG_NEW_CODE,
                                    **page), 422
-        session.pop("mfa_new_secret", None)
-        session["mfa_recovery_codes"] = list(codes)
+        forget_new_secret()
+        keep_recovery_codes(user, codes)
         return redirect(url_for("account.recovery_codes"))
     status = 422 if form.is_submitted() else 200
     return render_template("mfa_enrol.html", form=form, signed_in=True, **page), status
@@ -66,14 +77,14 @@ def renew_codes():
     if outcome.result == signin.FAILED:
         flash(WRONG_CODE.split(". ")[0] + ". Your recovery codes have not changed.", "error")
         return redirect(url_for("account.security_page"))
-    session["mfa_recovery_codes"] = list(outcome.recovery_codes)
+    keep_recovery_codes(user, outcome.recovery_codes)
     return redirect(url_for("account.recovery_codes"))
 
 
 @bp.get("/recovery-codes")
 def recovery_codes():
     """A new set of recovery codes, shown this once (they are kept only as hashes)."""
-    codes = session.pop("mfa_recovery_codes", None)
+    codes = take_recovery_codes(current())
     if not codes:
         return redirect(url_for("account.security_page"))
     return render_template("recovery_codes.html", codes=codes,

@@ -24,9 +24,14 @@ from ..users import User
 log = logging.getLogger(__name__)
 
 NO_SESSION_PREFIXES = ("/static/", "/api/", "/webhooks/", "/healthz", "/readyz")
-# Requests a page makes by itself (the dashboard's polling) are not someone at the screen: they do not
-# keep a session from timing out.
-PASSIVE_ENDPOINTS = frozenset({"dashboard.fragment"})
+# Requests a page makes by itself (every fragment polled with hx-trigger="every …": the dashboard, the
+# queue, a call's page) are not someone at the screen: they do not keep a session from timing out, so a
+# screen showing patient details and left open is still signed out (docs/security.md, "Sessions").
+PASSIVE_ENDPOINTS = frozenset({"dashboard.fragment", "live.queue_fragment", "live.call_fragment"})
+# What a password sign-in keeps of the session before it: a new person starts afresh (a new secret
+# or recovery codes shown to whoever used the browser before are not theirs), but a message for
+# them ("Signed out.", "Your sign-in took too long") is still shown.
+_KEPT_AT_SIGN_IN = frozenset({"_flashes"})
 # Flask-Login's keys: who is signed in is the row's to say (see the module's docstring).
 _FROM_THE_ROW = frozenset({"_user_id", "_fresh", "_id", "_remember", "_remember_seconds"})
 PRUNE_EVERY = 500  # new visitors' sessions, per process
@@ -52,10 +57,16 @@ class ServerSession(SecureCookieSession):
         self.persist = persist
         self.cookie_changed = False
 
-    def move_to(self, sid: str) -> None:
+    def move_to(self, sid: str, *, new_person: bool) -> None:
         """Signing in or giving the second factor: the session now lives under a new id (its row was
-        written by the sign-in's unit of work); its contents go with it, except the CSRF token, which a
-        page shown before sign-in could have exposed."""
+        written by the sign-in's unit of work). A password sign-in (`new_person`) keeps only the flash
+        messages: whatever the browser's previous user left (a new authenticator secret, recovery codes)
+        is not for whoever signs in now. The second factor, given by the user whose password opened the
+        half-made session, keeps its contents. Never the CSRF token, which a page shown before could
+        have exposed."""
+        if new_person:
+            for key in [k for k in self if k not in _KEPT_AT_SIGN_IN]:
+                del self[key]
         self.pop("csrf_token", None)
         self.sid, self.row, self.user = sid, None, None
         self.cookie_changed = self.modified = True
@@ -190,11 +201,12 @@ def current_sid() -> str | None:
     return getattr(session, "sid", None)
 
 
-def started(sid: str) -> None:
-    """The sign-in's unit of work made a session under this id: this request's answer sets the cookie."""
+def started(sid: str, *, new_person: bool) -> None:
+    """The sign-in's unit of work made a session under this id: this request's answer sets the cookie.
+    `new_person`: a password sign-in, which starts from an empty session (ServerSession.move_to)."""
     from flask import session
 
-    _server_session(session).move_to(sid)
+    _server_session(session).move_to(sid, new_person=new_person)
 
 
 def ended() -> None:

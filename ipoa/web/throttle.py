@@ -23,6 +23,9 @@ from limits.strategies import MovingWindowRateLimiter
 log = logging.getLogger(__name__)
 SCOPE = "ipoa-sign-in"
 RETRY_REDIS_SECONDS = 60
+# An attempt under way is counted for at most this long (a process that stops mid-attempt cannot hold
+# an address's count for longer): far longer than a password check takes.
+IN_FLIGHT_EXPIRY = 60
 
 
 def storage_uri(config) -> str:
@@ -55,6 +58,10 @@ def client_key(address: str | None) -> str:
     return str(ip)
 
 
+def _in_flight_key(key: str) -> str:
+    return f"{SCOPE}-in-flight/{key}"
+
+
 class Throttle:
     def __init__(self, limit: str, uri: str):
         self.items = parse_many(limit)
@@ -76,6 +83,42 @@ class Throttle:
                             self.uri.split(":")[0], type(exc).__name__)
                 self._redis_again_at = time.monotonic() + RETRY_REDIS_SECONDS
         return operation(self._memory)
+
+    def begin(self, address: str | None) -> int | None:
+        """Start a sign-in attempt from this address: None if it may go ahead (call `end` once it is
+        over, whatever happened), or the seconds to wait (nothing was started).
+
+        Checking the limit and counting the attempt are one step, so a burst of parallel attempts gets
+        no more than the limit: the attempt is counted as under way (an atomic increment in the same
+        store as the failures) before the failures are read, and goes ahead only if the failures so far
+        and every attempt under way (this one included) fit in the limit. An attempt that fails is added
+        to the failures (`failed`) before it stops being under way (`end`), so it is never out of both
+        counts; one that succeeds leaves no count, so only failures use up the limit."""
+        key = client_key(address)
+
+        def start(limiter):
+            under_way = max(1, int(limiter.storage.incr(_in_flight_key(key), IN_FLIGHT_EXPIRY)))
+            waits = []
+            for item in self.items:
+                stats = limiter.get_window_stats(item, SCOPE, key)
+                if stats.remaining < under_way:
+                    waits.append(max(1, math.ceil(stats.reset_time - time.time())))
+            if waits:
+                limiter.storage.incr(_in_flight_key(key), IN_FLIGHT_EXPIRY, -1)
+                return max(waits)
+            return None
+
+        return self._run(start)
+
+    def end(self, address: str | None) -> None:
+        """The attempt `begin` let through is over (after `failed`, if it failed)."""
+        key = client_key(address)
+        self._run(lambda limiter: limiter.storage.incr(_in_flight_key(key), IN_FLIGHT_EXPIRY, -1))
+
+    def in_flight(self, address: str | None) -> int:
+        """How many attempts from this address are under way."""
+        key = client_key(address)
+        return self._run(lambda limiter: max(0, int(limiter.storage.get(_in_flight_key(key)))))
 
     def retry_after(self, address: str | None) -> int | None:
         """Seconds until this address may try again, or None if it may now."""

@@ -93,7 +93,7 @@ def test_a_failed_sign_in_strips_control_characters_from_the_username(client, us
     assert event.actor == "(not a username)"  # a space: no username has one, and no line is forged
     token = csrf_token(client, "/login")
     client.post("/login", data={"username": "mallory\x1b[0m", "password": "whatever-it-is", "csrf_token": token})
-    assert logged(svc, "sign_in_failed")[-1].actor == "mallory[0m"
+    assert logged(svc, "sign_in_failed")[-1].actor == "(not a username)"  # "[" is in no username
     token = csrf_token(client, "/login")
     client.post("/login", data={"username": "\x07\x00", "password": "whatever-it-is", "csrf_token": token})
     assert logged(svc, "sign_in_failed")[-1].actor == "(blank)"
@@ -102,7 +102,9 @@ def test_a_failed_sign_in_strips_control_characters_from_the_username(client, us
 @pytest.mark.parametrize("typed, recorded", [
     ("Zebedee Quixotically 999 000 0034 LE15 6XY", "(not a username)"),  # typed on after a timeout mid-call
     ("9990000034", "[nhs-number]"), ("07700900123", "[phone]"), ("LE156XY", "[postcode]"),
-    ("19/07/1931", "[date]"), ("handler.typo", "handler.typo"),
+    ("19/07/1931", "(not a username)"), ("handler.typo", "handler.typo"),
+    ("Tr0ub4dor&3xyzzy!", "(not a username)"),  # a password typed into the username box
+    ("j_o'neil", "j_o'neil"), ("jane.smith@nhs.net", "jane.smith@nhs.net"), ("Hándler-2", "Hándler-2"),
 ])
 def test_a_patients_details_typed_as_a_username_are_never_kept(client, users, svc, typed, recorded):
     token = csrf_token(client, "/login")

@@ -310,3 +310,84 @@ def test_the_cli_resets_a_lost_phone(app, users, svc, clock):
     assert again.exit_code == 0 and "had no authenticator app" in again.output
     nobody = runner.invoke(args=["users", "reset-mfa", "nobody"])
     assert nobody.exit_code == 1 and "nobody" in nobody.output
+
+
+# -- what one person's sign-in leaves in the browser -------------------------------------------------------
+
+def test_a_secret_shown_at_set_up_is_not_shown_to_the_next_person_on_that_browser(app, users, svc, clock):
+    """A shared computer: A reaches the set-up page and walks away; B signs in with a password. B is
+    given a new secret, never the one A saw (docs/security.md, "Sessions": nothing known before sign-in
+    is of use after)."""
+    from tests.conftest import make_user
+
+    make_user(svc, "supervisor2", "supervisor", "CNH")
+    client = app.test_client()
+    assert path(sign_in(client, "supervisor")) == "/login/set-up"
+    seen_by_a = secret_on(client.get("/login/set-up"))
+    assert path(sign_in(client, "supervisor2")) == "/login/set-up"
+    shown_to_b = secret_on(client.get("/login/set-up"))
+    assert shown_to_b != seen_by_a
+    assert path(post_code(client, "/login/set-up", pyotp.TOTP(shown_to_b).at(clock.now()))) == "/account/recovery-codes"
+    assert user_row(svc, "supervisor2").mfa_secret not in (None, seen_by_a)
+
+
+def test_a_planted_cookie_does_not_bring_its_secret_into_the_victims_sign_in(app, users, svc, clock):
+    from tests.conftest import make_user
+
+    make_user(svc, "supervisor2", "supervisor", "CNH")
+    attacker = app.test_client()
+    assert path(sign_in(attacker, "supervisor2")) == "/login/set-up"
+    known = secret_on(attacker.get("/login/set-up"))
+    victim = app.test_client()
+    victim.set_cookie("session", attacker.get_cookie("session").value)
+    assert path(sign_in(victim, "supervisor")) == "/login/set-up"
+    assert secret_on(victim.get("/login/set-up")) != known
+
+
+def test_a_pending_secret_is_shown_only_to_the_user_it_was_made_for(app, users, svc, clock):
+    """Even if a session somehow carries another user's new secret, it is not used for this user."""
+    from tests.conftest import make_user
+
+    make_user(svc, "supervisor2", "supervisor", "CNH")
+    first = app.test_client()
+    assert path(sign_in(first, "supervisor2")) == "/login/set-up"
+    made_for_b = secret_on(first.get("/login/set-up"))
+    with first.session_transaction() as carried:
+        kept = {key: carried[key] for key in carried if key.startswith("mfa_")}
+    client = app.test_client()
+    assert path(sign_in(client, "supervisor")) == "/login/set-up"
+    with client.session_transaction() as planted:
+        planted.update(kept)
+    assert secret_on(client.get("/login/set-up")) != made_for_b
+
+
+def test_recovery_codes_are_shown_only_to_the_user_they_were_made_for(app, users, svc, clock):
+    other = app.test_client()
+    assert path(sign_in(other, "supervisor")) == "/login/set-up"
+    secret = secret_on(other.get("/login/set-up"))
+    assert path(post_code(other, "/login/set-up", pyotp.TOTP(secret).at(clock.now()))) == "/account/recovery-codes"
+    with other.session_transaction() as carried:
+        kept = {key: carried[key] for key in carried if key.startswith("mfa_")}
+    client = app.test_client()
+    assert sign_in(client, "handler").status_code == 302 and signed_in(client)
+    with client.session_transaction() as planted:
+        planted.update(kept)
+    resp = client.get("/account/recovery-codes")
+    assert resp.status_code == 302 and "<code>" not in text(resp)
+
+
+def test_the_second_step_ends_10_minutes_after_the_password_however_often_the_page_is_reloaded(
+        app, users, svc, clock):
+    """docs/security.md: "The half-made session lasts 10 minutes", from the password."""
+    secret, _ = enrol(app.test_client(), clock)
+    clock.advance(minutes=2)
+    client = app.test_client()
+    assert path(sign_in(client, "supervisor")) == "/login/code"
+    for _ in range(3):  # reloaded every 3 minutes: 9 minutes after the password
+        clock.advance(minutes=3)
+        assert client.get("/login/code").status_code == 200
+    token = csrf_token(client, "/login/code")  # the page as last shown, 9 minutes after the password
+    clock.advance(minutes=1, seconds=1)
+    resp = client.post("/login/code", data={"code": pyotp.TOTP(secret).at(clock.now()), "csrf_token": token})
+    assert path(resp) == "/login"
+    assert not signed_in(client)

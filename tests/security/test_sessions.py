@@ -307,3 +307,31 @@ def test_old_sessions_are_pruned(app, users, svc, clock):
     assert sessions.prune(svc, clock.now(), sessions.Limits()) == 2  # ended or run out a month ago
     with svc.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(user_sessions)) == 0
+
+
+@pytest.mark.parametrize("poll", ["/queue/live?centre=CNH", "/calls/{ref}/live"])
+def test_the_queues_and_call_pages_polling_does_not_keep_a_session_alive(app, users, svc, clock, poll):
+    """Every page that polls by itself (hx-trigger "every …") is not someone at the screen: a handler's
+    queue or call page (patient details) left open still times out (docs/security.md, "Sessions")."""
+    from ipoa.service import calls as call_service
+    from ipoa.service.calls import Actor
+    from tests.conftest import call_payload
+
+    ref = call_service.log_call(svc, Actor("handler", "handler", "CNH"), call_payload(), allow_duplicate=True).ref
+    client = app.test_client()
+    assert sign_in(client, "handler").status_code == 302
+    url = poll.format(ref=ref)
+    for _ in range(30):  # the page left open: it polls, nobody is there
+        clock.advance(minutes=1)
+        assert client.get(url, headers={"HX-Request": "true"}).status_code == 200
+    clock.advance(minutes=1, seconds=1)
+    resp = client.get(url, headers={"HX-Request": "true"})
+    assert resp.status_code == 401 and urlsplit(resp.headers["HX-Redirect"]).path == "/login"
+
+
+def test_a_page_someone_opens_still_counts_as_activity(app, users, svc, clock):
+    client = app.test_client()
+    assert sign_in(client, "handler").status_code == 302
+    for _ in range(4):  # someone at the screen every 20 minutes: 80 minutes signed in
+        clock.advance(minutes=20)
+        assert signed_in(client)

@@ -224,6 +224,33 @@ def test_parallel_guesses_get_no_more_than_five_checks(svc, users, clock):
     assert sum(1 for _, locked in statuses if locked) == 8  # the 5th and the 7 after it
 
 
+def test_a_parallel_burst_from_one_address_gets_no_more_checks_than_its_limit(svc, users, checks):
+    """The limit per address is checked and the attempt counted in one step: 40 sign-ins at once from one
+    address whose limit is 10 a minute get 10 password checks, and 429 for the rest."""
+    app = create_app({"TESTING": True, "SERVICES": svc, "SECRET_KEY": "test-secret", "BENCH_ENDPOINTS": False,
+                      "MFA_REQUIRED_ROLES": "", "WTF_CSRF_ENABLED": False,
+                      "SIGNIN_ADDRESS_LIMIT": "10 per minute;100 per hour"})
+    statuses, start = [], threading.Barrier(40)
+
+    def guess(i):
+        client = app.test_client()
+        start.wait()
+        resp = client.post("/login", data={"username": f"spray.{i}", "password": "Winter2024!!"},
+                           environ_base={"REMOTE_ADDR": ADDRESS})
+        statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(statuses) == 40
+    assert len(checks) <= 10 and statuses.count(401) == len(checks)
+    assert statuses.count(429) == 40 - len(checks)
+    # Every attempt, let through or refused, is over: none is left counted as under way.
+    assert app.extensions["ipoa_throttle"].in_flight(ADDRESS) == 0
+
+
 # -- unlocking ---------------------------------------------------------------------------------------------
 
 def lock(client, username, clock):
@@ -294,3 +321,41 @@ def test_other_roles_cannot_unlock(app, users, svc, clock, role):
     token = csrf_token(client, "/account/security")
     assert client.post("/accounts/unlock", data={"username": "handler", "csrf_token": token}).status_code == 403
     assert "Locked accounts" not in page(client.get("/account/security"))
+
+
+# -- one spelling of a username ----------------------------------------------------------------------------
+
+@pytest.fixture
+def unthrottled(svc):
+    # The lockout is the subject here, not the limit per address (which counts in real time, not the clock).
+    return create_app({"TESTING": True, "SERVICES": svc, "SECRET_KEY": "test-secret", "BENCH_ENDPOINTS": False,
+                       "MFA_REQUIRED_ROLES": "", "SIGNIN_ADDRESS_LIMIT": "1000 per minute"})
+
+
+@pytest.mark.parametrize("variant", ["{} ", " {}", "{}\u200b", "{}\u00ad", "\u200e{}"])
+def test_a_variant_spelling_is_the_same_username_known_or_not(unthrottled, users, svc, clock, checks, variant):
+    """Spaces around a username and invisible characters in it are not part of it: a variant spelling is
+    counted, locked and answered as the username itself, so a lock made through one answers a known and
+    an unknown username alike, in words and in work (docs/security.md, "Signing in")."""
+    client = unthrottled.test_client()
+    for i in range(5):
+        clock.advance(seconds=1)
+        attempt(client, variant.format("handler"), f"wrong-{i}")
+        attempt(client, variant.format("ghost.user"), f"wrong-{i}")
+    clock.advance(minutes=3)
+    del checks[:]
+    known, unknown = attempt(client, "handler", "wrong"), attempt(client, "ghost.user", "wrong")
+    assert checks == []  # both locked: nothing checked for either
+    assert known.status_code == unknown.status_code == 401
+    # The same page but for the username typed, which the form shows again.
+    assert page(known).replace("handler", "NAME") == page(unknown).replace("ghost.user", "NAME")
+    assert LOCKED in page(known)
+    # The log is true: the account it names as locked is locked, and its right password is refused.
+    assert [e.actor for e in logged(svc, "account_locked")] == ["handler", "ghost.user"]
+    assert user_row(svc, "handler").locked_until is not None
+    assert attempt(client, "handler", PASSWORD).status_code == 401 and not signed_in(client)
+
+
+def test_a_variant_spelling_of_a_known_username_checks_its_password(app, users, svc, clock, checks):
+    assert attempt(app.test_client(), " handler\u200b ", PASSWORD).status_code == 302
+    assert checks == ["handler"]
