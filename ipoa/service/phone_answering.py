@@ -7,6 +7,7 @@ answered them, to pre-fill Log a call; everywhere else it is masked."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -103,10 +104,12 @@ def phone_queue_for(svc: Services, actor: Who, centre: str) -> list[PhoneQueueRo
     return rows
 
 
-def answer(svc: Services, actor: Who, call_sid: str, answer_on: str | None, twiml: str) -> None:
-    """Answer: the caller put through to `twiml` (a <Dial> to `answer_on`, built by the entry point with
-    web/twiml.bridge_twiml). Forbidden: not this user's queue. NotWaiting: hung up, or answered by someone
-    else first. AnswerFailed: nowhere to put them through, or Twilio refused (they still wait)."""
+def answer(svc: Services, actor: Who, call_sid: str, answer_on: str | None,
+           twiml_for: Callable[[datetime], str]) -> None:
+    """Answer: the caller put through to the TwiML `twiml_for` builds for the answer's instant (a <Dial> to
+    `answer_on` naming this answer, built by the entry point with web/twiml.bridge_twiml; phone_calls.bridge).
+    Forbidden: not this user's queue. NotWaiting: hung up, or answered by someone else first. AnswerFailed:
+    nowhere to put them through, or Twilio refused (they still wait)."""
     with svc.uow() as uow:
         leg = PhoneLegStore(uow.session).get(call_sid)
     if leg is None:
@@ -119,7 +122,7 @@ def answer(svc: Services, actor: Who, call_sid: str, answer_on: str | None, twim
         raise AnswerFailed("No phone is set for you to answer calls on: ask an administrator to set it "
                            "(flask --app ipoa users update USERNAME --answer-on). The caller is still waiting.")
     try:
-        bridged = phone_calls.bridge(svc, call_sid, actor.username, twiml)
+        bridged = phone_calls.bridge(svc, call_sid, actor.username, twiml_for)
     except VoiceGatewayError as exc:
         raise AnswerFailed(f"The call could not be put through to you ({exc}). The caller is still waiting "
                            "for the next handler.") from exc

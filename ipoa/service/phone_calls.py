@@ -11,6 +11,8 @@ The caller's number is stored on the leg (to call back and to match a caller who
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -42,6 +44,16 @@ RECENT = timedelta(hours=1)
 
 def _centre(svc: Services, code: str) -> Centre | None:
     return svc.directory.centres.get(code)
+
+
+@contextmanager
+def _leg_locked(svc: Services, call_sid: str) -> Iterator[tuple[UnitOfWork, PhoneLegStore, PhoneLeg | None]]:
+    """A use case's one unit of work, with the leg's row locked for its length (None: a CallSid that is not
+    ours, each use case saying so its own way): Twilio's webhooks and callbacks for a call, and Answer, come
+    at once, late or twice, and each must see what the one before it wrote."""
+    with svc.uow() as uow:
+        store = PhoneLegStore(uow.session)
+        yield uow, store, store.get(call_sid, lock=True)
 
 
 def queue_states(uow: UnitOfWork, centre: Centre, now: datetime) -> dict[str, QueueState]:
@@ -92,9 +104,7 @@ def _line_number(to: str) -> str | None:
 def menu(svc: Services, call_sid: str, digits: str | None, attempt: int) -> Answer:
     """The caller pressed a key (or none, `digits` None) at the menu's `attempt`-th offer."""
     now = svc.clock.now()
-    with svc.uow() as uow:
-        store = PhoneLegStore(uow.session)
-        leg = store.get(call_sid, lock=True)
+    with _leg_locked(svc, call_sid) as (uow, store, leg):
         if leg is None:
             return answers.not_ours()
         if leg.enqueued_at is not None or leg.outcome is not None or attempt < leg.menu_attempt:
@@ -146,9 +156,7 @@ def left_queue(svc: Services, call_sid: str, result: str, queue_seconds: int | N
     for a caller back in it (answers.back_in_queue). None: an empty answer (the call was redirected by the
     REST API and runs the TwiML it was given)."""
     now = svc.clock.now()
-    with svc.uow() as uow:
-        store = PhoneLegStore(uow.session)
-        leg = store.get(call_sid, lock=True)
+    with _leg_locked(svc, call_sid) as (uow, store, leg):
         if leg is None:
             return answers.not_ours()
         before = replace(leg)
@@ -239,23 +247,36 @@ def status(svc: Services, call_sid: str, call_status: str, duration_seconds: int
     when it sent them. True if it changed the leg: a status no later than the last one recorded (a retry,
     or one overtaken by a later one) and an unknown CallSid change nothing."""
     now = svc.clock.now()
-    with svc.uow() as uow:
-        store = PhoneLegStore(uow.session)
-        leg = store.get(call_sid, lock=True)
+    with _leg_locked(svc, call_sid) as (uow, store, leg):
         if leg is None or not legs.status_moves_on(leg.last_status, call_status):
             return False
-        leg.last_status = call_status
-        if call_status in legs.FINAL_STATUSES and leg.hung_up_at is None:
-            ended_at = _ended_at(leg, now, duration_seconds, timestamp)
-            if leg.in_queue:  # hung up in the queue, and the enqueue's action has not said so (yet)
-                _hung_up_in_queue(svc, uow, leg, now, at=ended_at)
-            else:
-                if leg.outcome is None and leg.answered_at is None and leg.enqueued_at is None:
-                    leg.outcome = legs.HUNG_UP_BEFORE_QUEUE
-                leg.hung_up_at = ended_at
+        if call_status in legs.FINAL_STATUSES:
+            _call_ended(svc, uow, leg, call_status, now, at=_ended_at(leg, now, duration_seconds, timestamp))
+        else:
+            leg.last_status = call_status
         store.save(leg, now)
         uow.commit()
     return True
+
+
+def _call_ended(svc: Services, uow: UnitOfWork, leg: PhoneLeg, final_status: str, now: datetime, *,
+                at: datetime) -> None:
+    """Twilio says the call ended `at` (`final_status`, one of legs.FINAL_STATUSES): by its status callback
+    (status, dated by _ended_at), or by its REST API when no webhook said so (ended_unseen, dated by Twilio's
+    end_time). The status is recorded, if it moves on from the last one, so that a callback coming after all
+    changes nothing. A leg not yet ended ends then: a caller in the queue as the hang-up in the queue it was
+    (abandoned and called back, or a short hang-up); any other caller is stamped hung up, as having hung up
+    before the queue if they were never queued nor answered."""
+    if legs.status_moves_on(leg.last_status, final_status):
+        leg.last_status = final_status
+    if leg.hung_up_at is not None:
+        return
+    if leg.in_queue:  # hung up in the queue, and the enqueue's action has not said so (yet)
+        _hung_up_in_queue(svc, uow, leg, now, at=at)
+    else:
+        if leg.outcome is None and leg.answered_at is None and leg.enqueued_at is None:
+            leg.outcome = legs.HUNG_UP_BEFORE_QUEUE
+        leg.hung_up_at = at
 
 
 def _ended_at(leg: PhoneLeg, now: datetime, duration_seconds: int | None, timestamp: datetime | None) -> datetime:
@@ -282,9 +303,7 @@ def answered(svc: Services, call_sid: str, username: str) -> bool:
 def _answer(svc: Services, call_sid: str, username: str) -> datetime | None:
     """answered(): when the answer was made, None if it was not."""
     now = svc.clock.now()
-    with svc.uow() as uow:
-        store = PhoneLegStore(uow.session)
-        leg = store.get(call_sid, lock=True)
+    with _leg_locked(svc, call_sid) as (uow, store, leg):
         if leg is None or not leg.in_queue:
             return None
         leg.answered_at, leg.answered_by, leg.outcome = now, username, legs.ANSWERED
@@ -293,18 +312,24 @@ def _answer(svc: Services, call_sid: str, username: str) -> datetime | None:
     return now
 
 
-def bridge(svc: Services, call_sid: str, username: str, twiml: str) -> bool:
+def bridge(svc: Services, call_sid: str, username: str, twiml_for: Callable[[datetime], str]) -> bool:
     """Answer: the caller is marked answered by this handler (one unit of work: nobody else answers them),
-    then their call is redirected to `twiml` (a <Dial> to the handler's phone or Twilio Client identity,
-    built at the entry point: web/twiml.bridge_twiml, its dial result's URL then named with this answer,
-    answers.naming_the_answer) through the REST API. False: the caller was no longer waiting. Should Twilio
-    refuse or be unreachable, the answer is undone (the caller is still waiting, for the next handler) and
-    VoiceGatewayError raised for the entry point to say so."""
+    then their call is redirected through the REST API to the TwiML `twiml_for` builds (at the entry point:
+    web/twiml.bridge_twiml, a <Dial> to the handler's phone or Twilio Client identity), given the instant
+    the answer was made, which the dial result's URL names. False: the caller was no longer waiting. Should
+    Twilio refuse or be unreachable, the answer is undone (the caller is still waiting, for the next handler)
+    and VoiceGatewayError raised for the entry point to say so; should the builder fail, the answer is undone
+    and its error raised."""
     at = _answer(svc, call_sid, username)
     if at is None:
         return False
     try:
-        svc.voice_gateway.redirect(call_sid, answers.naming_the_answer(twiml, username, at))
+        twiml = twiml_for(at)
+    except Exception:
+        _unanswer(svc, call_sid, username)  # nothing was put through: as if Answer had not been pressed
+        raise
+    try:
+        svc.voice_gateway.redirect(call_sid, twiml)
     except VoiceGatewayError:
         if _unanswer(svc, call_sid, username):
             return False  # the caller hung up while Twilio was being asked: not put through, called back
@@ -331,9 +356,7 @@ def dial_result(svc: Services, call_sid: str, dial_status: str, by: str | None =
     A dial result without `by` and `at` (TwiML given before they were added) acts on the leg's answer, as
     before. An unknown CallSid changes nothing."""
     now = svc.clock.now()
-    with svc.uow() as uow:
-        store = PhoneLegStore(uow.session)
-        leg = store.get(call_sid, lock=True)
+    with _leg_locked(svc, call_sid) as (uow, store, leg):
         if leg is None:
             return answers.not_ours()
         named = by is not None and at is not None
@@ -381,9 +404,7 @@ def _unanswer(svc: Services, call_sid: str, username: str) -> bool:
     it; the caller was never put through, so the leg ends as a hang-up in the queue at that moment, and a
     caller who waited beyond the threshold is called back, as if nobody had pressed Answer."""
     now = svc.clock.now()
-    with svc.uow() as uow:
-        store = PhoneLegStore(uow.session)
-        leg = store.get(call_sid, lock=True)
+    with _leg_locked(svc, call_sid) as (uow, store, leg):
         # Only the answer this handler made, and never once Twilio said the call was bridged or redirected.
         if leg is None or leg.answered_by != username or leg.left_queue_at:
             return False
@@ -443,17 +464,14 @@ def _seconds(span: timedelta) -> int:
 def ended_unseen(svc: Services, call_sid: str, at: datetime) -> bool:
     """Twilio says this caller's call ended at `at`, and no webhook said so (service/lost_calls.py): a caller
     still in the queue ends as the hang-up in the queue it was, at that moment (abandoned and called back,
-    or a short hang-up), as the status callback would have ended it. False: the leg is unknown or no longer
-    waiting (a webhook came meanwhile), and nothing changes."""
+    or a short hang-up), as the status callback would have ended it (_call_ended, the same ending, dated by
+    Twilio's end_time rather than by _ended_at). False: the leg is unknown or no longer waiting (a webhook
+    came meanwhile), and nothing changes."""
     now = svc.clock.now()
-    with svc.uow() as uow:
-        store = PhoneLegStore(uow.session)
-        leg = store.get(call_sid, lock=True)
+    with _leg_locked(svc, call_sid) as (uow, store, leg):
         if leg is None or not leg.in_queue:
             return False
-        if legs.status_moves_on(leg.last_status, "completed"):
-            leg.last_status = "completed"  # the status callback, should it come after all, changes nothing
-        _hung_up_in_queue(svc, uow, leg, now, at=min(at, now))
+        _call_ended(svc, uow, leg, "completed", now, at=min(at, now))
         store.save(leg, now)
         uow.commit()
     return True

@@ -71,10 +71,11 @@ def answer(call_sid: str):
     on the queue page (the caller, if still there, waits for the next handler)."""
     if not phone_answering.CALL_SID.fullmatch(call_sid):
         return _bad("call_sid", "must be CA followed by 32 hexadecimal digits")
-    answer_on = current_user.answer_on
+    answer_on, who = current_user.answer_on, actor()
     try:
-        phone_answering.answer(services(), actor(), call_sid, answer_on,
-                               bridge_twiml(answer_on) if answer_on else "")
+        # Built once the answer is made: the dial result's URL names it (phone_calls.bridge).
+        phone_answering.answer(services(), who, call_sid, answer_on,
+                               lambda at: bridge_twiml(answer_on, by=who.username, at=at))
     except Forbidden as exc:
         return forbidden(str(exc))
     except (phone_answering.NotWaiting, phone_answering.AnswerFailed) as exc:

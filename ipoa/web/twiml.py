@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from urllib.parse import quote
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
@@ -49,27 +50,26 @@ def render(answer: Answer | None, base_url: str) -> str:
     return str(response)
 
 
-def bridge_twiml(dial_to: str, base_url: str | None = None, *, by: str | None = None,
-                 at: datetime | None = None) -> str:
+def bridge_twiml(dial_to: str, base_url: str | None = None, *, by: str, at: datetime) -> str:
     """The caller put through to a handler (service/phone_calls.bridge): `dial_to` an E.164 number, or
     `client:<identity>` for a Twilio Client (a handler's browser or softphone). When the Dial ends Twilio
     requests its action (the dial result, web/voice_webhooks.py): a handler who did not pick up (busy, no
     answer, failed) leaves the caller waiting in the queue again, never ended in silence (docs/telephony.md,
-    "Answering a call"). The action's URL names the answer (`?by=<username>&at=<ms>`), so that a late or
-    retried dial result acts on that answer only: built before the answer is made, it carries the answer's
-    marks, which phone_calls.bridge replaces (answers.naming_the_answer); or this answer, given `by` and `at`.
+    "Answering a call"). The action's URL names the answer, `by` whom and `at` what instant
+    (`?by=<username>&at=<ms>`, answers.answer_ms), so that a late or retried dial result acts on that answer
+    only; phone_calls.bridge calls the entry point's builder with the instant once the answer is made. The
+    username is percent-encoded, so it is safe in the URL and in the XML attribute alike.
     `base_url`: PUBLIC_BASE_URL, the app's own when None (in a request)."""
     if base_url is None:
         from ..entry.request_context import services
 
         base_url = services().public_base_url
     response = VoiceResponse()
-    action = f"{base_url.rstrip('/')}{PREFIX}/dial-result?by={answers.ANSWERED_BY_MARK}&at={answers.ANSWERED_AT_MARK}"
+    action = f"{base_url.rstrip('/')}{PREFIX}/dial-result?by={quote(by, safe='')}&at={answers.answer_ms(at)}"
     dial = Dial(timeout=DIAL_TIMEOUT_SECONDS, action=action, method="POST")
     if dial_to.startswith("client:"):
         dial.client(dial_to.removeprefix("client:"))
     else:
         dial.number(dial_to)
     response.append(dial)
-    twiml = str(response)
-    return answers.naming_the_answer(twiml, by, at) if by is not None and at is not None else twiml
+    return str(response)

@@ -27,6 +27,11 @@ def queued(voice, caller=CALLER, line=CNH_LINE, key="2"):
     return call
 
 
+def dialling(svc, dial_to, by):
+    """Answer's TwiML builder, as web/phone_pages.answer makes it: the <Dial> naming the answer's instant."""
+    return lambda at: bridge_twiml(dial_to, svc.public_base_url, by=by, at=at)
+
+
 @pytest.fixture
 def handler(client, users, svc):
     """The CNH handler, signed in, answering on their phone."""
@@ -179,7 +184,7 @@ def test_a_caller_another_handler_answered_first_is_said_plainly(handler, rest, 
 
     make_user(svc, "handler.two", "handler", "CNH")
     call = queued(rest)
-    assert phone_calls.bridge(svc, call.sid, "handler.two", bridge_twiml("client:two", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, "handler.two", dialling(svc, "client:two", "handler.two"))
     resp = answer(handler, call.sid)
     assert resp.status_code == 303
     assert "Another handler answered this caller first." in handler.get("/queue").get_data(as_text=True)
@@ -302,7 +307,7 @@ def test_a_phone_leg_answered_by_someone_else_cannot_be_logged_by_this_handler(h
 
     make_user(svc, "handler.two", "handler", "CNH")
     call = queued(rest)
-    assert phone_calls.bridge(svc, call.sid, "handler.two", bridge_twiml("client:two", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, "handler.two", dialling(svc, "client:two", "handler.two"))
     logged = log_form(handler, "/calls/new", phone_leg=call.sid)
     assert logged.status_code == 400 and all_calls(svc) == [] and leg(svc, call.sid).call_ref is None
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ipoa.adapters.voice_gateway import TwilioVoiceGateway, VoiceGatewayError
+from ipoa.domain.telephony.answers import answer_ms
 from ipoa.domain.telephony.centre_voice import Overflow
 from ipoa.service import phone_calls, phone_queue
 from ipoa.web.twiml import bridge_twiml
@@ -38,6 +39,11 @@ def queued(voice, caller=CALLER, line=CNH_LINE, key="2"):
     call = voice.ring(from_=caller, to=line)
     voice.press(call, key)
     return call
+
+
+def dialling(svc, dial_to, by):
+    """Answer's TwiML builder, as web/phone_pages.answer makes it: the <Dial> naming the answer's instant."""
+    return lambda at: bridge_twiml(dial_to, svc.public_base_url, by=by, at=at)
 
 
 def test_the_caller_hears_the_greeting_and_the_menu_and_waits_in_the_centres_queue(voice, svc):
@@ -220,7 +226,7 @@ def test_an_overflowed_caller_who_hangs_up_waited_from_first_joining_and_is_call
     enqueued = leg(svc, call.sid).enqueued_at
     if put_back:
         clock.advance(seconds=20)
-        assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+        assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
         clock.advance(seconds=20)
         rest.dial_outcome(call, "no-answer")
         clock.advance(seconds=160)
@@ -300,7 +306,7 @@ def test_answer_bridges_the_caller_through_the_rest_api_and_the_leg_is_answered(
         account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=voice.base_url, timeout=5))
     call = queued(voice)
     clock.advance(seconds=12)
-    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
     assert call.dialled == ["+447700900777"] and call.queue is None and call.updates
     assert phone_queue.waiting_callers(svc, "CNH") == []
     clock.advance(minutes=4)
@@ -309,7 +315,7 @@ def test_answer_bridges_the_caller_through_the_rest_api_and_the_leg_is_answered(
     assert (row.outcome, row.answered_by, row.answered_at) == ("answered", "handler", row.enqueued_at +
                                                                 timedelta(seconds=12))
     assert row.hung_up_at == clock.now() and all_calls(svc) == []
-    assert not phone_calls.bridge(svc, call.sid, "handler.asc", bridge_twiml("client:asc", svc.public_base_url))  # gone
+    assert not phone_calls.bridge(svc, call.sid, "handler.asc", dialling(svc, "client:asc", "handler.asc"))  # gone
 
 
 def test_a_bridge_twilio_refuses_leaves_the_caller_waiting_for_the_next_handler(voice, svc, clock, monkeypatch):
@@ -318,13 +324,13 @@ def test_a_bridge_twilio_refuses_leaves_the_caller_waiting_for_the_next_handler(
     monkeypatch.setattr(svc, "voice_gateway", gateway)
     call = queued(voice)
     with pytest.raises(VoiceGatewayError, match="refused"):
-        phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("client:handler", svc.public_base_url))
+        phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "client:handler", "handler"))
     row = leg(svc, call.sid)
     assert (row.answered_at, row.answered_by, row.outcome) == (None, None, None)
     assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
     monkeypatch.setattr(svc, "voice_gateway", TwilioVoiceGateway(
         account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=voice.base_url, timeout=5))
-    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("client:handler", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "client:handler", "handler"))
     assert call.dialled == ["client:handler"]
 
 
@@ -334,6 +340,33 @@ def rest(voice, svc, monkeypatch):
     monkeypatch.setattr(svc, "voice_gateway", TwilioVoiceGateway(
         account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url=voice.base_url, timeout=5))
     return voice
+
+
+def test_answers_twiml_is_built_for_the_answer_made_and_a_builder_that_fails_leaves_the_caller_waiting(
+        rest, svc, clock):
+    """phone_calls.bridge asks the entry point's builder for the TwiML once the answer is made, with its instant
+    (the dial result's URL names it); should the builder fail, nothing was put through, so the answer is undone,
+    as if Answer had not been pressed, and the builder's error raised."""
+    call = queued(rest)
+    clock.advance(seconds=12)
+
+    def broken(at):
+        raise ValueError("no TwiML")
+
+    with pytest.raises(ValueError, match="no TwiML"):
+        phone_calls.bridge(svc, call.sid, "handler", broken)
+    row = leg(svc, call.sid)
+    assert (row.answered_at, row.answered_by, row.outcome) == (None, None, None) and not call.dialled
+    assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
+    built = []
+
+    def recorded(at):
+        built.append(at)
+        return bridge_twiml("client:handler", svc.public_base_url, by="handler", at=at)
+
+    assert phone_calls.bridge(svc, call.sid, "handler", recorded)
+    assert built == [clock.now()] == [leg(svc, call.sid).answered_at] and call.dialled == ["client:handler"]
+    assert call.dial_action.endswith(f"/dial-result?by=handler&at={answer_ms(built[0])}")
 
 
 NOT_PUT_THROUGH = "Sorry, we could not put you through. You are still in the queue."
@@ -347,7 +380,7 @@ def test_a_handler_who_does_not_pick_up_leaves_the_caller_waiting_in_the_queue(r
     call = queued(rest)
     enqueued = leg(svc, call.sid).enqueued_at
     clock.advance(seconds=20)
-    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
     assert call.dial_action and "/webhooks/twilio/voice/dial-result?by=handler&at=" in call.dial_action
     clock.advance(seconds=30)
     rest.dial_outcome(call, dial_status)
@@ -372,11 +405,11 @@ def test_a_handler_who_does_not_pick_up_leaves_the_caller_waiting_in_the_queue(r
 def test_a_caller_back_in_the_queue_is_answered_by_the_next_handler(rest, svc, clock):
     call = queued(rest)
     clock.advance(seconds=20)
-    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
     clock.advance(seconds=30)
     rest.dial_outcome(call, "no-answer")
     clock.advance(seconds=5)
-    assert phone_calls.bridge(svc, call.sid, "handler.two", bridge_twiml("client:two", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, "handler.two", dialling(svc, "client:two", "handler.two"))
     rest.dial_outcome(call, "answered")  # picked up: the conversation, then the caller's call ends
     assert call.ended
     row = leg(svc, call.sid)
@@ -387,7 +420,7 @@ def test_a_caller_back_in_the_queue_is_answered_by_the_next_handler(rest, svc, c
 def test_a_handler_reached_changes_nothing_when_the_dial_ends(rest, svc, clock):
     call = queued(rest)
     clock.advance(seconds=12)
-    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("client:handler", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "client:handler", "handler"))
     clock.advance(minutes=3)
     row = leg(svc, call.sid)
     status, body = rest.dial_outcome(call, "completed")
@@ -401,7 +434,7 @@ def test_a_handler_reached_changes_nothing_when_the_dial_ends(rest, svc, clock):
 def test_a_caller_who_hangs_up_while_the_handlers_phone_rings_is_called_back(rest, svc, clock, first):
     call = queued(rest)
     clock.advance(seconds=20)
-    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
     clock.advance(seconds=10)  # the caller gives up, never having reached the handler
     if first == "status":
         rest.status_callback(call, "completed")
@@ -436,13 +469,13 @@ def test_a_late_retry_of_a_not_reached_dial_result_leaves_the_next_answer_alone(
     nothing; the call ends answered, never taken for an abandon."""
     call = queued(rest)
     clock.advance(seconds=20)
-    assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
     clock.advance(seconds=30)
     rest.dial_outcome(call, "no-answer")
     stale = dial_result_url(call)
     assert "by=handler&" in stale and "at=" in stale
     clock.advance(seconds=5)
-    assert phone_calls.bridge(svc, call.sid, second, bridge_twiml("client:two", svc.public_base_url))
+    assert phone_calls.bridge(svc, call.sid, second, dialling(svc, "client:two", second))
     answered = leg(svc, call.sid)
     status, body = rest.webhook(call, stale, {"DialCallStatus": "no-answer"})
     assert status == 200 and NOT_PUT_THROUGH not in body and "<Enqueue" not in body
@@ -463,7 +496,7 @@ def test_a_redirected_enqueue_action_after_the_dial_result_leaves_the_caller_wai
     call = queued(rest)
     clock.advance(seconds=20)
     if retried:
-        assert phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+        assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
     else:  # Twilio runs the redirect, but its enqueue action comes only after the dial result
         assert phone_calls.answered(svc, call.sid, "handler")
         row = leg(svc, call.sid)
@@ -518,12 +551,12 @@ def test_a_redirect_that_timed_out_but_happened_and_was_not_picked_up_puts_the_c
         late = _TimesOutAfterRedirecting(real, redirects=False)
         monkeypatch.setattr(svc, "voice_gateway", late)
         with pytest.raises(VoiceGatewayError):
-            phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+            phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
         real.redirect(call.sid, late.held[0])
     else:
         monkeypatch.setattr(svc, "voice_gateway", _TimesOutAfterRedirecting(real))
         with pytest.raises(VoiceGatewayError):
-            phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+            phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
     clock.advance(seconds=30)
     status, body = rest.dial_outcome(call, "no-answer")
     assert status == 200 and NOT_PUT_THROUGH in call.heard and call.queue == "CNH" and not call.ended
@@ -548,7 +581,7 @@ def test_a_redirect_that_timed_out_but_reached_the_handler_is_counted_answered(r
     late = _TimesOutAfterRedirecting(real, redirects=False)
     monkeypatch.setattr(svc, "voice_gateway", late)
     with pytest.raises(VoiceGatewayError):
-        phone_calls.bridge(svc, call.sid, "handler", bridge_twiml("+447700900777", svc.public_base_url))
+        phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
     answered_at = clock.now()
     real.redirect(call.sid, late.held[0])  # Twilio did redirect: the enqueue's action came after the undo
     assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
@@ -566,7 +599,8 @@ def test_the_console_voice_gateway_records_the_bridge(svc):
     from ipoa.adapters.voice_gateway import ConsoleVoiceGateway
 
     assert isinstance(svc.voice_gateway, ConsoleVoiceGateway)
-    svc.voice_gateway.redirect("CA" + "1" * 32, bridge_twiml("+447700900777", svc.public_base_url))
+    svc.voice_gateway.redirect("CA" + "1" * 32, bridge_twiml("+447700900777", svc.public_base_url,
+                                                                  by="handler", at=NIGHT))
     assert svc.voice_gateway.redirected[-1][0] == "CA" + "1" * 32
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
 
 import pytest
 from hypothesis import given
@@ -16,6 +18,7 @@ from ipoa.domain.telephony import answers
 from ipoa.domain.telephony.answers import ADVICE, Dial, Enqueue, Hangup, Leave, Menu, QueueState, Say
 from ipoa.domain.telephony.centre_voice import Overflow
 from ipoa.domain.telephony.legs import ABANDONED, SHORT_ABANDON, end_in_queue, status_moves_on, twilio_dated
+from ipoa.web.twiml import bridge_twiml
 
 ROOT = Path(__file__).resolve().parents[2]
 DIRECTORY = load_directory_file(ROOT / "workflows" / "directory.yaml")
@@ -233,10 +236,14 @@ def test_a_waiting_caller_overflowing_into_another_queue_says_when_they_first_jo
 
 
 def test_the_dial_result_names_the_answer_it_ends():
+    """Answer's <Dial> (web/twiml.bridge_twiml, built once phone_calls.bridge has made the answer) names it in
+    its action's URL: who, percent-encoded, so safe in the URL and in the XML attribute alike, and when, in
+    whole milliseconds since 1970 (rounded down), as the dial result reads them back."""
     at = MONDAY_10 + timedelta(microseconds=123_456)
-    twiml = '<Dial action="https://x/dial-result?by=ANSWERED-BY&amp;at=ANSWERED-AT" />'
-    named = answers.naming_the_answer(twiml, "h&o w<n", at)
-    assert named == ('<Dial action="https://x/dial-result?by=h%26o%20w%3Cn&amp;at='
-                     f'{answers.answer_ms(at)}" />')
+    twiml = bridge_twiml("client:h_1", "https://x/", by="h&o w<n", at=at)
+    assert ('<Dial action="https://x/webhooks/twilio/voice/dial-result?by=h%26o%20w%3Cn&amp;at=1795428000123" '
+            'method="POST" timeout="30"><Client>h_1</Client></Dial>') in twiml
+    action = ElementTree.fromstring(twiml).find("Dial").get("action")
+    assert parse_qs(urlsplit(action).query) == {"by": ["h&o w<n"], "at": ["1795428000123"]}
     assert answers.answer_ms(at) == 1795428000123 and answers.answer_from_ms(1795428000123) == MONDAY_10 + \
         timedelta(milliseconds=123)

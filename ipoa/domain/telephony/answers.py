@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from ..directory import Centre, Directory
@@ -260,10 +259,8 @@ def _ms(span: timedelta | None) -> int | None:
 # The dial result (the action of the <Dial> Answer puts the caller through with) names the answer it ends:
 # who answered, and when, in whole milliseconds since 1970 (its URL's `by` and `at`; Twilio signs the whole URL).
 # A late or retried dial result then acts on that answer only, never on a later one (service/phone_calls.py
-# dial_result; docs/telephony.md, "Answering a call"). The TwiML is built by the entry point before the answer
-# is made (web/twiml.bridge_twiml), with these marks where the answer goes; phone_calls.bridge names it.
-ANSWERED_BY_MARK = "ANSWERED-BY"
-ANSWERED_AT_MARK = "ANSWERED-AT"
+# dial_result; docs/telephony.md, "Answering a call"). The entry point renders it (web/twiml.bridge_twiml) once
+# phone_calls.bridge has made the answer and knows its instant.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -274,13 +271,6 @@ def answer_ms(at: datetime) -> int:
 
 def answer_from_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
-
-
-def naming_the_answer(twiml: str, by: str, at: datetime) -> str:
-    """`twiml` (web/twiml.bridge_twiml's) with the answer's marks replaced by this answer. The username is
-    percent-encoded, so it is safe in the URL and in the XML attribute alike."""
-    return (twiml.replace(f"by={ANSWERED_BY_MARK}", f"by={quote(by, safe='')}")
-            .replace(f"at={ANSWERED_AT_MARK}", f"at={answer_ms(at)}"))
 
 
 def ended() -> Answer:
