@@ -10,7 +10,8 @@
 - Path and query parameters: a value with a control character (NUL included), a bidirectional override
   or an unpaired surrogate, or a path value longer than MAX_PATH_VALUE, never reaches a view: 404 for a
   path (there is no such thing), 400 naming the parameter for a query. PostgreSQL refuses a NUL in a
-  query parameter, which was a 500 (GET /api/v1/calls/AB%00CD).
+  query parameter, which was a 500 (GET /api/v1/calls/AB%00CD). Twilio's webhooks check their signature
+  first (403) and then the query parameters they read, each a 400 naming it.
 - 405 answers carry Allow (the error pages are rendered afresh and lost it).
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..entry.json_input import SafeJSONProvider
 MAX_CONTENT_LENGTH = 64 * 1024
 MAX_FORM_PARTS = 200  # the longest form has a few dozen fields
 MAX_PATH_VALUE = 200  # references are 9 characters, referral ids 32, SMS link tokens 22
+TWILIO_WEBHOOKS = "/webhooks/twilio/"  # web/webhooks.py, web/voice_webhooks.py: signed, their own checks
 
 
 def _page(status: int, title: str, message: str):
@@ -49,6 +51,11 @@ def init_app(app: Flask) -> None:
             if isinstance(value, str) and (len(value) > MAX_PATH_VALUE
                                            or text_problem(value, multiline=False) is not None):
                 abort(404)  # no record has such a name
+        if request.path.startswith(TWILIO_WEBHOOKS):
+            # Twilio's signature covers the query (web/webhooks.py): checked first, so an unsigned or
+            # mis-signed request gets its 403 whatever it carries, and learns nothing of how input is checked
+            # (docs/telephony.md, "Bad input and retries"). Each webhook checks the parameters it reads.
+            return None
         for name, value in request.args.items(multi=True):
             if text_problem(name, multiline=False) or text_problem(value, multiline=True):
                 return _bad_parameter(name)

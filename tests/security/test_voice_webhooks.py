@@ -63,6 +63,18 @@ def test_an_unsigned_or_mis_signed_webhook_is_403_and_changes_nothing(client, sv
     assert counts(svc) == before and leg(svc, SID) == row
 
 
+@pytest.mark.parametrize("path", ["/menu?attempt=%00", "/queue/left?rejoined=%E2%80%AE",
+                                  "/dial-result?by=%00&at=1", "/status?x=%00"])
+def test_an_unsigned_webhook_with_a_bad_query_parameter_is_403_not_400(client, svc, twilio, path):
+    """The signature is checked before anything reads the query (web/input_limits.py leaves Twilio's webhooks
+    to it): an unsigned request learns nothing of how the parameters are checked."""
+    queued(client)
+    before, row = counts(svc), leg(svc, SID)
+    answer = client.post(PREFIX + path, data={"CallSid": SID, "Digits": "1", "QueueResult": "hangup"})
+    assert answer.status_code == 403
+    assert counts(svc) == before and leg(svc, SID) == row
+
+
 def test_a_signature_for_another_url_is_403(client, svc, twilio):
     form = {"CallSid": SID, "From": CALLER, "To": CNH_LINE}
     signature = RequestValidator(TOKEN).compute_signature(BASE + PREFIX + "/status", form)
@@ -115,6 +127,11 @@ def test_a_signature_for_another_url_is_403(client, svc, twilio):
     ("/dial-result?by=" + "h" * 257 + "&at=1795428000000", {"CallSid": SID, "DialCallStatus": "busy"}, "by"),
     ("/dial-result?by=&at=1795428000000", {"CallSid": SID, "DialCallStatus": "busy"}, "by"),
     ("/queue/left?rejoined=soon", {"CallSid": SID, "QueueResult": "hangup"}, "rejoined"),
+    # Control characters and overrides in the query: the webhook's own check, after the signature's.
+    ("/menu?attempt=%00", {"CallSid": SID, "Digits": "1"}, "attempt"),
+    ("/queue/left?rejoined=%E2%80%AE", {"CallSid": SID, "QueueResult": "hangup"}, "rejoined"),
+    ("/dial-result?by=%00&at=1795428000000", {"CallSid": SID, "DialCallStatus": "busy"}, "by"),
+    ("/dial-result?by=h%E2%80%AEr&at=1795428000000", {"CallSid": SID, "DialCallStatus": "busy"}, "by"),
     ("/status", {"CallSid": SID + "\x00", "CallStatus": "completed"}, "CallSid"),
 ])
 def test_a_malformed_parameter_is_400_naming_it_and_changes_nothing(client, svc, twilio, path, form, field):
