@@ -16,7 +16,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from ..domain.sms.delivery import SmsMessage
 from ..domain.sms.links import new_link_code
-from .orm import calls, referrals, sms_links, sms_messages, sms_opt_outs, users
+from .orm import calls, professionals, referrals, sms_links, sms_messages, sms_opt_outs, users
 from .orm import sms_escalation_windows as windows
 from .prepared import Prepared
 from .results import rowcount
@@ -57,9 +57,21 @@ class HandoverRow(NamedTuple):
     updated_at: datetime
 
 
+def stopped(number: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Whether `number` texted STOP (and not START since): the one rule of a number's opt-out, whoever holds
+    it (docs/domain.md, "SMS to professionals"). A professional's is on their row (professionals.opted_out_at),
+    any other number's (a supervisor's mobile, a directory duty-lead number) in sms_opt_outs; either holds for
+    the number. Who is chosen to be texted (opted_out, through service/rotas.reachable) and the send claim
+    (_claim_of) both ask this."""
+    return (select(sms_opt_outs.c.number).where(sms_opt_outs.c.number == number).exists()
+            | select(professionals.c.id).where(professionals.c.mobile == number,
+                                               professionals.c.opted_out_at.is_not(None)).exists())
+
+
 # Built once (a statement per send is built and its cache key computed each time otherwise): the
 # service's _may_act in SQL. A NULL ticket compares as unknown, so only a job holding the current one
-# gains by it.
+# gains by it. A text to a number that texted STOP after it was queued (stopped) is not claimed: it is left
+# to service/sms._claim_unfinished, which records it as not sent.
 _T = sms_messages.c.next_attempt_at.type  # UTCDateTime: aware UTC in, naive UTC for SQLite
 
 
@@ -74,7 +86,7 @@ _PENDING = func.coalesce(sms_messages.c.status, "") == "pending"
 def _claim_of(which: ColumnElement[bool], *returning: ColumnElement[Any]) -> ReturningUpdate[Any]:
     return (
         update(sms_messages)
-        .where(which, _PENDING,
+        .where(which, _PENDING, ~stopped(sms_messages.c.to),
                or_(and_(sms_messages.c.attempts == 0, sms_messages.c.template != DIGEST_TEMPLATE),
                    sms_messages.c.next_attempt_at.is_(None),
                    sms_messages.c.next_attempt_at <= bindparam("claim_now", type_=_T),
@@ -210,21 +222,23 @@ class SmsStore:
                                    .where(referrals.c.id == referral_id)).first()
         return tuple(row) if row is not None else None
 
-    def supervisor_mobiles(self, centre: str) -> list[str]:
-        """The mobiles of the centre's active supervisors, but those opted out (STOP)."""
-        return list(self.session.scalars(select(users.c.mobile).where(
-            users.c.role == "supervisor", users.c.centre == centre, users.c.active.is_(True),
-            users.c.mobile.is_not(None),
-            ~select(sms_opt_outs.c.number).where(sms_opt_outs.c.number == users.c.mobile).exists())
-            .order_by(users.c.id)))
-
-    # -- opt-outs of numbers that are not a professional's (a professional's is on their row) --------------
+    # -- opt-outs (STOP) ---------------------------------------------------------------------------------
 
     def opted_out(self, numbers: Iterable[str]) -> set[str]:
+        """Those of these numbers that texted STOP (stopped): in sms_opt_outs, or a professional's who did.
+        One statement whatever their number."""
         wanted = sorted(set(numbers))
         if not wanted:
             return set()
-        return set(self.session.scalars(select(sms_opt_outs.c.number).where(sms_opt_outs.c.number.in_(wanted))))
+        return set(self.session.scalars(
+            select(sms_opt_outs.c.number).where(sms_opt_outs.c.number.in_(wanted))
+            .union(select(professionals.c.mobile).where(professionals.c.mobile.in_(wanted),
+                                                        professionals.c.opted_out_at.is_not(None)))))
+
+    def users_with_mobile(self, number: str) -> list[str]:
+        """The usernames of the users whose mobile this is (a supervisor's), for the security log."""
+        return list(self.session.scalars(select(users.c.username).where(users.c.mobile == number)
+                                         .order_by(users.c.username)))
 
     def texted(self, number: str) -> bool:
         """Whether ipoa texts this number: a user's mobile, or a number texted before."""
@@ -233,12 +247,12 @@ class SmsStore:
             | select(sms_messages.c.id).where(sms_messages.c.to == number).exists())))
 
     def set_number_opted_out(self, number: str, at: datetime | None) -> bool:
-        """STOP (at) or START (None) of a number; True if it changed anything."""
+        """STOP (at) or START (None) of a number, in sms_opt_outs; True if it changed anything."""
         if at is None:
             return rowcount(self.session.execute(sms_opt_outs.delete().where(sms_opt_outs.c.number == number))) > 0
-        before = self.opted_out([number])
+        before = self.session.scalar(select(sms_opt_outs.c.number).where(sms_opt_outs.c.number == number))
         insert_ignoring_conflicts(self.session, sms_opt_outs, [{"number": number, "opted_out_at": at}])
-        return not before
+        return before is None
 
     # -- escalation windows and digests --------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ number, a deactivated professional's whatever was texted to it, a number texted 
 that does not match, a text that did not invite a reply, a referral the service may no longer see) changes
 nothing and gets the same neutral answer, so the reply reveals nothing. STOP / START are recorded for a
 registered professional (on their row) and for any other number ipoa texts (sms_opt_outs: a supervisor's
-mobile); OFF / ON are a professional's (service/availability.py), from an active one only.
+mobile, a directory duty-lead number), each with its security event; OFF / ON are a professional's
+(service/availability.py), from an active one only.
 
 Each reply acts once, by Twilio's MessageSid: its sms_inbound row is claimed before it acts (as the API's
 Idempotency-Key records are, docs/security.md "Races and retries"), so the same webhook delivered again
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.referral_store import ReplyTarget
+from ..adapters.sms_gateway import masked
 from ..adapters.sms_reply_store import RECEIVED
 from ..domain.errors import DomainError
 from ..domain.meaning import SMS_COMMANDS
@@ -102,9 +104,9 @@ def handle(svc: Services, *, provider_sid: str, from_number: str, body: str) -> 
         if uow.sms_replies.complete(claimed, professional_id=prof.id if prof else None, command=reply.command,
                                     call_ref=ref if prof or target else None, outcome=outcome, reply=answer):
             if opting and prof is not None:  # (opting is only ever from a known number)
-                _set_opted_out(uow, prof.id, reply.command == "STOP", now)
+                _set_opted_out(uow, prof.id, from_number, reply.command == "STOP", now)
             if number_opting:
-                uow.sms.set_number_opted_out(from_number, now if reply.command == "STOP" else None)
+                _set_number_opted_out(svc, uow, from_number, reply.command == "STOP", now)
             if available is not None and prof is not None:
                 availability.record(uow, now, prof, available)
             uow.commit()
@@ -137,12 +139,33 @@ def _claim(svc: Services, provider_sid: str, now: datetime) -> int | str:
         time.sleep(0.05)
 
 
-def _set_opted_out(uow: UnitOfWork, professional_id: int, stop: bool, now: datetime) -> None:
+def _set_opted_out(uow: UnitOfWork, professional_id: int, number: str, stop: bool, now: datetime) -> None:
     """STOP / START: the professional gets no texts from us until START. The security log names them by
     their record's id, never their number."""
     uow.professionals.set_opted_out(professional_id, now if stop else None)
+    if not stop:
+        # The number may have texted STOP before it was theirs (a supervisor's mobile, the directory's
+        # duty-lead number), on record by number: either holds for the number (adapters/sms_store.stopped),
+        # so START lifts both.
+        uow.sms.set_number_opted_out(number, None)
     security.record(uow, now, security.SMS_OPT_OUT if stop else security.SMS_OPT_IN, "sms",
                     subject=str(professional_id))
+
+
+def _set_number_opted_out(svc: Services, uow: UnitOfWork, number: str, stop: bool, now: datetime) -> None:
+    """STOP / START of a number ipoa texts that is not a professional's, recorded by number (sms_opt_outs),
+    with its security event as a professional's has (docs/information-governance.md, section 7). The event
+    never holds the number whole: masked as the pages mask a text's recipient (adapters/sms_gateway.masked),
+    with whose it is on record: the users with that mobile, the services whose directory duty-lead number it
+    is."""
+    uow.sms.set_number_opted_out(number, now if stop else None)
+    detail: dict[str, Any] = {}
+    if holders := uow.sms.users_with_mobile(number):
+        detail["users"] = holders
+    if leading := sorted(code for code, s in svc.directory.services.items() if s.duty_lead == number):
+        detail["duty_lead_of"] = leading
+    security.record(uow, now, security.SMS_OPT_OUT if stop else security.SMS_OPT_IN, "sms",
+                    subject=masked(number), detail=detail)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ leave, swaps, the standing duty lead, and a rostering tool's CSV imported whole 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
@@ -118,12 +118,6 @@ def _known(svc: Services, service: str) -> None:
         raise NotFound(f"no service {service}")
 
 
-def duty_in(svc: Services, uow: UnitOfWork, service: str, at: datetime) -> Duty:
-    """Who is on duty for the service at `at`, read in the caller's unit of work (a use case that texts
-    them in the same transaction: service/sms.py's escalations)."""
-    return _duty(svc, uow, service, at, uow.rotas.rota(service, at, at + _INSTANT))
-
-
 def on_duty_now(svc: Services, service: str, at: datetime | None = None) -> Duty:
     """Who is on duty for the service at `at` (now by default)."""
     _known(svc, service)
@@ -232,13 +226,69 @@ def forget_outlook(svc: Services) -> None:
     _OUTLOOKS.pop(svc, None)
 
 
+def reachable(uow: UnitOfWork, at: datetime, professional_ids: Iterable[int] = (), others: Iterable[Contact] = (),
+              stopped: list[str] | None = None) -> list[Contact]:
+    """Who of these ipoa may text at `at`, in their order: the one check the recipients of every text chosen
+    from the rota pass (referral texts and their hand-over re-sends, escalations: service/sms.py). A
+    professional (by id) who is active and not marked unavailable (OFF) then; any other number (the
+    directory's duty-lead number, a supervisor's mobile) as it is; either way not a number that texted STOP
+    (docs/domain.md, "SMS to professionals": on the professional's row or in sms_opt_outs, one rule,
+    adapters/sms_store.stopped). The names of those left out for their STOP are added to `stopped`. At most
+    two reads."""
+    ids = list(dict.fromkeys(professional_ids))
+    rows = uow.rotas.contacts(ids) if ids else {}
+    found = [(Contact(rows[i].name, rows[i].mobile, i), rows[i].opted_out) for i in ids
+             if i in rows and rows[i].on_duty_at(at)]
+    found += [(c, False) for c in others]
+    numbers_stopped = uow.sms.opted_out(c.mobile for c, _ in found) if found else set()
+    out: list[Contact] = []
+    for contact, row_stopped in found:
+        if row_stopped or contact.mobile in numbers_stopped:
+            if stopped is not None:
+                stopped.append(contact.name)
+        else:
+            out.append(contact)
+    return out
+
+
+def supervisors_to_text(uow: UnitOfWork, centre: str, at: datetime, stopped: list[str] | None = None) -> list[Contact]:
+    """The centre's active supervisors with a mobile ipoa may text (reachable), in id order: a referral's last
+    step, and who a breach at the centre escalates to."""
+    return reachable(uow, at, others=[Contact(name, mobile) for name, mobile in uow.rotas.supervisors(centre)],
+                     stopped=stopped)
+
+
+def _duty_lead_choice(svc: Services, uow: UnitOfWork, rota: Rota, shift_leads: Iterable[int], service: str,
+                      at: datetime, stopped: list[str]) -> RecipientChoice:
+    """The chain's duty-lead steps: the running shifts' duty leads ipoa may text, else the service's standing
+    duty lead (the directory's number when no professional is set) if it may be texted, else nobody."""
+    leads = reachable(uow, at, shift_leads, stopped=stopped)
+    if leads:
+        return choose_recipients(service, (), leads, None, ())
+    standing = _standing(svc, uow, rota, service)
+    if standing is not None:
+        found = (reachable(uow, at, [standing.id], stopped=stopped) if standing.id is not None
+                 else reachable(uow, at, others=[Contact(standing.name, standing.mobile)], stopped=stopped))
+        if found:
+            return choose_recipients(service, (), (), found[0], ())
+    return choose_recipients(service, (), (), None, ())
+
+
+def duty_lead_recipients(svc: Services, uow: UnitOfWork, service: str, at: datetime) -> tuple[Contact, ...]:
+    """Who a breach of the service's referral clock escalates to: its duty lead(s) by the steps referral texts
+    follow after the people on duty (the shifts' duty leads, else the standing duty lead, else the directory's
+    number), each one ipoa may text (reachable); none when nobody may be."""
+    rota = uow.rotas.rota(service, at, at + _INSTANT)
+    return _duty_lead_choice(svc, uow, rota, rota_on_duty(rota, service, at).duty_leads, service, at, []).recipients
+
+
 def referral_recipients(svc: Services, uow: UnitOfWork, service: str, centre: str | None,
                         at: datetime) -> RecipientChoice:
     """Who a referral to `service` from `centre` is texted at `at`, and why: the professionals on duty;
     else the shifts' duty leads; else the service's standing duty lead; else the referring centre's
-    supervisors with a mobile (domain/rota/recipients.choose_recipients). Opted-out professionals are
-    skipped at every step. Chosen once per service and centre per transaction (a relay's batch is made
-    within a second)."""
+    supervisors with a mobile (domain/rota/recipients.choose_recipients). Everyone at every step passes
+    `reachable` (not deactivated, not OFF, no STOP from their number). Chosen once per service and centre per
+    transaction (a relay's batch is made within a second)."""
     memo = uow.rotas.memo()
     key = (service, centre)
     choice: RecipientChoice | None = memo.get(key)
@@ -248,23 +298,25 @@ def referral_recipients(svc: Services, uow: UnitOfWork, service: str, centre: st
 
 
 def _choose(svc: Services, uow: UnitOfWork, service: str, centre: str | None, at: datetime) -> RecipientChoice:
+    # The chain's first step with anyone wins, so a step is read only when those before it have nobody.
     rota = uow.rotas.rota(service, at, at + _INSTANT)
     found = rota_on_duty(rota, service, at)
-    people = uow.rotas.contacts([*found.professionals, *found.duty_leads])
-
-    def reachable(ids: Iterable[int]) -> list[Contact]:
-        return [Contact(people[i].name, people[i].mobile, i) for i in ids
-                if i in people and people[i].textable_at(at)]
-
-    standing = _standing(svc, uow, rota, service)
-    if standing is not None and standing.id is not None:
-        row = uow.rotas.contacts([standing.id]).get(standing.id)
-        if row is None or not row.textable_at(at):
-            standing = None
-    supervisors = [Contact(name, mobile) for name, mobile in uow.rotas.supervisors(centre)] if centre else []
-    return choose_recipients(service, reachable(found.professionals), reachable(found.duty_leads),
-                             Contact(standing.name, standing.mobile, standing.id) if standing else None,
-                             supervisors)
+    stopped: list[str] = []
+    working = reachable(uow, at, found.professionals, stopped=stopped)
+    if working:
+        return choose_recipients(service, working, (), None, ())
+    leads = _duty_lead_choice(svc, uow, rota, found.duty_leads, service, at, stopped)
+    if not leads.nobody:
+        return leads
+    choice = choose_recipients(service, (), (), None,
+                               supervisors_to_text(uow, centre, at, stopped) if centre else ())
+    if choice.nobody and stopped:
+        # On the exceptions panel: the supervisor reading it learns why a duty lead they know of was not
+        # texted (its number texted STOP), and rings the service as the reason says.
+        names = list(dict.fromkeys(stopped))
+        who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        choice = replace(choice, reason=f"{choice.reason} (not texted, their number texted STOP: {who})")
+    return choice
 
 
 def preview_recipients(svc: Services, service: str, centre: str | None) -> RecipientChoice:

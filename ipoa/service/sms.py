@@ -3,7 +3,9 @@
 Creating the messages and marking their outbox event processed happen in one transaction, and each
 message has a unique (event, recipient, template) key, so a re-delivered event texts nobody twice. A
 message is sent by its own job, which records `submitting` before the gateway call: a job that finds a
-message still `submitting` (its worker died mid-send) asks the gateway before sending again.
+message still `submitting` (its worker died mid-send) asks the gateway before sending again. A text whose
+number texted STOP after it was queued is not sent: the claim leaves it (adapters/sms_store.stopped) and
+_claim_unfinished records it `failed` with Twilio's opt-out code (docs/domain.md, "SMS to professionals").
 
 Retries and recovery depend on the database and the clock only. `next_attempt_at` says when the relay is
 to hand a text to a worker (again) if nothing has moved it on: a new text's job lost with a killed worker,
@@ -34,19 +36,17 @@ from typing import TYPE_CHECKING, Any
 from ..adapters.rate_limit import SenderBuckets
 from ..adapters.sms_gateway import PermanentSmsError, Submitted, TransientSmsError
 from ..adapters.sms_store import DIGEST_TEMPLATE  # the send claim's SQL needs it too
-from ..domain.calendar import LONDON
 from ..domain.rota.recipients import (
     NOBODY,
     ON_DUTY,
     SHIFT_DUTY_LEAD,
     STANDING_DUTY_LEAD,
     SUPERVISOR,
-    Contact,
     RecipientChoice,
-    choose_recipients,
 )
 from ..domain.sms.delivery import (
     HANDOVER_LEASE_SECONDS,
+    OPTED_OUT_CODE,
     SEND_LEASE_SECONDS,
     STATUS_RANK,
     SmsMessage,
@@ -186,20 +186,19 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
     if topic == HANDOVER_TOPIC:  # re-sent to the incoming shift at a shift change
         return texts_for_handover(svc, uow, message_id, payload, now, RECIPIENT_KIND)
     if topic == availability.TOPIC:  # a professional's OFF / ON: their duty lead is told
-        return availability.messages_for_event(svc, uow, message_id, payload)
+        return _not_stopped(uow, availability.messages_for_event(svc, uow, message_id, payload))
     referral_id = payload.get("referral_id")
     if referral_id is None or topic not in ("referral.sent", "referral.state_changed"):
         return []
     fields = {"ref": payload["ref"], "service": payload.get("service", ""),
               "urgency": payload.get("urgency", "").replace("_", " "),
-              "sent_at": now.astimezone(LONDON).strftime("%H:%M")}
+              "sent_at": local_time_text(now, now)}  # BST or GMT in the repeated hour
     out: list[SmsMessage] = []
     if topic == "referral.sent":
         # The rota at this instant, down the fall-back chain (service/rotas.referral_recipients); the step
         # and its reason are kept with the texts for the call page, and a referral that reached nobody
         # for the exceptions panel.
-        chosen = rotas.referral_recipients(svc, uow, payload["service"], payload.get("centre"), now)
-        choice = _without_opted_out_supervisors(uow, payload["service"], chosen)
+        choice = rotas.referral_recipients(svc, uow, payload["service"], payload.get("centre"), now)
         _record_choice(uow, outbox_id=message_id, call_ref=payload["ref"], referral_id=referral_id,
                        service=payload["service"], step=choice.step, reason=choice.reason, created_at=now)
         if choice.nobody:
@@ -224,18 +223,17 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
                                             link=_link(svc, uow, now, referral_id=referral_id))
             out.append(SmsMessage(call_ref=payload["ref"], referral_id=referral_id, recipient=recipient,
                                   template=template, body=body, created_at=now, outbox_id=message_id))
-    return out
+    return _not_stopped(uow, out)
 
 
-def _without_opted_out_supervisors(uow: UnitOfWork, service: str, choice: RecipientChoice) -> RecipientChoice:
-    """The choice, but supervisors whose mobile texted STOP (sms_opt_outs; a professional's opt-out is
-    honoured by the rota already): the same last step of the chain with those left, else nobody."""
-    if choice.step != SUPERVISOR:
-        return choice
-    stopped = uow.sms.opted_out(c.mobile for c in choice.recipients)
-    if not stopped:
-        return choice
-    return choose_recipients(service, (), (), None, [c for c in choice.recipients if c.mobile not in stopped])
+def _not_stopped(uow: UnitOfWork, texts: list[SmsMessage]) -> list[SmsMessage]:
+    """Texts not chosen from the rota (a referrer's update, a duty lead told of an OFF), less those to a number
+    that texted STOP (adapters/sms_store.stopped, the rule rotas.reachable applies to the rota's people): they
+    ask nobody to act, and the STOP asks for no more. (The send checks again: a STOP after they were queued.)"""
+    if not texts:
+        return texts
+    stopped = uow.sms.opted_out(t.to for t in texts)
+    return [t for t in texts if t.to not in stopped] if stopped else texts
 
 
 _BATCH_CHOICES = "ipoa_batch_choices"  # session.info: the recipient choices of a relay's batch, not yet written
@@ -297,34 +295,19 @@ def _escalation_recipients(svc: Services, uow: UnitOfWork, topic: str, payload: 
     """A breached clock: the service's duty lead(s) (referral clocks) and the receiving centre's
     supervisors. A supervisor's own escalation of a referral: the duty lead(s) only (the supervisors are
     the ones asking). The duty leads are the rota's, by the steps referral texts follow after the people on
-    duty (service/rotas.py, domain/rota/recipients.choose_recipients): the shift's duty lead(s), else the
-    standing duty lead, else the directory's number; never an opted-out, deactivated or OFF professional."""
+    duty (service/rotas.duty_lead_recipients): the shift's duty lead(s), else the standing duty lead, else the
+    directory's number. Everyone passes the check referral texts' recipients pass (rotas.reachable): never a
+    deactivated or OFF professional, nor a number that texted STOP."""
+    now = svc.clock.now()
     referral_id = payload.get("referral_id")
     service = payload.get("service", "") if referral_id else ""
-    leads = _duty_leads(svc, uow, service) if service in svc.directory.services else ()
+    leads = rotas.duty_lead_recipients(svc, uow, service, now) if service in svc.directory.services else ()
     by_supervisor = topic == "referral.escalated"
-    recipients = escalation_recipients(None, [] if by_supervisor else uow.sms.supervisor_mobiles(payload["centre"]))
+    supervisors = [] if by_supervisor else rotas.supervisors_to_text(uow, payload["centre"], now)
+    recipients = escalation_recipients(None, [c.mobile for c in supervisors])
     seen = {r.to for r in recipients}
     return [*(Recipient("duty_lead", c.mobile, c.professional_id) for c in leads if c.mobile not in seen),
             *recipients]
-
-
-def _duty_leads(svc: Services, uow: UnitOfWork, service: str) -> tuple[Contact, ...]:
-    now = svc.clock.now()
-    duty = rotas.duty_in(svc, uow, service, now)
-    # _duty leaves out the deactivated and those who texted OFF; opted-out people are left out here, as
-    # rotas.referral_recipients does (a directory number that is nobody's: the opt-outs of any number).
-    people = uow.rotas.contacts(p.id for p in (*duty.duty_leads, duty.standing_duty_lead) if p and p.id)
-
-    def contact(p: rotas.Person | None) -> Contact | None:
-        if p is None or (p.id is not None and (p.id not in people or not people[p.id].textable_at(now))):
-            return None
-        if p.id is None and uow.sms.opted_out([p.mobile]):
-            return None
-        return Contact(p.name, p.mobile, p.id)
-
-    shift_leads = [c for c in map(contact, duty.duty_leads) if c is not None]
-    return choose_recipients(service, (), shift_leads, contact(duty.standing_duty_lead), ()).recipients
 
 
 def _escalation(svc: Services, uow: UnitOfWork, message_id: str, topic: str, payload: dict[str, Any],
@@ -817,6 +800,15 @@ def _claim_unfinished(svc: Services, sms_id: str, ticket: datetime | None) -> st
                 uow.commit()
                 log.info("sms %s was already with the gateway: not sent again", sms_id)
                 return msg.status
+        if uow.sms.opted_out([msg.to]):
+            # Its number texted STOP after it was queued (the claim leaves such a text: adapters/sms_store
+            # stopped): not sent, and failed as Twilio would have failed it, for the exceptions panel.
+            msg.status, msg.error_code = "failed", OPTED_OUT_CODE
+            msg.error_message = "not sent: the number texted STOP after this text was queued"
+            msg.updated_at, msg.next_attempt_at = now, None
+            uow.commit()
+            log.info("sms %s not sent: its number texted STOP", sms_id)
+            return "failed"
         msg.status = "submitting"
         msg.attempts += 1
         msg.submitted_at = msg.updated_at = now

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from .recipients import Recipient
 
 __all__ = ["FINAL_STATUSES", "HANDOVER_LEASE_SECONDS", "MAX_HANDOVER_LEASE_SECONDS", "MAX_SEND_ATTEMPTS",
-           "RETRY_BACKOFF_SECONDS", "SEND_LEASE_SECONDS", "STATUS_RANK", "SmsMessage", "handover_lease",
-           "retry_delay"]
+           "OPTED_OUT_CODE", "RETRY_BACKOFF_SECONDS", "SEND_LEASE_SECONDS", "STATUS_RANK", "SmsMessage",
+           "handover_lease", "retry_delay"]
 
 # Twilio's statuses arrive out of order: a status only ever moves up this ranking, so a late `sent`
 # never overwrites `delivered`. `pending` and `submitting` are ours: created, and handed to the gateway
@@ -19,6 +19,10 @@ STATUS_RANK = {
     "delivered": 5, "undelivered": 5, "failed": 5,
 }
 FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed"})
+# Twilio's error for a text to a number that texted STOP (docs/stack-notes.md). A text ipoa holds back itself
+# for that reason (its number texted STOP after it was queued: service/sms.py) is `failed` with the same code,
+# so the two read alike on the call page and the exceptions panel.
+OPTED_OUT_CODE = 21610
 
 
 class SmsMessage:
