@@ -151,9 +151,9 @@ def access_report(ref: str) -> None:
 
 
 def _local(at) -> str:
-    from zoneinfo import ZoneInfo
+    from .domain.date_parts import london_clock  # UK time, " GMT" / " BST" in the hour that happens twice
 
-    return at.astimezone(ZoneInfo("Europe/London")).strftime("%Y-%m-%d %H:%M:%S")
+    return london_clock(at, "%Y-%m-%d %H:%M:%S")
 
 
 def _why(purpose: str) -> str:

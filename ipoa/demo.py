@@ -243,6 +243,7 @@ def _undelivered_alert(svc, call) -> str:
 
     from .domain.sms.delivery import SmsMessage
     from .domain.sms.recipients import Recipient
+    from .domain.sms.timetext import local_time_text
     from .service.sms import referral_link
 
     referral = call.referrals[0]
@@ -260,7 +261,7 @@ def _undelivered_alert(svc, call) -> str:
                       template="referral_sent", created_at=at,
                       body=svc.sms_templates.render(
                           "referral_sent", ref=call.ref, service=referral.service,
-                          urgency=call.urgency.replace("_", " "), sent_at=at.astimezone(LONDON).strftime("%H:%M"),
+                          urgency=call.urgency.replace("_", " "), sent_at=local_time_text(at, at),
                           link=referral_link(svc, referral.id)))
     text.status, text.provider_sid, text.submitted_at = "sent", "SMDEMO" + referral.id[:26], at
     text.apply_status("undelivered", at + timedelta(minutes=1), 30003, "Unreachable destination handset")

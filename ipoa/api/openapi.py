@@ -127,7 +127,8 @@ CLOCK = {
     "properties": {
         "clock": {"type": "string", "enum": ["triage", "acceptance", "response", "callback"]},
         "due_at": {"type": "string", "format": "date-time", "description": "UTC"},
-        "due_local": {"type": "string", "description": "Due time in Europe/London, e.g. 'Mon 23 Nov 10:15'"},
+        "due_local": {"type": "string", "description": "Due time in Europe/London, e.g. 'Mon 23 Nov 10:15'; "
+                      "a time in the hour that happens twice says which, 'Sun 25 Oct 01:30 GMT'"},
         "remaining": {"type": "string", "description": "'due in 12 min', 'overdue by 3 min', 'due now'"},
         "overdue": {"type": "boolean"},
         "seconds_left": {"type": "integer", "description": "Negative once overdue"},

@@ -86,13 +86,41 @@ def london_instant(day: date, at: time, *, after: datetime | None = None) -> dat
     return instant
 
 
-def london_clock(instant: datetime, fmt: str = "%a %d %b %H:%M") -> str:
-    """An instant as a UK wall-clock time, with "BST" or "GMT" when that wall time happens twice (01:00-01:59
-    on the last Sunday of October), so that "01:50" says which one."""
+def repeated_hour_zone(instant: datetime) -> str | None:
+    """"BST" or "GMT" when the instant's UK wall-clock time happens twice that day (01:00-01:59 on the last
+    Sunday of October: first in BST, then again in GMT), saying which reading it is; None for every other
+    instant, whose wall time says it alone. The one rule for every time shown to staff or texted
+    (docs/domain.md, "Time")."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError("repeated_hour_zone needs a timezone-aware instant (instants are stored in UTC)")
     local = instant.astimezone(LONDON)
-    text = local.strftime(fmt)
+    # The same wall time read the other way round the change has another offset only when it happens twice.
     other = local.replace(fold=1 - local.fold)
-    return f"{text} {local.tzname()}" if other.utcoffset() != local.utcoffset() else text
+    return local.tzname() if other.utcoffset() != local.utcoffset() else None
+
+
+# strftime directives that write (part of) a time of day: the zone goes after the last of them.
+_TIME_DIRECTIVES = frozenset("HIMSpTRXrc")
+
+
+def london_clock(instant: datetime, fmt: str = "%a %d %b %H:%M") -> str:
+    """An instant as a UK wall-clock time in `fmt` (strftime), with " BST" or " GMT" after the time when that
+    wall time happens twice (repeated_hour_zone), so that "01:50" says which: "Sun 25 Oct 01:50 GMT",
+    "01:50 GMT on Sun 25 Oct". A format without a time of day ("%a %d %b") gets nothing: a date is never
+    ambiguous."""
+    zone = repeated_hour_zone(instant)
+    local = instant.astimezone(LONDON)
+    if zone is None:
+        return local.strftime(fmt)
+    end, i = None, 0
+    while i < len(fmt) - 1:
+        if fmt[i] == "%":
+            if fmt[i + 1] in _TIME_DIRECTIVES:
+                end = i + 2
+            i += 2
+        else:
+            i += 1
+    return local.strftime(fmt if end is None else f"{fmt[:end]} {zone}{fmt[end:]}")
 
 
 def parse_date_time(day: str, month: str, year: str, at: str, *,
@@ -111,4 +139,4 @@ def parse_date_time(day: str, month: str, year: str, at: str, *,
 
 
 __all__ = ["DATE_PARTS", "PartsProblem", "parse_date", "parse_time", "london_instant", "london_clock",
-           "parse_date_time"]
+           "parse_date_time", "repeated_hour_zone"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import field_messages as fm
 from . import sharing
-from .calendar import LONDON
+from .date_parts import london_clock
 from .meaning import TIER3_REVIEW
 from .model import Call, Referral
 
@@ -97,8 +97,8 @@ def out_of_hours_taken(rec: Any, route: str | None, data: dict[str, Any]) -> boo
 
 def out_of_hours_reason(rec: Any) -> str:
     """The reason recorded for taking the out-of-hours alternative when no reason was typed."""
-    opens = rec.next_open.astimezone(LONDON)
-    return (f"{rec.service} closed now (opens {opens:%a %d %b %H:%M}): the routing table's out-of-hours "
+    opens = london_clock(rec.next_open, "%a %d %b %H:%M")
+    return (f"{rec.service} closed now (opens {opens}): the routing table's out-of-hours "
             f"alternative, {rec.out_of_hours.service}")
 
 
@@ -161,9 +161,8 @@ def _other_centre(entity: Any, ctx: FireContext, route: str | None) -> dict[str,
         if target is None:
             return {"data.centre": fm.message("data.centre", fm.UNKNOWN)}
         if not target.calendar.is_open(ctx.now):
-            opens = target.calendar.next_open(ctx.now).astimezone(LONDON)
-            return {"data.centre": fm.message("data.centre", fm.CLOSED, name=target.name,
-                                              opens=f"{opens:%a %d %b %H:%M}")}
+            opens = london_clock(target.calendar.next_open(ctx.now), "%a %d %b %H:%M")
+            return {"data.centre": fm.message("data.centre", fm.CLOSED, name=target.name, opens=opens)}
     return {}
 
 

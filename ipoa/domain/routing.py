@@ -19,6 +19,7 @@ import yaml
 from pydantic import ConfigDict, Field, StrictBool, StringConstraints, ValidationError
 
 from .calendar import LONDON, parse_time
+from .date_parts import london_clock
 from .directory import Directory, LocalityMatch
 from .input_models import NonBlank as _Text
 from .input_models import Strict, describe_validation_errors
@@ -234,7 +235,7 @@ class RoutingTable:
         next_open = None if service.calendar.is_open(at) else service.calendar.next_open(at)
         reason = self._reason(rule, f"{rule.label}: {situation} -> {target}")
         if next_open is not None:
-            reason += f"; closed now, opens {next_open.astimezone(LONDON):%a %d %b %H:%M}"
+            reason += f"; closed now, opens {london_clock(next_open, '%a %d %b %H:%M')}"
         alternative = None if next_open is None else self._alternative(rule, urgency, at, match)
         return Decision(
             tier=2,

@@ -19,6 +19,7 @@ from ..adapters.rq_queue import WORKER_QUEUES
 from ..domain import access as policy
 from ..domain import meaning
 from ..domain.calendar import LONDON
+from ..domain.date_parts import london_clock
 from ..domain.engine import CALL_WORKFLOW, REFERRAL_WORKFLOW
 from ..domain.model import AuditEvent
 from ..domain.rota.recipients import NOBODY
@@ -260,9 +261,10 @@ def _day_words(day: date, today: date) -> str:
 
 
 def _at_words(at: datetime, today: date) -> str:
-    """"20:00 today", "08:00 tomorrow", "09:00 Saturday 5 December"."""
+    """"20:00 today", "08:00 tomorrow", "09:00 Saturday 5 December"; "01:30 GMT today" in the hour that happens
+    twice (date_parts.london_clock)."""
     local = at.astimezone(LONDON)
-    return f"{local:%H:%M} {_day_words(local.date(), today)}"
+    return f"{london_clock(at, '%H:%M')} {_day_words(local.date(), today)}"
 
 
 def _hours_words(td: timedelta) -> str:
@@ -279,7 +281,7 @@ def gap_words(start: datetime, end: datetime, window_start: datetime, window_end
     today = window_start.astimezone(LONDON).date()
     s, e = start.astimezone(LONDON), end.astimezone(LONDON)
     last_day = e.date() - timedelta(days=1) if e.hour == 0 and e.minute == 0 else e.date()  # midnight ends a day
-    ends = "midnight" if last_day != e.date() else f"{e:%H:%M}"
+    ends = "midnight" if last_day != e.date() else london_clock(end, "%H:%M")
     if start <= window_start and end >= window_end:
         span = "for the whole of the next 24 hours"
     elif start <= window_start:
@@ -287,10 +289,10 @@ def gap_words(start: datetime, end: datetime, window_start: datetime, window_end
     elif end >= window_end:
         span = f"from {_at_words(start, today)} for the rest of the next 24 hours"
     elif s.date() == last_day:
-        span = f"{s:%H:%M}–{ends} {_day_words(last_day, today)}"
+        span = f"{london_clock(start, '%H:%M')}–{ends} {_day_words(last_day, today)}"
     elif last_day == s.date() + timedelta(days=1) and s.hour >= 17 and e.hour < 12:
         night = {today: "tonight", today + timedelta(days=1): "tomorrow night"}.get(s.date(), f"{s:%A} night")
-        span = f"{s:%H:%M}–{ends} {night}"
+        span = f"{london_clock(start, '%H:%M')}–{ends} {night}"
     else:
         span = f"{_at_words(start, today)}–{ends} {_day_words(last_day, today)}"
     return f"{span} ({_hours_words(end - start)})"

@@ -8,13 +8,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..domain.calendar import LONDON, wall_instant
 from ..domain.rota import occurrences
 from ..domain.sms.timetext import local_time_text
 
 if TYPE_CHECKING:
     from ..bootstrap import Services
 
-AHEAD = timedelta(days=7)
+DAYS_AHEAD = 7  # "Your shifts" lists the next 7 days (docs/domain.md, "Rotas")
+
+
+def week_ahead(now: datetime) -> datetime:
+    """The end of "the next 7 days" from `now`: the same UK wall-clock time 7 calendar days later, not 168 hours
+    (across a clock change a week of days is 167 or 169 hours). A wall time the clocks skip or repeat on that day
+    is read as rotas and opening hours read it (calendar.wall_instant, docs/domain.md "Rotas")."""
+    local = now.astimezone(LONDON)
+    return wall_instant(local.date() + timedelta(days=DAYS_AHEAD), local.time())
 
 
 @dataclass(frozen=True)
@@ -54,11 +63,13 @@ class MyShifts:
 
 
 def my_shifts(svc: Services, prof: Any, now: datetime | None = None) -> MyShifts:
-    """The professional's (a professionals row) shift occurrences overlapping the next 7 days, in order."""
+    """The professional's (a professionals row) shift occurrences overlapping the next 7 days (to the same UK
+    wall-clock time 7 days on: week_ahead), in order."""
     now = now or svc.clock.now()
+    until = week_ahead(now)
     with svc.uow() as uow:
-        rota = uow.rotas.rota(prof.service, now, now + AHEAD)
-        mine = [o for o in occurrences(rota, now, now + AHEAD, prof.service)
+        rota = uow.rotas.rota(prof.service, now, until)
+        mine = [o for o in occurrences(rota, now, until, prof.service)
                 if prof.id in o.professionals or o.duty_lead == prof.id]
         standing = rota.standing_duty_lead(prof.service)
         people = uow.rotas.contacts([*(o.duty_lead for o in mine if o.duty_lead is not None),
@@ -78,5 +89,5 @@ def my_shifts(svc: Services, prof: Any, now: datetime | None = None) -> MyShifts
         name, is_standing = lead_of(o.duty_lead)
         shifts.append(MyShift(o.start, o.end, o.label, o.service, name, is_standing and o.duty_lead is None,
                               o.duty_lead == prof.id, prof.id in o.professionals, o.covers_instant(now)))
-    until = prof.unavailable_until if prof.unavailable_until is not None and prof.unavailable_until > now else None
-    return MyShifts(tuple(shifts), until, svc.twilio.get("from") or None, now)
+    off_until = prof.unavailable_until if prof.unavailable_until is not None and prof.unavailable_until > now else None
+    return MyShifts(tuple(shifts), off_until, svc.twilio.get("from") or None, now)

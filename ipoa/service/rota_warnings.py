@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from ..domain.calendar import LONDON
+from ..domain.date_parts import london_clock
 from ..domain.rota import Occurrence, PatternShift, gaps, occurrences
 from ..domain.rota.coverage import Interval, opened
 from ..domain.validation import EARLIEST_DAY, LATEST_DAY
@@ -46,8 +47,8 @@ def length_words(span: timedelta) -> str:
 
 
 def _at(instant: datetime) -> str:
-    local = instant.astimezone(LONDON)
-    return f"{local:%a} {local.day} {local:%b %H:%M}"
+    local = instant.astimezone(LONDON)  # "Sun 25 Oct 01:30 GMT" in the hour that happens twice (london_clock)
+    return f"{local:%a} {local.day} {london_clock(instant, '%b %H:%M')}"
 
 
 def gap_words(start: datetime, end: datetime) -> str:

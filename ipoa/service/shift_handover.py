@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..adapters.handover_store import HandoverStore, Waiting
 from ..domain import meaning
-from ..domain.calendar import LONDON
+from ..domain.date_parts import london_clock
 from ..domain.engine import REFERRAL_WORKFLOW, Result, outbox_event
 from ..domain.model import AuditEvent
 from ..domain.rota import Contact, handover_due
@@ -64,7 +64,7 @@ def _names(people: Sequence[Contact]) -> str:
 
 def resent_words(at: datetime, step: str, people: Sequence[Contact]) -> str:
     """"re-sent at the 20:00 hand-over to Night Nurse (on duty)": for the call page and the audit trail."""
-    return f"re-sent at the {at.astimezone(LONDON):%H:%M} hand-over to {_names(people)} ({_AS.get(step, step)})"
+    return f"re-sent at the {london_clock(at, '%H:%M')} hand-over to {_names(people)} ({_AS.get(step, step)})"
 
 
 def incoming(svc: Services, uow: UnitOfWork, service: str, centre: str | None, already: set[str],

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..domain.calendar import LONDON
+from ..domain.date_parts import london_clock
 from ..domain.engine import Result, outbox_event
 from ..domain.model import AuditEvent
 from ..domain.sla import SlaPolicyError, describe_remaining
@@ -244,7 +244,7 @@ class RunningClock:
 
     def as_json(self, now: datetime) -> dict[str, Any]:
         return {"clock": self.kind, "due_at": self.due_at.isoformat(),
-                "due_local": self.due_at.astimezone(LONDON).strftime("%a %d %b %H:%M"),
+                "due_local": london_clock(self.due_at, "%a %d %b %H:%M"),
                 "remaining": self.remaining(now), "overdue": self.overdue(now),
                 "seconds_left": int((self.due_at - now).total_seconds()), "rule": self.rule,
                 "referral_id": self.referral_id}

@@ -18,7 +18,7 @@ from flask import Blueprint, abort, make_response, render_template, request
 from flask_login import current_user
 
 from ..adapters.voice_queue_queries import CALL_TAKING_ROLES
-from ..domain.calendar import LONDON
+from ..domain.date_parts import london_clock
 from ..domain.validation import whole_number
 from ..entry.request_context import actor, services
 from ..entry.role_check import requires
@@ -122,7 +122,7 @@ def describe_change(change: status_service.Change) -> str:
             change.trigger, done[:1].lower() + done[1:] if done else f"call {state}")
     # A breach is the clock's own doing: "by SLA clock" would say nothing more.
     by = "" if change.trigger == "sla_breach" else f" by {people.who(change.actor, change.service)}"
-    return f"{what}{by} at {change.at.astimezone(LONDON):%H:%M}"
+    return f"{what}{by} at {london_clock(change.at, '%H:%M')}"
 
 
 def change_notice(changes: list[status_service.Change]) -> str:

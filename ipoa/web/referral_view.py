@@ -7,6 +7,7 @@ from datetime import datetime
 import phonenumbers
 
 from ..domain.calendar import LONDON
+from ..domain.date_parts import london_clock
 
 
 def phone_display(number: str | None) -> str:
@@ -29,8 +30,9 @@ def tel_href(number: str | None) -> str:
 
 def local_deadline(due_at: datetime, now: datetime) -> str:
     """A deadline in UK time, relative to today: "14:30 today", "09:00 tomorrow", "17:00 yesterday",
-    else "14:30 on Wed 4 Dec"."""
+    else "14:30 on Wed 4 Dec"; "01:30 GMT today" in the hour that happens twice (date_parts.london_clock)."""
     due, today = due_at.astimezone(LONDON), now.astimezone(LONDON).date()
     days = (due.date() - today).days
     when = {0: "today", 1: "tomorrow", -1: "yesterday"}.get(days)
-    return f"{due:%H:%M} {when}" if when else f"{due:%H:%M} on {due:%a} {due.day} {due:%b}"
+    clock = london_clock(due_at, "%H:%M")
+    return f"{clock} {when}" if when else f"{clock} on {due:%a} {due.day} {due:%b}"

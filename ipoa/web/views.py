@@ -10,7 +10,7 @@ from flask_login import current_user
 from ..adapters.sms_gateway import masked
 from ..domain import sharing
 from ..domain.access import BREAK_GLASS_REASONS, call_trigger_action
-from ..domain.calendar import LONDON
+from ..domain.date_parts import london_clock
 from ..domain.errors import GuardFailed, TriggerNotAllowed, VersionConflict
 from ..domain.guards import OUT_OF_HOURS_KEY, describe_choice, recommended_choice
 from ..domain.sharing import CONSENT
@@ -55,11 +55,13 @@ FIELD_MAP = {"caller.type": "caller_type", "caller.name": "caller_name", "caller
 
 @bp.app_template_filter("local")
 def local_time(value: datetime | str | None, fmt: str = "%a %d %b %Y %H:%M") -> str:
+    """Every page's `|local`: an instant in UK time, with " BST" or " GMT" after a time that happens twice
+    (date_parts.london_clock, docs/domain.md "Time")."""
     if value is None:
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone(LONDON).strftime(fmt)
+    return london_clock(value, fmt)
 
 
 bp.add_app_template_filter(people.who, "who")

@@ -89,3 +89,33 @@ def test_the_number_to_text_is_named_when_configured_and_no_shifts_is_said(clien
     words = section(text(client.get("/my/referrals")))
     assert "text ON to +447700900999 when you are back" in words
     assert "Duty lead: the DN duty lead (the service's standing duty lead)." in words
+
+
+def test_the_7_days_are_calendar_days_in_london_across_the_autumn_change(client, svc, users, clock):
+    """The clocks go back on Sunday 25 October 2026, so the 7 days from Saturday 24 October 12:00 BST to Saturday
+    31 October 12:00 GMT are 169 hours: a shift at 11:30 GMT on the 31st (168 h 30 min away) is within them."""
+    nia, _ = nurse(svc, users)
+    clock.set(datetime(2026, 10, 24, 11, 0, tzinfo=UTC))  # Saturday 24 October, 12:00 BST
+    rotas.add_one_off_shift(svc, "test", service="DN", day=date(2026, 10, 31), start=time(11, 30), end=time(13),
+                            members=[nia], label="clinic")
+    rotas.add_one_off_shift(svc, "test", service="DN", day=date(2026, 10, 31), start=time(12), end=time(13),
+                            members=[nia], label="too late")  # at 12:00 GMT, 7 days on to the minute: not within
+    signed_in(client, "professional")
+    assert items(text(client.get("/my/referrals"))) == ["Sat 31 Oct 11:30 to 13:00 , clinic Duty lead: the DN duty "
+                                                        "lead (the service's standing duty lead)."]
+
+
+def test_the_7_days_are_calendar_days_in_london_across_the_spring_change(client, svc, users, clock):
+    """The clocks go forward on Sunday 29 March 2026, so the 7 days from Saturday 28 March 12:00 GMT to Saturday
+    4 April 12:00 BST are 167 hours: a shift at 12:30 BST on the 4th (167 h 30 min away) is past them."""
+    nia, _ = nurse(svc, users)
+    clock.set(datetime(2026, 3, 28, 12, 0, tzinfo=UTC))  # Saturday 28 March, 12:00 GMT
+    rotas.add_one_off_shift(svc, "test", service="DN", day=date(2026, 4, 4), start=time(11, 30), end=time(13),
+                            members=[nia], label="clinic")
+    rotas.add_one_off_shift(svc, "test", service="DN", day=date(2026, 4, 4), start=time(12, 30), end=time(13),
+                            members=[nia], label="too late")
+    signed_in(client, "professional")
+    page = text(client.get("/my/referrals"))
+    assert items(page) == ["Sat 4 Apr 11:30 to 13:00 , clinic Duty lead: the DN duty lead (the service's standing "
+                           "duty lead)."]
+    assert "too late" not in section(page)

@@ -316,3 +316,13 @@ def test_the_scheduler_loop_re_sends_and_a_failing_look_never_stops_it(svc, cloc
     ticks["n"] = 0
     scheduler.run(svc, tick=0, stop=stop, handovers=scheduler.ShiftHandovers(svc))
     assert resends(svc) == [(call.referrals[0].id, at(23, 20))]
+
+
+@pytest.mark.parametrize(("utc_hour", "words"), [(0, "sent 01:30 BST."), (1, "sent 01:30 GMT.")])
+def test_a_referral_text_sent_in_the_repeated_hour_says_which(svc, clock, shifts, handler_actor, utc_hour, words):
+    """01:30 happens twice on the October Sunday: the referral's own text says which (domain/date_parts.py)."""
+    clock.set(at(25, utc_hour, 30, month=10))
+    call = referred_call(svc, handler_actor, service="DN")
+    handle_events(svc)
+    (text,) = texts(svc, call.ref)
+    assert words in text.body

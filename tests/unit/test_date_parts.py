@@ -3,7 +3,7 @@ read without any locale, refused with the parts to highlight, and UK wall times 
 instant on both sides of the clocks changing. Pure: no app."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 from hypothesis import example, given, settings
@@ -17,6 +17,7 @@ from ipoa.domain.date_parts import (
     parse_date,
     parse_date_time,
     parse_time,
+    repeated_hour_zone,
 )
 from tests.helpers.properties import examples
 
@@ -181,3 +182,57 @@ def test_uk_times_map_to_the_right_instant_across_the_bst_change(day, hour, minu
     else:
         assert result == candidates[0]  # in the repeated hour, the first (BST) one
         assert isinstance(result, datetime) and result.tzinfo is UTC
+
+
+# -- a time shown to staff or texted: BST or GMT in the hour that happens twice --------------------------
+
+
+def test_the_zone_goes_after_the_time_wherever_the_format_puts_it():
+    gmt_0150, bst_0150 = datetime(2026, 10, 25, 1, 50, 30, tzinfo=UTC), datetime(2026, 10, 25, 0, 50, tzinfo=UTC)
+    assert london_clock(gmt_0150, "%H:%M on %a %d %b") == "01:50 GMT on Sun 25 Oct"
+    assert london_clock(bst_0150, "%d %b %Y %H:%M:%S") == "25 Oct 2026 01:50:00 BST"
+    assert london_clock(gmt_0150, "%Y-%m-%d %H:%M:%S") == "2026-10-25 01:50:30 GMT"
+    assert london_clock(gmt_0150, "%b %H:%M") == "Oct 01:50 GMT"
+    # A date alone is never ambiguous; "%%H" is a literal "%H", not the hour.
+    assert london_clock(gmt_0150, "%a %d %b") == "Sun 25 Oct"
+    assert london_clock(gmt_0150, "%d") == "25"
+    assert london_clock(gmt_0150, "%%H %a") == "%H Sun"
+    assert london_clock(gmt_0150, "%H:%M (%%)") == "01:50 GMT (%)"
+
+
+def test_the_zone_is_said_for_any_aware_instant_and_a_naive_one_is_refused():
+    from zoneinfo import ZoneInfo
+
+    assert repeated_hour_zone(datetime(2026, 10, 25, 1, 50, tzinfo=ZoneInfo("Europe/London"))) == "BST"
+    assert repeated_hour_zone(datetime(2026, 10, 25, 1, 50, fold=1, tzinfo=ZoneInfo("Europe/London"))) == "GMT"
+    assert repeated_hour_zone(datetime(2026, 10, 25, 2, 20, tzinfo=timezone(timedelta(hours=1)))) == "GMT"  # 01:20 UTC
+    assert repeated_hour_zone(datetime(2026, 10, 25, 1, 59, 59, 999999, tzinfo=UTC)) == "GMT"
+    assert repeated_hour_zone(datetime(2026, 10, 25, 2, 0, tzinfo=UTC)) is None  # 02:00 GMT happens once
+    assert repeated_hour_zone(datetime(2026, 10, 24, 23, 59, 59, tzinfo=UTC)) is None  # 00:59:59 BST, once
+    assert repeated_hour_zone(datetime(2026, 3, 29, 1, 0, tzinfo=UTC)) is None  # 02:00 BST, after the gap
+    with pytest.raises(ValueError):
+        repeated_hour_zone(datetime(2026, 10, 25, 1, 50))
+
+
+# Instants through the nights either side of both changes, over years, and any instant.
+change_nights = st.tuples(change_days, st.integers(-4 * 3600, 5 * 3600)).map(
+    lambda d_s: datetime.combine(d_s[0], time(0), tzinfo=UTC) + timedelta(seconds=d_s[1]))
+
+
+@settings(max_examples=examples(600))
+@given(st.one_of(change_nights, st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31),
+                                             timezones=st.just(UTC))),
+       st.sampled_from(["%H:%M", "%a %d %b %H:%M", "%d %b %Y %H:%M:%S"]))
+@example(datetime(2026, 10, 25, 0, 0, tzinfo=UTC), "%H:%M")
+@example(datetime(2026, 10, 25, 1, 0, tzinfo=UTC), "%H:%M")
+def test_bst_or_gmt_is_said_exactly_when_the_wall_time_happens_twice(instant, fmt):
+    """By the UK's rule itself (_uk_offset), not zoneinfo: the wall time an instant shows, and whether another
+    instant an hour away shows the same one."""
+    offset = _uk_offset(instant)
+    wall = instant + offset
+    twice = any(_uk_offset(other) == wall - other for other in (instant - timedelta(hours=1),
+                                                                 instant + timedelta(hours=1)))
+    plain = wall.replace(tzinfo=None).strftime(fmt)
+    expected = f"{plain} {'BST' if offset else 'GMT'}" if twice else plain
+    assert london_clock(instant, fmt) == expected
+    assert repeated_hour_zone(instant) == (("BST" if offset else "GMT") if twice else None)

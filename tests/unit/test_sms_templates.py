@@ -1,7 +1,7 @@
 """SMS templates, the GSM-7 budget and reply parsing (docs/domain.md, "SMS to professionals")."""
 import ast
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,8 @@ def shipped() -> SmsTemplates:
 def worst_values(templates: SmsTemplates) -> dict[str, str]:
     values = {
         "ref": "K7M4-QX9Z", "service": "MHCRHT", "centre": "CHSSPA", "urgency": "emergency",
-        "due": "Wed 30 Sep 23:59", "sent_at": "Wed 30 Sep 23:59", "state": "awaiting first visit",
+        # The longest time: one in the hour that happens twice, which says which (timetext.local_time_text).
+        "due": "Sun 31 Oct 01:59 BST", "sent_at": "Sun 31 Oct 01:59 GMT", "state": "awaiting first visit",
         "breach": "first visit not made", "action": "DECLINE", "link": templates.link_for("Q" * LINK_TOKEN_LENGTH),
         "total": "9999", "staff_name": "Abcdefghij Klmnopqrst-Uvwxyzab",
     }
@@ -76,7 +77,7 @@ def test_each_shipped_template_fits_one_segment_with_the_longest_values(shipped,
 def test_referral_sent_reads_as_staff_expect(shipped):
     text = shipped.render("referral_sent", ref="K7M4-QX9Z", service="CRT", urgency="same_day",
                           sent_at="14:30", link=shipped.link_for(TOKEN))
-    assert text == (f"New same day CRT referral sent 14:30. Reply ACCEPT K7M4-QX9Z or DECLINE K7M4-QX9Z "
+    assert text == (f"same day CRT referral sent 14:30. Reply ACCEPT K7M4-QX9Z or DECLINE K7M4-QX9Z "
                     f"+ reason {DEFAULT_LINK_BASE}/r/{TOKEN}")
 
 
@@ -361,7 +362,7 @@ def test_link_base_trailing_slash_is_ignored(tmp_path):
 
 def test_max_lengths_documented(shipped):
     assert shipped.max_lengths == {
-        "ref": 9, "service": 6, "centre": 6, "urgency": 9, "due": 16, "sent_at": 16, "state": 20,
+        "ref": 9, "service": 6, "centre": 6, "urgency": 9, "due": 20, "sent_at": 20, "state": 20,
         "breach": 20, "action": 7, "link": len(DEFAULT_LINK_BASE) + 3 + LINK_TOKEN_LENGTH, "total": 4,
         "staff_name": 30,
     }
@@ -374,6 +375,8 @@ _codes = st.from_regex(r"[A-Z][A-Z0-9_]{0,5}", fullmatch=True)
 _word = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
 _words = st.lists(_word, min_size=1, max_size=4).map(" ".join).filter(lambda s: len(s) <= 20)
 _clock = st.builds("{:02d}:{:02d}".format, st.integers(0, 23), st.integers(0, 59))
+# A time may say " BST" or " GMT" (the hour that happens twice: domain/date_parts.repeated_hour_zone).
+_clock = st.builds("{}{}".format, _clock, st.sampled_from(["", "", " BST", " GMT"]))
 _times = _clock | st.builds(
     "{} {} {} {}".format, st.sampled_from(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
     st.integers(1, 31), st.sampled_from(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
@@ -421,6 +424,40 @@ def test_local_time_text():
                            datetime(2026, 6, 3, 12, 0, tzinfo=UTC)) == "Thu 4 Jun 00:30"
     with pytest.raises(ValueError):
         local_time_text(datetime(2026, 11, 23, 14, 30))
+
+
+def test_local_time_text_says_bst_or_gmt_in_the_hour_that_happens_twice():
+    """25 Oct 2026: 01:00-01:59 happens twice, first in BST (00:00-00:59 UTC), then in GMT (01:00-01:59 UTC)."""
+    now = datetime(2026, 10, 25, 0, 10, tzinfo=UTC)  # 01:10 BST, the same day
+    assert local_time_text(datetime(2026, 10, 25, 0, 30, tzinfo=UTC), now) == "01:30 BST"
+    assert local_time_text(datetime(2026, 10, 25, 1, 30, tzinfo=UTC), now) == "01:30 GMT"
+    assert local_time_text(datetime(2026, 10, 25, 1, 30, tzinfo=UTC)) == "Sun 25 Oct 01:30 GMT"
+    # Either side of the repeated hour a time happens once: nothing added.
+    assert local_time_text(datetime(2026, 10, 24, 23, 59, tzinfo=UTC), now) == "00:59"
+    assert local_time_text(datetime(2026, 10, 25, 2, 0, tzinfo=UTC), now) == "02:00"
+    # The spring change skips an hour: every time that remains happens once.
+    assert local_time_text(datetime(2026, 3, 29, 1, 0, tzinfo=UTC)) == "Sun 29 Mar 02:00"
+
+
+# 01:00 UTC on the last Sunday of October, 2000-2099: where the repeated hour's GMT reading starts.
+_REPEATED_HOUR_STARTS = [datetime(y, 10, 31, 1, 0, tzinfo=UTC) - timedelta(days=(datetime(y, 10, 31).weekday() + 1) % 7)
+                         for y in range(2000, 2100)]
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(start=st.sampled_from(_REPEATED_HOUR_STARTS), seconds=st.integers(-3600, 3599),
+       name=st.sampled_from(TEMPLATE_NAMES), same_day=st.booleans())
+def test_a_time_in_the_repeated_hour_is_sent_in_every_template_within_one_segment(shipped, start, seconds, name,
+                                                                                  same_day):
+    """A time from either reading of the repeated hour (BST's: 00:00-00:59 UTC, GMT's: 01:00-01:59 UTC) says
+    which, fits the time fields and renders in every template that has one, within one segment."""
+    at = start + timedelta(seconds=seconds)
+    text = local_time_text(at, at if same_day else None)
+    assert text.endswith(" BST" if seconds < 0 else " GMT")
+    assert len(text) <= FIELD_MAX_LENGTHS["due"] and LOCAL_TIME_PATTERN.fullmatch(text)
+    values = {**worst_values(shipped), "due": text, "sent_at": text}
+    body = shipped.render(name, **{k: values[k] for k in shipped.fields(name)})
+    assert gsm7_length(body) <= SMS_LIMIT and (text in body) == bool({"due", "sent_at"} & shipped.fields(name))
 
 
 @settings(max_examples=examples(100), deadline=None)

@@ -27,6 +27,7 @@ _ACTIONS = ("ACCEPT", "DECLINE", "DONE", "STATUS")
 _CODE = re.compile(r"[A-Z][A-Z0-9_]*")  # the directory's code format
 # Lower-case words only: a state or breach is a workflow word, never a sentence someone typed.
 _WORDS = re.compile(r"[a-z]+(?:[ -][a-z]+)*")
+_TIME_FORMAT = "a local time like 14:30 or Mon 23 Nov 14:30 (01:30 BST or 01:30 GMT in the hour that happens twice)"
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,10 @@ FIELDS: Mapping[str, Field] = MappingProxyType({
     "centre": Field(6, "CHSSPA", "a centre code like CHS (up to 6 characters)", _CODE),
     "urgency": Field(9, "emergency", "one of: " + ", ".join(sorted(set(URGENCY_TEXT.values()))),
                      choices={**URGENCY_TEXT, **{v: v for v in URGENCY_TEXT.values()}}),
-    "due": Field(16, "Wed 30 Sep 23:59", "a local time like 14:30 or Mon 23 Nov 14:30", LOCAL_TIME_PATTERN),
-    "sent_at": Field(16, "Wed 30 Sep 23:59", "a local time like 14:30 or Mon 23 Nov 14:30", LOCAL_TIME_PATTERN),
+    # A time in the hour that happens twice says which reading, " BST" or " GMT" (timetext.local_time_text):
+    # "Sun 31 Oct 01:59 BST" is the longest a time can be, so every template is checked with it.
+    "due": Field(20, "Sun 31 Oct 01:59 BST", _TIME_FORMAT, LOCAL_TIME_PATTERN),
+    "sent_at": Field(20, "Sun 31 Oct 01:59 BST", _TIME_FORMAT, LOCAL_TIME_PATTERN),
     "state": Field(20, "awaiting first visit", "lower-case words like accepted or in progress "
                    "(underscores read as spaces), up to 20 characters", _WORDS),
     "breach": Field(20, "first visit not made", "lower-case words like not accepted, up to 20 "
