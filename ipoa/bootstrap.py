@@ -56,11 +56,14 @@ class SmsGateway(Protocol):
 
 
 class VoiceGateway(Protocol):
-    """ConsoleVoiceGateway or TwilioVoiceGateway (ipoa/adapters/voice_gateway.py): a live call redirected."""
+    """ConsoleVoiceGateway or TwilioVoiceGateway (ipoa/adapters/voice_gateway.py): a live call redirected, and
+    asked about."""
 
     def redirect(self, call_sid: str, twiml: str) -> None: ...
 
     def call_state(self, call_sid: str) -> CallState | None: ...
+
+    def reached(self, call_sid: str) -> bool | None: ...
 
 
 def make_gateway(backend: str, twilio: Mapping[str, Any] | None = None) -> SmsGateway:

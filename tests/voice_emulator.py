@@ -3,7 +3,8 @@ sequence against the app, with requests signed exactly as Twilio signs them (inc
 queue's wait URL, the enqueue's action, a Dial's action with the outcome a test chooses, status callbacks
 with CallDuration and Timestamp), runs the TwiML the app answers (Say, Gather, Redirect, Enqueue, Dial, Pause,
 Leave, Hangup), and accepts the REST API's updates of a live call
-(`client.calls(sid).update(twiml=...)`, the Answer button's bridge) on the SMS emulator's server
+(`client.calls(sid).update(twiml=...)`, the Answer button's bridge), its fetch, and the list of the calls a
+call's <Dial>s made (`client.calls.list(parent_call_sid=...)`) on the SMS emulator's server
 (tests/twilio_emulator.py), which it extends. Only loopback is ever contacted.
 
     with VoiceEmulator(SID, TOKEN, voice_url=f"{base}/webhooks/twilio/voice/incoming",
@@ -26,6 +27,16 @@ from urllib.parse import parse_qs, urlsplit
 from tests.twilio_emulator import API_VERSION, TwilioEmulator, error_body, new_sid
 
 CALLS_ROUTE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)\.json$")
+CALLS_LIST_ROUTE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Calls\.json$")
+
+
+@dataclass
+class ChildCall:
+    """A call a <Dial> made from the caller's call (Twilio's child call: its ParentCallSid is the caller's)."""
+
+    sid: str
+    to: str
+    status: str = "ringing"  # then completed (answered, and over), busy, no-answer, failed or canceled
 
 
 @dataclass
@@ -49,6 +60,7 @@ class EmulatedCall:
     updates: list[dict] = field(default_factory=list)  # REST updates received
     answers: list[tuple[str, int, str]] = field(default_factory=list)  # (url, HTTP status, body) of each webhook
     ended_at: datetime | None = None  # when the call ended, as Twilio's Call resource says (end_time)
+    children: list[ChildCall] = field(default_factory=list)  # the calls its <Dial>s made, in order
 
     @property
     def ended(self) -> bool:
@@ -122,12 +134,36 @@ class VoiceEmulator(TwilioEmulator):
             self._run(call, body)
         return status, body
 
+    def dial_outcome_unheard(self, call: EmulatedCall, dial_status: str, *, status_callback: bool = True) -> None:
+        """The <Dial> the caller is in ends as `dial_status`, and the Dial's action never reaches ipoa (down for
+        a deploy, the network): with no TwiML to go on, Twilio ends the caller's call. Its status callback
+        says `completed`, unless `status_callback` is False (lost too). Twilio's own record keeps the child
+        call's status (reached() asks for it)."""
+        if call.dial_action is None:
+            raise AssertionError(f"{call.sid} is not in a <Dial> with an action")
+        call.dial_action = None
+        self._child_ends(call, dial_status)
+        if status_callback:
+            self._end(call)
+        else:
+            call.status, call.ended_at = "completed", self.clock()
+
     def _dial_ended(self, call: EmulatedCall, dial_status: str) -> tuple[int, str]:
         url, call.dial_action = call.dial_action, None
         if url is None:
             raise AssertionError(f"{call.sid} is not in a <Dial> with an action")
-        return self.webhook(call, url, {"DialCallStatus": dial_status, "DialCallSid": new_sid("CA"),
+        child = self._child_ends(call, dial_status)
+        return self.webhook(call, url, {"DialCallStatus": dial_status, "DialCallSid": child.sid,
                                         "DialCallDuration": "0"})
+
+    @staticmethod
+    def _child_ends(call: EmulatedCall, dial_status: str) -> ChildCall:
+        """The Dial's call ends: `completed` if it was answered (DialCallStatus completed or answered)."""
+        if not call.children:
+            raise AssertionError(f"{call.sid} made no <Dial> call")
+        child = call.children[-1]
+        child.status = "completed" if dial_status in ("completed", "answered") else dial_status
+        return child
 
     def hang_up_unheard(self, call: EmulatedCall) -> None:
         """The caller hangs up and every webhook that would have said so is lost (ipoa down for a deploy,
@@ -195,6 +231,7 @@ class VoiceEmulator(TwilioEmulator):
                 nouns = [f"{n.tag.lower()}:{(n.text or '').strip()}" if n.tag != "Number" else (n.text or "").strip()
                          for n in verb]
                 call.dialled += nouns or [(verb.text or "").strip()]
+                call.children.append(ChildCall(new_sid("CA"), (nouns or [(verb.text or "").strip()])[0]))
                 if verb.get("action"):  # Twilio requests it when the Dial ends; nothing after it runs
                     call.dial_action = verb.get("action")
                     return
@@ -245,6 +282,9 @@ class VoiceEmulator(TwilioEmulator):
 
     # -- the REST API: updating a live call ---------------------------------------------------------------------
     def _dispatch(self, h, method: str) -> None:
+        listing = CALLS_LIST_ROUTE.match(urlsplit(h.path).path)
+        if listing is not None and method == "GET":
+            return self._list_calls(h, listing["account"], parse_qs(urlsplit(h.path).query))
         route = CALLS_ROUTE.match(urlsplit(h.path).path)
         if route is None:
             return super()._dispatch(h, method)
@@ -277,6 +317,24 @@ class VoiceEmulator(TwilioEmulator):
         except Exception as exc:  # an emulator bug must surface as an answer, not as a hung client
             self._reply(h, 500, error_body(500, 20500, f"emulator error: {exc!r}"))
 
+    def _list_calls(self, h, account: str, query: dict[str, list[str]]) -> None:
+        """GET Calls.json?ParentCallSid=: the calls a call's <Dial>s made (one page: the emulator's are few)."""
+        with self._lock:
+            self._requests += 1
+        if not self._authorised(h.headers.get("Authorization", "")):
+            return self._reply(h, 401, error_body(401, 20003, "Authenticate"))
+        if account != self.account_sid:
+            return self._reply(h, 404, error_body(404, 20404, f"The requested resource {h.path} was not found"))
+        parent = self.calls.get((query.get("ParentCallSid") or [""])[0])
+        children = parent.children if parent is not None else []
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls.json"
+        records = [{"sid": c.sid, "account_sid": self.account_sid, "parent_call_sid": parent.sid if parent else None,
+                    "to": c.to, "status": c.status, "direction": "outbound-dial", "api_version": API_VERSION,
+                    "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{c.sid}.json"} for c in children]
+        self._reply(h, 200, {"calls": records, "first_page_uri": uri, "next_page_uri": None,
+                             "previous_page_uri": None, "page": 0, "page_size": 50, "start": 0,
+                             "end": max(len(records) - 1, 0), "uri": uri})
+
     def _resource(self, call: EmulatedCall) -> dict:
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{call.sid}.json"
         return {"sid": call.sid, "account_sid": self.account_sid, "from": call.from_, "to": call.to,
@@ -285,4 +343,4 @@ class VoiceEmulator(TwilioEmulator):
                 "end_time": format_datetime(call.ended_at, usegmt=True) if call.ended_at else None}
 
 
-__all__ = ["EmulatedCall", "VoiceEmulator"]
+__all__ = ["ChildCall", "EmulatedCall", "VoiceEmulator"]

@@ -630,7 +630,9 @@ phone_legs = Table(
     Column("caller_type", String(16)),  # professional | public, from the menu
     Column("priority", Boolean, nullable=False, default=False),  # a professional: answered first
     Column("arrived_at", UTCDateTime, nullable=False),
-    Column("enqueued_at", UTCDateTime),
+    Column("enqueued_at", UTCDateTime),  # first joined a queue: the wait and the place in line count from it
+    # Joined the queue it is in now: the overflow's into another centre's, else enqueued_at (migration 0019)
+    Column("queue_joined_at", UTCDateTime),
     Column("answered_at", UTCDateTime),
     Column("answered_by", String(64)),
     Column("left_queue_at", UTCDateTime),
@@ -641,11 +643,13 @@ phone_legs = Table(
     Column("call_ref", String(16)),  # the call made (or matched) for the callback an abandoned leg needs
     Column("last_status", String(20)),  # Twilio's CallStatus, ranked (domain/telephony/legs.py)
     Column("menu_attempt", Integer, nullable=False, default=0),
+    Column("dial_status", String(20)),  # the DialCallStatus of Answer's <Dial>, once its dial result came
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_phone_legs_queue_enqueued_at", "queue", "enqueued_at"),  # a queue's callers, answered ones too
     # Only the callers waiting now (migration 0015): the answer to every ringing call reads its queue's longest
-    # wait, which through the index above walked past every caller the queue ever answered.
-    Index("ix_phone_legs_waiting", "queue", "enqueued_at", postgresql_where=_WAITING, sqlite_where=_WAITING),
+    # wait, which through the index above walked past every caller the queue ever answered. By when they joined
+    # this queue (migration 0019), the order that read takes: its first entry is the longest wait.
+    Index("ix_phone_legs_waiting", "queue", "queue_joined_at", postgresql_where=_WAITING, sqlite_where=_WAITING),
     Index("ix_phone_legs_arrived_at", "arrived_at"),  # a period's legs (the measures)
     Index("ix_phone_legs_caller_number", "caller_number"),
 )

@@ -1,8 +1,9 @@
 """Live calls through Twilio's REST API (issue 15): redirecting a caller waiting in a queue to new TwiML,
-which is how "Answer" bridges them to a handler (`<Dial>` to the handler's phone or Twilio Client identity),
-and asking how a call stands, for a caller who seems to wait for ever because a webhook was lost
-(service/lost_calls.py). `console` (the embedded default) records the redirect, logs the call SID only and
-knows of no call. Never logs a number."""
+which is how "Answer" bridges them to a handler (`<Dial>` to the handler's phone or Twilio Client identity);
+asking how a call stands, for a caller who seems to wait for ever because a webhook was lost; and whether a
+<Dial> from a call reached anyone, for an answer whose dial result was lost (service/lost_calls.py).
+`console` (the embedded default) records the redirect, logs the call SID only and knows of no call. Never
+logs a number."""
 from __future__ import annotations
 
 import logging
@@ -20,6 +21,8 @@ class VoiceGatewayError(Exception):
 
 # Twilio's call statuses once a call is over (its Call resource's `status`).
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+# A call that was answered: going on, or over after it was answered (Twilio's `completed`).
+REACHED_STATUSES = frozenset({"in-progress", "completed"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class ConsoleVoiceGateway:
 
     def call_state(self, call_sid: str) -> CallState | None:
         """None: the console has no calls to ask about (service/lost_calls.py then goes by time alone)."""
+        return None
+
+    def reached(self, call_sid: str) -> bool | None:
+        """None: the console knows of no call, nor of any <Dial> from one."""
         return None
 
 
@@ -82,3 +89,17 @@ class TwilioVoiceGateway:
         if isinstance(ended_at, datetime) and ended_at.tzinfo is None:
             ended_at = ended_at.replace(tzinfo=UTC)
         return CallState(str(call.status), ended_at if isinstance(ended_at, datetime) else None)
+
+    def reached(self, call_sid: str) -> bool | None:
+        """Whether a <Dial> from this call reached anyone: Twilio's calls made from it (its child calls, by
+        ParentCallSid), one of them answered (`in-progress`, or `completed`, which Twilio gives only to a call
+        that was answered and has ended). False: none was (busy, no-answer, failed, canceled, or none made)."""
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        try:
+            children = self.client.calls.list(parent_call_sid=call_sid, limit=20)
+        except TwilioRestException as exc:
+            raise VoiceGatewayError(f"Twilio refused the request: {exc.status} {exc.code}") from exc
+        except (*TRANSPORT_ERRORS, TwilioException) as exc:
+            raise VoiceGatewayError(f"Twilio could not be reached: {type(exc).__name__}") from exc
+        return any(str(child.status) in REACHED_STATUSES for child in children)

@@ -8,13 +8,22 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Connection, String, bindparam, func, literal, literal_column, select
+from sqlalchemy import Connection, String, bindparam, case, func, literal, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from ..domain.telephony import legs
 from .orm import UTCDateTime, calls, handler_availability, phone_legs, professionals, users
 from .prepared import Prepared
 
 CALL_TAKING_ROLES = ("handler", "supervisor")
+
+
+class UnheardDial(NamedTuple):
+    """An answer whose dial result never came (service/lost_calls.py)."""
+    call_sid: str
+    answered_by: str
+    answered_at: datetime
+    hung_up_at: datetime | None
 
 
 class WaitingLeg(NamedTuple):
@@ -36,8 +45,9 @@ def _waiting(queues: Iterable[str]):
 
 
 class QueueNow(NamedTuple):
-    """One queue's state for the answer to a ringing call: when its longest-waiting caller joined (None:
-    nobody waits), and how many of its centre's handlers are taking calls and signed in."""
+    """One queue's state for the answer to a ringing call: when its longest-waiting caller joined it (None:
+    nobody waits; an overflowed caller joined it when they overflowed in), and how many of its centre's
+    handlers are taking calls and signed in."""
 
     longest_waiting_since: datetime | None
     handlers_available: int
@@ -47,11 +57,15 @@ def _longest_waiting_since(queue):
     # The first of the waiting callers in ix_phone_legs_waiting's order, not min(): PostgreSQL planned min()
     # as an aggregate over every caller waiting (and each one's heap row), however deep the queue; the first
     # entry is one read (docs/performance.md, "The ratio and the workers' connections").
-    return (select(phone_legs.c.enqueued_at)
+    # By when each joined *this* queue (queue_joined_at), not enqueued_at: a caller who overflowed in after a
+    # long wait in another centre's queue has waited here only since then, and the overflow decision measures
+    # this queue's wait (docs/telephony.md, "Configuring a centre's line"). IS NOT NULL: SQLite sorts NULLs
+    # first, and a row written without it (none is, since migration 0019) must not hide the others.
+    return (select(phone_legs.c.queue_joined_at)
             .where(phone_legs.c.queue == queue, phone_legs.c.enqueued_at.is_not(None),
                    phone_legs.c.left_queue_at.is_(None), phone_legs.c.hung_up_at.is_(None),
-                   phone_legs.c.answered_at.is_(None))
-            .order_by(phone_legs.c.enqueued_at).limit(literal_column("1")).scalar_subquery())
+                   phone_legs.c.answered_at.is_(None), phone_legs.c.queue_joined_at.is_not(None))
+            .order_by(phone_legs.c.queue_joined_at).limit(literal_column("1")).scalar_subquery())
 
 
 def _handlers_available(centre, seen_since):
@@ -101,6 +115,11 @@ class VoiceQueueQueries:
         """queues_now (below) on this session's connection."""
         return queues_now(self.session.connection(), first, second, seen_since)
 
+    def handlers_available(self, centre: str, seen_since: datetime) -> int:
+        """How many of the centre's handlers are taking calls and signed in (seen since then): the same count
+        as queues_now's, on its own, for the wait URL of a line that overflows when nobody is available."""
+        return int(self.session.execute(select(_handlers_available(centre, seen_since))).scalar_one())
+
     def waiting(self, queue: str, limit: int = 500) -> list[WaitingLeg]:
         """The callers waiting in the queue, first to be answered first: position is index + 1."""
         rows = self.session.execute(
@@ -121,6 +140,23 @@ class VoiceQueueQueries:
                    phone_legs.c.answered_at.is_(None), phone_legs.c.enqueued_at <= cutoff)
             .order_by(phone_legs.c.enqueued_at).limit(limit))
         return [(str(sid), enqueued_at) for sid, enqueued_at in rows]
+
+    def answered_without_dial_result(self, hung_up_before: datetime, answered_before: datetime,
+                                     limit: int = 50) -> list[UnheardDial]:
+        """The callers Answer put through (answered_by) whose dial result never came (dial_status NULL), and who
+        either hung up before `hung_up_before` or were answered before `answered_before`: those
+        service/lost_calls.py asks Twilio about, the hung-up first, then the oldest answer first. A
+        <Dial><Queue> answer (no Dial action, no answered_by) is not one of them."""
+        rows = self.session.execute(
+            select(phone_legs.c.call_sid, phone_legs.c.answered_by, phone_legs.c.answered_at,
+                   phone_legs.c.hung_up_at)
+            .where(phone_legs.c.outcome == literal(legs.ANSWERED), phone_legs.c.answered_by.is_not(None),
+                   phone_legs.c.dial_status.is_(None),
+                   or_(phone_legs.c.hung_up_at <= hung_up_before, phone_legs.c.answered_at <= answered_before))
+            .order_by(case((phone_legs.c.hung_up_at.is_(None), literal(1)), else_=literal(0)),
+                      phone_legs.c.answered_at)
+            .limit(limit))
+        return [UnheardDial(*row) for row in rows]
 
     def average_answer_wait(self, queue: str, since: datetime, limit: int = 200) -> timedelta | None:
         """The mean wait of the calls answered from this queue since then (the latest `limit`), or None."""

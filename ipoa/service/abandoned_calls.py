@@ -10,7 +10,7 @@ audit reason, an outbox payload or a log line: the number is on the call (caller
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..adapters.phone_leg_store import PhoneLegStore
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACTOR = "telephony"  # who the audit names for what the phone line does by itself
+# The callback of a hang-up learnt of too late for its window: due this soon after now (call_back).
+DUE_AT_ONCE = timedelta(seconds=1)
 NEED = "other"  # nobody heard what the call was about: the handler who calls back triages it
 SUMMARY = ("Phone call not answered: the caller hung up after {waited} s in the {queue} queue. "
            "Call them back on the number they rang from.")
@@ -75,7 +77,10 @@ def call_back(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime, *, w
     promise = wf.trigger_for(state, effect="set_callback")
     if promise is None:
         raise RuntimeError(f"call v{wf.version}: no transition from {state} promises a callback (set_callback)")
-    promised_at = (leg.hung_up_at or now) + sla.abandoned.call_back_within
+    # A hang-up learnt of after the callback window (its webhooks lost, found by service/lost_calls.py once
+    # ipoa was back): the callback is overdue already, so it is due at once and its clock breaches and
+    # escalates now. A promise in the past is refused (domain/guards.py), which failed every later check.
+    promised_at = max((leg.hung_up_at or now) + sla.abandoned.call_back_within, now + DUE_AT_ONCE)
     result.extend(engine.fire(
         call, promise, actor=ACTOR, now=now, data={"callback_at": promised_at.isoformat()},
         reason=f"Abandoned phone call: a callback is due within {sla.abandoned.call_back_text} of the hang-up."))

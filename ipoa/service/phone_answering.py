@@ -209,7 +209,9 @@ def legs_of_call(svc: Services, ref: str) -> list[LegView]:
             arrived_at=r.arrived_at, enqueued_at=r.enqueued_at, answered_at=r.answered_at,
             answered_by=r.answered_by, ended_at=r.hung_up_at, outcome=r.outcome,
             waited=(waited_until - r.enqueued_at) if r.enqueued_at and waited_until else None,
-            rang_again=r.call_ref != ref))
+            # Matched to this call when it rang: the caller ringing again about it, whatever came of that leg
+            # (a second hang-up is recorded on this same call, so its call_ref is this call's too).
+            rang_again=r.matched_call_ref == ref))
     return views
 
 

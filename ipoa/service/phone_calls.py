@@ -144,9 +144,13 @@ def waiting(svc: Services, call_sid: str, twilio_position: int | None, twilio_av
         if recent is None and twilio_average:
             recent = timedelta(seconds=twilio_average)
         waited = leg.waited(now)
+        # The handlers available are read only if the answer turns on them (a line that overflows when nobody
+        # is available): every caller waiting asks the wait URL every ~25 s.
         return answers.waiting(centre, svc.directory, now, waited=waited, position=position,
                                expected=answers.expected_wait(recent, waited),
-                               overflowed=leg.overflowed_from is not None)
+                               overflowed=leg.overflowed_from is not None,
+                               handlers_available=lambda: queries.handlers_available(
+                                   centre.code, now - SIGNED_IN_WITHIN))
 
 
 def left_queue(svc: Services, call_sid: str, result: str, queue_seconds: int | None = None,
@@ -218,10 +222,15 @@ def _left(svc: Services, uow: UnitOfWork, leg: PhoneLeg, result: str, now: datet
 
 def _overflowing(svc: Services, leg: PhoneLeg, now: datetime) -> Answer:
     """Out of the queue by the wait URL's Leave: to the overflow centre (once), or, the centre having closed,
-    to its out-of-hours route."""
+    to its out-of-hours route. A Leave that crossed Answer (it holds the caller, its REST redirect on its way)
+    puts the caller back in the queue they are in, without a word, for the redirect to find them there."""
     centre = _centre(svc, leg.queue or leg.centre)
     if centre is None:
         return answers.ended()
+    if leg.held_by_answer and leg.queue and leg.enqueued_at is not None:
+        # Not a hang-up without a word (docs/telephony.md, "Answering a call"): should Twilio refuse the
+        # redirect, Answer is undone and the caller is still waiting, their next telling moving them on.
+        return answers.still_in_queue(leg.queue, now - leg.enqueued_at)
     if not leg.in_queue:
         if leg.outcome in (legs.OUT_OF_HOURS, legs.OVERFLOW_DIAL) and leg.hung_up_at is None:
             # A retried Leave: the transfer it was answered with again, not a hang-up without a word.
@@ -234,7 +243,8 @@ def _overflowing(svc: Services, leg: PhoneLeg, now: datetime) -> Answer:
     if answer.kind == answers.OUT_OF_HOURS:
         leg.left_queue_at, leg.outcome = now, legs.OUT_OF_HOURS
     elif answer.kind == answers.OVERFLOW_QUEUE:
-        leg.overflowed_from, leg.queue = centre.code, answer.queue
+        # Their wait still counts from first joining (enqueued_at); this queue's, for its overflow, from now.
+        leg.overflowed_from, leg.queue, leg.queue_joined_at = centre.code, answer.queue, now
     elif answer.kind == answers.OVERFLOW_DIAL:
         leg.overflowed_from = centre.code
         leg.left_queue_at, leg.outcome = now, legs.OVERFLOW_DIAL
@@ -307,6 +317,7 @@ def _answer(svc: Services, call_sid: str, username: str) -> datetime | None:
         if leg is None or not leg.in_queue:
             return None
         leg.answered_at, leg.answered_by, leg.outcome = now, username, legs.ANSWERED
+        leg.dial_status = None  # this answer's dial result is still to come
         store.save(leg, now)
         uow.commit()
     return now
@@ -350,11 +361,14 @@ def dial_result(svc: Services, call_sid: str, dial_status: str, by: str | None =
       REST redirect timed out although Twilio made it): the same back-in-queue answer, nothing changed;
     - not reached and the caller was answered by someone else since: nothing changes, an empty answer (the
       call has moved on);
-    - reached: nothing changes, unless the caller is waiting unanswered (Answer undid the answer after its
-      REST redirect timed out, but Twilio put them through): that answer is recorded, and the caller as having
-      left the queue then, so the call is counted answered and never later taken for an abandon.
-    A dial result without `by` and `at` (TwiML given before they were added) acts on the leg's answer, as
-    before. An unknown CallSid changes nothing."""
+    - reached: the leg's answer is recorded as having reached the handler (dial_status), or, if the caller is
+      waiting unanswered (Answer undid the answer after its REST redirect timed out, but Twilio put them
+      through), that answer is recorded, and the caller as having left the queue then, so the call is counted
+      answered and never later taken for an abandon.
+    The leg's dial_status keeps the DialCallStatus of its answer's Dial: an answered leg without one had its
+    dial result lost, and the lost-call check asks Twilio about it (dial_result_unheard). A dial result
+    without `by` and `at` (TwiML given before they were added) acts on the leg's answer, as before. An
+    unknown CallSid changes nothing."""
     now = svc.clock.now()
     with _leg_locked(svc, call_sid) as (uow, store, leg):
         if leg is None:
@@ -365,6 +379,11 @@ def dial_result(svc: Services, call_sid: str, dial_status: str, by: str | None =
         if dial_status in legs.DIAL_REACHED:
             if by is not None and at is not None and leg.in_queue:
                 _put_through(leg, by, answers.answer_from_ms(at), now)
+                leg.dial_status = dial_status
+                store.save(leg, now)
+                uow.commit()
+            elif ours and leg.dial_status is None:  # a retry finds it recorded: nothing changes twice
+                leg.dial_status = dial_status
                 store.save(leg, now)
                 uow.commit()
             return answers.ended()
@@ -378,15 +397,47 @@ def dial_result(svc: Services, call_sid: str, dial_status: str, by: str | None =
         log.info("voice: a handler's phone did not pick up (%s); the caller is back in the %s queue",
                  dial_status, leg.queue)
         hung_up_at = leg.hung_up_at
-        leg.answered_at = leg.answered_by = leg.outcome = leg.left_queue_at = leg.hung_up_at = None
-        if hung_up_at is not None:
-            _hung_up_in_queue(svc, uow, leg, now, at=hung_up_at)
-            answer = answers.ended()
-        else:
-            answer = answers.back_in_queue(leg.queue, now - leg.enqueued_at)
+        _not_reached(svc, uow, leg, now, dial_status, hung_up_at)
+        answer = answers.ended() if hung_up_at is not None else answers.back_in_queue(leg.queue,
+                                                                                         now - leg.enqueued_at)
         store.save(leg, now)
         uow.commit()
     return answer
+
+
+def _not_reached(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime, dial_status: str,
+                 hung_up_at: datetime | None) -> None:
+    """The leg's answer never reached the handler: undone, the caller back in the queue; or, if their call
+    ended (`hung_up_at`), ended as that hang-up in the queue, called back past the threshold."""
+    leg.answered_at = leg.answered_by = leg.outcome = leg.left_queue_at = leg.hung_up_at = None
+    leg.dial_status = dial_status
+    if hung_up_at is not None:
+        _hung_up_in_queue(svc, uow, leg, now, at=hung_up_at)
+
+
+def dial_result_unheard(svc: Services, call_sid: str, answered_by: str, answered_at: datetime,
+                        reached: bool | None, ended_at: datetime) -> bool:
+    """The dial result of this answer (by whom, when) never came, and the caller's call is over, at `ended_at`
+    unless a status callback said so (service/lost_calls.py): Twilio's record of the calls the <Dial> made
+    says whether it reached the handler (`reached`; None: nobody can say). Reached: the answer stands, and is
+    recorded as reached. Not reached: the caller was never answered, so the leg ends as the hang-up in the
+    queue it was, abandoned and called back past the threshold, as the dial result would have ended it.
+    Unknown: the answer stands, marked unknown, and is not asked about again. False: the leg is unknown, or
+    the answer is no longer the leg's or its dial result came meanwhile, and nothing changes."""
+    now = svc.clock.now()
+    with _leg_locked(svc, call_sid) as (uow, store, leg):
+        if (leg is None or leg.outcome != legs.ANSWERED or leg.dial_status is not None
+                or leg.answered_by != answered_by or leg.answered_at != answered_at or not leg.enqueued_at):
+            return False
+        if reached is None or reached:
+            leg.dial_status = "completed" if reached else legs.DIAL_UNKNOWN
+        else:
+            log.info("voice: a handler's phone was not reached and its dial result never came; the caller is "
+                     "ended as a hang-up in the %s queue", leg.queue)
+            _not_reached(svc, uow, leg, now, legs.DIAL_NOT_REACHED, min(leg.hung_up_at or ended_at, now))
+        store.save(leg, now)
+        uow.commit()
+    return True
 
 
 def _put_through(leg: PhoneLeg, by: str, at: datetime, now: datetime) -> None:
@@ -435,6 +486,7 @@ def _apply(leg: PhoneLeg, answer: Answer, now: datetime) -> None:
     if answer.kind in (answers.QUEUED, answers.OVERFLOW_QUEUE):
         leg.queue = answer.queue
         leg.enqueued_at = leg.enqueued_at or now
+        leg.queue_joined_at = leg.queue_joined_at or leg.enqueued_at  # first joining a queue: the same instant
         leg.overflowed_from = answer.overflowed_from
     elif answer.kind == answers.OVERFLOW_DIAL:
         leg.overflowed_from, leg.outcome = answer.overflowed_from, legs.OVERFLOW_DIAL

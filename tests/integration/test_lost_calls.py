@@ -188,3 +188,24 @@ def test_twilios_end_before_the_caller_was_queued_is_taken_as_when_they_were_que
     assert lost_calls.check(svc) == 1
     row = leg(svc, call.sid)
     assert row.hung_up_at == row.enqueued_at and row.outcome == "short_abandon"
+
+
+def test_a_hang_up_learnt_of_after_the_callback_window_is_called_back_at_once(voice, svc, clock, monkeypatch):
+    """ipoa was down for longer than the callback window (20 minutes): the hang-up Twilio reports is past its
+    callback's due time. The callback is made, due at once (its clock breaches now), and the check goes on
+    to the next caller; a promise in the past used to be refused, failing every later check."""
+    through_twilio(svc, voice, monkeypatch)
+    first, second = queued(voice), queued(voice, OTHER_CALLER)
+    clock.advance(seconds=30)
+    voice.hang_up_unheard(first)
+    voice.hang_up_unheard(second)
+    ended = clock.now()
+    clock.advance(minutes=45)
+    assert lost_calls.check(svc) == 2
+    made = all_calls(svc)
+    assert len(made) == 2 and {c.state for c in made} == {"awaiting_callback"}
+    for call in (first, second):
+        row = leg(svc, call.sid)
+        assert (row.outcome, row.hung_up_at) == ("abandoned", ended)
+    for call in made:
+        assert clock.now() < call.callback_due <= clock.now() + timedelta(seconds=1)

@@ -178,3 +178,55 @@ def test_the_sms_opt_outs_migration_goes_down_and_up_again(svc):
     assert "sms_opt_outs" in tables()
     with svc.db.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_the_dial_status_migration_goes_down_and_up_again(svc):
+    """0018 adds phone_legs.dial_status (a lost dial result asked about), and removes it going down."""
+    def columns() -> set[str]:
+        return {c["name"] for c in inspect(svc.db).get_columns("phone_legs")}
+
+    assert "dial_status" in columns()
+    cfg = alembic_config(svc.db)
+    try:
+        command.downgrade(cfg, "0017")
+        assert "dial_status" not in columns() and "last_status" in columns()
+    finally:
+        command.upgrade(cfg, "head")
+    assert "dial_status" in columns()
+    with svc.db.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_the_queue_joined_at_migration_goes_down_and_up_again(svc):
+    """0019 adds phone_legs.queue_joined_at (when a leg joined the queue it is in: the overflow decision's
+    longest wait), filled from enqueued_at, and puts the partial index of the callers waiting on it; going down
+    removes the column and puts the index back on enqueued_at, as 0015 made it."""
+    from sqlalchemy import text
+
+    def columns() -> set[str]:
+        return {c["name"] for c in inspect(svc.db).get_columns("phone_legs")}
+
+    def waiting_index() -> list[str | None]:
+        (index,) = (i for i in inspect(svc.db).get_indexes("phone_legs") if i["name"] == "ix_phone_legs_waiting")
+        return index["column_names"]
+
+    assert "queue_joined_at" in columns() and waiting_index() == ["queue", "queue_joined_at"]
+    cfg = alembic_config(svc.db)
+    try:
+        command.downgrade(cfg, "0018")
+        assert "queue_joined_at" not in columns() and "dial_status" in columns()
+        assert waiting_index() == ["queue", "enqueued_at"]
+        with svc.db.begin() as conn:  # a caller waiting, and one still at the menu, before the upgrade
+            conn.exec_driver_sql(
+                "INSERT INTO phone_legs (call_sid, centre, queue, priority, arrived_at, enqueued_at, menu_attempt, "
+                "updated_at) VALUES ('CA-waiting', 'CNH', 'CNH', false, '2026-12-01 09:00:00+00:00', "
+                "'2026-12-01 09:00:30+00:00', 1, '2026-12-01 09:00:30+00:00'), ('CA-menu', 'CNH', NULL, false, "
+                "'2026-12-01 09:01:00+00:00', NULL, 1, '2026-12-01 09:01:00+00:00')")
+    finally:
+        command.upgrade(cfg, "head")
+    assert "queue_joined_at" in columns() and waiting_index() == ["queue", "queue_joined_at"]
+    with svc.db.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        filled = dict(conn.execute(text("SELECT call_sid, queue_joined_at = enqueued_at FROM phone_legs "
+                                        "WHERE call_sid LIKE 'CA-%'")).all())
+        assert filled == {"CA-waiting": True, "CA-menu": None}

@@ -477,9 +477,11 @@ def test_a_retried_ringing_call_writes_nothing_and_is_told_where_the_caller_is(p
 
 
 def test_the_queues_longest_wait_is_read_from_the_waiting_callers_only(pg):
-    """The queue read takes the partial index of the callers waiting now (migration 0015), not a walk past
-    every caller the queue ever answered; and of those waiting, only the first in the index (the longest
-    waiting), not every one as min() did: a deep queue costs its read no more than a short one."""
+    """The queue read takes the partial index of the callers waiting now (migration 0015, on (queue,
+    queue_joined_at) since 0019), not a walk past every caller the queue ever answered; and of those waiting,
+    only the first in the index (the longest waiting in this queue), not every one as min() did: a deep queue
+    costs its read no more than a short one. Every other caller overflowed in from another centre's queue after
+    waiting there (enqueued_at an hour earlier): the longest wait is this queue's (queue_joined_at)."""
     from ipoa.adapters.voice_queue_queries import _QUEUES_NOW, queues_now
 
     now = pg.clock.now()
@@ -488,10 +490,12 @@ def test_the_queues_longest_wait_is_read_from_the_waiting_callers_only(pg):
     with pg.db.begin() as connection:
         connection.execute(insert(phone_legs), [
             {"call_sid": _sid(1000 + n), "centre": "MHA", "queue": "MHA", "priority": False, "arrived_at": now,
-             "enqueued_at": now - timedelta(hours=1), "answered_at": now, "left_queue_at": now,
-             "menu_attempt": 0, "updated_at": now} for n in range(2000)] + [
+             "enqueued_at": now - timedelta(hours=1), "queue_joined_at": now - timedelta(hours=1),
+             "answered_at": now, "left_queue_at": now, "menu_attempt": 0, "updated_at": now}
+            for n in range(2000)] + [
             {"call_sid": _sid(4000 + n), "centre": "MHA", "queue": "MHA", "priority": False, "arrived_at": at,
-             "enqueued_at": at, "answered_at": None, "left_queue_at": None, "menu_attempt": 0, "updated_at": now}
+             "enqueued_at": at - timedelta(hours=n % 2), "queue_joined_at": at, "answered_at": None,
+             "left_queue_at": None, "menu_attempt": 0, "updated_at": now}
             for n, at in enumerate(joined)])
         compiled = _QUEUES_NOW._compiled(connection.dialect)
         params = compiled.parameters({"b_first": "MHA", "b_second": "CHS", "b_seen_since": now})

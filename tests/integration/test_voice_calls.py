@@ -9,15 +9,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ipoa.adapters.voice_gateway import TwilioVoiceGateway, VoiceGatewayError
+from ipoa.adapters.voice_queue_queries import VoiceQueueQueries
 from ipoa.domain.telephony.answers import answer_ms
 from ipoa.domain.telephony.centre_voice import Overflow
-from ipoa.service import phone_calls, phone_queue
+from ipoa.service import call_takers, phone_calls, phone_queue
 from ipoa.web.twiml import bridge_twiml
 from tests.conftest import VOICE_SID, VOICE_TOKEN
 from tests.helpers import make_user
 from tests.helpers.voice import (
     ASC_LINE,
     CALLER,
+    CHS_LINE,
     CNH_LINE,
     EDT_LINE,
     FCP_LINE,
@@ -33,6 +35,8 @@ from tests.helpers.voice import (
 from tests.helpers.web import logged
 
 NIGHT = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)  # a Monday, 22:00 in London: ASC and FCP closed
+MHA_LINE = "+441632960106"  # the Mental Health Central Access Point's: no menu, straight to the queue
+THIRD_CALLER = "+447700900789"
 
 
 def queued(voice, caller=CALLER, line=CNH_LINE, key="2"):
@@ -256,6 +260,35 @@ def test_an_overflowed_caller_taken_by_dial_queue_waited_from_first_joining(voic
     assert row.outcome == "answered" and row.answered_at - enqueued == timedelta(seconds=210.5)
 
 
+def test_a_caller_overflowed_into_another_queue_counts_in_it_from_when_they_came(voice, svc, clock):
+    """The shipped lines overflow CNH into CHS's queue and CHS into CNH's, each after 180 s. An overflowed caller's
+    wait (and place in line) counts from first joining CNH's queue (enqueued_at), but the overflow decision
+    measures how long CHS's queue has been waited in (queue_joined_at, from the overflow): one CNH caller moved
+    there after 181 s does not send CHS's own new callers to CNH, until they have waited past CHS's threshold
+    in CHS's queue itself."""
+    first = queued(voice)
+    enqueued = leg(svc, first.sid).enqueued_at
+    assert leg(svc, first.sid).queue_joined_at == enqueued
+    clock.advance(seconds=181)
+    voice.wait(first)
+    row = leg(svc, first.sid)
+    assert first.queue == "CHS" and (row.enqueued_at, row.queue_joined_at) == (enqueued, clock.now())
+    clock.advance(seconds=2)
+    new = queued(voice, OTHER_CALLER, line=CHS_LINE)
+    assert new.queue == "CHS" and leg(svc, new.sid).overflowed_from is None
+    assert not any("Clinical Navigation Hub" in said for said in new.heard[1:]), new.heard
+    assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CHS")] == [first.sid, new.sid]
+    clock.advance(seconds=179)  # the overflowed caller: 181 s in CHS's queue (the new one 179 s)
+    third = queued(voice, THIRD_CALLER, line=CHS_LINE)
+    assert third.queue == "CNH" and leg(svc, third.sid).overflowed_from == "CHS"
+
+
+def test_a_caller_queued_by_the_incoming_call_itself_joined_the_queue_they_are_in_then(voice, svc):
+    call = voice.ring(from_=CALLER, to=MHA_LINE)  # the incoming call's own INSERT carries it
+    row = leg(svc, call.sid)
+    assert call.queue == "MHA" and row.queue_joined_at == row.enqueued_at == svc.clock.now()
+
+
 def test_a_caller_still_waiting_at_closing_time_is_told_and_put_through_to_the_out_of_hours_centre(voice, svc,
                                                                                                         clock):
     clock.set(datetime(2026, 11, 23, 16, 58, tzinfo=UTC))  # ASC closes at 17:00 (Monday)
@@ -281,6 +314,8 @@ def test_a_new_caller_overflows_at_once_while_the_longest_wait_is_past_the_thres
     assert "All our call handlers are busy just now. We are putting you through to the Community Health" in \
         second.heard[-2]
     assert second.queue == "CHS" and leg(svc, second.sid).overflowed_from == "CNH"
+    row = leg(svc, second.sid)
+    assert row.queue_joined_at == row.enqueued_at == clock.now()  # straight into CHS's: joined both at once
 
 
 def test_with_nobody_taking_calls_the_line_overflows_if_it_says_so(voice, svc, catalogue, monkeypatch, users):
@@ -299,6 +334,52 @@ def test_a_handler_taking_calls_but_not_signed_in_does_not_count(voice, svc, cat
         "CHS", "queue", None, when_nobody_available=True)))
     taking_calls(svc, "handler", seen=False)
     assert queued(voice).queue == "CHS"
+
+
+def handler_reads(monkeypatch) -> list[str]:
+    """The centres whose handlers available the wait URL reads (VoiceQueueQueries.handlers_available)."""
+    reads: list[str] = []
+    real = VoiceQueueQueries.handlers_available
+    monkeypatch.setattr(VoiceQueueQueries, "handlers_available",
+                        lambda self, centre, since: reads.append(centre) or real(self, centre, since))
+    return reads
+
+
+def test_a_caller_waiting_when_the_last_handler_stops_is_moved_on_if_the_line_says_so(voice, svc, catalogue,
+                                                                                      monkeypatch, users):
+    """With `when_nobody_available`, the wait URL's next telling moves a caller already waiting to the overflow
+    centre once none of the centre's handlers is taking calls (told, and by <Leave>), as the wait threshold
+    does. They overflow once: CHS's line overflowing to CNH when nobody is available (nobody works CHS here)
+    leaves them where they are, and their handlers available are not even read."""
+    lines = with_line(catalogue, "CNH", overflow=Overflow("CHS", "queue", None, when_nobody_available=True))
+    monkeypatch.setattr(svc, "catalogue", with_line(lines, "CHS", overflow=Overflow(
+        "CNH", "queue", None, when_nobody_available=True)))
+    reads = handler_reads(monkeypatch)
+    taking_calls(svc, "handler")
+    call = queued(voice)
+    assert call.queue == "CNH" and reads == ["CNH"]  # told their place as they joined
+    assert voice.wait(call)[0].startswith("You are number 1 in the queue.")
+    call_takers.set_taking_calls(svc, users["handler"].id, "handler", False)  # the last one stops
+    heard = voice.wait(call)
+    assert heard[0] == "We are sorry to keep you waiting. We are putting you through to the " \
+                       "Community Health Services single point of access."
+    assert call.queue == "CHS" and heard[1].startswith("You are number 1 in the queue.")
+    row = leg(svc, call.sid)
+    assert (row.queue, row.overflowed_from, row.queue_joined_at) == ("CHS", "CNH", svc.clock.now())
+    assert reads == ["CNH"] * 3
+    assert voice.wait(call)[0].startswith("You are number 1") and call.queue == "CHS" and reads == ["CNH"] * 3
+
+
+def test_a_line_that_overflows_on_the_wait_alone_keeps_its_waiting_callers_when_nobody_takes_calls(
+        voice, svc, monkeypatch, users):
+    """The shipped CNH line overflows after 180 s only: a caller waiting when the last handler stops is told their
+    place, and the wait URL reads no handlers available for it."""
+    reads = handler_reads(monkeypatch)
+    taking_calls(svc, "handler")
+    call = queued(voice)
+    call_takers.set_taking_calls(svc, users["handler"].id, "handler", False)
+    assert voice.wait(call)[0].startswith("You are number 1 in the queue.") and call.queue == "CNH"
+    assert reads == []
 
 
 def test_answer_bridges_the_caller_through_the_rest_api_and_the_leg_is_answered(voice, svc, clock, monkeypatch):
@@ -388,7 +469,7 @@ def test_a_handler_who_does_not_pick_up_leaves_the_caller_waiting_in_the_queue(r
     row = leg(svc, call.sid)
     assert (row.answered_at, row.answered_by, row.outcome, row.left_queue_at, row.hung_up_at) == (
         None, None, None, None, None)
-    assert row.enqueued_at == enqueued
+    assert row.enqueued_at == row.queue_joined_at == enqueued  # back in the same queue: joined it then
     assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
     # Retried by Twilio: the same answer, nothing changed twice.
     again = rest.webhook(call, call.answers[-2][0], {"DialCallStatus": dial_status})
@@ -415,6 +496,55 @@ def test_a_caller_back_in_the_queue_is_answered_by_the_next_handler(rest, svc, c
     row = leg(svc, call.sid)
     assert (row.outcome, row.answered_by) == ("answered", "handler.two")
     assert row.answered_at - row.enqueued_at == timedelta(seconds=55) and all_calls(svc) == []
+
+
+class _LeaveCrossesAnswer(TwilioVoiceGateway):
+    """Twilio's side of a race: the wait URL told a caller past the threshold that they are being put through
+    to the overflow centre and <Leave>s; the enqueue's action (`leave`) reaches ipoa after Answer marked the
+    caller answered and before Answer's REST redirect reaches Twilio, which then runs what ipoa answered."""
+
+    def __init__(self, emulator, auth_token=VOICE_TOKEN):
+        super().__init__(account_sid=VOICE_SID, auth_token=auth_token, api_base_url=emulator.base_url, timeout=5)
+        self.emulator = emulator
+
+    def redirect(self, call_sid, twiml):
+        self.emulator._leave_queue(self.emulator.calls[call_sid], "leave")
+        return super().redirect(call_sid, twiml)
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_leave_that_crosses_answer_keeps_the_caller_in_their_queue_for_the_redirect(voice, svc, clock,
+                                                                                      monkeypatch, refused):
+    """The `leave` finds the leg held by Answer: the caller is put back in the queue they are in, without a
+    word (never hung up on in silence), carrying how long after first joining it that is; the redirect then
+    finds them there and puts them through to the handler. If Twilio refuses the redirect, Answer is undone
+    and the caller is still waiting: their next telling moves them on to the overflow centre."""
+    call = queued(voice)
+    enqueued = leg(svc, call.sid).enqueued_at
+    clock.advance(seconds=181)
+    monkeypatch.setattr(svc, "voice_gateway", _LeaveCrossesAnswer(voice, "wrong-token" if refused else VOICE_TOKEN))
+    heard = len(call.heard)
+    if refused:
+        with pytest.raises(VoiceGatewayError, match="refused"):
+            phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
+    else:
+        assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
+    url, status, body = next(a for a in call.answers if "/queue/left" in a[0])
+    assert status == 200 and "<Enqueue" in body and "rejoined=181000" in body
+    assert "<Say" not in body and "<Hangup" not in body
+    # (the wait URL, asked as they rejoin, tells their place: Twilio's, since Answer holds them)
+    assert all(said.startswith("You are number 1 in the queue.") for said in call.heard[heard:]), call.heard
+    row = leg(svc, call.sid)
+    assert not call.ended and (row.queue, row.overflowed_from, row.enqueued_at) == ("CNH", None, enqueued)
+    if not refused:
+        assert call.dialled == ["+447700900777"] and call.queue is None
+        assert (row.outcome, row.answered_by, row.answered_at, row.left_queue_at) == (
+            "answered", "handler", clock.now(), clock.now())
+        return
+    assert call.queue == "CNH" and (row.answered_at, row.answered_by, row.outcome) == (None, None, None)
+    assert [w.call_sid for w in phone_queue.waiting_callers(svc, "CNH")] == [call.sid]
+    assert voice.wait(call)[0].startswith("We are sorry to keep you waiting. We are putting you through")
+    assert call.queue == "CHS" and leg(svc, call.sid).overflowed_from == "CNH"
 
 
 def test_a_handler_reached_changes_nothing_when_the_dial_ends(rest, svc, clock):

@@ -17,7 +17,14 @@ from ipoa.domain.directory import load_directory_file
 from ipoa.domain.telephony import answers
 from ipoa.domain.telephony.answers import ADVICE, Dial, Enqueue, Hangup, Leave, Menu, QueueState, Say
 from ipoa.domain.telephony.centre_voice import Overflow
-from ipoa.domain.telephony.legs import ABANDONED, SHORT_ABANDON, end_in_queue, status_moves_on, twilio_dated
+from ipoa.domain.telephony.legs import (
+    ABANDONED,
+    SHORT_ABANDON,
+    PhoneLeg,
+    end_in_queue,
+    status_moves_on,
+    twilio_dated,
+)
 from ipoa.web.twiml import bridge_twiml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +37,10 @@ NOBODY_WAITS = QueueState(None, 1)
 
 def not_asked():
     raise AssertionError("the queues' state was read for an answer that does not queue")
+
+
+def handlers_not_asked() -> int:
+    raise AssertionError("the handlers available were read for a wait URL's answer that does not turn on them")
 
 
 def line(code, **changes):
@@ -104,7 +115,7 @@ MONDAY_17 = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # ASC closes at 17:00 (Lo
 
 def test_a_caller_still_waiting_when_the_centre_closes_leaves_the_queue_for_its_out_of_hours_route():
     waiting = answers.waiting(line("ASC"), DIRECTORY, MONDAY_17, waited=timedelta(minutes=3), position=1,
-                              expected=None, overflowed=False)
+                              expected=None, overflowed=False, handlers_available=handlers_not_asked)
     assert waiting.steps == (Say("We are sorry to keep you waiting."), Leave())
     assert (waiting.kind, waiting.queue) == (answers.LEAVING, "ASC")
     after = answers.after_leaving(line("ASC"), DIRECTORY, MONDAY_17)
@@ -116,7 +127,8 @@ def test_a_caller_still_waiting_when_the_centre_closes_leaves_the_queue_for_its_
     assert (dial, advice, end, after.kind) == (Dial("+441632960104"), Say(ADVICE), Hangup(), answers.OUT_OF_HOURS)
     # a minute earlier, the same caller is still told their place
     assert answers.waiting(line("ASC"), DIRECTORY, MONDAY_17 - timedelta(minutes=1), waited=timedelta(minutes=3),
-                           position=1, expected=None, overflowed=False).kind == answers.WAITING
+                           position=1, expected=None, overflowed=False,
+                           handlers_available=handlers_not_asked).kind == answers.WAITING
 
 
 def test_a_retried_leave_for_a_caller_who_overflowed_already_queues_them_where_they_are():
@@ -159,14 +171,14 @@ def test_overflow_when_the_longest_wait_passes_the_threshold_strictly():
 def test_the_wait_url_tells_the_place_and_the_wait_and_leaves_once_past_the_threshold():
     cnh = line("CNH")
     told = answers.waiting(cnh, DIRECTORY, MONDAY_10, waited=timedelta(seconds=40), position=3,
-                           expected=timedelta(seconds=61), overflowed=False)
+                           expected=timedelta(seconds=61), overflowed=False, handlers_available=handlers_not_asked)
     assert told.steps == (Say("You are number 3 in the queue. Your expected wait is about 2 minutes."),
                           answers.Pause(answers.WAIT_PAUSE_SECONDS))
     leaving = answers.waiting(cnh, DIRECTORY, MONDAY_10, waited=timedelta(seconds=181), position=1, expected=None,
-                              overflowed=False)
+                              overflowed=False, handlers_available=handlers_not_asked)
     assert leaving.steps[-1] == Leave() and "Community Health Services" in leaving.steps[0].text
     stays = answers.waiting(cnh, DIRECTORY, MONDAY_10, waited=timedelta(seconds=181), position=1, expected=None,
-                            overflowed=True)
+                            overflowed=True, handlers_available=handlers_not_asked)
     assert stays.steps[0] == Say("You are number 1 in the queue. We will answer you as soon as we can.")
     assert answers.after_leaving(cnh, DIRECTORY, MONDAY_10).steps == (Enqueue("CHS"),)
 
@@ -247,3 +259,82 @@ def test_the_dial_result_names_the_answer_it_ends():
     assert parse_qs(urlsplit(action).query) == {"by": ["h&o w<n"], "at": ["1795428000123"]}
     assert answers.answer_ms(at) == 1795428000123 and answers.answer_from_ms(1795428000123) == MONDAY_10 + \
         timedelta(milliseconds=123)
+
+
+def _wait(centre, *, available=handlers_not_asked, overflowed=False, at=MONDAY_10, waited=10):
+    return answers.waiting(centre, DIRECTORY, at, waited=timedelta(seconds=waited), position=1, expected=None,
+                           overflowed=overflowed, handlers_available=available)
+
+
+def test_a_waiting_caller_is_moved_on_once_nobody_is_available_if_the_line_says_so():
+    """Issue 15 point 4, for a caller already waiting: with `when_nobody_available`, the wait URL's answer moves
+    them to the open overflow centre once none of the centre's handlers is taking calls, told as for the wait
+    threshold. Never a caller who overflowed already (they overflow once), never to a closed centre; and the
+    handlers available are read only when the answer turns on them."""
+    cnh = line("CNH", overflow=Overflow("CHS", "queue", None, True))
+    moved = _wait(cnh, available=lambda: 0)
+    assert moved.steps == (Say("We are sorry to keep you waiting. We are putting you through to the Community "
+                               "Health Services single point of access."), Leave())
+    assert (moved.kind, moved.queue) == (answers.LEAVING, "CNH")
+    after = answers.after_leaving(cnh, DIRECTORY, MONDAY_10, rejoined=timedelta(seconds=10))
+    assert (after.kind, after.steps) == (answers.OVERFLOW_QUEUE, (Enqueue("CHS", 10000),))
+    assert _wait(cnh, available=lambda: 1).kind == answers.WAITING
+    assert _wait(cnh, overflowed=True).kind == answers.WAITING  # overflows once
+    assert _wait(line("CNH")).kind == answers.WAITING  # the shipped line overflows on the wait alone
+    to_closed = line("CNH", overflow=Overflow("FCP", "queue", None, True))  # First Contact Plus: office hours
+    assert _wait(to_closed, at=MONDAY_22).kind == answers.WAITING
+    both = line("CNH", overflow=Overflow("CHS", "queue", 180, True))
+    assert _wait(both, waited=181).kind == answers.LEAVING  # past the threshold: nothing more to read
+    closing = line("ASC", overflow=Overflow("CNH", "queue", None, True))
+    assert _wait(closing, at=MONDAY_17).steps == (Say("We are sorry to keep you waiting."), Leave())
+
+
+@pytest.mark.parametrize("code", sorted(DIRECTORY.centres))
+@given(at=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)),
+       available=st.integers(0, 3), waited=st.integers(0, 1000), when_nobody=st.booleans(),
+       threshold=st.one_of(st.none(), st.integers(1, 600)), overflowed=st.booleans())
+def test_the_wait_url_moves_a_caller_on_exactly_when_the_overflow_applies_to_them(code, at, available, waited,
+                                                                                  when_nobody, threshold, overflowed):
+    """Out of the queue (<Leave>) once the centre has closed; else exactly when the caller has not overflowed
+    already, the overflow centre is known and open, and their own wait has passed the threshold or (with
+    `when_nobody_available`) no handler is available. The handlers available are asked for only when that is
+    what the answer turns on."""
+    centre = DIRECTORY.centres[code]
+    if centre.voice is None:
+        return
+    for target in ("CNH", "CHS", "FCP", "XYZ"):  # always open (both), office hours, unknown
+        if target == code:
+            continue
+        asked: list[int] = []
+
+        def handlers(asked=asked) -> int:
+            asked.append(1)
+            return available
+
+        answer = _wait(line(code, overflow=Overflow(target, "queue", threshold, when_nobody)), at=at,
+                       waited=waited, overflowed=overflowed, available=handlers)
+        open_now = centre.calendar.is_open(at)
+        applies = (open_now and not overflowed and target in DIRECTORY.centres
+                   and DIRECTORY.centres[target].calendar.is_open(at))
+        too_long = threshold is not None and waited > threshold
+        assert bool(asked) == (applies and when_nobody and not too_long)
+        moved = not open_now or (applies and (too_long or (when_nobody and available == 0)))
+        assert (answer.kind == answers.LEAVING) == moved and (answer.steps[-1] == Leave()) == moved
+
+
+def test_a_leave_that_crossed_answer_puts_the_caller_back_in_their_queue_without_a_word():
+    """The enqueue's `leave` came while Answer held the caller (service/phone_calls._overflowing): back into the
+    queue they are in, saying how long after first joining it (Twilio's QueueTime restarts there), with no words
+    and no hang-up, for Answer's redirect to find them."""
+    back = answers.still_in_queue("CNH", timedelta(seconds=181.5))
+    assert back.steps == (Enqueue("CNH", 181500),) and (back.kind, back.queue) == (answers.QUEUED, "CNH")
+
+
+def test_a_leg_is_held_by_answer_from_the_answer_until_twilio_takes_it_out_of_the_queue():
+    waiting = PhoneLeg("CA" + "0" * 32, "CNH", MONDAY_10, None, queue="CNH", enqueued_at=MONDAY_10,
+                       queue_joined_at=MONDAY_10)
+    assert waiting.in_queue and not waiting.held_by_answer
+    held = replace(waiting, answered_at=MONDAY_10 + timedelta(seconds=30), answered_by="handler", outcome="answered")
+    assert held.held_by_answer and not held.in_queue
+    assert not replace(held, left_queue_at=held.answered_at).held_by_answer  # redirected: with the handler
+    assert not replace(held, hung_up_at=held.answered_at).held_by_answer  # hung up meanwhile (_unanswer)

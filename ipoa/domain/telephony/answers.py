@@ -175,18 +175,24 @@ def to_queue(centre: Centre, directory: Directory, now: datetime, queues: Mappin
 
 
 def waiting(centre: Centre, directory: Directory, now: datetime, *, waited: timedelta, position: int,
-            expected: timedelta | None, overflowed: bool) -> Answer:
+            expected: timedelta | None, overflowed: bool, handlers_available: Callable[[], int]) -> Answer:
     """The wait URL's answer, asked again each time it ends: the caller's place and expected wait; or, for a
-    caller whose own wait has passed the line's overflow threshold (not one who overflowed already), out of
-    the queue to be put through to the overflow centre; or, once the centre has closed by its calendar, out
-    of the queue to its out-of-hours route (after_leaving): nobody is left waiting in a queue nobody works."""
+    caller who has not overflowed already (a caller overflows once), out of the queue to be put through to the
+    open overflow centre when the line's overflow applies to them: their own wait has passed its threshold,
+    or, with `when_nobody_available`, none of the centre's handlers is taking calls (a caller already waiting
+    when the last one stops is moved on too); or, once the centre has closed by its calendar, out of the queue
+    to its out-of-hours route (after_leaving): nobody is left waiting in a queue nobody works.
+    `handlers_available` is asked only when that is all the answer turns on (the line's overflow applies when
+    nobody is available, to a centre open now, for a caller not yet moved and within the threshold): the wait
+    URL is asked every ~25 s by every caller waiting, and the figure is a read of its own."""
     if not centre.calendar.is_open(now):
         return Answer((Say("We are sorry to keep you waiting."), Leave()), LEAVING, queue=centre.code)
-    overflow = centre.voice.overflow if centre.voice else None
-    if (not overflowed and overflow is not None and overflow.longest_wait_seconds is not None
-            and waited > timedelta(seconds=overflow.longest_wait_seconds)):
-        target = directory.centres.get(overflow.to)
-        if target is not None and target.calendar.is_open(now):
+    found = None if overflowed else _open_overflow(centre, directory, now)
+    if found is not None:
+        overflow, target = found
+        too_long = (overflow.longest_wait_seconds is not None
+                    and waited > timedelta(seconds=overflow.longest_wait_seconds))
+        if too_long or (overflow.when_nobody_available and handlers_available() == 0):
             return Answer((Say(f"We are sorry to keep you waiting. We are putting you through to the "
                                f"{target.name}."), Leave()), LEAVING, queue=centre.code)
     return holding(position, expected, queue=centre.code)
@@ -250,6 +256,15 @@ def back_in_queue(queue: str, rejoined: timedelta) -> Answer:
     """Answer put the caller through to a handler whose phone did not pick up: told, and back in the same
     queue (their wait still counts from when they first joined it)."""
     return Answer((Say(NOT_PUT_THROUGH), Enqueue(queue, _ms(rejoined) or 0)), QUEUED, queue=queue)
+
+
+def still_in_queue(queue: str, rejoined: timedelta) -> Answer:
+    """The wait URL's Leave crossed Answer: the enqueue's action came while Answer held the caller (marked
+    answered, its REST redirect on its way to Twilio). Back into the same queue without a word (they are not
+    leaving: the words they heard were the overflow's), so that the redirect finds them there and puts them
+    through to the handler, or, if Twilio refuses it and Answer is undone, they are still waiting. Never a
+    hang-up without a word. `rejoined`: how long after first joining the queue, as back_in_queue's."""
+    return Answer((Enqueue(queue, _ms(rejoined) or 0),), QUEUED, queue=queue)
 
 
 def _ms(span: timedelta | None) -> int | None:

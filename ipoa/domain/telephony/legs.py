@@ -38,6 +38,10 @@ QUEUE_FAILURES = frozenset({"queue-full", "error", "system-error"})
 # when it ends): the handler was reached, or not (the caller then waits again).
 DIAL_REACHED = frozenset({"completed", "answered"})
 DIAL_STATUSES = DIAL_REACHED | {"busy", "no-answer", "failed", "canceled"}
+# A leg's dial_status when its dial result never came (service/lost_calls.py): Twilio's record of the calls the
+# <Dial> made said nobody was reached, or it could not say (the console gateway, or Twilio past asking).
+DIAL_NOT_REACHED = "not-reached"
+DIAL_UNKNOWN = "unknown"
 
 
 @dataclass
@@ -49,7 +53,14 @@ class PhoneLeg:
     queue: str | None = None         # the centre whose queue it is (or was) in
     priority: bool = False           # a professional (menu 1): answered before the public
     caller_type: str | None = None   # professional | public, from the menu
+    # When the caller first joined a queue: their wait, and their place in line, count from it, across an
+    # overflow into another centre's queue (docs/telephony.md, "Configuring a centre's line").
     enqueued_at: datetime | None = None
+    # When they joined the queue they are in now (`queue`): enqueued_at's instant, or the overflow into this
+    # queue; kept when put back in the same queue after a failed Answer. The queue's longest wait, behind the
+    # overflow decision, is read from it (adapters/voice_queue_queries.py), so that a caller moved here after a
+    # long wait elsewhere does not make this queue look as if it had been waited in that long.
+    queue_joined_at: datetime | None = None
     answered_at: datetime | None = None
     answered_by: str | None = None
     left_queue_at: datetime | None = None
@@ -60,11 +71,21 @@ class PhoneLeg:
     call_ref: str | None = None      # the call made (or matched) for the callback it needs, or logged from it
     last_status: str | None = None
     menu_attempt: int = 0
+    # The DialCallStatus of the <Dial> Answer put the caller through with (the dial result's webhook); None
+    # until it comes. An answered leg whose dial result never came is asked about (service/lost_calls.py).
+    dial_status: str | None = None
 
     @property
     def in_queue(self) -> bool:
         return (self.enqueued_at is not None and self.left_queue_at is None and self.hung_up_at is None
                 and self.answered_at is None)
+
+    @property
+    def held_by_answer(self) -> bool:
+        """Marked answered by Answer (service/phone_calls.bridge) but not yet out of the queue by Twilio's
+        record: its REST redirect to the handler is on its way, or failed and is being undone. The caller is
+        still in Twilio's queue until then."""
+        return self.answered_at is not None and self.left_queue_at is None and self.hung_up_at is None
 
     def waited(self, now: datetime) -> timedelta:
         """How long the caller has been (or was) in the queue."""
