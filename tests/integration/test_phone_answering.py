@@ -263,6 +263,26 @@ def test_a_hang_up_told_late_while_answer_holds_the_caller_is_dated_by_twilio(ha
     assert ended.hung_up_at == ended.enqueued_at + timedelta(seconds=31.5) and len(all_calls(svc)) == 1
 
 
+def test_a_caller_who_rang_again_and_hung_up_again_shows_as_ringing_again_on_the_calls_page(handler, voice, svc,
+                                                                                             clock):
+    """The second hang-up is recorded on the same call awaiting its callback (its leg's call_ref is that call's
+    too): the call's page still says the caller rang again about it (docs/telephony.md, "Answering a call")."""
+    first = queued(voice)
+    clock.advance(seconds=20)
+    voice.hang_up(first)
+    (made,) = all_calls(svc)
+    clock.advance(minutes=3)
+    again = queued(voice)
+    clock.advance(seconds=20)
+    voice.hang_up(again)
+    assert len(all_calls(svc)) == 1 and leg(svc, again.sid).call_ref == made.ref
+    page = handler.get(f"/calls/{made.ref}").get_data(as_text=True)
+    section = page.split('id="phone-legs"')[1].split("</section>")[0]
+    rows = {sid: row for row in section.split("<tr") for sid in (first.sid, again.sid) if sid in row}
+    assert "rang again about this call" in rows[again.sid]
+    assert "rang again about this call" not in rows[first.sid]
+
+
 def test_a_caller_still_at_the_menu_cannot_be_answered_yet(handler, voice, svc):
     call = voice.ring(from_=CALLER, to=CNH_LINE)  # greeting and menu: no key pressed yet
     resp = answer(handler, call.sid)
