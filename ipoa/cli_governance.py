@@ -65,6 +65,8 @@ def audit_verify(by: str | None) -> None:
         else:
             where = f"event {c.problem.seq}" if c.problem.seq is not None else "the head"
             click.echo(f"{c.chain}: BROKEN at {where}: {c.problem.problem} ({c.events} event(s) checked)")
+    if result.shrunk is not None:
+        click.echo(f"all chains: BROKEN: {result.shrunk}")
     if result.ok:
         click.echo(f"audit trail intact: {result.events} event(s) in {len(result.chains)} chains "
                    f"(verification {result.id})")

@@ -65,6 +65,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # UK numbers: +44 7700 900123, +44 (0)116 496 0000, 0044..., 07700 900123, 020 7946 0000.
     (re.compile(r"(?<![0-9A-Za-z+])(?:(?:" + _PLUS + r"|00)44" + _GAP + r"?(?:\(0\)" + _GAP + r"?)?|\(?0)[1-9]"
                 + r"(?:" + _GAP + r"?\)?" + _GAP + r"?[0-9]){8,9}" + _E), "[phone]"),
+    # A UK number in E.164 without its + (447700900123, as a client or a Twilio error may write it): 44 and
+    # the 10 or 9 digits after the leading 0, whole.
+    (re.compile(r"(?<![0-9A-Za-z+%])44[1-9][0-9]{8,9}" + _E), "[phone]"),
     # Any other E.164 number.
     (re.compile(r"(?<![0-9A-Za-z+])" + _PLUS + r"[1-9](?:" + _GAP + r"?[0-9]){6,14}" + _E), "[phone]"),
     # NHS numbers: ten digits, or 3-3-4 with spaces or hyphens (a UK mobile without its 0, too).

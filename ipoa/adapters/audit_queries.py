@@ -115,6 +115,13 @@ class AuditTrailQueries:
         """When the latest successful run finished (an aggregate: SQLite hands back text, and no zone)."""
         return self.session.execute(select(func.max(runs.c.finished_at)).where(runs.c.ok.is_(True))).scalar()
 
+    def most_events_verified(self) -> tuple[int, datetime] | None:
+        """The most events a successful run counted, and when that run started (None: no successful run)."""
+        r = self.session.execute(select(runs.c.events, runs.c.started_at)
+                                 .where(runs.c.ok.is_(True), runs.c.events.is_not(None))
+                                 .order_by(runs.c.events.desc(), runs.c.id.desc()).limit(1)).first()
+        return (int(r.events), r.started_at) if r is not None else None
+
     def any_run(self) -> bool:
         return self.session.execute(select(runs.c.id).limit(1)).first() is not None
 

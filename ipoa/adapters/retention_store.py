@@ -48,3 +48,21 @@ class RetentionStore:
             .where(sms_messages.c.recipient_kind == "referrer", sms_messages.c.to != removed,
                    sms_messages.c.call_ref.in_(pseudonymised))
             .values(to=removed)))
+
+    def forget_text_free_text(self, removed: str) -> int:
+        """Texts about a pseudonymised call: what people wrote or Twilio said about them, which may name the
+        person or hold a number, goes. A supervisor's follow-up note (free text: "rang Dr X about Mrs Y") is
+        replaced by `removed`; the error message of a text to a referrer (Twilio's words name the number it
+        refused: "Invalid 'To' Phone Number: +44...") is emptied, its error code kept. The rows changed."""
+        pseudonymised = select(calls.c.ref).where(calls.c.pseudonymised_at.is_not(None))
+        notes = rowcount(self.session.execute(
+            update(sms_messages)
+            .where(sms_messages.c.follow_up_note.is_not(None), sms_messages.c.follow_up_note != removed,
+                   sms_messages.c.call_ref.in_(pseudonymised))
+            .values(follow_up_note=removed)))
+        errors = rowcount(self.session.execute(
+            update(sms_messages)
+            .where(sms_messages.c.recipient_kind == "referrer", sms_messages.c.error_message.is_not(None),
+                   sms_messages.c.call_ref.in_(pseudonymised))
+            .values(error_message=None)))
+        return notes + errors

@@ -64,10 +64,12 @@ class Verification:
     started_at: datetime
     finished_at: datetime
     chains: list[ChainResult]
+    # Fewer events than an earlier successful run counted (see `_fewer_than_before`): a line of its own.
+    shrunk: str | None = None
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.chains)
+        return all(c.ok for c in self.chains) and self.shrunk is None
 
     @property
     def events(self) -> int:
@@ -76,7 +78,10 @@ class Verification:
     @property
     def problem(self) -> str | None:
         """One line per broken chain (what audit_verifications.problem holds)."""
-        return "\n".join(str(c.problem) for c in self.chains if c.problem) or None
+        lines = [str(c.problem) for c in self.chains if c.problem]
+        if self.shrunk is not None:
+            lines.append(self.shrunk)
+        return "\n".join(lines) or None
 
 
 def _head(svc: Services, chain: str) -> Head | None:
@@ -156,8 +161,9 @@ def verify_all(svc: Services, by: str, chains: tuple[str, ...] = CHAINS) -> Veri
         except Exception:  # noqa: BLE001 - the database is what failed: the run stays unfinished
             log.warning("audit verification %s could not be recorded as unfinished", run_id)
         raise
+    shrunk = _fewer_than_before(svc, results) if chains == CHAINS else None
     finished = svc.clock.now()
-    outcome = Verification(run_id, by, started, finished, results)
+    outcome = Verification(run_id, by, started, finished, results, shrunk)
     _finish(svc, run_id, ok=outcome.ok, events=outcome.events, problem=outcome.problem, at=finished)
     if outcome.ok:
         log.info("audit verification %s: %d events, all chains intact", run_id, outcome.events)
@@ -165,6 +171,25 @@ def verify_all(svc: Services, by: str, chains: tuple[str, ...] = CHAINS) -> Veri
         # Not ok: a chain has a break, so problem holds its line (the `or`: for the type only).
         log.error("audit verification %s FAILED: %s", run_id, (outcome.problem or "").replace("\n", "; "))
     return outcome
+
+
+def _fewer_than_before(svc: Services, results: list[ChainResult]) -> str | None:
+    """The chains only grow (nothing is deleted, retention included: docs/audit-and-retention.md), so a trail
+    whose chains each verify but which holds fewer events than an earlier successful run counted has lost its
+    last events, with the heads moved back to match: what the chains cannot show on their own
+    (docs/audit-and-retention.md, "What the check detects"). Checked only when every chain verifies (a
+    broken one says more, and counts only up to its break), against all chains' total, as each run records."""
+    if not all(c.ok for c in results):
+        return None
+    with svc.uow() as uow:
+        before = uow.audit_trail.most_events_verified()
+    now = sum(c.events for c in results)
+    if before is None or now >= before[0]:
+        return None
+    count, at = before
+    return (f"the chains hold {now} events, fewer than the {count} the verification of "
+            f"{_aware(at).astimezone(UTC):%Y-%m-%d %H:%M} UTC counted (events deleted at the end, and a head "
+            "moved back to match)")
 
 
 def _finish(svc: Services, run_id: int, *, ok: bool | None, events: int | None, problem: str | None,

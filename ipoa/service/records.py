@@ -28,7 +28,7 @@ class CallView:
     access: access.Access
     may_act: bool
     may_view_access_log: bool
-    break_glass: list[AnyRow]  # every break-glass opening of this call: rows of break_glass_grants
+    break_glass: list[Any]  # every break-glass opening of this call: rows of break_glass_grants (their fields)
     may_transfer: bool = False  # move it to another centre: never under break-glass (domain/access.py)
 
 
@@ -44,9 +44,10 @@ def view_call(svc: Services, actor: Actor, ref: str, route: str) -> CallView:
         may_log = access.permitted(uow, actor, call, "view_access_log", now)
         may_transfer = access.permitted(uow, actor, call, "transfer", now)
         history = uow.calls.history(ref)
+        openings: list[Any] = list(uow.break_glass.for_call(ref))
         if call.pseudonymised_at is not None:
             history = [_without_free_text(e) for e in history]
-        openings = uow.break_glass.for_call(ref)
+            openings = [_note_removed(g) for g in openings]
         access.record_access(uow, actor, ref, route, granted, now)
         uow.commit()
     return CallView(call, history, granted, may_act, may_log, openings, may_transfer)
@@ -66,6 +67,17 @@ def _without_free_text(event: AuditEvent) -> AuditEvent:
         return value
 
     return dataclasses.replace(event, reason=REMOVED if event.reason else None, data=scrub(event.data or {}))
+
+
+def _note_removed(grant: AnyRow) -> Any:
+    """A break-glass opening of a pseudonymised call as shown: its note is what the user typed, which may name
+    the person, so it is not shown, as the history's reasons are not; the grant row itself stays
+    (docs/audit-and-retention.md)."""
+    from types import SimpleNamespace
+
+    fields = grant._asdict()
+    return SimpleNamespace(**{**fields, "note": REMOVED if fields.get("note") else None,
+                              "review_comment": REMOVED if fields.get("review_comment") else None})
 
 
 def view_referral(svc: Services, actor: Actor, referral_id: str, route: str) -> tuple[Call, Referral, access.Access]:
@@ -176,6 +188,11 @@ def review_break_glass(svc: Services, actor: Actor, grant_id: int, comment: Any)
             raise Forbidden(f"Break-glass access {grant_id} is reviewed by the supervisors of {row.centre}.")
         if row.reviewed_at is not None:
             raise Forbidden(f"Break-glass access {grant_id} was already reviewed.")
+        if row.username == actor.username:
+            # A review is someone else's look at the opening (docs/information-governance.md, section 4); a
+            # supervisor moved to the call's centre since they opened it would otherwise review themselves.
+            raise Forbidden(f"Break-glass access {grant_id} is yours: another supervisor of {row.centre} "
+                            "reviews it.")
         if not isinstance(comment, str) or not comment.strip():
             raise InvalidInput({"comment": "Say what you found: the review is recorded."})
         if len(comment) > policy.NOTE_MAX:

@@ -6,7 +6,8 @@ last contact (the latest of its closed_at and updated_at and its referrals' clos
 more than that many years ago. Pseudonymising removes what identifies the person (NHS number, names,
 date of birth, address (first line, town) and postcode, the caller's name and phone, the number for
 updates (and on the texts sent to it), the summary, and the free text staff wrote on the record:
-referrals' outcome and sharing reasons, the route's override reason) and keeps the codes and timings
+referrals' outcome and sharing reasons, the route's override reason, the follow-up notes on its texts and
+the error Twilio gave for a text to its referrer) and keeps the codes and timings
 reports count (centre, need, urgency, states, times, route, consent, sharing basis, locality, out of area).
 Each call gets an audit event (trigger "pseudonymise") and each run one security event ("retention_run").
 The audit trail itself is append-only and is not changed.
@@ -132,9 +133,13 @@ def run(svc: Services, years: int = DEFAULT_YEARS, *, dry_run: bool = False, by:
         # another name: removed from the texts about every pseudonymised call, this run's and any earlier
         # one's (docs/audit-and-retention.md). Texts to staff keep their numbers.
         referrers = 0 if dry_run else uow.retention.forget_referrer_numbers(REMOVED)
+        # And what was written about those texts: a supervisor's follow-up note (free text, which may name the
+        # person) and Twilio's error for a text to a referrer (it names the number it refused).
+        text_notes = 0 if dry_run else uow.retention.forget_text_free_text(SUMMARY_REMOVED)
         uow.add_event(SecurityEvent(at=now, kind="retention_run", actor=by, detail={
             "years": years, "pseudonymised": 0 if dry_run else len(done), "due": len(done), "dry_run": dry_run,
-            "phone_numbers_forgotten": numbers, "referrer_numbers_forgotten": referrers}))
+            "phone_numbers_forgotten": numbers, "referrer_numbers_forgotten": referrers,
+            "text_notes_forgotten": text_notes}))
         uow.commit()
     log.info("retention (%d years after the last contact)%s: %d call(s)%s", years, " dry run" if dry_run else "",
              len(done), " would be pseudonymised" if dry_run else " pseudonymised")

@@ -371,6 +371,28 @@ def test_the_centres_supervisor_reviews_each_break_glass_access(client, svc, use
     assert "reviewed by Supervisor (supervisor, CNH)" in text(client.get(f"/calls/{ref}"))
 
 
+def test_a_supervisor_does_not_review_their_own_break_glass_access(client, svc, users):
+    """A supervisor of ASC opens a CNH call by break-glass, then moves to CNH: the opening is reviewed by
+    another CNH supervisor, never by its own holder."""
+    ref = cnh_call(svc)
+    make_user(svc, "supervisor.asc", "supervisor", "ASC")
+    grant = records.break_glass(svc, Actor("supervisor.asc", "supervisor", "ASC"), ref,
+                                {"reason": "transfer_in_progress"}, route="test")
+    with svc.uow() as uow:
+        uow.session.execute(orm.users.update().where(orm.users.c.username == "supervisor.asc")
+                            .values(centre="CNH"))
+        uow.commit()
+    token = signed_in(client, "supervisor.asc")
+    resp = client.post(f"/supervisor/break-glass/{grant.id}/review", data={"csrf_token": token, "comment": "fine"})
+    assert resp.status_code == 403 and "is yours" in text(resp)
+    with svc.uow() as uow:
+        assert uow.session.scalar(select(orm.break_glass_grants.c.reviewed_at)) is None
+    client.post("/logout", data={"csrf_token": token})
+    token = signed_in(client, "supervisor")  # another CNH supervisor
+    resp = client.post(f"/supervisor/break-glass/{grant.id}/review", data={"csrf_token": token, "comment": "fine"})
+    assert resp.status_code == 302
+
+
 def test_the_centres_calls_export_logs_each_call(client, svc, users, clock):
     refs = [cnh_call(svc), cnh_call(svc, nhs_number="9990000026")]
     elsewhere = call_service.log_call(svc, ASC, call_payload(centre="ASC"), allow_duplicate=True).ref

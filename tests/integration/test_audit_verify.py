@@ -183,6 +183,26 @@ def test_a_deleted_last_event_is_found(app, svc, trail, chain):
 
 
 @pytest.mark.parametrize("chain", CHAINS)
+def test_last_events_deleted_with_the_head_moved_back_are_found_by_the_earlier_count(app, svc, trail, chain):
+    """Truncation at the end, covered: the last two events deleted and the head moved back to the event
+    before them. The chain agrees with itself, but holds fewer events than the last successful run counted
+    (docs/audit-and-retention.md, "What the check detects")."""
+    assert run(app).exit_code == 0
+    last = last_seq(svc, chain)
+    kept = row(svc, chain, last - 2)
+    tamper(svc, delete(TABLES[chain]).where(TABLES[chain].c.seq > last - 2),
+           update(orm.audit_chain_heads).where(orm.audit_chain_heads.c.chain == chain)
+           .values(seq=kept.seq, hash=kept.hash))
+    out = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert out.exit_code == 1, out.output
+    assert "all chains: BROKEN: the chains hold" in out.output and "fewer than the" in out.output, out.output
+    assert all(f"{c}: BROKEN" not in out.output for c in CHAINS)  # each chain agrees with itself
+    last_run = runs(svc)[-1]
+    assert last_run.ok is False and "events deleted at the end" in last_run.problem
+    assert audit_service.status(svc).failed is not None  # on the supervisors' exceptions panel
+
+
+@pytest.mark.parametrize("chain", CHAINS)
 def test_an_inserted_event_with_a_plausible_seq_and_hash_is_found(app, svc, trail, chain):
     """A forged event after the last, numbered and hashed exactly as the application would: only the head,
     which the application moves in the same transaction, gives it away."""

@@ -152,7 +152,8 @@ def test_calls_closed_nine_years_ago_are_pseudonymised(app, svc, calls):
     (run,) = security_events(svc, "retention_run")
     assert run.actor.startswith("cli:")
     assert run.detail == {"years": 8, "pseudonymised": 2, "due": 2, "dry_run": False,
-                          "phone_numbers_forgotten": 0, "referrer_numbers_forgotten": 0}
+                          "phone_numbers_forgotten": 0, "referrer_numbers_forgotten": 0,
+                          "text_notes_forgotten": 0}
 
 
 def test_texts_to_the_referrer_lose_the_referrers_number(app, svc, calls):
@@ -194,6 +195,50 @@ def test_texts_to_the_referrer_lose_the_referrers_number(app, svc, calls):
     assert cli(app, "retention", "run").exit_code == 0
     assert numbers()[old_referrer] == retention.REMOVED
     assert security_events(svc, "retention_run")[-1].detail["referrer_numbers_forgotten"] == 1
+
+
+def test_texts_lose_their_follow_up_notes_and_a_referrers_error_message(app, svc, calls):
+    """What was written about a pseudonymised call's texts goes with its identifiers: a supervisor's follow-up
+    note is free text that may name the person, and Twilio's error for a text to the referrer names the number
+    it refused. Codes stay; another call's texts are untouched."""
+    import uuid
+
+    def text(ref: str, kind: str, to: str, note: str | None, error: str | None) -> str:
+        sid = uuid.uuid4().hex
+        with svc.uow() as uow:
+            uow.session.execute(orm.sms_messages.insert().values(
+                id=sid, call_ref=ref, referral_id=None, recipient_kind=kind, professional_id=None, to=to,
+                template="referral_declined" if kind == "referrer" else "referral_sent", body=f"{ref} x",
+                status="failed", error_code=21211, error_message=error, attempts=1, created_at=NINE_YEARS_AGO,
+                updated_at=NINE_YEARS_AGO, followed_up_at=NINE_YEARS_AGO if note else None,
+                followed_up_by="supervisor" if note else None, follow_up_note=note))
+            uow.commit()
+        return sid
+
+    referrer = text(calls["referred"], "referrer", "+447700900123", "Rang Dr Jo about Edith Testperson",
+                    "Invalid 'To' Phone Number: +447700900123")
+    staff = text(calls["referred"], "on_duty", "+447700900201", "Rang the nurse about Edith",
+                 "Unreachable destination handset")
+    recent = text(calls["recent"], "referrer", "+447700900124", "Rang Dr Jo about Edith",
+                  "Invalid 'To' Phone Number: +447700900124")
+
+    def rows() -> dict[str, tuple]:
+        with svc.uow() as uow:
+            return {r.id: (r.follow_up_note, r.error_code, r.error_message) for r in uow.session.execute(
+                select(orm.sms_messages.c.id, orm.sms_messages.c.follow_up_note, orm.sms_messages.c.error_code,
+                       orm.sms_messages.c.error_message))}
+
+    before = rows()
+    assert cli(app, "retention", "run", "--dry-run").exit_code == 0
+    assert rows() == before  # a dry run changes nothing
+    assert cli(app, "retention", "run").exit_code == 0
+    after = rows()
+    assert after[referrer] == ("[removed under retention]", 21211, None)
+    assert after[staff] == ("[removed under retention]", 21211, "Unreachable destination handset")
+    assert after[recent] == before[recent]  # not past retention
+    assert security_events(svc, "retention_run")[-1].detail["text_notes_forgotten"] == 3  # 2 notes, 1 error
+    assert cli(app, "retention", "run").exit_code == 0  # a second run changes nothing
+    assert rows() == after and security_events(svc, "retention_run")[-1].detail["text_notes_forgotten"] == 0
 
 
 def test_nothing_is_deleted_and_the_chain_still_verifies(svc, calls):
@@ -240,7 +285,8 @@ def test_a_dry_run_lists_the_calls_and_changes_nothing(app, svc, calls):
     assert {name: snapshot(svc, ref) for name, ref in calls.items()} == before
     (run,) = security_events(svc, "retention_run")
     assert run.detail == {"years": 8, "pseudonymised": 0, "due": 2, "dry_run": True,
-                          "phone_numbers_forgotten": 0, "referrer_numbers_forgotten": 0}
+                          "phone_numbers_forgotten": 0, "referrer_numbers_forgotten": 0,
+                          "text_notes_forgotten": 0}
 
 
 def test_the_period_comes_from_years_or_the_setting(app, svc, calls):
@@ -298,6 +344,25 @@ def test_the_page_and_the_api_show_the_markers(app, svc, calls, tokens):
     assert all(e["reason"] in (None, "[removed under retention]") for e in body["history"])
     _, stored = call_service.get_call(svc, ref)
     assert "Already on our caseload" in [e.reason for e in stored]
+
+
+def test_a_pseudonymised_calls_break_glass_notes_are_not_shown(app, svc, calls, clock):
+    """A break-glass note (and its review's comment) is what someone typed about the call, which may name the
+    person: kept in the grant row, like the chain's reasons, but no longer shown on the call's page."""
+    ref = calls["referred"]
+    clock.set(NINE_YEARS_AGO + timedelta(hours=5))
+    grant = records.break_glass(svc, Actor("outsider", "handler", "ASC"), ref,
+                                {"reason": "other", "note": "Edith Testperson's neighbour rang ASC"}, route="test")
+    records.review_break_glass(svc, SUPERVISOR, grant.id, "Checked with Edith Testperson's GP")
+    clock.set(DEFAULT_NOW)
+    retention.run(svc, 8)
+    client = app.test_client()
+    signed_in(client, "supervisor")
+    page = text(client.get(f"/calls/{ref}"))
+    assert "Opened by break-glass" in page and "Other (say why in the note)" in page  # the opening is shown
+    assert "Testperson" not in page and "neighbour" not in page
+    with svc.uow() as uow:  # stored as it was
+        assert [g.note for g in uow.break_glass.for_call(ref)] == ["Edith Testperson's neighbour rang ASC"]
 
 
 # -- access report --------------------------------------------------------------------------------

@@ -117,6 +117,12 @@ def test_a_mobile_without_its_leading_zero_is_redacted_too():
     _assert_redacted("7700900123")
 
 
+@pytest.mark.parametrize("number", ["447700900123", "441164960000", "442079460000"])
+def test_a_uk_number_in_e164_without_its_plus_is_redacted(number):
+    """As a client, or Twilio's error, may write a number: "The 'To' number 447700900123 is not valid"."""
+    assert _assert_redacted(number, "[phone]") == "before [phone] after"
+
+
 @settings(max_examples=examples(300))
 @given(postcodes())
 def test_postcodes_are_redacted(postcode):
