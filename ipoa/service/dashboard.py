@@ -454,7 +454,8 @@ class SmsException:
     id: str
     call_ref: str
     # The full number, for the supervisor to ring (a tel: link); never logged. None: the text is about a
-    # call the viewer may not see, whose recipient is part of its record (a referrer's mobile).
+    # call the viewer may not see, or its recipient is part of its record (a referrer's name and mobile:
+    # on_call_page).
     to: str | None
     recipient_kind: str
     template: str
@@ -467,6 +468,9 @@ class SmsException:
     about: str = ""  # "New referral to District nursing (DN)": what the text was about, no patient details
     centre: str | None = None  # the call's centre (None: not about a call, or no such call)
     may_follow_up: bool = True  # the viewer may act on the text's call (service/access.py)
+    # The recipient is the call's referrer, whose name and number are the call's record data: shown on the
+    # call's page, where each view is logged (docs/information-governance.md, section 7), not on the panel.
+    on_call_page: bool = False
 
 
 @dataclass(frozen=True)
@@ -590,14 +594,20 @@ def _sms_rows(svc: Services, now: datetime, found: tuple[list[Any], int],
     for r in rows:
         # A text about no call (a duty lead's, about a colleague's OFF) is staff to staff: any supervisor.
         seen, may_act = reach.get(r.call_ref, (False, False)) if r.call_ref else (True, True)
-        recipient = (_recipient(svc, r, pros, people) if seen else
+        on_call_page = seen and r.recipient_kind == "referrer" and bool(r.call_ref)
+        shown = seen and not on_call_page
+        recipient = (_recipient(svc, r, pros, people) if shown else
                      TextRecipient(RECIPIENT_KINDS.get(r.recipient_kind, r.recipient_kind.replace("_", " ")
                                                        .capitalize()), None, None))
-        out.append(SmsException(id=r.id, call_ref=r.call_ref, to=r.to if seen else None,
+        # Twilio's error message can quote the number it refused ("Invalid 'To' Phone Number: +44..."): the
+        # number is shown (above) only to those who may see it, so never in the message.
+        out.append(SmsException(id=r.id, call_ref=r.call_ref, to=r.to if shown else None,
                                 recipient_kind=r.recipient_kind, template=r.template, status=r.status,
-                                error_code=r.error_code, error_message=r.error_message, created_at=r.created_at,
-                                age_seconds=_seconds(now, r.created_at) or 0, recipient=recipient,
-                                about=_about(svc, r), centre=r.centre, may_follow_up=may_act))
+                                error_code=r.error_code,
+                                error_message=redact(r.error_message) if r.error_message else r.error_message,
+                                created_at=r.created_at, age_seconds=_seconds(now, r.created_at) or 0,
+                                recipient=recipient, about=_about(svc, r), centre=r.centre, may_follow_up=may_act,
+                                on_call_page=on_call_page))
     return out, total
 
 

@@ -435,9 +435,11 @@ def test_the_panel_names_whoever_a_text_was_for(client, users, svc):
         [f"{ref} Escalation: a call's clock ran out", "Supervisor Supervisor, supervisor, CNH 07700 900301 "
                                                       "(ring Supervisor)"],
         [f"{ref} Update to the referrer: referral to {dn} accepted",
-         "Dr Demo Referring professional 07700 900999 (ring Dr Demo)"]]
-    for number in ("+447700900202", "+447700900104", "+447700900301", "+447700900999"):
+         "Referring professional (name and number on the call's page)"]]
+    for number in ("+447700900202", "+447700900104", "+447700900301"):
         assert f'href="tel:{number}"' in panel
+    # The referrer's name and number are the call's record: on its page, where each view is logged.
+    assert "Dr Demo" not in panel and "900999" not in panel
     # Nothing that identifies the patient: the call's reference stands for the call.
     call = load(svc, ref)
     assert call.family_name not in panel and call.nhs_number not in panel
@@ -541,8 +543,9 @@ def test_a_supervisor_of_another_centre_cannot_follow_up_its_texts(client, users
 
 
 def test_who_a_text_was_for_is_shown_only_to_those_who_may_see_its_call(client, users, svc):
-    """A referrer's name and number are part of the call's record: the exceptions panel shows them to the
-    call's own centre, and to every other centre only what kind of recipient it was, with no number."""
+    """A referrer's name and number are part of the call's record: the exceptions panel sends the call's own
+    centre to the call's page for them (a logged view), and tells every other centre only what kind of
+    recipient it was, with no number."""
     make_user(svc, "supervisor.asc", "supervisor", "ASC")
     ref, rid = refer(svc, service="DN")  # a CNH call
     with svc.uow() as uow:
@@ -567,8 +570,30 @@ def test_who_a_text_was_for_is_shown_only_to_those_who_may_see_its_call(client, 
     cnh = client.application.test_client()
     signed_in(cnh, "supervisor")
     panel = block(text(cnh.get("/supervisor/dashboard/fragment")), 'id="exceptions-title"', "<section")
-    assert "Dr Gwendolyn Referrerby" in panel and 'href="tel:+447911123456"' in panel
+    assert "Dr Gwendolyn Referrerby" not in panel and "tel:+447911123456" not in panel
+    assert f"/calls/{ref}" in panel and "(name and number on the <a" in panel
     assert 'href="tel:+447700900202"' in panel and f'id="followed-up-{referrer}"' in panel
+    with svc.uow() as uow:  # the panel itself showed nothing of the record: no view to log
+        assert uow.session.execute(select(orm.access_events).where(orm.access_events.c.call_ref == ref)).all() == []
+
+
+def test_twilios_error_message_never_shows_the_number_it_refused(client, users, svc):
+    """Twilio's error text can quote the number ("Invalid 'To' Phone Number: +44..."): the panel shows the
+    number only to those who may see it, and so never in the message, to anyone."""
+    make_user(svc, "supervisor.asc", "supervisor", "ASC")
+    ref, rid = refer(svc, service="DN")
+    sms_id = add_sms(svc, minutes_ago=15, status="failed", to="+447911123456", ref=ref, referral_id=rid,
+                     kind="referrer", template="referral_accepted")
+    with svc.uow() as uow:
+        uow.session.execute(update(orm.sms_messages).where(orm.sms_messages.c.id == sms_id).values(
+            error_code=21211, error_message="Invalid 'To' Phone Number: +447911123456"))
+        uow.commit()
+    for who in ("supervisor.asc", "supervisor"):
+        viewer = client.application.test_client()
+        signed_in(viewer, who)
+        panel = block(text(viewer.get("/supervisor")), 'id="exceptions-title"', "<section")
+        assert f'id="text-{sms_id}"' in panel and "Invalid 'To' Phone Number" in panel
+        assert "7911123456" not in panel and "7911 123456" not in panel, who
 
 
 def test_a_failed_job_is_listed_and_requeued(client, users, svc):
