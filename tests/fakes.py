@@ -93,16 +93,24 @@ class FakeReferralStore:
 
 
 class FakeSmsStore:
-    """The texts sent (db.texts: SmsMessage), as far as a reply reads them back (service/replies.py)."""
+    """The texts sent (db.texts: SmsMessage), as far as a reply reads them back (service/replies.py), and the
+    numbers' STOPs by adapters/sms_store.stopped's one rule: in sms_opt_outs (db.opted_out_numbers) or on the
+    row of the professional whose mobile it is."""
 
     def __init__(self, db: FakeDatabase):
         self.db = db
 
     def texted(self, number: str) -> bool:
-        return any(t.to == number for t in self.db.texts)
+        """A user's mobile, or a number texted before (SmsStore.texted)."""
+        return any(u.mobile == number for u in self.db.users) or any(t.to == number for t in self.db.texts)
 
     def opted_out(self, numbers: Iterable[str]) -> set[str]:
-        return set(numbers) & set(self.db.opted_out_numbers)
+        wanted = set(numbers)
+        return (wanted & set(self.db.opted_out_numbers)) | {
+            p.mobile for p in self.db.professionals if p.mobile in wanted and p.opted_out_at is not None}
+
+    def users_with_mobile(self, number: str) -> list[str]:
+        return sorted(u.username for u in self.db.users if u.mobile == number)
 
     def set_number_opted_out(self, number: str, at: datetime | None) -> bool:
         changed = (number in self.db.opted_out_numbers) != (at is not None)
@@ -160,8 +168,13 @@ class FakeProfessionalStore:
                                                      active=True, unavailable_until=None))
         return new_id
 
-    def get(self, professional_id: int) -> Any:
+    def _row(self, professional_id: int) -> Any:
         return next((p for p in self.db.professionals if p.id == professional_id), None)
+
+    def get(self, professional_id: int) -> Any:
+        """A copy, as the store's row is: what it was when read, whatever changes after."""
+        row = self._row(professional_id)
+        return SimpleNamespace(**vars(row)) if row is not None else None
 
     def mobile_taken(self, e164: str, except_id: int | None = None) -> bool:
         return any(p.mobile == e164 and p.id != except_id for p in self.db.professionals)
@@ -170,7 +183,7 @@ class FakeProfessionalStore:
         return next((p.id for p in self.db.professionals if p.user_id == user_id and p.id != except_id), None)
 
     def update(self, professional_id: int, **values: Any) -> None:
-        vars(self.get(professional_id)).update(values)
+        vars(self._row(professional_id)).update(values)
 
     def set_opted_out(self, professional_id: int, at: datetime | None) -> None:
         next(p for p in self.db.professionals if p.id == professional_id).opted_out_at = at

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from .orm import professionals, rota_shift_members, rota_shifts, standing_duty_leads, users
 from .results import AnyRow, inserted_int_id
+from .sms_store import stopped
 
 
 class ProfessionalStore:
@@ -49,10 +50,11 @@ class ProfessionalStore:
     def listing(self, service: str | None = None, include_inactive: bool = True,
                 only: int | None = None) -> list[AnyRow]:
         """Professionals (or the one whose id is `only`) with the username of the user linked to them
-        (None if none): by service, the active first, then by name."""
+        (None if none) and whether their number texted STOP (`stopped`, by sms_store.stopped's one rule): by
+        service, the active first, then by name."""
         p = professionals.c
         stmt = (select(p.id, p.name, p.mobile, p.service, p.active, p.opted_out_at, p.user_id,
-                       users.c.username.label("username"))
+                       users.c.username.label("username"), stopped(p.mobile).label("stopped"))
                 .select_from(professionals.outerjoin(users, users.c.id == p.user_id)))
         if service is not None:
             stmt = stmt.where(p.service == service)

@@ -39,6 +39,7 @@ from .orm import (
 )
 from .prepared import Prepared, batched
 from .results import inserted_int_id
+from .sms_store import stopped
 from .upsert import insert_ignoring_conflicts
 
 # A shift lasts at most a day and an hour on the wall, so one starting two dates earlier may still run
@@ -51,7 +52,7 @@ class ContactRow(NamedTuple):
     name: str
     mobile: str
     service: str
-    opted_out: bool
+    opted_out: bool  # the number texted STOP (sms_store.stopped: on this row or in sms_opt_outs)
     active: bool = True  # deactivated professionals are never on duty nor texted
     unavailable_until: datetime | None = None  # texted OFF: not texted before this instant
 
@@ -65,8 +66,16 @@ class ContactRow(NamedTuple):
 
 
 def _contact(r: Any) -> ContactRow:
-    return ContactRow(r.id, r.name, r.mobile, r.service, r.opted_out_at is not None, bool(r.active),
-                      r.unavailable_until)
+    return ContactRow(r.id, r.name, r.mobile, r.service, bool(r.stopped), bool(r.active), r.unavailable_until)
+
+
+# A professional's row with whether their number texted STOP, by the one rule (sms_store.stopped: their own
+# STOP on the row, or the number's in sms_opt_outs, sent before it was theirs or kept when it was edited),
+# so that everything reading a contact (service/rotas.reachable and on_duty_people, service/availability.py)
+# asks the same question the send claim does (docs/domain.md, "SMS to professionals").
+_CONTACT = select(professionals.c.id, professionals.c.name, professionals.c.mobile, professionals.c.service,
+                  professionals.c.active, professionals.c.unavailable_until,
+                  stopped(professionals.c.mobile).label("stopped"))
 
 
 class ChoiceRow(NamedTuple):
@@ -155,16 +164,16 @@ class RotaStore:
                             r.label, r.id) for r in rows]
 
     def contacts(self, ids: Iterable[int]) -> dict[int, ContactRow]:
-        """Professionals by id: name, mobile, service, whether they opted out of texts, are active, and
-        until when they texted OFF."""
+        """Professionals by id: name, mobile, service, whether their number texted STOP (_CONTACT), are
+        active, and until when they texted OFF."""
         wanted = sorted(set(ids))
         if not wanted:
             return {}
         return {r.id: _contact(r)
-                for r in self.session.execute(select(professionals).where(professionals.c.id.in_(wanted)))}
+                for r in self.session.execute(_CONTACT.where(professionals.c.id.in_(wanted)))}
 
     def professional_by_mobile(self, e164: str) -> ContactRow | None:
-        r = self.session.execute(select(professionals).where(professionals.c.mobile == e164)).first()
+        r = self.session.execute(_CONTACT.where(professionals.c.mobile == e164)).first()
         return _contact(r) if r else None
 
     def professional_ids(self) -> set[int]:

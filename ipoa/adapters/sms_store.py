@@ -64,8 +64,12 @@ def stopped(number: ColumnElement[Any]) -> ColumnElement[bool]:
     the number. Who is chosen to be texted (opted_out, through service/rotas.reachable) and the send claim
     (_claim_of) both ask this."""
     return (select(sms_opt_outs.c.number).where(sms_opt_outs.c.number == number).exists()
-            | select(professionals.c.id).where(professionals.c.mobile == number,
-                                               professionals.c.opted_out_at.is_not(None)).exists())
+            | select(_HOLDER.c.id).where(_HOLDER.c.mobile == number, _HOLDER.c.opted_out_at.is_not(None)).exists())
+
+
+# The professionals table under its own name inside `stopped`, so that asking it of a professional's own mobile
+# (adapters/rota_store's contacts) compares with the outer row's number, not the inner table's with itself.
+_HOLDER = professionals.alias("stop_holder")
 
 
 # Built once (a statement per send is built and its cache key computed each time otherwise): the

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..adapters.availability_store import AvailabilityStore
 from ..domain.engine import Result
 from ..domain.model import OutboxMessage
+from ..domain.rota import Contact
 from ..domain.sms.delivery import SmsMessage
 from ..domain.sms.recipients import Recipient
 from ..domain.sms.timetext import local_time_text
@@ -127,27 +128,28 @@ def sms_name(name: str, professional_id: int) -> str:
 
 
 def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, payload: dict[str, Any]) -> list[SmsMessage]:
-    """The duty lead's text about an OFF or ON (none when there is no duty lead to text: opted out,
-    deactivated, or no number)."""
+    """The duty lead's text about an OFF or ON (none when there is no duty lead to text: their number texted
+    STOP, deactivated, OFF themselves, or no number)."""
     now = svc.clock.now()
     service, prof_id = payload["service"], payload["professional_id"]
     lead_id: int | None = payload.get("duty_lead_id")
-    people = uow.rotas.contacts([prof_id] if lead_id is None else [prof_id, lead_id])
-    prof = people.get(prof_id)
+    prof = uow.rotas.contacts([prof_id]).get(prof_id)
     if prof is None:
         return []
+    # The duty lead passes the check every text chosen from the rota passes (rotas.reachable: active, not OFF
+    # themselves, and their number not one that texted STOP, by the one rule of adapters/sms_store.stopped).
     if lead_id is not None:
-        lead = people.get(lead_id)
-        if lead is None or not lead.active or lead.opted_out:
-            return []
-        to = lead.mobile
+        found = rotas.reachable(uow, now, [lead_id])
     elif payload.get("directory_duty_lead"):
         entry = svc.directory.services.get(service)
         if entry is None or not entry.duty_lead or entry.duty_lead == prof.mobile:
             return []
-        to, lead_id = entry.duty_lead, None
+        found = rotas.reachable(uow, now, others=[Contact(f"the {service} duty lead", entry.duty_lead)])
     else:
         return []
+    if not found:
+        return []
+    to = found[0].mobile
     fields = {"staff_name": sms_name(prof.name, prof.id), "service": service}
     if payload["change"] == OFF:
         template = "availability_off_alone" if payload.get("alone") else "availability_off"

@@ -57,7 +57,7 @@ class ProfessionalListing:
     mobile: str  # E.164
     username: str | None  # the linked user's
     active: bool
-    opted_out: bool
+    opted_out: bool  # their number texted STOP (on their row or in sms_opt_outs: adapters/sms_store.stopped)
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,8 @@ def edit_professional(svc: Services, actor: str, professional_id: int, *, name: 
                       user: str | None | Keep = KEEP, client: str | None = None) -> list[str]:
     """Change a professional's name, mobile (E.164, not another professional's), service (from the
     directory) and linked user (a username: an active user with the role professional not linked to
-    another professional; None or "" unlinks); the fields that changed. A professional moved to another
+    another professional; None or "" unlinks); the fields that changed. A STOP stays with the number that
+    texted it: a new mobile has not opted out, the old one still has. A professional moved to another
     service is taken off the old service's shifts and standing duty lead, since a rota holds only its own
     service's people. One unit of work with its professional_changed event (the fields, never the number)."""
     errors: dict[str, str] = {}
@@ -225,9 +226,15 @@ def edit_professional(svc: Services, actor: str, professional_id: int, *, name: 
         changed = {k: v for k, v in wanted.items() if getattr(row, k) != v}
         if not changed:
             return []
-        uow.professionals.update(professional_id, **changed)
         detail: dict[str, Any] = {"fields": sorted("user" if k == "user_id" else k for k in changed),
                                   "service": changed.get("service", row.service)}
+        if "mobile" in changed and row.opted_out_at is not None:
+            # A STOP is the number's that texted it (docs/domain.md, "SMS to professionals"): the old number
+            # stays opted out (sms_opt_outs, as any number not a professional's), the new one has not opted out.
+            uow.sms.set_number_opted_out(row.mobile, row.opted_out_at)
+            uow.professionals.set_opted_out(professional_id, None)
+            detail["opt_out"] = "kept with the old number"
+        uow.professionals.update(professional_id, **changed)
         if "service" in changed:
             removed = _take_off(uow, professional_id, row.service, _today(svc))
             detail["from_service"] = row.service
@@ -287,8 +294,7 @@ def reactivate_professional(svc: Services, actor: str, professional_id: int, cli
 
 
 def _listing(r: Any) -> ProfessionalListing:
-    return ProfessionalListing(r.id, r.name, r.service, r.mobile, r.username, bool(r.active),
-                               r.opted_out_at is not None)
+    return ProfessionalListing(r.id, r.name, r.service, r.mobile, r.username, bool(r.active), bool(r.stopped))
 
 
 def list_professionals(svc: Services, service: str | None = None,

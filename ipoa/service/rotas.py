@@ -147,7 +147,9 @@ def is_on_duty(svc: Services, professional_id: int, service: str, at: datetime |
 
 def on_duty_people(svc: Services, uow: UnitOfWork, at: datetime) -> dict[str, list[tuple[str, bool]]]:
     """Per service with anyone on duty at `at`, each professional on duty (active, not texted OFF) as
-    (name, can be texted: not opted out), in the rota's order. One read of the rota and one of the professionals."""
+    (name, can be texted: their number did not text STOP, by the one rule reachable applies: on their row or
+    in sms_opt_outs, adapters/rota_store.contacts), in the rota's order. One read of the rota and one of the
+    professionals."""
     rota = uow.rotas.rota(None, at, at + _INSTANT)
     by_service = {s: rota_on_duty(rota, s, at).professionals
                   for s in sorted({p.service for p in rota.patterns} | {o.service for o in rota.one_offs})}
@@ -237,10 +239,13 @@ def reachable(uow: UnitOfWork, at: datetime, professional_ids: Iterable[int] = (
     two reads."""
     ids = list(dict.fromkeys(professional_ids))
     rows = uow.rotas.contacts(ids) if ids else {}
+    # A professional's contact row says whether their number texted STOP by that one rule
+    # (adapters/rota_store.contacts); any other number is asked of it.
     found = [(Contact(rows[i].name, rows[i].mobile, i), rows[i].opted_out) for i in ids
              if i in rows and rows[i].on_duty_at(at)]
-    found += [(c, False) for c in others]
-    numbers_stopped = uow.sms.opted_out(c.mobile for c, _ in found) if found else set()
+    other_contacts = list(others)
+    found += [(c, False) for c in other_contacts]
+    numbers_stopped = uow.sms.opted_out(c.mobile for c in other_contacts) if other_contacts else set()
     out: list[Contact] = []
     for contact, row_stopped in found:
         if row_stopped or contact.mobile in numbers_stopped:
@@ -543,12 +548,24 @@ def _resolver(uow: UnitOfWork) -> Callable[[str], int | None]:
     return resolve
 
 
+def _service_of(uow: UnitOfWork) -> Callable[[int], str | None]:
+    """The service of an active professional (None when deactivated), read once per professional named."""
+    seen: dict[int, str | None] = {}
+
+    def service_of(professional_id: int) -> str | None:
+        if professional_id not in seen:
+            row = uow.rotas.contacts([professional_id]).get(professional_id)
+            seen[professional_id] = row.service if row is not None and row.active else None
+        return seen[professional_id]
+    return service_of
+
+
 def import_csv(svc: Services, actor: str, text: str) -> ImportResult:
     """A rostering tool's CSV (domain/rota/csv_io.py): every shift is stored, replacing the one-off shifts
     of each service on each date the file lists, or, if any line is wrong, none is and every problem is
     returned with its line number."""
     with svc.uow() as uow:
-        parsed = parse_rota_csv(text, set(svc.directory.services), _resolver(uow))
+        parsed = parse_rota_csv(text, set(svc.directory.services), _resolver(uow), _service_of(uow))
         if not parsed.ok:
             return ImportResult(0, parsed.problems)
         for service, day in sorted({(s.service, s.day) for s in parsed.shifts}):

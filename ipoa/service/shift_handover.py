@@ -34,7 +34,7 @@ from ..domain.date_parts import london_clock
 from ..domain.engine import REFERRAL_WORKFLOW, Result, outbox_event
 from ..domain.model import AuditEvent
 from ..domain.rota import Contact, handover_due
-from ..domain.rota.recipients import ON_DUTY, SHIFT_DUTY_LEAD, STANDING_DUTY_LEAD, SUPERVISOR
+from ..domain.rota.recipients import NOBODY, ON_DUTY, SHIFT_DUTY_LEAD, STANDING_DUTY_LEAD, SUPERVISOR
 from ..domain.sms.delivery import SmsMessage
 from ..domain.sms.recipients import Recipient
 from ..domain.sms.timetext import local_time_text
@@ -164,7 +164,13 @@ def texts_for_handover(svc: Services, uow: UnitOfWork, message_id: str, payload:
     already = HandoverStore(uow.session).texted([referral_id])[referral_id]
     step, people = incoming(svc, uow, service, payload.get("centre"), already, now)
     if not people:
-        log.info("hand-over of a %s referral on %s: everyone on duty was already texted", service, payload["ref"])
+        # Two different truths: the chain found nobody ipoa may text now (all OFF, deactivated or their numbers
+        # texted STOP: service/rotas.reachable), or everyone it found was already texted about the referral.
+        if step == NOBODY:
+            log.warning("hand-over of a %s referral on %s: nobody on duty can be texted", service, payload["ref"])
+        else:
+            log.info("hand-over of a %s referral on %s: everyone on duty was already texted", service,
+                     payload["ref"])
         return []
     at = datetime.fromisoformat(payload["handover_at"])
     uow.rotas.record_choice(outbox_id=message_id, call_ref=payload["ref"], referral_id=referral_id,

@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.rate_limit import SenderBuckets
-from ..adapters.sms_gateway import PermanentSmsError, Submitted, TransientSmsError
+from ..adapters.sms_gateway import PermanentSmsError, Submitted, TransientSmsError, masked
 from ..adapters.sms_store import DIGEST_TEMPLATE  # the send claim's SQL needs it too
 from ..domain.rota.recipients import (
     NOBODY,
@@ -63,7 +63,7 @@ from ..domain.sms.recipients import (
 )
 from ..domain.sms.timetext import local_time_text
 from ..domain.validation import whole_number
-from . import availability, rotas
+from . import availability, rotas, security
 from .errors import NotFound
 from .shift_handover import HANDOVER_TOPIC, texts_for_handover
 
@@ -186,7 +186,7 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
     if topic == HANDOVER_TOPIC:  # re-sent to the incoming shift at a shift change
         return texts_for_handover(svc, uow, message_id, payload, now, RECIPIENT_KIND)
     if topic == availability.TOPIC:  # a professional's OFF / ON: their duty lead is told
-        return _not_stopped(uow, availability.messages_for_event(svc, uow, message_id, payload))
+        return availability.messages_for_event(svc, uow, message_id, payload)  # its duty lead passes reachable
     referral_id = payload.get("referral_id")
     if referral_id is None or topic not in ("referral.sent", "referral.state_changed"):
         return []
@@ -227,7 +227,7 @@ def messages_for_event(svc: Services, uow: UnitOfWork, message_id: str, topic: s
 
 
 def _not_stopped(uow: UnitOfWork, texts: list[SmsMessage]) -> list[SmsMessage]:
-    """Texts not chosen from the rota (a referrer's update, a duty lead told of an OFF), less those to a number
+    """Texts not chosen from the rota (a referrer's update), less those to a number
     that texted STOP (adapters/sms_store.stopped, the rule rotas.reachable applies to the rota's people): they
     ask nobody to act, and the STOP asks for no more. (The send checks again: a STOP after they were queued.)"""
     if not texts:
@@ -646,6 +646,8 @@ def _send_claimed(svc: Services, sms_id: str, claimed: tuple[str, str, int], sin
             msg = _claimed_message(uow, sms_id)
             msg.apply_status("failed", svc.clock.now(), exc.code, exc.message)
             msg.next_attempt_at = None
+            if exc.code == OPTED_OUT_CODE:
+                _learn_opt_out(uow, msg.to, svc.clock.now())
             uow.commit()
         log.warning("sms %s failed permanently: %s", sms_id, exc.code)
         return "failed"
@@ -872,8 +874,31 @@ def record_status(svc: Services, provider_sid: str, status: str, error_code: str
         if msg is None:
             return False
         changed = msg.apply_status(status, svc.clock.now(), code, f"Twilio error {code}" if code else None)
+        if changed and code == OPTED_OUT_CODE and msg.status in ("failed", "undelivered"):
+            _learn_opt_out(uow, msg.to, svc.clock.now())
         uow.commit()
     return changed
+
+
+def _learn_opt_out(uow: UnitOfWork, number: str, now: datetime) -> None:
+    """Twilio refused a text with 21610: the number texted STOP to Twilio, whether or not ipoa heard it (Twilio
+    honours a STOP itself even when its webhook to ipoa failed, and does not send that webhook again). It is
+    recorded as the STOP ipoa would have recorded (service/replies.py: on a professional's row, else in
+    sms_opt_outs, with its security event naming them by id or the number masked), so that the rota's choice
+    (rotas.reachable) falls back past the number instead of choosing it for texts Twilio will refuse
+    (docs/domain.md, "SMS to professionals"). A START from the number lifts it as any STOP."""
+    if uow.sms.opted_out([number]):
+        return
+    prof = uow.professionals.by_mobile(number)
+    if prof is not None:
+        uow.professionals.set_opted_out(prof.id, now)
+        subject = str(prof.id)
+    else:
+        uow.sms.set_number_opted_out(number, now)
+        subject = masked(number)
+    security.record(uow, now, security.SMS_OPT_OUT, "sms", subject=subject,
+                    detail={"reported_by": "twilio", "error_code": OPTED_OUT_CODE})
+    log.info("sms: the gateway says a number texted STOP (%s): recorded", OPTED_OUT_CODE)
 
 
 def recent(svc: Services, limit: int = 200) -> list[SmsMessage]:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from ipoa.adapters.orm import rota_shifts
 from ipoa.service import dashboard, rotas, security
-from ipoa.service.professionals import add_professional
+from ipoa.service.professionals import add_professional, deactivate_professional
 from tests.helpers.rota import on_duty
 
 WEDNESDAY = 2  # weekday of 2 December 2026 (winter: London time is UTC)
@@ -95,6 +95,21 @@ def test_a_csv_with_a_bad_line_imports_nothing_and_says_which_line(svc, team):
     assert names(rotas.on_duty_now(svc, "DN", at(5, 10))) == []
     assert [e.detail.get("change") for e in security.events(svc, kind=security.ROTA_CHANGED).events
             if e.detail.get("change") == "csv_imported"] == []
+
+
+def test_a_csv_naming_another_services_or_a_deactivated_professional_imports_nothing(svc, team):
+    """As the rota's forms offer only the service's active professionals: a CRT nurse on a DN shift would be
+    texted DN's referrals and could act on none of them."""
+    add_professional(svc, name="Cal Crisis", service="CRT", mobile="07700 900209")
+    deactivate_professional(svc, "admin", team["bob"])
+    result = rotas.import_csv(svc, "sup", GOOD + "DN,2026-12-05,08:00,20:00,07700 900209,member\n"
+                                                 f"DN,2026-12-05,08:00,20:00,{team['bob']},member\n")
+    assert result.shifts == 0 and [p.line for p in result.problems] == [5, 6]
+    assert result.messages == [
+        "Line 5: the professional 07700 900209 is registered with CRT, not DN: a rota holds only its own "
+        "service's professionals; check the service or the number",
+        f"Line 6: the professional {team['bob']} is deactivated: reactivate them first, or remove the line"]
+    assert names(rotas.on_duty_now(svc, "DN", at(5, 10))) == []
 
 
 def test_a_good_csv_imports_every_shift_once_and_exports_again(svc, team):

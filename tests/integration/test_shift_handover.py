@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from ipoa.adapters import handover_store
 from ipoa.adapters.orm import audit_events, handover_checks, handover_resends, sms_messages
-from ipoa.service import rotas, shift_handover
+from ipoa.service import replies, rotas, shift_handover
 from ipoa.service.professionals import add_professional
 from tests.helpers.sms import IDENTIFIERS, drain, handle_events, referred_call
 from tests.helpers.web import fire_as_service, signed_in
@@ -326,3 +326,19 @@ def test_a_referral_text_sent_in_the_repeated_hour_says_which(svc, clock, shifts
     handle_events(svc)
     (text,) = texts(svc, call.ref)
     assert words in text.body
+
+
+def test_a_hand_over_whose_incoming_shift_cannot_be_texted_logs_that_nobody_can_be(svc, clock, shifts, handler_actor,
+                                                                                   monkeypatch, caplog):
+    """Night Nurse's number texts STOP after the hand-over chose her and before the relay made her text, and
+    DN has no other number to fall back to: the log says nobody can be texted, not that everyone was."""
+    caplog.set_level("INFO", logger="ipoa.service.shift_handover")
+    call = sent_by_day(svc, clock, handler_actor)
+    clock.set(at(23, 20, 0, 30))
+    assert shift_handover.run(svc) == 1
+    assert replies.handle(svc, provider_sid="SMnight-stop", from_number=NIGHT, body="STOP") == ""
+    monkeypatch.setitem(svc.directory.services, "DN", replace(svc.directory.services["DN"], duty_lead=None))
+    handle_events(svc)
+    assert [t.to for t in texts(svc, call.ref)] == [DAY]
+    assert "nobody on duty can be texted" in caplog.text
+    assert "already texted" not in caplog.text

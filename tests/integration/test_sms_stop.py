@@ -12,10 +12,10 @@ from sqlalchemy import select, update
 
 from ipoa.adapters.audit_store import verify_chain
 from ipoa.adapters.orm import security_events, sms_messages, users
-from ipoa.adapters.sms_gateway import Submitted
+from ipoa.adapters.sms_gateway import PermanentSmsError, Submitted
 from ipoa.domain.sms.delivery import OPTED_OUT_CODE
-from ipoa.service import dashboard, replies, sms
-from ipoa.service.professionals import add_professional
+from ipoa.service import dashboard, replies, rotas, sms
+from ipoa.service.professionals import add_professional, edit_professional, get_professional
 from tests.conftest import make_user
 from tests.helpers.clocks import breach
 from tests.helpers.rota import add_on_duty, on_duty
@@ -229,3 +229,88 @@ def test_the_send_rule_and_the_choice_agree_on_whose_stop_counts(svc, handler_ac
     assert reply(svc, NIA) == ""
     with svc.uow() as uow:
         assert uow.sms.opted_out([NIA, NED, lead_of(svc), SUPERVISOR]) == {NIA, lead_of(svc)}
+
+
+# -- the rota's people: who is on duty and can be texted -------------------------------------------------------
+
+def test_a_professional_whose_number_texted_stop_before_it_was_theirs_is_counted_as_not_textable(svc, clock):
+    """Ned's number texted STOP while it was a supervisor's (sms_opt_outs, not his row): the dashboard's count
+    of who can be texted, and Nia's OFF ("nobody else on duty can be texted"), read the one rule as the
+    choice of recipients does."""
+    supervisor_with_mobile(svc, mobile=NED)
+    assert reply(svc, NED) == ""
+    add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
+    on_duty(svc, "DN", add_professional(svc, name="Ned", service="DN", mobile=NED))
+    with svc.uow() as uow:
+        assert rotas.on_duty_people(svc, uow, clock.now())["DN"] == [("Nia", True), ("Ned", False)]
+        assert rotas.on_duty_counts(svc, uow, clock.now()) == {"DN": 1}
+    reply(svc, NIA, "OFF")
+    handle_events(svc)
+    assert [(t.to, t.template) for t in texts(svc)] == [(lead_of(svc), "availability_off_alone")]
+
+
+def test_a_duty_lead_whose_number_texted_stop_is_not_told_of_an_off(svc, clock):
+    """The duty lead told of an OFF passes rotas.reachable as every text chosen from the rota does."""
+    lee = add_professional(svc, name="Lee Lead", service="DN", mobile=REFERRER)
+    nia = add_professional(svc, name="Nia", service="DN", mobile=NIA)
+    on_duty(svc, "DN", nia, duty_lead=lee)
+    assert reply(svc, REFERRER) == ""
+    reply(svc, NIA, "OFF")
+    handle_events(svc)
+    assert texts(svc) == []
+
+
+def test_a_stop_stays_with_the_number_when_a_professionals_mobile_is_edited(svc, handler_actor):
+    nia = add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
+    assert reply(svc, NIA) == ""
+    assert get_professional(svc, nia).opted_out
+    assert edit_professional(svc, "admin", nia, mobile="07700 900202") == ["mobile"]
+    assert not get_professional(svc, nia).opted_out  # the new number never texted STOP
+    with svc.uow() as uow:
+        assert uow.sms.opted_out([NIA, NED]) == {NIA}  # the old one still did
+    call = referred_call(svc, handler_actor)
+    handle_events(svc)
+    assert [(t.to, t.professional_id) for t in texts(svc, call.ref)] == [(NED, nia)]
+    edited = [e.detail for e in security_log(svc) if e.kind == "professional_changed"][-1]
+    assert edited["opt_out"] == "kept with the old number" and NIA[-6:] not in str(edited)
+
+
+def test_the_professionals_list_says_opted_out_when_their_number_texted_stop_before_it_was_theirs(svc):
+    supervisor_with_mobile(svc, mobile=NED)
+    assert reply(svc, NED) == ""
+    ned = add_professional(svc, name="Ned", service="DN", mobile=NED)
+    assert get_professional(svc, ned).opted_out
+
+
+# -- a STOP Twilio heard and ipoa did not ----------------------------------------------------------------------
+
+def test_a_text_twilio_refuses_as_opted_out_records_the_stop_so_the_next_referral_falls_back(svc, handler_actor,
+                                                                                             monkeypatch):
+    """Twilio honours a STOP even when its webhook to ipoa failed, and never sends that webhook again: its
+    21610 refusal is the STOP, recorded so that the next referral goes to someone who can be texted."""
+    nia = add_on_duty(svc, name="Nia", service="DN", mobile=NIA)
+    referred_call(svc, handler_actor)
+    handle_events(svc)
+    (text,) = texts(svc)
+    use_gateway(svc, monkeypatch, ScriptedGateway([PermanentSmsError(OPTED_OUT_CODE, "unsubscribed recipient")]))
+    assert sms.send(svc, text.id) == "failed"
+    assert get_professional(svc, nia).opted_out
+    assert [(e.kind, e.subject, e.detail["reported_by"]) for e in security_log(svc)
+            if e.kind == "sms_opt_out"] == [("sms_opt_out", str(nia), "twilio")]
+    call = referred_call(svc, handler_actor)
+    handle_events(svc)
+    assert [(t.to, t.recipient_kind) for t in texts(svc, call.ref)] == [(lead_of(svc), "duty_lead")]
+
+
+def test_a_delivery_receipt_saying_opted_out_records_the_stop_of_a_number_nobody_is_registered_with(
+        svc, handler_actor, monkeypatch):
+    referred_call(svc, handler_actor)  # nobody on duty: the directory's DN duty-lead number
+    handle_events(svc)
+    (text,) = texts(svc)
+    use_gateway(svc, monkeypatch, ScriptedGateway([Submitted("SMq1", "queued")]))
+    assert sms.send(svc, text.id) == "queued"
+    assert sms.record_status(svc, "SMq1", "failed", "21610")
+    assert not sms.record_status(svc, "SMq1", "failed", "21610")  # again: nothing more
+    with svc.uow() as uow:
+        assert uow.sms.opted_out([lead_of(svc)]) == {lead_of(svc)}
+    assert [(e.kind, e.subject) for e in security_log(svc)] == [("sms_opt_out", "+447700******")]

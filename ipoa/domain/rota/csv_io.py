@@ -55,6 +55,9 @@ BAD_TIME = "the {column} time '{value}' is not a time of day; use 24-hour HH:MM"
 BAD_ROLE = "the role '{value}' is not member or duty_lead"
 UNKNOWN_MOBILE = "no professional has the mobile {value}: add them first, or check the number"
 UNKNOWN_ID = "no professional has the mobile or id '{value}': give their UK mobile or their id"
+OTHER_SERVICE = ("the professional {value} is registered with {theirs}, not {service}: a rota holds only its "
+                 "own service's professionals; check the service or the number")
+DEACTIVATED = "the professional {value} is deactivated: reactivate them first, or remove the line"
 REPEATED = "this repeats line {first}: the same professional in the same role on the same shift"
 NO_DUTY_LEAD = "the {shift} names no duty lead: add a row for it with the role duty_lead"
 TWO_DUTY_LEADS = "the {shift} already has a duty lead (line {first}): a shift has one duty lead"
@@ -144,9 +147,13 @@ def _rows(text: str) -> Iterable[tuple[int, list[str] | str]]:
 
 
 def parse_rota_csv(text: str, services: Collection[str],
-                   resolve: Callable[[str], ProfessionalId | None]) -> RotaCsv:
+                   resolve: Callable[[str], ProfessionalId | None],
+                   service_of: Callable[[ProfessionalId], str | None] | None = None) -> RotaCsv:
     """Parse a whole rota CSV. `services`: the service codes that exist; `resolve`: a professional's id
-    from their mobile (given in E.164) or from the text of the cell when it is not a UK mobile."""
+    from their mobile (given in E.164) or from the text of the cell when it is not a UK mobile;
+    `service_of`: the service of a professional who is active (None: deactivated), when given, so that a
+    line naming another service's professional or a deactivated one is refused as the rota's forms refuse
+    them (they offer only the service's active professionals)."""
     text = text.removeprefix("\ufeff")  # spreadsheet programs start UTF-8 CSV with a byte-order mark
     if not text.strip():
         return RotaCsv((), (CsvProblem(None, EMPTY_FILE),))
@@ -197,6 +204,13 @@ def parse_rota_csv(text: str, services: Collection[str],
         if who is None:
             message = UNKNOWN_MOBILE if mobile else UNKNOWN_ID
             row_problems.append(message.format(value=cells["professional"]))
+        elif service_of is not None and service in services:
+            theirs = service_of(who)
+            if theirs is None:
+                row_problems.append(DEACTIVATED.format(value=cells["professional"]))
+            elif theirs != service:
+                row_problems.append(OTHER_SERVICE.format(value=cells["professional"], theirs=theirs,
+                                                         service=service))
         role = re.sub(r"[\s-]+", "_", cells["role"].lower())
         if role not in ROLES:
             row_problems.append(BAD_ROLE.format(value=cells["role"]))
