@@ -504,6 +504,15 @@ def test_local_time_text_always_fits_the_time_fields(at):
         # Only the keyword alone opts out, as Twilio does: these are not opt-outs.
         ("Cancel K7M4-QX9Z", Reply("UNKNOWN", problem="unknown_command")),
         ("stop please", Reply("UNKNOWN", problem="unknown_command")),
+        # A phone's autocorrect and other keyboards: dashes and full-width letters as they were meant.
+        ("ACCEPT K7M4\u2013QX9Z", Reply("ACCEPT", "K7M4-QX9Z")),  # en dash
+        ("DONE K7M4\u2014QX9Z", Reply("DONE", "K7M4-QX9Z")),  # em dash
+        ("ACCEPT K7M4\u2011QX9Z", Reply("ACCEPT", "K7M4-QX9Z")),  # non-breaking hyphen
+        ("ACCEPT K7M4\u2212QX9Z", Reply("ACCEPT", "K7M4-QX9Z")),  # minus sign
+        ("\uff21\uff23\uff23\uff25\uff30\uff34 \uff2b\uff17\uff2d\uff14\uff0d\uff31\uff38\uff19\uff3a",
+         Reply("ACCEPT", "K7M4-QX9Z")),  # full width
+        ("DECLINE K7M4\u2013QX9Z no capacity \u2013 sorry",
+         Reply("DECLINE", "K7M4-QX9Z", "no capacity \u2013 sorry")),  # the reason keeps its own words
     ],
 )
 def test_parse_reply(body, expected):

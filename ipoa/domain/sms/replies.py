@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .references import normalise_ref
+from .references import normalise_ref, plain_text
 
 __all__ = ["COMMANDS", "Reply", "parse_reply"]
 
@@ -44,12 +44,13 @@ class Reply:
 
 def parse_reply(body: str) -> Reply:
     """Read `ACCEPT <ref>`, `DECLINE <ref> <reason>`, `DONE <ref>`, `STATUS <ref>`, the opt-out
-    keywords and `OFF` / `ON`, forgiving case, spacing, stray punctuation and a reference typed without its dash (or
-    split by a space). Words after the reference of ACCEPT, DONE and STATUS are ignored."""
+    keywords and `OFF` / `ON`, forgiving case, spacing, stray punctuation, a phone's full-width letters and other
+    dashes (references.plain_text) and a reference typed without its dash (or split by a space). Words after the
+    reference of ACCEPT, DONE and STATUS are ignored."""
     words = (body or "").split()
     if not words:
         return Reply("UNKNOWN", problem="unknown_command")
-    command = words[0].strip(_PUNCTUATION).upper()
+    command = plain_text(words[0]).strip(_PUNCTUATION).upper()
 
     if command in _KEYWORDS:
         if len(words) == 1:
