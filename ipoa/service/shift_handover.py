@@ -13,7 +13,10 @@ events whose texts go to the incoming shift, and the service's checked_until mov
 Nobody is texted twice about a referral: who is on duty now (the rota's fall-back chain,
 service/rotas.referral_recipients) less anyone a text about it already went to. When nobody new remains
 (a 00:00-00:00 pattern joining the next day: the same people) the change is recorded as looked at and
-nothing is sent. "Awaiting acceptance" is a state's tag in the referral's own workflow version, never a
+nothing is sent. When the chain finds nobody ipoa may text at all (every one OFF, deactivated or their
+number opted out), the referral goes on the supervisors' exceptions panel ("not re-sent at the 20:00
+hand-over: nobody on duty for DN could be texted, phone DN instead"), as a referral whose first texts
+reached nobody does. "Awaiting acceptance" is a state's tag in the referral's own workflow version, never a
 state's name (service/workflow_meaning.py).
 
 The texts are the referral's own (`referral_sent`: reference, service, urgency, when it was first sent,
@@ -65,6 +68,12 @@ def _names(people: Sequence[Contact]) -> str:
 def resent_words(at: datetime, step: str, people: Sequence[Contact]) -> str:
     """"re-sent at the 20:00 hand-over to Night Nurse (on duty)": for the call page and the audit trail."""
     return f"re-sent at the {london_clock(at, '%H:%M')} hand-over to {_names(people)} ({_AS.get(step, step)})"
+
+
+def nobody_words(at: datetime, service: str) -> str:
+    """"not re-sent at the 20:00 hand-over: ...": for the exceptions panel, the call page and the audit trail."""
+    return (f"not re-sent at the {london_clock(at, '%H:%M')} hand-over: nobody on duty for {service} could be "
+            f"texted, phone {service} instead")
 
 
 def incoming(svc: Services, uow: UnitOfWork, service: str, centre: str | None, already: set[str],
@@ -121,12 +130,14 @@ def _hand_over(svc: Services, service: str, at: datetime, key: str, now: datetim
         for r in waiting:
             already = texted[r.referral_id] | promised.get(r.referral_id, set())
             step, people = incoming(svc, uow, service, r.centre, already, now)
-            if not people:
-                continue  # the incoming shift already has it (or there is nobody to text): looked at
+            if not people and step != NOBODY:
+                continue  # the incoming shift already has it: looked at
             if not store.claim(r.referral_id, at, service, now):
                 continue  # another run re-sent it at this change: it did the rest too
+            # Nobody ipoa may text on the incoming shift: the event still goes, so that the relay puts the
+            # referral on the exceptions panel (texts_for_handover) for someone to phone the service.
             promised.setdefault(r.referral_id, set()).update(c.mobile for c in people)
-            words = resent_words(at, step, people)
+            words = resent_words(at, step, people) if people else nobody_words(at, service)
             result.audit.append(AuditEvent(
                 call_ref=r.ref, entity="referral", entity_id=r.referral_id, actor=ACTOR, at=now,
                 from_state=r.state, to_state=r.state, trigger=TRIGGER, reason=words[0].upper() + words[1:],
@@ -168,6 +179,10 @@ def texts_for_handover(svc: Services, uow: UnitOfWork, message_id: str, payload:
         # texted STOP: service/rotas.reachable), or everyone it found was already texted about the referral.
         if step == NOBODY:
             log.warning("hand-over of a %s referral on %s: nobody on duty can be texted", service, payload["ref"])
+            # On the exceptions panel, as a referral whose first texts reached nobody is.
+            uow.rotas.record_choice(outbox_id=message_id, call_ref=payload["ref"], referral_id=referral_id,
+                                    service=service, step=NOBODY, created_at=now,
+                                    reason=nobody_words(datetime.fromisoformat(payload["handover_at"]), service))
         else:
             log.info("hand-over of a %s referral on %s: everyone on duty was already texted", service,
                      payload["ref"])

@@ -342,3 +342,31 @@ def test_a_hand_over_whose_incoming_shift_cannot_be_texted_logs_that_nobody_can_
     assert [t.to for t in texts(svc, call.ref)] == [DAY]
     assert "nobody on duty can be texted" in caplog.text
     assert "already texted" not in caplog.text
+    assert untexted(svc) == [(call.ref, "not re-sent at the 20:00 hand-over: nobody on duty for DN could be "
+                                        "texted, phone DN instead")]
+
+
+def untexted(svc):
+    from ipoa.domain.rota.recipients import NOBODY
+
+    with svc.uow() as uow:
+        rows, _ = uow.rotas.choices_with_step(NOBODY, at(1, 0, month=10), 50)
+    return [(r.call_ref, r.reason) for r in rows]
+
+
+def test_a_hand_over_nobody_on_the_incoming_shift_can_be_texted_at_is_on_the_exceptions_panel(
+        svc, clock, shifts, handler_actor, monkeypatch):
+    """Night Nurse texted STOP before 20:00 and DN has no other number: the referral is not re-sent, and the
+    supervisors' exceptions panel says so, once, for someone to phone the service."""
+    call = sent_by_day(svc, clock, handler_actor)
+    assert replies.handle(svc, provider_sid="SMnight-stop2", from_number=NIGHT, body="STOP") == ""
+    monkeypatch.setitem(svc.directory.services, "DN", replace(svc.directory.services["DN"], duty_lead=None))
+    clock.set(at(23, 20, 0, 30))
+    assert shift_handover.run(svc) == 1
+    assert shift_handover.run(svc) == 0  # once per change
+    (event,) = handovers_audited(svc, call.ref)
+    words = "not re-sent at the 20:00 hand-over: nobody on duty for DN could be texted, phone DN instead"
+    assert event.reason == words[0].upper() + words[1:]
+    handle_events(svc)
+    assert [t.to for t in texts(svc, call.ref)] == [DAY]
+    assert untexted(svc) == [(call.ref, words)]
