@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import date
 
@@ -189,6 +190,28 @@ def invisible_problem(value: str, *, field: str | None = None) -> str | None:
         return None
     return (f"{_label(field)} contains an invisible character, such as a zero-width space, which can come "
             "with copied text: delete it and type it again.")
+
+
+# Characters that show nothing by themselves: format characters (direction marks, joiners, the soft hyphen,
+# tag characters: Unicode category Cf), marks with no letter to sit on (Mn, Me), spaces, and the "letters"
+# and symbols that are drawn blank (the Hangul fillers, the blank Braille pattern). A value made of nothing
+# else looks empty on every page: a person "named" U+200E, or a summary of U+3164, was stored as if typed.
+_SHOWS_NOTHING = frozenset(("Cf", "Mn", "Me", "Cc", "Zs", "Zl", "Zp"))
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def looks_blank(value: str) -> bool:
+    """True when no character of the value shows: empty, or only spaces, format characters, marks without a
+    letter and blank glyphs. Any letter, digit, punctuation or symbol (an emoji too) shows."""
+    return all(ch.isspace() or ch in _BLANK_GLYPHS or unicodedata.category(ch) in _SHOWS_NOTHING for ch in value)
+
+
+def blank_problem(value: str, *, field: str | None = None) -> str | None:
+    """Why a value that is not empty still cannot be stored: nothing of it shows (looks_blank), or None."""
+    if value == "" or not looks_blank(value):
+        return None
+    return (f"{_label(field)} has only invisible characters, which can come with copied text: type it again "
+            "with letters or digits, or leave it empty if it is optional.")
 
 
 def text_problem(value: str, *, multiline: bool = False, field: str | None = None) -> str | None:

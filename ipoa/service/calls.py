@@ -16,7 +16,7 @@ from ..domain.errors import DomainError, TriggerNotAllowed, VersionConflict, Wor
 from ..domain.guards import claims_out_of_hours, out_of_hours_claim
 from ..domain.model import AuditEvent, Call, Referral, new_ref
 from ..domain.routing import Decision
-from ..domain.validation import text_problem
+from ..domain.validation import looks_blank, text_problem
 from ..users import CAPABILITIES
 from . import access, idempotency
 from .errors import Forbidden, NotFound, OutsideRelationship
@@ -339,7 +339,9 @@ class RerouteReferral(Input):
                                 description="Code of the service to refer to instead (directory.yaml)")
     reason: str | None = Field(default=None, validate_default=True, max_length=2000,
                                description="Why: recorded on the withdrawal and on the new referral")
-    expected_version: int = Field(ge=1, strict=True,
+    # At most the column's integer, as for the other triggers' versions (service/inputs.FireTrigger): a
+    # larger one is a wrong value (422 naming it), not a conflict with the record (409).
+    expected_version: int = Field(ge=1, le=2**31 - 1, strict=True,
                                   description="The version of the referral being withdrawn, as last read")
     # Checked by the use case (sharing.parse_override) so that a list or a number is a field error on
     # consent_override.basis / .reason like any other, not a type error from pydantic.
@@ -455,7 +457,7 @@ def escalate_referral(svc: Services, actor: Actor, ref: str, referral_id: str, r
     if reason is not None and (problem := text_problem(reason, multiline=True, field="reason")):
         raise InvalidInput({"reason": problem})  # a NUL, a bidi override: never stored
     reason = (reason or "").strip()
-    if not reason:
+    if not reason or looks_blank(reason):  # only invisible characters: as empty (domain/validation.py)
         raise InvalidInput({"reason": "Say why you are escalating: the duty lead and the record see it."})
     if len(reason) > 2000:
         raise InvalidInput({"reason": "At most 2000 characters."})

@@ -2,6 +2,7 @@
 belongs to (dotted paths, as the API's clients send them)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args
@@ -14,6 +15,7 @@ from ..domain.sharing import CONSENT
 from ..domain.urgency import Urgency
 from ..domain.validation import (
     INVISIBLE,
+    blank_problem,
     invisible_problem,
     normalise_nhs_number,
     normalise_postcode,
@@ -114,14 +116,15 @@ def parse(model: type[BaseModel], data: Any, **context: Any) -> Any:
 
 
 def _single_line(v: str, info: ValidationInfo) -> str:
-    problem = text_problem(v, field=info.field_name) or invisible_problem(v, field=info.field_name)
+    problem = (text_problem(v, field=info.field_name) or invisible_problem(v, field=info.field_name)
+               or blank_problem(v, field=info.field_name))
     if problem:
         raise ValueError(problem)
     return v
 
 
 def _multi_line(v: str, info: ValidationInfo) -> str:
-    problem = text_problem(v, multiline=True, field=info.field_name)
+    problem = text_problem(v, multiline=True, field=info.field_name) or blank_problem(v, field=info.field_name)
     if problem:
         raise ValueError(problem)
     return v
@@ -132,7 +135,8 @@ def _multi_line(v: str, info: ValidationInfo) -> str:
 # multi-line free text (summaries, reasons, notes), which may hold tabs and line breaks. See
 # domain/validation.py for what is refused and why.
 # The patterns only tell API clients (and the fuzzing in tests/security) what is refused; the
-# validators enforce it (and unpaired surrogates, which a pattern cannot name).
+# validators enforce it (and unpaired surrogates, which a pattern cannot name, and a value in which
+# nothing shows: domain/validation.looks_blank).
 _REFUSED = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069"
 LINE_PATTERN = f"^[^{_REFUSED}\\t\\n\\r\\u2028\\u2029{INVISIBLE}]*$"
 TEXT_PATTERN = f"^[^{_REFUSED}]*$"
@@ -142,6 +146,7 @@ Text = Annotated[str, AfterValidator(_multi_line), Field(json_schema_extra={"pat
 # Sane ranges for dates people give: nobody alive was born before 1900, and a date that far out is a
 # typing slip (and dates near the ends of the calendar overflow arithmetic on them).
 EARLIEST_BIRTH = date(1900, 1, 1)
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only ([0-9], not \d)
 # The instants a routing decision may be asked about: the routing table and calendars are meaningful
 # only near the present; far-off years overflowed the calendar's arithmetic.
 DECIDE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
@@ -178,8 +183,11 @@ class Caller(Input):
     type: CallerType
     name: Line | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, description="A UK number; stored in E.164")
-    wants_updates: bool = Field(default=False, description="A referring professional asks for SMS updates "
-                                                           "(accepted, declined, completed) on their mobile")
+    # Strict: JSON's true or false only. Lax, "no", "off", 0 and "false" were read as booleans and "yes",
+    # 1 and 1.0 asked for texts to the caller's phone (docs/security.md, "Headers and hostile input").
+    wants_updates: bool = Field(default=False, strict=True,
+                                description="A referring professional asks for SMS updates "
+                                            "(accepted, declined, completed) on their mobile")
 
     @field_validator("name")
     @classmethod
@@ -237,6 +245,18 @@ class Subject(Input):
         return norm
 
     _postcode = field_validator("postcode")(_check_postcode)
+
+    @field_validator("date_of_birth", mode="before")
+    @classmethod
+    def _iso_date(cls, v: Any) -> Any:
+        # A calendar date written YYYY-MM-DD only, as the document says (api/openapi.py). Pydantic's lax
+        # date also took a JSON number as seconds since 1970 (0 stored a birth on 1970-01-01) and a date
+        # and time at midnight, silently dropping its time and offset.
+        if v is None or v == "" or (isinstance(v, date) and not isinstance(v, datetime)):
+            return v or None
+        if not isinstance(v, str) or not ISO_DATE.fullmatch(v):
+            raise refuse(fm.FORMAT)
+        return v
 
     @field_validator("date_of_birth")
     @classmethod

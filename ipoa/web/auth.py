@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Regexp
 
 from ..entry.request_context import services
 from ..service import mfa, security, signin
@@ -48,8 +48,16 @@ class SignInForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
 
 
+# What a code can hold: the app's 6 digits or a recovery code (letters, digits, hyphens), spaced as typed.
+# ASCII only: "١٢٣٤٥٦" or full-width "１２３４５６" are digits to a regular expression's \d, and comparing
+# them with the expected code (hmac.compare_digest) raised TypeError: sign-in answered 503 "unavailable",
+# and setting up an app while signed in 500 (docs/security.md, "Hostile input").
+CODE_CHARACTERS = "Enter the code with the digits 0 to 9 (and, for a recovery code, the letters a to z and hyphens)."
+
+
 class CodeForm(FlaskForm):
-    code = StringField("Code", validators=[DataRequired(message="Enter the code."), Length(max=40)])
+    code = StringField("Code", validators=[DataRequired(message="Enter the code."), Length(max=40),
+                                           Regexp(r"[A-Za-z0-9\s-]*\Z", message=CODE_CHARACTERS)])
 
 
 def _safe_next(target: str | None) -> str | None:
