@@ -21,7 +21,7 @@ from ..service.inputs import InvalidInput
 
 
 def _unreadable(exc: UnreadableBody) -> Response:
-    return json_error(exc.status, exc.code, exc.message)
+    return json_error(exc.status, exc.code, exc.message, **({"fields": exc.fields} if exc.fields else {}))
 
 
 def _invalid(exc: InvalidInput) -> Response:

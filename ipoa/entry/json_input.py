@@ -5,6 +5,9 @@ body reader. Limits in docs/security.md, "Hostile input".
   a counter (no recursion) before the JSON is decoded. Python's decoder recurses once per level: 1,000
   nested arrays raised RecursionError, a 500. Deeper is 400.
 - NaN and Infinity (not JSON, and refused by PostgreSQL's json) and non-UTF-8 are 400 too.
+- A key given twice in one object is 400 naming it: RFC 8259 leaves such an object's meaning to the parser,
+  and Python's keeps the last value, so a proxy, a log or an audit tool that keeps the first would see
+  another request than the one acted on ({"centre": "ASC", ..., "centre": "CNH"}).
 The body's size is limited before it is read, for every request (web/input_limits.py).
 """
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 from flask import request
 from flask.json.provider import DefaultJSONProvider
+
+from ..domain.validation import text_problem
 
 MAX_JSON_DEPTH = 32  # the deepest legitimate body (data.consent_override.reason) is 3 levels
 
@@ -30,12 +35,18 @@ class JSONNotStandard(ValueError):
     """NaN, Infinity or a number too large for a float: Python accepts them, JSON does not."""
 
 
-class UnreadableBody(Exception):
-    """The request's body is not JSON the API can read: the status, code and message of its answer
-    (api/error_handlers.py answers it)."""
+class JSONDuplicateKey(ValueError):
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__("a key is given twice in one JSON object")
 
-    def __init__(self, status: int, code: str, message: str):
-        self.status, self.code, self.message = status, code, message
+
+class UnreadableBody(Exception):
+    """The request's body is not JSON the API can read: the status, code and message of its answer, and the
+    field it names if any (api/error_handlers.py answers it)."""
+
+    def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None):
+        self.status, self.code, self.message, self.fields = status, code, message, fields
         super().__init__(message)
 
 
@@ -74,13 +85,25 @@ def _finite(text: str) -> float:
     return value
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # only then look for which key it was
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JSONDuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
 def loads(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> Any:
     """Decode JSON text safely: UTF-8 only (RFC 8259), depth checked first (JSONTooDeep), NaN and
-    Infinity refused (JSONNotStandard). Each is a ValueError, like any other malformed JSON."""
+    Infinity refused (JSONNotStandard), a key given twice in one object refused (JSONDuplicateKey). Each is
+    a ValueError, like any other malformed JSON."""
     text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
     if json_depth_exceeds(text, limit):
         raise JSONTooDeep(limit)
-    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_object)
 
 
 class SafeJSONProvider(DefaultJSONProvider):
@@ -103,9 +126,14 @@ def json_body() -> Any:
         return loads(raw)
     except JSONTooDeep as exc:
         raise UnreadableBody(400, "too_deep", f"The JSON is nested more than {exc.limit} levels deep.") from None
+    except JSONDuplicateKey as exc:
+        # The key as sent only if it is a plain name (it is echoed back); never its values.
+        key = exc.key if len(exc.key) <= 40 and text_problem(exc.key, multiline=False) is None else "?"
+        message = f"The JSON gives '{key}' more than once in one object: give each field once."
+        raise UnreadableBody(400, "duplicate_key", message, fields={key: message}) from None
     except ValueError:
         raise UnreadableBody(400, "bad_request", _NOT_JSON) from None
 
 
-__all__ = ["MAX_JSON_DEPTH", "JSONTooDeep", "JSONNotStandard", "UnreadableBody", "json_depth_exceeds", "loads",
-           "SafeJSONProvider", "json_body"]
+__all__ = ["MAX_JSON_DEPTH", "JSONDuplicateKey", "JSONTooDeep", "JSONNotStandard", "UnreadableBody",
+           "json_depth_exceeds", "loads", "SafeJSONProvider", "json_body"]

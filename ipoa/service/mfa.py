@@ -36,7 +36,8 @@ RECOVERY_CODES = 10
 # 31 characters that cannot be mistaken for one another (no 0/o, 1/l/i): 16 of them, about 79 bits.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _RECOVERY_GROUPS, _RECOVERY_GROUP = 4, 4
-_TOTP = re.compile(r"^\d{6}$")
+# ASCII digits, the whole code: \d also matches "١٢٣٤٥٦", which compare_digest refuses with a TypeError.
+_TOTP = re.compile(r"[0-9]{6}")
 
 
 def required_roles(setting: str | None) -> frozenset[str]:
@@ -74,7 +75,7 @@ def _step(now: datetime) -> int:
 def matching_step(secret: str, code: str, now: datetime, after: int | None = None) -> int | None:
     """The time step whose code this is (now, the one before or the one after), if later than `after`."""
     code = re.sub(r"\s", "", code or "")
-    if not _TOTP.match(code):
+    if not _TOTP.fullmatch(code):
         return None
     totp = pyotp.TOTP(secret, interval=INTERVAL)
     current = _step(now)
