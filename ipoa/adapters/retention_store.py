@@ -1,5 +1,7 @@
 """Finding and loading the calls past retention (service/retention.py; the policy is in
-docs/audit-and-retention.md). The pseudonymising itself is the service's, on the loaded calls."""
+docs/audit-and-retention.md). The pseudonymising itself is the service's, on the loaded calls; what the
+texts about pseudonymised calls hold (a referrer's number, follow-up notes, a referrer text's error message)
+is forgotten here, in SQL."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,6 +1,8 @@
 """Read model of the phone queues (phone_legs, handler_availability): who waits in a centre's queue, in the
-order they are answered (professionals first, then by when they joined), how long the longest has waited,
-the queue's recent average wait of answered calls, and how many of a centre's handlers are taking calls.
+order they are answered (professionals first, then by when they first joined a queue), how long the longest
+has waited in this queue (an overflowed caller since they came in: queue_joined_at),
+the queue's recent average wait of answered calls, how many of a centre's handlers are taking calls, and
+the answers whose dial result never came (service/lost_calls.py).
 The later queue page and screen pop read it through service/phone_queue.py."""
 from __future__ import annotations
 

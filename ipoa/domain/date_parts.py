@@ -1,7 +1,9 @@
 """Dates and times as people type them into separate boxes (the NHS.UK date input: day, month, year;
 a time as HH:MM, 24-hour clock, UK time), read without the browser's locale: 05 / 11 / 1941 is
 5 November 1941 whatever the browser thinks. A problem comes back as a field_messages kind and the
-parts to highlight; the caller turns it into its field's message."""
+parts to highlight; the caller turns it into its field's message. And the other way: an instant as UK
+wall-clock text (london_clock), with " BST" or " GMT" after a time in the hour that happens twice
+(repeated_hour_zone), the one rule for every time shown or texted (docs/domain.md, "Time")."""
 from __future__ import annotations
 
 import re

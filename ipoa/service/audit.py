@@ -9,6 +9,8 @@ length. The head is read first and only the events it covers are checked; events
 walk runs are left for the next run. Events the head does not cover are then looked for the other way
 round, the highest number first and the head after it: the application numbers an event and moves the
 head in one transaction, so any event above a head read later than it was added outside the application.
+A run whose chains all verify is still broken if they hold fewer events than an earlier successful run
+counted (_fewer_than_before): the last events deleted and a head moved back to match.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The supervisor's live dashboard: figures per centre and per service, the calls behind each figure, and
-the exceptions panel (texts not delivered, failed texts, failed background jobs, a broken or unverified
-audit trail).
+the exceptions panel (texts not delivered, failed texts, referrals texted to nobody and why, the rota's gaps,
+failed background jobs, a broken or unverified audit trail).
 
 Every query reads open records only (`closed_at IS NULL` and an open state: the engine sets closed_at as a
 record enters a final state) and groups in SQL, so the cost follows the open workload, not the history.

@@ -1,7 +1,8 @@
 """Reading a patient's record: the call page, the API, a professional's referral page, a CSV export.
 Each read goes through the access policy (service/access.py) and leaves an access event in the same
 transaction: who, role, when, which record, which route, and why they could. Break-glass opens one
-record outside the relationship, for a limited time, with a reason; the centre's supervisors review it.
+record outside the relationship, for a limited time, with a reason; the centre's supervisors review it
+(never the one who opened it).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The authenticator code's check (ipoa/service/mfa.py, `matching_step`) takes the digits 0 to 9 only: a regular
 expression's \\d also matches "١٢٣٤٥٦" and full-width "１２３４５６", on which hmac.compare_digest raised TypeError.
-Over HTTP the code box refuses them first (web/auth.py, CodeForm; tests/security/test_mfa_codes.py); any other
+Over HTTP the code box refuses them first (web/auth.py, CodeForm; tests/security/test_mfa.py); any other
 caller of the service gets "not right"."""
 from __future__ import annotations
 

@@ -9,7 +9,8 @@
   most 24 hours on the wall (25 real hours over the night the clocks go back); one wholly inside the hour
   the clocks skip never happens and is refused (shifts.shift_problem, the forms' rule too);
 - professional: their mobile (E.164 or UK format) or an id, which the caller's resolver turns into a
-  professional's id; role: member (works the shift) or duty_lead (leads it; a person who works and leads
+  professional's id, an active professional of the line's service when the caller says whose each is
+  (`service_of`); role: member (works the shift) or duty_lead (leads it; a person who works and leads
   it has a row for each).
 Rows with the same service, date, start and end are one shift, which must name exactly one duty lead.
 
