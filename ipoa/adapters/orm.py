@@ -620,6 +620,8 @@ timers = Table(
 # A phone leg waiting in its queue (adapters/voice_queue_queries.py reads these; its own conditions match).
 _WAITING = text("enqueued_at IS NOT NULL AND left_queue_at IS NULL AND hung_up_at IS NULL AND answered_at IS NULL")
 
+_DIAL_PENDING = text("outcome = 'answered' AND answered_by IS NOT NULL AND dial_status IS NULL")
+
 phone_legs = Table(
     "phone_legs", metadata,
     Column("id", Integer, primary_key=True),
@@ -651,6 +653,9 @@ phone_legs = Table(
     # this queue (migration 0019), the order that read takes: its first entry is the longest wait.
     Index("ix_phone_legs_waiting", "queue", "queue_joined_at", postgresql_where=_WAITING, sqlite_where=_WAITING),
     Index("ix_phone_legs_arrived_at", "arrived_at"),  # a period's legs (the measures)
+    # The answers whose dial result is still to come (migration 0018): the lost-call check reads them every
+    # minute (service/lost_calls.py), a few among every leg ever answered.
+    Index("ix_phone_legs_dial_pending", "answered_at", postgresql_where=_DIAL_PENDING, sqlite_where=_DIAL_PENDING),
     Index("ix_phone_legs_caller_number", "caller_number"),
 )
 

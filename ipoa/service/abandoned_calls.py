@@ -78,8 +78,9 @@ def call_back(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime, *, w
     if promise is None:
         raise RuntimeError(f"call v{wf.version}: no transition from {state} promises a callback (set_callback)")
     # A hang-up learnt of after the callback window (its webhooks lost, found by service/lost_calls.py once
-    # ipoa was back): the callback is overdue already, so it is due at once and its clock breaches and
-    # escalates now. A promise in the past is refused (domain/guards.py), which failed every later check.
+    # ipoa was back): the callback is overdue already, so it is due at once: its clock breaches now and
+    # escalates callback.overdue_after later (docs/telephony.md, "Lost webhooks"). A promise in the past is
+    # refused (domain/guards.py), which failed every later check.
     promised_at = max((leg.hung_up_at or now) + sla.abandoned.call_back_within, now + DUE_AT_ONCE)
     result.extend(engine.fire(
         call, promise, actor=ACTOR, now=now, data={"callback_at": promised_at.isoformat()},

@@ -5,7 +5,7 @@ longest wait for good, so every later caller overflows (domain/telephony/centre_
 count a wait that grows each time they are read, and the caller, who hung up unanswered, is never called
 back. docs/telephony.md, "Lost webhooks".
 
-Every CHECK_EVERY the scheduler (workers/scheduler.py, LostCallCheck) asks Twilio how each caller who has
+Every CHECK_EVERY_SECONDS the scheduler (workers/scheduler.py, LostCallCheck) asks Twilio how each caller who has
 waited more than ASK_AFTER stands. A call Twilio says is over ends as the hang-up in the queue it was, at
 the moment Twilio says it ended: abandoned (and called back) or a short hang-up, exactly as if the
 webhook had come. A call still going on is left alone: that caller is waiting. Without Twilio (the console
@@ -93,7 +93,9 @@ def _dial_results(svc: Services) -> int:
             now - DIAL_RESULT_GRACE, now - LONGEST_CALL, BATCH)
     ended = 0
     for dial in unheard:
-        since = dial.hung_up_at or dial.answered_at
+        # When the call ended: its hang-up, or, with that lost too, at the latest once no call lasts longer.
+        # Twilio unreachable is asked again for as long from then, not given up on at the first failure.
+        since = dial.hung_up_at or dial.answered_at + LONGEST_CALL
         try:
             reached = svc.voice_gateway.reached(dial.call_sid)
             state = svc.voice_gateway.call_state(dial.call_sid) if dial.hung_up_at is None else None

@@ -337,12 +337,12 @@ def bridge(svc: Services, call_sid: str, username: str, twiml_for: Callable[[dat
     try:
         twiml = twiml_for(at)
     except Exception:
-        _unanswer(svc, call_sid, username)  # nothing was put through: as if Answer had not been pressed
+        _unanswer(svc, call_sid, username, at)  # nothing was put through: as if Answer had not been pressed
         raise
     try:
         svc.voice_gateway.redirect(call_sid, twiml)
     except VoiceGatewayError:
-        if _unanswer(svc, call_sid, username):
+        if _unanswer(svc, call_sid, username, at):
             return False  # the caller hung up while Twilio was being asked: not put through, called back
         raise
     return True
@@ -408,8 +408,11 @@ def dial_result(svc: Services, call_sid: str, dial_status: str, by: str | None =
 def _not_reached(svc: Services, uow: UnitOfWork, leg: PhoneLeg, now: datetime, dial_status: str,
                  hung_up_at: datetime | None) -> None:
     """The leg's answer never reached the handler: undone, the caller back in the queue; or, if their call
-    ended (`hung_up_at`), ended as that hang-up in the queue, called back past the threshold."""
+    ended (`hung_up_at`), ended as that hang-up in the queue, called back past the threshold. A call the
+    handler logged from the answer meanwhile (call_ref) no longer holds the leg: they never spoke to the
+    caller, and the next handler to answer logs the call."""
     leg.answered_at = leg.answered_by = leg.outcome = leg.left_queue_at = leg.hung_up_at = None
+    leg.call_ref = None
     leg.dial_status = dial_status
     if hung_up_at is not None:
         _hung_up_in_queue(svc, uow, leg, now, at=hung_up_at)
@@ -449,18 +452,20 @@ def _put_through(leg: PhoneLeg, by: str, at: datetime, now: datetime) -> None:
     leg.answered_at, leg.answered_by, leg.outcome, leg.left_queue_at = at, by, legs.ANSWERED, at
 
 
-def _unanswer(svc: Services, call_sid: str, username: str) -> bool:
-    """Undo this handler's answer that Twilio did not put through. True if the caller hung up meanwhile: the
-    hang-up's callbacks came while the answer held the leg (phone_calls.status, _left), so they only stamped
-    it; the caller was never put through, so the leg ends as a hang-up in the queue at that moment, and a
-    caller who waited beyond the threshold is called back, as if nobody had pressed Answer."""
+def _unanswer(svc: Services, call_sid: str, username: str, at: datetime) -> bool:
+    """Undo this handler's answer made `at` that Twilio did not put through. True if the caller hung up
+    meanwhile: the hang-up's callbacks came while the answer held the leg (phone_calls.status, _left), so they
+    only stamped it; the caller was never put through, so the leg ends as a hang-up in the queue at that
+    moment, and a caller who waited beyond the threshold is called back, as if nobody had pressed Answer."""
     now = svc.clock.now()
     with _leg_locked(svc, call_sid) as (uow, store, leg):
-        # Only the answer this handler made, and never once Twilio said the call was bridged or redirected.
-        if leg is None or leg.answered_by != username or leg.left_queue_at:
+        # Only the answer this bridge made (by whom and when: the same handler may have answered the caller
+        # again meanwhile, once a dial result put them back in the queue while this redirect's answer was
+        # slow to come), and never once Twilio said the call was bridged or redirected.
+        if leg is None or leg.answered_by != username or leg.answered_at != at or leg.left_queue_at:
             return False
         hung_up_at = leg.hung_up_at
-        leg.answered_at = leg.answered_by = leg.outcome = None
+        leg.answered_at = leg.answered_by = leg.outcome = leg.call_ref = None  # call_ref: as _not_reached
         if hung_up_at is not None:
             _hung_up_in_queue(svc, uow, leg, now, at=hung_up_at)
         store.save(leg, now)
@@ -499,6 +504,11 @@ def _again(svc: Services, leg: PhoneLeg, now: datetime, *, first: bool = False) 
     `first`: the retried webhook is the incoming call's own."""
     if leg.in_queue and leg.queue:
         return Answer((Enqueue(leg.queue),), answers.QUEUED, queue=leg.queue)
+    if leg.held_by_answer and leg.queue and leg.enqueued_at is not None:
+        # The retry crossed Answer (it holds the caller, its REST redirect on its way; Twilio never got the
+        # answer that queued them): into the queue without a word, as a Leave that crossed it (_overflowing),
+        # never a hang-up. Twilio runs this answer only if it is still waiting for it.
+        return answers.still_in_queue(leg.queue, now - leg.enqueued_at)
     centre = _centre(svc, leg.centre)
     if centre is None or leg.hung_up_at is not None or leg.answered_at is not None:
         return answers.ended()

@@ -156,6 +156,29 @@ def test_twilio_unreachable_changes_nothing_until_past_asking_and_logs_no_number
     assert leg(svc, call.sid).dial_status == "unknown"
 
 
+def test_with_the_hang_up_lost_too_twilio_unreachable_is_asked_again_not_marked_unknown_at_once(
+        voice, svc, clock, monkeypatch):
+    """With the hang-up lost too, the answer is first asked about once no call can last longer (LONGEST_CALL
+    after it): Twilio unreachable then is asked again at the next checks, for as long as after a hang-up
+    heard of, not marked unknown at the first failure (the caller, never reached, would never be called back)."""
+    call = answered(voice, svc, monkeypatch, clock)
+    clock.advance(seconds=25)
+    voice.dial_outcome_unheard(call, "no-answer", status_callback=False)
+    ended = clock.now()
+    twilio = svc.voice_gateway
+    monkeypatch.setattr(svc, "voice_gateway", TwilioVoiceGateway(
+        account_sid=VOICE_SID, auth_token=VOICE_TOKEN, api_base_url="http://127.0.0.1:9", timeout=5))
+    clock.advance(seconds=lost_calls.LONGEST_CALL.total_seconds())
+    assert lost_calls.check(svc) == 0
+    assert (leg(svc, call.sid).outcome, leg(svc, call.sid).dial_status) == ("answered", None)
+    clock.advance(minutes=30)
+    monkeypatch.setattr(svc, "voice_gateway", twilio)  # back
+    assert lost_calls.check(svc) == 1
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.hung_up_at, row.dial_status) == ("abandoned", ended, "not-reached")
+    assert row.call_ref is not None
+
+
 def test_without_twilio_an_answer_without_a_dial_result_is_marked_unknown(voice, svc, clock):
     """The console gateway (the embedded default) redirects nothing and knows of no Dial: nobody can say."""
     call = queued(voice)

@@ -1,9 +1,11 @@
 """The Alembic migrations build exactly the schema the code maps: a model change without a migration
 fails here, on SQLite and on PostgreSQL."""
+from datetime import UTC, datetime
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from ipoa.adapters.db import alembic_config
 from ipoa.adapters.orm import metadata
@@ -190,9 +192,20 @@ def test_the_dial_status_migration_goes_down_and_up_again(svc):
     try:
         command.downgrade(cfg, "0017")
         assert "dial_status" not in columns() and "last_status" in columns()
+        # A leg answered before the column: its dial result is not asked about after the upgrade.
+        with svc.db.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO phone_legs (call_sid, centre, arrived_at, priority, menu_attempt, outcome, answered_by,"
+                " answered_at, updated_at) VALUES ('CA' || :z, 'CNH', :at, false, 0, 'answered', 'handler', :at,"
+                " :at)"), {"z": "0" * 32, "at": datetime(2026, 11, 1, 10, tzinfo=UTC)})
     finally:
         command.upgrade(cfg, "head")
     assert "dial_status" in columns()
+    assert "ix_phone_legs_dial_pending" in {i["name"] for i in inspect(svc.db).get_indexes("phone_legs")}
+    with svc.db.begin() as conn:
+        assert conn.execute(text("SELECT dial_status FROM phone_legs WHERE call_sid = 'CA' || :z"),
+                            {"z": "0" * 32}).scalar_one() == "unknown"
+        conn.execute(text("DELETE FROM phone_legs WHERE call_sid = 'CA' || :z"), {"z": "0" * 32})
     with svc.db.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
 

@@ -332,6 +332,37 @@ def test_a_phone_leg_answered_by_someone_else_cannot_be_logged_by_this_handler(h
     assert logged.status_code == 400 and all_calls(svc) == [] and leg(svc, call.sid).call_ref is None
 
 
+def test_a_call_logged_from_an_answer_that_never_rang_through_lets_the_next_handler_log_theirs(handler, rest, svc,
+                                                                                               clock):
+    """The handler logged a call from Answer's pre-filled form, and then their phone's dial result said it never
+    rang through: the caller is back in the queue, and the leg no longer belongs to that call, so the handler
+    who answers next logs it (it was a 400 naming phone_leg)."""
+    from tests.helpers import make_user
+
+    call = queued(rest)
+    clock.advance(seconds=20)
+    resp = answer(handler, call.sid)
+    assert resp.status_code == 303
+    assert log_form(handler, resp.headers["Location"]).status_code == 302
+    (first,) = all_calls(svc)
+    assert leg(svc, call.sid).call_ref == first.ref
+    clock.advance(seconds=25)
+    rest.dial_outcome(call, "no-answer")
+    row = leg(svc, call.sid)
+    assert call.queue == "CNH" and (row.outcome, row.call_ref) == (None, None)
+    make_user(svc, "handler.two", "handler", "CNH")
+    user_service.update_user(svc, "test", "handler.two", answer_on="07700 900302")
+    other = handler.application.test_client()
+    sign_in(other, "handler.two")
+    clock.advance(seconds=5)
+    again = answer(other, call.sid)
+    assert again.status_code == 303
+    logged = log_form(other, again.headers["Location"])
+    assert logged.status_code == 302, logged.get_data(as_text=True)
+    second = next(c for c in all_calls(svc) if c.ref != first.ref)
+    assert leg(svc, call.sid).call_ref == second.ref
+
+
 # -- the demo's simulated calls (VOICE_SIMULATOR, console Voice gateway) -----------------------------------
 
 @pytest.fixture

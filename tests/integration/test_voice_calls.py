@@ -725,6 +725,43 @@ def test_a_redirect_that_timed_out_but_reached_the_handler_is_counted_answered(r
     assert phone_queue.waiting_callers(svc, "CNH") == []
 
 
+def test_a_redirect_that_times_out_undoes_its_own_answer_never_the_same_handlers_next(rest, svc, clock,
+                                                                                   monkeypatch):
+    """Answer's REST redirect is slow: Twilio made it, the handler's phone was busy and the dial result put the
+    caller back in the queue, and the same handler answered them again, all before the first redirect's
+    answer timed out. Undoing that first answer must leave the second alone: the caller is being put through
+    to the handler, not waiting (docs/telephony.md, "Answering a call")."""
+    call = queued(rest)
+    clock.advance(seconds=20)
+    real = svc.voice_gateway
+    held, second = [], []
+
+    class SlowFirst:
+        def redirect(self, call_sid, twiml):
+            if second or held:  # the second redirect: accepted, Twilio runs it (and its enqueue action) later
+                held.append(twiml)
+                return
+            real.redirect(call_sid, twiml)
+            rest.dial_outcome(call, "busy")  # the dial result comes while the REST answer is on its way
+            assert call.queue == "CNH" and leg(svc, call.sid).answered_at is None
+            clock.advance(seconds=5)
+            held.append(None)
+            second.append(phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler")))
+            raise VoiceGatewayError("Twilio could not be reached: ReadTimeoutError")
+
+    monkeypatch.setattr(svc, "voice_gateway", SlowFirst())
+    with pytest.raises(VoiceGatewayError):
+        phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
+    answered_at = clock.now()
+    row = leg(svc, call.sid)
+    assert second == [True] and (row.outcome, row.answered_by, row.answered_at) == ("answered", "handler", answered_at)
+    assert phone_queue.waiting_callers(svc, "CNH") == []
+    real.redirect(call.sid, held[-1])  # Twilio puts the caller through: the enqueue's action comes now
+    assert call.dialled == ["+447700900777"] * 2 and call.queue is None
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.answered_at, row.left_queue_at) == ("answered", answered_at, answered_at)
+
+
 def test_the_console_voice_gateway_records_the_bridge(svc):
     from ipoa.adapters.voice_gateway import ConsoleVoiceGateway
 

@@ -170,6 +170,25 @@ def test_a_retried_incoming_webhook_gets_the_same_answer_and_one_leg(client, svc
     assert "<Enqueue" in again.get_data(as_text=True) and leg(svc, SID) == row and row.priority
 
 
+@pytest.mark.parametrize("retried", ["/incoming", "/menu?attempt=1"])
+def test_a_retried_webhook_crossing_answer_keeps_the_caller_in_their_queue(client, svc, twilio, clock, retried):
+    """Twilio retries the webhook whose answer queued the caller (it never got that answer) while Answer holds
+    them (marked answered, its REST redirect on its way): as a Leave crossing Answer, back into the queue
+    without a word for the redirect to find them there, never hung up on (docs/telephony.md, "Bad input and
+    retries"). Nothing changes."""
+    from ipoa.service import phone_calls
+
+    queued(client)
+    clock.advance(seconds=30)
+    assert phone_calls.answered(svc, SID, "handler")
+    row = leg(svc, SID)
+    form = {"CallSid": SID, "From": CALLER, "To": CNH_LINE, "CallStatus": "ringing"} if retried == "/incoming" \
+        else {"CallSid": SID, "Digits": "2"}
+    body = post(client, retried, form).get_data(as_text=True)
+    assert "<Enqueue" in body and "rejoined=30000" in body and "<Hangup" not in body and "<Say" not in body
+    assert leg(svc, SID) == row
+
+
 def test_repeated_and_out_of_order_callbacks_change_nothing_twice(client, svc, twilio, clock):
     queued(client)
     clock.advance(seconds=30)
