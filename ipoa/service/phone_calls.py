@@ -393,6 +393,8 @@ def dial_result(svc: Services, call_sid: str, dial_status: str, by: str | None =
             return None if leg.answered_at is not None and leg.hung_up_at is None else answers.ended()
         if leg.outcome != legs.ANSWERED or leg.answered_at is None or not leg.queue or not leg.enqueued_at:
             return answers.ended()
+        if leg.dial_status in legs.DIAL_REACHED:  # this answer's Dial reached the handler: Twilio sends one result
+            return answers.ended()
         # Logged without identifiers; the handler and the call are on the leg until the answer is undone.
         log.info("voice: a handler's phone did not pick up (%s); the caller is back in the %s queue",
                  dial_status, leg.queue)

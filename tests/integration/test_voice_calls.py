@@ -955,3 +955,19 @@ def test_an_answers_twiml_is_built_once_and_is_the_same_as_built_afresh():
     hits = render.cache_info().hits
     render(answers.Answer((answers.Enqueue("MHA"),), answers.QUEUED, queue="MHA"), "https://a.example")  # an equal one
     assert render.cache_info().hits == hits + 1
+
+
+def test_a_not_reached_dial_result_after_a_reached_one_for_the_same_answer_changes_nothing(rest, svc, clock):
+    """Twilio sends one dial result per <Dial>: a `no-answer` for an answer already recorded as reached (a
+    confused retry) never undoes it."""
+    call = queued(rest)
+    clock.advance(seconds=20)
+    assert phone_calls.bridge(svc, call.sid, "handler", dialling(svc, "+447700900777", "handler"))
+    url = call.dial_action
+    clock.advance(minutes=3)
+    rest.dial_outcome(call, "completed")
+    row = leg(svc, call.sid)
+    assert (row.outcome, row.dial_status) == ("answered", "completed")
+    status, _ = rest.webhook(call, url, {"DialCallStatus": "no-answer"})
+    assert status == 200 and leg(svc, call.sid) == row and all_calls(svc) == []
+
